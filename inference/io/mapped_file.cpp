@@ -1,0 +1,58 @@
+#include "mapped_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "../status.h"
+
+namespace sdgimp::io {
+
+std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int err = errno;
+        throw Error(err == ENOENT ? ErrorCode::kModelNotFound : ErrorCode::kBadFile,
+                    path + ": cannot open the file (" + std::strerror(err) + "); check the path and its permissions.");
+    }
+    struct stat st {};
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ::close(fd);
+        throw_bad_file(path, "is not a regular file; choose a model file, not a folder.");
+    }
+    std::shared_ptr<MappedFile> f(new MappedFile());
+    f->path_ = path;
+    f->size_ = static_cast<size_t>(st.st_size);
+    if (f->size_ > 0) {
+        void* p = mmap(nullptr, f->size_, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            int err = errno;
+            ::close(fd);
+            throw_bad_file(path, std::string("cannot be memory-mapped (") + std::strerror(err) + ").");
+        }
+        f->data_ = static_cast<const uint8_t*>(p);
+        f->mapped_ = true;
+    }
+    ::close(fd);
+    return f;
+}
+
+std::shared_ptr<MappedFile> MappedFile::from_bytes(const uint8_t* data, size_t size, std::string name) {
+    std::shared_ptr<MappedFile> f(new MappedFile());
+    f->owned_.reset(new uint8_t[size == 0 ? 1 : size]);
+    if (size) std::memcpy(f->owned_.get(), data, size);
+    f->data_ = f->owned_.get();
+    f->size_ = size;
+    f->path_ = std::move(name);
+    return f;
+}
+
+MappedFile::~MappedFile() {
+    if (mapped_) munmap(const_cast<uint8_t*>(data_), size_);
+}
+
+}  // namespace sdgimp::io

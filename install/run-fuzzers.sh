@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang (parsers only, no LibTorch) and runs each for a bounded
+# time, starting from the committed seeds plus the oracle's checkpoints when present.
+#   install/run-fuzzers.sh [SECONDS_PER_TARGET]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+seconds=${1:-60}
+fuzz_build="$root/build-fuzz"
+[ -f "$fuzz_build/build.ninja" ] || CXX=clang++ meson setup "$fuzz_build" "$root" \
+  -Dtorch=disabled -Dplugin=disabled -Dtests=false -Dfuzz=true -Dbuildtype=debugoptimized >/dev/null
+ninja -C "$fuzz_build" >/dev/null
+oracle=${GIMP_DIFFUSION_ORACLE:-$(cd "$root/.." && pwd)/shared/oracle}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+status=0
+run() {
+  local target=$1; shift
+  mkdir -p "$work/$target"
+  echo "fuzz: $target for ${seconds}s"
+  if ! "$fuzz_build/tests/fuzz/$target" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 \
+        -timeout=10 -artifact_prefix="$work/" "$work/$target" "$@" >"$work/$target.log" 2>&1; then
+    echo "fuzz: $target FAILED"; tail -40 "$work/$target.log"; cp "$work"/crash-* "$root/" 2>/dev/null || true
+    status=1
+  else
+    grep -E '^(#[0-9]+ *DONE|Done)' "$work/$target.log" | tail -1
+  fi
+}
+st_seeds=("$root/tests/fuzz/corpus/safetensors")
+pk_seeds=("$root/tests/fuzz/corpus/pickle")
+if [ -d "$oracle/nets" ]; then
+  small=$(mktemp -d -p "$work")
+  # Only the small files make good seeds; the fuzzers cut inputs to 64 KiB anyway.
+  find "$oracle/nets" -name '*.safetensors' -size -200k -exec cp {} "$small/" \; 2>/dev/null || true
+  st_seeds+=("$small")
+fi
+run fuzz_safetensors "${st_seeds[@]}"
+run fuzz_unpickler "${pk_seeds[@]}"
+[ $status = 0 ] && echo "fuzz: 2 passed, 0 failed" || echo "fuzz: FAILED"
+exit $status
