@@ -1,0 +1,17 @@
+// Multi-head attention core shared by the UNet, the VAE and the text encoders: fused
+// scaled_dot_product_attention where the LibTorch has it, else a memory-bounded sliced version.
+#pragma once
+
+#include <torch/torch.h>
+
+namespace sdgimp::models {
+
+// q, k, v: (B, heads, N, d). mask: optional additive (N, M). Returns (B, heads, N, d).
+torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                        const torch::Tensor& mask = {});
+
+// (B, N, heads*d) <-> (B, heads, N, d)
+torch::Tensor split_heads(const torch::Tensor& x, int64_t heads);
+torch::Tensor merge_heads(const torch::Tensor& x);
+
+}  // namespace sdgimp::models

@@ -1,0 +1,89 @@
+// The two CLIP text towers SD uses, with module trees that mirror their checkpoint keys:
+// OpenCLIP ViT-H (SD 2.x, under cond_stage_model.model) and HF CLIPTextModel (SD 1.x, under
+// cond_stage_model.transformer.text_model).
+#pragma once
+
+#include <torch/torch.h>
+
+#include "../model_config.h"
+#include "module_slots.h"
+
+namespace sdgimp::models {
+
+// ---- OpenCLIP -------------------------------------------------------------------------------
+struct OpenClipAttentionImpl : torch::nn::Module {
+    OpenClipAttentionImpl(int64_t width, int64_t heads);
+    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask);
+    torch::Tensor in_proj_weight, in_proj_bias;
+    torch::nn::Linear out_proj{nullptr};
+    int64_t heads;
+};
+TORCH_MODULE(OpenClipAttention);
+
+struct OpenClipBlockImpl : torch::nn::Module {
+    OpenClipBlockImpl(int64_t width, int64_t heads, int64_t mlp);
+    torch::Tensor forward(torch::Tensor x, const torch::Tensor& mask);
+    torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
+    OpenClipAttention attn{nullptr};
+    torch::nn::Module* mlp_holder = nullptr;
+    torch::nn::Linear c_fc{nullptr}, c_proj{nullptr};
+};
+TORCH_MODULE(OpenClipBlock);
+
+struct OpenClipTextImpl : torch::nn::Module {
+    explicit OpenClipTextImpl(const TextConfig& c);
+    // ids (B, 77) int64 -> hidden states after `layers_to_run` blocks and ln_final
+    torch::Tensor forward(const torch::Tensor& ids, int64_t layers_to_run);
+    torch::nn::Embedding token_embedding{nullptr};
+    torch::Tensor positional_embedding, text_projection, logit_scale;
+    torch::nn::ModuleList resblocks;
+    torch::nn::LayerNorm ln_final{nullptr};
+    TextConfig cfg;
+};
+TORCH_MODULE(OpenClipText);
+
+// ---- HF CLIP --------------------------------------------------------------------------------
+struct HfClipAttentionImpl : torch::nn::Module {
+    HfClipAttentionImpl(int64_t width, int64_t heads);
+    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask);
+    torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
+    int64_t heads;
+};
+TORCH_MODULE(HfClipAttention);
+
+struct HfClipLayerImpl : torch::nn::Module {
+    HfClipLayerImpl(int64_t width, int64_t heads, int64_t mlp);
+    torch::Tensor forward(torch::Tensor x, const torch::Tensor& mask);
+    HfClipAttention self_attn{nullptr};
+    torch::nn::LayerNorm layer_norm1{nullptr}, layer_norm2{nullptr};
+    torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+};
+TORCH_MODULE(HfClipLayer);
+
+struct HfClipTextImpl : torch::nn::Module {
+    explicit HfClipTextImpl(const TextConfig& c);
+    // ids (B, 77) -> final_layer_norm(hidden state after `layers_to_run` layers)
+    torch::Tensor forward(const torch::Tensor& ids, int64_t layers_to_run);
+    torch::nn::Embedding token_embedding{nullptr}, position_embedding{nullptr};
+    torch::Tensor position_ids;
+    torch::nn::ModuleList layers;
+    torch::nn::LayerNorm final_layer_norm{nullptr};
+    TextConfig cfg;
+};
+TORCH_MODULE(HfClipText);
+
+// Either tower behind one interface; registered so that keys read cond_stage_model.<...>.
+struct TextEncoderImpl : torch::nn::Module {
+    explicit TextEncoderImpl(const TextConfig& c);
+    // clip_skip: 1 = the family's default layer (last for SD 1.x, penultimate for SD 2.x);
+    // n > 1 skips n-1 further layers, as A1111's "Clip skip".
+    torch::Tensor forward(const torch::Tensor& ids, int clip_skip = 1);
+    OpenClipText open_clip{nullptr};
+    HfClipText hf{nullptr};
+    TextConfig cfg;
+};
+TORCH_MODULE(TextEncoder);
+
+torch::Tensor causal_mask(int64_t n, const torch::TensorOptions& opts);
+
+}  // namespace sdgimp::models

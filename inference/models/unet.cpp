@@ -1,0 +1,107 @@
+#include "unet.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace sdgimp::models {
+
+namespace F = torch::nn::functional;
+
+torch::Tensor timestep_embedding(const torch::Tensor& t, int64_t dim) {
+    const int64_t half = dim / 2;
+    auto freqs = torch::exp(-std::log(10000.0) * torch::arange(0, half, torch::TensorOptions().dtype(torch::kFloat)) / half)
+                     .to(t.device());
+    auto args = t.to(torch::kFloat).unsqueeze(1) * freqs.unsqueeze(0);
+    auto emb = torch::cat({torch::cos(args), torch::sin(args)}, -1);
+    if (dim % 2) emb = torch::cat({emb, torch::zeros_like(emb.slice(1, 0, 1))}, -1);
+    return emb;
+}
+
+UNetImpl::UNetImpl(const UNetConfig& c) : cfg(c) {
+    const int64_t mc = c.model_channels, ted = mc * 4;
+    time_embed = register_module("time_embed", Slots());
+    time_lin1 = time_embed->add(0, linear(mc, ted));
+    time_lin2 = time_embed->add(2, linear(ted, ted));
+    auto has_attn = [&](int ds) {
+        return std::find(c.attention_resolutions.begin(), c.attention_resolutions.end(), ds) != c.attention_resolutions.end();
+    };
+    auto transformer = [&](int64_t ch) {
+        int64_t heads, dim_head;
+        if (c.num_head_channels > 0) { dim_head = c.num_head_channels; heads = ch / dim_head; }
+        else { heads = c.num_heads > 0 ? c.num_heads : 8; dim_head = ch / heads; }
+        return SpatialTransformer(ch, heads, dim_head, c.transformer_depth, c.context_dim, c.use_linear_in_transformer,
+                                  c.upcast_attention);
+    };
+    input_blocks = register_module("input_blocks", torch::nn::ModuleList());
+    output_blocks = register_module("output_blocks", torch::nn::ModuleList());
+    std::vector<int64_t> skip_ch{mc};
+    {
+        TimestepBlock b;
+        b->add(conv2d(c.in_channels, mc, 3, 1, 1).ptr());
+        input_blocks->push_back(b);
+    }
+    int64_t ch = mc;
+    int ds = 1;
+    const int levels = static_cast<int>(c.channel_mult.size());
+    for (int level = 0; level < levels; ++level) {
+        for (int r = 0; r < c.num_res_blocks; ++r) {
+            TimestepBlock b;
+            const int64_t out_ch = mc * c.channel_mult[level];
+            b->add(ResBlock(ch, ted, out_ch).ptr());
+            ch = out_ch;
+            if (has_attn(ds)) b->add(transformer(ch).ptr());
+            input_blocks->push_back(b);
+            skip_ch.push_back(ch);
+        }
+        if (level != levels - 1) {
+            TimestepBlock b;
+            b->add(Downsample(ch).ptr());
+            input_blocks->push_back(b);
+            skip_ch.push_back(ch);
+            ds *= 2;
+        }
+    }
+    middle_block = register_module("middle_block", TimestepBlock());
+    middle_block->add(ResBlock(ch, ted, ch).ptr());
+    middle_block->add(transformer(ch).ptr());
+    middle_block->add(ResBlock(ch, ted, ch).ptr());
+    for (int level = levels - 1; level >= 0; --level) {
+        for (int r = 0; r <= c.num_res_blocks; ++r) {
+            TimestepBlock b;
+            const int64_t skip = skip_ch.back();
+            skip_ch.pop_back();
+            const int64_t out_ch = mc * c.channel_mult[level];
+            b->add(ResBlock(ch + skip, ted, out_ch).ptr());
+            ch = out_ch;
+            if (has_attn(ds)) b->add(transformer(ch).ptr());
+            if (level > 0 && r == c.num_res_blocks) {
+                b->add(Upsample(ch).ptr());
+                ds /= 2;
+            }
+            output_blocks->push_back(b);
+        }
+    }
+    out = register_module("out", Slots());
+    out_norm = out->add(0, group_norm(ch, 1e-5));
+    out_conv = out->add(2, conv2d(mc, c.out_channels, 3, 1, 1));
+}
+
+torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& context) {
+    auto emb = timestep_embedding(t, cfg.model_channels).to(x.scalar_type());
+    emb = time_lin2->forward(F::silu(time_lin1->forward(emb)));
+    std::vector<torch::Tensor> hs;
+    auto h = x;
+    for (const auto& m : *input_blocks) {
+        h = m->as<TimestepBlock>()->forward(h, emb, context);
+        hs.push_back(h);
+    }
+    h = middle_block->forward(h, emb, context);
+    for (const auto& m : *output_blocks) {
+        h = torch::cat({h, hs.back()}, 1);
+        hs.pop_back();
+        h = m->as<TimestepBlock>()->forward(h, emb, context);
+    }
+    return out_conv->forward(F::silu(out_norm->forward(h)));
+}
+
+}  // namespace sdgimp::models

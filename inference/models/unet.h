@@ -1,0 +1,31 @@
+// ldm's openaimodel.UNetModel (SD 1.x, 2.x and the 9-channel inpainting variants); every size
+// comes from UNetConfig, which comes from the checkpoint.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "../model_config.h"
+#include "module_slots.h"
+#include "unet_blocks.h"
+
+namespace sdgimp::models {
+
+struct UNetImpl : torch::nn::Module {
+    explicit UNetImpl(const UNetConfig& cfg);
+    // x: (B, in_channels, h, w); t: (B) float timesteps; context: (B, 77k, context_dim)
+    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& context);
+
+    Slots time_embed, out;
+    torch::nn::Linear time_lin1{nullptr}, time_lin2{nullptr};
+    torch::nn::GroupNorm out_norm{nullptr};
+    torch::nn::Conv2d out_conv{nullptr};
+    torch::nn::ModuleList input_blocks, output_blocks;
+    TimestepBlock middle_block{nullptr};
+    UNetConfig cfg;
+};
+TORCH_MODULE(UNet);
+
+// Sinusoidal embedding of float timesteps, cos half first, as the original code does.
+torch::Tensor timestep_embedding(const torch::Tensor& t, int64_t dim);
+
+}  // namespace sdgimp::models

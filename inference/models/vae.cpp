@@ -1,0 +1,131 @@
+#include "vae.h"
+
+#include "attention.h"
+
+namespace sdgimp::models {
+
+namespace F = torch::nn::functional;
+constexpr double kVaeEps = 1e-6;
+
+VaeResnetBlockImpl::VaeResnetBlockImpl(int64_t in, int64_t out) {
+    norm1 = register_module("norm1", group_norm(in, kVaeEps));
+    conv1 = register_module("conv1", conv2d(in, out, 3, 1, 1));
+    norm2 = register_module("norm2", group_norm(out, kVaeEps));
+    conv2 = register_module("conv2", conv2d(out, out, 3, 1, 1));
+    if (in != out) nin_shortcut = register_module("nin_shortcut", conv2d(in, out, 1));
+}
+
+torch::Tensor VaeResnetBlockImpl::forward(const torch::Tensor& x) {
+    auto h = conv1->forward(F::silu(norm1->forward(x)));
+    h = conv2->forward(F::silu(norm2->forward(h)));
+    return (nin_shortcut ? nin_shortcut->forward(x) : x) + h;
+}
+
+VaeAttnBlockImpl::VaeAttnBlockImpl(int64_t ch) {
+    norm = register_module("norm", group_norm(ch, kVaeEps));
+    q = register_module("q", conv2d(ch, ch, 1));
+    k = register_module("k", conv2d(ch, ch, 1));
+    v = register_module("v", conv2d(ch, ch, 1));
+    proj_out = register_module("proj_out", conv2d(ch, ch, 1));
+}
+
+torch::Tensor VaeAttnBlockImpl::forward(const torch::Tensor& x) {
+    const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+    auto n = norm->forward(x);
+    // Single head over all pixels: (B, 1, HW, C)
+    auto to_seq = [&](const torch::Tensor& t) { return t.reshape({b, c, h * w}).transpose(1, 2).unsqueeze(1); };
+    auto o = attention(to_seq(q->forward(n)), to_seq(k->forward(n)), to_seq(v->forward(n)));
+    o = o.squeeze(1).transpose(1, 2).reshape({b, c, h, w});
+    return x + proj_out->forward(o);
+}
+
+VaeMidImpl::VaeMidImpl(int64_t ch) {
+    block_1 = register_module("block_1", VaeResnetBlock(ch, ch));
+    attn_1 = register_module("attn_1", VaeAttnBlock(ch));
+    block_2 = register_module("block_2", VaeResnetBlock(ch, ch));
+}
+
+torch::Tensor VaeMidImpl::forward(torch::Tensor x) { return block_2->forward(attn_1->forward(block_1->forward(x))); }
+
+torch::Tensor VaeLevelImpl::forward(torch::Tensor x) {
+    for (const auto& b : *block) x = b->as<VaeResnetBlock>()->forward(x);
+    if (resample) {
+        if (down) x = resample->forward(F::pad(x, F::PadFuncOptions({0, 1, 0, 1})));  // right/bottom, then stride 2
+        else x = resample->forward(F::interpolate(x, F::InterpolateFuncOptions().scale_factor(std::vector<double>{2.0, 2.0}).mode(torch::kNearest)));
+    }
+    return x;
+}
+
+VaeEncoderImpl::VaeEncoderImpl(const VAEConfig& c) {
+    conv_in = register_module("conv_in", conv2d(3, c.ch, 3, 1, 1));
+    down = register_module("down", torch::nn::ModuleList());
+    int64_t ch = c.ch;
+    const size_t levels = c.ch_mult.size();
+    for (size_t l = 0; l < levels; ++l) {
+        VaeLevel lv;
+        lv->down = true;
+        lv->block = lv->register_module("block", torch::nn::ModuleList());
+        const int64_t out = c.ch * c.ch_mult[l];
+        for (int r = 0; r < c.num_res_blocks; ++r) { lv->block->push_back(VaeResnetBlock(ch, out)); ch = out; }
+        if (l != levels - 1) {
+            auto ds = lv->register_module("downsample", std::make_shared<torch::nn::Module>());
+            lv->resample = ds->register_module("conv", conv2d(ch, ch, 3, 2, 0));
+        }
+        down->push_back(lv);
+    }
+    mid = register_module("mid", VaeMid(ch));
+    norm_out = register_module("norm_out", group_norm(ch, kVaeEps));
+    conv_out = register_module("conv_out", conv2d(ch, 2 * c.z_channels, 3, 1, 1));
+}
+
+torch::Tensor VaeEncoderImpl::forward(const torch::Tensor& x) {
+    auto h = conv_in->forward(x);
+    for (const auto& l : *down) h = l->as<VaeLevel>()->forward(h);
+    h = mid->forward(h);
+    return conv_out->forward(F::silu(norm_out->forward(h)));
+}
+
+VaeDecoderImpl::VaeDecoderImpl(const VAEConfig& c) {
+    const size_t levels = c.ch_mult.size();
+    int64_t ch = c.ch * c.ch_mult.back();
+    conv_in = register_module("conv_in", conv2d(c.z_channels, ch, 3, 1, 1));
+    mid = register_module("mid", VaeMid(ch));
+    // Stored as up.0 (full resolution) .. up.L-1 (lowest), run from the lowest.
+    std::vector<VaeLevel> built(levels);
+    for (size_t i = levels; i-- > 0;) {
+        VaeLevel lv;
+        lv->block = lv->register_module("block", torch::nn::ModuleList());
+        const int64_t out = c.ch * c.ch_mult[i];
+        for (int r = 0; r <= c.num_res_blocks; ++r) { lv->block->push_back(VaeResnetBlock(ch, out)); ch = out; }
+        if (i != 0) {
+            auto us = lv->register_module("upsample", std::make_shared<torch::nn::Module>());
+            lv->resample = us->register_module("conv", conv2d(ch, ch, 3, 1, 1));
+        }
+        built[i] = lv;
+    }
+    up = register_module("up", torch::nn::ModuleList());
+    for (auto& lv : built) up->push_back(lv);
+    norm_out = register_module("norm_out", group_norm(ch, kVaeEps));
+    conv_out = register_module("conv_out", conv2d(ch, 3, 3, 1, 1));
+}
+
+torch::Tensor VaeDecoderImpl::forward(const torch::Tensor& z) {
+    auto h = mid->forward(conv_in->forward(z));
+    for (size_t i = up->size(); i-- > 0;) h = up[i]->as<VaeLevel>()->forward(h);
+    return conv_out->forward(F::silu(norm_out->forward(h)));
+}
+
+AutoencoderKLImpl::AutoencoderKLImpl(const VAEConfig& c) : cfg(c) {
+    encoder = register_module("encoder", VaeEncoder(c));
+    decoder = register_module("decoder", VaeDecoder(c));
+    quant_conv = register_module("quant_conv", conv2d(2 * c.z_channels, 2 * c.embed_dim, 1));
+    post_quant_conv = register_module("post_quant_conv", conv2d(c.embed_dim, c.z_channels, 1));
+}
+
+torch::Tensor AutoencoderKLImpl::encode_moments(const torch::Tensor& image) {
+    return quant_conv->forward(encoder->forward(image));
+}
+
+torch::Tensor AutoencoderKLImpl::decode(const torch::Tensor& z) { return decoder->forward(post_quant_conv->forward(z)); }
+
+}  // namespace sdgimp::models

@@ -1,0 +1,78 @@
+// ldm's AutoencoderKL (encoder, decoder, quant convs) with a tiled decode/encode so large images
+// fit in memory.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "../model_config.h"
+#include "module_slots.h"
+
+namespace sdgimp::models {
+
+struct VaeResnetBlockImpl : torch::nn::Module {
+    VaeResnetBlockImpl(int64_t in, int64_t out);
+    torch::Tensor forward(const torch::Tensor& x);
+    torch::nn::GroupNorm norm1{nullptr}, norm2{nullptr};
+    torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, nin_shortcut{nullptr};
+};
+TORCH_MODULE(VaeResnetBlock);
+
+struct VaeAttnBlockImpl : torch::nn::Module {
+    explicit VaeAttnBlockImpl(int64_t ch);
+    torch::Tensor forward(const torch::Tensor& x);
+    torch::nn::GroupNorm norm{nullptr};
+    torch::nn::Conv2d q{nullptr}, k{nullptr}, v{nullptr}, proj_out{nullptr};
+};
+TORCH_MODULE(VaeAttnBlock);
+
+// "mid": block_1, attn_1, block_2
+struct VaeMidImpl : torch::nn::Module {
+    explicit VaeMidImpl(int64_t ch);
+    torch::Tensor forward(torch::Tensor x);
+    VaeResnetBlock block_1{nullptr}, block_2{nullptr};
+    VaeAttnBlock attn_1{nullptr};
+};
+TORCH_MODULE(VaeMid);
+
+// One resolution level: "block.N" plus "downsample.conv" / "upsample.conv".
+struct VaeLevelImpl : torch::nn::Module {
+    torch::nn::ModuleList block;
+    torch::nn::Conv2d resample{nullptr};
+    bool down = false;
+    torch::Tensor forward(torch::Tensor x);
+};
+TORCH_MODULE(VaeLevel);
+
+struct VaeEncoderImpl : torch::nn::Module {
+    explicit VaeEncoderImpl(const VAEConfig& c);
+    torch::Tensor forward(const torch::Tensor& x);
+    torch::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
+    torch::nn::ModuleList down;
+    VaeMid mid{nullptr};
+    torch::nn::GroupNorm norm_out{nullptr};
+};
+TORCH_MODULE(VaeEncoder);
+
+struct VaeDecoderImpl : torch::nn::Module {
+    explicit VaeDecoderImpl(const VAEConfig& c);
+    torch::Tensor forward(const torch::Tensor& z);
+    torch::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
+    torch::nn::ModuleList up;
+    VaeMid mid{nullptr};
+    torch::nn::GroupNorm norm_out{nullptr};
+};
+TORCH_MODULE(VaeDecoder);
+
+struct AutoencoderKLImpl : torch::nn::Module {
+    explicit AutoencoderKLImpl(const VAEConfig& c);
+    // image in [-1, 1] -> moments (mean and logvar stacked on channels)
+    torch::Tensor encode_moments(const torch::Tensor& image);
+    torch::Tensor decode(const torch::Tensor& z);
+    VaeEncoder encoder{nullptr};
+    VaeDecoder decoder{nullptr};
+    torch::nn::Conv2d quant_conv{nullptr}, post_quant_conv{nullptr};
+    VAEConfig cfg;
+};
+TORCH_MODULE(AutoencoderKL);
+
+}  // namespace sdgimp::models

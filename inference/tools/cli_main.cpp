@@ -1,0 +1,81 @@
+// gimp-diffusion-cli: the engine without GIMP, for scripts, tests and benchmarks.
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/model_info.h"
+#include "io/mapped_file.h"
+#include "io/model_hash.h"
+#include "status.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: gimp-diffusion-cli COMMAND [OPTIONS]\n"
+    "  info [--json] [--prediction v|eps] MODEL   family, prediction, sizes, key check and hashes\n"
+    "  hash FILE                                  A1111 model hashes (old 8-hex, new 10-hex, sha256)\n";
+
+int cmd_info(const std::vector<std::string>& args) {
+    bool json = false;
+    std::optional<sdgimp::Prediction> pred;
+    std::string model;
+    for (size_t i = 0; i < args.size(); ++i) {
+        if (args[i] == "--json") json = true;
+        else if (args[i] == "--prediction" && i + 1 < args.size()) {
+            pred = sdgimp::parse_prediction(args[++i]);
+            if (!pred) throw sdgimp::Error(sdgimp::ErrorCode::kInvalidRequest, "--prediction takes 'v' or 'eps', not '" + args[i] + "'.");
+        } else if (model.empty()) model = args[i];
+        else throw sdgimp::Error(sdgimp::ErrorCode::kInvalidRequest, "info takes one model file; '" + args[i] + "' is extra.");
+    }
+    if (model.empty()) throw sdgimp::Error(sdgimp::ErrorCode::kInvalidRequest, "info needs a model file: gimp-diffusion-cli info MODEL.");
+    sdgimp::ModelInfo info = sdgimp::inspect_model(model, pred);
+    if (json) {
+        std::cout << sdgimp::model_info_json(info) << "\n";
+    } else {
+        const auto& c = info.config;
+        std::cout << "file:        " << info.path << " (" << info.format << ", " << info.tensors << " tensors)\n"
+                  << "family:      " << sdgimp::model_kind(c) << "\n"
+                  << "prediction:  " << sdgimp::prediction_name(c.prediction) << " (from " << c.prediction_source << ")\n"
+                  << "in_channels: " << c.unet.in_channels << ", context_dim " << c.unet.context_dim << "\n"
+                  << "keys:        " << info.missing_keys.size() << " missing, " << info.unexpected_keys.size()
+                  << " unexpected, " << info.mismatched_keys.size() << " mis-shaped\n"
+                  << "hash:        " << info.hash_new << " (old " << info.hash_old << ")\n";
+    }
+    return 0;
+}
+
+int cmd_hash(const std::vector<std::string>& args) {
+    if (args.size() != 1) throw sdgimp::Error(sdgimp::ErrorCode::kInvalidRequest, "hash takes one file: gimp-diffusion-cli hash FILE.");
+    auto f = sdgimp::io::MappedFile::open(args[0]);
+    auto h = sdgimp::io::compute_model_hashes(*f);
+    std::cout << "{\"hash_old\": \"" << h.old_hash << "\", \"hash_new\": \"" << h.shorthash << "\", \"sha256\": \"" << h.sha256 << "\"";
+    if (h.addnet_hash) std::cout << ", \"addnet_hash\": \"" << *h.addnet_hash << "\"";
+    std::cout << "}\n";
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+        std::cout << kUsage;
+        return argc < 2 ? 2 : 0;
+    }
+    const std::string cmd = argv[1];
+    std::vector<std::string> args(argv + 2, argv + argc);
+    try {
+        sdgimp::init_torch_threads();
+        if (cmd == "info") return cmd_info(args);
+        if (cmd == "hash") return cmd_hash(args);
+        std::cerr << "gimp-diffusion-cli: unknown command '" << cmd << "'.\n" << kUsage;
+        return 2;
+    } catch (const sdgimp::Error& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return e.code() == sdgimp::ErrorCode::kInvalidRequest ? 2 : 1;
+    } catch (const std::exception& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return 1;
+    }
+}
