@@ -31,7 +31,7 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
     const auto qf = q.flatten(0, 1), kt = k.flatten(0, 1).transpose(1, 2), vf = v.flatten(0, 1);
     int64_t rows = std::max<int64_t>(1, kMaxScoreElems / std::max<int64_t>(1, b * h * m));
     if (rows >= n) {
-        auto s = torch::baddbmm(torch::empty({b * h, n, m}, q.options()), qf, kt, 0.0, scale);
+        auto s = torch::bmm(qf, kt).mul_(scale);
         if (mask.defined()) s = s + mask;
         return torch::bmm(s.softmax(-1), vf).view({b, h, n, v.size(-1)});
     }
@@ -39,7 +39,7 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
     for (int64_t r = 0; r < n; r += rows) {
         const int64_t e = std::min(n, r + rows);
         auto qs = qf.slice(1, r, e);
-        auto s = torch::baddbmm(torch::empty({b * h, e - r, m}, q.options()), qs, kt, 0.0, scale);
+        auto s = torch::bmm(qs, kt).mul_(scale);
         if (mask.defined()) s = s + mask.slice(0, r, e);
         out.slice(1, r, e).copy_(torch::bmm(s.softmax(-1), vf));
     }
