@@ -1,0 +1,72 @@
+#include "sd_model.h"
+
+#include "../io/checkpoint_file.h"
+#include "../io/checkpoint_keys.h"
+#include "../status.h"
+
+namespace sdgimp::pipeline {
+
+sampling::ModelFn SDModel::unet_fn(const torch::Tensor& concat) const {
+    models::UNet unet = net->unet;
+    return [unet, concat](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond) mutable {
+        torch::NoGradGuard ng;
+        if (concat.defined()) {
+            auto c = concat.size(0) == x.size(0) ? concat : concat.repeat({x.size(0) / concat.size(0), 1, 1, 1});
+            return unet->forward(torch::cat({x, c}, 1), t, cond);
+        }
+        return unet->forward(x, t, cond);
+    };
+}
+
+torch::Tensor SDModel::encode_text(const torch::Tensor& ids, int clip_skip) const {
+    torch::NoGradGuard ng;
+    return net->text->forward(ids, clip_skip);
+}
+
+torch::Tensor SDModel::decode_first_stage(const torch::Tensor& latent) const {
+    torch::NoGradGuard ng;
+    return net->vae->decode((1.0 / cfg.scale_factor) * latent);
+}
+
+std::pair<torch::Tensor, torch::Tensor> SDModel::encode_posterior(const torch::Tensor& image) const {
+    torch::NoGradGuard ng;
+    auto moments = net->vae->encode_moments(image);
+    auto parts = moments.chunk(2, 1);
+    auto logvar = parts[1].clamp(-30.0, 20.0);
+    return {parts[0], torch::exp(0.5 * logvar)};
+}
+
+std::shared_ptr<SDModel> load_sd_model(const std::string& path, std::optional<Prediction> prediction) {
+    io::CheckpointFile ck = io::open_checkpoint(path);
+    io::TensorMap tensors = io::normalize_sd_keys(std::move(ck.tensors));
+    auto m = std::make_shared<SDModel>();
+    m->path = path;
+    m->cfg = load_model_config(path, tensors, prediction);
+    if (!m->cfg.has_unet || !m->cfg.has_vae || !m->cfg.has_text) {
+        throw Error(ErrorCode::kModelMismatch,
+                    path + ": is a " + family_name(m->cfg.family) +
+                        " file, not a complete Stable Diffusion checkpoint (UNet, VAE and text encoder); choose an SD 1.x or 2.x model.");
+    }
+    if (m->cfg.family == ModelFamily::kSDXL || m->cfg.family == ModelFamily::kPix2Pix)
+        throw Error(ErrorCode::kModelMismatch, path + ": " + family_name(m->cfg.family) + " models are not supported yet; choose an SD 1.x or 2.x model.");
+    m->net = models::LatentDiffusion(m->cfg);
+    m->report = models::load_state(*m->net, tensors, "");
+    if (!m->report.ok()) {
+        std::string first = !m->report.mismatched.empty() ? m->report.mismatched[0]
+                            : !m->report.missing.empty() ? "missing " + m->report.missing[0]
+                                                         : "unexpected " + m->report.unexpected[0];
+        throw Error(ErrorCode::kModelMismatch,
+                    path + ": the weights do not fit the detected " + model_kind(m->cfg) + " layout (" + first +
+                        "); check that the file and its .yaml belong together.");
+    }
+    m->net->eval();
+    m->schedule = sampling::ModelSchedule::linear(m->cfg.schedule.linear_start, m->cfg.schedule.linear_end, m->cfg.schedule.timesteps);
+    return m;
+}
+
+torch::Tensor to_uint8_images(const torch::Tensor& decoded) {
+    auto x = torch::clamp((decoded + 1.0) / 2.0, 0.0, 1.0);
+    return (255.0 * x).to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous();
+}
+
+}  // namespace sdgimp::pipeline

@@ -1,0 +1,39 @@
+// Text-to-image and image-to-image sampling over prepared conditioning (latents in, latents out).
+#pragma once
+
+#include <cstdint>
+#include <torch/torch.h>
+#include <vector>
+
+#include "../sampling/noise.h"
+#include "../sampling/samplers.h"
+#include "../sampling/schedules.h"
+#include "sd_model.h"
+
+namespace sdgimp::pipeline {
+
+struct SamplingSettings {
+    sampling::SamplerKind sampler = sampling::SamplerKind::kEulerA;
+    sampling::ScheduleKind schedule = sampling::ScheduleKind::kAutomatic;
+    int steps = 20;
+    double cfg_scale = 7.0;
+    sampling::NoiseSource noise = sampling::NoiseSource::kCPU;
+    int64_t eta_noise_seed_delta = 0;
+    double eta = 1.0;
+};
+
+// The sigma list the sampler receives, with A1111's "Automatic" mapping and discards.
+torch::Tensor sampler_sigmas(const SamplingSettings& s, const sampling::ModelSchedule& model, int steps);
+
+// Samples a (B, 4, H/8, W/8) batch from noise of the given per-image seeds.
+torch::Tensor txt2img_latents(const SDModel& m, const sampling::Guidance& g, const std::vector<uint64_t>& seeds,
+                              int width, int height, const SamplingSettings& s,
+                              const sampling::StepCallback& cb = {});
+
+// A1111's img2img step set-up: t_enc = int(strength * steps); the sampler runs the last
+// t_enc + 1 sigmas of a `steps` schedule from init_latent + noise * sigma.
+torch::Tensor img2img_latents(const SDModel& m, const sampling::Guidance& g, const torch::Tensor& init_latent,
+                              const std::vector<uint64_t>& seeds, double strength, const SamplingSettings& s,
+                              const sampling::StepCallback& cb = {});
+
+}  // namespace sdgimp::pipeline

@@ -1,0 +1,36 @@
+// A1111's model wrapping: k-diffusion's CompVis eps / v scalings around the UNet, and the
+// CFGDenoiser batching (all cond rows, then one uncond row per image) with AND weights.
+#pragma once
+
+#include <functional>
+#include <torch/torch.h>
+#include <utility>
+#include <vector>
+
+#include "../model_config.h"
+#include "samplers.h"
+#include "schedules.h"
+
+namespace sdgimp::sampling {
+
+// The raw network: UNet output (eps or v) for scaled input, float timesteps, conditioning rows.
+using ModelFn = std::function<torch::Tensor(const torch::Tensor& x_in, const torch::Tensor& t, const torch::Tensor& cond)>;
+
+// CompVisDenoiser / CompVisVDenoiser: denoised estimate from the raw network.
+torch::Tensor compvis_denoise(const ModelFn& model, const ModelSchedule& sched, Prediction pred,
+                              const torch::Tensor& x, const torch::Tensor& sigma, const torch::Tensor& cond);
+
+struct Guidance {
+    torch::Tensor cond;    // (rows, tokens, dim): image 0's sub-prompts, then image 1's, ...
+    torch::Tensor uncond;  // (batch, tokens, dim)
+    std::vector<std::vector<std::pair<int, double>>> conds_list;  // per image: (cond row, AND weight)
+    double cfg_scale = 7.0;
+};
+
+// One sampler-facing denoiser with classifier-free guidance.
+Denoiser make_cfg_denoiser(ModelFn model, const ModelSchedule& sched, Prediction pred, Guidance g);
+
+// Guidance with one prompt per image (weight 1): cond rows 0..B-1.
+Guidance simple_guidance(const torch::Tensor& cond, const torch::Tensor& uncond, double cfg_scale);
+
+}  // namespace sdgimp::sampling

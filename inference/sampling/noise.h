@@ -1,0 +1,45 @@
+// A1111's per-image random sources: every image of a batch owns a generator seeded with its seed;
+// the first draw is the initial latent noise, later draws feed ancestral/SDE samplers.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <torch/torch.h>
+#include <vector>
+
+namespace sdgimp::sampling {
+
+enum class NoiseSource { kCPU, kNV };
+
+// One generator of either kind; randn() draws one tensor of `shape`.
+class SeededGenerator {
+public:
+    SeededGenerator(NoiseSource src, uint64_t seed);
+    torch::Tensor randn(c10::IntArrayRef shape);
+
+private:
+    NoiseSource src_;
+    at::Generator cpu_;
+    uint64_t seed_ = 0, offset_ = 0;  // NV: Philox key and per-call offset
+};
+
+// A1111's "NV" source: Philox4x32-10 + Box-Muller as CUDA's randn, computed on the CPU.
+torch::Tensor nv_randn(uint64_t seed, uint64_t offset, int64_t n);
+
+class ImageRNG {
+public:
+    // eta_noise_seed_delta != 0 re-seeds every generator with seed + delta after the first draw.
+    ImageRNG(NoiseSource src, std::vector<uint64_t> seeds, std::vector<int64_t> shape, int64_t eta_noise_seed_delta = 0);
+    torch::Tensor first();  // (B, C, H, W)
+    torch::Tensor next();
+
+private:
+    NoiseSource src_;
+    std::vector<uint64_t> seeds_;
+    std::vector<int64_t> shape_;
+    int64_t ensd_;
+    std::vector<SeededGenerator> gens_;
+    bool first_done_ = false;
+};
+
+}  // namespace sdgimp::sampling

@@ -1,0 +1,136 @@
+#include "samplers.h"
+
+#include "../status.h"
+
+namespace sdgimp::sampling {
+namespace {
+
+// Python-like 0-dim float32 arithmetic: sigmas stay tensors so rounding matches k-diffusion.
+using T = torch::Tensor;
+
+T to_d(const T& x, const T& sigma, const T& denoised) { return (x - denoised) / sigma; }
+
+std::pair<T, T> ancestral_step(const T& from, const T& to, double eta) {
+    if (eta == 0) return {to, torch::zeros_like(to)};
+    auto up = torch::minimum(to, eta * (to.pow(2) * (from.pow(2) - to.pow(2)) / from.pow(2)).pow(0.5));
+    auto down = (to.pow(2) - up.pow(2)).pow(0.5);
+    return {down, up};
+}
+
+bool is_zero(const T& s) { return s.item<float>() == 0.0f; }
+
+struct Loop {
+    const Denoiser& model;
+    const T& sigmas;
+    const StepCallback& cb;
+    int64_t batch;
+    T call(const T& x, const T& sigma) { return model(x, sigma.expand({batch}).contiguous()); }
+    void step_done(int i, const T& denoised) { if (cb) cb(i, static_cast<int>(sigmas.size(0) - 1), denoised); }
+};
+
+}  // namespace
+
+const std::vector<SamplerInfo>& sampler_table() {
+    static const std::vector<SamplerInfo> t = {
+        {SamplerKind::kEulerA, "Euler a", "Uniform", false, false},
+        {SamplerKind::kEuler, "Euler", "Uniform", false, false},
+        {SamplerKind::kHeun, "Heun", "Uniform", true, false},
+        {SamplerKind::kDPM2, "DPM2", "Karras", true, true},
+        {SamplerKind::kDPM2A, "DPM2 a", "Karras", true, true},
+        {SamplerKind::kDPMPP2SA, "DPM++ 2S a", "Karras", true, false},
+        {SamplerKind::kDPMPP2M, "DPM++ 2M", "Karras", false, false},
+    };
+    return t;
+}
+
+std::optional<SamplerInfo> find_sampler(const std::string& name) {
+    for (const auto& s : sampler_table())
+        if (name == s.name) return s;
+    return std::nullopt;
+}
+
+T sample(SamplerKind kind, const Denoiser& model, T x, const T& sigmas, const NoiseFn& noise,
+         const StepCallback& cb, const SamplerOptions& opt) {
+    Loop L{model, sigmas, cb, x.size(0)};
+    const int n = static_cast<int>(sigmas.size(0)) - 1;
+    auto t_fn = [](const T& s) { return s.log().neg(); };
+    auto sigma_fn = [](const T& t) { return t.neg().exp(); };
+    T old_denoised;
+    for (int i = 0; i < n; ++i) {
+        const T s = sigmas[i], s_next = sigmas[i + 1];
+        T denoised = L.call(x, s);
+        switch (kind) {
+            case SamplerKind::kEulerA: {
+                auto [down, up] = ancestral_step(s, s_next, opt.eta);
+                x = x + to_d(x, s, denoised) * (down - s);
+                if (s_next.item<float>() > 0) x = x + noise() * opt.s_noise * up;
+                break;
+            }
+            case SamplerKind::kEuler:
+                x = x + to_d(x, s, denoised) * (s_next - s);
+                break;
+            case SamplerKind::kHeun: {
+                auto d = to_d(x, s, denoised);
+                auto dt = s_next - s;
+                if (is_zero(s_next)) { x = x + d * dt; break; }
+                auto x2 = x + d * dt;
+                auto d2 = to_d(x2, s_next, L.call(x2, s_next));
+                x = x + ((d + d2) / 2) * dt;
+                break;
+            }
+            case SamplerKind::kDPM2: {
+                auto d = to_d(x, s, denoised);
+                if (is_zero(s_next)) { x = x + d * (s_next - s); break; }
+                auto mid = s.log().lerp(s_next.log(), 0.5).exp();
+                auto x2 = x + d * (mid - s);
+                auto d2 = to_d(x2, mid, L.call(x2, mid));
+                x = x + d2 * (s_next - s);
+                break;
+            }
+            case SamplerKind::kDPM2A: {
+                auto [down, up] = ancestral_step(s, s_next, opt.eta);
+                auto d = to_d(x, s, denoised);
+                if (is_zero(down)) { x = x + d * (down - s); break; }
+                auto mid = s.log().lerp(down.log(), 0.5).exp();
+                auto x2 = x + d * (mid - s);
+                auto d2 = to_d(x2, mid, L.call(x2, mid));
+                x = x + d2 * (down - s);
+                x = x + noise() * opt.s_noise * up;
+                break;
+            }
+            case SamplerKind::kDPMPP2SA: {
+                auto [down, up] = ancestral_step(s, s_next, opt.eta);
+                if (is_zero(down)) {
+                    x = x + to_d(x, s, denoised) * (down - s);
+                } else {
+                    auto t = t_fn(s), t_next = t_fn(down);
+                    auto h = t_next - t;
+                    auto sm = t + 0.5 * h;
+                    auto x2 = (sigma_fn(sm) / sigma_fn(t)) * x - (-h * 0.5).expm1() * denoised;
+                    auto d2 = L.call(x2, sigma_fn(sm));
+                    x = (sigma_fn(t_next) / sigma_fn(t)) * x - (-h).expm1() * d2;
+                }
+                if (s_next.item<float>() > 0) x = x + noise() * opt.s_noise * up;
+                break;
+            }
+            case SamplerKind::kDPMPP2M: {
+                auto t = t_fn(s), t_next = t_fn(s_next);
+                auto h = t_next - t;
+                if (!old_denoised.defined() || is_zero(s_next)) {
+                    x = (sigma_fn(t_next) / sigma_fn(t)) * x - (-h).expm1() * denoised;
+                } else {
+                    auto h_last = t - t_fn(sigmas[i - 1]);
+                    auto r = h_last / h;
+                    auto dd = (1 + 1 / (2 * r)) * denoised - (1 / (2 * r)) * old_denoised;
+                    x = (sigma_fn(t_next) / sigma_fn(t)) * x - (-h).expm1() * dd;
+                }
+                old_denoised = denoised;
+                break;
+            }
+        }
+        L.step_done(i, denoised);
+    }
+    return x;
+}
+
+}  // namespace sdgimp::sampling

@@ -1,0 +1,36 @@
+// Noise schedules: the model's own sigma table (ldm "linear" betas) and the sigma lists A1111
+// hands its samplers for each schedule type.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <torch/torch.h>
+
+namespace sdgimp::sampling {
+
+// alphas_cumprod computed in float64 and rounded to float32 once; sigmas in float32, as ldm and
+// k-diffusion do. Index = timestep.
+struct ModelSchedule {
+    torch::Tensor alphas_cumprod, sigmas, log_sigmas;  // float32 [T]
+    static ModelSchedule linear(double linear_start, double linear_end, int timesteps);
+    double sigma_min() const { return sigmas[0].item<double>(); }
+    double sigma_max() const { return sigmas[-1].item<double>(); }
+    // k-diffusion's continuous conversions (log-linear interpolation of the table).
+    torch::Tensor sigma_to_t(const torch::Tensor& sigma) const;
+    torch::Tensor t_to_sigma(const torch::Tensor& t) const;
+};
+
+enum class ScheduleKind { kAutomatic, kUniform, kKarras, kExponential, kPolyexponential, kSGMUniform,
+                          kKLOptimal, kAlignYourSteps, kSimple, kNormal, kDDIM, kBeta };
+
+// A1111 names: "Automatic", "Uniform", "Karras", ...
+std::optional<ScheduleKind> parse_schedule(const std::string& name);
+const char* schedule_name(ScheduleKind k);
+
+// The full sigma list (steps + 1 entries ending in 0) for a k-diffusion sampler.
+torch::Tensor make_sigmas(ScheduleKind kind, int steps, const ModelSchedule& model);
+
+torch::Tensor karras_sigmas(int n, double sigma_min, double sigma_max, double rho = 7.0);
+torch::Tensor exponential_sigmas(int n, double sigma_min, double sigma_max);
+
+}  // namespace sdgimp::sampling

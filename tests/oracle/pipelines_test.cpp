@@ -1,0 +1,122 @@
+// Whole txt2img / img2img runs of every oracle model against the reference pipelines
+// (ref_t2i_*.safetensors, ref_i2i_*.safetensors): sigmas, noise, each step, latents, images.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "pipeline/txt2img.h"
+#include "support/oracle.h"
+#include "support/tensor_file.h"
+
+using namespace sdgimp;
+
+namespace {
+
+// The references name samplers like "euler_a" and "dpmpp_2m_karras".
+pipeline::SamplingSettings settings_for(const std::string& name, int steps, double cfg) {
+    pipeline::SamplingSettings s;
+    s.steps = steps;
+    s.cfg_scale = cfg;
+    std::string base = name;
+    if (test::ends_with(base, "_karras")) { s.schedule = sampling::ScheduleKind::kKarras; base = base.substr(0, base.size() - 7); }
+    static const std::map<std::string, sampling::SamplerKind> kinds = {
+        {"euler_a", sampling::SamplerKind::kEulerA}, {"euler", sampling::SamplerKind::kEuler},
+        {"heun", sampling::SamplerKind::kHeun}, {"dpm_2", sampling::SamplerKind::kDPM2},
+        {"dpm_2_a", sampling::SamplerKind::kDPM2A}, {"dpmpp_2s_a", sampling::SamplerKind::kDPMPP2SA},
+        {"dpmpp_2m", sampling::SamplerKind::kDPMPP2M}};
+    s.sampler = kinds.at(base);
+    return s;
+}
+
+std::vector<uint64_t> seeds_of(const test::TensorFile& f) {
+    std::vector<uint64_t> out;
+    for (const auto& v : nlohmann::json::parse(f.meta.at("seeds"))) out.push_back(v.get<uint64_t>());
+    return out;
+}
+
+struct Captured {
+    std::vector<torch::Tensor> denoised;
+};
+
+void check_steps(const test::TensorFile& ref, const Captured& cap) {
+    for (size_t j = 0; ref.has("step." + std::to_string(j) + ".denoised"); ++j) {
+        ASSERT_LT(j, cap.denoised.size());
+        const auto& want = ref["step." + std::to_string(j) + ".denoised"];
+        EXPECT_TRUE(test::all_close(cap.denoised[j], want, 1e-3, 1e-3)) << "step " << j << " max diff " << test::max_abs_diff(cap.denoised[j], want);
+    }
+}
+
+void check_outputs(const pipeline::SDModel& m, const test::TensorFile& ref, const torch::Tensor& samples) {
+    EXPECT_TRUE(test::all_close(samples, ref["samples"], 1e-3, 1e-3)) << "max diff " << test::max_abs_diff(samples, ref["samples"]);
+    std::vector<torch::Tensor> dec;
+    for (int64_t i = 0; i < samples.size(0); ++i) dec.push_back(m.decode_first_stage(samples.slice(0, i, i + 1)));
+    auto decoded = torch::cat(dec);
+    EXPECT_LE(test::max_abs_diff(decoded, ref["decoded"]), 1e-3);
+    auto img = pipeline::to_uint8_images(decoded).to(torch::kInt);
+    auto diff = (img - ref["images_uint8"].to(torch::kInt)).abs();
+    EXPECT_LE(diff.max().item<int>(), 1);
+    EXPECT_LT(diff.gt(0).sum().item<int64_t>(), diff.numel() / 100) << "too many uint8 values differ";
+}
+
+}  // namespace
+
+TEST(OracleNets, Txt2ImgPipelines) {
+    int runs = 0;
+    for (const auto& mdl : test::oracle_models()) {
+        for (const std::string& f : test::list_dir(mdl.dir)) {
+            if (f.rfind("ref_t2i_", 0) != 0 || !test::ends_with(f, ".safetensors")) continue;
+            auto ref = test::load_tensor_file(mdl.dir + "/" + f);
+            for (const auto& ck : mdl.checkpoints) {
+                SCOPED_TRACE(ck + " " + f);
+                auto m = pipeline::load_sd_model(ck);
+                auto s = settings_for(ref.meta.at("sampler"), std::stoi(ref.meta.at("steps")), std::stod(ref.meta.at("cfg_scale")));
+                const int w = std::stoi(ref.meta.at("width")), h = std::stoi(ref.meta.at("height"));
+                // Text path: the encoder on the reference tokens gives the reference conditioning.
+                EXPECT_TRUE(test::all_close(m->encode_text(ref["cond_tokens"]), ref["cond"].slice(0, 0, 1), 1e-4, 1e-4));
+                auto sig = pipeline::sampler_sigmas(s, m->schedule, s.steps);
+                EXPECT_TRUE(test::all_close(sig, ref["sigmas"], 1e-6, 1e-6)) << sig << ref["sigmas"];
+                sampling::ImageRNG rng(s.noise, seeds_of(ref), {4, h / 8, w / 8});
+                EXPECT_EQ(test::max_abs_diff(rng.first(), ref["noise.0"]), 0.0);
+                Captured cap;
+                auto g = sampling::simple_guidance(ref["cond"], ref["uncond"], s.cfg_scale);
+                auto samples = pipeline::txt2img_latents(*m, g, seeds_of(ref), w, h, s,
+                    [&](int, int, const torch::Tensor& d) { cap.denoised.push_back(d.clone()); });
+                check_steps(ref, cap);
+                check_outputs(*m, ref, samples);
+                ++runs;
+            }
+        }
+    }
+    EXPECT_GT(runs, 0);
+}
+
+TEST(OracleNets, Img2ImgPipelines) {
+    int runs = 0;
+    for (const auto& mdl : test::oracle_models()) {
+        for (const std::string& f : test::list_dir(mdl.dir)) {
+            if (f.rfind("ref_i2i_", 0) != 0 || !test::ends_with(f, ".safetensors")) continue;
+            auto ref = test::load_tensor_file(mdl.dir + "/" + f);
+            for (const auto& ck : mdl.checkpoints) {
+                SCOPED_TRACE(ck + " " + f);
+                auto m = pipeline::load_sd_model(ck);
+                auto s = settings_for(ref.meta.at("sampler"), std::stoi(ref.meta.at("steps")), std::stod(ref.meta.at("cfg_scale")));
+                auto [mean, std] = m->encode_posterior(ref["image_in"]);
+                EXPECT_TRUE(test::all_close(mean, ref["posterior_mean"], 1e-4, 1e-4));
+                EXPECT_TRUE(test::all_close(std, ref["posterior_std"], 1e-4, 1e-4));
+                // The web UI draws the posterior sample from an unseeded RNG; the reference gives it.
+                auto init_latent = m->cfg.scale_factor * (mean + std * ref["vae_eps"]);
+                EXPECT_TRUE(test::all_close(init_latent, ref["init_latent"], 1e-3, 1e-3));
+                Captured cap;
+                auto g = sampling::simple_guidance(ref["cond"], ref["uncond"], s.cfg_scale);
+                auto samples = pipeline::img2img_latents(*m, g, ref["init_latent"], seeds_of(ref),
+                    std::stod(ref.meta.at("denoising_strength")), s,
+                    [&](int, int, const torch::Tensor& d) { cap.denoised.push_back(d.clone()); });
+                EXPECT_EQ(cap.denoised.size(), static_cast<size_t>(ref["sigma_sched"].size(0) - 1));
+                check_steps(ref, cap);
+                check_outputs(*m, ref, samples);
+                ++runs;
+            }
+        }
+    }
+    EXPECT_GT(runs, 0);
+}
