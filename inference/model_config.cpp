@@ -180,7 +180,7 @@ ModelConfig infer_model_config(const io::TensorMap& t, const nlohmann::json* yam
     const bool hfclip = find(t, "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight") != nullptr;
     c.has_text = openclip || hfclip;
     if (has_prefix(t, "conditioner.embedders.")) { c.family = ModelFamily::kSDXL; return c; }
-    if (find(t, "conv_first.weight") || find(t, "model.0.weight")) { c.family = ModelFamily::kESRGAN; return c; }
+    if (find(t, "conv_first.weight") || find(t, "model.0.weight") || find(t, "RRDB_trunk.0.RDB1.conv1.weight")) { c.family = ModelFamily::kESRGAN; return c; }
     if (!unet) {
         if (find(t, "encoder.conv_in.weight") && find(t, "decoder.conv_in.weight")) c.family = ModelFamily::kVAE;
         return c;

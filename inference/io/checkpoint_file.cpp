@@ -1,5 +1,7 @@
 #include "checkpoint_file.h"
 
+#include <algorithm>
+
 #include "../status.h"
 #include "safetensors_reader.h"
 #include "torch_pickle_checkpoint.h"
@@ -32,6 +34,13 @@ CheckpointFile read_checkpoint(std::shared_ptr<const MappedFile> file) {
         throw_bad_file(file->path(), "is not a .safetensors, .ckpt or .pth model file.");
     } else {
         throw_bad_file(file->path(), "is too short to be a model file (truncated download?).");
+    }
+    // DataParallel training saves every key under "module.".
+    if (!out.tensors.empty() && std::all_of(out.tensors.begin(), out.tensors.end(),
+                                            [](const auto& kv) { return kv.first.rfind("module.", 0) == 0; })) {
+        TensorMap stripped;
+        for (auto& kv : out.tensors) stripped[kv.first.substr(7)] = std::move(kv.second);
+        out.tensors = std::move(stripped);
     }
     return out;
 }

@@ -122,3 +122,21 @@ TEST(OracleNets, ConfigFromShapesAndSidecars) {
         }
     }
 }
+
+// ESRGAN .pth files in every layout and wrapper found in the wild (upscale/rrdbnet/weights).
+TEST(OracleUpscale, EsrganFilesLoadAsEsrgan) {
+    const std::string dir = test::oracle_dir() + "/upscale/rrdbnet/weights";
+    int n = 0;
+    for (const std::string& f : test::list_dir(dir)) {
+        if (!test::ends_with(f, ".pth")) continue;
+        SCOPED_TRACE(f);
+        io::CheckpointFile ck = io::open_checkpoint(dir + "/" + f);
+        ModelConfig c = infer_model_config(ck.tensors, nullptr, nullptr);
+        EXPECT_EQ(c.family, ModelFamily::kESRGAN);
+        for (const auto& kv : ck.tensors) EXPECT_NE(kv.first.rfind("module.", 0), 0u) << kv.first;
+        // A file holding both weight sets must yield the EMA ones.
+        if (f.find("both") != std::string::npos) EXPECT_EQ(ck.wrapper, "params_ema");
+        ++n;
+    }
+    EXPECT_GT(n, 0);
+}
