@@ -117,8 +117,12 @@ TEST(OracleNets, ConfigFromShapesAndSidecars) {
             EXPECT_EQ(c.text.kind == TextEncoderKind::kOpenCLIP ? "open_clip" : "hf_clip",
                       inferred["text"]["type"].get<std::string>());
             const auto& up = meta["config"]["model"]["params"]["unet_config"]["params"];
-            if (up.contains("num_head_channels")) EXPECT_EQ(c.unet.num_head_channels, up["num_head_channels"].get<int>());
-            if (up.contains("num_heads")) EXPECT_EQ(c.unet.num_heads, up["num_heads"].get<int>());
+            if (up.contains("num_head_channels")) {
+                EXPECT_EQ(c.unet.num_head_channels, up["num_head_channels"].get<int>());
+            }
+            if (up.contains("num_heads")) {
+                EXPECT_EQ(c.unet.num_heads, up["num_heads"].get<int>());
+            }
         }
     }
 }
@@ -135,7 +139,9 @@ TEST(OracleUpscale, EsrganFilesLoadAsEsrgan) {
         EXPECT_EQ(c.family, ModelFamily::kESRGAN);
         for (const auto& kv : ck.tensors) EXPECT_NE(kv.first.rfind("module.", 0), 0u) << kv.first;
         // A file holding both weight sets must yield the EMA ones.
-        if (f.find("both") != std::string::npos) EXPECT_EQ(ck.wrapper, "params_ema");
+        if (f.find("both") != std::string::npos) {
+            EXPECT_EQ(ck.wrapper, "params_ema");
+        }
         ++n;
     }
     EXPECT_GT(n, 0);

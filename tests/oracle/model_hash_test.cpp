@@ -48,8 +48,9 @@ TEST(OracleText, ModelHashes) {
         EXPECT_EQ(h.sha256, c["sha256"].get<std::string>());
         EXPECT_EQ(h.shorthash, c["shorthash"].get<std::string>());
         EXPECT_EQ(h.old_hash, c["old_model_hash"].get<std::string>());
-        if (c["addnet_hash"].is_null()) EXPECT_FALSE(h.addnet_hash.has_value());
-        else {
+        if (c["addnet_hash"].is_null()) {
+            EXPECT_FALSE(h.addnet_hash.has_value());
+        } else {
             ASSERT_TRUE(h.addnet_hash.has_value());
             EXPECT_EQ(*h.addnet_hash, c["addnet_hash"].get<std::string>());
         }
