@@ -1,3 +1,2 @@
 // Precompiled header for the LibTorch translation units: torch's headers cost ~20 s per TU.
-#pragma once
 #include <torch/torch.h>

@@ -50,8 +50,9 @@ TEST(OracleMath, Samplers) {
         const auto seeds = c["seeds"].get<std::vector<uint64_t>>();
         sampling::ImageRNG rng(s.noise, seeds, c["latent_shape"].get<std::vector<int64_t>>(), ensd);
         auto noise = rng.first();
-        if (c["initial_noise"].is_string())
+        if (c["initial_noise"].is_string()) {
             EXPECT_LE(test::max_abs_diff(noise, ref[c["initial_noise"].get<std::string>()]), 5e-6);
+        }
 
         sampling::Guidance g;
         g.cfg_scale = c["cfg_scale"].get<double>();
