@@ -230,12 +230,9 @@ PyObj* Unpickler::load() {
         switch (op) {
             case 0x80: take(1); break;             // PROTO
             case 0x95: take(8); break;             // FRAME
-            case '.': {                            // STOP
-                if (stack_.size() != 1 || !marks_.empty()) {
-                    if (stack_.empty()) fail("its pickle data ends with nothing to return; the file is corrupt.");
-                }
+            case '.':                              // STOP
+                if (stack_.empty()) fail("its pickle data ends with nothing to return; the file is corrupt.");
                 return stack_.back();
-            }
             case '(': marks_.push_back(stack_.size()); break;
             case ')': stack_.push_back(make(PyObj::Kind::kTuple)); break;
             case ']': stack_.push_back(make(PyObj::Kind::kList)); break;

@@ -25,7 +25,6 @@ struct OpenClipBlockImpl : torch::nn::Module {
     torch::Tensor forward(torch::Tensor x, const torch::Tensor& mask);
     torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
     OpenClipAttention attn{nullptr};
-    torch::nn::Module* mlp_holder = nullptr;
     torch::nn::Linear c_fc{nullptr}, c_proj{nullptr};
 };
 TORCH_MODULE(OpenClipBlock);

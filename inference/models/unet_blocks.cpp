@@ -102,7 +102,7 @@ SpatialTransformerImpl::SpatialTransformerImpl(int64_t channels, int64_t heads, 
 }
 
 torch::Tensor SpatialTransformerImpl::forward(const torch::Tensor& x, const torch::Tensor& context) {
-    const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+    const int64_t b = x.size(0), h = x.size(2), w = x.size(3);
     auto t = norm->forward(x);
     if (!use_linear) t = proj_in.forward(t);
     t = t.flatten(2).transpose(1, 2);  // (B, HW, C)
@@ -111,7 +111,6 @@ torch::Tensor SpatialTransformerImpl::forward(const torch::Tensor& x, const torc
     if (use_linear) t = proj_out.forward(t);
     t = t.transpose(1, 2).reshape({b, -1, h, w});
     if (!use_linear) t = proj_out.forward(t);
-    (void)c;
     return t + x;
 }
 

@@ -59,7 +59,6 @@ torch::Tensor ImageRNG::first() {
         gens_.clear();
         for (uint64_t s : seeds_) gens_.emplace_back(src_, s + static_cast<uint64_t>(ensd_));
     }
-    first_done_ = true;
     return torch::stack(xs);
 }
 

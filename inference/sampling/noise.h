@@ -39,7 +39,6 @@ private:
     std::vector<int64_t> shape_;
     int64_t ensd_;
     std::vector<SeededGenerator> gens_;
-    bool first_done_ = false;
 };
 
 }  // namespace sdgimp::sampling
