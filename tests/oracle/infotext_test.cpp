@@ -1,0 +1,129 @@
+// A1111 parameters text: writing (infotext_create.json) and pasting (infotext_parse.json), exact.
+#include <gtest/gtest.h>
+
+#include <clocale>
+
+#include "support/oracle.h"
+#include "text/infotext.h"
+
+using namespace sdgimp;
+using nlohmann::json;
+
+namespace {
+
+std::optional<text::InfoValue> to_value(const json& v) {
+    if (v.is_null()) return std::nullopt;
+    if (v.is_boolean()) return text::InfoValue::boolean(v.get<bool>());
+    if (v.is_number_integer()) return text::InfoValue::integer(v.get<int64_t>());
+    if (v.is_number_float()) return text::InfoValue::real(v.get<double>());
+    if (v.is_string()) return text::InfoValue::str(v.get<std::string>());
+    ADD_FAILURE() << "unexpected value " << v.dump();
+    return std::nullopt;
+}
+
+// The processing object A1111 reads, filled from a case's settings.
+text::GenerationInfo from_settings(const json& s) {
+    text::GenerationInfo g;
+    auto str_or = [&](const char* k, std::optional<std::string>* out) {
+        if (s.contains(k) && !s[k].is_null()) *out = s[k].get<std::string>();
+    };
+    g.prompt = s.value("prompt", "");
+    g.negative_prompt = s.value("negative_prompt", "");
+    g.steps = s["steps"];
+    g.sampler_name = s["sampler_name"];
+    g.scheduler = s.value("scheduler", "Automatic");
+    g.cfg_scale = s["cfg_scale"];
+    g.seed = s["seed"];
+    g.subseed = s.value("subseed", int64_t{-1});
+    g.subseed_strength = s.value("subseed_strength", 0.0);
+    g.width = s["width"];
+    g.height = s["height"];
+    str_or("sd_model_hash", &g.model_hash);
+    str_or("sd_model_name", &g.model_name);
+    str_or("sd_vae_name", &g.vae_name);
+    str_or("sd_vae_hash", &g.vae_hash);
+    g.clip_skip = s.value("clip_skip", 1);
+    if (s.value("restore_faces", false)) g.face_restoration = s["face_restoration_model"].get<std::string>();
+    g.seed_resize_from_w = s.value("seed_resize_from_w", -1);
+    g.seed_resize_from_h = s.value("seed_resize_from_h", -1);
+    g.inpainting_conditioning = s.value("is_using_inpainting_conditioning", false);
+    g.tiling = s.value("tiling", false);
+    g.user = s.value("user", "");
+    g.batch_size = s.value("batch_size", 1);
+    g.position_in_batch = s.value("position_in_batch", 0);
+    g.iteration = s.value("iteration", 0);
+    g.enable_hr = s.value("enable_hr", false);
+    g.hr_prompt = s.value("hr_prompt", g.prompt);
+    g.hr_negative_prompt = s.value("hr_negative_prompt", g.negative_prompt);
+    g.token_merging_ratio = s.value("token_merging_ratio", 0.0);
+    g.randn_source = s.value("randn_source", "GPU");
+    if (s.contains("opts")) {
+        g.add_user = s["opts"].value("add_user_name_to_info", false);
+        g.add_version = s["opts"].value("add_version_to_infotext", true);
+    }
+    for (const auto& kv : s["extra_generation_params"]) {
+        const std::string key = kv[0];
+        const json& v = kv[1];
+        if (v.is_object() && v.contains("written_only_if_different_from")) {
+            const std::string from = v["written_only_if_different_from"];
+            (from == "prompt" ? g.hires_prompt_keys : g.hires_negative_prompt_keys).push_back(key);
+            g.extra.emplace_back(key, std::nullopt);
+        } else {
+            g.extra.emplace_back(key, to_value(v));
+        }
+    }
+    return g;
+}
+
+void expect_parsed(const text::InfoParams& got, const json& want) {
+    EXPECT_EQ(got.size(), want.size());
+    for (const auto& [k, v] : want.items()) {
+        auto it = std::find_if(got.begin(), got.end(), [&](const auto& kv) { return kv.first == k; });
+        ASSERT_NE(it, got.end()) << "missing key " << k;
+        ASSERT_TRUE(it->second.has_value()) << k;
+        EXPECT_TRUE(*it->second == *to_value(v)) << k << ": got " << it->second->to_string() << " want " << v.dump();
+    }
+    for (const auto& kv : got) EXPECT_TRUE(want.contains(kv.first)) << "unexpected key " << kv.first;
+}
+
+}  // namespace
+
+TEST(OracleText, InfotextCreate) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto data = test::read_json(test::oracle_dir() + "/text/infotext_create.json");
+    ASSERT_FALSE(data["cases"].empty());
+    for (const auto& c : data["cases"]) {
+        SCOPED_TRACE(c["id"].get<std::string>() + " " + c["name"].get<std::string>());
+        text::GenerationInfo g = from_settings(c["settings"]);
+        g.version = data["program_version"];
+        const std::string got = text::create_infotext(g);
+        EXPECT_EQ(got, c["infotext"].get<std::string>());
+        expect_parsed(text::parse_infotext(got), c["parsed"]);
+    }
+}
+
+TEST(OracleText, InfotextParse) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto data = test::read_json(test::oracle_dir() + "/text/infotext_parse.json");
+    ASSERT_FALSE(data["cases"].empty());
+    for (const auto& c : data["cases"]) {
+        SCOPED_TRACE(c["id"].get<std::string>() + " " + c["name"].get<std::string>());
+        expect_parsed(text::parse_infotext(c["infotext"]), c["parsed"]);
+    }
+}
+
+TEST(Infotext, PythonFloatRepr) {
+    EXPECT_EQ(text::python_float_repr(7.0), "7.0");
+    EXPECT_EQ(text::python_float_repr(0.30000000000000004), "0.30000000000000004");
+    EXPECT_EQ(text::python_float_repr(0.05), "0.05");
+    EXPECT_EQ(text::python_float_repr(1e-05), "1e-05");
+    EXPECT_EQ(text::python_float_repr(1e16), "1e+16");
+    EXPECT_EQ(text::python_float_repr(123456789012345.0), "123456789012345.0");
+    EXPECT_EQ(text::python_float_repr(-2.5), "-2.5");
+}
+
+TEST(Infotext, QuoteRoundTrip) {
+    const std::string s = "he said \"hi\", then\nleft \\ ok";
+    EXPECT_EQ(text::json_unquote(text::json_quote(s)).value(), s);
+    EXPECT_FALSE(text::json_unquote("\"a\" \"b\"").has_value());
+}
