@@ -36,5 +36,6 @@ if [ -d "$oracle/nets" ]; then
 fi
 run fuzz_safetensors "${st_seeds[@]}"
 run fuzz_unpickler "${pk_seeds[@]}"
-[ $status = 0 ] && echo "fuzz: 2 passed, 0 failed" || echo "fuzz: FAILED"
+run fuzz_prompt "$root/tests/fuzz/corpus/prompt"
+[ $status = 0 ] && echo "fuzz: 3 passed, 0 failed" || echo "fuzz: FAILED"
 exit $status

@@ -1,5 +1,6 @@
 #include "infotext.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -197,7 +198,8 @@ std::vector<std::pair<std::u32string, std::u32string>> find_params(const std::u3
             ok = key_end >= k + 2 && key_end < s.size() && s[key_end] == ':';
         }
         if (!ok) {
-            ++p;
+            // Every later start inside the same key run ends at the same place and fails too.
+            p = std::max(p + 1, key_end);
             continue;
         }
         size_t v = key_end + 1;
@@ -224,7 +226,6 @@ std::vector<std::pair<std::u32string, std::u32string>> find_params(const std::u3
         }
         out.emplace_back(s.substr(k, key_end - k), s.substr(v, v_end - v));
         p = v_end < s.size() ? v_end + 1 : v_end;
-        if (p == v_end && p == s.size()) break;
     }
     return out;
 }

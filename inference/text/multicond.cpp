@@ -8,7 +8,7 @@
 namespace sdgimp::text {
 namespace {
 
-// Length of a number [-+]?(\d+\.?|\d*\.\d+) at s[i..end) that consumes the whole range, else 0.
+// Is s[i..end) exactly a number [-+]?(\d+\.?|\d*\.\d+) ?
 bool whole_number(const std::u32string& s, size_t i, size_t end) {
     if (i < end && (s[i] == '+' || s[i] == '-')) ++i;
     size_t digits = 0, dots = 0, after_dot = 0;
@@ -22,24 +22,35 @@ bool whole_number(const std::u32string& s, size_t i, size_t end) {
             return false;
         }
     }
-    if (digits == 0) return false;
-    return dots == 0 || after_dot > 0 || digits > 0;  // "5." and ".5" and "5.5" all match
+    return digits > 0;  // "5", "5.", ".5" and "5.5" all match
 }
 
-// Does s[pos..) match (?:\s*:\s*NUMBER)?\s*$ ? On success `weight` holds the number text, if any.
-bool tail_matches(const std::u32string& s, size_t pos, std::u32string* weight) {
+// The start of the ":weight" tail of a sub-prompt, or its end when it has none. The reference regex
+// takes the shortest text whose remainder is an optional ":number" plus whitespace, so trailing
+// whitespace always goes and the weight is the last thing written.
+size_t weight_tail(const std::u32string& s, size_t* end_out) {
     size_t end = s.size();
-    while (end > pos && is_py_space(s[end - 1])) --end;
-    weight->clear();
-    if (end == pos) return true;
-    size_t k = pos;
-    while (k < end && is_py_space(s[k])) ++k;
-    if (k >= end || s[k] != ':') return false;
-    ++k;
-    while (k < end && is_py_space(s[k])) ++k;
-    if (!whole_number(s, k, end)) return false;
-    *weight = s.substr(k, end - k);
-    return true;
+    while (end > 0 && is_py_space(s[end - 1])) --end;
+    *end_out = end;
+    size_t k = end;
+    auto num_char = [](char32_t c) { return is_ascii_digit(c) || c == '.' || c == '+' || c == '-'; };
+    while (k > 0 && num_char(s[k - 1])) --k;
+    // A number holds at most one dot and a sign only in front: start no earlier than the last sign
+    // or just after the next-to-last dot, then drop leading characters until it is valid.
+    size_t dots = 0;
+    for (size_t i = end; i > k; --i) {
+        const char32_t c = s[i - 1];
+        if (c == '+' || c == '-') { k = i - 1; break; }
+        if (c == '.' && ++dots == 2) { k = i; break; }
+    }
+    while (k < end && !whole_number(s, k, end)) ++k;
+    if (k == end) return end;
+    size_t c = k;
+    while (c > 0 && is_py_space(s[c - 1])) --c;
+    if (c == 0 || s[c - 1] != ':') return end;
+    size_t pos = c - 1;
+    while (pos > 0 && is_py_space(s[pos - 1])) --pos;
+    return pos;
 }
 
 }  // namespace
@@ -61,14 +72,17 @@ std::vector<WeightedSubprompt> split_and(const std::string& prompt) {
 
     std::vector<WeightedSubprompt> out;
     for (const auto& piece : pieces) {
-        // The reference regex takes the shortest text whose remainder is an optional ":weight" plus
-        // whitespace, so trailing whitespace always goes and the weight is the last one written.
-        std::u32string weight;
-        size_t pos = 0;
-        while (!tail_matches(piece, pos, &weight)) ++pos;
+        size_t end = 0;
+        const size_t pos = weight_tail(piece, &end);
         WeightedSubprompt w;
         w.text = u32_to_utf8(piece.substr(0, pos));
-        w.weight = weight.empty() ? 1.0 : std::strtod(u32_to_utf8(weight).c_str(), nullptr);
+        if (pos < end) {
+            size_t k = pos;
+            while (piece[k] != ':') ++k;
+            ++k;
+            while (is_py_space(piece[k])) ++k;
+            w.weight = std::strtod(u32_to_utf8(piece.substr(k, end - k)).c_str(), nullptr);
+        }
         out.push_back(std::move(w));
     }
     return out;

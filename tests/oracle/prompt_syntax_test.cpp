@@ -9,6 +9,7 @@
 #include "text/extra_networks.h"
 #include "text/multicond.h"
 #include "text/prompt_chunks.h"
+#include "text/prompt_schedule.h"
 
 using namespace sdgimp;
 using nlohmann::json;
@@ -95,4 +96,31 @@ TEST(OracleText, ExtraNetworks) {
             }
         }
     }
+}
+
+TEST(OracleText, PromptEditingSchedules) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto data = test::read_json(test::oracle_dir() + "/text/schedules.json");
+    ASSERT_FALSE(data["cases"].empty());
+    int failures = 0;
+    for (const auto& c : data["cases"]) {
+        text::ScheduleOptions o;
+        o.steps = c["steps"];
+        if (!c["hires_steps"].is_null()) o.hires_steps = c["hires_steps"].get<int>();
+        o.use_old_scheduling = c["use_old_scheduling"];
+        const auto got = text::prompt_schedule(c["prompt"], o);
+        json got_json = json::array();
+        for (const auto& [t, s] : got) got_json.push_back(json::array({t, s}));
+        bool ok;
+        if (c["schedule"].is_null()) {
+            ok = false;
+            for (const auto& alt : c["nondeterministic_outcomes"]) ok = ok || alt == got_json;
+        } else {
+            ok = c["schedule"] == got_json;
+        }
+        if (!ok) ++failures;
+        EXPECT_TRUE(ok) << c["id"] << " " << c["prompt"] << " steps " << o.steps << "\n got  " << got_json.dump()
+                        << "\n want " << c["schedule"].dump();
+    }
+    EXPECT_EQ(failures, 0);
 }
