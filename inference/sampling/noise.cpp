@@ -47,14 +47,59 @@ torch::Tensor SeededGenerator::randn(c10::IntArrayRef shape) {
     return nv_randn(seed_, offset_++, n).view(shape);
 }
 
-ImageRNG::ImageRNG(NoiseSource src, std::vector<uint64_t> seeds, std::vector<int64_t> shape, int64_t ensd)
-    : src_(src), seeds_(std::move(seeds)), shape_(std::move(shape)), ensd_(ensd) {
+std::vector<uint64_t> batch_seeds(uint64_t seed, int count, double variation_strength) {
+    std::vector<uint64_t> out;
+    for (int i = 0; i < count; ++i) out.push_back(variation_strength != 0 ? seed : seed + static_cast<uint64_t>(i));
+    return out;
+}
+
+torch::Tensor slerp(double val, const torch::Tensor& low, const torch::Tensor& high) {
+    auto low_n = low / torch::norm(low, 2, {1}, true);
+    auto high_n = high / torch::norm(high, 2, {1}, true);
+    auto dot = (low_n * high_n).sum(1);
+    // Nearly parallel: a linear mix, with the weights as A1111 writes them (swapped).
+    if (dot.mean().item<float>() > 0.9995f) return low * val + high * (1 - val);
+    auto omega = torch::acos(dot);
+    auto so = torch::sin(omega);
+    return (torch::sin((1.0 - val) * omega) / so).unsqueeze(1) * low + (torch::sin(val * omega) / so).unsqueeze(1) * high;
+}
+
+ImageRNG::ImageRNG(NoiseSource src, std::vector<uint64_t> seeds, std::vector<int64_t> shape, int64_t ensd,
+                   Variation variation)
+    : src_(src), seeds_(std::move(seeds)), shape_(std::move(shape)), ensd_(ensd), var_(std::move(variation)) {
     for (uint64_t s : seeds_) gens_.emplace_back(src_, s);
 }
 
 torch::Tensor ImageRNG::first() {
+    std::vector<int64_t> noise_shape = shape_;
+    const bool resized = var_.resize_from_w > 0 && var_.resize_from_h > 0;
+    if (resized) noise_shape = {shape_[0], var_.resize_from_h / 8, var_.resize_from_w / 8};
+    const bool same_shape = noise_shape == shape_;
     std::vector<torch::Tensor> xs;
-    for (auto& g : gens_) xs.push_back(g.randn(shape_));
+    for (size_t i = 0; i < gens_.size(); ++i) {
+        torch::Tensor subnoise;
+        if (var_.strength != 0) {
+            const uint64_t sub = i < var_.subseeds.size() ? var_.subseeds[i] : 0;
+            subnoise = SeededGenerator(src_, sub).randn(noise_shape);
+        }
+        torch::Tensor noise = same_shape ? gens_[i].randn(shape_) : SeededGenerator(src_, seeds_[i]).randn(noise_shape);
+        if (subnoise.defined()) noise = slerp(var_.strength, noise, subnoise);
+        if (!same_shape) {
+            auto x = gens_[i].randn(shape_);
+            int64_t dx = (shape_[2] - noise_shape[2]);
+            int64_t dy = (shape_[1] - noise_shape[1]);
+            dx = dx >= 0 ? dx / 2 : -((-dx + 1) / 2);  // Python's floor division
+            dy = dy >= 0 ? dy / 2 : -((-dy + 1) / 2);
+            const int64_t w = dx >= 0 ? noise_shape[2] : noise_shape[2] + 2 * dx;
+            const int64_t h = dy >= 0 ? noise_shape[1] : noise_shape[1] + 2 * dy;
+            const int64_t tx = std::max<int64_t>(dx, 0), ty = std::max<int64_t>(dy, 0);
+            const int64_t sx = std::max<int64_t>(-dx, 0), sy = std::max<int64_t>(-dy, 0);
+            if (w > 0 && h > 0)
+                x.slice(1, ty, ty + h).slice(2, tx, tx + w).copy_(noise.slice(1, sy, sy + h).slice(2, sx, sx + w));
+            noise = x;
+        }
+        xs.push_back(noise);
+    }
     if (ensd_ != 0) {
         gens_.clear();
         for (uint64_t s : seeds_) gens_.emplace_back(src_, s + static_cast<uint64_t>(ensd_));

@@ -80,3 +80,63 @@ TEST(OracleMath, SigmaSchedules) {
     std::cout << "schedules checked: " << checked << ", not offered yet: " << not_offered << "\n";
     EXPECT_GT(checked, 0);
 }
+
+TEST(OracleMath, Slerp) {
+    const auto meta = test::read_json(test::oracle_dir() + "/math/variation.json");
+    const auto ref = test::load_tensor_file(test::oracle_dir() + "/math/variation.safetensors");
+    ASSERT_FALSE(meta["slerp"].empty());
+    for (const auto& c : meta["slerp"]) {
+        SCOPED_TRACE(c["result"].get<std::string>());
+        const double val = c["val"];
+        const auto& low = ref[c["low"].get<std::string>()];
+        auto got = sampling::slerp(val, low, ref[c["high"].get<std::string>()]);
+        EXPECT_TRUE(test::all_close(got, ref[c["result"].get<std::string>()], 1e-5, 1e-6));
+        auto near = sampling::slerp(val, low, ref[c["high_near"].get<std::string>()]);
+        EXPECT_TRUE(test::all_close(near, ref[c["result_near"].get<std::string>()], 1e-5, 1e-6));
+    }
+}
+
+TEST(OracleMath, VariationSeeds) {
+    const auto meta = test::read_json(test::oracle_dir() + "/math/variation.json");
+    const auto ref = test::load_tensor_file(test::oracle_dir() + "/math/variation.safetensors");
+    ASSERT_FALSE(meta["variation"].empty());
+    for (const auto& c : meta["variation"]) {
+        SCOPED_TRACE(c["tensor"].get<std::string>());
+        const auto src = source(c["source"].get<std::string>());
+        sampling::Variation v;
+        v.subseeds = c["all_subseeds"].get<std::vector<uint64_t>>();
+        v.strength = c["subseed_strength"];
+        sampling::ImageRNG rng(src, c["all_seeds"].get<std::vector<uint64_t>>(), c["shape"].get<std::vector<int64_t>>(), 0, v);
+        EXPECT_TRUE(test::all_close(rng.first(), ref[c["tensor"].get<std::string>()], 1e-5, 1e-5));
+        EXPECT_LE(test::max_abs_diff(rng.next(), ref[c["next1"].get<std::string>()]), tolerance(src));
+    }
+    // The batch rule: with a variation strength every image keeps the main seed.
+    for (const auto& c : meta["variation"]) {
+        const uint64_t seed = c["seed"], sub = c["subseed"];
+        const double strength = c["subseed_strength"];
+        const auto seeds = sampling::batch_seeds(seed, c["batch_size"].get<int>(), strength);
+        const auto subs = sampling::batch_seeds(sub, c["batch_size"].get<int>(), 0);
+        EXPECT_EQ(seeds, c["all_seeds"].get<std::vector<uint64_t>>());
+        EXPECT_EQ(subs, c["all_subseeds"].get<std::vector<uint64_t>>());
+    }
+}
+
+TEST(OracleMath, SeedResize) {
+    const auto meta = test::read_json(test::oracle_dir() + "/math/variation.json");
+    const auto ref = test::load_tensor_file(test::oracle_dir() + "/math/variation.safetensors");
+    ASSERT_FALSE(meta["seed_resize"].empty());
+    for (const auto& c : meta["seed_resize"]) {
+        SCOPED_TRACE(c["tensor"].get<std::string>());
+        const auto src = source(c["source"].get<std::string>());
+        sampling::Variation v;
+        v.subseeds = {c["subseed"].get<uint64_t>()};
+        v.strength = c["subseed_strength"];
+        v.resize_from_h = c["seed_resize_from_h"];
+        v.resize_from_w = c["seed_resize_from_w"];
+        sampling::ImageRNG rng(src, {c["seed"].get<uint64_t>()}, c["shape"].get<std::vector<int64_t>>(), 0, v);
+        const auto& want = ref[c["tensor"].get<std::string>()];
+        auto got = rng.first();
+        if (want.dim() == 3) got = got[0];
+        EXPECT_TRUE(test::all_close(got, want, 1e-5, 1e-5));
+    }
+}
