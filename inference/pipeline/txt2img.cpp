@@ -23,27 +23,28 @@ torch::Tensor sampler_sigmas(const SamplingSettings& s, const sampling::ModelSch
     return sampling::make_sigmas(kind, steps, model);
 }
 
-torch::Tensor txt2img_latents(const SDModel& m, const sampling::Guidance& g, const std::vector<uint64_t>& seeds,
-                              int width, int height, const SamplingSettings& s, const sampling::StepCallback& cb) {
+torch::Tensor txt2img_latents(const SDModel& m, const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds,
+                              int width, int height, const SamplingSettings& s, const sampling::StepCallback& cb,
+                              const sampling::Variation& var, const torch::Tensor& concat) {
     if (width % 8 || height % 8 || width < 8 || height < 8)
         throw Error(ErrorCode::kInvalidRequest, "Width and height must be positive multiples of 8.");
-    sampling::ImageRNG rng(s.noise, seeds, {m.cfg.unet.out_channels, height / 8, width / 8}, s.eta_noise_seed_delta);
+    sampling::ImageRNG rng(s.noise, seeds, {m.cfg.unet.out_channels, height / 8, width / 8}, s.eta_noise_seed_delta, var);
     auto sigmas = sampler_sigmas(s, m.schedule, s.steps);
     auto x = rng.first() * sigmas[0];
-    auto denoiser = sampling::make_cfg_denoiser(m.unet_fn(), m.schedule, m.cfg.prediction, g);
+    auto denoiser = sampling::make_cfg_denoiser(m.unet_fn(concat), m.schedule, m.cfg.prediction, g);
     sampling::SamplerOptions opt;
     opt.eta = s.eta;
     return sampling::sample(s.sampler, denoiser, x, sigmas, [&] { return rng.next(); }, cb, opt);
 }
 
-torch::Tensor img2img_latents(const SDModel& m, const sampling::Guidance& g, const torch::Tensor& init_latent,
+torch::Tensor img2img_latents(const SDModel& m, const sampling::GuidanceAt& g, const torch::Tensor& init_latent,
                               const std::vector<uint64_t>& seeds, double strength, const SamplingSettings& s,
-                              const sampling::StepCallback& cb) {
+                              const sampling::StepCallback& cb, const sampling::Variation& var) {
     if (strength <= 0 || strength > 1) throw Error(ErrorCode::kInvalidRequest, "Denoising strength must be above 0 and at most 1.");
     // A1111 caps the strength at 0.999 so one step of the schedule always stays.
     const int t_enc = static_cast<int>(std::min(strength, 0.999) * s.steps);
     if (t_enc < 1) return init_latent;
-    sampling::ImageRNG rng(s.noise, seeds, {init_latent.size(1), init_latent.size(2), init_latent.size(3)}, s.eta_noise_seed_delta);
+    sampling::ImageRNG rng(s.noise, seeds, {init_latent.size(1), init_latent.size(2), init_latent.size(3)}, s.eta_noise_seed_delta, var);
     auto sigmas = sampler_sigmas(s, m.schedule, s.steps);
     auto sched = sigmas.slice(0, s.steps - t_enc - 1);
     auto x = init_latent + rng.first() * sched[0];

@@ -1,5 +1,7 @@
 #include "denoiser.h"
 
+#include <memory>
+
 #include "../status.h"
 
 namespace sdgimp::sampling {
@@ -28,16 +30,25 @@ Guidance simple_guidance(const torch::Tensor& cond, const torch::Tensor& uncond,
     return g;
 }
 
-Denoiser make_cfg_denoiser(ModelFn model, const ModelSchedule& sched, Prediction pred, Guidance g) {
-    return [model = std::move(model), &sched, pred, g = std::move(g)](const torch::Tensor& x, const torch::Tensor& sigma) {
+Denoiser make_cfg_denoiser(ModelFn model, const ModelSchedule& sched, Prediction pred, GuidanceAt guidance) {
+    auto calls = std::make_shared<int>(0);
+    return [model = std::move(model), &sched, pred, guidance = std::move(guidance), calls](const torch::Tensor& x,
+                                                                                          const torch::Tensor& sigma) {
+        const Guidance g = guidance((*calls)++);
         const int64_t b = x.size(0);
         std::vector<torch::Tensor> xs, ss;
         for (int64_t i = 0; i < b; ++i)
             for (size_t k = 0; k < g.conds_list[i].size(); ++k) { xs.push_back(x[i]); ss.push_back(sigma[i]); }
-        auto x_in = torch::cat({torch::stack(xs), x});
-        auto sigma_in = torch::cat({torch::stack(ss), sigma});
-        auto cond_in = torch::cat({g.cond, g.uncond});
-        auto out = compvis_denoise(model, sched, pred, x_in, sigma_in, cond_in);
+        auto x_c = torch::stack(xs), s_c = torch::stack(ss);
+        torch::Tensor out;
+        if (g.cond.size(1) == g.uncond.size(1)) {
+            out = compvis_denoise(model, sched, pred, torch::cat({x_c, x}), torch::cat({s_c, sigma}),
+                                  torch::cat({g.cond, g.uncond}));
+        } else {
+            // Prompts of different lengths cannot share a batch: A1111 runs cond and uncond apart.
+            out = torch::cat({compvis_denoise(model, sched, pred, x_c, s_c, g.cond),
+                              compvis_denoise(model, sched, pred, x, sigma, g.uncond)});
+        }
         if (!torch::isfinite(out).all().item<bool>())
             throw Error(ErrorCode::kInternal,
                         "A tensor with NaNs was produced in the UNet; the model or its precision cannot handle this request (try full precision or another model).");
@@ -48,6 +59,10 @@ Denoiser make_cfg_denoiser(ModelFn model, const ModelSchedule& sched, Prediction
                 denoised[i] += (out[row] - uncond[i]) * (w * g.cfg_scale);
         return denoised;
     };
+}
+
+Denoiser make_cfg_denoiser(ModelFn model, const ModelSchedule& sched, Prediction pred, Guidance g) {
+    return make_cfg_denoiser(std::move(model), sched, pred, [g = std::move(g)](int) { return g; });
 }
 
 }  // namespace sdgimp::sampling

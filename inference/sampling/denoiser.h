@@ -27,8 +27,12 @@ struct Guidance {
     double cfg_scale = 7.0;
 };
 
+// The guidance for a 0-based model call counter (prompt schedules switch conditioning by it).
+using GuidanceAt = std::function<Guidance(int call)>;
+
 // One sampler-facing denoiser with classifier-free guidance.
 Denoiser make_cfg_denoiser(ModelFn model, const ModelSchedule& sched, Prediction pred, Guidance g);
+Denoiser make_cfg_denoiser(ModelFn model, const ModelSchedule& sched, Prediction pred, GuidanceAt guidance);
 
 // Guidance with one prompt per image (weight 1): cond rows 0..B-1.
 Guidance simple_guidance(const torch::Tensor& cond, const torch::Tensor& uncond, double cfg_scale);

@@ -78,7 +78,8 @@ TEST(OracleNets, Txt2ImgPipelines) {
                 sampling::ImageRNG rng(s.noise, seeds_of(ref), {4, h / 8, w / 8});
                 EXPECT_EQ(test::max_abs_diff(rng.first(), ref["noise.0"]), 0.0);
                 Captured cap;
-                auto g = sampling::simple_guidance(ref["cond"], ref["uncond"], s.cfg_scale);
+                auto g0 = sampling::simple_guidance(ref["cond"], ref["uncond"], s.cfg_scale);
+                sampling::GuidanceAt g = [&](int) { return g0; };
                 auto samples = pipeline::txt2img_latents(*m, g, seeds_of(ref), w, h, s,
                     [&](int, int, const torch::Tensor& d) { cap.denoised.push_back(d.clone()); });
                 check_steps(ref, cap);
@@ -107,7 +108,8 @@ TEST(OracleNets, Img2ImgPipelines) {
                 auto init_latent = m->cfg.scale_factor * (mean + std * ref["vae_eps"]);
                 EXPECT_TRUE(test::all_close(init_latent, ref["init_latent"], 1e-3, 1e-3));
                 Captured cap;
-                auto g = sampling::simple_guidance(ref["cond"], ref["uncond"], s.cfg_scale);
+                auto g0 = sampling::simple_guidance(ref["cond"], ref["uncond"], s.cfg_scale);
+                sampling::GuidanceAt g = [&](int) { return g0; };
                 auto samples = pipeline::img2img_latents(*m, g, ref["init_latent"], seeds_of(ref),
                     std::stod(ref.meta.at("denoising_strength")), s,
                     [&](int, int, const torch::Tensor& d) { cap.denoised.push_back(d.clone()); });

@@ -1,0 +1,164 @@
+#include "engine.h"
+
+#include <new>
+
+#include "../io/mapped_file.h"
+#include "../io/model_hash.h"
+#include "../pipeline/generate.h"
+#include "model_info.h"
+
+namespace sdgimp {
+
+Status guarded(const std::function<void()>& fn) {
+    try {
+        fn();
+        return Status::success();
+    } catch (const Error& e) {
+        return Status::failure(e.code(), e.what());
+    } catch (const std::bad_alloc&) {
+        return Status::failure(ErrorCode::kOutOfMemory,
+                               "The engine ran out of memory; use a smaller size or batch, or close other programs.");
+    } catch (const c10::Error& e) {
+        const std::string what = e.what_without_backtrace();
+        if (what.find("out of memory") != std::string::npos || what.find("alloc") != std::string::npos)
+            return Status::failure(ErrorCode::kOutOfMemory,
+                                   "The engine ran out of memory; use a smaller size or batch, or close other programs.");
+        return Status::failure(ErrorCode::kInternal, "LibTorch failed: " + what.substr(0, what.find('\n')));
+    } catch (const std::exception& e) {
+        return Status::failure(ErrorCode::kInternal, std::string("Internal error: ") + e.what());
+    }
+}
+
+struct Engine::Impl {
+    std::shared_ptr<pipeline::SDModel> model;
+    std::unique_ptr<text::ClipTokenizer> tok;
+    ModelRequest loaded_req;
+    LoadedModel info;
+    int loads = 0;
+};
+
+Engine::Engine() : impl_(std::make_unique<Impl>()) { init_torch_threads(); }
+Engine::~Engine() = default;
+
+bool Engine::has_model() const { return impl_->model != nullptr; }
+int Engine::model_loads() const { return impl_->loads; }
+
+void Engine::unload() {
+    impl_->model.reset();
+    impl_->tok.reset();
+    impl_->loaded_req = {};
+}
+
+namespace {
+
+std::string stem(const std::string& path) {
+    std::string base = path.substr(path.find_last_of('/') + 1);
+    const size_t dot = base.find_last_of('.');
+    return dot == std::string::npos ? base : base.substr(0, dot);
+}
+
+Image to_image(const torch::Tensor& hwc_uint8) {
+    auto t = hwc_uint8.contiguous();
+    Image img;
+    img.height = static_cast<int>(t.size(0));
+    img.width = static_cast<int>(t.size(1));
+    img.channels = static_cast<int>(t.size(2));
+    img.pixels.assign(t.data_ptr<uint8_t>(), t.data_ptr<uint8_t>() + t.numel());
+    return img;
+}
+
+}  // namespace
+
+Status Engine::load_model(const ModelRequest& req, LoadedModel* out) {
+    return guarded([&] {
+        const bool same = impl_->model && req.path == impl_->loaded_req.path &&
+                          req.prediction == impl_->loaded_req.prediction && req.vocab == impl_->loaded_req.vocab;
+        if (!same) {
+            unload();
+            std::optional<Prediction> pred;
+            if (!req.prediction.empty()) {
+                pred = parse_prediction(req.prediction);
+                if (!pred) throw Error(ErrorCode::kInvalidRequest, "Prediction must be 'v' or 'eps', not '" + req.prediction + "'.");
+            }
+            auto tok = std::make_unique<text::ClipTokenizer>(req.vocab.empty() ? text::find_vocab(req.path) : req.vocab);
+            auto model = pipeline::load_sd_model(req.path, pred);
+            auto f = io::MappedFile::open(req.path);
+            LoadedModel info;
+            info.path = req.path;
+            info.kind = model_kind(model->cfg);
+            info.hash = io::compute_model_hashes(*f).shorthash;
+            info.name = stem(req.path);
+            info.default_size = model->cfg.prediction == Prediction::kV ? 768 : 512;
+            impl_->model = std::move(model);
+            impl_->tok = std::move(tok);
+            impl_->loaded_req = req;
+            impl_->info = info;
+            ++impl_->loads;
+        }
+        if (out) *out = impl_->info;
+    });
+}
+
+namespace {
+
+pipeline::RunHooks hooks_for(const RunCallbacks& cb) {
+    pipeline::RunHooks h;
+    h.progress = cb.progress;
+    h.cancelled = cb.cancelled;
+    h.preview_every = cb.preview_every;
+    if (cb.preview)
+        h.preview = [&cb](const torch::Tensor& rgb) {
+            cb.preview(to_image((rgb * 255).to(torch::kUInt8).permute({1, 2, 0})));
+        };
+    return h;
+}
+
+}  // namespace
+
+Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::vector<GeneratedImage>* out) {
+    return guarded([&] {
+        if (!impl_->model) throw Error(ErrorCode::kModelNotFound, "No model is loaded; load a Stable Diffusion checkpoint first.");
+        validate(req);
+        const GenerateRequest r = pipeline::with_resolved_seeds(req);
+        const auto batch = pipeline::generate_txt2img(*impl_->model, *impl_->tok, r, hooks_for(cb));
+        ModelIdentity id{impl_->info.hash, impl_->info.name, impl_->model->cfg.unet.in_channels == 9};
+        out->clear();
+        for (int64_t i = 0; i < batch.images.size(0); ++i) {
+            GeneratedImage g;
+            g.image = to_image(batch.images[i]);
+            g.seed = batch.seeds[static_cast<size_t>(i)];
+            g.subseed = batch.subseeds[static_cast<size_t>(i)];
+            g.infotext = text::create_infotext(generation_info(r, id, g.seed, g.subseed, false));
+            out->push_back(std::move(g));
+        }
+    });
+}
+
+Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunCallbacks& cb,
+                       std::vector<GeneratedImage>* out) {
+    return guarded([&] {
+        if (!impl_->model) throw Error(ErrorCode::kModelNotFound, "No model is loaded; load a Stable Diffusion checkpoint first.");
+        if (init.channels < 3 || init.width % 8 || init.height % 8 ||
+            init.pixels.size() != static_cast<size_t>(init.width) * init.height * init.channels)
+            throw Error(ErrorCode::kInvalidRequest, "The init image must be RGB(A) with a width and height that are multiples of 8.");
+        GenerateRequest r = pipeline::with_resolved_seeds(req);
+        r.width = init.width;
+        r.height = init.height;
+        validate(r);
+        auto px = torch::from_blob(const_cast<uint8_t*>(init.pixels.data()), {init.height, init.width, init.channels}, torch::kUInt8);
+        auto x = px.slice(2, 0, 3).permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0 * 2 - 1;
+        const auto batch = pipeline::generate_img2img(*impl_->model, *impl_->tok, r, x, hooks_for(cb));
+        ModelIdentity id{impl_->info.hash, impl_->info.name, impl_->model->cfg.unet.in_channels == 9};
+        out->clear();
+        for (int64_t i = 0; i < batch.images.size(0); ++i) {
+            GeneratedImage g;
+            g.image = to_image(batch.images[i]);
+            g.seed = batch.seeds[static_cast<size_t>(i)];
+            g.subseed = batch.subseeds[static_cast<size_t>(i)];
+            g.infotext = text::create_infotext(generation_info(r, id, g.seed, g.subseed, true));
+            out->push_back(std::move(g));
+        }
+    });
+}
+
+}  // namespace sdgimp

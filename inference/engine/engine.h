@@ -1,0 +1,81 @@
+// The engine's edge: a resident object that keeps one model loaded between calls, takes plain
+// request structs and returns images plus a status with one sentence. No torch, GIMP or GTK types
+// appear here, so the plug-in, the dialogs and the CLI include only this header.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../request.h"
+#include "../status.h"
+
+namespace sdgimp {
+
+struct Status {
+    bool ok = true;
+    ErrorCode code = ErrorCode::kInternal;
+    std::string message;
+    static Status success() { return {}; }
+    static Status failure(ErrorCode c, std::string m) { return {false, c, std::move(m)}; }
+};
+
+// 8-bit pixels, rows top to bottom, channels interleaved (3 = RGB, 4 = RGBA, 1 = gray).
+struct Image {
+    int width = 0, height = 0, channels = 3;
+    std::vector<uint8_t> pixels;
+};
+
+struct ModelRequest {
+    std::string path;
+    std::string prediction;  // "", "v" or "eps": override what the file and its sidecar say
+    std::string vocab;       // CLIP vocabulary; found next to the model when empty
+};
+
+struct LoadedModel {
+    std::string path, kind, hash, name;  // kind: "sd2-v", "sd1", ...; hash: A1111's 10-hex shorthash
+    int default_size = 512;              // 768 for SD 2.x v-prediction
+};
+
+struct RunCallbacks {
+    std::function<void(int done, int total)> progress;
+    std::function<bool()> cancelled;          // polled after every step; true stops the run
+    std::function<void(const Image&)> preview;  // cheap latent preview every few steps
+    int preview_every = 5;
+};
+
+struct GeneratedImage {
+    Image image;
+    std::string infotext;  // A1111's parameters text for this image
+    int64_t seed = 0, subseed = 0;
+};
+
+class Engine {
+public:
+    Engine();
+    ~Engine();
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    // Loads the model unless the same file (and prediction) is already loaded.
+    Status load_model(const ModelRequest& req, LoadedModel* out = nullptr);
+    void unload();
+    bool has_model() const;
+    int model_loads() const;  // how many times a checkpoint was actually read (for tests of residency)
+
+    Status txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::vector<GeneratedImage>* out);
+    // init: the source image at the request's size; every batch image starts from it.
+    Status img2img(const GenerateRequest& req, const Image& init, const RunCallbacks& cb,
+                   std::vector<GeneratedImage>* out);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// Runs fn, turning any exception into a Status (the engine never lets one cross its edge).
+Status guarded(const std::function<void()>& fn);
+
+}  // namespace sdgimp

@@ -1,0 +1,159 @@
+#include "generate.h"
+
+#include <random>
+
+#include "../status.h"
+#include "conditioning.h"
+
+namespace sdgimp::pipeline {
+
+GenerateRequest with_resolved_seeds(GenerateRequest r) {
+    std::random_device rd;
+    std::uniform_int_distribution<int64_t> dist(0, 4294967293LL);
+    if (r.seed == -1) r.seed = dist(rd);
+    if (r.subseed == -1) r.subseed = dist(rd);
+    return r;
+}
+
+SamplingSettings sampling_settings(const GenerateRequest& r) {
+    SamplingSettings s;
+    const auto info = sampling::find_sampler(r.sampler);
+    if (!info) {
+        std::string names;
+        for (const auto& i : sampling::sampler_table()) names += std::string(names.empty() ? "" : ", ") + i.name;
+        throw Error(ErrorCode::kInvalidRequest, "Unknown sampler \"" + r.sampler + "\"; choose one of: " + names + ".");
+    }
+    s.sampler = info->kind;
+    const auto sched = sampling::parse_schedule(r.schedule);
+    if (!sched) throw Error(ErrorCode::kInvalidRequest, "Unknown schedule type \"" + r.schedule + "\"; use Automatic, Uniform, Karras or Exponential.");
+    s.schedule = *sched;
+    s.steps = r.steps;
+    s.cfg_scale = r.cfg_scale;
+    // "GPU" is what A1111 draws on an NVIDIA card: CUDA's Philox, which the NV source reproduces.
+    s.noise = r.rng == "CPU" ? sampling::NoiseSource::kCPU : sampling::NoiseSource::kNV;
+    s.eta_noise_seed_delta = r.eta_noise_seed_delta;
+    return s;
+}
+
+torch::Tensor latent_preview(const torch::Tensor& latent) {
+    static const float kCoefs[4][3] = {{0.298f, 0.207f, 0.208f},
+                                       {0.187f, 0.286f, 0.173f},
+                                       {-0.158f, 0.189f, 0.264f},
+                                       {-0.184f, -0.271f, -0.473f}};
+    auto coefs = torch::from_blob(const_cast<float*>(&kCoefs[0][0]), {4, 3}).to(latent.dtype());
+    auto rgb = torch::einsum("lxy,lr->rxy", {latent.slice(0, 0, 4), coefs});
+    return ((rgb + 1) / 2).clamp(0, 1);
+}
+
+namespace {
+
+struct RunState {
+    const RunHooks& hooks;
+    int done = 0, total = 0;
+};
+
+sampling::StepCallback step_callback(RunState& st) {
+    return [&st](int step, int, const torch::Tensor& denoised) {
+        ++st.done;
+        if (st.hooks.progress) st.hooks.progress(st.done, st.total);
+        if (st.hooks.preview && st.hooks.preview_every > 0 && (step + 1) % st.hooks.preview_every == 0)
+            st.hooks.preview(latent_preview(denoised[0]));
+        if (st.hooks.cancelled && st.hooks.cancelled()) throw Cancelled();
+    };
+}
+
+torch::Tensor decode_images(const SDModel& m, const torch::Tensor& samples) {
+    std::vector<torch::Tensor> out;
+    for (int64_t i = 0; i < samples.size(0); ++i) out.push_back(to_uint8_images(m.decode_first_stage(samples.slice(0, i, i + 1))));
+    return torch::cat(out);
+}
+
+int schedule_steps(const GenerateRequest& r) {
+    const auto info = sampling::find_sampler(r.sampler);
+    return r.steps * (info && info->second_order ? 2 : 1);
+}
+
+TextSettings text_settings(const GenerateRequest& r) {
+    TextSettings t;
+    t.emphasis = text::parse_emphasis_mode(r.emphasis);
+    t.clip_skip = r.clip_skip;
+    return t;
+}
+
+template <typename SampleFn>
+GeneratedBatch run_batches(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r,
+                           int steps_per_iteration, const RunHooks& hooks, SampleFn sample) {
+    if (r.seed < 0 || r.subseed < 0) throw Error(ErrorCode::kInternal, "Seeds must be resolved before a run.");
+    const auto cond = encode_run(m, tok, r.prompt, r.negative_prompt, schedule_steps(r), r.batch_size, r.cfg_scale,
+                                 text_settings(r));
+    RunState st{hooks};
+    st.total = steps_per_iteration * r.batch_count;
+    const int n = r.batch_size * r.batch_count;
+    const auto all_seeds = sampling::batch_seeds(static_cast<uint64_t>(r.seed), n, r.subseed_strength);
+    const auto all_subs = sampling::batch_seeds(static_cast<uint64_t>(r.subseed), n, 0);
+    GeneratedBatch out;
+    std::vector<torch::Tensor> images;
+    for (int it = 0; it < r.batch_count; ++it) {
+        const auto b0 = all_seeds.begin() + it * r.batch_size;
+        const auto s0 = all_subs.begin() + it * r.batch_size;
+        std::vector<uint64_t> seeds(b0, b0 + r.batch_size), subs(s0, s0 + r.batch_size);
+        sampling::Variation var;
+        var.subseeds = subs;
+        var.strength = r.subseed_strength;
+        var.resize_from_w = r.seed_resize_from_w;
+        var.resize_from_h = r.seed_resize_from_h;
+        torch::Tensor samples = sample([&cond](int call) { return cond.at(call); }, seeds, var, step_callback(st));
+        images.push_back(decode_images(m, samples));
+        for (int i = 0; i < r.batch_size; ++i) {
+            out.seeds.push_back(static_cast<int64_t>(seeds[static_cast<size_t>(i)]));
+            out.subseeds.push_back(static_cast<int64_t>(subs[static_cast<size_t>(i)]));
+        }
+    }
+    out.images = torch::cat(images);
+    return out;
+}
+
+}  // namespace
+
+GeneratedBatch generate_txt2img(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r,
+                                const RunHooks& hooks) {
+    validate(r);
+    const SamplingSettings s = sampling_settings(r);
+    torch::Tensor concat;
+    if (m.cfg.unet.in_channels == 9) {
+        // An inpainting model generating from nothing: A1111 conditions it on a fully masked grey
+        // image (mask 1, latent of mid-grey; the posterior mean stands in for its unseeded sample).
+        auto grey = torch::zeros({1, 3, r.height, r.width});
+        auto lat = m.cfg.scale_factor * m.encode_posterior(grey).first;
+        concat = torch::cat({torch::ones({1, 1, r.height / 8, r.width / 8}), lat}, 1);
+    }
+    return run_batches(m, tok, r, s.steps, hooks,
+                       [&](const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds,
+                           const sampling::Variation& var, const sampling::StepCallback& cb) {
+                           return txt2img_latents(m, g, seeds, r.width, r.height, s, cb, var, concat);
+                       });
+}
+
+GeneratedBatch generate_img2img(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r,
+                                const torch::Tensor& init, const RunHooks& hooks,
+                                const std::optional<torch::Tensor>& vae_eps) {
+    validate(r);
+    const SamplingSettings s = sampling_settings(r);
+    if (init.dim() != 4 || init.size(1) != 3 || init.size(2) % 8 || init.size(3) % 8)
+        throw Error(ErrorCode::kInvalidRequest, "The init image must be RGB with a width and height that are multiples of 8.");
+    auto [mean, std] = m.encode_posterior(init);
+    const auto eps = vae_eps ? *vae_eps : torch::randn_like(mean);
+    const auto init_latent = m.cfg.scale_factor * (mean + std * eps);
+    const int t_enc = static_cast<int>(std::min(r.denoising_strength, 0.999) * s.steps);
+    GenerateRequest sized = r;
+    sized.width = static_cast<int>(init.size(3));
+    sized.height = static_cast<int>(init.size(2));
+    return run_batches(m, tok, sized, std::max(t_enc, 0), hooks,
+                       [&](const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds,
+                           const sampling::Variation& var, const sampling::StepCallback& cb) {
+                           auto lat = init_latent.repeat({static_cast<int64_t>(seeds.size()), 1, 1, 1});
+                           return img2img_latents(m, g, lat, seeds, r.denoising_strength, s, cb, var);
+                       });
+}
+
+}  // namespace sdgimp::pipeline

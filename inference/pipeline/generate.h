@@ -1,0 +1,46 @@
+// Whole runs as A1111 performs them: batches and iterations, seeds, the text path, sampling with
+// per-call progress / cancel / preview hooks, VAE decode and uint8 conversion.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <torch/torch.h>
+#include <vector>
+
+#include "../request.h"
+#include "../text/clip_tokenizer.h"
+#include "sd_model.h"
+#include "txt2img.h"
+
+namespace sdgimp::pipeline {
+
+struct RunHooks {
+    std::function<void(int done, int total)> progress;  // sampler steps over the whole run
+    std::function<bool()> cancelled;                    // polled after every step
+    std::function<void(const torch::Tensor& rgb)> preview;  // (3, h, w) in [0, 1], cheap latent approximation
+    int preview_every = 5;
+};
+
+struct GeneratedBatch {
+    torch::Tensor images;  // (N, H, W, 3) uint8
+    std::vector<int64_t> seeds, subseeds;
+};
+
+// Resolves -1 seeds the way A1111 does (a random 32-bit value, then recorded).
+GenerateRequest with_resolved_seeds(GenerateRequest r);
+
+SamplingSettings sampling_settings(const GenerateRequest& r);
+
+GeneratedBatch generate_txt2img(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r,
+                                const RunHooks& hooks);
+
+// init: (1, 3, H, W) in [-1, 1]. vae_eps draws the posterior sample (A1111 uses the unseeded global
+// RNG there; tests pass the reference's).
+GeneratedBatch generate_img2img(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r,
+                                const torch::Tensor& init, const RunHooks& hooks,
+                                const std::optional<torch::Tensor>& vae_eps = std::nullopt);
+
+// A1111's "Approx cheap" preview: a fixed linear map from the 4 latent channels to RGB.
+torch::Tensor latent_preview(const torch::Tensor& latent);
+
+}  // namespace sdgimp::pipeline

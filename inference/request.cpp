@@ -1,0 +1,156 @@
+#include "request.h"
+
+#include <cmath>
+#include <cstdlib>
+
+#include "status.h"
+
+namespace sdgimp {
+namespace {
+
+[[noreturn]] void bad(const std::string& msg) { throw Error(ErrorCode::kInvalidRequest, msg); }
+
+bool to_double(const std::string& s, double* out) {
+    if (s.empty()) return false;
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    while (*end == ' ') ++end;
+    if (*end != '\0' || !std::isfinite(v)) return false;
+    *out = v;
+    return true;
+}
+
+}  // namespace
+
+void validate(const GenerateRequest& r) {
+    if (r.steps < 1 || r.steps > 1000) bad("Steps must be between 1 and 1000, not " + std::to_string(r.steps) + ".");
+    if (!(r.cfg_scale >= 0 && r.cfg_scale <= 100)) bad("CFG scale must be between 0 and 100.");
+    if (r.width < 64 || r.height < 64 || r.width > 8192 || r.height > 8192 || r.width % 8 || r.height % 8)
+        bad("Width and height must be multiples of 8 between 64 and 8192, not " + std::to_string(r.width) + "x" +
+            std::to_string(r.height) + ".");
+    if (r.batch_size < 1 || r.batch_size > 64) bad("Batch size must be between 1 and 64.");
+    if (r.batch_count < 1 || r.batch_count > 1000) bad("Batch count must be between 1 and 1000.");
+    if (r.seed < -1 || r.subseed < -1) bad("Seeds must be -1 (random) or a non-negative number.");
+    if (!(r.subseed_strength >= 0 && r.subseed_strength <= 1)) bad("Variation strength must be between 0 and 1.");
+    if (!(r.denoising_strength >= 0 && r.denoising_strength <= 1)) bad("Denoising strength must be between 0 and 1.");
+    if (r.rng != "GPU" && r.rng != "CPU" && r.rng != "NV") bad("RNG must be GPU, CPU or NV, not \"" + r.rng + "\".");
+    if (r.clip_skip < 1 || r.clip_skip > 12) bad("Clip skip must be between 1 and 12.");
+    if (r.mask_blur < 0 || r.mask_blur > 64) bad("Mask blur must be between 0 and 64.");
+    if (r.masked_content < 0 || r.masked_content > 3)
+        bad("Masked content must be 0 (fill), 1 (original), 2 (latent noise) or 3 (latent nothing).");
+    if (r.inpaint_full_res_padding < 0 || r.inpaint_full_res_padding > 256) bad("Inpaint padding must be between 0 and 256.");
+}
+
+std::vector<std::string> apply_parameters(const std::string& infotext, GenerateRequest* r) {
+    const text::InfoParams p = text::parse_infotext(infotext);
+    std::vector<std::string> ignored;
+    auto get = [&](const std::string& k) -> const text::InfoValue* {
+        for (const auto& kv : p)
+            if (kv.first == k && kv.second) return &*kv.second;
+        return nullptr;
+    };
+    auto num = [&](const std::string& k, double* out) {
+        const text::InfoValue* v = get(k);
+        if (!v) return false;
+        if (v->kind == text::InfoValue::Kind::kInt) { *out = static_cast<double>(v->i); return true; }
+        if (v->kind == text::InfoValue::Kind::kFloat) { *out = v->f; return true; }
+        return v->kind == text::InfoValue::Kind::kString && to_double(v->s, out);
+    };
+    auto str = [&](const std::string& k, std::string* out) {
+        const text::InfoValue* v = get(k);
+        if (!v) return false;
+        *out = v->to_string();
+        return true;
+    };
+    double d;
+    str("Prompt", &r->prompt);
+    str("Negative prompt", &r->negative_prompt);
+    if (num("Steps", &d)) r->steps = static_cast<int>(d);
+    const bool text_has_schedule = infotext.find("Schedule type:") != std::string::npos;
+    std::string sampler;
+    if (str("Sampler", &sampler)) {
+        // Before 1.9 the schedule was part of the sampler name ("DPM++ 2M Karras").
+        for (const std::string suf : {" Karras", " Exponential"}) {
+            if (sampler.size() > suf.size() && sampler.compare(sampler.size() - suf.size(), suf.size(), suf) == 0) {
+                sampler.resize(sampler.size() - suf.size());
+                if (!text_has_schedule) r->schedule = suf.substr(1);
+            }
+        }
+        while (!sampler.empty() && sampler.back() == ' ') sampler.pop_back();
+        r->sampler = sampler;
+    }
+    if (text_has_schedule) str("Schedule type", &r->schedule);
+    if (num("CFG scale", &d)) r->cfg_scale = d;
+    if (num("Seed", &d)) r->seed = static_cast<int64_t>(d);
+    if (num("Size-1", &d)) r->width = static_cast<int>(d);
+    if (num("Size-2", &d)) r->height = static_cast<int>(d);
+    if (num("Variation seed", &d)) r->subseed = static_cast<int64_t>(d);
+    if (num("Variation seed strength", &d)) r->subseed_strength = d;
+    else if (get("Seed")) r->subseed_strength = 0;
+    if (num("Seed resize from-1", &d)) r->seed_resize_from_w = static_cast<int>(d);
+    if (num("Seed resize from-2", &d)) r->seed_resize_from_h = static_cast<int>(d);
+    if (num("Denoising strength", &d)) r->denoising_strength = d;
+    if (num("Clip skip", &d)) r->clip_skip = static_cast<int>(d);
+    if (num("ENSD", &d)) r->eta_noise_seed_delta = static_cast<int64_t>(d);
+    std::string rng;
+    if (str("RNG", &rng)) r->rng = rng;
+    str("Emphasis", &r->emphasis);
+    if (num("Mask blur", &d)) r->mask_blur = static_cast<int>(d);
+    std::string mc;
+    if (get("Masked content") && str("Masked content", &mc)) {
+        const char* names[] = {"fill", "original", "latent noise", "latent nothing"};
+        for (int i = 0; i < 4; ++i)
+            if (mc == names[i]) r->masked_content = i;
+    }
+    std::string area;
+    if (str("Inpaint area", &area)) r->inpaint_full_res = area == "Only masked";
+    if (num("Masked area padding", &d)) r->inpaint_full_res_padding = static_cast<int>(d);
+    // Batch size is written by old versions only; with "Batch pos" it described one image of a batch.
+    if (num("Batch size", &d)) r->batch_size = static_cast<int>(d);
+
+    static const char* kKnown[] = {"Prompt", "Negative prompt", "Steps", "Sampler", "Schedule type", "CFG scale", "Seed",
+        "Size-1", "Size-2", "Variation seed", "Variation seed strength", "Seed resize from-1", "Seed resize from-2",
+        "Denoising strength", "Clip skip", "ENSD", "RNG", "Emphasis", "Mask blur", "Masked content", "Inpaint area",
+        "Masked area padding", "Batch size", "Batch pos", "Model hash", "Model", "Version"};
+    // What the parser adds for an empty text is its defaults; only other values were really given.
+    static const text::InfoParams defaults = text::parse_infotext("");
+    for (const auto& [key, value] : p) {
+        bool known = false;
+        for (const char* k : kKnown) known = known || key == k;
+        if (known || !value) continue;
+        bool is_default = false;
+        for (const auto& [dk, dv] : defaults) is_default = is_default || (dk == key && dv && *dv == *value);
+        if (!is_default) ignored.push_back(key);
+    }
+    return ignored;
+}
+
+text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdentity& model, int64_t seed,
+                                     int64_t subseed, bool img2img) {
+    text::GenerationInfo g;
+    g.prompt = r.prompt;
+    g.negative_prompt = r.negative_prompt;
+    g.steps = r.steps;
+    g.sampler_name = r.sampler;
+    g.scheduler = r.schedule;
+    g.cfg_scale = r.cfg_scale;
+    g.seed = seed;  // the image's own seed: batch_size 1 and index 0 below make create_infotext keep it
+    g.subseed = subseed;
+    g.subseed_strength = r.subseed_strength;
+    g.width = r.width;
+    g.height = r.height;
+    if (!model.hash.empty()) g.model_hash = model.hash;
+    if (!model.name.empty()) g.model_name = model.name;
+    g.clip_skip = r.clip_skip;
+    g.seed_resize_from_w = r.seed_resize_from_w > 0 ? r.seed_resize_from_w : -1;
+    g.seed_resize_from_h = r.seed_resize_from_h > 0 ? r.seed_resize_from_h : -1;
+    g.inpainting_conditioning = model.inpainting;
+    g.eta_noise_seed_delta = r.eta_noise_seed_delta;
+    g.sampler_uses_ensd = r.eta_noise_seed_delta != 0;
+    g.randn_source = r.rng;
+    if (img2img) g.extra.emplace_back("Denoising strength", text::InfoValue::real(r.denoising_strength));
+    if (r.emphasis != "Original") g.extra.emplace_back("Emphasis", text::InfoValue::str(r.emphasis));
+    return g;
+}
+
+}  // namespace sdgimp

@@ -1,0 +1,53 @@
+// The engine's plain request structs, named after A1111's fields, and their round trip through the
+// A1111 parameters text. Torch-free: the plug-in, the dialogs and the CLI all fill these.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "text/infotext.h"
+
+namespace sdgimp {
+
+struct GenerateRequest {
+    std::string prompt, negative_prompt;
+    std::string sampler = "Euler a";
+    std::string schedule = "Automatic";
+    int steps = 20;
+    double cfg_scale = 7.0;
+    int64_t seed = -1;  // -1: random, then recorded
+    int64_t subseed = -1;
+    double subseed_strength = 0;
+    int seed_resize_from_w = 0, seed_resize_from_h = 0;
+    int width = 512, height = 512;
+    int batch_size = 1, batch_count = 1;
+    std::string rng = "GPU";  // A1111's "Random number generator source": GPU, CPU or NV
+    int64_t eta_noise_seed_delta = 0;
+    int clip_skip = 1;
+    std::string emphasis = "Original";
+    double denoising_strength = 0.75;  // img2img / inpaint
+    // Inpaint (A1111's order for masked content: fill, original, latent noise, latent nothing).
+    int mask_blur = 4;
+    int masked_content = 1;
+    bool inpaint_full_res = false;
+    int inpaint_full_res_padding = 32;
+};
+
+// Checks ranges and names; throws sdgimp::Error with one sentence naming the field and the fix.
+void validate(const GenerateRequest& r);
+
+// Fills every field the text carries ("paste parameters"); the others keep their values.
+// Returns the keys that were read but have no field here (shown to the user as ignored).
+std::vector<std::string> apply_parameters(const std::string& infotext, GenerateRequest* r);
+
+// The A1111 generation record of one image, given that image's own seed and subseed.
+struct ModelIdentity {
+    std::string hash;  // A1111's short hash (10 hex digits)
+    std::string name;  // file name without extension
+    bool inpainting = false;
+};
+text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdentity& model, int64_t seed,
+                                     int64_t subseed, bool img2img);
+
+}  // namespace sdgimp
