@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "../image.h"
 #include "../request.h"
 #include "../status.h"
 
@@ -20,12 +21,6 @@ struct Status {
     std::string message;
     static Status success() { return {}; }
     static Status failure(ErrorCode c, std::string m) { return {false, c, std::move(m)}; }
-};
-
-// 8-bit pixels, rows top to bottom, channels interleaved (3 = RGB, 4 = RGBA, 1 = gray).
-struct Image {
-    int width = 0, height = 0, channels = 3;
-    std::vector<uint8_t> pixels;
 };
 
 struct ModelRequest {

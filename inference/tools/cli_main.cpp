@@ -9,13 +9,24 @@
 #include "io/mapped_file.h"
 #include "io/model_hash.h"
 #include "status.h"
+#include "tools/cli_commands.h"
 
 namespace {
 
 const char* kUsage =
     "usage: gimp-diffusion-cli COMMAND [OPTIONS]\n"
     "  info [--json] [--prediction v|eps] MODEL   family, prediction, sizes, key check and hashes\n"
-    "  hash FILE                                  A1111 model hashes (old 8-hex, new 10-hex, sha256)\n";
+    "  hash FILE                                  A1111 model hashes (old 8-hex, new 10-hex, sha256)\n"
+    "  txt2img --model FILE [A1111 options] [-o OUT.png]\n"
+    "      --prompt, --negative-prompt, --steps, --sampler \"Euler a\", --schedule Karras, --cfg-scale, --seed,\n"
+    "      --width, --height, --batch-size, --batch-count, --variation-seed, --variation-strength,\n"
+    "      --resize-seed-from-w/-h, --rng gpu|cpu|nv, --ensd, --clip-skip, --emphasis, --vocab FILE,\n"
+    "      --prediction v|eps, --parameters \"<A1111 parameters text>\" (options given after it win), --quiet\n"
+    "  img2img --model FILE --init-image IN.png --denoising-strength 0.3 [txt2img options]\n"
+    "  tokenize [--family sd1|sd2] [--vocab FILE] PROMPT    chunks, multipliers and the N/75 counter (JSON)\n"
+    "  parse-prompt [--steps N] PROMPT                      AND parts, edit schedule, emphasis (JSON)\n"
+    "  infotext < TEXT                                     parse an A1111 parameters text (JSON)\n"
+    "  infotext --build [txt2img options]                  write one\n";
 
 int cmd_info(const std::vector<std::string>& args) {
     bool json = false;
@@ -69,6 +80,11 @@ int main(int argc, char** argv) {
         sdgimp::init_torch_threads();
         if (cmd == "info") return cmd_info(args);
         if (cmd == "hash") return cmd_hash(args);
+        if (cmd == "txt2img") return sdgimp::cli::cmd_txt2img(args);
+        if (cmd == "img2img") return sdgimp::cli::cmd_img2img(args);
+        if (cmd == "tokenize") return sdgimp::cli::cmd_tokenize(args);
+        if (cmd == "parse-prompt") return sdgimp::cli::cmd_parse_prompt(args);
+        if (cmd == "infotext") return sdgimp::cli::cmd_infotext(args);
         std::cerr << "gimp-diffusion-cli: unknown command '" << cmd << "'.\n" << kUsage;
         return 2;
     } catch (const sdgimp::Error& e) {

@@ -1,0 +1,15 @@
+// The sub-commands of gimp-diffusion-cli, one function each.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace sdgimp::cli {
+
+int cmd_txt2img(const std::vector<std::string>& args);
+int cmd_img2img(const std::vector<std::string>& args);
+int cmd_tokenize(const std::vector<std::string>& args);
+int cmd_parse_prompt(const std::vector<std::string>& args);
+int cmd_infotext(const std::vector<std::string>& args);
+
+}  // namespace sdgimp::cli

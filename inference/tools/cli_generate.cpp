@@ -1,0 +1,92 @@
+// gimp-diffusion-cli txt2img / img2img: A1111-named options in, PNGs with a "parameters" chunk out.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "../engine/engine.h"
+#include "../io/png_file.h"
+#include "cli_commands.h"
+#include "cli_options.h"
+
+namespace sdgimp::cli {
+namespace {
+
+std::string model_path(const Options& o) {
+    std::string m = o.get("model");
+    if (m.empty()) {
+        if (const char* e = std::getenv("GIMP_DIFFUSION_MODEL")) m = e;
+    }
+    if (m.empty()) throw Error(ErrorCode::kInvalidRequest, "Name a checkpoint with --model FILE (or set GIMP_DIFFUSION_MODEL).");
+    return m;
+}
+
+void check_known(const Options& o, std::vector<std::string> extra) {
+    const auto& names = request_option_names();
+    for (const auto& [k, v] : o.values) {
+        if (std::find(names.begin(), names.end(), k) != names.end()) continue;
+        if (std::find(extra.begin(), extra.end(), k) != extra.end()) continue;
+        throw Error(ErrorCode::kInvalidRequest, "Unknown option --" + k + "; see gimp-diffusion-cli --help.");
+    }
+}
+
+// A text progress bar on stderr: "[#####-----] 5/10  1.2 s/it  ETA 6 s".
+RunCallbacks stderr_progress(bool quiet) {
+    RunCallbacks cb;
+    if (quiet) return cb;
+    auto start = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+    cb.progress = [start](int done, int total) {
+        const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - *start).count();
+        const double per = done ? el / done : 0;
+        const int width = 30, fill = total ? done * width / total : 0;
+        std::fprintf(stderr, "\r[%s%s] %d/%d  %.2f s/it  ETA %.0f s ", std::string(static_cast<size_t>(fill), '#').c_str(),
+                     std::string(static_cast<size_t>(width - fill), '-').c_str(), done, total, per, per * (total - done));
+        if (done == total) std::fprintf(stderr, "\n");
+        std::fflush(stderr);
+    };
+    return cb;
+}
+
+std::string output_name(const Options& o, const std::string& mode, size_t i, size_t n, int64_t seed) {
+    std::string out = o.get("output");
+    if (out.empty()) return mode + "-" + std::to_string(seed) + (n > 1 ? "-" + std::to_string(i) : "") + ".png";
+    if (n == 1) return out;
+    const size_t dot = out.rfind(".png");
+    const std::string base = dot == std::string::npos ? out : out.substr(0, dot);
+    return base + "-" + std::to_string(i) + ".png";
+}
+
+int generate(const std::vector<std::string>& args, bool img2img) {
+    const Options o = parse_options(args, {"quiet"});
+    check_known(o, {"model", "vocab", "prediction", "output", "quiet", "init-image"});
+    if (!o.positional.empty()) throw Error(ErrorCode::kInvalidRequest, "Unexpected argument '" + o.positional[0] + "'; options start with --.");
+    GenerateRequest r = request_from_options(o);
+    Image init;
+    if (img2img) {
+        if (!o.has("init-image")) throw Error(ErrorCode::kInvalidRequest, "img2img needs --init-image FILE.png.");
+        init = io::read_png(o.get("init-image")).image;
+        if (init.channels < 3) throw Error(ErrorCode::kInvalidRequest, "The init image must be an RGB or RGBA PNG.");
+    }
+    validate(r);
+    Engine engine;
+    LoadedModel info;
+    Status st = engine.load_model({model_path(o), o.get("prediction"), o.get("vocab")}, &info);
+    if (!st.ok) throw Error(st.code, st.message);
+    std::vector<GeneratedImage> out;
+    const RunCallbacks cb = stderr_progress(o.has("quiet"));
+    st = img2img ? engine.img2img(r, init, cb, &out) : engine.txt2img(r, cb, &out);
+    if (!st.ok) throw Error(st.code, st.message);
+    for (size_t i = 0; i < out.size(); ++i) {
+        const std::string name = output_name(o, img2img ? "img2img" : "txt2img", i, out.size(), out[i].seed);
+        io::write_png(name, out[i].image, {{"parameters", out[i].infotext}});
+        std::cout << name << "\n";
+    }
+    return 0;
+}
+
+}  // namespace
+
+int cmd_txt2img(const std::vector<std::string>& args) { return generate(args, false); }
+int cmd_img2img(const std::vector<std::string>& args) { return generate(args, true); }
+
+}  // namespace sdgimp::cli

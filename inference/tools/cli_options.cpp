@@ -1,0 +1,103 @@
+#include "cli_options.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "../status.h"
+
+namespace sdgimp::cli {
+namespace {
+
+[[noreturn]] void bad(const std::string& m) { throw Error(ErrorCode::kInvalidRequest, m); }
+
+double to_number(const std::string& k, const std::string& v) {
+    char* end = nullptr;
+    const double d = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end != '\0') bad("--" + k + " needs a number, not '" + v + "'.");
+    return d;
+}
+
+}  // namespace
+
+std::string Options::get(const std::string& k, const std::string& def) const {
+    auto it = values.find(k);
+    return it == values.end() ? def : it->second;
+}
+
+int Options::get_int(const std::string& k, int def) const {
+    return has(k) ? static_cast<int>(to_number(k, get(k))) : def;
+}
+
+double Options::get_double(const std::string& k, double def) const { return has(k) ? to_number(k, get(k)) : def; }
+
+Options parse_options(const std::vector<std::string>& args, const std::vector<std::string>& flags) {
+    Options o;
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a.size() > 2 && a.compare(0, 2, "--") == 0) {
+            std::string name = a.substr(2), value;
+            const size_t eq = name.find('=');
+            if (eq != std::string::npos) {
+                value = name.substr(eq + 1);
+                name.resize(eq);
+            } else if (std::find(flags.begin(), flags.end(), name) != flags.end()) {
+                value = "1";
+            } else {
+                if (i + 1 >= args.size()) bad("--" + name + " needs a value.");
+                value = args[++i];
+            }
+            o.values[name] = value;
+        } else if (a == "-o") {
+            if (i + 1 >= args.size()) bad("-o needs an output file name.");
+            o.values["output"] = args[++i];
+        } else {
+            o.positional.push_back(a);
+        }
+    }
+    return o;
+}
+
+const std::vector<std::string>& request_option_names() {
+    static const std::vector<std::string> names = {
+        "parameters", "prompt", "negative-prompt", "steps", "sampler", "schedule", "cfg-scale", "seed", "width", "height",
+        "batch-size", "batch-count", "variation-seed", "variation-strength", "resize-seed-from-w", "resize-seed-from-h",
+        "rng", "ensd", "clip-skip", "emphasis", "denoising-strength", "mask-blur", "masked-content", "inpaint-full-res",
+        "inpaint-padding"};
+    return names;
+}
+
+GenerateRequest request_from_options(const Options& o) {
+    GenerateRequest r;
+    if (o.has("parameters")) apply_parameters(o.get("parameters"), &r);
+    r.prompt = o.get("prompt", r.prompt);
+    r.negative_prompt = o.get("negative-prompt", r.negative_prompt);
+    r.steps = o.get_int("steps", r.steps);
+    r.sampler = o.get("sampler", r.sampler);
+    r.schedule = o.get("schedule", r.schedule);
+    r.cfg_scale = o.get_double("cfg-scale", r.cfg_scale);
+    if (o.has("seed")) r.seed = static_cast<int64_t>(o.get_double("seed", -1));
+    r.width = o.get_int("width", r.width);
+    r.height = o.get_int("height", r.height);
+    r.batch_size = o.get_int("batch-size", r.batch_size);
+    r.batch_count = o.get_int("batch-count", r.batch_count);
+    if (o.has("variation-seed")) r.subseed = static_cast<int64_t>(o.get_double("variation-seed", -1));
+    r.subseed_strength = o.get_double("variation-strength", r.subseed_strength);
+    r.seed_resize_from_w = o.get_int("resize-seed-from-w", r.seed_resize_from_w);
+    r.seed_resize_from_h = o.get_int("resize-seed-from-h", r.seed_resize_from_h);
+    if (o.has("rng")) {
+        std::string v = o.get("rng");
+        std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+        r.rng = v;
+    }
+    if (o.has("ensd")) r.eta_noise_seed_delta = static_cast<int64_t>(o.get_double("ensd", 0));
+    r.clip_skip = o.get_int("clip-skip", r.clip_skip);
+    r.emphasis = o.get("emphasis", r.emphasis);
+    r.denoising_strength = o.get_double("denoising-strength", r.denoising_strength);
+    r.mask_blur = o.get_int("mask-blur", r.mask_blur);
+    r.masked_content = o.get_int("masked-content", r.masked_content);
+    if (o.has("inpaint-full-res")) r.inpaint_full_res = o.get_int("inpaint-full-res", 0) != 0;
+    r.inpaint_full_res_padding = o.get_int("inpaint-padding", r.inpaint_full_res_padding);
+    return r;
+}
+
+}  // namespace sdgimp::cli

@@ -1,0 +1,121 @@
+// gimp-diffusion-cli as a user runs it: txt2img on the tiny checkpoints must write the reference
+// PNGs (within one level of rounding) with A1111's parameters text; bad input exits with one sentence.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "io/png_file.h"
+#include "support/oracle.h"
+#include "support/tensor_file.h"
+#include "support/vocab.h"
+
+using namespace sdgimp;
+
+namespace {
+
+std::string cli() { return std::getenv("GIMP_DIFFUSION_CLI") ? std::getenv("GIMP_DIFFUSION_CLI") : "gimp-diffusion-cli"; }
+
+std::string quote(const std::string& s) {
+    std::string q = "'";
+    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+}
+
+int run(const std::string& cmd, std::string* output) {
+    FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+    char buf[4096];
+    output->clear();
+    while (size_t n = fread(buf, 1, sizeof buf, p)) output->append(buf, n);
+    const int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+std::string tmpdir() {
+    char tmpl[] = "/tmp/gd-cli-XXXXXX";
+    return mkdtemp(tmpl);
+}
+
+}  // namespace
+
+TEST(Cli, Txt2ImgWritesTheReferencePngs) {
+    const std::string dir = tmpdir();
+    int runs = 0;
+    for (const auto& mdl : test::oracle_models()) {
+        const std::string ref_path = mdl.dir + "/ref_t2i_euler_euler_a.safetensors";
+        if (!test::file_exists(ref_path)) continue;
+        auto ref = test::load_tensor_file(ref_path);
+        const auto seeds = nlohmann::json::parse(ref.meta.at("seeds")).get<std::vector<int64_t>>();
+        const std::string out = dir + "/" + mdl.name + ".png";
+        const std::string cmd = cli() + " txt2img --quiet --model " + quote(mdl.checkpoints.front()) + " --vocab " +
+                                quote(test::vocab_path()) + " --prompt " + quote(ref.meta.at("prompt")) +
+                                " --steps " + ref.meta.at("steps") + " --sampler 'Euler a' --cfg-scale " +
+                                ref.meta.at("cfg_scale") + " --seed " + std::to_string(seeds[0]) + " --batch-size " +
+                                std::to_string(seeds.size()) + " --width " + ref.meta.at("width") + " --height " +
+                                ref.meta.at("height") + " --rng cpu -o " + quote(out);
+        std::string log;
+        ASSERT_EQ(run(cmd, &log), 0) << log;
+        for (size_t i = 0; i < seeds.size(); ++i) {
+            const std::string got_path = dir + "/" + mdl.name + "-" + std::to_string(i) + ".png";
+            const auto got = io::read_png(got_path);
+            const auto want = io::read_png(mdl.dir + "/ref_t2i_euler_euler_a_" + std::to_string(i) + ".png");
+            ASSERT_EQ(got.image.width, want.image.width);
+            ASSERT_EQ(got.image.height, want.image.height);
+            int worst = 0;
+            for (int p = 0; p < got.image.width * got.image.height; ++p)
+                for (int c = 0; c < 3; ++c)
+                    worst = std::max(worst, std::abs(got.image.pixels[static_cast<size_t>(p * got.image.channels + c)] -
+                                                     want.image.pixels[static_cast<size_t>(p * want.image.channels + c)]));
+            EXPECT_LE(worst, 1) << got_path;
+            const std::string params = got.text.at("parameters");
+            EXPECT_EQ(params.rfind(ref.meta.at("prompt") + "\nSteps: " + ref.meta.at("steps") + ", Sampler: Euler a, ", 0), 0u) << params;
+            EXPECT_NE(params.find("Seed: " + std::to_string(seeds[i]) + ","), std::string::npos) << params;
+            std::remove(got_path.c_str());
+        }
+        ++runs;
+    }
+    EXPECT_GT(runs, 0);
+}
+
+TEST(Cli, ParametersTextReproducesTheImage) {
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    const auto& mdl = models.front();
+    const std::string dir = tmpdir();
+    std::string log;
+    const std::string base = cli() + " txt2img --quiet --model " + quote(mdl.checkpoints.front()) + " --vocab " + quote(test::vocab_path());
+    ASSERT_EQ(run(base + " --prompt 'a (red:1.2) boat [at dusk:at dawn:0.5]' --steps 6 --sampler 'DPM++ 2M' --schedule Karras"
+                         " --width 64 --height 64 --seed 42 --variation-seed 7 --variation-strength 0.1 -o " + dir + "/a.png", &log), 0) << log;
+    const auto a = io::read_png(dir + "/a.png");
+    const std::string params = a.text.at("parameters");
+    ASSERT_EQ(run(base + " --parameters " + quote(params) + " -o " + dir + "/b.png", &log), 0) << log;
+    const auto b = io::read_png(dir + "/b.png");
+    EXPECT_EQ(a.image.pixels, b.image.pixels);
+    EXPECT_EQ(b.text.at("parameters"), params);
+    std::remove((dir + "/a.png").c_str());
+    std::remove((dir + "/b.png").c_str());
+}
+
+TEST(Cli, BadInputGivesOneSentence) {
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    std::string log;
+    const std::string model = quote(models.front().checkpoints.front());
+    struct Case { std::string args; std::string expect; };
+    for (const Case& c : std::vector<Case>{
+             {"txt2img --prompt x", "--model"},
+             {"txt2img --model /nonexistent.safetensors --prompt x", "/nonexistent.safetensors"},
+             {"txt2img --model " + model + " --width 100", "multiples of 8"},
+             {"txt2img --model " + model + " --sampler Bogus", "Unknown sampler"},
+             {"txt2img --model " + model + " --bogus 1", "Unknown option --bogus"},
+             {"txt2img --model " + model + " --steps many", "needs a number"},
+             {"img2img --model " + model, "--init-image"},
+             {"tokenize", "one prompt"}}) {
+        SCOPED_TRACE(c.args);
+        const int rc = run(cli() + " " + c.args + " --vocab " + quote(test::vocab_path()), &log);
+        EXPECT_NE(rc, 0);
+        EXPECT_NE(log.find("error: "), std::string::npos) << log;
+        EXPECT_NE(log.find(c.expect), std::string::npos) << log;
+        EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 1) << log;
+    }
+}
