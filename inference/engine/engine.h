@@ -12,16 +12,9 @@
 #include "../image.h"
 #include "../request.h"
 #include "../status.h"
+#include "engine_status.h"
 
 namespace sdgimp {
-
-struct Status {
-    bool ok = true;
-    ErrorCode code = ErrorCode::kInternal;
-    std::string message;
-    static Status success() { return {}; }
-    static Status failure(ErrorCode c, std::string m) { return {false, c, std::move(m)}; }
-};
 
 struct ModelRequest {
     std::string path;

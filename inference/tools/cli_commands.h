@@ -11,5 +11,6 @@ int cmd_img2img(const std::vector<std::string>& args);
 int cmd_tokenize(const std::vector<std::string>& args);
 int cmd_parse_prompt(const std::vector<std::string>& args);
 int cmd_infotext(const std::vector<std::string>& args);
+int cmd_serve(const std::vector<std::string>& args);
 
 }  // namespace sdgimp::cli

@@ -26,7 +26,8 @@ const char* kUsage =
     "  tokenize [--family sd1|sd2] [--vocab FILE] PROMPT    chunks, multipliers and the N/75 counter (JSON)\n"
     "  parse-prompt [--steps N] PROMPT                      AND parts, edit schedule, emphasis (JSON)\n"
     "  infotext < TEXT                                     parse an A1111 parameters text (JSON)\n"
-    "  infotext --build [txt2img options]                  write one\n";
+    "  infotext --build [txt2img options]                  write one\n"
+    "  serve --socket PATH [--parent-pid PID] [--idle-exit S]  the resident engine the GIMP plug-in talks to\n";
 
 int cmd_info(const std::vector<std::string>& args) {
     bool json = false;
@@ -85,6 +86,7 @@ int main(int argc, char** argv) {
         if (cmd == "tokenize") return sdgimp::cli::cmd_tokenize(args);
         if (cmd == "parse-prompt") return sdgimp::cli::cmd_parse_prompt(args);
         if (cmd == "infotext") return sdgimp::cli::cmd_infotext(args);
+        if (cmd == "serve") return sdgimp::cli::cmd_serve(args);
         std::cerr << "gimp-diffusion-cli: unknown command '" << cmd << "'.\n" << kUsage;
         return 2;
     } catch (const sdgimp::Error& e) {

@@ -1,0 +1,192 @@
+// gimp-diffusion-cli serve: the resident engine. One process per GIMP session keeps the model
+// loaded between plug-in calls; the plug-in talks to it over a UNIX socket (see wire.h), so a
+// crash here costs one call, never the GIMP session or the image.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <iostream>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../engine/engine.h"
+#include "../wire.h"
+#include "cli_commands.h"
+#include "cli_options.h"
+
+namespace sdgimp::cli {
+namespace {
+
+ModelRequest model_from(const nlohmann::json& h) {
+    ModelRequest m;
+    if (!h.contains("model") || !h["model"].is_object())
+        throw Error(ErrorCode::kInvalidRequest, "The request names no model.");
+    const auto& j = h["model"];
+    m.path = j.value("path", "");
+    m.prediction = j.value("prediction", "");
+    m.vocab = j.value("vocab", "");
+    if (m.path.empty()) throw Error(ErrorCode::kModelNotFound, "No checkpoint is chosen; pick a model file first.");
+    return m;
+}
+
+wire::Message error_message(const Status& st) {
+    wire::Message m;
+    m.header = {{"event", "error"}, {"code", error_code_name(st.code)}, {"message", st.message}};
+    return m;
+}
+
+wire::Message info_message(const char* event, const LoadedModel& info, const Engine& engine) {
+    wire::Message m;
+    m.header = {{"event", event}, {"path", info.path}, {"kind", info.kind}, {"hash", info.hash}, {"name", info.name},
+                {"default_size", info.default_size}, {"model_loads", engine.model_loads()}};
+    return m;
+}
+
+// Serves one connection until the client closes it. Returns false when asked to shut down.
+bool serve_connection(int fd, Engine& engine) {
+    wire::Message req;
+    while (true) {
+        try {
+            if (!wire::recv_message(fd, &req)) return true;
+        } catch (const Error&) {
+            return true;  // a broken client; drop it
+        }
+        const std::string op = req.header.value("op", "");
+        try {
+            if (op == "ping") {
+                wire::Message m;
+                m.header = {{"event", "pong"}, {"pid", static_cast<int>(getpid())}, {"model_loads", engine.model_loads()},
+                            {"has_model", engine.has_model()}};
+                wire::send_message(fd, m);
+            } else if (op == "shutdown") {
+                wire::Message m;
+                m.header = {{"event", "bye"}};
+                wire::send_message(fd, m);
+                return false;
+            } else if (op == "crash-for-test" && std::getenv("GIMP_DIFFUSION_ALLOW_TEST_CRASH")) {
+                std::abort();
+            } else if (op == "unload") {
+                engine.unload();
+                wire::Message m;
+                m.header = {{"event", "unloaded"}};
+                wire::send_message(fd, m);
+            } else if (op == "load") {
+                LoadedModel info;
+                Status st = guarded([&] {
+                    Status s = engine.load_model(model_from(req.header), &info);
+                    if (!s.ok) throw Error(s.code, s.message);
+                });
+                wire::send_message(fd, st.ok ? info_message("loaded", info, engine) : error_message(st));
+            } else if (op == "txt2img" || op == "img2img") {
+                bool cancelled = false;
+                RunCallbacks cb;
+                cb.progress = [&](int done, int total) {
+                    wire::Message m;
+                    m.header = {{"event", "progress"}, {"done", done}, {"total", total}};
+                    wire::send_message(fd, m);
+                };
+                cb.cancelled = [&] {
+                    if (!cancelled && wire::readable(fd, 0)) {
+                        wire::Message in;
+                        // A cancel message, or the client going away, stops the run.
+                        if (!wire::recv_message(fd, &in) || in.header.value("op", "") == "cancel") cancelled = true;
+                    }
+                    return cancelled;
+                };
+                const int preview_every = req.header.value("preview_every", 0);
+                cb.preview_every = preview_every;
+                if (preview_every > 0)
+                    cb.preview = [&](const Image& img) {
+                        wire::Message m;
+                        m.header = {{"event", "preview"}};
+                        m.header["image"] = wire::attach_image(&m, img);
+                        wire::send_message(fd, m);
+                    };
+                std::vector<GeneratedImage> out;
+                LoadedModel info;
+                Status st = guarded([&] {
+                    const GenerateRequest r = wire::request_from_json(req.header.value("request", nlohmann::json::object()));
+                    Status s = engine.load_model(model_from(req.header), &info);
+                    if (!s.ok) throw Error(s.code, s.message);
+                    if (op == "txt2img") {
+                        s = engine.txt2img(r, cb, &out);
+                    } else {
+                        if (!req.header.contains("image")) throw Error(ErrorCode::kInvalidRequest, "img2img needs an init image.");
+                        s = engine.img2img(r, wire::image_from(req.header["image"], req), cb, &out);
+                    }
+                    if (!s.ok) throw Error(s.code, s.message);
+                });
+                if (!st.ok) {
+                    wire::send_message(fd, error_message(st));  // throws if the client already left
+                    continue;
+                }
+                wire::Message m = info_message("result", info, engine);
+                m.header["images"] = nlohmann::json::array();
+                for (const auto& g : out) {
+                    nlohmann::json d = wire::attach_image(&m, g.image);
+                    d["infotext"] = g.infotext;
+                    d["seed"] = g.seed;
+                    d["subseed"] = g.subseed;
+                    m.header["images"].push_back(d);
+                }
+                wire::send_message(fd, m);
+            } else {
+                wire::send_message(fd, error_message(Status::failure(ErrorCode::kInvalidRequest, "Unknown engine operation \"" + op + "\".")));
+            }
+        } catch (const Error&) {
+            return true;  // the client went away while we wrote to it
+        }
+    }
+}
+
+}  // namespace
+
+int cmd_serve(const std::vector<std::string>& args) {
+    const Options o = parse_options(args, {});
+    const std::string path = o.get("socket");
+    if (path.empty() || path.size() >= sizeof(sockaddr_un::sun_path))
+        throw Error(ErrorCode::kInvalidRequest, "serve needs --socket PATH (a short file path).");
+    const pid_t parent = static_cast<pid_t>(o.get_int("parent-pid", 0));
+    const int idle_exit = o.get_int("idle-exit", 3600);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    {
+        const int probe = ::socket(AF_UNIX, SOCK_STREAM, 0);
+        const bool running = ::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+        ::close(probe);
+        if (running) {
+            std::cerr << "gimp-diffusion engine: already running on " << path << "\n";
+            return 0;
+        }
+    }
+    ::unlink(path.c_str());
+    const int lfd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const mode_t old = ::umask(0077);
+    const bool bound = ::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 && ::listen(lfd, 4) == 0;
+    ::umask(old);
+    if (!bound) throw Error(ErrorCode::kBackendUnavailable, "The engine cannot listen on " + path + "; check that its folder is writable.");
+
+    Engine engine;
+    time_t last = std::time(nullptr);
+    bool run = true;
+    while (run) {
+        if (parent > 0 && ::kill(parent, 0) != 0) break;  // GIMP is gone: so are we
+        if (idle_exit > 0 && std::time(nullptr) - last > idle_exit) break;
+        if (!wire::readable(lfd, 1000)) continue;
+        const int fd = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd < 0) continue;
+        run = serve_connection(fd, engine);
+        ::close(fd);
+        last = std::time(nullptr);
+    }
+    ::close(lfd);
+    ::unlink(path.c_str());
+    return 0;
+}
+
+}  // namespace sdgimp::cli

@@ -1,0 +1,157 @@
+#include "wire.h"
+
+#include <cerrno>
+#include <cstring>
+#include <poll.h>
+#include <unistd.h>
+
+#include "status.h"
+
+namespace sdgimp::wire {
+namespace {
+
+constexpr uint32_t kMaxHeader = 16u << 20;
+constexpr uint64_t kMaxPayload = 1ull << 31;
+
+void write_all(int fd, const void* data, size_t n) {
+    const auto* p = static_cast<const uint8_t*>(data);
+    while (n > 0) {
+        const ssize_t k = ::write(fd, p, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) throw Error(ErrorCode::kBackendUnavailable, "The engine connection was closed while sending.");
+        p += k;
+        n -= static_cast<size_t>(k);
+    }
+}
+
+// false if the stream ended before the first byte.
+bool read_all(int fd, void* data, size_t n, bool eof_ok) {
+    auto* p = static_cast<uint8_t*>(data);
+    size_t got = 0;
+    while (got < n) {
+        const ssize_t k = ::read(fd, p + got, n - got);
+        if (k < 0 && errno == EINTR) continue;
+        if (k == 0 && got == 0 && eof_ok) return false;
+        if (k <= 0) throw Error(ErrorCode::kBackendUnavailable, "The engine connection ended in the middle of a message.");
+        got += static_cast<size_t>(k);
+    }
+    return true;
+}
+
+}  // namespace
+
+void send_message(int fd, const Message& m) {
+    nlohmann::json h = m.header;
+    h["payloads"] = nlohmann::json::array();
+    for (const auto& p : m.payloads) h["payloads"].push_back(p.size());
+    const std::string s = h.dump();
+    const uint8_t len[4] = {static_cast<uint8_t>(s.size()), static_cast<uint8_t>(s.size() >> 8),
+                            static_cast<uint8_t>(s.size() >> 16), static_cast<uint8_t>(s.size() >> 24)};
+    write_all(fd, len, 4);
+    write_all(fd, s.data(), s.size());
+    for (const auto& p : m.payloads) write_all(fd, p.data(), p.size());
+}
+
+bool recv_message(int fd, Message* m) {
+    uint8_t len[4];
+    if (!read_all(fd, len, 4, true)) return false;
+    const uint32_t n = len[0] | (len[1] << 8) | (len[2] << 16) | (static_cast<uint32_t>(len[3]) << 24);
+    if (n == 0 || n > kMaxHeader) throw Error(ErrorCode::kBadFile, "The engine received a malformed message header.");
+    std::string s(n, '\0');
+    read_all(fd, s.data(), n, false);
+    m->header = nlohmann::json::parse(s, nullptr, false);
+    if (!m->header.is_object()) throw Error(ErrorCode::kBadFile, "The engine received a message that is not a JSON object.");
+    m->payloads.clear();
+    if (m->header.contains("payloads")) {
+        const auto& sizes = m->header["payloads"];
+        if (!sizes.is_array() || sizes.size() > 1024) throw Error(ErrorCode::kBadFile, "The engine received a malformed payload list.");
+        for (const auto& sz : sizes) {
+            if (!sz.is_number_unsigned() || sz.get<uint64_t>() > kMaxPayload)
+                throw Error(ErrorCode::kBadFile, "The engine received an oversized payload.");
+            std::vector<uint8_t> p(sz.get<size_t>());
+            if (!p.empty()) read_all(fd, p.data(), p.size(), false);
+            m->payloads.push_back(std::move(p));
+        }
+    }
+    return true;
+}
+
+bool readable(int fd, int timeout_ms) {
+    pollfd p{fd, POLLIN, 0};
+    const int r = ::poll(&p, 1, timeout_ms);
+    return r > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+}
+
+nlohmann::json request_to_json(const GenerateRequest& r) {
+    return {{"prompt", r.prompt}, {"negative_prompt", r.negative_prompt}, {"sampler", r.sampler},
+            {"schedule", r.schedule}, {"steps", r.steps}, {"cfg_scale", r.cfg_scale}, {"seed", r.seed},
+            {"subseed", r.subseed}, {"subseed_strength", r.subseed_strength},
+            {"seed_resize_from_w", r.seed_resize_from_w}, {"seed_resize_from_h", r.seed_resize_from_h},
+            {"width", r.width}, {"height", r.height}, {"batch_size", r.batch_size}, {"batch_count", r.batch_count},
+            {"rng", r.rng}, {"eta_noise_seed_delta", r.eta_noise_seed_delta}, {"clip_skip", r.clip_skip},
+            {"emphasis", r.emphasis}, {"denoising_strength", r.denoising_strength}, {"mask_blur", r.mask_blur},
+            {"masked_content", r.masked_content}, {"inpaint_full_res", r.inpaint_full_res},
+            {"inpaint_full_res_padding", r.inpaint_full_res_padding}};
+}
+
+GenerateRequest request_from_json(const nlohmann::json& j) {
+    GenerateRequest r;
+    if (!j.is_object()) throw Error(ErrorCode::kInvalidRequest, "The request must be a JSON object.");
+    auto take = [&](const char* k, auto* field) {
+        if (!j.contains(k)) return;
+        try {
+            *field = j.at(k).get<std::decay_t<decltype(*field)>>();
+        } catch (const nlohmann::json::exception&) {
+            throw Error(ErrorCode::kInvalidRequest, std::string("The request field \"") + k + "\" has the wrong type.");
+        }
+    };
+    take("prompt", &r.prompt);
+    take("negative_prompt", &r.negative_prompt);
+    take("sampler", &r.sampler);
+    take("schedule", &r.schedule);
+    take("steps", &r.steps);
+    take("cfg_scale", &r.cfg_scale);
+    take("seed", &r.seed);
+    take("subseed", &r.subseed);
+    take("subseed_strength", &r.subseed_strength);
+    take("seed_resize_from_w", &r.seed_resize_from_w);
+    take("seed_resize_from_h", &r.seed_resize_from_h);
+    take("width", &r.width);
+    take("height", &r.height);
+    take("batch_size", &r.batch_size);
+    take("batch_count", &r.batch_count);
+    take("rng", &r.rng);
+    take("eta_noise_seed_delta", &r.eta_noise_seed_delta);
+    take("clip_skip", &r.clip_skip);
+    take("emphasis", &r.emphasis);
+    take("denoising_strength", &r.denoising_strength);
+    take("mask_blur", &r.mask_blur);
+    take("masked_content", &r.masked_content);
+    take("inpaint_full_res", &r.inpaint_full_res);
+    take("inpaint_full_res_padding", &r.inpaint_full_res_padding);
+    return r;
+}
+
+nlohmann::json attach_image(Message* m, const Image& img) {
+    m->payloads.push_back(img.pixels);
+    return {{"width", img.width}, {"height", img.height}, {"channels", img.channels},
+            {"payload", m->payloads.size() - 1}};
+}
+
+Image image_from(const nlohmann::json& d, const Message& m) {
+    Image img;
+    try {
+        img.width = d.at("width").get<int>();
+        img.height = d.at("height").get<int>();
+        img.channels = d.at("channels").get<int>();
+        const size_t idx = d.at("payload").get<size_t>();
+        if (idx >= m.payloads.size()) throw Error(ErrorCode::kBadFile, "An image refers to a missing payload.");
+        img.pixels = m.payloads[idx];
+    } catch (const nlohmann::json::exception&) {
+        throw Error(ErrorCode::kBadFile, "An image description is malformed.");
+    }
+    if (!img.valid()) throw Error(ErrorCode::kBadFile, "An image's size does not match its pixel data.");
+    return img;
+}
+
+}  // namespace sdgimp::wire

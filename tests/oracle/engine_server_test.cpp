@@ -1,0 +1,101 @@
+// The resident engine as the plug-in uses it: started on demand, the model kept between calls,
+// progress events, cancel within a step, and a fresh engine after a crash. Torch-free client side.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <unistd.h>
+
+#include "client/engine_client.h"
+#include "support/oracle.h"
+#include "support/vocab.h"
+
+using namespace sdgimp;
+
+namespace {
+
+std::string cli() { return std::getenv("GIMP_DIFFUSION_CLI") ? std::getenv("GIMP_DIFFUSION_CLI") : "gimp-diffusion-cli"; }
+
+wire::Message op(const std::string& name) {
+    wire::Message m;
+    m.header = {{"op", name}};
+    return m;
+}
+
+wire::Message txt2img(const std::string& model, int steps) {
+    wire::Message m = op("txt2img");
+    GenerateRequest r;
+    r.prompt = "a lighthouse";
+    r.steps = steps;
+    r.width = r.height = 64;
+    r.seed = 3;
+    m.header["request"] = wire::request_to_json(r);
+    m.header["model"] = {{"path", model}, {"vocab", test::vocab_path()}};
+    m.header["preview_every"] = 2;
+    return m;
+}
+
+}  // namespace
+
+TEST(EngineServer, ResidentCancelCrashRestart) {
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    const std::string model = models.front().checkpoints.front();
+    setenv("GIMP_DIFFUSION_ALLOW_TEST_CRASH", "1", 1);
+    client::ClientConfig cfg;
+    cfg.engine_path = cli();
+    cfg.socket_path = "/tmp/gd-test-" + std::to_string(getpid()) + ".sock";
+    cfg.parent_pid = getpid();
+    client::EngineClient c(cfg);
+
+    wire::Message res;
+    ASSERT_TRUE(c.call(op("ping"), {}, {}, &res).ok);
+    const int pid1 = res.header["pid"];
+    EXPECT_EQ(res.header["model_loads"], 0);
+
+    int progress = 0, previews = 0;
+    auto on_event = [&](const wire::Message& ev) {
+        if (ev.header["event"] == "progress") progress = ev.header["done"];
+        if (ev.header["event"] == "preview") {
+            const Image img = wire::image_from(ev.header["image"], ev);
+            EXPECT_EQ(img.width, 8);
+            ++previews;
+        }
+    };
+    Status st = c.call(txt2img(model, 4), on_event, {}, &res);
+    ASSERT_TRUE(st.ok) << st.message;
+    EXPECT_EQ(progress, 4);
+    EXPECT_EQ(previews, 2);
+    ASSERT_EQ(res.header["images"].size(), 1u);
+    const Image img = wire::image_from(res.header["images"][0], res);
+    EXPECT_EQ(img.width, 64);
+    EXPECT_NE(res.header["images"][0]["infotext"].get<std::string>().find("Seed: 3,"), std::string::npos);
+
+    // A second call does not load the model again.
+    ASSERT_TRUE(c.call(txt2img(model, 2), {}, {}, &res).ok);
+    EXPECT_EQ(res.header["model_loads"], 1);
+
+    // Cancel after the second step: the run stops and says so.
+    progress = 0;
+    st = c.call(txt2img(model, 20), on_event, [&] { return progress >= 2; }, &res);
+    EXPECT_FALSE(st.ok);
+    EXPECT_EQ(st.code, ErrorCode::kCancelled);
+    EXPECT_LE(progress, 4);
+
+    // Bad input comes back as one sentence; the engine stays up.
+    wire::Message bad = txt2img(model, 2);
+    bad.header["request"]["width"] = 100;
+    st = c.call(bad, {}, {}, &res);
+    EXPECT_EQ(st.code, ErrorCode::kInvalidRequest);
+    EXPECT_NE(st.message.find("multiples of 8"), std::string::npos);
+
+    // A crash costs that call only; the next one starts a fresh engine.
+    st = c.call(op("crash-for-test"), {}, {}, &res);
+    EXPECT_FALSE(st.ok);
+    EXPECT_EQ(st.code, ErrorCode::kBackendUnavailable);
+    ASSERT_TRUE(c.call(op("ping"), {}, {}, &res).ok);
+    EXPECT_NE(res.header["pid"].get<int>(), pid1);
+    ASSERT_TRUE(c.call(txt2img(model, 2), {}, {}, &res).ok);
+
+    ASSERT_TRUE(c.call(op("shutdown"), {}, {}, &res).ok);
+    EXPECT_EQ(res.header["event"], "bye");
+}
