@@ -2,6 +2,7 @@
 // (1 = gray, 2 = gray + alpha, 3 = RGB, 4 = RGBA).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
