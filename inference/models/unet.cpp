@@ -97,6 +97,13 @@ torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t, 
     }
     h = middle_block->forward(h, emb, context);
     for (const auto& m : *output_blocks) {
+        // Sizes that are multiples of 8 but not of 64 give odd latents; as A1111's UNet hijack does,
+        // bring the upsampled path to the skip connection's size before joining them.
+        if (h.sizes().slice(2) != hs.back().sizes().slice(2))
+            h = torch::nn::functional::interpolate(
+                h, torch::nn::functional::InterpolateFuncOptions()
+                       .size(std::vector<int64_t>{hs.back().size(2), hs.back().size(3)})
+                       .mode(torch::kNearest));
         h = torch::cat({h, hs.back()}, 1);
         hs.pop_back();
         h = m->as<TimestepBlock>()->forward(h, emb, context);

@@ -1,0 +1,73 @@
+#include "procedures.h"
+
+#include <vector>
+
+namespace sdgimp::plugin {
+namespace {
+
+GimpParamDef arg(GimpPDBArgType t, const char* name, const char* desc) {
+    return {t, const_cast<gchar*>(name), const_cast<gchar*>(desc)};
+}
+
+const GimpParamDef kRunMode = arg(GIMP_PDB_INT32, "run-mode", "The run mode { RUN-INTERACTIVE (0), RUN-NONINTERACTIVE (1), RUN-WITH-LAST-VALS (2) }");
+const GimpParamDef kImage = arg(GIMP_PDB_IMAGE, "image", "Input image");
+const GimpParamDef kDrawable = arg(GIMP_PDB_DRAWABLE, "drawable", "Input drawable");
+
+void install(const char* name, const char* blurb, const char* label, const char* types,
+             const std::vector<GimpParamDef>& args, const std::vector<GimpParamDef>& rets) {
+    gimp_install_procedure(name, blurb,
+                           "Stable Diffusion in GIMP, run by a resident engine (gimp-diffusion-cli serve). "
+                           "Numbers follow AUTOMATIC1111 1.10: a pasted A1111 parameters text reproduces the image.",
+                           "GIMP Diffusion developers", "GIMP Diffusion developers", "2026", label, types, GIMP_PLUGIN,
+                           static_cast<gint>(args.size()), static_cast<gint>(rets.size()), args.data(), rets.data());
+    if (label) gimp_plugin_menu_register(name, "<Image>/Filters/Diffusion");
+}
+
+}  // namespace
+
+void register_procedures() {
+    const auto prompt = arg(GIMP_PDB_STRING, "prompt", "Prompt (A1111 syntax: (emphasis:1.2), [from:to:when], AND, BREAK)");
+    const auto negative = arg(GIMP_PDB_STRING, "negative-prompt", "Negative prompt");
+    const auto steps = arg(GIMP_PDB_INT32, "steps", "Sampling steps (1-1000)");
+    const auto sampler = arg(GIMP_PDB_STRING, "sampler", "Sampler by A1111 name, e.g. \"Euler a\", \"DPM++ 2M\"");
+    const auto schedule = arg(GIMP_PDB_STRING, "schedule", "Schedule type: Automatic, Uniform, Karras, Exponential");
+    const auto cfg = arg(GIMP_PDB_FLOAT, "cfg-scale", "CFG scale");
+    const auto seed = arg(GIMP_PDB_FLOAT, "seed", "Seed (-1 = random; a FLOAT so every 32-bit seed fits)");
+    const auto model = arg(GIMP_PDB_STRING, "model", "Checkpoint file (\"\" = the last one used)");
+
+    install("plug-in-diffusion-txt2img", "Generate images from a prompt as new layers", "_Text to Image...", "RGB*, GRAY*",
+            {kRunMode, kImage, kDrawable, prompt, negative, steps, sampler, schedule, cfg, seed,
+             arg(GIMP_PDB_INT32, "width", "Width (multiple of 8)"), arg(GIMP_PDB_INT32, "height", "Height (multiple of 8)"),
+             arg(GIMP_PDB_INT32, "batch-size", "Images per batch"), arg(GIMP_PDB_INT32, "batch-count", "Number of batches"),
+             arg(GIMP_PDB_FLOAT, "variation-seed", "Variation seed (-1 = random)"),
+             arg(GIMP_PDB_FLOAT, "variation-strength", "Variation strength (0 = off; 0.05-0.1 for small variations)"),
+             model},
+            {arg(GIMP_PDB_LAYER, "layer", "The new layer, or the layer group of a batch")});
+
+    install("plug-in-diffusion-img2img", "Re-imagine the active layer (inside the selection) as new layers", "_Image to Image...",
+            "RGB*, GRAY*",
+            {kRunMode, kImage, kDrawable, prompt, negative, steps, sampler, schedule, cfg, seed,
+             arg(GIMP_PDB_FLOAT, "denoising-strength", "Denoising strength (0.1-0.4 keeps the composition)"),
+             arg(GIMP_PDB_INT32, "batch-size", "Number of variants (seeds seed, seed+1, ...)"), model},
+            {arg(GIMP_PDB_LAYER, "layer", "The top variant layer")});
+
+    install("plug-in-diffusion-upscale", "Upscale the active layer", "_Upscale...", "RGB*, GRAY*",
+            {kRunMode, kImage, kDrawable, arg(GIMP_PDB_STRING, "upscaler", "Upscaler: Lanczos or Nearest"),
+             arg(GIMP_PDB_FLOAT, "scale", "Scale factor (1-8)"),
+             arg(GIMP_PDB_INT32, "new-image", "0: scale this image and add the layer; 1: open a new image")},
+            {arg(GIMP_PDB_IMAGE, "result-image", "The image holding the result"),
+             arg(GIMP_PDB_LAYER, "layer", "The upscaled layer")});
+
+    install("plug-in-diffusion-load-model", "Load a checkpoint into the resident engine", "_Load Model...", "",
+            {kRunMode, model, arg(GIMP_PDB_STRING, "prediction", "\"\" (from the file), \"v\" or \"eps\"")},
+            {arg(GIMP_PDB_STRING, "model-kind", "Family and prediction, e.g. sd2-v"),
+             arg(GIMP_PDB_STRING, "model-hash", "A1111's short hash")});
+
+    install("plug-in-diffusion-unload-model", "Free the engine's memory", "_Unload Model", "", {kRunMode}, {});
+
+    install("plug-in-diffusion-paste-parameters", "Fill the next run from an A1111 parameters text", "_Paste Parameters...",
+            "*", {kRunMode, kImage, kDrawable, arg(GIMP_PDB_STRING, "parameters", "A1111 text (\"\" = the active layer's)")},
+            {arg(GIMP_PDB_STRING, "ignored", "Fields of the text this plug-in does not use, comma separated")});
+}
+
+}  // namespace sdgimp::plugin

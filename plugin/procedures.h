@@ -1,0 +1,28 @@
+// The PDB procedures the plug-in registers (names, typed parameters mirroring A1111's fields,
+// menu entries) and the run function of each.
+#pragma once
+
+#include <libgimp/gimp.h>
+
+#include <string>
+
+namespace sdgimp::plugin {
+
+void register_procedures();
+
+// Fills return values; the first is the status, the second an error message when it failed.
+struct Reply {
+    GimpPDBStatusType status = GIMP_PDB_SUCCESS;
+    std::string error;
+    GimpParam values[4];
+    int count = 1;
+};
+
+void run_txt2img(const GimpParam* params, int n, Reply* reply);
+void run_img2img(const GimpParam* params, int n, Reply* reply);
+void run_load_model(const GimpParam* params, int n, Reply* reply);
+void run_unload_model(const GimpParam* params, int n, Reply* reply);
+void run_paste_parameters(const GimpParam* params, int n, Reply* reply);
+void run_upscale(const GimpParam* params, int n, Reply* reply);
+
+}  // namespace sdgimp::plugin

@@ -1,0 +1,77 @@
+// Load Model, Unload Model and Paste Parameters.
+#include "engine_call.h"
+#include "gimp_pixels.h"
+#include "procedures.h"
+#include "settings.h"
+#include "status.h"
+
+namespace sdgimp::plugin {
+namespace {
+
+std::string str(const GimpParam& p) { return p.data.d_string ? p.data.d_string : ""; }
+
+// PDB string return values must outlive run(); GIMP copies them after it returns.
+std::string& slot(int k) {
+    static std::string values[4];
+    return values[k];
+}
+
+}  // namespace
+
+void run_load_model(const GimpParam* params, int n, Reply* reply) {
+    Settings s = load_settings();
+    try {
+        const std::string model = resolve_model(n > 1 ? str(params[1]) : "", s);
+        wire::Message req;
+        req.header = {{"op", "load"}, {"model", {{"path", model}, {"prediction", n > 2 ? str(params[2]) : ""}, {"vocab", s.vocab}}}};
+        wire::Message res;
+        const Status st = call_engine(req, "Load Model", &res);
+        if (!st.ok) {
+            reply->status = GIMP_PDB_EXECUTION_ERROR;
+            reply->error = st.message;
+            return;
+        }
+        s.model = model;
+        save_settings(s);
+        slot(0) = res.header.value("kind", "");
+        slot(1) = res.header.value("hash", "");
+        reply->values[1].type = GIMP_PDB_STRING;
+        reply->values[1].data.d_string = const_cast<gchar*>(slot(0).c_str());
+        reply->values[2].type = GIMP_PDB_STRING;
+        reply->values[2].data.d_string = const_cast<gchar*>(slot(1).c_str());
+        reply->count = 3;
+    } catch (const Error& e) {
+        reply->status = e.code() == ErrorCode::kInvalidRequest ? GIMP_PDB_CALLING_ERROR : GIMP_PDB_EXECUTION_ERROR;
+        reply->error = e.what();
+    }
+}
+
+void run_unload_model(const GimpParam*, int, Reply* reply) {
+    wire::Message req, res;
+    req.header = {{"op", "unload"}};
+    const Status st = call_engine(req, "Unload Model", &res);
+    if (!st.ok) {
+        reply->status = GIMP_PDB_EXECUTION_ERROR;
+        reply->error = st.message;
+    }
+}
+
+void run_paste_parameters(const GimpParam* params, int n, Reply* reply) {
+    std::string text = n > 3 ? str(params[3]) : "";
+    if (text.empty() && n > 2) text = read_parameters(params[2].data.d_drawable);
+    if (text.empty()) {
+        reply->status = GIMP_PDB_CALLING_ERROR;
+        reply->error = "No parameters to paste: give an A1111 parameters text or select a layer made by GIMP Diffusion.";
+        return;
+    }
+    Settings s = load_settings();
+    std::string joined;
+    for (const auto& k : apply_parameters(text, &s.last)) joined += (joined.empty() ? "" : ", ") + k;
+    save_settings(s);
+    slot(2) = joined;
+    reply->values[1].type = GIMP_PDB_STRING;
+    reply->values[1].data.d_string = const_cast<gchar*>(slot(2).c_str());
+    reply->count = 2;
+}
+
+}  // namespace sdgimp::plugin

@@ -1,0 +1,107 @@
+#include "settings.h"
+
+#include <libgimp/gimp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <dirent.h>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+#include "status.h"
+#include "wire.h"
+
+namespace sdgimp::plugin {
+
+std::string settings_path() { return std::string(gimp_directory()) + "/gimp-diffusion.json"; }
+
+Settings load_settings() {
+    Settings s;
+    std::ifstream f(settings_path());
+    if (!f) return s;
+    std::stringstream ss;
+    ss << f.rdbuf();
+    const auto j = nlohmann::json::parse(ss.str(), nullptr, false);
+    if (!j.is_object()) return s;  // a damaged file only loses the remembered values
+    try {
+        if (j.contains("request")) s.last = wire::request_from_json(j["request"]);
+    } catch (const Error&) {
+    }
+    if (j.contains("model") && j["model"].is_string()) s.model = j["model"];
+    if (j.contains("vocab") && j["vocab"].is_string()) s.vocab = j["vocab"];
+    return s;
+}
+
+void save_settings(const Settings& s) {
+    const nlohmann::json j = {{"request", wire::request_to_json(s.last)}, {"model", s.model}, {"vocab", s.vocab}};
+    const std::string tmp = settings_path() + ".tmp";
+    {
+        std::ofstream f(tmp);
+        f << j.dump(2) << "\n";
+    }
+    std::rename(tmp.c_str(), settings_path().c_str());
+}
+
+std::vector<std::string> model_folders() {
+    std::vector<std::string> out = {std::string(gimp_directory()) + "/diffusion-models"};
+    if (const char* home = std::getenv("HOME")) out.push_back(std::string(home) + "/.local/share/gimp-diffusion/models");
+    return out;
+}
+
+namespace {
+
+bool exists(const std::string& p) { return ::access(p.c_str(), R_OK) == 0; }
+
+bool is_checkpoint(const std::string& n) {
+    for (const char* ext : {".safetensors", ".ckpt"}) {
+        const std::string e = ext;
+        if (n.size() > e.size() && n.compare(n.size() - e.size(), e.size(), e) == 0) return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+std::string resolve_model(const std::string& explicit_path, const Settings& s) {
+    if (!explicit_path.empty()) {
+        if (!exists(explicit_path)) throw Error(ErrorCode::kModelNotFound, "The model file " + explicit_path + " does not exist or cannot be read.");
+        return explicit_path;
+    }
+    if (!s.model.empty() && exists(s.model)) return s.model;
+    if (const char* e = std::getenv("GIMP_DIFFUSION_MODEL"); e && *e && exists(e)) return e;
+    for (const auto& dir : model_folders()) {
+        std::vector<std::string> found;
+        if (DIR* d = opendir(dir.c_str())) {
+            while (dirent* e = readdir(d))
+                if (is_checkpoint(e->d_name)) found.push_back(dir + "/" + e->d_name);
+            closedir(d);
+        }
+        std::sort(found.begin(), found.end());
+        if (!found.empty()) return found.front();
+    }
+    throw Error(ErrorCode::kModelNotFound,
+                "No Stable Diffusion checkpoint found; put one (e.g. v2-1_768-ema-pruned.safetensors) in " +
+                    model_folders().back() + " or choose it with Filters > Diffusion > Load Model.");
+}
+
+std::string engine_program() {
+    if (const char* e = std::getenv("GIMP_DIFFUSION_CLI"); e && *e) return e;
+    char self[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        std::string dir(self, static_cast<size_t>(n));
+        dir = dir.substr(0, dir.find_last_of('/'));
+        if (::access((dir + "/gimp-diffusion-cli").c_str(), X_OK) == 0) return dir + "/gimp-diffusion-cli";
+    }
+    if (const char* path = std::getenv("PATH")) {
+        std::stringstream ss(path);
+        std::string d;
+        while (std::getline(ss, d, ':'))
+            if (!d.empty() && ::access((d + "/gimp-diffusion-cli").c_str(), X_OK) == 0) return d + "/gimp-diffusion-cli";
+    }
+    return "gimp-diffusion-cli";
+}
+
+}  // namespace sdgimp::plugin

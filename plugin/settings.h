@@ -1,0 +1,33 @@
+// What the plug-in remembers between runs and GIMP restarts (last request, last model), and where
+// it finds the engine program and the user's checkpoints.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "request.h"
+
+namespace sdgimp::plugin {
+
+struct Settings {
+    GenerateRequest last;       // the last request of any procedure (paste-parameters fills it too)
+    std::string model;          // the last checkpoint used or loaded
+    std::string vocab;          // the CLIP vocabulary, when not next to the model
+};
+
+std::string settings_path();  // <GIMP profile>/gimp-diffusion.json
+Settings load_settings();
+void save_settings(const Settings& s);
+
+// Folders searched for checkpoints: <GIMP profile>/diffusion-models, ~/.local/share/gimp-diffusion/models.
+std::vector<std::string> model_folders();
+
+// The checkpoint to use: the explicit one, else the last one, else $GIMP_DIFFUSION_MODEL, else the
+// first checkpoint in the model folders. Throws sdgimp::Error saying where to put one.
+std::string resolve_model(const std::string& explicit_path, const Settings& s);
+
+// The engine program: $GIMP_DIFFUSION_CLI, else gimp-diffusion-cli next to the plug-in, else on PATH.
+std::string engine_program();
+
+}  // namespace sdgimp::plugin

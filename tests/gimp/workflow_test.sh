@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Drives GIMP 2.10 headless (gimp-console, isolated profile, Script-Fu) through the plug-in's
+# workflow on a tiny checkpoint, then checks what GIMP printed and saved.
+#   workflow_test.sh BUILD_DIR ORACLE_DIR OUT_DIR
+# GIMP exits 0 even when a procedure fails, so the verdict comes from the log and the files.
+set -u
+build=$(realpath "$1"); oracle=$(realpath "$2"); out=$(realpath -m "$3")
+vocab=${GIMP_DIFFUSION_VOCAB:-$oracle/../vocab/bpe_simple_vocab_16e6.txt.gz}
+# The first tiny checkpoint of the oracle (any data set of the same layout works).
+model=$(find "$oracle/nets" -mindepth 2 -maxdepth 2 \( -name '*.safetensors' -o -name '*.ckpt' \) ! -name 'ref_*' | sort | head -1)
+[ -n "$model" ] && [ -f "$vocab" ] || { echo "FAIL: no checkpoint under $oracle/nets or no vocabulary at $vocab"; exit 1; }
+rm -rf "$out"; mkdir -p "$out/plug-ins/gimp-diffusion"
+cp "$build/plugin/gimp-diffusion" "$out/plug-ins/gimp-diffusion/"
+ln -s "$build/inference/engine/gimp-diffusion-cli" "$out/plug-ins/gimp-diffusion/gimp-diffusion-cli"
+export GIMP2_DIRECTORY="$out/profile" GIMP_DIFFUSION_VOCAB="$vocab" XDG_RUNTIME_DIR="$out"
+unset DISPLAY GIMP_DIFFUSION_CLI GIMP_DIFFUSION_MODEL
+# The profile must not exist before GIMP's first run, or its user install is skipped.
+timeout 120 gimp-console-2.10 -i -d -f -b '(gimp-quit 0)' >/dev/null 2>&1
+printf '(plug-in-path "${gimp_dir}/plug-ins:${gimp_plug_in_dir}/plug-ins:%s")\n' "$out/plug-ins" > "$GIMP2_DIRECTORY/gimprc"
+
+scm=$(cat <<SCM
+(define (check ok what) (if (not ok) (error (string-append "CHECK FAILED: " what))))
+(define (layers img) (vector->list (cadr (gimp-image-get-layers img))))
+(define (children grp) (vector->list (cadr (gimp-item-get-children grp))))
+(define (parasite item) (caddr (car (gimp-item-get-parasite item "gimp-diffusion-parameters"))))
+(define (starts-with s p) (and (>= (string-length s) (string-length p)) (string=? (substring s 0 (string-length p)) p)))
+(define (contains s p) (let loop ((i 0)) (cond ((> (+ i (string-length p)) (string-length s)) #f)
+                                               ((string=? (substring s i (+ i (string-length p))) p) #t)
+                                               (else (loop (+ i 1))))))
+(let* ((img (car (gimp-image-new 128 128 RGB)))
+       (base (car (gimp-layer-new img 128 128 RGB-IMAGE "base" 100 LAYER-MODE-NORMAL))))
+  (gimp-image-insert-layer img base 0 0)
+  (plug-in-plasma RUN-NONINTERACTIVE img base 42 2.0)
+  (file-png-save2 RUN-NONINTERACTIVE img base "$out/base-before.png" "base-before.png" 0 9 0 0 0 0 0 0 0)
+
+  ; 1. Generate a batch of 4 (a layer group), then one image (a plain layer).
+  (let* ((grp (car (plug-in-diffusion-txt2img RUN-NONINTERACTIVE img base "a steam engine, fall, sunset" "blurry"
+                     4 "Euler a" "Automatic" 7.0 3331645590 64 64 4 1 -1 0.0 "$model")))
+         (kids (children grp)))
+    (check (= (car (gimp-item-is-group grp)) 1) "batch is a layer group")
+    (check (= (length kids) 4) "4 layers in the batch")
+    (check (string=? (car (gimp-item-get-name (car kids))) "a steam engine, fall, sunset (3331645590)") "first layer name")
+    (check (string=? (car (gimp-item-get-name (cadddr kids))) "a steam engine, fall, sunset (3331645593)") "fourth layer name")
+    (check (= (car (gimp-drawable-width (car kids))) 64) "layer width")
+    (check (starts-with (parasite (car kids)) "a steam engine, fall, sunset\nNegative prompt: blurry\nSteps: 4, Sampler: Euler a") "parameters parasite")
+    (check (contains (parasite (cadr kids)) "Seed: 3331645591,") "second seed in parasite")
+    (file-png-save2 RUN-NONINTERACTIVE img (car kids) "$out/txt2img-0.png" "txt2img-0.png" 0 9 0 0 0 0 0 0 0))
+
+  ; 2. A variation of the same seed at strength 0.05.
+  (let ((v (car (plug-in-diffusion-txt2img RUN-NONINTERACTIVE img base "a steam engine, fall, sunset" "blurry"
+                  4 "Euler a" "Automatic" 7.0 3331645590 64 64 1 1 2387469322 0.05 ""))))
+    (check (= (car (gimp-item-is-group v)) 0) "a single image is a plain layer")
+    (check (contains (parasite v) "Variation seed: 2387469322, Variation seed strength: 0.05") "variation recorded"))
+
+  ; 3. img2img: three variants at 0.3 inside an ellipse, masked by the selection.
+  (gimp-image-set-active-layer img base)
+  (gimp-image-select-ellipse img CHANNEL-OP-REPLACE 20 30 80 60)
+  (let* ((top (car (plug-in-diffusion-img2img RUN-NONINTERACTIVE img base "ballast, pebbles" "" 4 "Euler a" "Automatic"
+                     7.0 7 0.3 3 ""))))
+    (check (= (length (layers img)) 6) "3 variants added")
+    (check (not (= (car (gimp-layer-get-mask top)) -1)) "variant has a layer mask")
+    (check (equal? (gimp-drawable-offsets top) '(20 30)) "variant placed at the selection")
+    (check (= (car (gimp-drawable-width top)) 80) "variant covers the selection width")
+    (check (contains (parasite top) "Denoising strength: 0.3") "denoising strength recorded"))
+  (gimp-selection-none img)
+  (file-png-save2 RUN-NONINTERACTIVE img base "$out/base-after.png" "base-after.png" 0 9 0 0 0 0 0 0 0)
+
+  ; 4. Paste parameters from a layer, then Upscale x2 with Lanczos into this image.
+  (plug-in-diffusion-paste-parameters RUN-NONINTERACTIVE img base "an steam engine\nSteps: 30, Sampler: Euler a, CFG scale: 7, Seed: 3331645590, Size: 768x768, Model hash: 4bdfc29c, Batch size: 4, Batch pos: 3")
+  (let* ((r (plug-in-diffusion-upscale RUN-NONINTERACTIVE img base "Lanczos" 2.0 0)))
+    (check (= (car (gimp-image-width img)) 256) "image scaled x2")
+    (check (= (car (gimp-drawable-width (cadr r))) 256) "upscaled layer x2"))
+
+  (gimp-xcf-save RUN-NONINTERACTIVE img base "$out/workflow.xcf" "workflow.xcf")
+  (gimp-image-delete img)
+  (gimp-message "WORKFLOW: PASS"))
+SCM
+)
+
+bad=$(cat <<SCM
+(define (check ok what) (if (not ok) (error (string-append "CHECK FAILED: " what))))
+(define (layers img) (vector->list (cadr (gimp-image-get-layers img))))
+(let* ((img (car (gimp-image-new 64 64 RGB)))
+       (l (car (gimp-layer-new img 64 64 RGB-IMAGE "x" 100 LAYER-MODE-NORMAL))))
+  (gimp-image-insert-layer img l 0 0)
+  (gimp-image-convert-indexed img CONVERT-DITHER-NONE CONVERT-PALETTE-GENERATE 16 FALSE FALSE "")
+  (catch (gimp-message "BAD1: rejected")
+    (plug-in-diffusion-txt2img RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 64 64 1 1 -1 0.0 "$model"))
+  (check (= (length (layers img)) 1) "indexed image unchanged")
+  (gimp-image-convert-rgb img)
+  (catch (gimp-message "BAD2: rejected")
+    (plug-in-diffusion-txt2img RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 100 64 1 1 -1 0.0 "$model"))
+  (catch (gimp-message "BAD3: rejected")
+    (plug-in-diffusion-txt2img RUN-NONINTERACTIVE img l "x" "" 2 "Nope" "Automatic" 7.0 1 64 64 1 1 -1 0.0 "$model"))
+  (gimp-layer-set-offsets l 200 200)
+  (gimp-image-select-rectangle img CHANNEL-OP-REPLACE 0 0 10 10)
+  (catch (gimp-message "BAD4: rejected")
+    (plug-in-diffusion-img2img RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.3 1 "$model"))
+  (check (= (length (layers img)) 1) "image unchanged after the bad calls")
+  (gimp-image-delete img)
+  (gimp-message "BADINPUT: PASS"))
+SCM
+)
+
+timeout 600 gimp-console-2.10 -i -d -f -b "$scm" -b "$bad" -b '(gimp-quit 0)' >"$out/gimp.log" 2>&1
+rc=$?
+cat "$out/gimp.log"
+fail() { echo "FAIL: $*"; exit 1; }
+[ $rc -eq 0 ] || fail "gimp exited $rc (124 = timeout)"
+grep -q 'CHECK FAILED' "$out/gimp.log" && fail "an assertion failed"
+grep -q 'WORKFLOW: PASS' "$out/gimp.log" || fail "the workflow did not finish"
+grep -q 'BADINPUT: PASS' "$out/gimp.log" || fail "the bad-input script did not finish"
+for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer"; do
+  grep -q "$m" "$out/gimp.log" || fail "missing error message: $m"
+done
+# The model was read once for all the generate calls of the session.
+loads=$(grep -o 'engine model loads: [0-9]*' "$out/gimp.log" | awk '{print $4}' | sort -u | tr '\n' ' ')
+[ "$loads" = "1 " ] || fail "the engine reloaded the model (loads seen: $loads)"
+"$build/tests/png_compare" "$out/base-before.png" "$out/base-after.png" || fail "the original layer changed"
+# Same request through the CLI gives the same pixels as the first batch layer.
+"$build/inference/engine/gimp-diffusion-cli" txt2img --quiet --model "$model" --vocab "$vocab" \
+  --prompt "a steam engine, fall, sunset" --negative-prompt blurry --steps 4 --sampler "Euler a" --cfg-scale 7 \
+  --seed 3331645590 --width 64 --height 64 --batch-size 4 -o "$out/cli.png" >/dev/null || fail "CLI run"
+"$build/tests/png_compare" "$out/cli-0.png" "$out/txt2img-0.png" || fail "layer pixels differ from the CLI's"
+# No engine of this test outlives GIMP (it watches GIMP's pid).
+for i in $(seq 1 30); do ls "$out"/gimp-diffusion-*.sock >/dev/null 2>&1 || break; sleep 0.5; done
+ls "$out"/gimp-diffusion-*.sock >/dev/null 2>&1 && fail "the engine did not exit with GIMP"
+echo "PASS"
