@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # One command for a fresh Debian 12 machine: install every dependency, build, and install the
 # GIMP 2.10 plug-in for the current user.
-#   install/setup.sh [--no-apt] [--build-dir DIR] [-- extra meson options]
+#   install/setup.sh [--no-apt] [--build-dir DIR] [--vocab FILE] [-- extra meson options]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 build_dir="$root/build"
 do_apt=1
+vocab_args=()
 meson_extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-apt) do_apt=0 ;;
     --build-dir) build_dir=$2; shift ;;
+    --vocab) vocab_args=(--vocab "$2"); shift ;;
     --) shift; meson_extra=("$@"); break ;;
-    *) echo "setup.sh: unknown option $1 (try --no-apt, --build-dir DIR, -- MESON_OPTIONS)" >&2; exit 2 ;;
+    *) echo "setup.sh: unknown option $1 (try --no-apt, --build-dir DIR, --vocab FILE, -- MESON_OPTIONS)" >&2; exit 2 ;;
   esac
   shift
 done
@@ -44,7 +46,7 @@ fi
 ninja -C "$build_dir"
 
 if [ -x "$build_dir/plugin/gimp-diffusion" ]; then
-  "$here/install-plugin.sh" "$build_dir"
+  "$here/install-plugin.sh" "$build_dir" "${vocab_args[@]}"
 else
   echo "setup: the GIMP plug-in was not built (libgimp2.0-dev or GTK 3 missing); the engine CLI is at $build_dir/inference/engine/gimp-diffusion-cli"
 fi

@@ -4,7 +4,7 @@
 #   workflow_test.sh BUILD_DIR ORACLE_DIR OUT_DIR
 # GIMP exits 0 even when a procedure fails, so the verdict comes from the log and the files.
 set -u
-build=$(realpath "$1"); oracle=$(realpath "$2"); out=$(realpath -m "$3")
+build=$(realpath "$1"); oracle=$(realpath "${GIMP_DIFFUSION_ORACLE:-$2}"); out=$(realpath -m "$3")
 vocab=${GIMP_DIFFUSION_VOCAB:-$oracle/../vocab/bpe_simple_vocab_16e6.txt.gz}
 # The first tiny checkpoint of the oracle (any data set of the same layout works).
 model=$(find "$oracle/nets" -mindepth 2 -maxdepth 2 \( -name '*.safetensors' -o -name '*.ckpt' \) ! -name 'ref_*' | sort | head -1)
@@ -12,7 +12,10 @@ model=$(find "$oracle/nets" -mindepth 2 -maxdepth 2 \( -name '*.safetensors' -o 
 rm -rf "$out"; mkdir -p "$out/plug-ins/gimp-diffusion"
 cp "$build/plugin/gimp-diffusion" "$out/plug-ins/gimp-diffusion/"
 ln -s "$build/inference/engine/gimp-diffusion-cli" "$out/plug-ins/gimp-diffusion/gimp-diffusion-cli"
-export GIMP2_DIRECTORY="$out/profile" GIMP_DIFFUSION_VOCAB="$vocab" XDG_RUNTIME_DIR="$out"
+# A short private folder for the engine's socket (UNIX socket paths are limited to 107 bytes).
+run_dir=$(mktemp -d /tmp/gd-gimp-XXXXXX)
+trap 'rm -rf "$run_dir"' EXIT
+export GIMP2_DIRECTORY="$out/profile" GIMP_DIFFUSION_VOCAB="$vocab" XDG_RUNTIME_DIR="$run_dir"
 unset DISPLAY GIMP_DIFFUSION_CLI GIMP_DIFFUSION_MODEL
 # The profile must not exist before GIMP's first run, or its user install is skipped.
 timeout 120 gimp-console-2.10 -i -d -f -b '(gimp-quit 0)' >/dev/null 2>&1
@@ -123,6 +126,6 @@ loads=$(grep -o 'engine model loads: [0-9]*' "$out/gimp.log" | awk '{print $4}' 
   --seed 3331645590 --width 64 --height 64 --batch-size 4 -o "$out/cli.png" >/dev/null || fail "CLI run"
 "$build/tests/png_compare" "$out/cli-0.png" "$out/txt2img-0.png" || fail "layer pixels differ from the CLI's"
 # No engine of this test outlives GIMP (it watches GIMP's pid).
-for i in $(seq 1 30); do ls "$out"/gimp-diffusion-*.sock >/dev/null 2>&1 || break; sleep 0.5; done
-ls "$out"/gimp-diffusion-*.sock >/dev/null 2>&1 && fail "the engine did not exit with GIMP"
+for i in $(seq 1 30); do ls "$run_dir"/gimp-diffusion-*.sock >/dev/null 2>&1 || break; sleep 0.5; done
+ls "$run_dir"/gimp-diffusion-*.sock >/dev/null 2>&1 && fail "the engine did not exit with GIMP"
 echo "PASS"
