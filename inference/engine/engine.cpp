@@ -5,6 +5,8 @@
 #include "../io/mapped_file.h"
 #include "../io/model_hash.h"
 #include "../pipeline/generate.h"
+#include "../pipeline/inpaint.h"
+#include "../imaging/inpaint_prep.h"
 #include "model_info.h"
 
 namespace sdgimp {
@@ -157,6 +159,43 @@ Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunC
             g.subseed = batch.subseeds[static_cast<size_t>(i)];
             g.infotext = text::create_infotext(generation_info(r, id, g.seed, g.subseed, true));
             out->push_back(std::move(g));
+        }
+    });
+}
+
+Status Engine::inpaint(const GenerateRequest& req, const Image& image, const Image& mask, const RunCallbacks& cb,
+                       std::vector<GeneratedImage>* out, Image* mask_for_overlay, std::vector<int>* paste_box) {
+    return guarded([&] {
+        if (!impl_->model) throw Error(ErrorCode::kModelNotFound, "No model is loaded; load a Stable Diffusion checkpoint first.");
+        if (!image.valid() || !mask.valid() || image.width != mask.width || image.height != mask.height)
+            throw Error(ErrorCode::kInvalidRequest, "The inpaint mask must be a gray image of the same size as the image.");
+        const GenerateRequest r = pipeline::with_resolved_seeds(req);
+        validate(r);
+        const auto res = pipeline::generate_inpaint(*impl_->model, *impl_->tok, r, imaging::to_rgb(image), mask, hooks_for(cb));
+        ModelIdentity id{impl_->info.hash, impl_->info.name, impl_->model->cfg.unet.in_channels == 9};
+        out->clear();
+        for (size_t i = 0; i < res.images.size(); ++i) {
+            GeneratedImage g;
+            g.image = res.images[i];
+            g.seed = res.seeds[i];
+            g.subseed = res.subseeds[i];
+            text::GenerationInfo gi = generation_info(r, id, g.seed, g.subseed, true);
+            gi.extra.emplace_back("Mask blur", text::InfoValue::integer(r.mask_blur));
+            if (r.masked_content != 1) {
+                static const char* kContent[] = {"fill", "original", "latent noise", "latent nothing"};
+                gi.extra.emplace_back("Masked content", text::InfoValue::str(kContent[r.masked_content]));
+            }
+            if (r.inpaint_full_res) {
+                gi.extra.emplace_back("Inpaint area", text::InfoValue::str("Only masked"));
+                gi.extra.emplace_back("Masked area padding", text::InfoValue::integer(r.inpaint_full_res_padding));
+            }
+            g.infotext = text::create_infotext(gi);
+            out->push_back(std::move(g));
+        }
+        if (mask_for_overlay) *mask_for_overlay = res.prep.mask_for_overlay;
+        if (paste_box) {
+            paste_box->clear();
+            if (res.prep.paste_to) paste_box->assign(res.prep.paste_to->begin(), res.prep.paste_to->end());
         }
     });
 }

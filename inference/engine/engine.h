@@ -58,6 +58,13 @@ public:
     Status img2img(const GenerateRequest& req, const Image& init, const RunCallbacks& cb,
                    std::vector<GeneratedImage>* out);
 
+    // image: RGB(A) at any size; mask: gray of the same size (255 = repaint, soft edges kept).
+    // req.width/height is the processing size. Results are the size of `image`; *mask_for_overlay
+    // receives A1111's blurred mask and *paste_box the "only masked" region (x1, y1, x2, y2) or {}.
+    Status inpaint(const GenerateRequest& req, const Image& image, const Image& mask, const RunCallbacks& cb,
+                   std::vector<GeneratedImage>* out, Image* mask_for_overlay = nullptr,
+                   std::vector<int>* paste_box = nullptr);
+
 private:
     struct Impl;
     std::unique_ptr<Impl> impl_;

@@ -39,7 +39,8 @@ torch::Tensor txt2img_latents(const SDModel& m, const sampling::GuidanceAt& g, c
 
 torch::Tensor img2img_latents(const SDModel& m, const sampling::GuidanceAt& g, const torch::Tensor& init_latent,
                               const std::vector<uint64_t>& seeds, double strength, const SamplingSettings& s,
-                              const sampling::StepCallback& cb, const sampling::Variation& var) {
+                              const sampling::StepCallback& cb, const sampling::Variation& var,
+                              const torch::Tensor& concat, const LatentBlend* blend) {
     if (strength <= 0 || strength > 1) throw Error(ErrorCode::kInvalidRequest, "Denoising strength must be above 0 and at most 1.");
     // A1111 caps the strength at 0.999 so one step of the schedule always stays.
     const int t_enc = static_cast<int>(std::min(strength, 0.999) * s.steps);
@@ -48,10 +49,17 @@ torch::Tensor img2img_latents(const SDModel& m, const sampling::GuidanceAt& g, c
     auto sigmas = sampler_sigmas(s, m.schedule, s.steps);
     auto sched = sigmas.slice(0, s.steps - t_enc - 1);
     auto x = init_latent + rng.first() * sched[0];
-    auto denoiser = sampling::make_cfg_denoiser(m.unet_fn(), m.schedule, m.cfg.prediction, g);
+    auto denoiser = sampling::make_cfg_denoiser(m.unet_fn(concat), m.schedule, m.cfg.prediction, g);
+    if (blend) {
+        denoiser = [inner = std::move(denoiser), blend](const torch::Tensor& xx, const torch::Tensor& sigma) {
+            return blend->init * blend->mask + blend->nmask * inner(xx, sigma);
+        };
+    }
     sampling::SamplerOptions opt;
     opt.eta = s.eta;
-    return sampling::sample(s.sampler, denoiser, x, sched, [&] { return rng.next(); }, cb, opt);
+    auto samples = sampling::sample(s.sampler, denoiser, x, sched, [&] { return rng.next(); }, cb, opt);
+    if (blend) samples = samples * blend->nmask + blend->init * blend->mask;
+    return samples;
 }
 
 }  // namespace sdgimp::pipeline

@@ -31,10 +31,17 @@ torch::Tensor txt2img_latents(const SDModel& m, const sampling::GuidanceAt& g, c
                               const sampling::StepCallback& cb = {}, const sampling::Variation& var = {},
                               const torch::Tensor& concat = {});
 
+// Inpainting's latent blend: after every denoiser call and at the end, the kept area (mask = 1)
+// is put back from the init latent.
+struct LatentBlend {
+    torch::Tensor init, mask, nmask;  // (B, 4, h, w); mask + nmask = 1
+};
+
 // A1111's img2img step set-up: t_enc = int(strength * steps); the sampler runs the last
 // t_enc + 1 sigmas of a `steps` schedule from init_latent + noise * sigma.
 torch::Tensor img2img_latents(const SDModel& m, const sampling::GuidanceAt& g, const torch::Tensor& init_latent,
                               const std::vector<uint64_t>& seeds, double strength, const SamplingSettings& s,
-                              const sampling::StepCallback& cb = {}, const sampling::Variation& var = {});
+                              const sampling::StepCallback& cb = {}, const sampling::Variation& var = {},
+                              const torch::Tensor& concat = {}, const LatentBlend* blend = nullptr);
 
 }  // namespace sdgimp::pipeline

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "../engine/engine.h"
+#include "../imaging/inpaint_prep.h"
 #include "../io/png_file.h"
 #include "cli_commands.h"
 #include "cli_options.h"
@@ -56,9 +57,9 @@ std::string output_name(const Options& o, const std::string& mode, size_t i, siz
     return base + "-" + std::to_string(i) + ".png";
 }
 
-int generate(const std::vector<std::string>& args, bool img2img) {
+int generate(const std::vector<std::string>& args, bool img2img, bool inpaint = false) {
     const Options o = parse_options(args, {"quiet"});
-    check_known(o, {"model", "vocab", "prediction", "output", "quiet", "init-image"});
+    check_known(o, {"model", "vocab", "prediction", "output", "quiet", "init-image", "mask"});
     if (!o.positional.empty()) throw Error(ErrorCode::kInvalidRequest, "Unexpected argument '" + o.positional[0] + "'; options start with --.");
     GenerateRequest r = request_from_options(o);
     Image init;
@@ -67,6 +68,17 @@ int generate(const std::vector<std::string>& args, bool img2img) {
         init = io::read_png(o.get("init-image")).image;
         if (init.channels < 3) throw Error(ErrorCode::kInvalidRequest, "The init image must be an RGB or RGBA PNG.");
     }
+    Image mask;
+    if (inpaint) {
+        if (!o.has("mask")) throw Error(ErrorCode::kInvalidRequest, "inpaint needs --mask FILE.png (white = repaint).");
+        mask = io::read_png(o.get("mask")).image;
+        if (mask.width != init.width || mask.height != init.height)
+            throw Error(ErrorCode::kInvalidRequest, "The mask must have the same size as the init image.");
+        // A1111 reads the mask as L (or the alpha of an RGBA mask); the engine takes gray.
+        mask = imaging::binary_mask(mask, false);
+        if (!o.has("width")) r.width = (init.width + 7) / 8 * 8;
+        if (!o.has("height")) r.height = (init.height + 7) / 8 * 8;
+    }
     validate(r);
     Engine engine;
     LoadedModel info;
@@ -74,10 +86,11 @@ int generate(const std::vector<std::string>& args, bool img2img) {
     if (!st.ok) throw Error(st.code, st.message);
     std::vector<GeneratedImage> out;
     const RunCallbacks cb = stderr_progress(o.has("quiet"));
-    st = img2img ? engine.img2img(r, init, cb, &out) : engine.txt2img(r, cb, &out);
+    st = inpaint ? engine.inpaint(r, init, mask, cb, &out)
+         : img2img ? engine.img2img(r, init, cb, &out) : engine.txt2img(r, cb, &out);
     if (!st.ok) throw Error(st.code, st.message);
     for (size_t i = 0; i < out.size(); ++i) {
-        const std::string name = output_name(o, img2img ? "img2img" : "txt2img", i, out.size(), out[i].seed);
+        const std::string name = output_name(o, inpaint ? "inpaint" : img2img ? "img2img" : "txt2img", i, out.size(), out[i].seed);
         io::write_png(name, out[i].image, {{"parameters", out[i].infotext}});
         std::cout << name << "\n";
     }
@@ -88,5 +101,6 @@ int generate(const std::vector<std::string>& args, bool img2img) {
 
 int cmd_txt2img(const std::vector<std::string>& args) { return generate(args, false); }
 int cmd_img2img(const std::vector<std::string>& args) { return generate(args, true); }
+int cmd_inpaint(const std::vector<std::string>& args) { return generate(args, true, true); }
 
 }  // namespace sdgimp::cli

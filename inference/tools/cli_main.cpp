@@ -23,6 +23,8 @@ const char* kUsage =
     "      --resize-seed-from-w/-h, --rng gpu|cpu|nv, --ensd, --clip-skip, --emphasis, --vocab FILE,\n"
     "      --prediction v|eps, --parameters \"<A1111 parameters text>\" (options given after it win), --quiet\n"
     "  img2img --model FILE --init-image IN.png --denoising-strength 0.3 [txt2img options]\n"
+    "  inpaint --model FILE --init-image IN.png --mask MASK.png [--mask-blur 4] [--masked-content 0-3]\n"
+    "      [--inpaint-full-res 1 --inpaint-padding 32] [--denoising-strength 0.75] [txt2img options]\n"
     "  tokenize [--family sd1|sd2] [--vocab FILE] PROMPT    chunks, multipliers and the N/75 counter (JSON)\n"
     "  parse-prompt [--steps N] PROMPT                      AND parts, edit schedule, emphasis (JSON)\n"
     "  infotext < TEXT                                     parse an A1111 parameters text (JSON)\n"
@@ -83,6 +85,7 @@ int main(int argc, char** argv) {
         if (cmd == "hash") return cmd_hash(args);
         if (cmd == "txt2img") return sdgimp::cli::cmd_txt2img(args);
         if (cmd == "img2img") return sdgimp::cli::cmd_img2img(args);
+        if (cmd == "inpaint") return sdgimp::cli::cmd_inpaint(args);
         if (cmd == "tokenize") return sdgimp::cli::cmd_tokenize(args);
         if (cmd == "parse-prompt") return sdgimp::cli::cmd_parse_prompt(args);
         if (cmd == "infotext") return sdgimp::cli::cmd_infotext(args);

@@ -79,7 +79,7 @@ bool serve_connection(int fd, Engine& engine) {
                     if (!s.ok) throw Error(s.code, s.message);
                 });
                 wire::send_message(fd, st.ok ? info_message("loaded", info, engine) : error_message(st));
-            } else if (op == "txt2img" || op == "img2img") {
+            } else if (op == "txt2img" || op == "img2img" || op == "inpaint") {
                 bool cancelled = false;
                 RunCallbacks cb;
                 cb.progress = [&](int done, int total) {
@@ -106,12 +106,19 @@ bool serve_connection(int fd, Engine& engine) {
                     };
                 std::vector<GeneratedImage> out;
                 LoadedModel info;
+                Image overlay_mask;
+                std::vector<int> paste_box;
                 Status st = guarded([&] {
                     const GenerateRequest r = wire::request_from_json(req.header.value("request", nlohmann::json::object()));
                     Status s = engine.load_model(model_from(req.header), &info);
                     if (!s.ok) throw Error(s.code, s.message);
                     if (op == "txt2img") {
                         s = engine.txt2img(r, cb, &out);
+                    } else if (op == "inpaint") {
+                        if (!req.header.contains("image") || !req.header.contains("mask"))
+                            throw Error(ErrorCode::kInvalidRequest, "inpaint needs an image and a mask.");
+                        s = engine.inpaint(r, wire::image_from(req.header["image"], req), wire::image_from(req.header["mask"], req),
+                                           cb, &out, &overlay_mask, &paste_box);
                     } else {
                         if (!req.header.contains("image")) throw Error(ErrorCode::kInvalidRequest, "img2img needs an init image.");
                         s = engine.img2img(r, wire::image_from(req.header["image"], req), cb, &out);
@@ -131,6 +138,8 @@ bool serve_connection(int fd, Engine& engine) {
                     d["subseed"] = g.subseed;
                     m.header["images"].push_back(d);
                 }
+                if (overlay_mask.valid()) m.header["mask_for_overlay"] = wire::attach_image(&m, overlay_mask);
+                if (!paste_box.empty()) m.header["paste_box"] = paste_box;
                 wire::send_message(fd, m);
             } else {
                 wire::send_message(fd, error_message(Status::failure(ErrorCode::kInvalidRequest, "Unknown engine operation \"" + op + "\".")));

@@ -231,3 +231,66 @@ TEST(OracleNets, EngineCancelAndBadRequests) {
     EXPECT_NE(out[1].infotext.find("Variation seed: 78, Variation seed strength: 0.05"), std::string::npos) << out[1].infotext;
     EXPECT_EQ(engine.model_loads(), 1);
 }
+
+TEST(OracleNets, EngineInpaintKeepsTheUnmaskedImage) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    int runs = 0;
+    for (const auto& mdl : test::oracle_models()) {
+        SCOPED_TRACE(mdl.name);
+        Engine engine;
+        ASSERT_TRUE(engine.load_model({mdl.checkpoints.front(), "", test::vocab_path()}).ok);
+        // A textured 96x80 image and an ellipse mask with soft edges.
+        Image img{96, 80, 3, std::vector<uint8_t>(96 * 80 * 3)};
+        for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>((i * 37 + i / 291) % 251);
+        Image mask{96, 80, 1, std::vector<uint8_t>(96 * 80, 0)};
+        for (int y = 0; y < 80; ++y)
+            for (int x = 0; x < 96; ++x) {
+                const double d = std::hypot((x - 48) / 24.0, (y - 40) / 16.0);
+                mask.pixels[static_cast<size_t>(y) * 96 + x] = static_cast<uint8_t>(d < 1 ? 255 : d < 1.2 ? 128 : 0);
+            }
+        for (bool full_res : {false, true}) {
+            for (int content : {0, 1, 2, 3}) {
+                SCOPED_TRACE("full_res " + std::to_string(full_res) + " content " + std::to_string(content));
+                GenerateRequest r;
+                r.prompt = "ballast, pebbles";
+                r.steps = 4;
+                r.seed = 11;
+                r.width = full_res ? 64 : 96;
+                r.height = full_res ? 64 : 80;
+                r.inpaint_full_res = full_res;
+                r.masked_content = content;
+                std::vector<GeneratedImage> out;
+                Image overlay_mask;
+                std::vector<int> box;
+                const Status st = engine.inpaint(r, img, mask, {}, &out, &overlay_mask, &box);
+                ASSERT_TRUE(st.ok) << st.message;
+                ASSERT_EQ(out.size(), 1u);
+                const Image& res = out[0].image;
+                ASSERT_EQ(res.width, 96);
+                ASSERT_EQ(res.height, 80);
+                ASSERT_EQ(overlay_mask.width, full_res ? 96 : 96);
+                int changed_inside = 0, changed_outside = 0;
+                for (size_t p = 0; p < mask.pixels.size(); ++p) {
+                    bool differs = false;
+                    for (int c = 0; c < 3; ++c) differs = differs || res.pixels[p * 3 + c] != img.pixels[p * 3 + c];
+                    if (overlay_mask.pixels[p] == 0) changed_outside += differs;
+                    if (mask.pixels[p] == 255) changed_inside += differs;
+                }
+                EXPECT_EQ(changed_outside, 0) << "pixels outside the blurred mask must stay the original";
+                EXPECT_GT(changed_inside, 100);
+                EXPECT_EQ(box.empty(), !full_res);
+                EXPECT_NE(out[0].infotext.find("Mask blur: 4"), std::string::npos);
+            }
+        }
+        Image empty{96, 80, 1, std::vector<uint8_t>(96 * 80, 0)};
+        GenerateRequest r;
+        r.width = 96;
+        r.height = 80;
+        std::vector<GeneratedImage> out;
+        const Status st = engine.inpaint(r, img, empty, {}, &out);
+        EXPECT_EQ(st.code, ErrorCode::kInvalidRequest);
+        EXPECT_NE(st.message.find("mask is empty"), std::string::npos);
+        ++runs;
+    }
+    EXPECT_GT(runs, 0);
+}

@@ -1,0 +1,110 @@
+#include "inpaint.h"
+
+#include "../status.h"
+#include "conditioning.h"
+
+namespace sdgimp::pipeline {
+namespace {
+
+torch::Tensor to_unit_range(const Image& rgb) {  // (1, 3, H, W) in [-1, 1]
+    auto px = torch::from_blob(const_cast<uint8_t*>(rgb.pixels.data()), {rgb.height, rgb.width, 3}, torch::kUInt8);
+    return px.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0 * 2 - 1;
+}
+
+Image to_image(const torch::Tensor& hwc) {
+    auto t = hwc.contiguous();
+    return Image{static_cast<int>(t.size(1)), static_cast<int>(t.size(0)), 3,
+                 std::vector<uint8_t>(t.data_ptr<uint8_t>(), t.data_ptr<uint8_t>() + t.numel())};
+}
+
+}  // namespace
+
+InpaintResult generate_inpaint(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r,
+                               const Image& image, const Image& mask, const RunHooks& hooks) {
+    validate(r);
+    imaging::InpaintSettings is;
+    is.width = r.width;
+    is.height = r.height;
+    is.mask_blur_x = is.mask_blur_y = r.mask_blur;
+    is.masked_content = r.masked_content;
+    is.full_res = r.inpaint_full_res;
+    is.padding = r.inpaint_full_res_padding;
+    InpaintResult out;
+    out.prep = imaging::prepare_inpaint(image, mask, is);
+    if (out.prep.empty_mask)
+        throw Error(ErrorCode::kInvalidRequest, "The inpaint mask is empty; select the area to repaint first.");
+    const SamplingSettings s = sampling_settings(r);
+
+    // The init latent (A1111 samples the posterior with an unseeded RNG; ours follows the seed).
+    const auto source = to_unit_range(out.prep.encoder_input);
+    auto [mean, std] = m.encode_posterior(source);
+    at::Generator gen = at::detail::createCPUGenerator(static_cast<uint64_t>(r.seed));
+    const auto eps = torch::randn(mean.sizes(), gen);
+    const auto init_single = m.cfg.scale_factor * (mean + std * eps);
+    const int lh = r.height / 8, lw = r.width / 8;
+    auto nmask1 = torch::from_blob(const_cast<float*>(out.prep.latent_nmask.data()), {1, 1, lh, lw}, torch::kFloat).clone();
+    auto nmask = nmask1.expand({1, init_single.size(1), lh, lw});
+    auto keep = 1 - nmask;
+
+    torch::Tensor concat;
+    if (m.cfg.unet.in_channels == 9) {
+        // Inpainting models see the masked-out image and the mask (weight 1: fully masked).
+        auto pm = torch::from_blob(const_cast<uint8_t*>(out.prep.mask.pixels.data()), {1, 1, r.height, r.width}, torch::kUInt8)
+                      .to(torch::kFloat) / 255.0;
+        pm = torch::round(pm);
+        auto masked_image = source * (1 - pm);
+        auto cond_latent = m.cfg.scale_factor * m.encode_posterior(masked_image).first;
+        auto small_mask = torch::nn::functional::interpolate(
+            pm, torch::nn::functional::InterpolateFuncOptions().size(std::vector<int64_t>{lh, lw}).mode(torch::kNearest));
+        concat = torch::cat({small_mask, cond_latent}, 1);
+    }
+
+    const GenerateRequest rr = with_resolved_seeds(r);
+    const int n = rr.batch_size * rr.batch_count;
+    const auto all_seeds = sampling::batch_seeds(static_cast<uint64_t>(rr.seed), n, rr.subseed_strength);
+    const auto all_subs = sampling::batch_seeds(static_cast<uint64_t>(rr.subseed), n, 0);
+    const int t_enc = static_cast<int>(std::min(rr.denoising_strength, 0.999) * s.steps);
+    int done = 0;
+    const int total = t_enc * rr.batch_count;
+    const auto info = sampling::find_sampler(rr.sampler);
+    text::ScheduleOptions so;
+    so.steps = rr.steps * (info && info->second_order ? 2 : 1);
+    TextSettings ts;
+    ts.emphasis = text::parse_emphasis_mode(rr.emphasis);
+    ts.clip_skip = rr.clip_skip;
+    const auto cond = encode_run(m, tok, rr.prompt, rr.negative_prompt, so.steps, rr.batch_size, rr.cfg_scale, ts);
+    for (int it = 0; it < rr.batch_count; ++it) {
+        std::vector<uint64_t> seeds(all_seeds.begin() + it * rr.batch_size, all_seeds.begin() + (it + 1) * rr.batch_size);
+        std::vector<uint64_t> subs(all_subs.begin() + it * rr.batch_size, all_subs.begin() + (it + 1) * rr.batch_size);
+        const int64_t b = static_cast<int64_t>(seeds.size());
+        auto init = init_single.repeat({b, 1, 1, 1});
+        if (rr.masked_content == 2) {
+            sampling::ImageRNG noise_rng(s.noise, seeds, {init.size(1), lh, lw});
+            init = init * keep + noise_rng.first() * nmask;
+        } else if (rr.masked_content == 3) {
+            init = init * keep;
+        }
+        LatentBlend blend{init, keep.repeat({b, 1, 1, 1}), nmask.repeat({b, 1, 1, 1})};
+        sampling::Variation var;
+        var.subseeds = subs;
+        var.strength = rr.subseed_strength;
+        auto cb = [&](int step, int, const torch::Tensor& denoised) {
+            ++done;
+            if (hooks.progress) hooks.progress(done, total);
+            if (hooks.preview && hooks.preview_every > 0 && (step + 1) % hooks.preview_every == 0)
+                hooks.preview(latent_preview(denoised[0]));
+            if (hooks.cancelled && hooks.cancelled()) throw Cancelled();
+        };
+        auto samples = img2img_latents(m, [&cond](int call) { return cond.at(call); }, init, seeds, rr.denoising_strength, s,
+                                       cb, var, concat, &blend);
+        for (int64_t i = 0; i < b; ++i) {
+            const Image decoded = to_image(to_uint8_images(m.decode_first_stage(samples.slice(0, i, i + 1)))[0]);
+            out.images.push_back(imaging::finish_inpaint(decoded, out.prep));
+            out.seeds.push_back(static_cast<int64_t>(seeds[static_cast<size_t>(i)]));
+            out.subseeds.push_back(static_cast<int64_t>(subs[static_cast<size_t>(i)]));
+        }
+    }
+    return out;
+}
+
+}  // namespace sdgimp::pipeline
