@@ -51,6 +51,17 @@ void register_procedures() {
              arg(GIMP_PDB_INT32, "batch-size", "Number of variants (seeds seed, seed+1, ...)"), model},
             {arg(GIMP_PDB_LAYER, "layer", "The top variant layer")});
 
+    install("plug-in-diffusion-inpaint", "Repaint the selection (its soft edges kept) as a new masked layer", "_Inpaint Selection...",
+            "RGB*, GRAY*",
+            {kRunMode, kImage, kDrawable, prompt, negative, steps, sampler, schedule, cfg, seed,
+             arg(GIMP_PDB_FLOAT, "denoising-strength", "Denoising strength (0.75 is A1111's default)"),
+             arg(GIMP_PDB_INT32, "mask-blur", "Mask blur in pixels (A1111 default 4)"),
+             arg(GIMP_PDB_INT32, "masked-content", "0 fill, 1 original, 2 latent noise, 3 latent nothing"),
+             arg(GIMP_PDB_INT32, "inpaint-full-res", "Inpaint area: 0 whole picture, 1 only masked"),
+             arg(GIMP_PDB_INT32, "padding", "Only masked padding in pixels (A1111 default 32)"),
+             arg(GIMP_PDB_INT32, "batch-size", "Number of results"), model},
+            {arg(GIMP_PDB_LAYER, "layer", "The top result layer")});
+
     install("plug-in-diffusion-upscale", "Upscale the active layer", "_Upscale...", "RGB*, GRAY*",
             {kRunMode, kImage, kDrawable, arg(GIMP_PDB_STRING, "upscaler", "Upscaler: Lanczos or Nearest"),
              arg(GIMP_PDB_FLOAT, "scale", "Scale factor (1-8)"),

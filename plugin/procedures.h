@@ -20,6 +20,7 @@ struct Reply {
 
 void run_txt2img(const GimpParam* params, int n, Reply* reply);
 void run_img2img(const GimpParam* params, int n, Reply* reply);
+void run_inpaint(const GimpParam* params, int n, Reply* reply);
 void run_load_model(const GimpParam* params, int n, Reply* reply);
 void run_unload_model(const GimpParam* params, int n, Reply* reply);
 void run_paste_parameters(const GimpParam* params, int n, Reply* reply);

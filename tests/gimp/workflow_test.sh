@@ -65,10 +65,25 @@ scm=$(cat <<SCM
     (check (equal? (gimp-drawable-offsets top) '(20 30)) "variant placed at the selection")
     (check (= (car (gimp-drawable-width top)) 80) "variant covers the selection width")
     (check (contains (parasite top) "Denoising strength: 0.3") "denoising strength recorded"))
+  ; 4. Inpaint an ellipse with "ballast, pebbles": whole picture, then only masked.
+  (gimp-image-set-active-layer img base)
+  (gimp-image-select-ellipse img CHANNEL-OP-REPLACE 30 40 60 40)
+  (let* ((whole (car (plug-in-diffusion-inpaint RUN-NONINTERACTIVE img base "ballast, pebbles" "" 4 "Euler a" "Automatic"
+                       7.0 9 0.75 4 1 0 32 1 "")))
+         (only (begin (gimp-image-set-active-layer img base)
+                      (car (plug-in-diffusion-inpaint RUN-NONINTERACTIVE img base "ballast, pebbles" "" 4 "Euler a" "Automatic"
+                             7.0 9 0.75 4 1 1 8 1 "")))))
+    (check (= (length (layers img)) 8) "2 inpaint layers added")
+    (check (not (= (car (gimp-layer-get-mask whole)) -1)) "inpaint layer has a mask")
+    (check (= (car (gimp-drawable-width whole)) 128) "whole-picture layer covers the drawable")
+    (check (contains (parasite whole) "Mask blur: 4") "mask blur recorded")
+    (check (contains (parasite only) "Inpaint area: Only masked") "only masked recorded")
+    (check (< (car (gimp-drawable-width only)) 128) "only-masked layer covers the crop region")
+    (check (> (car (gimp-drawable-offsets only)) 0) "only-masked layer placed at the crop region"))
   (gimp-selection-none img)
   (file-png-save2 RUN-NONINTERACTIVE img base "$out/base-after.png" "base-after.png" 0 9 0 0 0 0 0 0 0)
 
-  ; 4. Paste parameters from a layer, then Upscale x2 with Lanczos into this image.
+  ; 5. Paste parameters from a layer, then Upscale x2 with Lanczos into this image.
   (plug-in-diffusion-paste-parameters RUN-NONINTERACTIVE img base "an steam engine\nSteps: 30, Sampler: Euler a, CFG scale: 7, Seed: 3331645590, Size: 768x768, Model hash: 4bdfc29c, Batch size: 4, Batch pos: 3")
   (let* ((r (plug-in-diffusion-upscale RUN-NONINTERACTIVE img base "Lanczos" 2.0 0)))
     (check (= (car (gimp-image-width img)) 256) "image scaled x2")
@@ -99,6 +114,10 @@ bad=$(cat <<SCM
   (gimp-image-select-rectangle img CHANNEL-OP-REPLACE 0 0 10 10)
   (catch (gimp-message "BAD4: rejected")
     (plug-in-diffusion-img2img RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.3 1 "$model"))
+  (gimp-selection-none img)
+  (gimp-layer-set-offsets l 0 0)
+  (catch (gimp-message "BAD5: rejected")
+    (plug-in-diffusion-inpaint RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.75 4 1 0 32 1 "$model"))
   (check (= (length (layers img)) 1) "image unchanged after the bad calls")
   (gimp-image-delete img)
   (gimp-message "BADINPUT: PASS"))
@@ -113,7 +132,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 grep -q 'CHECK FAILED' "$out/gimp.log" && fail "an assertion failed"
 grep -q 'WORKFLOW: PASS' "$out/gimp.log" || fail "the workflow did not finish"
 grep -q 'BADINPUT: PASS' "$out/gimp.log" || fail "the bad-input script did not finish"
-for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer"; do
+for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected"; do
   grep -q "$m" "$out/gimp.log" || fail "missing error message: $m"
 done
 # The model was read once for all the generate calls of the session.
