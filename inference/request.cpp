@@ -22,6 +22,16 @@ bool to_double(const std::string& s, double* out) {
 
 }  // namespace
 
+const std::vector<std::string>& sampler_names() {
+    static const std::vector<std::string> n = {"Euler a", "Euler", "Heun", "DPM2", "DPM2 a", "DPM++ 2S a", "DPM++ 2M"};
+    return n;
+}
+
+const std::vector<std::string>& schedule_names() {
+    static const std::vector<std::string> n = {"Automatic", "Uniform", "Karras", "Exponential"};
+    return n;
+}
+
 void validate(const GenerateRequest& r) {
     if (r.steps < 1 || r.steps > 1000) bad("Steps must be between 1 and 1000, not " + std::to_string(r.steps) + ".");
     if (!(r.cfg_scale >= 0 && r.cfg_scale <= 100)) bad("CFG scale must be between 0 and 100.");

@@ -34,6 +34,11 @@ struct GenerateRequest {
     int inpaint_full_res_padding = 32;
 };
 
+// The A1111 sampler and schedule names this engine implements, in A1111's menu order (the
+// dialogs list them; a test keeps them equal to the engine's tables).
+const std::vector<std::string>& sampler_names();
+const std::vector<std::string>& schedule_names();
+
 // Checks ranges and names; throws sdgimp::Error with one sentence naming the field and the fix.
 void validate(const GenerateRequest& r);
 

@@ -7,6 +7,8 @@
 
 #include "engine/engine.h"
 #include "pipeline/conditioning.h"
+#include "sampling/samplers.h"
+#include "sampling/schedules.h"
 #include "support/oracle.h"
 #include "support/tensor_file.h"
 #include "support/vocab.h"
@@ -293,4 +295,11 @@ TEST(OracleNets, EngineInpaintKeepsTheUnmaskedImage) {
         ++runs;
     }
     EXPECT_GT(runs, 0);
+}
+
+TEST(Engine, DialogListsMatchTheEngine) {
+    std::vector<std::string> names;
+    for (const auto& s : sampling::sampler_table()) names.push_back(s.name);
+    EXPECT_EQ(names, sampler_names());
+    for (const auto& n : schedule_names()) EXPECT_TRUE(sampling::parse_schedule(n).has_value()) << n;
 }

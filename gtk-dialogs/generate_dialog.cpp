@@ -1,0 +1,550 @@
+#include "generate_dialog.h"
+
+#include <gdk/gdkkeysyms.h>
+#include <gdk/gdkx.h>
+#undef Status  // Xlib defines Status as a macro; ours is sdgimp::Status
+
+#include <cairo.h>
+#include <cmath>
+#include <map>
+
+#include "status.h"
+#include "text/clip_tokenizer.h"
+#include "text/prompt_chunks.h"
+
+namespace sdgimp::dialogs {
+
+struct GenerateDialog::Widgets {
+    std::map<std::string, GtkWidget*> by_name;
+    GtkWidget *prompt_counter = nullptr, *negative_counter = nullptr, *preview = nullptr, *progress = nullptr,
+              *status = nullptr, *generate = nullptr, *cancel = nullptr, *paste_view = nullptr, *model_info = nullptr;
+};
+
+namespace {
+
+const char* kTitles[] = {"Text to Image", "Image to Image", "Inpaint Selection"};
+
+GtkWidget* spin(double lo, double hi, double step, int digits) {
+    GtkWidget* s = gtk_spin_button_new_with_range(lo, hi, step);
+    gtk_spin_button_set_digits(GTK_SPIN_BUTTON(s), static_cast<guint>(digits));
+    gtk_widget_set_hexpand(s, TRUE);
+    return s;
+}
+
+GtkWidget* combo(const std::vector<std::string>& items) {
+    GtkWidget* c = gtk_combo_box_text_new();
+    for (const auto& i : items) gtk_combo_box_text_append(GTK_COMBO_BOX_TEXT(c), i.c_str(), i.c_str());
+    gtk_widget_set_hexpand(c, TRUE);
+    return c;
+}
+
+GtkWidget* text_view(int lines) {
+    GtkWidget* v = gtk_text_view_new();
+    gtk_text_view_set_wrap_mode(GTK_TEXT_VIEW(v), GTK_WRAP_WORD_CHAR);
+    gtk_text_view_set_accepts_tab(GTK_TEXT_VIEW(v), FALSE);
+    GtkWidget* sw = gtk_scrolled_window_new(nullptr, nullptr);
+    gtk_scrolled_window_set_policy(GTK_SCROLLED_WINDOW(sw), GTK_POLICY_NEVER, GTK_POLICY_AUTOMATIC);
+    gtk_scrolled_window_set_min_content_height(GTK_SCROLLED_WINDOW(sw), lines * 20);
+    gtk_scrolled_window_set_shadow_type(GTK_SCROLLED_WINDOW(sw), GTK_SHADOW_IN);
+    gtk_container_add(GTK_CONTAINER(sw), v);
+    return v;
+}
+
+std::string buffer_text(GtkWidget* view) {
+    GtkTextBuffer* b = gtk_text_view_get_buffer(GTK_TEXT_VIEW(view));
+    GtkTextIter s, e;
+    gtk_text_buffer_get_bounds(b, &s, &e);
+    gchar* t = gtk_text_buffer_get_text(b, &s, &e, FALSE);
+    std::string out = t;
+    g_free(t);
+    return out;
+}
+
+void set_buffer_text(GtkWidget* view, const std::string& t) {
+    gtk_text_buffer_set_text(gtk_text_view_get_buffer(GTK_TEXT_VIEW(view)), t.c_str(), -1);
+}
+
+void set_combo(GtkWidget* c, const std::string& id) {
+    if (!gtk_combo_box_set_active_id(GTK_COMBO_BOX(c), id.c_str())) {
+        // A value we do not list (e.g. a model file from pasted settings) is added, not dropped.
+        if (GTK_IS_COMBO_BOX_TEXT(c) && !id.empty()) {
+            gtk_combo_box_text_append(GTK_COMBO_BOX_TEXT(c), id.c_str(), id.c_str());
+            gtk_combo_box_set_active_id(GTK_COMBO_BOX(c), id.c_str());
+        }
+    }
+}
+
+std::string combo_id(GtkWidget* c) {
+    const gchar* id = gtk_combo_box_get_active_id(GTK_COMBO_BOX(c));
+    return id ? id : "";
+}
+
+double num(GtkWidget* s) { return gtk_spin_button_get_value(GTK_SPIN_BUTTON(s)); }
+void set_num(GtkWidget* s, double v) { gtk_spin_button_set_value(GTK_SPIN_BUTTON(s), v); }
+
+int64_t parse_seed(GtkWidget* e, const char* what) {
+    const std::string t = gtk_entry_get_text(GTK_ENTRY(e));
+    char* end = nullptr;
+    const long long v = std::strtoll(t.c_str(), &end, 10);
+    if (t.empty() || *end != '\0' || v < -1)
+        throw Error(ErrorCode::kInvalidRequest, std::string(what) + " must be -1 (random) or a whole number, not \"" + t + "\".");
+    return v;
+}
+
+void label_row(GtkGrid* g, int row, int col, const char* label, GtkWidget* w) {
+    GtkWidget* l = gtk_label_new(label);
+    gtk_widget_set_halign(l, GTK_ALIGN_START);
+    gtk_grid_attach(g, l, col, row, 1, 1);
+    gtk_grid_attach(g, w, col + 1, row, 1, 1);
+}
+
+}  // namespace
+
+bool init_gtk() {
+    gdk_set_allowed_backends("x11");
+    return gtk_init_check(nullptr, nullptr);
+}
+
+GenerateDialog::GenerateDialog(DialogConfig cfg, DialogHooks hooks)
+    : cfg_(std::move(cfg)), hooks_(std::move(hooks)), w_(std::make_unique<Widgets>()) {
+    try {
+        const std::string vocab = cfg_.vocab.empty() ? text::find_vocab(cfg_.model.empty() ? "./none" : cfg_.model) : cfg_.vocab;
+        tok_ = std::make_unique<text::ClipTokenizer>(vocab);
+    } catch (const Error&) {
+        tok_.reset();  // no vocabulary: the counters say so, everything else works
+    }
+    build();
+    set_request(cfg_.initial);
+}
+
+GenerateDialog::~GenerateDialog() {
+    job_.reset();
+    if (window_) gtk_widget_destroy(window_);
+}
+
+GtkWidget* GenerateDialog::widget(const std::string& name) const {
+    auto it = w_->by_name.find(name);
+    return it == w_->by_name.end() ? nullptr : it->second;
+}
+
+void GenerateDialog::build() {
+    auto& W = w_->by_name;
+    window_ = gtk_window_new(GTK_WINDOW_TOPLEVEL);
+    gtk_window_set_title(GTK_WINDOW(window_), (std::string("Diffusion — ") + kTitles[static_cast<int>(cfg_.mode)]).c_str());
+    gtk_window_set_type_hint(GTK_WINDOW(window_), GDK_WINDOW_TYPE_HINT_DIALOG);
+    gtk_window_set_default_size(GTK_WINDOW(window_), 820, 640);
+    g_signal_connect(window_, "delete-event", G_CALLBACK(+[](GtkWidget*, GdkEvent*, gpointer self) -> gboolean {
+        auto* d = static_cast<GenerateDialog*>(self);
+        d->cancel();
+        if (d->hooks_.save) d->hooks_.save(d->request(), d->model());
+        if (d->running_loop_) gtk_main_quit();
+        gtk_widget_hide(d->window_);
+        return TRUE;
+    }), this);
+
+    GtkWidget* outer = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 12);
+    gtk_container_set_border_width(GTK_CONTAINER(outer), 12);
+    gtk_container_add(GTK_CONTAINER(window_), outer);
+    GtkWidget* left = gtk_box_new(GTK_ORIENTATION_VERTICAL, 6);
+    gtk_widget_set_hexpand(left, TRUE);
+    gtk_box_pack_start(GTK_BOX(outer), left, TRUE, TRUE, 0);
+
+    // Model picker.
+    GtkWidget* model_row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
+    gtk_box_pack_start(GTK_BOX(model_row), gtk_label_new("Checkpoint"), FALSE, FALSE, 0);
+    W["model"] = combo(cfg_.models);
+    gtk_box_pack_start(GTK_BOX(model_row), W["model"], TRUE, TRUE, 0);
+    GtkWidget* browse = gtk_button_new_with_label("Browse…");
+    g_signal_connect(browse, "clicked", G_CALLBACK(+[](GtkButton*, gpointer self) {
+        auto* d = static_cast<GenerateDialog*>(self);
+        GtkWidget* fc = gtk_file_chooser_dialog_new("Choose a Stable Diffusion checkpoint", GTK_WINDOW(d->window_),
+                                                    GTK_FILE_CHOOSER_ACTION_OPEN, "_Cancel", GTK_RESPONSE_CANCEL,
+                                                    "_Open", GTK_RESPONSE_ACCEPT, nullptr);
+        GtkFileFilter* f = gtk_file_filter_new();
+        gtk_file_filter_set_name(f, "Checkpoints (*.safetensors, *.ckpt)");
+        gtk_file_filter_add_pattern(f, "*.safetensors");
+        gtk_file_filter_add_pattern(f, "*.ckpt");
+        gtk_file_chooser_add_filter(GTK_FILE_CHOOSER(fc), f);
+        if (gtk_dialog_run(GTK_DIALOG(fc)) == GTK_RESPONSE_ACCEPT) {
+            gchar* path = gtk_file_chooser_get_filename(GTK_FILE_CHOOSER(fc));
+            set_combo(d->w_->by_name["model"], path);
+            g_free(path);
+        }
+        gtk_widget_destroy(fc);
+    }), this);
+    gtk_box_pack_start(GTK_BOX(model_row), browse, FALSE, FALSE, 0);
+    gtk_box_pack_start(GTK_BOX(left), model_row, FALSE, FALSE, 0);
+    w_->model_info = gtk_label_new("");
+    gtk_widget_set_halign(w_->model_info, GTK_ALIGN_START);
+    gtk_box_pack_start(GTK_BOX(left), w_->model_info, FALSE, FALSE, 0);
+
+    // Prompts with A1111's token counters.
+    for (const char* which : {"prompt", "negative_prompt"}) {
+        const bool neg = std::string(which) == "negative_prompt";
+        GtkWidget* head = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
+        gtk_box_pack_start(GTK_BOX(head), gtk_label_new(neg ? "Negative prompt" : "Prompt"), FALSE, FALSE, 0);
+        GtkWidget* counter = gtk_label_new("0/75");
+        gtk_box_pack_end(GTK_BOX(head), counter, FALSE, FALSE, 0);
+        (neg ? w_->negative_counter : w_->prompt_counter) = counter;
+        gtk_box_pack_start(GTK_BOX(left), head, FALSE, FALSE, 0);
+        W[which] = text_view(neg ? 2 : 4);
+        gtk_box_pack_start(GTK_BOX(left), gtk_widget_get_parent(W[which]), TRUE, TRUE, 0);
+        g_signal_connect(gtk_text_view_get_buffer(GTK_TEXT_VIEW(W[which])), "changed",
+                         G_CALLBACK(+[](GtkTextBuffer*, gpointer self) { static_cast<GenerateDialog*>(self)->update_counters(); }), this);
+    }
+
+    GtkWidget* grid = gtk_grid_new();
+    gtk_grid_set_row_spacing(GTK_GRID(grid), 4);
+    gtk_grid_set_column_spacing(GTK_GRID(grid), 8);
+    GtkGrid* g = GTK_GRID(grid);
+    W["sampler"] = combo(sampler_names());
+    W["schedule"] = combo(schedule_names());
+    W["steps"] = spin(1, 150, 1, 0);
+    W["cfg_scale"] = spin(1, 30, 0.5, 1);
+    W["width"] = spin(64, 2048, 8, 0);
+    W["height"] = spin(64, 2048, 8, 0);
+    W["batch_count"] = spin(1, 100, 1, 0);
+    W["batch_size"] = spin(1, 8, 1, 0);
+    int row = 0;
+    label_row(g, row, 0, "Sampling method", W["sampler"]);
+    label_row(g, row++, 2, "Schedule type", W["schedule"]);
+    label_row(g, row, 0, "Sampling steps", W["steps"]);
+    label_row(g, row++, 2, "CFG Scale", W["cfg_scale"]);
+    label_row(g, row, 0, "Width", W["width"]);
+    label_row(g, row++, 2, "Height", W["height"]);
+    label_row(g, row, 0, "Batch count", W["batch_count"]);
+    label_row(g, row++, 2, "Batch size", W["batch_size"]);
+    W["seed"] = gtk_entry_new();
+    GtkWidget* seed_row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 4);
+    gtk_box_pack_start(GTK_BOX(seed_row), W["seed"], TRUE, TRUE, 0);
+    GtkWidget* random = gtk_button_new_with_label("Random");
+    gtk_widget_set_tooltip_text(random, "Random seed (-1)");
+    g_signal_connect(random, "clicked", G_CALLBACK(+[](GtkButton*, gpointer e) { gtk_entry_set_text(GTK_ENTRY(e), "-1"); }), W["seed"]);
+    GtkWidget* reuse = gtk_button_new_with_label("Reuse");
+    gtk_widget_set_tooltip_text(reuse, "Reuse the seed of the last result");
+    g_signal_connect(reuse, "clicked", G_CALLBACK(+[](GtkButton*, gpointer self) {
+        auto* d = static_cast<GenerateDialog*>(self);
+        if (d->last_seed_ >= 0) gtk_entry_set_text(GTK_ENTRY(d->w_->by_name["seed"]), std::to_string(d->last_seed_).c_str());
+    }), this);
+    gtk_box_pack_start(GTK_BOX(seed_row), random, FALSE, FALSE, 0);
+    gtk_box_pack_start(GTK_BOX(seed_row), reuse, FALSE, FALSE, 0);
+    label_row(g, row++, 0, "Seed", seed_row);
+    if (cfg_.mode != Mode::kTxt2Img) {
+        W["denoising_strength"] = spin(0, 1, 0.01, 2);
+        label_row(g, row++, 0, "Denoising strength", W["denoising_strength"]);
+    }
+    if (cfg_.mode == Mode::kInpaint) {
+        W["mask_blur"] = spin(0, 64, 1, 0);
+        W["masked_content"] = combo({"fill", "original", "latent noise", "latent nothing"});
+        W["inpaint_area"] = combo({"Whole picture", "Only masked"});
+        W["inpaint_padding"] = spin(0, 256, 4, 0);
+        label_row(g, row, 0, "Mask blur", W["mask_blur"]);
+        label_row(g, row++, 2, "Masked content", W["masked_content"]);
+        label_row(g, row, 0, "Inpaint area", W["inpaint_area"]);
+        label_row(g, row++, 2, "Only masked padding", W["inpaint_padding"]);
+    }
+    gtk_box_pack_start(GTK_BOX(left), grid, FALSE, FALSE, 0);
+
+    GtkWidget* extra = gtk_expander_new("Extra");
+    GtkWidget* eg = gtk_grid_new();
+    gtk_grid_set_row_spacing(GTK_GRID(eg), 4);
+    gtk_grid_set_column_spacing(GTK_GRID(eg), 8);
+    W["variation_seed"] = gtk_entry_new();
+    W["variation_strength"] = spin(0, 1, 0.01, 2);
+    W["resize_seed_w"] = spin(0, 2048, 8, 0);
+    W["resize_seed_h"] = spin(0, 2048, 8, 0);
+    label_row(GTK_GRID(eg), 0, 0, "Variation seed", W["variation_seed"]);
+    label_row(GTK_GRID(eg), 0, 2, "Variation strength", W["variation_strength"]);
+    label_row(GTK_GRID(eg), 1, 0, "Resize seed from width", W["resize_seed_w"]);
+    label_row(GTK_GRID(eg), 1, 2, "Resize seed from height", W["resize_seed_h"]);
+    gtk_container_add(GTK_CONTAINER(extra), eg);
+    gtk_box_pack_start(GTK_BOX(left), extra, FALSE, FALSE, 0);
+    W["extra"] = extra;
+
+    GtkWidget* paste = gtk_expander_new("Paste parameters");
+    GtkWidget* pbox = gtk_box_new(GTK_ORIENTATION_VERTICAL, 4);
+    w_->paste_view = text_view(3);
+    gtk_box_pack_start(GTK_BOX(pbox), gtk_widget_get_parent(w_->paste_view), TRUE, TRUE, 0);
+    GtkWidget* pbtns = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 4);
+    GtkWidget* apply = gtk_button_new_with_label("Apply");
+    g_signal_connect(apply, "clicked", G_CALLBACK(+[](GtkButton*, gpointer self) {
+        auto* d = static_cast<GenerateDialog*>(self);
+        d->paste_parameters(buffer_text(d->w_->paste_view));
+    }), this);
+    GtkWidget* from_layer = gtk_button_new_with_label("From layer");
+    gtk_widget_set_sensitive(from_layer, !cfg_.layer_parameters.empty());
+    g_signal_connect(from_layer, "clicked", G_CALLBACK(+[](GtkButton*, gpointer self) {
+        auto* d = static_cast<GenerateDialog*>(self);
+        set_buffer_text(d->w_->paste_view, d->cfg_.layer_parameters);
+        d->paste_parameters(d->cfg_.layer_parameters);
+    }), this);
+    gtk_box_pack_start(GTK_BOX(pbtns), apply, FALSE, FALSE, 0);
+    gtk_box_pack_start(GTK_BOX(pbtns), from_layer, FALSE, FALSE, 0);
+    gtk_box_pack_start(GTK_BOX(pbox), pbtns, FALSE, FALSE, 0);
+    gtk_container_add(GTK_CONTAINER(paste), pbox);
+    gtk_box_pack_start(GTK_BOX(left), paste, FALSE, FALSE, 0);
+    W["paste"] = paste;
+    W["paste_text"] = w_->paste_view;
+
+    // Right column: live preview, progress, status and the buttons.
+    GtkWidget* right = gtk_box_new(GTK_ORIENTATION_VERTICAL, 6);
+    gtk_box_pack_start(GTK_BOX(outer), right, FALSE, FALSE, 0);
+    GtkWidget* frame = gtk_frame_new("Preview");
+    w_->preview = gtk_image_new();
+    gtk_widget_set_size_request(w_->preview, 256, 256);
+    gtk_container_add(GTK_CONTAINER(frame), w_->preview);
+    gtk_box_pack_start(GTK_BOX(right), frame, FALSE, FALSE, 0);
+    w_->progress = gtk_progress_bar_new();
+    gtk_progress_bar_set_show_text(GTK_PROGRESS_BAR(w_->progress), TRUE);
+    gtk_progress_bar_set_text(GTK_PROGRESS_BAR(w_->progress), "Ready");
+    gtk_box_pack_start(GTK_BOX(right), w_->progress, FALSE, FALSE, 0);
+    w_->status = gtk_label_new("");
+    gtk_label_set_line_wrap(GTK_LABEL(w_->status), TRUE);
+    gtk_label_set_max_width_chars(GTK_LABEL(w_->status), 32);
+    gtk_box_pack_start(GTK_BOX(right), w_->status, FALSE, FALSE, 0);
+    GtkWidget* buttons = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
+    w_->cancel = gtk_button_new_with_label("Cancel");
+    gtk_widget_set_sensitive(w_->cancel, FALSE);
+    g_signal_connect(w_->cancel, "clicked", G_CALLBACK(+[](GtkButton*, gpointer self) { static_cast<GenerateDialog*>(self)->cancel(); }), this);
+    w_->generate = gtk_button_new_with_label("Generate");
+    gtk_widget_set_tooltip_text(w_->generate, "Generate (Ctrl+Enter); the dialog stays open for the next try");
+    gtk_style_context_add_class(gtk_widget_get_style_context(w_->generate), "suggested-action");
+    g_signal_connect(w_->generate, "clicked", G_CALLBACK(+[](GtkButton*, gpointer self) { static_cast<GenerateDialog*>(self)->generate(); }), this);
+    GtkWidget* close = gtk_button_new_with_label("Close");
+    g_signal_connect_swapped(close, "clicked", G_CALLBACK(+[](gpointer win) {
+        GdkEvent* ev = gdk_event_new(GDK_DELETE);
+        ev->any.window = GDK_WINDOW(g_object_ref(gtk_widget_get_window(GTK_WIDGET(win))));
+        gtk_main_do_event(ev);
+        gdk_event_free(ev);
+    }), window_);
+    W["generate"] = w_->generate;
+    W["cancel"] = w_->cancel;
+    gtk_box_pack_end(GTK_BOX(buttons), w_->generate, FALSE, FALSE, 0);
+    gtk_box_pack_end(GTK_BOX(buttons), w_->cancel, FALSE, FALSE, 0);
+    gtk_box_pack_end(GTK_BOX(buttons), close, FALSE, FALSE, 0);
+    gtk_box_pack_end(GTK_BOX(right), buttons, FALSE, FALSE, 0);
+
+    GtkAccelGroup* accel = gtk_accel_group_new();
+    gtk_window_add_accel_group(GTK_WINDOW(window_), accel);
+    gtk_widget_add_accelerator(w_->generate, "clicked", accel, GDK_KEY_Return, GDK_CONTROL_MASK, GTK_ACCEL_VISIBLE);
+    gtk_widget_add_accelerator(w_->generate, "clicked", accel, GDK_KEY_KP_Enter, GDK_CONTROL_MASK, GTK_ACCEL_VISIBLE);
+
+    gtk_widget_show_all(window_);
+    if (cfg_.transient_for_xid) {
+        // GIMP 2.10 passes no display to plug-ins; its image window's XID makes us its dialog.
+        GdkWindow* foreign = gdk_x11_window_foreign_new_for_display(gdk_display_get_default(), cfg_.transient_for_xid);
+        if (foreign) gdk_window_set_transient_for(gtk_widget_get_window(window_), foreign);
+    }
+}
+
+void GenerateDialog::update_counters() {
+    for (bool neg : {false, true})
+        gtk_label_set_text(GTK_LABEL(neg ? w_->negative_counter : w_->prompt_counter), token_counter(neg).c_str());
+}
+
+std::string GenerateDialog::token_counter(bool negative) const {
+    if (!tok_) return "?/75";
+    const std::string t = buffer_text(widget(negative ? "negative_prompt" : "prompt"));
+    try {
+        text::ChunkSettings cs;
+        const int n = text::chunk_prompt(*tok_, t, cs).token_count;
+        return std::to_string(n) + "/" + std::to_string(std::max(1, (n + 74) / 75) * 75);
+    } catch (const Error&) {
+        return "!/75";  // the emphasis parser rejects the text; Generate will say why
+    }
+}
+
+GenerateRequest GenerateDialog::request() const {
+    GenerateRequest r = cfg_.initial;
+    r.prompt = buffer_text(widget("prompt"));
+    r.negative_prompt = buffer_text(widget("negative_prompt"));
+    r.sampler = combo_id(widget("sampler"));
+    r.schedule = combo_id(widget("schedule"));
+    r.steps = static_cast<int>(num(widget("steps")));
+    r.cfg_scale = num(widget("cfg_scale"));
+    r.width = static_cast<int>(num(widget("width"))) / 8 * 8;
+    r.height = static_cast<int>(num(widget("height"))) / 8 * 8;
+    r.batch_count = static_cast<int>(num(widget("batch_count")));
+    r.batch_size = static_cast<int>(num(widget("batch_size")));
+    r.seed = parse_seed(widget("seed"), "Seed");
+    r.subseed = parse_seed(widget("variation_seed"), "Variation seed");
+    r.subseed_strength = num(widget("variation_strength"));
+    r.seed_resize_from_w = static_cast<int>(num(widget("resize_seed_w")));
+    r.seed_resize_from_h = static_cast<int>(num(widget("resize_seed_h")));
+    if (widget("denoising_strength")) r.denoising_strength = num(widget("denoising_strength"));
+    if (cfg_.mode == Mode::kInpaint) {
+        r.mask_blur = static_cast<int>(num(widget("mask_blur")));
+        r.masked_content = gtk_combo_box_get_active(GTK_COMBO_BOX(widget("masked_content")));
+        r.inpaint_full_res = gtk_combo_box_get_active(GTK_COMBO_BOX(widget("inpaint_area"))) == 1;
+        r.inpaint_full_res_padding = static_cast<int>(num(widget("inpaint_padding")));
+    }
+    return r;
+}
+
+std::string GenerateDialog::model() const { return combo_id(widget("model")); }
+
+void GenerateDialog::set_request(const GenerateRequest& r) {
+    set_buffer_text(widget("prompt"), r.prompt);
+    set_buffer_text(widget("negative_prompt"), r.negative_prompt);
+    set_combo(widget("sampler"), r.sampler);
+    set_combo(widget("schedule"), r.schedule);
+    set_num(widget("steps"), r.steps);
+    set_num(widget("cfg_scale"), r.cfg_scale);
+    set_num(widget("width"), r.width);
+    set_num(widget("height"), r.height);
+    set_num(widget("batch_count"), r.batch_count);
+    set_num(widget("batch_size"), r.batch_size);
+    gtk_entry_set_text(GTK_ENTRY(widget("seed")), std::to_string(r.seed).c_str());
+    gtk_entry_set_text(GTK_ENTRY(widget("variation_seed")), std::to_string(r.subseed).c_str());
+    set_num(widget("variation_strength"), r.subseed_strength);
+    set_num(widget("resize_seed_w"), r.seed_resize_from_w);
+    set_num(widget("resize_seed_h"), r.seed_resize_from_h);
+    if (widget("denoising_strength")) set_num(widget("denoising_strength"), r.denoising_strength);
+    if (cfg_.mode == Mode::kInpaint) {
+        set_num(widget("mask_blur"), r.mask_blur);
+        gtk_combo_box_set_active(GTK_COMBO_BOX(widget("masked_content")), r.masked_content);
+        gtk_combo_box_set_active(GTK_COMBO_BOX(widget("inpaint_area")), r.inpaint_full_res ? 1 : 0);
+        set_num(widget("inpaint_padding"), r.inpaint_full_res_padding);
+    }
+    if (!cfg_.model.empty()) set_combo(widget("model"), cfg_.model);
+    // A variation or seed resize that is set should be visible.
+    gtk_expander_set_expanded(GTK_EXPANDER(widget("extra")), r.subseed_strength > 0 || r.seed_resize_from_w > 0);
+    update_counters();
+}
+
+std::vector<std::string> GenerateDialog::paste_parameters(const std::string& infotext) {
+    GenerateRequest r;
+    try {
+        r = request();
+    } catch (const Error&) {
+        r = cfg_.initial;
+    }
+    const auto ignored = apply_parameters(infotext, &r);
+    set_request(r);
+    std::string msg = "Parameters pasted.";
+    if (!ignored.empty()) {
+        msg += " Not used here:";
+        for (size_t i = 0; i < ignored.size(); ++i) msg += (i ? ", " : " ") + ignored[i];
+        msg += ".";
+    }
+    gtk_label_set_text(GTK_LABEL(w_->status), msg.c_str());
+    return ignored;
+}
+
+void GenerateDialog::show_error(const std::string& msg) {
+    gtk_label_set_markup(GTK_LABEL(w_->status), ("<span foreground=\"#c01c28\">" + std::string(g_markup_escape_text(msg.c_str(), -1)) + "</span>").c_str());
+}
+
+std::string GenerateDialog::status_text() const { return gtk_label_get_text(GTK_LABEL(w_->status)); }
+
+void GenerateDialog::set_busy(bool busy) {
+    gtk_widget_set_sensitive(w_->generate, !busy);
+    gtk_widget_set_sensitive(w_->cancel, busy);
+}
+
+void GenerateDialog::generate() {
+    if (busy()) return;
+    GenerateRequest r;
+    try {
+        r = request();
+        validate(r);
+    } catch (const Error& e) {
+        show_error(e.what());
+        return;
+    }
+    const std::string m = model();
+    if (hooks_.save) hooks_.save(r, m);
+    std::string error;
+    std::optional<wire::Message> req = hooks_.make_request(r, m, &error);
+    if (!req) {
+        show_error(error);
+        return;
+    }
+    (*req).header["preview_every"] = 2;
+    progress_done_ = 0;
+    progress_total_ = 0;
+    gtk_progress_bar_set_fraction(GTK_PROGRESS_BAR(w_->progress), 0.0);
+    gtk_progress_bar_set_text(GTK_PROGRESS_BAR(w_->progress), "Starting…");
+    gtk_label_set_text(GTK_LABEL(w_->status), "");
+    set_busy(true);
+    job_ = std::make_unique<EngineJob>(
+        hooks_.call, *req, [this](const wire::Message& ev) { on_event(ev); },
+        [this, r, m](const Status& st, const wire::Message& res) { on_done(st, res, r, m); });
+}
+
+void GenerateDialog::cancel() {
+    if (!busy()) return;
+    job_->cancel();
+    gtk_progress_bar_set_text(GTK_PROGRESS_BAR(w_->progress), "Cancelling…");
+}
+
+void GenerateDialog::on_event(const wire::Message& ev) {
+    const std::string kind = ev.header.value("event", "");
+    if (kind == "progress") {
+        progress_done_ = ev.header.value("done", 0);
+        progress_total_ = ev.header.value("total", 1);
+        gtk_progress_bar_set_fraction(GTK_PROGRESS_BAR(w_->progress),
+                                      progress_total_ ? static_cast<double>(progress_done_) / progress_total_ : 0.0);
+        gtk_progress_bar_set_text(GTK_PROGRESS_BAR(w_->progress),
+                                  ("Step " + std::to_string(progress_done_) + "/" + std::to_string(progress_total_)).c_str());
+    } else if (kind == "preview") {
+        try {
+            const Image img = wire::image_from(ev.header["image"], ev);
+            if (img.channels != 3) return;
+            auto* copy = new std::vector<uint8_t>(img.pixels);
+            GdkPixbuf* pb = gdk_pixbuf_new_from_data(copy->data(), GDK_COLORSPACE_RGB, FALSE, 8, img.width, img.height,
+                                                     img.width * 3, [](guchar*, gpointer p) { delete static_cast<std::vector<uint8_t>*>(p); }, copy);
+            const double scale = 256.0 / std::max(img.width, img.height);
+            GdkPixbuf* big = gdk_pixbuf_scale_simple(pb, std::max(1, static_cast<int>(img.width * scale)),
+                                                     std::max(1, static_cast<int>(img.height * scale)), GDK_INTERP_BILINEAR);
+            gtk_image_set_from_pixbuf(GTK_IMAGE(w_->preview), big);
+            g_object_unref(big);
+            g_object_unref(pb);
+            ++previews_;
+        } catch (const Error&) {
+        }
+    }
+}
+
+void GenerateDialog::on_done(const Status& st, const wire::Message& result, const GenerateRequest& r, const std::string& m) {
+    set_busy(false);
+    if (!st.ok) {
+        gtk_progress_bar_set_text(GTK_PROGRESS_BAR(w_->progress), st.code == ErrorCode::kCancelled ? "Cancelled" : "Failed");
+        if (st.code == ErrorCode::kCancelled) gtk_label_set_text(GTK_LABEL(w_->status), "Cancelled; the image is unchanged.");
+        else show_error(st.message);
+        return;
+    }
+    const auto& images = result.header["images"];
+    if (!images.empty()) last_seed_ = images[0].value("seed", int64_t{-1});
+    gtk_progress_bar_set_fraction(GTK_PROGRESS_BAR(w_->progress), 1.0);
+    gtk_progress_bar_set_text(GTK_PROGRESS_BAR(w_->progress), "Done");
+    const std::string info = result.header.value("kind", "") + ", hash " + result.header.value("hash", "");
+    gtk_label_set_text(GTK_LABEL(w_->model_info), info.c_str());
+    if (hooks_.on_result) hooks_.on_result(result, r, m);
+    ++results_;
+    gtk_label_set_text(GTK_LABEL(w_->status), (std::to_string(images.size()) + (images.size() == 1 ? " image" : " images") +
+                                               " added as layers; seed " + std::to_string(last_seed_) + ".").c_str());
+}
+
+void GenerateDialog::run_modal() {
+    running_loop_ = true;
+    gtk_window_present(GTK_WINDOW(window_));
+    gtk_main();
+    running_loop_ = false;
+}
+
+bool save_window_png(GtkWidget* window, const std::string& path) {
+    const int w = gtk_widget_get_allocated_width(window), h = gtk_widget_get_allocated_height(window);
+    if (w < 2 || h < 2) return false;
+    cairo_surface_t* s = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, w, h);
+    cairo_t* cr = cairo_create(s);
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_paint(cr);
+    gtk_widget_draw(window, cr);
+    cairo_destroy(cr);
+    const bool ok = cairo_surface_write_to_png(s, path.c_str()) == CAIRO_STATUS_SUCCESS;
+    cairo_surface_destroy(s);
+    return ok;
+}
+
+}  // namespace sdgimp::dialogs

@@ -1,0 +1,108 @@
+// The A1111 controls as one GTK 3 dialog per menu entry (Text to Image, Image to Image, Inpaint):
+// prompt boxes with the "N/75" token counter, sampler / schedule lists, sizes, batches, seeds with
+// random and reuse buttons, the Extra (variation) expander, the mode's own fields, a model picker,
+// Paste parameters, and a non-blocking Generate with progress, live preview and Cancel.
+#pragma once
+
+#include <gtk/gtk.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine_job.h"
+#include "request.h"
+
+namespace sdgimp::text {
+class ClipTokenizer;
+}
+
+namespace sdgimp::dialogs {
+
+enum class Mode { kTxt2Img, kImg2Img, kInpaint };
+
+struct DialogConfig {
+    Mode mode = Mode::kTxt2Img;
+    GenerateRequest initial;
+    std::string model;                      // the current checkpoint
+    std::vector<std::string> models;        // files offered in the picker (model folders + recent)
+    std::string vocab;                      // CLIP vocabulary for the token counter ("" = look next to the model)
+    std::string layer_parameters;           // the active layer's stored A1111 text, for "From layer"
+    unsigned long transient_for_xid = 0;    // GIMP's image window, when known
+    int default_size = 512;
+};
+
+struct DialogHooks {
+    // Builds the engine request on the main thread (reads the image for img2img / inpaint).
+    // Returns nullopt and sets *error for a one-sentence problem.
+    std::function<std::optional<wire::Message>(const GenerateRequest&, const std::string& model, std::string* error)> make_request;
+    EngineCall call;
+    // A finished run (main thread): the plug-in turns it into layers.
+    std::function<void(const wire::Message& result, const GenerateRequest& request, const std::string& model)> on_result;
+    // Values to remember (every Generate and on close).
+    std::function<void(const GenerateRequest&, const std::string& model)> save;
+};
+
+class GenerateDialog {
+public:
+    GenerateDialog(DialogConfig cfg, DialogHooks hooks);
+    ~GenerateDialog();
+
+    GtkWidget* window() const { return window_; }
+
+    // The request the fields describe now (what Generate sends).
+    GenerateRequest request() const;
+    std::string model() const;
+    // Puts a request into the fields.
+    void set_request(const GenerateRequest& r);
+    // "Paste parameters": fills every field the text carries; returns the ignored keys.
+    std::vector<std::string> paste_parameters(const std::string& infotext);
+
+    void generate();  // as the Generate button
+    void cancel();    // as the Cancel button
+    bool busy() const { return job_ && job_->running(); }
+
+    // For tests and the plug-in's log.
+    std::string status_text() const;
+    std::string token_counter(bool negative) const;
+    int progress_done() const { return progress_done_; }
+    int progress_total() const { return progress_total_; }
+    int previews_shown() const { return previews_; }
+    int results() const { return results_; }
+    int64_t last_seed() const { return last_seed_; }
+
+    // Widgets by A1111 field name ("prompt", "steps", "sampler", ...), for tests.
+    GtkWidget* widget(const std::string& name) const;
+
+    // Runs until the window closes (the plug-in's interactive mode).
+    void run_modal();
+
+private:
+    struct Widgets;
+    void build();
+    void update_counters();
+    void on_event(const wire::Message& ev);
+    void on_done(const Status& st, const wire::Message& result, const GenerateRequest& r, const std::string& model);
+    void set_busy(bool busy);
+    void show_error(const std::string& msg);
+
+    DialogConfig cfg_;
+    DialogHooks hooks_;
+    GtkWidget* window_ = nullptr;
+    std::unique_ptr<Widgets> w_;
+    std::unique_ptr<EngineJob> job_;
+    std::unique_ptr<text::ClipTokenizer> tok_;
+    int progress_done_ = 0, progress_total_ = 0, previews_ = 0, results_ = 0;
+    int64_t last_seed_ = -1;
+    bool running_loop_ = false;
+};
+
+// Tries GTK (X11 only, so the dialog can be made transient for GIMP's window); false without a display.
+bool init_gtk();
+
+// Renders a window's current contents to a PNG (test artefacts and the README screenshot).
+bool save_window_png(GtkWidget* window, const std::string& path);
+
+}  // namespace sdgimp::dialogs

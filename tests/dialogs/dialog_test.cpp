@@ -1,0 +1,221 @@
+// The GTK 3 dialogs under Xvfb: construction of every dialog, fields → request, pasting the two
+// parameters texts of the original workflow, a real generation on a tiny model (progress to n/n,
+// preview updates), cancel mid-run, Ctrl+Enter, and screenshots that must not be blank.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <clocale>
+#include <cstdlib>
+#include <unistd.h>
+
+#include "client/engine_client.h"
+#include "generate_dialog.h"
+#include "io/png_file.h"
+#include "support/oracle.h"
+#include "support/vocab.h"
+
+using namespace sdgimp;
+using dialogs::GenerateDialog;
+
+namespace {
+
+std::string out_dir() {
+    const char* e = std::getenv("DIALOG_SCREENSHOTS");
+    std::string d = e && *e ? e : "/tmp/gimp-diffusion-dialogs";
+    g_mkdir_with_parents(d.c_str(), 0755);
+    return d;
+}
+
+void pump_until(const std::function<bool()>& done, double seconds) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (!done() && std::chrono::steady_clock::now() < end) {
+        while (gtk_events_pending()) gtk_main_iteration_do(FALSE);
+        g_usleep(5000);
+    }
+    while (gtk_events_pending()) gtk_main_iteration_do(FALSE);
+}
+
+// Not blank: the screenshot has many distinct grey levels (text, frames, widgets).
+void expect_not_blank(const std::string& path) {
+    const Image img = io::read_png(path).image;
+    ASSERT_GT(img.width, 300);
+    ASSERT_GT(img.height, 300);
+    std::vector<int> seen(256, 0);
+    for (size_t i = 0; i < img.pixels.size(); i += static_cast<size_t>(img.channels)) seen[img.pixels[i]] = 1;
+    int levels = 0;
+    for (int v : seen) levels += v;
+    EXPECT_GT(levels, 20) << path;
+}
+
+struct Fixture {
+    std::string model;
+    client::EngineClient* client = nullptr;
+    int results = 0;
+    dialogs::DialogHooks hooks() {
+        dialogs::DialogHooks h;
+        h.make_request = [this](const GenerateRequest& r, const std::string& m, std::string* err) -> std::optional<wire::Message> {
+            if (m.empty()) {
+                *err = "Choose a checkpoint first.";
+                return std::nullopt;
+            }
+            wire::Message msg;
+            msg.header = {{"op", "txt2img"}, {"request", wire::request_to_json(r)}, {"model", {{"path", m}, {"vocab", test::vocab_path()}}}};
+            return msg;
+        };
+        h.call = [this](const wire::Message& req, const std::function<void(const wire::Message&)>& ev,
+                        const std::function<bool()>& cancelled, wire::Message* res) { return client->call(req, ev, cancelled, res); };
+        h.on_result = [this](const wire::Message&, const GenerateRequest&, const std::string&) { ++results; };
+        return h;
+    }
+};
+
+}  // namespace
+
+class Dialogs : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() { ASSERT_TRUE(dialogs::init_gtk()) << "no X display: run under xvfb-run"; }
+};
+
+TEST_F(Dialogs, EveryDialogBuildsAndDescribesItsRequest) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    Fixture fx;
+    for (auto mode : {dialogs::Mode::kTxt2Img, dialogs::Mode::kImg2Img, dialogs::Mode::kInpaint}) {
+        dialogs::DialogConfig cfg;
+        cfg.mode = mode;
+        cfg.model = models.front().checkpoints.front();
+        cfg.models = {cfg.model};
+        cfg.vocab = test::vocab_path();
+        cfg.initial.prompt = "a lighthouse at dusk, (stormy sea:1.2)";
+        cfg.initial.negative_prompt = "blurry";
+        GenerateDialog d(cfg, fx.hooks());
+        pump_until([] { return false; }, 0.3);
+        GenerateRequest r = d.request();
+        EXPECT_EQ(r.prompt, cfg.initial.prompt);
+        EXPECT_EQ(d.token_counter(false), "7/75");  // a lighthouse at dusk , stormy sea
+        EXPECT_EQ(d.model(), cfg.model);
+        gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("steps")), 33);
+        gtk_combo_box_set_active_id(GTK_COMBO_BOX(d.widget("sampler")), "DPM++ 2M");
+        gtk_combo_box_set_active_id(GTK_COMBO_BOX(d.widget("schedule")), "Karras");
+        gtk_entry_set_text(GTK_ENTRY(d.widget("seed")), "3331645590");
+        gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("width")), 768);
+        r = d.request();
+        EXPECT_EQ(r.steps, 33);
+        EXPECT_EQ(r.sampler, "DPM++ 2M");
+        EXPECT_EQ(r.schedule, "Karras");
+        EXPECT_EQ(r.seed, 3331645590LL);
+        EXPECT_EQ(r.width, 768);
+        EXPECT_EQ(d.widget("denoising_strength") != nullptr, mode != dialogs::Mode::kTxt2Img);
+        EXPECT_EQ(d.widget("masked_content") != nullptr, mode == dialogs::Mode::kInpaint);
+        if (mode == dialogs::Mode::kInpaint) {
+            gtk_combo_box_set_active(GTK_COMBO_BOX(d.widget("masked_content")), 2);
+            gtk_combo_box_set_active(GTK_COMBO_BOX(d.widget("inpaint_area")), 1);
+            EXPECT_EQ(d.request().masked_content, 2);
+            EXPECT_TRUE(d.request().inpaint_full_res);
+        }
+        gtk_entry_set_text(GTK_ENTRY(d.widget("seed")), "abc");
+        d.generate();
+        EXPECT_NE(d.status_text().find("Seed must be -1"), std::string::npos) << d.status_text();
+        EXPECT_FALSE(d.busy());
+        gtk_entry_set_text(GTK_ENTRY(d.widget("seed")), "-1");
+        pump_until([] { return false; }, 0.2);
+        const char* names[] = {"txt2img", "img2img", "inpaint"};
+        const std::string shot = out_dir() + "/dialog-" + names[static_cast<int>(mode)] + ".png";
+        ASSERT_TRUE(dialogs::save_window_png(d.window(), shot));
+        expect_not_blank(shot);
+    }
+}
+
+TEST_F(Dialogs, PastingTheWorkflowParametersFillsTheFields) {
+    const auto data = test::read_json(test::oracle_dir() + "/text/infotext_parse.json");
+    Fixture fx;
+    dialogs::DialogConfig cfg;
+    cfg.vocab = test::vocab_path();
+    GenerateDialog d(cfg, fx.hooks());
+    int pasted = 0;
+    for (const auto& c : data["cases"]) {
+        const std::string name = c["name"];
+        if (name.rfind("blog_infotext_", 0) != 0) continue;
+        SCOPED_TRACE(name);
+        d.paste_parameters(c["infotext"]);
+        const GenerateRequest r = d.request();
+        const auto& p = c["parsed"];
+        EXPECT_EQ(r.prompt, p["Prompt"].get<std::string>());
+        EXPECT_EQ(r.negative_prompt, p["Negative prompt"].get<std::string>());
+        EXPECT_EQ(r.steps, std::stoi(p["Steps"].get<std::string>()));
+        EXPECT_EQ(r.sampler, p["Sampler"].get<std::string>());
+        EXPECT_EQ(r.cfg_scale, std::stod(p["CFG scale"].get<std::string>()));
+        EXPECT_EQ(r.seed, std::stoll(p["Seed"].get<std::string>()));
+        EXPECT_EQ(r.width, std::stoi(p["Size-1"].get<std::string>()));
+        EXPECT_EQ(r.height, std::stoi(p["Size-2"].get<std::string>()));
+        if (p.contains("Variation seed")) {
+            EXPECT_EQ(r.subseed, std::stoll(p["Variation seed"].get<std::string>()));
+            EXPECT_EQ(r.subseed_strength, std::stod(p["Variation seed strength"].get<std::string>()));
+            EXPECT_TRUE(gtk_expander_get_expanded(GTK_EXPANDER(d.widget("extra"))));
+        }
+        ++pasted;
+    }
+    EXPECT_EQ(pasted, 2);
+    gtk_expander_set_expanded(GTK_EXPANDER(d.widget("paste")), TRUE);
+    pump_until([] { return false; }, 0.3);
+    ASSERT_TRUE(dialogs::save_window_png(d.window(), out_dir() + "/dialog-pasted.png"));
+    expect_not_blank(out_dir() + "/dialog-pasted.png");
+}
+
+TEST_F(Dialogs, GenerateShowsProgressAndPreviewAndCancelStopsIt) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    client::ClientConfig cc;
+    cc.engine_path = std::getenv("GIMP_DIFFUSION_CLI") ? std::getenv("GIMP_DIFFUSION_CLI") : "gimp-diffusion-cli";
+    cc.socket_path = "/tmp/gd-dialog-" + std::to_string(getpid()) + ".sock";
+    cc.parent_pid = getpid();
+    client::EngineClient client(cc);
+    Fixture fx;
+    fx.client = &client;
+    dialogs::DialogConfig cfg;
+    cfg.model = models.front().checkpoints.front();
+    cfg.models = {cfg.model};
+    cfg.vocab = test::vocab_path();
+    cfg.initial.prompt = "a red bicycle";
+    cfg.initial.width = cfg.initial.height = 64;
+    cfg.initial.steps = 6;
+    cfg.initial.seed = 5;
+    GenerateDialog d(cfg, fx.hooks());
+    d.generate();
+    EXPECT_TRUE(d.busy());
+    pump_until([&] { return !d.busy(); }, 120);
+    ASSERT_FALSE(d.busy());
+    EXPECT_EQ(fx.results, 1) << d.status_text();
+    EXPECT_EQ(d.progress_done(), 6);
+    EXPECT_EQ(d.progress_total(), 6);
+    EXPECT_GE(d.previews_shown(), 2);
+    EXPECT_EQ(d.last_seed(), 5);
+    EXPECT_TRUE(gtk_widget_get_sensitive(d.widget("generate")));
+    EXPECT_FALSE(gtk_widget_get_sensitive(d.widget("cancel")));
+    pump_until([] { return false; }, 0.3);  // let the window lay out and draw a frame
+    ASSERT_TRUE(dialogs::save_window_png(d.window(), out_dir() + "/dialog-after-generate.png"));
+    expect_not_blank(out_dir() + "/dialog-after-generate.png");
+
+    // Ctrl+Enter generates again (the dialog stayed open).
+    gtk_accel_groups_activate(G_OBJECT(d.window()), GDK_KEY_Return, GDK_CONTROL_MASK);
+    EXPECT_TRUE(d.busy());
+    pump_until([&] { return !d.busy(); }, 120);
+    EXPECT_EQ(fx.results, 2);
+
+    // Cancel mid-run: stops within a step, nothing is delivered.
+    gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("steps")), 60);
+    d.generate();
+    pump_until([&] { return d.progress_done() >= 2; }, 120);
+    d.cancel();
+    pump_until([&] { return !d.busy(); }, 60);
+    EXPECT_FALSE(d.busy());
+    EXPECT_EQ(fx.results, 2);
+    EXPECT_LT(d.progress_done(), 10);
+    EXPECT_NE(d.status_text().find("Cancelled"), std::string::npos) << d.status_text();
+
+    wire::Message bye, res;
+    bye.header = {{"op", "shutdown"}};
+    client.call(bye, {}, {}, &res);
+}
