@@ -1,0 +1,36 @@
+// The three generating procedures split into "prepare" (read GIMP, build the engine request) and
+// "apply" (results → layers in one undo group), so the batch path and the dialog share them.
+#pragma once
+
+#include <libgimp/gimp.h>
+
+#include <string>
+
+#include "dialogs_mode.h"
+#include "gimp_pixels.h"
+#include "request.h"
+#include "settings.h"
+#include "wire.h"
+
+namespace sdgimp::plugin {
+
+// What a run reads from the image and needs again to place its results.
+struct Target {
+    gint32 image = -1, drawable = -1;
+    Rect rect;            // the region used, in drawable coordinates
+    int ox = 0, oy = 0;   // drawable offsets
+    Image src;            // RGBA pixels of rect
+    Image selection;      // selection values over rect (255 when nothing is selected)
+    bool masked = false;  // a selection exists
+    int w8 = 0, h8 = 0;   // the region padded to multiples of 8 (at least 64)
+};
+
+// Throws sdgimp::Error with one sentence for images or selections a mode cannot use.
+// `r` is adjusted (sizes) for the mode; `model` is the checkpoint file.
+wire::Message prepare(GenMode mode, gint32 image, gint32 drawable, GenerateRequest* r, const std::string& model,
+                      const Settings& s, Target* t);
+
+// Returns the top new layer (or the batch's layer group).
+gint32 apply(GenMode mode, const Target& t, const wire::Message& result, const GenerateRequest& r);
+
+}  // namespace sdgimp::plugin
