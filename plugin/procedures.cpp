@@ -62,6 +62,11 @@ void register_procedures() {
              arg(GIMP_PDB_INT32, "batch-size", "Number of results"), model},
             {arg(GIMP_PDB_LAYER, "layer", "The top result layer")});
 
+    install("plug-in-diffusion-remove-object", "Remove the selected object, filling it from its surroundings", "_Remove Object",
+            "RGB*, GRAY*",
+            {kRunMode, kImage, kDrawable, arg(GIMP_PDB_STRING, "method", "PatchMatch (classical, no model needed)")},
+            {arg(GIMP_PDB_LAYER, "layer", "The new layer, masked by the selection")});
+
     install("plug-in-diffusion-upscale", "Upscale the active layer", "_Upscale...", "RGB*, GRAY*",
             {kRunMode, kImage, kDrawable, arg(GIMP_PDB_STRING, "upscaler", "Upscaler: Lanczos or Nearest"),
              arg(GIMP_PDB_FLOAT, "scale", "Scale factor (1-8)"),

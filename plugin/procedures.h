@@ -25,5 +25,6 @@ void run_load_model(const GimpParam* params, int n, Reply* reply);
 void run_unload_model(const GimpParam* params, int n, Reply* reply);
 void run_paste_parameters(const GimpParam* params, int n, Reply* reply);
 void run_upscale(const GimpParam* params, int n, Reply* reply);
+void run_remove_object(const GimpParam* params, int n, Reply* reply);
 
 }  // namespace sdgimp::plugin

@@ -83,7 +83,15 @@ scm=$(cat <<SCM
   (gimp-selection-none img)
   (file-png-save2 RUN-NONINTERACTIVE img base "$out/base-after.png" "base-after.png" 0 9 0 0 0 0 0 0 0)
 
-  ; 5. Paste parameters from a layer, then Upscale x2 with Lanczos into this image.
+  ; 5. Remove an object under a selection (classical fill, no model).
+  (gimp-image-set-active-layer img base)
+  (gimp-image-select-rectangle img CHANNEL-OP-REPLACE 50 50 20 16)
+  (let ((rm (car (plug-in-diffusion-remove-object RUN-NONINTERACTIVE img base "PatchMatch"))))
+    (check (not (= (car (gimp-layer-get-mask rm)) -1)) "removal layer is masked by the selection")
+    (check (string=? (car (gimp-item-get-name rm)) "Object removed (PatchMatch)") "removal layer name"))
+  (gimp-selection-none img)
+
+  ; 6. Paste parameters from a layer, then Upscale x2 with Lanczos into this image.
   (plug-in-diffusion-paste-parameters RUN-NONINTERACTIVE img base "an steam engine\nSteps: 30, Sampler: Euler a, CFG scale: 7, Seed: 3331645590, Size: 768x768, Model hash: 4bdfc29c, Batch size: 4, Batch pos: 3")
   (let* ((r (plug-in-diffusion-upscale RUN-NONINTERACTIVE img base "Lanczos" 2.0 0)))
     (check (= (car (gimp-image-width img)) 256) "image scaled x2")
@@ -118,6 +126,8 @@ bad=$(cat <<SCM
   (gimp-layer-set-offsets l 0 0)
   (catch (gimp-message "BAD5: rejected")
     (plug-in-diffusion-inpaint RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.75 4 1 0 32 1 "$model"))
+  (catch (gimp-message "BAD6: rejected")
+    (plug-in-diffusion-remove-object RUN-NONINTERACTIVE img l "PatchMatch"))
   (check (= (length (layers img)) 1) "image unchanged after the bad calls")
   (gimp-image-delete img)
   (gimp-message "BADINPUT: PASS"))
@@ -132,7 +142,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 grep -q 'CHECK FAILED' "$out/gimp.log" && fail "an assertion failed"
 grep -q 'WORKFLOW: PASS' "$out/gimp.log" || fail "the workflow did not finish"
 grep -q 'BADINPUT: PASS' "$out/gimp.log" || fail "the bad-input script did not finish"
-for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected"; do
+for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first"; do
   grep -q "$m" "$out/gimp.log" || fail "missing error message: $m"
 done
 # The model was read once for all the generate calls of the session.
