@@ -1,5 +1,7 @@
 #include "clip_tokenizer.h"
 
+#include "ftfy_lite.h"
+
 #include <zlib.h>
 
 #include <algorithm>
@@ -73,20 +75,8 @@ bool is_space(char32_t c) {
            c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
 }
 
-bool is_letter(char32_t c) {
-    if (c < 0x80) return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-    return std::iswalpha(static_cast<wint_t>(c)) != 0;
-}
-
-bool is_number(char32_t c) {
-    if (c < 0x80) return c >= '0' && c <= '9';
-    return std::iswdigit(static_cast<wint_t>(c)) != 0;
-}
-
-char32_t lower(char32_t c) {
-    if (c < 0x80) return (c >= 'A' && c <= 'Z') ? c + 32 : c;
-    return static_cast<char32_t>(std::towlower(static_cast<wint_t>(c)));
-}
+bool is_letter(char32_t c) { return is_unicode_letter(c); }
+bool is_number(char32_t c) { return is_unicode_number(c); }
 
 std::u32string collapse_whitespace(const std::u32string& s) {
     std::u32string out;
@@ -255,10 +245,10 @@ std::string ClipTokenizer::clean(const std::string& text, TokenizerFlavor flavor
             s.swap(u);
         }
     }
+    s = ftfy_fix(s);
     if (flavor == TokenizerFlavor::kOpenCLIP) s = html_unescape(html_unescape(s));
     s = collapse_whitespace(s);
-    for (auto& c : s) c = lower(c);
-    return u32_to_utf8(s);
+    return u32_to_utf8(unicode_lower(s));
 }
 
 std::vector<int> ClipTokenizer::encode(const std::string& text, TokenizerFlavor flavor) const {
