@@ -4,6 +4,7 @@
 
 #include "../io/mapped_file.h"
 #include "../io/model_hash.h"
+#include "../pipeline/conditioning.h"
 #include "../pipeline/generate.h"
 #include "../pipeline/inpaint.h"
 #include "../imaging/inpaint_prep.h"
@@ -32,6 +33,7 @@ Status guarded(const std::function<void()>& fn) {
 }
 
 struct Engine::Impl {
+    pipeline::ConditioningCache cond_cache;
     std::shared_ptr<pipeline::SDModel> model;
     std::unique_ptr<text::ClipTokenizer> tok;
     ModelRequest loaded_req;
@@ -44,8 +46,10 @@ Engine::~Engine() = default;
 
 bool Engine::has_model() const { return impl_->model != nullptr; }
 int Engine::model_loads() const { return impl_->loads; }
+int Engine::prompt_cache_hits() const { return impl_->cond_cache.hits; }
 
 void Engine::unload() {
+    impl_->cond_cache = {};
     impl_->model.reset();
     impl_->tok.reset();
     impl_->loaded_req = {};
@@ -103,8 +107,9 @@ Status Engine::load_model(const ModelRequest& req, LoadedModel* out) {
 
 namespace {
 
-pipeline::RunHooks hooks_for(const RunCallbacks& cb) {
+pipeline::RunHooks hooks_for(const RunCallbacks& cb, pipeline::ConditioningCache* cache) {
     pipeline::RunHooks h;
+    h.conditioning_cache = cache;
     h.progress = cb.progress;
     h.cancelled = cb.cancelled;
     h.preview_every = cb.preview_every;
@@ -122,7 +127,7 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
         if (!impl_->model) throw Error(ErrorCode::kModelNotFound, "No model is loaded; load a Stable Diffusion checkpoint first.");
         validate(req);
         const GenerateRequest r = pipeline::with_resolved_seeds(req);
-        const auto batch = pipeline::generate_txt2img(*impl_->model, *impl_->tok, r, hooks_for(cb));
+        const auto batch = pipeline::generate_txt2img(*impl_->model, *impl_->tok, r, hooks_for(cb, &impl_->cond_cache));
         ModelIdentity id{impl_->info.hash, impl_->info.name, impl_->model->cfg.unet.in_channels == 9};
         out->clear();
         for (int64_t i = 0; i < batch.images.size(0); ++i) {
@@ -149,7 +154,7 @@ Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunC
         validate(r);
         auto px = torch::from_blob(const_cast<uint8_t*>(init.pixels.data()), {init.height, init.width, init.channels}, torch::kUInt8);
         auto x = px.slice(2, 0, 3).permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0 * 2 - 1;
-        const auto batch = pipeline::generate_img2img(*impl_->model, *impl_->tok, r, x, hooks_for(cb));
+        const auto batch = pipeline::generate_img2img(*impl_->model, *impl_->tok, r, x, hooks_for(cb, &impl_->cond_cache));
         ModelIdentity id{impl_->info.hash, impl_->info.name, impl_->model->cfg.unet.in_channels == 9};
         out->clear();
         for (int64_t i = 0; i < batch.images.size(0); ++i) {
@@ -171,7 +176,7 @@ Status Engine::inpaint(const GenerateRequest& req, const Image& image, const Ima
             throw Error(ErrorCode::kInvalidRequest, "The inpaint mask must be a gray image of the same size as the image.");
         const GenerateRequest r = pipeline::with_resolved_seeds(req);
         validate(r);
-        const auto res = pipeline::generate_inpaint(*impl_->model, *impl_->tok, r, imaging::to_rgb(image), mask, hooks_for(cb));
+        const auto res = pipeline::generate_inpaint(*impl_->model, *impl_->tok, r, imaging::to_rgb(image), mask, hooks_for(cb, &impl_->cond_cache));
         ModelIdentity id{impl_->info.hash, impl_->info.name, impl_->model->cfg.unet.in_channels == 9};
         out->clear();
         for (size_t i = 0; i < res.images.size(); ++i) {

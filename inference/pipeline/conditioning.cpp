@@ -118,4 +118,24 @@ RunConditioning encode_run(const SDModel& m, const text::ClipTokenizer& tok, con
     return rc;
 }
 
+std::shared_ptr<const RunConditioning> encode_run_cached(ConditioningCache* cache, const SDModel& m,
+                                                         const text::ClipTokenizer& tok, const std::string& prompt,
+                                                         const std::string& negative_prompt, int steps, int batch,
+                                                         double cfg_scale, const TextSettings& s) {
+    const std::string key = prompt + '\x1f' + negative_prompt + '\x1f' + std::to_string(steps) + '\x1f' +
+                            std::to_string(batch) + '\x1f' + std::to_string(cfg_scale) + '\x1f' +
+                            std::to_string(static_cast<int>(s.emphasis)) + '\x1f' + std::to_string(s.clip_skip);
+    if (cache && cache->value && cache->key == key) {
+        ++cache->hits;
+        return cache->value;
+    }
+    auto v = std::make_shared<const RunConditioning>(encode_run(m, tok, prompt, negative_prompt, steps, batch, cfg_scale, s));
+    if (cache) {
+        ++cache->misses;
+        cache->key = key;
+        cache->value = v;
+    }
+    return v;
+}
+
 }  // namespace sdgimp::pipeline

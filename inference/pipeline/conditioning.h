@@ -3,6 +3,7 @@
 // encoded and concatenated, emphasis applied to the encoder output.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <torch/torch.h>
 #include <utility>
@@ -58,9 +59,23 @@ struct RunConditioning {
     sampling::Guidance at(int call) const;
 };
 
+// The last run's conditioning, reused while the prompt and what shapes its encoding are unchanged
+// (users re-run the same prompt with new seeds all the time).
+struct ConditioningCache {
+    std::string key;
+    std::shared_ptr<const RunConditioning> value;
+    int hits = 0, misses = 0;
+};
+
 // steps: the schedule's step count (A1111 doubles it for second-order samplers).
 RunConditioning encode_run(const SDModel& m, const text::ClipTokenizer& tok, const std::string& prompt,
                            const std::string& negative_prompt, int steps, int batch, double cfg_scale,
                            const TextSettings& s);
+
+// encode_run through the cache (nullptr: no caching).
+std::shared_ptr<const RunConditioning> encode_run_cached(ConditioningCache* cache, const SDModel& m,
+                                                         const text::ClipTokenizer& tok, const std::string& prompt,
+                                                         const std::string& negative_prompt, int steps, int batch,
+                                                         double cfg_scale, const TextSettings& s);
 
 }  // namespace sdgimp::pipeline

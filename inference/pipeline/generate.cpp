@@ -84,8 +84,9 @@ template <typename SampleFn>
 GeneratedBatch run_batches(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r,
                            int steps_per_iteration, const RunHooks& hooks, SampleFn sample) {
     if (r.seed < 0 || r.subseed < 0) throw Error(ErrorCode::kInternal, "Seeds must be resolved before a run.");
-    const auto cond = encode_run(m, tok, r.prompt, r.negative_prompt, schedule_steps(r), r.batch_size, r.cfg_scale,
-                                 text_settings(r));
+    const auto cond_ptr = encode_run_cached(hooks.conditioning_cache, m, tok, r.prompt, r.negative_prompt,
+                                            schedule_steps(r), r.batch_size, r.cfg_scale, text_settings(r));
+    const RunConditioning& cond = *cond_ptr;
     RunState st{hooks};
     st.total = steps_per_iteration * r.batch_count;
     const int n = r.batch_size * r.batch_count;

@@ -14,11 +14,14 @@
 
 namespace sdgimp::pipeline {
 
+struct ConditioningCache;
+
 struct RunHooks {
     std::function<void(int done, int total)> progress;  // sampler steps over the whole run
     std::function<bool()> cancelled;                    // polled after every step
     std::function<void(const torch::Tensor& rgb)> preview;  // (3, h, w) in [0, 1], cheap latent approximation
     int preview_every = 5;
+    ConditioningCache* conditioning_cache = nullptr;  // reuse the prompt's encoding between runs
 };
 
 struct GeneratedBatch {

@@ -72,7 +72,9 @@ InpaintResult generate_inpaint(const SDModel& m, const text::ClipTokenizer& tok,
     TextSettings ts;
     ts.emphasis = text::parse_emphasis_mode(rr.emphasis);
     ts.clip_skip = rr.clip_skip;
-    const auto cond = encode_run(m, tok, rr.prompt, rr.negative_prompt, so.steps, rr.batch_size, rr.cfg_scale, ts);
+    const auto cond_ptr = encode_run_cached(hooks.conditioning_cache, m, tok, rr.prompt, rr.negative_prompt, so.steps,
+                                            rr.batch_size, rr.cfg_scale, ts);
+    const RunConditioning& cond = *cond_ptr;
     for (int it = 0; it < rr.batch_count; ++it) {
         std::vector<uint64_t> seeds(all_seeds.begin() + it * rr.batch_size, all_seeds.begin() + (it + 1) * rr.batch_size);
         std::vector<uint64_t> subs(all_subs.begin() + it * rr.batch_size, all_subs.begin() + (it + 1) * rr.batch_size);

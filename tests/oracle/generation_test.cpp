@@ -221,6 +221,14 @@ TEST(OracleNets, EngineCancelAndBadRequests) {
         EXPECT_FALSE(s.message.empty());
         EXPECT_EQ(s.message.back(), '.') << s.message;
     }
+    // The same prompt again reuses its encoding and gives the same image.
+    r.steps = 2;
+    std::vector<GeneratedImage> first, again;
+    ASSERT_TRUE(engine.txt2img(r, {}, &first).ok);
+    const int hits = engine.prompt_cache_hits();
+    ASSERT_TRUE(engine.txt2img(r, {}, &again).ok);
+    EXPECT_EQ(engine.prompt_cache_hits(), hits + 1);
+    EXPECT_EQ(first[0].image.pixels, again[0].image.pixels);
     // A batch with a variation seed: every image keeps the seed, subseeds advance, infotext records both.
     r.steps = 2;
     r.batch_size = 2;
