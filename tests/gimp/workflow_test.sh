@@ -91,7 +91,18 @@ scm=$(cat <<SCM
     (check (string=? (car (gimp-item-get-name rm)) "Object removed (PatchMatch)") "removal layer name"))
   (gimp-selection-none img)
 
-  ; 6. Paste parameters from a layer, then Upscale x2 with Lanczos into this image.
+  ; 6. X/Y plot of CFG scale x steps: a new image, one layer per cell.
+  (let* ((plot (car (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img base "a lighthouse" "" 2 "Euler a" "Automatic" 7.0 42
+                       64 64 "CFG Scale" "3, 7" "Steps" "2, 3, 4" "")))
+         (cells (layers plot)))
+    (check (= (length cells) 6) "6 plot cells")
+    (check (= (car (gimp-image-width plot)) 128) "plot width = 2 cells")
+    (check (= (car (gimp-image-height plot)) 192) "plot height = 3 cells")
+    (check (string=? (car (gimp-item-get-name (car cells))) "CFG Scale: 7, Steps: 4") "last cell named after its values")
+    (check (contains (parasite (car cells)) "Steps: 4, Sampler: Euler a") "cell parameters")
+    (gimp-image-delete plot))
+
+  ; 7. Paste parameters from a layer, then Upscale x2 with Lanczos into this image.
   (plug-in-diffusion-paste-parameters RUN-NONINTERACTIVE img base "an steam engine\nSteps: 30, Sampler: Euler a, CFG scale: 7, Seed: 3331645590, Size: 768x768, Model hash: 4bdfc29c, Batch size: 4, Batch pos: 3")
   (let* ((r (plug-in-diffusion-upscale RUN-NONINTERACTIVE img base "Lanczos" 2.0 0)))
     (check (= (car (gimp-image-width img)) 256) "image scaled x2")

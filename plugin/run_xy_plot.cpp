@@ -1,0 +1,122 @@
+// X/Y Plot: one txt2img per (x, y) pair of values of two numeric fields (CFG scale x steps by
+// default), laid out as a grid of layers in a new image, each named after its values.
+#include <cstdlib>
+#include <sstream>
+
+#include "engine_call.h"
+#include "gimp_pixels.h"
+#include "procedures.h"
+#include "settings.h"
+#include "status.h"
+
+namespace sdgimp::plugin {
+namespace {
+
+std::vector<double> parse_values(const std::string& field, const std::string& text) {
+    std::vector<double> out;
+    std::stringstream ss(text);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        const size_t a = item.find_first_not_of(" \t"), b = item.find_last_not_of(" \t");
+        if (a == std::string::npos) continue;
+        item = item.substr(a, b - a + 1);
+        char* end = nullptr;
+        const double v = std::strtod(item.c_str(), &end);
+        if (*end != '\0') throw Error(ErrorCode::kInvalidRequest, "The " + field + " values must be numbers separated by commas, not \"" + item + "\".");
+        out.push_back(v);
+    }
+    if (out.empty()) throw Error(ErrorCode::kInvalidRequest, "Give at least one " + field + " value (e.g. \"5, 7, 9\").");
+    if (out.size() > 16) throw Error(ErrorCode::kInvalidRequest, "At most 16 " + field + " values, please.");
+    return out;
+}
+
+// Sets one A1111 field by its name; returns false for a field the plot cannot vary.
+bool set_field(GenerateRequest* r, const std::string& field, double v) {
+    if (field == "CFG Scale") r->cfg_scale = v;
+    else if (field == "Steps") r->steps = static_cast<int>(v);
+    else if (field == "Seed") r->seed = static_cast<int64_t>(v);
+    else if (field == "Variation seed") r->subseed = static_cast<int64_t>(v);
+    else if (field == "Variation strength") r->subseed_strength = v;
+    else if (field == "Clip skip") r->clip_skip = static_cast<int>(v);
+    else if (field == "Eta noise seed delta") r->eta_noise_seed_delta = static_cast<int64_t>(v);
+    else return false;
+    return true;
+}
+
+std::string value_text(double v) {
+    std::ostringstream o;
+    o << v;
+    return o.str();
+}
+
+}  // namespace
+
+void run_xy_plot(const GimpParam* params, int n, Reply* reply) {
+    try {
+        if (n != 17) throw Error(ErrorCode::kInvalidRequest, "plug-in-diffusion-xy-plot takes 17 arguments.");
+        auto str = [&](int k) { return std::string(params[k].data.d_string ? params[k].data.d_string : ""); };
+        Settings s = load_settings();
+        GenerateRequest base = s.last;
+        base.prompt = str(3);
+        base.negative_prompt = str(4);
+        base.steps = params[5].data.d_int32;
+        base.sampler = str(6);
+        base.schedule = str(7);
+        base.cfg_scale = params[8].data.d_float;
+        base.seed = static_cast<int64_t>(params[9].data.d_float);
+        base.width = params[10].data.d_int32;
+        base.height = params[11].data.d_int32;
+        base.batch_size = base.batch_count = 1;
+        const std::string x_field = str(12), y_field = str(14);
+        GenerateRequest probe = base;
+        for (const auto& f : {x_field, y_field})
+            if (!set_field(&probe, f, 1))
+                throw Error(ErrorCode::kInvalidRequest, "The plot cannot vary \"" + f +
+                                                            "\"; use CFG Scale, Steps, Seed, Variation seed, Variation strength, Clip skip or Eta noise seed delta.");
+        const auto xs = parse_values(x_field, str(13)), ys = parse_values(y_field, str(15));
+        // A fixed seed for every cell, so the cells differ only by the plotted fields.
+        if (base.seed < 0) base.seed = static_cast<int64_t>(g_random_int_range(0, G_MAXINT32));
+        const std::string model = resolve_model(str(16), s);
+        validate(base);
+        const int cols = static_cast<int>(xs.size()), rows = static_cast<int>(ys.size());
+        std::vector<std::pair<std::string, wire::Message>> cells;
+        for (int j = 0; j < rows; ++j)
+            for (int i = 0; i < cols; ++i) {
+                GenerateRequest r = base;
+                set_field(&r, x_field, xs[static_cast<size_t>(i)]);
+                set_field(&r, y_field, ys[static_cast<size_t>(j)]);
+                validate(r);
+                wire::Message req;
+                req.header = {{"op", "txt2img"}, {"request", wire::request_to_json(r)}, {"model", {{"path", model}, {"vocab", s.vocab}}}};
+                wire::Message res;
+                const std::string label = x_field + ": " + value_text(xs[static_cast<size_t>(i)]) + ", " + y_field + ": " +
+                                          value_text(ys[static_cast<size_t>(j)]);
+                const Status st = call_engine(req, "X/Y Plot " + std::to_string(cells.size() + 1) + "/" + std::to_string(cols * rows), &res);
+                if (!st.ok) throw Error(st.code, st.message);
+                cells.emplace_back(label, std::move(res));
+            }
+        // Everything generated: now build the grid image in one go.
+        const gint32 img = gimp_image_new(cols * base.width, rows * base.height, GIMP_RGB);
+        gimp_image_undo_disable(img);
+        for (size_t k = 0; k < cells.size(); ++k) {
+            const auto& res = cells[k].second;
+            const auto& d = res.header["images"][0];
+            const int i = static_cast<int>(k) % cols, j = static_cast<int>(k) / cols;
+            const gint32 layer = add_layer(img, 0, 0, cells[k].first, wire::image_from(d, res), i * base.width, j * base.height);
+            attach_parameters(layer, d["infotext"]);
+        }
+        set_image_comment(img, "X/Y plot: " + x_field + " × " + y_field);
+        gimp_image_undo_enable(img);
+        if (params[0].data.d_int32 == GIMP_RUN_INTERACTIVE) gimp_display_new(img);
+        s.model = model;
+        save_settings(s);
+        reply->values[1].type = GIMP_PDB_IMAGE;
+        reply->values[1].data.d_image = img;
+        reply->count = 2;
+    } catch (const Error& e) {
+        reply->status = e.code() == ErrorCode::kInvalidRequest ? GIMP_PDB_CALLING_ERROR : GIMP_PDB_EXECUTION_ERROR;
+        reply->error = e.what();
+    }
+}
+
+}  // namespace sdgimp::plugin
