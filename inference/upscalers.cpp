@@ -1,0 +1,43 @@
+#include "upscalers.h"
+
+#include <cstdlib>
+#include <unistd.h>
+
+#include "status.h"
+
+namespace sdgimp {
+
+std::string upscalers_dir() {
+    if (const char* e = std::getenv("GIMP_DIFFUSION_UPSCALERS"); e && *e) return e;
+    std::string data;
+    if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) data = x;
+    else data = std::string(std::getenv("HOME") ? std::getenv("HOME") : ".") + "/.local/share";
+    return data + "/gimp-diffusion/upscalers";
+}
+
+std::string upscaler_model_path(const std::string& family, int scale) {
+    if (family != "esrgan-thick" && family != "esrgan-medium" && family != "esrgan-slim")
+        throw Error(ErrorCode::kInvalidRequest, "Unknown learned upscaler \"" + family + "\"; use esrgan-thick, esrgan-medium or esrgan-slim.");
+    if (scale != 2 && scale != 3 && scale != 4 && scale != 8)
+        throw Error(ErrorCode::kInvalidRequest, "The learned upscalers come in x2, x3, x4 and x8; pick one of those scales.");
+    const std::string p = upscalers_dir() + "/node_modules/@upscalerjs/" + family + "/models/x" + std::to_string(scale) + "/model.json";
+    if (::access(p.c_str(), R_OK) != 0)
+        throw Error(ErrorCode::kModelNotFound, "The upscaler @upscalerjs/" + family + " is not installed; run install/setup.sh (it installs it with npm).");
+    return p;
+}
+
+std::vector<UpscalerChoice> installed_upscalers() {
+    std::vector<UpscalerChoice> out;
+    for (const char* fam : {"esrgan-thick", "esrgan-medium", "esrgan-slim"})
+        for (int s : {2, 3, 4, 8}) {
+            try {
+                const std::string p = upscaler_model_path(fam, s);
+                std::string nice = std::string("ESRGAN ") + (fam + 7) + " " + std::to_string(s) + "x";
+                out.push_back({nice, p, s});
+            } catch (const Error&) {
+            }
+        }
+    return out;
+}
+
+}  // namespace sdgimp

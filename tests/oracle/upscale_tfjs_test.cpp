@@ -1,0 +1,75 @@
+// The UpscalerJS models (installed by the set-up with npm) run by our TF.js graph reader against
+// the real UpscalerJS outputs (oracle upscale/tfjs), and the quality anchor (upscale/quality).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "io/png_file.h"
+#include "models/tfjs_graph.h"
+#include "support/oracle.h"
+#include "support/tensor_file.h"
+#include "upscalers.h"
+
+using namespace sdgimp;
+
+namespace {
+
+std::string model_path(const std::string& package, const std::string& model_json) {
+    return upscalers_dir() + "/node_modules/" + package + "/" + model_json;
+}
+
+double psnr(const torch::Tensor& a_u8, const Image& b) {
+    auto bt = torch::from_blob(const_cast<uint8_t*>(b.pixels.data()), {b.height, b.width, b.channels}, torch::kUInt8)
+                  .slice(2, 0, 3).to(torch::kDouble);
+    const double mse = (a_u8.to(torch::kDouble) - bt).pow(2).mean().item<double>();
+    return 10 * std::log10(255.0 * 255.0 / mse);
+}
+
+}  // namespace
+
+TEST(OracleUpscale, TfjsModelsMatchUpscalerJS) {
+    const std::string dir = test::oracle_dir() + "/upscale/tfjs/";
+    const auto cases = test::read_json(dir + "tfjs_cases.json");
+    int checked = 0;
+    for (const auto& c : cases["cases"]) {
+        if (!c["patch_size"].is_null()) continue;  // patch mode is UpscalerJS's own tiling, not ours
+        SCOPED_TRACE(c["name"].get<std::string>());
+        const std::string mp = model_path(c["package"], c["model_json"]);
+        ASSERT_TRUE(test::file_exists(mp)) << mp << " is missing: install/setup.sh installs the UpscalerJS models with npm";
+        const auto g = models::TfjsGraph::load(mp);
+        EXPECT_EQ(g.scale(), c["scale"].get<int>());
+        EXPECT_EQ(g.unit_range(), c["input_range"][1].get<int>() == 1);
+        auto ref = test::load_tensor_file(dir + c["file"].get<std::string>());
+        const auto out = models::upscalerjs_run(g, ref["input_u8"]);
+        const auto diff = (out - ref["output"]).abs();
+        EXPECT_LE(diff.max().item<float>(), 0.01f);
+        EXPECT_LE(diff.mean().item<float>(), 1e-3f);
+        ++checked;
+    }
+    EXPECT_GT(checked, 0);
+}
+
+TEST(OracleUpscale, EsrganThickBeatsLanczosOnPhotos) {
+    const std::string dir = test::oracle_dir() + "/upscale/quality/";
+    const auto q = test::read_json(dir + "quality.json");
+    const auto g = models::TfjsGraph::load(upscaler_model_path("esrgan-thick", 4));
+    int checked = 0;
+    for (const auto& r : q["results"]) {
+        if (r["method"] != "esrgan-thick/4x") continue;
+        const std::string img = r["image"], deg = r["degradation"];
+        SCOPED_TRACE(img + " " + deg);
+        const Image lr = io::read_png(dir + img + "_lr_" + deg + ".png").image;
+        const Image hr = io::read_png(dir + img + "_hr.png").image;
+        auto lr_t = torch::from_blob(const_cast<uint8_t*>(lr.pixels.data()), {lr.height, lr.width, lr.channels}, torch::kUInt8).slice(2, 0, 3);
+        // UpscalerJS's result rounded to uint8 (half to even), as the quality table was made.
+        const auto out = torch::round(models::upscalerjs_run(g, lr_t.contiguous())).clamp(0, 255);
+        const double p = psnr(out, hr);
+        EXPECT_NEAR(p, r["psnr_rgb"].get<double>(), 0.02);
+        double lanczos = 0;
+        for (const auto& o : q["results"])
+            if (o["image"] == img && o["degradation"] == deg && o["method"] == "lanczos(PIL)") lanczos = o["psnr_rgb"];
+        EXPECT_GT(p - lanczos, 0.6) << "esrgan-thick x4 must beat Lanczos by 0.6 dB or more";
+        ++checked;
+    }
+    EXPECT_EQ(checked, 4);
+}
