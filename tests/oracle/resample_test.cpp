@@ -1,6 +1,7 @@
 // PIL-exact Lanczos resizing against the SD-upscale driver's "upscaled" images (oracle math/upscale.json).
 #include <gtest/gtest.h>
 
+#include "imaging/grid.h"
 #include "imaging/resample.h"
 #include "io/png_file.h"
 #include "status.h"
@@ -35,4 +36,35 @@ TEST(Resample, BadSizesAreErrors) {
     EXPECT_THROW(imaging::resize(img, 0, 4), Error);
     const Image same = imaging::resize(img, 8, 8);
     for (uint8_t v : same.pixels) EXPECT_EQ(v, 7);  // a flat image stays flat
+}
+
+TEST(OracleMath, SplitAndCombineGrid) {
+    const std::string dir = test::oracle_dir() + "/math/";
+    const auto data = test::read_json(dir + "upscale.json");
+    ASSERT_FALSE(data["grids"].empty());
+    for (const auto& c : data["grids"]) {
+        SCOPED_TRACE(c["id"].get<std::string>());
+        const Image in = io::read_png(dir + c["input"].get<std::string>()).image;
+        auto g = imaging::split_grid(in, c["tile_w"], c["tile_h"], c["overlap"]);
+        ASSERT_EQ(g.rows.size(), c["rows"].size());
+        int k = 0;
+        for (size_t r = 0; r < g.rows.size(); ++r) {
+            EXPECT_EQ(g.rows[r].y, c["rows"][r]["y"].get<int>());
+            ASSERT_EQ(g.rows[r].tiles.size(), c["rows"][r]["tiles"].size());
+            for (size_t t = 0; t < g.rows[r].tiles.size(); ++t) {
+                EXPECT_EQ(g.rows[r].tiles[t].x, c["rows"][r]["tiles"][t]["x"].get<int>());
+                // The oracle's tile transform: (tile * (k % 3 + 1) + 17k) mod 256.
+                for (auto& v : g.rows[r].tiles[t].tile.pixels) v = static_cast<uint8_t>((v * (k % 3 + 1) + 17 * k) % 256);
+                ++k;
+            }
+        }
+        EXPECT_EQ(k, c["tile_count"].get<int>());
+        const Image want = io::read_png(dir + c["combined"].get<std::string>()).image;
+        const Image got = imaging::combine_grid(g);
+        ASSERT_EQ(got.width, want.width);
+        EXPECT_EQ(got.pixels, want.pixels);
+        if (c["identity_roundtrip_equal_input"].get<bool>()) {
+            EXPECT_EQ(imaging::combine_grid(imaging::split_grid(in, c["tile_w"], c["tile_h"], c["overlap"])).pixels, in.pixels);
+        }
+    }
 }
