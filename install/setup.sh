@@ -38,6 +38,20 @@ if ! readlink -f /etc/alternatives/libblas.so.3-x86_64-linux-gnu 2>/dev/null | g
   echo "setup: warning: libblas.so.3 is not OpenBLAS; install libopenblas0-pthread for full speed" >&2
 fi
 
+# The learned upscalers (UpscalerJS ESRGAN models, MIT) come from npm; only their model files are
+# used (the engine reads the TF.js graphs itself), so peer dependencies are skipped.
+upscalers="${GIMP_DIFFUSION_UPSCALERS:-${XDG_DATA_HOME:-$HOME/.local/share}/gimp-diffusion/upscalers}"
+if [ ! -f "$upscalers/node_modules/@upscalerjs/esrgan-thick/models/x4/model.json" ]; then
+  if command -v npm >/dev/null; then
+    echo "setup: installing the UpscalerJS upscaler models with npm into $upscalers"
+    mkdir -p "$upscalers"
+    npm install --prefix "$upscalers" --no-audit --no-fund --legacy-peer-deps --silent \
+      @upscalerjs/esrgan-thick@1.0.0 @upscalerjs/esrgan-medium@1.0.0 @upscalerjs/esrgan-slim@1.0.0 @upscalerjs/default-model@1.0.0
+  else
+    echo "setup: warning: npm is missing, so the learned upscalers are not installed (apt install npm, then rerun)" >&2
+  fi
+fi
+
 if [ ! -f "$build_dir/build.ninja" ]; then
   meson setup "$build_dir" "$root" "${meson_extra[@]}"
 elif [ ${#meson_extra[@]} -gt 0 ]; then

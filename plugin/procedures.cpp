@@ -77,7 +77,7 @@ void register_procedures() {
             {arg(GIMP_PDB_IMAGE, "plot", "A new image holding one layer per cell")});
 
     install("plug-in-diffusion-upscale", "Upscale the active layer", "_Upscale...", "RGB*, GRAY*",
-            {kRunMode, kImage, kDrawable, arg(GIMP_PDB_STRING, "upscaler", "Upscaler: Lanczos or Nearest"),
+            {kRunMode, kImage, kDrawable, arg(GIMP_PDB_STRING, "upscaler", "ESRGAN thick (default, learned), ESRGAN medium, ESRGAN slim, Lanczos or Nearest"),
              arg(GIMP_PDB_FLOAT, "scale", "Scale factor (1-8)"),
              arg(GIMP_PDB_INT32, "new-image", "0: scale this image and add the layer; 1: open a new image")},
             {arg(GIMP_PDB_IMAGE, "result-image", "The image holding the result"),

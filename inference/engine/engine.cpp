@@ -7,6 +7,7 @@
 #include "../pipeline/conditioning.h"
 #include "../pipeline/generate.h"
 #include "../pipeline/inpaint.h"
+#include "../pipeline/upscale.h"
 #include "../imaging/inpaint_prep.h"
 #include "model_info.h"
 
@@ -33,6 +34,7 @@ Status guarded(const std::function<void()>& fn) {
 }
 
 struct Engine::Impl {
+    pipeline::Upscalers upscalers;
     pipeline::ConditioningCache cond_cache;
     std::shared_ptr<pipeline::SDModel> model;
     std::unique_ptr<text::ClipTokenizer> tok;
@@ -165,6 +167,15 @@ Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunC
             g.infotext = text::create_infotext(generation_info(r, id, g.seed, g.subseed, true));
             out->push_back(std::move(g));
         }
+    });
+}
+
+Status Engine::upscale(const Image& image, const std::string& upscaler, double scale, const RunCallbacks& cb, Image* out) {
+    return guarded([&] {
+        pipeline::UpscaleOptions opt;
+        opt.progress = cb.progress;
+        opt.cancelled = cb.cancelled;
+        *out = impl_->upscalers.upscale(image, upscaler, scale, opt);
     });
 }
 

@@ -66,6 +66,10 @@ public:
                    std::vector<GeneratedImage>* out, Image* mask_for_overlay = nullptr,
                    std::vector<int>* paste_box = nullptr);
 
+    // upscaler: "ESRGAN thick" (the default learned model), "ESRGAN medium", "ESRGAN slim", "Lanczos",
+    // "Nearest". Needs no checkpoint.
+    Status upscale(const Image& image, const std::string& upscaler, double scale, const RunCallbacks& cb, Image* out);
+
 private:
     struct Impl;
     std::unique_ptr<Impl> impl_;

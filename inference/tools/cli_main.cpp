@@ -25,6 +25,8 @@ const char* kUsage =
     "  img2img --model FILE --init-image IN.png --denoising-strength 0.3 [txt2img options]\n"
     "  inpaint --model FILE --init-image IN.png --mask MASK.png [--mask-blur 4] [--masked-content 0-3]\n"
     "      [--inpaint-full-res 1 --inpaint-padding 32] [--denoising-strength 0.75] [txt2img options]\n"
+    "  upscale --init-image IN.png [--upscaler \"ESRGAN thick\"|\"ESRGAN medium\"|\"ESRGAN slim\"|Lanczos|Nearest]\n"
+    "      [--scale 4] [-o OUT.png]                      no checkpoint needed\n"
     "  tokenize [--family sd1|sd2] [--vocab FILE] PROMPT    chunks, multipliers and the N/75 counter (JSON)\n"
     "  parse-prompt [--steps N] PROMPT                      AND parts, edit schedule, emphasis (JSON)\n"
     "  infotext < TEXT                                     parse an A1111 parameters text (JSON)\n"
@@ -86,6 +88,7 @@ int main(int argc, char** argv) {
         if (cmd == "txt2img") return sdgimp::cli::cmd_txt2img(args);
         if (cmd == "img2img") return sdgimp::cli::cmd_img2img(args);
         if (cmd == "inpaint") return sdgimp::cli::cmd_inpaint(args);
+        if (cmd == "upscale") return sdgimp::cli::cmd_upscale(args);
         if (cmd == "tokenize") return sdgimp::cli::cmd_tokenize(args);
         if (cmd == "parse-prompt") return sdgimp::cli::cmd_parse_prompt(args);
         if (cmd == "infotext") return sdgimp::cli::cmd_infotext(args);

@@ -79,6 +79,28 @@ bool serve_connection(int fd, Engine& engine) {
                     if (!s.ok) throw Error(s.code, s.message);
                 });
                 wire::send_message(fd, st.ok ? info_message("loaded", info, engine) : error_message(st));
+            } else if (op == "upscale") {
+                Image out;
+                RunCallbacks cb;
+                cb.progress = [&](int done, int total) {
+                    wire::Message m;
+                    m.header = {{"event", "progress"}, {"done", done}, {"total", total}};
+                    wire::send_message(fd, m);
+                };
+                Status st = guarded([&] {
+                    if (!req.header.contains("image")) throw Error(ErrorCode::kInvalidRequest, "upscale needs an image.");
+                    Status s = engine.upscale(wire::image_from(req.header["image"], req), req.header.value("upscaler", "ESRGAN thick"),
+                                              req.header.value("scale", 4.0), cb, &out);
+                    if (!s.ok) throw Error(s.code, s.message);
+                });
+                if (!st.ok) {
+                    wire::send_message(fd, error_message(st));
+                    continue;
+                }
+                wire::Message m;
+                m.header = {{"event", "result"}, {"model_loads", engine.model_loads()}};
+                m.header["image"] = wire::attach_image(&m, out);
+                wire::send_message(fd, m);
             } else if (op == "txt2img" || op == "img2img" || op == "inpaint") {
                 bool cancelled = false;
                 RunCallbacks cb;

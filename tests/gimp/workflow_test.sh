@@ -107,6 +107,11 @@ scm=$(cat <<SCM
   (let* ((r (plug-in-diffusion-upscale RUN-NONINTERACTIVE img base "Lanczos" 2.0 0)))
     (check (= (car (gimp-image-width img)) 256) "image scaled x2")
     (check (= (car (gimp-drawable-width (cadr r))) 256) "upscaled layer x2"))
+  ; and with the learned default into a new image
+  (let* ((r (plug-in-diffusion-upscale RUN-NONINTERACTIVE img base "" 2.0 1)))
+    (check (= (car (gimp-image-width (car r))) 512) "learned x2 into a new image")
+    (check (contains (car (gimp-item-get-name (cadr r))) "ESRGAN thick") "learned upscaler named")
+    (gimp-image-delete (car r)))
 
   (gimp-xcf-save RUN-NONINTERACTIVE img base "$out/workflow.xcf" "workflow.xcf")
   (gimp-image-delete img)

@@ -5,7 +5,9 @@
 #include <cmath>
 
 #include "io/png_file.h"
+#include "status.h"
 #include "models/tfjs_graph.h"
+#include "pipeline/upscale.h"
 #include "support/oracle.h"
 #include "support/tensor_file.h"
 #include "upscalers.h"
@@ -23,6 +25,15 @@ double psnr(const torch::Tensor& a_u8, const Image& b) {
                   .slice(2, 0, 3).to(torch::kDouble);
     const double mse = (a_u8.to(torch::kDouble) - bt).pow(2).mean().item<double>();
     return 10 * std::log10(255.0 * 255.0 / mse);
+}
+
+Image imaging_crop(const Image& img, int x0, int y0, int w, int h) {
+    Image out{w, h, 3, std::vector<uint8_t>(static_cast<size_t>(w) * h * 3)};
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x)
+            for (int c = 0; c < 3; ++c)
+                out.pixels[(static_cast<size_t>(y) * w + x) * 3 + c] = img.pixels[(static_cast<size_t>(y + y0) * img.width + x + x0) * img.channels + c];
+    return out;
 }
 
 }  // namespace
@@ -72,4 +83,30 @@ TEST(OracleUpscale, EsrganThickBeatsLanczosOnPhotos) {
         ++checked;
     }
     EXPECT_EQ(checked, 4);
+}
+
+TEST(OracleUpscale, TiledUpscaleIsSeamless) {
+    const Image hr = io::read_png(test::oracle_dir() + "/upscale/quality/astro_hr.png").image;
+    Image src = imaging_crop(hr, 0, 0, 220, 150);
+    pipeline::Upscalers ups;
+    pipeline::UpscaleOptions whole;
+    whole.tile = 4096;
+    int tiles = 0;
+    pipeline::UpscaleOptions tiled;
+    tiled.progress = [&](int, int total) { tiles = total; };
+    const Image a = ups.upscale(src, "ESRGAN thick", 2.0, whole), b = ups.upscale(src, "ESRGAN thick", 2.0, tiled);
+    ASSERT_EQ(a.width, 440);
+    ASSERT_EQ(b.height, 300);
+    EXPECT_GT(tiles, 1);
+    double sum = 0;
+    int worst = 0;
+    for (size_t i = 0; i < a.pixels.size(); ++i) {
+        const int d = std::abs(a.pixels[i] - b.pixels[i]);
+        sum += d;
+        worst = std::max(worst, d);
+    }
+    EXPECT_LT(sum / static_cast<double>(a.pixels.size()), 0.5) << "tiles must blend into the whole-image result";
+    EXPECT_THROW(ups.upscale(src, "Bogus", 2.0), Error);
+    const Image l = ups.upscale(src, "Lanczos", 1.5);
+    EXPECT_EQ(l.width, 330);
 }
