@@ -17,6 +17,24 @@ const models::TfjsGraph& Upscalers::graph(const std::string& family, int scale) 
     return *slot;
 }
 
+const models::RRDBNet& Upscalers::esrgan(const std::string& path) {
+    auto& slot = pth_cache_[path];
+    if (!slot) slot = std::make_unique<models::RRDBNet>(models::RRDBNet::load(path));
+    return *slot;
+}
+
+namespace {
+
+bool is_model_file(const std::string& s) {
+    for (const char* ext : {".pth", ".safetensors", ".ckpt"}) {
+        const std::string e = ext;
+        if (s.size() > e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0) return true;
+    }
+    return false;
+}
+
+}  // namespace
+
 Image Upscalers::upscale(const Image& in, const std::string& upscaler, double scale, const UpscaleOptions& opt) {
     if (!in.valid()) throw Error(ErrorCode::kInvalidRequest, "Cannot upscale an empty image.");
     if (!(scale >= 1.0 && scale <= 8.0)) throw Error(ErrorCode::kInvalidRequest, "Scale must be between 1 and 8.");
@@ -24,24 +42,39 @@ Image Upscalers::upscale(const Image& in, const std::string& upscaler, double sc
     const int tw = static_cast<int>(rgb.width * scale), th = static_cast<int>(rgb.height * scale);
     if (upscaler == "Lanczos") return imaging::resize(rgb, tw, th, imaging::Filter::kLanczos);
     if (upscaler == "Nearest") return imaging::resize(rgb, tw, th, imaging::Filter::kNearest);
+    std::function<Image(const Image&)> run_tile;
+    int model_scale = 1;
+    if (is_model_file(upscaler)) {
+        const auto& net = esrgan(upscaler);
+        model_scale = net.scale();
+        run_tile = [&net](const Image& tile) {
+            auto t = torch::from_blob(const_cast<uint8_t*>(tile.pixels.data()), {tile.height, tile.width, 3}, torch::kUInt8);
+            auto x = t.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0;
+            auto y = torch::round(net.forward_padded(x)[0].permute({1, 2, 0}) * 255).clamp(0, 255).to(torch::kUInt8).contiguous();
+            return Image{static_cast<int>(y.size(1)), static_cast<int>(y.size(0)), 3,
+                         std::vector<uint8_t>(y.data_ptr<uint8_t>(), y.data_ptr<uint8_t>() + y.numel())};
+        };
+    } else {
     std::string family;
     for (const char* f : {"thick", "medium", "slim"})
         if (upscaler == std::string("ESRGAN ") + f || upscaler == std::string("esrgan-") + f) family = std::string("esrgan-") + f;
     if (family.empty())
-        throw Error(ErrorCode::kInvalidRequest, "Unknown upscaler \"" + upscaler + "\"; use ESRGAN thick, ESRGAN medium, ESRGAN slim, Lanczos or Nearest.");
-    int model_scale = 8;
+        throw Error(ErrorCode::kInvalidRequest, "Unknown upscaler \"" + upscaler +
+                                                    "\"; use ESRGAN thick, ESRGAN medium, ESRGAN slim, Lanczos, Nearest or an ESRGAN .pth file.");
+    model_scale = 8;
     for (int s : {2, 3, 4, 8})
         if (s >= scale - 1e-9) {
             model_scale = s;
             break;
         }
     const auto& g = graph(family, model_scale);
-    auto run_tile = [&](const Image& tile) {
+    run_tile = [&g](const Image& tile) {
         auto t = torch::from_blob(const_cast<uint8_t*>(tile.pixels.data()), {tile.height, tile.width, 3}, torch::kUInt8);
         auto out = torch::round(models::upscalerjs_run(g, t)).clamp(0, 255).to(torch::kUInt8).contiguous();
         return Image{static_cast<int>(out.size(1)), static_cast<int>(out.size(0)), 3,
                      std::vector<uint8_t>(out.data_ptr<uint8_t>(), out.data_ptr<uint8_t>() + out.numel())};
     };
+    }
     Image up;
     if (rgb.width <= opt.tile && rgb.height <= opt.tile) {
         up = run_tile(rgb);

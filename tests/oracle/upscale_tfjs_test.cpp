@@ -6,6 +6,7 @@
 
 #include "io/png_file.h"
 #include "status.h"
+#include "models/rrdbnet.h"
 #include "models/tfjs_graph.h"
 #include "pipeline/upscale.h"
 #include "support/oracle.h"
@@ -109,4 +110,39 @@ TEST(OracleUpscale, TiledUpscaleIsSeamless) {
     EXPECT_THROW(ups.upscale(src, "Bogus", 2.0), Error);
     const Image l = ups.upscale(src, "Lanczos", 1.5);
     EXPECT_EQ(l.width, 330);
+}
+
+TEST(OracleUpscale, EsrganPthInEveryLayout) {
+    const std::string dir = test::oracle_dir() + "/upscale/rrdbnet/";
+    const auto cases = test::read_json(dir + "rrdbnet_cases.json");
+    auto ref = test::load_tensor_file(dir + "rrdbnet_refs.safetensors");
+    int checked = 0;
+    for (const auto& [file, info] : cases["files"].items()) {
+        SCOPED_TRACE(file);
+        const auto net = models::RRDBNet::load(dir + "weights/" + file);
+        const std::string model = info["model"];
+        const auto& m = cases["models"][model];
+        EXPECT_EQ(net.scale(), m["scale"].get<int>());
+        const int size = model == "old_native_x8" ? 8 : 16;
+        const std::string in = "in_" + std::to_string(size) + "x" + std::to_string(size);
+        const std::string out = model + "_out_" + std::to_string(size) + "x" + std::to_string(size) + "_fp64";
+        ASSERT_TRUE(ref.has(out)) << out;
+        const auto got = net.forward(ref[in]);
+        EXPECT_LE((got.to(torch::kDouble) - ref[out]).abs().max().item<double>(), 1e-4);
+        ++checked;
+    }
+    EXPECT_EQ(checked, static_cast<int>(cases["files"].size()));
+    // Odd sizes through the A1111/spandrel call: reflect-pad to a multiple of 4, clamp, crop.
+    const auto x2 = models::RRDBNet::load(dir + "weights/rrdb_x2_params_ema.pth");
+    EXPECT_LE((x2.forward_padded(ref["in_13x9"]) - ref["rrdb_x2_out_13x9_spandrel_call_fp32"]).abs().max().item<float>(), 1e-4f);
+    const auto x4 = models::RRDBNet::load(dir + "weights/rrdb_x4_new.pth");
+    EXPECT_LE((x4.forward_padded(ref["in_13x9"]) - ref["rrdb_x4_out_13x9_spandrel_call_fp32"]).abs().max().item<float>(), 1e-4f);
+    EXPECT_THROW(models::RRDBNet::load(test::oracle_dir() + "/nets/tiny-sd1/tiny-sd1.ckpt"), Error);
+    // Through the upscaler front end, by file name, tiled.
+    pipeline::Upscalers ups;
+    Image img{200, 100, 3, std::vector<uint8_t>(200 * 100 * 3)};
+    for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>(i * 7 % 253);
+    const Image big = ups.upscale(img, dir + "weights/rrdb_x4_old.pth", 4.0);
+    EXPECT_EQ(big.width, 800);
+    EXPECT_EQ(big.height, 400);
 }
