@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "imaging/grid.h"
+#include "imaging/sd_upscale.h"
 #include "imaging/resample.h"
 #include "io/png_file.h"
 #include "status.h"
@@ -66,5 +67,50 @@ TEST(OracleMath, SplitAndCombineGrid) {
         if (c["identity_roundtrip_equal_input"].get<bool>()) {
             EXPECT_EQ(imaging::combine_grid(imaging::split_grid(in, c["tile_w"], c["tile_h"], c["overlap"])).pixels, in.pixels);
         }
+    }
+}
+
+TEST(OracleMath, SdUpscaleDriver) {
+    const std::string dir = test::oracle_dir() + "/math/";
+    const auto data = test::read_json(dir + "upscale.json");
+    ASSERT_FALSE(data["sd_upscale_script"].empty());
+    for (const auto& c : data["sd_upscale_script"]) {
+        SCOPED_TRACE(c["id"].get<std::string>());
+        const Image in = io::read_png(dir + c["input"].get<std::string>()).image;
+        Image up = in;
+        if (c["upscaler"] == "Lanczos") {
+            const double s = c["scale_factor"];
+            up = imaging::resize(in, static_cast<int>(in.width * s), static_cast<int>(in.height * s));
+            up = imaging::sd_upscale_resize_target(up, in.width, in.height, s);
+        }
+        const Image want_up = io::read_png(dir + c["upscaled"].get<std::string>()).image;
+        ASSERT_EQ(up.width, want_up.width);
+        EXPECT_EQ(up.pixels, want_up.pixels);
+        imaging::SdUpscaleSettings st;
+        st.tile_w = c["tile_w"];
+        st.tile_h = c["tile_h"];
+        st.overlap = c["overlap"];
+        st.batch_size = c["batch_size"];
+        st.batch_count = c["batch_count"];
+        st.seed = c["seed"];
+        std::vector<std::array<int64_t, 3>> calls;
+        const auto results = imaging::sd_upscale_tiles(up, st, [&](const std::vector<Image>& tiles, int64_t batch_seed, int first) {
+            std::vector<Image> out = tiles;
+            for (size_t j = 0; j < out.size(); ++j) {
+                const int k = first + static_cast<int>(j);
+                calls.push_back({k, batch_seed + static_cast<int64_t>(j), batch_seed});
+                for (auto& v : out[j].pixels) v = static_cast<uint8_t>((v * (k % 3 + 1) + 17 * k) % 256);
+            }
+            return out;
+        });
+        ASSERT_EQ(calls.size(), c["tile_calls"].size());
+        for (size_t i = 0; i < calls.size(); ++i) {
+            EXPECT_EQ(calls[i][0], c["tile_calls"][i]["tile_index"].get<int64_t>());
+            EXPECT_EQ(calls[i][1], c["tile_calls"][i]["seed"].get<int64_t>());
+            EXPECT_EQ(calls[i][2], c["tile_calls"][i]["batch_seed"].get<int64_t>());
+        }
+        ASSERT_EQ(results.size(), c["results"].size());
+        for (size_t n = 0; n < results.size(); ++n)
+            EXPECT_EQ(results[n].pixels, io::read_png(dir + c["results"][n].get<std::string>()).image.pixels) << "pass " << n;
     }
 }
