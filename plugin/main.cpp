@@ -23,6 +23,7 @@ void run(const gchar* name, gint nparams, const GimpParam* params, gint* nreturn
     else if (proc == "plug-in-diffusion-inpaint") run_inpaint(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-remove-object") run_remove_object(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-xy-plot") run_xy_plot(params, nparams, &reply);
+    else if (proc == "plug-in-diffusion-sd-upscale") run_sd_upscale(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-upscale") run_upscale(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-load-model") run_load_model(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-unload-model") run_unload_model(params, nparams, &reply);

@@ -76,6 +76,15 @@ void register_procedures() {
              arg(GIMP_PDB_STRING, "y-type", "Field along Y"), arg(GIMP_PDB_STRING, "y-values", "Comma-separated values"), model},
             {arg(GIMP_PDB_IMAGE, "plot", "A new image holding one layer per cell")});
 
+    install("plug-in-diffusion-sd-upscale", "Upscale, then re-detail tile by tile with img2img (A1111's SD upscale)",
+            "_SD Upscale...", "RGB*, GRAY*",
+            {kRunMode, kImage, kDrawable, prompt, negative, steps, sampler, schedule, cfg, seed,
+             arg(GIMP_PDB_FLOAT, "denoising-strength", "Denoising strength per tile (0.2-0.4 keeps the picture)"),
+             arg(GIMP_PDB_STRING, "upscaler", "ESRGAN thick (default), ESRGAN medium/slim, Lanczos, None or an ESRGAN .pth file"),
+             arg(GIMP_PDB_FLOAT, "scale", "Scale factor"), arg(GIMP_PDB_INT32, "tile-size", "Tile width and height (multiple of 8)"),
+             arg(GIMP_PDB_INT32, "overlap", "Tile overlap in pixels (A1111 default 64)"), model},
+            {arg(GIMP_PDB_IMAGE, "result-image", "A new image with the result"), arg(GIMP_PDB_LAYER, "layer", "Its layer")});
+
     install("plug-in-diffusion-upscale", "Upscale the active layer", "_Upscale...", "RGB*, GRAY*",
             {kRunMode, kImage, kDrawable, arg(GIMP_PDB_STRING, "upscaler", "ESRGAN thick (default, learned), ESRGAN medium, ESRGAN slim, Lanczos or Nearest"),
              arg(GIMP_PDB_FLOAT, "scale", "Scale factor (1-8)"),

@@ -8,6 +8,8 @@
 #include "../pipeline/generate.h"
 #include "../pipeline/inpaint.h"
 #include "../pipeline/upscale.h"
+#include "../imaging/grid.h"
+#include "../imaging/sd_upscale.h"
 #include "../imaging/inpaint_prep.h"
 #include "model_info.h"
 
@@ -176,6 +178,67 @@ Status Engine::upscale(const Image& image, const std::string& upscaler, double s
         opt.progress = cb.progress;
         opt.cancelled = cb.cancelled;
         *out = impl_->upscalers.upscale(image, upscaler, scale, opt);
+    });
+}
+
+Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const std::string& upscaler, double scale,
+                          int overlap, const RunCallbacks& cb, std::vector<GeneratedImage>* out) {
+    return guarded([&] {
+        if (!impl_->model) throw Error(ErrorCode::kModelNotFound, "No model is loaded; load a Stable Diffusion checkpoint first.");
+        GenerateRequest r = pipeline::with_resolved_seeds(req);
+        validate(r);
+        if (overlap < 0 || overlap >= std::min(r.width, r.height))
+            throw Error(ErrorCode::kInvalidRequest, "The tile overlap must be smaller than the tile size.");
+        Image up = imaging::to_rgb(image);
+        if (upscaler != "None") {
+            up = impl_->upscalers.upscale(up, upscaler, scale);
+            up = imaging::sd_upscale_resize_target(up, image.width, image.height, scale);
+        }
+        imaging::SdUpscaleSettings st;
+        st.tile_w = r.width;
+        st.tile_h = r.height;
+        st.overlap = overlap;
+        st.batch_size = r.batch_size;
+        st.batch_count = r.batch_count;
+        st.seed = r.seed;
+        const int tiles_per_pass = [&] {
+            int n = 0;
+            for (const auto& row : imaging::split_grid(up, r.width, r.height, overlap).rows) n += static_cast<int>(row.tiles.size());
+            return n;
+        }();
+        const int total = tiles_per_pass * r.batch_count;
+        int done = 0;
+        const auto results = imaging::sd_upscale_tiles(up, st, [&](const std::vector<Image>& tiles, int64_t batch_seed, int) {
+            std::vector<Image> res;
+            for (size_t j = 0; j < tiles.size(); ++j) {
+                GenerateRequest t = r;
+                t.seed = batch_seed + static_cast<int64_t>(j);
+                t.batch_size = t.batch_count = 1;
+                auto px = torch::from_blob(const_cast<uint8_t*>(tiles[j].pixels.data()), {tiles[j].height, tiles[j].width, 3}, torch::kUInt8);
+                auto x = px.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0 * 2 - 1;
+                pipeline::RunHooks h = hooks_for({}, &impl_->cond_cache);
+                h.cancelled = cb.cancelled;
+                const auto b = pipeline::generate_img2img(*impl_->model, *impl_->tok, t, x, h);
+                res.push_back(to_image(b.images[0]));
+                if (cb.progress) cb.progress(++done, total);
+            }
+            return res;
+        });
+        ModelIdentity id{impl_->info.hash, impl_->info.name, impl_->model->cfg.unet.in_channels == 9};
+        out->clear();
+        for (size_t n = 0; n < results.size(); ++n) {
+            GeneratedImage g;
+            g.image = results[n];
+            g.seed = r.seed + static_cast<int64_t>(n);
+            g.subseed = r.subseed;
+            text::GenerationInfo gi = generation_info(r, id, g.seed, g.subseed, true);
+            gi.width = results[n].width;
+            gi.height = results[n].height;
+            gi.extra.emplace_back("SD upscale overlap", text::InfoValue::integer(overlap));
+            gi.extra.emplace_back("SD upscale upscaler", text::InfoValue::str(upscaler));
+            g.infotext = text::create_infotext(gi);
+            out->push_back(std::move(g));
+        }
     });
 }
 

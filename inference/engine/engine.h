@@ -70,6 +70,11 @@ public:
     // "Nearest". Needs no checkpoint.
     Status upscale(const Image& image, const std::string& upscaler, double scale, const RunCallbacks& cb, Image* out);
 
+    // A1111's SD upscale: the image upscaled by `upscaler` x scale, then img2img over tiles of
+    // req.width x req.height with `overlap`, recombined. One result per batch-count pass.
+    Status sd_upscale(const GenerateRequest& req, const Image& image, const std::string& upscaler, double scale,
+                      int overlap, const RunCallbacks& cb, std::vector<GeneratedImage>* out);
+
 private:
     struct Impl;
     std::unique_ptr<Impl> impl_;

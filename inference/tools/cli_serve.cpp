@@ -101,7 +101,7 @@ bool serve_connection(int fd, Engine& engine) {
                 m.header = {{"event", "result"}, {"model_loads", engine.model_loads()}};
                 m.header["image"] = wire::attach_image(&m, out);
                 wire::send_message(fd, m);
-            } else if (op == "txt2img" || op == "img2img" || op == "inpaint") {
+            } else if (op == "txt2img" || op == "img2img" || op == "inpaint" || op == "sd-upscale") {
                 bool cancelled = false;
                 RunCallbacks cb;
                 cb.progress = [&](int done, int total) {
@@ -136,6 +136,10 @@ bool serve_connection(int fd, Engine& engine) {
                     if (!s.ok) throw Error(s.code, s.message);
                     if (op == "txt2img") {
                         s = engine.txt2img(r, cb, &out);
+                    } else if (op == "sd-upscale") {
+                        if (!req.header.contains("image")) throw Error(ErrorCode::kInvalidRequest, "sd-upscale needs an image.");
+                        s = engine.sd_upscale(r, wire::image_from(req.header["image"], req), req.header.value("upscaler", "ESRGAN thick"),
+                                              req.header.value("scale", 2.0), req.header.value("overlap", 64), cb, &out);
                     } else if (op == "inpaint") {
                         if (!req.header.contains("image") || !req.header.contains("mask"))
                             throw Error(ErrorCode::kInvalidRequest, "inpaint needs an image and a mask.");

@@ -102,7 +102,14 @@ scm=$(cat <<SCM
     (check (contains (parasite (car cells)) "Steps: 4, Sampler: Euler a") "cell parameters")
     (gimp-image-delete plot))
 
-  ; 7. Paste parameters from a layer, then Upscale x2 with Lanczos into this image.
+  ; 7. SD upscale x2 (Lanczos first, then img2img over 64 px tiles with 16 px overlap) into a new image.
+  (let* ((r (plug-in-diffusion-sd-upscale RUN-NONINTERACTIVE img base "detailed" "" 2 "Euler a" "Automatic" 7.0 5 0.3
+              "Lanczos" 2.0 64 16 "")))
+    (check (= (car (gimp-image-width (car r))) 256) "SD upscale x2 width")
+    (check (contains (parasite (cadr r)) "SD upscale overlap: 16") "SD upscale recorded")
+    (gimp-image-delete (car r)))
+
+  ; 8. Paste parameters from a layer, then Upscale x2 with Lanczos into this image.
   (plug-in-diffusion-paste-parameters RUN-NONINTERACTIVE img base "an steam engine\nSteps: 30, Sampler: Euler a, CFG scale: 7, Seed: 3331645590, Size: 768x768, Model hash: 4bdfc29c, Batch size: 4, Batch pos: 3")
   (let* ((r (plug-in-diffusion-upscale RUN-NONINTERACTIVE img base "Lanczos" 2.0 0)))
     (check (= (car (gimp-image-width img)) 256) "image scaled x2")

@@ -311,3 +311,32 @@ TEST(Engine, DialogListsMatchTheEngine) {
     EXPECT_EQ(names, sampler_names());
     for (const auto& n : schedule_names()) EXPECT_TRUE(sampling::parse_schedule(n).has_value()) << n;
 }
+
+TEST(OracleNets, EngineSdUpscale) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    Engine engine;
+    ASSERT_TRUE(engine.load_model({models.front().checkpoints.front(), "", test::vocab_path()}).ok);
+    Image img{96, 64, 3, std::vector<uint8_t>(96 * 64 * 3)};
+    for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>((i * 13) % 241);
+    GenerateRequest r;
+    r.prompt = "detailed";
+    r.steps = 2;
+    r.seed = 9;
+    r.width = r.height = 64;
+    r.denoising_strength = 0.3;
+    int done = 0, total = 0;
+    RunCallbacks cb;
+    cb.progress = [&](int d, int t) { done = d; total = t; };
+    std::vector<GeneratedImage> out;
+    const Status st = engine.sd_upscale(r, img, "Lanczos", 2.0, 16, cb, &out);
+    ASSERT_TRUE(st.ok) << st.message;
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].image.width, 192);
+    EXPECT_EQ(out[0].image.height, 128);
+    EXPECT_EQ(done, total);
+    EXPECT_EQ(total, 12);  // 192x128 in 64 px tiles, 16 px overlap: ceil(176/48) x ceil(112/48) = 4 x 3
+    EXPECT_NE(out[0].infotext.find("SD upscale overlap: 16, SD upscale upscaler: Lanczos"), std::string::npos) << out[0].infotext;
+    EXPECT_EQ(engine.sd_upscale(r, img, "Lanczos", 2.0, 64, {}, &out).code, ErrorCode::kInvalidRequest);
+}
