@@ -28,7 +28,9 @@ const std::vector<std::string>& sampler_names() {
 }
 
 const std::vector<std::string>& schedule_names() {
-    static const std::vector<std::string> n = {"Automatic", "Uniform", "Karras", "Exponential"};
+    static const std::vector<std::string> n = {"Automatic", "Uniform", "Karras", "Exponential", "Polyexponential",
+                                               "SGM Uniform", "KL Optimal", "Align Your Steps", "Simple", "Normal",
+                                               "DDIM", "Beta"};
     return n;
 }
 

@@ -25,7 +25,7 @@ SamplingSettings sampling_settings(const GenerateRequest& r) {
     }
     s.sampler = info->kind;
     const auto sched = sampling::parse_schedule(r.schedule);
-    if (!sched) throw Error(ErrorCode::kInvalidRequest, "Unknown schedule type \"" + r.schedule + "\"; use Automatic, Uniform, Karras or Exponential.");
+    if (!sched) throw Error(ErrorCode::kInvalidRequest, "Unknown schedule type \"" + r.schedule + "\"; use one of A1111's: Automatic, Uniform, Karras, Exponential, Polyexponential, SGM Uniform, KL Optimal, Align Your Steps, Simple, Normal, DDIM, Beta.");
     s.schedule = *sched;
     s.steps = r.steps;
     s.cfg_scale = r.cfg_scale;

@@ -1,5 +1,9 @@
 #include "schedules.h"
 
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
 #include <cmath>
 #include <map>
 
@@ -79,20 +83,143 @@ torch::Tensor exponential_sigmas(int n, double sigma_min, double sigma_max) {
     return append_zero(torch::linspace(std::log(sigma_max), std::log(sigma_min), n, torch::kFloat).exp());
 }
 
+namespace {
+
+// Regularised incomplete beta I_x(a, b) by its continued fraction (Lentz), for the Beta schedule's
+// inverse CDF (scipy.stats.beta.ppf).
+double incomplete_beta(double x, double a, double b) {
+    if (x <= 0) return 0;
+    if (x >= 1) return 1;
+    const double lbeta = std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b);
+    const double front = std::exp(lbeta + a * std::log(x) + b * std::log1p(-x));
+    auto cf = [](double xx, double aa, double bb) {
+        const double tiny = 1e-300;
+        double f = 1, c = 1, d = 1 - (aa + bb) * xx / (aa + 1);
+        d = std::fabs(d) < tiny ? tiny : d;
+        d = 1 / d;
+        f = d;
+        for (int m = 1; m < 500; ++m) {
+            for (int half = 0; half < 2; ++half) {
+                const double num = half == 0 ? m * (bb - m) * xx / ((aa + 2 * m - 1) * (aa + 2 * m))
+                                             : -(aa + m) * (aa + bb + m) * xx / ((aa + 2 * m) * (aa + 2 * m + 1));
+                d = 1 + num * d;
+                d = std::fabs(d) < tiny ? tiny : d;
+                c = 1 + num / c;
+                c = std::fabs(c) < tiny ? tiny : c;
+                d = 1 / d;
+                f *= c * d;
+            }
+            if (std::fabs(c * d - 1) < 1e-16) break;
+        }
+        return f;
+    };
+    if (x < (a + 1) / (a + b + 2)) return front * cf(x, a, b) / a;
+    return 1 - std::exp(lbeta + b * std::log1p(-x) + a * std::log(x)) * cf(1 - x, b, a) / b;
+}
+
+double beta_ppf(double q, double a, double b) {
+    if (q <= 0) return 0;
+    if (q >= 1) return 1;
+    double lo = 0, hi = 1;
+    for (int i = 0; i < 200; ++i) {
+        const double mid = 0.5 * (lo + hi);
+        (incomplete_beta(mid, a, b) < q ? lo : hi) = mid;
+    }
+    return 0.5 * (lo + hi);
+}
+
+torch::Tensor to_f32(const std::vector<double>& v) { return torch::tensor(v, torch::kDouble).to(torch::kFloat); }
+
+}  // namespace
+
 torch::Tensor make_sigmas(ScheduleKind kind, int steps, const ModelSchedule& model) {
     if (steps < 1) throw Error(ErrorCode::kInvalidRequest, "Steps must be at least 1.");
+    const int n = steps;
+    // A1111 takes the bounds as Python floats from the float32 table.
+    const double smin = model.sigma_min(), smax = model.sigma_max();
+    const int64_t T = model.sigmas.size(0);
     switch (kind) {
         case ScheduleKind::kAutomatic:
         case ScheduleKind::kUniform: {
-            const double t_max = static_cast<double>(model.sigmas.size(0) - 1);
+            const double t_max = static_cast<double>(T - 1);
             return append_zero(model.t_to_sigma(torch::linspace(t_max, 0, steps, torch::kFloat)));
         }
-        case ScheduleKind::kKarras: return karras_sigmas(steps, model.sigma_min(), model.sigma_max());
-        case ScheduleKind::kExponential: return exponential_sigmas(steps, model.sigma_min(), model.sigma_max());
-        default:
-            throw Error(ErrorCode::kInvalidRequest, std::string("The '") + schedule_name(kind) +
-                                                        "' schedule is not available yet; choose Automatic, Uniform, Karras or Exponential.");
+        case ScheduleKind::kKarras: return karras_sigmas(steps, smin, smax);
+        case ScheduleKind::kExponential: return exponential_sigmas(steps, smin, smax);
+        case ScheduleKind::kPolyexponential: {
+            auto ramp = torch::linspace(1, 0, n, torch::kFloat);  // rho = 1
+            return append_zero(torch::exp(ramp * (std::log(smax) - std::log(smin)) + std::log(smin)));
+        }
+        case ScheduleKind::kSGMUniform:
+        case ScheduleKind::kNormal: {
+            const auto start = model.sigma_to_t(torch::tensor(static_cast<float>(smax)));
+            const auto end = model.sigma_to_t(torch::tensor(static_cast<float>(smin)));
+            const bool sgm = kind == ScheduleKind::kSGMUniform;
+            auto ts = torch::linspace(start.item<float>(), end.item<float>(), sgm ? n + 1 : n, torch::kFloat);
+            if (sgm) ts = ts.slice(0, 0, n);
+            std::vector<double> sigs;
+            for (int64_t i = 0; i < ts.size(0); ++i) sigs.push_back(model.t_to_sigma(ts[i]).item<float>());
+            sigs.push_back(0.0);
+            return to_f32(sigs);
+        }
+        case ScheduleKind::kKLOptimal: {
+            const auto amin = torch::atan(torch::tensor(static_cast<float>(smin)));
+            const auto amax = torch::atan(torch::tensor(static_cast<float>(smax)));
+            const auto idx = torch::arange(n + 1, torch::kLong);
+            const auto frac = idx / static_cast<double>(n);
+            return torch::tan(frac * amin + (1.0 - frac) * amax).to(torch::kFloat);
+        }
+        case ScheduleKind::kAlignYourSteps: {
+            // NVIDIA's published SD 1.5 schedule, log-linearly resampled to the step count.
+            std::vector<double> ays = {14.615, 6.475, 3.861, 2.697, 1.886, 1.396, 0.963, 0.652, 0.399, 0.152, 0.029};
+            if (n != static_cast<int>(ays.size())) {
+                const size_t m = ays.size();
+                std::vector<double> ys(m);
+                for (size_t i = 0; i < m; ++i) ys[i] = std::log(ays[m - 1 - i]);
+                std::vector<double> out(static_cast<size_t>(n));
+                for (int k = 0; k < n; ++k) {
+                    const double x = n == 1 ? 0.0 : static_cast<double>(k) / (n - 1);
+                    const double pos = x * static_cast<double>(m - 1);
+                    const size_t i0 = std::min(static_cast<size_t>(pos), m - 2);
+                    const double t = pos - static_cast<double>(i0);
+                    const double xi0 = static_cast<double>(i0) / static_cast<double>(m - 1);
+                    const double xi1 = static_cast<double>(i0 + 1) / static_cast<double>(m - 1);
+                    const double y = ys[i0] + (x - xi0) * (ys[i0 + 1] - ys[i0]) / (xi1 - xi0);
+                    (void)t;
+                    out[static_cast<size_t>(n - 1 - k)] = std::exp(y);
+                }
+                ays = out;
+            }
+            ays.push_back(0.0);
+            return to_f32(ays);
+        }
+        case ScheduleKind::kSimple: {
+            std::vector<double> sigs;
+            const double ss = static_cast<double>(T) / n;
+            for (int x = 0; x < n; ++x) sigs.push_back(model.sigmas[T - 1 - static_cast<int64_t>(x * ss)].item<float>());
+            sigs.push_back(0.0);
+            return to_f32(sigs);
+        }
+        case ScheduleKind::kDDIM: {
+            std::vector<double> sigs;
+            const int64_t ss = std::max<int64_t>(T / n, 1);
+            for (int64_t x = 1; x < T; x += ss) sigs.push_back(model.sigmas[x].item<float>());
+            std::reverse(sigs.begin(), sigs.end());
+            sigs.push_back(0.0);
+            return to_f32(sigs);
+        }
+        case ScheduleKind::kBeta: {
+            const double a = 0.6, b = 0.6;  // A1111's default beta_dist_alpha / beta_dist_beta
+            std::vector<double> sigs;
+            for (int k = 0; k < n; ++k) {
+                const double t = 1.0 - (n == 1 ? 0.0 : static_cast<double>(k) / (n - 1));
+                sigs.push_back(smin + beta_ppf(t, a, b) * (smax - smin));
+            }
+            sigs.push_back(0.0);
+            return to_f32(sigs);
+        }
     }
+    throw Error(ErrorCode::kInvalidRequest, "Unknown schedule type.");
 }
 
 }  // namespace sdgimp::sampling
