@@ -14,5 +14,6 @@ int cmd_tokenize(const std::vector<std::string>& args);
 int cmd_parse_prompt(const std::vector<std::string>& args);
 int cmd_infotext(const std::vector<std::string>& args);
 int cmd_serve(const std::vector<std::string>& args);
+int cmd_bench(const std::vector<std::string>& args);
 
 }  // namespace sdgimp::cli

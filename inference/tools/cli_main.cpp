@@ -31,6 +31,8 @@ const char* kUsage =
     "  parse-prompt [--steps N] PROMPT                      AND parts, edit schedule, emphasis (JSON)\n"
     "  infotext < TEXT                                     parse an A1111 parameters text (JSON)\n"
     "  infotext --build [txt2img options]                  write one\n"
+    "  bench [--arch sd15|sd21] [--size 512|768] [--what unet|vae|all] [--dtype float32|bfloat16|float16]\n"
+    "      [--device cpu|cuda] [--repeat N]              full-size random-weight timing (JSON on stdout)\n"
     "  serve --socket PATH [--parent-pid PID] [--idle-exit S]  the resident engine the GIMP plug-in talks to\n";
 
 int cmd_info(const std::vector<std::string>& args) {
@@ -93,6 +95,7 @@ int main(int argc, char** argv) {
         if (cmd == "parse-prompt") return sdgimp::cli::cmd_parse_prompt(args);
         if (cmd == "infotext") return sdgimp::cli::cmd_infotext(args);
         if (cmd == "serve") return sdgimp::cli::cmd_serve(args);
+        if (cmd == "bench") return sdgimp::cli::cmd_bench(args);
         std::cerr << "gimp-diffusion-cli: unknown command '" << cmd << "'.\n" << kUsage;
         return 2;
     } catch (const sdgimp::Error& e) {
