@@ -19,6 +19,25 @@ std::pair<T, T> ancestral_step(const T& from, const T& to, double eta) {
 
 bool is_zero(const T& s) { return s.item<float>() == 0.0f; }
 
+// k-diffusion's linear multistep coefficient: the integral over [t_i, t_i+1] of the Lagrange basis
+// polynomial j through t_i, t_i-1, ... (degree < 4, so 5-point Gauss-Legendre is exact).
+double lms_coeff(int order, const std::vector<double>& t, int i, int j) {
+    auto fn = [&](double tau) {
+        double prod = 1.0;
+        for (int k = 0; k < order; ++k) {
+            if (j == k) continue;
+            prod *= (tau - t[static_cast<size_t>(i - k)]) / (t[static_cast<size_t>(i - j)] - t[static_cast<size_t>(i - k)]);
+        }
+        return prod;
+    };
+    static const double xs[5] = {-0.9061798459386640, -0.5384693101056831, 0.0, 0.5384693101056831, 0.9061798459386640};
+    static const double ws[5] = {0.2369268850561891, 0.4786286704993665, 0.5688888888888889, 0.4786286704993665, 0.2369268850561891};
+    const double a = t[static_cast<size_t>(i)], b = t[static_cast<size_t>(i + 1)];
+    double sum = 0;
+    for (int k = 0; k < 5; ++k) sum += ws[k] * fn(0.5 * (b - a) * xs[k] + 0.5 * (a + b));
+    return 0.5 * (b - a) * sum;
+}
+
 struct Loop {
     const Denoiser& model;
     const T& sigmas;
@@ -34,6 +53,7 @@ const std::vector<SamplerInfo>& sampler_table() {
     static const std::vector<SamplerInfo> t = {
         {SamplerKind::kEulerA, "Euler a", "Uniform", false, false},
         {SamplerKind::kEuler, "Euler", "Uniform", false, false},
+        {SamplerKind::kLMS, "LMS", "Uniform", false, false},
         {SamplerKind::kHeun, "Heun", "Uniform", true, false},
         {SamplerKind::kDPM2, "DPM2", "Karras", true, true},
         {SamplerKind::kDPM2A, "DPM2 a", "Karras", true, true},
@@ -56,6 +76,12 @@ T sample(SamplerKind kind, const Denoiser& model, T x, const T& sigmas, const No
     auto t_fn = [](const T& s) { return s.log().neg(); };
     auto sigma_fn = [](const T& t) { return t.neg().exp(); };
     T old_denoised;
+    std::vector<T> ds;  // LMS history, newest last
+    std::vector<double> sig_d;
+    if (kind == SamplerKind::kLMS) {
+        auto sc = sigmas.to(torch::kFloat).contiguous();
+        for (int64_t k = 0; k < sc.size(0); ++k) sig_d.push_back(static_cast<double>(sc[k].item<float>()));
+    }
     for (int i = 0; i < n; ++i) {
         const T s = sigmas[i], s_next = sigmas[i + 1];
         T denoised = L.call(x, s);
@@ -69,6 +95,19 @@ T sample(SamplerKind kind, const Denoiser& model, T x, const T& sigmas, const No
             case SamplerKind::kEuler:
                 x = x + to_d(x, s, denoised) * (s_next - s);
                 break;
+            case SamplerKind::kLMS: {
+                constexpr int kOrder = 4;
+                ds.push_back(to_d(x, s, denoised));
+                if (static_cast<int>(ds.size()) > kOrder) ds.erase(ds.begin());
+                const int cur = std::min(i + 1, kOrder);
+                T step;
+                for (int j = 0; j < cur; ++j) {
+                    const T term = ds[ds.size() - 1 - static_cast<size_t>(j)] * lms_coeff(cur, sig_d, i, j);
+                    step = j == 0 ? term : step + term;
+                }
+                x = x + step;
+                break;
+            }
             case SamplerKind::kHeun: {
                 auto d = to_d(x, s, denoised);
                 auto dt = s_next - s;
