@@ -14,6 +14,7 @@ torch::Tensor sampler_sigmas(const SamplingSettings& s, const sampling::ModelSch
             if (i.kind == s.sampler) return i;
         throw Error(ErrorCode::kInvalidRequest, "Unknown sampler.");
     }();
+    if (s.sampler == SamplerKind::kLCM) return sampling::LcmSchedule::from(model).sigmas(s.schedule, steps);
     sampling::ScheduleKind kind = s.schedule;
     if (kind == sampling::ScheduleKind::kAutomatic) kind = *sampling::parse_schedule(info.automatic);
     if (info.discard_next_to_last_sigma) {
@@ -23,6 +24,25 @@ torch::Tensor sampler_sigmas(const SamplingSettings& s, const sampling::ModelSch
     return sampling::make_sigmas(kind, steps, model);
 }
 
+namespace {
+
+// The UNet wrapped as A1111 wraps it for this sampler, with classifier-free guidance.
+sampling::Denoiser make_denoiser(const SDModel& m, const SamplingSettings& s, const sampling::GuidanceAt& g,
+                                 const torch::Tensor& concat) {
+    if (s.sampler == SamplerKind::kLCM) {
+        auto lcm = std::make_shared<sampling::LcmSchedule>(sampling::LcmSchedule::from(m.schedule));
+        auto unet = m.unet_fn(concat);
+        return sampling::make_cfg_denoiser(
+            [lcm, unet](const torch::Tensor& x, const torch::Tensor& sigma, const torch::Tensor& cond) {
+                return sampling::lcm_denoise(unet, *lcm, x, sigma, cond);
+            },
+            g);
+    }
+    return sampling::make_cfg_denoiser(m.unet_fn(concat), m.schedule, m.cfg.prediction, g);
+}
+
+}  // namespace
+
 torch::Tensor txt2img_latents(const SDModel& m, const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds,
                               int width, int height, const SamplingSettings& s, const sampling::StepCallback& cb,
                               const sampling::Variation& var, const torch::Tensor& concat) {
@@ -31,7 +51,7 @@ torch::Tensor txt2img_latents(const SDModel& m, const sampling::GuidanceAt& g, c
     sampling::ImageRNG rng(s.noise, seeds, {m.cfg.unet.out_channels, height / 8, width / 8}, s.eta_noise_seed_delta, var);
     auto sigmas = sampler_sigmas(s, m.schedule, s.steps);
     auto x = rng.first() * sigmas[0];
-    auto denoiser = sampling::make_cfg_denoiser(m.unet_fn(concat), m.schedule, m.cfg.prediction, g);
+    auto denoiser = make_denoiser(m, s, g, concat);
     sampling::SamplerOptions opt;
     opt.eta = s.eta;
     return sampling::sample(s.sampler, denoiser, x, sigmas, [&] { return rng.next(); }, cb, opt);
@@ -49,7 +69,7 @@ torch::Tensor img2img_latents(const SDModel& m, const sampling::GuidanceAt& g, c
     auto sigmas = sampler_sigmas(s, m.schedule, s.steps);
     auto sched = sigmas.slice(0, s.steps - t_enc - 1);
     auto x = init_latent + rng.first() * sched[0];
-    auto denoiser = sampling::make_cfg_denoiser(m.unet_fn(concat), m.schedule, m.cfg.prediction, g);
+    auto denoiser = make_denoiser(m, s, g, concat);
     if (blend) {
         denoiser = [inner = std::move(denoiser), blend](const torch::Tensor& xx, const torch::Tensor& sigma) {
             return blend->init * blend->mask + blend->nmask * inner(xx, sigma);

@@ -30,10 +30,29 @@ Guidance simple_guidance(const torch::Tensor& cond, const torch::Tensor& uncond,
     return g;
 }
 
+torch::Tensor lcm_denoise(const ModelFn& model, const LcmSchedule& lcm, const torch::Tensor& x, const torch::Tensor& sigma,
+                          const torch::Tensor& cond) {
+    auto s = sigma.view({-1, 1, 1, 1});
+    auto c_in = 1 / (s.pow(2) + 1.0).pow(0.5);
+    auto t = lcm.sigma_to_t(sigma);
+    auto den = x + model(x * c_in, t, cond) * (-s);
+    auto st = (t.to(torch::kFloat) * 10.0).view({-1, 1, 1, 1});
+    auto c_skip = 0.25 / (st.pow(2) + 0.25);
+    auto c_out = st / (st.pow(2) + 0.25).pow(0.5);
+    return c_out * den + c_skip * x;
+}
+
 Denoiser make_cfg_denoiser(ModelFn model, const ModelSchedule& sched, Prediction pred, GuidanceAt guidance) {
+    return make_cfg_denoiser(
+        [model = std::move(model), &sched, pred](const torch::Tensor& x, const torch::Tensor& sigma, const torch::Tensor& cond) {
+            return compvis_denoise(model, sched, pred, x, sigma, cond);
+        },
+        std::move(guidance));
+}
+
+Denoiser make_cfg_denoiser(InnerDenoiser inner, GuidanceAt guidance) {
     auto calls = std::make_shared<int>(0);
-    return [model = std::move(model), &sched, pred, guidance = std::move(guidance), calls](const torch::Tensor& x,
-                                                                                          const torch::Tensor& sigma) {
+    return [inner = std::move(inner), guidance = std::move(guidance), calls](const torch::Tensor& x, const torch::Tensor& sigma) {
         const Guidance g = guidance((*calls)++);
         const int64_t b = x.size(0);
         std::vector<torch::Tensor> xs, ss;
@@ -42,12 +61,10 @@ Denoiser make_cfg_denoiser(ModelFn model, const ModelSchedule& sched, Prediction
         auto x_c = torch::stack(xs), s_c = torch::stack(ss);
         torch::Tensor out;
         if (g.cond.size(1) == g.uncond.size(1)) {
-            out = compvis_denoise(model, sched, pred, torch::cat({x_c, x}), torch::cat({s_c, sigma}),
-                                  torch::cat({g.cond, g.uncond}));
+            out = inner(torch::cat({x_c, x}), torch::cat({s_c, sigma}), torch::cat({g.cond, g.uncond}));
         } else {
             // Prompts of different lengths cannot share a batch: A1111 runs cond and uncond apart.
-            out = torch::cat({compvis_denoise(model, sched, pred, x_c, s_c, g.cond),
-                              compvis_denoise(model, sched, pred, x, sigma, g.uncond)});
+            out = torch::cat({inner(x_c, s_c, g.cond), inner(x, sigma, g.uncond)});
         }
         if (!torch::isfinite(out).all().item<bool>())
             throw Error(ErrorCode::kInternal,
@@ -62,7 +79,7 @@ Denoiser make_cfg_denoiser(ModelFn model, const ModelSchedule& sched, Prediction
 }
 
 Denoiser make_cfg_denoiser(ModelFn model, const ModelSchedule& sched, Prediction pred, Guidance g) {
-    return make_cfg_denoiser(std::move(model), sched, pred, [g = std::move(g)](int) { return g; });
+    return make_cfg_denoiser(std::move(model), sched, pred, GuidanceAt([g = std::move(g)](int) { return g; }));
 }
 
 }  // namespace sdgimp::sampling

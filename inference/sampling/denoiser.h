@@ -27,12 +27,21 @@ struct Guidance {
     double cfg_scale = 7.0;
 };
 
+// A1111's LCM wrapper: eps at the LCM's integer timesteps (eps even for v models, as A1111 does),
+// then the consistency scaling (sigma_data 0.5, timestep x 10).
+torch::Tensor lcm_denoise(const ModelFn& model, const LcmSchedule& lcm, const torch::Tensor& x, const torch::Tensor& sigma,
+                          const torch::Tensor& cond);
+
+// Denoised estimate of rows x at sigma under conditioning rows cond.
+using InnerDenoiser = std::function<torch::Tensor(const torch::Tensor& x, const torch::Tensor& sigma, const torch::Tensor& cond)>;
+
 // The guidance for a 0-based model call counter (prompt schedules switch conditioning by it).
 using GuidanceAt = std::function<Guidance(int call)>;
 
 // One sampler-facing denoiser with classifier-free guidance.
 Denoiser make_cfg_denoiser(ModelFn model, const ModelSchedule& sched, Prediction pred, Guidance g);
 Denoiser make_cfg_denoiser(ModelFn model, const ModelSchedule& sched, Prediction pred, GuidanceAt guidance);
+Denoiser make_cfg_denoiser(InnerDenoiser inner, GuidanceAt guidance);
 
 // Guidance with one prompt per image (weight 1): cond rows 0..B-1.
 Guidance simple_guidance(const torch::Tensor& cond, const torch::Tensor& uncond, double cfg_scale);

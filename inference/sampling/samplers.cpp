@@ -59,6 +59,7 @@ const std::vector<SamplerInfo>& sampler_table() {
         {SamplerKind::kDPM2A, "DPM2 a", "Karras", true, true},
         {SamplerKind::kDPMPP2SA, "DPM++ 2S a", "Karras", true, false},
         {SamplerKind::kDPMPP2M, "DPM++ 2M", "Karras", false, false},
+        {SamplerKind::kLCM, "LCM", "Uniform", false, false},
     };
     return t;
 }
@@ -94,6 +95,10 @@ T sample(SamplerKind kind, const Denoiser& model, T x, const T& sigmas, const No
             }
             case SamplerKind::kEuler:
                 x = x + to_d(x, s, denoised) * (s_next - s);
+                break;
+            case SamplerKind::kLCM:
+                x = denoised;
+                if (s_next.item<float>() > 0) x = x + s_next * noise();
                 break;
             case SamplerKind::kLMS: {
                 constexpr int kOrder = 4;

@@ -132,6 +132,34 @@ torch::Tensor to_f32(const std::vector<double>& v) { return torch::tensor(v, tor
 
 }  // namespace
 
+LcmSchedule LcmSchedule::from(const ModelSchedule& m) {
+    LcmSchedule l;
+    const int64_t T = m.alphas_cumprod.size(0), skip = T / 50;
+    auto idx = torch::arange(0, 50, torch::kLong) * skip + (skip - 1);
+    l.table.alphas_cumprod = m.alphas_cumprod.index({idx});
+    l.table.sigmas = ((1 - l.table.alphas_cumprod) / l.table.alphas_cumprod).pow(0.5);
+    l.table.log_sigmas = l.table.sigmas.log();
+    return l;
+}
+
+torch::Tensor LcmSchedule::sigma_to_t(const torch::Tensor& sigma) const {
+    auto dists = sigma.log() - table.log_sigmas.unsqueeze(1);
+    return dists.abs().argmin(0).view(sigma.sizes()) * 20 + 19;
+}
+
+torch::Tensor LcmSchedule::sigmas(ScheduleKind kind, int steps) const {
+    if (kind == ScheduleKind::kAutomatic || kind == ScheduleKind::kUniform) {
+        auto t = torch::linspace(999, 19, steps, torch::kFloat);
+        auto idx = ((t - 19) / 20).clamp(0, table.sigmas.size(0) - 1);
+        return torch::cat({table.t_to_sigma(idx), torch::zeros({1})});
+    }
+    if (kind == ScheduleKind::kSGMUniform || kind == ScheduleKind::kNormal || kind == ScheduleKind::kSimple ||
+        kind == ScheduleKind::kDDIM)
+        throw Error(ErrorCode::kInvalidRequest, std::string("LCM does not take the '") + schedule_name(kind) +
+                                                    "' schedule here; use Automatic, Karras, Exponential, Polyexponential, KL Optimal, Align Your Steps or Beta.");
+    return make_sigmas(kind, steps, table);
+}
+
 torch::Tensor make_sigmas(ScheduleKind kind, int steps, const ModelSchedule& model) {
     if (steps < 1) throw Error(ErrorCode::kInvalidRequest, "Steps must be at least 1.");
     const int n = steps;

@@ -20,6 +20,8 @@ struct ModelSchedule {
     torch::Tensor t_to_sigma(const torch::Tensor& t) const;
 };
 
+struct LcmSchedule;
+
 enum class ScheduleKind { kAutomatic, kUniform, kKarras, kExponential, kPolyexponential, kSGMUniform,
                           kKLOptimal, kAlignYourSteps, kSimple, kNormal, kDDIM, kBeta };
 
@@ -29,6 +31,15 @@ const char* schedule_name(ScheduleKind k);
 
 // The full sigma list (steps + 1 entries ending in 0) for a k-diffusion sampler.
 torch::Tensor make_sigmas(ScheduleKind kind, int steps, const ModelSchedule& model);
+
+// A1111's LCM denoiser: 50 of the 1000 timesteps (t = 19, 39, ..., 999) as its own sigma table,
+// integer timesteps, and its own "Uniform" discretisation.
+struct LcmSchedule {
+    ModelSchedule table;
+    static LcmSchedule from(const ModelSchedule& m);
+    torch::Tensor sigma_to_t(const torch::Tensor& sigma) const;  // int64: argmin|log s - log table| * 20 + 19
+    torch::Tensor sigmas(ScheduleKind kind, int steps) const;
+};
 
 torch::Tensor karras_sigmas(int n, double sigma_min, double sigma_max, double rho = 7.0);
 torch::Tensor exponential_sigmas(int n, double sigma_min, double sigma_max);

@@ -143,3 +143,28 @@ TEST(OracleMath, SeedResize) {
         EXPECT_TRUE(test::all_close(got, want, 1e-5, 1e-5));
     }
 }
+
+TEST(OracleMath, LcmSchedules) {
+    const auto meta = test::read_json(test::oracle_dir() + "/math/schedules.json");
+    const auto ref = test::load_tensor_file(test::oracle_dir() + "/math/schedules.safetensors");
+    const auto lcm = sampling::LcmSchedule::from(sampling::ModelSchedule::linear(0.00085, 0.012, 1000));
+    EXPECT_TRUE(test::all_close(lcm.table.sigmas, ref["lcm_sigmas"], 0, 1e-6));
+    int checked = 0, refused = 0;
+    for (const auto& c : meta["lcm"]) {
+        const std::string name = c["scheduler"];
+        SCOPED_TRACE(name + " steps " + std::to_string(c["steps"].get<int>()));
+        if (c.value("model_is_sdxl", false)) continue;
+        torch::Tensor got;
+        try {
+            got = lcm.sigmas(*sampling::parse_schedule(name), c["steps"]);
+        } catch (const Error&) {
+            ++refused;  // schedules that need the LCM model's own timestep conversion
+            continue;
+        }
+        auto want = torch::tensor(c["values"].get<std::vector<double>>(), torch::kDouble);
+        EXPECT_TRUE(test::all_close(got, want, 1e-7, 1e-6)) << got << want;
+        ++checked;
+    }
+    std::cout << "LCM schedules checked: " << checked << ", refused: " << refused << "\n";
+    EXPECT_GT(checked, 0);
+}

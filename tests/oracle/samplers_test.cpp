@@ -75,7 +75,17 @@ TEST(OracleMath, Samplers) {
         g.cond = torch::tensor(cond_rows).view({-1, 1, 1});
         g.uncond = torch::tensor(uncond_rows).view({-1, 1, 1});
         const Prediction pred = c["parameterization"] == "v" ? Prediction::kV : Prediction::kEps;
-        auto denoiser = sampling::make_cfg_denoiser(toy_unet, model, pred, g);
+        sampling::Denoiser denoiser;
+        if (info->kind == sampling::SamplerKind::kLCM) {
+            const auto lcm = sampling::LcmSchedule::from(model);
+            denoiser = sampling::make_cfg_denoiser(
+                [lcm](const torch::Tensor& x, const torch::Tensor& sigma, const torch::Tensor& cond) {
+                    return sampling::lcm_denoise(toy_unet, lcm, x, sigma, cond);
+                },
+                sampling::GuidanceAt([g](int) { return g; }));
+        } else {
+            denoiser = sampling::make_cfg_denoiser(toy_unet, model, pred, g);
+        }
         auto result = sampling::sample(s.sampler, denoiser, noise * sigmas[0], sigmas, [&] { return rng.next(); }, {});
         const auto& want = ref[c["result"].get<std::string>()];
         EXPECT_TRUE(test::all_close(result, want, 1e-4, 1e-4)) << "max diff " << test::max_abs_diff(result, want);
