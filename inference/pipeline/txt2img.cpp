@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "../sampling/timestep_samplers.h"
 #include "../status.h"
 
 namespace sdgimp::pipeline {
@@ -49,6 +50,11 @@ torch::Tensor txt2img_latents(const SDModel& m, const sampling::GuidanceAt& g, c
     if (width % 8 || height % 8 || width < 8 || height < 8)
         throw Error(ErrorCode::kInvalidRequest, "Width and height must be positive multiples of 8.");
     sampling::ImageRNG rng(s.noise, seeds, {m.cfg.unet.out_channels, height / 8, width / 8}, s.eta_noise_seed_delta, var);
+    if (s.sampler == SamplerKind::kDDIM) {
+        auto eps = sampling::make_cfg_denoiser(sampling::timestep_eps(m.unet_fn(concat), m.schedule.alphas_cumprod, m.cfg.prediction), g);
+        return sampling::sample_ddim(eps, rng.first(), sampling::ddim_timesteps(s.steps), m.schedule.alphas_cumprod, s.eta_ddim,
+                                     [&] { return rng.next(); }, cb);
+    }
     auto sigmas = sampler_sigmas(s, m.schedule, s.steps);
     auto x = rng.first() * sigmas[0];
     auto denoiser = make_denoiser(m, s, g, concat);
@@ -66,6 +72,24 @@ torch::Tensor img2img_latents(const SDModel& m, const sampling::GuidanceAt& g, c
     const int t_enc = static_cast<int>(std::min(strength, 0.999) * s.steps);
     if (t_enc < 1) return init_latent;
     sampling::ImageRNG rng(s.noise, seeds, {init_latent.size(1), init_latent.size(2), init_latent.size(3)}, s.eta_noise_seed_delta, var);
+    if (s.sampler == SamplerKind::kDDIM) {
+        // A1111's timesteps img2img: the first t_enc timesteps, init noised to timesteps[t_enc].
+        const auto ts = sampling::ddim_timesteps(s.steps);
+        const auto ac = m.schedule.alphas_cumprod;
+        const auto a = ac[ts[std::min<int64_t>(t_enc, ts.size(0) - 1)]];
+        auto xi = init_latent * torch::sqrt(a) + rng.first() * torch::sqrt(1 - a);
+        auto eps = sampling::make_cfg_denoiser(sampling::timestep_eps(m.unet_fn(concat), ac, m.cfg.prediction), g);
+        if (blend) {
+            // A1111 masks timestep samplers before denoising: the kept area comes from the init latent.
+            auto inner = eps;
+            eps = [inner, blend](const torch::Tensor& xx, const torch::Tensor& t) {
+                return inner(blend->init * blend->mask + blend->nmask * xx, t);
+            };
+        }
+        auto samples = sampling::sample_ddim(eps, xi, ts.slice(0, 0, t_enc), ac, s.eta_ddim, [&] { return rng.next(); }, cb);
+        if (blend) samples = samples * blend->nmask + blend->init * blend->mask;
+        return samples;
+    }
     auto sigmas = sampler_sigmas(s, m.schedule, s.steps);
     auto sched = sigmas.slice(0, s.steps - t_enc - 1);
     auto x = init_latent + rng.first() * sched[0];

@@ -19,7 +19,8 @@ struct SamplingSettings {
     double cfg_scale = 7.0;
     sampling::NoiseSource noise = sampling::NoiseSource::kCPU;
     int64_t eta_noise_seed_delta = 0;
-    double eta = 1.0;
+    double eta = 1.0;       // ancestral samplers (A1111's eta_ancestral)
+    double eta_ddim = 0.0;  // DDIM (A1111's eta_ddim)
 };
 
 // The sigma list the sampler receives, with A1111's "Automatic" mapping and discards.

@@ -60,6 +60,7 @@ const std::vector<SamplerInfo>& sampler_table() {
         {SamplerKind::kDPMPP2SA, "DPM++ 2S a", "Karras", true, false},
         {SamplerKind::kDPMPP2M, "DPM++ 2M", "Karras", false, false},
         {SamplerKind::kLCM, "LCM", "Uniform", false, false},
+        {SamplerKind::kDDIM, "DDIM", "Uniform", false, false, true},
     };
     return t;
 }
@@ -157,6 +158,8 @@ T sample(SamplerKind kind, const Denoiser& model, T x, const T& sigmas, const No
                 if (s_next.item<float>() > 0) x = x + noise() * opt.s_noise * up;
                 break;
             }
+            case SamplerKind::kDDIM:
+                throw Error(ErrorCode::kInternal, "DDIM runs over timesteps, not through sample().");
             case SamplerKind::kDPMPP2M: {
                 auto t = t_fn(s), t_next = t_fn(s_next);
                 auto h = t_next - t;

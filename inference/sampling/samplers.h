@@ -15,7 +15,7 @@ using NoiseFn = std::function<torch::Tensor()>;
 // After each step: step index, step count, the current denoised estimate. May throw Cancelled.
 using StepCallback = std::function<void(int step, int steps, const torch::Tensor& denoised)>;
 
-enum class SamplerKind { kEulerA, kEuler, kLMS, kHeun, kDPM2, kDPM2A, kDPMPP2SA, kDPMPP2M, kLCM };
+enum class SamplerKind { kEulerA, kEuler, kLMS, kHeun, kDPM2, kDPM2A, kDPMPP2SA, kDPMPP2M, kLCM, kDDIM };
 
 struct SamplerInfo {
     SamplerKind kind;
@@ -23,6 +23,7 @@ struct SamplerInfo {
     const char* automatic;   // what "Automatic" means: "Uniform", "Karras", "Exponential"
     bool second_order;       // A1111 doubles steps for prompt schedules of these
     bool discard_next_to_last_sigma;
+    bool timesteps = false;  // DDIM-style: integer timesteps over alphas_cumprod, no sigma list
 };
 
 const std::vector<SamplerInfo>& sampler_table();

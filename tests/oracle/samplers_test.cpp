@@ -4,6 +4,7 @@
 
 #include "pipeline/txt2img.h"
 #include "sampling/denoiser.h"
+#include "sampling/timestep_samplers.h"
 #include "support/oracle.h"
 #include "support/tensor_file.h"
 
@@ -29,15 +30,44 @@ TEST(OracleMath, Samplers) {
         auto info = sampling::find_sampler(name);
         if (!info || c.contains("error")) { ++not_offered[name]; continue; }
         int64_t ensd = 0;
+        double eta_ddim = 0.0;
         bool unsupported_option = false;
         if (c.contains("options") && c["options"].is_object()) {
             for (auto it = c["options"].begin(); it != c["options"].end(); ++it) {
                 if (it.key() == "eta_noise_seed_delta") ensd = it.value().get<int64_t>();
-                else if (it.key() != "eta_ddim") unsupported_option = true;
+                else if (it.key() == "eta_ddim") eta_ddim = it.value().get<double>();
+                else unsupported_option = true;
             }
         }
         if (unsupported_option) { ++not_offered[name + " (options)"]; continue; }
         SCOPED_TRACE(c["id"].get<std::string>() + " " + name + " " + c["scheduler"].get<std::string>());
+        if (info->timesteps) {
+            // DDIM: timesteps instead of sigmas, raw eps from the toy model, x starts as the noise.
+            const auto ts = sampling::ddim_timesteps(c["steps"].get<int>());
+            EXPECT_EQ(std::vector<int64_t>(ts.data_ptr<int64_t>(), ts.data_ptr<int64_t>() + ts.numel()),
+                      c["timesteps"].get<std::vector<int64_t>>());
+            const auto src = c["randn_source"] == "NV" ? sampling::NoiseSource::kNV : sampling::NoiseSource::kCPU;
+            const auto seeds = c["seeds"].get<std::vector<uint64_t>>();
+            sampling::ImageRNG rng(src, seeds, c["latent_shape"].get<std::vector<int64_t>>(), ensd);
+            sampling::Guidance g;
+            g.cfg_scale = c["cfg_scale"].get<double>();
+            std::vector<float> cond_rows, uncond_rows;
+            for (size_t i = 0; i < seeds.size(); ++i) {
+                g.conds_list.push_back({{static_cast<int>(i), 1.0}});
+                cond_rows.push_back(c["cond_values"][i].get<float>());
+                uncond_rows.push_back(c["uncond_values"][i].get<float>());
+            }
+            g.cond = torch::tensor(cond_rows).view({-1, 1, 1});
+            g.uncond = torch::tensor(uncond_rows).view({-1, 1, 1});
+            const Prediction pred = c["parameterization"] == "v" ? Prediction::kV : Prediction::kEps;
+            auto eps = sampling::make_cfg_denoiser(sampling::timestep_eps(toy_unet, model.alphas_cumprod, pred),
+                                                   sampling::GuidanceAt([g](int) { return g; }));
+            auto result = sampling::sample_ddim(eps, rng.first(), ts, model.alphas_cumprod, eta_ddim, [&] { return rng.next(); }, {});
+            const auto& want = ref[c["result"].get<std::string>()];
+            EXPECT_TRUE(test::all_close(result, want, 1e-4, 1e-4)) << c["id"] << " max diff " << test::max_abs_diff(result, want);
+            ++ran[name];
+            continue;
+        }
         pipeline::SamplingSettings s;
         s.sampler = info->kind;
         s.schedule = *sampling::parse_schedule(c["scheduler"].get<std::string>());

@@ -1,0 +1,25 @@
+// A1111's "timesteps" samplers (DDIM): the UNet gives eps at integer timesteps, no sigma scaling;
+// the sampler walks alphas_cumprod. The schedule type does not apply to them.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "../model_config.h"
+#include "denoiser.h"
+#include "samplers.h"
+
+namespace sdgimp::sampling {
+
+// clip(range(0, T, T // steps) + 1, 0, T - 1), ascending (consumed from the end).
+torch::Tensor ddim_timesteps(int steps, int64_t T = 1000);
+
+// The CFG denoiser's inner call for timestep samplers: the raw UNet output as eps (v models are
+// turned into eps: sqrt(a_t) v + sqrt(1 - a_t) x). "sigma" carries the timestep of each row.
+InnerDenoiser timestep_eps(ModelFn model, const torch::Tensor& alphas_cumprod, Prediction pred);
+
+// eps: a CFG denoiser returning eps for (x, timesteps). x is the initial latent (pure noise for
+// txt2img, no scaling). Every step draws one noise tensor (multiplied by 0 when eta is 0).
+torch::Tensor sample_ddim(const Denoiser& eps, torch::Tensor x, const torch::Tensor& timesteps,
+                          const torch::Tensor& alphas_cumprod, double eta, const NoiseFn& noise, const StepCallback& cb);
+
+}  // namespace sdgimp::sampling
