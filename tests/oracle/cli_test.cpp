@@ -119,3 +119,32 @@ TEST(Cli, BadInputGivesOneSentence) {
         EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 1) << log;
     }
 }
+
+TEST(Cli, TextCommandsAnswerInJson) {
+    std::string out;
+    ASSERT_EQ(run(cli() + " tokenize --family sd2 --vocab " + quote(test::vocab_path()) + " 'a (red:1.2) boat BREAK at dusk'", &out), 0) << out;
+    auto j = nlohmann::json::parse(out);
+    EXPECT_EQ(j["token_count"], 77);  // "a red boat" closes a chunk at BREAK (75), then "at dusk" (2)
+    EXPECT_EQ(j["counter"], "77/150");
+    ASSERT_EQ(j["chunks"].size(), 2u);
+    EXPECT_EQ(j["chunks"][0]["multipliers"][2], 1.2);
+    EXPECT_EQ(j["chunks"][0]["transformer_tokens"][5], 0);  // SD 2.x pads with 0 after the end token
+
+    ASSERT_EQ(run(cli() + " parse-prompt --steps 10 'a [dog:cat:0.5] AND a tree :0.5 <lora:x:0.8>'", &out), 0) << out;
+    j = nlohmann::json::parse(out);
+    EXPECT_EQ(j["extra_networks"]["lora"][0], (nlohmann::json{"x", "0.8"}));
+    ASSERT_EQ(j["subprompts"].size(), 2u);
+    EXPECT_EQ(j["subprompts"][0]["schedule"][0]["end_at_step"], 5);
+    EXPECT_EQ(j["subprompts"][0]["schedule"][1]["text"], "a cat");
+    EXPECT_EQ(j["subprompts"][1]["weight"], 0.5);
+
+    const std::string text = "a cat\nNegative prompt: dog\nSteps: 20, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 5, Size: 512x768, Hires upscale: 2";
+    ASSERT_EQ(run("printf '%s' " + quote(text) + " | " + cli() + " infotext", &out), 0) << out;
+    j = nlohmann::json::parse(out);
+    EXPECT_EQ(j["Prompt"], "a cat");
+    EXPECT_EQ(j["Size-2"], "768");
+    EXPECT_EQ(j["_ignored"], (nlohmann::json{"Hires upscale"}));
+
+    ASSERT_EQ(run(cli() + " infotext --build --prompt 'a cat' --steps 20 --seed 5 --cfg-scale 7 --width 512 --height 768", &out), 0) << out;
+    EXPECT_EQ(out, "a cat\nSteps: 20, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7.0, Seed: 5, Size: 512x768, Version: v1.10.1\n");
+}
