@@ -3,11 +3,47 @@
 #include <libgimp/gimp.h>
 
 #include <cstring>
+#include <vector>
 #include <string>
 
 #include "procedures.h"
+#include "settings.h"
 
 namespace {
+
+// Menu runs of the procedures without a dialog of their own: the PDB arguments are filled with
+// A1111's defaults and the last request (prompt, sampler, ...), so the menu entry does something useful.
+std::vector<GimpParam> interactive_arguments(const std::string& proc, const GimpParam* params, int n,
+                                             std::vector<std::string>* strings) {
+    const sdgimp::GenerateRequest last = sdgimp::plugin::load_settings().last;
+    std::vector<GimpParam> a(params, params + n);
+    strings->reserve(16);  // the GimpParam strings point into this storage
+    auto str = [&](const std::string& v) {
+        GimpParam p{};
+        p.type = GIMP_PDB_STRING;
+        strings->push_back(v);
+        p.data.d_string = const_cast<gchar*>(strings->back().c_str());
+        return p;
+    };
+    auto i32 = [](int v) { GimpParam p{}; p.type = GIMP_PDB_INT32; p.data.d_int32 = v; return p; };
+    auto f = [](double v) { GimpParam p{}; p.type = GIMP_PDB_FLOAT; p.data.d_float = v; return p; };
+    a.resize(3);
+    if (proc == "plug-in-diffusion-upscale") {
+        a.insert(a.end(), {str("ESRGAN thick"), f(2.0), i32(1)});
+    } else if (proc == "plug-in-diffusion-remove-object") {
+        a.push_back(str("PatchMatch"));
+    } else if (proc == "plug-in-diffusion-sd-upscale" || proc == "plug-in-diffusion-xy-plot") {
+        a.insert(a.end(), {str(last.prompt), str(last.negative_prompt), i32(last.steps), str(last.sampler), str(last.schedule),
+                           f(last.cfg_scale), f(static_cast<double>(last.seed))});
+        if (proc == "plug-in-diffusion-sd-upscale")
+            a.insert(a.end(), {f(0.3), str("ESRGAN thick"), f(2.0), i32(512), i32(64), str("")});
+        else
+            a.insert(a.end(), {i32(last.width), i32(last.height), str("CFG Scale"), str("5, 7, 9"), str("Steps"), str("20, 30"), str("")});
+    } else {
+        return std::vector<GimpParam>(params, params + n);
+    }
+    return a;
+}
 
 void query() { sdgimp::plugin::register_procedures(); }
 
@@ -18,6 +54,13 @@ void run(const gchar* name, gint nparams, const GimpParam* params, gint* nreturn
     gegl_init(nullptr, nullptr);
     using namespace sdgimp::plugin;
     const std::string proc = name;
+    std::vector<std::string> strings;
+    std::vector<GimpParam> filled;
+    if (nparams > 0 && params[0].data.d_int32 != GIMP_RUN_NONINTERACTIVE) {
+        filled = interactive_arguments(proc, params, nparams, &strings);
+        params = filled.data();
+        nparams = static_cast<gint>(filled.size());
+    }
     if (proc == "plug-in-diffusion-txt2img") run_txt2img(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-img2img") run_img2img(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-inpaint") run_inpaint(params, nparams, &reply);

@@ -152,7 +152,22 @@ bad=$(cat <<SCM
   (catch (gimp-message "BAD6: rejected")
     (plug-in-diffusion-remove-object RUN-NONINTERACTIVE img l "PatchMatch"))
   (check (= (length (layers img)) 1) "image unchanged after the bad calls")
+  ; A layer group as the active drawable is refused with a sentence.
+  (let ((grp (car (gimp-layer-group-new img))))
+    (gimp-image-insert-layer img grp 0 0)
+    (catch (gimp-message "BAD7: rejected")
+      (plug-in-diffusion-img2img RUN-NONINTERACTIVE img grp "x" "" 2 "Euler a" "Automatic" 7.0 1 0.3 1 "$model")))
   (gimp-image-delete img)
+  ; Grayscale images get grayscale layers; a menu run (last values) of Upscale uses the learned default.
+  (let* ((g (car (gimp-image-new 64 64 GRAY)))
+         (gl (car (gimp-layer-new g 64 64 GRAY-IMAGE "gray" 100 LAYER-MODE-NORMAL))))
+    (gimp-image-insert-layer g gl 0 0)
+    (let ((out (car (plug-in-diffusion-txt2img RUN-NONINTERACTIVE g gl "x" "" 2 "Euler a" "Automatic" 7.0 1 64 64 1 1 -1 0.0 "$model"))))
+      (check (= (car (gimp-drawable-is-gray out)) 1) "gray image gets a gray layer"))
+    (let ((up (plug-in-diffusion-upscale RUN-WITH-LAST-VALS g gl "" 0 0)))
+      (check (= (car (gimp-image-width (car up))) 128) "menu run of Upscale: ESRGAN thick x2 into a new image")
+      (gimp-image-delete (car up)))
+    (gimp-image-delete g))
   (gimp-message "BADINPUT: PASS"))
 SCM
 )
@@ -165,7 +180,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 grep -q 'CHECK FAILED' "$out/gimp.log" && fail "an assertion failed"
 grep -q 'WORKFLOW: PASS' "$out/gimp.log" || fail "the workflow did not finish"
 grep -q 'BADINPUT: PASS' "$out/gimp.log" || fail "the bad-input script did not finish"
-for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first"; do
+for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own"; do
   grep -q "$m" "$out/gimp.log" || fail "missing error message: $m"
 done
 # The model was read once for all the generate calls of the session.
