@@ -176,6 +176,7 @@ void GenerateDialog::build() {
     gtk_box_pack_start(GTK_BOX(left), model_row, FALSE, FALSE, 0);
     w_->model_info = gtk_label_new("");
     gtk_widget_set_halign(w_->model_info, GTK_ALIGN_START);
+    g_signal_connect(W["model"], "changed", G_CALLBACK(+[](GtkComboBox*, gpointer self) { static_cast<GenerateDialog*>(self)->model_changed(); }), this);
     gtk_box_pack_start(GTK_BOX(left), w_->model_info, FALSE, FALSE, 0);
 
     // Prompts with A1111's token counters.
@@ -334,6 +335,24 @@ void GenerateDialog::build() {
         // GIMP 2.10 passes no display to plug-ins; its image window's XID makes us its dialog.
         GdkWindow* foreign = gdk_x11_window_foreign_new_for_display(gdk_display_get_default(), cfg_.transient_for_xid);
         if (foreign) gdk_window_set_transient_for(gtk_widget_get_window(window_), foreign);
+    }
+}
+
+std::string GenerateDialog::model_info() const { return gtk_label_get_text(GTK_LABEL(w_->model_info)); }
+
+void GenerateDialog::model_changed() {
+    if (!hooks_.describe_model || !w_->model_info) return;
+    const std::string m = model();
+    if (m.empty()) return;
+    int size = 0;
+    const std::string info = hooks_.describe_model(m, &size);
+    gtk_label_set_text(GTK_LABEL(w_->model_info), info.c_str());
+    // Follow the model's native size while the user has not chosen another one.
+    if (size > 0 && widget("width")) {
+        for (const char* f : {"width", "height"}) {
+            const int v = static_cast<int>(gtk_spin_button_get_value(GTK_SPIN_BUTTON(widget(f))));
+            if (v == 512 || v == 768) gtk_spin_button_set_value(GTK_SPIN_BUTTON(widget(f)), size);
+        }
     }
 }
 

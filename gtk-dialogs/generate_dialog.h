@@ -41,6 +41,8 @@ struct DialogHooks {
     EngineCall call;
     // A finished run (main thread): the plug-in turns it into layers.
     std::function<void(const wire::Message& result, const GenerateRequest& request, const std::string& model)> on_result;
+    // A one-line description of a checkpoint and its default image size (model picker); may be empty.
+    std::function<std::string(const std::string& model, int* default_size)> describe_model;
     // Values to remember (every Generate and on close).
     std::function<void(const GenerateRequest&, const std::string& model)> save;
 };
@@ -55,6 +57,7 @@ public:
     // The request the fields describe now (what Generate sends).
     GenerateRequest request() const;
     std::string model() const;
+    std::string model_info() const;
     // Puts a request into the fields.
     void set_request(const GenerateRequest& r);
     // "Paste parameters": fills every field the text carries; returns the ignored keys.
@@ -83,6 +86,7 @@ private:
     struct Widgets;
     void build();
     void update_counters();
+    void model_changed();
     void on_event(const wire::Message& ev);
     void on_done(const Status& st, const wire::Message& result, const GenerateRequest& r, const std::string& model);
     void set_busy(bool busy);

@@ -6,6 +6,7 @@
 #include "generate_dialog.h"
 #include "generate_jobs.h"
 #include "procedures.h"
+#include "model_summary.h"
 #include "status.h"
 
 namespace sdgimp::plugin {
@@ -116,6 +117,15 @@ void run_dialog(GenMode mode, gint32 image, gint32 drawable, Settings s) {
     hooks.call = [&client](const wire::Message& req, const std::function<void(const wire::Message&)>& ev,
                            const std::function<bool()>& cancelled, wire::Message* res) { return client.call(req, ev, cancelled, res); };
     hooks.on_result = [&](const wire::Message& res, const GenerateRequest& r, const std::string&) { apply(mode, target, res, r); };
+    hooks.describe_model = [](const std::string& model, int* size) -> std::string {
+        try {
+            const ModelSummary m = summarize_model(model);
+            *size = m.default_size;
+            return m.kind + ", hash " + m.old_hash;
+        } catch (const Error& e) {
+            return e.what();
+        }
+    };
     hooks.save = [&](const GenerateRequest& r, const std::string& model) {
         s.last = r;
         if (!model.empty()) s.model = model;

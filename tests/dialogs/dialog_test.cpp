@@ -11,6 +11,7 @@
 #include "client/engine_client.h"
 #include "generate_dialog.h"
 #include "io/png_file.h"
+#include "model_summary.h"
 #include "support/oracle.h"
 #include "support/vocab.h"
 
@@ -125,6 +126,29 @@ TEST_F(Dialogs, EveryDialogBuildsAndDescribesItsRequest) {
         ASSERT_TRUE(dialogs::save_window_png(d.window(), shot));
         expect_not_blank(shot);
     }
+}
+
+TEST_F(Dialogs, ModelPickerShowsTheFamilyAndFollowsItsSize) {
+    std::string v_model;
+    for (const auto& m : test::oracle_models())
+        for (const auto& ck : m.checkpoints)
+            if (v_model.empty() && summarize_model(ck).kind == "sd2-v") v_model = ck;
+    ASSERT_FALSE(v_model.empty()) << "the oracle has an SD 2.x v-prediction checkpoint";
+    Fixture fx;
+    auto hooks = fx.hooks();
+    hooks.describe_model = [](const std::string& m, int* size) {
+        const auto s = summarize_model(m);
+        *size = s.default_size;
+        return s.kind + ", hash " + s.old_hash;
+    };
+    dialogs::DialogConfig cfg;
+    cfg.model = v_model;
+    cfg.models = {v_model};
+    cfg.vocab = test::vocab_path();
+    GenerateDialog d(cfg, hooks);
+    EXPECT_EQ(d.model_info().rfind("sd2-v, hash ", 0), 0u) << d.model_info();
+    EXPECT_EQ(d.request().width, 768);  // SD 2.x v-prediction models default to 768
+    EXPECT_EQ(d.request().height, 768);
 }
 
 TEST_F(Dialogs, PastingTheWorkflowParametersFillsTheFields) {
