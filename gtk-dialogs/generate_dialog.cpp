@@ -329,6 +329,7 @@ void GenerateDialog::build() {
     gtk_window_add_accel_group(GTK_WINDOW(window_), accel);
     gtk_widget_add_accelerator(w_->generate, "clicked", accel, GDK_KEY_Return, GDK_CONTROL_MASK, GTK_ACCEL_VISIBLE);
     gtk_widget_add_accelerator(w_->generate, "clicked", accel, GDK_KEY_KP_Enter, GDK_CONTROL_MASK, GTK_ACCEL_VISIBLE);
+    gtk_widget_add_accelerator(close, "clicked", accel, GDK_KEY_Escape, static_cast<GdkModifierType>(0), GTK_ACCEL_VISIBLE);
 
     gtk_widget_show_all(window_);
     if (cfg_.transient_for_xid) {

@@ -116,7 +116,10 @@ void run_dialog(GenMode mode, gint32 image, gint32 drawable, Settings s) {
     };
     hooks.call = [&client](const wire::Message& req, const std::function<void(const wire::Message&)>& ev,
                            const std::function<bool()>& cancelled, wire::Message* res) { return client.call(req, ev, cancelled, res); };
-    hooks.on_result = [&](const wire::Message& res, const GenerateRequest& r, const std::string&) { apply(mode, target, res, r); };
+    hooks.on_result = [&](const wire::Message& res, const GenerateRequest& r, const std::string&) {
+        apply(mode, target, res, r);
+        g_printerr("gimp-diffusion: %s: %zu layer(s) added from the dialog\n", kLabels[static_cast<int>(mode)], res.header["images"].size());
+    };
     hooks.describe_model = [](const std::string& model, int* size) -> std::string {
         try {
             const ModelSummary m = summarize_model(model);
