@@ -1,4 +1,4 @@
-// ldm's AutoencoderKL (encoder, decoder, quant convs) with a tiled decode/encode so large images
+// ldm's AutoencoderKL: encoder, decoder and the quant convs, with parameter names as in the checkpoint.
 // fit in memory.
 #pragma once
 
