@@ -1,5 +1,4 @@
 // ldm's AutoencoderKL: encoder, decoder and the quant convs, with parameter names as in the checkpoint.
-// fit in memory.
 #pragma once
 
 #include <torch/torch.h>
