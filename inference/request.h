@@ -27,6 +27,7 @@ struct GenerateRequest {
     int clip_skip = 1;
     std::string emphasis = "Original";
     double denoising_strength = 0.75;  // img2img / inpaint
+    bool img2img_fix_steps = false;    // A1111's "do exactly the amount of steps the slider specifies"
     // Inpaint (A1111's order for masked content: fill, original, latent noise, latent nothing).
     int mask_blur = 4;
     int masked_content = 1;

@@ -32,6 +32,7 @@ SamplingSettings sampling_settings(const GenerateRequest& r) {
     // "GPU" is what A1111 draws on an NVIDIA card: CUDA's Philox, which the NV source reproduces.
     s.noise = r.rng == "CPU" ? sampling::NoiseSource::kCPU : sampling::NoiseSource::kNV;
     s.eta_noise_seed_delta = r.eta_noise_seed_delta;
+    s.img2img_fix_steps = r.img2img_fix_steps;
     return s;
 }
 
@@ -145,7 +146,7 @@ GeneratedBatch generate_img2img(const SDModel& m, const text::ClipTokenizer& tok
     auto [mean, std] = m.encode_posterior(init);
     const auto eps = vae_eps ? *vae_eps : torch::randn_like(mean);
     const auto init_latent = m.cfg.scale_factor * (mean + std * eps);
-    const int t_enc = static_cast<int>(std::min(r.denoising_strength, 0.999) * s.steps);
+    const int t_enc = img2img_steps(s.steps, r.denoising_strength, s.img2img_fix_steps).t_enc;
     GenerateRequest sized = r;
     sized.width = static_cast<int>(init.size(3));
     sized.height = static_cast<int>(init.size(2));

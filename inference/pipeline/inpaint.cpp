@@ -63,7 +63,7 @@ InpaintResult generate_inpaint(const SDModel& m, const text::ClipTokenizer& tok,
     const int n = rr.batch_size * rr.batch_count;
     const auto all_seeds = sampling::batch_seeds(static_cast<uint64_t>(rr.seed), n, rr.subseed_strength);
     const auto all_subs = sampling::batch_seeds(static_cast<uint64_t>(rr.subseed), n, 0);
-    const int t_enc = static_cast<int>(std::min(rr.denoising_strength, 0.999) * s.steps);
+    const int t_enc = img2img_steps(s.steps, rr.denoising_strength, s.img2img_fix_steps).t_enc;
     int done = 0;
     const int total = t_enc * rr.batch_count;
     const auto info = sampling::find_sampler(rr.sampler);

@@ -25,6 +25,13 @@ torch::Tensor sampler_sigmas(const SamplingSettings& s, const sampling::ModelSch
     return sampling::make_sigmas(kind, steps, model);
 }
 
+Img2ImgSteps img2img_steps(int steps, double strength, bool fix_steps) {
+    // A1111 caps the strength at 0.999 so one step of the schedule always stays.
+    const double d = std::min(strength, 0.999);
+    if (fix_steps) return {static_cast<int>(steps / d), steps - 1};
+    return {steps, static_cast<int>(d * steps)};
+}
+
 namespace {
 
 // The UNet wrapped as A1111 wraps it for this sampler, with classifier-free guidance.
@@ -68,13 +75,13 @@ torch::Tensor img2img_latents(const SDModel& m, const sampling::GuidanceAt& g, c
                               const sampling::StepCallback& cb, const sampling::Variation& var,
                               const torch::Tensor& concat, const LatentBlend* blend) {
     if (strength <= 0 || strength > 1) throw Error(ErrorCode::kInvalidRequest, "Denoising strength must be above 0 and at most 1.");
-    // A1111 caps the strength at 0.999 so one step of the schedule always stays.
-    const int t_enc = static_cast<int>(std::min(strength, 0.999) * s.steps);
+    const Img2ImgSteps st = img2img_steps(s.steps, strength, s.img2img_fix_steps);
+    const int t_enc = st.t_enc;
     if (t_enc < 1) return init_latent;
     sampling::ImageRNG rng(s.noise, seeds, {init_latent.size(1), init_latent.size(2), init_latent.size(3)}, s.eta_noise_seed_delta, var);
     if (s.sampler == SamplerKind::kDDIM) {
         // A1111's timesteps img2img: the first t_enc timesteps, init noised to timesteps[t_enc].
-        const auto ts = sampling::ddim_timesteps(s.steps);
+        const auto ts = sampling::ddim_timesteps(st.steps);
         const auto ac = m.schedule.alphas_cumprod;
         const auto a = ac[ts[std::min<int64_t>(t_enc, ts.size(0) - 1)]];
         auto xi = init_latent * torch::sqrt(a) + rng.first() * torch::sqrt(1 - a);
@@ -90,8 +97,8 @@ torch::Tensor img2img_latents(const SDModel& m, const sampling::GuidanceAt& g, c
         if (blend) samples = samples * blend->nmask + blend->init * blend->mask;
         return samples;
     }
-    auto sigmas = sampler_sigmas(s, m.schedule, s.steps);
-    auto sched = sigmas.slice(0, s.steps - t_enc - 1);
+    auto sigmas = sampler_sigmas(s, m.schedule, st.steps);
+    auto sched = sigmas.slice(0, st.steps - t_enc - 1);
     auto x = init_latent + rng.first() * sched[0];
     auto denoiser = make_denoiser(m, s, g, concat);
     if (blend) {

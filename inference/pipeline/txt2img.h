@@ -21,7 +21,15 @@ struct SamplingSettings {
     int64_t eta_noise_seed_delta = 0;
     double eta = 1.0;       // ancestral samplers (A1111's eta_ancestral)
     double eta_ddim = 0.0;  // DDIM (A1111's eta_ddim)
+    bool img2img_fix_steps = false;  // A1111's "do exactly the amount of steps the slider specifies"
 };
+
+// A1111's img2img step set-up: the schedule length and how many of its steps run.
+struct Img2ImgSteps {
+    int steps;  // the schedule is made for this many steps
+    int t_enc;  // the sampler runs the last t_enc of them
+};
+Img2ImgSteps img2img_steps(int steps, double strength, bool fix_steps);
 
 // The sigma list the sampler receives, with A1111's "Automatic" mapping and discards.
 torch::Tensor sampler_sigmas(const SamplingSettings& s, const sampling::ModelSchedule& model, int steps);

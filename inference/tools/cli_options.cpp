@@ -62,7 +62,7 @@ const std::vector<std::string>& request_option_names() {
         "parameters", "prompt", "negative-prompt", "steps", "sampler", "schedule", "cfg-scale", "seed", "width", "height",
         "batch-size", "batch-count", "variation-seed", "variation-strength", "resize-seed-from-w", "resize-seed-from-h",
         "rng", "ensd", "clip-skip", "emphasis", "denoising-strength", "mask-blur", "masked-content", "inpaint-full-res",
-        "inpaint-padding"};
+        "inpaint-padding", "img2img-fix-steps"};
     return names;
 }
 
@@ -97,6 +97,7 @@ GenerateRequest request_from_options(const Options& o) {
     r.masked_content = o.get_int("masked-content", r.masked_content);
     if (o.has("inpaint-full-res")) r.inpaint_full_res = o.get_int("inpaint-full-res", 0) != 0;
     r.inpaint_full_res_padding = o.get_int("inpaint-padding", r.inpaint_full_res_padding);
+    if (o.has("img2img-fix-steps")) r.img2img_fix_steps = o.get_int("img2img-fix-steps", 0) != 0;
     return r;
 }
 

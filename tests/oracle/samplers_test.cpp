@@ -125,3 +125,59 @@ TEST(OracleMath, Samplers) {
     for (const auto& kv : not_offered) std::cout << "not offered yet: " << kv.first << " (" << kv.second << " cases)\n";
     EXPECT_FALSE(ran.empty());
 }
+
+TEST(OracleMath, Img2ImgStepSetup) {
+    const auto meta = test::read_json(test::oracle_dir() + "/math/img2img.json");
+    const auto ref = test::load_tensor_file(test::oracle_dir() + "/math/img2img.safetensors");
+    auto model = sampling::ModelSchedule::linear(0.00085, 0.012, 1000);
+    int ran = 0;
+    for (const auto& c : meta["cases"]) {
+        SCOPED_TRACE(c["id"].get<std::string>() + " " + c["sampler"].get<std::string>() + " strength " +
+                     std::to_string(c["denoising_strength"].get<double>()) + (c["img2img_fix_steps"].get<bool>() ? " fix" : ""));
+        const auto info = sampling::find_sampler(c["sampler"]);
+        ASSERT_TRUE(info.has_value());
+        const auto st = pipeline::img2img_steps(c["steps"], c["denoising_strength"], c["img2img_fix_steps"]);
+        EXPECT_EQ(st.steps, c["img2img_steps"].get<int>());
+        EXPECT_EQ(st.t_enc, c["t_enc"].get<int>());
+        const auto src = c["randn_source"] == "NV" ? sampling::NoiseSource::kNV : sampling::NoiseSource::kCPU;
+        const auto seeds = c["seeds"].get<std::vector<uint64_t>>();
+        sampling::ImageRNG rng(src, seeds, c["latent_shape"].get<std::vector<int64_t>>());
+        sampling::Guidance g;
+        g.cfg_scale = c["cfg_scale"].get<double>();
+        std::vector<float> cond_rows, uncond_rows;
+        for (size_t i = 0; i < seeds.size(); ++i) {
+            g.conds_list.push_back({{static_cast<int>(i), 1.0}});
+            cond_rows.push_back(c["cond_values"][i].get<float>());
+            uncond_rows.push_back(c["uncond_values"][i].get<float>());
+        }
+        g.cond = torch::tensor(cond_rows).view({-1, 1, 1});
+        g.uncond = torch::tensor(uncond_rows).view({-1, 1, 1});
+        const Prediction pred = c["parameterization"] == "v" ? Prediction::kV : Prediction::kEps;
+        const auto& init = ref[c["init_latent"].get<std::string>()];
+        torch::Tensor result;
+        if (info->timesteps) {
+            const auto ts = sampling::ddim_timesteps(st.steps);
+            EXPECT_EQ(std::vector<int64_t>(ts.data_ptr<int64_t>(), ts.data_ptr<int64_t>() + ts.numel()),
+                      c["timesteps"].get<std::vector<int64_t>>());
+            const auto a = model.alphas_cumprod[ts[st.t_enc]];
+            auto xi = init * torch::sqrt(a) + rng.first() * torch::sqrt(1 - a);
+            auto eps = sampling::make_cfg_denoiser(sampling::timestep_eps(toy_unet, model.alphas_cumprod, pred),
+                                                   sampling::GuidanceAt([g](int) { return g; }));
+            result = sampling::sample_ddim(eps, xi, ts.slice(0, 0, st.t_enc), model.alphas_cumprod, 0.0, [&] { return rng.next(); }, {});
+        } else {
+            pipeline::SamplingSettings s;
+            s.sampler = info->kind;
+            s.schedule = *sampling::parse_schedule(c["scheduler"].get<std::string>());
+            auto sigmas = pipeline::sampler_sigmas(s, model, st.steps);
+            EXPECT_TRUE(test::all_close(sigmas, torch::tensor(c["sigmas"].get<std::vector<double>>(), torch::kDouble), 1e-7, 1e-6));
+            auto sched = sigmas.slice(0, st.steps - st.t_enc - 1);
+            auto xi = init + rng.first() * sched[0];
+            auto denoiser = sampling::make_cfg_denoiser(toy_unet, model, pred, g);
+            result = sampling::sample(s.sampler, denoiser, xi, sched, [&] { return rng.next(); }, {});
+        }
+        const auto& want = ref[c["result"].get<std::string>()];
+        EXPECT_TRUE(test::all_close(result, want, 1e-4, 1e-4)) << "max diff " << test::max_abs_diff(result, want);
+        ++ran;
+    }
+    EXPECT_EQ(ran, static_cast<int>(meta["cases"].size()));
+}
