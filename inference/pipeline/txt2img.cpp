@@ -49,6 +49,13 @@ sampling::Denoiser make_denoiser(const SDModel& m, const SamplingSettings& s, co
     return sampling::make_cfg_denoiser(m.unet_fn(concat), m.schedule, m.cfg.prediction, g);
 }
 
+torch::Tensor run_timesteps(const SamplingSettings& s, const sampling::Denoiser& eps, const torch::Tensor& x,
+                            const torch::Tensor& ts, const torch::Tensor& ac, sampling::ImageRNG& rng,
+                            const sampling::StepCallback& cb) {
+    if (s.sampler == SamplerKind::kPLMS) return sampling::sample_plms(eps, x, ts, ac, cb);
+    return sampling::sample_ddim(eps, x, ts, ac, s.eta_ddim, [&] { return rng.next(); }, cb);
+}
+
 }  // namespace
 
 torch::Tensor txt2img_latents(const SDModel& m, const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds,
@@ -57,10 +64,9 @@ torch::Tensor txt2img_latents(const SDModel& m, const sampling::GuidanceAt& g, c
     if (width % 8 || height % 8 || width < 8 || height < 8)
         throw Error(ErrorCode::kInvalidRequest, "Width and height must be positive multiples of 8.");
     sampling::ImageRNG rng(s.noise, seeds, {m.cfg.unet.out_channels, height / 8, width / 8}, s.eta_noise_seed_delta, var);
-    if (s.sampler == SamplerKind::kDDIM) {
+    if (s.sampler == SamplerKind::kDDIM || s.sampler == SamplerKind::kPLMS) {
         auto eps = sampling::make_cfg_denoiser(sampling::timestep_eps(m.unet_fn(concat), m.schedule.alphas_cumprod, m.cfg.prediction), g);
-        return sampling::sample_ddim(eps, rng.first(), sampling::ddim_timesteps(s.steps), m.schedule.alphas_cumprod, s.eta_ddim,
-                                     [&] { return rng.next(); }, cb);
+        return run_timesteps(s, eps, rng.first(), sampling::ddim_timesteps(s.steps), m.schedule.alphas_cumprod, rng, cb);
     }
     auto sigmas = sampler_sigmas(s, m.schedule, s.steps);
     auto x = rng.first() * sigmas[0];
@@ -79,7 +85,7 @@ torch::Tensor img2img_latents(const SDModel& m, const sampling::GuidanceAt& g, c
     const int t_enc = st.t_enc;
     if (t_enc < 1) return init_latent;
     sampling::ImageRNG rng(s.noise, seeds, {init_latent.size(1), init_latent.size(2), init_latent.size(3)}, s.eta_noise_seed_delta, var);
-    if (s.sampler == SamplerKind::kDDIM) {
+    if (s.sampler == SamplerKind::kDDIM || s.sampler == SamplerKind::kPLMS) {
         // A1111's timesteps img2img: the first t_enc timesteps, init noised to timesteps[t_enc].
         const auto ts = sampling::ddim_timesteps(st.steps);
         const auto ac = m.schedule.alphas_cumprod;
@@ -93,7 +99,7 @@ torch::Tensor img2img_latents(const SDModel& m, const sampling::GuidanceAt& g, c
                 return inner(blend->init * blend->mask + blend->nmask * xx, t);
             };
         }
-        auto samples = sampling::sample_ddim(eps, xi, ts.slice(0, 0, t_enc), ac, s.eta_ddim, [&] { return rng.next(); }, cb);
+        auto samples = run_timesteps(s, eps, xi, ts.slice(0, 0, t_enc), ac, rng, cb);
         if (blend) samples = samples * blend->nmask + blend->init * blend->mask;
         return samples;
     }

@@ -61,6 +61,7 @@ const std::vector<SamplerInfo>& sampler_table() {
         {SamplerKind::kDPMPP2M, "DPM++ 2M", "Karras", false, false},
         {SamplerKind::kLCM, "LCM", "Uniform", false, false},
         {SamplerKind::kDDIM, "DDIM", "Uniform", false, false, true},
+        {SamplerKind::kPLMS, "PLMS", "Uniform", false, false, true},
     };
     return t;
 }
@@ -159,7 +160,8 @@ T sample(SamplerKind kind, const Denoiser& model, T x, const T& sigmas, const No
                 break;
             }
             case SamplerKind::kDDIM:
-                throw Error(ErrorCode::kInternal, "DDIM runs over timesteps, not through sample().");
+            case SamplerKind::kPLMS:
+                throw Error(ErrorCode::kInternal, "Timestep samplers run over timesteps, not through sample().");
             case SamplerKind::kDPMPP2M: {
                 auto t = t_fn(s), t_next = t_fn(s_next);
                 auto h = t_next - t;

@@ -49,4 +49,50 @@ torch::Tensor sample_ddim(const Denoiser& eps, torch::Tensor x, const torch::Ten
     return x;
 }
 
+torch::Tensor sample_plms(const Denoiser& eps, torch::Tensor x, const torch::Tensor& timesteps,
+                          const torch::Tensor& alphas_cumprod, const StepCallback& cb) {
+    const int64_t n = timesteps.size(0);
+    const auto alphas = alphas_cumprod.index({timesteps});
+    auto prev_idx = torch::cat({torch::zeros({1}, torch::kLong), timesteps.slice(0, 0, n - 1)});
+    const auto alphas_prev = alphas_cumprod.index({prev_idx}).to(torch::kDouble);
+    const auto sqrt_one_minus = torch::sqrt(1 - alphas);
+    const int64_t b = x.size(0);
+    const auto ones = torch::ones({b, 1, 1, 1});
+    std::vector<torch::Tensor> old_eps;
+    auto x_prev_of = [&](const torch::Tensor& xx, const torch::Tensor& e_t, int64_t index) {
+        const auto a_t = alphas[index].item<float>() * ones;
+        const auto a_prev = static_cast<float>(alphas_prev[index].item<double>()) * ones;
+        const auto s1m = sqrt_one_minus[index].item<float>() * ones;
+        auto pred_x0 = (xx - s1m * e_t) / a_t.sqrt();
+        auto dir_xt = (1.0 - a_prev).sqrt() * e_t;
+        return std::make_pair(a_prev.sqrt() * pred_x0 + dir_xt, pred_x0);
+    };
+    for (int64_t i = 0; i < n - 1; ++i) {
+        const int64_t index = n - 1 - i;
+        const auto ts = torch::full({b}, static_cast<float>(timesteps[index].item<int64_t>()));
+        const auto t_next = torch::full({b}, static_cast<float>(timesteps[std::max<int64_t>(index - 1, 0)].item<int64_t>()));
+        const auto e_t = eps(x, ts);
+        torch::Tensor e_prime;
+        if (old_eps.empty()) {
+            auto [x_prev, pred] = x_prev_of(x, e_t, index);
+            (void)pred;
+            const auto e_next = eps(x_prev, t_next);
+            e_prime = (e_t + e_next) / 2;
+        } else if (old_eps.size() == 1) {
+            e_prime = (3 * e_t - old_eps.back()) / 2;
+        } else if (old_eps.size() == 2) {
+            e_prime = (23 * e_t - 16 * old_eps[old_eps.size() - 1] + 5 * old_eps[old_eps.size() - 2]) / 12;
+        } else {
+            e_prime = (55 * e_t - 59 * old_eps[old_eps.size() - 1] + 37 * old_eps[old_eps.size() - 2] -
+                       9 * old_eps[old_eps.size() - 3]) / 24;
+        }
+        auto [x_prev, pred_x0] = x_prev_of(x, e_prime, index);
+        old_eps.push_back(e_t);
+        if (old_eps.size() >= 4) old_eps.erase(old_eps.begin());
+        x = x_prev;
+        if (cb) cb(static_cast<int>(i), static_cast<int>(n - 1), pred_x0);
+    }
+    return x;
+}
+
 }  // namespace sdgimp::sampling

@@ -22,4 +22,8 @@ InnerDenoiser timestep_eps(ModelFn model, const torch::Tensor& alphas_cumprod, P
 torch::Tensor sample_ddim(const Denoiser& eps, torch::Tensor x, const torch::Tensor& timesteps,
                           const torch::Tensor& alphas_cumprod, double eta, const NoiseFn& noise, const StepCallback& cb);
 
+// PLMS: pseudo linear multistep over the same timesteps (a 2nd-order start, then Adams-Bashforth).
+torch::Tensor sample_plms(const Denoiser& eps, torch::Tensor x, const torch::Tensor& timesteps,
+                          const torch::Tensor& alphas_cumprod, const StepCallback& cb);
+
 }  // namespace sdgimp::sampling

@@ -62,7 +62,9 @@ TEST(OracleMath, Samplers) {
             const Prediction pred = c["parameterization"] == "v" ? Prediction::kV : Prediction::kEps;
             auto eps = sampling::make_cfg_denoiser(sampling::timestep_eps(toy_unet, model.alphas_cumprod, pred),
                                                    sampling::GuidanceAt([g](int) { return g; }));
-            auto result = sampling::sample_ddim(eps, rng.first(), ts, model.alphas_cumprod, eta_ddim, [&] { return rng.next(); }, {});
+            auto result = info->kind == sampling::SamplerKind::kPLMS
+                              ? sampling::sample_plms(eps, rng.first(), ts, model.alphas_cumprod, {})
+                              : sampling::sample_ddim(eps, rng.first(), ts, model.alphas_cumprod, eta_ddim, [&] { return rng.next(); }, {});
             const auto& want = ref[c["result"].get<std::string>()];
             EXPECT_TRUE(test::all_close(result, want, 1e-4, 1e-4)) << c["id"] << " max diff " << test::max_abs_diff(result, want);
             ++ran[name];
@@ -163,7 +165,9 @@ TEST(OracleMath, Img2ImgStepSetup) {
             auto xi = init * torch::sqrt(a) + rng.first() * torch::sqrt(1 - a);
             auto eps = sampling::make_cfg_denoiser(sampling::timestep_eps(toy_unet, model.alphas_cumprod, pred),
                                                    sampling::GuidanceAt([g](int) { return g; }));
-            result = sampling::sample_ddim(eps, xi, ts.slice(0, 0, st.t_enc), model.alphas_cumprod, 0.0, [&] { return rng.next(); }, {});
+            result = info->kind == sampling::SamplerKind::kPLMS
+                         ? sampling::sample_plms(eps, xi, ts.slice(0, 0, st.t_enc), model.alphas_cumprod, {})
+                         : sampling::sample_ddim(eps, xi, ts.slice(0, 0, st.t_enc), model.alphas_cumprod, 0.0, [&] { return rng.next(); }, {});
         } else {
             pipeline::SamplingSettings s;
             s.sampler = info->kind;
