@@ -49,10 +49,29 @@ sampling::Denoiser make_denoiser(const SDModel& m, const SamplingSettings& s, co
     return sampling::make_cfg_denoiser(m.unet_fn(concat), m.schedule, m.cfg.prediction, g);
 }
 
-torch::Tensor run_timesteps(const SamplingSettings& s, const sampling::Denoiser& eps, const torch::Tensor& x,
+// The CFG denoiser of the timestep samplers; DDIM CFG++ scales guidance by 1/12.5 and keeps the
+// unconditional eps of each call.
+sampling::Denoiser timestep_denoiser(const SDModel& m, const SamplingSettings& s, const sampling::GuidanceAt& g,
+                                     const torch::Tensor& concat, const std::shared_ptr<torch::Tensor>& last_uncond) {
+    auto inner = sampling::timestep_eps(m.unet_fn(concat), m.schedule.alphas_cumprod, m.cfg.prediction);
+    if (s.sampler != SamplerKind::kDDIMCFGPP) return sampling::make_cfg_denoiser(inner, g);
+    return sampling::make_cfg_denoiser(
+        inner,
+        [g](int call) {
+            auto x = g(call);
+            x.cfg_scale = x.cfg_scale * (1.0 / 12.5);
+            return x;
+        },
+        last_uncond);
+}
+
+torch::Tensor run_timesteps(const SamplingSettings& s, const sampling::Denoiser& eps,
+                            const std::shared_ptr<torch::Tensor>& last_uncond, const torch::Tensor& x,
                             const torch::Tensor& ts, const torch::Tensor& ac, sampling::ImageRNG& rng,
                             const sampling::StepCallback& cb) {
     if (s.sampler == SamplerKind::kPLMS) return sampling::sample_plms(eps, x, ts, ac, cb);
+    if (s.sampler == SamplerKind::kDDIMCFGPP)
+        return sampling::sample_ddim_cfgpp(eps, last_uncond, x, ts, ac, s.eta_ddim, [&] { return rng.next(); }, cb);
     return sampling::sample_ddim(eps, x, ts, ac, s.eta_ddim, [&] { return rng.next(); }, cb);
 }
 
@@ -64,9 +83,10 @@ torch::Tensor txt2img_latents(const SDModel& m, const sampling::GuidanceAt& g, c
     if (width % 8 || height % 8 || width < 8 || height < 8)
         throw Error(ErrorCode::kInvalidRequest, "Width and height must be positive multiples of 8.");
     sampling::ImageRNG rng(s.noise, seeds, {m.cfg.unet.out_channels, height / 8, width / 8}, s.eta_noise_seed_delta, var);
-    if (s.sampler == SamplerKind::kDDIM || s.sampler == SamplerKind::kPLMS) {
-        auto eps = sampling::make_cfg_denoiser(sampling::timestep_eps(m.unet_fn(concat), m.schedule.alphas_cumprod, m.cfg.prediction), g);
-        return run_timesteps(s, eps, rng.first(), sampling::ddim_timesteps(s.steps), m.schedule.alphas_cumprod, rng, cb);
+    if (sampling::find_sampler_kind(s.sampler).timesteps) {
+        auto last_uncond = std::make_shared<torch::Tensor>();
+        auto eps = timestep_denoiser(m, s, g, concat, last_uncond);
+        return run_timesteps(s, eps, last_uncond, rng.first(), sampling::ddim_timesteps(s.steps), m.schedule.alphas_cumprod, rng, cb);
     }
     auto sigmas = sampler_sigmas(s, m.schedule, s.steps);
     auto x = rng.first() * sigmas[0];
@@ -85,13 +105,14 @@ torch::Tensor img2img_latents(const SDModel& m, const sampling::GuidanceAt& g, c
     const int t_enc = st.t_enc;
     if (t_enc < 1) return init_latent;
     sampling::ImageRNG rng(s.noise, seeds, {init_latent.size(1), init_latent.size(2), init_latent.size(3)}, s.eta_noise_seed_delta, var);
-    if (s.sampler == SamplerKind::kDDIM || s.sampler == SamplerKind::kPLMS) {
+    if (sampling::find_sampler_kind(s.sampler).timesteps) {
         // A1111's timesteps img2img: the first t_enc timesteps, init noised to timesteps[t_enc].
         const auto ts = sampling::ddim_timesteps(st.steps);
         const auto ac = m.schedule.alphas_cumprod;
         const auto a = ac[ts[std::min<int64_t>(t_enc, ts.size(0) - 1)]];
         auto xi = init_latent * torch::sqrt(a) + rng.first() * torch::sqrt(1 - a);
-        auto eps = sampling::make_cfg_denoiser(sampling::timestep_eps(m.unet_fn(concat), ac, m.cfg.prediction), g);
+        auto last_uncond = std::make_shared<torch::Tensor>();
+        auto eps = timestep_denoiser(m, s, g, concat, last_uncond);
         if (blend) {
             // A1111 masks timestep samplers before denoising: the kept area comes from the init latent.
             auto inner = eps;
@@ -99,7 +120,7 @@ torch::Tensor img2img_latents(const SDModel& m, const sampling::GuidanceAt& g, c
                 return inner(blend->init * blend->mask + blend->nmask * xx, t);
             };
         }
-        auto samples = run_timesteps(s, eps, xi, ts.slice(0, 0, t_enc), ac, rng, cb);
+        auto samples = run_timesteps(s, eps, last_uncond, xi, ts.slice(0, 0, t_enc), ac, rng, cb);
         if (blend) samples = samples * blend->nmask + blend->init * blend->mask;
         return samples;
     }

@@ -50,9 +50,10 @@ Denoiser make_cfg_denoiser(ModelFn model, const ModelSchedule& sched, Prediction
         std::move(guidance));
 }
 
-Denoiser make_cfg_denoiser(InnerDenoiser inner, GuidanceAt guidance) {
+Denoiser make_cfg_denoiser(InnerDenoiser inner, GuidanceAt guidance, std::shared_ptr<torch::Tensor> last_uncond) {
     auto calls = std::make_shared<int>(0);
-    return [inner = std::move(inner), guidance = std::move(guidance), calls](const torch::Tensor& x, const torch::Tensor& sigma) {
+    return [inner = std::move(inner), guidance = std::move(guidance), calls, last_uncond](const torch::Tensor& x,
+                                                                                         const torch::Tensor& sigma) {
         const Guidance g = guidance((*calls)++);
         const int64_t b = x.size(0);
         std::vector<torch::Tensor> xs, ss;
@@ -70,6 +71,7 @@ Denoiser make_cfg_denoiser(InnerDenoiser inner, GuidanceAt guidance) {
             throw Error(ErrorCode::kInternal,
                         "A tensor with NaNs was produced in the UNet; the model or its precision cannot handle this request (try full precision or another model).");
         auto uncond = out.slice(0, out.size(0) - b);
+        if (last_uncond) *last_uncond = uncond.clone();
         auto denoised = uncond.clone();
         for (int64_t i = 0; i < b; ++i)
             for (const auto& [row, w] : g.conds_list[i])

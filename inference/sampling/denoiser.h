@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <torch/torch.h>
 #include <utility>
 #include <vector>
@@ -41,7 +42,8 @@ using GuidanceAt = std::function<Guidance(int call)>;
 // One sampler-facing denoiser with classifier-free guidance.
 Denoiser make_cfg_denoiser(ModelFn model, const ModelSchedule& sched, Prediction pred, Guidance g);
 Denoiser make_cfg_denoiser(ModelFn model, const ModelSchedule& sched, Prediction pred, GuidanceAt guidance);
-Denoiser make_cfg_denoiser(InnerDenoiser inner, GuidanceAt guidance);
+// last_uncond, when given, receives the unconditional rows of every call (DDIM CFG++ steers with them).
+Denoiser make_cfg_denoiser(InnerDenoiser inner, GuidanceAt guidance, std::shared_ptr<torch::Tensor> last_uncond = nullptr);
 
 // Guidance with one prompt per image (weight 1): cond rows 0..B-1.
 Guidance simple_guidance(const torch::Tensor& cond, const torch::Tensor& uncond, double cfg_scale);

@@ -61,9 +61,16 @@ const std::vector<SamplerInfo>& sampler_table() {
         {SamplerKind::kDPMPP2M, "DPM++ 2M", "Karras", false, false},
         {SamplerKind::kLCM, "LCM", "Uniform", false, false},
         {SamplerKind::kDDIM, "DDIM", "Uniform", false, false, true},
+        {SamplerKind::kDDIMCFGPP, "DDIM CFG++", "Uniform", false, false, true},
         {SamplerKind::kPLMS, "PLMS", "Uniform", false, false, true},
     };
     return t;
+}
+
+const SamplerInfo& find_sampler_kind(SamplerKind kind) {
+    for (const auto& s : sampler_table())
+        if (s.kind == kind) return s;
+    return sampler_table().front();
 }
 
 std::optional<SamplerInfo> find_sampler(const std::string& name) {
@@ -160,6 +167,7 @@ T sample(SamplerKind kind, const Denoiser& model, T x, const T& sigmas, const No
                 break;
             }
             case SamplerKind::kDDIM:
+            case SamplerKind::kDDIMCFGPP:
             case SamplerKind::kPLMS:
                 throw Error(ErrorCode::kInternal, "Timestep samplers run over timesteps, not through sample().");
             case SamplerKind::kDPMPP2M: {

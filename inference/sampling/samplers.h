@@ -15,7 +15,7 @@ using NoiseFn = std::function<torch::Tensor()>;
 // After each step: step index, step count, the current denoised estimate. May throw Cancelled.
 using StepCallback = std::function<void(int step, int steps, const torch::Tensor& denoised)>;
 
-enum class SamplerKind { kEulerA, kEuler, kLMS, kHeun, kDPM2, kDPM2A, kDPMPP2SA, kDPMPP2M, kLCM, kDDIM, kPLMS };
+enum class SamplerKind { kEulerA, kEuler, kLMS, kHeun, kDPM2, kDPM2A, kDPMPP2SA, kDPMPP2M, kLCM, kDDIM, kDDIMCFGPP, kPLMS };
 
 struct SamplerInfo {
     SamplerKind kind;
@@ -28,6 +28,7 @@ struct SamplerInfo {
 
 const std::vector<SamplerInfo>& sampler_table();
 std::optional<SamplerInfo> find_sampler(const std::string& a1111_name);
+const SamplerInfo& find_sampler_kind(SamplerKind kind);
 
 struct SamplerOptions {
     double eta = 1.0, s_noise = 1.0;

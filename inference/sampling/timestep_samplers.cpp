@@ -20,8 +20,11 @@ InnerDenoiser timestep_eps(ModelFn model, const torch::Tensor& alphas_cumprod, P
     };
 }
 
-torch::Tensor sample_ddim(const Denoiser& eps, torch::Tensor x, const torch::Tensor& timesteps,
-                          const torch::Tensor& alphas_cumprod, double eta, const NoiseFn& noise, const StepCallback& cb) {
+namespace {
+
+torch::Tensor ddim_loop(const Denoiser& eps, const std::shared_ptr<torch::Tensor>& last_uncond, torch::Tensor x,
+                        const torch::Tensor& timesteps, const torch::Tensor& alphas_cumprod, double eta,
+                        const NoiseFn& noise, const StepCallback& cb) {
     const int64_t n = timesteps.size(0);
     const auto alphas = alphas_cumprod.index({timesteps});
     auto prev_idx = torch::cat({torch::zeros({1}, torch::kLong), timesteps.slice(0, 0, n - 1)});
@@ -41,12 +44,25 @@ torch::Tensor sample_ddim(const Denoiser& eps, torch::Tensor x, const torch::Ten
         auto ones = torch::ones({b, 1, 1, 1});
         auto A_t = a_t * ones, A_prev = a_prev * ones, S_t = sigma_t * ones, S1m = s1m * ones;
         auto pred_x0 = (x - S1m * e_t) / A_t.sqrt();
-        auto dir_xt = (1.0 - A_prev - S_t.pow(2)).sqrt() * e_t;
+        auto dir_xt = (1.0 - A_prev - S_t.pow(2)).sqrt() * (last_uncond ? *last_uncond : e_t);
         auto nz = S_t * noise();
         x = A_prev.sqrt() * pred_x0 + dir_xt + nz;
         if (cb) cb(static_cast<int>(i), static_cast<int>(n - 1), pred_x0);
     }
     return x;
+}
+
+}  // namespace
+
+torch::Tensor sample_ddim(const Denoiser& eps, torch::Tensor x, const torch::Tensor& timesteps,
+                          const torch::Tensor& alphas_cumprod, double eta, const NoiseFn& noise, const StepCallback& cb) {
+    return ddim_loop(eps, nullptr, std::move(x), timesteps, alphas_cumprod, eta, noise, cb);
+}
+
+torch::Tensor sample_ddim_cfgpp(const Denoiser& eps, const std::shared_ptr<torch::Tensor>& last_uncond, torch::Tensor x,
+                                const torch::Tensor& timesteps, const torch::Tensor& alphas_cumprod, double eta,
+                                const NoiseFn& noise, const StepCallback& cb) {
+    return ddim_loop(eps, last_uncond, std::move(x), timesteps, alphas_cumprod, eta, noise, cb);
 }
 
 torch::Tensor sample_plms(const Denoiser& eps, torch::Tensor x, const torch::Tensor& timesteps,

@@ -2,6 +2,7 @@
 // the sampler walks alphas_cumprod. The schedule type does not apply to them.
 #pragma once
 
+#include <memory>
 #include <torch/torch.h>
 
 #include "../model_config.h"
@@ -21,6 +22,12 @@ InnerDenoiser timestep_eps(ModelFn model, const torch::Tensor& alphas_cumprod, P
 // txt2img, no scaling). Every step draws one noise tensor (multiplied by 0 when eta is 0).
 torch::Tensor sample_ddim(const Denoiser& eps, torch::Tensor x, const torch::Tensor& timesteps,
                           const torch::Tensor& alphas_cumprod, double eta, const NoiseFn& noise, const StepCallback& cb);
+
+// DDIM CFG++: DDIM whose direction term uses the unconditional eps (last_uncond, filled by the CFG
+// denoiser built with cfg_scale / 12.5).
+torch::Tensor sample_ddim_cfgpp(const Denoiser& eps, const std::shared_ptr<torch::Tensor>& last_uncond, torch::Tensor x,
+                                const torch::Tensor& timesteps, const torch::Tensor& alphas_cumprod, double eta,
+                                const NoiseFn& noise, const StepCallback& cb);
 
 // PLMS: pseudo linear multistep over the same timesteps (a 2nd-order start, then Adams-Bashforth).
 torch::Tensor sample_plms(const Denoiser& eps, torch::Tensor x, const torch::Tensor& timesteps,

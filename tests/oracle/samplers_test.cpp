@@ -60,11 +60,19 @@ TEST(OracleMath, Samplers) {
             g.cond = torch::tensor(cond_rows).view({-1, 1, 1});
             g.uncond = torch::tensor(uncond_rows).view({-1, 1, 1});
             const Prediction pred = c["parameterization"] == "v" ? Prediction::kV : Prediction::kEps;
+            const bool cfgpp = info->kind == sampling::SamplerKind::kDDIMCFGPP;
+            auto last_uncond = std::make_shared<torch::Tensor>();
+            sampling::Guidance gg = g;
+            if (cfgpp) gg.cfg_scale = g.cfg_scale * (1.0 / 12.5);
             auto eps = sampling::make_cfg_denoiser(sampling::timestep_eps(toy_unet, model.alphas_cumprod, pred),
-                                                   sampling::GuidanceAt([g](int) { return g; }));
-            auto result = info->kind == sampling::SamplerKind::kPLMS
-                              ? sampling::sample_plms(eps, rng.first(), ts, model.alphas_cumprod, {})
-                              : sampling::sample_ddim(eps, rng.first(), ts, model.alphas_cumprod, eta_ddim, [&] { return rng.next(); }, {});
+                                                   sampling::GuidanceAt([gg](int) { return gg; }), cfgpp ? last_uncond : nullptr);
+            torch::Tensor result;
+            if (info->kind == sampling::SamplerKind::kPLMS)
+                result = sampling::sample_plms(eps, rng.first(), ts, model.alphas_cumprod, {});
+            else if (cfgpp)
+                result = sampling::sample_ddim_cfgpp(eps, last_uncond, rng.first(), ts, model.alphas_cumprod, eta_ddim, [&] { return rng.next(); }, {});
+            else
+                result = sampling::sample_ddim(eps, rng.first(), ts, model.alphas_cumprod, eta_ddim, [&] { return rng.next(); }, {});
             const auto& want = ref[c["result"].get<std::string>()];
             EXPECT_TRUE(test::all_close(result, want, 1e-4, 1e-4)) << c["id"] << " max diff " << test::max_abs_diff(result, want);
             ++ran[name];
