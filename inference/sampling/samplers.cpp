@@ -1,5 +1,9 @@
 #include "samplers.h"
 
+#include <map>
+
+#include "schedules.h"
+
 #include "../status.h"
 
 namespace sdgimp::sampling {
@@ -60,6 +64,7 @@ const std::vector<SamplerInfo>& sampler_table() {
         {SamplerKind::kDPMPP2SA, "DPM++ 2S a", "Karras", true, false},
         {SamplerKind::kDPMPP2M, "DPM++ 2M", "Karras", false, false},
         {SamplerKind::kLCM, "LCM", "Uniform", false, false},
+        {SamplerKind::kRestart, "Restart", "Karras", true, false},
         {SamplerKind::kDDIM, "DDIM", "Uniform", false, false, true},
         {SamplerKind::kDDIMCFGPP, "DDIM CFG++", "Uniform", false, false, true},
         {SamplerKind::kPLMS, "PLMS", "Uniform", false, false, true},
@@ -79,8 +84,70 @@ std::optional<SamplerInfo> find_sampler(const std::string& name) {
     return std::nullopt;
 }
 
+namespace {
+
+// A1111's Restart sampler (Restart Sampling, 2023): Heun steps on a Karras schedule shortened by the
+// restart steps, with the segment down to sigma ~0.1 repeated after re-noising back up to sigma ~2.
+T restart(const Denoiser& model, T x, T sigmas, const NoiseFn& noise, const StepCallback& cb, double s_noise) {
+    const int64_t b = x.size(0);
+    const int steps = static_cast<int>(sigmas.size(0)) - 1;
+    struct Restart { int steps, times; double max_sigma; };
+    std::map<int, Restart> plan;
+    if (steps >= 20) {
+        int restart_steps = 9, restart_times = 1;
+        if (steps >= 36) {
+            restart_steps = steps / 4;
+            restart_times = 2;
+        }
+        sigmas = karras_sigmas(steps - restart_steps * restart_times, sigmas[-2].item<float>(), sigmas[0].item<float>());
+        const int at = static_cast<int>((sigmas - 0.1).abs().argmin(0).item<int64_t>());
+        plan[at] = {restart_steps + 1, restart_times, 2.0};
+    }
+    std::vector<std::pair<T, T>> step_list;
+    for (int64_t i = 0; i + 1 < sigmas.size(0); ++i) {
+        step_list.emplace_back(sigmas[i], sigmas[i + 1]);
+        auto it = plan.find(static_cast<int>(i + 1));
+        if (it == plan.end()) continue;
+        const int min_idx = static_cast<int>(i + 1);
+        const int max_idx = static_cast<int>((sigmas - it->second.max_sigma).abs().argmin(0).item<int64_t>());
+        if (max_idx < min_idx) {
+            auto sr = karras_sigmas(it->second.steps, sigmas[min_idx].item<float>(), sigmas[max_idx].item<float>());
+            sr = sr.slice(0, 0, sr.size(0) - 1);
+            for (int t = 0; t < it->second.times; ++t)
+                for (int64_t k = 0; k + 1 < sr.size(0); ++k) step_list.emplace_back(sr[k], sr[k + 1]);
+        }
+    }
+    T last_sigma;
+    int step_id = 0;
+    auto call = [&](const T& xx, const T& s) { return model(xx, s.expand({b}).contiguous()); };
+    for (const auto& [old_sigma, new_sigma] : step_list) {
+        if (!last_sigma.defined()) {
+            last_sigma = old_sigma;
+        } else if (last_sigma.item<float>() < old_sigma.item<float>()) {
+            x = x + noise() * s_noise * (old_sigma.pow(2) - last_sigma.pow(2)).pow(0.5);
+        }
+        const T denoised = call(x, old_sigma);
+        const T d = to_d(x, old_sigma, denoised);
+        if (cb) cb(step_id, static_cast<int>(step_list.size()), denoised);
+        const T dt = new_sigma - old_sigma;
+        if (is_zero(new_sigma)) {
+            x = x + d * dt;
+        } else {
+            const T x2 = x + d * dt;
+            const T d2 = to_d(x2, new_sigma, call(x2, new_sigma));
+            x = x + ((d + d2) / 2) * dt;
+        }
+        ++step_id;
+        last_sigma = new_sigma;
+    }
+    return x;
+}
+
+}  // namespace
+
 T sample(SamplerKind kind, const Denoiser& model, T x, const T& sigmas, const NoiseFn& noise,
          const StepCallback& cb, const SamplerOptions& opt) {
+    if (kind == SamplerKind::kRestart) return restart(model, std::move(x), sigmas, noise, cb, opt.s_noise);
     Loop L{model, sigmas, cb, x.size(0)};
     const int n = static_cast<int>(sigmas.size(0)) - 1;
     auto t_fn = [](const T& s) { return s.log().neg(); };
@@ -166,6 +233,7 @@ T sample(SamplerKind kind, const Denoiser& model, T x, const T& sigmas, const No
                 if (s_next.item<float>() > 0) x = x + noise() * opt.s_noise * up;
                 break;
             }
+            case SamplerKind::kRestart:
             case SamplerKind::kDDIM:
             case SamplerKind::kDDIMCFGPP:
             case SamplerKind::kPLMS:
