@@ -23,7 +23,7 @@ bool to_double(const std::string& s, double* out) {
 }  // namespace
 
 const std::vector<std::string>& sampler_names() {
-    static const std::vector<std::string> n = {"Euler a", "Euler", "LMS", "Heun", "DPM2", "DPM2 a", "DPM++ 2S a", "DPM++ 2M", "LCM", "Restart", "DDIM", "DDIM CFG++", "PLMS"};
+    static const std::vector<std::string> n = {"Euler a", "Euler", "LMS", "Heun", "DPM2", "DPM2 a", "DPM++ 2S a", "DPM++ 2M", "LCM", "Restart", "DPM fast", "DDIM", "DDIM CFG++", "PLMS"};
     return n;
 }
 

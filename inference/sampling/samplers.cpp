@@ -65,6 +65,7 @@ const std::vector<SamplerInfo>& sampler_table() {
         {SamplerKind::kDPMPP2M, "DPM++ 2M", "Karras", false, false},
         {SamplerKind::kLCM, "LCM", "Uniform", false, false},
         {SamplerKind::kRestart, "Restart", "Karras", true, false},
+        {SamplerKind::kDPMFast, "DPM fast", "Uniform", false, false},
         {SamplerKind::kDDIM, "DDIM", "Uniform", false, false, true},
         {SamplerKind::kDDIMCFGPP, "DDIM CFG++", "Uniform", false, false, true},
         {SamplerKind::kPLMS, "PLMS", "Uniform", false, false, true},
@@ -143,11 +144,72 @@ T restart(const Denoiser& model, T x, T sigmas, const NoiseFn& noise, const Step
     return x;
 }
 
+// k-diffusion's DPM-Solver "fast": orders 3,3,...,(2,1) over nfe model calls in t = -log sigma,
+// between sigma_max and sigma_min (A1111 passes sigmas[0] and sigmas[-2]), with eta noise.
+T dpm_fast(const Denoiser& model, T x, const T& sigma_min, const T& sigma_max, int nfe, double eta, double s_noise,
+           const NoiseFn& noise, const StepCallback& cb) {
+    const int64_t b = x.size(0);
+    auto sigma = [](const T& t) { return t.neg().exp(); };
+    auto t_of = [](const T& s) { return s.log().neg(); };
+    auto eps_at = [&](const T& xx, const T& t) {
+        return (xx - model(xx, sigma(t).expand({b}).contiguous())) / sigma(t);
+    };
+    const T t_start = t_of(sigma_max), t_end = t_of(sigma_min);
+    const int m = nfe / 3 + 1;
+    const T ts = torch::linspace(t_start.item<float>(), t_end.item<float>(), m + 1, torch::kFloat);
+    std::vector<int> orders;
+    if (nfe % 3 == 0) {
+        for (int i = 0; i < m - 2; ++i) orders.push_back(3);
+        orders.push_back(2);
+        orders.push_back(1);
+    } else {
+        for (int i = 0; i < m - 1; ++i) orders.push_back(3);
+        orders.push_back(nfe % 3);
+    }
+    for (size_t i = 0; i < orders.size(); ++i) {
+        const T t = ts[static_cast<int64_t>(i)], t_next = ts[static_cast<int64_t>(i) + 1];
+        T t_next_ = t_next, su = torch::zeros({});
+        if (eta != 0) {
+            auto [sd, up] = ancestral_step(sigma(t), sigma(t_next), eta);
+            (void)up;
+            t_next_ = torch::minimum(t_end, t_of(sd));
+            su = (sigma(t_next).pow(2) - sigma(t_next_).pow(2)).pow(0.5);
+        }
+        const T eps = eps_at(x, t);
+        if (cb) cb(static_cast<int>(i), static_cast<int>(orders.size()), x - sigma(t) * eps);
+        const T h = t_next_ - t;
+        if (orders[i] == 1) {
+            x = x - sigma(t_next_) * h.expm1() * eps;
+        } else if (orders[i] == 2) {
+            const double r1 = 0.5;
+            const T s1 = t + r1 * h;
+            const T u1 = x - sigma(s1) * (r1 * h).expm1() * eps;
+            const T eps_r1 = eps_at(u1, s1);
+            x = x - sigma(t_next_) * h.expm1() * eps - sigma(t_next_) / (2 * r1) * h.expm1() * (eps_r1 - eps);
+        } else {
+            const double r1 = 1.0 / 3, r2 = 2.0 / 3;
+            const T s1 = t + r1 * h, s2 = t + r2 * h;
+            const T u1 = x - sigma(s1) * (r1 * h).expm1() * eps;
+            const T eps_r1 = eps_at(u1, s1);
+            const T u2 = x - sigma(s2) * (r2 * h).expm1() * eps - sigma(s2) * (r2 / r1) * ((r2 * h).expm1() / (r2 * h) - 1) * (eps_r1 - eps);
+            const T eps_r2 = eps_at(u2, s2);
+            x = x - sigma(t_next_) * h.expm1() * eps - sigma(t_next_) / r2 * (h.expm1() / h - 1) * (eps_r2 - eps);
+        }
+        x = x + su * s_noise * noise();
+    }
+    return x;
+}
+
 }  // namespace
 
 T sample(SamplerKind kind, const Denoiser& model, T x, const T& sigmas, const NoiseFn& noise,
          const StepCallback& cb, const SamplerOptions& opt) {
     if (kind == SamplerKind::kRestart) return restart(model, std::move(x), sigmas, noise, cb, opt.s_noise);
+    if (kind == SamplerKind::kDPMFast && sigmas.size(0) < 3)
+        throw Error(ErrorCode::kInvalidRequest, "DPM fast needs at least 2 steps; raise the step count.");
+    if (kind == SamplerKind::kDPMFast)
+        return dpm_fast(model, std::move(x), sigmas[sigmas.size(0) - 2], sigmas[0], static_cast<int>(sigmas.size(0)) - 1,
+                        opt.eta, opt.s_noise, noise, cb);
     Loop L{model, sigmas, cb, x.size(0)};
     const int n = static_cast<int>(sigmas.size(0)) - 1;
     auto t_fn = [](const T& s) { return s.log().neg(); };
@@ -234,6 +296,7 @@ T sample(SamplerKind kind, const Denoiser& model, T x, const T& sigmas, const No
                 break;
             }
             case SamplerKind::kRestart:
+            case SamplerKind::kDPMFast:
             case SamplerKind::kDDIM:
             case SamplerKind::kDDIMCFGPP:
             case SamplerKind::kPLMS:

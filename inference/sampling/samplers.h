@@ -15,7 +15,7 @@ using NoiseFn = std::function<torch::Tensor()>;
 // After each step: step index, step count, the current denoised estimate. May throw Cancelled.
 using StepCallback = std::function<void(int step, int steps, const torch::Tensor& denoised)>;
 
-enum class SamplerKind { kEulerA, kEuler, kLMS, kHeun, kDPM2, kDPM2A, kDPMPP2SA, kDPMPP2M, kLCM, kRestart, kDDIM, kDDIMCFGPP, kPLMS };
+enum class SamplerKind { kEulerA, kEuler, kLMS, kHeun, kDPM2, kDPM2A, kDPMPP2SA, kDPMPP2M, kLCM, kRestart, kDPMFast, kDDIM, kDDIMCFGPP, kPLMS };
 
 struct SamplerInfo {
     SamplerKind kind;
