@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <unistd.h>
 
 #include "io/png_file.h"
 #include "support/oracle.h"
@@ -75,6 +76,8 @@ TEST(Cli, Txt2ImgWritesTheReferencePngs) {
         ++runs;
     }
     EXPECT_GT(runs, 0);
+    for (const auto& m : test::oracle_models()) std::remove((dir + "/" + m.name + ".png").c_str());
+    rmdir(dir.c_str());
 }
 
 TEST(Cli, ParametersTextReproducesTheImage) {
@@ -94,6 +97,7 @@ TEST(Cli, ParametersTextReproducesTheImage) {
     EXPECT_EQ(b.text.at("parameters"), params);
     std::remove((dir + "/a.png").c_str());
     std::remove((dir + "/b.png").c_str());
+    rmdir(dir.c_str());
 }
 
 TEST(Cli, BadInputGivesOneSentence) {
