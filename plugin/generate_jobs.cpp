@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "imaging/inpaint_prep.h"
 #include "status.h"
 
 namespace sdgimp::plugin {
@@ -19,20 +20,10 @@ Image pad_rgb(const Image& rgba, int w8, int h8) {
     return out;
 }
 
-Image pad_gray(const Image& g, int w8, int h8) {
-    Image out{w8, h8, 1, std::vector<uint8_t>(static_cast<size_t>(w8) * h8, 0)};
-    for (int y = 0; y < std::min(h8, g.height); ++y)
-        std::copy_n(&g.pixels[static_cast<size_t>(y) * g.width], std::min(w8, g.width), &out.pixels[static_cast<size_t>(y) * w8]);
-    return out;
-}
+// The mask padded with "not selected" to w8 x h8 (crop past the edge fills with 0).
+Image pad_gray(const Image& g, int w8, int h8) { return imaging::crop(g, {0, 0, w8, h8}); }
 
-Image crop_box(const Image& img, int x, int y, int w, int h) {
-    Image out{w, h, img.channels, std::vector<uint8_t>(static_cast<size_t>(w) * h * img.channels)};
-    for (int yy = 0; yy < h; ++yy)
-        std::copy_n(&img.pixels[(static_cast<size_t>(yy + y) * img.width + x) * img.channels], static_cast<size_t>(w) * img.channels,
-                    &out.pixels[static_cast<size_t>(yy) * w * img.channels]);
-    return out;
-}
+Image crop_box(const Image& img, int x, int y, int w, int h) { return imaging::crop(img, {x, y, x + w, y + h}); }
 
 // The engine's RGB result cut to the source's size, with the source's alpha.
 Image with_alpha(const Image& rgb, const Image& src_rgba) {

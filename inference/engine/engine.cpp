@@ -126,29 +126,47 @@ pipeline::RunHooks hooks_for(const RunCallbacks& cb, pipeline::ConditioningCache
 
 }  // namespace
 
+namespace {
+
+// One GeneratedImage per image of a batch, each with its own seeds and parameters text.
+std::vector<GeneratedImage> results(const pipeline::GeneratedBatch& batch, const GenerateRequest& r,
+                                    const ModelIdentity& id, bool img2img) {
+    std::vector<GeneratedImage> out;
+    for (int64_t i = 0; i < batch.images.size(0); ++i) {
+        GeneratedImage g;
+        g.image = to_image(batch.images[i]);
+        g.seed = batch.seeds[static_cast<size_t>(i)];
+        g.subseed = batch.subseeds[static_cast<size_t>(i)];
+        g.infotext = text::create_infotext(generation_info(r, id, g.seed, g.subseed, img2img));
+        out.push_back(std::move(g));
+    }
+    return out;
+}
+
+}  // namespace
+
+ModelIdentity Engine::identity() const {
+    return {impl_->info.hash, impl_->info.name, impl_->model->cfg.unet.in_channels == 9};
+}
+
+void Engine::require_model() const {
+    if (!impl_->model) throw Error(ErrorCode::kModelNotFound, "No model is loaded; load a Stable Diffusion checkpoint first.");
+}
+
 Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::vector<GeneratedImage>* out) {
     return guarded([&] {
-        if (!impl_->model) throw Error(ErrorCode::kModelNotFound, "No model is loaded; load a Stable Diffusion checkpoint first.");
+        require_model();
         validate(req);
         const GenerateRequest r = pipeline::with_resolved_seeds(req);
         const auto batch = pipeline::generate_txt2img(*impl_->model, *impl_->tok, r, hooks_for(cb, &impl_->cond_cache));
-        ModelIdentity id{impl_->info.hash, impl_->info.name, impl_->model->cfg.unet.in_channels == 9};
-        out->clear();
-        for (int64_t i = 0; i < batch.images.size(0); ++i) {
-            GeneratedImage g;
-            g.image = to_image(batch.images[i]);
-            g.seed = batch.seeds[static_cast<size_t>(i)];
-            g.subseed = batch.subseeds[static_cast<size_t>(i)];
-            g.infotext = text::create_infotext(generation_info(r, id, g.seed, g.subseed, false));
-            out->push_back(std::move(g));
-        }
+        *out = results(batch, r, identity(), false);
     });
 }
 
 Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunCallbacks& cb,
                        std::vector<GeneratedImage>* out) {
     return guarded([&] {
-        if (!impl_->model) throw Error(ErrorCode::kModelNotFound, "No model is loaded; load a Stable Diffusion checkpoint first.");
+        require_model();
         if (init.channels < 3 || init.width % 8 || init.height % 8 ||
             init.pixels.size() != static_cast<size_t>(init.width) * init.height * init.channels)
             throw Error(ErrorCode::kInvalidRequest, "The init image must be RGB(A) with a width and height that are multiples of 8.");
@@ -159,16 +177,7 @@ Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunC
         auto px = torch::from_blob(const_cast<uint8_t*>(init.pixels.data()), {init.height, init.width, init.channels}, torch::kUInt8);
         auto x = px.slice(2, 0, 3).permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0 * 2 - 1;
         const auto batch = pipeline::generate_img2img(*impl_->model, *impl_->tok, r, x, hooks_for(cb, &impl_->cond_cache));
-        ModelIdentity id{impl_->info.hash, impl_->info.name, impl_->model->cfg.unet.in_channels == 9};
-        out->clear();
-        for (int64_t i = 0; i < batch.images.size(0); ++i) {
-            GeneratedImage g;
-            g.image = to_image(batch.images[i]);
-            g.seed = batch.seeds[static_cast<size_t>(i)];
-            g.subseed = batch.subseeds[static_cast<size_t>(i)];
-            g.infotext = text::create_infotext(generation_info(r, id, g.seed, g.subseed, true));
-            out->push_back(std::move(g));
-        }
+        *out = results(batch, r, identity(), true);
     });
 }
 
@@ -184,7 +193,7 @@ Status Engine::upscale(const Image& image, const std::string& upscaler, double s
 Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const std::string& upscaler, double scale,
                           int overlap, const RunCallbacks& cb, std::vector<GeneratedImage>* out) {
     return guarded([&] {
-        if (!impl_->model) throw Error(ErrorCode::kModelNotFound, "No model is loaded; load a Stable Diffusion checkpoint first.");
+        require_model();
         GenerateRequest r = pipeline::with_resolved_seeds(req);
         validate(r);
         if (overlap < 0 || overlap >= std::min(r.width, r.height))
@@ -224,7 +233,7 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
             }
             return res;
         });
-        ModelIdentity id{impl_->info.hash, impl_->info.name, impl_->model->cfg.unet.in_channels == 9};
+        const ModelIdentity id = identity();
         out->clear();
         for (size_t n = 0; n < results.size(); ++n) {
             GeneratedImage g;
@@ -245,13 +254,13 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
 Status Engine::inpaint(const GenerateRequest& req, const Image& image, const Image& mask, const RunCallbacks& cb,
                        std::vector<GeneratedImage>* out, Image* mask_for_overlay, std::vector<int>* paste_box) {
     return guarded([&] {
-        if (!impl_->model) throw Error(ErrorCode::kModelNotFound, "No model is loaded; load a Stable Diffusion checkpoint first.");
+        require_model();
         if (!image.valid() || !mask.valid() || image.width != mask.width || image.height != mask.height)
             throw Error(ErrorCode::kInvalidRequest, "The inpaint mask must be a gray image of the same size as the image.");
         const GenerateRequest r = pipeline::with_resolved_seeds(req);
         validate(r);
         const auto res = pipeline::generate_inpaint(*impl_->model, *impl_->tok, r, imaging::to_rgb(image), mask, hooks_for(cb, &impl_->cond_cache));
-        ModelIdentity id{impl_->info.hash, impl_->info.name, impl_->model->cfg.unet.in_channels == 9};
+        const ModelIdentity id = identity();
         out->clear();
         for (size_t i = 0; i < res.images.size(); ++i) {
             GeneratedImage g;

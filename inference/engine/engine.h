@@ -76,6 +76,8 @@ public:
                       int overlap, const RunCallbacks& cb, std::vector<GeneratedImage>* out);
 
 private:
+    ModelIdentity identity() const;
+    void require_model() const;  // throws kModelNotFound
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -114,6 +114,10 @@ TfjsGraph TfjsGraph::load(const std::string& path) {
         const std::string out = cfg.at("output_layers").at(0).at(0).get<std::string>();
         if (!index.count(out)) throw_bad_file(path, "names a missing output layer");
         g.output_ = index[out];
+        g.last_use_.assign(g.nodes_.size(), 0);
+        for (size_t m = 0; m < g.nodes_.size(); ++m)
+            for (int k : g.nodes_[m].inputs) g.last_use_[static_cast<size_t>(k)] = m;
+        g.last_use_[static_cast<size_t>(g.output_)] = g.nodes_.size();
     } catch (const nlohmann::json::exception& e) {
         throw_bad_file(path, std::string("is malformed (") + e.what() + ")");
     }
@@ -147,12 +151,8 @@ torch::Tensor TfjsGraph::forward(const torch::Tensor& x) const {
             v[i] = in(0).repeat_interleave(n.factor, 2).repeat_interleave(n.factor, 3);
         }
         // Free what no later layer reads (graphs are in topological order).
-        for (int k : n.inputs) {
-            bool used_later = static_cast<size_t>(k) == static_cast<size_t>(output_);
-            for (size_t m = i + 1; m < nodes_.size() && !used_later; ++m)
-                for (int kk : nodes_[m].inputs) used_later = used_later || kk == k;
-            if (!used_later) v[static_cast<size_t>(k)] = torch::Tensor();
-        }
+        for (int k : n.inputs)
+            if (last_use_[static_cast<size_t>(k)] == i) v[static_cast<size_t>(k)] = torch::Tensor();
     }
     return v[static_cast<size_t>(output_)];
 }

@@ -30,6 +30,7 @@ private:
         double beta = 0.2;
     };
     std::vector<Node> nodes_;
+    std::vector<size_t> last_use_;  // per node: the last node reading it (computed once at load)
     int output_ = -1;
     int scale_ = 1;
     bool unit_range_ = false;
