@@ -23,7 +23,9 @@ bool to_double(const std::string& s, double* out) {
 }  // namespace
 
 const std::vector<std::string>& sampler_names() {
-    static const std::vector<std::string> n = {"Euler a", "Euler", "LMS", "Heun", "DPM2", "DPM2 a", "DPM++ 2S a", "DPM++ 2M", "LCM", "Restart", "DPM fast", "DDIM", "DDIM CFG++", "PLMS"};
+    static const std::vector<std::string> n = {"DPM++ 2M", "DPM++ SDE", "DPM++ 2M SDE", "DPM++ 2M SDE Heun", "DPM++ 2S a",
+                                               "DPM++ 3M SDE", "Euler a", "Euler", "LMS", "Heun", "DPM2", "DPM2 a",
+                                               "DPM fast", "DPM adaptive", "Restart", "DDIM", "DDIM CFG++", "PLMS", "LCM"};
     return n;
 }
 

@@ -77,6 +77,14 @@ torch::Tensor run_timesteps(const SamplingSettings& s, const sampling::Denoiser&
 
 }  // namespace
 
+sampling::SamplerOptions sampler_options(const SamplingSettings& s, const std::vector<uint64_t>& seeds) {
+    sampling::SamplerOptions opt;
+    opt.eta = s.eta;
+    opt.seeds = seeds;
+    opt.source = s.noise;
+    return opt;
+}
+
 torch::Tensor txt2img_latents(const SDModel& m, const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds,
                               int width, int height, const SamplingSettings& s, const sampling::StepCallback& cb,
                               const sampling::Variation& var, const torch::Tensor& concat) {
@@ -91,8 +99,10 @@ torch::Tensor txt2img_latents(const SDModel& m, const sampling::GuidanceAt& g, c
     auto sigmas = sampler_sigmas(s, m.schedule, s.steps);
     auto x = rng.first() * sigmas[0];
     auto denoiser = make_denoiser(m, s, g, concat);
-    sampling::SamplerOptions opt;
-    opt.eta = s.eta;
+    sampling::SamplerOptions opt = sampler_options(s, seeds);
+    // A1111 hands DPM fast / adaptive the model's whole sigma range for txt2img.
+    opt.sigma_min = m.schedule.sigma_min();
+    opt.sigma_max = m.schedule.sigma_max();
     return sampling::sample(s.sampler, denoiser, x, sigmas, [&] { return rng.next(); }, cb, opt);
 }
 
@@ -133,8 +143,7 @@ torch::Tensor img2img_latents(const SDModel& m, const sampling::GuidanceAt& g, c
             return blend->init * blend->mask + blend->nmask * inner(xx, sigma);
         };
     }
-    sampling::SamplerOptions opt;
-    opt.eta = s.eta;
+    const sampling::SamplerOptions opt = sampler_options(s, seeds);
     auto samples = sampling::sample(s.sampler, denoiser, x, sched, [&] { return rng.next(); }, cb, opt);
     if (blend) samples = samples * blend->nmask + blend->init * blend->mask;
     return samples;

@@ -34,6 +34,9 @@ Img2ImgSteps img2img_steps(int steps, double strength, bool fix_steps);
 // The sigma list the sampler receives, with A1111's "Automatic" mapping and discards.
 torch::Tensor sampler_sigmas(const SamplingSettings& s, const sampling::ModelSchedule& model, int steps);
 
+// The k-diffusion sampler options of these settings for a batch with these image seeds.
+sampling::SamplerOptions sampler_options(const SamplingSettings& s, const std::vector<uint64_t>& seeds);
+
 // Samples a (B, 4, H/8, W/8) batch from noise of the given per-image seeds.
 torch::Tensor txt2img_latents(const SDModel& m, const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds,
                               int width, int height, const SamplingSettings& s,

@@ -5,6 +5,9 @@
 #include <optional>
 #include <string>
 #include <torch/torch.h>
+#include <vector>
+
+#include "noise.h"
 
 namespace sdgimp::sampling {
 
@@ -15,7 +18,9 @@ using NoiseFn = std::function<torch::Tensor()>;
 // After each step: step index, step count, the current denoised estimate. May throw Cancelled.
 using StepCallback = std::function<void(int step, int steps, const torch::Tensor& denoised)>;
 
-enum class SamplerKind { kEulerA, kEuler, kLMS, kHeun, kDPM2, kDPM2A, kDPMPP2SA, kDPMPP2M, kLCM, kRestart, kDPMFast, kDDIM, kDDIMCFGPP, kPLMS };
+enum class SamplerKind { kEulerA, kEuler, kLMS, kHeun, kDPM2, kDPM2A, kDPMPP2SA, kDPMPP2M, kDPMPPSDE, kDPMPP2MSDE,
+                         kDPMPP2MSDEHeun, kDPMPP3MSDE, kLCM, kRestart, kDPMFast, kDPMAdaptive, kDDIM, kDDIMCFGPP,
+                         kPLMS, kUniPC };
 
 struct SamplerInfo {
     SamplerKind kind;
@@ -24,6 +29,8 @@ struct SamplerInfo {
     bool second_order;       // A1111 doubles steps for prompt schedules of these
     bool discard_next_to_last_sigma;
     bool timesteps = false;  // DDIM-style: integer timesteps over alphas_cumprod, no sigma list
+    bool brownian = false;   // draws its noise from per-image Brownian trees, not from the image generators
+    int min_steps = 1;       // fewer steps fail in A1111 itself; the engine refuses them with a sentence
 };
 
 const std::vector<SamplerInfo>& sampler_table();
@@ -32,6 +39,12 @@ const SamplerInfo& find_sampler_kind(SamplerKind kind);
 
 struct SamplerOptions {
     double eta = 1.0, s_noise = 1.0;
+    // The batch's image seeds and random source: the SDE samplers' Brownian trees are seeded with them.
+    std::vector<uint64_t> seeds;
+    NoiseSource source = NoiseSource::kCPU;
+    // DPM fast / DPM adaptive integrate between these (A1111 passes the model's range for txt2img,
+    // the trimmed schedule's for img2img); 0 = the ends of the sigma list.
+    double sigma_min = 0, sigma_max = 0;
 };
 
 torch::Tensor sample(SamplerKind kind, const Denoiser& model, torch::Tensor x, const torch::Tensor& sigmas,

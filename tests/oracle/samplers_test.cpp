@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "pipeline/txt2img.h"
+#include "sampling/brownian_tree.h"
 #include "sampling/denoiser.h"
 #include "sampling/timestep_samplers.h"
 #include "status.h"
@@ -127,14 +128,17 @@ TEST(OracleMath, Samplers) {
         } else {
             denoiser = sampling::make_cfg_denoiser(toy_unet, model, pred, g);
         }
-        if (info->kind == sampling::SamplerKind::kDPMFast && s.steps == 1) {
+        sampling::SamplerOptions opt = pipeline::sampler_options(s, seeds);
+        opt.sigma_min = model.sigma_min();
+        opt.sigma_max = model.sigma_max();
+        if (s.steps < info->min_steps) {
             // A one-step DPM fast has sigma_min == sigma_max; the engine refuses it with a sentence
-            // instead of reproducing A1111's degenerate result (the 16 one-step cases).
-            EXPECT_THROW(sampling::sample(s.sampler, denoiser, noise * sigmas[0], sigmas, [&] { return rng.next(); }, {}), Error);
-            ++not_offered[name + " (1 step, refused)"];
+            // instead of reproducing A1111's degenerate result.
+            EXPECT_THROW(sampling::sample(s.sampler, denoiser, noise * sigmas[0], sigmas, [&] { return rng.next(); }, {}, opt), Error);
+            ++not_offered[name + " (too few steps, refused)"];
             continue;
         }
-        auto result = sampling::sample(s.sampler, denoiser, noise * sigmas[0], sigmas, [&] { return rng.next(); }, {});
+        auto result = sampling::sample(s.sampler, denoiser, noise * sigmas[0], sigmas, [&] { return rng.next(); }, {}, opt);
         const auto& want = ref[c["result"].get<std::string>()];
         EXPECT_TRUE(test::all_close(result, want, 1e-4, 1e-4)) << "max diff " << test::max_abs_diff(result, want);
         ++ran[name];
@@ -142,6 +146,38 @@ TEST(OracleMath, Samplers) {
     for (const auto& kv : ran) std::cout << "ran " << kv.second << " cases of " << kv.first << "\n";
     for (const auto& kv : not_offered) std::cout << "not offered yet: " << kv.first << " (" << kv.second << " cases)\n";
     EXPECT_FALSE(ran.empty());
+}
+
+// The Brownian-tree noise itself, against the noise A1111's DPM++ SDE drew in the traced cases.
+TEST(OracleMath, BrownianTreeNoise) {
+    const auto meta = test::read_json(test::oracle_dir() + "/math/samplers.json");
+    const auto ref = test::load_tensor_file(test::oracle_dir() + "/math/samplers.safetensors");
+    int checked = 0;
+    for (const auto& c : meta["cases"]) {
+        if (!c.contains("trace") || !c.value("brownian_tree_noise", false)) continue;
+        std::string noise_name, sigma_name;
+        for (const auto& t : c["trace"]) {
+            const std::string n = t.get<std::string>();
+            if (n.size() > 15 && n.substr(n.size() - 15) == "/brownian_noise") noise_name = n;
+            if (n.size() > 16 && n.substr(n.size() - 16) == "/brownian_sigmas") sigma_name = n;
+        }
+        if (noise_name.empty() || sigma_name.empty()) continue;
+        SCOPED_TRACE(c["id"].get<std::string>());
+        const auto sigmas = torch::tensor(c["sigmas"].get<std::vector<double>>(), torch::kDouble).to(torch::kFloat);
+        const auto positive = sigmas.masked_select(sigmas > 0);
+        const auto src = c["randn_source"] == "NV" ? sampling::NoiseSource::kNV : sampling::NoiseSource::kCPU;
+        sampling::BrownianNoise bn(src, c["seeds"].get<std::vector<uint64_t>>(), positive.min(), sigmas.max(),
+                                   c["latent_shape"].get<std::vector<int64_t>>());
+        const auto& want = ref[noise_name];
+        const auto& args = ref[sigma_name];
+        for (int64_t k = 0; k < want.size(0); ++k) {
+            const auto got = bn(args[k][0].to(torch::kFloat), args[k][1].to(torch::kFloat));
+            EXPECT_TRUE(test::all_close(got, want[k], 1e-5, 1e-5)) << "call " << k << " max diff " << test::max_abs_diff(got, want[k]);
+            ++checked;
+        }
+    }
+    std::cout << "Brownian noise calls checked: " << checked << "\n";
+    EXPECT_GT(checked, 0);
 }
 
 TEST(OracleMath, Img2ImgStepSetup) {
@@ -193,7 +229,7 @@ TEST(OracleMath, Img2ImgStepSetup) {
             auto sched = sigmas.slice(0, st.steps - st.t_enc - 1);
             auto xi = init + rng.first() * sched[0];
             auto denoiser = sampling::make_cfg_denoiser(toy_unet, model, pred, g);
-            result = sampling::sample(s.sampler, denoiser, xi, sched, [&] { return rng.next(); }, {});
+            result = sampling::sample(s.sampler, denoiser, xi, sched, [&] { return rng.next(); }, {}, pipeline::sampler_options(s, seeds));
         }
         const auto& want = ref[c["result"].get<std::string>()];
         EXPECT_TRUE(test::all_close(result, want, 1e-4, 1e-4)) << "max diff " << test::max_abs_diff(result, want);
