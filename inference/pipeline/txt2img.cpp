@@ -77,27 +77,57 @@ torch::Tensor run_timesteps(const SamplingSettings& s, const sampling::Denoiser&
 
 }  // namespace
 
+torch::Tensor initial_latent(const SamplingSettings& s, const torch::Tensor& noise, const torch::Tensor& sigma0) {
+    if (s.sgm_noise_multiplier) return noise * torch::sqrt(1.0 + sigma0.pow(2.0));
+    return noise * sigma0;
+}
+
+void apply_guidance_skips(const SamplingSettings& s, int steps, sampling::Guidance* g) {
+    g->skip_early_cond = s.skip_early_cond;
+    g->s_min_uncond = s.s_min_uncond;
+    const auto& info = sampling::find_sampler_kind(s.sampler);
+    g->total_steps = info.second_order ? steps * 2 : steps;
+}
+
+namespace {
+
+sampling::GuidanceAt with_guidance_skips(const SamplingSettings& s, int steps, sampling::GuidanceAt g) {
+    if (s.skip_early_cond <= 0 && s.s_min_uncond <= 0) return g;
+    return [s, steps, g = std::move(g)](int call) {
+        auto x = g(call);
+        apply_guidance_skips(s, steps, &x);
+        return x;
+    };
+}
+
+}  // namespace
+
 sampling::SamplerOptions sampler_options(const SamplingSettings& s, const std::vector<uint64_t>& seeds) {
     sampling::SamplerOptions opt;
     opt.eta = s.eta;
+    opt.s_noise = s.s_noise;
+    opt.s_churn = s.s_churn;
+    opt.s_tmin = s.s_tmin;
+    if (s.s_tmax > 0) opt.s_tmax = s.s_tmax;
     opt.seeds = seeds;
     opt.source = s.noise;
     return opt;
 }
 
-torch::Tensor txt2img_latents(const SDModel& m, const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds,
+torch::Tensor txt2img_latents(const SDModel& m, const sampling::GuidanceAt& guidance, const std::vector<uint64_t>& seeds,
                               int width, int height, const SamplingSettings& s, const sampling::StepCallback& cb,
                               const sampling::Variation& var, const torch::Tensor& concat) {
     if (width % 8 || height % 8 || width < 8 || height < 8)
         throw Error(ErrorCode::kInvalidRequest, "Width and height must be positive multiples of 8.");
     sampling::ImageRNG rng(s.noise, seeds, {m.cfg.unet.out_channels, height / 8, width / 8}, s.eta_noise_seed_delta, var);
+    const sampling::GuidanceAt g = with_guidance_skips(s, s.steps, guidance);
     if (sampling::find_sampler_kind(s.sampler).timesteps) {
         auto last_uncond = std::make_shared<torch::Tensor>();
         auto eps = timestep_denoiser(m, s, g, concat, last_uncond);
         return run_timesteps(s, eps, last_uncond, rng.first(), sampling::ddim_timesteps(s.steps), m.schedule.alphas_cumprod, rng, cb);
     }
     auto sigmas = sampler_sigmas(s, m.schedule, s.steps);
-    auto x = rng.first() * sigmas[0];
+    auto x = initial_latent(s, rng.first(), sigmas[0]);
     auto denoiser = make_denoiser(m, s, g, concat);
     sampling::SamplerOptions opt = sampler_options(s, seeds);
     // A1111 hands DPM fast / adaptive the model's whole sigma range for txt2img.
@@ -106,7 +136,7 @@ torch::Tensor txt2img_latents(const SDModel& m, const sampling::GuidanceAt& g, c
     return sampling::sample(s.sampler, denoiser, x, sigmas, [&] { return rng.next(); }, cb, opt);
 }
 
-torch::Tensor img2img_latents(const SDModel& m, const sampling::GuidanceAt& g, const torch::Tensor& init_latent,
+torch::Tensor img2img_latents(const SDModel& m, const sampling::GuidanceAt& guidance, const torch::Tensor& init_latent,
                               const std::vector<uint64_t>& seeds, double strength, const SamplingSettings& s,
                               const sampling::StepCallback& cb, const sampling::Variation& var,
                               const torch::Tensor& concat, const LatentBlend* blend) {
@@ -114,6 +144,7 @@ torch::Tensor img2img_latents(const SDModel& m, const sampling::GuidanceAt& g, c
     const Img2ImgSteps st = img2img_steps(s.steps, strength, s.img2img_fix_steps);
     const int t_enc = st.t_enc;
     if (t_enc < 1) return init_latent;
+    const sampling::GuidanceAt g = with_guidance_skips(s, t_enc, guidance);
     sampling::ImageRNG rng(s.noise, seeds, {init_latent.size(1), init_latent.size(2), init_latent.size(3)}, s.eta_noise_seed_delta, var);
     if (sampling::find_sampler_kind(s.sampler).timesteps) {
         // A1111's timesteps img2img: the first t_enc timesteps, init noised to timesteps[t_enc].
@@ -136,7 +167,7 @@ torch::Tensor img2img_latents(const SDModel& m, const sampling::GuidanceAt& g, c
     }
     auto sigmas = sampler_sigmas(s, m.schedule, st.steps);
     auto sched = sigmas.slice(0, st.steps - t_enc - 1);
-    auto x = init_latent + rng.first() * sched[0];
+    auto x = init_latent + initial_latent(s, rng.first(), sched[0]);
     auto denoiser = make_denoiser(m, s, g, concat);
     if (blend) {
         denoiser = [inner = std::move(denoiser), blend](const torch::Tensor& xx, const torch::Tensor& sigma) {

@@ -22,6 +22,10 @@ struct SamplingSettings {
     double eta = 1.0;       // ancestral samplers (A1111's eta_ancestral)
     double eta_ddim = 0.0;  // DDIM (A1111's eta_ddim)
     bool img2img_fix_steps = false;  // A1111's "do exactly the amount of steps the slider specifies"
+    // Settings A1111 keeps on its Sampler parameters page (defaults = off).
+    double s_churn = 0, s_tmin = 0, s_tmax = 0, s_noise = 1.0;  // s_tmax 0 = no upper bound
+    double skip_early_cond = 0, s_min_uncond = 0;
+    bool sgm_noise_multiplier = false;
 };
 
 // A1111's img2img step set-up: the schedule length and how many of its steps run.
@@ -33,6 +37,12 @@ Img2ImgSteps img2img_steps(int steps, double strength, bool fix_steps);
 
 // The sigma list the sampler receives, with A1111's "Automatic" mapping and discards.
 torch::Tensor sampler_sigmas(const SamplingSettings& s, const sampling::ModelSchedule& model, int steps);
+
+// The noised start latent: noise * sigma0, or noise * sqrt(1 + sigma0^2) with the SGM noise multiplier.
+torch::Tensor initial_latent(const SamplingSettings& s, const torch::Tensor& noise, const torch::Tensor& sigma0);
+
+// Copies the guidance skips (Skip Early CFG, NGMS) into g for a run of `steps` sampler steps.
+void apply_guidance_skips(const SamplingSettings& s, int steps, sampling::Guidance* g);
 
 // The k-diffusion sampler options of these settings for a batch with these image seeds.
 sampling::SamplerOptions sampler_options(const SamplingSettings& s, const std::vector<uint64_t>& seeds);

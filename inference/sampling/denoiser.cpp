@@ -54,14 +54,25 @@ Denoiser make_cfg_denoiser(InnerDenoiser inner, GuidanceAt guidance, std::shared
     auto calls = std::make_shared<int>(0);
     return [inner = std::move(inner), guidance = std::move(guidance), calls, last_uncond](const torch::Tensor& x,
                                                                                          const torch::Tensor& sigma) {
-        const Guidance g = guidance((*calls)++);
+        const int call = (*calls)++;
+        const Guidance g = guidance(call);
         const int64_t b = x.size(0);
         std::vector<torch::Tensor> xs, ss;
         for (int64_t i = 0; i < b; ++i)
             for (size_t k = 0; k < g.conds_list[i].size(); ++k) { xs.push_back(x[i]); ss.push_back(sigma[i]); }
         auto x_c = torch::stack(xs), s_c = torch::stack(ss);
+        const bool skip_early = g.skip_early_cond > 0 && g.total_steps > 0 &&
+                                static_cast<double>(call) / g.total_steps <= g.skip_early_cond;
+        const bool skip_ngms = (call % 2) == 1 && g.s_min_uncond > 0 &&
+                               sigma[0].item<float>() < static_cast<float>(g.s_min_uncond);
         torch::Tensor out;
-        if (g.cond.size(1) == g.uncond.size(1)) {
+        if (skip_early || skip_ngms) {
+            // No uncond pass: each image's first cond row stands in for it, and the scale is 1.
+            out = inner(x_c, s_c, g.cond);
+            std::vector<torch::Tensor> fake;
+            for (int64_t i = 0; i < b; ++i) fake.push_back(out[g.conds_list[i][0].first]);
+            out = torch::cat({out, torch::stack(fake)});
+        } else if (g.cond.size(1) == g.uncond.size(1)) {
             out = inner(torch::cat({x_c, x}), torch::cat({s_c, sigma}), torch::cat({g.cond, g.uncond}));
         } else {
             // Prompts of different lengths cannot share a batch: A1111 runs cond and uncond apart.
@@ -73,9 +84,10 @@ Denoiser make_cfg_denoiser(InnerDenoiser inner, GuidanceAt guidance, std::shared
         auto uncond = out.slice(0, out.size(0) - b);
         if (last_uncond) *last_uncond = uncond.clone();
         auto denoised = uncond.clone();
+        const double scale = skip_early || skip_ngms ? 1.0 : g.cfg_scale;
         for (int64_t i = 0; i < b; ++i)
             for (const auto& [row, w] : g.conds_list[i])
-                denoised[i] += (out[row] - uncond[i]) * (w * g.cfg_scale);
+                denoised[i] += (out[row] - uncond[i]) * (w * scale);
         return denoised;
     };
 }

@@ -26,6 +26,10 @@ struct Guidance {
     torch::Tensor uncond;  // (batch, tokens, dim)
     std::vector<std::vector<std::pair<int, double>>> conds_list;  // per image: (cond row, AND weight)
     double cfg_scale = 7.0;
+    // A1111's guidance skips (uncond rows dropped, scale 1): "Skip Early CFG" for the first fraction
+    // of total_steps model calls, and "NGMS" on odd calls below sigma s_min_uncond. 0 = off.
+    double skip_early_cond = 0, s_min_uncond = 0;
+    int total_steps = 0;  // expected model calls (steps, doubled for second-order samplers)
 };
 
 // A1111's LCM wrapper: eps at the LCM's integer timesteps (eps even for v models, as A1111 does),

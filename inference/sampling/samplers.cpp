@@ -1,5 +1,7 @@
 #include "samplers.h"
 
+#include <cmath>
+#include <limits>
 #include <map>
 #include <memory>
 
@@ -70,7 +72,7 @@ const std::vector<SamplerInfo>& sampler_table() {
         {SamplerKind::kHeun, "Heun", "Uniform", true, false},
         {SamplerKind::kDPM2, "DPM2", "Karras", true, true},
         {SamplerKind::kDPM2A, "DPM2 a", "Karras", true, true},
-        {SamplerKind::kDPMFast, "DPM fast", "Uniform", false, false, false, false, 2},
+        {SamplerKind::kDPMFast, "DPM fast", "Uniform", false, false},
         {SamplerKind::kDPMAdaptive, "DPM adaptive", "Uniform", false, false},
         {SamplerKind::kRestart, "Restart", "Karras", true, false},
         {SamplerKind::kDDIM, "DDIM", "Uniform", false, false, true},
@@ -290,6 +292,8 @@ T sample(SamplerKind kind, const Denoiser& model, T x, const T& sigmas, const No
     if (kind == SamplerKind::kRestart) return restart(model, std::move(x), sigmas, noise, cb, opt.s_noise);
     const T range_min = opt.sigma_min > 0 ? torch::tensor(static_cast<float>(opt.sigma_min)) : sigmas[sigmas.size(0) - 2];
     const T range_max = opt.sigma_max > 0 ? torch::tensor(static_cast<float>(opt.sigma_max)) : sigmas[0];
+    if ((kind == SamplerKind::kDPMFast || kind == SamplerKind::kDPMAdaptive) && !(range_min.item<float>() < range_max.item<float>()))
+        throw Error(ErrorCode::kInvalidRequest, std::string(info.name) + " needs a sigma range to integrate over; raise the step count or the denoising strength.");
     if (kind == SamplerKind::kDPMFast)
         return dpm_fast(model, std::move(x), range_min, range_max, static_cast<int>(sigmas.size(0)) - 1, opt.eta, opt.s_noise, noise, cb);
     if (kind == SamplerKind::kDPMAdaptive)
@@ -317,7 +321,19 @@ T sample(SamplerKind kind, const Denoiser& model, T x, const T& sigmas, const No
     }
     for (int i = 0; i < n; ++i) {
         const T s = sigmas[i], s_next = sigmas[i + 1];
-        T denoised = L.call(x, s);
+        // Karras "churn" (Euler, Heun, DPM2): noise up to s_hat first. A1111 draws the noise on every
+        // step, churn or not, so the image generators advance as they do there.
+        T s_hat = s;
+        if (kind == SamplerKind::kEuler || kind == SamplerKind::kHeun || kind == SamplerKind::kDPM2) {
+            const T eps = noise() * opt.s_noise;
+            const float sv = s.item<float>();
+            double gamma = 0;
+            if (static_cast<float>(opt.s_tmin) <= sv && sv <= static_cast<float>(opt.s_tmax))
+                gamma = std::min(opt.s_churn / n, std::sqrt(2.0) - 1);
+            s_hat = s * (gamma + 1);
+            if (gamma > 0) x = x + eps * (s_hat.pow(2) - s.pow(2)).pow(0.5);
+        }
+        T denoised = L.call(x, s_hat);
         switch (kind) {
             case SamplerKind::kEulerA: {
                 auto [down, up] = ancestral_step(s, s_next, opt.eta);
@@ -326,7 +342,7 @@ T sample(SamplerKind kind, const Denoiser& model, T x, const T& sigmas, const No
                 break;
             }
             case SamplerKind::kEuler:
-                x = x + to_d(x, s, denoised) * (s_next - s);
+                x = x + to_d(x, s_hat, denoised) * (s_next - s_hat);
                 break;
             case SamplerKind::kLCM:
                 x = denoised;
@@ -346,8 +362,8 @@ T sample(SamplerKind kind, const Denoiser& model, T x, const T& sigmas, const No
                 break;
             }
             case SamplerKind::kHeun: {
-                auto d = to_d(x, s, denoised);
-                auto dt = s_next - s;
+                auto d = to_d(x, s_hat, denoised);
+                auto dt = s_next - s_hat;
                 if (is_zero(s_next)) { x = x + d * dt; break; }
                 auto x2 = x + d * dt;
                 auto d2 = to_d(x2, s_next, L.call(x2, s_next));
@@ -355,12 +371,12 @@ T sample(SamplerKind kind, const Denoiser& model, T x, const T& sigmas, const No
                 break;
             }
             case SamplerKind::kDPM2: {
-                auto d = to_d(x, s, denoised);
-                if (is_zero(s_next)) { x = x + d * (s_next - s); break; }
-                auto mid = s.log().lerp(s_next.log(), 0.5).exp();
-                auto x2 = x + d * (mid - s);
+                auto d = to_d(x, s_hat, denoised);
+                if (is_zero(s_next)) { x = x + d * (s_next - s_hat); break; }
+                auto mid = s_hat.log().lerp(s_next.log(), 0.5).exp();
+                auto x2 = x + d * (mid - s_hat);
                 auto d2 = to_d(x2, mid, L.call(x2, mid));
-                x = x + d2 * (s_next - s);
+                x = x + d2 * (s_next - s_hat);
                 break;
             }
             case SamplerKind::kDPM2A: {

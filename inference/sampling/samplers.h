@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <torch/torch.h>
@@ -39,6 +40,8 @@ const SamplerInfo& find_sampler_kind(SamplerKind kind);
 
 struct SamplerOptions {
     double eta = 1.0, s_noise = 1.0;
+    // Karras churn for Euler, Heun and DPM2 (A1111's "sigma churn", "sigma tmin", "sigma tmax").
+    double s_churn = 0, s_tmin = 0, s_tmax = std::numeric_limits<double>::infinity();
     // The batch's image seeds and random source: the SDE samplers' Brownian trees are seeded with them.
     std::vector<uint64_t> seeds;
     NoiseSource source = NoiseSource::kCPU;
