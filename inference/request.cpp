@@ -25,7 +25,7 @@ bool to_double(const std::string& s, double* out) {
 const std::vector<std::string>& sampler_names() {
     static const std::vector<std::string> n = {"DPM++ 2M", "DPM++ SDE", "DPM++ 2M SDE", "DPM++ 2M SDE Heun", "DPM++ 2S a",
                                                "DPM++ 3M SDE", "Euler a", "Euler", "LMS", "Heun", "DPM2", "DPM2 a",
-                                               "DPM fast", "DPM adaptive", "Restart", "DDIM", "DDIM CFG++", "PLMS", "LCM"};
+                                               "DPM fast", "DPM adaptive", "Restart", "DDIM", "DDIM CFG++", "PLMS", "UniPC", "LCM"};
     return n;
 }
 

@@ -68,8 +68,14 @@ sampling::Denoiser timestep_denoiser(const SDModel& m, const SamplingSettings& s
 torch::Tensor run_timesteps(const SamplingSettings& s, const sampling::Denoiser& eps,
                             const std::shared_ptr<torch::Tensor>& last_uncond, const torch::Tensor& x,
                             const torch::Tensor& ts, const torch::Tensor& ac, sampling::ImageRNG& rng,
-                            const sampling::StepCallback& cb) {
+                            const sampling::StepCallback& cb, bool img2img) {
     if (s.sampler == SamplerKind::kPLMS) return sampling::sample_plms(eps, x, ts, ac, cb);
+    if (s.sampler == SamplerKind::kUniPC) {
+        // img2img starts UniPC at the last kept timestep (A1111: timesteps[-1] / 1000 + 1 / 1000).
+        std::optional<torch::Tensor> t_start;
+        if (img2img) t_start = ts[-1].to(torch::kFloat) / 1000 + 1.0 / 1000;
+        return sampling::sample_unipc(eps, x, static_cast<int>(ts.size(0)), ac, s.unipc, cb, t_start);
+    }
     if (s.sampler == SamplerKind::kDDIMCFGPP)
         return sampling::sample_ddim_cfgpp(eps, last_uncond, x, ts, ac, s.eta_ddim, [&] { return rng.next(); }, cb);
     return sampling::sample_ddim(eps, x, ts, ac, s.eta_ddim, [&] { return rng.next(); }, cb);
@@ -124,7 +130,7 @@ torch::Tensor txt2img_latents(const SDModel& m, const sampling::GuidanceAt& guid
     if (sampling::find_sampler_kind(s.sampler).timesteps) {
         auto last_uncond = std::make_shared<torch::Tensor>();
         auto eps = timestep_denoiser(m, s, g, concat, last_uncond);
-        return run_timesteps(s, eps, last_uncond, rng.first(), sampling::ddim_timesteps(s.steps), m.schedule.alphas_cumprod, rng, cb);
+        return run_timesteps(s, eps, last_uncond, rng.first(), sampling::ddim_timesteps(s.steps), m.schedule.alphas_cumprod, rng, cb, false);
     }
     auto sigmas = sampler_sigmas(s, m.schedule, s.steps);
     auto x = initial_latent(s, rng.first(), sigmas[0]);
@@ -161,7 +167,7 @@ torch::Tensor img2img_latents(const SDModel& m, const sampling::GuidanceAt& guid
                 return inner(blend->init * blend->mask + blend->nmask * xx, t);
             };
         }
-        auto samples = run_timesteps(s, eps, last_uncond, xi, ts.slice(0, 0, t_enc), ac, rng, cb);
+        auto samples = run_timesteps(s, eps, last_uncond, xi, ts.slice(0, 0, t_enc), ac, rng, cb, true);
         if (blend) samples = samples * blend->nmask + blend->init * blend->mask;
         return samples;
     }

@@ -7,6 +7,7 @@
 
 #include "../sampling/noise.h"
 #include "../sampling/samplers.h"
+#include "../sampling/unipc.h"
 #include "../sampling/schedules.h"
 #include "sd_model.h"
 
@@ -26,6 +27,7 @@ struct SamplingSettings {
     double s_churn = 0, s_tmin = 0, s_tmax = 0, s_noise = 1.0;  // s_tmax 0 = no upper bound
     double skip_early_cond = 0, s_min_uncond = 0;
     bool sgm_noise_multiplier = false;
+    sampling::UniPCOptions unipc;
 };
 
 // A1111's img2img step set-up: the schedule length and how many of its steps run.

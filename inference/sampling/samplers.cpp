@@ -78,6 +78,7 @@ const std::vector<SamplerInfo>& sampler_table() {
         {SamplerKind::kDDIM, "DDIM", "Uniform", false, false, true},
         {SamplerKind::kDDIMCFGPP, "DDIM CFG++", "Uniform", false, false, true},
         {SamplerKind::kPLMS, "PLMS", "Uniform", false, false, true},
+        {SamplerKind::kUniPC, "UniPC", "Uniform", false, false, true},
         {SamplerKind::kLCM, "LCM", "Uniform", false, false},
     };
     return t;

@@ -6,6 +6,7 @@
 #include "sampling/brownian_tree.h"
 #include "sampling/denoiser.h"
 #include "sampling/timestep_samplers.h"
+#include "sampling/unipc.h"
 #include "status.h"
 #include "support/oracle.h"
 #include "support/tensor_file.h"
@@ -33,7 +34,10 @@ TEST(OracleMath, Samplers) {
         if (!info) { ++not_offered[name]; continue; }
         if (c.contains("error")) {
             // A1111 itself fails on these inputs; the engine must refuse them with a sentence.
-            EXPECT_LT(c["steps"].get<int>(), info->min_steps) << c["id"] << " " << name;
+            if (info->kind == sampling::SamplerKind::kUniPC)
+                EXPECT_THROW(sampling::check_unipc({}, c["steps"].get<int>()), Error) << c["id"];
+            else
+                EXPECT_LT(c["steps"].get<int>(), info->min_steps) << c["id"] << " " << name;
             ++refused[name + " (A1111 fails too)"];
             continue;
         }
@@ -54,6 +58,10 @@ TEST(OracleMath, Samplers) {
                 else if (k == "skip_early_cond") s.skip_early_cond = it.value().get<double>();
                 else if (k == "s_min_uncond") s.s_min_uncond = it.value().get<double>();
                 else if (k == "sgm_noise_multiplier") s.sgm_noise_multiplier = it.value().get<bool>();
+                else if (k == "uni_pc_variant") s.unipc.variant = it.value().get<std::string>();
+                else if (k == "uni_pc_order") s.unipc.order = it.value().get<int>();
+                else if (k == "uni_pc_skip_type") s.unipc.skip_type = it.value().get<std::string>();
+                else if (k == "uni_pc_lower_order_final") s.unipc.lower_order_final = it.value().get<bool>();
                 else unsupported_option = true;
             }
         }
@@ -87,6 +95,8 @@ TEST(OracleMath, Samplers) {
             torch::Tensor result;
             if (info->kind == sampling::SamplerKind::kPLMS)
                 result = sampling::sample_plms(eps, rng.first(), ts, model.alphas_cumprod, {});
+            else if (info->kind == sampling::SamplerKind::kUniPC)
+                result = sampling::sample_unipc(eps, rng.first(), static_cast<int>(ts.size(0)), model.alphas_cumprod, s.unipc, {});
             else if (cfgpp)
                 result = sampling::sample_ddim_cfgpp(eps, last_uncond, rng.first(), ts, model.alphas_cumprod, eta_ddim, [&] { return rng.next(); }, {});
             else
