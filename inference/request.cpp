@@ -53,6 +53,11 @@ void validate(const GenerateRequest& r) {
     if (r.masked_content < 0 || r.masked_content > 3)
         bad("Masked content must be 0 (fill), 1 (original), 2 (latent noise) or 3 (latent nothing).");
     if (r.inpaint_full_res_padding < 0 || r.inpaint_full_res_padding > 256) bad("Inpaint padding must be between 0 and 256.");
+    if (!(r.eta_ancestral >= 0 && r.eta_ancestral <= 1) || !(r.eta_ddim >= 0 && r.eta_ddim <= 1)) bad("Eta must be between 0 and 1.");
+    if (!(r.s_churn >= 0 && r.s_churn <= 100) || !(r.s_tmin >= 0) || !(r.s_tmax >= 0) || !(r.s_noise >= 0 && r.s_noise <= 2))
+        bad("Sigma churn, tmin and tmax must not be negative, and sigma noise must be between 0 and 2.");
+    if (!(r.s_min_uncond >= 0) || !(r.skip_early_cond >= 0 && r.skip_early_cond <= 1))
+        bad("NGMS must not be negative and Skip Early CFG must be between 0 and 1.");
 }
 
 std::vector<std::string> apply_parameters(const std::string& infotext, GenerateRequest* r) {
@@ -119,13 +124,24 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     std::string area;
     if (str("Inpaint area", &area)) r->inpaint_full_res = area == "Only masked";
     if (num("Masked area padding", &d)) r->inpaint_full_res_padding = static_cast<int>(d);
+    if (num("Eta", &d)) r->eta_ancestral = d;
+    if (num("Eta DDIM", &d)) r->eta_ddim = d;
+    if (num("Sigma churn", &d)) r->s_churn = d;
+    if (num("Sigma tmin", &d)) r->s_tmin = d;
+    if (num("Sigma tmax", &d)) r->s_tmax = d;
+    if (num("Sigma noise", &d)) r->s_noise = d;
+    if (num("NGMS", &d)) r->s_min_uncond = d;
+    if (num("Skip Early CFG", &d)) r->skip_early_cond = d;
+    std::string sgm;
+    if (str("SGM noise multiplier", &sgm)) r->sgm_noise_multiplier = sgm == "True";
     // Batch size is written by old versions only; with "Batch pos" it described one image of a batch.
     if (num("Batch size", &d)) r->batch_size = static_cast<int>(d);
 
     static const char* kKnown[] = {"Prompt", "Negative prompt", "Steps", "Sampler", "Schedule type", "CFG scale", "Seed",
         "Size-1", "Size-2", "Variation seed", "Variation seed strength", "Seed resize from-1", "Seed resize from-2",
         "Denoising strength", "Clip skip", "ENSD", "RNG", "Emphasis", "Mask blur", "Masked content", "Inpaint area",
-        "Masked area padding", "Batch size", "Batch pos", "Model hash", "Model", "Version"};
+        "Masked area padding", "Batch size", "Batch pos", "Model hash", "Model", "Version", "Eta", "Eta DDIM", "Sigma churn",
+        "Sigma tmin", "Sigma tmax", "Sigma noise", "NGMS", "Skip Early CFG", "SGM noise multiplier"};
     // What the parser adds for an empty text is its defaults; only other values were really given.
     static const text::InfoParams defaults = text::parse_infotext("");
     for (const auto& [key, value] : p) {
@@ -164,6 +180,18 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     g.randn_source = r.rng;
     if (img2img) g.extra.emplace_back("Denoising strength", text::InfoValue::real(r.denoising_strength));
     if (r.emphasis != "Original") g.extra.emplace_back("Emphasis", text::InfoValue::str(r.emphasis));
+    const bool ddim_like = r.sampler == "DDIM" || r.sampler == "DDIM CFG++";
+    const bool churn_like = r.sampler == "Euler" || r.sampler == "Heun" || r.sampler == "DPM2";
+    auto put = [&](const char* key, double v) { g.extra.emplace_back(key, text::InfoValue::real(v)); };
+    if (ddim_like && r.eta_ddim != 0) put("Eta DDIM", r.eta_ddim);
+    if (!ddim_like && !churn_like && r.eta_ancestral != 1.0) put("Eta", r.eta_ancestral);
+    if (churn_like && r.s_churn != 0) put("Sigma churn", r.s_churn);
+    if (churn_like && r.s_tmin != 0) put("Sigma tmin", r.s_tmin);
+    if (churn_like && r.s_tmax != 0) put("Sigma tmax", r.s_tmax);
+    if (churn_like && r.s_noise != 1.0) put("Sigma noise", r.s_noise);
+    if (r.skip_early_cond != 0) put("Skip Early CFG", r.skip_early_cond);
+    if (r.s_min_uncond != 0) put("NGMS", r.s_min_uncond);
+    if (r.sgm_noise_multiplier) g.extra.emplace_back("SGM noise multiplier", text::InfoValue::boolean(true));
     return g;
 }
 

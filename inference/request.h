@@ -28,6 +28,16 @@ struct GenerateRequest {
     std::string emphasis = "Original";
     double denoising_strength = 0.75;  // img2img / inpaint
     bool img2img_fix_steps = false;    // A1111's "do exactly the amount of steps the slider specifies"
+    // A1111's "Sampler parameters" settings; written to the parameters text when not the default.
+    double eta_ancestral = 1.0;  // "Eta": ancestral, SDE and DPM fast/adaptive samplers
+    double eta_ddim = 0.0;       // "Eta DDIM": DDIM, DDIM CFG++
+    double s_churn = 0, s_tmin = 0, s_tmax = 0, s_noise = 1.0;  // Euler, Heun, DPM2 (s_tmax 0: no bound)
+    double s_min_uncond = 0;     // "NGMS": skip the uncond pass on odd calls below this sigma
+    double skip_early_cond = 0;  // "Skip Early CFG": no guidance for this fraction of the steps
+    bool sgm_noise_multiplier = false;
+    std::string unipc_variant = "bh1", unipc_skip_type = "time_uniform";
+    int unipc_order = 3;
+    bool unipc_lower_order_final = true;
     // Inpaint (A1111's order for masked content: fill, original, latent noise, latent nothing).
     int mask_blur = 4;
     int masked_content = 1;

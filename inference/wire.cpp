@@ -91,7 +91,12 @@ nlohmann::json request_to_json(const GenerateRequest& r) {
             {"rng", r.rng}, {"eta_noise_seed_delta", r.eta_noise_seed_delta}, {"clip_skip", r.clip_skip},
             {"emphasis", r.emphasis}, {"denoising_strength", r.denoising_strength}, {"img2img_fix_steps", r.img2img_fix_steps}, {"mask_blur", r.mask_blur},
             {"masked_content", r.masked_content}, {"inpaint_full_res", r.inpaint_full_res},
-            {"inpaint_full_res_padding", r.inpaint_full_res_padding}};
+            {"inpaint_full_res_padding", r.inpaint_full_res_padding}, {"eta_ancestral", r.eta_ancestral},
+            {"eta_ddim", r.eta_ddim}, {"s_churn", r.s_churn}, {"s_tmin", r.s_tmin}, {"s_tmax", r.s_tmax},
+            {"s_noise", r.s_noise}, {"s_min_uncond", r.s_min_uncond}, {"skip_early_cond", r.skip_early_cond},
+            {"sgm_noise_multiplier", r.sgm_noise_multiplier}, {"unipc_variant", r.unipc_variant},
+            {"unipc_skip_type", r.unipc_skip_type}, {"unipc_order", r.unipc_order},
+            {"unipc_lower_order_final", r.unipc_lower_order_final}};
 }
 
 GenerateRequest request_from_json(const nlohmann::json& j) {
@@ -130,6 +135,19 @@ GenerateRequest request_from_json(const nlohmann::json& j) {
     take("masked_content", &r.masked_content);
     take("inpaint_full_res", &r.inpaint_full_res);
     take("inpaint_full_res_padding", &r.inpaint_full_res_padding);
+    take("eta_ancestral", &r.eta_ancestral);
+    take("eta_ddim", &r.eta_ddim);
+    take("s_churn", &r.s_churn);
+    take("s_tmin", &r.s_tmin);
+    take("s_tmax", &r.s_tmax);
+    take("s_noise", &r.s_noise);
+    take("s_min_uncond", &r.s_min_uncond);
+    take("skip_early_cond", &r.skip_early_cond);
+    take("sgm_noise_multiplier", &r.sgm_noise_multiplier);
+    take("unipc_variant", &r.unipc_variant);
+    take("unipc_skip_type", &r.unipc_skip_type);
+    take("unipc_order", &r.unipc_order);
+    take("unipc_lower_order_final", &r.unipc_lower_order_final);
     return r;
 }
 

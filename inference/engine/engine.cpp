@@ -130,11 +130,16 @@ namespace {
 
 // One GeneratedImage per image of a batch, each with its own seeds and parameters text.
 std::vector<GeneratedImage> results(const pipeline::GeneratedBatch& batch, const GenerateRequest& r,
-                                    const ModelIdentity& id, bool img2img) {
+                                    const ModelIdentity& id, bool img2img, bool keep_latents) {
     std::vector<GeneratedImage> out;
     for (int64_t i = 0; i < batch.images.size(0); ++i) {
         GeneratedImage g;
         g.image = to_image(batch.images[i]);
+        if (keep_latents && batch.latents.defined()) {
+            const torch::Tensor l = batch.latents[i].contiguous();
+            g.latent.assign(l.data_ptr<float>(), l.data_ptr<float>() + l.numel());
+            g.latent_shape.assign(l.sizes().begin(), l.sizes().end());
+        }
         g.seed = batch.seeds[static_cast<size_t>(i)];
         g.subseed = batch.subseeds[static_cast<size_t>(i)];
         g.infotext = text::create_infotext(generation_info(r, id, g.seed, g.subseed, img2img));
@@ -159,7 +164,7 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
         validate(req);
         const GenerateRequest r = pipeline::with_resolved_seeds(req);
         const auto batch = pipeline::generate_txt2img(*impl_->model, *impl_->tok, r, hooks_for(cb, &impl_->cond_cache));
-        *out = results(batch, r, identity(), false);
+        *out = results(batch, r, identity(), false, cb.keep_latents);
     });
 }
 
@@ -177,7 +182,7 @@ Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunC
         auto px = torch::from_blob(const_cast<uint8_t*>(init.pixels.data()), {init.height, init.width, init.channels}, torch::kUInt8);
         auto x = px.slice(2, 0, 3).permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0 * 2 - 1;
         const auto batch = pipeline::generate_img2img(*impl_->model, *impl_->tok, r, x, hooks_for(cb, &impl_->cond_cache));
-        *out = results(batch, r, identity(), true);
+        *out = results(batch, r, identity(), true, cb.keep_latents);
     });
 }
 

@@ -32,12 +32,15 @@ struct RunCallbacks {
     std::function<bool()> cancelled;          // polled after every step; true stops the run
     std::function<void(const Image&)> preview;  // cheap latent preview every few steps
     int preview_every = 5;
+    bool keep_latents = false;  // fill GeneratedImage::latent (the sampler's output, before the VAE)
 };
 
 struct GeneratedImage {
     Image image;
     std::string infotext;  // A1111's parameters text for this image
     int64_t seed = 0, subseed = 0;
+    std::vector<float> latent;           // (C, H/8, W/8) when RunCallbacks::keep_latents
+    std::vector<int64_t> latent_shape;
 };
 
 class Engine {

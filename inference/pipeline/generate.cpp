@@ -33,6 +33,20 @@ SamplingSettings sampling_settings(const GenerateRequest& r) {
     s.noise = r.rng == "CPU" ? sampling::NoiseSource::kCPU : sampling::NoiseSource::kNV;
     s.eta_noise_seed_delta = r.eta_noise_seed_delta;
     s.img2img_fix_steps = r.img2img_fix_steps;
+    s.eta = r.eta_ancestral;
+    s.eta_ddim = r.eta_ddim;
+    s.s_churn = r.s_churn;
+    s.s_tmin = r.s_tmin;
+    s.s_tmax = r.s_tmax;
+    s.s_noise = r.s_noise;
+    s.s_min_uncond = r.s_min_uncond;
+    s.skip_early_cond = r.skip_early_cond;
+    s.sgm_noise_multiplier = r.sgm_noise_multiplier;
+    s.unipc.variant = r.unipc_variant;
+    s.unipc.skip_type = r.unipc_skip_type;
+    s.unipc.order = r.unipc_order;
+    s.unipc.lower_order_final = r.unipc_lower_order_final;
+    if (s.sampler == sampling::SamplerKind::kUniPC) sampling::check_unipc(s.unipc, r.steps);
     return s;
 }
 
@@ -94,7 +108,7 @@ GeneratedBatch run_batches(const SDModel& m, const text::ClipTokenizer& tok, con
     const auto all_seeds = sampling::batch_seeds(static_cast<uint64_t>(r.seed), n, r.subseed_strength);
     const auto all_subs = sampling::batch_seeds(static_cast<uint64_t>(r.subseed), n, 0);
     GeneratedBatch out;
-    std::vector<torch::Tensor> images;
+    std::vector<torch::Tensor> images, latents;
     for (int it = 0; it < r.batch_count; ++it) {
         const auto b0 = all_seeds.begin() + it * r.batch_size;
         const auto s0 = all_subs.begin() + it * r.batch_size;
@@ -106,12 +120,14 @@ GeneratedBatch run_batches(const SDModel& m, const text::ClipTokenizer& tok, con
         var.resize_from_h = r.seed_resize_from_h;
         torch::Tensor samples = sample([&cond](int call) { return cond.at(call); }, seeds, var, step_callback(st));
         images.push_back(decode_images(m, samples));
+        latents.push_back(samples.to(torch::kFloat).cpu());
         for (int i = 0; i < r.batch_size; ++i) {
             out.seeds.push_back(static_cast<int64_t>(seeds[static_cast<size_t>(i)]));
             out.subseeds.push_back(static_cast<int64_t>(subs[static_cast<size_t>(i)]));
         }
     }
     out.images = torch::cat(images);
+    out.latents = torch::cat(latents);
     return out;
 }
 

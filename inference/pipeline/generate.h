@@ -26,6 +26,7 @@ struct RunHooks {
 
 struct GeneratedBatch {
     torch::Tensor images;  // (N, H, W, 3) uint8
+    torch::Tensor latents; // (N, C, H/8, W/8) float32, the sampler's output
     std::vector<int64_t> seeds, subseeds;
 };
 

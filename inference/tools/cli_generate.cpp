@@ -7,6 +7,7 @@
 #include "../engine/engine.h"
 #include "../imaging/inpaint_prep.h"
 #include "../io/png_file.h"
+#include "../io/safetensors_writer.h"
 #include "cli_commands.h"
 #include "cli_options.h"
 
@@ -59,7 +60,7 @@ std::string output_name(const Options& o, const std::string& mode, size_t i, siz
 
 int generate(const std::vector<std::string>& args, bool img2img, bool inpaint = false) {
     const Options o = parse_options(args, {"quiet"});
-    check_known(o, {"model", "vocab", "prediction", "output", "quiet", "init-image", "mask"});
+    check_known(o, {"model", "vocab", "prediction", "output", "quiet", "init-image", "mask", "save-latents"});
     if (!o.positional.empty()) throw Error(ErrorCode::kInvalidRequest, "Unexpected argument '" + o.positional[0] + "'; options start with --.");
     GenerateRequest r = request_from_options(o);
     Image init;
@@ -85,7 +86,8 @@ int generate(const std::vector<std::string>& args, bool img2img, bool inpaint = 
     Status st = engine.load_model({model_path(o), o.get("prediction"), o.get("vocab")}, &info);
     if (!st.ok) throw Error(st.code, st.message);
     std::vector<GeneratedImage> out;
-    const RunCallbacks cb = stderr_progress(o.has("quiet"));
+    RunCallbacks cb = stderr_progress(o.has("quiet"));
+    cb.keep_latents = o.has("save-latents");
     st = inpaint ? engine.inpaint(r, init, mask, cb, &out)
          : img2img ? engine.img2img(r, init, cb, &out) : engine.txt2img(r, cb, &out);
     if (!st.ok) throw Error(st.code, st.message);
@@ -93,6 +95,16 @@ int generate(const std::vector<std::string>& args, bool img2img, bool inpaint = 
         const std::string name = output_name(o, inpaint ? "inpaint" : img2img ? "img2img" : "txt2img", i, out.size(), out[i].seed);
         io::write_png(name, out[i].image, {{"parameters", out[i].infotext}});
         std::cout << name << "\n";
+    }
+    if (o.has("save-latents")) {
+        // One tensor per image, named by its seed: what the sampler produced, before the VAE decode.
+        std::vector<io::FloatTensor> lat;
+        for (size_t i = 0; i < out.size(); ++i) {
+            if (out[i].latent.empty()) continue;
+            lat.push_back({"latent/" + std::to_string(i) + "/seed_" + std::to_string(out[i].seed), out[i].latent_shape, out[i].latent});
+        }
+        io::write_safetensors(o.get("save-latents"), lat);
+        std::cout << o.get("save-latents") << "\n";
     }
     return 0;
 }

@@ -62,7 +62,8 @@ const std::vector<std::string>& request_option_names() {
         "parameters", "prompt", "negative-prompt", "steps", "sampler", "schedule", "cfg-scale", "seed", "width", "height",
         "batch-size", "batch-count", "variation-seed", "variation-strength", "resize-seed-from-w", "resize-seed-from-h",
         "rng", "ensd", "clip-skip", "emphasis", "denoising-strength", "mask-blur", "masked-content", "inpaint-full-res",
-        "inpaint-padding", "img2img-fix-steps"};
+        "inpaint-padding", "img2img-fix-steps", "eta", "eta-ddim", "s-churn", "s-tmin", "s-tmax", "s-noise", "s-min-uncond",
+        "skip-early-cond", "sgm-noise-multiplier", "unipc-variant", "unipc-skip-type", "unipc-order", "unipc-lower-order-final"};
     return names;
 }
 
@@ -98,6 +99,19 @@ GenerateRequest request_from_options(const Options& o) {
     if (o.has("inpaint-full-res")) r.inpaint_full_res = o.get_int("inpaint-full-res", 0) != 0;
     r.inpaint_full_res_padding = o.get_int("inpaint-padding", r.inpaint_full_res_padding);
     if (o.has("img2img-fix-steps")) r.img2img_fix_steps = o.get_int("img2img-fix-steps", 0) != 0;
+    r.eta_ancestral = o.get_double("eta", r.eta_ancestral);
+    r.eta_ddim = o.get_double("eta-ddim", r.eta_ddim);
+    r.s_churn = o.get_double("s-churn", r.s_churn);
+    r.s_tmin = o.get_double("s-tmin", r.s_tmin);
+    r.s_tmax = o.get_double("s-tmax", r.s_tmax);
+    r.s_noise = o.get_double("s-noise", r.s_noise);
+    r.s_min_uncond = o.get_double("s-min-uncond", r.s_min_uncond);
+    r.skip_early_cond = o.get_double("skip-early-cond", r.skip_early_cond);
+    if (o.has("sgm-noise-multiplier")) r.sgm_noise_multiplier = o.get_int("sgm-noise-multiplier", 0) != 0;
+    r.unipc_variant = o.get("unipc-variant", r.unipc_variant);
+    r.unipc_skip_type = o.get("unipc-skip-type", r.unipc_skip_type);
+    r.unipc_order = o.get_int("unipc-order", r.unipc_order);
+    if (o.has("unipc-lower-order-final")) r.unipc_lower_order_final = o.get_int("unipc-lower-order-final", 1) != 0;
     return r;
 }
 

@@ -53,9 +53,20 @@ TEST(Cli, Txt2ImgWritesTheReferencePngs) {
                                 " --steps " + ref.meta.at("steps") + " --sampler 'Euler a' --cfg-scale " +
                                 ref.meta.at("cfg_scale") + " --seed " + std::to_string(seeds[0]) + " --batch-size " +
                                 std::to_string(seeds.size()) + " --width " + ref.meta.at("width") + " --height " +
-                                ref.meta.at("height") + " --rng cpu -o " + quote(out);
+                                ref.meta.at("height") + " --rng cpu -o " + quote(out) + " --save-latents " +
+                                quote(dir + "/latents.safetensors");
         std::string log;
         ASSERT_EQ(run(cmd, &log), 0) << log;
+        // --save-latents: the sampler's output of every image, before the VAE, as the reference's samples.
+        const auto lat = test::load_tensor_file(dir + "/latents.safetensors");
+        const auto& want_samples = ref["samples"];
+        for (size_t i = 0; i < seeds.size(); ++i) {
+            const std::string key = "latent/" + std::to_string(i) + "/seed_" + std::to_string(seeds[i]);
+            ASSERT_TRUE(lat.has(key)) << key;
+            EXPECT_TRUE(test::all_close(lat[key], want_samples[static_cast<int64_t>(i)], 1e-3, 1e-3))
+                << key << " max diff " << test::max_abs_diff(lat[key], want_samples[static_cast<int64_t>(i)]);
+        }
+        std::remove((dir + "/latents.safetensors").c_str());
         for (size_t i = 0; i < seeds.size(); ++i) {
             const std::string got_path = dir + "/" + mdl.name + "-" + std::to_string(i) + ".png";
             const auto got = io::read_png(got_path);

@@ -4,6 +4,7 @@
 #include <clocale>
 
 #include "support/oracle.h"
+#include "request.h"
 #include "text/infotext.h"
 
 using namespace sdgimp;
@@ -126,4 +127,52 @@ TEST(Infotext, QuoteRoundTrip) {
     const std::string s = "he said \"hi\", then\nleft \\ ok";
     EXPECT_EQ(text::json_unquote(text::json_quote(s)).value(), s);
     EXPECT_FALSE(text::json_unquote("\"a\" \"b\"").has_value());
+}
+
+// A1111's sampler parameters (Eta, Sigma churn/tmin/tmax/noise, NGMS, Skip Early CFG, SGM noise
+// multiplier) are written to the text when changed and read back by "paste parameters".
+TEST(Infotext, SamplerParametersRoundTrip) {
+    GenerateRequest r;
+    r.prompt = "a lighthouse";
+    r.sampler = "Euler";
+    r.s_churn = 1.0;
+    r.s_tmin = 0.5;
+    r.s_tmax = 5.0;
+    r.s_noise = 1.003;
+    r.s_min_uncond = 2.0;
+    r.skip_early_cond = 0.3;
+    r.sgm_noise_multiplier = true;
+    const std::string text = text::create_infotext(generation_info(r, {}, 42, 42, false));
+    for (const char* part : {"Sigma churn: 1.0", "Sigma tmin: 0.5", "Sigma tmax: 5.0", "Sigma noise: 1.003", "NGMS: 2.0",
+                             "Skip Early CFG: 0.3", "SGM noise multiplier: True"})
+        EXPECT_NE(text.find(part), std::string::npos) << part << " in " << text;
+    GenerateRequest back;
+    EXPECT_TRUE(apply_parameters(text, &back).empty()) << text;
+    EXPECT_EQ(back.s_churn, 1.0);
+    EXPECT_EQ(back.s_tmin, 0.5);
+    EXPECT_EQ(back.s_tmax, 5.0);
+    EXPECT_EQ(back.s_noise, 1.003);
+    EXPECT_EQ(back.s_min_uncond, 2.0);
+    EXPECT_EQ(back.skip_early_cond, 0.3);
+    EXPECT_TRUE(back.sgm_noise_multiplier);
+
+    GenerateRequest a;
+    a.sampler = "DPM++ 2M SDE";
+    a.eta_ancestral = 0.67;
+    const std::string ta = text::create_infotext(generation_info(a, {}, 1, 1, false));
+    EXPECT_NE(ta.find("Eta: 0.67"), std::string::npos) << ta;
+    EXPECT_EQ(ta.find("Sigma churn"), std::string::npos) << ta;
+    GenerateRequest d;
+    d.sampler = "DDIM";
+    d.eta_ddim = 0.5;
+    const std::string td = text::create_infotext(generation_info(d, {}, 1, 1, false));
+    EXPECT_NE(td.find("Eta DDIM: 0.5"), std::string::npos) << td;
+    GenerateRequest back_a, back_d;
+    apply_parameters(ta, &back_a);
+    apply_parameters(td, &back_d);
+    EXPECT_EQ(back_a.eta_ancestral, 0.67);
+    EXPECT_EQ(back_d.eta_ddim, 0.5);
+    // Defaults write nothing.
+    const std::string plain = text::create_infotext(generation_info(GenerateRequest{}, {}, 1, 1, false));
+    for (const char* key : {"Eta", "Sigma", "NGMS", "Skip Early", "SGM"}) EXPECT_EQ(plain.find(key), std::string::npos) << plain;
 }
