@@ -25,12 +25,18 @@ torch::Tensor SDModel::encode_text(const torch::Tensor& ids, int clip_skip) cons
 
 torch::Tensor SDModel::decode_first_stage(const torch::Tensor& latent) const {
     torch::NoGradGuard ng;
-    return net->vae->decode((1.0 / cfg.scale_factor) * latent);
+    const torch::Tensor z = (1.0 / cfg.scale_factor) * latent;
+    if (!vae_tiling.applies(z.size(2), z.size(3))) return net->vae->decode(z);
+    return run_tiled([this](const torch::Tensor& t) { return net->vae->decode(t); }, z, vae_tiling.tile, vae_tiling.overlap, 8, 1);
 }
 
 std::pair<torch::Tensor, torch::Tensor> SDModel::encode_posterior(const torch::Tensor& image) const {
     torch::NoGradGuard ng;
-    auto moments = net->vae->encode_moments(image);
+    // Moments (mean, logvar) are blended per tile; both are smooth fields, so blending them is sound.
+    auto moments = vae_tiling.applies(image.size(2) / 8, image.size(3) / 8)
+                       ? run_tiled([this](const torch::Tensor& t) { return net->vae->encode_moments(t); }, image,
+                                   vae_tiling.tile * 8, vae_tiling.overlap * 8, 1, 8)
+                       : net->vae->encode_moments(image);
     auto parts = moments.chunk(2, 1);
     auto logvar = parts[1].clamp(-30.0, 20.0);
     return {parts[0], torch::exp(0.5 * logvar)};

@@ -12,6 +12,7 @@
 #include "../models/state_loader.h"
 #include "../sampling/denoiser.h"
 #include "../sampling/schedules.h"
+#include "vae_tiling.h"
 
 namespace sdgimp::pipeline {
 
@@ -21,6 +22,7 @@ struct SDModel {
     sampling::ModelSchedule schedule;
     models::LoadReport report;
     std::string path;
+    VaeTiling vae_tiling;  // large images go through the VAE in blended tiles
 
     // The raw UNet call A1111 makes (apply_model); for 9-channel models `concat` holds the
     // mask and masked-image latent appended to the input channels.
