@@ -153,10 +153,18 @@ torch::Tensor LcmSchedule::sigmas(ScheduleKind kind, int steps) const {
         auto idx = ((t - 19) / 20).clamp(0, table.sigmas.size(0) - 1);
         return torch::cat({table.t_to_sigma(idx), torch::zeros({1})});
     }
-    if (kind == ScheduleKind::kSGMUniform || kind == ScheduleKind::kNormal || kind == ScheduleKind::kSimple ||
-        kind == ScheduleKind::kDDIM)
-        throw Error(ErrorCode::kInvalidRequest, std::string("LCM does not take the '") + schedule_name(kind) +
-                                                    "' schedule here; use Automatic, Karras, Exponential, Polyexponential, KL Optimal, Align Your Steps or Beta.");
+    if (kind == ScheduleKind::kSGMUniform || kind == ScheduleKind::kNormal) {
+        // These walk the denoiser's own timesteps: LCM's are 19, 39, ..., 999, mapped back onto
+        // its 50-entry table by (t - 19) / 20.
+        const float start = sigma_to_t(table.sigmas[-1]).item<int64_t>(), end = sigma_to_t(table.sigmas[0]).item<int64_t>();
+        const bool sgm = kind == ScheduleKind::kSGMUniform;
+        auto ts = torch::linspace(start, end, sgm ? steps + 1 : steps, torch::kFloat);
+        if (sgm) ts = ts.slice(0, 0, steps);
+        std::vector<double> sigs;
+        for (int64_t i = 0; i < ts.size(0); ++i) sigs.push_back(table.t_to_sigma((ts[i] - 19) / 20).item<float>());
+        sigs.push_back(0.0);
+        return to_f32(sigs);
+    }
     return make_sigmas(kind, steps, table);
 }
 
