@@ -145,10 +145,11 @@ GeneratedBatch generate_txt2img(const SDModel& m, const text::ClipTokenizer& tok
         auto lat = m.cfg.scale_factor * m.encode_posterior(grey).first;
         concat = torch::cat({torch::ones({1, 1, r.height / 8, r.width / 8}), lat}, 1);
     }
+    const LatentModel lm = m.latent_model();
     return run_batches(m, tok, r, s.steps, hooks,
                        [&](const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds,
                            const sampling::Variation& var, const sampling::StepCallback& cb) {
-                           return txt2img_latents(m, g, seeds, r.width, r.height, s, cb, var, concat);
+                           return txt2img_latents(lm, g, seeds, r.width, r.height, s, cb, var, concat);
                        });
 }
 
@@ -166,11 +167,12 @@ GeneratedBatch generate_img2img(const SDModel& m, const text::ClipTokenizer& tok
     GenerateRequest sized = r;
     sized.width = static_cast<int>(init.size(3));
     sized.height = static_cast<int>(init.size(2));
+    const LatentModel lm = m.latent_model();
     return run_batches(m, tok, sized, std::max(t_enc, 0), hooks,
                        [&](const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds,
                            const sampling::Variation& var, const sampling::StepCallback& cb) {
                            auto lat = init_latent.repeat({static_cast<int64_t>(seeds.size()), 1, 1, 1});
-                           return img2img_latents(m, g, lat, seeds, r.denoising_strength, s, cb, var);
+                           return img2img_latents(lm, g, lat, seeds, r.denoising_strength, s, cb, var);
                        });
 }
 

@@ -29,43 +29,9 @@ InpaintResult generate_inpaint(const SDModel& m, const text::ClipTokenizer& tok,
     is.masked_content = r.masked_content;
     is.full_res = r.inpaint_full_res;
     is.padding = r.inpaint_full_res_padding;
-    InpaintResult out;
-    out.prep = imaging::prepare_inpaint(image, mask, is);
-    if (out.prep.empty_mask)
-        throw Error(ErrorCode::kInvalidRequest, "The inpaint mask is empty; select the area to repaint first.");
-    const SamplingSettings s = sampling_settings(r);
-
-    // The init latent (A1111 samples the posterior with an unseeded RNG; ours follows the seed).
-    const auto source = to_unit_range(out.prep.encoder_input);
-    auto [mean, std] = m.encode_posterior(source);
-    at::Generator gen = at::detail::createCPUGenerator(static_cast<uint64_t>(r.seed));
-    const auto eps = torch::randn(mean.sizes(), gen);
-    const auto init_single = m.cfg.scale_factor * (mean + std * eps);
-    const int lh = r.height / 8, lw = r.width / 8;
-    auto nmask1 = torch::from_blob(const_cast<float*>(out.prep.latent_nmask.data()), {1, 1, lh, lw}, torch::kFloat).clone();
-    auto nmask = nmask1.expand({1, init_single.size(1), lh, lw});
-    auto keep = 1 - nmask;
-
-    torch::Tensor concat;
-    if (m.cfg.unet.in_channels == 9) {
-        // Inpainting models see the masked-out image and the mask (weight 1: fully masked).
-        auto pm = torch::from_blob(const_cast<uint8_t*>(out.prep.mask.pixels.data()), {1, 1, r.height, r.width}, torch::kUInt8)
-                      .to(torch::kFloat) / 255.0;
-        pm = torch::round(pm);
-        auto masked_image = source * (1 - pm);
-        auto cond_latent = m.cfg.scale_factor * m.encode_posterior(masked_image).first;
-        auto small_mask = torch::nn::functional::interpolate(
-            pm, torch::nn::functional::InterpolateFuncOptions().size(std::vector<int64_t>{lh, lw}).mode(torch::kNearest));
-        concat = torch::cat({small_mask, cond_latent}, 1);
-    }
-
+    imaging::InpaintPrep prep = imaging::prepare_inpaint(image, mask, is);
+    if (prep.empty_mask) throw Error(ErrorCode::kInvalidRequest, "The inpaint mask is empty; select the area to repaint first.");
     const GenerateRequest rr = with_resolved_seeds(r);
-    const int n = rr.batch_size * rr.batch_count;
-    const auto all_seeds = sampling::batch_seeds(static_cast<uint64_t>(rr.seed), n, rr.subseed_strength);
-    const auto all_subs = sampling::batch_seeds(static_cast<uint64_t>(rr.subseed), n, 0);
-    const int t_enc = img2img_steps(s.steps, rr.denoising_strength, s.img2img_fix_steps).t_enc;
-    int done = 0;
-    const int total = t_enc * rr.batch_count;
     const auto info = sampling::find_sampler(rr.sampler);
     text::ScheduleOptions so;
     so.steps = rr.steps * (info && info->second_order ? 2 : 1);
@@ -74,7 +40,48 @@ InpaintResult generate_inpaint(const SDModel& m, const text::ClipTokenizer& tok,
     ts.clip_skip = rr.clip_skip;
     const auto cond_ptr = encode_run_cached(hooks.conditioning_cache, m, tok, rr.prompt, rr.negative_prompt, so.steps,
                                             rr.batch_size, rr.cfg_scale, ts);
-    const RunConditioning& cond = *cond_ptr;
+    return inpaint_prepared(m.latent_model(), m.codec(), rr, std::move(prep),
+                            [cond_ptr](int call) { return cond_ptr->at(call); }, hooks);
+}
+
+InpaintResult inpaint_prepared(const LatentModel& lm, const ImageCodec& codec, const GenerateRequest& rr,
+                               imaging::InpaintPrep prep, const BatchGuidance& guidance, const RunHooks& hooks) {
+    if (rr.seed < 0 || rr.subseed < 0) throw Error(ErrorCode::kInternal, "Seeds must be resolved before a run.");
+    const SamplingSettings s = sampling_settings(rr);
+    InpaintResult out;
+    out.prep = std::move(prep);
+
+    // The init latent (A1111 samples the posterior with an unseeded RNG; ours follows the seed).
+    const auto source = to_unit_range(out.prep.encoder_input);
+    auto [mean, std] = codec.encode_posterior(source);
+    at::Generator gen = at::detail::createCPUGenerator(static_cast<uint64_t>(rr.seed));
+    const auto eps = torch::randn(mean.sizes(), gen);
+    const auto init_single = codec.scale_factor * (mean + std * eps);
+    const int lh = rr.height / 8, lw = rr.width / 8;
+    auto nmask1 = torch::from_blob(const_cast<float*>(out.prep.latent_nmask.data()), {1, 1, lh, lw}, torch::kFloat).clone();
+    auto nmask = nmask1.expand({1, init_single.size(1), lh, lw});
+    auto keep = 1 - nmask;
+
+    torch::Tensor concat;
+    if (lm.in_channels == 9) {
+        // Inpainting models see the masked-out image and the mask (weight 1: fully masked).
+        auto pm = torch::from_blob(const_cast<uint8_t*>(out.prep.mask.pixels.data()), {1, 1, rr.height, rr.width}, torch::kUInt8)
+                      .to(torch::kFloat) / 255.0;
+        pm = torch::round(pm);
+        auto masked_image = source * (1 - pm);
+        auto cond_latent = codec.scale_factor * codec.encode_posterior(masked_image).first;
+        auto small_mask = torch::nn::functional::interpolate(
+            pm, torch::nn::functional::InterpolateFuncOptions().size(std::vector<int64_t>{lh, lw}).mode(torch::kNearest));
+        concat = torch::cat({small_mask, cond_latent}, 1);
+    }
+
+    const int n = rr.batch_size * rr.batch_count;
+    const auto all_seeds = sampling::batch_seeds(static_cast<uint64_t>(rr.seed), n, rr.subseed_strength);
+    const auto all_subs = sampling::batch_seeds(static_cast<uint64_t>(rr.subseed), n, 0);
+    const int t_enc = img2img_steps(s.steps, rr.denoising_strength, s.img2img_fix_steps).t_enc;
+    int done = 0;
+    const int total = t_enc * rr.batch_count;
+    std::vector<torch::Tensor> latents;
     for (int it = 0; it < rr.batch_count; ++it) {
         std::vector<uint64_t> seeds(all_seeds.begin() + it * rr.batch_size, all_seeds.begin() + (it + 1) * rr.batch_size);
         std::vector<uint64_t> subs(all_subs.begin() + it * rr.batch_size, all_subs.begin() + (it + 1) * rr.batch_size);
@@ -97,15 +104,17 @@ InpaintResult generate_inpaint(const SDModel& m, const text::ClipTokenizer& tok,
                 hooks.preview(latent_preview(denoised[0]));
             if (hooks.cancelled && hooks.cancelled()) throw Cancelled();
         };
-        auto samples = img2img_latents(m, [&cond](int call) { return cond.at(call); }, init, seeds, rr.denoising_strength, s,
-                                       cb, var, concat, &blend);
+        auto samples = img2img_latents(lm, guidance, init, seeds, rr.denoising_strength, s, cb, var, concat, &blend);
+        latents.push_back(samples);
         for (int64_t i = 0; i < b; ++i) {
-            const Image decoded = to_image(to_uint8_images(m.decode_first_stage(samples.slice(0, i, i + 1)))[0]);
+            const Image decoded = to_image(to_uint8_images(codec.decode_first_stage(samples.slice(0, i, i + 1)))[0]);
             out.images.push_back(imaging::finish_inpaint(decoded, out.prep));
+            out.decoded.push_back(decoded);
             out.seeds.push_back(static_cast<int64_t>(seeds[static_cast<size_t>(i)]));
             out.subseeds.push_back(static_cast<int64_t>(subs[static_cast<size_t>(i)]));
         }
     }
+    out.latents = torch::cat(latents);
     return out;
 }
 

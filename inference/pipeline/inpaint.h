@@ -12,10 +12,21 @@
 namespace sdgimp::pipeline {
 
 struct InpaintResult {
-    std::vector<Image> images;  // RGB, the size of the input image
+    std::vector<Image> images;   // RGB, the size of the input image
+    std::vector<Image> decoded;  // RGB, the processing size: the VAE's output before it is put back
+    torch::Tensor latents;       // (N, C, h, w): the sampler's output after the final blend
     std::vector<int64_t> seeds, subseeds;
     imaging::InpaintPrep prep;
 };
+
+// The conditioning of one batch's model calls (prompt schedules switch it by call).
+using BatchGuidance = std::function<sampling::Guidance(int call)>;
+
+// Inpainting after the image preparation: init latent, masked-content handling, 9-channel
+// conditioning, sampling with the latent blend, decode and put back. r must have resolved seeds;
+// `eps_seed` seeds the posterior sample of the init latent.
+InpaintResult inpaint_prepared(const LatentModel& lm, const ImageCodec& codec, const GenerateRequest& r,
+                               imaging::InpaintPrep prep, const BatchGuidance& guidance, const RunHooks& hooks);
 
 // image: RGB; mask: gray, same size (255 = regenerate, soft values honoured). r.width/height is the
 // processing size.

@@ -42,6 +42,24 @@ std::pair<torch::Tensor, torch::Tensor> SDModel::encode_posterior(const torch::T
     return {parts[0], torch::exp(0.5 * logvar)};
 }
 
+LatentModel SDModel::latent_model() const {
+    LatentModel l;
+    l.unet = [this](const torch::Tensor& concat) { return unet_fn(concat); };
+    l.schedule = schedule;
+    l.prediction = cfg.prediction;
+    l.latent_channels = cfg.unet.out_channels;
+    l.in_channels = cfg.unet.in_channels;
+    return l;
+}
+
+ImageCodec SDModel::codec() const {
+    ImageCodec c;
+    c.decode_first_stage = [this](const torch::Tensor& z) { return decode_first_stage(z); };
+    c.encode_posterior = [this](const torch::Tensor& image) { return encode_posterior(image); };
+    c.scale_factor = cfg.scale_factor;
+    return c;
+}
+
 std::shared_ptr<SDModel> load_sd_model(const std::string& path, std::optional<Prediction> prediction) {
     io::CheckpointFile ck = io::open_checkpoint(path);
     io::TensorMap tensors = io::normalize_sd_keys(std::move(ck.tensors));

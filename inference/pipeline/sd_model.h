@@ -2,6 +2,7 @@
 // the small conversions every pipeline shares.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,6 +16,23 @@
 #include "vae_tiling.h"
 
 namespace sdgimp::pipeline {
+
+// What the samplers need of a model: the raw denoising network (for 9-channel models, given the
+// conditioning channels to append) and its noise schedule. Tests plug closed-form toys in here.
+struct LatentModel {
+    std::function<sampling::ModelFn(const torch::Tensor& concat)> unet;
+    sampling::ModelSchedule schedule;
+    Prediction prediction = Prediction::kEps;
+    int64_t latent_channels = 4;
+    int64_t in_channels = 4;  // 9 for inpainting models
+};
+
+// What the pipelines need of the first stage: latents <-> images in [-1, 1].
+struct ImageCodec {
+    std::function<torch::Tensor(const torch::Tensor& latent)> decode_first_stage;
+    std::function<std::pair<torch::Tensor, torch::Tensor>(const torch::Tensor& image)> encode_posterior;  // mean, std
+    double scale_factor = 0.18215;
+};
 
 struct SDModel {
     ModelConfig cfg;
@@ -32,6 +50,8 @@ struct SDModel {
     torch::Tensor decode_first_stage(const torch::Tensor& latent) const;
     // Posterior moments of an image in [-1, 1]: mean and std.
     std::pair<torch::Tensor, torch::Tensor> encode_posterior(const torch::Tensor& image) const;
+    LatentModel latent_model() const;
+    ImageCodec codec() const;
 };
 
 // Loads a checkpoint; throws sdgimp::Error with one sentence when it is not a usable SD model.

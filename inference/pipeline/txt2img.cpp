@@ -35,25 +35,25 @@ Img2ImgSteps img2img_steps(int steps, double strength, bool fix_steps) {
 namespace {
 
 // The UNet wrapped as A1111 wraps it for this sampler, with classifier-free guidance.
-sampling::Denoiser make_denoiser(const SDModel& m, const SamplingSettings& s, const sampling::GuidanceAt& g,
+sampling::Denoiser make_denoiser(const LatentModel& m, const SamplingSettings& s, const sampling::GuidanceAt& g,
                                  const torch::Tensor& concat) {
     if (s.sampler == SamplerKind::kLCM) {
         auto lcm = std::make_shared<sampling::LcmSchedule>(sampling::LcmSchedule::from(m.schedule));
-        auto unet = m.unet_fn(concat);
+        auto unet = m.unet(concat);
         return sampling::make_cfg_denoiser(
             [lcm, unet](const torch::Tensor& x, const torch::Tensor& sigma, const torch::Tensor& cond) {
                 return sampling::lcm_denoise(unet, *lcm, x, sigma, cond);
             },
             g);
     }
-    return sampling::make_cfg_denoiser(m.unet_fn(concat), m.schedule, m.cfg.prediction, g);
+    return sampling::make_cfg_denoiser(m.unet(concat), m.schedule, m.prediction, g);
 }
 
 // The CFG denoiser of the timestep samplers; DDIM CFG++ scales guidance by 1/12.5 and keeps the
 // unconditional eps of each call.
-sampling::Denoiser timestep_denoiser(const SDModel& m, const SamplingSettings& s, const sampling::GuidanceAt& g,
+sampling::Denoiser timestep_denoiser(const LatentModel& m, const SamplingSettings& s, const sampling::GuidanceAt& g,
                                      const torch::Tensor& concat, const std::shared_ptr<torch::Tensor>& last_uncond) {
-    auto inner = sampling::timestep_eps(m.unet_fn(concat), m.schedule.alphas_cumprod, m.cfg.prediction);
+    auto inner = sampling::timestep_eps(m.unet(concat), m.schedule.alphas_cumprod, m.prediction);
     if (s.sampler != SamplerKind::kDDIMCFGPP) return sampling::make_cfg_denoiser(inner, g);
     return sampling::make_cfg_denoiser(
         inner,
@@ -120,12 +120,12 @@ sampling::SamplerOptions sampler_options(const SamplingSettings& s, const std::v
     return opt;
 }
 
-torch::Tensor txt2img_latents(const SDModel& m, const sampling::GuidanceAt& guidance, const std::vector<uint64_t>& seeds,
+torch::Tensor txt2img_latents(const LatentModel& m, const sampling::GuidanceAt& guidance, const std::vector<uint64_t>& seeds,
                               int width, int height, const SamplingSettings& s, const sampling::StepCallback& cb,
                               const sampling::Variation& var, const torch::Tensor& concat) {
     if (width % 8 || height % 8 || width < 8 || height < 8)
         throw Error(ErrorCode::kInvalidRequest, "Width and height must be positive multiples of 8.");
-    sampling::ImageRNG rng(s.noise, seeds, {m.cfg.unet.out_channels, height / 8, width / 8}, s.eta_noise_seed_delta, var);
+    sampling::ImageRNG rng(s.noise, seeds, {m.latent_channels, height / 8, width / 8}, s.eta_noise_seed_delta, var);
     const sampling::GuidanceAt g = with_guidance_skips(s, s.steps, guidance);
     if (sampling::find_sampler_kind(s.sampler).timesteps) {
         auto last_uncond = std::make_shared<torch::Tensor>();
@@ -142,7 +142,7 @@ torch::Tensor txt2img_latents(const SDModel& m, const sampling::GuidanceAt& guid
     return sampling::sample(s.sampler, denoiser, x, sigmas, [&] { return rng.next(); }, cb, opt);
 }
 
-torch::Tensor img2img_latents(const SDModel& m, const sampling::GuidanceAt& guidance, const torch::Tensor& init_latent,
+torch::Tensor img2img_latents(const LatentModel& m, const sampling::GuidanceAt& guidance, const torch::Tensor& init_latent,
                               const std::vector<uint64_t>& seeds, double strength, const SamplingSettings& s,
                               const sampling::StepCallback& cb, const sampling::Variation& var,
                               const torch::Tensor& concat, const LatentBlend* blend) {

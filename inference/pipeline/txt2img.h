@@ -50,7 +50,7 @@ void apply_guidance_skips(const SamplingSettings& s, int steps, sampling::Guidan
 sampling::SamplerOptions sampler_options(const SamplingSettings& s, const std::vector<uint64_t>& seeds);
 
 // Samples a (B, 4, H/8, W/8) batch from noise of the given per-image seeds.
-torch::Tensor txt2img_latents(const SDModel& m, const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds,
+torch::Tensor txt2img_latents(const LatentModel& m, const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds,
                               int width, int height, const SamplingSettings& s,
                               const sampling::StepCallback& cb = {}, const sampling::Variation& var = {},
                               const torch::Tensor& concat = {});
@@ -63,7 +63,7 @@ struct LatentBlend {
 
 // A1111's img2img step set-up: t_enc = int(strength * steps); the sampler runs the last
 // t_enc + 1 sigmas of a `steps` schedule from init_latent + noise * sigma.
-torch::Tensor img2img_latents(const SDModel& m, const sampling::GuidanceAt& g, const torch::Tensor& init_latent,
+torch::Tensor img2img_latents(const LatentModel& m, const sampling::GuidanceAt& g, const torch::Tensor& init_latent,
                               const std::vector<uint64_t>& seeds, double strength, const SamplingSettings& s,
                               const sampling::StepCallback& cb = {}, const sampling::Variation& var = {},
                               const torch::Tensor& concat = {}, const LatentBlend* blend = nullptr);

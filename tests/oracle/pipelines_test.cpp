@@ -80,7 +80,7 @@ TEST(OracleNets, Txt2ImgPipelines) {
                 Captured cap;
                 auto g0 = sampling::simple_guidance(ref["cond"], ref["uncond"], s.cfg_scale);
                 sampling::GuidanceAt g = [&](int) { return g0; };
-                auto samples = pipeline::txt2img_latents(*m, g, seeds_of(ref), w, h, s,
+                auto samples = pipeline::txt2img_latents(m->latent_model(), g, seeds_of(ref), w, h, s,
                     [&](int, int, const torch::Tensor& d) { cap.denoised.push_back(d.clone()); });
                 check_steps(ref, cap);
                 check_outputs(*m, ref, samples);
@@ -110,7 +110,7 @@ TEST(OracleNets, Img2ImgPipelines) {
                 Captured cap;
                 auto g0 = sampling::simple_guidance(ref["cond"], ref["uncond"], s.cfg_scale);
                 sampling::GuidanceAt g = [&](int) { return g0; };
-                auto samples = pipeline::img2img_latents(*m, g, ref["init_latent"], seeds_of(ref),
+                auto samples = pipeline::img2img_latents(m->latent_model(), g, ref["init_latent"], seeds_of(ref),
                     std::stod(ref.meta.at("denoising_strength")), s,
                     [&](int, int, const torch::Tensor& d) { cap.denoised.push_back(d.clone()); });
                 EXPECT_EQ(cap.denoised.size(), static_cast<size_t>(ref["sigma_sched"].size(0) - 1));
