@@ -31,7 +31,7 @@ std::vector<GimpParam> interactive_arguments(const std::string& proc, const Gimp
     if (proc == "plug-in-diffusion-upscale") {
         a.insert(a.end(), {str("ESRGAN thick"), f(2.0), i32(1)});
     } else if (proc == "plug-in-diffusion-remove-object") {
-        a.push_back(str("PatchMatch"));
+        a.push_back(str("Auto"));
     } else if (proc == "plug-in-diffusion-sd-upscale" || proc == "plug-in-diffusion-xy-plot") {
         a.insert(a.end(), {str(last.prompt), str(last.negative_prompt), i32(last.steps), str(last.sampler), str(last.schedule),
                            f(last.cfg_scale), f(static_cast<double>(last.seed))});

@@ -64,7 +64,7 @@ void register_procedures() {
 
     install("plug-in-diffusion-remove-object", "Remove the selected object, filling it from its surroundings", "_Remove Object",
             "RGB*, GRAY*",
-            {kRunMode, kImage, kDrawable, arg(GIMP_PDB_STRING, "method", "PatchMatch (classical, no model needed)")},
+            {kRunMode, kImage, kDrawable, arg(GIMP_PDB_STRING, "method", "Auto (LaMa when big-lama.pt is installed, else PatchMatch), PatchMatch or LaMa")},
             {arg(GIMP_PDB_LAYER, "layer", "The new layer, masked by the selection")});
 
     install("plug-in-diffusion-xy-plot", "A grid of images over two numeric fields (CFG scale x steps, ...)", "_X/Y Plot...",

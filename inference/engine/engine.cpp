@@ -1,6 +1,7 @@
 #include "engine.h"
 
 #include <new>
+#include <unistd.h>
 
 #include "../io/mapped_file.h"
 #include "../io/model_hash.h"
@@ -11,6 +12,9 @@
 #include "../imaging/grid.h"
 #include "../imaging/sd_upscale.h"
 #include "../imaging/inpaint_prep.h"
+#include "../imaging/patchmatch_fill.h"
+#include "../imaging/removal_box.h"
+#include "../pipeline/lama.h"
 #include "model_info.h"
 
 namespace sdgimp {
@@ -37,6 +41,7 @@ Status guarded(const std::function<void()>& fn) {
 
 struct Engine::Impl {
     pipeline::Upscalers upscalers;
+    std::unique_ptr<pipeline::LamaRemover> lama;  // kept between calls, like the checkpoint
     pipeline::ConditioningCache cond_cache;
     std::shared_ptr<pipeline::SDModel> model;
     std::unique_ptr<text::ClipTokenizer> tok;
@@ -192,6 +197,39 @@ Status Engine::upscale(const Image& image, const std::string& upscaler, double s
         opt.progress = cb.progress;
         opt.cancelled = cb.cancelled;
         *out = impl_->upscalers.upscale(image, upscaler, scale, opt);
+    });
+}
+
+Status Engine::remove_object(const Image& image, const Image& mask, const std::string& method, const std::string& lama_path,
+                             const RunCallbacks& cb, Image* out, std::string* used) {
+    return guarded([&] {
+        const std::string path = lama_path.empty() ? imaging::default_lama_path() : lama_path;
+        std::string m = method.empty() ? "Auto" : method;
+        if (m == "Auto") m = ::access(path.c_str(), R_OK) == 0 ? "LaMa" : "PatchMatch";
+        if (m == "LaMa") {
+            if (!impl_->lama || impl_->lama->path() != path) {
+                impl_->lama.reset();
+                impl_->lama = std::make_unique<pipeline::LamaRemover>(path);
+            }
+            if (cb.progress) cb.progress(0, 1);
+            *out = impl_->lama->remove(image, mask);
+            if (cb.progress) cb.progress(1, 1);
+        } else if (m == "PatchMatch") {
+            imaging::FillOptions opt;
+            int last = -1;
+            opt.progress = [&](double f) {
+                const int pct = static_cast<int>(f * 100);
+                if (cb.progress && pct != last) cb.progress(pct, 100);
+                last = pct;
+                return !(cb.cancelled && cb.cancelled());
+            };
+            Image hole = imaging::binary_mask(mask, false);
+            for (auto& v : hole.pixels) v = v > 0 ? 255 : 0;
+            *out = imaging::patchmatch_fill(imaging::to_rgb(image), hole, opt);
+        } else {
+            throw Error(ErrorCode::kInvalidRequest, "Unknown removal method \"" + method + "\"; use PatchMatch, LaMa or Auto.");
+        }
+        if (used) *used = m;
     });
 }
 

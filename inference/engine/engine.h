@@ -73,6 +73,12 @@ public:
     // "Nearest". Needs no checkpoint.
     Status upscale(const Image& image, const std::string& upscaler, double scale, const RunCallbacks& cb, Image* out);
 
+    // Object removal: "PatchMatch" (classical, always there), "LaMa" (the user's big-lama.pt at
+    // lama_path, or the default place when empty) or "Auto" (LaMa when its file exists). mask: gray,
+    // any nonzero pixel is removed. *used receives the method that ran.
+    Status remove_object(const Image& image, const Image& mask, const std::string& method, const std::string& lama_path,
+                         const RunCallbacks& cb, Image* out, std::string* used = nullptr);
+
     // A1111's SD upscale: the image upscaled by `upscaler` x scale, then img2img over tiles of
     // req.width x req.height with `overlap`, recombined. One result per batch-count pass.
     Status sd_upscale(const GenerateRequest& req, const Image& image, const std::string& upscaler, double scale,

@@ -1,5 +1,7 @@
 #include "upscale.h"
 
+#include <cctype>
+
 #include <cmath>
 
 #include "../imaging/grid.h"
@@ -40,8 +42,10 @@ Image Upscalers::upscale(const Image& in, const std::string& upscaler, double sc
     if (!(scale >= 1.0 && scale <= 8.0)) throw Error(ErrorCode::kInvalidRequest, "Scale must be between 1 and 8.");
     const Image rgb = imaging::to_rgb(in);
     const int tw = static_cast<int>(rgb.width * scale), th = static_cast<int>(rgb.height * scale);
-    if (upscaler == "Lanczos") return imaging::resize(rgb, tw, th, imaging::Filter::kLanczos);
-    if (upscaler == "Nearest") return imaging::resize(rgb, tw, th, imaging::Filter::kNearest);
+    std::string lower = upscaler;
+    for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (lower == "lanczos") return imaging::resize(rgb, tw, th, imaging::Filter::kLanczos);
+    if (lower == "nearest") return imaging::resize(rgb, tw, th, imaging::Filter::kNearest);
     std::function<Image(const Image&)> run_tile;
     int model_scale = 1;
     if (is_model_file(upscaler)) {
@@ -55,18 +59,28 @@ Image Upscalers::upscale(const Image& in, const std::string& upscaler, double sc
                          std::vector<uint8_t>(y.data_ptr<uint8_t>(), y.data_ptr<uint8_t>() + y.numel())};
         };
     } else {
+    // "ESRGAN thick", "esrgan-thick" or "esrgan-thick-x4" (a fixed model scale, then resized to `scale`).
     std::string family;
-    for (const char* f : {"thick", "medium", "slim"})
-        if (upscaler == std::string("ESRGAN ") + f || upscaler == std::string("esrgan-") + f) family = std::string("esrgan-") + f;
+    int fixed_scale = 0;
+    for (const char* f : {"thick", "medium", "slim"}) {
+        const std::string dashed = std::string("esrgan-") + f;
+        if (lower == std::string("esrgan ") + f || lower == dashed) family = dashed;
+        for (int s : {2, 3, 4, 8})
+            if (lower == dashed + "-x" + std::to_string(s)) {
+                family = dashed;
+                fixed_scale = s;
+            }
+    }
     if (family.empty())
         throw Error(ErrorCode::kInvalidRequest, "Unknown upscaler \"" + upscaler +
-                                                    "\"; use ESRGAN thick, ESRGAN medium, ESRGAN slim, Lanczos, Nearest or an ESRGAN .pth file.");
+                                                    "\"; use ESRGAN thick, ESRGAN medium, ESRGAN slim (or esrgan-thick-x4 ...), Lanczos, Nearest or an ESRGAN .pth file.");
     model_scale = 8;
     for (int s : {2, 3, 4, 8})
         if (s >= scale - 1e-9) {
             model_scale = s;
             break;
         }
+    if (fixed_scale) model_scale = fixed_scale;
     const auto& g = graph(family, model_scale);
     run_tile = [&g](const Image& tile) {
         auto t = torch::from_blob(const_cast<uint8_t*>(tile.pixels.data()), {tile.height, tile.width, 3}, torch::kUInt8);

@@ -10,6 +10,8 @@ int cmd_txt2img(const std::vector<std::string>& args);
 int cmd_img2img(const std::vector<std::string>& args);
 int cmd_inpaint(const std::vector<std::string>& args);
 int cmd_upscale(const std::vector<std::string>& args);
+int cmd_remove(const std::vector<std::string>& args);
+int cmd_sd_upscale(const std::vector<std::string>& args);
 int cmd_tokenize(const std::vector<std::string>& args);
 int cmd_parse_prompt(const std::vector<std::string>& args);
 int cmd_infotext(const std::vector<std::string>& args);

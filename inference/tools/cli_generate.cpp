@@ -132,4 +132,52 @@ int cmd_upscale(const std::vector<std::string>& args) {
     return 0;
 }
 
+int cmd_remove(const std::vector<std::string>& args) {
+    const Options o = parse_options(args, {"quiet"});
+    for (const auto& [k, v] : o.values)
+        if (k != "init-image" && k != "mask" && k != "method" && k != "lama" && k != "output" && k != "quiet")
+            throw Error(ErrorCode::kInvalidRequest, "Unknown option --" + k + " for remove; see gimp-diffusion-cli --help.");
+    if (!o.has("init-image") || !o.has("mask"))
+        throw Error(ErrorCode::kInvalidRequest, "remove needs --init-image FILE.png and --mask MASK.png (white = remove).");
+    const Image in = io::read_png(o.get("init-image")).image;
+    const Image mask = io::read_png(o.get("mask")).image;
+    if (mask.width != in.width || mask.height != in.height)
+        throw Error(ErrorCode::kInvalidRequest, "The mask must have the same size as the image.");
+    Engine engine;
+    Image out;
+    std::string used;
+    const Status st = engine.remove_object(in, mask, o.get("method", "Auto"), o.get("lama", ""), stderr_progress(o.has("quiet")),
+                                           &out, &used);
+    if (!st.ok) throw Error(st.code, st.message);
+    const std::string name = o.get("output", "removed.png");
+    io::write_png(name, out);
+    std::cout << name << "\n";
+    if (!o.has("quiet")) std::cerr << "removed with " << used << "\n";
+    return 0;
+}
+
+int cmd_sd_upscale(const std::vector<std::string>& args) {
+    const Options o = parse_options(args, {"quiet"});
+    check_known(o, {"model", "vocab", "prediction", "output", "quiet", "init-image", "upscaler", "scale", "overlap"});
+    if (!o.positional.empty()) throw Error(ErrorCode::kInvalidRequest, "Unexpected argument '" + o.positional[0] + "'; options start with --.");
+    if (!o.has("init-image")) throw Error(ErrorCode::kInvalidRequest, "sd-upscale needs --init-image FILE.png.");
+    GenerateRequest r = request_from_options(o);
+    if (!o.has("denoising-strength") && !o.has("parameters")) r.denoising_strength = 0.3;  // a gentle default for detail
+    validate(r);
+    const Image in = io::read_png(o.get("init-image")).image;
+    Engine engine;
+    Status st = engine.load_model({model_path(o), o.get("prediction"), o.get("vocab")}, nullptr);
+    if (!st.ok) throw Error(st.code, st.message);
+    std::vector<GeneratedImage> out;
+    st = engine.sd_upscale(r, in, o.get("upscaler", "Lanczos"), o.get_double("scale", 2.0), o.get_int("overlap", 64),
+                           stderr_progress(o.has("quiet")), &out);
+    if (!st.ok) throw Error(st.code, st.message);
+    for (size_t i = 0; i < out.size(); ++i) {
+        const std::string name = output_name(o, "sd-upscale", i, out.size(), out[i].seed);
+        io::write_png(name, out[i].image, {{"parameters", out[i].infotext}});
+        std::cout << name << "\n";
+    }
+    return 0;
+}
+
 }  // namespace sdgimp::cli

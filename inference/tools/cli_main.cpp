@@ -30,7 +30,12 @@ const char* kUsage =
     "  inpaint --model FILE --init-image IN.png --mask MASK.png [--mask-blur 4] [--masked-content 0-3]\n"
     "      [--inpaint-full-res 1 --inpaint-padding 32] [--denoising-strength 0.75] [txt2img options]\n"
     "  upscale --init-image IN.png [--upscaler \"ESRGAN thick\"|\"ESRGAN medium\"|\"ESRGAN slim\"|Lanczos|Nearest]\n"
-    "      [--scale 4] [-o OUT.png]                      no checkpoint needed\n"
+    "      [--scale 4] [-o OUT.png]                      no checkpoint needed\n"    "      (also esrgan-thick-x4 style names, lanczos, nearest, or an ESRGAN/Real-ESRGAN FILE.pth)\n"
+    "  sd-upscale --model FILE --init-image IN.png [--upscaler Lanczos] [--scale 2] [--overlap 64]\n"
+    "      [--width 512 --height 512 (the tile)] [--denoising-strength 0.3] [txt2img options]\n"
+    "  remove --init-image IN.png --mask MASK.png [--method Auto|PatchMatch|LaMa] [--lama big-lama.pt] [-o OUT.png]\n"
+    "      Auto = LaMa when its TorchScript file is there ($GIMP_DIFFUSION_LAMA or\n"
+    "      ~/.local/share/gimp-diffusion/models/big-lama.pt), else PatchMatch\n"
     "  tokenize [--family sd1|sd2] [--vocab FILE] PROMPT    chunks, multipliers and the N/75 counter (JSON)\n"
     "  parse-prompt [--steps N] PROMPT                      AND parts, edit schedule, emphasis (JSON)\n"
     "  infotext < TEXT                                     parse an A1111 parameters text (JSON)\n"
@@ -95,6 +100,8 @@ int main(int argc, char** argv) {
         if (cmd == "img2img") return sdgimp::cli::cmd_img2img(args);
         if (cmd == "inpaint") return sdgimp::cli::cmd_inpaint(args);
         if (cmd == "upscale") return sdgimp::cli::cmd_upscale(args);
+        if (cmd == "remove") return sdgimp::cli::cmd_remove(args);
+        if (cmd == "sd-upscale") return sdgimp::cli::cmd_sd_upscale(args);
         if (cmd == "tokenize") return sdgimp::cli::cmd_tokenize(args);
         if (cmd == "parse-prompt") return sdgimp::cli::cmd_parse_prompt(args);
         if (cmd == "infotext") return sdgimp::cli::cmd_infotext(args);

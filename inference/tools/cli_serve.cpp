@@ -101,6 +101,30 @@ bool serve_connection(int fd, Engine& engine) {
                 m.header = {{"event", "result"}, {"model_loads", engine.model_loads()}};
                 m.header["image"] = wire::attach_image(&m, out);
                 wire::send_message(fd, m);
+            } else if (op == "remove") {
+                Image out;
+                std::string used;
+                RunCallbacks cb;
+                cb.progress = [&](int done, int total) {
+                    wire::Message m;
+                    m.header = {{"event", "progress"}, {"done", done}, {"total", total}};
+                    wire::send_message(fd, m);
+                };
+                Status st = guarded([&] {
+                    if (!req.header.contains("image") || !req.header.contains("mask"))
+                        throw Error(ErrorCode::kInvalidRequest, "remove needs an image and a mask.");
+                    Status s = engine.remove_object(wire::image_from(req.header["image"], req), wire::image_from(req.header["mask"], req),
+                                                    req.header.value("method", "Auto"), req.header.value("lama", ""), cb, &out, &used);
+                    if (!s.ok) throw Error(s.code, s.message);
+                });
+                if (!st.ok) {
+                    wire::send_message(fd, error_message(st));
+                    continue;
+                }
+                wire::Message m;
+                m.header = {{"event", "result"}, {"method", used}, {"model_loads", engine.model_loads()}};
+                m.header["image"] = wire::attach_image(&m, out);
+                wire::send_message(fd, m);
             } else if (op == "txt2img" || op == "img2img" || op == "inpaint" || op == "sd-upscale") {
                 bool cancelled = false;
                 RunCallbacks cb;

@@ -111,6 +111,53 @@ TEST(Cli, ParametersTextReproducesTheImage) {
     rmdir(dir.c_str());
 }
 
+// remove (PatchMatch here; the LaMa path has its own tests) and sd-upscale from the command line.
+TEST(Cli, RemoveAndSdUpscale) {
+    const std::string dir = tmpdir();
+    Image img{64, 48, 3, std::vector<uint8_t>(64 * 48 * 3)};
+    for (int y = 0; y < 48; ++y)
+        for (int x = 0; x < 64; ++x)
+            for (int c = 0; c < 3; ++c) img.pixels[(static_cast<size_t>(y) * 64 + x) * 3 + c] = static_cast<uint8_t>((x * 4 + y * (c + 1)) % 256);
+    Image mask{64, 48, 1, std::vector<uint8_t>(64 * 48, 0)};
+    for (int y = 20; y < 30; ++y)
+        for (int x = 25; x < 35; ++x) mask.pixels[static_cast<size_t>(y) * 64 + x] = 255;
+    io::write_png(dir + "/in.png", img);
+    io::write_png(dir + "/mask.png", mask);
+    std::string log;
+    ASSERT_EQ(run(cli() + " remove --quiet --method PatchMatch --init-image " + dir + "/in.png --mask " + dir + "/mask.png -o " +
+                      dir + "/out.png", &log), 0) << log;
+    const Image out = io::read_png(dir + "/out.png").image;
+    ASSERT_EQ(out.width, 64);
+    ASSERT_EQ(out.height, 48);
+    int changed_outside = 0, changed_inside = 0;
+    for (size_t i = 0; i < mask.pixels.size(); ++i)
+        for (int c = 0; c < 3; ++c) {
+            const bool diff = out.pixels[i * out.channels + c] != img.pixels[i * 3 + c];
+            (mask.pixels[i] ? changed_inside : changed_outside) += diff;
+        }
+    EXPECT_EQ(changed_outside, 0);
+    EXPECT_GT(changed_inside, 0);
+    EXPECT_NE(run(cli() + " remove --init-image " + dir + "/in.png --mask " + dir + "/in.png --method Telea", &log), 0);
+    EXPECT_NE(log.find("Unknown removal method"), std::string::npos) << log;
+
+    int runs = 0;
+    for (const auto& mdl : test::oracle_models()) {
+        if (mdl.name != "tiny-sd1") continue;
+        ASSERT_EQ(run(cli() + " sd-upscale --quiet --model " + quote(mdl.checkpoints.front()) + " --vocab " + quote(test::vocab_path()) +
+                          " --init-image " + dir + "/in.png --upscaler Lanczos --scale 2 --width 64 --height 64 --overlap 16" +
+                          " --steps 4 --seed 5 --prompt detailed -o " + dir + "/up.png", &log), 0) << log;
+        const auto up = io::read_png(dir + "/up.png");
+        EXPECT_EQ(up.image.width, 128);
+        EXPECT_EQ(up.image.height, 96);
+        EXPECT_NE(up.text.at("parameters").find("Denoising strength: 0.3"), std::string::npos) << up.text.at("parameters");
+        std::remove((dir + "/up.png").c_str());
+        ++runs;
+    }
+    EXPECT_EQ(runs, 1);
+    for (const char* f : {"/in.png", "/mask.png", "/out.png"}) std::remove((dir + f).c_str());
+    rmdir(dir.c_str());
+}
+
 TEST(Cli, BadInputGivesOneSentence) {
     const auto models = test::oracle_models();
     ASSERT_FALSE(models.empty());
