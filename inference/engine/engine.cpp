@@ -243,7 +243,9 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
             throw Error(ErrorCode::kInvalidRequest, "The tile overlap must be smaller than the tile size.");
         Image up = imaging::to_rgb(image);
         if (upscaler != "None") {
-            up = impl_->upscalers.upscale(up, upscaler, scale);
+            pipeline::UpscaleOptions uo;
+            uo.a1111_size = true;  // A1111's SD upscale starts from its upscaler's multiple-of-8 size
+            up = impl_->upscalers.upscale(up, upscaler, scale, uo);
             up = imaging::sd_upscale_resize_target(up, image.width, image.height, scale);
         }
         imaging::SdUpscaleSettings st;

@@ -37,86 +37,128 @@ bool is_model_file(const std::string& s) {
 
 }  // namespace
 
+Image run_bgr_net_tile(const Image& tile, const std::function<torch::Tensor(const torch::Tensor&)>& net) {
+    // A1111 (upscaler_utils): uint8 / 255 in float64, then the model's float32; channels flipped to BGR.
+    auto t = torch::from_blob(const_cast<uint8_t*>(tile.pixels.data()), {tile.height, tile.width, 3}, torch::kUInt8);
+    auto x = (t.to(torch::kDouble) / 255.0).to(torch::kFloat).flip({2}).permute({2, 0, 1}).unsqueeze(0).contiguous();
+    torch::Tensor y;
+    {
+        torch::NoGradGuard ng;
+        y = net(x);
+    }
+    // clamp to [0, 1], x 255 in float32, round half to even, back to RGB.
+    auto px = torch::round(y[0].to(torch::kFloat).clamp(0, 1).permute({1, 2, 0}) * 255.0f).to(torch::kUInt8).flip({2}).contiguous();
+    return Image{static_cast<int>(px.size(1)), static_cast<int>(px.size(0)), 3,
+                 std::vector<uint8_t>(px.data_ptr<uint8_t>(), px.data_ptr<uint8_t>() + px.numel())};
+}
+
+Image tiled_pass(const Image& rgb, int model_scale, const std::function<Image(const Image&)>& run_tile, const UpscaleOptions& opt) {
+    if (opt.tile <= 0) {
+        Image up = run_tile(rgb);
+        if (opt.progress) opt.progress(1, 1);
+        return up;
+    }
+    // A1111 tiles even an image smaller than one tile (its content then sits bottom-right, black around).
+    imaging::Grid grid = imaging::split_grid(rgb, opt.tile, opt.tile, opt.overlap);
+    int total = 0, done = 0;
+    for (const auto& row : grid.rows) total += static_cast<int>(row.tiles.size());
+    for (auto& row : grid.rows) {
+        for (auto& t : row.tiles) {
+            if (opt.cancelled && opt.cancelled()) throw Cancelled();
+            t.tile = run_tile(t.tile);
+            t.x *= model_scale;
+            t.w *= model_scale;
+            if (opt.progress) opt.progress(++done, total);
+        }
+        row.y *= model_scale;
+        row.h *= model_scale;
+    }
+    grid.tile_w *= model_scale;
+    grid.tile_h *= model_scale;
+    grid.overlap *= model_scale;
+    grid.image_w *= model_scale;
+    grid.image_h *= model_scale;
+    return imaging::combine_grid(grid);
+}
+
 Image Upscalers::upscale(const Image& in, const std::string& upscaler, double scale, const UpscaleOptions& opt) {
     if (!in.valid()) throw Error(ErrorCode::kInvalidRequest, "Cannot upscale an empty image.");
     if (!(scale >= 1.0 && scale <= 8.0)) throw Error(ErrorCode::kInvalidRequest, "Scale must be between 1 and 8.");
     const Image rgb = imaging::to_rgb(in);
-    const int tw = static_cast<int>(rgb.width * scale), th = static_cast<int>(rgb.height * scale);
     std::string lower = upscaler;
     for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    if (lower == "lanczos") return imaging::resize(rgb, tw, th, imaging::Filter::kLanczos);
-    if (lower == "nearest") return imaging::resize(rgb, tw, th, imaging::Filter::kNearest);
-    std::function<Image(const Image&)> run_tile;
-    int model_scale = 1;
-    if (is_model_file(upscaler)) {
+    // One pass of the chosen upscaler at its own scale.
+    std::function<Image(const Image&)> pass;
+    if (lower == "lanczos" || lower == "nearest") {
+        const auto filter = lower == "lanczos" ? imaging::Filter::kLanczos : imaging::Filter::kNearest;
+        pass = [scale, filter](const Image& img) {
+            return imaging::resize(img, static_cast<int>(img.width * scale), static_cast<int>(img.height * scale), filter);
+        };
+    } else if (is_model_file(upscaler)) {
         const auto& net = esrgan(upscaler);
-        model_scale = net.scale();
-        run_tile = [&net](const Image& tile) {
-            auto t = torch::from_blob(const_cast<uint8_t*>(tile.pixels.data()), {tile.height, tile.width, 3}, torch::kUInt8);
-            auto x = t.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0;
-            auto y = torch::round(net.forward_padded(x)[0].permute({1, 2, 0}) * 255).clamp(0, 255).to(torch::kUInt8).contiguous();
-            return Image{static_cast<int>(y.size(1)), static_cast<int>(y.size(0)), 3,
-                         std::vector<uint8_t>(y.data_ptr<uint8_t>(), y.data_ptr<uint8_t>() + y.numel())};
+        pass = [&net, &opt](const Image& img) {
+            return tiled_pass(img, net.scale(), [&net](const Image& tile) {
+                return run_bgr_net_tile(tile, [&net](const torch::Tensor& x) { return net.forward_padded(x); });
+            }, opt);
         };
     } else {
-    // "ESRGAN thick", "esrgan-thick" or "esrgan-thick-x4" (a fixed model scale, then resized to `scale`).
-    std::string family;
-    int fixed_scale = 0;
-    for (const char* f : {"thick", "medium", "slim"}) {
-        const std::string dashed = std::string("esrgan-") + f;
-        if (lower == std::string("esrgan ") + f || lower == dashed) family = dashed;
-        for (int s : {2, 3, 4, 8})
-            if (lower == dashed + "-x" + std::to_string(s)) {
-                family = dashed;
-                fixed_scale = s;
-            }
-    }
-    if (family.empty())
-        throw Error(ErrorCode::kInvalidRequest, "Unknown upscaler \"" + upscaler +
-                                                    "\"; use ESRGAN thick, ESRGAN medium, ESRGAN slim (or esrgan-thick-x4 ...), Lanczos, Nearest or an ESRGAN .pth file.");
-    model_scale = 8;
-    for (int s : {2, 3, 4, 8})
-        if (s >= scale - 1e-9) {
-            model_scale = s;
-            break;
+        // "ESRGAN thick", "esrgan-thick" or "esrgan-thick-x4" (a fixed model scale, then resized to `scale`).
+        std::string family;
+        int fixed_scale = 0;
+        for (const char* f : {"thick", "medium", "slim"}) {
+            const std::string dashed = std::string("esrgan-") + f;
+            if (lower == std::string("esrgan ") + f || lower == dashed) family = dashed;
+            for (int s2 : {2, 3, 4, 8})
+                if (lower == dashed + "-x" + std::to_string(s2)) {
+                    family = dashed;
+                    fixed_scale = s2;
+                }
         }
-    if (fixed_scale) model_scale = fixed_scale;
-    const auto& g = graph(family, model_scale);
-    run_tile = [&g](const Image& tile) {
-        auto t = torch::from_blob(const_cast<uint8_t*>(tile.pixels.data()), {tile.height, tile.width, 3}, torch::kUInt8);
-        auto out = torch::round(models::upscalerjs_run(g, t)).clamp(0, 255).to(torch::kUInt8).contiguous();
-        return Image{static_cast<int>(out.size(1)), static_cast<int>(out.size(0)), 3,
-                     std::vector<uint8_t>(out.data_ptr<uint8_t>(), out.data_ptr<uint8_t>() + out.numel())};
-    };
-    }
-    Image up;
-    if (rgb.width <= opt.tile && rgb.height <= opt.tile) {
-        up = run_tile(rgb);
-        if (opt.progress) opt.progress(1, 1);
-    } else {
-        imaging::Grid grid = imaging::split_grid(rgb, opt.tile, opt.tile, opt.overlap);
-        int total = 0, done = 0;
-        for (const auto& row : grid.rows) total += static_cast<int>(row.tiles.size());
-        for (auto& row : grid.rows) {
-            for (auto& t : row.tiles) {
-                if (opt.cancelled && opt.cancelled()) throw Cancelled();
-                t.tile = run_tile(t.tile);
-                t.x *= model_scale;
-                t.w *= model_scale;
-                if (opt.progress) opt.progress(++done, total);
+        if (family.empty())
+            throw Error(ErrorCode::kInvalidRequest, "Unknown upscaler \"" + upscaler +
+                                                        "\"; use ESRGAN thick, ESRGAN medium, ESRGAN slim (or esrgan-thick-x4 ...), Lanczos, Nearest or an ESRGAN .pth file.");
+        int model_scale = 8;
+        for (int s2 : {2, 3, 4, 8})
+            if (s2 >= scale - 1e-9) {
+                model_scale = s2;
+                break;
             }
-            row.y *= model_scale;
-            row.h *= model_scale;
-        }
-        grid.tile_w *= model_scale;
-        grid.tile_h *= model_scale;
-        grid.overlap *= model_scale;
-        grid.image_w *= model_scale;
-        grid.image_h *= model_scale;
-        up = imaging::combine_grid(grid);
+        if (fixed_scale) model_scale = fixed_scale;
+        const auto& g = graph(family, model_scale);
+        auto run_tile = [&g](const Image& tile) {
+            auto t = torch::from_blob(const_cast<uint8_t*>(tile.pixels.data()), {tile.height, tile.width, 3}, torch::kUInt8);
+            auto out = torch::round(models::upscalerjs_run(g, t)).clamp(0, 255).to(torch::kUInt8).contiguous();
+            return Image{static_cast<int>(out.size(1)), static_cast<int>(out.size(0)), 3,
+                         std::vector<uint8_t>(out.data_ptr<uint8_t>(), out.data_ptr<uint8_t>() + out.numel())};
+        };
+        pass = [model_scale, run_tile, &opt](const Image& img) {
+            // Small images go through whole; the UpscalerJS models need no black border.
+            if (img.width <= opt.tile && img.height <= opt.tile) {
+                Image up = run_tile(img);
+                if (opt.progress) opt.progress(1, 1);
+                return up;
+            }
+            return tiled_pass(img, model_scale, run_tile, opt);
+        };
     }
-    if (up.width != tw || up.height != th) up = imaging::resize(up, tw, th, imaging::Filter::kLanczos);
-    return up;
+    if (!opt.a1111_size) {
+        Image up = pass(rgb);
+        const int tw = static_cast<int>(rgb.width * scale), th = static_cast<int>(rgb.height * scale);
+        if (up.width != tw || up.height != th) up = imaging::resize(up, tw, th, imaging::Filter::kLanczos);
+        return up;
+    }
+    // A1111's Upscaler.upscale: passes until the size reaches (w * scale, h * scale) rounded down to
+    // multiples of 8 (at most 3), then Lanczos to exactly that.
+    const int dw = static_cast<int>(rgb.width * scale) / 8 * 8, dh = static_cast<int>(rgb.height * scale) / 8 * 8;
+    Image img = rgb;
+    for (int i = 0; i < 3; ++i) {
+        if (img.width >= dw && img.height >= dh && (i > 0 || scale != 1)) break;
+        const int pw = img.width, ph = img.height;
+        img = pass(img);
+        if (img.width == pw && img.height == ph) break;
+    }
+    if (img.width != dw || img.height != dh) img = imaging::resize(img, dw, dh, imaging::Filter::kLanczos);
+    return img;
 }
 
 }  // namespace sdgimp::pipeline

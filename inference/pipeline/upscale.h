@@ -17,10 +17,20 @@
 namespace sdgimp::pipeline {
 
 struct UpscaleOptions {
-    int tile = 192, overlap = 8;  // A1111's ESRGAN tile defaults, in input pixels
+    int tile = 192, overlap = 8;  // A1111's ESRGAN tile defaults, in input pixels; tile 0 = untiled
+    // A1111's result size: (w * scale, h * scale) rounded down to multiples of 8, reached in up to 3
+    // passes. Off: exactly int(w * scale) x int(h * scale), what an image editor expects.
+    bool a1111_size = false;
     std::function<void(int done, int total)> progress;
     std::function<bool()> cancelled;
 };
+
+// One tile through an ESRGAN-style network as A1111 feeds it: [0, 1] floats in BGR order, the
+// output clamped, x 255, rounded half to even, back to RGB.
+Image run_bgr_net_tile(const Image& tile, const std::function<torch::Tensor(const torch::Tensor&)>& net);
+
+// A1111's tiled pass (split_grid with zero fill, then combine_grid at model_scale); tile 0 runs whole.
+Image tiled_pass(const Image& rgb, int model_scale, const std::function<Image(const Image&)>& run_tile, const UpscaleOptions& opt);
 
 class Upscalers {
 public:

@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "imaging/inpaint_prep.h"
+#include "imaging/resample.h"
 #include "io/png_file.h"
 #include "status.h"
 #include "models/rrdbnet.h"
@@ -145,4 +147,101 @@ TEST(OracleUpscale, EsrganPthInEveryLayout) {
     const Image big = ups.upscale(img, dir + "weights/rrdb_x4_old.pth", 4.0);
     EXPECT_EQ(big.width, 800);
     EXPECT_EQ(big.height, 400);
+}
+
+// A1111's tiled ESRGAN upscaling (oracle upscale/tiling): the grid (zero-filled tiles, negative
+// origins for small images), BGR [0, 1] feeding, round-half-even output, the ramp-blended stitch and
+// the multiple-of-8 Lanczos finish, with the oracle's integer-exact "analytic" tile function
+// (bit-exact) and the rrdb_x4 network (|diff| <= 1 on < 0.1% of values).
+namespace {
+
+// The oracle's analytic stand-in: nearest x4 of round(255 x), mixed with tile-local ramps.
+torch::Tensor analytic_x4(const torch::Tensor& x) {  // (1, 3, h, w) BGR in [0, 1]
+    const auto p = torch::round(x.to(torch::kDouble) * 255).to(torch::kLong);
+    const auto u = p.repeat_interleave(4, 2).repeat_interleave(4, 3);
+    const int64_t H = u.size(2), W = u.size(3);
+    const auto j = torch::arange(W, torch::kLong).view({1, 1, 1, W}).expand({1, 1, H, W});
+    const auto i = torch::arange(H, torch::kLong).view({1, 1, H, 1}).expand({1, 1, H, W});
+    const auto v0 = torch::div(7 * u.slice(1, 0, 1), 10, "floor") + torch::div(76 * j, W - 1, "floor");
+    const auto v1 = torch::div(7 * u.slice(1, 1, 2), 10, "floor") + torch::div(76 * i, H - 1, "floor");
+    const auto v2 = torch::div(7 * u.slice(1, 2, 3), 10, "floor") + 38;
+    return (torch::cat({v0, v1, v2}, 1).to(torch::kDouble) + 0.25) / 255.0;
+}
+
+std::pair<int, int64_t> diff_stats(const Image& a, const Image& b) {
+    int worst = 0;
+    int64_t off = 0;
+    for (size_t k = 0; k < a.pixels.size(); ++k) {
+        const int d = std::abs(a.pixels[k] - b.pixels[k * b.channels / a.channels]);
+        worst = std::max(worst, d);
+        off += d != 0;
+    }
+    return {worst, off};
+}
+
+}  // namespace
+
+TEST(OracleUpscale, A1111TiledEsrganUpscale) {
+    const std::string dir = test::oracle_dir() + "/upscale/tiling/";
+    const auto meta = test::read_json(dir + "tiling_cases.json");
+    const std::string weights = test::oracle_dir() + "/upscale/rrdbnet/weights/rrdb_x4_new.pth";
+    const auto rrdb = models::RRDBNet::load(weights);
+    int checked = 0;
+    for (const auto& c : meta["cases"]) {
+        SCOPED_TRACE(c["id"].get<std::string>());
+        const Image in = imaging::to_rgb(io::read_png(dir + c["input"].get<std::string>()).image);
+        pipeline::UpscaleOptions opt;
+        opt.tile = c["tile"];
+        opt.overlap = c["overlap"];
+        for (const auto& [fn, out] : c["outputs"].items()) {
+            std::function<torch::Tensor(const torch::Tensor&)> net;
+            if (fn == "analytic") net = analytic_x4;
+            else if (fn == "rrdb_x4") net = [&rrdb](const torch::Tensor& x) { return rrdb.forward_padded(x); };
+            else continue;
+            auto tile_fn = [&net](const Image& t) { return pipeline::run_bgr_net_tile(t, net); };
+            for (const bool tiled : {true, false}) {
+                pipeline::UpscaleOptions o = opt;
+                if (!tiled) o.tile = 0;
+                const Image got = pipeline::tiled_pass(in, 4, tile_fn, o);
+                const Image want = io::read_png(dir + out[tiled ? "file" : "untiled"].get<std::string>()).image;
+                ASSERT_EQ(got.width, want.width);
+                ASSERT_EQ(got.height, want.height);
+                const auto [worst, off] = diff_stats(got, want);
+                if (fn == "analytic") {
+                    EXPECT_EQ(worst, 0) << fn << (tiled ? " tiled" : " untiled") << ": " << off << " values differ";
+                } else {
+                    EXPECT_LE(worst, 1) << fn;
+                    EXPECT_LT(static_cast<double>(off), 0.001 * static_cast<double>(got.pixels.size())) << fn;
+                }
+                ++checked;
+            }
+            if (out.contains("a1111_scale_2")) {
+                // One x4 pass, then Lanczos to (int(w * 2) // 8 * 8, int(h * 2) // 8 * 8).
+                const Image pass = pipeline::tiled_pass(in, 4, tile_fn, opt);
+                const auto dest = out["a1111_scale_2"]["dest_wh"].get<std::vector<int>>();
+                const Image got = imaging::resize(pass, dest[0], dest[1], imaging::Filter::kLanczos);
+                const Image want = io::read_png(dir + out["a1111_scale_2"]["file"].get<std::string>()).image;
+                const auto [worst, off] = diff_stats(got, want);
+                if (fn == "analytic") EXPECT_EQ(worst, 0) << off;
+                else EXPECT_LE(worst, 1);
+                ++checked;
+            }
+        }
+    }
+    std::cout << "A1111 tiling outputs checked: " << checked << "\n";
+    EXPECT_GE(checked, 10);
+    // The front end by file name with A1111's sizing reproduces the rrdb x4, scale 2 file.
+    for (const auto& c : meta["cases"]) {
+        if (!c["outputs"].contains("rrdb_x4") || !c["outputs"]["rrdb_x4"].contains("a1111_scale_2")) continue;
+        const Image in = imaging::to_rgb(io::read_png(dir + c["input"].get<std::string>()).image);
+        pipeline::Upscalers ups;
+        pipeline::UpscaleOptions o;
+        o.tile = c["tile"];
+        o.overlap = c["overlap"];
+        o.a1111_size = true;
+        const Image got = ups.upscale(in, weights, 2.0, o);
+        const Image want = io::read_png(dir + c["outputs"]["rrdb_x4"]["a1111_scale_2"]["file"].get<std::string>()).image;
+        ASSERT_EQ(got.width, want.width);
+        EXPECT_LE(diff_stats(got, want).first, 1);
+    }
 }
