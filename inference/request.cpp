@@ -56,6 +56,7 @@ void validate(const GenerateRequest& r) {
     if (!(r.eta_ancestral >= 0 && r.eta_ancestral <= 1) || !(r.eta_ddim >= 0 && r.eta_ddim <= 1)) bad("Eta must be between 0 and 1.");
     if (!(r.s_churn >= 0 && r.s_churn <= 100) || !(r.s_tmin >= 0) || !(r.s_tmax >= 0) || !(r.s_noise >= 0 && r.s_noise <= 2))
         bad("Sigma churn, tmin and tmax must not be negative, and sigma noise must be between 0 and 2.");
+    if (!(r.inpainting_mask_weight >= 0 && r.inpainting_mask_weight <= 1)) bad("Inpainting conditioning mask strength must be between 0 and 1.");
     if (!(r.s_min_uncond >= 0) || !(r.skip_early_cond >= 0 && r.skip_early_cond <= 1))
         bad("NGMS must not be negative and Skip Early CFG must be between 0 and 1.");
 }
@@ -124,6 +125,7 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     std::string area;
     if (str("Inpaint area", &area)) r->inpaint_full_res = area == "Only masked";
     if (num("Masked area padding", &d)) r->inpaint_full_res_padding = static_cast<int>(d);
+    if (num("Conditional mask weight", &d)) r->inpainting_mask_weight = d;
     if (num("Eta", &d)) r->eta_ancestral = d;
     if (num("Eta DDIM", &d)) r->eta_ddim = d;
     if (num("Sigma churn", &d)) r->s_churn = d;
@@ -141,7 +143,7 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
         "Size-1", "Size-2", "Variation seed", "Variation seed strength", "Seed resize from-1", "Seed resize from-2",
         "Denoising strength", "Clip skip", "ENSD", "RNG", "Emphasis", "Mask blur", "Masked content", "Inpaint area",
         "Masked area padding", "Batch size", "Batch pos", "Model hash", "Model", "Version", "Eta", "Eta DDIM", "Sigma churn",
-        "Sigma tmin", "Sigma tmax", "Sigma noise", "NGMS", "Skip Early CFG", "SGM noise multiplier"};
+        "Sigma tmin", "Sigma tmax", "Sigma noise", "NGMS", "Skip Early CFG", "SGM noise multiplier", "Conditional mask weight"};
     // What the parser adds for an empty text is its defaults; only other values were really given.
     static const text::InfoParams defaults = text::parse_infotext("");
     for (const auto& [key, value] : p) {
@@ -175,6 +177,7 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     g.seed_resize_from_w = r.seed_resize_from_w > 0 ? r.seed_resize_from_w : -1;
     g.seed_resize_from_h = r.seed_resize_from_h > 0 ? r.seed_resize_from_h : -1;
     g.inpainting_conditioning = model.inpainting;
+    g.inpainting_mask_weight = r.inpainting_mask_weight;
     g.eta_noise_seed_delta = r.eta_noise_seed_delta;
     g.sampler_uses_ensd = r.eta_noise_seed_delta != 0;
     g.randn_source = r.rng;

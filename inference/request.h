@@ -43,6 +43,9 @@ struct GenerateRequest {
     int masked_content = 1;
     bool inpaint_full_res = false;
     int inpaint_full_res_padding = 32;
+    // Inpainting models: how strongly the masked area is blanked in their image conditioning
+    // (A1111's "Inpainting conditioning mask strength", written as "Conditional mask weight").
+    double inpainting_mask_weight = 1.0;
 };
 
 // The A1111 sampler and schedule names this engine implements, in A1111's menu order (the

@@ -96,7 +96,7 @@ nlohmann::json request_to_json(const GenerateRequest& r) {
             {"s_noise", r.s_noise}, {"s_min_uncond", r.s_min_uncond}, {"skip_early_cond", r.skip_early_cond},
             {"sgm_noise_multiplier", r.sgm_noise_multiplier}, {"unipc_variant", r.unipc_variant},
             {"unipc_skip_type", r.unipc_skip_type}, {"unipc_order", r.unipc_order},
-            {"unipc_lower_order_final", r.unipc_lower_order_final}};
+            {"unipc_lower_order_final", r.unipc_lower_order_final}, {"inpainting_mask_weight", r.inpainting_mask_weight}};
 }
 
 GenerateRequest request_from_json(const nlohmann::json& j) {
@@ -148,6 +148,7 @@ GenerateRequest request_from_json(const nlohmann::json& j) {
     take("unipc_skip_type", &r.unipc_skip_type);
     take("unipc_order", &r.unipc_order);
     take("unipc_lower_order_final", &r.unipc_lower_order_final);
+    take("inpainting_mask_weight", &r.inpainting_mask_weight);
     return r;
 }
 

@@ -168,11 +168,19 @@ GeneratedBatch generate_img2img(const SDModel& m, const text::ClipTokenizer& tok
     sized.width = static_cast<int>(init.size(3));
     sized.height = static_cast<int>(init.size(2));
     const LatentModel lm = m.latent_model();
+    torch::Tensor concat;
+    if (m.cfg.unet.in_channels == 9) {
+        // An inpainting model without a mask: A1111 conditions it on a full mask over the image
+        // blanked by the conditioning mask strength.
+        const auto cond_image = torch::lerp(init, torch::zeros_like(init), r.inpainting_mask_weight);
+        const auto cond_latent = m.cfg.scale_factor * m.encode_posterior(cond_image).first;
+        concat = torch::cat({torch::ones({1, 1, cond_latent.size(2), cond_latent.size(3)}), cond_latent}, 1);
+    }
     return run_batches(m, tok, sized, std::max(t_enc, 0), hooks,
                        [&](const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds,
                            const sampling::Variation& var, const sampling::StepCallback& cb) {
                            auto lat = init_latent.repeat({static_cast<int64_t>(seeds.size()), 1, 1, 1});
-                           return img2img_latents(lm, g, lat, seeds, r.denoising_strength, s, cb, var);
+                           return img2img_latents(lm, g, lat, seeds, r.denoising_strength, s, cb, var, concat);
                        });
 }
 

@@ -68,7 +68,8 @@ InpaintResult inpaint_prepared(const LatentModel& lm, const ImageCodec& codec, c
         auto pm = torch::from_blob(const_cast<uint8_t*>(out.prep.mask.pixels.data()), {1, 1, rr.height, rr.width}, torch::kUInt8)
                       .to(torch::kFloat) / 255.0;
         pm = torch::round(pm);
-        auto masked_image = source * (1 - pm);
+        // A1111's "inpainting conditioning mask strength" lerps from the untouched image.
+        auto masked_image = torch::lerp(source, source * (1 - pm), rr.inpainting_mask_weight);
         auto cond_latent = codec.scale_factor * codec.encode_posterior(masked_image).first;
         auto small_mask = torch::nn::functional::interpolate(
             pm, torch::nn::functional::InterpolateFuncOptions().size(std::vector<int64_t>{lh, lw}).mode(torch::kNearest));

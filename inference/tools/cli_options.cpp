@@ -63,7 +63,8 @@ const std::vector<std::string>& request_option_names() {
         "batch-size", "batch-count", "variation-seed", "variation-strength", "resize-seed-from-w", "resize-seed-from-h",
         "rng", "ensd", "clip-skip", "emphasis", "denoising-strength", "mask-blur", "masked-content", "inpaint-full-res",
         "inpaint-padding", "img2img-fix-steps", "eta", "eta-ddim", "s-churn", "s-tmin", "s-tmax", "s-noise", "s-min-uncond",
-        "skip-early-cond", "sgm-noise-multiplier", "unipc-variant", "unipc-skip-type", "unipc-order", "unipc-lower-order-final"};
+        "skip-early-cond", "sgm-noise-multiplier", "unipc-variant", "unipc-skip-type", "unipc-order", "unipc-lower-order-final",
+        "inpainting-mask-weight"};
     return names;
 }
 
@@ -111,6 +112,7 @@ GenerateRequest request_from_options(const Options& o) {
     r.unipc_variant = o.get("unipc-variant", r.unipc_variant);
     r.unipc_skip_type = o.get("unipc-skip-type", r.unipc_skip_type);
     r.unipc_order = o.get_int("unipc-order", r.unipc_order);
+    r.inpainting_mask_weight = o.get_double("inpainting-mask-weight", r.inpainting_mask_weight);
     if (o.has("unipc-lower-order-final")) r.unipc_lower_order_final = o.get_int("unipc-lower-order-final", 1) != 0;
     return r;
 }

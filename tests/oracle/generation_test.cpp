@@ -340,3 +340,38 @@ TEST(OracleNets, EngineSdUpscale) {
     EXPECT_NE(out[0].infotext.find("SD upscale overlap: 16, SD upscale upscaler: Lanczos"), std::string::npos) << out[0].infotext;
     EXPECT_EQ(engine.sd_upscale(r, img, "Lanczos", 2.0, 64, {}, &out).code, ErrorCode::kInvalidRequest);
 }
+
+// 9-channel inpainting models: img2img without a mask conditions them on a full mask (A1111), and
+// the conditioning mask strength changes the result and is recorded as "Conditional mask weight".
+TEST(OracleNets, InpaintingModelImg2ImgAndMaskStrength) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    int runs = 0;
+    for (const auto& mdl : test::oracle_models()) {
+        if (mdl.name.find("inpaint") == std::string::npos) continue;
+        Engine engine;
+        ASSERT_TRUE(engine.load_model({mdl.checkpoints.front(), "", test::vocab_path()}).ok);
+        Image img{64, 64, 3, std::vector<uint8_t>(64 * 64 * 3)};
+        for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>((i * 13) % 241);
+        GenerateRequest r;
+        r.prompt = "pebbles";
+        r.steps = 4;
+        r.seed = 5;
+        r.width = r.height = 64;
+        r.denoising_strength = 0.6;
+        std::vector<GeneratedImage> full, half;
+        Status st = engine.img2img(r, img, {}, &full);
+        ASSERT_TRUE(st.ok) << st.message;
+        r.inpainting_mask_weight = 0.5;
+        st = engine.img2img(r, img, {}, &half);
+        ASSERT_TRUE(st.ok) << st.message;
+        ASSERT_EQ(full.size(), 1u);
+        EXPECT_NE(full[0].image.pixels, half[0].image.pixels);
+        EXPECT_NE(full[0].infotext.find("Conditional mask weight: 1.0"), std::string::npos) << full[0].infotext;
+        EXPECT_NE(half[0].infotext.find("Conditional mask weight: 0.5"), std::string::npos) << half[0].infotext;
+        GenerateRequest back;
+        apply_parameters(half[0].infotext, &back);
+        EXPECT_EQ(back.inpainting_mask_weight, 0.5);
+        ++runs;
+    }
+    EXPECT_EQ(runs, 1);
+}
