@@ -8,6 +8,8 @@
 
 #include "procedures.h"
 #include "settings.h"
+#include "status.h"
+#include "tool_dialogs.h"
 
 namespace {
 
@@ -17,7 +19,7 @@ std::vector<GimpParam> interactive_arguments(const std::string& proc, const Gimp
                                              std::vector<std::string>* strings) {
     const sdgimp::GenerateRequest last = sdgimp::plugin::load_settings().last;
     std::vector<GimpParam> a(params, params + n);
-    strings->reserve(16);  // the GimpParam strings point into this storage
+    strings->reserve(64);  // the GimpParam strings point into this storage; it must never reallocate
     auto str = [&](const std::string& v) {
         GimpParam p{};
         p.type = GIMP_PDB_STRING;
@@ -60,6 +62,23 @@ void run(const gchar* name, gint nparams, const GimpParam* params, gint* nreturn
         filled = interactive_arguments(proc, params, nparams, &strings);
         params = filled.data();
         nparams = static_cast<gint>(filled.size());
+        if (params[0].data.d_int32 == GIMP_RUN_INTERACTIVE) {
+            // Menu runs of the tools open their dialog, prefilled with those arguments.
+            ToolAnswer answer = ToolAnswer::kNotATool;
+            try {
+                answer = ask_tool_arguments(proc, &filled, &strings);
+            } catch (const sdgimp::Error& e) {
+                g_printerr("gimp-diffusion: %s\n", e.what());
+            }
+            params = filled.data();
+            if (answer == ToolAnswer::kCancelled) {
+                reply.values[0].type = GIMP_PDB_STATUS;
+                reply.values[0].data.d_status = GIMP_PDB_CANCEL;
+                *nreturn_vals = 1;
+                *return_vals = reply.values;
+                return;
+            }
+        }
     }
     if (proc == "plug-in-diffusion-txt2img") run_txt2img(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-img2img") run_img2img(params, nparams, &reply);

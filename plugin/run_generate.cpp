@@ -64,23 +64,6 @@ void read_args(GenMode mode, const Args& a, GenerateRequest* r, std::string* mod
     }
 }
 
-std::vector<std::string> model_choices(const Settings& s) {
-    std::vector<std::string> out;
-    if (!s.model.empty()) out.push_back(s.model);
-    for (const auto& dir : model_folders()) {
-        GDir* d = g_dir_open(dir.c_str(), 0, nullptr);
-        if (!d) continue;
-        while (const gchar* n = g_dir_read_name(d)) {
-            const std::string f = n;
-            if ((g_str_has_suffix(n, ".safetensors") || g_str_has_suffix(n, ".ckpt")) &&
-                std::find(out.begin(), out.end(), dir + "/" + f) == out.end())
-                out.push_back(dir + "/" + f);
-        }
-        g_dir_close(d);
-    }
-    return out;
-}
-
 // Interactive runs: the dialog stays open; every Generate adds layers (one undo group each).
 void run_dialog(GenMode mode, gint32 image, gint32 drawable, Settings s) {
     dialogs::DialogConfig cfg;

@@ -104,4 +104,21 @@ std::string engine_program() {
     return "gimp-diffusion-cli";
 }
 
+std::vector<std::string> model_choices(const Settings& s) {
+    std::vector<std::string> out;
+    if (!s.model.empty()) out.push_back(s.model);
+    for (const auto& dir : model_folders()) {
+        GDir* d = g_dir_open(dir.c_str(), 0, nullptr);
+        if (!d) continue;
+        while (const gchar* n = g_dir_read_name(d)) {
+            const std::string f = n;
+            if ((g_str_has_suffix(n, ".safetensors") || g_str_has_suffix(n, ".ckpt")) &&
+                std::find(out.begin(), out.end(), dir + "/" + f) == out.end())
+                out.push_back(dir + "/" + f);
+        }
+        g_dir_close(d);
+    }
+    return out;
+}
+
 }  // namespace sdgimp::plugin

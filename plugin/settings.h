@@ -23,6 +23,9 @@ void save_settings(const Settings& s);
 // Folders searched for checkpoints: <GIMP profile>/diffusion-models, ~/.local/share/gimp-diffusion/models.
 std::vector<std::string> model_folders();
 
+// Checkpoints to offer: the last one used, then every .safetensors / .ckpt in the model folders.
+std::vector<std::string> model_choices(const Settings& s);
+
 // The checkpoint to use: the explicit one, else the last one, else $GIMP_DIFFUSION_MODEL, else the
 // first checkpoint in the model folders. Throws sdgimp::Error saying where to put one.
 std::string resolve_model(const std::string& explicit_path, const Settings& s);

@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include "client/engine_client.h"
+#include "form_dialog.h"
 #include "generate_dialog.h"
+#include "tool_forms.h"
 #include "io/png_file.h"
 #include "model_summary.h"
 #include "support/oracle.h"
@@ -242,4 +244,113 @@ TEST_F(Dialogs, GenerateShowsProgressAndPreviewAndCancelStopsIt) {
     wire::Message bye, res;
     bye.header = {{"op", "shutdown"}};
     client.call(bye, {}, {}, &res);
+}
+
+// The tool dialogs (Upscale, SD Upscale, Remove Object, X/Y Plot, Load Model): every form builds from
+// its procedure, shows A1111's fields with the given values, hands edited values back, keeps the
+// dialog open with one sentence for bad values, and describes the chosen checkpoint.
+TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    const std::string ckpt = models.front().checkpoints.front();
+    dialogs::ToolContext ctx{{ckpt}, "/nonexistent/big-lama.pt"};
+    const std::vector<std::pair<std::string, std::vector<std::string>>> expected = {
+        {"plug-in-diffusion-upscale", {"upscaler", "scale", "new_image"}},
+        {"plug-in-diffusion-remove-object", {"method"}},
+        {"plug-in-diffusion-sd-upscale", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed",
+                                          "denoising_strength", "upscaler", "scale", "tile", "overlap", "model"}},
+        {"plug-in-diffusion-xy-plot", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed", "width",
+                                       "height", "x_type", "x_values", "y_type", "y_values", "model"}},
+        {"plug-in-diffusion-load-model", {"model", "prediction"}},
+    };
+    for (const auto& [proc, keys] : expected) {
+        SCOPED_TRACE(proc);
+        auto form = dialogs::tool_form(proc, ctx);
+        ASSERT_TRUE(form.has_value());
+        ASSERT_EQ(form->config.fields.size(), keys.size());
+        ASSERT_EQ(form->indices.size(), keys.size());
+        for (size_t i = 0; i < keys.size(); ++i) EXPECT_EQ(form->config.fields[i].key, keys[i]);
+        // Initial values as the plug-in passes them (A1111 defaults / the last request).
+        for (auto& f : form->config.fields) {
+            if (f.key == "seed") f.value = "-1";
+            if (f.key == "steps") f.value = "20";
+            if (f.key == "sampler") f.value = "Euler a";
+            if (f.key == "schedule") f.value = "Automatic";
+            if (f.key == "upscaler") f.value = "ESRGAN thick";
+            if (f.key == "scale") f.value = "2.00";
+            if (f.key == "method") f.value = "Auto";
+            if (f.key == "x_values") f.value = "5, 7, 9";
+            if (f.key == "y_values") f.value = "20, 30";
+            if (f.key == "x_type") f.value = "CFG Scale";
+            if (f.key == "y_type") f.value = "Steps";
+            if (f.key == "tile") f.value = "512";
+            if (f.key == "width" || f.key == "height") f.value = "512";
+        }
+        dialogs::FormDialog d(form->config);
+        gtk_widget_show_all(d.window());
+        pump_until([] { return false; }, 0.3);
+        auto v = d.values();
+        for (const auto& k : keys) EXPECT_TRUE(v.count(k)) << k;
+        if (v.count("sampler")) EXPECT_EQ(v["sampler"], "Euler a");
+        if (v.count("scale")) EXPECT_EQ(v["scale"], "2.00");
+        // Edit values as a user would, and read them back.
+        if (proc == "plug-in-diffusion-upscale") {
+            d.set_value("upscaler", "/models/4x_RealESRGAN.pth");  // free text: a user's ESRGAN file
+            gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("scale")), 4);
+            gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget("new_image")), TRUE);
+            v = d.values();
+            EXPECT_EQ(v["upscaler"], "/models/4x_RealESRGAN.pth");
+            EXPECT_EQ(v["scale"], "4.00");
+            EXPECT_EQ(v["new_image"], "1");
+            EXPECT_TRUE(d.accept());
+        } else if (proc == "plug-in-diffusion-remove-object") {
+            EXPECT_NE(d.info_text().find("PatchMatch"), std::string::npos) << d.info_text();  // Auto without LaMa
+            gtk_combo_box_set_active_id(GTK_COMBO_BOX(d.widget("method")), "LaMa");
+            EXPECT_FALSE(d.accept());
+            EXPECT_NE(d.error_text().find("big-lama.pt"), std::string::npos) << d.error_text();
+            gtk_combo_box_set_active_id(GTK_COMBO_BOX(d.widget("method")), "PatchMatch");
+            EXPECT_TRUE(d.accept());
+        } else if (proc == "plug-in-diffusion-load-model") {
+            d.set_value("model", ckpt);
+            pump_until([] { return false; }, 0.1);
+            EXPECT_NE(d.info_text().find(summarize_model(ckpt).old_hash), std::string::npos) << d.info_text();
+            d.set_value("model", "/nonexistent/model.safetensors");
+            EXPECT_FALSE(d.accept());
+            EXPECT_NE(d.error_text().find("cannot be read"), std::string::npos) << d.error_text();
+            d.set_value("model", ckpt);
+            EXPECT_TRUE(d.accept());
+        } else {
+            d.set_value("prompt", "a steam engine leaving the trainstation");
+            d.set_value("seed", "3331645590");
+            d.set_value("model", ckpt);
+            v = d.values();
+            EXPECT_EQ(v["prompt"], "a steam engine leaving the trainstation");
+            EXPECT_EQ(v["seed"], "3331645590");
+            EXPECT_NE(d.info_text().find(summarize_model(ckpt).kind), std::string::npos) << d.info_text();
+            d.set_value("seed", "twelve");
+            EXPECT_FALSE(d.accept());
+            EXPECT_NE(d.error_text().find("Seed must be -1"), std::string::npos) << d.error_text();
+            d.set_value("seed", "-1");
+            if (proc == "plug-in-diffusion-xy-plot") {
+                d.set_value("x_values", "");
+                EXPECT_FALSE(d.accept());
+                d.set_value("x_values", "5, 7, 9");
+            }
+            EXPECT_TRUE(d.accept());
+        }
+        gtk_widget_show_all(d.window());
+        pump_until([] { return false; }, 0.2);
+        const std::string shot = out_dir() + "/dialog-" + proc.substr(std::string("plug-in-diffusion-").size()) + ".png";
+        ASSERT_TRUE(dialogs::save_window_png(d.window(), shot));
+        const Image img = io::read_png(shot).image;
+        EXPECT_GT(img.width, 300);
+        EXPECT_GT(img.height, 100);
+        std::vector<int> seen(256, 0);
+        for (size_t i = 0; i < img.pixels.size(); i += static_cast<size_t>(img.channels)) seen[img.pixels[i]] = 1;
+        int levels = 0;
+        for (int s : seen) levels += s;
+        EXPECT_GT(levels, 20) << shot;
+    }
+    EXPECT_FALSE(dialogs::tool_form("plug-in-diffusion-txt2img", ctx).has_value());
 }

@@ -1,0 +1,171 @@
+#include "tool_forms.h"
+
+#include <cstdlib>
+#include <unistd.h>
+
+#include "model_summary.h"
+#include "request.h"
+#include "status.h"
+
+namespace sdgimp::dialogs {
+namespace {
+
+using Kind = FormField::Kind;
+
+// One dialog field bound to a PDB argument.
+struct Bound {
+    int index;
+    FormField field;
+};
+
+FormField field(const std::string& key, const std::string& label, Kind kind) {
+    FormField f;
+    f.key = key;
+    f.label = label;
+    f.kind = kind;
+    return f;
+}
+
+FormField spin_field(const std::string& key, const std::string& label, double lo, double hi, double step, int digits) {
+    FormField f = field(key, label, Kind::kSpin);
+    f.min = lo;
+    f.max = hi;
+    f.step = step;
+    f.digits = digits;
+    return f;
+}
+
+FormField combo_field(const std::string& key, const std::string& label, std::vector<std::string> options, bool entry = false) {
+    FormField f = field(key, label, entry ? Kind::kComboEntry : Kind::kCombo);
+    f.options = std::move(options);
+    return f;
+}
+
+std::vector<std::string> upscaler_choices(bool with_none) {
+    std::vector<std::string> v = {"ESRGAN thick", "ESRGAN medium", "ESRGAN slim", "Lanczos", "Nearest"};
+    if (with_none) v.push_back("None");
+    return v;
+}
+
+FormField model_field(const ToolContext& ctx) {
+    FormField f = field("model", "Checkpoint", Kind::kFile);
+    f.options = ctx.models;
+    f.file_patterns = {"*.safetensors", "*.ckpt"};
+    f.tooltip = "Empty: the last checkpoint used";
+    return f;
+}
+
+// The generation fields shared by SD Upscale and X/Y Plot (PDB indices 3..9).
+std::vector<Bound> generation_fields() {
+    return {{3, field("prompt", "Prompt", Kind::kText)},
+            {4, field("negative_prompt", "Negative prompt", Kind::kText)},
+            {5, spin_field("steps", "Sampling steps", 1, 150, 1, 0)},
+            {6, combo_field("sampler", "Sampling method", sampler_names())},
+            {7, combo_field("schedule", "Schedule type", schedule_names())},
+            {8, spin_field("cfg_scale", "CFG Scale", 1, 30, 0.5, 1)},
+            {9, field("seed", "Seed (-1 = random)", Kind::kEntry)}};
+}
+
+std::string describe_checkpoint(const std::string& path) {
+    if (path.empty()) return "The last checkpoint used.";
+    try {
+        const ModelSummary m = summarize_model(path);
+        return m.kind + ", hash " + m.old_hash + ", images " + std::to_string(m.default_size) + " px by default";
+    } catch (const Error& e) {
+        return e.what();
+    }
+}
+
+std::string check_seed(const std::string& t) {
+    char* end = nullptr;
+    const long long v = std::strtoll(t.c_str(), &end, 10);
+    if (t.empty() || *end != '\0' || v < -1) return "Seed must be -1 (random) or a whole number, not \"" + t + "\".";
+    return "";
+}
+
+}  // namespace
+
+std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ctx) {
+    FormConfig cfg;
+    std::vector<Bound> fields;
+    if (proc == "plug-in-diffusion-upscale") {
+        cfg.title = "Upscale";
+        cfg.intro = "Upscale the active layer. ESRGAN thick is a learned upscaler that works out of the box; an ESRGAN "
+                    "or Real-ESRGAN .pth file runs as in A1111.";
+        FormField up = combo_field("upscaler", "Upscaler", upscaler_choices(false), true);
+        up.tooltip = "A name from the list or the path of an ESRGAN .pth / .safetensors file";
+        fields = {{3, up}, {4, spin_field("scale", "Scale factor", 1, 8, 0.5, 2)}, {5, field("new_image", "Open as a new image", Kind::kCheck)}};
+        cfg.ok_label = "_Upscale";
+    } else if (proc == "plug-in-diffusion-remove-object") {
+        cfg.title = "Remove Object";
+        const std::string lama = ctx.lama_path;
+        const bool have_lama = ::access(lama.c_str(), R_OK) == 0;
+        cfg.intro = "Remove what the selection covers, filled from its surroundings, as a new layer masked by the selection.";
+        fields = {{3, combo_field("method", "Method", {"Auto", "PatchMatch", "LaMa"})}};
+        cfg.describe = [lama, have_lama](const FormValues& v) {
+            const std::string m = v.at("method");
+            if (m == "PatchMatch") return std::string("PatchMatch: classical exemplar fill, no model needed.");
+            if (have_lama) return "LaMa: " + lama;
+            return m == "Auto" ? "Auto uses PatchMatch: no LaMa model at " + lama + "."
+                               : "LaMa needs big-lama.pt at " + lama + " (or $GIMP_DIFFUSION_LAMA).";
+        };
+        cfg.validate = [have_lama, lama](const FormValues& v) -> std::string {
+            if (v.at("method") == "LaMa" && !have_lama) return "LaMa needs big-lama.pt at " + lama + "; put it there or choose PatchMatch.";
+            return "";
+        };
+        cfg.ok_label = "_Remove";
+    } else if (proc == "plug-in-diffusion-sd-upscale") {
+        cfg.title = "SD Upscale";
+        cfg.intro = "Upscale, then re-detail the image tile by tile with img2img (A1111's SD upscale script).";
+        fields = generation_fields();
+        fields.push_back({10, spin_field("denoising_strength", "Denoising strength", 0, 1, 0.01, 2)});
+        fields.push_back({11, combo_field("upscaler", "Upscaler", upscaler_choices(true), true)});
+        fields.push_back({12, spin_field("scale", "Scale factor", 1, 4, 0.5, 2)});
+        fields.push_back({13, spin_field("tile", "Tile size", 64, 2048, 8, 0)});
+        fields.push_back({14, spin_field("overlap", "Tile overlap", 0, 256, 8, 0)});
+        fields.push_back({15, model_field(ctx)});
+        cfg.describe = [](const FormValues& v) { return describe_checkpoint(v.at("model")); };
+        cfg.validate = [](const FormValues& v) { return check_seed(v.at("seed")); };
+        cfg.ok_label = "_Upscale";
+    } else if (proc == "plug-in-diffusion-xy-plot") {
+        cfg.title = "X/Y Plot";
+        cfg.intro = "A grid of images over two fields, e.g. CFG Scale against Steps, in a new image.";
+        const std::vector<std::string> kinds = {"CFG Scale", "Steps", "Seed", "Variation seed", "Variation strength", "Clip skip"};
+        fields = generation_fields();
+        fields.push_back({10, spin_field("width", "Width", 64, 2048, 8, 0)});
+        fields.push_back({11, spin_field("height", "Height", 64, 2048, 8, 0)});
+        fields.push_back({12, combo_field("x_type", "X type", kinds)});
+        fields.push_back({13, field("x_values", "X values", Kind::kEntry)});
+        fields.push_back({14, combo_field("y_type", "Y type", kinds)});
+        fields.push_back({15, field("y_values", "Y values", Kind::kEntry)});
+        fields.push_back({16, model_field(ctx)});
+        cfg.describe = [](const FormValues& v) { return describe_checkpoint(v.at("model")); };
+        cfg.validate = [](const FormValues& v) -> std::string {
+            if (v.at("x_values").empty() || v.at("y_values").empty()) return "Give the X and Y values, comma separated (e.g. 5, 7, 9).";
+            return check_seed(v.at("seed"));
+        };
+        cfg.ok_label = "_Plot";
+    } else if (proc == "plug-in-diffusion-load-model") {
+        cfg.title = "Load Model";
+        cfg.intro = "Load a checkpoint into the engine now, so the next generation starts at once.";
+        fields = {{1, model_field(ctx)}, {2, combo_field("prediction", "Prediction", {"", "v", "eps"})}};
+        fields[1].field.tooltip = "Empty: read from the file (v for SD 2.x 768 models)";
+        cfg.describe = [](const FormValues& v) { return describe_checkpoint(v.at("model")); };
+        cfg.validate = [](const FormValues& v) -> std::string {
+            if (v.at("model").empty()) return "";
+            return ::access(v.at("model").c_str(), R_OK) == 0 ? "" : "The file " + v.at("model") + " cannot be read; choose another.";
+        };
+        cfg.ok_label = "_Load";
+    } else {
+        return std::nullopt;
+    }
+    ToolForm form;
+    form.config = cfg;
+    for (auto& b : fields) {
+        form.config.fields.push_back(b.field);
+        form.indices.push_back(b.index);
+    }
+    return form;
+}
+
+}  // namespace sdgimp::dialogs
