@@ -63,7 +63,8 @@ public:
                    std::vector<GeneratedImage>* out);
 
     // image: RGB(A) at any size; mask: gray of the same size (255 = repaint, soft edges kept).
-    // req.width/height is the processing size. Results are the size of `image`; *mask_for_overlay
+    // req.width/height is the processing size. Results have the size of `image` with "only masked"
+    // and the processing size with "whole picture" (as A1111, which resizes the image first); *mask_for_overlay
     // receives A1111's blurred mask and *paste_box the "only masked" region (x1, y1, x2, y2) or {}.
     Status inpaint(const GenerateRequest& req, const Image& image, const Image& mask, const RunCallbacks& cb,
                    std::vector<GeneratedImage>* out, Image* mask_for_overlay = nullptr,

@@ -375,3 +375,76 @@ TEST(OracleNets, InpaintingModelImg2ImgAndMaskStrength) {
     }
     EXPECT_EQ(runs, 1);
 }
+
+// Bad input to the editing pipelines gets one sentence or a documented behaviour, never a crash:
+// mask and image of different sizes, an empty mask, a mask covering everything (the whole image is
+// repainted), sizes that are not multiples of 8 (processing size refused; any image size accepted and
+// resized), grayscale and alpha images (converted to RGB), images smaller than an upscaler tile,
+// missing and wrong-architecture upscaler files.
+TEST(OracleNets, EditingPipelinesHandleBadInput) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    Engine engine;
+    ASSERT_TRUE(engine.load_model({models.front().checkpoints.front(), "", test::vocab_path()}).ok);
+    GenerateRequest r;
+    r.prompt = "pebbles";
+    r.steps = 3;
+    r.seed = 1;
+    r.width = r.height = 64;
+    Image rgb{70, 50, 3, std::vector<uint8_t>(70 * 50 * 3, 120)};
+    Image mask{70, 50, 1, std::vector<uint8_t>(70 * 50, 0)};
+    for (int y = 10; y < 30; ++y)
+        for (int x = 20; x < 40; ++x) mask.pixels[static_cast<size_t>(y) * 70 + x] = 255;
+    std::vector<GeneratedImage> out;
+    // Different sizes.
+    Image small_mask{60, 50, 1, std::vector<uint8_t>(60 * 50, 255)};
+    Status st = engine.inpaint(r, rgb, small_mask, {}, &out);
+    EXPECT_FALSE(st.ok);
+    EXPECT_NE(st.message.find("size"), std::string::npos) << st.message;
+    // A mask covering everything repaints the whole image; "whole picture" works at the processing
+    // size (A1111 resizes the image to it first), "only masked" returns the image's own size.
+    Image full{70, 50, 1, std::vector<uint8_t>(70 * 50, 255)};
+    st = engine.inpaint(r, rgb, full, {}, &out);
+    ASSERT_TRUE(st.ok) << st.message;
+    EXPECT_EQ(out[0].image.width, 64);
+    EXPECT_EQ(out[0].image.height, 64);
+    r.inpaint_full_res = true;
+    st = engine.inpaint(r, rgb, full, {}, &out);
+    ASSERT_TRUE(st.ok) << st.message;
+    EXPECT_EQ(out[0].image.width, 70);
+    EXPECT_EQ(out[0].image.height, 50);
+    r.inpaint_full_res = false;
+    // Processing sizes must be multiples of 8; the image itself may be any size (70 x 50 here).
+    r.width = 60;
+    st = engine.inpaint(r, rgb, mask, {}, &out);
+    EXPECT_FALSE(st.ok);
+    EXPECT_NE(st.message.find("multiples of 8"), std::string::npos) << st.message;
+    r.width = 64;
+    // Grayscale and RGBA sources become RGB; results have the source's size.
+    Image gray{70, 50, 1, std::vector<uint8_t>(70 * 50, 90)};
+    st = engine.inpaint(r, gray, mask, {}, &out);
+    ASSERT_TRUE(st.ok) << st.message;
+    EXPECT_EQ(out[0].image.channels, 3);
+    Image rgba{70, 50, 4, std::vector<uint8_t>(70 * 50 * 4, 200)};
+    st = engine.inpaint(r, rgba, mask, {}, &out);
+    ASSERT_TRUE(st.ok) << st.message;
+    EXPECT_EQ(out[0].image.channels, 3);
+    // Upscalers: an image smaller than a tile, a missing file, a file that is not an ESRGAN model.
+    Image tiny{10, 7, 3, std::vector<uint8_t>(10 * 7 * 3, 60)};
+    Image up;
+    st = engine.upscale(tiny, "Lanczos", 3.0, {}, &up);
+    ASSERT_TRUE(st.ok) << st.message;
+    EXPECT_EQ(up.width, 30);
+    EXPECT_EQ(up.height, 21);
+    st = engine.upscale(tiny, "/nonexistent/4x_model.pth", 4.0, {}, &up);
+    EXPECT_FALSE(st.ok);
+    EXPECT_FALSE(st.message.empty());
+    st = engine.upscale(tiny, models.front().checkpoints.front(), 4.0, {}, &up);
+    EXPECT_FALSE(st.ok);
+    EXPECT_FALSE(st.message.empty());
+    std::cout << "wrong-architecture upscaler: " << st.message << "\n";
+    st = engine.upscale(tiny, "Bicubic9000", 2.0, {}, &up);
+    EXPECT_FALSE(st.ok);
+    EXPECT_NE(st.message.find("Unknown upscaler"), std::string::npos) << st.message;
+}
