@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <sys/resource.h>
 
+#include <torch/csrc/autograd/profiler_legacy.h>
+
 #include "../engine/model_info.h"
 #include "../model_config.h"
 #include "../models/unet.h"
@@ -60,6 +62,7 @@ int cmd_bench(const std::vector<std::string>& args) {
     const auto dtype = dtype_name == "bfloat16" ? torch::kBFloat16 : dtype_name == "float16" ? torch::kFloat16 : torch::kFloat;
     const torch::Device device(o.get("device", "cpu"));
     init_torch_threads();
+    if (o.has("threads")) at::set_num_threads(o.get_int("threads", 1));
     torch::manual_seed(0);
     torch::NoGradGuard ng;
     nlohmann::json report = {{"arch", arch}, {"size", size}, {"dtype", dtype_name}, {"device", o.get("device", "cpu")},
@@ -73,6 +76,11 @@ int cmd_bench(const std::vector<std::string>& args) {
         auto ctx = torch::randn({2, 77, unet_for(arch).context_dim}).to(device, dtype);
         const double s = seconds([&] { (void)unet->forward(x, t, ctx); }, repeat);
         report["unet_step_cfg2_s"] = s;
+        if (o.has("profile")) {
+            // One more step under LibTorch's profiler: a Chrome trace of every op, to see where time goes.
+            torch::autograd::profiler::RecordProfile guard(o.get("profile"));
+            (void)unet->forward(x, t, ctx);
+        }
         std::cerr << arch << " UNet step, CFG batch 2, " << size << "x" << size << ": " << s << " s\n";
     }
     if (what == "all" || what == "vae") {

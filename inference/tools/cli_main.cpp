@@ -41,7 +41,7 @@ const char* kUsage =
     "  infotext < TEXT                                     parse an A1111 parameters text (JSON)\n"
     "  infotext --build [txt2img options]                  write one\n"
     "  bench [--arch sd15|sd21] [--size 512|768] [--what unet|vae|all] [--dtype float32|bfloat16|float16]\n"
-    "      [--device cpu|cuda] [--repeat N]              full-size random-weight timing (JSON on stdout)\n"
+    "      [--device cpu|cuda] [--repeat N] [--threads N] [--profile TRACE.json]              full-size random-weight timing (JSON on stdout)\n"
     "  serve --socket PATH [--parent-pid PID] [--idle-exit S]  the resident engine the GIMP plug-in talks to\n";
 
 int cmd_info(const std::vector<std::string>& args) {

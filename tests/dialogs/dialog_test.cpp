@@ -292,8 +292,12 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
         pump_until([] { return false; }, 0.3);
         auto v = d.values();
         for (const auto& k : keys) EXPECT_TRUE(v.count(k)) << k;
-        if (v.count("sampler")) EXPECT_EQ(v["sampler"], "Euler a");
-        if (v.count("scale")) EXPECT_EQ(v["scale"], "2.00");
+        if (v.count("sampler")) {
+            EXPECT_EQ(v["sampler"], "Euler a");
+        }
+        if (v.count("scale")) {
+            EXPECT_EQ(v["scale"], "2.00");
+        }
         // Edit values as a user would, and read them back.
         if (proc == "plug-in-diffusion-upscale") {
             d.set_value("upscaler", "/models/4x_RealESRGAN.pth");  // free text: a user's ESRGAN file
