@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A new user's session with the real GIMP GUI under Xvfb, through our GTK 3 dialogs as they open
 # from the Filters > Diffusion entries: Text to Image, then with an ellipse selected Inpaint
-# Selection, Image to Image, Remove Object and Upscale. In each dialog the user presses Ctrl+Enter
+# Selection, Image to Image, Remove Object, Upscale, SD Upscale and X/Y Plot. In each dialog the user presses Ctrl+Enter
 # (Generate / OK) and, for the generation dialogs that stay open, Escape. The layers must be in the
 # saved XCF and the upscaled image must exist. Screenshots of the screen go to OUT_DIR.
 #   gui_walkthrough.sh BUILD_DIR ORACLE_DIR OUT_DIR
@@ -37,6 +37,10 @@ scm="(gimp-message-set-handler CONSOLE)
   (gimp-selection-none img)
   (gimp-message \"STEP upscale\")
   (plug-in-diffusion-upscale RUN-INTERACTIVE img l \"\" 0 0)
+  (gimp-message \"STEP sd-upscale\")
+  (plug-in-diffusion-sd-upscale RUN-INTERACTIVE img l \"\" \"\" 0 \"\" \"\" 0 0 0 \"\" 0 0 0 \"\")
+  (gimp-message \"STEP xy-plot\")
+  (plug-in-diffusion-xy-plot RUN-INTERACTIVE img l \"\" \"\" 0 \"\" \"\" 0 0 0 0 \"\" \"\" \"\" \"\" \"\")
   (gimp-xcf-save RUN-NONINTERACTIVE img l \"$out/gui.xcf\" \"$out/gui.xcf\")
   (gimp-message (string-append \"GUI-LAYERS: \" (number->string (car (gimp-image-get-layers img)))
                                \" IMAGES: \" (number->string (car (gimp-image-list)))))
@@ -72,7 +76,7 @@ xvfb-run -a -s "-screen 0 1400x1000x24" bash -c '
     sleep 3; shot "$n-$title-closed.png"; n=$((n+1))
   done
   # The tool dialogs: OK with Ctrl+Enter; the operation runs and the dialog is gone.
-  for title in "Remove Object" "Upscale"; do
+  for title in "Remove Object" "Upscale" "SD Upscale" "X/Y Plot"; do
     wait_window "Diffusion — $title" 180 || { echo "no dialog: $title"; kill $gimp_pid; exit 1; }
     sleep 2; shot "$n-$title.png"; n=$((n+1))
     xdotool key --window "$w" ctrl+Return; xdotool keyup ctrl+Return
@@ -88,8 +92,9 @@ grep -v '^$' "$out/gimp.log" | tail -8
 [ $rc -eq 0 ] || { echo "FAIL: a dialog did not appear"; exit 1; }
 line=$(grep -o 'GUI-LAYERS: [0-9]* IMAGES: [0-9]*' "$out/gimp.log" | tail -1)
 layers=$(echo "$line" | awk '{print $2}'); images=$(echo "$line" | awk '{print $4}')
-# base + text to image + inpaint + image to image + removal = at least 5 layers; the upscale opened a second image.
+# base + text to image + inpaint + image to image + removal = at least 5 layers; Upscale, SD Upscale and the
+# X/Y plot each opened an image of their own.
 [ -n "$layers" ] && [ "$layers" -ge 5 ] || { echo "FAIL: expected at least 5 layers, got '$line'"; exit 1; }
-[ -n "$images" ] && [ "$images" -ge 2 ] || { echo "FAIL: the upscaled image is missing ('$line')"; exit 1; }
+[ -n "$images" ] && [ "$images" -ge 4 ] || { echo "FAIL: expected the upscaled, SD-upscaled and plot images ('$line')"; exit 1; }
 [ -f "$out/gui.xcf" ] || { echo "FAIL: no XCF"; exit 1; }
 echo PASS
