@@ -1,12 +1,43 @@
 #include "attention.h"
 
+#include <ATen/Parallel.h>
+#include <dlfcn.h>
+
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 namespace sdgimp::models {
 
 namespace {
-// Keeps one score block at most this many floats (64 MiB) so 2048px images fit in memory.
-constexpr int64_t kMaxScoreElems = int64_t(16) << 20;
+
+// OpenBLAS's thread count, set to 1 for the guard's lifetime when OpenBLAS is the BLAS in use
+// (looked up at run time: Debian's LibTorch reaches it through the libblas alternative).
+class SingleThreadedBlas {
+public:
+    explicit SingleThreadedBlas(bool active) {
+        using GetFn = int (*)();
+        using SetFn = void (*)(int);
+        static const auto get = reinterpret_cast<GetFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+        static const auto set = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+        if (!active || !get || !set) return;
+        set_ = set;
+        saved_ = get();
+        if (saved_ > 1) set_(1);
+    }
+    ~SingleThreadedBlas() {
+        if (set_ && saved_ > 1) set_(saved_);
+    }
+    SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+    SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+private:
+    void (*set_)(int) = nullptr;
+    int saved_ = 0;
+};
+
+// Score block size in floats: small enough to stay in the cache with its softmax output.
+constexpr int64_t kBlockElems = int64_t(2) << 20;
 }  // namespace
 
 torch::Tensor split_heads(const torch::Tensor& x, int64_t heads) {
@@ -27,23 +58,48 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
     }
 #endif
     const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-    const int64_t b = q.size(0), h = q.size(1), n = q.size(2), m = k.size(2);
+    const int64_t b = q.size(0), h = q.size(1), n = q.size(2), m = k.size(2), dv = v.size(-1);
     const auto qf = q.flatten(0, 1), kt = k.flatten(0, 1).transpose(1, 2), vf = v.flatten(0, 1);
-    int64_t rows = std::max<int64_t>(1, kMaxScoreElems / std::max<int64_t>(1, b * h * m));
-    if (rows >= n) {
-        auto s = torch::bmm(qf, kt).mul_(scale);
-        if (mask.defined()) s = s + mask;
-        return torch::bmm(s.softmax(-1), vf).view({b, h, n, v.size(-1)});
-    }
-    auto out = torch::empty({b * h, n, v.size(-1)}, q.options());
-    for (int64_t r = 0; r < n; r += rows) {
-        const int64_t e = std::min(n, r + rows);
-        auto qs = qf.slice(1, r, e);
-        auto s = torch::bmm(qs, kt).mul_(scale);
-        if (mask.defined()) s = s + mask.slice(0, r, e);
-        out.slice(1, r, e).copy_(torch::bmm(s.softmax(-1), vf));
-    }
-    return out.view({b, h, n, v.size(-1)});
+    // One head at a time, in blocks of query rows whose scores stay in the cache: the score matrix
+    // is written, soft-maxed and read back without leaving it (the whole-batch version streams
+    // gigabytes of scores through memory at 4096 tokens).
+    const int64_t rows = std::clamp<int64_t>(attention_block_elems() / std::max<int64_t>(1, m), 1, n);
+    auto out = torch::empty({b * h, n, dv}, q.options());
+    // Heads run in parallel, each thread with its own score buffers; the small products inside run on
+    // one BLAS thread (a threaded BLAS called from several threads at once serialises them).
+    const SingleThreadedBlas blas_guard(at::get_num_threads() > 1);
+    at::parallel_for(0, b * h, 1, [&](int64_t begin, int64_t end) {
+        auto scores = torch::empty({rows, m}, q.options()), probs = torch::empty({rows, m}, q.options());
+        for (int64_t i = begin; i < end; ++i) {
+            const auto qi = qf[i], kti = kt[i], vi = vf[i];
+            auto oi = out[i];
+            for (int64_t r = 0; r < n; r += rows) {
+                const int64_t e = std::min(n, r + rows);
+                auto s = scores.slice(0, 0, e - r), p = probs.slice(0, 0, e - r);
+                at::mm_out(s, qi.slice(0, r, e), kti);
+                s.mul_(scale);
+                if (mask.defined()) s.add_(mask.slice(0, r, e));
+                at::_softmax_out(p, s, -1, false);
+                auto o = oi.slice(0, r, e);
+                at::mm_out(o, p, vi);
+            }
+        }
+    });
+    return out.view({b, h, n, dv});
+}
+
+torch::Tensor attention_unblocked(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+    const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+    const auto s = torch::matmul(q, k.transpose(-1, -2)).mul_(scale);
+    return torch::matmul(s.softmax(-1), v);
+}
+
+int64_t attention_block_elems() {
+    static const int64_t elems = [] {
+        if (const char* e = std::getenv("GIMP_DIFFUSION_ATTN_BLOCK"); e && *e) return std::max<int64_t>(1024, std::atoll(e));
+        return kBlockElems;
+    }();
+    return elems;
 }
 
 }  // namespace sdgimp::models

@@ -10,6 +10,12 @@ namespace sdgimp::models {
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         const torch::Tensor& mask = {});
 
+// The textbook version (whole score matrix at once): the benchmark's baseline.
+torch::Tensor attention_unblocked(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v);
+
+// Floats per block of attention scores ($GIMP_DIFFUSION_ATTN_BLOCK overrides, for tuning).
+int64_t attention_block_elems();
+
 // (B, N, heads*d) <-> (B, heads, N, d)
 torch::Tensor split_heads(const torch::Tensor& x, int64_t heads);
 torch::Tensor merge_heads(const torch::Tensor& x);

@@ -1,5 +1,6 @@
 // gimp-diffusion-cli bench: the UNet step (CFG batch of 2) and the VAE decode of full-size SD 1.5
 // and SD 2.1 architectures with random weights, timed on this machine, with peak memory.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -11,6 +12,7 @@
 
 #include "../engine/model_info.h"
 #include "../model_config.h"
+#include "../models/attention.h"
 #include "../models/unet.h"
 #include "../models/vae.h"
 #include "../status.h"
@@ -82,6 +84,30 @@ int cmd_bench(const std::vector<std::string>& args) {
             (void)unet->forward(x, t, ctx);
         }
         std::cerr << arch << " UNet step, CFG batch 2, " << size << "x" << size << ": " << s << " s\n";
+    }
+    if (what == "attention") {
+        // The UNet's largest self-attention: 64x64 latent tokens (512 px), CFG batch 2, SD 1.5's 8 x 40 heads.
+        const int64_t tokens = lat * lat;
+        auto q = torch::randn({2, 8, tokens, 40}).to(device, dtype), k = torch::randn({2, 8, tokens, 40}).to(device, dtype);
+        auto v = torch::randn({2, 8, tokens, 40}).to(device, dtype);
+        // The baseline and the blocked version in turn, so drift on a shared machine hits both; medians.
+        std::vector<double> base_t, fast_t, ratio;
+        (void)models::attention(q, k, v);
+        for (int i = 0; i < std::max(repeat, 3); ++i) {
+            base_t.push_back(seconds([&] { (void)models::attention_unblocked(q, k, v); }, 1));
+            fast_t.push_back(seconds([&] { (void)models::attention(q, k, v); }, 1));
+            ratio.push_back(base_t.back() / fast_t.back());
+        }
+        auto median = [](std::vector<double> v) {
+            std::sort(v.begin(), v.end());
+            return v[v.size() / 2];
+        };
+        report["self_attention_unblocked_s"] = median(base_t);
+        report["self_attention_s"] = median(fast_t);
+        report["self_attention_speedup"] = median(ratio);
+        std::cerr << "self-attention " << tokens << " tokens: " << median(fast_t) << " s (whole-matrix baseline "
+                  << median(base_t) << " s)\n";
+        report["attention_block_elems"] = models::attention_block_elems();
     }
     if (what == "all" || what == "vae") {
         VAEConfig vc;
