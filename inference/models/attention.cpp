@@ -59,7 +59,8 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
 #endif
     const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
     const int64_t b = q.size(0), h = q.size(1), n = q.size(2), m = k.size(2), dv = v.size(-1);
-    const auto qf = q.flatten(0, 1), kt = k.flatten(0, 1).transpose(1, 2), vf = v.flatten(0, 1);
+    // The scale goes on q (N x d) rather than on the scores (N x M): one small pass instead of a big one.
+    const auto qf = (q * scale).flatten(0, 1), kt = k.flatten(0, 1).transpose(1, 2), vf = v.flatten(0, 1);
     // One head at a time, in blocks of query rows whose scores stay in the cache: the score matrix
     // is written, soft-maxed and read back without leaving it (the whole-batch version streams
     // gigabytes of scores through memory at 4096 tokens).
@@ -77,7 +78,6 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
                 const int64_t e = std::min(n, r + rows);
                 auto s = scores.slice(0, 0, e - r), p = probs.slice(0, 0, e - r);
                 at::mm_out(s, qi.slice(0, r, e), kti);
-                s.mul_(scale);
                 if (mask.defined()) s.add_(mask.slice(0, r, e));
                 at::_softmax_out(p, s, -1, false);
                 auto o = oi.slice(0, r, e);
