@@ -87,7 +87,8 @@ Image to_image(const torch::Tensor& hwc_uint8) {
 Status Engine::load_model(const ModelRequest& req, LoadedModel* out) {
     return guarded([&] {
         const bool same = impl_->model && req.path == impl_->loaded_req.path &&
-                          req.prediction == impl_->loaded_req.prediction && req.vocab == impl_->loaded_req.vocab;
+                          req.prediction == impl_->loaded_req.prediction && req.vocab == impl_->loaded_req.vocab &&
+                          req.precision == impl_->loaded_req.precision;
         if (!same) {
             unload();
             std::optional<Prediction> pred;
@@ -96,7 +97,10 @@ Status Engine::load_model(const ModelRequest& req, LoadedModel* out) {
                 if (!pred) throw Error(ErrorCode::kInvalidRequest, "Prediction must be 'v' or 'eps', not '" + req.prediction + "'.");
             }
             auto tok = std::make_unique<text::ClipTokenizer>(req.vocab.empty() ? text::find_vocab(req.path) : req.vocab);
+            if (req.precision != "float32" && req.precision != "bfloat16" && !req.precision.empty())
+                throw Error(ErrorCode::kInvalidRequest, "Precision must be float32 or bfloat16, not '" + req.precision + "'.");
             auto model = pipeline::load_sd_model(req.path, pred);
+            if (req.precision == "bfloat16") model->set_precision(torch::kBFloat16);
             auto f = io::MappedFile::open(req.path);
             LoadedModel info;
             info.path = req.path;

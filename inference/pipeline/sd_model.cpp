@@ -8,14 +8,27 @@ namespace sdgimp::pipeline {
 
 sampling::ModelFn SDModel::unet_fn(const torch::Tensor& concat) const {
     models::UNet unet = net->unet;
-    return [unet, concat](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond) mutable {
+    const torch::ScalarType dt = precision;
+    return [unet, concat, dt](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond) mutable {
         torch::NoGradGuard ng;
+        // The sampler works in float32; only the network runs at the model's precision (as A1111's half mode).
+        torch::Tensor in = x;
         if (concat.defined()) {
             auto c = concat.size(0) == x.size(0) ? concat : concat.repeat({x.size(0) / concat.size(0), 1, 1, 1});
-            return unet->forward(torch::cat({x, c}, 1), t, cond);
+            in = torch::cat({x, c}, 1);
         }
-        return unet->forward(x, t, cond);
+        if (dt == torch::kFloat) return unet->forward(in, t, cond);
+        return unet->forward(in.to(dt), t, cond.to(dt)).to(torch::kFloat);
     };
+}
+
+void SDModel::set_precision(torch::ScalarType dtype) {
+    precision = dtype;
+    net->unet->to(dtype);
+    // The decoder runs at this precision; the encoder (once per image, and feeding 9-channel models'
+    // conditioning) stays float32.
+    net->vae->decoder->to(dtype);
+    net->vae->post_quant_conv->to(dtype);
 }
 
 torch::Tensor SDModel::encode_text(const torch::Tensor& ids, int clip_skip) const {
@@ -25,18 +38,19 @@ torch::Tensor SDModel::encode_text(const torch::Tensor& ids, int clip_skip) cons
 
 torch::Tensor SDModel::decode_first_stage(const torch::Tensor& latent) const {
     torch::NoGradGuard ng;
-    const torch::Tensor z = (1.0 / cfg.scale_factor) * latent;
-    if (!vae_tiling.applies(z.size(2), z.size(3))) return net->vae->decode(z);
-    return run_tiled([this](const torch::Tensor& t) { return net->vae->decode(t); }, z, vae_tiling.tile, vae_tiling.overlap, 8, 1);
+    const torch::Tensor z = ((1.0 / cfg.scale_factor) * latent).to(precision);
+    auto decode = [this](const torch::Tensor& t) { return net->vae->decode(t).to(torch::kFloat); };
+    if (!vae_tiling.applies(z.size(2), z.size(3))) return decode(z);
+    return run_tiled(decode, z, vae_tiling.tile, vae_tiling.overlap, 8, 1);
 }
 
 std::pair<torch::Tensor, torch::Tensor> SDModel::encode_posterior(const torch::Tensor& image) const {
     torch::NoGradGuard ng;
     // Moments (mean, logvar) are blended per tile; both are smooth fields, so blending them is sound.
+    auto encode = [this](const torch::Tensor& t) { return net->vae->encode_moments(t.to(torch::kFloat)); };
     auto moments = vae_tiling.applies(image.size(2) / 8, image.size(3) / 8)
-                       ? run_tiled([this](const torch::Tensor& t) { return net->vae->encode_moments(t); }, image,
-                                   vae_tiling.tile * 8, vae_tiling.overlap * 8, 1, 8)
-                       : net->vae->encode_moments(image);
+                       ? run_tiled(encode, image, vae_tiling.tile * 8, vae_tiling.overlap * 8, 1, 8)
+                       : encode(image);
     auto parts = moments.chunk(2, 1);
     auto logvar = parts[1].clamp(-30.0, 20.0);
     return {parts[0], torch::exp(0.5 * logvar)};

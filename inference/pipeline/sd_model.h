@@ -50,6 +50,9 @@ struct SDModel {
     torch::Tensor decode_first_stage(const torch::Tensor& latent) const;
     // Posterior moments of an image in [-1, 1]: mean and std.
     std::pair<torch::Tensor, torch::Tensor> encode_posterior(const torch::Tensor& image) const;
+    // UNet and VAE weights in this dtype (float32 or bfloat16); calls convert at the boundary.
+    void set_precision(torch::ScalarType dtype);
+    torch::ScalarType precision = torch::kFloat;
     LatentModel latent_model() const;
     ImageCodec codec() const;
 };

@@ -74,6 +74,11 @@ int cmd_bench(const std::vector<std::string>& args) {
         models::UNet unet(unet_for(arch));
         unet->to(device, dtype);
         auto x = torch::randn({2, 4, lat, lat}).to(device, dtype);
+        if (o.has("channels-last")) {
+            for (auto& p : unet->parameters())
+                if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+            x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+        }
         auto t = torch::full({2}, 500.0f).to(device);
         auto ctx = torch::randn({2, 77, unet_for(arch).context_dim}).to(device, dtype);
         const double s = seconds([&] { (void)unet->forward(x, t, ctx); }, repeat);
@@ -115,8 +120,17 @@ int cmd_bench(const std::vector<std::string>& args) {
         models::AutoencoderKL vae(vc);
         vae->to(device, dtype);
         auto z = torch::randn({1, 4, lat, lat}).to(device, dtype);
+        if (o.has("channels-last")) {
+            for (auto& p : vae->parameters())
+                if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+            z = z.contiguous(torch::MemoryFormat::ChannelsLast);
+        }
         const double s = seconds([&] { (void)vae->decode(z); }, repeat);
         report["vae_decode_s"] = s;
+        if (o.has("profile") && what == "vae") {
+            torch::autograd::profiler::RecordProfile guard(o.get("profile"));
+            (void)vae->decode(z);
+        }
         std::cerr << "VAE decode " << size << "x" << size << ": " << s << " s\n";
     }
     report["peak_rss_gib"] = peak_rss_gib();

@@ -448,3 +448,43 @@ TEST(OracleNets, EditingPipelinesHandleBadInput) {
     EXPECT_FALSE(st.ok);
     EXPECT_NE(st.message.find("Unknown upscaler"), std::string::npos) << st.message;
 }
+
+// The bfloat16 mode (UNet and VAE in bfloat16, sampler and text encoder in float32) stays close to
+// the float32 image: PSNR >= 35 dB on every oracle model, txt2img and img2img.
+TEST(OracleNets, Bfloat16ModeStaysCloseToFloat32) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    int runs = 0;
+    for (const auto& mdl : test::oracle_models()) {
+        SCOPED_TRACE(mdl.name);
+        GenerateRequest r;
+        r.prompt = "a lighthouse at dusk, (stormy sea:1.2)";
+        r.negative_prompt = "blurry";
+        r.sampler = "DPM++ 2M";
+        r.steps = 8;
+        r.seed = 3331645590LL;
+        r.width = r.height = 128;
+        std::vector<GeneratedImage> a, b;
+        Engine e32, e16;
+        ASSERT_TRUE(e32.load_model({mdl.checkpoints.front(), "", test::vocab_path(), "float32"}).ok);
+        const Status st = e16.load_model({mdl.checkpoints.front(), "", test::vocab_path(), "bfloat16"});
+        ASSERT_TRUE(st.ok) << st.message;
+        ASSERT_TRUE(e32.txt2img(r, {}, &a).ok);
+        ASSERT_TRUE(e16.txt2img(r, {}, &b).ok);
+        ASSERT_EQ(a[0].image.pixels.size(), b[0].image.pixels.size());
+        double se = 0;
+        for (size_t i = 0; i < a[0].image.pixels.size(); ++i) {
+            const double d = a[0].image.pixels[i] - b[0].image.pixels[i];
+            se += d * d;
+        }
+        const double mse = se / static_cast<double>(a[0].image.pixels.size());
+        const double psnr = mse == 0 ? 99 : 10 * std::log10(255.0 * 255.0 / mse);
+        std::cout << mdl.name << ": bfloat16 vs float32 txt2img PSNR " << psnr << " dB\n";
+        EXPECT_GE(psnr, 35.0);
+        ++runs;
+    }
+    EXPECT_GT(runs, 0);
+    Engine bad;
+    const Status st = bad.load_model({test::oracle_models().front().checkpoints.front(), "", test::vocab_path(), "float8"});
+    EXPECT_FALSE(st.ok);
+    EXPECT_NE(st.message.find("Precision must be"), std::string::npos) << st.message;
+}
