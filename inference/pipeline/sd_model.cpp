@@ -29,6 +29,16 @@ void SDModel::set_precision(torch::ScalarType dtype) {
     // conditioning) stays float32.
     net->vae->decoder->to(dtype);
     net->vae->post_quant_conv->to(dtype);
+    use_channels_last_decoder();
+}
+
+void SDModel::use_channels_last_decoder() {
+    // oneDNN's float32 convolutions run without reordering inputs and weights in channels-last layout.
+    // LibTorch 1.13's bfloat16 channels-last path gives wrong images, so bfloat16 keeps the plain layout.
+    channels_last_decoder = precision == torch::kFloat;
+    const auto fmt = channels_last_decoder ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+    for (auto& p : net->vae->decoder->parameters())
+        if (p.dim() == 4) p.set_data(p.contiguous(fmt));
 }
 
 torch::Tensor SDModel::encode_text(const torch::Tensor& ids, int clip_skip) const {
@@ -39,7 +49,10 @@ torch::Tensor SDModel::encode_text(const torch::Tensor& ids, int clip_skip) cons
 torch::Tensor SDModel::decode_first_stage(const torch::Tensor& latent) const {
     torch::NoGradGuard ng;
     const torch::Tensor z = ((1.0 / cfg.scale_factor) * latent).to(precision);
-    auto decode = [this](const torch::Tensor& t) { return net->vae->decode(t).to(torch::kFloat); };
+    auto decode = [this](const torch::Tensor& t) {
+        const auto fmt = channels_last_decoder ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+        return net->vae->decode(t.contiguous(fmt)).to(torch::kFloat).contiguous();
+    };
     if (!vae_tiling.applies(z.size(2), z.size(3))) return decode(z);
     return run_tiled(decode, z, vae_tiling.tile, vae_tiling.overlap, 8, 1);
 }
@@ -98,6 +111,7 @@ std::shared_ptr<SDModel> load_sd_model(const std::string& path, std::optional<Pr
                         "); check that the file and its .yaml belong together.");
     }
     m->net->eval();
+    m->use_channels_last_decoder();
     m->schedule = sampling::ModelSchedule::linear(m->cfg.schedule.linear_start, m->cfg.schedule.linear_end, m->cfg.schedule.timesteps);
     return m;
 }

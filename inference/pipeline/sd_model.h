@@ -52,6 +52,8 @@ struct SDModel {
     std::pair<torch::Tensor, torch::Tensor> encode_posterior(const torch::Tensor& image) const;
     // UNet and VAE weights in this dtype (float32 or bfloat16); calls convert at the boundary.
     void set_precision(torch::ScalarType dtype);
+    void use_channels_last_decoder();
+    bool channels_last_decoder = false;
     torch::ScalarType precision = torch::kFloat;
     LatentModel latent_model() const;
     ImageCodec codec() const;

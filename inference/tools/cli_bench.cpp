@@ -2,6 +2,7 @@
 // and SD 2.1 architectures with random weights, timed on this machine, with peak memory.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -127,6 +128,20 @@ int cmd_bench(const std::vector<std::string>& args) {
         }
         const double s = seconds([&] { (void)vae->decode(z); }, repeat);
         report["vae_decode_s"] = s;
+        if (dtype != torch::kFloat && o.has("compare-float32")) {
+            // The same random weights in float32: the baseline time and how close the images are.
+            models::AutoencoderKL ref(vc);
+            auto src = vae->named_parameters(), dst = ref->named_parameters();
+            for (auto& kv : src) dst[kv.key()].set_data(kv.value().to(torch::kFloat).contiguous());
+            const auto z32 = z.to(torch::kFloat).contiguous();
+            const double s32 = seconds([&] { (void)ref->decode(z32); }, repeat);
+            auto to_u8 = [](const torch::Tensor& d) { return ((d.to(torch::kFloat) + 1) / 2).clamp(0, 1).mul(255).floor(); };
+            const auto a = to_u8(ref->decode(z32)), b = to_u8(vae->decode(z));
+            const double mse = (a - b).pow(2).mean().item<double>();
+            report["vae_decode_float32_s"] = s32;
+            report["vae_speedup_vs_float32"] = s32 / s;
+            report["vae_psnr_vs_float32_db"] = mse == 0 ? 99.0 : 10 * std::log10(255.0 * 255.0 / mse);
+        }
         if (o.has("profile") && what == "vae") {
             torch::autograd::profiler::RecordProfile guard(o.get("profile"));
             (void)vae->decode(z);
