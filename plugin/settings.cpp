@@ -31,11 +31,12 @@ Settings load_settings() {
     }
     if (j.contains("model") && j["model"].is_string()) s.model = j["model"];
     if (j.contains("vocab") && j["vocab"].is_string()) s.vocab = j["vocab"];
+    if (j.contains("precision") && j["precision"].is_string()) s.precision = j["precision"];
     return s;
 }
 
 void save_settings(const Settings& s) {
-    const nlohmann::json j = {{"request", wire::request_to_json(s.last)}, {"model", s.model}, {"vocab", s.vocab}};
+    const nlohmann::json j = {{"request", wire::request_to_json(s.last)}, {"model", s.model}, {"vocab", s.vocab}, {"precision", s.precision}};
     const std::string tmp = settings_path() + ".tmp";
     {
         std::ofstream f(tmp);

@@ -14,6 +14,7 @@ struct Settings {
     GenerateRequest last;       // the last request of any procedure (paste-parameters fills it too)
     std::string model;          // the last checkpoint used or loaded
     std::string vocab;          // the CLIP vocabulary, when not next to the model
+    std::string precision = "float32";  // or "bfloat16" (faster on CPUs with avx512_bf16)
 };
 
 std::string settings_path();  // <GIMP profile>/gimp-diffusion.json
