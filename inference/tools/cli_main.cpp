@@ -22,7 +22,8 @@ const char* kUsage =
     "      --width, --height, --batch-size, --batch-count, --variation-seed, --variation-strength,\n"
     "      --resize-seed-from-w/-h, --rng gpu|cpu|nv, --ensd, --clip-skip, --emphasis, --vocab FILE,\n"
     "      --prediction v|eps, --parameters \"<A1111 parameters text>\" (options given after it win), --quiet,\n"
-    "      --save-latents FILE.safetensors (the sampler's latents, before the VAE)\n"
+    "      --save-latents FILE.safetensors (the sampler's latents, before the VAE),\n"
+    "      --precision float32|bfloat16 (bfloat16: UNet and VAE decoder in bf16, faster with avx512_bf16)\n"
     "      sampler parameters: --eta, --eta-ddim, --s-churn, --s-tmin, --s-tmax, --s-noise, --s-min-uncond (NGMS),\n"
     "      --skip-early-cond, --sgm-noise-multiplier 1, --unipc-variant bh1|bh2, --unipc-order, --unipc-skip-type,\n"
     "      --unipc-lower-order-final 0|1\n"
@@ -41,7 +42,8 @@ const char* kUsage =
     "  infotext < TEXT                                     parse an A1111 parameters text (JSON)\n"
     "  infotext --build [txt2img options]                  write one\n"
     "  bench [--arch sd15|sd21] [--size 512|768] [--what unet|vae|all] [--dtype float32|bfloat16|float16]\n"
-    "      [--device cpu|cuda] [--repeat N] [--threads N] [--profile TRACE.json]              full-size random-weight timing (JSON on stdout)\n"
+    "      [--device cpu|cuda] [--repeat N] [--threads N] [--profile TRACE.json]\n"
+    "      [--compare-float32 1] [--channels-last 1] (--what attention: blocked vs whole-matrix)              full-size random-weight timing (JSON on stdout)\n"
     "  serve --socket PATH [--parent-pid PID] [--idle-exit S]  the resident engine the GIMP plug-in talks to\n";
 
 int cmd_info(const std::vector<std::string>& args) {
