@@ -32,11 +32,17 @@ Settings load_settings() {
     if (j.contains("model") && j["model"].is_string()) s.model = j["model"];
     if (j.contains("vocab") && j["vocab"].is_string()) s.vocab = j["vocab"];
     if (j.contains("precision") && j["precision"].is_string()) s.precision = j["precision"];
+    if (j.contains("tools") && j["tools"].is_object())
+        for (const auto& [proc, fields] : j["tools"].items())
+            if (fields.is_object())
+                for (const auto& [k, v] : fields.items())
+                    if (v.is_string()) s.tools[proc][k] = v.get<std::string>();
     return s;
 }
 
 void save_settings(const Settings& s) {
-    const nlohmann::json j = {{"request", wire::request_to_json(s.last)}, {"model", s.model}, {"vocab", s.vocab}, {"precision", s.precision}};
+    const nlohmann::json j = {{"request", wire::request_to_json(s.last)}, {"model", s.model}, {"vocab", s.vocab},
+                              {"precision", s.precision}, {"tools", s.tools}};
     const std::string tmp = settings_path() + ".tmp";
     {
         std::ofstream f(tmp);

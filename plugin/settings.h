@@ -2,6 +2,7 @@
 // it finds the engine program and the user's checkpoints.
 #pragma once
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -15,6 +16,8 @@ struct Settings {
     std::string model;          // the last checkpoint used or loaded
     std::string vocab;          // the CLIP vocabulary, when not next to the model
     std::string precision = "float32";  // or "bfloat16" (faster on CPUs with avx512_bf16)
+    // The tool dialogs' own fields (upscaler, scale, X/Y values, ...) by procedure and field name.
+    std::map<std::string, std::map<std::string, std::string>> tools;
 };
 
 std::string settings_path();  // <GIMP profile>/gimp-diffusion.json

@@ -25,8 +25,15 @@ std::string text_of(const GimpParam& p, int digits) {
 
 }  // namespace
 
+// Fields that follow the last request of any procedure; the others are remembered per dialog.
+static bool shared_with_generation(const std::string& key) {
+    for (const char* k : {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed", "model"})
+        if (key == k) return true;
+    return false;
+}
+
 ToolAnswer ask_tool_arguments(const std::string& proc, std::vector<GimpParam>* args, std::vector<std::string>* strings) {
-    const Settings s = load_settings();
+    Settings s = load_settings();
     auto form = dialogs::tool_form(proc, {model_choices(s), imaging::default_lama_path()});
     if (!form) return ToolAnswer::kNotATool;
     if (!dialogs::init_gtk()) return ToolAnswer::kNoDisplay;
@@ -37,11 +44,20 @@ ToolAnswer ask_tool_arguments(const std::string& proc, std::vector<GimpParam>* a
         if (idx >= static_cast<int>(a.size())) continue;
         const GimpParam& p = a[static_cast<size_t>(idx)];
         fields[i].value = fields[i].kind == dialogs::FormField::Kind::kCheck ? (p.data.d_int32 ? "1" : "0") : text_of(p, fields[i].digits);
+        const auto saved = s.tools.find(proc);
+        if (saved != s.tools.end() && !shared_with_generation(fields[i].key)) {
+            const auto it = saved->second.find(fields[i].key);
+            if (it != saved->second.end()) fields[i].value = it->second;
+        }
     }
     form->config.transient_for_xid = static_cast<unsigned long>(gimp_progress_get_window_handle());
     dialogs::FormDialog dialog(form->config);
     if (!dialog.run_modal()) return ToolAnswer::kCancelled;
     const dialogs::FormValues v = dialog.values();
+    // Remembered for the next time (and GIMP restarts).
+    for (const auto& [k, val] : v)
+        if (!shared_with_generation(k)) s.tools[proc][k] = val;
+    save_settings(s);
     if (strings->size() + fields.size() > strings->capacity())
         throw Error(ErrorCode::kInternal, "Too many dialog strings for the reserved argument storage.");
     for (size_t i = 0; i < fields.size(); ++i) {

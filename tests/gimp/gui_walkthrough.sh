@@ -97,4 +97,12 @@ layers=$(echo "$line" | awk '{print $2}'); images=$(echo "$line" | awk '{print $
 [ -n "$layers" ] && [ "$layers" -ge 5 ] || { echo "FAIL: expected at least 5 layers, got '$line'"; exit 1; }
 [ -n "$images" ] && [ "$images" -ge 4 ] || { echo "FAIL: expected the upscaled, SD-upscaled and plot images ('$line')"; exit 1; }
 [ -f "$out/gui.xcf" ] || { echo "FAIL: no XCF"; exit 1; }
+# The tool dialogs' values are remembered for the next run (and GIMP restarts).
+/usr/bin/python3 - "$out/profile/gimp-diffusion.json" <<'PY' || { echo "FAIL: the tool dialogs' values were not remembered"; exit 1; }
+import json, sys
+tools = json.load(open(sys.argv[1])).get("tools", {})
+assert tools.get("plug-in-diffusion-upscale", {}).get("upscaler") == "ESRGAN thick", tools
+assert tools.get("plug-in-diffusion-xy-plot", {}).get("x_type") == "CFG Scale", tools
+assert tools.get("plug-in-diffusion-remove-object", {}).get("method") == "Auto", tools
+PY
 echo PASS
