@@ -79,7 +79,7 @@ TfjsGraph TfjsGraph::load(const std::string& path) {
             if (n.kind == "Conv2D") {
                 const auto k = weights.find(n.name + "/kernel"), b = weights.find(n.name + "/bias");
                 if (k == weights.end() || b == weights.end()) throw_bad_file(path, "lacks the weights of layer " + n.name);
-                n.weight = k->second.permute({3, 2, 0, 1}).contiguous();  // HWIO -> OIHW
+                n.weight = k->second.permute({3, 2, 0, 1}).contiguous(torch::MemoryFormat::ChannelsLast);  // HWIO -> OIHW, laid out for oneDNN
                 n.bias = b->second;
                 const auto ks = c.at("kernel_size").get<std::vector<int>>();
                 if (c.value("strides", std::vector<int>{1, 1}) != std::vector<int>{1, 1} || ks.size() != 2 || ks[0] != ks[1] ||
@@ -146,7 +146,7 @@ torch::Tensor TfjsGraph::forward(const torch::Tensor& x) const {
             // TF's depth_to_space (DCR): channel (i*s + j)*C + c -> pixel (h*s+i, w*s+j), channel c.
             const auto t = in(0);
             const int64_t s = n.factor, N = t.size(0), C = t.size(1) / (s * s), H = t.size(2), W = t.size(3);
-            v[i] = t.view({N, s, s, C, H, W}).permute({0, 3, 4, 1, 5, 2}).reshape({N, C, H * s, W * s});
+            v[i] = t.view({N, s, s, C, H, W}).permute({0, 3, 4, 1, 5, 2}).reshape({N, C, H * s, W * s}).contiguous(torch::MemoryFormat::ChannelsLast);
         } else if (n.kind == "UpSampling2D") {
             v[i] = in(0).repeat_interleave(n.factor, 2).repeat_interleave(n.factor, 3);
         }
@@ -158,7 +158,8 @@ torch::Tensor TfjsGraph::forward(const torch::Tensor& x) const {
 }
 
 torch::Tensor upscalerjs_run(const TfjsGraph& g, const torch::Tensor& rgb) {
-    auto x = rgb.to(torch::kFloat).permute({2, 0, 1}).unsqueeze(0);
+    // Channels-last all the way (the HWC input already is): oneDNN's convolutions then skip reorders.
+    auto x = rgb.to(torch::kFloat).permute({2, 0, 1}).unsqueeze(0).contiguous(torch::MemoryFormat::ChannelsLast);
     if (g.unit_range()) x = x * static_cast<float>(1.0f / 255.0f);  // a float32 reciprocal, as UpscalerJS multiplies
     auto y = g.forward(x);
     y = y.clamp(0, g.unit_range() ? 1.0 : 255.0);

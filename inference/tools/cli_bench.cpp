@@ -16,6 +16,7 @@
 #include "../models/attention.h"
 #include "../models/unet.h"
 #include "../models/vae.h"
+#include "../pipeline/upscale.h"
 #include "../status.h"
 #include "cli_commands.h"
 #include "cli_options.h"
@@ -114,6 +115,19 @@ int cmd_bench(const std::vector<std::string>& args) {
         std::cerr << "self-attention " << tokens << " tokens: " << median(fast_t) << " s (whole-matrix baseline "
                   << median(base_t) << " s)\n";
         report["attention_block_elems"] = models::attention_block_elems();
+    }
+    if (what == "upscaler") {
+        // The default learned upscaler (UpscalerJS esrgan-thick x4) on a 128x128 image, one tile.
+        pipeline::Upscalers ups;
+        Image img{128, 128, 3, std::vector<uint8_t>(128 * 128 * 3)};
+        for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>((i * 2654435761u) >> 24);
+        const double s = seconds([&] { (void)ups.upscale(img, "esrgan-thick-x4", 4.0); }, repeat);
+        report["esrgan_thick_x4_128_s"] = s;
+        if (o.has("profile")) {
+            torch::autograd::profiler::RecordProfile guard(o.get("profile"));
+            (void)ups.upscale(img, "esrgan-thick-x4", 4.0);
+        }
+        std::cerr << "esrgan-thick x4, 128x128: " << s << " s\n";
     }
     if (what == "all" || what == "vae") {
         VAEConfig vc;
