@@ -13,8 +13,9 @@
 
 namespace {
 
-// Menu runs of the procedures without a dialog of their own: the PDB arguments are filled with
-// A1111's defaults and the last request (prompt, sampler, ...), so the menu entry does something useful.
+// Menu and last-values runs of the tools (Upscale, SD Upscale, Remove Object, X/Y Plot): the PDB
+// arguments are filled with A1111's defaults and the last request (prompt, sampler, ...); interactive
+// runs then show them in the tool's dialog (tool_dialogs), last-values runs use them as they are.
 std::vector<GimpParam> interactive_arguments(const std::string& proc, const GimpParam* params, int n,
                                              std::vector<std::string>* strings) {
     const sdgimp::GenerateRequest last = sdgimp::plugin::load_settings().last;
