@@ -9,7 +9,8 @@ namespace sdgimp::pipeline {
 sampling::ModelFn SDModel::unet_fn(const torch::Tensor& concat) const {
     models::UNet unet = net->unet;
     const torch::ScalarType dt = precision;
-    return [unet, concat, dt](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond) mutable {
+    const bool cl = channels_last_decoder;  // same rule as the decoder: float32 only
+    return [unet, concat, dt, cl](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond) mutable {
         torch::NoGradGuard ng;
         // The sampler works in float32; only the network runs at the model's precision (as A1111's half mode).
         torch::Tensor in = x;
@@ -17,7 +18,10 @@ sampling::ModelFn SDModel::unet_fn(const torch::Tensor& concat) const {
             auto c = concat.size(0) == x.size(0) ? concat : concat.repeat({x.size(0) / concat.size(0), 1, 1, 1});
             in = torch::cat({x, c}, 1);
         }
-        if (dt == torch::kFloat) return unet->forward(in, t, cond);
+        if (dt == torch::kFloat) {
+            if (!cl) return unet->forward(in, t, cond);
+            return unet->forward(in.contiguous(torch::MemoryFormat::ChannelsLast), t, cond).contiguous();
+        }
         return unet->forward(in.to(dt), t, cond.to(dt)).to(torch::kFloat);
     };
 }
@@ -33,11 +37,14 @@ void SDModel::set_precision(torch::ScalarType dtype) {
 }
 
 void SDModel::use_channels_last_decoder() {
-    // oneDNN's float32 convolutions run without reordering inputs and weights in channels-last layout.
-    // LibTorch 1.13's bfloat16 channels-last path gives wrong images, so bfloat16 keeps the plain layout.
+    // oneDNN's float32 convolutions run without reordering inputs and weights in channels-last layout
+    // (UNet and VAE decoder). LibTorch 1.13's bfloat16 channels-last path gives wrong images, so
+    // bfloat16 keeps the plain layout.
     channels_last_decoder = precision == torch::kFloat;
     const auto fmt = channels_last_decoder ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
     for (auto& p : net->vae->decoder->parameters())
+        if (p.dim() == 4) p.set_data(p.contiguous(fmt));
+    for (auto& p : net->unet->parameters())
         if (p.dim() == 4) p.set_data(p.contiguous(fmt));
 }
 
