@@ -60,6 +60,18 @@ torch::Tensor latent_preview(const torch::Tensor& latent) {
     return ((rgb + 1) / 2).clamp(0, 1);
 }
 
+int schedule_steps(const GenerateRequest& r) {
+    const auto info = sampling::find_sampler(r.sampler);
+    return r.steps * (info && info->second_order ? 2 : 1);
+}
+
+TextSettings text_settings(const GenerateRequest& r) {
+    TextSettings t;
+    t.emphasis = text::parse_emphasis_mode(r.emphasis);
+    t.clip_skip = r.clip_skip;
+    return t;
+}
+
 namespace {
 
 struct RunState {
@@ -81,18 +93,6 @@ torch::Tensor decode_images(const SDModel& m, const torch::Tensor& samples) {
     std::vector<torch::Tensor> out;
     for (int64_t i = 0; i < samples.size(0); ++i) out.push_back(to_uint8_images(m.decode_first_stage(samples.slice(0, i, i + 1))));
     return torch::cat(out);
-}
-
-int schedule_steps(const GenerateRequest& r) {
-    const auto info = sampling::find_sampler(r.sampler);
-    return r.steps * (info && info->second_order ? 2 : 1);
-}
-
-TextSettings text_settings(const GenerateRequest& r) {
-    TextSettings t;
-    t.emphasis = text::parse_emphasis_mode(r.emphasis);
-    t.clip_skip = r.clip_skip;
-    return t;
 }
 
 template <typename SampleFn>

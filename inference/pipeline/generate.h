@@ -9,6 +9,7 @@
 
 #include "../request.h"
 #include "../text/clip_tokenizer.h"
+#include "conditioning.h"
 #include "sd_model.h"
 #include "txt2img.h"
 
@@ -34,6 +35,11 @@ struct GeneratedBatch {
 GenerateRequest with_resolved_seeds(GenerateRequest r);
 
 SamplingSettings sampling_settings(const GenerateRequest& r);
+
+// Steps the prompt schedule spans (A1111 doubles them for second-order samplers) and the text
+// encoder settings of a request.
+int schedule_steps(const GenerateRequest& r);
+TextSettings text_settings(const GenerateRequest& r);
 
 GeneratedBatch generate_txt2img(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r,
                                 const RunHooks& hooks);

@@ -32,14 +32,8 @@ InpaintResult generate_inpaint(const SDModel& m, const text::ClipTokenizer& tok,
     imaging::InpaintPrep prep = imaging::prepare_inpaint(image, mask, is);
     if (prep.empty_mask) throw Error(ErrorCode::kInvalidRequest, "The inpaint mask is empty; select the area to repaint first.");
     const GenerateRequest rr = with_resolved_seeds(r);
-    const auto info = sampling::find_sampler(rr.sampler);
-    text::ScheduleOptions so;
-    so.steps = rr.steps * (info && info->second_order ? 2 : 1);
-    TextSettings ts;
-    ts.emphasis = text::parse_emphasis_mode(rr.emphasis);
-    ts.clip_skip = rr.clip_skip;
-    const auto cond_ptr = encode_run_cached(hooks.conditioning_cache, m, tok, rr.prompt, rr.negative_prompt, so.steps,
-                                            rr.batch_size, rr.cfg_scale, ts);
+    const auto cond_ptr = encode_run_cached(hooks.conditioning_cache, m, tok, rr.prompt, rr.negative_prompt,
+                                            schedule_steps(rr), rr.batch_size, rr.cfg_scale, text_settings(rr));
     return inpaint_prepared(m.latent_model(), m.codec(), rr, std::move(prep),
                             [cond_ptr](int call) { return cond_ptr->at(call); }, hooks);
 }
