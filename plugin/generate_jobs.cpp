@@ -58,7 +58,7 @@ void check_drawable(gint32 drawable, const char* what) {
 
 wire::Message message(const char* op, const GenerateRequest& r, const std::string& model, const Settings& s) {
     wire::Message m;
-    m.header = {{"op", op}, {"request", wire::request_to_json(r)}, {"model", {{"path", model}, {"vocab", s.vocab}, {"precision", s.precision}}}};
+    m.header = {{"op", op}, {"request", wire::request_to_json(r)}, {"model", model_header(s, model)}};
     return m;
 }
 

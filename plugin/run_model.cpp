@@ -23,7 +23,7 @@ void run_load_model(const GimpParam* params, int n, Reply* reply) {
     try {
         const std::string model = resolve_model(n > 1 ? str(params[1]) : "", s);
         wire::Message req;
-        req.header = {{"op", "load"}, {"model", {{"path", model}, {"prediction", n > 2 ? str(params[2]) : ""}, {"vocab", s.vocab}, {"precision", s.precision}}}};
+        req.header = {{"op", "load"}, {"model", model_header(s, model, n > 2 ? str(params[2]) : "")}};
         wire::Message res;
         const Status st = call_engine(req, "Load Model", &res);
         if (!st.ok) {

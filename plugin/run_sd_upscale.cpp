@@ -43,7 +43,7 @@ void run_sd_upscale(const GimpParam* params, int n, Reply* reply) {
             for (int c = 0; c < 3; ++c) rgb.pixels[i * 3 + c] = src.pixels[i * 4 + c];
         wire::Message req, res;
         req.header = {{"op", "sd-upscale"}, {"request", wire::request_to_json(r)}, {"upscaler", upscaler}, {"scale", scale},
-                      {"overlap", overlap}, {"model", {{"path", model}, {"vocab", s.vocab}, {"precision", s.precision}}}};
+                      {"overlap", overlap}, {"model", model_header(s, model)}};
         req.header["image"] = wire::attach_image(&req, rgb);
         const Status st = call_engine(req, "SD Upscale", &res);
         if (!st.ok) throw Error(st.code, st.message);

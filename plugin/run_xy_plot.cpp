@@ -87,7 +87,7 @@ void run_xy_plot(const GimpParam* params, int n, Reply* reply) {
                 set_field(&r, y_field, ys[static_cast<size_t>(j)]);
                 validate(r);
                 wire::Message req;
-                req.header = {{"op", "txt2img"}, {"request", wire::request_to_json(r)}, {"model", {{"path", model}, {"vocab", s.vocab}, {"precision", s.precision}}}};
+                req.header = {{"op", "txt2img"}, {"request", wire::request_to_json(r)}, {"model", model_header(s, model)}};
                 wire::Message res;
                 const std::string label = x_field + ": " + value_text(xs[static_cast<size_t>(i)]) + ", " + y_field + ": " +
                                           value_text(ys[static_cast<size_t>(j)]);

@@ -15,6 +15,12 @@
 
 namespace sdgimp::plugin {
 
+nlohmann::json model_header(const Settings& s, const std::string& model_path, const std::string& prediction) {
+    nlohmann::json m = {{"path", model_path}, {"vocab", s.vocab}, {"precision", s.precision}, {"device", s.device}};
+    if (!prediction.empty()) m["prediction"] = prediction;
+    return m;
+}
+
 std::string settings_path() { return std::string(gimp_directory()) + "/gimp-diffusion.json"; }
 
 Settings load_settings() {
@@ -32,6 +38,7 @@ Settings load_settings() {
     if (j.contains("model") && j["model"].is_string()) s.model = j["model"];
     if (j.contains("vocab") && j["vocab"].is_string()) s.vocab = j["vocab"];
     if (j.contains("precision") && j["precision"].is_string()) s.precision = j["precision"];
+    if (j.contains("device") && j["device"].is_string()) s.device = j["device"];
     if (j.contains("tools") && j["tools"].is_object())
         for (const auto& [proc, fields] : j["tools"].items())
             if (fields.is_object())
@@ -42,7 +49,7 @@ Settings load_settings() {
 
 void save_settings(const Settings& s) {
     const nlohmann::json j = {{"request", wire::request_to_json(s.last)}, {"model", s.model}, {"vocab", s.vocab},
-                              {"precision", s.precision}, {"tools", s.tools}};
+                              {"precision", s.precision}, {"device", s.device}, {"tools", s.tools}};
     const std::string tmp = settings_path() + ".tmp";
     {
         std::ofstream f(tmp);

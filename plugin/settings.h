@@ -15,10 +15,14 @@ struct Settings {
     GenerateRequest last;       // the last request of any procedure (paste-parameters fills it too)
     std::string model;          // the last checkpoint used or loaded
     std::string vocab;          // the CLIP vocabulary, when not next to the model
-    std::string precision = "float32";  // or "bfloat16" (faster on CPUs with avx512_bf16)
+    std::string precision = "float32";  // or "bfloat16" (faster on CPUs with avx512_bf16), "float16" (CUDA)
+    std::string device = "cpu";         // or "cuda" with an engine built against a CUDA LibTorch
     // The tool dialogs' own fields (upscaler, scale, X/Y values, ...) by procedure and field name.
     std::map<std::string, std::map<std::string, std::string>> tools;
 };
+
+// The "model" object of an engine request: the checkpoint and how to run it.
+nlohmann::json model_header(const Settings& s, const std::string& model_path, const std::string& prediction = "");
 
 std::string settings_path();  // <GIMP profile>/gimp-diffusion.json
 Settings load_settings();

@@ -1,5 +1,7 @@
 #include "engine.h"
 
+#include <torch/cuda.h>
+
 #include <new>
 #include <unistd.h>
 
@@ -82,13 +84,42 @@ Image to_image(const torch::Tensor& hwc_uint8) {
     return img;
 }
 
+// "cpu", "cuda", "cuda:N": checked against what this build's LibTorch and this machine offer.
+torch::Device parse_device(const std::string& name) {
+    if (name.empty() || name == "cpu") return torch::kCPU;
+    const bool cuda = name == "cuda" || (name.rfind("cuda:", 0) == 0 && name.size() > 5 &&
+                                         name.find_first_not_of("0123456789", 5) == std::string::npos && name.size() < 9);
+    if (!cuda) throw Error(ErrorCode::kInvalidRequest, "Device must be cpu, cuda or cuda:N, not '" + name + "'.");
+    if (!torch::cuda::is_available())
+        throw Error(ErrorCode::kInvalidRequest,
+                    "Device '" + name + "' is not available: this engine's LibTorch has no CUDA or no GPU is visible; "
+                    "choose cpu, or build against a CUDA LibTorch (meson -Dtorch_dir=...).");
+    const torch::Device d(name);
+    if (d.has_index() && d.index() >= static_cast<int>(torch::cuda::device_count()))
+        throw Error(ErrorCode::kInvalidRequest, "Device '" + name + "' does not exist: this machine has " +
+                                                    std::to_string(torch::cuda::device_count()) + " CUDA device(s).");
+    return d;
+}
+
+torch::ScalarType parse_precision(const std::string& name, const torch::Device& device) {
+    if (name.empty() || name == "float32") return torch::kFloat;
+    if (name == "bfloat16") return torch::kBFloat16;
+    if (name == "float16") {
+        if (device.is_cpu())
+            throw Error(ErrorCode::kInvalidRequest,
+                        "Precision float16 needs a CUDA device (LibTorch has no float16 convolution on the CPU); use bfloat16 or float32.");
+        return torch::kHalf;
+    }
+    throw Error(ErrorCode::kInvalidRequest, "Precision must be float32, bfloat16 or float16, not '" + name + "'.");
+}
+
 }  // namespace
 
 Status Engine::load_model(const ModelRequest& req, LoadedModel* out) {
     return guarded([&] {
         const bool same = impl_->model && req.path == impl_->loaded_req.path &&
                           req.prediction == impl_->loaded_req.prediction && req.vocab == impl_->loaded_req.vocab &&
-                          req.precision == impl_->loaded_req.precision;
+                          req.precision == impl_->loaded_req.precision && req.device == impl_->loaded_req.device;
         if (!same) {
             unload();
             std::optional<Prediction> pred;
@@ -97,10 +128,11 @@ Status Engine::load_model(const ModelRequest& req, LoadedModel* out) {
                 if (!pred) throw Error(ErrorCode::kInvalidRequest, "Prediction must be 'v' or 'eps', not '" + req.prediction + "'.");
             }
             auto tok = std::make_unique<text::ClipTokenizer>(req.vocab.empty() ? text::find_vocab(req.path) : req.vocab);
-            if (req.precision != "float32" && req.precision != "bfloat16" && !req.precision.empty())
-                throw Error(ErrorCode::kInvalidRequest, "Precision must be float32 or bfloat16, not '" + req.precision + "'.");
+            const torch::Device device = parse_device(req.device);
+            const torch::ScalarType precision = parse_precision(req.precision, device);
             auto model = pipeline::load_sd_model(req.path, pred);
-            if (req.precision == "bfloat16") model->set_precision(torch::kBFloat16);
+            if (precision != torch::kFloat) model->set_precision(precision);
+            if (!device.is_cpu()) model->set_device(device);
             auto f = io::MappedFile::open(req.path);
             LoadedModel info;
             info.path = req.path;

@@ -21,8 +21,10 @@ struct ModelRequest {
     std::string prediction;  // "", "v" or "eps": override what the file and its sidecar say
     std::string vocab;       // CLIP vocabulary; found next to the model when empty
     // "float32" (A1111's numbers) or "bfloat16": UNet and VAE decoder in bfloat16, about 1.6-2x as fast
-    // on CPUs with avx512_bf16; samplers, text encoder and VAE encoder stay float32.
+    // on CPUs with avx512_bf16; samplers, text encoder and VAE encoder stay float32. "float16" on CUDA.
     std::string precision = "float32";
+    // "cpu", or "cuda" / "cuda:N" on builds against a CUDA LibTorch; "float16" precision needs CUDA.
+    std::string device = "cpu";
 };
 
 struct LoadedModel {

@@ -1,5 +1,7 @@
 #include "unet.h"
 
+#include "fused_ops.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -108,7 +110,7 @@ torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t, 
         hs.pop_back();
         h = m->as<TimestepBlock>()->forward(h, emb, context);
     }
-    return out_conv->forward(F::silu(out_norm->forward(h)));
+    return out_conv->forward(group_norm_act_(h, out_norm));
 }
 
 }  // namespace sdgimp::models

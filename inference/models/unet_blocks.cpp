@@ -1,6 +1,7 @@
 #include "unet_blocks.h"
 
 #include "attention.h"
+#include "fused_ops.h"
 
 namespace sdgimp::models {
 
@@ -19,11 +20,12 @@ ResBlockImpl::ResBlockImpl(int64_t channels, int64_t emb_channels, int64_t out_c
 }
 
 torch::Tensor ResBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& emb) {
-    auto h = in_conv->forward(F::silu(in_norm->forward(x)));
+    // h is this block's own temporary: the adds and the second norm write over it.
+    auto h = in_conv->forward(group_norm_act(x, in_norm));
     auto e = emb_proj->forward(F::silu(emb));
-    h = h + e.unsqueeze(-1).unsqueeze(-1);
-    h = out_conv->forward(F::silu(out_norm->forward(h)));
-    return (skip_connection ? skip_connection->forward(x) : x) + h;
+    h.add_(e.unsqueeze(-1).unsqueeze(-1));
+    h = out_conv->forward(group_norm_act_(h, out_norm));
+    return h.add_(skip_connection ? skip_connection->forward(x) : x);
 }
 
 CrossAttentionImpl::CrossAttentionImpl(int64_t query_dim, int64_t context_dim, int64_t heads_, int64_t dim_head, bool upcast_)
@@ -55,8 +57,7 @@ torch::Tensor CrossAttentionImpl::forward(const torch::Tensor& x, const torch::T
 GEGLUImpl::GEGLUImpl(int64_t dim_in, int64_t dim_out) { proj = register_module("proj", linear(dim_in, dim_out * 2)); }
 
 torch::Tensor GEGLUImpl::forward(const torch::Tensor& x) {
-    auto parts = proj->forward(x).chunk(2, -1);
-    return parts[0] * F::gelu(parts[1]);
+    return geglu(proj->forward(x));
 }
 
 FeedForwardImpl::FeedForwardImpl(int64_t dim) {
@@ -104,7 +105,7 @@ SpatialTransformerImpl::SpatialTransformerImpl(int64_t channels, int64_t heads, 
 
 torch::Tensor SpatialTransformerImpl::forward(const torch::Tensor& x, const torch::Tensor& context) {
     const int64_t b = x.size(0), h = x.size(2), w = x.size(3);
-    auto t = norm->forward(x);
+    auto t = group_norm_act(x, norm, false);
     if (!use_linear) t = proj_in.forward(t);
     t = t.flatten(2).transpose(1, 2);  // (B, HW, C)
     if (use_linear) t = proj_in.forward(t);

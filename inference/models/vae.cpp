@@ -1,6 +1,7 @@
 #include "vae.h"
 
 #include "attention.h"
+#include "fused_ops.h"
 
 namespace sdgimp::models {
 
@@ -16,9 +17,9 @@ VaeResnetBlockImpl::VaeResnetBlockImpl(int64_t in, int64_t out) {
 }
 
 torch::Tensor VaeResnetBlockImpl::forward(const torch::Tensor& x) {
-    auto h = conv1->forward(F::silu(norm1->forward(x)));
-    h = conv2->forward(F::silu(norm2->forward(h)));
-    return (nin_shortcut ? nin_shortcut->forward(x) : x) + h;
+    auto h = conv1->forward(group_norm_act(x, norm1));
+    h = conv2->forward(group_norm_act_(h, norm2));
+    return h.add_(nin_shortcut ? nin_shortcut->forward(x) : x);
 }
 
 VaeAttnBlockImpl::VaeAttnBlockImpl(int64_t ch) {
@@ -31,12 +32,12 @@ VaeAttnBlockImpl::VaeAttnBlockImpl(int64_t ch) {
 
 torch::Tensor VaeAttnBlockImpl::forward(const torch::Tensor& x) {
     const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
-    auto n = norm->forward(x);
+    auto n = group_norm_act(x, norm, false);
     // Single head over all pixels: (B, 1, HW, C)
     auto to_seq = [&](const torch::Tensor& t) { return t.reshape({b, c, h * w}).transpose(1, 2).unsqueeze(1); };
     auto o = attention(to_seq(q->forward(n)), to_seq(k->forward(n)), to_seq(v->forward(n)));
     o = o.squeeze(1).transpose(1, 2).reshape({b, c, h, w});
-    return x + proj_out->forward(o);
+    return proj_out->forward(o).add_(x);
 }
 
 VaeMidImpl::VaeMidImpl(int64_t ch) {
@@ -82,7 +83,7 @@ torch::Tensor VaeEncoderImpl::forward(const torch::Tensor& x) {
     auto h = conv_in->forward(x);
     for (const auto& l : *down) h = l->as<VaeLevel>()->forward(h);
     h = mid->forward(h);
-    return conv_out->forward(F::silu(norm_out->forward(h)));
+    return conv_out->forward(group_norm_act_(h, norm_out));
 }
 
 VaeDecoderImpl::VaeDecoderImpl(const VAEConfig& c) {
@@ -112,7 +113,7 @@ VaeDecoderImpl::VaeDecoderImpl(const VAEConfig& c) {
 torch::Tensor VaeDecoderImpl::forward(const torch::Tensor& z) {
     auto h = mid->forward(conv_in->forward(z));
     for (size_t i = up->size(); i-- > 0;) h = up[i]->as<VaeLevel>()->forward(h);
-    return conv_out->forward(F::silu(norm_out->forward(h)));
+    return conv_out->forward(group_norm_act_(h, norm_out));
 }
 
 AutoencoderKLImpl::AutoencoderKLImpl(const VAEConfig& c) : cfg(c) {

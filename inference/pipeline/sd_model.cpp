@@ -9,8 +9,9 @@ namespace sdgimp::pipeline {
 sampling::ModelFn SDModel::unet_fn(const torch::Tensor& concat) const {
     models::UNet unet = net->unet;
     const torch::ScalarType dt = precision;
-    const bool cl = channels_last_decoder;  // same rule as the decoder: float32 only
-    return [unet, concat, dt, cl](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond) mutable {
+    const bool cl = channels_last_decoder;  // same rule as the decoder
+    const torch::Device dev = device;
+    return [unet, concat, dt, cl, dev](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond) mutable {
         torch::NoGradGuard ng;
         // The sampler works in float32; only the network runs at the model's precision (as A1111's half mode).
         torch::Tensor in = x;
@@ -18,11 +19,13 @@ sampling::ModelFn SDModel::unet_fn(const torch::Tensor& concat) const {
             auto c = concat.size(0) == x.size(0) ? concat : concat.repeat({x.size(0) / concat.size(0), 1, 1, 1});
             in = torch::cat({x, c}, 1);
         }
-        if (dt == torch::kFloat) {
+        if (dev.is_cpu() && dt == torch::kFloat) {
             if (!cl) return unet->forward(in, t, cond);
             return unet->forward(in.contiguous(torch::MemoryFormat::ChannelsLast), t, cond).contiguous();
         }
-        return unet->forward(in.to(dt), t, cond.to(dt)).to(torch::kFloat);
+        auto din = in.to(dev, dt);
+        if (cl) din = din.contiguous(torch::MemoryFormat::ChannelsLast);
+        return unet->forward(din, t.to(dev), cond.to(dev, dt)).to(torch::kCPU, torch::kFloat).contiguous();
     };
 }
 
@@ -36,11 +39,17 @@ void SDModel::set_precision(torch::ScalarType dtype) {
     use_channels_last_decoder();
 }
 
+void SDModel::set_device(torch::Device d) {
+    device = d;
+    net->to(d);
+    use_channels_last_decoder();
+}
+
 void SDModel::use_channels_last_decoder() {
     // oneDNN's float32 convolutions run without reordering inputs and weights in channels-last layout
-    // (UNet and VAE decoder). LibTorch 1.13's bfloat16 channels-last path gives wrong images, so
-    // bfloat16 keeps the plain layout.
-    channels_last_decoder = precision == torch::kFloat;
+    // (UNet and VAE decoder), as cuDNN's tensor-core ones do in every dtype. LibTorch 1.13's CPU
+    // bfloat16 channels-last path gives wrong images, so bfloat16 on the CPU keeps the plain layout.
+    channels_last_decoder = precision == torch::kFloat || device.is_cuda();
     const auto fmt = channels_last_decoder ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
     for (auto& p : net->vae->decoder->parameters())
         if (p.dim() == 4) p.set_data(p.contiguous(fmt));
@@ -50,7 +59,8 @@ void SDModel::use_channels_last_decoder() {
 
 torch::Tensor SDModel::encode_text(const torch::Tensor& ids, int clip_skip) const {
     torch::NoGradGuard ng;
-    return net->text->forward(ids, clip_skip);
+    if (device.is_cpu()) return net->text->forward(ids, clip_skip);
+    return net->text->forward(ids.to(device), clip_skip).to(torch::kCPU);
 }
 
 torch::Tensor SDModel::decode_first_stage(const torch::Tensor& latent) const {
@@ -58,7 +68,7 @@ torch::Tensor SDModel::decode_first_stage(const torch::Tensor& latent) const {
     const torch::Tensor z = ((1.0 / cfg.scale_factor) * latent).to(precision);
     auto decode = [this](const torch::Tensor& t) {
         const auto fmt = channels_last_decoder ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
-        return net->vae->decode(t.contiguous(fmt)).to(torch::kFloat).contiguous();
+        return net->vae->decode(t.to(device).contiguous(fmt)).to(torch::kCPU, torch::kFloat).contiguous();
     };
     if (!vae_tiling.applies(z.size(2), z.size(3))) return decode(z);
     return run_tiled(decode, z, vae_tiling.tile, vae_tiling.overlap, 8, 1);
@@ -67,7 +77,9 @@ torch::Tensor SDModel::decode_first_stage(const torch::Tensor& latent) const {
 std::pair<torch::Tensor, torch::Tensor> SDModel::encode_posterior(const torch::Tensor& image) const {
     torch::NoGradGuard ng;
     // Moments (mean, logvar) are blended per tile; both are smooth fields, so blending them is sound.
-    auto encode = [this](const torch::Tensor& t) { return net->vae->encode_moments(t.to(torch::kFloat)); };
+    auto encode = [this](const torch::Tensor& t) {
+        return net->vae->encode_moments(t.to(device, torch::kFloat)).to(torch::kCPU);
+    };
     auto moments = vae_tiling.applies(image.size(2) / 8, image.size(3) / 8)
                        ? run_tiled(encode, image, vae_tiling.tile * 8, vae_tiling.overlap * 8, 1, 8)
                        : encode(image);

@@ -50,11 +50,17 @@ struct SDModel {
     torch::Tensor decode_first_stage(const torch::Tensor& latent) const;
     // Posterior moments of an image in [-1, 1]: mean and std.
     std::pair<torch::Tensor, torch::Tensor> encode_posterior(const torch::Tensor& image) const;
-    // UNet and VAE weights in this dtype (float32 or bfloat16); calls convert at the boundary.
+    // UNet and VAE decoder weights in this dtype (float32, bfloat16, or float16 on CUDA); calls
+    // convert at the boundary.
     void set_precision(torch::ScalarType dtype);
+    // The networks on this device. Every call still takes and returns CPU float32 tensors: the
+    // samplers, noise and image conversions stay on the CPU (exactly A1111's arithmetic) and only the
+    // networks' inputs and outputs cross, a few hundred KB per step.
+    void set_device(torch::Device d);
     void use_channels_last_decoder();
     bool channels_last_decoder = false;
     torch::ScalarType precision = torch::kFloat;
+    torch::Device device = torch::kCPU;
     LatentModel latent_model() const;
     ImageCodec codec() const;
 };

@@ -14,6 +14,7 @@
 #include "../engine/model_info.h"
 #include "../model_config.h"
 #include "../models/attention.h"
+#include "../models/fused_ops.h"
 #include "../models/unet.h"
 #include "../models/vae.h"
 #include "../pipeline/upscale.h"
@@ -52,6 +53,13 @@ double seconds(F&& f, int repeat) {
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < repeat; ++i) f();
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / repeat;
+}
+
+template <typename F>
+double time_once(F&& f) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 }  // namespace
@@ -116,6 +124,26 @@ int cmd_bench(const std::vector<std::string>& args) {
                   << median(base_t) << " s)\n";
         report["attention_block_elems"] = models::attention_block_elems();
     }
+    if (what == "groupnorm") {
+        // GroupNorm+SiLU on the VAE decoder's largest activation (128 channels at full size), fused
+        // kernel vs LibTorch's two ops, in both layouts; medians of interleaved runs.
+        for (bool cl : {false, true}) {
+            auto x = torch::randn({1, 128, size, size}).to(device, dtype);
+            if (cl) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+            auto w = torch::rand({128}).to(device, dtype), b = torch::rand({128}).to(device, dtype);
+            std::vector<double> fused_t, plain_t;
+            for (int i = 0; i < std::max(repeat, 5); ++i) {
+                fused_t.push_back(time_once([&] { (void)models::group_norm_act(x, 32, w, b, 1e-6, true); }));
+                plain_t.push_back(time_once([&] { (void)models::group_norm_act(x, 32, w, b, 1e-6, true, false); }));
+            }
+            std::sort(fused_t.begin(), fused_t.end());
+            std::sort(plain_t.begin(), plain_t.end());
+            const std::string key = cl ? "groupnorm_silu_channels_last" : "groupnorm_silu_nchw";
+            report[key + "_s"] = fused_t[fused_t.size() / 2];
+            report[key + "_unfused_s"] = plain_t[plain_t.size() / 2];
+            report[key + "_speedup"] = plain_t[plain_t.size() / 2] / fused_t[fused_t.size() / 2];
+        }
+    }
     if (what == "upscaler") {
         // The default learned upscaler (UpscalerJS esrgan-thick x4) on a 128x128 image, one tile.
         pipeline::Upscalers ups;
@@ -140,7 +168,24 @@ int cmd_bench(const std::vector<std::string>& args) {
                 if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
             z = z.contiguous(torch::MemoryFormat::ChannelsLast);
         }
-        const double s = seconds([&] { (void)vae->decode(z); }, repeat);
+        double s = 0;
+        if (o.has("compare-unfused")) {
+            // The fused GroupNorm+SiLU path and LibTorch's ops in turn (same weights, same run); medians.
+            std::vector<double> fused_t, plain_t;
+            (void)vae->decode(z);
+            for (int i = 0; i < std::max(repeat, 3); ++i) {
+                fused_t.push_back(time_once([&] { (void)vae->decode(z); }));
+                models::UnfusedOpsGuard plain;
+                plain_t.push_back(time_once([&] { (void)vae->decode(z); }));
+            }
+            std::sort(fused_t.begin(), fused_t.end());
+            std::sort(plain_t.begin(), plain_t.end());
+            s = fused_t[fused_t.size() / 2];
+            report["vae_decode_unfused_s"] = plain_t[plain_t.size() / 2];
+            report["vae_fused_speedup"] = plain_t[plain_t.size() / 2] / s;
+        } else {
+            s = seconds([&] { (void)vae->decode(z); }, repeat);
+        }
         report["vae_decode_s"] = s;
         if (dtype != torch::kFloat && o.has("compare-float32")) {
             // The same random weights in float32: the baseline time and how close the images are.

@@ -60,7 +60,7 @@ std::string output_name(const Options& o, const std::string& mode, size_t i, siz
 
 int generate(const std::vector<std::string>& args, bool img2img, bool inpaint = false) {
     const Options o = parse_options(args, {"quiet"});
-    check_known(o, {"model", "vocab", "prediction", "precision", "output", "quiet", "init-image", "mask", "save-latents"});
+    check_known(o, {"model", "vocab", "prediction", "precision", "device", "output", "quiet", "init-image", "mask", "save-latents"});
     if (!o.positional.empty()) throw Error(ErrorCode::kInvalidRequest, "Unexpected argument '" + o.positional[0] + "'; options start with --.");
     GenerateRequest r = request_from_options(o);
     Image init;
@@ -83,7 +83,7 @@ int generate(const std::vector<std::string>& args, bool img2img, bool inpaint = 
     validate(r);
     Engine engine;
     LoadedModel info;
-    Status st = engine.load_model({model_path(o), o.get("prediction"), o.get("vocab"), o.get("precision", "float32")}, &info);
+    Status st = engine.load_model({model_path(o), o.get("prediction"), o.get("vocab"), o.get("precision", "float32"), o.get("device", "cpu")}, &info);
     if (!st.ok) throw Error(st.code, st.message);
     std::vector<GeneratedImage> out;
     RunCallbacks cb = stderr_progress(o.has("quiet"));
@@ -158,7 +158,7 @@ int cmd_remove(const std::vector<std::string>& args) {
 
 int cmd_sd_upscale(const std::vector<std::string>& args) {
     const Options o = parse_options(args, {"quiet"});
-    check_known(o, {"model", "vocab", "prediction", "precision", "output", "quiet", "init-image", "upscaler", "scale", "overlap"});
+    check_known(o, {"model", "vocab", "prediction", "precision", "device", "output", "quiet", "init-image", "upscaler", "scale", "overlap"});
     if (!o.positional.empty()) throw Error(ErrorCode::kInvalidRequest, "Unexpected argument '" + o.positional[0] + "'; options start with --.");
     if (!o.has("init-image")) throw Error(ErrorCode::kInvalidRequest, "sd-upscale needs --init-image FILE.png.");
     GenerateRequest r = request_from_options(o);
@@ -166,7 +166,7 @@ int cmd_sd_upscale(const std::vector<std::string>& args) {
     validate(r);
     const Image in = io::read_png(o.get("init-image")).image;
     Engine engine;
-    Status st = engine.load_model({model_path(o), o.get("prediction"), o.get("vocab"), o.get("precision", "float32")}, nullptr);
+    Status st = engine.load_model({model_path(o), o.get("prediction"), o.get("vocab"), o.get("precision", "float32"), o.get("device", "cpu")}, nullptr);
     if (!st.ok) throw Error(st.code, st.message);
     std::vector<GeneratedImage> out;
     st = engine.sd_upscale(r, in, o.get("upscaler", "Lanczos"), o.get_double("scale", 2.0), o.get_int("overlap", 64),

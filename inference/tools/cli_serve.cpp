@@ -27,6 +27,7 @@ ModelRequest model_from(const nlohmann::json& h) {
     m.path = j.value("path", "");
     m.prediction = j.value("prediction", "");
     m.precision = j.value("precision", "float32");
+    m.device = j.value("device", "cpu");
     m.vocab = j.value("vocab", "");
     if (m.path.empty()) throw Error(ErrorCode::kModelNotFound, "No checkpoint is chosen; pick a model file first.");
     return m;

@@ -1,0 +1,137 @@
+#include "fused_ops.h"
+
+#include <ATen/Parallel.h>
+
+#include "../../kernels/cpu/cpu_kernels.h"
+
+#ifdef GD_CUDA_KERNELS
+#include <c10/cuda/CUDAStream.h>
+
+#include "../../kernels/cuda/cuda_kernels.h"
+#endif
+
+namespace sdgimp::models {
+
+namespace {
+
+namespace K = gd::kernels;
+
+K::ParallelFor torch_parallel() {
+    return [](int64_t n, const std::function<void(int64_t, int64_t)>& body) {
+        at::parallel_for(0, n, 1, [&](int64_t b, int64_t e) { body(b, e); });
+    };
+}
+
+// The activation as (batch, channels, pixels) in a layout the kernels read: NCHW-contiguous or
+// channels-last-contiguous 4-D tensors, or contiguous 2/3-D ones.
+bool kernel_layout(const torch::Tensor& x, K::GroupNormShape& s, int64_t groups) {
+    if (x.dim() < 2 || x.size(1) % groups != 0) return false;
+    s.batch = x.size(0);
+    s.channels = x.size(1);
+    s.pixels = x.numel() / std::max<int64_t>(1, s.batch * s.channels);
+    s.groups = groups;
+    if (x.is_contiguous()) {
+        s.channels_last = false;
+        return true;
+    }
+    if (x.dim() == 4 && x.is_contiguous(torch::MemoryFormat::ChannelsLast)) {
+        s.channels_last = true;
+        return true;
+    }
+    return false;
+}
+
+torch::Tensor reference_group_norm_act(const torch::Tensor& x, int64_t groups, const torch::Tensor& weight,
+                                       const torch::Tensor& bias, double eps, bool silu) {
+    auto y = torch::group_norm(x, groups, weight, bias, eps);
+    return silu ? torch::silu(y) : y;
+}
+
+#ifdef GD_CUDA_KERNELS
+K::DType kernel_dtype(torch::ScalarType t) {
+    return t == torch::kHalf ? K::DType::kFloat16 : t == torch::kBFloat16 ? K::DType::kBFloat16 : K::DType::kFloat32;
+}
+
+void check_cuda(int err, const char* what) {
+    TORCH_CHECK(err == 0, what, " CUDA kernel failed to launch (cudaError ", err, ")");
+}
+#endif
+
+thread_local bool unfused_ops = false;
+
+}  // namespace
+
+UnfusedOpsGuard::UnfusedOpsGuard() : saved_(unfused_ops) { unfused_ops = true; }
+UnfusedOpsGuard::~UnfusedOpsGuard() { unfused_ops = saved_; }
+
+bool have_cuda_kernels() {
+#ifdef GD_CUDA_KERNELS
+    return true;
+#else
+    return false;
+#endif
+}
+
+torch::Tensor group_norm_act(const torch::Tensor& x, int64_t groups, const torch::Tensor& weight,
+                             const torch::Tensor& bias, double eps, bool silu, bool fused, bool overwrite_input) {
+    K::GroupNormShape s;
+    const bool params_ok = (!weight.defined() || (weight.is_contiguous() && weight.scalar_type() == x.scalar_type())) &&
+                           (!bias.defined() || (bias.is_contiguous() && bias.scalar_type() == x.scalar_type()));
+    if (!fused || unfused_ops || !params_ok || !kernel_layout(x, s, groups) || torch::GradMode::is_enabled())
+        return reference_group_norm_act(x, groups, weight, bias, eps, silu);
+    const K::GroupNormParams p{static_cast<float>(eps), silu};
+    if (x.is_cpu() && x.scalar_type() == torch::kFloat) {
+        auto y = overwrite_input ? x : torch::empty_like(x);  // keeps the memory format
+        K::group_norm_silu_cpu(x.data_ptr<float>(), weight.defined() ? weight.data_ptr<float>() : nullptr,
+                               bias.defined() ? bias.data_ptr<float>() : nullptr, y.data_ptr<float>(), s, p,
+                               torch_parallel());
+        return y;
+    }
+#ifdef GD_CUDA_KERNELS
+    const auto t = x.scalar_type();
+    if (x.is_cuda() && (t == torch::kFloat || t == torch::kHalf || t == torch::kBFloat16)) {
+        auto y = overwrite_input ? x : torch::empty_like(x);
+        auto work = torch::empty({static_cast<int64_t>(K::cuda::group_norm_silu_workspace_bytes(s))},
+                                 x.options().dtype(torch::kByte));
+        check_cuda(K::cuda::group_norm_silu(x.data_ptr(), weight.defined() ? weight.data_ptr() : nullptr,
+                                            bias.defined() ? bias.data_ptr() : nullptr, y.data_ptr(), work.data_ptr(), s,
+                                            p, kernel_dtype(t), c10::cuda::getCurrentCUDAStream().stream()),
+                   "GroupNorm");
+        return y;
+    }
+#endif
+    return reference_group_norm_act(x, groups, weight, bias, eps, silu);
+}
+
+torch::Tensor group_norm_act(const torch::Tensor& x, const torch::nn::GroupNorm& norm, bool silu) {
+    const auto& o = norm->options;
+    return group_norm_act(x, o.num_groups(), norm->weight, norm->bias, o.eps(), silu);
+}
+
+torch::Tensor group_norm_act_(torch::Tensor x, const torch::nn::GroupNorm& norm, bool silu) {
+    const auto& o = norm->options;
+    return group_norm_act(x, o.num_groups(), norm->weight, norm->bias, o.eps(), silu, true, true);
+}
+
+torch::Tensor geglu(const torch::Tensor& x, bool fused) {
+#ifdef GD_CUDA_KERNELS
+    const int64_t inner = x.size(-1) / 2;
+    const auto t = x.scalar_type();
+    if (fused && !unfused_ops && x.is_cuda() && x.is_contiguous() && !torch::GradMode::is_enabled() &&
+        (t == torch::kFloat || t == torch::kHalf || t == torch::kBFloat16)) {
+        auto sizes = x.sizes().vec();
+        sizes.back() = inner;
+        auto y = torch::empty(sizes, x.options());
+        check_cuda(K::cuda::geglu(x.data_ptr(), y.data_ptr(), x.numel() / std::max<int64_t>(1, 2 * inner), inner,
+                                  kernel_dtype(t), c10::cuda::getCurrentCUDAStream().stream()),
+                   "GEGLU");
+        return y;
+    }
+#endif
+    (void)fused;
+    // On the CPU LibTorch's vectorised erf beats a scalar loop; the CPU kernel is the CUDA reference.
+    auto parts = x.chunk(2, -1);
+    return parts[0] * torch::gelu(parts[1]);
+}
+
+}  // namespace sdgimp::models

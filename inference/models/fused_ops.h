@@ -1,0 +1,41 @@
+// GroupNorm+SiLU and GEGLU through the fused kernels where one fits the tensor (float32 on the CPU;
+// float32/float16/bfloat16 on CUDA builds), else through LibTorch's own ops: same results either way.
+#pragma once
+
+#include <torch/torch.h>
+
+namespace sdgimp::models {
+
+// silu(norm(x)) for a GroupNorm module (or norm(x) alone when silu is false), NCHW or channels-last.
+torch::Tensor group_norm_act(const torch::Tensor& x, const torch::nn::GroupNorm& norm, bool silu = true);
+
+// The same, written over x when the fused kernel takes it (x is a temporary nobody reads again):
+// saves a fresh output buffer, whose first touch costs as much as the kernel on large activations.
+torch::Tensor group_norm_act_(torch::Tensor x, const torch::nn::GroupNorm& norm, bool silu = true);
+
+// The functional form behind it; `fused` false forces LibTorch's ops (the tests' and the benchmark's
+// baseline).
+torch::Tensor group_norm_act(const torch::Tensor& x, int64_t groups, const torch::Tensor& weight,
+                             const torch::Tensor& bias, double eps, bool silu, bool fused = true,
+                             bool overwrite_input = false);
+
+// x (..., 2 * inner) -> value * gelu(gate) (..., inner): the SD transformer's GEGLU.
+torch::Tensor geglu(const torch::Tensor& x, bool fused = true);
+
+// While one lives, this thread's group_norm_act calls take LibTorch's ops: the benchmark's baseline
+// in the same run.
+class UnfusedOpsGuard {
+public:
+    UnfusedOpsGuard();
+    ~UnfusedOpsGuard();
+    UnfusedOpsGuard(const UnfusedOpsGuard&) = delete;
+    UnfusedOpsGuard& operator=(const UnfusedOpsGuard&) = delete;
+
+private:
+    bool saved_;
+};
+
+// Whether this build carries the CUDA kernels (a CUDA LibTorch and nvcc at build time).
+bool have_cuda_kernels();
+
+}  // namespace sdgimp::models

@@ -1,0 +1,32 @@
+// CPU versions of the fused kernels: the reference the CUDA kernels are tested against, and the
+// CPU engine's own float32 GroupNorm+SiLU (one read for the moments, one read and one write for the
+// normalised, activated output, instead of GroupNorm's three passes plus SiLU's two).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "../kernel_shapes.h"
+
+namespace gd::kernels {
+
+// Runs body(begin, end) over [0, n) in chunks, possibly on several threads; the engine passes
+// LibTorch's thread pool, tests may pass nothing (serial).
+using ParallelFor = std::function<void(int64_t n, const std::function<void(int64_t begin, int64_t end)>& body)>;
+
+// mean and rstd hold batch * groups values each (index n * groups + g). Sums run in double.
+void group_norm_moments_cpu(const float* x, const GroupNormShape& s, float eps, float* mean, float* rstd,
+                            const ParallelFor& parallel = {});
+
+// y may be x itself (in place); no other overlap. gamma/beta may be null (1 and 0).
+void group_norm_silu_cpu(const float* x, const float* gamma, const float* beta, float* y, const GroupNormShape& s,
+                         const GroupNormParams& p, const ParallelFor& parallel = {});
+
+// GEGLU as in the SD transformer's feed-forward: x is (rows, 2 * inner), value half then gate half;
+// y (rows, inner) = value * gelu(gate), with the exact (erf) GELU.
+void geglu_cpu(const float* x, float* y, int64_t rows, int64_t inner, const ParallelFor& parallel = {});
+
+// The float SiLU the fused kernel uses (a vectorisable exp, within 2 ulp of std::exp's result).
+float silu_approx(float v);
+
+}  // namespace gd::kernels

@@ -1,0 +1,186 @@
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include "cpu_kernels.h"
+
+namespace gd::kernels {
+
+namespace {
+
+void run(const ParallelFor& parallel, int64_t n, const std::function<void(int64_t, int64_t)>& body) {
+    if (parallel) {
+        parallel(n, body);
+    } else {
+        body(0, n);
+    }
+}
+
+// Cephes' expf: range reduction by ln 2 split in two, degree-6 polynomial, 2^k built in the exponent
+// bits. Only arithmetic, selects and a bit copy (no calls, no branches), so the loops that call it
+// vectorise.
+inline float exp_poly(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    // Round to nearest by adding and removing 1.5 * 2^23 (|x * log2 e| < 2^22).
+    const float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    const float r = x - k * 0.693359375f + k * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(k) + 127) << 23;
+    float scale;
+    std::memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+inline float silu_poly(float v) { return v / (1.0f + exp_poly(-v)); }
+
+// y = act(x * a + b) over NHWC pixels (rows of n channels, per-channel a, b) ...
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void affine_act_per_channel(const float* x, const float* a, const float* b, float* y, int64_t rows, int64_t n,
+                            bool silu) {
+    for (int64_t r = 0; r < rows; ++r, x += n, y += n) {
+        if (silu) {
+            for (int64_t i = 0; i < n; ++i) y[i] = silu_poly(x[i] * a[i] + b[i]);
+        } else {
+            for (int64_t i = 0; i < n; ++i) y[i] = x[i] * a[i] + b[i];
+        }
+    }
+}
+
+// ... or over one NCHW channel plane (one a, b).
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void affine_act_scalar(const float* x, float a, float b, float* y, int64_t n, bool silu) {
+    if (silu) {
+        for (int64_t i = 0; i < n; ++i) y[i] = silu_poly(x[i] * a + b);
+    } else {
+        for (int64_t i = 0; i < n; ++i) y[i] = x[i] * a + b;
+    }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void sum_sumsq(const float* x, int64_t n, double& sum, double& sumsq) {
+    double s = 0, q = 0;
+#pragma omp simd reduction(+ : s, q)
+    for (int64_t i = 0; i < n; ++i) {
+        const double v = x[i];
+        s += v;
+        q += v * v;
+    }
+    sum = s;
+    sumsq = q;
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void accumulate_channels(const float* x, int64_t rows, int64_t c, double* sum, double* sumsq) {
+    for (int64_t r = 0; r < rows; ++r, x += c) {
+        for (int64_t i = 0; i < c; ++i) {
+            const double v = x[i];
+            sum[i] += v;
+            sumsq[i] += v * v;
+        }
+    }
+}
+
+void check(const GroupNormShape& s) {
+    if (s.groups <= 0 || s.channels <= 0 || s.channels % s.groups != 0 || s.batch < 0 || s.pixels < 0)
+        throw std::invalid_argument("group norm: channels must be a positive multiple of groups");
+}
+
+// A fixed split of the pixels (not one per thread), so the sums add up in the same order on any
+// number of threads and the result does not depend on the machine.
+constexpr int64_t kPixelChunks = 64;
+
+}  // namespace
+
+float silu_approx(float v) { return silu_poly(v); }
+
+void group_norm_moments_cpu(const float* x, const GroupNormShape& s, float eps, float* mean, float* rstd,
+                            const ParallelFor& parallel) {
+    check(s);
+    const int64_t cpg = s.channels_per_group(), count = cpg * s.pixels;
+    auto finish = [&](int64_t ng, double sum, double sumsq) {
+        const double m = count ? sum / count : 0.0;
+        const double var = count ? std::max(0.0, sumsq / count - m * m) : 0.0;
+        mean[ng] = static_cast<float>(m);
+        rstd[ng] = static_cast<float>(1.0 / std::sqrt(var + eps));
+    };
+    if (!s.channels_last) {
+        run(parallel, s.batch * s.groups, [&](int64_t begin, int64_t end) {
+            for (int64_t ng = begin; ng < end; ++ng) {
+                double sum = 0, sumsq = 0;
+                sum_sumsq(x + ng * count, count, sum, sumsq);
+                finish(ng, sum, sumsq);
+            }
+        });
+        return;
+    }
+    const int64_t c = s.channels, chunks = std::min<int64_t>(kPixelChunks, std::max<int64_t>(1, s.pixels));
+    const int64_t per_chunk = (s.pixels + chunks - 1) / chunks;
+    std::vector<double> partial(static_cast<size_t>(s.batch * chunks * c * 2), 0.0);
+    run(parallel, s.batch * chunks, [&](int64_t begin, int64_t end) {
+        for (int64_t job = begin; job < end; ++job) {
+            const int64_t n = job / chunks, chunk = job % chunks;
+            double* sum = partial.data() + job * c * 2;
+            double* sumsq = sum + c;
+            const int64_t p0 = chunk * per_chunk, p1 = std::min(s.pixels, p0 + per_chunk);
+            if (p1 > p0) accumulate_channels(x + (n * s.pixels + p0) * c, p1 - p0, c, sum, sumsq);
+        }
+    });
+    for (int64_t n = 0; n < s.batch; ++n) {
+        for (int64_t g = 0; g < s.groups; ++g) {
+            double sum = 0, sumsq = 0;
+            for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+                const double* ps = partial.data() + (n * chunks + chunk) * c * 2;
+                for (int64_t ch = g * cpg; ch < (g + 1) * cpg; ++ch) {
+                    sum += ps[ch];
+                    sumsq += ps[c + ch];
+                }
+            }
+            finish(n * s.groups + g, sum, sumsq);
+        }
+    }
+}
+
+void group_norm_silu_cpu(const float* x, const float* gamma, const float* beta, float* y, const GroupNormShape& s,
+                         const GroupNormParams& p, const ParallelFor& parallel) {
+    check(s);
+    const int64_t ng = s.batch * s.groups, cpg = s.channels_per_group(), c = s.channels;
+    std::vector<float> mean(static_cast<size_t>(ng)), rstd(static_cast<size_t>(ng));
+    group_norm_moments_cpu(x, s, p.eps, mean.data(), rstd.data(), parallel);
+    // Per (n, c): y = x * a + b with a = rstd * gamma, b = beta - mean * a.
+    std::vector<float> a(static_cast<size_t>(s.batch * c)), b(a.size());
+    for (int64_t n = 0; n < s.batch; ++n) {
+        for (int64_t ch = 0; ch < c; ++ch) {
+            const int64_t k = n * s.groups + ch / cpg;
+            const float scale = rstd[k] * (gamma ? gamma[ch] : 1.0f);
+            a[n * c + ch] = scale;
+            b[n * c + ch] = (beta ? beta[ch] : 0.0f) - mean[k] * scale;
+        }
+    }
+    if (s.channels_last) {
+        run(parallel, s.batch * s.pixels, [&](int64_t begin, int64_t end) {
+            // Runs of pixels within one image share a and b.
+            for (int64_t row = begin; row < end;) {
+                const int64_t n = row / s.pixels, stop = std::min(end, (n + 1) * s.pixels);
+                affine_act_per_channel(x + row * c, a.data() + n * c, b.data() + n * c, y + row * c, stop - row, c,
+                                       p.silu);
+                row = stop;
+            }
+        });
+    } else {
+        run(parallel, s.batch * c, [&](int64_t begin, int64_t end) {
+            for (int64_t row = begin; row < end; ++row)
+                affine_act_scalar(x + row * s.pixels, a[row], b[row], y + row * s.pixels, s.pixels, p.silu);
+        });
+    }
+}
+
+}  // namespace gd::kernels

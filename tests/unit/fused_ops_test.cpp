@@ -1,0 +1,121 @@
+// The fused CPU kernels against LibTorch's own ops: GroupNorm(+SiLU) in both layouts, with and
+// without affine parameters, odd sizes, on one thread and on several; GEGLU's reference version.
+#include <gtest/gtest.h>
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include "../../kernels/cpu/cpu_kernels.h"
+#include "models/fused_ops.h"
+
+namespace {
+
+using sdgimp::models::group_norm_act;
+
+double max_rel_diff(const torch::Tensor& a, const torch::Tensor& b) {
+    return ((a - b).abs() / (b.abs() + 1.0)).max().item<double>();
+}
+
+struct Case {
+    int64_t n, c, h, w, groups;
+    bool channels_last, silu, affine;
+};
+
+class GroupNormSilu : public ::testing::TestWithParam<Case> {};
+
+TEST_P(GroupNormSilu, MatchesLibTorch) {
+    torch::NoGradGuard ng;
+    const Case k = GetParam();
+    torch::manual_seed(k.c * 31 + k.h);
+    // An offset mean and a wide spread, like the VAE's activations, to test the moment arithmetic.
+    auto x = torch::randn({k.n, k.c, k.h, k.w}) * 7.0 + 3.0;
+    if (k.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    torch::Tensor w, b;
+    if (k.affine) {
+        w = torch::randn({k.c}) * 0.5 + 1.0;
+        b = torch::randn({k.c}) * 0.3;
+    }
+    const auto ref = group_norm_act(x, k.groups, w, b, 1e-6, k.silu, /*fused=*/false);
+    for (int threads : {1, 2}) {
+        at::set_num_threads(threads);
+        const auto got = group_norm_act(x, k.groups, w, b, 1e-6, k.silu);
+        EXPECT_EQ(got.sizes(), ref.sizes());
+        EXPECT_EQ(got.is_contiguous(torch::MemoryFormat::ChannelsLast), k.channels_last);
+        EXPECT_LT(max_rel_diff(got, ref), 2e-6) << "threads " << threads;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, GroupNormSilu,
+                         ::testing::Values(Case{1, 128, 64, 64, 32, false, true, true},
+                                           Case{1, 128, 64, 64, 32, true, true, true},
+                                           Case{2, 320, 13, 9, 32, true, true, true},
+                                           Case{2, 320, 13, 9, 32, false, false, true},
+                                           Case{3, 64, 5, 7, 8, true, false, false},
+                                           Case{1, 96, 1, 1, 32, true, true, true},
+                                           Case{1, 32, 130, 3, 1, false, true, false}));
+
+TEST(GroupNormSilu, SameResultOnAnyThreadCount) {
+    torch::NoGradGuard ng;
+    auto x = (torch::randn({1, 256, 48, 40}) * 4).contiguous(torch::MemoryFormat::ChannelsLast);
+    at::set_num_threads(1);
+    const auto one = group_norm_act(x, 32, {}, {}, 1e-5, true);
+    at::set_num_threads(2);
+    const auto two = group_norm_act(x, 32, {}, {}, 1e-5, true);
+    EXPECT_TRUE(torch::equal(one, two));
+}
+
+TEST(GroupNormSilu, ModuleFormUsesTheModulesParameters) {
+    torch::NoGradGuard ng;
+    torch::nn::GroupNorm norm(torch::nn::GroupNormOptions(8, 64).eps(1e-5));
+    norm->weight.uniform_(0.5, 1.5);
+    norm->bias.uniform_(-0.2, 0.2);
+    const auto x = torch::randn({2, 64, 6, 6});
+    EXPECT_LT(max_rel_diff(group_norm_act(x, norm), torch::silu(norm->forward(x))), 2e-6);
+    EXPECT_LT(max_rel_diff(group_norm_act(x, norm, false), norm->forward(x)), 2e-6);
+}
+
+TEST(GroupNormSilu, OtherDtypesAndLayoutsFallBackToLibTorch) {
+    torch::NoGradGuard ng;
+    const auto x = torch::randn({1, 64, 8, 8}).to(torch::kBFloat16);
+    EXPECT_TRUE(torch::equal(group_norm_act(x, 32, {}, {}, 1e-5, true),
+                             torch::silu(torch::group_norm(x, 32, {}, {}, 1e-5))));
+    const auto strided = torch::randn({1, 64, 8, 16}).slice(3, 0, 16, 2);  // neither layout
+    EXPECT_LT(max_rel_diff(group_norm_act(strided, 32, {}, {}, 1e-5, true),
+                           torch::silu(torch::group_norm(strided, 32, {}, {}, 1e-5))),
+              2e-6);
+}
+
+TEST(GroupNormSilu, RejectsChannelsThatDoNotSplitIntoGroups) {
+    gd::kernels::GroupNormShape s;
+    s.channels = 30;
+    s.groups = 32;
+    s.pixels = 4;
+    std::vector<float> x(120), y(120);
+    EXPECT_THROW(gd::kernels::group_norm_silu_cpu(x.data(), nullptr, nullptr, y.data(), s, {}), std::invalid_argument);
+}
+
+TEST(SiluApprox, WithinAFewUlpOfTheExactFunction) {
+    double worst = 0;
+    for (float v = -100.0f; v <= 100.0f; v += 0.0137f) {
+        const double exact = v / (1.0 + std::exp(-static_cast<double>(v)));
+        const double got = gd::kernels::silu_approx(v);
+        if (std::abs(exact) < 1e-30) {
+            EXPECT_LT(std::abs(got - exact), 1e-33) << v;  // far left: both are zero for any image
+        } else {
+            worst = std::max(worst, std::abs(got - exact) / std::abs(exact));
+        }
+    }
+    EXPECT_LT(worst, 4 * 1.2e-7);
+}
+
+TEST(Geglu, ReferenceKernelMatchesLibTorch) {
+    torch::NoGradGuard ng;
+    const auto x = torch::randn({2, 77, 2 * 160}) * 3;
+    const auto ref = sdgimp::models::geglu(x, /*fused=*/false);
+    auto y = torch::empty({2, 77, 160});
+    gd::kernels::geglu_cpu(x.data_ptr<float>(), y.data_ptr<float>(), 2 * 77, 160);
+    EXPECT_LT(max_rel_diff(y, ref), 2e-6);
+    EXPECT_LT(max_rel_diff(sdgimp::models::geglu(x), ref), 1e-7);
+}
+
+}  // namespace
