@@ -72,6 +72,14 @@ bool have_cuda_kernels() {
 #endif
 }
 
+int64_t cuda_device_memory_used_bytes() {
+#ifdef GD_CUDA_KERNELS
+    return K::cuda::device_memory_used_bytes();
+#else
+    return -1;
+#endif
+}
+
 torch::Tensor group_norm_act(const torch::Tensor& x, int64_t groups, const torch::Tensor& weight,
                              const torch::Tensor& bias, double eps, bool silu, bool fused, bool overwrite_input) {
     K::GroupNormShape s;

@@ -38,4 +38,7 @@ private:
 // Whether this build carries the CUDA kernels (a CUDA LibTorch and nvcc at build time).
 bool have_cuda_kernels();
 
+// Bytes in use on the current CUDA device (all processes, CUDA context included); -1 without CUDA.
+int64_t cuda_device_memory_used_bytes();
+
 }  // namespace sdgimp::models

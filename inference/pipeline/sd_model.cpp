@@ -135,6 +135,17 @@ std::shared_ptr<SDModel> load_sd_model(const std::string& path, std::optional<Pr
     return m;
 }
 
+std::shared_ptr<SDModel> random_sd_model(const ModelConfig& cfg) {
+    auto m = std::make_shared<SDModel>();
+    m->cfg = cfg;
+    m->path = "(random weights)";
+    m->net = models::LatentDiffusion(cfg);
+    m->net->eval();
+    m->use_channels_last_decoder();
+    m->schedule = sampling::ModelSchedule::linear(cfg.schedule.linear_start, cfg.schedule.linear_end, cfg.schedule.timesteps);
+    return m;
+}
+
 torch::Tensor to_uint8_images(const torch::Tensor& decoded) {
     auto x = torch::clamp((decoded + 1.0) / 2.0, 0.0, 1.0);
     return (255.0 * x).to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous();

@@ -68,6 +68,9 @@ struct SDModel {
 // Loads a checkpoint; throws sdgimp::Error with one sentence when it is not a usable SD model.
 std::shared_ptr<SDModel> load_sd_model(const std::string& path, std::optional<Prediction> prediction = std::nullopt);
 
+// A model of this layout with LibTorch's random initial weights: benchmarks need no checkpoint.
+std::shared_ptr<SDModel> random_sd_model(const ModelConfig& cfg);
+
 // A1111's conversion: clamp((x + 1) / 2, 0, 1), x255 truncated to uint8, (B, H, W, 3).
 torch::Tensor to_uint8_images(const torch::Tensor& decoded);
 

@@ -10,13 +10,17 @@
 #include <sys/resource.h>
 
 #include <torch/csrc/autograd/profiler_legacy.h>
+#include <torch/cuda.h>
 
+#include "../engine/device_choice.h"
 #include "../engine/model_info.h"
 #include "../model_config.h"
 #include "../models/attention.h"
 #include "../models/fused_ops.h"
 #include "../models/unet.h"
 #include "../models/vae.h"
+#include "../pipeline/sd_model.h"
+#include "../pipeline/txt2img.h"
 #include "../pipeline/upscale.h"
 #include "../status.h"
 #include "cli_commands.h"
@@ -41,24 +45,53 @@ UNetConfig unet_for(const std::string& arch) {
     return u;
 }
 
+ModelConfig model_for(const std::string& arch) {
+    ModelConfig c;
+    c.has_unet = c.has_vae = c.has_text = true;
+    c.unet = unet_for(arch);
+    c.vae.ch_mult = {1, 2, 4, 4};
+    if (arch == "sd15") {
+        c.family = ModelFamily::kSD1;
+    } else {
+        c.family = ModelFamily::kSD2;
+        c.prediction = Prediction::kV;
+        c.text.kind = TextEncoderKind::kOpenCLIP;
+        c.text.width = 1024;
+        c.text.layers = 24;
+        c.text.heads = 16;
+        c.text.mlp = 4096;
+        c.text.penultimate = true;
+    }
+    return c;
+}
+
 double peak_rss_gib() {
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
     return static_cast<double>(ru.ru_maxrss) / (1024.0 * 1024.0);
 }
 
+// Waits for queued GPU work, so a timer around an asynchronous launch measures the work itself.
+void sync_device() {
+    if (torch::cuda::is_available()) torch::cuda::synchronize();
+}
+
 template <typename F>
 double seconds(F&& f, int repeat) {
     f();  // warm-up (allocations, lazy init)
+    sync_device();
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < repeat; ++i) f();
+    sync_device();
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / repeat;
 }
 
 template <typename F>
 double time_once(F&& f) {
+    sync_device();
     const auto t0 = std::chrono::steady_clock::now();
     f();
+    sync_device();
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
@@ -72,12 +105,17 @@ int cmd_bench(const std::vector<std::string>& args) {
     if (arch != "sd15" && arch != "sd21") throw Error(ErrorCode::kInvalidRequest, "--arch takes sd15 or sd21.");
     if (size % 64 || size < 64) throw Error(ErrorCode::kInvalidRequest, "--size must be a multiple of 64.");
     const auto dtype = dtype_name == "bfloat16" ? torch::kBFloat16 : dtype_name == "float16" ? torch::kFloat16 : torch::kFloat;
-    const torch::Device device(o.get("device", "cpu"));
+    const torch::Device device = parse_device(o.get("device", "cpu"));
     init_torch_threads();
     if (o.has("threads")) at::set_num_threads(o.get_int("threads", 1));
+    if (o.get("tf32", "0") == "1") {
+        // float32 storage, TF32 tensor-core matmuls and convolutions (the 65.7 ms row).
+        at::globalContext().setAllowTF32CuBLAS(true);
+        at::globalContext().setAllowTF32CuDNN(true);
+    }
     torch::manual_seed(0);
     torch::NoGradGuard ng;
-    nlohmann::json report = {{"arch", arch}, {"size", size}, {"dtype", dtype_name}, {"device", o.get("device", "cpu")},
+    nlohmann::json report = {{"tf32", o.get("tf32", "0") == "1"}, {"arch", arch}, {"size", size}, {"dtype", dtype_name}, {"device", o.get("device", "cpu")},
                              {"threads", at::get_num_threads()}};
     const int64_t lat = size / 8;
     if (what == "all" || what == "unet") {
@@ -143,6 +181,66 @@ int cmd_bench(const std::vector<std::string>& args) {
             report[key + "_unfused_s"] = plain_t[plain_t.size() / 2];
             report[key + "_speedup"] = plain_t[plain_t.size() / 2] / fused_t[fused_t.size() / 2];
         }
+    }
+    if (what == "kernels") {
+        // The fused kernels on this device against the CPU reference (float32 on the CPU): the check
+        // a GPU visit runs first. Exits non-zero when a kernel is off.
+        bool ok = true;
+        for (bool cl : {false, true}) {
+            auto x = (torch::randn({2, 320, 24, 24}) * 5 + 2);
+            if (cl) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+            auto w = torch::rand({320}) + 0.5, b = torch::rand({320}) - 0.5;
+            const auto ref = models::group_norm_act(x, 32, w, b, 1e-6, true);
+            const auto got = models::group_norm_act(x.to(device, dtype), 32, w.to(device, dtype), b.to(device, dtype), 1e-6, true)
+                                 .to(torch::kCPU, torch::kFloat);
+            const double err = ((got - ref).abs() / (ref.abs() + 1)).max().item<double>();
+            report[cl ? "groupnorm_silu_channels_last_max_rel_err" : "groupnorm_silu_nchw_max_rel_err"] = err;
+            ok = ok && err < (dtype == torch::kFloat ? 2e-5 : dtype == torch::kHalf ? 2e-3 : 1.6e-2);
+        }
+        auto g = torch::randn({2, 577, 2 * 1280}) * 2;
+        const auto gref = models::geglu(g, false);
+        const double gerr = ((models::geglu(g.to(device, dtype)).to(torch::kCPU, torch::kFloat) - gref).abs() / (gref.abs() + 1))
+                                .max().item<double>();
+        report["geglu_max_rel_err"] = gerr;
+        ok = ok && gerr < (dtype == torch::kFloat ? 2e-5 : dtype == torch::kHalf ? 2e-3 : 1.6e-2);
+        report["cuda_kernels_built"] = models::have_cuda_kernels();
+        report["kernels_match_reference"] = ok;
+        if (!ok) {
+            std::cout << report.dump() << "\n";
+            throw Error(ErrorCode::kInternal, "A fused kernel disagrees with its CPU reference on " + o.get("device", "cpu") + ".");
+        }
+    }
+    if (what == "image") {
+        // A whole image as the plug-in makes one: two prompts through the text encoder, --steps Euler
+        // steps with CFG (sampler on the CPU, networks on the device), the VAE decode.
+        auto m = pipeline::random_sd_model(model_for(arch));
+        if (dtype != torch::kFloat) m->set_precision(dtype);
+        if (!device.is_cpu()) m->set_device(device);
+        const int steps = o.get_int("steps", 30);
+        auto ids = torch::full({1, 77}, 49407, torch::kLong);
+        ids.index_put_({0, 0}, 49406);
+        pipeline::SamplingSettings ss;
+        ss.sampler = sampling::SamplerKind::kEuler;
+        ss.steps = steps;
+        auto run = [&] {
+            torch::NoGradGuard ng2;
+            const auto cond = m->encode_text(ids), uncond = m->encode_text(ids);
+            const auto g = sampling::simple_guidance(cond, uncond, 7.0);
+            const auto lat = pipeline::txt2img_latents(m->latent_model(), [&](int) { return g; }, {1}, size, size, ss);
+            return pipeline::to_uint8_images(m->decode_first_stage(lat));
+        };
+        (void)run();  // warm-up: cuDNN algorithm choice, allocator growth
+        std::vector<double> t;
+        for (int i = 0; i < std::max(1, repeat); ++i) t.push_back(time_once([&] { (void)run(); }));
+        std::sort(t.begin(), t.end());
+        report["image_steps"] = steps;
+        if (device.is_cuda()) {
+            // The caching allocator keeps what it reserved at the peak, so this is the run's high-water
+            // mark plus the CUDA context (~0.5 GiB) and anything else on the device.
+            report["device_memory_used_gib"] = static_cast<double>(models::cuda_device_memory_used_bytes()) / (1 << 30);
+        }
+        report["image_s"] = t[t.size() / 2];
+        std::cerr << arch << " whole image " << size << "x" << size << ", " << steps << " steps: " << t[t.size() / 2] << " s\n";
     }
     if (what == "upscaler") {
         // The default learned upscaler (UpscalerJS esrgan-thick x4) on a 128x128 image, one tile.

@@ -21,6 +21,9 @@ int group_norm_silu(const void* x, const void* gamma, const void* beta, void* y,
 // y (rows, inner) = x[:, :inner] * gelu_erf(x[:, inner:]) for x (rows, 2 * inner).
 int geglu(const void* x, void* y, int64_t rows, int64_t inner, DType dtype, void* stream);
 
+// Memory in use on the current device, by every process and context (cudaMemGetInfo), in bytes.
+int64_t device_memory_used_bytes();
+
 // Number of CUDA devices this process sees (0 when there is no driver or no device).
 int device_count();
 

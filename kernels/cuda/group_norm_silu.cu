@@ -119,6 +119,12 @@ int group_norm_silu(const void* x, const void* gamma, const void* beta, void* y,
     });
 }
 
+int64_t device_memory_used_bytes() {
+    size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) return -1;
+    return static_cast<int64_t>(total_b - free_b);
+}
+
 int device_count() {
     int n = 0;
     return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <clocale>
+#include <torch/cuda.h>
 
 #include "engine/engine.h"
 #include "pipeline/conditioning.h"
@@ -487,4 +488,44 @@ TEST(OracleNets, Bfloat16ModeStaysCloseToFloat32) {
     const Status st = bad.load_model({test::oracle_models().front().checkpoints.front(), "", test::vocab_path(), "float8"});
     EXPECT_FALSE(st.ok);
     EXPECT_NE(st.message.find("Precision must be"), std::string::npos) << st.message;
+}
+
+// Devices: the CPU by name works; CUDA on a build or machine without it, float16 on the CPU and
+// malformed names are refused at load time with a sentence naming the fix, and the engine stays usable.
+TEST(OracleNets, DeviceChoiceIsCheckedAtLoad) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    Engine e;
+    ModelRequest req{models.front().checkpoints.front(), "", test::vocab_path(), "float32", "cpu"};
+    ASSERT_TRUE(e.load_model(req).ok);
+    auto refused = [&](ModelRequest r, const std::string& words) {
+        const Status st = e.load_model(r);
+        EXPECT_FALSE(st.ok) << r.device << " " << r.precision;
+        EXPECT_NE(st.message.find(words), std::string::npos) << st.message;
+    };
+    if (!torch::cuda::is_available()) {
+        req.device = "cuda";
+        refused(req, "choose cpu, or build against a CUDA LibTorch");
+        req.device = "cuda:1";
+        refused(req, "is not available");
+    }
+    req.device = "gpu0";
+    refused(req, "Device must be cpu, cuda or cuda:N");
+    req.device = "cuda:x";
+    refused(req, "Device must be cpu, cuda or cuda:N");
+    req.device = "cpu";
+    req.precision = "float16";
+    refused(req, "float16 needs a CUDA device");
+    // Still able to generate afterwards.
+    req.precision = "float32";
+    ASSERT_TRUE(e.load_model(req).ok);
+    GenerateRequest r;
+    r.prompt = "a red cube";
+    r.steps = 2;
+    r.seed = 5;
+    r.width = r.height = 64;
+    std::vector<GeneratedImage> out;
+    ASSERT_TRUE(e.txt2img(r, {}, &out).ok);
+    EXPECT_EQ(out.size(), 1u);
 }
