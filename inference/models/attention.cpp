@@ -1,7 +1,8 @@
 #include "attention.h"
 
+#include "blas_threads.h"
+
 #include <ATen/Parallel.h>
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <cmath>
@@ -10,31 +11,6 @@
 namespace sdgimp::models {
 
 namespace {
-
-// OpenBLAS's thread count, set to 1 for the guard's lifetime when OpenBLAS is the BLAS in use
-// (looked up at run time: Debian's LibTorch reaches it through the libblas alternative).
-class SingleThreadedBlas {
-public:
-    explicit SingleThreadedBlas(bool active) {
-        using GetFn = int (*)();
-        using SetFn = void (*)(int);
-        static const auto get = reinterpret_cast<GetFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
-        static const auto set = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-        if (!active || !get || !set) return;
-        set_ = set;
-        saved_ = get();
-        if (saved_ > 1) set_(1);
-    }
-    ~SingleThreadedBlas() {
-        if (set_ && saved_ > 1) set_(saved_);
-    }
-    SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-    SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
-
-private:
-    void (*set_)(int) = nullptr;
-    int saved_ = 0;
-};
 
 // Score block size in floats: small enough to stay in the cache with its softmax output.
 constexpr int64_t kBlockElems = int64_t(2) << 20;

@@ -95,6 +95,15 @@ torch::Tensor group_norm_act(const torch::Tensor& x, int64_t groups, const torch
                                torch_parallel());
         return y;
     }
+    if (x.is_cpu() && x.scalar_type() == torch::kBFloat16) {
+        auto y = overwrite_input ? x : torch::empty_like(x);
+        auto bits = [](const torch::Tensor& t) {
+            return t.defined() ? reinterpret_cast<const uint16_t*>(t.data_ptr<at::BFloat16>()) : nullptr;
+        };
+        K::group_norm_silu_cpu_bf16(bits(x), bits(weight), bits(bias), reinterpret_cast<uint16_t*>(y.data_ptr<at::BFloat16>()),
+                                    s, p, torch_parallel());
+        return y;
+    }
 #ifdef GD_CUDA_KERNELS
     const auto t = x.scalar_type();
     if (x.is_cuda() && (t == torch::kFloat || t == torch::kHalf || t == torch::kBFloat16)) {

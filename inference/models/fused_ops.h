@@ -1,4 +1,5 @@
-// GroupNorm+SiLU and GEGLU through the fused kernels where one fits the tensor (float32 on the CPU;
+// GroupNorm+SiLU and GEGLU through the fused kernels where one fits the tensor (float32 and bfloat16
+// on the CPU;
 // float32/float16/bfloat16 on CUDA builds), else through LibTorch's own ops: same results either way.
 #pragma once
 

@@ -3,8 +3,12 @@
 #include <cctype>
 
 #include <cmath>
+#include <mutex>
+
+#include <ATen/Parallel.h>
 
 #include "../imaging/grid.h"
+#include "../models/blas_threads.h"
 #include "../imaging/inpaint_prep.h"
 #include "../imaging/resample.h"
 #include "../status.h"
@@ -60,15 +64,35 @@ Image tiled_pass(const Image& rgb, int model_scale, const std::function<Image(co
     }
     // A1111 tiles even an image smaller than one tile (its content then sits bottom-right, black around).
     imaging::Grid grid = imaging::split_grid(rgb, opt.tile, opt.tile, opt.overlap);
-    int total = 0, done = 0;
-    for (const auto& row : grid.rows) total += static_cast<int>(row.tiles.size());
+    std::vector<imaging::GridTile*> tiles;
+    for (auto& row : grid.rows)
+        for (auto& t : row.tiles) tiles.push_back(&t);
+    const int total = static_cast<int>(tiles.size());
+    int done = 0;
+    std::mutex callbacks;  // progress and cancel are the caller's, not necessarily thread-safe
+    auto run_one = [&](size_t i) {
+        {
+            std::lock_guard<std::mutex> lock(callbacks);
+            if (opt.cancelled && opt.cancelled()) throw Cancelled();
+        }
+        tiles[i]->tile = run_tile(tiles[i]->tile);
+        std::lock_guard<std::mutex> lock(callbacks);
+        if (opt.progress) opt.progress(++done, total);
+    };
+    if (opt.parallel_tiles && total > 1 && at::get_num_threads() > 1) {
+        // One tile per thread, each tile's convolutions on that one thread: on big images this beats
+        // splitting every convolution over the cores (no per-layer synchronisation). Same pixels.
+        const models::SingleThreadedBlas blas_guard(true);
+        at::parallel_for(0, total, 1, [&](int64_t begin, int64_t end) {
+            for (int64_t i = begin; i < end; ++i) run_one(static_cast<size_t>(i));
+        });
+    } else {
+        for (size_t i = 0; i < tiles.size(); ++i) run_one(i);
+    }
     for (auto& row : grid.rows) {
         for (auto& t : row.tiles) {
-            if (opt.cancelled && opt.cancelled()) throw Cancelled();
-            t.tile = run_tile(t.tile);
             t.x *= model_scale;
             t.w *= model_scale;
-            if (opt.progress) opt.progress(++done, total);
         }
         row.y *= model_scale;
         row.h *= model_scale;

@@ -21,6 +21,7 @@ struct UpscaleOptions {
     // A1111's result size: (w * scale, h * scale) rounded down to multiples of 8, reached in up to 3
     // passes. Off: exactly int(w * scale) x int(h * scale), what an image editor expects.
     bool a1111_size = false;
+    bool parallel_tiles = true;  // tiles on all cores at once (results are the same either way)
     std::function<void(int done, int total)> progress;
     std::function<bool()> cancelled;
 };

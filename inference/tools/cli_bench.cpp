@@ -8,11 +8,16 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sys/resource.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/cuda.h>
 
 #include "../engine/device_choice.h"
+#include "../engine/engine.h"
+#include "../io/mapped_file.h"
+#include "../io/safetensors_writer.h"
 #include "../engine/model_info.h"
 #include "../model_config.h"
 #include "../models/attention.h"
@@ -63,6 +68,34 @@ ModelConfig model_for(const std::string& arch) {
         c.text.penultimate = true;
     }
     return c;
+}
+
+// A full-size checkpoint of this layout with random weights, named as A1111's files are.
+void write_random_checkpoint(const std::string& arch, const std::string& path) {
+    auto m = pipeline::random_sd_model(model_for(arch));
+    std::vector<io::FloatTensor> tensors;
+    auto add = [&](const std::string& name, const torch::Tensor& t) {
+        const auto c = t.to(torch::kFloat).contiguous();
+        tensors.push_back({name, c.sizes().vec(), std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel())});
+    };
+    for (const auto& kv : m->net->named_parameters()) add(kv.key(), kv.value());
+    for (const auto& kv : m->net->named_buffers())
+        if (kv.value().is_floating_point()) add(kv.key(), kv.value());
+    m.reset();
+    io::write_safetensors(path, tensors);
+}
+
+// Seconds to read the whole file with read(2): what "in about the time it takes to read the file" means.
+double read_file_seconds(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    if (fd < 0) throw Error(ErrorCode::kModelNotFound, path + ": cannot be opened for reading.");
+    std::vector<char> buf(size_t(64) << 20);
+    const auto t0 = std::chrono::steady_clock::now();
+    while (::read(fd, buf.data(), buf.size()) > 0) {
+    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ::close(fd);
+    return s;
 }
 
 double peak_rss_gib() {
@@ -129,7 +162,24 @@ int cmd_bench(const std::vector<std::string>& args) {
         }
         auto t = torch::full({2}, 500.0f).to(device);
         auto ctx = torch::randn({2, 77, unet_for(arch).context_dim}).to(device, dtype);
-        const double s = seconds([&] { (void)unet->forward(x, t, ctx); }, repeat);
+        double s = 0;
+        if (o.has("compare-unfused")) {
+            // Fused kernels and LibTorch's ops in turn on the same weights; medians.
+            std::vector<double> fused_t, plain_t;
+            (void)unet->forward(x, t, ctx);
+            for (int i = 0; i < std::max(repeat, 3); ++i) {
+                fused_t.push_back(time_once([&] { (void)unet->forward(x, t, ctx); }));
+                models::UnfusedOpsGuard plain;
+                plain_t.push_back(time_once([&] { (void)unet->forward(x, t, ctx); }));
+            }
+            std::sort(fused_t.begin(), fused_t.end());
+            std::sort(plain_t.begin(), plain_t.end());
+            s = fused_t[fused_t.size() / 2];
+            report["unet_step_unfused_s"] = plain_t[plain_t.size() / 2];
+            report["unet_fused_speedup"] = plain_t[plain_t.size() / 2] / s;
+        } else {
+            s = seconds([&] { (void)unet->forward(x, t, ctx); }, repeat);
+        }
         report["unet_step_cfg2_s"] = s;
         if (o.has("profile")) {
             // One more step under LibTorch's profiler: a Chrome trace of every op, to see where time goes.
@@ -242,18 +292,77 @@ int cmd_bench(const std::vector<std::string>& args) {
         report["image_s"] = t[t.size() / 2];
         std::cerr << arch << " whole image " << size << "x" << size << ", " << steps << " steps: " << t[t.size() / 2] << " s\n";
     }
+    if (what == "load") {
+        // Loading a checkpoint (the page cache warm, as on a second GIMP session), against reading the
+        // same file; then what a second call in the same session costs: the resident engine's reload
+        // check and a one-step 64x64 generation (tokenising, text encoder, one small step, decode).
+        std::string path = o.get("model");
+        const bool scratch = path.empty();
+        if (scratch) {
+            path = o.get("scratch", "/tmp") + "/gimp-diffusion-bench-" + arch + ".safetensors";
+            write_random_checkpoint(arch, path);
+        }
+        struct Cleanup {
+            std::string p;
+            ~Cleanup() {
+                if (!p.empty()) ::unlink(p.c_str());
+            }
+        } cleanup{scratch ? path : ""};
+        (void)read_file_seconds(path);  // warm the page cache
+        report["file_gib"] = static_cast<double>(io::MappedFile::open(path)->size()) / (1 << 30);
+        report["read_file_s"] = read_file_seconds(path);
+        Engine engine;
+        const ModelRequest req{path, "", o.get("vocab"), dtype_name, o.get("device", "cpu")};
+        LoadedModel info;
+        report["load_s"] = time_once([&] {
+            const Status st = engine.load_model(req, &info);
+            if (!st.ok) throw Error(st.code, st.message);
+        });
+        report["second_load_call_s"] = time_once([&] { (void)engine.load_model(req, nullptr); });
+        if (o.has("vocab")) {
+            GenerateRequest r;
+            r.prompt = "a lighthouse at dusk";
+            r.steps = 1;
+            r.seed = 1;
+            r.width = r.height = 64;
+            std::vector<GeneratedImage> out;
+            report["second_call_one_step_64px_s"] = time_once([&] { (void)engine.txt2img(r, {}, &out); });
+        }
+        std::cerr << "load " << report["load_s"] << " s, read " << report["read_file_s"] << " s\n";
+    }
     if (what == "upscaler") {
-        // The default learned upscaler (UpscalerJS esrgan-thick x4) on a 128x128 image, one tile.
+        // The default learned upscaler (UpscalerJS esrgan-thick x4) on a 128x128 image (one tile), or
+        // with --image-size N on a bigger one, tiled (192 px tiles): tiles in parallel against tiles
+        // one after another, interleaved, medians.
         pipeline::Upscalers ups;
-        Image img{128, 128, 3, std::vector<uint8_t>(128 * 128 * 3)};
+        const int side = o.get_int("image-size", 128);
+        Image img{side, side, 3, std::vector<uint8_t>(size_t(side) * side * 3)};
         for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>((i * 2654435761u) >> 24);
-        const double s = seconds([&] { (void)ups.upscale(img, "esrgan-thick-x4", 4.0); }, repeat);
-        report["esrgan_thick_x4_128_s"] = s;
+        if (side <= 192) {
+            const double s = seconds([&] { (void)ups.upscale(img, "esrgan-thick-x4", 4.0); }, repeat);
+            report["esrgan_thick_x4_128_s"] = s;
+            std::cerr << "esrgan-thick x4, " << side << "x" << side << ": " << s << " s\n";
+        } else {
+            pipeline::UpscaleOptions par, ser;
+            ser.parallel_tiles = false;
+            std::vector<double> tp, ts;
+            Image a, b;
+            for (int i = 0; i < std::max(repeat, 3); ++i) {
+                tp.push_back(time_once([&] { a = ups.upscale(img, "esrgan-thick-x4", 4.0, par); }));
+                ts.push_back(time_once([&] { b = ups.upscale(img, "esrgan-thick-x4", 4.0, ser); }));
+            }
+            std::sort(tp.begin(), tp.end());
+            std::sort(ts.begin(), ts.end());
+            report["image_size"] = side;
+            report["esrgan_thick_x4_parallel_tiles_s"] = tp[tp.size() / 2];
+            report["esrgan_thick_x4_serial_tiles_s"] = ts[ts.size() / 2];
+            report["parallel_tiles_speedup"] = ts[ts.size() / 2] / tp[tp.size() / 2];
+            report["same_pixels"] = a.pixels == b.pixels;
+        }
         if (o.has("profile")) {
             torch::autograd::profiler::RecordProfile guard(o.get("profile"));
             (void)ups.upscale(img, "esrgan-thick-x4", 4.0);
         }
-        std::cerr << "esrgan-thick x4, 128x128: " << s << " s\n";
     }
     if (what == "all" || what == "vae") {
         VAEConfig vc;

@@ -22,6 +22,12 @@ void group_norm_moments_cpu(const float* x, const GroupNormShape& s, float eps, 
 void group_norm_silu_cpu(const float* x, const float* gamma, const float* beta, float* y, const GroupNormShape& s,
                          const GroupNormParams& p, const ParallelFor& parallel = {});
 
+// The same over bfloat16 storage (the 16 bits of each value; gamma/beta bfloat16 too): float
+// arithmetic inside, one rounding to bfloat16 at the end (LibTorch rounds after the norm and again
+// after SiLU).
+void group_norm_silu_cpu_bf16(const uint16_t* x, const uint16_t* gamma, const uint16_t* beta, uint16_t* y,
+                              const GroupNormShape& s, const GroupNormParams& p, const ParallelFor& parallel = {});
+
 // GEGLU as in the SD transformer's feed-forward: x is (rows, 2 * inner), value half then gate half;
 // y (rows, inner) = value * gelu(gate), with the exact (erf) GELU.
 void geglu_cpu(const float* x, float* y, int64_t rows, int64_t inner, const ParallelFor& parallel = {});

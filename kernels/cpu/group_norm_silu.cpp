@@ -42,35 +42,55 @@ inline float exp_poly(float x) {
 
 inline float silu_poly(float v) { return v / (1.0f + exp_poly(-v)); }
 
-// y = act(x * a + b) over NHWC pixels (rows of n channels, per-channel a, b) ...
-__attribute__((target_clones("avx512f", "avx2", "default")))
-void affine_act_per_channel(const float* x, const float* a, const float* b, float* y, int64_t rows, int64_t n,
-                            bool silu) {
+// Storage types: float, or bfloat16 held as its 16 bits (the top half of a float).
+inline float load(float v) { return v; }
+inline float load(uint16_t v) {
+    const uint32_t bits = static_cast<uint32_t>(v) << 16;
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
+}
+template <typename T>
+inline T store(float v);
+template <>
+inline float store<float>(float v) { return v; }
+template <>
+inline uint16_t store<uint16_t>(float v) {
+    // Round to nearest even, as LibTorch's float -> bfloat16 (the values here are finite).
+    uint32_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    return static_cast<uint16_t>((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+}
+
+// The loops, written once; each public variant below is compiled per instruction set (target_clones)
+// with the body inlined into every clone.
+template <typename T>
+__attribute__((always_inline)) inline void affine_rows_body(const T* x, const float* a, const float* b, T* y,
+                                                            int64_t rows, int64_t n, bool silu) {
     for (int64_t r = 0; r < rows; ++r, x += n, y += n) {
         if (silu) {
-            for (int64_t i = 0; i < n; ++i) y[i] = silu_poly(x[i] * a[i] + b[i]);
+            for (int64_t i = 0; i < n; ++i) y[i] = store<T>(silu_poly(load(x[i]) * a[i] + b[i]));
         } else {
-            for (int64_t i = 0; i < n; ++i) y[i] = x[i] * a[i] + b[i];
+            for (int64_t i = 0; i < n; ++i) y[i] = store<T>(load(x[i]) * a[i] + b[i]);
         }
     }
 }
 
-// ... or over one NCHW channel plane (one a, b).
-__attribute__((target_clones("avx512f", "avx2", "default")))
-void affine_act_scalar(const float* x, float a, float b, float* y, int64_t n, bool silu) {
+template <typename T>
+__attribute__((always_inline)) inline void affine_plane_body(const T* x, float a, float b, T* y, int64_t n, bool silu) {
     if (silu) {
-        for (int64_t i = 0; i < n; ++i) y[i] = silu_poly(x[i] * a + b);
+        for (int64_t i = 0; i < n; ++i) y[i] = store<T>(silu_poly(load(x[i]) * a + b));
     } else {
-        for (int64_t i = 0; i < n; ++i) y[i] = x[i] * a + b;
+        for (int64_t i = 0; i < n; ++i) y[i] = store<T>(load(x[i]) * a + b);
     }
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default")))
-void sum_sumsq(const float* x, int64_t n, double& sum, double& sumsq) {
+template <typename T>
+__attribute__((always_inline)) inline void sum_sumsq_body(const T* x, int64_t n, double& sum, double& sumsq) {
     double s = 0, q = 0;
 #pragma omp simd reduction(+ : s, q)
     for (int64_t i = 0; i < n; ++i) {
-        const double v = x[i];
+        const double v = load(x[i]);
         s += v;
         q += v * v;
     }
@@ -78,16 +98,43 @@ void sum_sumsq(const float* x, int64_t n, double& sum, double& sumsq) {
     sumsq = q;
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default")))
-void accumulate_channels(const float* x, int64_t rows, int64_t c, double* sum, double* sumsq) {
+template <typename T>
+__attribute__((always_inline)) inline void accumulate_channels_body(const T* x, int64_t rows, int64_t c, double* sum,
+                                                                    double* sumsq) {
     for (int64_t r = 0; r < rows; ++r, x += c) {
         for (int64_t i = 0; i < c; ++i) {
-            const double v = x[i];
+            const double v = load(x[i]);
             sum[i] += v;
             sumsq[i] += v * v;
         }
     }
 }
+
+#define GD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+// y = act(x * a + b) over NHWC pixels (rows of n channels, per-channel a, b) ...
+GD_CLONES void affine_rows(const float* x, const float* a, const float* b, float* y, int64_t rows, int64_t n, bool silu) {
+    affine_rows_body(x, a, b, y, rows, n, silu);
+}
+GD_CLONES void affine_rows(const uint16_t* x, const float* a, const float* b, uint16_t* y, int64_t rows, int64_t n,
+                           bool silu) {
+    affine_rows_body(x, a, b, y, rows, n, silu);
+}
+// ... or over one NCHW channel plane (one a, b).
+GD_CLONES void affine_plane(const float* x, float a, float b, float* y, int64_t n, bool silu) {
+    affine_plane_body(x, a, b, y, n, silu);
+}
+GD_CLONES void affine_plane(const uint16_t* x, float a, float b, uint16_t* y, int64_t n, bool silu) {
+    affine_plane_body(x, a, b, y, n, silu);
+}
+GD_CLONES void sum_sumsq(const float* x, int64_t n, double& sum, double& sumsq) { sum_sumsq_body(x, n, sum, sumsq); }
+GD_CLONES void sum_sumsq(const uint16_t* x, int64_t n, double& sum, double& sumsq) { sum_sumsq_body(x, n, sum, sumsq); }
+GD_CLONES void accumulate_channels(const float* x, int64_t rows, int64_t c, double* sum, double* sumsq) {
+    accumulate_channels_body(x, rows, c, sum, sumsq);
+}
+GD_CLONES void accumulate_channels(const uint16_t* x, int64_t rows, int64_t c, double* sum, double* sumsq) {
+    accumulate_channels_body(x, rows, c, sum, sumsq);
+}
+#undef GD_CLONES
 
 void check(const GroupNormShape& s) {
     if (s.groups <= 0 || s.channels <= 0 || s.channels % s.groups != 0 || s.batch < 0 || s.pixels < 0)
@@ -102,7 +149,10 @@ constexpr int64_t kPixelChunks = 64;
 
 float silu_approx(float v) { return silu_poly(v); }
 
-void group_norm_moments_cpu(const float* x, const GroupNormShape& s, float eps, float* mean, float* rstd,
+namespace {
+
+template <typename T>
+void moments_impl(const T* x, const GroupNormShape& s, float eps, float* mean, float* rstd,
                             const ParallelFor& parallel) {
     check(s);
     const int64_t cpg = s.channels_per_group(), count = cpg * s.pixels;
@@ -149,20 +199,21 @@ void group_norm_moments_cpu(const float* x, const GroupNormShape& s, float eps, 
     }
 }
 
-void group_norm_silu_cpu(const float* x, const float* gamma, const float* beta, float* y, const GroupNormShape& s,
+template <typename T>
+void group_norm_silu_impl(const T* x, const T* gamma, const T* beta, T* y, const GroupNormShape& s,
                          const GroupNormParams& p, const ParallelFor& parallel) {
     check(s);
     const int64_t ng = s.batch * s.groups, cpg = s.channels_per_group(), c = s.channels;
     std::vector<float> mean(static_cast<size_t>(ng)), rstd(static_cast<size_t>(ng));
-    group_norm_moments_cpu(x, s, p.eps, mean.data(), rstd.data(), parallel);
+    moments_impl(x, s, p.eps, mean.data(), rstd.data(), parallel);
     // Per (n, c): y = x * a + b with a = rstd * gamma, b = beta - mean * a.
     std::vector<float> a(static_cast<size_t>(s.batch * c)), b(a.size());
     for (int64_t n = 0; n < s.batch; ++n) {
         for (int64_t ch = 0; ch < c; ++ch) {
             const int64_t k = n * s.groups + ch / cpg;
-            const float scale = rstd[k] * (gamma ? gamma[ch] : 1.0f);
+            const float scale = rstd[k] * (gamma ? load(gamma[ch]) : 1.0f);
             a[n * c + ch] = scale;
-            b[n * c + ch] = (beta ? beta[ch] : 0.0f) - mean[k] * scale;
+            b[n * c + ch] = (beta ? load(beta[ch]) : 0.0f) - mean[k] * scale;
         }
     }
     if (s.channels_last) {
@@ -170,7 +221,7 @@ void group_norm_silu_cpu(const float* x, const float* gamma, const float* beta, 
             // Runs of pixels within one image share a and b.
             for (int64_t row = begin; row < end;) {
                 const int64_t n = row / s.pixels, stop = std::min(end, (n + 1) * s.pixels);
-                affine_act_per_channel(x + row * c, a.data() + n * c, b.data() + n * c, y + row * c, stop - row, c,
+                affine_rows(x + row * c, a.data() + n * c, b.data() + n * c, y + row * c, stop - row, c,
                                        p.silu);
                 row = stop;
             }
@@ -178,9 +229,26 @@ void group_norm_silu_cpu(const float* x, const float* gamma, const float* beta, 
     } else {
         run(parallel, s.batch * c, [&](int64_t begin, int64_t end) {
             for (int64_t row = begin; row < end; ++row)
-                affine_act_scalar(x + row * s.pixels, a[row], b[row], y + row * s.pixels, s.pixels, p.silu);
+                affine_plane(x + row * s.pixels, a[row], b[row], y + row * s.pixels, s.pixels, p.silu);
         });
     }
+}
+
+}  // namespace
+
+void group_norm_moments_cpu(const float* x, const GroupNormShape& s, float eps, float* mean, float* rstd,
+                            const ParallelFor& parallel) {
+    moments_impl(x, s, eps, mean, rstd, parallel);
+}
+
+void group_norm_silu_cpu(const float* x, const float* gamma, const float* beta, float* y, const GroupNormShape& s,
+                         const GroupNormParams& p, const ParallelFor& parallel) {
+    group_norm_silu_impl(x, gamma, beta, y, s, p, parallel);
+}
+
+void group_norm_silu_cpu_bf16(const uint16_t* x, const uint16_t* gamma, const uint16_t* beta, uint16_t* y,
+                              const GroupNormShape& s, const GroupNormParams& p, const ParallelFor& parallel) {
+    group_norm_silu_impl(x, gamma, beta, y, s, p, parallel);
 }
 
 }  // namespace gd::kernels

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <ATen/Parallel.h>
 
 #include "imaging/inpaint_prep.h"
 #include "imaging/resample.h"
@@ -112,6 +113,31 @@ TEST(OracleUpscale, TiledUpscaleIsSeamless) {
     EXPECT_THROW(ups.upscale(src, "Bogus", 2.0), Error);
     const Image l = ups.upscale(src, "Lanczos", 1.5);
     EXPECT_EQ(l.width, 330);
+}
+
+// Tiles on several threads at once give the very pixels of tiles one after another, with the
+// progress reported once per tile, in order, and a cancel honoured.
+TEST(OracleUpscale, ParallelTilesGiveTheSamePixels) {
+    const Image hr = io::read_png(test::oracle_dir() + "/upscale/quality/astro_hr.png").image;
+    const Image src = imaging_crop(hr, 0, 0, 420, 230);
+    pipeline::Upscalers ups;
+    const int threads = at::get_num_threads();
+    at::set_num_threads(2);
+    pipeline::UpscaleOptions serial, parallel;
+    serial.parallel_tiles = false;
+    std::vector<int> seen;
+    parallel.progress = [&](int done, int total) {
+        seen.push_back(done);
+        EXPECT_EQ(total, 6);
+    };
+    const Image a = ups.upscale(src, "ESRGAN slim", 2.0, serial), b = ups.upscale(src, "ESRGAN slim", 2.0, parallel);
+    EXPECT_EQ(a.pixels, b.pixels);
+    EXPECT_EQ(seen, (std::vector<int>{1, 2, 3, 4, 5, 6}));
+    int calls = 0;
+    pipeline::UpscaleOptions cancelled;
+    cancelled.cancelled = [&] { return ++calls > 2; };
+    EXPECT_THROW(ups.upscale(src, "ESRGAN slim", 2.0, cancelled), Cancelled);
+    at::set_num_threads(threads);
 }
 
 TEST(OracleUpscale, EsrganPthInEveryLayout) {

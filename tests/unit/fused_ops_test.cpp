@@ -74,9 +74,29 @@ TEST(GroupNormSilu, ModuleFormUsesTheModulesParameters) {
     EXPECT_LT(max_rel_diff(group_norm_act(x, norm, false), norm->forward(x)), 2e-6);
 }
 
+TEST(GroupNormSilu, Bfloat16WithinOneRoundingOfLibTorch) {
+    torch::NoGradGuard ng;
+    for (bool cl : {false, true}) {
+        auto x = (torch::randn({2, 320, 12, 10}) * 3 + 1).to(torch::kBFloat16);
+        if (cl) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+        const auto w = (torch::rand({320}) + 0.5).to(torch::kBFloat16), b = (torch::rand({320}) - 0.5).to(torch::kBFloat16);
+        const auto got = group_norm_act(x, 32, w, b, 1e-5, true);
+        EXPECT_EQ(got.scalar_type(), torch::kBFloat16);
+        EXPECT_EQ(got.is_contiguous(torch::MemoryFormat::ChannelsLast), cl);
+        // Exact arithmetic on the same bfloat16 inputs, then LibTorch's two-rounding result: ours
+        // (one rounding) is at least as close to the exact value, and within 2 bf16 ulps of LibTorch.
+        const auto exact = torch::silu(torch::group_norm(x.to(torch::kDouble), 32, w.to(torch::kDouble), b.to(torch::kDouble), 1e-5));
+        const auto lib = torch::silu(torch::group_norm(x, 32, w, b, 1e-5));
+        const double ours_err = (got.to(torch::kDouble) - exact).abs().max().item<double>();
+        const double lib_err = (lib.to(torch::kDouble) - exact).abs().max().item<double>();
+        EXPECT_LE(ours_err, lib_err * 1.01 + 1e-12);
+        EXPECT_LT(max_rel_diff(got.to(torch::kFloat), lib.to(torch::kFloat)), 2 * 7.9e-3);
+    }
+}
+
 TEST(GroupNormSilu, OtherDtypesAndLayoutsFallBackToLibTorch) {
     torch::NoGradGuard ng;
-    const auto x = torch::randn({1, 64, 8, 8}).to(torch::kBFloat16);
+    const auto x = torch::randn({1, 64, 8, 8}).to(torch::kDouble);
     EXPECT_TRUE(torch::equal(group_norm_act(x, 32, {}, {}, 1e-5, true),
                              torch::silu(torch::group_norm(x, 32, {}, {}, 1e-5))));
     const auto strided = torch::randn({1, 64, 8, 16}).slice(3, 0, 16, 2);  // neither layout
