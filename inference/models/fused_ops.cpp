@@ -130,6 +130,24 @@ torch::Tensor group_norm_act_(torch::Tensor x, const torch::nn::GroupNorm& norm,
     return group_norm_act(x, o.num_groups(), norm->weight, norm->bias, o.eps(), silu, true, true);
 }
 
+torch::Tensor layer_norm(const torch::Tensor& x, const torch::nn::LayerNorm& norm) {
+    const auto& w = norm->weight;
+    const auto& b = norm->bias;
+    const auto& shape = norm->options.normalized_shape();
+    if (unfused_ops || !x.is_cpu() || x.scalar_type() != torch::kBFloat16 || !x.is_contiguous() || shape.size() != 1 ||
+        x.size(-1) != shape[0] || torch::GradMode::is_enabled() || !w.defined() || !b.defined() ||
+        w.scalar_type() != torch::kBFloat16 || b.scalar_type() != torch::kBFloat16)
+        return torch::layer_norm(x, shape, w, b, norm->options.eps());
+    auto y = torch::empty_like(x);
+    const int64_t cols = x.size(-1);
+    K::layer_norm_cpu_bf16(reinterpret_cast<const uint16_t*>(x.data_ptr<at::BFloat16>()),
+                           reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>()),
+                           reinterpret_cast<const uint16_t*>(b.data_ptr<at::BFloat16>()),
+                           reinterpret_cast<uint16_t*>(y.data_ptr<at::BFloat16>()), x.numel() / std::max<int64_t>(1, cols), cols,
+                           static_cast<float>(norm->options.eps()), torch_parallel());
+    return y;
+}
+
 torch::Tensor geglu(const torch::Tensor& x, bool fused) {
 #ifdef GD_CUDA_KERNELS
     const int64_t inner = x.size(-1) / 2;
@@ -145,8 +163,18 @@ torch::Tensor geglu(const torch::Tensor& x, bool fused) {
         return y;
     }
 #endif
-    (void)fused;
-    // On the CPU LibTorch's vectorised erf beats a scalar loop; the CPU kernel is the CUDA reference.
+    if (fused && !unfused_ops && x.is_cpu() && x.scalar_type() == torch::kBFloat16 && x.is_contiguous() &&
+        !torch::GradMode::is_enabled()) {
+        const int64_t half = x.size(-1) / 2;
+        auto sizes = x.sizes().vec();
+        sizes.back() = half;
+        auto y = torch::empty(sizes, x.options());
+        K::geglu_cpu_bf16(reinterpret_cast<const uint16_t*>(x.data_ptr<at::BFloat16>()),
+                          reinterpret_cast<uint16_t*>(y.data_ptr<at::BFloat16>()), x.numel() / std::max<int64_t>(1, 2 * half),
+                          half, torch_parallel());
+        return y;
+    }
+    // float32 on the CPU: LibTorch's vectorised exact erf (the scalar CPU kernel is the CUDA reference).
     auto parts = x.chunk(2, -1);
     return parts[0] * torch::gelu(parts[1]);
 }

@@ -20,6 +20,10 @@ torch::Tensor group_norm_act(const torch::Tensor& x, int64_t groups, const torch
                              const torch::Tensor& bias, double eps, bool silu, bool fused = true,
                              bool overwrite_input = false);
 
+// A LayerNorm module over the last dimension: the bfloat16 CPU kernel for contiguous bfloat16 input,
+// else the module itself.
+torch::Tensor layer_norm(const torch::Tensor& x, const torch::nn::LayerNorm& norm);
+
 // x (..., 2 * inner) -> value * gelu(gate) (..., inner): the SD transformer's GEGLU.
 torch::Tensor geglu(const torch::Tensor& x, bool fused = true);
 

@@ -79,9 +79,9 @@ BasicTransformerBlockImpl::BasicTransformerBlockImpl(int64_t dim, int64_t heads,
 }
 
 torch::Tensor BasicTransformerBlockImpl::forward(torch::Tensor x, const torch::Tensor& context) {
-    x = attn1->forward(norm1->forward(x), {}) + x;
-    x = attn2->forward(norm2->forward(x), context) + x;
-    return ff->forward(norm3->forward(x)) + x;
+    x = attn1->forward(layer_norm(x, norm1), {}).add_(x);
+    x = attn2->forward(layer_norm(x, norm2), context).add_(x);
+    return ff->forward(layer_norm(x, norm3)).add_(x);
 }
 
 SpatialTransformerImpl::SpatialTransformerImpl(int64_t channels, int64_t heads, int64_t dim_head, int64_t depth,

@@ -46,10 +46,10 @@ void SDModel::set_device(torch::Device d) {
 }
 
 void SDModel::use_channels_last_decoder() {
-    // oneDNN's float32 convolutions run without reordering inputs and weights in channels-last layout
-    // (UNet and VAE decoder), as cuDNN's tensor-core ones do in every dtype. LibTorch 1.13's CPU
-    // bfloat16 channels-last path gives wrong images, so bfloat16 on the CPU keeps the plain layout.
-    channels_last_decoder = precision == torch::kFloat || device.is_cuda();
+    // oneDNN's convolutions run without reordering inputs and weights in channels-last layout (UNet
+    // and VAE decoder), as cuDNN's tensor-core ones do. LibTorch 1.13's own channels-last bfloat16
+    // GroupNorm gives wrong images; the fused kernel (models/fused_ops) takes every GroupNorm here.
+    channels_last_decoder = precision == torch::kFloat || precision == torch::kBFloat16 || device.is_cuda();
     const auto fmt = channels_last_decoder ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
     for (auto& p : net->vae->decoder->parameters())
         if (p.dim() == 4) p.set_data(p.contiguous(fmt));

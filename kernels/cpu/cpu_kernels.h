@@ -32,6 +32,12 @@ void group_norm_silu_cpu_bf16(const uint16_t* x, const uint16_t* gamma, const ui
 // y (rows, inner) = value * gelu(gate), with the exact (erf) GELU.
 void geglu_cpu(const float* x, float* y, int64_t rows, int64_t inner, const ParallelFor& parallel = {});
 
+// bfloat16 GEGLU (erf of Abramowitz & Stegun 7.1.26, 1.5e-7 off: far below bfloat16's step) and
+// LayerNorm over the last dimension (two passes over each row in float; gamma/beta may be null).
+void geglu_cpu_bf16(const uint16_t* x, uint16_t* y, int64_t rows, int64_t inner, const ParallelFor& parallel = {});
+void layer_norm_cpu_bf16(const uint16_t* x, const uint16_t* gamma, const uint16_t* beta, uint16_t* y, int64_t rows,
+                         int64_t cols, float eps, const ParallelFor& parallel = {});
+
 // The float SiLU the fused kernel uses (a vectorisable exp, within 2 ulp of std::exp's result).
 float silu_approx(float v);
 

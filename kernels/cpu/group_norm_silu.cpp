@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "bf16_math.h"
 #include "cpu_kernels.h"
 
 namespace gd::kernels {
@@ -18,49 +19,9 @@ void run(const ParallelFor& parallel, int64_t n, const std::function<void(int64_
     }
 }
 
-// Cephes' expf: range reduction by ln 2 split in two, degree-6 polynomial, 2^k built in the exponent
-// bits. Only arithmetic, selects and a bit copy (no calls, no branches), so the loops that call it
-// vectorise.
-inline float exp_poly(float x) {
-    x = x < -87.0f ? -87.0f : x;
-    x = x > 88.0f ? 88.0f : x;
-    // Round to nearest by adding and removing 1.5 * 2^23 (|x * log2 e| < 2^22).
-    const float k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    const float r = x - k * 0.693359375f + k * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(k) + 127) << 23;
-    float scale;
-    std::memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
-
-inline float silu_poly(float v) { return v / (1.0f + exp_poly(-v)); }
-
-// Storage types: float, or bfloat16 held as its 16 bits (the top half of a float).
-inline float load(float v) { return v; }
-inline float load(uint16_t v) {
-    const uint32_t bits = static_cast<uint32_t>(v) << 16;
-    float f;
-    std::memcpy(&f, &bits, sizeof f);
-    return f;
-}
-template <typename T>
-inline T store(float v);
-template <>
-inline float store<float>(float v) { return v; }
-template <>
-inline uint16_t store<uint16_t>(float v) {
-    // Round to nearest even, as LibTorch's float -> bfloat16 (the values here are finite).
-    uint32_t bits;
-    std::memcpy(&bits, &v, sizeof bits);
-    return static_cast<uint16_t>((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
-}
+using detail::load;
+using detail::silu_poly;
+using detail::store;
 
 // The loops, written once; each public variant below is compiled per instruction set (target_clones)
 // with the body inlined into every clone.

@@ -84,13 +84,15 @@ TEST(GroupNormSilu, Bfloat16WithinOneRoundingOfLibTorch) {
         EXPECT_EQ(got.scalar_type(), torch::kBFloat16);
         EXPECT_EQ(got.is_contiguous(torch::MemoryFormat::ChannelsLast), cl);
         // Exact arithmetic on the same bfloat16 inputs, then LibTorch's two-rounding result: ours
-        // (one rounding) is at least as close to the exact value, and within 2 bf16 ulps of LibTorch.
+        // (one rounding) is at least as close to the exact value.
         const auto exact = torch::silu(torch::group_norm(x.to(torch::kDouble), 32, w.to(torch::kDouble), b.to(torch::kDouble), 1e-5));
         const auto lib = torch::silu(torch::group_norm(x, 32, w, b, 1e-5));
         const double ours_err = (got.to(torch::kDouble) - exact).abs().max().item<double>();
         const double lib_err = (lib.to(torch::kDouble) - exact).abs().max().item<double>();
         EXPECT_LE(ours_err, lib_err * 1.01 + 1e-12);
-        EXPECT_LT(max_rel_diff(got.to(torch::kFloat), lib.to(torch::kFloat)), 2 * 7.9e-3);
+        // Within one bfloat16 rounding of the exact value (LibTorch's own channels-last bfloat16
+        // GroupNorm is not: it is why the fused kernel takes that case).
+        EXPECT_LT(max_rel_diff(got.to(torch::kDouble), exact), 4.0e-3);
     }
 }
 
@@ -136,6 +138,44 @@ TEST(Geglu, ReferenceKernelMatchesLibTorch) {
     gd::kernels::geglu_cpu(x.data_ptr<float>(), y.data_ptr<float>(), 2 * 77, 160);
     EXPECT_LT(max_rel_diff(y, ref), 2e-6);
     EXPECT_LT(max_rel_diff(sdgimp::models::geglu(x), ref), 1e-7);
+}
+
+// The bfloat16 transformer kernels: each result within one bfloat16 rounding (plus the float
+// arithmetic) of the exact value computed in double from the same bfloat16 inputs, and no further
+// from it than LibTorch's own bfloat16 ops.
+double max_err_vs(const torch::Tensor& got, const torch::Tensor& exact) {
+    return ((got.to(torch::kDouble) - exact).abs() / (exact.abs() + 1e-2)).max().item<double>();
+}
+
+TEST(TransformerBf16, GegluWithinOneRounding) {
+    torch::NoGradGuard ng;
+    const auto x = (torch::randn({2, 300, 2 * 640}) * 3).to(torch::kBFloat16);
+    const auto got = sdgimp::models::geglu(x);
+    ASSERT_EQ(got.scalar_type(), torch::kBFloat16);
+    const auto xd = x.to(torch::kDouble).chunk(2, -1);
+    const auto exact = xd[0] * 0.5 * xd[1] * (1 + torch::erf(xd[1] / std::sqrt(2.0)));
+    const auto lib = sdgimp::models::geglu(x, /*fused=*/false);
+    EXPECT_LT(max_err_vs(got, exact), 4.0e-3);
+    EXPECT_LE(max_err_vs(got, exact), max_err_vs(lib, exact) * 1.05 + 1e-6);
+}
+
+TEST(TransformerBf16, LayerNormWithinOneRounding) {
+    torch::NoGradGuard ng;
+    torch::nn::LayerNorm norm(torch::nn::LayerNormOptions({320}).eps(1e-5));
+    norm->weight.uniform_(0.5, 1.5);
+    norm->bias.uniform_(-0.3, 0.3);
+    norm->to(torch::kBFloat16);
+    const auto x = (torch::randn({2, 257, 320}) * 4 + 2).to(torch::kBFloat16);
+    const auto got = sdgimp::models::layer_norm(x, norm);
+    ASSERT_EQ(got.scalar_type(), torch::kBFloat16);
+    const auto exact = torch::layer_norm(x.to(torch::kDouble), {320}, norm->weight.to(torch::kDouble),
+                                         norm->bias.to(torch::kDouble), 1e-5);
+    EXPECT_LT(max_err_vs(got, exact), 4.0e-3);
+    EXPECT_LE(max_err_vs(got, exact), max_err_vs(norm->forward(x), exact) * 1.05 + 1e-6);
+    // float32 input goes through the module unchanged.
+    torch::nn::LayerNorm n32(torch::nn::LayerNormOptions({320}));
+    const auto x32 = torch::randn({3, 320});
+    EXPECT_TRUE(torch::equal(sdgimp::models::layer_norm(x32, n32), n32->forward(x32)));
 }
 
 }  // namespace
