@@ -14,6 +14,8 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+# Model hashes the tests compute are cached inside the build folder, not in the user's ~/.cache.
+export GIMP_DIFFUSION_CACHE=${GIMP_DIFFUSION_CACHE:-$build_dir/test-cache}
 export GIMP_DIFFUSION_ORACLE=${GIMP_DIFFUSION_ORACLE:-$(cd "$root/.." && pwd)/shared/oracle}
 
 [ -f "$build_dir/build.ninja" ] || meson setup "$build_dir" "$root"

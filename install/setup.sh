@@ -52,6 +52,12 @@ if [ ! -f "$upscalers/node_modules/@upscalerjs/esrgan-thick/models/x4/model.json
   fi
 fi
 
+# The CUDA toolkit's usual place: nvcc then builds the CUDA kernels (the engine itself needs a CUDA
+# LibTorch to run them; -Dcuda=disabled skips them).
+if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
+  export PATH="$PATH:/usr/local/cuda/bin"
+fi
+
 if [ ! -f "$build_dir/build.ninja" ]; then
   meson setup "$build_dir" "$root" "${meson_extra[@]}"
 elif [ ${#meson_extra[@]} -gt 0 ]; then

@@ -1,10 +1,13 @@
 #include "engine.h"
 
 
+#include <future>
 #include <new>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../io/mapped_file.h"
+#include "../io/hash_cache.h"
 #include "../io/model_hash.h"
 #include "../pipeline/conditioning.h"
 #include "../pipeline/generate.h"
@@ -48,6 +51,7 @@ struct Engine::Impl {
     std::shared_ptr<pipeline::SDModel> model;
     std::unique_ptr<text::ClipTokenizer> tok;
     ModelRequest loaded_req;
+    std::string loaded_stamp;  // size and modification time of the file when it was loaded
     LoadedModel info;
     int loads = 0;
 };
@@ -84,11 +88,19 @@ Image to_image(const torch::Tensor& hwc_uint8) {
     return img;
 }
 
+std::string file_stamp(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return {};
+    return std::to_string(static_cast<long long>(st.st_size)) + ":" + std::to_string(static_cast<long long>(st.st_ino)) + ":" +
+           std::to_string(static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec);
+}
+
 }  // namespace
 
 Status Engine::load_model(const ModelRequest& req, LoadedModel* out) {
     return guarded([&] {
-        const bool same = impl_->model && req.path == impl_->loaded_req.path &&
+        // The weights view the mapped file: a file changed since (rewritten, replaced) is loaded again.
+        const bool same = impl_->model && req.path == impl_->loaded_req.path && file_stamp(req.path) == impl_->loaded_stamp &&
                           req.prediction == impl_->loaded_req.prediction && req.vocab == impl_->loaded_req.vocab &&
                           req.precision == impl_->loaded_req.precision && req.device == impl_->loaded_req.device;
         if (!same) {
@@ -101,19 +113,25 @@ Status Engine::load_model(const ModelRequest& req, LoadedModel* out) {
             auto tok = std::make_unique<text::ClipTokenizer>(req.vocab.empty() ? text::find_vocab(req.path) : req.vocab);
             const torch::Device device = parse_device(req.device);
             const torch::ScalarType precision = parse_precision(req.precision, device);
+            // A1111's "Model hash" needs the whole file's SHA-256: remembered across sessions, and on a
+            // first load computed on another core while the weights are copied in.
+            const std::string path = req.path;
+            auto shorthash = std::async(std::launch::async, [path] {
+                return io::cached_sha256(*io::MappedFile::open(path)).substr(0, 10);
+            });
             auto model = pipeline::load_sd_model(req.path, pred);
             if (precision != torch::kFloat) model->set_precision(precision);
             if (!device.is_cpu()) model->set_device(device);
-            auto f = io::MappedFile::open(req.path);
             LoadedModel info;
             info.path = req.path;
             info.kind = model_kind(model->cfg);
-            info.hash = io::compute_model_hashes(*f).shorthash;
+            info.hash = shorthash.get();
             info.name = stem(req.path);
             info.default_size = model->cfg.prediction == Prediction::kV ? 768 : 512;
             impl_->model = std::move(model);
             impl_->tok = std::move(tok);
             impl_->loaded_req = req;
+            impl_->loaded_stamp = file_stamp(req.path);
             impl_->info = info;
             ++impl_->loads;
         }

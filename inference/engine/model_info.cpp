@@ -1,5 +1,7 @@
 #include "model_info.h"
 
+#include "../io/hash_cache.h"
+
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <torch/torch.h>
@@ -33,10 +35,10 @@ ModelInfo inspect_model(const std::string& path, std::optional<Prediction> predi
         info.mismatched_keys = r.mismatched;
     }
     if (with_hashes) {
-        io::ModelHashes h = io::compute_model_hashes(*ck.file);
-        info.hash_old = h.old_hash;
-        info.hash_new = h.shorthash;
-        info.sha256 = h.sha256;
+        // The whole-file hash through the cache the engine's loads share (multi-GB files hash once).
+        info.sha256 = io::cached_sha256(*ck.file);
+        info.hash_new = info.sha256.substr(0, 10);
+        info.hash_old = io::old_model_hash(*ck.file);
     }
     return info;
 }

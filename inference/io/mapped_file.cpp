@@ -28,7 +28,9 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
     f->path_ = path;
     f->size_ = static_cast<size_t>(st.st_size);
     if (f->size_ > 0) {
-        void* p = mmap(nullptr, f->size_, PROT_READ, MAP_PRIVATE, fd, 0);
+        // Private and writable: tensors may view the mapping directly, and a write to one only ever
+        // touches a private copy of the page.
+        void* p = mmap(nullptr, f->size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {
             int err = errno;
             ::close(fd);

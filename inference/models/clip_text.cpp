@@ -39,7 +39,7 @@ torch::Tensor OpenClipBlockImpl::forward(torch::Tensor x, const torch::Tensor& m
 }
 
 OpenClipTextImpl::OpenClipTextImpl(const TextConfig& c) : cfg(c) {
-    token_embedding = register_module("token_embedding", torch::nn::Embedding(c.vocab, c.width));
+    token_embedding = register_module("token_embedding", Embedding(c.vocab, c.width));
     positional_embedding = register_parameter("positional_embedding", torch::zeros({c.context_length, c.width}));
     auto tr = register_module("transformer", std::make_shared<torch::nn::Module>());
     resblocks = tr->register_module("resblocks", torch::nn::ModuleList());
@@ -89,8 +89,8 @@ torch::Tensor HfClipLayerImpl::forward(torch::Tensor x, const torch::Tensor& mas
 
 HfClipTextImpl::HfClipTextImpl(const TextConfig& c) : cfg(c) {
     auto emb = register_module("embeddings", std::make_shared<torch::nn::Module>());
-    token_embedding = emb->register_module("token_embedding", torch::nn::Embedding(c.vocab, c.width));
-    position_embedding = emb->register_module("position_embedding", torch::nn::Embedding(c.context_length, c.width));
+    token_embedding = emb->register_module("token_embedding", Embedding(c.vocab, c.width));
+    position_embedding = emb->register_module("position_embedding", Embedding(c.context_length, c.width));
     position_ids = emb->register_buffer("position_ids", torch::arange(c.context_length, torch::kLong).unsqueeze(0));
     auto enc = register_module("encoder", std::make_shared<torch::nn::Module>());
     layers = enc->register_module("layers", torch::nn::ModuleList());

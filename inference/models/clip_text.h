@@ -15,7 +15,7 @@ struct OpenClipAttentionImpl : torch::nn::Module {
     OpenClipAttentionImpl(int64_t width, int64_t heads);
     torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask);
     torch::Tensor in_proj_weight, in_proj_bias;
-    torch::nn::Linear out_proj{nullptr};
+    Linear out_proj{nullptr};
     int64_t heads;
 };
 TORCH_MODULE(OpenClipAttention);
@@ -25,7 +25,7 @@ struct OpenClipBlockImpl : torch::nn::Module {
     torch::Tensor forward(torch::Tensor x, const torch::Tensor& mask);
     torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
     OpenClipAttention attn{nullptr};
-    torch::nn::Linear c_fc{nullptr}, c_proj{nullptr};
+    Linear c_fc{nullptr}, c_proj{nullptr};
 };
 TORCH_MODULE(OpenClipBlock);
 
@@ -33,7 +33,7 @@ struct OpenClipTextImpl : torch::nn::Module {
     explicit OpenClipTextImpl(const TextConfig& c);
     // ids (B, 77) int64 -> hidden states after `layers_to_run` blocks and ln_final
     torch::Tensor forward(const torch::Tensor& ids, int64_t layers_to_run);
-    torch::nn::Embedding token_embedding{nullptr};
+    Embedding token_embedding{nullptr};
     torch::Tensor positional_embedding, text_projection, logit_scale;
     torch::nn::ModuleList resblocks;
     torch::nn::LayerNorm ln_final{nullptr};
@@ -45,7 +45,7 @@ TORCH_MODULE(OpenClipText);
 struct HfClipAttentionImpl : torch::nn::Module {
     HfClipAttentionImpl(int64_t width, int64_t heads);
     torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask);
-    torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
+    Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
     int64_t heads;
 };
 TORCH_MODULE(HfClipAttention);
@@ -55,7 +55,7 @@ struct HfClipLayerImpl : torch::nn::Module {
     torch::Tensor forward(torch::Tensor x, const torch::Tensor& mask);
     HfClipAttention self_attn{nullptr};
     torch::nn::LayerNorm layer_norm1{nullptr}, layer_norm2{nullptr};
-    torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+    Linear fc1{nullptr}, fc2{nullptr};
 };
 TORCH_MODULE(HfClipLayer);
 
@@ -63,7 +63,7 @@ struct HfClipTextImpl : torch::nn::Module {
     explicit HfClipTextImpl(const TextConfig& c);
     // ids (B, 77) -> final_layer_norm(hidden state after `layers_to_run` layers)
     torch::Tensor forward(const torch::Tensor& ids, int64_t layers_to_run);
-    torch::nn::Embedding token_embedding{nullptr}, position_embedding{nullptr};
+    Embedding token_embedding{nullptr}, position_embedding{nullptr};
     torch::Tensor position_ids;
     torch::nn::ModuleList layers;
     torch::nn::LayerNorm final_layer_norm{nullptr};

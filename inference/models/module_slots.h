@@ -16,17 +16,51 @@ struct SlotsImpl : torch::nn::Module {
 };
 TORCH_MODULE(Slots);
 
-inline torch::nn::Conv2d conv2d(int64_t in, int64_t out, int64_t k, int64_t stride = 1, int64_t pad = 0) {
-    return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, k).stride(stride).padding(pad));
+// Convolution and linear layers whose parameters start uninitialised: every value comes from the
+// checkpoint (a missing key is a load error), so LibTorch's random initialisation, 5-6 s for SD 2.1,
+// is skipped. init_random_weights() fills them for benchmarks.
+struct Conv2dImpl : torch::nn::Module {
+    Conv2dImpl(int64_t in, int64_t out, int64_t k, int64_t stride_ = 1, int64_t pad_ = 0, bool with_bias = true)
+        : stride(stride_), pad(pad_) {
+        weight = register_parameter("weight", torch::empty({out, in, k, k}));
+        if (with_bias) bias = register_parameter("bias", torch::empty({out}));
+    }
+    torch::Tensor forward(const torch::Tensor& x) { return torch::conv2d(x, weight, bias, stride, pad); }
+    torch::Tensor weight, bias;
+    int64_t stride, pad;
+};
+TORCH_MODULE(Conv2d);
+
+struct LinearImpl : torch::nn::Module {
+    LinearImpl(int64_t in, int64_t out, bool with_bias = true) {
+        weight = register_parameter("weight", torch::empty({out, in}));
+        if (with_bias) bias = register_parameter("bias", torch::empty({out}));
+    }
+    torch::Tensor forward(const torch::Tensor& x) { return torch::linear(x, weight, bias); }
+    torch::Tensor weight, bias;
+};
+TORCH_MODULE(Linear);
+
+struct EmbeddingImpl : torch::nn::Module {
+    EmbeddingImpl(int64_t count, int64_t dim) { weight = register_parameter("weight", torch::empty({count, dim})); }
+    torch::Tensor forward(const torch::Tensor& ids) { return torch::embedding(weight, ids); }
+    torch::Tensor weight;
+};
+TORCH_MODULE(Embedding);
+
+inline Conv2d conv2d(int64_t in, int64_t out, int64_t k, int64_t stride = 1, int64_t pad = 0) {
+    return Conv2d(in, out, k, stride, pad);
 }
 
 inline torch::nn::GroupNorm group_norm(int64_t channels, double eps, int64_t groups = 32) {
     return torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, channels).eps(eps));
 }
 
-inline torch::nn::Linear linear(int64_t in, int64_t out, bool bias = true) {
-    return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
-}
+inline Linear linear(int64_t in, int64_t out, bool bias = true) { return Linear(in, out, bias); }
+
+// LibTorch's default initialisation (uniform within 1 / sqrt(fan_in)) for every weight of two or
+// more dimensions and its bias: random models for benchmarks.
+void init_random_weights(torch::nn::Module& m);
 
 inline torch::nn::LayerNorm layer_norm(int64_t dim, double eps = 1e-5) {
     return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(eps));

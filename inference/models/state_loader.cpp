@@ -1,5 +1,6 @@
 #include "state_loader.h"
 
+#include <cmath>
 #include <set>
 #include <sstream>
 
@@ -42,6 +43,19 @@ torch::Tensor to_torch(const io::RawTensor& t) {
     return view.clone(torch::MemoryFormat::Contiguous);
 }
 
+torch::Tensor file_backed(const io::RawTensor& t, torch::Dtype dtype) {
+    const auto own = torch_dtype(t.dtype);
+    const size_t elem = c10::elementSize(own);
+    const uint8_t* first = t.data + t.storage_offset * static_cast<int64_t>(elem);
+    const bool aligned = reinterpret_cast<uintptr_t>(first) % elem == 0;
+    if (!t.owner || own != dtype || !t.is_contiguous() || !aligned) return to_torch(t).to(dtype);
+    // The tensor reads the mapped file directly (pages come in from the page cache on first use);
+    // its deleter holds the mapping open for as long as the tensor lives. The mapping is private
+    // and writable, so a write would touch a private copy of the page, never the file.
+    auto owner = t.owner;
+    return torch::from_blob(const_cast<uint8_t*>(first), t.shape, [owner](void*) {}, torch::TensorOptions().dtype(own));
+}
+
 LoadReport load_state(torch::nn::Module& m, const io::TensorMap& tensors, const std::string& prefix, torch::Dtype dtype) {
     LoadReport r;
     torch::NoGradGuard no_grad;
@@ -59,9 +73,8 @@ LoadReport load_state(torch::nn::Module& m, const io::TensorMap& tensors, const 
             r.mismatched.push_back(key + ": file " + shape_str(raw.shape) + " vs model " + shape_str(dst.sizes()));
             return;
         }
-        auto src = to_torch(raw);
         const auto target = dst.is_floating_point() ? dtype : dst.scalar_type();
-        dst.set_data(src.to(target));
+        dst.set_data(file_backed(raw, target));
         ++r.loaded;
     };
     for (auto& p : m.named_parameters(true)) copy_into(p.key(), p.value());
@@ -71,6 +84,20 @@ LoadReport load_state(torch::nn::Module& m, const io::TensorMap& tensors, const 
         if (!io::is_known_non_module_key(kv.first)) r.unexpected.push_back(kv.first);
     }
     return r;
+}
+
+void init_random_weights(torch::nn::Module& m) {
+    torch::NoGradGuard ng;
+    auto params = m.named_parameters(true);
+    for (auto& kv : params) {
+        const std::string& name = kv.key();
+        torch::Tensor& w = kv.value();
+        if (w.dim() < 2 || name.size() < 7 || name.compare(name.size() - 7, 7, ".weight") != 0) continue;
+        const double bound = 1.0 / std::sqrt(static_cast<double>(w.numel() / w.size(0)));
+        w.uniform_(-bound, bound);
+        const std::string bias = name.substr(0, name.size() - 7) + ".bias";
+        if (params.contains(bias)) params[bias].uniform_(-bound, bound);
+    }
 }
 
 }  // namespace sdgimp::models

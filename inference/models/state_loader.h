@@ -20,8 +20,12 @@ struct LoadReport {
 // A contiguous CPU tensor holding a copy of the raw tensor's elements, in its own dtype.
 torch::Tensor to_torch(const io::RawTensor& t);
 
-// Copies every parameter and buffer of `m` from tensors[prefix + name], converting to `dtype`
-// for floating tensors. Keys of `tensors` under `prefix` that `m` does not have are unexpected.
+// The raw tensor as `dtype`: a view of the mapped file itself when it is already contiguous, aligned
+// and of that dtype (safetensors and zip checkpoints: loading costs no copy), else a converted copy.
+torch::Tensor file_backed(const io::RawTensor& t, torch::Dtype dtype);
+
+// Sets every parameter and buffer of `m` from tensors[prefix + name] (file_backed), converting to
+// `dtype` for floating tensors. Keys of `tensors` under `prefix` that `m` does not have are unexpected.
 LoadReport load_state(torch::nn::Module& m, const io::TensorMap& tensors, const std::string& prefix,
                       torch::Dtype dtype = torch::kFloat);
 

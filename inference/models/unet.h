@@ -16,9 +16,9 @@ struct UNetImpl : torch::nn::Module {
     torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& context);
 
     Slots time_embed, out;
-    torch::nn::Linear time_lin1{nullptr}, time_lin2{nullptr};
+    Linear time_lin1{nullptr}, time_lin2{nullptr};
     torch::nn::GroupNorm out_norm{nullptr};
-    torch::nn::Conv2d out_conv{nullptr};
+    Conv2d out_conv{nullptr};
     torch::nn::ModuleList input_blocks, output_blocks;
     TimestepBlock middle_block{nullptr};
     UNetConfig cfg;

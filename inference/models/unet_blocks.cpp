@@ -136,7 +136,8 @@ torch::Tensor TimestepBlockImpl::forward(torch::Tensor x, const torch::Tensor& e
         else if (auto* s = m->as<SpatialTransformerImpl>()) x = s->forward(x, context);
         else if (auto* d = m->as<DownsampleImpl>()) x = d->forward(x);
         else if (auto* u = m->as<UpsampleImpl>()) x = u->forward(x);
-        else if (auto* c = m->as<torch::nn::Conv2dImpl>()) x = c->forward(x);
+        else if (auto* c = m->as<Conv2dImpl>()) x = c->forward(x);
+        else throw std::logic_error("a TimestepBlock holds a layer it cannot run");
     }
     return x;
 }

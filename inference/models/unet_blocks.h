@@ -12,17 +12,17 @@ struct ResBlockImpl : torch::nn::Module {
     torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& emb);
     Slots in_layers, emb_layers, out_layers;
     torch::nn::GroupNorm in_norm{nullptr}, out_norm{nullptr};
-    torch::nn::Conv2d in_conv{nullptr}, out_conv{nullptr}, skip_connection{nullptr};
-    torch::nn::Linear emb_proj{nullptr};
+    Conv2d in_conv{nullptr}, out_conv{nullptr}, skip_connection{nullptr};
+    Linear emb_proj{nullptr};
 };
 TORCH_MODULE(ResBlock);
 
 struct CrossAttentionImpl : torch::nn::Module {
     CrossAttentionImpl(int64_t query_dim, int64_t context_dim, int64_t heads, int64_t dim_head, bool upcast);
     torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& context);
-    torch::nn::Linear to_q{nullptr}, to_k{nullptr}, to_v{nullptr};
+    Linear to_q{nullptr}, to_k{nullptr}, to_v{nullptr};
     Slots to_out;
-    torch::nn::Linear out_proj{nullptr};
+    Linear out_proj{nullptr};
     int64_t heads;
     bool upcast;
 };
@@ -31,7 +31,7 @@ TORCH_MODULE(CrossAttention);
 struct GEGLUImpl : torch::nn::Module {
     GEGLUImpl(int64_t dim_in, int64_t dim_out);
     torch::Tensor forward(const torch::Tensor& x);
-    torch::nn::Linear proj{nullptr};
+    Linear proj{nullptr};
 };
 TORCH_MODULE(GEGLU);
 
@@ -40,7 +40,7 @@ struct FeedForwardImpl : torch::nn::Module {
     torch::Tensor forward(const torch::Tensor& x);
     Slots net;
     GEGLU geglu{nullptr};
-    torch::nn::Linear out{nullptr};
+    Linear out{nullptr};
 };
 TORCH_MODULE(FeedForward);
 
@@ -67,14 +67,14 @@ TORCH_MODULE(SpatialTransformer);
 struct DownsampleImpl : torch::nn::Module {
     explicit DownsampleImpl(int64_t channels);
     torch::Tensor forward(const torch::Tensor& x) { return op(x); }
-    torch::nn::Conv2d op{nullptr};
+    Conv2d op{nullptr};
 };
 TORCH_MODULE(Downsample);
 
 struct UpsampleImpl : torch::nn::Module {
     explicit UpsampleImpl(int64_t channels);
     torch::Tensor forward(const torch::Tensor& x);
-    torch::nn::Conv2d conv{nullptr};
+    Conv2d conv{nullptr};
 };
 TORCH_MODULE(Upsample);
 

@@ -12,7 +12,7 @@ struct VaeResnetBlockImpl : torch::nn::Module {
     VaeResnetBlockImpl(int64_t in, int64_t out);
     torch::Tensor forward(const torch::Tensor& x);
     torch::nn::GroupNorm norm1{nullptr}, norm2{nullptr};
-    torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, nin_shortcut{nullptr};
+    Conv2d conv1{nullptr}, conv2{nullptr}, nin_shortcut{nullptr};
 };
 TORCH_MODULE(VaeResnetBlock);
 
@@ -20,7 +20,7 @@ struct VaeAttnBlockImpl : torch::nn::Module {
     explicit VaeAttnBlockImpl(int64_t ch);
     torch::Tensor forward(const torch::Tensor& x);
     torch::nn::GroupNorm norm{nullptr};
-    torch::nn::Conv2d q{nullptr}, k{nullptr}, v{nullptr}, proj_out{nullptr};
+    Conv2d q{nullptr}, k{nullptr}, v{nullptr}, proj_out{nullptr};
 };
 TORCH_MODULE(VaeAttnBlock);
 
@@ -36,7 +36,7 @@ TORCH_MODULE(VaeMid);
 // One resolution level: "block.N" plus "downsample.conv" / "upsample.conv".
 struct VaeLevelImpl : torch::nn::Module {
     torch::nn::ModuleList block;
-    torch::nn::Conv2d resample{nullptr};
+    Conv2d resample{nullptr};
     bool down = false;
     torch::Tensor forward(torch::Tensor x);
 };
@@ -45,7 +45,7 @@ TORCH_MODULE(VaeLevel);
 struct VaeEncoderImpl : torch::nn::Module {
     explicit VaeEncoderImpl(const VAEConfig& c);
     torch::Tensor forward(const torch::Tensor& x);
-    torch::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
+    Conv2d conv_in{nullptr}, conv_out{nullptr};
     torch::nn::ModuleList down;
     VaeMid mid{nullptr};
     torch::nn::GroupNorm norm_out{nullptr};
@@ -55,7 +55,7 @@ TORCH_MODULE(VaeEncoder);
 struct VaeDecoderImpl : torch::nn::Module {
     explicit VaeDecoderImpl(const VAEConfig& c);
     torch::Tensor forward(const torch::Tensor& z);
-    torch::nn::Conv2d conv_in{nullptr}, conv_out{nullptr};
+    Conv2d conv_in{nullptr}, conv_out{nullptr};
     torch::nn::ModuleList up;
     VaeMid mid{nullptr};
     torch::nn::GroupNorm norm_out{nullptr};
@@ -69,7 +69,7 @@ struct AutoencoderKLImpl : torch::nn::Module {
     torch::Tensor decode(const torch::Tensor& z);
     VaeEncoder encoder{nullptr};
     VaeDecoder decoder{nullptr};
-    torch::nn::Conv2d quant_conv{nullptr}, post_quant_conv{nullptr};
+    Conv2d quant_conv{nullptr}, post_quant_conv{nullptr};
     VAEConfig cfg;
 };
 TORCH_MODULE(AutoencoderKL);

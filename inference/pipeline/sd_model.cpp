@@ -140,6 +140,7 @@ std::shared_ptr<SDModel> random_sd_model(const ModelConfig& cfg) {
     m->cfg = cfg;
     m->path = "(random weights)";
     m->net = models::LatentDiffusion(cfg);
+    models::init_random_weights(*m->net);
     m->net->eval();
     m->use_channels_last_decoder();
     m->schedule = sampling::ModelSchedule::linear(cfg.schedule.linear_start, cfg.schedule.linear_end, cfg.schedule.timesteps);

@@ -25,6 +25,7 @@
 #include "../models/unet.h"
 #include "../models/vae.h"
 #include "../pipeline/sd_model.h"
+#include "../sampling/noise.h"
 #include "../pipeline/txt2img.h"
 #include "../pipeline/upscale.h"
 #include "../status.h"
@@ -153,6 +154,7 @@ int cmd_bench(const std::vector<std::string>& args) {
     const int64_t lat = size / 8;
     if (what == "all" || what == "unet") {
         models::UNet unet(unet_for(arch));
+        models::init_random_weights(*unet);
         unet->to(device, dtype);
         auto x = torch::randn({2, 4, lat, lat}).to(device, dtype);
         if (o.has("channels-last")) {
@@ -260,6 +262,26 @@ int cmd_bench(const std::vector<std::string>& args) {
             throw Error(ErrorCode::kInternal, "A fused kernel disagrees with its CPU reference on " + o.get("device", "cpu") + ".");
         }
     }
+    if (what == "nv-noise") {
+        // A1111's "NV" source (our CPU Philox + Box-Muller) against the device's own randn for the same
+        // seeds: three successive draws per seed, as a sampler makes them. Needs --device cuda.
+        if (!device.is_cuda()) throw Error(ErrorCode::kInvalidRequest, "--what nv-noise compares with CUDA's randn: add --device cuda.");
+        double worst = 0;
+        for (uint64_t seed : {0ull, 1ull, 42ull, 3331645590ull, (1ull << 32) + 5}) {
+            sampling::SeededGenerator nv(sampling::NoiseSource::kNV, seed);
+            torch::cuda::manual_seed(seed);
+            for (int draw = 0; draw < 3; ++draw) {
+                const auto ours = nv.randn({1, 4, 96, 96});
+                const auto cuda = torch::randn({1, 4, 96, 96}, torch::TensorOptions().device(device)).to(torch::kCPU);
+                worst = std::max(worst, (ours - cuda).abs().max().item<double>());
+            }
+        }
+        report["nv_vs_cuda_randn_max_abs_diff"] = worst;
+        if (!(worst < 1e-4)) {
+            std::cout << report.dump() << "\n";
+            throw Error(ErrorCode::kInternal, "The NV noise source differs from CUDA's randn on this device.");
+        }
+    }
     if (what == "image") {
         // A whole image as the plug-in makes one: two prompts through the text encoder, --steps Euler
         // steps with CFG (sampler on the CPU, networks on the device), the VAE decode.
@@ -291,6 +313,11 @@ int cmd_bench(const std::vector<std::string>& args) {
         }
         report["image_s"] = t[t.size() / 2];
         std::cerr << arch << " whole image " << size << "x" << size << ", " << steps << " steps: " << t[t.size() / 2] << " s\n";
+    }
+    if (what == "write-checkpoint") {
+        // A full-size random checkpoint to time loads against repeatedly (--out FILE).
+        if (!o.has("out")) throw Error(ErrorCode::kInvalidRequest, "--what write-checkpoint needs --out FILE.");
+        write_random_checkpoint(arch, o.get("out"));
     }
     if (what == "load") {
         // Loading a checkpoint (the page cache warm, as on a second GIMP session), against reading the
@@ -326,7 +353,27 @@ int cmd_bench(const std::vector<std::string>& args) {
             r.seed = 1;
             r.width = r.height = 64;
             std::vector<GeneratedImage> out;
-            report["second_call_one_step_64px_s"] = time_once([&] { (void)engine.txt2img(r, {}, &out); });
+            // Twice: the first also faults the mapped weights in from the page cache.
+            auto generate = [&](const RunCallbacks& cb) {
+                out.clear();
+                const Status st = engine.txt2img(r, cb, &out);
+                if (!st.ok) throw Error(st.code, st.message);
+            };
+            report["second_call_one_step_64px_s"] = time_once([&] { generate({}); });
+            report["third_call_one_step_64px_s"] = time_once([&] { generate({}); });
+            if (o.has("profile")) {
+                torch::autograd::profiler::RecordProfile guard(o.get("profile"));
+                generate({});
+            }
+            // The part before the first step: tokenising and the text encoder on both prompts.
+            RunCallbacks cb;
+            double first_step_at = 0;
+            const auto t0 = std::chrono::steady_clock::now();
+            cb.progress = [&](int done, int) {
+                if (done == 1) first_step_at = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            };
+            generate(cb);
+            report["call_to_first_step_done_64px_s"] = first_step_at;
         }
         std::cerr << "load " << report["load_s"] << " s, read " << report["read_file_s"] << " s\n";
     }
@@ -368,6 +415,7 @@ int cmd_bench(const std::vector<std::string>& args) {
         VAEConfig vc;
         vc.ch_mult = {1, 2, 4, 4};
         models::AutoencoderKL vae(vc);
+        models::init_random_weights(*vae);
         vae->to(device, dtype);
         auto z = torch::randn({1, 4, lat, lat}).to(device, dtype);
         if (o.has("channels-last")) {
@@ -396,7 +444,7 @@ int cmd_bench(const std::vector<std::string>& args) {
         report["vae_decode_s"] = s;
         if (dtype != torch::kFloat && o.has("compare-float32")) {
             // The same random weights in float32: the baseline time and how close the images are.
-            models::AutoencoderKL ref(vc);
+            models::AutoencoderKL ref(vc);  // weights copied in below
             auto src = vae->named_parameters(), dst = ref->named_parameters();
             for (auto& kv : src) dst[kv.key()].set_data(kv.value().to(torch::kFloat).contiguous());
             const auto z32 = z.to(torch::kFloat).contiguous();

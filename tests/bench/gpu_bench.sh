@@ -28,6 +28,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 bench() { "$cli" bench --device cuda "$@" | tee -a "$log"; }
 # 1. The kernels first: a wrong kernel makes every figure after it meaningless.
 for dtype in float32 float16 bfloat16; do bench --what kernels --dtype "$dtype"; done
+# A1111's "NV" noise (computed on the CPU) against this device's own randn, seed by seed.
+bench --what nv-noise
 # 2. UNet step and VAE decode; float32 is the baseline of the ratios.
 bench --what unet --arch sd21 --size 768 --dtype float32 --channels-last 1 --repeat 10
 bench --what unet --arch sd21 --size 768 --dtype float32 --tf32 1 --channels-last 1 --repeat 10
