@@ -1,6 +1,7 @@
 #include "attention.h"
 
 #include "blas_threads.h"
+#include "cpu_gemm.h"
 
 #include <ATen/Parallel.h>
 
@@ -36,28 +37,44 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
     const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
     const int64_t b = q.size(0), h = q.size(1), n = q.size(2), m = k.size(2), dv = v.size(-1);
     // The scale goes on q (N x d) rather than on the scores (N x M): one small pass instead of a big one.
-    const auto qf = (q * scale).flatten(0, 1), kt = k.flatten(0, 1).transpose(1, 2), vf = v.flatten(0, 1);
+    const auto qf = (q * scale).contiguous().flatten(0, 1), kf = k.contiguous().flatten(0, 1), vf = v.contiguous().flatten(0, 1);
     // One head at a time, in blocks of query rows whose scores stay in the cache: the score matrix
     // is written, soft-maxed and read back without leaving it (the whole-batch version streams
     // gigabytes of scores through memory at 4096 tokens).
     const int64_t rows = std::clamp<int64_t>(attention_block_elems() / std::max<int64_t>(1, m), 1, n);
+    const int64_t d = q.size(-1);
     auto out = torch::empty({b * h, n, dv}, q.options());
-    // Heads run in parallel, each thread with its own score buffers; the small products inside run on
-    // one BLAS thread (a threaded BLAS called from several threads at once serialises them).
-    const SingleThreadedBlas blas_guard(at::get_num_threads() > 1);
+    // float32 products through oneDNN's sgemm (single-threaded inside this parallel region, and
+    // concurrent calls really run concurrently); other dtypes through LibTorch with one BLAS thread.
+    const bool dnnl = q.scalar_type() == torch::kFloat && k.scalar_type() == torch::kFloat &&
+                      v.scalar_type() == torch::kFloat && have_cpu_sgemm();
+    const SingleThreadedBlas blas_guard(!dnnl && at::get_num_threads() > 1);
     at::parallel_for(0, b * h, 1, [&](int64_t begin, int64_t end) {
         auto scores = torch::empty({rows, m}, q.options()), probs = torch::empty({rows, m}, q.options());
         for (int64_t i = begin; i < end; ++i) {
-            const auto qi = qf[i], kti = kt[i], vi = vf[i];
+            const auto qi = qf[i], ki = kf[i], vi = vf[i];
             auto oi = out[i];
             for (int64_t r = 0; r < n; r += rows) {
                 const int64_t e = std::min(n, r + rows);
                 auto s = scores.slice(0, 0, e - r), p = probs.slice(0, 0, e - r);
-                at::mm_out(s, qi.slice(0, r, e), kti);
+                auto o = oi.slice(0, r, e);
+                if (dnnl) {
+                    // Shapes are valid by construction; a failure would leave scores unset, so check.
+                    TORCH_CHECK(cpu_sgemm(false, true, e - r, m, d, qi.data_ptr<float>() + r * d, d, ki.data_ptr<float>(), d,
+                              s.data_ptr<float>(), m),
+                                "oneDNN sgemm failed");
+                } else {
+                    at::mm_out(s, qi.slice(0, r, e), ki.t());
+                }
                 if (mask.defined()) s.add_(mask.slice(0, r, e));
                 at::_softmax_out(p, s, -1, false);
-                auto o = oi.slice(0, r, e);
-                at::mm_out(o, p, vi);
+                if (dnnl) {
+                    TORCH_CHECK(cpu_sgemm(false, false, e - r, dv, m, p.data_ptr<float>(), m, vi.data_ptr<float>(), dv,
+                                          o.data_ptr<float>(), dv),
+                                "oneDNN sgemm failed");
+                } else {
+                    at::mm_out(o, p, vi);
+                }
             }
         }
     });

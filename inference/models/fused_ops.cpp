@@ -3,6 +3,8 @@
 #include <ATen/Parallel.h>
 
 #include "../../kernels/cpu/cpu_kernels.h"
+#include "cpu_gemm.h"
+#include "module_slots.h"
 
 #ifdef GD_CUDA_KERNELS
 #include <c10/cuda/CUDAStream.h>
@@ -128,6 +130,25 @@ torch::Tensor group_norm_act(const torch::Tensor& x, const torch::nn::GroupNorm&
 torch::Tensor group_norm_act_(torch::Tensor x, const torch::nn::GroupNorm& norm, bool silu) {
     const auto& o = norm->options;
     return group_norm_act(x, o.num_groups(), norm->weight, norm->bias, o.eps(), silu, true, true);
+}
+
+torch::Tensor linear_forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+    const int64_t in = x.size(-1), out_features = weight.size(0), rows = in ? x.numel() / in : 0;
+    if (unfused_ops || !x.is_cpu() || x.scalar_type() != torch::kFloat || weight.scalar_type() != torch::kFloat ||
+        !have_cpu_sgemm() || rows == 0 || torch::GradMode::is_enabled())
+        return torch::linear(x, weight, bias);
+    const auto x2 = x.reshape({rows, in}).contiguous();
+    const auto w = weight.contiguous();
+    // A fresh output, the bias copied into every row (expand().contiguous() would alias the bias
+    // itself when rows == 1, and the product is accumulated onto it).
+    auto y = torch::empty({rows, out_features}, x.options());
+    if (bias.defined()) y.copy_(bias.expand({rows, out_features}));
+    TORCH_CHECK(cpu_sgemm(false, true, rows, out_features, in, x2.data_ptr<float>(), in, w.data_ptr<float>(), in,
+                          y.data_ptr<float>(), out_features, bias.defined()),
+                "oneDNN sgemm failed");
+    auto sizes = x.sizes().vec();
+    sizes.back() = out_features;
+    return y.view(sizes);
 }
 
 torch::Tensor layer_norm(const torch::Tensor& x, const torch::nn::LayerNorm& norm) {

@@ -31,12 +31,16 @@ struct Conv2dImpl : torch::nn::Module {
 };
 TORCH_MODULE(Conv2d);
 
+// x @ weight^T + bias; float32 on the CPU through oneDNN's sgemm (models/cpu_gemm.h), which scales
+// with LibTorch's threads where OpenBLAS does not.
+torch::Tensor linear_forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
+
 struct LinearImpl : torch::nn::Module {
     LinearImpl(int64_t in, int64_t out, bool with_bias = true) {
         weight = register_parameter("weight", torch::empty({out, in}));
         if (with_bias) bias = register_parameter("bias", torch::empty({out}));
     }
-    torch::Tensor forward(const torch::Tensor& x) { return torch::linear(x, weight, bias); }
+    torch::Tensor forward(const torch::Tensor& x) { return linear_forward(x, weight, bias); }
     torch::Tensor weight, bias;
 };
 TORCH_MODULE(Linear);

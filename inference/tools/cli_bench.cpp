@@ -8,6 +8,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sys/resource.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include "../engine/model_info.h"
 #include "../model_config.h"
 #include "../models/attention.h"
+#include "../models/cpu_gemm.h"
 #include "../models/fused_ops.h"
 #include "../models/unet.h"
 #include "../models/vae.h"
@@ -141,7 +143,12 @@ int cmd_bench(const std::vector<std::string>& args) {
     const auto dtype = dtype_name == "bfloat16" ? torch::kBFloat16 : dtype_name == "float16" ? torch::kFloat16 : torch::kFloat;
     const torch::Device device = parse_device(o.get("device", "cpu"));
     init_torch_threads();
-    if (o.has("threads")) at::set_num_threads(o.get_int("threads", 1));
+    if (o.has("threads")) {
+        // OpenBLAS keeps its own thread count: set it too, so "one thread" means one thread.
+        at::set_num_threads(o.get_int("threads", 1));
+        using SetFn = void (*)(int);
+        if (auto set = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(o.get_int("threads", 1));
+    }
     if (o.get("tf32", "0") == "1") {
         // float32 storage, TF32 tensor-core matmuls and convolutions (the 65.7 ms row).
         at::globalContext().setAllowTF32CuBLAS(true);
@@ -213,6 +220,7 @@ int cmd_bench(const std::vector<std::string>& args) {
         std::cerr << "self-attention " << tokens << " tokens: " << median(fast_t) << " s (whole-matrix baseline "
                   << median(base_t) << " s)\n";
         report["attention_block_elems"] = models::attention_block_elems();
+        report["onednn_sgemm"] = models::have_cpu_sgemm();
     }
     if (what == "groupnorm") {
         // GroupNorm+SiLU on the VAE decoder's largest activation (128 channels at full size), fused

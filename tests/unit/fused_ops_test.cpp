@@ -6,7 +6,9 @@
 #include <torch/torch.h>
 
 #include "../../kernels/cpu/cpu_kernels.h"
+#include "models/attention.h"
 #include "models/fused_ops.h"
+#include "models/module_slots.h"
 
 namespace {
 
@@ -176,6 +178,43 @@ TEST(TransformerBf16, LayerNormWithinOneRounding) {
     torch::nn::LayerNorm n32(torch::nn::LayerNormOptions({320}));
     const auto x32 = torch::randn({3, 320});
     EXPECT_TRUE(torch::equal(sdgimp::models::layer_norm(x32, n32), n32->forward(x32)));
+}
+
+// float32 products through oneDNN's sgemm (when the process has it) give LibTorch's results, and
+// leave the layer's parameters untouched (a one-row input once accumulated into the bias itself).
+TEST(CpuGemm, LinearMatchesLibTorchAndKeepsItsParameters) {
+    torch::NoGradGuard ng;
+    for (int threads : {1, 2}) {
+        at::set_num_threads(threads);
+        for (int64_t rows : {1, 2, 7, 77, 1000}) {
+            const auto x = torch::randn({rows, 96}), w = torch::randn({48, 96}), b = torch::randn({48});
+            const auto w0 = w.clone(), b0 = b.clone();
+            for (int rep = 0; rep < 2; ++rep) {
+                EXPECT_LT(max_rel_diff(sdgimp::models::linear_forward(x, w, b), torch::linear(x, w0, b0)), 1e-5) << rows;
+                EXPECT_LT(max_rel_diff(sdgimp::models::linear_forward(x.unsqueeze(0), w, {}), torch::linear(x.unsqueeze(0), w0, {})),
+                          1e-5);
+            }
+            EXPECT_TRUE(torch::equal(w, w0));
+            EXPECT_TRUE(torch::equal(b, b0));
+        }
+        const auto strided = torch::randn({2, 96, 5}).transpose(1, 2);
+        const auto w = torch::randn({48, 96});
+        EXPECT_LT(max_rel_diff(sdgimp::models::linear_forward(strided, w, {}), torch::linear(strided, w, {})), 1e-5);
+    }
+}
+
+TEST(CpuGemm, BlockedAttentionMatchesTheTextbookVersion) {
+    torch::NoGradGuard ng;
+    for (int threads : {1, 2}) {
+        at::set_num_threads(threads);
+        for (auto sh : std::vector<std::array<int64_t, 5>>{{2, 8, 64, 77, 40}, {1, 5, 1024, 1024, 64}, {3, 2, 10, 10, 8}}) {
+            // q from a transposed projection, as split_heads gives it.
+            const auto q = torch::randn({sh[0], sh[2], sh[1], sh[4]}).transpose(1, 2);
+            const auto k = torch::randn({sh[0], sh[1], sh[3], sh[4]}), v = torch::randn({sh[0], sh[1], sh[3], sh[4]});
+            EXPECT_LT((sdgimp::models::attention(q, k, v) - sdgimp::models::attention_unblocked(q, k, v)).abs().max().item<double>(),
+                      1e-5);
+        }
+    }
 }
 
 }  // namespace
