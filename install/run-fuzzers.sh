@@ -8,7 +8,7 @@ root=$(dirname "$here")
 seconds=${1:-60}
 fuzz_build="$root/build-fuzz"
 [ -f "$fuzz_build/build.ninja" ] || CXX=clang++ meson setup "$fuzz_build" "$root" \
-  -Dtorch=disabled -Dplugin=disabled -Dtests=false -Dfuzz=true -Dbuildtype=debugoptimized >/dev/null
+  -Dtorch=disabled -Dcuda=disabled -Dplugin=disabled -Dtests=false -Dfuzz=true -Dbuildtype=debugoptimized >/dev/null
 ninja -C "$fuzz_build" >/dev/null
 oracle=${GIMP_DIFFUSION_ORACLE:-$(cd "$root/.." && pwd)/shared/oracle}
 work=$(mktemp -d)

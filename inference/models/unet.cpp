@@ -11,8 +11,8 @@ namespace F = torch::nn::functional;
 
 torch::Tensor timestep_embedding(const torch::Tensor& t, int64_t dim) {
     const int64_t half = dim / 2;
-    auto freqs = torch::exp(-std::log(10000.0) * torch::arange(0, half, torch::TensorOptions().dtype(torch::kFloat)) / half)
-                     .to(t.device());
+    // Made on t's device: a host-to-device copy here could not be captured into a CUDA graph.
+    auto freqs = torch::exp(-std::log(10000.0) * torch::arange(0, half, torch::TensorOptions().dtype(torch::kFloat).device(t.device())) / half);
     auto args = t.to(torch::kFloat).unsqueeze(1) * freqs.unsqueeze(0);
     auto emb = torch::cat({torch::cos(args), torch::sin(args)}, -1);
     if (dim % 2) emb = torch::cat({emb, torch::zeros_like(emb.slice(1, 0, 1))}, -1);

@@ -1,5 +1,7 @@
 #include "sd_model.h"
 
+#include <cstdlib>
+
 #include "../io/checkpoint_file.h"
 #include "../io/checkpoint_keys.h"
 #include "../status.h"
@@ -11,7 +13,8 @@ sampling::ModelFn SDModel::unet_fn(const torch::Tensor& concat) const {
     const torch::ScalarType dt = precision;
     const bool cl = channels_last_decoder;  // same rule as the decoder
     const torch::Device dev = device;
-    return [unet, concat, dt, cl, dev](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond) mutable {
+    const std::shared_ptr<CudaGraphUNet> graph = cuda_graph;
+    return [unet, concat, dt, cl, dev, graph](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond) mutable {
         torch::NoGradGuard ng;
         // The sampler works in float32; only the network runs at the model's precision (as A1111's half mode).
         torch::Tensor in = x;
@@ -25,7 +28,10 @@ sampling::ModelFn SDModel::unet_fn(const torch::Tensor& concat) const {
         }
         auto din = in.to(dev, dt);
         if (cl) din = din.contiguous(torch::MemoryFormat::ChannelsLast);
-        return unet->forward(din, t.to(dev), cond.to(dev, dt)).to(torch::kCPU, torch::kFloat).contiguous();
+        const auto tdev = t.to(dev, torch::kFloat), cdev = cond.to(dev, dt);
+        // The copy to the host also reads the graph's output before its next replay.
+        const auto out = graph ? graph->forward(din, tdev, cdev) : unet->forward(din, tdev, cdev);
+        return out.to(torch::kCPU, torch::kFloat).contiguous();
     };
 }
 
@@ -42,6 +48,10 @@ void SDModel::set_precision(torch::ScalarType dtype) {
 void SDModel::set_device(torch::Device d) {
     device = d;
     net->to(d);
+    const char* graphs = std::getenv("GIMP_DIFFUSION_CUDA_GRAPHS");
+    cuda_graph.reset();
+    if (d.is_cuda() && CudaGraphUNet::available() && !(graphs && std::string(graphs) == "0"))
+        cuda_graph = std::make_shared<CudaGraphUNet>(net->unet);
     use_channels_last_decoder();
 }
 

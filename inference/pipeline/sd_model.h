@@ -13,6 +13,7 @@
 #include "../models/state_loader.h"
 #include "../sampling/denoiser.h"
 #include "../sampling/schedules.h"
+#include "cuda_graph_unet.h"
 #include "vae_tiling.h"
 
 namespace sdgimp::pipeline {
@@ -61,6 +62,8 @@ struct SDModel {
     bool channels_last_decoder = false;
     torch::ScalarType precision = torch::kFloat;
     torch::Device device = torch::kCPU;
+    // On CUDA the UNet step replays from captured graphs ($GIMP_DIFFUSION_CUDA_GRAPHS=0: eager).
+    std::shared_ptr<CudaGraphUNet> cuda_graph;
     LatentModel latent_model() const;
     ImageCodec codec() const;
 };

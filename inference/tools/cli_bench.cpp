@@ -26,6 +26,7 @@
 #include "../models/fused_ops.h"
 #include "../models/unet.h"
 #include "../models/vae.h"
+#include "../pipeline/cuda_graph_unet.h"
 #include "../pipeline/sd_model.h"
 #include "../sampling/noise.h"
 #include "../pipeline/txt2img.h"
@@ -190,6 +191,15 @@ int cmd_bench(const std::vector<std::string>& args) {
             s = seconds([&] { (void)unet->forward(x, t, ctx); }, repeat);
         }
         report["unet_step_cfg2_s"] = s;
+        if (device.is_cuda() && o.get("cuda-graphs", "0") == "1") {
+            // The same step replayed from a captured CUDA graph (the eager figure above is the baseline).
+            pipeline::CudaGraphUNet graph(unet);
+            (void)graph.forward(x, t, ctx);  // eager warm-up; the next call (seconds()'s warm-up) captures
+            const double sg = seconds([&] { (void)graph.forward(x, t, ctx); }, repeat);
+            report["unet_step_cuda_graph_s"] = sg;
+            report["cuda_graphs_captured"] = graph.captured_graphs();
+            report["cuda_graph_speedup"] = s / sg;
+        }
         if (o.has("profile")) {
             // One more step under LibTorch's profiler: a Chrome trace of every op, to see where time goes.
             torch::autograd::profiler::RecordProfile guard(o.get("profile"));

@@ -3,10 +3,12 @@
 # engine's -dev packages: nlohmann-json, libpng, zlib, ICU). Builds the engine against the pip
 # torch's bundled LibTorch with the CUDA kernels, checks the kernels against their CPU references,
 # then times on the GPU, each with its baseline from the same run:
-#   - the SD 2.1-768 UNet step (CFG batch 2, 96x96 latents): float32, TF32, float16, bfloat16;
+#   - the SD 2.1-768 UNet step (CFG batch 2, 96x96 latents): float32, TF32, float16, bfloat16, the
+#     last two also replayed from a CUDA graph;
 #   - the VAE decode at 768 in the same precisions;
 #   - a whole 30-step 768x768 image (text encoder, sampler, VAE decode) in float16 and bfloat16,
 #     and the device memory the process holds afterwards (the caching allocator keeps its peak).
+# First it checks the fused kernels and A1111's NV noise against CUDA's randn.
 # Every line of OUT_DIR/gpu_bench.jsonl is one `gimp-diffusion-cli bench` report.
 #   tests/bench/gpu_bench.sh [OUT_DIR]          (about 5 minutes on an H100/H200, build included)
 set -euo pipefail
@@ -34,7 +36,7 @@ bench --what nv-noise
 bench --what unet --arch sd21 --size 768 --dtype float32 --channels-last 1 --repeat 10
 bench --what unet --arch sd21 --size 768 --dtype float32 --tf32 1 --channels-last 1 --repeat 10
 for dtype in float16 bfloat16; do
-  bench --what unet --arch sd21 --size 768 --dtype "$dtype" --channels-last 1 --repeat 20
+  bench --what unet --arch sd21 --size 768 --dtype "$dtype" --channels-last 1 --cuda-graphs 1 --repeat 20
 done
 for dtype in float32 float16 bfloat16; do
   bench --what vae --arch sd21 --size 768 --dtype "$dtype" --channels-last 1 --repeat 5
