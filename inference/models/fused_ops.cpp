@@ -151,6 +151,31 @@ torch::Tensor linear_forward(const torch::Tensor& x, const torch::Tensor& weight
     return y.view(sizes);
 }
 
+torch::Tensor conv2d_forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                             int64_t stride, int64_t pad) {
+    const bool pointwise = weight.dim() == 4 && weight.size(2) == 1 && weight.size(3) == 1 && stride == 1 && pad == 0;
+    if (!pointwise || unfused_ops || !x.is_cpu() || x.dim() != 4 || x.scalar_type() != torch::kFloat ||
+        weight.scalar_type() != torch::kFloat || !have_cpu_sgemm() || torch::GradMode::is_enabled() ||
+        x.size(1) != weight.size(1))
+        return torch::conv2d(x, weight, bias, stride, pad);
+    const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3), out = weight.size(0);
+    const auto w2 = weight.reshape({out, c}).contiguous();
+    if (x.is_contiguous(torch::MemoryFormat::ChannelsLast)) {
+        // NHWC: every pixel is a row of c values, so the convolution is (pixels x c) times w2^T.
+        const auto y = linear_forward(x.permute({0, 2, 3, 1}).reshape({n * h * w, c}), w2, bias);
+        return y.view({n, h, w, out}).permute({0, 3, 1, 2});
+    }
+    if (!x.is_contiguous()) return torch::conv2d(x, weight, bias, stride, pad);
+    // NCHW: per image, (out x c) times (c x pixels), the bias added per output row.
+    auto y = torch::empty({n, out, h, w}, x.options());
+    if (bias.defined()) y.copy_(bias.view({1, out, 1, 1}).expand({n, out, h, w}));
+    for (int64_t i = 0; i < n; ++i)
+        TORCH_CHECK(cpu_sgemm(false, false, out, h * w, c, w2.data_ptr<float>(), c, x[i].data_ptr<float>(), h * w,
+                              y[i].data_ptr<float>(), h * w, bias.defined()),
+                    "oneDNN sgemm failed");
+    return y;
+}
+
 torch::Tensor layer_norm(const torch::Tensor& x, const torch::nn::LayerNorm& norm) {
     const auto& w = norm->weight;
     const auto& b = norm->bias;

@@ -16,6 +16,11 @@ struct SlotsImpl : torch::nn::Module {
 };
 TORCH_MODULE(Slots);
 
+// torch::conv2d, except that a float32 1x1 convolution on the CPU is the matrix product it is, done
+// by oneDNN's sgemm (LibTorch 1.13 sends those to a single-threaded OpenBLAS path).
+torch::Tensor conv2d_forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                             int64_t stride, int64_t pad);
+
 // Convolution and linear layers whose parameters start uninitialised: every value comes from the
 // checkpoint (a missing key is a load error), so LibTorch's random initialisation, 5-6 s for SD 2.1,
 // is skipped. init_random_weights() fills them for benchmarks.
@@ -25,7 +30,7 @@ struct Conv2dImpl : torch::nn::Module {
         weight = register_parameter("weight", torch::empty({out, in, k, k}));
         if (with_bias) bias = register_parameter("bias", torch::empty({out}));
     }
-    torch::Tensor forward(const torch::Tensor& x) { return torch::conv2d(x, weight, bias, stride, pad); }
+    torch::Tensor forward(const torch::Tensor& x) { return conv2d_forward(x, weight, bias, stride, pad); }
     torch::Tensor weight, bias;
     int64_t stride, pad;
 };

@@ -203,6 +203,25 @@ TEST(CpuGemm, LinearMatchesLibTorchAndKeepsItsParameters) {
     }
 }
 
+TEST(CpuGemm, PointwiseConvolutionsMatchLibTorch) {
+    torch::NoGradGuard ng;
+    for (int threads : {1, 2}) {
+        at::set_num_threads(threads);
+        for (bool cl : {false, true}) {
+            auto x = torch::randn({2, 24, 9, 7});
+            if (cl) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+            const auto w = torch::randn({10, 24, 1, 1}), b = torch::randn({10});
+            const auto got = sdgimp::models::conv2d_forward(x, w, b, 1, 0);
+            EXPECT_EQ(got.is_contiguous(torch::MemoryFormat::ChannelsLast), cl);
+            EXPECT_LT(max_rel_diff(got, torch::conv2d(x, w, b)), 1e-5);
+            EXPECT_LT(max_rel_diff(sdgimp::models::conv2d_forward(x, w, {}, 1, 0), torch::conv2d(x, w)), 1e-5);
+            // Not pointwise: LibTorch's own convolution.
+            const auto w3 = torch::randn({10, 24, 3, 3});
+            EXPECT_TRUE(torch::equal(sdgimp::models::conv2d_forward(x, w3, b, 1, 1), torch::conv2d(x, w3, b, 1, 1)));
+        }
+    }
+}
+
 TEST(CpuGemm, BlockedAttentionMatchesTheTextbookVersion) {
     torch::NoGradGuard ng;
     for (int threads : {1, 2}) {
