@@ -1,9 +1,7 @@
 #include "engine.h"
 
-
 #include <future>
 #include <new>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../io/mapped_file.h"
@@ -51,7 +49,7 @@ struct Engine::Impl {
     std::shared_ptr<pipeline::SDModel> model;
     std::unique_ptr<text::ClipTokenizer> tok;
     ModelRequest loaded_req;
-    std::string loaded_stamp;  // size and modification time of the file when it was loaded
+    std::string loaded_stamp;  // io::file_stamp of the file when it was loaded
     LoadedModel info;
     int loads = 0;
 };
@@ -88,19 +86,12 @@ Image to_image(const torch::Tensor& hwc_uint8) {
     return img;
 }
 
-std::string file_stamp(const std::string& path) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) return {};
-    return std::to_string(static_cast<long long>(st.st_size)) + ":" + std::to_string(static_cast<long long>(st.st_ino)) + ":" +
-           std::to_string(static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec);
-}
-
 }  // namespace
 
 Status Engine::load_model(const ModelRequest& req, LoadedModel* out) {
     return guarded([&] {
         // The weights view the mapped file: a file changed since (rewritten, replaced) is loaded again.
-        const bool same = impl_->model && req.path == impl_->loaded_req.path && file_stamp(req.path) == impl_->loaded_stamp &&
+        const bool same = impl_->model && req.path == impl_->loaded_req.path && io::file_stamp(req.path) == impl_->loaded_stamp &&
                           req.prediction == impl_->loaded_req.prediction && req.vocab == impl_->loaded_req.vocab &&
                           req.precision == impl_->loaded_req.precision && req.device == impl_->loaded_req.device;
         if (!same) {
@@ -131,7 +122,7 @@ Status Engine::load_model(const ModelRequest& req, LoadedModel* out) {
             impl_->model = std::move(model);
             impl_->tok = std::move(tok);
             impl_->loaded_req = req;
-            impl_->loaded_stamp = file_stamp(req.path);
+            impl_->loaded_stamp = io::file_stamp(req.path);
             impl_->info = info;
             ++impl_->loads;
         }

@@ -1,13 +1,12 @@
 #include "model_info.h"
 
-#include "../io/hash_cache.h"
-
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <torch/torch.h>
 
 #include "../io/checkpoint_file.h"
 #include "../io/checkpoint_keys.h"
+#include "../io/hash_cache.h"
 #include "../io/model_hash.h"
 #include "../models/latent_diffusion.h"
 #include "../models/state_loader.h"

@@ -1,6 +1,6 @@
 #include "hash_cache.h"
 
-#include <sys/stat.h>
+#include <sys/stat.h>  // mkdir
 #include <unistd.h>
 
 #include <cstdlib>
@@ -20,14 +20,6 @@ std::string absolute(const std::string& path) {
     std::string out(r);
     std::free(r);
     return out;
-}
-
-// "size:mtime_ns" of the file now; empty when it cannot be examined.
-std::string stamp(const std::string& path) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) return {};
-    return std::to_string(static_cast<long long>(st.st_size)) + ":" +
-           std::to_string(static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec);
 }
 
 nlohmann::json read_cache(const std::string& path) {
@@ -64,7 +56,7 @@ std::string hash_cache_path() {
 }
 
 std::string cached_sha256(const MappedFile& file) {
-    const std::string key = absolute(file.path()), now = stamp(file.path()), cache = hash_cache_path();
+    const std::string key = absolute(file.path()), now = file_stamp(file.path()), cache = hash_cache_path();
     nlohmann::json j = read_cache(cache);
     if (!now.empty() && j.contains(key) && j[key].is_object()) {
         const auto& e = j[key];

@@ -1,7 +1,7 @@
 // The whole-file SHA-256 behind A1111's "Model hash", remembered per file as A1111's cache.json
 // does: a multi-GB checkpoint is hashed once, and later loads (the next GIMP session) read the
-// hash back. Entries are keyed by absolute path and only trusted while the size and modification
-// time still match.
+// hash back. Entries are keyed by absolute path and only trusted while the file's stamp
+// (size, inode, modification time: io::file_stamp) still matches.
 #pragma once
 
 #include <string>

@@ -57,4 +57,11 @@ MappedFile::~MappedFile() {
     if (mapped_) munmap(const_cast<uint8_t*>(data_), size_);
 }
 
+std::string file_stamp(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return {};
+    return std::to_string(static_cast<long long>(st.st_size)) + ":" + std::to_string(static_cast<long long>(st.st_ino)) +
+           ":" + std::to_string(static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec);
+}
+
 }  // namespace sdgimp::io

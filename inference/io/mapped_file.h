@@ -1,4 +1,5 @@
-// A read-only memory map of a whole file: checkpoints are gigabytes and must not be copied.
+// A memory map of a whole file: checkpoints are gigabytes and must not be copied. The mapping is
+// private, so tensors may view it and a write would only ever touch a private copy of a page.
 #pragma once
 
 #include <cstddef>
@@ -31,5 +32,9 @@ private:
     std::unique_ptr<uint8_t[]> owned_;
     std::string path_;
 };
+
+// "size:inode:mtime_ns" of the file as it is now, empty when it cannot be examined: equal stamps
+// mean the same, unchanged file (a cached hash or a loaded model still fits it).
+std::string file_stamp(const std::string& path);
 
 }  // namespace sdgimp::io

@@ -61,6 +61,12 @@ void check_cuda(int err, const char* what) {
 
 thread_local bool unfused_ops = false;
 
+// The 16 bits of each bfloat16 value, as the CPU kernels take them (null for an undefined tensor).
+const uint16_t* bf16_bits(const torch::Tensor& t) {
+    return t.defined() ? reinterpret_cast<const uint16_t*>(t.data_ptr<at::BFloat16>()) : nullptr;
+}
+uint16_t* bf16_bits_out(torch::Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr<at::BFloat16>()); }
+
 }  // namespace
 
 UnfusedOpsGuard::UnfusedOpsGuard() : saved_(unfused_ops) { unfused_ops = true; }
@@ -99,11 +105,7 @@ torch::Tensor group_norm_act(const torch::Tensor& x, int64_t groups, const torch
     }
     if (x.is_cpu() && x.scalar_type() == torch::kBFloat16) {
         auto y = overwrite_input ? x : torch::empty_like(x);
-        auto bits = [](const torch::Tensor& t) {
-            return t.defined() ? reinterpret_cast<const uint16_t*>(t.data_ptr<at::BFloat16>()) : nullptr;
-        };
-        K::group_norm_silu_cpu_bf16(bits(x), bits(weight), bits(bias), reinterpret_cast<uint16_t*>(y.data_ptr<at::BFloat16>()),
-                                    s, p, torch_parallel());
+        K::group_norm_silu_cpu_bf16(bf16_bits(x), bf16_bits(weight), bf16_bits(bias), bf16_bits_out(y), s, p, torch_parallel());
         return y;
     }
 #ifdef GD_CUDA_KERNELS
@@ -186,39 +188,31 @@ torch::Tensor layer_norm(const torch::Tensor& x, const torch::nn::LayerNorm& nor
         return torch::layer_norm(x, shape, w, b, norm->options.eps());
     auto y = torch::empty_like(x);
     const int64_t cols = x.size(-1);
-    K::layer_norm_cpu_bf16(reinterpret_cast<const uint16_t*>(x.data_ptr<at::BFloat16>()),
-                           reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>()),
-                           reinterpret_cast<const uint16_t*>(b.data_ptr<at::BFloat16>()),
-                           reinterpret_cast<uint16_t*>(y.data_ptr<at::BFloat16>()), x.numel() / std::max<int64_t>(1, cols), cols,
-                           static_cast<float>(norm->options.eps()), torch_parallel());
+    K::layer_norm_cpu_bf16(bf16_bits(x), bf16_bits(w), bf16_bits(b), bf16_bits_out(y), x.numel() / std::max<int64_t>(1, cols),
+                           cols, static_cast<float>(norm->options.eps()), torch_parallel());
     return y;
 }
 
 torch::Tensor geglu(const torch::Tensor& x, bool fused) {
-#ifdef GD_CUDA_KERNELS
-    const int64_t inner = x.size(-1) / 2;
     const auto t = x.scalar_type();
-    if (fused && !unfused_ops && x.is_cuda() && x.is_contiguous() && !torch::GradMode::is_enabled() &&
-        (t == torch::kFloat || t == torch::kHalf || t == torch::kBFloat16)) {
+    const bool kernel = fused && !unfused_ops && x.is_contiguous() && !torch::GradMode::is_enabled() &&
+                        ((x.is_cpu() && t == torch::kBFloat16) ||
+                         (have_cuda_kernels() && x.is_cuda() && (t == torch::kFloat || t == torch::kHalf || t == torch::kBFloat16)));
+    if (kernel) {
+        const int64_t inner = x.size(-1) / 2, rows = x.numel() / std::max<int64_t>(1, 2 * inner);
         auto sizes = x.sizes().vec();
         sizes.back() = inner;
         auto y = torch::empty(sizes, x.options());
-        check_cuda(K::cuda::geglu(x.data_ptr(), y.data_ptr(), x.numel() / std::max<int64_t>(1, 2 * inner), inner,
-                                  kernel_dtype(t), c10::cuda::getCurrentCUDAStream().stream()),
+        if (x.is_cpu()) {
+            K::geglu_cpu_bf16(bf16_bits(x), bf16_bits_out(y), rows, inner, torch_parallel());
+            return y;
+        }
+#ifdef GD_CUDA_KERNELS
+        check_cuda(K::cuda::geglu(x.data_ptr(), y.data_ptr(), rows, inner, kernel_dtype(t),
+                                  c10::cuda::getCurrentCUDAStream().stream()),
                    "GEGLU");
         return y;
-    }
 #endif
-    if (fused && !unfused_ops && x.is_cpu() && x.scalar_type() == torch::kBFloat16 && x.is_contiguous() &&
-        !torch::GradMode::is_enabled()) {
-        const int64_t half = x.size(-1) / 2;
-        auto sizes = x.sizes().vec();
-        sizes.back() = half;
-        auto y = torch::empty(sizes, x.options());
-        K::geglu_cpu_bf16(reinterpret_cast<const uint16_t*>(x.data_ptr<at::BFloat16>()),
-                          reinterpret_cast<uint16_t*>(y.data_ptr<at::BFloat16>()), x.numel() / std::max<int64_t>(1, 2 * half),
-                          half, torch_parallel());
-        return y;
     }
     // float32 on the CPU: LibTorch's vectorised exact erf (the scalar CPU kernel is the CUDA reference).
     auto parts = x.chunk(2, -1);

@@ -1,6 +1,6 @@
-// GroupNorm+SiLU and GEGLU through the fused kernels where one fits the tensor (float32 and bfloat16
-// on the CPU;
-// float32/float16/bfloat16 on CUDA builds), else through LibTorch's own ops: same results either way.
+// GroupNorm+SiLU, GEGLU and LayerNorm through the fused kernels where one fits the tensor (CPU
+// float32/bfloat16; float32/float16/bfloat16 on CUDA builds), else through LibTorch's own ops: the
+// same results either way.
 #pragma once
 
 #include <torch/torch.h>
@@ -27,7 +27,7 @@ torch::Tensor layer_norm(const torch::Tensor& x, const torch::nn::LayerNorm& nor
 // x (..., 2 * inner) -> value * gelu(gate) (..., inner): the SD transformer's GEGLU.
 torch::Tensor geglu(const torch::Tensor& x, bool fused = true);
 
-// While one lives, this thread's group_norm_act calls take LibTorch's ops: the benchmark's baseline
+// While one lives, this thread's fused ops (and the oneDNN products) take LibTorch's ops: the benchmark's baseline
 // in the same run.
 class UnfusedOpsGuard {
 public:

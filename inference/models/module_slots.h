@@ -71,6 +71,9 @@ inline Linear linear(int64_t in, int64_t out, bool bias = true) { return Linear(
 // more dimensions and its bias: random models for benchmarks.
 void init_random_weights(torch::nn::Module& m);
 
+// Every 4-D weight of the module in channels-last layout (oneDNN and cuDNN convolve it without a reorder).
+void channels_last_weights(torch::nn::Module& m);
+
 inline torch::nn::LayerNorm layer_norm(int64_t dim, double eps = 1e-5) {
     return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(eps));
 }

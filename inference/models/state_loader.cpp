@@ -100,4 +100,9 @@ void init_random_weights(torch::nn::Module& m) {
     }
 }
 
+void channels_last_weights(torch::nn::Module& m) {
+    for (auto& p : m.parameters())
+        if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+}
+
 }  // namespace sdgimp::models

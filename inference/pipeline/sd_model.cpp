@@ -11,10 +11,9 @@ namespace sdgimp::pipeline {
 sampling::ModelFn SDModel::unet_fn(const torch::Tensor& concat) const {
     models::UNet unet = net->unet;
     const torch::ScalarType dt = precision;
-    const bool cl = channels_last_decoder;  // same rule as the decoder
     const torch::Device dev = device;
     const std::shared_ptr<CudaGraphUNet> graph = cuda_graph;
-    return [unet, concat, dt, cl, dev, graph](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond) mutable {
+    return [unet, concat, dt, dev, graph](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond) mutable {
         torch::NoGradGuard ng;
         // The sampler works in float32; only the network runs at the model's precision (as A1111's half mode).
         torch::Tensor in = x;
@@ -22,12 +21,8 @@ sampling::ModelFn SDModel::unet_fn(const torch::Tensor& concat) const {
             auto c = concat.size(0) == x.size(0) ? concat : concat.repeat({x.size(0) / concat.size(0), 1, 1, 1});
             in = torch::cat({x, c}, 1);
         }
-        if (dev.is_cpu() && dt == torch::kFloat) {
-            if (!cl) return unet->forward(in, t, cond);
-            return unet->forward(in.contiguous(torch::MemoryFormat::ChannelsLast), t, cond).contiguous();
-        }
-        auto din = in.to(dev, dt);
-        if (cl) din = din.contiguous(torch::MemoryFormat::ChannelsLast);
+        // On the CPU in float32 these conversions are no-ops.
+        const auto din = in.to(dev, dt).contiguous(torch::MemoryFormat::ChannelsLast);
         const auto tdev = t.to(dev, torch::kFloat), cdev = cond.to(dev, dt);
         // The copy to the host also reads the graph's output before its next replay.
         const auto out = graph ? graph->forward(din, tdev, cdev) : unet->forward(din, tdev, cdev);
@@ -42,7 +37,7 @@ void SDModel::set_precision(torch::ScalarType dtype) {
     // conditioning) stays float32.
     net->vae->decoder->to(dtype);
     net->vae->post_quant_conv->to(dtype);
-    use_channels_last_decoder();
+    use_channels_last();
 }
 
 void SDModel::set_device(torch::Device d) {
@@ -52,19 +47,15 @@ void SDModel::set_device(torch::Device d) {
     cuda_graph.reset();
     if (d.is_cuda() && CudaGraphUNet::available() && !(graphs && std::string(graphs) == "0"))
         cuda_graph = std::make_shared<CudaGraphUNet>(net->unet);
-    use_channels_last_decoder();
+    use_channels_last();
 }
 
-void SDModel::use_channels_last_decoder() {
-    // oneDNN's convolutions run without reordering inputs and weights in channels-last layout (UNet
-    // and VAE decoder), as cuDNN's tensor-core ones do. LibTorch 1.13's own channels-last bfloat16
-    // GroupNorm gives wrong images; the fused kernel (models/fused_ops) takes every GroupNorm here.
-    channels_last_decoder = precision == torch::kFloat || precision == torch::kBFloat16 || device.is_cuda();
-    const auto fmt = channels_last_decoder ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
-    for (auto& p : net->vae->decoder->parameters())
-        if (p.dim() == 4) p.set_data(p.contiguous(fmt));
-    for (auto& p : net->unet->parameters())
-        if (p.dim() == 4) p.set_data(p.contiguous(fmt));
+void SDModel::use_channels_last() {
+    // oneDNN's and cuDNN's convolutions run without reordering inputs and weights in channels-last
+    // layout (UNet and VAE decoder), float32 and bfloat16 alike. LibTorch 1.13's own channels-last
+    // bfloat16 GroupNorm gives wrong images; the fused kernel (models/fused_ops) takes every one here.
+    models::channels_last_weights(*net->vae->decoder);
+    models::channels_last_weights(*net->unet);
 }
 
 torch::Tensor SDModel::encode_text(const torch::Tensor& ids, int clip_skip) const {
@@ -77,8 +68,7 @@ torch::Tensor SDModel::decode_first_stage(const torch::Tensor& latent) const {
     torch::NoGradGuard ng;
     const torch::Tensor z = ((1.0 / cfg.scale_factor) * latent).to(precision);
     auto decode = [this](const torch::Tensor& t) {
-        const auto fmt = channels_last_decoder ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
-        return net->vae->decode(t.to(device).contiguous(fmt)).to(torch::kCPU, torch::kFloat).contiguous();
+        return net->vae->decode(t.to(device).contiguous(torch::MemoryFormat::ChannelsLast)).to(torch::kCPU, torch::kFloat).contiguous();
     };
     if (!vae_tiling.applies(z.size(2), z.size(3))) return decode(z);
     return run_tiled(decode, z, vae_tiling.tile, vae_tiling.overlap, 8, 1);
@@ -116,6 +106,17 @@ ImageCodec SDModel::codec() const {
     return c;
 }
 
+namespace {
+
+// What every model needs once its weights are in: inference mode, its layout, its noise schedule.
+void ready_to_run(SDModel& m) {
+    m.net->eval();
+    m.use_channels_last();
+    m.schedule = sampling::ModelSchedule::linear(m.cfg.schedule.linear_start, m.cfg.schedule.linear_end, m.cfg.schedule.timesteps);
+}
+
+}  // namespace
+
 std::shared_ptr<SDModel> load_sd_model(const std::string& path, std::optional<Prediction> prediction) {
     io::CheckpointFile ck = io::open_checkpoint(path);
     io::TensorMap tensors = io::normalize_sd_keys(std::move(ck.tensors));
@@ -139,9 +140,7 @@ std::shared_ptr<SDModel> load_sd_model(const std::string& path, std::optional<Pr
                     path + ": the weights do not fit the detected " + model_kind(m->cfg) + " layout (" + first +
                         "); check that the file and its .yaml belong together.");
     }
-    m->net->eval();
-    m->use_channels_last_decoder();
-    m->schedule = sampling::ModelSchedule::linear(m->cfg.schedule.linear_start, m->cfg.schedule.linear_end, m->cfg.schedule.timesteps);
+    ready_to_run(*m);
     return m;
 }
 
@@ -151,9 +150,7 @@ std::shared_ptr<SDModel> random_sd_model(const ModelConfig& cfg) {
     m->path = "(random weights)";
     m->net = models::LatentDiffusion(cfg);
     models::init_random_weights(*m->net);
-    m->net->eval();
-    m->use_channels_last_decoder();
-    m->schedule = sampling::ModelSchedule::linear(cfg.schedule.linear_start, cfg.schedule.linear_end, cfg.schedule.timesteps);
+    ready_to_run(*m);
     return m;
 }
 

@@ -58,8 +58,8 @@ struct SDModel {
     // samplers, noise and image conversions stay on the CPU (exactly A1111's arithmetic) and only the
     // networks' inputs and outputs cross, a few hundred KB per step.
     void set_device(torch::Device d);
-    void use_channels_last_decoder();
-    bool channels_last_decoder = false;
+    // UNet and VAE decoder convolution weights in channels-last layout (inputs follow at each call).
+    void use_channels_last();
     torch::ScalarType precision = torch::kFloat;
     torch::Device device = torch::kCPU;
     // On CUDA the UNet step replays from captured graphs ($GIMP_DIFFUSION_CUDA_GRAPHS=0: eager).

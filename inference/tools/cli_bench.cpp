@@ -132,6 +132,23 @@ double time_once(F&& f) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+// A timed against its baseline B in turn (so drift on a shared machine hits both), `rounds` times:
+// the median seconds of each.
+template <typename FA, typename FB>
+std::pair<double, double> interleaved_medians(int rounds, FA&& a, FB&& b) {
+    std::vector<double> ta, tb;
+    for (int i = 0; i < rounds; ++i) {
+        ta.push_back(time_once(a));
+        tb.push_back(time_once(b));
+    }
+    return {median(ta), median(tb)};
+}
+
 }  // namespace
 
 int cmd_bench(const std::vector<std::string>& args) {
@@ -166,27 +183,22 @@ int cmd_bench(const std::vector<std::string>& args) {
         unet->to(device, dtype);
         auto x = torch::randn({2, 4, lat, lat}).to(device, dtype);
         if (o.has("channels-last")) {
-            for (auto& p : unet->parameters())
-                if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+            models::channels_last_weights(*unet);
             x = x.contiguous(torch::MemoryFormat::ChannelsLast);
         }
         auto t = torch::full({2}, 500.0f).to(device);
         auto ctx = torch::randn({2, 77, unet_for(arch).context_dim}).to(device, dtype);
         double s = 0;
         if (o.has("compare-unfused")) {
-            // Fused kernels and LibTorch's ops in turn on the same weights; medians.
-            std::vector<double> fused_t, plain_t;
+            // Fused kernels and LibTorch's ops in turn on the same weights.
             (void)unet->forward(x, t, ctx);
-            for (int i = 0; i < std::max(repeat, 3); ++i) {
-                fused_t.push_back(time_once([&] { (void)unet->forward(x, t, ctx); }));
-                models::UnfusedOpsGuard plain;
-                plain_t.push_back(time_once([&] { (void)unet->forward(x, t, ctx); }));
-            }
-            std::sort(fused_t.begin(), fused_t.end());
-            std::sort(plain_t.begin(), plain_t.end());
-            s = fused_t[fused_t.size() / 2];
-            report["unet_step_unfused_s"] = plain_t[plain_t.size() / 2];
-            report["unet_fused_speedup"] = plain_t[plain_t.size() / 2] / s;
+            const auto [fused, plain] = interleaved_medians(std::max(repeat, 3), [&] { (void)unet->forward(x, t, ctx); }, [&] {
+                models::UnfusedOpsGuard unfused;
+                (void)unet->forward(x, t, ctx);
+            });
+            s = fused;
+            report["unet_step_unfused_s"] = plain;
+            report["unet_fused_speedup"] = plain / s;
         } else {
             s = seconds([&] { (void)unet->forward(x, t, ctx); }, repeat);
         }
@@ -220,10 +232,6 @@ int cmd_bench(const std::vector<std::string>& args) {
             fast_t.push_back(seconds([&] { (void)models::attention(q, k, v); }, 1));
             ratio.push_back(base_t.back() / fast_t.back());
         }
-        auto median = [](std::vector<double> v) {
-            std::sort(v.begin(), v.end());
-            return v[v.size() / 2];
-        };
         report["self_attention_unblocked_s"] = median(base_t);
         report["self_attention_s"] = median(fast_t);
         report["self_attention_speedup"] = median(ratio);
@@ -239,23 +247,20 @@ int cmd_bench(const std::vector<std::string>& args) {
             auto x = torch::randn({1, 128, size, size}).to(device, dtype);
             if (cl) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
             auto w = torch::rand({128}).to(device, dtype), b = torch::rand({128}).to(device, dtype);
-            std::vector<double> fused_t, plain_t;
-            for (int i = 0; i < std::max(repeat, 5); ++i) {
-                fused_t.push_back(time_once([&] { (void)models::group_norm_act(x, 32, w, b, 1e-6, true); }));
-                plain_t.push_back(time_once([&] { (void)models::group_norm_act(x, 32, w, b, 1e-6, true, false); }));
-            }
-            std::sort(fused_t.begin(), fused_t.end());
-            std::sort(plain_t.begin(), plain_t.end());
+            const auto [fused, plain] =
+                interleaved_medians(std::max(repeat, 5), [&] { (void)models::group_norm_act(x, 32, w, b, 1e-6, true); },
+                                    [&] { (void)models::group_norm_act(x, 32, w, b, 1e-6, true, false); });
             const std::string key = cl ? "groupnorm_silu_channels_last" : "groupnorm_silu_nchw";
-            report[key + "_s"] = fused_t[fused_t.size() / 2];
-            report[key + "_unfused_s"] = plain_t[plain_t.size() / 2];
-            report[key + "_speedup"] = plain_t[plain_t.size() / 2] / fused_t[fused_t.size() / 2];
+            report[key + "_s"] = fused;
+            report[key + "_unfused_s"] = plain;
+            report[key + "_speedup"] = plain / fused;
         }
     }
     if (what == "kernels") {
         // The fused kernels on this device against the CPU reference (float32 on the CPU): the check
         // a GPU visit runs first. Exits non-zero when a kernel is off.
         bool ok = true;
+        const double tol = dtype == torch::kFloat ? 2e-5 : dtype == torch::kHalf ? 2e-3 : 1.6e-2;  // one rounding
         for (bool cl : {false, true}) {
             auto x = (torch::randn({2, 320, 24, 24}) * 5 + 2);
             if (cl) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
@@ -265,14 +270,14 @@ int cmd_bench(const std::vector<std::string>& args) {
                                  .to(torch::kCPU, torch::kFloat);
             const double err = ((got - ref).abs() / (ref.abs() + 1)).max().item<double>();
             report[cl ? "groupnorm_silu_channels_last_max_rel_err" : "groupnorm_silu_nchw_max_rel_err"] = err;
-            ok = ok && err < (dtype == torch::kFloat ? 2e-5 : dtype == torch::kHalf ? 2e-3 : 1.6e-2);
+            ok = ok && err < tol;
         }
         auto g = torch::randn({2, 577, 2 * 1280}) * 2;
         const auto gref = models::geglu(g, false);
         const double gerr = ((models::geglu(g.to(device, dtype)).to(torch::kCPU, torch::kFloat) - gref).abs() / (gref.abs() + 1))
                                 .max().item<double>();
         report["geglu_max_rel_err"] = gerr;
-        ok = ok && gerr < (dtype == torch::kFloat ? 2e-5 : dtype == torch::kHalf ? 2e-3 : 1.6e-2);
+        ok = ok && gerr < tol;
         report["cuda_kernels_built"] = models::have_cuda_kernels();
         report["kernels_match_reference"] = ok;
         if (!ok) {
@@ -322,15 +327,14 @@ int cmd_bench(const std::vector<std::string>& args) {
         (void)run();  // warm-up: cuDNN algorithm choice, allocator growth
         std::vector<double> t;
         for (int i = 0; i < std::max(1, repeat); ++i) t.push_back(time_once([&] { (void)run(); }));
-        std::sort(t.begin(), t.end());
         report["image_steps"] = steps;
         if (device.is_cuda()) {
             // The caching allocator keeps what it reserved at the peak, so this is the run's high-water
             // mark plus the CUDA context (~0.5 GiB) and anything else on the device.
             report["device_memory_used_gib"] = static_cast<double>(models::cuda_device_memory_used_bytes()) / (1 << 30);
         }
-        report["image_s"] = t[t.size() / 2];
-        std::cerr << arch << " whole image " << size << "x" << size << ", " << steps << " steps: " << t[t.size() / 2] << " s\n";
+        report["image_s"] = median(t);
+        std::cerr << arch << " whole image " << size << "x" << size << ", " << steps << " steps: " << median(t) << " s\n";
     }
     if (what == "write-checkpoint") {
         // A full-size random checkpoint to time loads against repeatedly (--out FILE).
@@ -410,18 +414,14 @@ int cmd_bench(const std::vector<std::string>& args) {
         } else {
             pipeline::UpscaleOptions par, ser;
             ser.parallel_tiles = false;
-            std::vector<double> tp, ts;
             Image a, b;
-            for (int i = 0; i < std::max(repeat, 3); ++i) {
-                tp.push_back(time_once([&] { a = ups.upscale(img, "esrgan-thick-x4", 4.0, par); }));
-                ts.push_back(time_once([&] { b = ups.upscale(img, "esrgan-thick-x4", 4.0, ser); }));
-            }
-            std::sort(tp.begin(), tp.end());
-            std::sort(ts.begin(), ts.end());
+            const auto [parallel, serial] =
+                interleaved_medians(std::max(repeat, 3), [&] { a = ups.upscale(img, "esrgan-thick-x4", 4.0, par); },
+                                    [&] { b = ups.upscale(img, "esrgan-thick-x4", 4.0, ser); });
             report["image_size"] = side;
-            report["esrgan_thick_x4_parallel_tiles_s"] = tp[tp.size() / 2];
-            report["esrgan_thick_x4_serial_tiles_s"] = ts[ts.size() / 2];
-            report["parallel_tiles_speedup"] = ts[ts.size() / 2] / tp[tp.size() / 2];
+            report["esrgan_thick_x4_parallel_tiles_s"] = parallel;
+            report["esrgan_thick_x4_serial_tiles_s"] = serial;
+            report["parallel_tiles_speedup"] = serial / parallel;
             report["same_pixels"] = a.pixels == b.pixels;
         }
         if (o.has("profile")) {
@@ -437,25 +437,20 @@ int cmd_bench(const std::vector<std::string>& args) {
         vae->to(device, dtype);
         auto z = torch::randn({1, 4, lat, lat}).to(device, dtype);
         if (o.has("channels-last")) {
-            for (auto& p : vae->parameters())
-                if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+            models::channels_last_weights(*vae);
             z = z.contiguous(torch::MemoryFormat::ChannelsLast);
         }
         double s = 0;
         if (o.has("compare-unfused")) {
-            // The fused GroupNorm+SiLU path and LibTorch's ops in turn (same weights, same run); medians.
-            std::vector<double> fused_t, plain_t;
+            // The fused GroupNorm+SiLU path and LibTorch's ops in turn (same weights, same run).
             (void)vae->decode(z);
-            for (int i = 0; i < std::max(repeat, 3); ++i) {
-                fused_t.push_back(time_once([&] { (void)vae->decode(z); }));
-                models::UnfusedOpsGuard plain;
-                plain_t.push_back(time_once([&] { (void)vae->decode(z); }));
-            }
-            std::sort(fused_t.begin(), fused_t.end());
-            std::sort(plain_t.begin(), plain_t.end());
-            s = fused_t[fused_t.size() / 2];
-            report["vae_decode_unfused_s"] = plain_t[plain_t.size() / 2];
-            report["vae_fused_speedup"] = plain_t[plain_t.size() / 2] / s;
+            const auto [fused, plain] = interleaved_medians(std::max(repeat, 3), [&] { (void)vae->decode(z); }, [&] {
+                models::UnfusedOpsGuard unfused;
+                (void)vae->decode(z);
+            });
+            s = fused;
+            report["vae_decode_unfused_s"] = plain;
+            report["vae_fused_speedup"] = plain / s;
         } else {
             s = seconds([&] { (void)vae->decode(z); }, repeat);
         }

@@ -23,6 +23,11 @@ std::string model_path(const Options& o) {
     return m;
 }
 
+// --model (or $GIMP_DIFFUSION_MODEL), --prediction, --vocab, --precision, --device.
+ModelRequest model_request(const Options& o) {
+    return {model_path(o), o.get("prediction"), o.get("vocab"), o.get("precision", "float32"), o.get("device", "cpu")};
+}
+
 void check_known(const Options& o, std::vector<std::string> extra) {
     const auto& names = request_option_names();
     for (const auto& [k, v] : o.values) {
@@ -83,7 +88,7 @@ int generate(const std::vector<std::string>& args, bool img2img, bool inpaint = 
     validate(r);
     Engine engine;
     LoadedModel info;
-    Status st = engine.load_model({model_path(o), o.get("prediction"), o.get("vocab"), o.get("precision", "float32"), o.get("device", "cpu")}, &info);
+    Status st = engine.load_model(model_request(o), &info);
     if (!st.ok) throw Error(st.code, st.message);
     std::vector<GeneratedImage> out;
     RunCallbacks cb = stderr_progress(o.has("quiet"));
@@ -166,7 +171,7 @@ int cmd_sd_upscale(const std::vector<std::string>& args) {
     validate(r);
     const Image in = io::read_png(o.get("init-image")).image;
     Engine engine;
-    Status st = engine.load_model({model_path(o), o.get("prediction"), o.get("vocab"), o.get("precision", "float32"), o.get("device", "cpu")}, nullptr);
+    Status st = engine.load_model(model_request(o), nullptr);
     if (!st.ok) throw Error(st.code, st.message);
     std::vector<GeneratedImage> out;
     st = engine.sd_upscale(r, in, o.get("upscaler", "Lanczos"), o.get_double("scale", 2.0), o.get_int("overlap", 64),

@@ -14,6 +14,15 @@ namespace gd::kernels {
 // LibTorch's thread pool, tests may pass nothing (serial).
 using ParallelFor = std::function<void(int64_t n, const std::function<void(int64_t begin, int64_t end)>& body)>;
 
+// body over [0, n): through `parallel` when given, else in one call on this thread.
+inline void run_parallel(const ParallelFor& parallel, int64_t n, const std::function<void(int64_t, int64_t)>& body) {
+    if (parallel) {
+        parallel(n, body);
+    } else {
+        body(0, n);
+    }
+}
+
 // mean and rstd hold batch * groups values each (index n * groups + g). Sums run in double.
 void group_norm_moments_cpu(const float* x, const GroupNormShape& s, float eps, float* mean, float* rstd,
                             const ParallelFor& parallel = {});

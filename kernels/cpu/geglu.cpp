@@ -5,7 +5,7 @@
 namespace gd::kernels {
 
 void geglu_cpu(const float* x, float* y, int64_t rows, int64_t inner, const ParallelFor& parallel) {
-    auto body = [&](int64_t begin, int64_t end) {
+    run_parallel(parallel, rows, [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r) {
             const float* value = x + r * 2 * inner;
             const float* gate = value + inner;
@@ -14,12 +14,7 @@ void geglu_cpu(const float* x, float* y, int64_t rows, int64_t inner, const Para
                 y[r * inner + j] = static_cast<float>(value[j] * (0.5 * g * (1.0 + std::erf(g * M_SQRT1_2))));
             }
         }
-    };
-    if (parallel) {
-        parallel(rows, body);
-    } else {
-        body(0, rows);
-    }
+    });
 }
 
 }  // namespace gd::kernels

@@ -11,14 +11,6 @@ namespace gd::kernels {
 
 namespace {
 
-void run(const ParallelFor& parallel, int64_t n, const std::function<void(int64_t, int64_t)>& body) {
-    if (parallel) {
-        parallel(n, body);
-    } else {
-        body(0, n);
-    }
-}
-
 using detail::load;
 using detail::silu_poly;
 using detail::store;
@@ -124,7 +116,7 @@ void moments_impl(const T* x, const GroupNormShape& s, float eps, float* mean, f
         rstd[ng] = static_cast<float>(1.0 / std::sqrt(var + eps));
     };
     if (!s.channels_last) {
-        run(parallel, s.batch * s.groups, [&](int64_t begin, int64_t end) {
+        run_parallel(parallel, s.batch * s.groups, [&](int64_t begin, int64_t end) {
             for (int64_t ng = begin; ng < end; ++ng) {
                 double sum = 0, sumsq = 0;
                 sum_sumsq(x + ng * count, count, sum, sumsq);
@@ -136,7 +128,7 @@ void moments_impl(const T* x, const GroupNormShape& s, float eps, float* mean, f
     const int64_t c = s.channels, chunks = std::min<int64_t>(kPixelChunks, std::max<int64_t>(1, s.pixels));
     const int64_t per_chunk = (s.pixels + chunks - 1) / chunks;
     std::vector<double> partial(static_cast<size_t>(s.batch * chunks * c * 2), 0.0);
-    run(parallel, s.batch * chunks, [&](int64_t begin, int64_t end) {
+    run_parallel(parallel, s.batch * chunks, [&](int64_t begin, int64_t end) {
         for (int64_t job = begin; job < end; ++job) {
             const int64_t n = job / chunks, chunk = job % chunks;
             double* sum = partial.data() + job * c * 2;
@@ -178,7 +170,7 @@ void group_norm_silu_impl(const T* x, const T* gamma, const T* beta, T* y, const
         }
     }
     if (s.channels_last) {
-        run(parallel, s.batch * s.pixels, [&](int64_t begin, int64_t end) {
+        run_parallel(parallel, s.batch * s.pixels, [&](int64_t begin, int64_t end) {
             // Runs of pixels within one image share a and b.
             for (int64_t row = begin; row < end;) {
                 const int64_t n = row / s.pixels, stop = std::min(end, (n + 1) * s.pixels);
@@ -188,7 +180,7 @@ void group_norm_silu_impl(const T* x, const T* gamma, const T* beta, T* y, const
             }
         });
     } else {
-        run(parallel, s.batch * c, [&](int64_t begin, int64_t end) {
+        run_parallel(parallel, s.batch * c, [&](int64_t begin, int64_t end) {
             for (int64_t row = begin; row < end; ++row)
                 affine_plane(x + row * s.pixels, a[row], b[row], y + row * s.pixels, s.pixels, p.silu);
         });

@@ -46,18 +46,10 @@ GD_CLONES void row_normalise_bf16(const uint16_t* x, const uint16_t* gamma, cons
 
 #undef GD_CLONES
 
-void run(const ParallelFor& parallel, int64_t n, const std::function<void(int64_t, int64_t)>& body) {
-    if (parallel) {
-        parallel(n, body);
-    } else {
-        body(0, n);
-    }
-}
-
 }  // namespace
 
 void geglu_cpu_bf16(const uint16_t* x, uint16_t* y, int64_t rows, int64_t inner, const ParallelFor& parallel) {
-    run(parallel, rows, [&](int64_t begin, int64_t end) {
+    run_parallel(parallel, rows, [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r) geglu_row_bf16(x + r * 2 * inner, x + r * 2 * inner + inner, y + r * inner, inner);
     });
 }
@@ -65,7 +57,7 @@ void geglu_cpu_bf16(const uint16_t* x, uint16_t* y, int64_t rows, int64_t inner,
 void layer_norm_cpu_bf16(const uint16_t* x, const uint16_t* gamma, const uint16_t* beta, uint16_t* y, int64_t rows,
                          int64_t cols, float eps, const ParallelFor& parallel) {
     if (cols <= 0) return;
-    run(parallel, rows, [&](int64_t begin, int64_t end) {
+    run_parallel(parallel, rows, [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r) {
             float mean = 0, var = 0;
             row_moments_bf16(x + r * cols, cols, mean, var);
