@@ -6,6 +6,10 @@
 #include "cpu_gemm.h"
 #include "module_slots.h"
 
+#ifdef GD_TORCH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
+#endif
 #ifdef GD_CUDA_KERNELS
 #include <c10/cuda/CUDAStream.h>
 
@@ -83,6 +87,15 @@ bool have_cuda_kernels() {
 int64_t cuda_device_memory_used_bytes() {
 #ifdef GD_CUDA_KERNELS
     return K::cuda::device_memory_used_bytes();
+#else
+    return -1;
+#endif
+}
+
+int64_t cuda_allocator_peak_bytes() {
+#ifdef GD_TORCH_CUDA
+    // Index 0 of each statistic is the aggregate over the allocator's pools.
+    return c10::cuda::CUDACachingAllocator::getDeviceStats(c10::cuda::current_device()).reserved_bytes[0].peak;
 #else
     return -1;
 #endif

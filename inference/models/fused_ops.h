@@ -45,5 +45,8 @@ bool have_cuda_kernels();
 
 // Bytes in use on the current CUDA device (all processes, CUDA context included); -1 without CUDA.
 int64_t cuda_device_memory_used_bytes();
+// The most device memory LibTorch's caching allocator has held at once in this process (bytes;
+// -1 without a CUDA LibTorch): the peak that the tensors needed, without the CUDA context.
+int64_t cuda_allocator_peak_bytes();
 
 }  // namespace sdgimp::models

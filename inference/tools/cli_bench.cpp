@@ -12,7 +12,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <torch/version.h>
+#if TORCH_VERSION_MAJOR < 2
 #include <torch/csrc/autograd/profiler_legacy.h>
+#endif
 #include <torch/cuda.h>
 
 #include "../engine/device_choice.h"
@@ -101,6 +104,18 @@ double read_file_seconds(const std::string& path) {
     ::close(fd);
     return s;
 }
+
+// --profile: a Chrome trace of every op from LibTorch 1.x's legacy profiler (the CPU builds);
+// newer LibTorch builds leave it out.
+#if TORCH_VERSION_MAJOR < 2
+using ProfileGuard = torch::autograd::profiler::RecordProfile;
+#else
+struct ProfileGuard {
+    explicit ProfileGuard(const std::string&) {
+        throw Error(ErrorCode::kInvalidRequest, "--profile needs LibTorch 1.x's legacy profiler: leave it out with this LibTorch.");
+    }
+};
+#endif
 
 double peak_rss_gib() {
     rusage ru{};
@@ -214,7 +229,7 @@ int cmd_bench(const std::vector<std::string>& args) {
         }
         if (o.has("profile")) {
             // One more step under LibTorch's profiler: a Chrome trace of every op, to see where time goes.
-            torch::autograd::profiler::RecordProfile guard(o.get("profile"));
+            ProfileGuard guard(o.get("profile"));
             (void)unet->forward(x, t, ctx);
         }
         std::cerr << arch << " UNet step, CFG batch 2, " << size << "x" << size << ": " << s << " s\n";
@@ -285,10 +300,38 @@ int cmd_bench(const std::vector<std::string>& args) {
             throw Error(ErrorCode::kInternal, "A fused kernel disagrees with its CPU reference on " + o.get("device", "cpu") + ".");
         }
     }
-    if (what == "nv-noise") {
+    if (what == "nv-noise" && o.has("reference")) {
+        // The same comparison against draws saved on a GPU machine (tests/bench/cuda_randn_dump.py):
+        // runs anywhere, case by case.
+        const std::string ref_path = o.get("reference");
+        std::ifstream jf(ref_path);
+        if (!jf) throw Error(ErrorCode::kInvalidRequest, "Cannot read " + ref_path + ": pass the .json that cuda_randn_dump.py wrote.");
+        const auto ref = nlohmann::json::parse(jf);
+        const std::string bin_path = ref_path.substr(0, ref_path.size() - 5) + ".bin";
+        std::ifstream bf(bin_path, std::ios::binary);
+        std::vector<char> raw((std::istreambuf_iterator<char>(bf)), std::istreambuf_iterator<char>());
+        if (raw.size() % 4) throw Error(ErrorCode::kInvalidRequest, bin_path + " is not a float32 file: rerun cuda_randn_dump.py.");
+        const auto all = torch::from_blob(raw.data(), {static_cast<int64_t>(raw.size() / 4)}, torch::kFloat).clone();
+        double worst = 0;
+        std::unique_ptr<sampling::SeededGenerator> nv;
+        nlohmann::json cases = nlohmann::json::array();
+        for (const auto& c : ref.at("cases")) {
+            const auto shape = c.at("shape").get<std::vector<int64_t>>();
+            if (c.at("draw").get<int>() == 0) nv = std::make_unique<sampling::SeededGenerator>(sampling::NoiseSource::kNV, c.at("seed").get<uint64_t>());
+            const auto ours = nv->randn(shape);
+            const int64_t off = c.at("offset").get<int64_t>();
+            if (off + ours.numel() > all.numel()) throw Error(ErrorCode::kInvalidRequest, bin_path + " is shorter than its .json says.");
+            const double d = (ours.flatten() - all.slice(0, off, off + ours.numel())).abs().max().item<double>();
+            cases.push_back({{"seed", c.at("seed")}, {"shape", shape}, {"draw", c.at("draw")}, {"max_abs_diff", d}});
+            worst = std::max(worst, d);
+        }
+        report["reference"] = {{"torch", ref.value("torch", "")}, {"device", ref.value("device", "")}};
+        report["cases"] = cases;
+        report["nv_vs_cuda_randn_max_abs_diff"] = worst;
+    } else if (what == "nv-noise") {
         // A1111's "NV" source (our CPU Philox + Box-Muller) against the device's own randn for the same
         // seeds: three successive draws per seed, as a sampler makes them. Needs --device cuda.
-        if (!device.is_cuda()) throw Error(ErrorCode::kInvalidRequest, "--what nv-noise compares with CUDA's randn: add --device cuda.");
+        if (!device.is_cuda()) throw Error(ErrorCode::kInvalidRequest, "--what nv-noise compares with CUDA's randn: add --device cuda, or --reference a saved draw.");
         double worst = 0;
         for (uint64_t seed : {0ull, 1ull, 42ull, 3331645590ull, (1ull << 32) + 5}) {
             sampling::SeededGenerator nv(sampling::NoiseSource::kNV, seed);
@@ -317,11 +360,13 @@ int cmd_bench(const std::vector<std::string>& args) {
         pipeline::SamplingSettings ss;
         ss.sampler = sampling::SamplerKind::kEuler;
         ss.steps = steps;
+        bool finite = true;  // no NaN or infinity in any run's latents (SD 2.1 in float16 needs this)
         auto run = [&] {
             torch::NoGradGuard ng2;
             const auto cond = m->encode_text(ids), uncond = m->encode_text(ids);
             const auto g = sampling::simple_guidance(cond, uncond, 7.0);
             const auto lat = pipeline::txt2img_latents(m->latent_model(), [&](int) { return g; }, {1}, size, size, ss);
+            finite = finite && torch::isfinite(lat).all().item<bool>();
             return pipeline::to_uint8_images(m->decode_first_stage(lat));
         };
         (void)run();  // warm-up: cuDNN algorithm choice, allocator growth
@@ -332,7 +377,9 @@ int cmd_bench(const std::vector<std::string>& args) {
             // The caching allocator keeps what it reserved at the peak, so this is the run's high-water
             // mark plus the CUDA context (~0.5 GiB) and anything else on the device.
             report["device_memory_used_gib"] = static_cast<double>(models::cuda_device_memory_used_bytes()) / (1 << 30);
+            report["allocator_peak_gib"] = static_cast<double>(models::cuda_allocator_peak_bytes()) / (1 << 30);
         }
+        report["latents_finite"] = finite;
         report["image_s"] = median(t);
         std::cerr << arch << " whole image " << size << "x" << size << ", " << steps << " steps: " << median(t) << " s\n";
     }
@@ -384,7 +431,7 @@ int cmd_bench(const std::vector<std::string>& args) {
             report["second_call_one_step_64px_s"] = time_once([&] { generate({}); });
             report["third_call_one_step_64px_s"] = time_once([&] { generate({}); });
             if (o.has("profile")) {
-                torch::autograd::profiler::RecordProfile guard(o.get("profile"));
+                ProfileGuard guard(o.get("profile"));
                 generate({});
             }
             // The part before the first step: tokenising and the text encoder on both prompts.
@@ -425,7 +472,7 @@ int cmd_bench(const std::vector<std::string>& args) {
             report["same_pixels"] = a.pixels == b.pixels;
         }
         if (o.has("profile")) {
-            torch::autograd::profiler::RecordProfile guard(o.get("profile"));
+            ProfileGuard guard(o.get("profile"));
             (void)ups.upscale(img, "esrgan-thick-x4", 4.0);
         }
     }
@@ -470,7 +517,7 @@ int cmd_bench(const std::vector<std::string>& args) {
             report["vae_psnr_vs_float32_db"] = mse == 0 ? 99.0 : 10 * std::log10(255.0 * 255.0 / mse);
         }
         if (o.has("profile") && what == "vae") {
-            torch::autograd::profiler::RecordProfile guard(o.get("profile"));
+            ProfileGuard guard(o.get("profile"));
             (void)vae->decode(z);
         }
         std::cerr << "VAE decode " << size << "x" << size << ": " << s << " s\n";
