@@ -182,10 +182,12 @@ int cmd_bench(const std::vector<std::string>& args) {
         using SetFn = void (*)(int);
         if (auto set = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(o.get_int("threads", 1));
     }
-    if (o.get("tf32", "0") == "1") {
-        // float32 storage, TF32 tensor-core matmuls and convolutions (the 65.7 ms row).
-        at::globalContext().setAllowTF32CuBLAS(true);
-        at::globalContext().setAllowTF32CuDNN(true);
+    if (device.is_cuda()) {
+        // --tf32 1: float32 storage, TF32 tensor-core matmuls and convolutions (the 65.7 ms
+        // row); otherwise true float32 (LibTorch lets cuDNN use TF32 by default).
+        const bool tf32 = o.get("tf32", "0") == "1";
+        at::globalContext().setAllowTF32CuBLAS(tf32);
+        at::globalContext().setAllowTF32CuDNN(tf32);
     }
     torch::manual_seed(0);
     torch::NoGradGuard ng;
