@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <string>
 
 namespace sdgimp::models {
 
@@ -27,10 +28,44 @@ torch::Tensor merge_heads(const torch::Tensor& x) {
     return x.transpose(1, 2).reshape({b, n, h * d});
 }
 
+#if defined(TORCH_VERSION_MAJOR) && TORCH_VERSION_MAJOR >= 2
+namespace {
+
+// $GIMP_DIFFUSION_SDPA = flash | cudnn | efficient: only that fused CUDA attention kernel (and the
+// math fallback) may run, to compare them; unset: LibTorch's own order.
+void choose_sdpa_backend_once() {
+    static const bool done = [] {
+        const char* env = std::getenv("GIMP_DIFFUSION_SDPA");
+        const std::string want = env ? env : "";
+        if (want.empty()) return true;
+        auto& ctx = at::globalContext();
+        ctx.setSDPUseFlash(want == "flash");
+        ctx.setSDPUseMemEfficient(want == "efficient");
+#if TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 5
+        ctx.setSDPUseCuDNN(want == "cudnn");
+#endif
+        return true;
+    }();
+    (void)done;
+}
+
+}  // namespace
+#endif
+
+bool attention_scores_in_float32(const torch::Tensor& q) {
+#if defined(TORCH_VERSION_MAJOR) && TORCH_VERSION_MAJOR >= 2
+    return q.is_cuda();
+#else
+    (void)q;
+    return false;
+#endif
+}
+
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         const torch::Tensor& mask) {
 #if defined(TORCH_VERSION_MAJOR) && TORCH_VERSION_MAJOR >= 2
     if (q.is_cuda()) {
+        choose_sdpa_backend_once();
         return at::scaled_dot_product_attention(q, k, v, mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt);
     }
 #endif

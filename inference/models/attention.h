@@ -10,6 +10,11 @@ namespace sdgimp::models {
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         const torch::Tensor& mask = {});
 
+// Whether attention(q, ...) runs a fused kernel that keeps the scores and the softmax in float32
+// whatever q's type (scaled_dot_product_attention on CUDA): half-precision inputs then cannot
+// overflow in the score matrix, so SD 2.1 needs no float32 upcast around it.
+bool attention_scores_in_float32(const torch::Tensor& q);
+
 // The textbook version (whole score matrix at once): the benchmark's baseline.
 torch::Tensor attention_unblocked(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v);
 

@@ -92,13 +92,15 @@ int64_t cuda_device_memory_used_bytes() {
 #endif
 }
 
-int64_t cuda_allocator_peak_bytes() {
+CudaMemoryPeaks cuda_memory_peaks() {
+    CudaMemoryPeaks p;
 #ifdef GD_TORCH_CUDA
     // Index 0 of each statistic is the aggregate over the allocator's pools.
-    return c10::cuda::CUDACachingAllocator::getDeviceStats(c10::cuda::current_device()).reserved_bytes[0].peak;
-#else
-    return -1;
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(c10::cuda::current_device());
+    p.allocated = stats.allocated_bytes[0].peak;
+    p.reserved = stats.reserved_bytes[0].peak;
 #endif
+    return p;
 }
 
 torch::Tensor group_norm_act(const torch::Tensor& x, int64_t groups, const torch::Tensor& weight,
@@ -123,7 +125,7 @@ torch::Tensor group_norm_act(const torch::Tensor& x, int64_t groups, const torch
     }
 #ifdef GD_CUDA_KERNELS
     const auto t = x.scalar_type();
-    if (x.is_cuda() && (t == torch::kFloat || t == torch::kHalf || t == torch::kBFloat16)) {
+    if (x.is_cuda() && (t == torch::kFloat || t == torch::kHalf || t == torch::kBFloat16) && K::cuda::group_norm_silu_supported(s)) {
         auto y = overwrite_input ? x : torch::empty_like(x);
         auto work = torch::empty({static_cast<int64_t>(K::cuda::group_norm_silu_workspace_bytes(s))},
                                  x.options().dtype(torch::kByte));
@@ -208,11 +210,14 @@ torch::Tensor layer_norm(const torch::Tensor& x, const torch::nn::LayerNorm& nor
 
 torch::Tensor geglu(const torch::Tensor& x, bool fused) {
     const auto t = x.scalar_type();
-    const bool kernel = fused && !unfused_ops && x.is_contiguous() && !torch::GradMode::is_enabled() &&
+    bool kernel = fused && !unfused_ops && x.is_contiguous() && !torch::GradMode::is_enabled() &&
                         ((x.is_cpu() && t == torch::kBFloat16) ||
                          (have_cuda_kernels() && x.is_cuda() && (t == torch::kFloat || t == torch::kHalf || t == torch::kBFloat16)));
+    const int64_t inner = x.size(-1) / 2, rows = x.numel() / std::max<int64_t>(1, 2 * inner);
+#ifdef GD_CUDA_KERNELS
+    if (kernel && x.is_cuda() && !K::cuda::geglu_supported(rows, inner)) kernel = false;
+#endif
     if (kernel) {
-        const int64_t inner = x.size(-1) / 2, rows = x.numel() / std::max<int64_t>(1, 2 * inner);
         auto sizes = x.sizes().vec();
         sizes.back() = inner;
         auto y = torch::empty(sizes, x.options());

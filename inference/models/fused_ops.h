@@ -45,8 +45,12 @@ bool have_cuda_kernels();
 
 // Bytes in use on the current CUDA device (all processes, CUDA context included); -1 without CUDA.
 int64_t cuda_device_memory_used_bytes();
-// The most device memory LibTorch's caching allocator has held at once in this process (bytes;
-// -1 without a CUDA LibTorch): the peak that the tensors needed, without the CUDA context.
-int64_t cuda_allocator_peak_bytes();
+// The most device memory this process's tensors have held at once (allocated: what PyTorch's
+// max_memory_allocated reports) and what LibTorch's caching allocator reserved for them at most;
+// bytes, -1 without a CUDA LibTorch. Neither counts the CUDA context and libraries (~0.5 GiB).
+struct CudaMemoryPeaks {
+    int64_t allocated = -1, reserved = -1;
+};
+CudaMemoryPeaks cuda_memory_peaks();
 
 }  // namespace sdgimp::models

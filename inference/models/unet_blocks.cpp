@@ -44,9 +44,9 @@ torch::Tensor CrossAttentionImpl::forward(const torch::Tensor& x, const torch::T
     auto k = split_heads(to_k->forward(ctx), heads);
     auto v = split_heads(to_v->forward(ctx), heads);
     torch::Tensor o;
-    if (upcast && q.scalar_type() == torch::kHalf) {
+    if (upcast && q.scalar_type() == torch::kHalf && !attention_scores_in_float32(q)) {
         // SD 2.1 overflows in half precision inside the softmax; the original upcasts here. bfloat16
-        // has float32's range, so it needs no upcast.
+        // has float32's range, and the fused CUDA kernel keeps scores in float32: neither needs it.
         o = attention(q.to(torch::kFloat), k.to(torch::kFloat), v.to(torch::kFloat)).to(q.scalar_type());
     } else {
         o = attention(q, k, v);

@@ -8,6 +8,21 @@
 
 namespace sdgimp::pipeline {
 
+namespace {
+
+// A device result as a contiguous float32 host tensor. From a GPU it lands in page-locked memory
+// (LibTorch keeps and reuses those blocks), which the copy engine writes directly instead of
+// staging through a pageable bounce buffer.
+torch::Tensor to_host_float(const torch::Tensor& t) {
+    if (!t.is_cuda()) return t.to(torch::kCPU, torch::kFloat).contiguous();
+    const auto f = t.to(torch::kFloat).contiguous();
+    auto h = torch::empty(f.sizes(), f.options().device(torch::kCPU).pinned_memory(true));
+    h.copy_(f);
+    return h;
+}
+
+}  // namespace
+
 sampling::ModelFn SDModel::unet_fn(const torch::Tensor& concat) const {
     models::UNet unet = net->unet;
     const torch::ScalarType dt = precision;
@@ -26,7 +41,7 @@ sampling::ModelFn SDModel::unet_fn(const torch::Tensor& concat) const {
         const auto tdev = t.to(dev, torch::kFloat), cdev = cond.to(dev, dt);
         // The copy to the host also reads the graph's output before its next replay.
         const auto out = graph ? graph->forward(din, tdev, cdev) : unet->forward(din, tdev, cdev);
-        return out.to(torch::kCPU, torch::kFloat).contiguous();
+        return to_host_float(out);
     };
 }
 
@@ -37,12 +52,22 @@ void SDModel::set_precision(torch::ScalarType dtype) {
     // conditioning) stays float32.
     net->vae->decoder->to(dtype);
     net->vae->post_quant_conv->to(dtype);
+    text_precision();
     use_channels_last();
+}
+
+void SDModel::text_precision() {
+    // On a GPU the text encoder runs at the model's precision too, as A1111's half mode does (it is
+    // a quarter of SD 2.1's weights); on the CPU it stays float32 (it runs once per prompt).
+    net->text->to(device.is_cuda() ? precision : torch::kFloat);
 }
 
 void SDModel::set_device(torch::Device d) {
     device = d;
     net->to(d);
+    text_precision();
+    // cuDNN times its convolution algorithms once per shape and keeps the fastest.
+    if (d.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
     const char* graphs = std::getenv("GIMP_DIFFUSION_CUDA_GRAPHS");
     cuda_graph.reset();
     if (d.is_cuda() && CudaGraphUNet::available() && !(graphs && std::string(graphs) == "0"))
@@ -61,14 +86,14 @@ void SDModel::use_channels_last() {
 torch::Tensor SDModel::encode_text(const torch::Tensor& ids, int clip_skip) const {
     torch::NoGradGuard ng;
     if (device.is_cpu()) return net->text->forward(ids, clip_skip);
-    return net->text->forward(ids.to(device), clip_skip).to(torch::kCPU);
+    return net->text->forward(ids.to(device), clip_skip).to(torch::kCPU, torch::kFloat);
 }
 
 torch::Tensor SDModel::decode_first_stage(const torch::Tensor& latent) const {
     torch::NoGradGuard ng;
     const torch::Tensor z = ((1.0 / cfg.scale_factor) * latent).to(precision);
     auto decode = [this](const torch::Tensor& t) {
-        return net->vae->decode(t.to(device).contiguous(torch::MemoryFormat::ChannelsLast)).to(torch::kCPU, torch::kFloat).contiguous();
+        return to_host_float(net->vae->decode(t.to(device).contiguous(torch::MemoryFormat::ChannelsLast)));
     };
     if (!vae_tiling.applies(z.size(2), z.size(3))) return decode(z);
     return run_tiled(decode, z, vae_tiling.tile, vae_tiling.overlap, 8, 1);

@@ -60,6 +60,8 @@ struct SDModel {
     void set_device(torch::Device d);
     // UNet and VAE decoder convolution weights in channels-last layout (inputs follow at each call).
     void use_channels_last();
+    // The text encoder at the precision it runs in on this device (see set_precision).
+    void text_precision();
     torch::ScalarType precision = torch::kFloat;
     torch::Device device = torch::kCPU;
     // On CUDA the UNet step replays from captured graphs ($GIMP_DIFFUSION_CUDA_GRAPHS=0: eager).

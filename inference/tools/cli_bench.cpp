@@ -183,6 +183,8 @@ int cmd_bench(const std::vector<std::string>& args) {
         if (auto set = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(o.get_int("threads", 1));
     }
     if (device.is_cuda()) {
+        // cuDNN times its algorithms once per shape (as the engine does on CUDA); --cudnn-benchmark 0: its heuristics.
+        at::globalContext().setBenchmarkCuDNN(o.get("cudnn-benchmark", "1") == "1");
         // --tf32 1: float32 storage, TF32 tensor-core matmuls and convolutions (the 65.7 ms
         // row); otherwise true float32 (LibTorch lets cuDNN use TF32 by default).
         const bool tf32 = o.get("tf32", "0") == "1";
@@ -191,7 +193,7 @@ int cmd_bench(const std::vector<std::string>& args) {
     }
     torch::manual_seed(0);
     torch::NoGradGuard ng;
-    nlohmann::json report = {{"tf32", o.get("tf32", "0") == "1"}, {"arch", arch}, {"size", size}, {"dtype", dtype_name}, {"device", o.get("device", "cpu")},
+    nlohmann::json report = {{"tf32", o.get("tf32", "0") == "1"}, {"cudnn_benchmark", device.is_cuda() && o.get("cudnn-benchmark", "1") == "1"}, {"arch", arch}, {"size", size}, {"dtype", dtype_name}, {"device", o.get("device", "cpu")},
                              {"threads", at::get_num_threads()}};
     const int64_t lat = size / 8;
     if (what == "all" || what == "unet") {
@@ -275,26 +277,59 @@ int cmd_bench(const std::vector<std::string>& args) {
     }
     if (what == "kernels") {
         // The fused kernels on this device against the CPU reference (float32 on the CPU): the check
-        // a GPU visit runs first. Exits non-zero when a kernel is off.
+        // a GPU visit runs first, over shapes that take each code path (vector and single-element
+        // passes, both layouts, odd sizes, a misaligned start). Exits non-zero when a kernel is off.
         bool ok = true;
         const double tol = dtype == torch::kFloat ? 2e-5 : dtype == torch::kHalf ? 2e-3 : 1.6e-2;  // one rounding
-        for (bool cl : {false, true}) {
-            auto x = (torch::randn({2, 320, 24, 24}) * 5 + 2);
-            if (cl) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
-            auto w = torch::rand({320}) + 0.5, b = torch::rand({320}) - 0.5;
-            const auto ref = models::group_norm_act(x, 32, w, b, 1e-6, true);
-            const auto got = models::group_norm_act(x.to(device, dtype), 32, w.to(device, dtype), b.to(device, dtype), 1e-6, true)
-                                 .to(torch::kCPU, torch::kFloat);
-            const double err = ((got - ref).abs() / (ref.abs() + 1)).max().item<double>();
-            report[cl ? "groupnorm_silu_channels_last_max_rel_err" : "groupnorm_silu_nchw_max_rel_err"] = err;
-            ok = ok && err < tol;
+        // A contiguous tensor whose data starts one element past an aligned address.
+        auto misaligned = [](std::vector<int64_t> shape) {
+            int64_t n = 1;
+            for (auto d : shape) n *= d;
+            return torch::randn({n + 1}).narrow(0, 1, n).view(shape);
+        };
+        struct GnCase { int64_t n, c, h, w, groups; bool affine, shifted; };
+        const GnCase gn_cases[] = {{2, 320, 24, 24, 32, true, false}, {3, 64, 1, 5, 8, true, false}, {2, 30, 37, 1, 3, true, false},
+                                   {1, 2560, 12, 12, 32, true, false}, {1, 128, 96, 96, 32, false, false}, {2, 320, 8, 8, 32, true, true}};
+        double gn_worst = 0;
+        for (const auto& k : gn_cases) {
+            for (bool cl : {false, true}) {
+                auto x = (k.shifted ? misaligned({k.n, k.c, k.h, k.w}) : torch::randn({k.n, k.c, k.h, k.w})) * 5 + 2;
+                if (cl) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+                torch::Tensor w, b;
+                if (k.affine) {
+                    w = torch::rand({k.c}) + 0.5;
+                    b = torch::rand({k.c}) - 0.5;
+                }
+                const auto ref = models::group_norm_act(x, k.groups, w, b, 1e-6, true);
+                auto xd = x.to(device, dtype);
+                if (k.shifted) {  // keep the device copy misaligned too
+                    auto buf = torch::empty({xd.numel() + 1}, xd.options());
+                    xd = buf.narrow(0, 1, xd.numel()).view(xd.sizes()).copy_(xd);
+                    if (cl) xd = xd.contiguous(torch::MemoryFormat::ChannelsLast);
+                }
+                const auto got = models::group_norm_act(xd, k.groups, k.affine ? w.to(device, dtype) : w,
+                                                        k.affine ? b.to(device, dtype) : b, 1e-6, true)
+                                     .to(torch::kCPU, torch::kFloat);
+                gn_worst = std::max(gn_worst, ((got - ref).abs() / (ref.abs() + 1)).max().item<double>());
+            }
         }
-        auto g = torch::randn({2, 577, 2 * 1280}) * 2;
-        const auto gref = models::geglu(g, false);
-        const double gerr = ((models::geglu(g.to(device, dtype)).to(torch::kCPU, torch::kFloat) - gref).abs() / (gref.abs() + 1))
-                                .max().item<double>();
-        report["geglu_max_rel_err"] = gerr;
-        ok = ok && gerr < tol;
+        report["groupnorm_silu_max_rel_err"] = gn_worst;
+        ok = ok && gn_worst < tol;
+        double geglu_worst = 0;
+        for (const auto& shape : std::vector<std::vector<int64_t>>{{2, 577, 2 * 1280}, {3, 7, 2 * 13}, {1, 4, 2 * 64}}) {
+            const bool shifted = shape[2] == 2 * 64;
+            const auto g = (shifted ? misaligned(shape) : torch::randn(shape)) * 2;
+            const auto gref = models::geglu(g, false);
+            auto gd = g.to(device, dtype);
+            if (shifted) {
+                auto buf = torch::empty({gd.numel() + 1}, gd.options());
+                gd = buf.narrow(0, 1, gd.numel()).view(gd.sizes()).copy_(gd);
+            }
+            geglu_worst = std::max(geglu_worst, ((models::geglu(gd).to(torch::kCPU, torch::kFloat) - gref).abs() / (gref.abs() + 1))
+                                                    .max().item<double>());
+        }
+        report["geglu_max_rel_err"] = geglu_worst;
+        ok = ok && geglu_worst < tol;
         report["cuda_kernels_built"] = models::have_cuda_kernels();
         report["kernels_match_reference"] = ok;
         if (!ok) {
@@ -379,7 +414,9 @@ int cmd_bench(const std::vector<std::string>& args) {
             // The caching allocator keeps what it reserved at the peak, so this is the run's high-water
             // mark plus the CUDA context (~0.5 GiB) and anything else on the device.
             report["device_memory_used_gib"] = static_cast<double>(models::cuda_device_memory_used_bytes()) / (1 << 30);
-            report["allocator_peak_gib"] = static_cast<double>(models::cuda_allocator_peak_bytes()) / (1 << 30);
+            const auto peaks = models::cuda_memory_peaks();
+            report["allocated_peak_gib"] = static_cast<double>(peaks.allocated) / (1 << 30);
+            report["reserved_peak_gib"] = static_cast<double>(peaks.reserved) / (1 << 30);
         }
         report["latents_finite"] = finite;
         report["image_s"] = median(t);

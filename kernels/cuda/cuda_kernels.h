@@ -10,6 +10,10 @@
 
 namespace gd::kernels::cuda {
 
+// Whether group_norm_silu takes this shape (under 2^31 elements, at most 3072 channels, groups
+// dividing channels); callers use another implementation otherwise.
+bool group_norm_silu_supported(const GroupNormShape& s);
+
 // Scratch the GroupNorm launcher needs (partial sums and the per-group moments), in bytes.
 size_t group_norm_silu_workspace_bytes(const GroupNormShape& s);
 
@@ -17,6 +21,9 @@ size_t group_norm_silu_workspace_bytes(const GroupNormShape& s);
 // arithmetic in float.
 int group_norm_silu(const void* x, const void* gamma, const void* beta, void* y, void* workspace,
                     const GroupNormShape& s, const GroupNormParams& p, DType dtype, void* stream);
+
+// Whether geglu takes this shape (its input under 2^32 elements: 32-bit indexing).
+bool geglu_supported(int64_t rows, int64_t inner);
 
 // y (rows, inner) = x[:, :inner] * gelu_erf(x[:, inner:]) for x (rows, 2 * inner).
 int geglu(const void* x, void* y, int64_t rows, int64_t inner, DType dtype, void* stream);

@@ -2,7 +2,8 @@
 """Compares latents saved by `gimp-diffusion-cli txt2img --save-latents` (safetensors, one tensor):
 the first file is the reference (the CPU run), each other one is checked against it. Prints one
 JSON line; exits 1 when a file holds a non-finite value or differs by more than its tolerance
-(float32: 1e-3 of the reference's range; float16: 5e-2, the error of a half-precision sampler run)."""
+(float32: 1e-2 of the reference's range, as cuDNN runs float32 convolutions in TF32 by default;
+float16: 5e-2, the error of a half-precision sampler run)."""
 import json
 import sys
 
@@ -22,7 +23,7 @@ for path in sys.argv[2:]:
     x = first(path)
     finite = bool(np.isfinite(x).all())
     diff = float(np.abs(x - ref).max()) / scale if finite and x.shape == ref.shape else float("inf")
-    tol = 5e-2 if "16" in path.rsplit("/", 1)[-1] else 1e-3
+    tol = 5e-2 if "16" in path.rsplit("/", 1)[-1] else 1e-2
     report[path.rsplit("/", 1)[-1]] = {"finite": finite, "max_rel_diff": diff, "tolerance": tol}
     ok = ok and finite and diff <= tol
 report["ok"] = ok

@@ -105,14 +105,22 @@ if [ -n "$tiny" ] && [ -f "$tiny/tiny-sd2-v.safetensors" ]; then
     "$t/tiny_cuda32.safetensors" "$t/tiny_cuda16.safetensors"
 fi
 
-# 5. Timings; float32 eager is the baseline of the ratios.
-step unet-f16 90 "${bench[@]}" --what unet --arch sd21 --size 768 --dtype float16 --channels-last 1 --cuda-graphs 1 --repeat 20
+# 5. Timings, each figure with its baseline in the same run (the float32 eager step for the ratios).
+u=("${bench[@]}" --what unet --arch sd21 --size 768 --channels-last 1)
+step unet-bf16 90 "${u[@]}" --dtype bfloat16 --cuda-graphs 1 --repeat 20
+step unet-f16 90 "${u[@]}" --dtype float16 --cuda-graphs 1 --repeat 20
+step image-bf16 120 "${bench[@]}" --what image --arch sd21 --size 768 --steps 30 --dtype bfloat16 --repeat 3
 step image-f16 120 "${bench[@]}" --what image --arch sd21 --size 768 --steps 30 --dtype float16 --repeat 3
-step unet-bf16 90 "${bench[@]}" --what unet --arch sd21 --size 768 --dtype bfloat16 --channels-last 1 --cuda-graphs 1 --repeat 20
-step unet-f32 90 "${bench[@]}" --what unet --arch sd21 --size 768 --dtype float32 --channels-last 1 --repeat 10
-step unet-tf32 90 "${bench[@]}" --what unet --arch sd21 --size 768 --dtype float32 --tf32 1 --channels-last 1 --repeat 10
+step unet-f32 90 "${u[@]}" --dtype float32 --repeat 10
+step unet-tf32 90 "${u[@]}" --dtype float32 --tf32 1 --repeat 10
 step vae-f16 60 "${bench[@]}" --what vae --arch sd21 --size 768 --dtype float16 --channels-last 1 --compare-float32 1 --repeat 5
 step groupnorm-f16 60 "${bench[@]}" --what groupnorm --size 768 --dtype float16 --repeat 20
-step image-bf16 120 "${bench[@]}" --what image --arch sd21 --size 768 --steps 30 --dtype bfloat16 --repeat 3
-step unet-f16-unfused 90 "${bench[@]}" --what unet --arch sd21 --size 768 --dtype float16 --channels-last 1 --compare-unfused 1 --repeat 10
+# 6. Levers one at a time, against the defaults above: cuDNN's algorithm search, the attention
+#    kernel, the fused GroupNorm/GEGLU kernels.
+step unet-bf16-no-cudnn-benchmark 90 "${u[@]}" --dtype bfloat16 --cudnn-benchmark 0 --repeat 20
+for b in flash cudnn efficient; do
+  step "unet-bf16-sdpa-$b" 90 env GIMP_DIFFUSION_SDPA=$b "${u[@]}" --dtype bfloat16 --repeat 20
+done
+step image-bf16-no-graphs 120 env GIMP_DIFFUSION_CUDA_GRAPHS=0 "${bench[@]}" --what image --arch sd21 --size 768 --steps 30 --dtype bfloat16 --repeat 3
+step unet-bf16-unfused 90 "${u[@]}" --dtype bfloat16 --compare-unfused 1 --repeat 10
 echo "reports: $out/gpu_bench.jsonl"
