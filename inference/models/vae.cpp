@@ -16,10 +16,21 @@ VaeResnetBlockImpl::VaeResnetBlockImpl(int64_t in, int64_t out) {
     if (in != out) nin_shortcut = register_module("nin_shortcut", conv2d(in, out, 1));
 }
 
-torch::Tensor VaeResnetBlockImpl::forward(const torch::Tensor& x) {
+torch::Tensor VaeResnetBlockImpl::forward(torch::Tensor x) {
+    if (nin_shortcut) {
+        // The shortcut first: x is then normalised in place when nothing else holds it, so the
+        // decoder's largest block (256 -> 128 channels at full size) holds three full-size
+        // tensors at once instead of four.
+        auto skip = nin_shortcut->forward(x);
+        const bool owned = x.use_count() == 1 && x.storage().use_count() == 1;
+        auto h = conv1->forward(owned ? group_norm_act_(x, norm1) : group_norm_act(x, norm1));
+        x = torch::Tensor();
+        h = conv2->forward(group_norm_act_(h, norm2));
+        return h.add_(skip);
+    }
     auto h = conv1->forward(group_norm_act(x, norm1));
     h = conv2->forward(group_norm_act_(h, norm2));
-    return h.add_(nin_shortcut ? nin_shortcut->forward(x) : x);
+    return h.add_(x);
 }
 
 VaeAttnBlockImpl::VaeAttnBlockImpl(int64_t ch) {
@@ -49,7 +60,7 @@ VaeMidImpl::VaeMidImpl(int64_t ch) {
 torch::Tensor VaeMidImpl::forward(torch::Tensor x) { return block_2->forward(attn_1->forward(block_1->forward(x))); }
 
 torch::Tensor VaeLevelImpl::forward(torch::Tensor x) {
-    for (const auto& b : *block) x = b->as<VaeResnetBlock>()->forward(x);
+    for (const auto& b : *block) x = b->as<VaeResnetBlock>()->forward(std::move(x));
     if (resample) {
         if (down) x = resample->forward(F::pad(x, F::PadFuncOptions({0, 1, 0, 1})));  // right/bottom, then stride 2
         else x = resample->forward(F::interpolate(x, F::InterpolateFuncOptions().scale_factor(std::vector<double>{2.0, 2.0}).mode(torch::kNearest)));

@@ -10,7 +10,7 @@ namespace sdgimp::models {
 
 struct VaeResnetBlockImpl : torch::nn::Module {
     VaeResnetBlockImpl(int64_t in, int64_t out);
-    torch::Tensor forward(const torch::Tensor& x);
+    torch::Tensor forward(torch::Tensor x);
     torch::nn::GroupNorm norm1{nullptr}, norm2{nullptr};
     Conv2d conv1{nullptr}, conv2{nullptr}, nin_shortcut{nullptr};
 };

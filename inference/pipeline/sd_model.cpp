@@ -66,8 +66,12 @@ void SDModel::set_device(torch::Device d) {
     device = d;
     net->to(d);
     text_precision();
-    // cuDNN times its convolution algorithms once per shape and keeps the fastest.
-    if (d.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
+    // The VAE encoder (img2img, inpainting) joins the GPU on its first use: txt2img leaves its
+    // weights in host memory, which lowers the peak a text-to-image run holds on the device.
+    if (d.is_cuda()) {
+        net->vae->encoder->to(torch::kCPU);
+        net->vae->quant_conv->to(torch::kCPU);
+    }
     const char* graphs = std::getenv("GIMP_DIFFUSION_CUDA_GRAPHS");
     cuda_graph.reset();
     if (d.is_cuda() && CudaGraphUNet::available() && !(graphs && std::string(graphs) == "0"))
@@ -102,6 +106,10 @@ torch::Tensor SDModel::decode_first_stage(const torch::Tensor& latent) const {
 std::pair<torch::Tensor, torch::Tensor> SDModel::encode_posterior(const torch::Tensor& image) const {
     torch::NoGradGuard ng;
     // Moments (mean, logvar) are blended per tile; both are smooth fields, so blending them is sound.
+    if (net->vae->quant_conv->weight.device() != device) {
+        net->vae->encoder->to(device);
+        net->vae->quant_conv->to(device);
+    }
     auto encode = [this](const torch::Tensor& t) {
         return net->vae->encode_moments(t.to(device, torch::kFloat)).to(torch::kCPU);
     };

@@ -15,12 +15,13 @@
 # Every line of OUT/gpu_bench.jsonl is one `gimp-diffusion-cli bench` report; OUT/steps.txt says
 # what ran, how long it took and its exit status.
 #   tests/bench/gpu_deps.sh                     (here, once: packs json/png/zlib/ICU/pkg-config)
-#   tests/bench/gpu_bench.sh OUT [DEADLINE] [TINY_DIR]   (on the GPU machine; carry .gpu-deps)
+#   tests/bench/gpu_bench.sh OUT [DEADLINE] [TINY_DIR] [full|final]   (on the GPU machine; carry .gpu-deps)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=$(realpath -m "${1:-$root/build-gpu-bench}")
 deadline=${2:-540}
 tiny=${3:-}
+plan=${4:-full}  # full, or final: the headline figures only (a short last visit)
 mkdir -p "$out"
 start=$(date +%s)
 steps="$out/steps.txt"
@@ -111,14 +112,16 @@ step unet-bf16 90 "${u[@]}" --dtype bfloat16 --cuda-graphs 1 --repeat 20
 step unet-f16 90 "${u[@]}" --dtype float16 --cuda-graphs 1 --repeat 20
 step image-bf16 120 "${bench[@]}" --what image --arch sd21 --size 768 --steps 30 --dtype bfloat16 --repeat 3
 step image-f16 120 "${bench[@]}" --what image --arch sd21 --size 768 --steps 30 --dtype float16 --repeat 3
-step unet-f32 90 "${u[@]}" --dtype float32 --repeat 10
-step unet-tf32 90 "${u[@]}" --dtype float32 --tf32 1 --repeat 10
+step unet-f32 90 "${u[@]}" --dtype float32 --repeat 5
 step vae-f16 60 "${bench[@]}" --what vae --arch sd21 --size 768 --dtype float16 --channels-last 1 --compare-float32 1 --repeat 5
+step unet-bf16-sdpa-flash 90 env GIMP_DIFFUSION_SDPA=flash "${u[@]}" --dtype bfloat16 --cuda-graphs 1 --repeat 20
+[ "$plan" = final ] && { echo "reports: $out/gpu_bench.jsonl"; exit 0; }
+step unet-tf32 90 "${u[@]}" --dtype float32 --tf32 1 --repeat 10
 step groupnorm-f16 60 "${bench[@]}" --what groupnorm --size 768 --dtype float16 --repeat 20
 # 6. Levers one at a time, against the defaults above: cuDNN's algorithm search, the attention
 #    kernel, the fused GroupNorm/GEGLU kernels.
-step unet-bf16-no-cudnn-benchmark 90 "${u[@]}" --dtype bfloat16 --cudnn-benchmark 0 --repeat 20
-for b in flash cudnn efficient; do
+step unet-bf16-cudnn-benchmark 90 "${u[@]}" --dtype bfloat16 --cudnn-benchmark 1 --repeat 20
+for b in cudnn efficient; do
   step "unet-bf16-sdpa-$b" 90 env GIMP_DIFFUSION_SDPA=$b "${u[@]}" --dtype bfloat16 --repeat 20
 done
 step image-bf16-no-graphs 120 env GIMP_DIFFUSION_CUDA_GRAPHS=0 "${bench[@]}" --what image --arch sd21 --size 768 --steps 30 --dtype bfloat16 --repeat 3
