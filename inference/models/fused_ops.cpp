@@ -5,6 +5,7 @@
 #include "../../kernels/cpu/cpu_kernels.h"
 #include "cpu_gemm.h"
 #include "module_slots.h"
+#include "winograd_conv.h"
 
 #ifdef GD_TORCH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -170,6 +171,8 @@ torch::Tensor linear_forward(const torch::Tensor& x, const torch::Tensor& weight
 
 torch::Tensor conv2d_forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                              int64_t stride, int64_t pad) {
+    if (!unfused_ops && !torch::GradMode::is_enabled() && winograd_applies(x, weight, stride, pad))
+        return conv3x3_winograd(x, weight, bias);
     const bool pointwise = weight.dim() == 4 && weight.size(2) == 1 && weight.size(3) == 1 && stride == 1 && pad == 0;
     if (!pointwise || unfused_ops || !x.is_cpu() || x.dim() != 4 || x.scalar_type() != torch::kFloat ||
         weight.scalar_type() != torch::kFloat || !have_cpu_sgemm() || torch::GradMode::is_enabled() ||

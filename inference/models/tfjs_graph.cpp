@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "../status.h"
+#include "module_slots.h"
 
 namespace sdgimp::models {
 namespace {
@@ -131,7 +132,7 @@ torch::Tensor TfjsGraph::forward(const torch::Tensor& x) const {
         const Node& n = nodes_[i];
         auto in = [&](size_t k) { return v[static_cast<size_t>(n.inputs[k])]; };
         if (n.kind == "InputLayer") v[i] = x;
-        else if (n.kind == "Conv2D") v[i] = torch::conv2d(in(0), n.weight, n.bias, 1, n.pad);
+        else if (n.kind == "Conv2D") v[i] = conv2d_forward(in(0), n.weight, n.bias, 1, n.pad);
         else if (n.kind == "Activation") v[i] = torch::relu(in(0));
         else if (n.kind == "MultiplyBeta") v[i] = in(0) * n.beta;
         else if (n.kind == "Add") {

@@ -50,4 +50,18 @@ void layer_norm_cpu_bf16(const uint16_t* x, const uint16_t* gamma, const uint16_
 // The float SiLU the fused kernel uses (a vectorisable exp, within 2 ulp of std::exp's result).
 float silu_approx(float v);
 
+// Winograd F(2x2, 3x3) over channels-last (n, height, width, channels) float32 images, padding 1:
+// tiles of 2x2 output pixels numbered image by image, row by row.
+struct WinogradGeometry {
+    int64_t batch = 1, height = 0, width = 0, channels = 0, out_channels = 0, tiles_y = 0, tiles_x = 0;
+};
+// v[xi][t][c] (16 planes of count x channels) = B^T d B for tiles t0 .. t0 + count - 1, d each
+// tile's 4x4 input patch (zeros: `channels` zeros standing in for pixels outside the image).
+void winograd_input_transform(const float* x, const WinogradGeometry& g, int64_t t0, int64_t count, const float* zeros,
+                              float* v);
+// y's 2x2 pixels of each tile = A^T m A + bias from m[xi][t][k] (16 planes of count x out_channels);
+// pixels past an odd edge are written to sink (out_channels floats).
+void winograd_output_transform(const float* m, const float* bias, const WinogradGeometry& g, int64_t t0, int64_t count,
+                               float* sink, float* y);
+
 }  // namespace gd::kernels

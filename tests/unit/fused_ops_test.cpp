@@ -9,6 +9,7 @@
 #include "models/attention.h"
 #include "models/fused_ops.h"
 #include "models/module_slots.h"
+#include "models/winograd_conv.h"
 
 namespace {
 
@@ -233,6 +234,43 @@ TEST(CpuGemm, BlockedAttentionMatchesTheTextbookVersion) {
             EXPECT_LT((sdgimp::models::attention(q, k, v) - sdgimp::models::attention_unblocked(q, k, v)).abs().max().item<double>(),
                       1e-5);
         }
+    }
+}
+
+TEST(Winograd, MatchesLibTorchsConvolution) {
+    torch::NoGradGuard ng;
+    struct Shape { int64_t n, c, k, h, w; bool bias; };
+    // Odd and even sizes (tiles past the edge), few and many channels, a batch, with and without bias.
+    for (int threads : {1, 2}) {
+        at::set_num_threads(threads);
+        for (const auto& s : {Shape{1, 64, 32, 33, 47, true}, Shape{2, 24, 40, 32, 32, false}, Shape{1, 3, 64, 40, 40, true},
+                              Shape{1, 128, 8, 17, 65, true}}) {
+            const auto x = torch::randn({s.n, s.c, s.h, s.w}).contiguous(torch::MemoryFormat::ChannelsLast);
+            const auto w = torch::randn({s.k, s.c, 3, 3}).contiguous(torch::MemoryFormat::ChannelsLast);
+            const auto b = s.bias ? torch::randn({s.k}) : torch::Tensor();
+            ASSERT_TRUE(sdgimp::models::winograd_applies(x, w, 1, 1));
+            const auto ref = torch::conv2d(x, w, b, 1, 1);
+            const auto got = sdgimp::models::conv2d_forward(x, w, b, 1, 1);
+            EXPECT_TRUE(got.is_contiguous(torch::MemoryFormat::ChannelsLast));
+            EXPECT_LT(((got - ref).abs().max() / ref.abs().max()).item<double>(), 1e-5);
+            EXPECT_TRUE(torch::equal(got, sdgimp::models::conv3x3_winograd(x, w, b)));  // the same on any call
+        }
+    }
+}
+
+TEST(Winograd, LeavesOtherConvolutionsToLibTorch) {
+    const auto x = torch::randn({1, 16, 64, 64});
+    const auto w = torch::randn({8, 16, 3, 3});
+    const auto cl = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    EXPECT_TRUE(sdgimp::models::winograd_applies(cl, w, 1, 1));
+    EXPECT_FALSE(sdgimp::models::winograd_applies(x, w, 1, 1));    // NCHW input
+    EXPECT_FALSE(sdgimp::models::winograd_applies(cl, w, 2, 1));   // strided
+    EXPECT_FALSE(sdgimp::models::winograd_applies(cl, w, 1, 0));   // no padding
+    EXPECT_FALSE(sdgimp::models::winograd_applies(cl.to(torch::kBFloat16), w.to(torch::kBFloat16), 1, 1));
+    EXPECT_FALSE(sdgimp::models::winograd_applies(cl.narrow(2, 0, 8).narrow(3, 0, 8).contiguous(torch::MemoryFormat::ChannelsLast), w, 1, 1));  // too few tiles
+    {
+        sdgimp::models::UnfusedOpsGuard unfused;  // the benchmarks' baseline: LibTorch's convolution
+        EXPECT_TRUE(torch::equal(sdgimp::models::conv2d_forward(cl, w, {}, 1, 1), torch::conv2d(cl, w, {}, 1, 1)));
     }
 }
 
