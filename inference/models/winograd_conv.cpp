@@ -3,6 +3,8 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "../../kernels/cpu/cpu_kernels.h"
@@ -14,16 +16,17 @@ namespace sdgimp::models {
 namespace {
 
 // U[xi][c][k] = (G g G^T)[xi] for g = weight[k][c], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1].
+// Read through a (C, K) transpose so both the reads and the 16 output streams run contiguously.
 torch::Tensor transform_weights(const torch::Tensor& weight) {
-    const auto w = weight.contiguous();  // (K, C, 3, 3)
-    const int64_t K = w.size(0), C = w.size(1);
+    const auto w = weight.permute({1, 0, 2, 3}).contiguous();  // (C, K, 3, 3)
+    const int64_t C = w.size(0), K = w.size(1);
     auto u = torch::empty({16, C, K}, w.options());
     const float* g = w.data_ptr<float>();
     float* U = u.data_ptr<float>();
-    at::parallel_for(0, K, 16, [&](int64_t k0, int64_t k1) {
-        for (int64_t k = k0; k < k1; ++k) {
-            for (int64_t c = 0; c < C; ++c) {
-                const float* f = g + (k * C + c) * 9;
+    at::parallel_for(0, C, 8, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+            for (int64_t k = 0; k < K; ++k) {
+                const float* f = g + (c * K + k) * 9;
                 float t[4][3];  // G g
                 for (int j = 0; j < 3; ++j) {
                     t[0][j] = f[j];
@@ -41,6 +44,13 @@ torch::Tensor transform_weights(const torch::Tensor& weight) {
     return u;
 }
 
+// Per-thread scratch kept between calls: fresh megabyte buffers on every call would be mapped
+// and faulted in by the kernel each time, one thread after another.
+float* scratch(std::vector<float>& buf, int64_t floats) {
+    if (static_cast<int64_t>(buf.size()) < floats) buf.resize(static_cast<size_t>(floats));
+    return buf.data();
+}
+
 }  // namespace
 
 bool winograd_applies(const torch::Tensor& x, const torch::Tensor& weight, int64_t stride, int64_t pad) {
@@ -48,8 +58,18 @@ bool winograd_applies(const torch::Tensor& x, const torch::Tensor& weight, int64
         weight.size(3) != 3 || x.scalar_type() != torch::kFloat || weight.scalar_type() != torch::kFloat ||
         x.size(1) != weight.size(1) || !x.is_contiguous(torch::MemoryFormat::ChannelsLast) || !have_cpu_sgemm())
         return false;
+    static const bool enabled = !(std::getenv("GIMP_DIFFUSION_WINOGRAD") && std::string(std::getenv("GIMP_DIFFUSION_WINOGRAD")) == "0");
+    if (!enabled) return false;
+    const int64_t tiles = x.size(0) * ((x.size(2) + 1) / 2) * ((x.size(3) + 1) / 2);
+    const int64_t c = x.size(1), k = weight.size(0);
     // The weight transform costs about what 2x2 output pixels do: worth it from a few hundred tiles.
-    return x.size(0) * ((x.size(2) + 1) / 2) * ((x.size(3) + 1) / 2) >= 256;
+    if (tiles < 256) return false;
+    if (at::get_num_threads() == 1) return true;  // 1.07-1.89x on every layer measured
+    // On several threads the transforms (memory passes) gained little from the second thread while
+    // the direct convolution did: measured on two, only wide layers with many tiles per weight gain
+    // (the UNet's first level 1.4x, the VAE's 1.1-1.3x); 64-channel layers (the upscalers') and the
+    // UNet's 640-channel level at 512 px ran 0.85-1.0x.
+    return std::min(c, k) >= 128 && tiles >= 2 * std::max(c, k);
 }
 
 torch::Tensor conv3x3_winograd(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
@@ -70,21 +90,27 @@ torch::Tensor conv3x3_winograd(const torch::Tensor& x, const torch::Tensor& weig
     const float* bp = b.defined() ? b.data_ptr<float>() : nullptr;
     float* yp = y.data_ptr<float>();
     // Tiles per block: the block's transformed inputs and products (16 x tiles x channels each)
-    // stay within about half a megabyte, near this core's L2.
-    const int64_t tb = std::clamp<int64_t>(8192 / std::max(C, K), 16, 128);
+    // about a megabyte each, the size that measured fastest on this project's machine.
+    const int64_t tb = std::clamp<int64_t>(16384 / std::max(C, K), 16, 256);
     const int64_t total = g.batch * g.tiles_y * g.tiles_x, blocks = (total + tb - 1) / tb;
     const std::vector<float> zeros(static_cast<size_t>(C), 0.0f);
     const SingleThreadedBlas blas_guard(at::get_num_threads() > 1);
+    // Plane strides padded by a cache line past the block's size: sixteen planes a power of two
+    // apart would share cache sets and evict one another.
+    const int64_t plane_v = tb * C + 16, plane_m = tb * K + 16;
     at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
-        std::vector<float> V(static_cast<size_t>(16 * tb * C)), M(static_cast<size_t>(16 * tb * K)), sink(static_cast<size_t>(K));
+        thread_local std::vector<float> v_buf, m_buf, sink_buf;
+        float* V = scratch(v_buf, 16 * plane_v);
+        float* M = scratch(m_buf, 16 * plane_m);
+        float* sink = scratch(sink_buf, K);
         for (int64_t blk = b0; blk < b1; ++blk) {
             const int64_t t0 = blk * tb, n = std::min(tb, total - t0);
-            gd::kernels::winograd_input_transform(xp, g, t0, n, zeros.data(), V.data());
+            gd::kernels::winograd_input_transform(xp, g, t0, n, zeros.data(), V, plane_v);
             for (int xi = 0; xi < 16; ++xi) {
-                TORCH_CHECK(cpu_sgemm(false, false, n, K, C, V.data() + xi * n * C, C, up + xi * C * K, K, M.data() + xi * n * K, K),
+                TORCH_CHECK(cpu_sgemm(false, false, n, K, C, V + xi * plane_v, C, up + xi * C * K, K, M + xi * plane_m, K),
                             "oneDNN sgemm failed");
             }
-            gd::kernels::winograd_output_transform(M.data(), bp, g, t0, n, sink.data(), yp);
+            gd::kernels::winograd_output_transform(M, plane_m, bp, g, t0, n, sink, yp);
         }
     });
     return y;

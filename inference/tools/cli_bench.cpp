@@ -266,7 +266,8 @@ int cmd_bench(const std::vector<std::string>& args) {
         // F(2x2, 3x3) against LibTorch's direct oneDNN convolution, interleaved medians.
         struct Case { const char* name; int64_t n, c, k, hw; };
         const Case cases[] = {{"esrgan_body_128", 1, 64, 64, 128}, {"esrgan_up_512", 1, 64, 64, 512}, {"vae_top_512", 1, 128, 128, 512},
-                              {"vae_mid_64", 1, 512, 512, 64}, {"unet_l0_512", 2, 320, 320, 64}, {"unet_l2_512", 2, 1280, 1280, 16}};
+                              {"vae_mid_64", 1, 512, 512, 64}, {"unet_l0_512", 2, 320, 320, 64}, {"unet_up0_512", 2, 960, 320, 64},
+                              {"unet_l1_512", 2, 640, 640, 32}, {"unet_l2_512", 2, 1280, 1280, 16}};
         for (const auto& k : cases) {
             auto x = torch::randn({k.n, k.c, k.hw, k.hw}).contiguous(torch::MemoryFormat::ChannelsLast);
             auto w = (torch::randn({k.k, k.c, 3, 3}) / std::sqrt(9.0 * k.c)).contiguous(torch::MemoryFormat::ChannelsLast);

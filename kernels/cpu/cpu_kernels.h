@@ -55,13 +55,15 @@ float silu_approx(float v);
 struct WinogradGeometry {
     int64_t batch = 1, height = 0, width = 0, channels = 0, out_channels = 0, tiles_y = 0, tiles_x = 0;
 };
-// v[xi][t][c] (16 planes of count x channels) = B^T d B for tiles t0 .. t0 + count - 1, d each
-// tile's 4x4 input patch (zeros: `channels` zeros standing in for pixels outside the image).
+// v[xi * plane + t * channels + c] (16 planes of count x channels, `plane` floats apart) = B^T d B
+// for tiles t0 .. t0 + count - 1, d each tile's 4x4 input patch (zeros: `channels` zeros standing in
+// for pixels outside the image). A plane stride that is not a multiple of 4 KiB keeps the 16
+// streams out of each other's cache sets.
 void winograd_input_transform(const float* x, const WinogradGeometry& g, int64_t t0, int64_t count, const float* zeros,
-                              float* v);
-// y's 2x2 pixels of each tile = A^T m A + bias from m[xi][t][k] (16 planes of count x out_channels);
-// pixels past an odd edge are written to sink (out_channels floats).
-void winograd_output_transform(const float* m, const float* bias, const WinogradGeometry& g, int64_t t0, int64_t count,
-                               float* sink, float* y);
+                              float* v, int64_t plane);
+// y's 2x2 pixels of each tile = A^T m A + bias from m[xi * plane + t * out_channels + k]; pixels
+// past an odd edge are written to sink (out_channels floats).
+void winograd_output_transform(const float* m, int64_t plane, const float* bias, const WinogradGeometry& g, int64_t t0,
+                               int64_t count, float* sink, float* y);
 
 }  // namespace gd::kernels

@@ -19,8 +19,8 @@ void tile_origin(const WinogradGeometry& g, int64_t tile, int64_t& img, int64_t&
 #define GD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 GD_CLONES void winograd_input_transform(const float* x, const WinogradGeometry& g, int64_t t0, int64_t count,
-                                        const float* zeros, float* v) {
-    const int64_t C = g.channels, plane = count * C;
+                                        const float* zeros, float* v, int64_t plane) {
+    const int64_t C = g.channels;
     for (int64_t t = 0; t < count; ++t) {
         int64_t img, ty, tx;
         tile_origin(g, t0 + t, img, ty, tx);
@@ -53,9 +53,9 @@ GD_CLONES void winograd_input_transform(const float* x, const WinogradGeometry& 
     }
 }
 
-GD_CLONES void winograd_output_transform(const float* m, const float* bias, const WinogradGeometry& g, int64_t t0,
-                                         int64_t count, float* sink, float* y) {
-    const int64_t K = g.out_channels, plane = count * K;
+GD_CLONES void winograd_output_transform(const float* m, int64_t plane, const float* bias, const WinogradGeometry& g,
+                                         int64_t t0, int64_t count, float* sink, float* y) {
+    const int64_t K = g.out_channels;
     for (int64_t t = 0; t < count; ++t) {
         int64_t img, ty, tx;
         tile_origin(g, t0 + t, img, ty, tx);

@@ -248,17 +248,19 @@ TEST(Winograd, MatchesLibTorchsConvolution) {
             const auto x = torch::randn({s.n, s.c, s.h, s.w}).contiguous(torch::MemoryFormat::ChannelsLast);
             const auto w = torch::randn({s.k, s.c, 3, 3}).contiguous(torch::MemoryFormat::ChannelsLast);
             const auto b = s.bias ? torch::randn({s.k}) : torch::Tensor();
-            ASSERT_TRUE(sdgimp::models::winograd_applies(x, w, 1, 1));
+            if (threads == 1) ASSERT_TRUE(sdgimp::models::winograd_applies(x, w, 1, 1));
             const auto ref = torch::conv2d(x, w, b, 1, 1);
-            const auto got = sdgimp::models::conv2d_forward(x, w, b, 1, 1);
+            const auto got = sdgimp::models::conv3x3_winograd(x, w, b);
             EXPECT_TRUE(got.is_contiguous(torch::MemoryFormat::ChannelsLast));
             EXPECT_LT(((got - ref).abs().max() / ref.abs().max()).item<double>(), 1e-5);
             EXPECT_TRUE(torch::equal(got, sdgimp::models::conv3x3_winograd(x, w, b)));  // the same on any call
+            if (threads == 1) EXPECT_TRUE(torch::equal(got, sdgimp::models::conv2d_forward(x, w, b, 1, 1)));
         }
     }
 }
 
 TEST(Winograd, LeavesOtherConvolutionsToLibTorch) {
+    at::set_num_threads(1);
     const auto x = torch::randn({1, 16, 64, 64});
     const auto w = torch::randn({8, 16, 3, 3});
     const auto cl = x.contiguous(torch::MemoryFormat::ChannelsLast);
@@ -268,6 +270,14 @@ TEST(Winograd, LeavesOtherConvolutionsToLibTorch) {
     EXPECT_FALSE(sdgimp::models::winograd_applies(cl, w, 1, 0));   // no padding
     EXPECT_FALSE(sdgimp::models::winograd_applies(cl.to(torch::kBFloat16), w.to(torch::kBFloat16), 1, 1));
     EXPECT_FALSE(sdgimp::models::winograd_applies(cl.narrow(2, 0, 8).narrow(3, 0, 8).contiguous(torch::MemoryFormat::ChannelsLast), w, 1, 1));  // too few tiles
+    // On several threads only wide layers with many tiles per weight take it (where it measured faster).
+    at::set_num_threads(2);
+    EXPECT_FALSE(sdgimp::models::winograd_applies(cl, w, 1, 1));
+    const auto wide = torch::randn({2, 128, 64, 64}).contiguous(torch::MemoryFormat::ChannelsLast);
+    EXPECT_TRUE(sdgimp::models::winograd_applies(wide, torch::randn({128, 128, 3, 3}), 1, 1));
+    EXPECT_FALSE(sdgimp::models::winograd_applies(wide.narrow(2, 0, 16).narrow(3, 0, 16).contiguous(torch::MemoryFormat::ChannelsLast),
+                                                  torch::randn({128, 128, 3, 3}), 1, 1));
+    at::set_num_threads(1);
     {
         sdgimp::models::UnfusedOpsGuard unfused;  // the benchmarks' baseline: LibTorch's convolution
         EXPECT_TRUE(torch::equal(sdgimp::models::conv2d_forward(cl, w, {}, 1, 1), torch::conv2d(cl, w, {}, 1, 1)));
