@@ -248,13 +248,17 @@ TEST(Winograd, MatchesLibTorchsConvolution) {
             const auto x = torch::randn({s.n, s.c, s.h, s.w}).contiguous(torch::MemoryFormat::ChannelsLast);
             const auto w = torch::randn({s.k, s.c, 3, 3}).contiguous(torch::MemoryFormat::ChannelsLast);
             const auto b = s.bias ? torch::randn({s.k}) : torch::Tensor();
-            if (threads == 1) ASSERT_TRUE(sdgimp::models::winograd_applies(x, w, 1, 1));
+            if (threads == 1) {
+                ASSERT_TRUE(sdgimp::models::winograd_applies(x, w, 1, 1));
+            }
             const auto ref = torch::conv2d(x, w, b, 1, 1);
             const auto got = sdgimp::models::conv3x3_winograd(x, w, b);
             EXPECT_TRUE(got.is_contiguous(torch::MemoryFormat::ChannelsLast));
             EXPECT_LT(((got - ref).abs().max() / ref.abs().max()).item<double>(), 1e-5);
             EXPECT_TRUE(torch::equal(got, sdgimp::models::conv3x3_winograd(x, w, b)));  // the same on any call
-            if (threads == 1) EXPECT_TRUE(torch::equal(got, sdgimp::models::conv2d_forward(x, w, b, 1, 1)));
+            if (threads == 1) {
+                EXPECT_TRUE(torch::equal(got, sdgimp::models::conv2d_forward(x, w, b, 1, 1)));
+            }
         }
     }
 }
