@@ -19,7 +19,7 @@ OpenClipAttentionImpl::OpenClipAttentionImpl(int64_t width, int64_t heads_) : he
 }
 
 torch::Tensor OpenClipAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
-    auto qkv = F::linear(x, in_proj_weight, in_proj_bias).chunk(3, -1);
+    auto qkv = linear_forward(x, in_proj_weight, in_proj_bias).chunk(3, -1);  // oneDNN sgemm where present, as every Linear
     auto o = attention(split_heads(qkv[0], heads), split_heads(qkv[1], heads), split_heads(qkv[2], heads), mask);
     return out_proj->forward(merge_heads(o));
 }

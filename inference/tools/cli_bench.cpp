@@ -409,6 +409,15 @@ int cmd_bench(const std::vector<std::string>& args) {
             throw Error(ErrorCode::kInternal, "The NV noise source differs from CUDA's randn on this device.");
         }
     }
+    if (what == "text") {
+        // The text encoder on a new prompt and its negative (what a changed prompt costs before
+        // the first step), full-size random weights, 77 tokens each.
+        auto m = pipeline::random_sd_model(model_for(arch));
+        if (dtype != torch::kFloat) m->set_precision(dtype);
+        if (!device.is_cpu()) m->set_device(device);
+        auto ids = torch::randint(1, 49406, {1, 77}, torch::kLong);
+        report["text_encode_two_prompts_s"] = seconds([&] { (void)m->encode_text(ids); (void)m->encode_text(ids); }, repeat);
+    }
     if (what == "image") {
         // A whole image as the plug-in makes one: two prompts through the text encoder, --steps Euler
         // steps with CFG (sampler on the CPU, networks on the device), the VAE decode.
