@@ -50,8 +50,8 @@ bool sdpa_backend_from_env() {
 }
 
 torch::Tensor fused_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, const torch::Tensor& mask) {
-    const bool half = q.scalar_type() == torch::kHalf || q.scalar_type() == torch::kBFloat16;
 #if TORCH_VERSION_MAJOR > 2 || TORCH_VERSION_MINOR >= 5
+    const bool half = q.scalar_type() == torch::kHalf || q.scalar_type() == torch::kBFloat16;
     const int64_t d = q.size(-1);
     if (!sdpa_backend_from_env() && half && !mask.defined() && d % 8 == 0 && d <= 128) {
         // cuDNN's attention where it takes the shape (half precision, head size a multiple of 8 up
@@ -74,7 +74,6 @@ torch::Tensor fused_attention(const torch::Tensor& q, const torch::Tensor& k, co
         return at::scaled_dot_product_attention(q, k, v);
     }
 #endif
-    (void)half;
     return at::scaled_dot_product_attention(q, k, v, mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt);
 }
 

@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "../../kernels/cpu/cpu_kernels.h"
-#include "blas_threads.h"
 #include "cpu_gemm.h"
 
 namespace sdgimp::models {
@@ -94,7 +93,6 @@ torch::Tensor conv3x3_winograd(const torch::Tensor& x, const torch::Tensor& weig
     const int64_t tb = std::clamp<int64_t>(16384 / std::max(C, K), 16, 256);
     const int64_t total = g.batch * g.tiles_y * g.tiles_x, blocks = (total + tb - 1) / tb;
     const std::vector<float> zeros(static_cast<size_t>(C), 0.0f);
-    const SingleThreadedBlas blas_guard(at::get_num_threads() > 1);
     // Plane strides padded by a cache line past the block's size: sixteen planes a power of two
     // apart would share cache sets and evict one another.
     const int64_t plane_v = tb * C + 16, plane_m = tb * K + 16;

@@ -64,14 +64,17 @@ void SDModel::text_precision() {
 
 void SDModel::set_device(torch::Device d) {
     device = d;
-    net->to(d);
-    text_precision();
-    // The VAE encoder (img2img, inpainting) joins the GPU on its first use: txt2img leaves its
-    // weights in host memory, which lowers the peak a text-to-image run holds on the device.
     if (d.is_cuda()) {
-        net->vae->encoder->to(torch::kCPU);
-        net->vae->quant_conv->to(torch::kCPU);
+        // The VAE encoder (img2img, inpainting) joins the GPU on its first use (encode_posterior):
+        // txt2img leaves its weights in host memory, which lowers the peak it holds on the device.
+        net->unet->to(d);
+        net->text->to(d);
+        net->vae->decoder->to(d);
+        net->vae->post_quant_conv->to(d);
+    } else {
+        net->to(d);
     }
+    text_precision();
     const char* graphs = std::getenv("GIMP_DIFFUSION_CUDA_GRAPHS");
     cuda_graph.reset();
     if (d.is_cuda() && CudaGraphUNet::available() && !(graphs && std::string(graphs) == "0"))
@@ -90,7 +93,7 @@ void SDModel::use_channels_last() {
 torch::Tensor SDModel::encode_text(const torch::Tensor& ids, int clip_skip) const {
     torch::NoGradGuard ng;
     if (device.is_cpu()) return net->text->forward(ids, clip_skip);
-    return net->text->forward(ids.to(device), clip_skip).to(torch::kCPU, torch::kFloat);
+    return to_host_float(net->text->forward(ids.to(device), clip_skip));
 }
 
 torch::Tensor SDModel::decode_first_stage(const torch::Tensor& latent) const {
@@ -105,14 +108,12 @@ torch::Tensor SDModel::decode_first_stage(const torch::Tensor& latent) const {
 
 std::pair<torch::Tensor, torch::Tensor> SDModel::encode_posterior(const torch::Tensor& image) const {
     torch::NoGradGuard ng;
-    // Moments (mean, logvar) are blended per tile; both are smooth fields, so blending them is sound.
     if (net->vae->quant_conv->weight.device() != device) {
         net->vae->encoder->to(device);
         net->vae->quant_conv->to(device);
     }
-    auto encode = [this](const torch::Tensor& t) {
-        return net->vae->encode_moments(t.to(device, torch::kFloat)).to(torch::kCPU);
-    };
+    // Moments (mean, logvar) are blended per tile; both are smooth fields, so blending them is sound.
+    auto encode = [this](const torch::Tensor& t) { return to_host_float(net->vae->encode_moments(t.to(device, torch::kFloat))); };
     auto moments = vae_tiling.applies(image.size(2) / 8, image.size(3) / 8)
                        ? run_tiled(encode, image, vae_tiling.tile * 8, vae_tiling.overlap * 8, 1, 8)
                        : encode(image);

@@ -183,21 +183,28 @@ int cmd_bench(const std::vector<std::string>& args) {
         using SetFn = void (*)(int);
         if (auto set = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(o.get_int("threads", 1));
     }
+    const bool tf32 = o.get("tf32", "0") == "1", cudnn_benchmark = device.is_cuda() && o.get("cudnn-benchmark", "0") == "1";
     if (device.is_cuda()) {
         // --cudnn-benchmark 1: cuDNN times its algorithms once per shape (the engine leaves this off:
         // no faster on an H200, and its trial workspaces raise the memory peak).
-        at::globalContext().setBenchmarkCuDNN(o.get("cudnn-benchmark", "0") == "1");
+        at::globalContext().setBenchmarkCuDNN(cudnn_benchmark);
         // --tf32 1: float32 storage, TF32 tensor-core matmuls and convolutions (the 65.7 ms
         // row); otherwise true float32 (LibTorch lets cuDNN use TF32 by default).
-        const bool tf32 = o.get("tf32", "0") == "1";
         at::globalContext().setAllowTF32CuBLAS(tf32);
         at::globalContext().setAllowTF32CuDNN(tf32);
     }
     torch::manual_seed(0);
     torch::NoGradGuard ng;
-    nlohmann::json report = {{"tf32", o.get("tf32", "0") == "1"}, {"cudnn_benchmark", device.is_cuda() && o.get("cudnn-benchmark", "0") == "1"}, {"arch", arch}, {"size", size}, {"dtype", dtype_name}, {"device", o.get("device", "cpu")},
+    nlohmann::json report = {{"tf32", tf32}, {"cudnn_benchmark", cudnn_benchmark}, {"arch", arch}, {"size", size}, {"dtype", dtype_name}, {"device", o.get("device", "cpu")},
                              {"threads", at::get_num_threads()}};
     const int64_t lat = size / 8;
+    // A full-size random model at --dtype on --device, set up as the engine sets up a loaded one.
+    auto random_model_as_run = [&] {
+        auto m = pipeline::random_sd_model(model_for(arch));
+        if (dtype != torch::kFloat) m->set_precision(dtype);
+        if (!device.is_cpu()) m->set_device(device);
+        return m;
+    };
     if (what == "all" || what == "unet") {
         models::UNet unet(unet_for(arch));
         models::init_random_weights(*unet);
@@ -305,11 +312,9 @@ int cmd_bench(const std::vector<std::string>& args) {
         // passes, both layouts, odd sizes, a misaligned start). Exits non-zero when a kernel is off.
         bool ok = true;
         const double tol = dtype == torch::kFloat ? 2e-5 : dtype == torch::kHalf ? 2e-3 : 1.6e-2;  // one rounding
-        // A contiguous tensor whose data starts one element past an aligned address.
-        auto misaligned = [](std::vector<int64_t> shape) {
-            int64_t n = 1;
-            for (auto d : shape) n *= d;
-            return torch::randn({n + 1}).narrow(0, 1, n).view(shape);
+        // A contiguous copy of t on `opts` whose data starts one element past an aligned address.
+        auto misaligned = [](const torch::Tensor& t, const torch::TensorOptions& opts) {
+            return torch::empty({t.numel() + 1}, opts).narrow(0, 1, t.numel()).view(t.sizes()).copy_(t);
         };
         struct GnCase { int64_t n, c, h, w, groups; bool affine, shifted; };
         const GnCase gn_cases[] = {{2, 320, 24, 24, 32, true, false}, {3, 64, 1, 5, 8, true, false}, {2, 30, 37, 1, 3, true, false},
@@ -317,7 +322,8 @@ int cmd_bench(const std::vector<std::string>& args) {
         double gn_worst = 0;
         for (const auto& k : gn_cases) {
             for (bool cl : {false, true}) {
-                auto x = (k.shifted ? misaligned({k.n, k.c, k.h, k.w}) : torch::randn({k.n, k.c, k.h, k.w})) * 5 + 2;
+                auto x = torch::randn({k.n, k.c, k.h, k.w}) * 5 + 2;
+                if (k.shifted) x = misaligned(x, x.options());
                 if (cl) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
                 torch::Tensor w, b;
                 if (k.affine) {
@@ -327,8 +333,7 @@ int cmd_bench(const std::vector<std::string>& args) {
                 const auto ref = models::group_norm_act(x, k.groups, w, b, 1e-6, true);
                 auto xd = x.to(device, dtype);
                 if (k.shifted) {  // keep the device copy misaligned too
-                    auto buf = torch::empty({xd.numel() + 1}, xd.options());
-                    xd = buf.narrow(0, 1, xd.numel()).view(xd.sizes()).copy_(xd);
+                    xd = misaligned(xd, xd.options());
                     if (cl) xd = xd.contiguous(torch::MemoryFormat::ChannelsLast);
                 }
                 const auto got = models::group_norm_act(xd, k.groups, k.affine ? w.to(device, dtype) : w,
@@ -342,13 +347,11 @@ int cmd_bench(const std::vector<std::string>& args) {
         double geglu_worst = 0;
         for (const auto& shape : std::vector<std::vector<int64_t>>{{2, 577, 2 * 1280}, {3, 7, 2 * 13}, {1, 4, 2 * 64}}) {
             const bool shifted = shape[2] == 2 * 64;
-            const auto g = (shifted ? misaligned(shape) : torch::randn(shape)) * 2;
+            auto g = torch::randn(shape) * 2;
+            if (shifted) g = misaligned(g, g.options());
             const auto gref = models::geglu(g, false);
             auto gd = g.to(device, dtype);
-            if (shifted) {
-                auto buf = torch::empty({gd.numel() + 1}, gd.options());
-                gd = buf.narrow(0, 1, gd.numel()).view(gd.sizes()).copy_(gd);
-            }
+            if (shifted) gd = misaligned(gd, gd.options());
             geglu_worst = std::max(geglu_worst, ((models::geglu(gd).to(torch::kCPU, torch::kFloat) - gref).abs() / (gref.abs() + 1))
                                                     .max().item<double>());
         }
@@ -379,6 +382,7 @@ int cmd_bench(const std::vector<std::string>& args) {
         for (const auto& c : ref.at("cases")) {
             const auto shape = c.at("shape").get<std::vector<int64_t>>();
             if (c.at("draw").get<int>() == 0) nv = std::make_unique<sampling::SeededGenerator>(sampling::NoiseSource::kNV, c.at("seed").get<uint64_t>());
+            if (!nv) throw Error(ErrorCode::kInvalidRequest, ref_path + " starts with a later draw than a seed's first: rerun cuda_randn_dump.py.");
             const auto ours = nv->randn(shape);
             const int64_t off = c.at("offset").get<int64_t>();
             if (off + ours.numel() > all.numel()) throw Error(ErrorCode::kInvalidRequest, bin_path + " is shorter than its .json says.");
@@ -412,18 +416,14 @@ int cmd_bench(const std::vector<std::string>& args) {
     if (what == "text") {
         // The text encoder on a new prompt and its negative (what a changed prompt costs before
         // the first step), full-size random weights, 77 tokens each.
-        auto m = pipeline::random_sd_model(model_for(arch));
-        if (dtype != torch::kFloat) m->set_precision(dtype);
-        if (!device.is_cpu()) m->set_device(device);
+        auto m = random_model_as_run();
         auto ids = torch::randint(1, 49406, {1, 77}, torch::kLong);
         report["text_encode_two_prompts_s"] = seconds([&] { (void)m->encode_text(ids); (void)m->encode_text(ids); }, repeat);
     }
     if (what == "image") {
         // A whole image as the plug-in makes one: two prompts through the text encoder, --steps Euler
         // steps with CFG (sampler on the CPU, networks on the device), the VAE decode.
-        auto m = pipeline::random_sd_model(model_for(arch));
-        if (dtype != torch::kFloat) m->set_precision(dtype);
-        if (!device.is_cpu()) m->set_device(device);
+        auto m = random_model_as_run();
         const int steps = o.get_int("steps", 30);
         auto ids = torch::full({1, 77}, 49407, torch::kLong);
         ids.index_put_({0, 0}, 49406);
