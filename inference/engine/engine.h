@@ -60,7 +60,7 @@ public:
     void unload();
     bool has_model() const;
     int model_loads() const;  // how many times a checkpoint was actually read (for tests of residency)
-    int prompt_cache_hits() const;  // runs that reused the previous run's prompt encoding
+    int prompt_cache_hits() const;  // prompt encodings reused (a prompt and its negative count apart)
 
     Status txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::vector<GeneratedImage>* out);
     // init: the source image at the request's size; every batch image starts from it.

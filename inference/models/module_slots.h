@@ -4,6 +4,8 @@
 #include <string>
 #include <torch/torch.h>
 
+#include "conv_weight_cache.h"
+
 namespace sdgimp::models {
 
 // A module whose children sit at numeric slots, like an nn.Sequential with gaps for the
@@ -17,9 +19,11 @@ struct SlotsImpl : torch::nn::Module {
 TORCH_MODULE(Slots);
 
 // torch::conv2d, except that a float32 1x1 convolution on the CPU is the matrix product it is, done
-// by oneDNN's sgemm (LibTorch 1.13 sends those to a single-threaded OpenBLAS path).
+// by oneDNN's sgemm (LibTorch 1.13 sends those to a single-threaded OpenBLAS path), and that other
+// channels-last CPU convolutions given a layer's `cache` keep their weight in the form they run
+// fastest in (models/conv_weight_cache.h).
 torch::Tensor conv2d_forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
-                             int64_t stride, int64_t pad);
+                             int64_t stride, int64_t pad, ConvWeightCache* cache = nullptr);
 
 // Convolution and linear layers whose parameters start uninitialised: every value comes from the
 // checkpoint (a missing key is a load error), so LibTorch's random initialisation, 5-6 s for SD 2.1,
@@ -30,9 +34,10 @@ struct Conv2dImpl : torch::nn::Module {
         weight = register_parameter("weight", torch::empty({out, in, k, k}));
         if (with_bias) bias = register_parameter("bias", torch::empty({out}));
     }
-    torch::Tensor forward(const torch::Tensor& x) { return conv2d_forward(x, weight, bias, stride, pad); }
+    torch::Tensor forward(const torch::Tensor& x) { return conv2d_forward(x, weight, bias, stride, pad, &cache); }
     torch::Tensor weight, bias;
     int64_t stride, pad;
+    ConvWeightCache cache;
 };
 TORCH_MODULE(Conv2d);
 

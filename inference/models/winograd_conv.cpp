@@ -14,9 +14,18 @@ namespace sdgimp::models {
 
 namespace {
 
+// Per-thread scratch kept between calls: fresh megabyte buffers on every call would be mapped
+// and faulted in by the kernel each time, one thread after another.
+float* scratch(std::vector<float>& buf, int64_t floats) {
+    if (static_cast<int64_t>(buf.size()) < floats) buf.resize(static_cast<size_t>(floats));
+    return buf.data();
+}
+
+}  // namespace
+
 // U[xi][c][k] = (G g G^T)[xi] for g = weight[k][c], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1].
 // Read through a (C, K) transpose so both the reads and the 16 output streams run contiguously.
-torch::Tensor transform_weights(const torch::Tensor& weight) {
+torch::Tensor winograd_weights(const torch::Tensor& weight) {
     const auto w = weight.permute({1, 0, 2, 3}).contiguous();  // (C, K, 3, 3)
     const int64_t C = w.size(0), K = w.size(1);
     auto u = torch::empty({16, C, K}, w.options());
@@ -43,15 +52,6 @@ torch::Tensor transform_weights(const torch::Tensor& weight) {
     return u;
 }
 
-// Per-thread scratch kept between calls: fresh megabyte buffers on every call would be mapped
-// and faulted in by the kernel each time, one thread after another.
-float* scratch(std::vector<float>& buf, int64_t floats) {
-    if (static_cast<int64_t>(buf.size()) < floats) buf.resize(static_cast<size_t>(floats));
-    return buf.data();
-}
-
-}  // namespace
-
 bool winograd_applies(const torch::Tensor& x, const torch::Tensor& weight, int64_t stride, int64_t pad) {
     if (stride != 1 || pad != 1 || !x.is_cpu() || x.dim() != 4 || weight.dim() != 4 || weight.size(2) != 3 ||
         weight.size(3) != 3 || x.scalar_type() != torch::kFloat || weight.scalar_type() != torch::kFloat ||
@@ -71,7 +71,8 @@ bool winograd_applies(const torch::Tensor& x, const torch::Tensor& weight, int64
     return std::min(c, k) >= 128 && tiles >= 2 * std::max(c, k);
 }
 
-torch::Tensor conv3x3_winograd(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+torch::Tensor conv3x3_winograd(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                               const torch::Tensor& transformed) {
     gd::kernels::WinogradGeometry g;
     g.batch = x.size(0);
     g.channels = x.size(1);
@@ -81,7 +82,8 @@ torch::Tensor conv3x3_winograd(const torch::Tensor& x, const torch::Tensor& weig
     g.tiles_y = (g.height + 1) / 2;
     g.tiles_x = (g.width + 1) / 2;
     const int64_t C = g.channels, K = g.out_channels;
-    const auto U = transform_weights(weight);
+    const auto U = transformed.defined() ? transformed : winograd_weights(weight);
+    TORCH_CHECK(U.size(0) == 16 && U.size(1) == C && U.size(2) == K, "Winograd weights of another layer");
     const auto b = bias.defined() ? bias.contiguous() : torch::Tensor();
     auto y = torch::empty({g.batch, K, g.height, g.width}, x.options().memory_format(torch::MemoryFormat::ChannelsLast));
     const float* xp = x.data_ptr<float>();

@@ -13,8 +13,12 @@ namespace sdgimp::models {
 // (out, in, 3, 3), stride 1, padding 1, oneDNN's sgemm present.
 bool winograd_applies(const torch::Tensor& x, const torch::Tensor& weight, int64_t stride, int64_t pad);
 
-// y = conv2d(x, weight, bias, stride 1, padding 1), channels-last in and out. The transformed
-// weights are cached per weight tensor (keyed by its storage and version).
-torch::Tensor conv3x3_winograd(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
+// The weight in the transformed domain, (16, in, out): what every call multiplies by.
+torch::Tensor winograd_weights(const torch::Tensor& weight);
+
+// y = conv2d(x, weight, bias, stride 1, padding 1), channels-last in and out; `transformed`, when
+// given, is winograd_weights(weight) made earlier (ConvWeightCache keeps it per layer).
+torch::Tensor conv3x3_winograd(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                               const torch::Tensor& transformed = {});
 
 }  // namespace sdgimp::models

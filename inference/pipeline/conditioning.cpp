@@ -103,39 +103,61 @@ sampling::Guidance RunConditioning::at(int call) const {
     return g;
 }
 
-RunConditioning encode_run(const SDModel& m, const text::ClipTokenizer& tok, const std::string& prompt,
-                           const std::string& negative_prompt, int steps, int batch, double cfg_scale,
-                           const TextSettings& s) {
-    RunConditioning rc;
-    rc.batch = batch;
-    rc.cfg_scale = cfg_scale;
-    text::ScheduleOptions so;
-    so.steps = steps;
-    const std::string stripped = text::parse_extra_networks(prompt).stripped;
-    for (const auto& sub : text::split_and(stripped))
-        rc.positive.emplace_back(encode_schedule(m, tok, text::prompt_schedule(sub.text, so), s), sub.weight);
-    rc.negative = encode_schedule(m, tok, text::prompt_schedule(negative_prompt, so), s);
-    return rc;
+namespace {
+
+// What decides a schedule's encoding: its texts, the settings, and where it switches when it does
+// (a single-entry schedule's encoding is the same for any step count).
+std::string schedule_key(const text::PromptSchedule& sched, const TextSettings& s) {
+    std::string key = std::to_string(static_cast<int>(s.emphasis)) + '\x1f' + std::to_string(s.clip_skip);
+    for (const auto& [end, t] : sched) {
+        key += '\x1e';
+        if (sched.size() > 1) key += std::to_string(end);
+        key += '\x1f' + t;
+    }
+    return key;
 }
+
+ScheduledCond encode_schedule_cached(ConditioningCache* cache, const SDModel& m, const text::ClipTokenizer& tok,
+                                     const text::PromptSchedule& sched, const TextSettings& s) {
+    if (!cache) return encode_schedule(m, tok, sched, s);
+    const std::string key = schedule_key(sched, s);
+    auto& e = cache->entries;
+    for (auto it = e.begin(); it != e.end(); ++it) {
+        if (it->first != key) continue;
+        ++cache->hits;
+        auto hit = std::move(*it);
+        e.erase(it);
+        e.push_front(std::move(hit));
+        return e.front().second;
+    }
+    ++cache->misses;
+    e.emplace_front(key, encode_schedule(m, tok, sched, s));
+    if (e.size() > ConditioningCache::kCapacity) e.pop_back();
+    return e.front().second;
+}
+
+}  // namespace
 
 std::shared_ptr<const RunConditioning> encode_run_cached(ConditioningCache* cache, const SDModel& m,
                                                          const text::ClipTokenizer& tok, const std::string& prompt,
                                                          const std::string& negative_prompt, int steps, int batch,
                                                          double cfg_scale, const TextSettings& s) {
-    const std::string key = prompt + '\x1f' + negative_prompt + '\x1f' + std::to_string(steps) + '\x1f' +
-                            std::to_string(batch) + '\x1f' + std::to_string(cfg_scale) + '\x1f' +
-                            std::to_string(static_cast<int>(s.emphasis)) + '\x1f' + std::to_string(s.clip_skip);
-    if (cache && cache->value && cache->key == key) {
-        ++cache->hits;
-        return cache->value;
-    }
-    auto v = std::make_shared<const RunConditioning>(encode_run(m, tok, prompt, negative_prompt, steps, batch, cfg_scale, s));
-    if (cache) {
-        ++cache->misses;
-        cache->key = key;
-        cache->value = v;
-    }
-    return v;
+    auto rc = std::make_shared<RunConditioning>();
+    rc->batch = batch;
+    rc->cfg_scale = cfg_scale;
+    text::ScheduleOptions so;
+    so.steps = steps;
+    const std::string stripped = text::parse_extra_networks(prompt).stripped;
+    for (const auto& sub : text::split_and(stripped))
+        rc->positive.emplace_back(encode_schedule_cached(cache, m, tok, text::prompt_schedule(sub.text, so), s), sub.weight);
+    rc->negative = encode_schedule_cached(cache, m, tok, text::prompt_schedule(negative_prompt, so), s);
+    return rc;
+}
+
+RunConditioning encode_run(const SDModel& m, const text::ClipTokenizer& tok, const std::string& prompt,
+                           const std::string& negative_prompt, int steps, int batch, double cfg_scale,
+                           const TextSettings& s) {
+    return *encode_run_cached(nullptr, m, tok, prompt, negative_prompt, steps, batch, cfg_scale, s);
 }
 
 }  // namespace sdgimp::pipeline

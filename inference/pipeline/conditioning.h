@@ -3,6 +3,7 @@
 // encoded and concatenated, emphasis applied to the encoder output.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <torch/torch.h>
@@ -59,12 +60,13 @@ struct RunConditioning {
     sampling::Guidance at(int call) const;
 };
 
-// The last run's conditioning, reused while the prompt and what shapes its encoding are unchanged
-// (users re-run the same prompt with new seeds all the time).
+// The encodings of the last few prompt schedules, each reused while its text and what shapes its
+// encoding are unchanged: users re-run a prompt with new seeds, sweep steps or CFG, and edit the
+// prompt while the negative prompt stays (A1111 keeps its last cond and uncond apart for this).
 struct ConditioningCache {
-    std::string key;
-    std::shared_ptr<const RunConditioning> value;
-    int hits = 0, misses = 0;
+    static constexpr size_t kCapacity = 8;
+    std::deque<std::pair<std::string, ScheduledCond>> entries;  // most recently used first
+    int hits = 0, misses = 0;                                    // schedule encodings reused / computed
 };
 
 // steps: the schedule's step count (A1111 doubles it for second-order samplers).
@@ -72,7 +74,8 @@ RunConditioning encode_run(const SDModel& m, const text::ClipTokenizer& tok, con
                            const std::string& negative_prompt, int steps, int batch, double cfg_scale,
                            const TextSettings& s);
 
-// encode_run through the cache (nullptr: no caching).
+// encode_run with each prompt schedule's encoding taken from the cache where it is there (nullptr:
+// no caching).
 std::shared_ptr<const RunConditioning> encode_run_cached(ConditioningCache* cache, const SDModel& m,
                                                          const text::ClipTokenizer& tok, const std::string& prompt,
                                                          const std::string& negative_prompt, int steps, int batch,

@@ -115,6 +115,44 @@ TEST(OracleNets, TextFromPromptStrings) {
     EXPECT_GT(checked, 0);
 }
 
+// Each prompt schedule's encoding is reused while its text and settings stay: a step-count change
+// keeps a plain prompt's, re-encodes one that switches at a fraction of the steps; the least recently
+// used goes first; every reused value equals a fresh encoding.
+TEST(OracleNets, ConditioningCacheKeepsPromptsApart) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    text::ClipTokenizer tok(test::vocab_path());
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    const auto m = pipeline::load_sd_model(models.front().checkpoints.front());
+    pipeline::ConditioningCache cache;
+    auto run = [&](const std::string& prompt, const std::string& negative, int steps) {
+        const auto cached = pipeline::encode_run_cached(&cache, *m, tok, prompt, negative, steps, 1, 7.0, {});
+        const auto fresh = pipeline::encode_run(*m, tok, prompt, negative, steps, 1, 7.0, {});
+        EXPECT_TRUE(torch::equal(cached->negative.conds, fresh.negative.conds));
+        EXPECT_EQ(cached->positive.size(), fresh.positive.size());
+        for (size_t i = 0; i < std::min(cached->positive.size(), fresh.positive.size()); ++i)
+            EXPECT_TRUE(torch::equal(cached->positive[i].first.conds, fresh.positive[i].first.conds));
+        for (int call = 1; call <= steps; ++call)
+            EXPECT_TRUE(torch::equal(cached->at(call).cond, fresh.at(call).cond)) << prompt << " @ " << call;
+    };
+    run("a red bicycle", "blurry", 10);
+    EXPECT_EQ(cache.misses, 2);
+    run("a red bicycle", "blurry", 20);  // plain prompts: the same encodings for any step count
+    EXPECT_EQ(cache.hits, 2);
+    run("a blue bicycle", "blurry", 20);  // an edited prompt: the negative prompt is reused
+    EXPECT_EQ(cache.hits, 3);
+    EXPECT_EQ(cache.misses, 3);
+    run("[a cat:a dog:0.5]", "blurry", 10);
+    run("[a cat:a dog:0.5]", "blurry", 20);  // switches at step 5, then at step 10: encoded again
+    EXPECT_EQ(cache.misses, 5);
+    EXPECT_EQ(cache.hits, 5);
+    for (int i = 0; i < 10; ++i) run("prompt " + std::to_string(i), "blurry", 10);
+    EXPECT_EQ(cache.entries.size(), pipeline::ConditioningCache::kCapacity);
+    const int misses = cache.misses;
+    run("a red bicycle", "blurry", 10);  // evicted by the ten newer prompts
+    EXPECT_EQ(cache.misses, misses + 1);
+}
+
 namespace {
 
 GenerateRequest request_for(const test::TensorFile& ref) {
@@ -222,14 +260,28 @@ TEST(OracleNets, EngineCancelAndBadRequests) {
         EXPECT_FALSE(s.message.empty());
         EXPECT_EQ(s.message.back(), '.') << s.message;
     }
-    // The same prompt again reuses its encoding and gives the same image.
+    // The same prompt again reuses both encodings and gives the same image; a new prompt with the
+    // same negative prompt encodes only the new prompt, and gives what an engine without a cache gives.
     r.steps = 2;
     std::vector<GeneratedImage> first, again;
     ASSERT_TRUE(engine.txt2img(r, {}, &first).ok);
     const int hits = engine.prompt_cache_hits();
     ASSERT_TRUE(engine.txt2img(r, {}, &again).ok);
-    EXPECT_EQ(engine.prompt_cache_hits(), hits + 1);
+    EXPECT_EQ(engine.prompt_cache_hits(), hits + 2);
     EXPECT_EQ(first[0].image.pixels, again[0].image.pixels);
+    {
+        GenerateRequest edited = r;
+        edited.prompt = r.prompt + ", at dusk";
+        ASSERT_TRUE(engine.txt2img(edited, {}, &again).ok);
+        EXPECT_EQ(engine.prompt_cache_hits(), hits + 3);
+        Engine fresh;
+        ASSERT_TRUE(fresh.load_model({models.front().checkpoints.front(), "", test::vocab_path()}).ok);
+        std::vector<GeneratedImage> expected;
+        ASSERT_TRUE(fresh.txt2img(edited, {}, &expected).ok);
+        EXPECT_EQ(fresh.prompt_cache_hits(), 0);
+        EXPECT_EQ(again[0].image.pixels, expected[0].image.pixels);
+        EXPECT_NE(again[0].image.pixels, first[0].image.pixels);
+    }
     // A batch with a variation seed: every image keeps the seed, subseeds advance, infotext records both.
     r.steps = 2;
     r.batch_size = 2;

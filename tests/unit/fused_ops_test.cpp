@@ -2,6 +2,10 @@
 // without affine parameters, odd sizes, on one thread and on several; GEGLU's reference version.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <thread>
+#include <vector>
+
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
@@ -9,6 +13,7 @@
 #include "models/attention.h"
 #include "models/fused_ops.h"
 #include "models/module_slots.h"
+#include "models/conv_weight_cache.h"
 #include "models/winograd_conv.h"
 
 namespace {
@@ -187,16 +192,23 @@ TEST(CpuGemm, LinearMatchesLibTorchAndKeepsItsParameters) {
     torch::NoGradGuard ng;
     for (int threads : {1, 2}) {
         at::set_num_threads(threads);
-        for (int64_t rows : {1, 2, 7, 77, 1000}) {
-            const auto x = torch::randn({rows, 96}), w = torch::randn({48, 96}), b = torch::randn({48});
-            const auto w0 = w.clone(), b0 = b.clone();
-            for (int rep = 0; rep < 2; ++rep) {
-                EXPECT_LT(max_rel_diff(sdgimp::models::linear_forward(x, w, b), torch::linear(x, w0, b0)), 1e-5) << rows;
-                EXPECT_LT(max_rel_diff(sdgimp::models::linear_forward(x.unsqueeze(0), w, {}), torch::linear(x.unsqueeze(0), w0, {})),
-                          1e-5);
+        // Up to 128 rows (256 on several threads) take the transposed product with padded rows.
+        for (int64_t rows : {1, 2, 7, 77, 200, 1000}) {
+            for (int64_t in : {96, 1024}) {
+                const auto x = torch::randn({rows, in}), w = torch::randn({48, in}), b = torch::randn({48});
+                const auto w0 = w.clone(), b0 = b.clone();
+                // float32 sums of `in` products taken in another order (measured 3.3e-5 at 1024).
+                const double tol = 2e-6 * std::sqrt(static_cast<double>(in));
+                for (int rep = 0; rep < 2; ++rep) {
+                    EXPECT_LT(max_rel_diff(sdgimp::models::linear_forward(x, w, b), torch::linear(x, w0, b0)), tol)
+                        << rows << " x " << in;
+                    EXPECT_LT(max_rel_diff(sdgimp::models::linear_forward(x.unsqueeze(0), w, {}),
+                                           torch::linear(x.unsqueeze(0), w0, {})),
+                              tol);
+                }
+                EXPECT_TRUE(torch::equal(w, w0));
+                EXPECT_TRUE(torch::equal(b, b0));
             }
-            EXPECT_TRUE(torch::equal(w, w0));
-            EXPECT_TRUE(torch::equal(b, b0));
         }
         const auto strided = torch::randn({2, 96, 5}).transpose(1, 2);
         const auto w = torch::randn({48, 96});
@@ -286,6 +298,76 @@ TEST(Winograd, LeavesOtherConvolutionsToLibTorch) {
         sdgimp::models::UnfusedOpsGuard unfused;  // the benchmarks' baseline: LibTorch's convolution
         EXPECT_TRUE(torch::equal(sdgimp::models::conv2d_forward(cl, w, {}, 1, 1), torch::conv2d(cl, w, {}, 1, 1)));
     }
+}
+
+// A layer's cached weight form gives LibTorch's convolution in each form it takes, follows the
+// weight when it is changed in place or replaced, and leaves other operands to the caller.
+TEST(ConvWeightCache, EveryFormMatchesLibTorch) {
+    torch::NoGradGuard ng;
+    using Form = sdgimp::models::ConvWeightCache::Form;
+    struct Shape { int64_t n, c, k, h, stride; Form form; };
+    at::set_num_threads(1);
+    for (const auto& s : {Shape{2, 64, 96, 8, 1, Form::kPrepacked},    // 128 output pixels
+                          Shape{1, 32, 48, 24, 2, Form::kPrepacked},   // a downsampling layer
+                          Shape{1, 16, 8, 40, 1, Form::kWinograd},     // 400 tiles on one thread
+                          Shape{1, 8, 8, 80, 2, Form::kChannelsLast}}) {  // 1600 output pixels, strided
+        for (auto dtype : {torch::kFloat, torch::kBFloat16}) {
+            const auto x = torch::randn({s.n, s.c, s.h, s.h}).to(dtype).contiguous(torch::MemoryFormat::ChannelsLast);
+            auto w = torch::randn({s.k, s.c, 3, 3}).to(dtype).contiguous(torch::MemoryFormat::ChannelsLast);
+            const auto b = torch::randn({s.k}).to(dtype);
+            Form want = s.form;
+            if (dtype == torch::kBFloat16 && want == Form::kWinograd) want = Form::kChannelsLast;  // float32 only
+            const double tol = dtype == torch::kFloat ? 1e-5 : 1e-2;
+            sdgimp::models::ConvWeightCache cache;
+            for (int rep = 0; rep < 2; ++rep) {
+                const auto got = cache.convolve(x, w, b, s.stride, 1, true);
+                ASSERT_TRUE(got.defined());
+                EXPECT_EQ(cache.form(), want) << s.c << " " << s.h;
+                EXPECT_TRUE(got.is_contiguous(torch::MemoryFormat::ChannelsLast));
+                const auto ref = torch::conv2d(x.to(torch::kFloat), w.to(torch::kFloat), b.to(torch::kFloat), s.stride, 1);
+                EXPECT_LT(((got.to(torch::kFloat) - ref).abs().max() / ref.abs().max()).item<double>(), tol)
+                    << s.c << " " << s.h << " " << dtype;
+                if (rep == 0) {
+                    w.mul_(-0.5);  // in place: the cached form must be made again
+                } else {
+                    w.set_data(torch::randn({s.k, s.c, 3, 3}).to(dtype));  // replaced, now NCHW
+                    const auto again = cache.convolve(x, w, b, s.stride, 1, true);
+                    const auto ref2 = torch::conv2d(x.to(torch::kFloat), w.to(torch::kFloat), b.to(torch::kFloat), s.stride, 1);
+                    EXPECT_LT(((again.to(torch::kFloat) - ref2).abs().max() / ref2.abs().max()).item<double>(), tol);
+                }
+            }
+        }
+    }
+    // NCHW input, 1x1 weights, mixed types, gradients wanted: the caller's own convolution.
+    sdgimp::models::ConvWeightCache cache;
+    const auto x = torch::randn({1, 8, 8, 8});
+    const auto w = torch::randn({8, 8, 3, 3});
+    EXPECT_FALSE(cache.convolve(x, w, {}, 1, 1, true).defined());
+    const auto cl = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    EXPECT_FALSE(cache.convolve(cl, torch::randn({8, 8, 1, 1}), {}, 1, 0, true).defined());
+    EXPECT_FALSE(cache.convolve(cl, w.to(torch::kBFloat16), {}, 1, 1, true).defined());
+    EXPECT_EQ(cache.form(), sdgimp::models::ConvWeightCache::Form::kNone);
+    // The benchmarks' baseline: LibTorch's convolution, nothing cached.
+    EXPECT_TRUE(torch::equal(cache.convolve(cl, w, {}, 1, 1, false), torch::conv2d(cl, w.contiguous(torch::MemoryFormat::ChannelsLast), {}, 1, 1)));
+    EXPECT_EQ(cache.form(), sdgimp::models::ConvWeightCache::Form::kNone);
+}
+
+// Several threads through one layer (upscaler tiles in parallel) get the same results.
+TEST(ConvWeightCache, OneLayerOnSeveralThreads) {
+    torch::NoGradGuard ng;
+    sdgimp::models::ConvWeightCache cache;
+    const auto w = torch::randn({32, 32, 3, 3});
+    const auto x = torch::randn({1, 32, 8, 8}).contiguous(torch::MemoryFormat::ChannelsLast);
+    const auto ref = cache.convolve(x, w, {}, 1, 1, true);
+    std::vector<torch::Tensor> out(8);
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < out.size(); ++i)
+        threads.emplace_back([&, i] {
+            torch::NoGradGuard ng2;
+            out[i] = cache.convolve(x, w, {}, 1, 1, true);
+        });
+    for (auto& t : threads) t.join();
+    for (const auto& o : out) EXPECT_TRUE(torch::equal(o, ref));
 }
 
 }  // namespace
