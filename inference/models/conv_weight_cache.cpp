@@ -14,8 +14,7 @@ bool cpu_conv_operands(const torch::Tensor& x, const torch::Tensor& weight, cons
     const auto t = x.scalar_type();
     return x.is_cpu() && weight.is_cpu() && x.dim() == 4 && weight.dim() == 4 && (t == torch::kFloat || t == torch::kBFloat16) &&
            weight.scalar_type() == t && (!bias.defined() || (bias.scalar_type() == t && bias.is_cpu())) &&
-           x.size(1) == weight.size(1) && (weight.size(2) > 1 || weight.size(3) > 1) &&
-           x.is_contiguous(torch::MemoryFormat::ChannelsLast) && !torch::GradMode::is_enabled();
+           x.size(1) == weight.size(1) && (weight.size(2) > 1 || weight.size(3) > 1) && !torch::GradMode::is_enabled();
 }
 
 }  // namespace
@@ -33,9 +32,17 @@ ConvWeightCache::Form ConvWeightCache::form() const {
     return form_;
 }
 
+void ConvWeightCache::clear() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    packed_ = baseline_ = torch::Tensor();
+    form_ = Form::kNone;
+    source_ = c10::weak_intrusive_ptr<c10::StorageImpl>(c10::intrusive_ptr<c10::StorageImpl>());
+}
+
 torch::Tensor ConvWeightCache::form_for(const torch::Tensor& weight, Form want, int64_t stride, int64_t pad) {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (form_ == want && source_ == weight.data_ptr() && source_version_ == weight._version() &&
+    if (form_ == want && !source_.expired() && source_._unsafe_get_target() == weight.storage().unsafeGetStorageImpl() &&
+        source_offset_ == weight.storage_offset() && source_version_ == weight._version() &&
         source_dtype_ == weight.scalar_type())
         return packed_;
     packed_ = torch::Tensor();  // the old form goes before the new one is made
@@ -52,16 +59,24 @@ torch::Tensor ConvWeightCache::form_for(const torch::Tensor& weight, Form want, 
             break;
     }
     form_ = want;
-    source_ = weight.data_ptr();
+    source_ = weight.storage().getWeakStorageImpl();
+    source_offset_ = weight.storage_offset();
     source_version_ = weight._version();
     source_dtype_ = weight.scalar_type();
     return packed_;
 }
 
-torch::Tensor ConvWeightCache::convolve(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+torch::Tensor ConvWeightCache::convolve(const torch::Tensor& x_in, const torch::Tensor& weight, const torch::Tensor& bias,
                                         int64_t stride, int64_t pad, bool fused) {
-    if (!cpu_conv_operands(x, weight, bias)) return {};
-    if (!fused) return torch::conv2d(x, weight.contiguous(torch::MemoryFormat::ChannelsLast), bias, stride, pad);
+    if (!cpu_conv_operands(x_in, weight, bias)) return {};
+    // oneDNN convolves in channels-last whenever the weight or the input is so; the input follows.
+    const torch::Tensor x = x_in.contiguous(torch::MemoryFormat::ChannelsLast);
+    if (!fused) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!baseline_.defined() || baseline_.sizes() != weight.sizes() || baseline_.scalar_type() != weight.scalar_type())
+            baseline_ = weight.contiguous(torch::MemoryFormat::ChannelsLast);
+        return torch::conv2d(x, baseline_, bias, stride, pad);
+    }
     const Form want = conv_form_for(x, weight, stride, pad);
     const torch::Tensor w = form_for(weight, want, stride, pad);
     switch (want) {

@@ -13,26 +13,31 @@ namespace sdgimp::models {
 
 class ConvWeightCache {
 public:
-    // conv2d(x, weight, bias, stride, pad) for a float32 or bfloat16 channels-last x on the CPU
-    // with a k x k weight (k > 1) of the same type, channels-last out; an undefined tensor for any
-    // other operands (the caller convolves them itself). `fused` false (the benchmarks' LibTorch
-    // baseline) always takes LibTorch's convolution with a channels-last weight.
+    // conv2d(x, weight, bias, stride, pad) for a float32 or bfloat16 x on the CPU with a k x k
+    // weight (k > 1) of the same type, channels-last out; an undefined tensor for any other
+    // operands (the caller convolves them itself). `fused` false (the benchmarks' LibTorch
+    // baseline) always takes LibTorch's convolution with a channels-last copy of the weight (kept
+    // apart, so that the two can alternate).
     torch::Tensor convolve(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                            int64_t stride, int64_t pad, bool fused);
 
     enum class Form { kNone, kChannelsLast, kPrepacked, kWinograd };
     // The form the last call used (tests, benchmarks).
     Form form() const;
+    // Drops the kept form (the layer moved to the GPU).
+    void clear();
 
 private:
     torch::Tensor form_for(const torch::Tensor& weight, Form want, int64_t stride, int64_t pad);
 
     mutable std::mutex mutex_;  // upscaler tiles run through one model on several threads
     Form form_ = Form::kNone;
-    torch::Tensor packed_;
-    // What packed_ was made from: a weight replaced (set_data, .to()) or changed in place is made again.
-    const void* source_ = nullptr;
-    int64_t source_version_ = -1;
+    torch::Tensor packed_, baseline_;
+    // What packed_ was made from: a weight replaced (set_data, .to()) or changed in place is made
+    // again. A weak reference to its storage, so that a new weight at a freed one's address is not
+    // taken for it, and a weight that moved to the GPU is not held on the CPU.
+    c10::weak_intrusive_ptr<c10::StorageImpl> source_{c10::intrusive_ptr<c10::StorageImpl>()};
+    int64_t source_offset_ = -1, source_version_ = -1;
     torch::ScalarType source_dtype_ = torch::kFloat;
 };
 

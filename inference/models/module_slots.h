@@ -79,6 +79,9 @@ void init_random_weights(torch::nn::Module& m);
 // Every 4-D weight of the module in channels-last layout (oneDNN and cuDNN convolve it without a reorder).
 void channels_last_weights(torch::nn::Module& m);
 
+// Drops every Conv2d's kept weight form (models/conv_weight_cache.h): the weights moved off the CPU.
+void clear_conv_weight_forms(torch::nn::Module& m);
+
 inline torch::nn::LayerNorm layer_norm(int64_t dim, double eps = 1e-5) {
     return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(eps));
 }

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "../io/checkpoint_keys.h"
+#include "module_slots.h"
 
 namespace sdgimp::models {
 namespace {
@@ -98,6 +99,11 @@ void init_random_weights(torch::nn::Module& m) {
         const std::string bias = name.substr(0, name.size() - 7) + ".bias";
         if (params.contains(bias)) params[bias].uniform_(-bound, bound);
     }
+}
+
+void clear_conv_weight_forms(torch::nn::Module& m) {
+    for (const auto& child : m.modules(/*include_self=*/true))
+        if (auto* conv = dynamic_cast<Conv2dImpl*>(child.get())) conv->cache.clear();
 }
 
 void channels_last_weights(torch::nn::Module& m) {

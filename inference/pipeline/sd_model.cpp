@@ -64,6 +64,8 @@ void SDModel::text_precision() {
 
 void SDModel::set_device(torch::Device d) {
     device = d;
+    // The layers' CPU weight forms would otherwise stay in host memory for nothing.
+    if (!d.is_cpu()) models::clear_conv_weight_forms(*net);
     if (d.is_cuda()) {
         // The VAE encoder (img2img, inpainting) joins the GPU on its first use (encode_posterior):
         // txt2img leaves its weights in host memory, which lowers the peak it holds on the device.
@@ -83,9 +85,13 @@ void SDModel::set_device(torch::Device d) {
 }
 
 void SDModel::use_channels_last() {
-    // oneDNN's and cuDNN's convolutions run without reordering inputs and weights in channels-last
-    // layout (UNet and VAE decoder), float32 and bfloat16 alike. LibTorch 1.13's own channels-last
-    // bfloat16 GroupNorm gives wrong images; the fused kernel (models/fused_ops) takes every one here.
+    // cuDNN's convolutions run without reordering inputs and weights in channels-last layout (UNet
+    // and VAE decoder), float32 and bfloat16 alike. On the CPU each convolution layer keeps its
+    // weight in the form it runs fastest in (models/conv_weight_cache.h), so the weights stay as
+    // loaded: where they can be, views of the mapped checkpoint that cost no memory of their own.
+    // The activations are channels-last on both (LibTorch 1.13's own channels-last bfloat16
+    // GroupNorm gives wrong images; the fused kernel in models/fused_ops takes every one here).
+    if (!device.is_cuda()) return;
     models::channels_last_weights(*net->vae->decoder);
     models::channels_last_weights(*net->unet);
 }

@@ -338,18 +338,42 @@ TEST(ConvWeightCache, EveryFormMatchesLibTorch) {
             }
         }
     }
-    // NCHW input, 1x1 weights, mixed types, gradients wanted: the caller's own convolution.
+    // 1x1 weights, mixed types: the caller's own convolution.
     sdgimp::models::ConvWeightCache cache;
     const auto x = torch::randn({1, 8, 8, 8});
     const auto w = torch::randn({8, 8, 3, 3});
-    EXPECT_FALSE(cache.convolve(x, w, {}, 1, 1, true).defined());
     const auto cl = x.contiguous(torch::MemoryFormat::ChannelsLast);
     EXPECT_FALSE(cache.convolve(cl, torch::randn({8, 8, 1, 1}), {}, 1, 0, true).defined());
     EXPECT_FALSE(cache.convolve(cl, w.to(torch::kBFloat16), {}, 1, 1, true).defined());
     EXPECT_EQ(cache.form(), sdgimp::models::ConvWeightCache::Form::kNone);
-    // The benchmarks' baseline: LibTorch's convolution, nothing cached.
-    EXPECT_TRUE(torch::equal(cache.convolve(cl, w, {}, 1, 1, false), torch::conv2d(cl, w.contiguous(torch::MemoryFormat::ChannelsLast), {}, 1, 1)));
+    // The benchmarks' baseline: LibTorch's convolution with a channels-last weight, kept apart.
+    const auto base = torch::conv2d(cl, w.contiguous(torch::MemoryFormat::ChannelsLast), {}, 1, 1);
+    EXPECT_TRUE(torch::equal(cache.convolve(cl, w, {}, 1, 1, false), base));
     EXPECT_EQ(cache.form(), sdgimp::models::ConvWeightCache::Form::kNone);
+    // An NCHW input is convolved in channels-last, as oneDNN does with a channels-last weight.
+    const auto from_nchw = cache.convolve(x, w, {}, 1, 1, true);
+    EXPECT_TRUE(from_nchw.is_contiguous(torch::MemoryFormat::ChannelsLast));
+    EXPECT_LT(((from_nchw - base).abs().max() / base.abs().max()).item<double>(), 1e-5);
+    EXPECT_TRUE(torch::equal(cache.convolve(cl, w, {}, 1, 1, false), base));  // alternating with the baseline
+    {
+        torch::AutoGradMode grad(true);  // gradients wanted: LibTorch's own
+        EXPECT_FALSE(cache.convolve(cl, w, {}, 1, 1, true).defined());
+    }
+}
+
+// A model that leaves the CPU drops its layers' kept forms.
+TEST(ConvWeightCache, ClearedWithTheModel) {
+    torch::NoGradGuard ng;
+    sdgimp::models::Conv2d conv(16, 16, 3, 1, 1);
+    auto seq = torch::nn::Sequential(conv);
+    sdgimp::models::init_random_weights(*seq);
+    const auto x = torch::randn({1, 16, 8, 8}).contiguous(torch::MemoryFormat::ChannelsLast);
+    const auto y = conv->forward(x);
+    EXPECT_EQ(conv->cache.form(), sdgimp::models::ConvWeightCache::Form::kPrepacked);
+    EXPECT_LT(((y - torch::conv2d(x, conv->weight, conv->bias, 1, 1)).abs().max()).item<double>(), 1e-4);
+    sdgimp::models::clear_conv_weight_forms(*seq);
+    EXPECT_EQ(conv->cache.form(), sdgimp::models::ConvWeightCache::Form::kNone);
+    EXPECT_TRUE(torch::equal(conv->forward(x), y));
 }
 
 // Several threads through one layer (upscaler tiles in parallel) get the same results.
