@@ -29,6 +29,7 @@
 #include "../models/fused_ops.h"
 #include "../models/unet.h"
 #include "../models/vae.h"
+#include "../models/conv_weight_cache.h"
 #include "../models/winograd_conv.h"
 #include "../pipeline/cuda_graph_unet.h"
 #include "../pipeline/sd_model.h"
@@ -270,20 +271,28 @@ int cmd_bench(const std::vector<std::string>& args) {
     }
     if (what == "conv3x3") {
         // 3x3 float32 convolutions at the sizes the upscaler, the VAE and the UNet run: Winograd
-        // F(2x2, 3x3) against LibTorch's direct oneDNN convolution, interleaved medians.
+        // F(2x2, 3x3) with its transformed weight kept (as each layer keeps it) against LibTorch's
+        // direct oneDNN convolution, interleaved medians, and whether the policy takes Winograd.
         struct Case { const char* name; int64_t n, c, k, hw; };
         const Case cases[] = {{"esrgan_body_128", 1, 64, 64, 128}, {"esrgan_up_512", 1, 64, 64, 512}, {"vae_top_512", 1, 128, 128, 512},
                               {"vae_mid_64", 1, 512, 512, 64}, {"unet_l0_512", 2, 320, 320, 64}, {"unet_up0_512", 2, 960, 320, 64},
-                              {"unet_l1_512", 2, 640, 640, 32}, {"unet_l2_512", 2, 1280, 1280, 16}};
+                              {"unet_l1_512", 2, 640, 640, 32}, {"unet_l2_512", 2, 1280, 1280, 16}, {"unet_l3_512", 2, 1280, 1280, 8},
+                              {"unet_l2_768", 2, 1280, 1280, 24}};
         for (const auto& k : cases) {
             auto x = torch::randn({k.n, k.c, k.hw, k.hw}).contiguous(torch::MemoryFormat::ChannelsLast);
             auto w = (torch::randn({k.k, k.c, 3, 3}) / std::sqrt(9.0 * k.c)).contiguous(torch::MemoryFormat::ChannelsLast);
             auto b = torch::randn({k.k});
-            if (!models::winograd_applies(x, w, 1, 1)) continue;
+            const auto u = models::winograd_weights(w);
             const auto ref = torch::conv2d(x, w, b, 1, 1);
-            const double err = ((models::conv3x3_winograd(x, w, b) - ref).abs().max() / ref.abs().max()).item<double>();
-            const auto [wino, direct] = interleaved_medians(std::max(repeat, 3), [&] { (void)models::conv3x3_winograd(x, w, b); },
+            const double err = ((models::conv3x3_winograd(x, w, b, u) - ref).abs().max() / ref.abs().max()).item<double>();
+            const auto [wino, direct] = interleaved_medians(std::max(repeat, 3), [&] { (void)models::conv3x3_winograd(x, w, b, u); },
                                                             [&] { (void)torch::conv2d(x, w, b, 1, 1); });
+            report[std::string(k.name) + "_winograd_taken"] = models::winograd_applies(x, w, 1, 1);
+            // The layer's own choice among the three forms (models/conv_weight_cache.h).
+            models::ConvWeightCache cache;
+            (void)cache.convolve(x, w, b, 1, 1, true);
+            report[std::string(k.name) + "_layer_s"] = seconds([&] { (void)cache.convolve(x, w, b, 1, 1, true); }, std::max(repeat, 3));
+            report[std::string(k.name) + "_layer_form"] = static_cast<int>(cache.form());
             report[std::string(k.name) + "_winograd_s"] = wino;
             report[std::string(k.name) + "_direct_s"] = direct;
             report[std::string(k.name) + "_speedup"] = direct / wino;
