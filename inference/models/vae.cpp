@@ -59,11 +59,53 @@ VaeMidImpl::VaeMidImpl(int64_t ch) {
 
 torch::Tensor VaeMidImpl::forward(torch::Tensor x) { return block_2->forward(attn_1->forward(block_1->forward(x))); }
 
+namespace {
+
+thread_local bool upsample_bands = true;
+
+torch::Tensor upsample2x(const torch::Tensor& x) {
+    return F::interpolate(x, F::InterpolateFuncOptions().scale_factor(std::vector<double>{2.0, 2.0}).mode(torch::kNearest));
+}
+
+}  // namespace
+
+UpsampleBandsGuard::UpsampleBandsGuard(bool enabled) : saved_(upsample_bands) { upsample_bands = enabled; }
+UpsampleBandsGuard::~UpsampleBandsGuard() { upsample_bands = saved_; }
+
+int64_t upsample2x_band_rows(const torch::Tensor& x, const Conv2d& conv) {
+    const int64_t upsampled_bytes = 4 * x.numel() * static_cast<int64_t>(x.element_size());
+    if (!upsample_bands || upsampled_bytes < (int64_t{32} << 20) || torch::GradMode::is_enabled() || conv->pad != 1 ||
+        conv->stride != 1 || conv->weight.size(2) != 3)
+        return 0;
+    return std::max<int64_t>(16, (x.size(2) / 4 + 1) & ~int64_t{1});  // about eight bands, an even number of rows each
+}
+
+torch::Tensor upsample2x_conv(const torch::Tensor& x, Conv2d& conv) {
+    const int64_t h2 = 2 * x.size(2), w2 = 2 * x.size(3);
+    const int64_t rows = upsample2x_band_rows(x, conv);
+    if (rows == 0) return conv->forward(upsample2x(x));
+    // Each band is convolved with one row more on either side (zero padding only at the image's own
+    // edges), and its first and last rows, which saw the padding, are dropped: every kept row sees
+    // exactly the rows the whole convolution gives it.
+    torch::Tensor y;
+    for (int64_t r0 = 0; r0 < h2; r0 += rows) {
+        const int64_t r1 = std::min(h2, r0 + rows);
+        const int64_t a = std::max<int64_t>(0, r0 - 1), b = std::min(h2, r1 + 1);  // upsampled rows with the halo
+        const int64_t s0 = a / 2, s1 = (b - 1) / 2 + 1;                               // the input rows they repeat
+        const auto band = upsample2x(x.narrow(2, s0, s1 - s0)).narrow(2, a - 2 * s0, b - a);
+        const auto out = conv->forward(band).narrow(2, r0 - a, r1 - r0);
+        if (!y.defined())
+            y = torch::empty({x.size(0), out.size(1), h2, w2}, out.options().memory_format(out.suggest_memory_format()));
+        y.narrow(2, r0, r1 - r0).copy_(out);
+    }
+    return y;
+}
+
 torch::Tensor VaeLevelImpl::forward(torch::Tensor x) {
     for (const auto& b : *block) x = b->as<VaeResnetBlock>()->forward(std::move(x));
     if (resample) {
         if (down) x = resample->forward(F::pad(x, F::PadFuncOptions({0, 1, 0, 1})));  // right/bottom, then stride 2
-        else x = resample->forward(F::interpolate(x, F::InterpolateFuncOptions().scale_factor(std::vector<double>{2.0, 2.0}).mode(torch::kNearest)));
+        else x = upsample2x_conv(x, resample);
     }
     return x;
 }
@@ -92,7 +134,7 @@ VaeEncoderImpl::VaeEncoderImpl(const VAEConfig& c) {
 
 torch::Tensor VaeEncoderImpl::forward(const torch::Tensor& x) {
     auto h = conv_in->forward(x);
-    for (const auto& l : *down) h = l->as<VaeLevel>()->forward(h);
+    for (const auto& l : *down) h = l->as<VaeLevel>()->forward(std::move(h));
     h = mid->forward(h);
     return conv_out->forward(group_norm_act_(h, norm_out));
 }
@@ -123,7 +165,8 @@ VaeDecoderImpl::VaeDecoderImpl(const VAEConfig& c) {
 
 torch::Tensor VaeDecoderImpl::forward(const torch::Tensor& z) {
     auto h = mid->forward(conv_in->forward(z));
-    for (size_t i = up->size(); i-- > 0;) h = up[i]->as<VaeLevel>()->forward(h);
+    // Moved in, so that the level's first block owns its input and normalises it in place.
+    for (size_t i = up->size(); i-- > 0;) h = up[i]->as<VaeLevel>()->forward(std::move(h));
     return conv_out->forward(group_norm_act_(h, norm_out));
 }
 

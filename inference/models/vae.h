@@ -34,6 +34,25 @@ struct VaeMidImpl : torch::nn::Module {
 TORCH_MODULE(VaeMid);
 
 // One resolution level: "block.N" plus "downsample.conv" / "upsample.conv".
+// The decoder's 2x nearest upsampling and the 3x3 convolution after it run over bands of output
+// rows once the upsampled tensor would pass 32 MiB: it never exists whole, only one band of it at a
+// time (a quarter of the decoder's peak at 768 px). The result equals the whole-tensor one up to
+// the convolution's rounding. The guard turns the bands off on this thread (benchmark baseline).
+class UpsampleBandsGuard {
+public:
+    explicit UpsampleBandsGuard(bool enabled);
+    ~UpsampleBandsGuard();
+    UpsampleBandsGuard(const UpsampleBandsGuard&) = delete;
+    UpsampleBandsGuard& operator=(const UpsampleBandsGuard&) = delete;
+
+private:
+    bool saved_;
+};
+
+torch::Tensor upsample2x_conv(const torch::Tensor& x, Conv2d& conv);
+// Output rows per band for this input, 0 where the whole tensor is convolved at once.
+int64_t upsample2x_band_rows(const torch::Tensor& x, const Conv2d& conv);
+
 struct VaeLevelImpl : torch::nn::Module {
     torch::nn::ModuleList block;
     Conv2d resample{nullptr};

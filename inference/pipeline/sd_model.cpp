@@ -54,6 +54,12 @@ void SDModel::set_precision(torch::ScalarType dtype) {
     net->vae->post_quant_conv->to(dtype);
     text_precision();
     use_channels_last();
+    // Converted weights are copies already: on the CPU they are laid out channels-last once more,
+    // so that the layers keeping that form share them instead of holding a second copy.
+    if (!device.is_cuda() && dtype != torch::kFloat) {
+        models::channels_last_weights(*net->vae->decoder);
+        models::channels_last_weights(*net->unet);
+    }
 }
 
 void SDModel::text_precision() {

@@ -39,6 +39,7 @@
 #include "../status.h"
 #include "cli_commands.h"
 #include "cli_options.h"
+#include "cpu_memory_tracker.h"
 
 namespace sdgimp::cli {
 namespace {
@@ -577,6 +578,36 @@ int cmd_bench(const std::vector<std::string>& args) {
             z = z.contiguous(torch::MemoryFormat::ChannelsLast);
         }
         double s = 0;
+        if (o.has("track-memory") && device.is_cpu()) {
+            // What the decode holds beyond the weights at its peak (as a GPU's "allocated"), and that
+            // the banded upsampling convolutions give the same image as the whole-tensor ones.
+            auto& tracker = CpuMemoryTracker::installed();
+            (void)vae->decode(z);  // the layers' weight forms are made on the first call
+            torch::Tensor banded;
+            for (bool bands : {true, false}) {
+                models::UpsampleBandsGuard guard(bands);
+                const int64_t before = tracker.live();
+                tracker.reset_peak();
+                auto img = vae->decode(z);
+                report[bands ? "vae_decode_peak_gib" : "vae_decode_peak_unbanded_gib"] =
+                    static_cast<double>(tracker.peak() - before) / (1 << 30);
+                if (bands) banded = img;
+                {
+                    // The largest upsampling alone: 256 channels from size/2 to size.
+                    models::Conv2d conv(256, 256, 3, 1, 1);
+                    conv->to(dtype);
+                    auto seq = torch::nn::Sequential(conv);
+                    models::init_random_weights(*seq);
+                    auto xin = torch::randn({1, 256, size / 2, size / 2}).to(dtype).contiguous(torch::MemoryFormat::ChannelsLast);
+                    (void)models::upsample2x_conv(xin, conv);
+                    const int64_t b0 = tracker.live();
+                    tracker.reset_peak();
+                    (void)models::upsample2x_conv(xin, conv);
+                    report[bands ? "upsample_peak_gib" : "upsample_peak_unbanded_gib"] = static_cast<double>(tracker.peak() - b0) / (1 << 30);
+                }
+                if (!bands) report["banded_max_abs_diff"] = (banded.to(torch::kFloat) - img.to(torch::kFloat)).abs().max().item<double>();
+            }
+        }
         if (o.has("compare-unfused")) {
             // The fused GroupNorm+SiLU path and LibTorch's ops in turn (same weights, same run).
             (void)vae->decode(z);

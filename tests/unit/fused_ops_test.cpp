@@ -14,6 +14,7 @@
 #include "models/fused_ops.h"
 #include "models/module_slots.h"
 #include "models/conv_weight_cache.h"
+#include "models/vae.h"
 #include "models/winograd_conv.h"
 
 namespace {
@@ -374,6 +375,43 @@ TEST(ConvWeightCache, ClearedWithTheModel) {
     sdgimp::models::clear_conv_weight_forms(*seq);
     EXPECT_EQ(conv->cache.form(), sdgimp::models::ConvWeightCache::Form::kNone);
     EXPECT_TRUE(torch::equal(conv->forward(x), y));
+}
+
+// The decoder's upsampling convolution in bands of rows gives the whole-tensor result, bands that
+// do not divide the height included (float32: 260 rows, eight of 32 and one of 4).
+TEST(VaeUpsampleBands, SameAsTheWholeTensor) {
+    torch::NoGradGuard ng;
+    at::set_num_threads(1);
+    sdgimp::models::Conv2d conv(128, 64, 3, 1, 1);
+    auto seq = torch::nn::Sequential(conv);
+    sdgimp::models::init_random_weights(*seq);
+    for (auto dtype : {torch::kFloat, torch::kBFloat16}) {
+        conv->to(dtype);
+        // Just past the 32 MiB of upsampled values where bands start.
+        const int64_t side = dtype == torch::kFloat ? 130 : 184;
+        const auto x = torch::randn({1, 128, side, side}).to(dtype).contiguous(torch::MemoryFormat::ChannelsLast);
+        EXPECT_EQ(sdgimp::models::upsample2x_band_rows(x, conv), dtype == torch::kFloat ? 32 : 46);
+        EXPECT_EQ(sdgimp::models::upsample2x_band_rows(x.narrow(2, 0, side - 8), conv), 0);  // under 32 MiB
+        torch::Tensor whole, banded;
+        {
+            sdgimp::models::UpsampleBandsGuard off(false);
+            EXPECT_EQ(sdgimp::models::upsample2x_band_rows(x, conv), 0);
+            whole = sdgimp::models::upsample2x_conv(x, conv);
+        }
+        banded = sdgimp::models::upsample2x_conv(x, conv);
+        ASSERT_EQ(banded.sizes(), whole.sizes());
+        EXPECT_EQ(banded.size(2), 2 * side);
+        EXPECT_TRUE(banded.is_contiguous(torch::MemoryFormat::ChannelsLast));
+        const auto ref = torch::conv2d(torch::nn::functional::interpolate(x.to(torch::kFloat),
+                                                                          torch::nn::functional::InterpolateFuncOptions()
+                                                                              .scale_factor(std::vector<double>{2.0, 2.0})
+                                                                              .mode(torch::kNearest)),
+                                       conv->weight.to(torch::kFloat), conv->bias.to(torch::kFloat), 1, 1);
+        const double scale = ref.abs().max().item<double>();
+        const double tol = dtype == torch::kFloat ? 1e-5 : 1e-2;
+        EXPECT_LT((banded.to(torch::kFloat) - ref).abs().max().item<double>() / scale, tol) << dtype;
+        EXPECT_LT((whole.to(torch::kFloat) - ref).abs().max().item<double>() / scale, tol) << dtype;
+    }
 }
 
 // Several threads through one layer (upscaler tiles in parallel) get the same results.
