@@ -588,7 +588,8 @@ int cmd_bench(const std::vector<std::string>& args) {
                 models::UpsampleBandsGuard guard(bands);
                 const int64_t before = tracker.live();
                 tracker.reset_peak();
-                auto img = vae->decode(z);
+                torch::Tensor img;
+                report[bands ? "vae_decode_banded_s" : "vae_decode_unbanded_s"] = time_once([&] { img = vae->decode(z); });
                 report[bands ? "vae_decode_peak_gib" : "vae_decode_peak_unbanded_gib"] =
                     static_cast<double>(tracker.peak() - before) / (1 << 30);
                 if (bands) banded = img;
