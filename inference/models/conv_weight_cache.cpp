@@ -77,19 +77,24 @@ torch::Tensor ConvWeightCache::convolve(const torch::Tensor& x_in, const torch::
             baseline_ = weight.contiguous(torch::MemoryFormat::ChannelsLast);
         return torch::conv2d(x, baseline_, bias, stride, pad);
     }
-    const Form want = conv_form_for(x, weight, stride, pad);
-    const torch::Tensor w = form_for(weight, want, stride, pad);
-    switch (want) {
-        case Form::kWinograd:
-            return conv3x3_winograd(x, weight, bias, w);
-        case Form::kPrepacked:
+    Form want = conv_form_for(x, weight, stride, pad);
+    if (want == Form::kPrepacked && prepack_works_) {
+        try {
+            const torch::Tensor w = form_for(weight, want, stride, pad);
             // LibTorch convolves an oneDNN-layout weight in NCHW; the small result goes back to the
             // layout the next layers read.
             return at::mkldnn_convolution(x, w, bias, {pad, pad}, {stride, stride}, {1, 1}, 1)
                 .contiguous(torch::MemoryFormat::ChannelsLast);
-        default:
-            return torch::conv2d(x, w, bias, stride, pad);
+        } catch (const c10::Error&) {
+            // Measured on LibTorch 1.13; a build whose oneDNN convolution refuses a prepacked weight
+            // with a dense input keeps this layer in channels-last from then on.
+            prepack_works_ = false;
+        }
     }
+    if (want == Form::kPrepacked) want = Form::kChannelsLast;
+    const torch::Tensor w = form_for(weight, want, stride, pad);
+    if (want == Form::kWinograd) return conv3x3_winograd(x, weight, bias, w);
+    return torch::conv2d(x, w, bias, stride, pad);
 }
 
 }  // namespace sdgimp::models

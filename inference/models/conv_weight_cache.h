@@ -6,6 +6,7 @@
 // Winograd's weight transform likewise cost a share of every call.
 #pragma once
 
+#include <atomic>
 #include <mutex>
 #include <torch/torch.h>
 
@@ -39,6 +40,7 @@ private:
     c10::weak_intrusive_ptr<c10::StorageImpl> source_{c10::intrusive_ptr<c10::StorageImpl>()};
     int64_t source_offset_ = -1, source_version_ = -1;
     torch::ScalarType source_dtype_ = torch::kFloat;
+    std::atomic<bool> prepack_works_{true};
 };
 
 // The form a convolution of x with weight takes: Winograd where conv3x3_winograd applies; oneDNN's
