@@ -46,6 +46,7 @@ torch::Tensor ConvWeightCache::form_for(const torch::Tensor& weight, Form want, 
         source_dtype_ == weight.scalar_type())
         return packed_;
     packed_ = torch::Tensor();  // the old form goes before the new one is made
+    form_ = Form::kNone;        // and is not taken for kept if making the new one throws
     switch (want) {
         case Form::kWinograd:
             packed_ = winograd_weights(weight);
