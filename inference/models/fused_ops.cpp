@@ -1,5 +1,8 @@
 #include "fused_ops.h"
 
+#include <algorithm>
+#include <vector>
+
 #include <ATen/Parallel.h>
 
 #include "../../kernels/cpu/cpu_kernels.h"
@@ -258,6 +261,16 @@ torch::Tensor geglu(const torch::Tensor& x, bool fused) {
     // float32 on the CPU: LibTorch's vectorised exact erf (the scalar CPU kernel is the CUDA reference).
     auto parts = x.chunk(2, -1);
     return parts[0] * torch::gelu(parts[1]);
+}
+
+int parallel_for_threads() {
+    const int64_t n = at::get_num_threads();
+    std::vector<char> seen(static_cast<size_t>(n), 0);
+    at::parallel_for(0, n, 1, [&](int64_t, int64_t) {
+        const int t = at::get_thread_num();
+        if (t >= 0 && t < n) seen[static_cast<size_t>(t)] = 1;
+    });
+    return static_cast<int>(std::count(seen.begin(), seen.end(), 1));
 }
 
 }  // namespace sdgimp::models

@@ -40,6 +40,11 @@ private:
     bool saved_;
 };
 
+// How many of LibTorch's threads at::parallel_for spreads a loop over in this engine's code: 1
+// where the engine was compiled without OpenMP (LibTorch's headers then run every parallel_for
+// serially, whatever at::get_num_threads() says).
+int parallel_for_threads();
+
 // Whether this build carries the CUDA kernels (a CUDA LibTorch and nvcc at build time).
 bool have_cuda_kernels();
 

@@ -71,6 +71,8 @@ Image tiled_pass(const Image& rgb, int model_scale, const std::function<Image(co
     int done = 0;
     std::mutex callbacks;  // progress and cancel are the caller's, not necessarily thread-safe
     auto run_one = [&](size_t i) {
+        // Grad mode is per thread, and parallel_for's worker threads start with it on.
+        torch::NoGradGuard ng;
         {
             std::lock_guard<std::mutex> lock(callbacks);
             if (opt.cancelled && opt.cancelled()) throw Cancelled();

@@ -50,6 +50,15 @@ void layer_norm_cpu_bf16(const uint16_t* x, const uint16_t* gamma, const uint16_
 // The float SiLU the fused kernel uses (a vectorisable exp, within 2 ulp of std::exp's result).
 float silu_approx(float v);
 
+// Attention for one head in float32 on AVX-512 (attention_kernel_available() says whether this CPU
+// has it): out (n x dv) = softmax(q k^T) v with q (n x d, the scale already applied), k (m x d),
+// v (m x dv), all row-major and dense. Query rows go in blocks of block_rows whose scores stay in
+// the cache; scratch holds attention_scratch_floats(m, d, dv, block_rows) floats.
+bool attention_kernel_available();
+int64_t attention_scratch_floats(int64_t m, int64_t d, int64_t dv, int64_t block_rows);
+void attention_head_f32(const float* q, const float* k, const float* v, float* out, int64_t n, int64_t m, int64_t d,
+                        int64_t dv, int64_t block_rows, float* scratch);
+
 // Winograd F(2x2, 3x3) over channels-last (n, height, width, channels) float32 images, padding 1:
 // tiles of 2x2 output pixels numbered image by image, row by row.
 struct WinogradGeometry {

@@ -240,14 +240,55 @@ TEST(CpuGemm, BlockedAttentionMatchesTheTextbookVersion) {
     torch::NoGradGuard ng;
     for (int threads : {1, 2}) {
         at::set_num_threads(threads);
-        for (auto sh : std::vector<std::array<int64_t, 5>>{{2, 8, 64, 77, 40}, {1, 5, 1024, 1024, 64}, {3, 2, 10, 10, 8}}) {
+        // (batch, heads, queries, keys, head size, value size): SD 1.5's and 2.1's head sizes at
+        // 4096 / 1024 / 77 keys, SD 1.5's 80 and 160 at its deeper levels, and odd sizes that leave
+        // partial tiles of 12 rows, 32 keys and 16 value columns.
+        for (auto sh : std::vector<std::array<int64_t, 6>>{{2, 8, 64, 77, 40, 40},
+                                                           {1, 5, 1024, 1024, 64, 64},
+                                                           {3, 2, 10, 10, 8, 8},
+                                                           {1, 2, 300, 4096, 40, 40},
+                                                           {2, 1, 37, 65, 80, 80},
+                                                           {1, 2, 25, 33, 160, 160},
+                                                           {1, 1, 1, 1, 3, 5},
+                                                           {2, 3, 250, 77, 24, 72}}) {
             // q from a transposed projection, as split_heads gives it.
             const auto q = torch::randn({sh[0], sh[2], sh[1], sh[4]}).transpose(1, 2);
-            const auto k = torch::randn({sh[0], sh[1], sh[3], sh[4]}), v = torch::randn({sh[0], sh[1], sh[3], sh[4]});
-            EXPECT_LT((sdgimp::models::attention(q, k, v) - sdgimp::models::attention_unblocked(q, k, v)).abs().max().item<double>(),
-                      1e-5);
+            const auto k = torch::randn({sh[0], sh[1], sh[3], sh[4]}), v = torch::randn({sh[0], sh[1], sh[3], sh[5]});
+            const auto want = sdgimp::models::attention_unblocked(q, k, v);
+            EXPECT_LT((sdgimp::models::attention(q, k, v) - want).abs().max().item<double>(), 1e-5);
+            EXPECT_LT((sdgimp::models::attention_blocked_gemm(q, k, v) - want).abs().max().item<double>(), 1e-5);
+            // bfloat16 inputs: computed in float32, rounded once (half a bfloat16 step of |v| <= ~4).
+            const auto qb = q.to(torch::kBFloat16), kb = k.to(torch::kBFloat16), vb = v.to(torch::kBFloat16);
+            const auto got_b = sdgimp::models::attention(qb, kb, vb);
+            EXPECT_EQ(got_b.scalar_type(), torch::kBFloat16);
+            const auto want_b = sdgimp::models::attention_unblocked(qb.to(torch::kFloat), kb.to(torch::kFloat), vb.to(torch::kFloat));
+            EXPECT_LT((got_b.to(torch::kFloat) - want_b).abs().max().item<double>(), 0.02);
         }
+        // Scores far apart (one key dominates) and all equal (uniform weights) stay finite and exact.
+        const auto q = torch::full({1, 1, 4, 16}, 3.0), k = torch::cat({torch::full({1, 1, 1, 16}, 4.0), torch::zeros({1, 1, 50, 16})}, 2);
+        const auto v = torch::randn({1, 1, 51, 16});
+        EXPECT_LT((sdgimp::models::attention(q, k, v) - sdgimp::models::attention_unblocked(q, k, v)).abs().max().item<double>(), 1e-5);
+        const auto z = torch::zeros({1, 1, 4, 16});
+        EXPECT_LT((sdgimp::models::attention(z, torch::zeros({1, 1, 50, 16}), v.narrow(2, 0, 50)) -
+                   v.narrow(2, 0, 50).mean(2, true).expand({1, 1, 4, 16}))
+                      .abs()
+                      .max()
+                      .item<double>(),
+                  1e-5);
     }
+}
+
+TEST(CpuGemm, ParallelLoopsRunOnSeveralThreads) {
+    // LibTorch's parallel_for runs serially in code compiled without OpenMP; the engine's loops
+    // (attention heads, Winograd transforms, GroupNorm, upscaler tiles) count on it splitting.
+    at::set_num_threads(2);
+#ifdef _OPENMP
+    EXPECT_EQ(sdgimp::models::parallel_for_threads(), 2);
+#else
+    EXPECT_EQ(sdgimp::models::parallel_for_threads(), 1);
+#endif
+    at::set_num_threads(1);
+    EXPECT_EQ(sdgimp::models::parallel_for_threads(), 1);
 }
 
 TEST(Winograd, MatchesLibTorchsConvolution) {
@@ -287,13 +328,10 @@ TEST(Winograd, LeavesOtherConvolutionsToLibTorch) {
     EXPECT_FALSE(sdgimp::models::winograd_applies(cl, w, 1, 0));   // no padding
     EXPECT_FALSE(sdgimp::models::winograd_applies(cl.to(torch::kBFloat16), w.to(torch::kBFloat16), 1, 1));
     EXPECT_FALSE(sdgimp::models::winograd_applies(cl.narrow(2, 0, 8).narrow(3, 0, 8).contiguous(torch::MemoryFormat::ChannelsLast), w, 1, 1));  // too few tiles
-    // On several threads only wide layers with many tiles per weight take it (where it measured faster).
+    // The same choice on several threads (the transforms split over them too).
     at::set_num_threads(2);
-    EXPECT_FALSE(sdgimp::models::winograd_applies(cl, w, 1, 1));
-    const auto wide = torch::randn({2, 128, 64, 64}).contiguous(torch::MemoryFormat::ChannelsLast);
-    EXPECT_TRUE(sdgimp::models::winograd_applies(wide, torch::randn({128, 128, 3, 3}), 1, 1));
-    EXPECT_FALSE(sdgimp::models::winograd_applies(wide.narrow(2, 0, 16).narrow(3, 0, 16).contiguous(torch::MemoryFormat::ChannelsLast),
-                                                  torch::randn({128, 128, 3, 3}), 1, 1));
+    EXPECT_TRUE(sdgimp::models::winograd_applies(cl, w, 1, 1));
+    EXPECT_FALSE(sdgimp::models::winograd_applies(cl.narrow(2, 0, 8).narrow(3, 0, 8).contiguous(torch::MemoryFormat::ChannelsLast), w, 1, 1));
     at::set_num_threads(1);
     {
         sdgimp::models::UnfusedOpsGuard unfused;  // the benchmarks' baseline: LibTorch's convolution
