@@ -59,6 +59,15 @@ int64_t attention_scratch_floats(int64_t m, int64_t d, int64_t dv, int64_t block
 void attention_head_f32(const float* q, const float* k, const float* v, float* out, int64_t n, int64_t m, int64_t d,
                         int64_t dv, int64_t block_rows, float* scratch);
 
+// The same over bfloat16 storage on CPUs with AVX512_BF16 (attention_bf16_kernel_available()):
+// products of bfloat16 pairs summed in float32, the soft-maxed weights rounded to bfloat16 (as
+// LibTorch's bfloat16 softmax) before the second one, one rounding of the output. scratch holds
+// attention_bf16_scratch_bytes(m, d, dv, block_rows) bytes, 4-byte aligned.
+bool attention_bf16_kernel_available();
+int64_t attention_bf16_scratch_bytes(int64_t m, int64_t d, int64_t dv, int64_t block_rows);
+void attention_head_bf16(const uint16_t* q, const uint16_t* k, const uint16_t* v, uint16_t* out, int64_t n, int64_t m,
+                         int64_t d, int64_t dv, int64_t block_rows, void* scratch);
+
 // Winograd F(2x2, 3x3) over channels-last (n, height, width, channels) float32 images, padding 1:
 // tiles of 2x2 output pixels numbered image by image, row by row.
 struct WinogradGeometry {
