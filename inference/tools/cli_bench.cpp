@@ -555,6 +555,7 @@ int cmd_bench(const std::vector<std::string>& args) {
         } else {
             pipeline::UpscaleOptions par, ser;
             ser.parallel_tiles = false;
+            par.parallel_tiles_min_threads = 2;
             Image a, b;
             const auto [parallel, serial] =
                 interleaved_medians(std::max(repeat, 3), [&] { a = ups.upscale(img, "esrgan-thick-x4", 4.0, par); },

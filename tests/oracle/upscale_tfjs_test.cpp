@@ -125,6 +125,7 @@ TEST(OracleUpscale, ParallelTilesGiveTheSamePixels) {
     at::set_num_threads(2);
     pipeline::UpscaleOptions serial, parallel;
     serial.parallel_tiles = false;
+    parallel.parallel_tiles_min_threads = 2;
     std::vector<int> seen;
     parallel.progress = [&](int done, int total) {
         seen.push_back(done);

@@ -241,8 +241,8 @@ TEST(CpuGemm, BlockedAttentionMatchesTheTextbookVersion) {
     for (int threads : {1, 2}) {
         at::set_num_threads(threads);
         // (batch, heads, queries, keys, head size, value size): SD 1.5's and 2.1's head sizes at
-        // 4096 / 1024 / 77 keys, SD 1.5's 80 and 160 at its deeper levels, and odd sizes that leave
-        // partial tiles of 12 rows, 32 keys and 16 value columns.
+        // 4096 / 1024 / 77 keys, SD 1.5's 80 and 160 at its deeper levels, odd sizes that leave
+        // partial tiles of 12 rows, 32 keys and 16 value columns, and the VAE's single 512-wide head.
         for (auto sh : std::vector<std::array<int64_t, 6>>{{2, 8, 64, 77, 40, 40},
                                                            {1, 5, 1024, 1024, 64, 64},
                                                            {3, 2, 10, 10, 8, 8},
@@ -250,7 +250,8 @@ TEST(CpuGemm, BlockedAttentionMatchesTheTextbookVersion) {
                                                            {2, 1, 37, 65, 80, 80},
                                                            {1, 2, 25, 33, 160, 160},
                                                            {1, 1, 1, 1, 3, 5},
-                                                           {2, 3, 250, 77, 24, 72}}) {
+                                                           {2, 3, 250, 77, 24, 72},
+                                                           {1, 1, 50, 300, 512, 512}}) {  // the VAE's one head
             // q from a transposed projection, as split_heads gives it.
             const auto q = torch::randn({sh[0], sh[2], sh[1], sh[4]}).transpose(1, 2);
             const auto k = torch::randn({sh[0], sh[1], sh[3], sh[4]}), v = torch::randn({sh[0], sh[1], sh[3], sh[5]});
