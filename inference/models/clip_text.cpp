@@ -52,7 +52,10 @@ OpenClipTextImpl::OpenClipTextImpl(const TextConfig& c) : cfg(c) {
 
 torch::Tensor OpenClipTextImpl::forward(const torch::Tensor& ids, int64_t layers_to_run) {
     const int64_t n = ids.size(1);
-    auto x = token_embedding->forward(ids) + positional_embedding.slice(0, 0, n);
+    // The token table may stay in host memory while the rest runs on a GPU (keep_on_host).
+    auto x = token_embedding->forward(ids.to(token_embedding->weight.device()))
+                 .to(positional_embedding.device(), positional_embedding.scalar_type()) +
+             positional_embedding.slice(0, 0, n);
     auto mask = causal_mask(n, x.options());
     for (int64_t i = 0; i < layers_to_run; ++i) x = resblocks[i]->as<OpenClipBlock>()->forward(x, mask);
     return ln_final->forward(x);
@@ -100,8 +103,9 @@ HfClipTextImpl::HfClipTextImpl(const TextConfig& c) : cfg(c) {
 
 torch::Tensor HfClipTextImpl::forward(const torch::Tensor& ids, int64_t layers_to_run) {
     const int64_t n = ids.size(1);
-    auto x = token_embedding->forward(ids) +
-             position_embedding->forward(torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(ids.device())));
+    const auto& pos = position_embedding->weight;
+    auto x = token_embedding->forward(ids.to(token_embedding->weight.device())).to(pos.device(), pos.scalar_type()) +
+             position_embedding->forward(torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(pos.device())));
     auto mask = causal_mask(n, x.options());
     for (int64_t i = 0; i < layers_to_run; ++i) x = layers[i]->as<HfClipLayer>()->forward(x, mask);
     return final_layer_norm->forward(x);
@@ -113,6 +117,16 @@ TextEncoderImpl::TextEncoderImpl(const TextConfig& c) : cfg(c) {
     } else {
         auto tr = register_module("transformer", std::make_shared<torch::nn::Module>());
         hf = tr->register_module("text_model", HfClipText(c));
+    }
+}
+
+void TextEncoderImpl::keep_on_host() {
+    if (open_clip) {
+        open_clip->token_embedding->to(torch::kCPU);
+        // SD 2.x conditions on the penultimate block's output, so the last block never runs.
+        if (cfg.penultimate && cfg.layers > 1) open_clip->resblocks[cfg.layers - 1]->to(torch::kCPU);
+    } else {
+        hf->token_embedding->to(torch::kCPU);
     }
 }
 

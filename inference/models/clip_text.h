@@ -77,6 +77,11 @@ struct TextEncoderImpl : torch::nn::Module {
     // clip_skip: 1 = the family's default layer (last for SD 1.x, penultimate for SD 2.x);
     // n > 1 skips n-1 further layers, as A1111's "Clip skip".
     torch::Tensor forward(const torch::Tensor& ids, int clip_skip = 1);
+    // Moves what a GPU would hold for nothing back to host memory: the token table (one row per
+    // token is read; 0.09 GiB of OpenCLIP-H in half precision) and, for OpenCLIP with the
+    // penultimate layer, the last block, which never runs. forward() then looks the tokens up on
+    // the host and carries them to the device.
+    void keep_on_host();
     OpenClipText open_clip{nullptr};
     HfClipText hf{nullptr};
     TextConfig cfg;

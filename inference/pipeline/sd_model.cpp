@@ -66,6 +66,8 @@ void SDModel::text_precision() {
     // On a GPU the text encoder runs at the model's precision too, as A1111's half mode does (it is
     // a quarter of SD 2.1's weights); on the CPU it stays float32 (it runs once per prompt).
     net->text->to(device.is_cuda() ? precision : torch::kFloat);
+    // Its token table and never-run last block stay in host memory (lower peak on the device).
+    if (device.is_cuda()) net->text->keep_on_host();
 }
 
 void SDModel::set_device(torch::Device d) {
@@ -105,7 +107,8 @@ void SDModel::use_channels_last() {
 torch::Tensor SDModel::encode_text(const torch::Tensor& ids, int clip_skip) const {
     torch::NoGradGuard ng;
     if (device.is_cpu()) return net->text->forward(ids, clip_skip);
-    return to_host_float(net->text->forward(ids.to(device), clip_skip));
+    // The ids stay on the host, where the token table is looked up (TextEncoder::keep_on_host).
+    return to_host_float(net->text->forward(ids, clip_skip));
 }
 
 torch::Tensor SDModel::decode_first_stage(const torch::Tensor& latent) const {

@@ -1,6 +1,8 @@
 // Text encoders, UNet and VAE of every oracle model against the original code's outputs.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "io/checkpoint_file.h"
 #include "io/checkpoint_keys.h"
 #include "models/latent_diffusion.h"
@@ -106,6 +108,37 @@ TEST(OracleNets, VAE) {
                 EXPECT_TRUE(test::all_close(img, ref["dfs.image"], kTol, kTol)) << test::max_abs_diff(img, ref["dfs.image"]);
             }
         }
+    }
+    EXPECT_GT(checked, 0);
+}
+
+// What a GPU run leaves in host memory (TextEncoder::keep_on_host) is either looked up there and
+// carried over, in whatever type it is kept in, or never run at all.
+TEST(OracleNets, TextEncoderPartsKeptOnTheHost) {
+    torch::NoGradGuard ng;
+    int checked = 0;
+    for (const auto& m : test::oracle_models()) {
+        const std::string ref_path = m.dir + "/ref_text.safetensors";
+        if (!test::file_exists(ref_path) || m.checkpoints.empty()) continue;
+        SCOPED_TRACE(m.checkpoints[0]);
+        auto ref = test::load_tensor_file(ref_path);
+        Loaded l = load(m.checkpoints[0]);
+        auto& text = l.model->text;
+        const auto z = text->forward(ref["tokens"]);
+        text->keep_on_host();
+        EXPECT_TRUE(torch::equal(text->forward(ref["tokens"]), z));
+        // A token table of another type than the blocks (float64 holds float32 exactly).
+        auto table = text->open_clip ? text->open_clip->token_embedding : text->hf->token_embedding;
+        table->to(torch::kDouble);
+        const auto z2 = text->forward(ref["tokens"]);
+        EXPECT_EQ(z2.scalar_type(), torch::kFloat);
+        EXPECT_TRUE(torch::equal(z2, z));
+        if (text->open_clip && l.cfg.text.penultimate) {
+            // The last block never runs for SD 2.x's penultimate-layer conditioning.
+            for (auto& p : text->open_clip->resblocks[l.cfg.text.layers - 1]->parameters()) p.fill_(std::nanf(""));
+            EXPECT_TRUE(torch::equal(text->forward(ref["tokens"]), z));
+        }
+        ++checked;
     }
     EXPECT_GT(checked, 0);
 }
