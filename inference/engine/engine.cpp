@@ -18,11 +18,14 @@
 #include "../imaging/removal_box.h"
 #include "../pipeline/lama.h"
 #include "device_choice.h"
+#include "host_memory.h"
 #include "model_info.h"
 
 namespace sdgimp {
 
-Status guarded(const std::function<void()>& fn) {
+namespace {
+
+Status guarded_call(const std::function<void()>& fn) {
     try {
         fn();
         return Status::success();
@@ -40,6 +43,15 @@ Status guarded(const std::function<void()>& fn) {
     } catch (const std::exception& e) {
         return Status::failure(ErrorCode::kInternal, std::string("Internal error: ") + e.what());
     }
+}
+
+}  // namespace
+
+// Every engine call: its status, and what it freed handed back to the system when it ends.
+Status guarded(const std::function<void()>& fn) {
+    Status st = guarded_call(fn);
+    release_freed_memory();
+    return st;
 }
 
 struct Engine::Impl {

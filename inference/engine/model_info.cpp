@@ -10,12 +10,14 @@
 #include "../io/model_hash.h"
 #include "../models/latent_diffusion.h"
 #include "../models/state_loader.h"
+#include "host_memory.h"
 
 namespace sdgimp {
 
 void init_torch_threads() {
     const unsigned hw = std::thread::hardware_concurrency();
     if (hw > 0) at::set_num_threads(static_cast<int>(hw));
+    keep_freed_memory_in_process();
 }
 
 ModelInfo inspect_model(const std::string& path, std::optional<Prediction> prediction, bool with_hashes) {
