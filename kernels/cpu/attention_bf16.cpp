@@ -12,7 +12,17 @@
 #include "bf16_math.h"
 #include "cpu_kernels.h"
 
+// GCC 10 and clang 9 brought the AVX512_BF16 intrinsics; an older compiler builds the stub at the
+// end, which reports the kernel unavailable.
+#if (defined(__clang__) && __clang_major__ >= 9) || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 10)
+#define GD_HAVE_BF16_INTRINSICS 1
+#else
+#define GD_HAVE_BF16_INTRINSICS 0
+#endif
+
 namespace gd::kernels {
+
+#if GD_HAVE_BF16_INTRINSICS
 
 namespace {
 
@@ -199,5 +209,14 @@ GD_BF16 void attention_head_bf16(const uint16_t* q, const uint16_t* k, const uin
 }
 
 #undef GD_BF16
+
+#else
+
+bool attention_bf16_kernel_available() { return false; }
+int64_t attention_bf16_scratch_bytes(int64_t, int64_t, int64_t, int64_t) { return 0; }
+void attention_head_bf16(const uint16_t*, const uint16_t*, const uint16_t*, uint16_t*, int64_t, int64_t, int64_t, int64_t,
+                         int64_t, void*) {}
+
+#endif
 
 }  // namespace gd::kernels
