@@ -12,7 +12,7 @@ namespace sdgimp {
 void keep_freed_memory_in_process() {
 #if defined(__GLIBC__)
     const char* env = std::getenv("GIMP_DIFFUSION_MALLOC");
-    if (env && std::string(env) == "system") return;
+    if (!env || std::string(env) != "keep") return;
     // No block is served by its own mapping (each would be unmapped on free), and the heap's top is
     // not trimmed on every free; release_freed_memory() trims when a call ends.
     mallopt(M_MMAP_MAX, 0);

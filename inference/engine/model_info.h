@@ -23,8 +23,8 @@ ModelInfo inspect_model(const std::string& path, std::optional<Prediction> predi
 
 std::string model_info_json(const ModelInfo& info);
 
-// Sets LibTorch's intra-op threads to the machine's cores (Debian's build defaults to 1) and keeps
-// freed tensor memory in the process while it works (host_memory.h).
+// Sets LibTorch's intra-op threads to the machine's cores (Debian's build defaults to 1) and, when
+// asked to, keeps freed tensor memory in the process (host_memory.h).
 void init_torch_threads();
 
 }  // namespace sdgimp
