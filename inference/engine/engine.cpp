@@ -23,9 +23,7 @@
 
 namespace sdgimp {
 
-namespace {
-
-Status guarded_call(const std::function<void()>& fn) {
+Status guarded(const std::function<void()>& fn) {
     try {
         fn();
         return Status::success();
@@ -45,14 +43,17 @@ Status guarded_call(const std::function<void()>& fn) {
     }
 }
 
-}  // namespace
+namespace {
 
-// Every engine call: its status, and what it freed handed back to the system when it ends.
-Status guarded(const std::function<void()>& fn) {
-    Status st = guarded_call(fn);
+// Every engine call: its status, and what it freed handed back to the system when it ends (the
+// server's own guarded() around a call adds no second trim).
+Status engine_call(const std::function<void()>& fn) {
+    Status st = guarded(fn);
     release_freed_memory();
     return st;
 }
+
+}  // namespace
 
 struct Engine::Impl {
     pipeline::Upscalers upscalers;
@@ -101,7 +102,7 @@ Image to_image(const torch::Tensor& hwc_uint8) {
 }  // namespace
 
 Status Engine::load_model(const ModelRequest& req, LoadedModel* out) {
-    return guarded([&] {
+    return engine_call([&] {
         // The weights view the mapped file: a file changed since (rewritten, replaced) is loaded again.
         const bool same = impl_->model && req.path == impl_->loaded_req.path && io::file_stamp(req.path) == impl_->loaded_stamp &&
                           req.prediction == impl_->loaded_req.prediction && req.vocab == impl_->loaded_req.vocab &&
@@ -192,7 +193,7 @@ void Engine::require_model() const {
 }
 
 Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::vector<GeneratedImage>* out) {
-    return guarded([&] {
+    return engine_call([&] {
         require_model();
         validate(req);
         const GenerateRequest r = pipeline::with_resolved_seeds(req);
@@ -203,7 +204,7 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
 
 Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunCallbacks& cb,
                        std::vector<GeneratedImage>* out) {
-    return guarded([&] {
+    return engine_call([&] {
         require_model();
         if (init.channels < 3 || init.width % 8 || init.height % 8 ||
             init.pixels.size() != static_cast<size_t>(init.width) * init.height * init.channels)
@@ -220,7 +221,7 @@ Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunC
 }
 
 Status Engine::upscale(const Image& image, const std::string& upscaler, double scale, const RunCallbacks& cb, Image* out) {
-    return guarded([&] {
+    return engine_call([&] {
         pipeline::UpscaleOptions opt;
         opt.progress = cb.progress;
         opt.cancelled = cb.cancelled;
@@ -230,7 +231,7 @@ Status Engine::upscale(const Image& image, const std::string& upscaler, double s
 
 Status Engine::remove_object(const Image& image, const Image& mask, const std::string& method, const std::string& lama_path,
                              const RunCallbacks& cb, Image* out, std::string* used) {
-    return guarded([&] {
+    return engine_call([&] {
         const std::string path = lama_path.empty() ? imaging::default_lama_path() : lama_path;
         std::string m = method.empty() ? "Auto" : method;
         if (m == "Auto") m = ::access(path.c_str(), R_OK) == 0 ? "LaMa" : "PatchMatch";
@@ -263,7 +264,7 @@ Status Engine::remove_object(const Image& image, const Image& mask, const std::s
 
 Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const std::string& upscaler, double scale,
                           int overlap, const RunCallbacks& cb, std::vector<GeneratedImage>* out) {
-    return guarded([&] {
+    return engine_call([&] {
         require_model();
         GenerateRequest r = pipeline::with_resolved_seeds(req);
         validate(r);
@@ -326,7 +327,7 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
 
 Status Engine::inpaint(const GenerateRequest& req, const Image& image, const Image& mask, const RunCallbacks& cb,
                        std::vector<GeneratedImage>* out, Image* mask_for_overlay, std::vector<int>* paste_box) {
-    return guarded([&] {
+    return engine_call([&] {
         require_model();
         if (!image.valid() || !mask.valid() || image.width != mask.width || image.height != mask.height)
             throw Error(ErrorCode::kInvalidRequest, "The inpaint mask must be a gray image of the same size as the image.");

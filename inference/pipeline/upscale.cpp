@@ -1,5 +1,6 @@
 #include "upscale.h"
 
+#include <algorithm>
 #include <cctype>
 
 #include <cmath>
@@ -81,7 +82,7 @@ Image tiled_pass(const Image& rgb, int model_scale, const std::function<Image(co
         std::lock_guard<std::mutex> lock(callbacks);
         if (opt.progress) opt.progress(++done, total);
     };
-    if (opt.parallel_tiles && total > 1 && at::get_num_threads() > 1 && at::get_num_threads() >= opt.parallel_tiles_min_threads) {
+    if (opt.parallel_tiles && total > 1 && at::get_num_threads() >= std::max(2, opt.parallel_tiles_min_threads)) {
         // One tile per thread, each tile's convolutions on that one thread: on big images this beats
         // splitting every convolution over the cores (no per-layer synchronisation). Same pixels.
         const models::SingleThreadedBlas blas_guard(true);

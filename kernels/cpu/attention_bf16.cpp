@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 
+#include "attention_tiles.h"
 #include "bf16_math.h"
 #include "cpu_kernels.h"
 
@@ -28,10 +29,10 @@ namespace {
 
 #define GD_BF16 __attribute__((target("avx512f,avx512bf16")))
 
-constexpr int kQkRows = 12;
-constexpr int kQkCols = 32;
-
-int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+using attention_tiles::kQkCols;
+using attention_tiles::kQkRows;
+using attention_tiles::pv_rows;
+using attention_tiles::round_up;
 
 // Two consecutive bfloat16 values as one 32-bit word, to broadcast a pair.
 inline int32_t pair_at(const uint16_t* p) {
@@ -94,11 +95,6 @@ GD_BF16 void pv_tile_bf16(const uint16_t* p, int64_t ldp, int rows, const uint16
 #pragma GCC unroll 4
         for (int t = 0; t < NV; ++t) _mm512_storeu_ps(o + r * ldo + 16 * t, acc[r][t]);
     }
-}
-
-template <int NV>
-constexpr int pv_rows() {
-    return NV <= 2 ? 12 : NV == 3 ? 8 : 6;
 }
 
 template <int NV>

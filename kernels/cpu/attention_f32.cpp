@@ -10,6 +10,7 @@
 #include <cmath>
 #include <limits>
 
+#include "attention_tiles.h"
 #include "bf16_math.h"
 #include "cpu_kernels.h"
 
@@ -19,8 +20,10 @@ namespace {
 
 #define GD_AVX512 __attribute__((target("avx512f")))
 
-constexpr int kQkRows = 12;  // 12 x 32 scores: 24 accumulators, two loads of K per step
-constexpr int kQkCols = 32;
+using attention_tiles::kQkCols;
+using attention_tiles::kQkRows;
+using attention_tiles::pv_rows;
+using attention_tiles::round_up;
 
 // s[r][0..31] = sum_kk q_r[kk] * kt[kk][0..31] for the first `rows` of kQkRows query rows.
 GD_AVX512 void qk_tile(const float* const* qr, int rows, const float* kt, int64_t d, float* s, int64_t lds) {
@@ -76,11 +79,6 @@ GD_AVX512 void pv_tile(const float* s, int64_t lds, int rows, const float* vp, i
 }
 
 template <int NV>
-constexpr int pv_rows() {
-    return NV <= 2 ? 12 : NV == 3 ? 8 : 6;  // at most 24 accumulators
-}
-
-template <int NV>
 GD_AVX512 void pv_block(const float* s, int64_t lds, int64_t rows, const float* vp, int64_t ldv, int64_t k0, int64_t k1,
                         float* o, int64_t ldo, bool first) {
     constexpr int mr = pv_rows<NV>();
@@ -102,8 +100,6 @@ GD_AVX512 float exp_row(float* x, int64_t n) {
     }
     return sum;
 }
-
-int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 }  // namespace
 
