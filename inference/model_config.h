@@ -69,8 +69,15 @@ struct ModelConfig {
 // "sd1", "sd2-v", "sd2-inpaint", ...: the family, with "-v" for v-prediction SD 2.x.
 std::string model_kind(const ModelConfig& c);
 
-// `yaml` / `json` are the parsed sidecars (null when absent).
-ModelConfig infer_model_config(const io::TensorMap& tensors, const nlohmann::json* yaml, const nlohmann::json* json);
+// The files a config's values came from, named in its errors.
+struct ConfigSources {
+    std::string checkpoint = "the checkpoint", yaml = "the checkpoint's YAML config", json = "the checkpoint's JSON config";
+};
+
+// `yaml` / `json` are the parsed sidecars (null when absent). Shapes or sidecar values no
+// Stable Diffusion model has throw sdgimp::Error (kBadFile) naming the file they came from.
+ModelConfig infer_model_config(const io::TensorMap& tensors, const nlohmann::json* yaml, const nlohmann::json* json,
+                               const ConfigSources& sources = {});
 
 // Finds "<stem>.yaml" / "<stem>.json" next to a checkpoint; a sidecar whose stem is the longest
 // prefix of the checkpoint's stem also counts (model-fp16.safetensors uses model.yaml).

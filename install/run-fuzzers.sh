@@ -18,7 +18,7 @@ run() {
   local target=$1; shift
   mkdir -p "$work/$target"
   echo "fuzz: $target for ${seconds}s"
-  if ! "$fuzz_build/tests/fuzz/$target" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 \
+  if ! "$fuzz_build/tests/fuzz/$target" -max_total_time="$seconds" -max_len="${max_len:-65536}" -rss_limit_mb=2048 \
         -timeout=10 -artifact_prefix="$work/" "$work/$target" "$@" >"$work/$target.log" 2>&1; then
     echo "fuzz: $target FAILED"; tail -40 "$work/$target.log"; cp "$work"/crash-* "$root/" 2>/dev/null || true
     status=1
@@ -34,8 +34,22 @@ if [ -d "$oracle/nets" ]; then
   find "$oracle/nets" -name '*.safetensors' -size -200k -exec cp {} "$small/" \; 2>/dev/null || true
   st_seeds+=("$small")
 fi
+mc_seeds=("$root/tests/fuzz/corpus/model_config")
+if [ -d "$oracle/nets" ]; then
+  # fuzz_model_config's input: the oracle models' key lists ("key dim ...") with their sidecars.
+  mc=$(mktemp -d -p "$work")
+  for tsv in "$oracle"/nets/*/*.keys.tsv; do
+    [ -f "$tsv" ] || continue
+    stem=${tsv%.keys.tsv}; seed="$mc/$(basename "$stem")"
+    awk -F'\t' '{ gsub(/[][,]/, " ", $3); print $1, $3 }' "$tsv" > "$seed"
+    [ -f "$stem.yaml" ] && { echo "%yaml"; cat "$stem.yaml"; } >> "$seed"
+    [ -f "$stem.json" ] && { echo "%json"; cat "$stem.json"; } >> "$seed"
+  done
+  mc_seeds+=("$mc")
+fi
 run fuzz_safetensors "${st_seeds[@]}"
 run fuzz_unpickler "${pk_seeds[@]}"
 run fuzz_prompt "$root/tests/fuzz/corpus/prompt"
-[ $status = 0 ] && echo "fuzz: 3 passed, 0 failed" || echo "fuzz: FAILED"
+max_len=131072 run fuzz_model_config "${mc_seeds[@]}"
+[ $status = 0 ] && echo "fuzz: 4 passed, 0 failed" || echo "fuzz: FAILED"
 exit $status

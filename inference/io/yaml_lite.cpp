@@ -31,21 +31,25 @@ std::string strip_comment(const std::string& s) {
     return s;
 }
 
-nlohmann::json scalar(const std::string& raw) {
+// Nesting past these is no model config; the limits keep a hostile file from exhausting the stack.
+constexpr int kMaxFlowDepth = 16;
+constexpr int kMaxBlockDepth = 64;
+
+nlohmann::json scalar(const std::string& raw, int depth = 0) {
     std::string s = trim(raw);
     if (s.empty() || s == "null" || s == "~" || s == "None") return nullptr;
     if (s.size() >= 2 && ((s.front() == '"' && s.back() == '"') || (s.front() == '\'' && s.back() == '\'')))
         return s.substr(1, s.size() - 2);
     if (s == "true" || s == "True") return true;
     if (s == "false" || s == "False") return false;
-    if (s.front() == '[' && s.back() == ']') {
+    if (s.front() == '[' && s.back() == ']' && depth < kMaxFlowDepth) {
         nlohmann::json arr = nlohmann::json::array();
         std::string inner = s.substr(1, s.size() - 2);
         size_t start = 0;
         if (trim(inner).empty()) return arr;
         for (size_t i = 0; i <= inner.size(); ++i) {
             if (i == inner.size() || inner[i] == ',') {
-                arr.push_back(scalar(inner.substr(start, i - start)));
+                arr.push_back(scalar(inner.substr(start, i - start), depth + 1));
                 start = i + 1;
             }
         }
@@ -63,8 +67,9 @@ class Parser {
 public:
     Parser(std::vector<Line> lines, std::string name) : lines_(std::move(lines)), name_(std::move(name)) {}
 
-    nlohmann::json parse_block(size_t* i, int indent) {
+    nlohmann::json parse_block(size_t* i, int indent, int depth = 0) {
         if (*i >= lines_.size()) return nullptr;
+        if (depth > kMaxBlockDepth) fail(lines_[*i], "nesting deeper than any model config has");
         const bool is_seq = lines_[*i].text.rfind("- ", 0) == 0 || lines_[*i].text == "-";
         nlohmann::json node = is_seq ? nlohmann::json::array() : nlohmann::json::object();
         while (*i < lines_.size() && lines_[*i].indent == indent) {
@@ -73,7 +78,7 @@ public:
                 if (ln.text.rfind("-", 0) != 0) fail(ln, "expected a '- ' list item");
                 std::string rest = trim(ln.text.substr(1));
                 ++*i;
-                if (rest.empty()) node.push_back(child(i, indent));
+                if (rest.empty()) node.push_back(child(i, indent, depth));
                 else if (rest.find(": ") != std::string::npos || rest.back() == ':')
                     fail(ln, "mappings inside list items are not supported");
                 else node.push_back(scalar(rest));
@@ -83,7 +88,7 @@ public:
                 std::string key = trim(ln.text.substr(0, colon));
                 std::string rest = trim(ln.text.substr(colon + 1));
                 ++*i;
-                if (rest.empty()) node[key] = child(i, indent);
+                if (rest.empty()) node[key] = child(i, indent, depth);
                 else if (rest[0] == '&' || rest[0] == '*' || rest[0] == '|' || rest[0] == '>') fail(ln, "anchors and block strings are not supported");
                 else node[key] = scalar(rest);
             }
@@ -93,7 +98,7 @@ public:
     }
 
 private:
-    nlohmann::json child(size_t* i, int parent_indent) {
+    nlohmann::json child(size_t* i, int parent_indent, int depth) {
         if (*i >= lines_.size() || lines_[*i].indent < parent_indent) return nullptr;
         // "key:\n- item" at the same indent is a valid YAML sequence value.
         if (lines_[*i].indent == parent_indent) {
@@ -107,7 +112,7 @@ private:
             }
             return nullptr;
         }
-        return parse_block(i, lines_[*i].indent);
+        return parse_block(i, lines_[*i].indent, depth + 1);
     }
 
     static size_t find_key_colon(const std::string& s) {
