@@ -9,6 +9,10 @@
 namespace sdgimp::models {
 namespace {
 
+// A layer index from a key; a number too long for any real network reads as -1 (the key is then
+// dropped rather than overflowing the conversion).
+int index_of(const std::string& digits) { return digits.size() > 6 ? -1 : std::stoi(digits); }
+
 // One conversion table from every known layout to BasicSR's names.
 std::map<std::string, torch::Tensor> to_basicsr(std::map<std::string, torch::Tensor> in) {
     std::map<std::string, torch::Tensor> out;
@@ -22,8 +26,9 @@ std::map<std::string, torch::Tensor> to_basicsr(std::map<std::string, torch::Ten
     if (old) {
         for (const auto& [k, v] : in) {
             std::smatch m;
-            if (std::regex_match(k, m, old_trunk) && !std::regex_match(k, old_body)) trunk_index = std::max(trunk_index, std::stoi(m[1]));
-            if (std::regex_match(k, m, old_tail) && m[1] != "0" && m[2] == "weight") tail.push_back(std::stoi(m[1]));
+            if (std::regex_match(k, m, old_trunk) && !std::regex_match(k, old_body)) trunk_index = std::max(trunk_index, index_of(m[1]));
+            if (std::regex_match(k, m, old_tail) && m[2] == "weight" && index_of(m[1]) > 0)
+                tail.push_back(index_of(m[1]));
         }
         std::sort(tail.begin(), tail.end());
     }
@@ -33,13 +38,13 @@ std::map<std::string, torch::Tensor> to_basicsr(std::map<std::string, torch::Ten
         if (old) {
             if (std::regex_match(k, m, old_body)) {
                 name = "body." + m[1].str() + ".rdb" + m[2].str() + ".conv" + m[3].str() + "." + m[4].str();
-            } else if (std::regex_match(k, m, old_trunk) && std::stoi(m[1]) == trunk_index) {
+            } else if (std::regex_match(k, m, old_trunk) && index_of(m[1]) == trunk_index) {
                 name = "conv_body." + m[2].str();
             } else if (k == "model.0.weight" || k == "model.0.bias") {
                 name = "conv_first." + k.substr(8);
-            } else if (std::regex_match(k, m, old_tail)) {
+            } else if (std::regex_match(k, m, old_tail) && index_of(m[1]) > 0) {
                 // model.3, 6, 9 ... are the up-convs; the last two are conv_hr and conv_last.
-                const int idx = std::stoi(m[1]);
+                const int idx = index_of(m[1]);
                 const size_t pos = static_cast<size_t>(std::find(tail.begin(), tail.end(), idx) - tail.begin());
                 if (pos + 2 == tail.size()) name = "conv_hr." + m[2].str();
                 else if (pos + 1 == tail.size()) name = "conv_last." + m[2].str();
@@ -64,6 +69,12 @@ torch::Tensor conv(const std::map<std::string, torch::Tensor>& w, const std::str
     return torch::conv2d(x, w.at(n + ".weight"), w.at(n + ".bias"), 1, 1);
 }
 
+std::string shape_text(torch::IntArrayRef sizes) {
+    std::string s = "[";
+    for (size_t i = 0; i < sizes.size(); ++i) s += (i ? ", " : "") + std::to_string(sizes[i]);
+    return s + "]";
+}
+
 torch::Tensor lrelu(const torch::Tensor& x) { return torch::leaky_relu(x, 0.2); }
 
 }  // namespace
@@ -80,23 +91,50 @@ RRDBNet RRDBNet::load(const std::string& path) {
         return it->second;
     };
     const auto& first = need("conv_first.weight");
-    if (first.dim() != 4) throw_bad_file(path, "has a conv_first that is not a convolution");
+    const std::string not_esrgan = "; the file is damaged or not an ESRGAN model.";
+    if (first.dim() != 4) throw_bad_file(path, "has a conv_first that is not a convolution" + not_esrgan);
+    if (first.size(0) < 1 || first.size(0) > 1024)
+        throw_bad_file(path, "has a conv_first of " + std::to_string(first.size(0)) + " features, which no ESRGAN model has" + not_esrgan);
     net.features_ = static_cast<int>(first.size(0));
     const int64_t in_ch = first.size(1);
     net.unshuffle_ = in_ch == 3 ? 1 : in_ch == 12 ? 2 : in_ch == 48 ? 4 : 0;
     if (!net.unshuffle_) throw_bad_file(path, "takes " + std::to_string(in_ch) + " input channels, which no RRDBNet variant does");
     while (net.w_.count("body." + std::to_string(net.blocks_) + ".rdb1.conv1.weight")) ++net.blocks_;
     if (net.blocks_ == 0) throw_bad_file(path, "has no RRDB blocks");
-    net.growth_ = static_cast<int>(need("body.0.rdb1.conv1.weight").size(0));
+    const torch::Tensor& growth = need("body.0.rdb1.conv1.weight");
+    net.growth_ = growth.dim() == 4 ? static_cast<int>(std::min<int64_t>(growth.size(0), 1 << 20)) : 0;
     while (net.w_.count("conv_up" + std::to_string(net.ups_ + 1) + ".weight")) ++net.ups_;
     need("conv_body.weight");
     need("conv_hr.weight");
     need("conv_last.weight");
+    if (net.blocks_ > 100 || net.ups_ > 4 || net.growth_ < 1 || net.growth_ > 1024)
+        throw_bad_file(path, "has sizes no ESRGAN model has (" + std::to_string(net.blocks_) + " blocks, " + std::to_string(net.ups_) +
+                                 " up-sampling stages, " + std::to_string(net.features_) + " features)" + not_esrgan);
     net.scale_ = (1 << net.ups_) / net.unshuffle_;
     if (net.scale_ < 1) throw_bad_file(path, "has fewer up-sampling stages than its pixel unshuffle needs");
+    // Every convolution against the widths conv_first and the first block give: a damaged file is
+    // named here, not by a convolution failing halfway through an upscale.
+    const int64_t f = net.features_, g = net.growth_;
+    auto check_conv = [&](const std::string& n, int64_t out, int64_t in) {
+        const torch::Tensor& w = need(n + ".weight");
+        const auto b = net.w_.find(n + ".bias");
+        const bool bias_ok = b != net.w_.end() && b->second.dim() == 1 && b->second.size(0) == out;
+        if (w.sizes() != torch::IntArrayRef({out, in, 3, 3}) || !bias_ok)
+            throw_bad_file(path, "has " + n + " with weight " + shape_text(w.sizes()) + " and bias " +
+                                     (b == net.w_.end() ? std::string("missing") : shape_text(b->second.sizes())) + " where [" +
+                                     std::to_string(out) + ", " + std::to_string(in) + ", 3, 3] and [" + std::to_string(out) +
+                                     "] fit" + not_esrgan);
+    };
+    check_conv("conv_first", f, in_ch);
     for (int b = 0; b < net.blocks_; ++b)
         for (int r = 1; r <= 3; ++r)
-            for (int c = 1; c <= 5; ++c) need("body." + std::to_string(b) + ".rdb" + std::to_string(r) + ".conv" + std::to_string(c) + ".weight");
+            for (int c = 1; c <= 5; ++c)
+                check_conv("body." + std::to_string(b) + ".rdb" + std::to_string(r) + ".conv" + std::to_string(c), c < 5 ? g : f,
+                           f + (c - 1) * g);
+    check_conv("conv_body", f, f);
+    for (int u = 1; u <= net.ups_; ++u) check_conv("conv_up" + std::to_string(u), f, f);
+    check_conv("conv_hr", f, f);
+    check_conv("conv_last", 3, f);
     return net;
 }
 
