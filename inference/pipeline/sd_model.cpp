@@ -111,14 +111,37 @@ torch::Tensor SDModel::encode_text(const torch::Tensor& ids, int clip_skip) cons
     return to_host_float(net->text->forward(ids, clip_skip));
 }
 
+torch::Tensor decode_checked(const std::function<torch::Tensor()>& decode, const std::function<bool()>& to_float32) {
+    torch::Tensor image = decode();
+    if (torch::isfinite(image).all().item<bool>()) return image;
+    // A1111's "automatically revert VAE to 32-bit floats": a half-precision decoder overflowed
+    // (float16's range ends at 65504); it decodes in float32 from now on, this image included.
+    if (to_float32()) {
+        image = decode();
+        if (torch::isfinite(image).all().item<bool>()) return image;
+    }
+    throw Error(ErrorCode::kInternal,
+                "The VAE produced NaNs decoding this image, even in float32; the model's VAE is damaged or cannot decode it (try another model).");
+}
+
 torch::Tensor SDModel::decode_first_stage(const torch::Tensor& latent) const {
     torch::NoGradGuard ng;
-    const torch::Tensor z = ((1.0 / cfg.scale_factor) * latent).to(precision);
-    auto decode = [this](const torch::Tensor& t) {
-        return to_host_float(net->vae->decode(t.to(device).contiguous(torch::MemoryFormat::ChannelsLast)));
+    auto decode_all = [this, &latent]() {
+        // At the decoder's own precision: the model's, or float32 once it overflowed.
+        const torch::Tensor z = ((1.0 / cfg.scale_factor) * latent).to(net->vae->post_quant_conv->weight.scalar_type());
+        auto decode = [this](const torch::Tensor& t) {
+            return to_host_float(net->vae->decode(t.to(device).contiguous(torch::MemoryFormat::ChannelsLast)));
+        };
+        if (!vae_tiling.applies(z.size(2), z.size(3))) return decode(z);
+        return run_tiled(decode, z, vae_tiling.tile, vae_tiling.overlap, 8, 1);
     };
-    if (!vae_tiling.applies(z.size(2), z.size(3))) return decode(z);
-    return run_tiled(decode, z, vae_tiling.tile, vae_tiling.overlap, 8, 1);
+    auto to_float32 = [this]() {
+        if (net->vae->post_quant_conv->weight.scalar_type() == torch::kFloat) return false;
+        net->vae->decoder->to(torch::kFloat);
+        net->vae->post_quant_conv->to(torch::kFloat);
+        return true;
+    };
+    return decode_checked(decode_all, to_float32);
 }
 
 std::pair<torch::Tensor, torch::Tensor> SDModel::encode_posterior(const torch::Tensor& image) const {

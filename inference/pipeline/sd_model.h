@@ -70,6 +70,11 @@ struct SDModel {
     ImageCodec codec() const;
 };
 
+// An image from `decode`, never one with NaN or infinity: when it has them, `to_float32` (false
+// when the decoder runs in float32 already) switches the decoder and it decodes again; an image
+// that is still not finite is an Error.
+torch::Tensor decode_checked(const std::function<torch::Tensor()>& decode, const std::function<bool()>& to_float32);
+
 // Loads a checkpoint; throws sdgimp::Error with one sentence when it is not a usable SD model.
 std::shared_ptr<SDModel> load_sd_model(const std::string& path, std::optional<Prediction> prediction = std::nullopt);
 

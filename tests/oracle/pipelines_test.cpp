@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pipeline/txt2img.h"
+#include "status.h"
 #include "support/oracle.h"
 #include "support/tensor_file.h"
 
@@ -182,4 +183,43 @@ TEST(OracleNets, TiledVaeMatchesWholeImage) {
         ++checked;
     }
     EXPECT_GT(checked, 0);
+}
+
+// A decoder that overflows in half precision decodes again in float32 (A1111's automatic VAE
+// upcast); an image that is still not finite is an error, never a NaN image.
+TEST(OracleNets, DecodeRetriesInFloat32AndNeverReturnsNaN) {
+    int promotions = 0;
+    bool half = true;
+    auto overflowing = [&]() { return half ? torch::full({1, 3, 8, 8}, NAN) : torch::zeros({1, 3, 8, 8}); };
+    auto to_float32 = [&]() {
+        if (!half) return false;
+        half = false;
+        ++promotions;
+        return true;
+    };
+    EXPECT_TRUE(pipeline::decode_checked(overflowing, to_float32).eq(0).all().item<bool>());
+    EXPECT_EQ(promotions, 1);
+    EXPECT_TRUE(pipeline::decode_checked(overflowing, to_float32).eq(0).all().item<bool>());  // stays float32
+    EXPECT_EQ(promotions, 1);
+    auto infinite = []() { return torch::full({1, 3, 8, 8}, INFINITY); };
+    EXPECT_THROW(pipeline::decode_checked(infinite, to_float32), Error);
+
+    // A real decoder with a NaN weight: tried in float32 too, then refused with the sentence.
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    for (torch::ScalarType dtype : {torch::kFloat, torch::kBFloat16}) {
+        auto m = pipeline::load_sd_model(models.front().checkpoints.front());
+        m->set_precision(dtype);
+        {
+            torch::NoGradGuard ng;
+            m->net->vae->decoder->conv_out->bias[0].fill_(NAN);
+        }
+        try {
+            (void)m->decode_first_stage(torch::zeros({1, 4, 8, 8}));
+            ADD_FAILURE() << "a NaN image came back";
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find("The VAE produced NaNs decoding this image, even in float32"), std::string::npos) << e.what();
+        }
+        EXPECT_EQ(m->net->vae->decoder->conv_out->weight.scalar_type(), torch::kFloat);
+    }
 }
