@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <sys/resource.h>
 #include <dlfcn.h>
@@ -15,6 +16,8 @@
 #include <torch/version.h>
 #if TORCH_VERSION_MAJOR < 2
 #include <torch/csrc/autograd/profiler_legacy.h>
+#else
+#include <torch/csrc/autograd/profiler_kineto.h>
 #endif
 #include <torch/cuda.h>
 
@@ -108,17 +111,6 @@ double read_file_seconds(const std::string& path) {
     return s;
 }
 
-// --profile: a Chrome trace of every op from LibTorch 1.x's legacy profiler (the CPU builds);
-// newer LibTorch builds leave it out.
-#if TORCH_VERSION_MAJOR < 2
-using ProfileGuard = torch::autograd::profiler::RecordProfile;
-#else
-struct ProfileGuard {
-    explicit ProfileGuard(const std::string&) {
-        throw Error(ErrorCode::kInvalidRequest, "--profile needs LibTorch 1.x's legacy profiler: leave it out with this LibTorch.");
-    }
-};
-#endif
 
 double peak_rss_gib() {
     rusage ru{};
@@ -129,6 +121,33 @@ double peak_rss_gib() {
 // Waits for queued GPU work, so a timer around an asynchronous launch measures the work itself.
 void sync_device() {
     if (torch::cuda::is_available()) torch::cuda::synchronize();
+}
+
+// --profile: a Chrome trace of every op, from LibTorch 1.x's legacy profiler (the CPU builds) or
+// LibTorch 2.x's Kineto profiler, which also records every GPU kernel (tests/bench/trace_summary.py
+// sums them by kernel).
+template <typename F>
+void profiled(const std::string& path, F&& f) {
+#if TORCH_VERSION_MAJOR < 2
+    torch::autograd::profiler::RecordProfile guard(path);
+    f();
+#else
+    namespace impl = torch::profiler::impl;
+    const impl::ProfilerConfig config(impl::ProfilerState::KINETO);
+    std::set<impl::ActivityType> activities{impl::ActivityType::CPU};
+    if (torch::cuda::is_available()) activities.insert(impl::ActivityType::CUDA);
+    torch::autograd::profiler::prepareProfiler(config, activities);
+    torch::autograd::profiler::enableProfiler(config, activities);
+    try {
+        f();
+        sync_device();  // the kernels launched in f end inside the trace
+    } catch (...) {
+        (void)torch::autograd::profiler::disableProfiler();
+        throw;
+    }
+    // Throws (a c10::Error, reported by the CLI) where LibTorch was built without Kineto.
+    if (auto result = torch::autograd::profiler::disableProfiler()) result->save(path);
+#endif
 }
 
 template <typename F>
@@ -244,8 +263,7 @@ int cmd_bench(const std::vector<std::string>& args) {
         }
         if (o.has("profile")) {
             // One more step under LibTorch's profiler: a Chrome trace of every op, to see where time goes.
-            ProfileGuard guard(o.get("profile"));
-            (void)unet->forward(x, t, ctx);
+            profiled(o.get("profile"), [&] { (void)unet->forward(x, t, ctx); });
         }
         std::cerr << arch << " UNet step, CFG batch 2, " << size << "x" << size << ": " << s << " s\n";
     }
@@ -517,8 +535,7 @@ int cmd_bench(const std::vector<std::string>& args) {
             report["second_call_one_step_64px_s"] = time_once([&] { generate({}); });
             report["third_call_one_step_64px_s"] = time_once([&] { generate({}); });
             if (o.has("profile")) {
-                ProfileGuard guard(o.get("profile"));
-                generate({});
+                profiled(o.get("profile"), [&] { generate({}); });
             }
             // The part before the first step: tokenising and the text encoder on both prompts.
             RunCallbacks cb;
@@ -567,8 +584,7 @@ int cmd_bench(const std::vector<std::string>& args) {
             report["same_pixels"] = a.pixels == b.pixels;
         }
         if (o.has("profile")) {
-            ProfileGuard guard(o.get("profile"));
-            (void)ups.upscale(img, "esrgan-thick-x4", 4.0);
+            profiled(o.get("profile"), [&] { (void)ups.upscale(img, "esrgan-thick-x4", 4.0); });
         }
     }
     if (what == "all" || what == "vae") {
@@ -643,8 +659,7 @@ int cmd_bench(const std::vector<std::string>& args) {
             report["vae_psnr_vs_float32_db"] = mse == 0 ? 99.0 : 10 * std::log10(255.0 * 255.0 / mse);
         }
         if (o.has("profile") && what == "vae") {
-            ProfileGuard guard(o.get("profile"));
-            (void)vae->decode(z);
+            profiled(o.get("profile"), [&] { (void)vae->decode(z); });
         }
         std::cerr << "VAE decode " << size << "x" << size << ": " << s << " s\n";
     }

@@ -11,7 +11,8 @@
 #      the latents must agree (tiny.txt);
 #   5. timings, each with its baseline from the same run: the SD 2.1-768 UNet step (CFG batch 2,
 #      96x96 latents) in float16/bfloat16 with CUDA graphs, float32, TF32; a whole 30-step 768x768
-#      image with its peak memory; the VAE decode at 768.
+#      image with its peak memory; the VAE decode at 768; then one bfloat16 step profiled, its
+#      kernels summed by name in OUT/unet_bf16_kernels.txt (tests/bench/trace_summary.py).
 # Every line of OUT/gpu_bench.jsonl is one `gimp-diffusion-cli bench` report; OUT/steps.txt says
 # what ran, how long it took and its exit status.
 #   tests/bench/gpu_deps.sh                     (here, once: packs json/png/zlib/ICU/pkg-config)
@@ -115,6 +116,11 @@ step image-f16 120 "${bench[@]}" --what image --arch sd21 --size 768 --steps 30 
 step unet-f32 90 "${u[@]}" --dtype float32 --repeat 5
 step vae-f16 60 "${bench[@]}" --what vae --arch sd21 --size 768 --dtype float16 --channels-last 1 --compare-float32 1 --repeat 5
 step unet-bf16-sdpa-flash 90 env GIMP_DIFFUSION_SDPA=flash "${u[@]}" --dtype bfloat16 --cuda-graphs 1 --repeat 20
+# Where the bfloat16 step's time goes, kernel by kernel (eager: the same kernels a graph replays).
+trace=/tmp/gimp-diffusion-unet-bf16-trace.json
+step unet-bf16-profile 90 "${u[@]}" --dtype bfloat16 --repeat 3 --profile "$trace" &&
+  step unet-bf16-kernels 60 bash -c "python3 '$root/tests/bench/trace_summary.py' '$trace' --top 40 > '$out/unet_bf16_kernels.txt'"
+rm -f "$trace"
 [ "$plan" = final ] && { echo "reports: $out/gpu_bench.jsonl"; exit 0; }
 step unet-tf32 90 "${u[@]}" --dtype float32 --tf32 1 --repeat 10
 step groupnorm-f16 60 "${bench[@]}" --what groupnorm --size 768 --dtype float16 --repeat 20
