@@ -452,6 +452,30 @@ int cmd_bench(const std::vector<std::string>& args) {
         auto ids = torch::randint(1, 49406, {1, 77}, torch::kLong);
         report["text_encode_two_prompts_s"] = seconds([&] { (void)m->encode_text(ids); (void)m->encode_text(ids); }, repeat);
     }
+    if (what == "sampler-overhead") {
+        // Everything a step costs besides the network: the CFG batch assembly, the NaN check, the
+        // guidance sum, the sampler's arithmetic and noise, timestep conversion, on the host where
+        // the engine runs them, at this size; the network answers with a ready tensor. On a GPU
+        // this time is added to every step's network time (the device waits for it).
+        const int steps = o.get_int("steps", 30);
+        pipeline::LatentModel lm;
+        lm.schedule = sampling::ModelSchedule::linear(0.00085, 0.012, 1000);
+        lm.prediction = arch == "sd21" ? Prediction::kV : Prediction::kEps;
+        const torch::Tensor ready = torch::zeros({2, 4, lat, lat});
+        lm.unet = [&](const torch::Tensor&) -> sampling::ModelFn {
+            return [&](const torch::Tensor& x, const torch::Tensor&, const torch::Tensor&) { return ready.slice(0, 0, x.size(0)); };
+        };
+        const auto cond = torch::zeros({1, 77, 1024});
+        const auto g = sampling::simple_guidance(cond, cond, 7.0);
+        for (const char* name : {"Euler a", "DPM++ 2M"}) {
+            pipeline::SamplingSettings ss;
+            ss.sampler = sampling::find_sampler(name)->kind;
+            ss.steps = steps;
+            const double t = seconds([&] { (void)pipeline::txt2img_latents(lm, [&](int) { return g; }, {1}, size, size, ss); }, repeat);
+            report[std::string("sampler_overhead_per_step_ms_") + (std::string(name) == "Euler a" ? "euler_a" : "dpmpp_2m")] = 1000 * t / steps;
+            std::cerr << name << ": " << 1000 * t / steps << " ms per step besides the network at " << size << "x" << size << "\n";
+        }
+    }
     if (what == "image") {
         // A whole image as the plug-in makes one: two prompts through the text encoder, --steps Euler
         // steps with CFG (sampler on the CPU, networks on the device), the VAE decode.

@@ -121,6 +121,9 @@ trace=/tmp/gimp-diffusion-unet-bf16-trace.json
 step unet-bf16-profile 90 "${u[@]}" --dtype bfloat16 --repeat 3 --profile "$trace" &&
   step unet-bf16-kernels 60 bash -c "python3 '$root/tests/bench/trace_summary.py' '$trace' --top 40 > '$out/unet_bf16_kernels.txt'"
 rm -f "$trace"
+# What each step adds on the host besides the network (the device waits for it): CFG assembly,
+# NaN check, sampler arithmetic, noise; a few seconds.
+step sampler-overhead 30 "$cli" bench --what sampler-overhead --arch sd21 --size 768 --repeat 5
 [ "$plan" = final ] && { echo "reports: $out/gpu_bench.jsonl"; exit 0; }
 step unet-tf32 90 "${u[@]}" --dtype float32 --tf32 1 --repeat 10
 step groupnorm-f16 60 "${bench[@]}" --what groupnorm --size 768 --dtype float16 --repeat 20
