@@ -185,6 +185,9 @@ void GenerateDialog::build() {
     label_row(GTK_GRID(eg), 0, 2, "Variation strength", W["variation_strength"]);
     label_row(GTK_GRID(eg), 1, 0, "Resize seed from width", W["resize_seed_w"]);
     label_row(GTK_GRID(eg), 1, 2, "Resize seed from height", W["resize_seed_h"]);
+    W["tiling"] = gtk_check_button_new_with_label("Tiling");
+    gtk_widget_set_tooltip_text(W["tiling"], "An image that tiles seamlessly: the networks wrap round at its borders (A1111's Tiling)");
+    gtk_grid_attach(GTK_GRID(eg), W["tiling"], 1, 2, 1, 1);
     gtk_container_add(GTK_CONTAINER(extra), eg);
     gtk_box_pack_start(GTK_BOX(left), extra, FALSE, FALSE, 0);
     W["extra"] = extra;
@@ -318,6 +321,7 @@ GenerateRequest GenerateDialog::request() const {
     r.subseed_strength = num(widget("variation_strength"));
     r.seed_resize_from_w = static_cast<int>(num(widget("resize_seed_w")));
     r.seed_resize_from_h = static_cast<int>(num(widget("resize_seed_h")));
+    r.tiling = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("tiling")));
     if (widget("denoising_strength")) r.denoising_strength = num(widget("denoising_strength"));
     if (cfg_.mode == Mode::kInpaint) {
         r.mask_blur = static_cast<int>(num(widget("mask_blur")));
@@ -346,6 +350,7 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
     set_num(widget("variation_strength"), r.subseed_strength);
     set_num(widget("resize_seed_w"), r.seed_resize_from_w);
     set_num(widget("resize_seed_h"), r.seed_resize_from_h);
+    gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("tiling")), r.tiling);
     if (widget("denoising_strength")) set_num(widget("denoising_strength"), r.denoising_strength);
     if (cfg_.mode == Mode::kInpaint) {
         set_num(widget("mask_blur"), r.mask_blur);
@@ -354,8 +359,8 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
         set_num(widget("inpaint_padding"), r.inpaint_full_res_padding);
     }
     if (!cfg_.model.empty()) set_combo(widget("model"), cfg_.model);
-    // A variation or seed resize that is set should be visible.
-    gtk_expander_set_expanded(GTK_EXPANDER(widget("extra")), r.subseed_strength > 0 || r.seed_resize_from_w > 0);
+    // A variation, seed resize or tiling that is set should be visible.
+    gtk_expander_set_expanded(GTK_EXPANDER(widget("extra")), r.subseed_strength > 0 || r.seed_resize_from_w > 0 || r.tiling);
     update_counters();
 }
 

@@ -136,13 +136,15 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     if (num("Skip Early CFG", &d)) r->skip_early_cond = d;
     std::string sgm;
     if (str("SGM noise multiplier", &sgm)) r->sgm_noise_multiplier = sgm == "True";
+    std::string tiling;
+    if (str("Tiling", &tiling)) r->tiling = tiling == "True";
     // Batch size is written by old versions only; with "Batch pos" it described one image of a batch.
     if (num("Batch size", &d)) r->batch_size = static_cast<int>(d);
 
     static const char* kKnown[] = {"Prompt", "Negative prompt", "Steps", "Sampler", "Schedule type", "CFG scale", "Seed",
         "Size-1", "Size-2", "Variation seed", "Variation seed strength", "Seed resize from-1", "Seed resize from-2",
         "Denoising strength", "Clip skip", "ENSD", "RNG", "Emphasis", "Mask blur", "Masked content", "Inpaint area",
-        "Masked area padding", "Batch size", "Batch pos", "Model hash", "Model", "Version", "Eta", "Eta DDIM", "Sigma churn",
+        "Masked area padding", "Batch size", "Batch pos", "Tiling", "Model hash", "Model", "Version", "Eta", "Eta DDIM", "Sigma churn",
         "Sigma tmin", "Sigma tmax", "Sigma noise", "NGMS", "Skip Early CFG", "SGM noise multiplier", "Conditional mask weight"};
     // What the parser adds for an empty text is its defaults; only other values were really given.
     static const text::InfoParams defaults = text::parse_infotext("");
@@ -195,6 +197,7 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     if (r.skip_early_cond != 0) put("Skip Early CFG", r.skip_early_cond);
     if (r.s_min_uncond != 0) put("NGMS", r.s_min_uncond);
     if (r.sgm_noise_multiplier) g.extra.emplace_back("SGM noise multiplier", text::InfoValue::boolean(true));
+    g.tiling = r.tiling;
     return g;
 }
 

@@ -46,6 +46,8 @@ struct GenerateRequest {
     // Inpainting models: how strongly the masked area is blanked in their image conditioning
     // (A1111's "Inpainting conditioning mask strength", written as "Conditional mask weight").
     double inpainting_mask_weight = 1.0;
+    // A1111's "Tiling": the networks' convolutions pad circularly, so the image tiles seamlessly.
+    bool tiling = false;
 };
 
 // The A1111 sampler and schedule names this engine implements, in A1111's menu order (the

@@ -94,7 +94,7 @@ nlohmann::json request_to_json(const GenerateRequest& r) {
             {"inpaint_full_res_padding", r.inpaint_full_res_padding}, {"eta_ancestral", r.eta_ancestral},
             {"eta_ddim", r.eta_ddim}, {"s_churn", r.s_churn}, {"s_tmin", r.s_tmin}, {"s_tmax", r.s_tmax},
             {"s_noise", r.s_noise}, {"s_min_uncond", r.s_min_uncond}, {"skip_early_cond", r.skip_early_cond},
-            {"sgm_noise_multiplier", r.sgm_noise_multiplier}, {"unipc_variant", r.unipc_variant},
+            {"sgm_noise_multiplier", r.sgm_noise_multiplier}, {"tiling", r.tiling}, {"unipc_variant", r.unipc_variant},
             {"unipc_skip_type", r.unipc_skip_type}, {"unipc_order", r.unipc_order},
             {"unipc_lower_order_final", r.unipc_lower_order_final}, {"inpainting_mask_weight", r.inpainting_mask_weight}};
 }
@@ -144,6 +144,7 @@ GenerateRequest request_from_json(const nlohmann::json& j) {
     take("s_min_uncond", &r.s_min_uncond);
     take("skip_early_cond", &r.skip_early_cond);
     take("sgm_noise_multiplier", &r.sgm_noise_multiplier);
+    take("tiling", &r.tiling);
     take("unipc_variant", &r.unipc_variant);
     take("unipc_skip_type", &r.unipc_skip_type);
     take("unipc_order", &r.unipc_order);

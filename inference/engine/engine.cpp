@@ -197,6 +197,7 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
         require_model();
         validate(req);
         const GenerateRequest r = pipeline::with_resolved_seeds(req);
+        impl_->model->set_tiling(r.tiling);
         const auto batch = pipeline::generate_txt2img(*impl_->model, *impl_->tok, r, hooks_for(cb, &impl_->cond_cache));
         *out = results(batch, r, identity(), false, cb.keep_latents);
     });
@@ -213,6 +214,7 @@ Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunC
         r.width = init.width;
         r.height = init.height;
         validate(r);
+        impl_->model->set_tiling(r.tiling);
         auto px = torch::from_blob(const_cast<uint8_t*>(init.pixels.data()), {init.height, init.width, init.channels}, torch::kUInt8);
         auto x = px.slice(2, 0, 3).permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0 * 2 - 1;
         const auto batch = pipeline::generate_img2img(*impl_->model, *impl_->tok, r, x, hooks_for(cb, &impl_->cond_cache));
@@ -270,6 +272,7 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
         validate(r);
         if (overlap < 0 || overlap >= std::min(r.width, r.height))
             throw Error(ErrorCode::kInvalidRequest, "The tile overlap must be smaller than the tile size.");
+        impl_->model->set_tiling(r.tiling);
         Image up = imaging::to_rgb(image);
         if (upscaler != "None") {
             pipeline::UpscaleOptions uo;
@@ -333,6 +336,7 @@ Status Engine::inpaint(const GenerateRequest& req, const Image& image, const Ima
             throw Error(ErrorCode::kInvalidRequest, "The inpaint mask must be a gray image of the same size as the image.");
         const GenerateRequest r = pipeline::with_resolved_seeds(req);
         validate(r);
+        impl_->model->set_tiling(r.tiling);
         const auto res = pipeline::generate_inpaint(*impl_->model, *impl_->tok, r, imaging::to_rgb(image), mask, hooks_for(cb, &impl_->cond_cache));
         const ModelIdentity id = identity();
         out->clear();

@@ -25,6 +25,10 @@ TORCH_MODULE(Slots);
 torch::Tensor conv2d_forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                              int64_t stride, int64_t pad, ConvWeightCache* cache = nullptr);
 
+// x padded by p on every side with the pixels of the opposite side (PyTorch's padding_mode
+// "circular"), in x's memory layout.
+torch::Tensor circular_pad(const torch::Tensor& x, int64_t p);
+
 // Convolution and linear layers whose parameters start uninitialised: every value comes from the
 // checkpoint (a missing key is a load error), so LibTorch's random initialisation, 5-6 s for SD 2.1,
 // is skipped. init_random_weights() fills them for benchmarks.
@@ -34,9 +38,13 @@ struct Conv2dImpl : torch::nn::Module {
         weight = register_parameter("weight", torch::empty({out, in, k, k}));
         if (with_bias) bias = register_parameter("bias", torch::empty({out}));
     }
-    torch::Tensor forward(const torch::Tensor& x) { return conv2d_forward(x, weight, bias, stride, pad, &cache); }
+    torch::Tensor forward(const torch::Tensor& x) {
+        if (circular && pad > 0) return conv2d_forward(circular_pad(x, pad), weight, bias, stride, 0, &cache);
+        return conv2d_forward(x, weight, bias, stride, pad, &cache);
+    }
     torch::Tensor weight, bias;
     int64_t stride, pad;
+    bool circular = false;  // padding_mode "circular" (A1111's Tiling); set_circular_padding()
     ConvWeightCache cache;
 };
 TORCH_MODULE(Conv2d);
@@ -81,6 +89,10 @@ void channels_last_weights(torch::nn::Module& m);
 
 // Drops every Conv2d's kept weight form (models/conv_weight_cache.h): the weights moved off the CPU.
 void clear_conv_weight_forms(torch::nn::Module& m);
+
+// A1111's "Tiling": every Conv2d of the module pads circularly (on) or with zeros (off), so the
+// image the networks make wraps round at its borders and tiles without seams.
+void set_circular_padding(torch::nn::Module& m, bool on);
 
 inline torch::nn::LayerNorm layer_norm(int64_t dim, double eps = 1e-5) {
     return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(eps));

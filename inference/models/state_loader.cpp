@@ -106,6 +106,17 @@ void clear_conv_weight_forms(torch::nn::Module& m) {
         if (auto* conv = dynamic_cast<Conv2dImpl*>(child.get())) conv->cache.clear();
 }
 
+void set_circular_padding(torch::nn::Module& m, bool on) {
+    for (const auto& child : m.modules(/*include_self=*/true))
+        if (auto* conv = dynamic_cast<Conv2dImpl*>(child.get())) conv->circular = on;
+}
+
+torch::Tensor circular_pad(const torch::Tensor& x, int64_t p) {
+    namespace F = torch::nn::functional;
+    const torch::Tensor y = F::pad(x, F::PadFuncOptions({p, p, p, p}).mode(torch::kCircular));
+    return x.is_contiguous(torch::MemoryFormat::ChannelsLast) && !x.is_contiguous() ? y.contiguous(torch::MemoryFormat::ChannelsLast) : y;
+}
+
 void channels_last_weights(torch::nn::Module& m) {
     for (auto& p : m.parameters())
         if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));

@@ -70,6 +70,14 @@ void SDModel::text_precision() {
     if (device.is_cuda()) net->text->keep_on_host();
 }
 
+void SDModel::set_tiling(bool on) {
+    if (on == tiling) return;
+    tiling = on;
+    models::set_circular_padding(*net, on);
+    // Graphs captured with the other padding would replay it: captured again on their next calls.
+    if (cuda_graph) cuda_graph = std::make_shared<CudaGraphUNet>(net->unet);
+}
+
 void SDModel::set_device(torch::Device d) {
     device = d;
     // The layers' CPU weight forms would otherwise stay in host memory for nothing.

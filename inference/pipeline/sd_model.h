@@ -62,6 +62,9 @@ struct SDModel {
     void use_channels_last();
     // The text encoder at the precision it runs in on this device (see set_precision).
     void text_precision();
+    // A1111's "Tiling" for the next runs: the UNet's and VAE's convolutions pad circularly.
+    void set_tiling(bool on);
+    bool tiling = false;
     torch::ScalarType precision = torch::kFloat;
     torch::Device device = torch::kCPU;
     // On CUDA the UNet step replays from captured graphs ($GIMP_DIFFUSION_CUDA_GRAPHS=0: eager).

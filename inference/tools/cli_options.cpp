@@ -63,7 +63,7 @@ const std::vector<std::string>& request_option_names() {
         "batch-size", "batch-count", "variation-seed", "variation-strength", "resize-seed-from-w", "resize-seed-from-h",
         "rng", "ensd", "clip-skip", "emphasis", "denoising-strength", "mask-blur", "masked-content", "inpaint-full-res",
         "inpaint-padding", "img2img-fix-steps", "eta", "eta-ddim", "s-churn", "s-tmin", "s-tmax", "s-noise", "s-min-uncond",
-        "skip-early-cond", "sgm-noise-multiplier", "unipc-variant", "unipc-skip-type", "unipc-order", "unipc-lower-order-final",
+        "skip-early-cond", "sgm-noise-multiplier", "tiling", "unipc-variant", "unipc-skip-type", "unipc-order", "unipc-lower-order-final",
         "inpainting-mask-weight"};
     return names;
 }
@@ -109,6 +109,7 @@ GenerateRequest request_from_options(const Options& o) {
     r.s_min_uncond = o.get_double("s-min-uncond", r.s_min_uncond);
     r.skip_early_cond = o.get_double("skip-early-cond", r.skip_early_cond);
     if (o.has("sgm-noise-multiplier")) r.sgm_noise_multiplier = o.get_int("sgm-noise-multiplier", 0) != 0;
+    if (o.has("tiling")) r.tiling = o.get_int("tiling", 0) != 0;
     r.unipc_variant = o.get("unipc-variant", r.unipc_variant);
     r.unipc_skip_type = o.get("unipc-skip-type", r.unipc_skip_type);
     r.unipc_order = o.get_int("unipc-order", r.unipc_order);

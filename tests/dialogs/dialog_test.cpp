@@ -103,7 +103,10 @@ TEST_F(Dialogs, EveryDialogBuildsAndDescribesItsRequest) {
         gtk_combo_box_set_active_id(GTK_COMBO_BOX(d.widget("schedule")), "Karras");
         gtk_entry_set_text(GTK_ENTRY(d.widget("seed")), "3331645590");
         gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("width")), 768);
+        EXPECT_FALSE(d.request().tiling);
+        gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget("tiling")), TRUE);
         r = d.request();
+        EXPECT_TRUE(r.tiling);
         EXPECT_EQ(r.steps, 33);
         EXPECT_EQ(r.sampler, "DPM++ 2M");
         EXPECT_EQ(r.schedule, "Karras");

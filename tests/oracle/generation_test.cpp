@@ -220,6 +220,44 @@ TEST(OracleNets, EngineTxt2ImgReproducesReferenceImages) {
     EXPECT_GT(runs, 0);
 }
 
+// Tiling (A1111's circular padding) is per request: a run with it records "Tiling: True" and
+// differs from the reference, the same request gives the same image again, and the next run
+// without it is the reference image again (the padding is put back).
+TEST(OracleNets, EngineTilingIsPerRequest) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    const auto& mdl = models.front();
+    std::string ref_file;
+    for (const std::string& f : test::list_dir(mdl.dir))
+        if (ref_file.empty() && f.rfind("ref_t2i_", 0) == 0 && test::ends_with(f, ".safetensors")) ref_file = f;
+    ASSERT_FALSE(ref_file.empty());
+    auto ref = test::load_tensor_file(mdl.dir + "/" + ref_file);
+    Engine engine;
+    ASSERT_TRUE(engine.load_model({mdl.checkpoints.front(), "", test::vocab_path()}, nullptr).ok);
+    GenerateRequest r = request_for(ref);
+    r.batch_size = 1;
+    auto run = [&](bool tiling, std::string* infotext) {
+        r.tiling = tiling;
+        std::vector<GeneratedImage> out;
+        const Status st = engine.txt2img(r, {}, &out);
+        EXPECT_TRUE(st.ok) << st.message;
+        if (out.empty()) return torch::Tensor();
+        if (infotext) *infotext = out[0].infotext;
+        return torch::from_blob(out[0].image.pixels.data(), {r.height, r.width, 3}, torch::kUInt8).to(torch::kInt);
+    };
+    std::string text;
+    const auto tiled = run(true, &text);
+    ASSERT_TRUE(tiled.defined());
+    EXPECT_NE(text.find("Tiling: True"), std::string::npos) << text;
+    const auto want = ref["images_uint8"][0].to(torch::kInt);
+    EXPECT_GT((tiled - want).abs().max().item<int>(), 8);
+    EXPECT_TRUE(run(true, nullptr).equal(tiled));
+    const auto plain = run(false, &text);
+    EXPECT_LE((plain - want).abs().max().item<int>(), 1);
+    EXPECT_EQ(text.find("Tiling"), std::string::npos) << text;
+}
+
 TEST(OracleNets, EngineCancelAndBadRequests) {
     std::setlocale(LC_CTYPE, "C.UTF-8");
     const auto models = test::oracle_models();

@@ -130,7 +130,7 @@ TEST(Infotext, QuoteRoundTrip) {
 }
 
 // A1111's sampler parameters (Eta, Sigma churn/tmin/tmax/noise, NGMS, Skip Early CFG, SGM noise
-// multiplier) are written to the text when changed and read back by "paste parameters".
+// multiplier) and Tiling are written to the text when changed and read back by "paste parameters".
 TEST(Infotext, SamplerParametersRoundTrip) {
     GenerateRequest r;
     r.prompt = "a lighthouse";
@@ -142,9 +142,10 @@ TEST(Infotext, SamplerParametersRoundTrip) {
     r.s_min_uncond = 2.0;
     r.skip_early_cond = 0.3;
     r.sgm_noise_multiplier = true;
+    r.tiling = true;
     const std::string text = text::create_infotext(generation_info(r, {}, 42, 42, false));
     for (const char* part : {"Sigma churn: 1.0", "Sigma tmin: 0.5", "Sigma tmax: 5.0", "Sigma noise: 1.003", "NGMS: 2.0",
-                             "Skip Early CFG: 0.3", "SGM noise multiplier: True"})
+                             "Skip Early CFG: 0.3", "SGM noise multiplier: True", "Tiling: True"})
         EXPECT_NE(text.find(part), std::string::npos) << part << " in " << text;
     GenerateRequest back;
     EXPECT_TRUE(apply_parameters(text, &back).empty()) << text;
@@ -155,6 +156,7 @@ TEST(Infotext, SamplerParametersRoundTrip) {
     EXPECT_EQ(back.s_min_uncond, 2.0);
     EXPECT_EQ(back.skip_early_cond, 0.3);
     EXPECT_TRUE(back.sgm_noise_multiplier);
+    EXPECT_TRUE(back.tiling);
 
     GenerateRequest a;
     a.sampler = "DPM++ 2M SDE";

@@ -223,3 +223,40 @@ TEST(OracleNets, DecodeRetriesInFloat32AndNeverReturnsNaN) {
         EXPECT_EQ(m->net->vae->decoder->conv_out->weight.scalar_type(), torch::kFloat);
     }
 }
+
+// A1111's Tiling (every convolution pads circularly): the UNet and the VAE decoder then commute
+// with a circular shift of their input by a multiple of their total downsampling, so the image
+// they make wraps round without a seam; with zero padding they do not (the check can fail).
+TEST(OracleNets, TilingMakesTheNetworksWrapRound) {
+    int checked = 0;
+    for (const auto& mdl : test::oracle_models()) {
+        if (mdl.checkpoints.empty()) continue;
+        SCOPED_TRACE(mdl.name);
+        auto m = pipeline::load_sd_model(mdl.checkpoints.front());
+        torch::NoGradGuard ng;
+        const int64_t down = int64_t(1) << (m->cfg.unet.channel_mult.size() - 1);
+        torch::manual_seed(11);
+        const auto x = torch::randn({2, m->cfg.unet.in_channels, 3 * down, 4 * down});
+        const auto t = torch::full({2}, 500.0f);
+        const auto ctx = torch::randn({2, 77, m->cfg.unet.context_dim});
+        auto shift = [](const torch::Tensor& a, int64_t k) { return a.roll({k, 2 * k}, {2, 3}); };
+        auto unet_wraps = [&]() {
+            const auto y = m->net->unet->forward(x, t, ctx);
+            const auto y_of_shifted = m->net->unet->forward(shift(x, down), t, ctx);
+            return test::max_abs_diff(y_of_shifted, shift(y, down)) / y.abs().max().item<double>();
+        };
+        const auto z = torch::randn({1, 4, 6, 5});
+        auto decoder_wraps = [&]() {
+            const auto d = m->decode_first_stage(z);
+            return test::max_abs_diff(m->decode_first_stage(shift(z, 1)), shift(d, 8)) / d.abs().max().item<double>();
+        };
+        m->set_tiling(true);
+        EXPECT_LT(unet_wraps(), 1e-5);
+        EXPECT_LT(decoder_wraps(), 1e-5);
+        m->set_tiling(false);
+        EXPECT_GT(unet_wraps(), 1e-3);
+        EXPECT_GT(decoder_wraps(), 1e-3);
+        ++checked;
+    }
+    EXPECT_GT(checked, 0);
+}
