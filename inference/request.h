@@ -67,6 +67,7 @@ struct ModelIdentity {
     std::string hash;  // A1111's short hash (10 hex digits)
     std::string name;  // file name without extension
     bool inpainting = false;
+    std::string vae_hash, vae_name;  // a separate VAE file's: 10 hex digits, file name; empty without one
 };
 text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdentity& model, int64_t seed,
                                      int64_t subseed, bool img2img);

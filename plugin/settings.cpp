@@ -16,7 +16,7 @@
 namespace sdgimp::plugin {
 
 nlohmann::json model_header(const Settings& s, const std::string& model_path, const std::string& prediction) {
-    nlohmann::json m = {{"path", model_path}, {"vocab", s.vocab}, {"precision", s.precision}, {"device", s.device}};
+    nlohmann::json m = {{"path", model_path}, {"vocab", s.vocab}, {"precision", s.precision}, {"device", s.device}, {"vae", s.vae}};
     if (!prediction.empty()) m["prediction"] = prediction;
     return m;
 }
@@ -38,6 +38,7 @@ Settings load_settings() {
     if (j.contains("model") && j["model"].is_string()) s.model = j["model"];
     if (j.contains("vocab") && j["vocab"].is_string()) s.vocab = j["vocab"];
     if (j.contains("precision") && j["precision"].is_string()) s.precision = j["precision"];
+    if (j.contains("vae") && j["vae"].is_string()) s.vae = j["vae"];
     if (j.contains("device") && j["device"].is_string()) s.device = j["device"];
     if (j.contains("tools") && j["tools"].is_object())
         for (const auto& [proc, fields] : j["tools"].items())
@@ -49,7 +50,7 @@ Settings load_settings() {
 
 void save_settings(const Settings& s) {
     const nlohmann::json j = {{"request", wire::request_to_json(s.last)}, {"model", s.model}, {"vocab", s.vocab},
-                              {"precision", s.precision}, {"device", s.device}, {"tools", s.tools}};
+                              {"precision", s.precision}, {"device", s.device}, {"vae", s.vae}, {"tools", s.tools}};
     const std::string tmp = settings_path() + ".tmp";
     {
         std::ofstream f(tmp);

@@ -17,6 +17,7 @@ struct Settings {
     std::string vocab;          // the CLIP vocabulary, when not next to the model
     std::string precision = "float32";  // or "bfloat16" (faster on CPUs with avx512_bf16), "float16" (CUDA)
     std::string device = "cpu";         // or "cuda" with an engine built against a CUDA LibTorch
+    std::string vae;  // A1111's "SD VAE": "" (Automatic), "None" or a VAE file (engine.h, ModelRequest::vae)
     // The tool dialogs' own fields (upscaler, scale, X/Y values, ...) by procedure and field name.
     std::map<std::string, std::map<std::string, std::string>> tools;
 };

@@ -1,5 +1,6 @@
 #include "engine.h"
 
+#include <fstream>
 #include <future>
 #include <new>
 #include <unistd.h>
@@ -63,6 +64,7 @@ struct Engine::Impl {
     std::unique_ptr<text::ClipTokenizer> tok;
     ModelRequest loaded_req;
     std::string loaded_stamp;  // io::file_stamp of the file when it was loaded
+    std::string loaded_vae_stamp;  // and of the separate VAE file, when there is one
     LoadedModel info;
     int loads = 0;
 };
@@ -101,12 +103,27 @@ Image to_image(const torch::Tensor& hwc_uint8) {
 
 }  // namespace
 
+namespace {
+
+// The VAE file a request means (see ModelRequest::vae); "" for the checkpoint's own.
+std::string resolve_vae(const ModelRequest& req) {
+    if (req.vae == "None") return "";
+    if (req.vae.empty() || req.vae == "Automatic") return pipeline::vae_near_checkpoint(req.path).value_or("");
+    if (!std::ifstream(req.vae).good())
+        throw Error(ErrorCode::kModelNotFound, "The VAE file " + req.vae + " cannot be read; check the path, or choose Automatic or None.");
+    return req.vae;
+}
+
+}  // namespace
+
 Status Engine::load_model(const ModelRequest& req, LoadedModel* out) {
     return engine_call([&] {
         // The weights view the mapped file: a file changed since (rewritten, replaced) is loaded again.
         const bool same = impl_->model && req.path == impl_->loaded_req.path && io::file_stamp(req.path) == impl_->loaded_stamp &&
                           req.prediction == impl_->loaded_req.prediction && req.vocab == impl_->loaded_req.vocab &&
-                          req.precision == impl_->loaded_req.precision && req.device == impl_->loaded_req.device;
+                          req.precision == impl_->loaded_req.precision && req.device == impl_->loaded_req.device &&
+                          resolve_vae(req) == impl_->info.vae_path &&
+                          (impl_->info.vae_path.empty() || io::file_stamp(impl_->info.vae_path) == impl_->loaded_vae_stamp);
         if (!same) {
             unload();
             std::optional<Prediction> pred;
@@ -124,6 +141,8 @@ Status Engine::load_model(const ModelRequest& req, LoadedModel* out) {
                 return io::cached_sha256(*io::MappedFile::open(path)).substr(0, 10);
             });
             auto model = pipeline::load_sd_model(req.path, pred);
+            const std::string vae = resolve_vae(req);
+            if (!vae.empty()) pipeline::load_vae_weights(*model, vae);
             if (precision != torch::kFloat) model->set_precision(precision);
             if (!device.is_cpu()) model->set_device(device);
             LoadedModel info;
@@ -132,10 +151,17 @@ Status Engine::load_model(const ModelRequest& req, LoadedModel* out) {
             info.hash = shorthash.get();
             info.name = stem(req.path);
             info.default_size = model->cfg.prediction == Prediction::kV ? 768 : 512;
+            if (!vae.empty()) {
+                // A1111's "VAE hash" and "VAE": the file's SHA-256 (first 10 digits) and its name.
+                info.vae_path = vae;
+                info.vae_hash = io::cached_sha256(*io::MappedFile::open(vae)).substr(0, 10);
+                info.vae_name = vae.substr(vae.find_last_of('/') + 1);
+            }
             impl_->model = std::move(model);
             impl_->tok = std::move(tok);
             impl_->loaded_req = req;
             impl_->loaded_stamp = io::file_stamp(req.path);
+            impl_->loaded_vae_stamp = vae.empty() ? std::string() : io::file_stamp(vae);
             impl_->info = info;
             ++impl_->loads;
         }
@@ -185,7 +211,10 @@ std::vector<GeneratedImage> results(const pipeline::GeneratedBatch& batch, const
 }  // namespace
 
 ModelIdentity Engine::identity() const {
-    return {impl_->info.hash, impl_->info.name, impl_->model->cfg.unet.in_channels == 9};
+    ModelIdentity id{impl_->info.hash, impl_->info.name, impl_->model->cfg.unet.in_channels == 9};
+    id.vae_hash = impl_->info.vae_hash;
+    id.vae_name = impl_->info.vae_name;
+    return id;
 }
 
 void Engine::require_model() const {

@@ -25,10 +25,15 @@ struct ModelRequest {
     std::string precision = "float32";
     // "cpu", or "cuda" / "cuda:N" on builds against a CUDA LibTorch; "float16" precision needs CUDA.
     std::string device = "cpu";
+    // A1111's "SD VAE": "" or "Automatic" takes <checkpoint stem>.vae.safetensors (.vae.ckpt, .vae.pt)
+    // beside the checkpoint when there is one, "None" the checkpoint's own VAE, anything else is
+    // the path of a VAE file (vae-ft-mse-840000-ema-pruned.safetensors and the like).
+    std::string vae;
 };
 
 struct LoadedModel {
     std::string path, kind, hash, name;  // kind: "sd2-v", "sd1", ...; hash: A1111's 10-hex shorthash
+    std::string vae_path, vae_name, vae_hash;  // the separate VAE file in use; empty for the checkpoint's own
     int default_size = 512;              // 768 for SD 2.x v-prediction
 };
 

@@ -1,6 +1,7 @@
 #include "sd_model.h"
 
 #include <cstdlib>
+#include <fstream>
 
 #include "../io/checkpoint_file.h"
 #include "../io/checkpoint_keys.h"
@@ -222,6 +223,39 @@ std::shared_ptr<SDModel> load_sd_model(const std::string& path, std::optional<Pr
     }
     ready_to_run(*m);
     return m;
+}
+
+void load_vae_weights(SDModel& m, const std::string& vae_path) {
+    io::CheckpointFile ck = io::open_checkpoint(vae_path);
+    const std::string full = "first_stage_model.";
+    bool is_full = false;
+    for (const auto& kv : ck.tensors) is_full = is_full || kv.first.rfind(full, 0) == 0;
+    io::TensorMap vae;
+    for (auto& [key, t] : ck.tensors) {
+        // As A1111 reads VAE files: their training loss and EMA counters are not weights.
+        if (is_full ? key.rfind(full, 0) != 0 : key.rfind("loss", 0) == 0 || key == "model_ema.decay" || key == "model_ema.num_updates")
+            continue;
+        vae[is_full ? key.substr(full.size()) : key] = t;
+    }
+    const models::LoadReport r = models::load_state(*m.net->vae, vae, "");
+    if (!r.ok() || r.loaded == 0) {
+        const std::string first = !r.mismatched.empty() ? r.mismatched[0]
+                                  : !r.missing.empty()  ? "missing " + r.missing[0]
+                                  : !r.unexpected.empty() ? "unexpected " + r.unexpected[0]
+                                                          : "no weights";
+        throw Error(ErrorCode::kModelMismatch, vae_path + ": is not a VAE for this " + model_kind(m.cfg) + " model (" + first +
+                                                   "); choose a VAE of its family (e.g. vae-ft-mse-840000-ema-pruned for SD 1.x) or None.");
+    }
+}
+
+std::optional<std::string> vae_near_checkpoint(const std::string& checkpoint_path) {
+    const size_t slash = checkpoint_path.find_last_of('/');
+    const size_t dot = checkpoint_path.find_last_of('.');
+    const std::string stem = dot != std::string::npos && (slash == std::string::npos || dot > slash) ? checkpoint_path.substr(0, dot)
+                                                                                                     : checkpoint_path;
+    for (const char* ext : {".vae.pt", ".vae.ckpt", ".vae.safetensors"})
+        if (std::ifstream(stem + ext).good()) return stem + ext;
+    return std::nullopt;
 }
 
 std::shared_ptr<SDModel> random_sd_model(const ModelConfig& cfg) {

@@ -81,6 +81,14 @@ torch::Tensor decode_checked(const std::function<torch::Tensor()>& decode, const
 // Loads a checkpoint; throws sdgimp::Error with one sentence when it is not a usable SD model.
 std::shared_ptr<SDModel> load_sd_model(const std::string& path, std::optional<Prediction> prediction = std::nullopt);
 
+// A1111's "SD VAE": the first stage's weights replaced by a VAE file's (keys "encoder.", "decoder.",
+// "quant_conv.", "post_quant_conv.", or a full checkpoint's "first_stage_model." ones), before
+// set_precision / set_device. Throws sdgimp::Error naming the file when they do not fit.
+void load_vae_weights(SDModel& m, const std::string& vae_path);
+
+// A1111's automatic VAE: <checkpoint stem>.vae.pt, .vae.ckpt or .vae.safetensors beside it.
+std::optional<std::string> vae_near_checkpoint(const std::string& checkpoint_path);
+
 // A model of this layout with LibTorch's random initial weights: benchmarks need no checkpoint.
 std::shared_ptr<SDModel> random_sd_model(const ModelConfig& cfg);
 

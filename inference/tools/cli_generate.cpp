@@ -25,7 +25,9 @@ std::string model_path(const Options& o) {
 
 // --model (or $GIMP_DIFFUSION_MODEL), --prediction, --vocab, --precision, --device.
 ModelRequest model_request(const Options& o) {
-    return {model_path(o), o.get("prediction"), o.get("vocab"), o.get("precision", "float32"), o.get("device", "cpu")};
+    ModelRequest m{model_path(o), o.get("prediction"), o.get("vocab"), o.get("precision", "float32"), o.get("device", "cpu")};
+    m.vae = o.get("vae");
+    return m;
 }
 
 void check_known(const Options& o, std::vector<std::string> extra) {
@@ -65,7 +67,7 @@ std::string output_name(const Options& o, const std::string& mode, size_t i, siz
 
 int generate(const std::vector<std::string>& args, bool img2img, bool inpaint = false) {
     const Options o = parse_options(args, {"quiet"});
-    check_known(o, {"model", "vocab", "prediction", "precision", "device", "output", "quiet", "init-image", "mask", "save-latents"});
+    check_known(o, {"model", "vae", "vocab", "prediction", "precision", "device", "output", "quiet", "init-image", "mask", "save-latents"});
     if (!o.positional.empty()) throw Error(ErrorCode::kInvalidRequest, "Unexpected argument '" + o.positional[0] + "'; options start with --.");
     GenerateRequest r = request_from_options(o);
     Image init;
@@ -163,7 +165,7 @@ int cmd_remove(const std::vector<std::string>& args) {
 
 int cmd_sd_upscale(const std::vector<std::string>& args) {
     const Options o = parse_options(args, {"quiet"});
-    check_known(o, {"model", "vocab", "prediction", "precision", "device", "output", "quiet", "init-image", "upscaler", "scale", "overlap"});
+    check_known(o, {"model", "vae", "vocab", "prediction", "precision", "device", "output", "quiet", "init-image", "upscaler", "scale", "overlap"});
     if (!o.positional.empty()) throw Error(ErrorCode::kInvalidRequest, "Unexpected argument '" + o.positional[0] + "'; options start with --.");
     if (!o.has("init-image")) throw Error(ErrorCode::kInvalidRequest, "sd-upscale needs --init-image FILE.png.");
     GenerateRequest r = request_from_options(o);

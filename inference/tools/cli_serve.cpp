@@ -29,6 +29,7 @@ ModelRequest model_from(const nlohmann::json& h) {
     m.precision = j.value("precision", "float32");
     m.device = j.value("device", "cpu");
     m.vocab = j.value("vocab", "");
+    m.vae = j.value("vae", "");
     if (m.path.empty()) throw Error(ErrorCode::kModelNotFound, "No checkpoint is chosen; pick a model file first.");
     return m;
 }

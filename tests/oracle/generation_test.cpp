@@ -7,6 +7,12 @@
 #include <torch/cuda.h>
 
 #include "engine/engine.h"
+#include "io/checkpoint_file.h"
+#include "io/checkpoint_keys.h"
+#include "io/mapped_file.h"
+#include "io/safetensors_writer.h"
+#include "io/sha256.h"
+#include "models/state_loader.h"
 #include "pipeline/conditioning.h"
 #include "sampling/samplers.h"
 #include "sampling/schedules.h"
@@ -256,6 +262,107 @@ TEST(OracleNets, EngineTilingIsPerRequest) {
     const auto plain = run(false, &text);
     EXPECT_LE((plain - want).abs().max().item<int>(), 1);
     EXPECT_EQ(text.find("Tiling"), std::string::npos) << text;
+}
+
+// A1111's "SD VAE": a separate VAE file replaces the checkpoint's first stage. The checkpoint's own
+// VAE saved as a file gives the reference images, with "VAE hash" and "VAE" in the parameters
+// text; a changed one changes them; "Automatic" takes <stem>.vae.safetensors beside the checkpoint
+// and "None" ignores it; a file of another layout or no file is one sentence.
+TEST(OracleNets, EngineSeparateVaeFile) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    const auto& mdl = models.front();
+    std::string ref_file;
+    for (const std::string& f : test::list_dir(mdl.dir))
+        if (ref_file.empty() && f.rfind("ref_t2i_", 0) == 0 && test::ends_with(f, ".safetensors")) ref_file = f;
+    ASSERT_FALSE(ref_file.empty());
+    auto ref = test::load_tensor_file(mdl.dir + "/" + ref_file);
+    char tmpl[] = "/tmp/gd-vae-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string dir = tmpl;
+    // The checkpoint's VAE as A1111's VAE files hold it: "encoder.", "decoder.", ... at the top.
+    std::vector<io::FloatTensor> vae;
+    {
+        io::CheckpointFile ck = io::open_checkpoint(mdl.checkpoints.front());
+        for (const auto& [key, t] : io::normalize_sd_keys(std::move(ck.tensors))) {
+            if (key.rfind("first_stage_model.", 0) != 0) continue;
+            const torch::Tensor v = models::to_torch(t).to(torch::kFloat).contiguous();
+            vae.push_back({key.substr(18), v.sizes().vec(), std::vector<float>(v.data_ptr<float>(), v.data_ptr<float>() + v.numel())});
+        }
+    }
+    ASSERT_FALSE(vae.empty());
+    const std::string same = dir + "/same-vae.safetensors", brighter = dir + "/brighter.safetensors", partial = dir + "/partial.safetensors";
+    io::write_safetensors(same, vae);
+    auto edited = vae;
+    for (auto& t : edited)
+        if (t.name == "decoder.conv_out.bias") for (float& v : t.values) v += 0.5f;
+    io::write_safetensors(brighter, edited);
+    auto cut = vae;
+    cut.pop_back();
+    io::write_safetensors(partial, cut);
+    // The checkpoint (and its configs) seen from a folder that also holds <stem>.vae.safetensors.
+    const std::string ck = mdl.checkpoints.front();
+    const std::string base = ck.substr(ck.find_last_of('/') + 1), stem = base.substr(0, base.find_last_of('.'));
+    std::vector<std::string> links = {base};
+    for (const std::string& f : test::list_dir(mdl.dir))
+        if (test::ends_with(f, ".yaml") || test::ends_with(f, ".json")) links.push_back(f);  // its configs, by their names
+    for (const std::string& f : links) ASSERT_EQ(::symlink((mdl.dir + "/" + f).c_str(), (dir + "/" + f).c_str()), 0);
+    io::write_safetensors(dir + "/" + stem + ".vae.safetensors", edited);
+
+    GenerateRequest r = request_for(ref);
+    r.batch_size = 1;
+    const auto want = ref["images_uint8"][0].to(torch::kInt);
+    Engine engine;
+    auto run = [&](const std::string& checkpoint, const std::string& vae_choice, LoadedModel* info, std::string* text) {
+        ModelRequest mr{checkpoint, "", test::vocab_path()};
+        mr.vae = vae_choice;
+        const Status ls = engine.load_model(mr, info);
+        if (!ls.ok) return std::make_pair(torch::Tensor(), ls.message);
+        std::vector<GeneratedImage> out;
+        const Status st = engine.txt2img(r, {}, &out);
+        EXPECT_TRUE(st.ok) << st.message;
+        if (out.empty()) return std::make_pair(torch::Tensor(), st.message);
+        if (text) *text = out[0].infotext;
+        return std::make_pair(torch::from_blob(out[0].image.pixels.data(), {r.height, r.width, 3}, torch::kUInt8).to(torch::kInt),
+                              std::string());
+    };
+    LoadedModel info;
+    std::string text;
+    auto [img, err] = run(ck, same, &info, &text);
+    ASSERT_TRUE(img.defined()) << err;
+    EXPECT_LE((img - want).abs().max().item<int>(), 1);
+    const auto mapped = io::MappedFile::open(same);
+    const std::string hash = io::sha256_hex(mapped->data(), mapped->size()).substr(0, 10);
+    EXPECT_EQ(info.vae_hash, hash);
+    EXPECT_EQ(info.vae_name, "same-vae.safetensors");
+    EXPECT_NE(text.find("VAE hash: " + hash + ", VAE: same-vae.safetensors"), std::string::npos) << text;
+
+    auto [bright, err2] = run(ck, brighter, nullptr, nullptr);
+    ASSERT_TRUE(bright.defined()) << err2;
+    EXPECT_GT((bright - img).to(torch::kFloat).mean().item<double>(), 20.0);  // conv_out bias +0.5: about +64 of 255
+
+    auto [automatic, err3] = run(dir + "/" + base, "", &info, &text);
+    ASSERT_TRUE(automatic.defined()) << err3;
+    EXPECT_TRUE(automatic.equal(bright));
+    EXPECT_EQ(info.vae_name, stem + ".vae.safetensors");
+    auto [none, err4] = run(dir + "/" + base, "None", &info, &text);
+    ASSERT_TRUE(none.defined()) << err4;
+    EXPECT_LE((none - want).abs().max().item<int>(), 1);
+    EXPECT_TRUE(info.vae_name.empty());
+    EXPECT_EQ(text.find("VAE"), std::string::npos) << text;
+
+    auto [no1, partial_err] = run(ck, partial, nullptr, nullptr);
+    EXPECT_FALSE(no1.defined());
+    EXPECT_NE(partial_err.find(partial + ": is not a VAE for this"), std::string::npos) << partial_err;
+    EXPECT_NE(partial_err.find("missing"), std::string::npos) << partial_err;
+    auto [no2, missing_err] = run(ck, dir + "/nowhere.safetensors", nullptr, nullptr);
+    EXPECT_FALSE(no2.defined());
+    EXPECT_EQ(missing_err, "The VAE file " + dir + "/nowhere.safetensors cannot be read; check the path, or choose Automatic or None.");
+
+    for (const std::string& f : links) ::unlink((dir + "/" + f).c_str());
+    for (const std::string& f : {same, brighter, partial, dir + "/" + stem + ".vae.safetensors"}) ::unlink(f.c_str());
+    ::rmdir(dir.c_str());
 }
 
 TEST(OracleNets, EngineCancelAndBadRequests) {
