@@ -148,10 +148,17 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
     } else if (proc == "plug-in-diffusion-load-model") {
         cfg.title = "Load Model";
         cfg.intro = "Load a checkpoint into the engine now, so the next generation starts at once.";
-        fields = {{1, model_field(ctx)}, {2, combo_field("prediction", "Prediction", {"", "v", "eps"})}};
+        FormField vae = field("vae", "VAE", Kind::kFile);
+        vae.options = ctx.vaes.empty() ? std::vector<std::string>{"Automatic", "None"} : ctx.vaes;
+        vae.file_patterns = {"*.safetensors", "*.ckpt", "*.pt"};
+        vae.tooltip = "Automatic: MODEL.vae.safetensors beside the checkpoint if there is one; None: the checkpoint's own; or a VAE file";
+        fields = {{1, model_field(ctx)}, {2, combo_field("prediction", "Prediction", {"", "v", "eps"})}, {3, vae}};
         fields[1].field.tooltip = "Empty: read from the file (v for SD 2.x 768 models)";
         cfg.describe = [](const FormValues& v) { return describe_checkpoint(v.at("model")); };
         cfg.validate = [](const FormValues& v) -> std::string {
+            const std::string& vae = v.at("vae");
+            if (!vae.empty() && vae != "Automatic" && vae != "None" && ::access(vae.c_str(), R_OK) != 0)
+                return "The VAE file " + vae + " cannot be read; choose another, Automatic or None.";
             if (v.at("model").empty()) return "";
             return ::access(v.at("model").c_str(), R_OK) == 0 ? "" : "The file " + v.at("model") + " cannot be read; choose another.";
         };

@@ -15,6 +15,7 @@ namespace sdgimp::dialogs {
 struct ToolContext {
     std::vector<std::string> models;  // checkpoints to offer
     std::string lama_path;            // where big-lama.pt is expected
+    std::vector<std::string> vaes;    // VAE choices: "Automatic", "None", then files
 };
 
 struct ToolForm {

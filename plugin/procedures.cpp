@@ -93,7 +93,8 @@ void register_procedures() {
              arg(GIMP_PDB_LAYER, "layer", "The upscaled layer")});
 
     install("plug-in-diffusion-load-model", "Load a checkpoint into the resident engine", "_Load Model...", "",
-            {kRunMode, model, arg(GIMP_PDB_STRING, "prediction", "\"\" (from the file), \"v\" or \"eps\"")},
+            {kRunMode, model, arg(GIMP_PDB_STRING, "prediction", "\"\" (from the file), \"v\" or \"eps\""),
+             arg(GIMP_PDB_STRING, "vae", "\"\" or \"Automatic\" (MODEL.vae.safetensors beside it, if any), \"None\" or a VAE file")},
             {arg(GIMP_PDB_STRING, "model-kind", "Family and prediction, e.g. sd2-v"),
              arg(GIMP_PDB_STRING, "model-hash", "A1111's short hash")});
 

@@ -22,6 +22,8 @@ void run_load_model(const GimpParam* params, int n, Reply* reply) {
     Settings s = load_settings();
     try {
         const std::string model = resolve_model(n > 1 ? str(params[1]) : "", s);
+        // The VAE stays chosen for the generations after (settings), as A1111's SD VAE setting does.
+        if (n > 3) s.vae = str(params[3]) == "Automatic" ? "" : str(params[3]);
         wire::Message req;
         req.header = {{"op", "load"}, {"model", model_header(s, model, n > 2 ? str(params[2]) : "")}};
         wire::Message res;

@@ -119,6 +119,16 @@ std::string engine_program() {
     return "gimp-diffusion-cli";
 }
 
+namespace {
+
+bool is_vae_file(const std::string& name) {
+    for (const char* ext : {".vae.safetensors", ".vae.ckpt", ".vae.pt"})
+        if (g_str_has_suffix(name.c_str(), ext)) return true;
+    return false;
+}
+
+}  // namespace
+
 std::vector<std::string> model_choices(const Settings& s) {
     std::vector<std::string> out;
     if (!s.model.empty()) out.push_back(s.model);
@@ -127,11 +137,32 @@ std::vector<std::string> model_choices(const Settings& s) {
         if (!d) continue;
         while (const gchar* n = g_dir_read_name(d)) {
             const std::string f = n;
-            if ((g_str_has_suffix(n, ".safetensors") || g_str_has_suffix(n, ".ckpt")) &&
+            if ((g_str_has_suffix(n, ".safetensors") || g_str_has_suffix(n, ".ckpt")) && !is_vae_file(f) &&
                 std::find(out.begin(), out.end(), dir + "/" + f) == out.end())
                 out.push_back(dir + "/" + f);
         }
         g_dir_close(d);
+    }
+    return out;
+}
+
+std::vector<std::string> vae_choices(const Settings& s) {
+    std::vector<std::string> out = {"Automatic", "None"};
+    auto add = [&](const std::string& p) {
+        if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
+    };
+    if (!s.vae.empty()) add(s.vae);
+    for (const auto& dir : model_folders()) {
+        for (const bool vae_dir : {false, true}) {
+            const std::string d = vae_dir ? dir + "/VAE" : dir;
+            GDir* g = g_dir_open(d.c_str(), 0, nullptr);
+            if (!g) continue;
+            while (const gchar* n = g_dir_read_name(g))
+                if (vae_dir ? g_str_has_suffix(n, ".safetensors") || g_str_has_suffix(n, ".ckpt") || g_str_has_suffix(n, ".pt")
+                            : is_vae_file(n))
+                    add(d + "/" + n);
+            g_dir_close(g);
+        }
     }
     return out;
 }

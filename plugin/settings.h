@@ -35,6 +35,10 @@ std::vector<std::string> model_folders();
 // Checkpoints to offer: the last one used, then every .safetensors / .ckpt in the model folders.
 std::vector<std::string> model_choices(const Settings& s);
 
+// A1111's VAE choices: "Automatic", "None", the chosen file, then the model folders' VAE files
+// (*.vae.safetensors / .vae.ckpt / .vae.pt, and every file of a VAE/ subfolder).
+std::vector<std::string> vae_choices(const Settings& s);
+
 // The checkpoint to use: the explicit one, else the last one, else $GIMP_DIFFUSION_MODEL, else the
 // first checkpoint in the model folders. Throws sdgimp::Error saying where to put one.
 std::string resolve_model(const std::string& explicit_path, const Settings& s);

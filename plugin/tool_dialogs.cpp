@@ -34,7 +34,7 @@ static bool shared_with_generation(const std::string& key) {
 
 ToolAnswer ask_tool_arguments(const std::string& proc, std::vector<GimpParam>* args, std::vector<std::string>* strings) {
     Settings s = load_settings();
-    auto form = dialogs::tool_form(proc, {model_choices(s), imaging::default_lama_path()});
+    auto form = dialogs::tool_form(proc, {model_choices(s), imaging::default_lama_path(), vae_choices(s)});
     if (!form) return ToolAnswer::kNotATool;
     if (!dialogs::init_gtk()) return ToolAnswer::kNoDisplay;
     auto& a = *args;
@@ -49,6 +49,7 @@ ToolAnswer ask_tool_arguments(const std::string& proc, std::vector<GimpParam>* a
             const auto it = saved->second.find(fields[i].key);
             if (it != saved->second.end()) fields[i].value = it->second;
         }
+        if (fields[i].key == "vae" && fields[i].value.empty()) fields[i].value = s.vae.empty() ? "Automatic" : s.vae;
     }
     form->config.transient_for_xid = static_cast<unsigned long>(gimp_progress_get_window_handle());
     dialogs::FormDialog dialog(form->config);

@@ -257,7 +257,7 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
     const auto models = test::oracle_models();
     ASSERT_FALSE(models.empty());
     const std::string ckpt = models.front().checkpoints.front();
-    dialogs::ToolContext ctx{{ckpt}, "/nonexistent/big-lama.pt"};
+    dialogs::ToolContext ctx{{ckpt}, "/nonexistent/big-lama.pt", {"Automatic", "None"}};
     const std::vector<std::pair<std::string, std::vector<std::string>>> expected = {
         {"plug-in-diffusion-upscale", {"upscaler", "scale", "new_image"}},
         {"plug-in-diffusion-remove-object", {"method"}},
@@ -265,7 +265,7 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
                                           "denoising_strength", "upscaler", "scale", "tile", "overlap", "model"}},
         {"plug-in-diffusion-xy-plot", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed", "width",
                                        "height", "x_type", "x_values", "y_type", "y_values", "model"}},
-        {"plug-in-diffusion-load-model", {"model", "prediction"}},
+        {"plug-in-diffusion-load-model", {"model", "prediction", "vae"}},
     };
     for (const auto& [proc, keys] : expected) {
         SCOPED_TRACE(proc);
@@ -326,6 +326,12 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             EXPECT_FALSE(d.accept());
             EXPECT_NE(d.error_text().find("cannot be read"), std::string::npos) << d.error_text();
             d.set_value("model", ckpt);
+            d.set_value("vae", "/nonexistent/vae-ft-mse.safetensors");
+            EXPECT_FALSE(d.accept());
+            EXPECT_NE(d.error_text().find("The VAE file /nonexistent/vae-ft-mse.safetensors cannot be read"), std::string::npos)
+                << d.error_text();
+            d.set_value("vae", "None");
+            EXPECT_EQ(d.values()["vae"], "None");
             EXPECT_TRUE(d.accept());
         } else {
             d.set_value("prompt", "a steam engine leaving the trainstation");

@@ -152,6 +152,10 @@ bad=$(cat <<SCM
   (catch (gimp-message "BAD6: rejected")
     (plug-in-diffusion-remove-object RUN-NONINTERACTIVE img l "PatchMatch"))
   (check (= (length (layers img)) 1) "image unchanged after the bad calls")
+  ; A VAE file that is not there is refused; "None" (the checkpoint's own VAE) keeps the loaded model.
+  (catch (gimp-message "BAD8: rejected")
+    (plug-in-diffusion-load-model RUN-NONINTERACTIVE "$model" "" "/nonexistent/vae.safetensors"))
+  (check (> (string-length (car (plug-in-diffusion-load-model RUN-NONINTERACTIVE "$model" "" "None"))) 0) "load with VAE None")
   ; A layer group as the active drawable is refused with a sentence.
   (let ((grp (car (gimp-layer-group-new img))))
     (gimp-image-insert-layer img grp 0 0)
@@ -180,7 +184,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 grep -q 'CHECK FAILED' "$out/gimp.log" && fail "an assertion failed"
 grep -q 'WORKFLOW: PASS' "$out/gimp.log" || fail "the workflow did not finish"
 grep -q 'BADINPUT: PASS' "$out/gimp.log" || fail "the bad-input script did not finish"
-for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own"; do
+for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read"; do
   grep -q "$m" "$out/gimp.log" || fail "missing error message: $m"
 done
 # The model was read once for all the generate calls of the session.
