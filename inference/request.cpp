@@ -144,7 +144,7 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     static const char* kKnown[] = {"Prompt", "Negative prompt", "Steps", "Sampler", "Schedule type", "CFG scale", "Seed",
         "Size-1", "Size-2", "Variation seed", "Variation seed strength", "Seed resize from-1", "Seed resize from-2",
         "Denoising strength", "Clip skip", "ENSD", "RNG", "Emphasis", "Mask blur", "Masked content", "Inpaint area",
-        "Masked area padding", "Batch size", "Batch pos", "Tiling", "Model hash", "Model", "VAE hash", "VAE", "Version", "Eta", "Eta DDIM", "Sigma churn",
+        "Masked area padding", "Batch size", "Batch pos", "Tiling", "Model hash", "Model", "Version", "Eta", "Eta DDIM", "Sigma churn",
         "Sigma tmin", "Sigma tmax", "Sigma noise", "NGMS", "Skip Early CFG", "SGM noise multiplier", "Conditional mask weight"};
     // What the parser adds for an empty text is its defaults; only other values were really given.
     static const text::InfoParams defaults = text::parse_infotext("");

@@ -1,9 +1,12 @@
 // Load Model, Unload Model and Paste Parameters.
+#include <algorithm>
+
 #include "engine_call.h"
 #include "gimp_pixels.h"
 #include "procedures.h"
 #include "settings.h"
 #include "status.h"
+#include "text/infotext.h"
 
 namespace sdgimp::plugin {
 namespace {
@@ -67,8 +70,23 @@ void run_paste_parameters(const GimpParam* params, int n, Reply* reply) {
         return;
     }
     Settings s = load_settings();
+    std::vector<std::string> ignored = apply_parameters(text, &s.last);
+    // "VAE: <file name>" chooses that VAE when it is one of the model folders' (A1111 overrides its
+    // SD VAE setting the same way); one that is not there stays listed as ignored.
+    for (const auto& [key, value] : text::parse_infotext(text)) {
+        if (key != "VAE" || !value) continue;
+        const std::string name = value->to_string();
+        for (const auto& path : vae_choices(s))
+            if (path.size() > name.size() && path.compare(path.size() - name.size(), name.size(), name) == 0 &&
+                path[path.size() - name.size() - 1] == '/') {
+                s.vae = path;
+                ignored.erase(std::remove_if(ignored.begin(), ignored.end(), [](const std::string& k) { return k == "VAE" || k == "VAE hash"; }),
+                              ignored.end());
+                break;
+            }
+    }
     std::string joined;
-    for (const auto& k : apply_parameters(text, &s.last)) joined += (joined.empty() ? "" : ", ") + k;
+    for (const auto& k : ignored) joined += (joined.empty() ? "" : ", ") + k;
     save_settings(s);
     slot(2) = joined;
     reply->values[1].type = GIMP_PDB_STRING;

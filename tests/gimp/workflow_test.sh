@@ -20,6 +20,10 @@ unset DISPLAY GIMP_DIFFUSION_CLI GIMP_DIFFUSION_MODEL
 # The profile must not exist before GIMP's first run, or its user install is skipped.
 timeout 120 gimp-console-2.10 -i -d -f -b '(gimp-quit 0)' >/dev/null 2>&1
 printf '(plug-in-path "${gimp_dir}/plug-ins:${gimp_plug_in_dir}/plug-ins:%s")\n' "$out/plug-ins" > "$GIMP2_DIRECTORY/gimprc"
+# A VAE file in the profile's models folder, for "VAE: <name>" in a pasted text (a full checkpoint
+# serves: its first stage is a VAE).
+mkdir -p "$GIMP2_DIRECTORY/diffusion-models/VAE"
+ln -s "$model" "$GIMP2_DIRECTORY/diffusion-models/VAE/own-vae.ckpt"
 
 scm=$(cat <<SCM
 (define (check ok what) (if (not ok) (error (string-append "CHECK FAILED: " what))))
@@ -171,6 +175,12 @@ bad=$(cat <<SCM
     (let ((up (plug-in-diffusion-upscale RUN-WITH-LAST-VALS g gl "" 0 0)))
       (check (= (car (gimp-image-width (car up))) 128) "menu run of Upscale: ESRGAN thick x2 into a new image")
       (gimp-image-delete (car up)))
+    ; Pasting "VAE: <name>" chooses that VAE file of the models folders; an unknown one is listed
+    ; as ignored. (Last: the next generation would load it.)
+    (check (string=? (car (plug-in-diffusion-paste-parameters RUN-NONINTERACTIVE g gl "x\nSteps: 20, Sampler: Euler a, CFG scale: 7, VAE: own-vae.ckpt")) "")
+           "pasted VAE found in the models folder")
+    (check (string=? (car (plug-in-diffusion-paste-parameters RUN-NONINTERACTIVE g gl "x\nSteps: 20, Sampler: Euler a, CFG scale: 7, VAE: nowhere.safetensors")) "VAE")
+           "unknown pasted VAE listed as ignored")
     (gimp-image-delete g))
   (gimp-message "BADINPUT: PASS"))
 SCM
@@ -190,6 +200,7 @@ done
 # The model was read once for all the generate calls of the session.
 loads=$(grep -o 'engine model loads: [0-9]*' "$out/gimp.log" | awk '{print $4}' | sort -u | tr '\n' ' ')
 [ "$loads" = "1 " ] || fail "the engine reloaded the model (loads seen: $loads)"
+grep -q '"vae": ".*/diffusion-models/VAE/own-vae.ckpt"' "$GIMP2_DIRECTORY/gimp-diffusion.json" || fail "the pasted VAE was not chosen"
 "$build/tests/png_compare" "$out/base-before.png" "$out/base-after.png" || fail "the original layer changed"
 # Same request through the CLI gives the same pixels as the first batch layer.
 "$build/inference/engine/gimp-diffusion-cli" txt2img --quiet --model "$model" --vocab "$vocab" \
