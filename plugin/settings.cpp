@@ -18,6 +18,9 @@ namespace sdgimp::plugin {
 nlohmann::json model_header(const Settings& s, const std::string& model_path, const std::string& prediction) {
     nlohmann::json m = {{"path", model_path}, {"vocab", s.vocab}, {"precision", s.precision}, {"device", s.device}, {"vae", s.vae}};
     if (!prediction.empty()) m["prediction"] = prediction;
+    nlohmann::json loras = nlohmann::json::array();
+    for (const auto& dir : model_folders()) loras.push_back(dir + "/Lora");
+    m["lora_dirs"] = loras;
     return m;
 }
 

@@ -1,5 +1,9 @@
 #include "engine.h"
 
+#include <dirent.h>
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <future>
 #include <new>
@@ -8,7 +12,9 @@
 #include "../io/mapped_file.h"
 #include "../io/hash_cache.h"
 #include "../io/model_hash.h"
+#include "../models/lora.h"
 #include "../pipeline/conditioning.h"
+#include "../text/extra_networks.h"
 #include "../pipeline/generate.h"
 #include "../pipeline/inpaint.h"
 #include "../pipeline/upscale.h"
@@ -67,6 +73,9 @@ struct Engine::Impl {
     std::string loaded_vae_stamp;  // and of the separate VAE file, when there is one
     LoadedModel info;
     int loads = 0;
+    std::vector<std::string> lora_dirs;  // the last load request's, searched first
+    models::LoraWeights loras;           // the <lora:...> networks the model's weights carry now
+    std::string lora_hashes;             // their "Lora hashes" value
 };
 
 Engine::Engine() : impl_(std::make_unique<Impl>()) { init_torch_threads(); }
@@ -78,6 +87,8 @@ int Engine::prompt_cache_hits() const { return impl_->cond_cache.hits; }
 
 void Engine::unload() {
     impl_->cond_cache = {};
+    impl_->loras = {};
+    impl_->lora_hashes.clear();
     impl_->model.reset();
     impl_->tok.reset();
     impl_->loaded_req = {};
@@ -165,6 +176,7 @@ Status Engine::load_model(const ModelRequest& req, LoadedModel* out) {
             impl_->info = info;
             ++impl_->loads;
         }
+        impl_->lora_dirs = req.lora_dirs;
         if (out) *out = impl_->info;
     });
 }
@@ -211,10 +223,105 @@ std::vector<GeneratedImage> results(const pipeline::GeneratedBatch& batch, const
 }  // namespace
 
 ModelIdentity Engine::identity() const {
-    ModelIdentity id{impl_->info.hash, impl_->info.name, impl_->model->cfg.unet.in_channels == 9};
+    ModelIdentity id;
+    id.hash = impl_->info.hash;
+    id.name = impl_->info.name;
+    id.inpainting = impl_->model->cfg.unet.in_channels == 9;
     id.vae_hash = impl_->info.vae_hash;
     id.vae_name = impl_->info.vae_name;
+    id.lora_hashes = impl_->lora_hashes;
     return id;
+}
+
+namespace {
+
+std::vector<std::string> lora_search_dirs(const std::vector<std::string>& requested, const std::string& checkpoint) {
+    std::vector<std::string> dirs = requested;
+    const std::string dir = checkpoint.find('/') == std::string::npos ? "." : checkpoint.substr(0, checkpoint.find_last_of('/'));
+    dirs.push_back(dir + "/Lora");
+    dirs.push_back(dir + "/../Lora");
+    if (const char* env = std::getenv("GIMP_DIFFUSION_LORA_DIR")) {
+        std::string list = env;
+        for (size_t start = 0; start <= list.size();) {
+            const size_t end = std::min(list.find(':', start), list.size());
+            if (end > start) dirs.push_back(list.substr(start, end - start));
+            start = end + 1;
+        }
+    }
+    if (const char* home = std::getenv("HOME")) dirs.push_back(std::string(home) + "/.local/share/gimp-diffusion/models/Lora");
+    return dirs;
+}
+
+// <name>.safetensors / .pt / .ckpt in dir or its subfolders (as A1111 walks its Lora folder).
+std::string find_lora(const std::string& dir, const std::string& name, int depth = 0) {
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return "";
+    std::vector<std::string> subdirs;
+    std::string found;
+    while (dirent* e = ::readdir(d)) {
+        const std::string f = e->d_name;
+        if (f == "." || f == "..") continue;
+        for (const char* ext : {".safetensors", ".pt", ".ckpt"})
+            if (found.empty() && f == name + ext) found = dir + "/" + f;
+        if (e->d_type == DT_DIR || e->d_type == DT_LNK) subdirs.push_back(dir + "/" + f);
+    }
+    ::closedir(d);
+    if (!found.empty() || depth >= 3) return found;
+    std::sort(subdirs.begin(), subdirs.end());
+    for (const auto& s : subdirs)
+        if (!(found = find_lora(s, name, depth + 1)).empty()) break;
+    return found;
+}
+
+double lora_number(const std::string& v, const std::string& tag) {
+    char* end = nullptr;
+    const double d = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end != '\0' || !std::isfinite(d))
+        throw Error(ErrorCode::kInvalidRequest, "\"" + v + "\" in <" + tag + "> is not a number; write e.g. <lora:name:0.8>.");
+    return d;
+}
+
+}  // namespace
+
+void Engine::use_loras(const std::string& prompt) {
+    // A1111's activation: each <lora:name:te:unet:dyn> (or te=, unet=, dyn=) call of the prompt.
+    std::vector<models::LoraCall> calls;
+    const std::vector<std::string> dirs = lora_search_dirs(impl_->lora_dirs, impl_->info.path);
+    for (const auto& [kind, uses] : text::parse_extra_networks(prompt).networks) {
+        if (kind != "lora" && kind != "lyco") continue;
+        for (const auto& use : uses) {
+            if (use.positional.empty()) continue;
+            std::string tag = kind;
+            for (const auto& item : use.items) tag += ":" + item;
+            models::LoraCall c;
+            c.name = use.positional[0];
+            if (use.positional.size() > 1) c.te = lora_number(use.positional[1], tag);
+            if (use.named.count("te")) c.te = lora_number(use.named.at("te"), tag);
+            c.unet = use.positional.size() > 2 ? lora_number(use.positional[2], tag) : c.te;
+            if (use.named.count("unet")) c.unet = lora_number(use.named.at("unet"), tag);
+            if (use.positional.size() > 3) c.dyn = static_cast<int>(lora_number(use.positional[3], tag));
+            if (use.named.count("dyn")) c.dyn = static_cast<int>(lora_number(use.named.at("dyn"), tag));
+            for (const auto& dir : dirs)
+                if (!(c.path = find_lora(dir, c.name)).empty()) break;
+            if (c.path.empty())
+                throw Error(ErrorCode::kModelNotFound, "The LoRA \"" + c.name + "\" was not found: put " + c.name +
+                                                           ".safetensors in " + dirs.front() + " (or another LoRA folder), or remove <" + tag + "> from the prompt.");
+            calls.push_back(c);
+        }
+    }
+    if (calls == impl_->loras.applied()) return;
+    const auto results = impl_->loras.apply(impl_->model->net, calls, impl_->model->cfg.text.kind == TextEncoderKind::kOpenCLIP);
+    // The text encoder may have changed (cached prompts are stale), and captured CUDA graphs hold
+    // the weights' old addresses.
+    impl_->cond_cache = {};
+    impl_->model->reset_cuda_graphs();
+    std::string hashes;
+    for (size_t i = 0; i < calls.size(); ++i) {
+        std::string n = calls[i].name;
+        n.erase(std::remove_if(n.begin(), n.end(), [](char ch) { return ch == ':' || ch == ','; }), n.end());
+        hashes += (hashes.empty() ? "" : ", ") + n + ": " + results[i].hash;
+    }
+    impl_->lora_hashes = hashes;
 }
 
 void Engine::require_model() const {
@@ -227,6 +334,7 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
         validate(req);
         const GenerateRequest r = pipeline::with_resolved_seeds(req);
         impl_->model->set_tiling(r.tiling);
+        use_loras(r.prompt);
         const auto batch = pipeline::generate_txt2img(*impl_->model, *impl_->tok, r, hooks_for(cb, &impl_->cond_cache));
         *out = results(batch, r, identity(), false, cb.keep_latents);
     });
@@ -244,6 +352,7 @@ Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunC
         r.height = init.height;
         validate(r);
         impl_->model->set_tiling(r.tiling);
+        use_loras(r.prompt);
         auto px = torch::from_blob(const_cast<uint8_t*>(init.pixels.data()), {init.height, init.width, init.channels}, torch::kUInt8);
         auto x = px.slice(2, 0, 3).permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0 * 2 - 1;
         const auto batch = pipeline::generate_img2img(*impl_->model, *impl_->tok, r, x, hooks_for(cb, &impl_->cond_cache));
@@ -302,6 +411,7 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
         if (overlap < 0 || overlap >= std::min(r.width, r.height))
             throw Error(ErrorCode::kInvalidRequest, "The tile overlap must be smaller than the tile size.");
         impl_->model->set_tiling(r.tiling);
+        use_loras(r.prompt);
         Image up = imaging::to_rgb(image);
         if (upscaler != "None") {
             pipeline::UpscaleOptions uo;
@@ -366,6 +476,7 @@ Status Engine::inpaint(const GenerateRequest& req, const Image& image, const Ima
         const GenerateRequest r = pipeline::with_resolved_seeds(req);
         validate(r);
         impl_->model->set_tiling(r.tiling);
+        use_loras(r.prompt);
         const auto res = pipeline::generate_inpaint(*impl_->model, *impl_->tok, r, imaging::to_rgb(image), mask, hooks_for(cb, &impl_->cond_cache));
         const ModelIdentity id = identity();
         out->clear();

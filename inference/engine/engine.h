@@ -29,6 +29,11 @@ struct ModelRequest {
     // beside the checkpoint when there is one, "None" the checkpoint's own VAE, anything else is
     // the path of a VAE file (vae-ft-mse-840000-ema-pruned.safetensors and the like).
     std::string vae;
+    // Where <lora:name:...> prompt tags find name.safetensors (.pt, .ckpt), searched with their
+    // subfolders before the defaults: the checkpoint's folder's Lora/ and ../Lora/ (A1111's
+    // models/Lora beside models/Stable-diffusion), $GIMP_DIFFUSION_LORA_DIR (':'-separated) and
+    // ~/.local/share/gimp-diffusion/models/Lora.
+    std::vector<std::string> lora_dirs;
 };
 
 struct LoadedModel {
@@ -98,6 +103,9 @@ public:
 private:
     ModelIdentity identity() const;
     void require_model() const;  // throws kModelNotFound
+    // The prompt's <lora:...> networks on the model's weights (A1111's Lora extension), the ones of
+    // the previous run taken off first; throws for a LoRA that is not there or does not fit.
+    void use_loras(const std::string& prompt);
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -76,6 +76,10 @@ void SDModel::set_tiling(bool on) {
     tiling = on;
     models::set_circular_padding(*net, on);
     // Graphs captured with the other padding would replay it: captured again on their next calls.
+    reset_cuda_graphs();
+}
+
+void SDModel::reset_cuda_graphs() {
     if (cuda_graph) cuda_graph = std::make_shared<CudaGraphUNet>(net->unet);
 }
 

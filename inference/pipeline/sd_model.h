@@ -62,6 +62,9 @@ struct SDModel {
     void use_channels_last();
     // The text encoder at the precision it runs in on this device (see set_precision).
     void text_precision();
+    // Captured CUDA graphs replay the weights' addresses: after weights are replaced (LoRA), the
+    // next calls capture again.
+    void reset_cuda_graphs();
     // A1111's "Tiling" for the next runs: the UNet's and VAE's convolutions pad circularly.
     void set_tiling(bool on);
     bool tiling = false;

@@ -536,7 +536,11 @@ int cmd_bench(const std::vector<std::string>& args) {
         report["file_gib"] = static_cast<double>(io::MappedFile::open(path)->size()) / (1 << 30);
         report["read_file_s"] = read_file_seconds(path);
         Engine engine;
-        const ModelRequest req{path, "", o.get("vocab"), dtype_name, o.get("device", "cpu")};
+        ModelRequest req;
+        req.path = path;
+        req.vocab = o.get("vocab");
+        req.precision = dtype_name;
+        req.device = o.get("device", "cpu");
         LoadedModel info;
         report["load_s"] = time_once([&] {
             const Status st = engine.load_model(req, &info);

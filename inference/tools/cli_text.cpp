@@ -87,7 +87,10 @@ int cmd_infotext(const std::vector<std::string>& args) {
     if (o.has("build")) {
         GenerateRequest r = request_from_options(o);
         if (r.seed < 0) throw Error(ErrorCode::kInvalidRequest, "--build needs a --seed to write.");
-        std::cout << text::create_infotext(generation_info(r, {o.get("model-hash"), o.get("model-name"), false}, r.seed,
+        ModelIdentity id;
+        id.hash = o.get("model-hash");
+        id.name = o.get("model-name");
+        std::cout << text::create_infotext(generation_info(r, id, r.seed,
                                                            r.subseed, o.has("denoising-strength")))
                   << "\n";
         return 0;

@@ -12,7 +12,9 @@
 #include "io/mapped_file.h"
 #include "io/safetensors_writer.h"
 #include "io/sha256.h"
+#include "models/lora.h"
 #include "models/state_loader.h"
+#include "pipeline/sd_model.h"
 #include "pipeline/conditioning.h"
 #include "sampling/samplers.h"
 #include "sampling/schedules.h"
@@ -362,6 +364,239 @@ TEST(OracleNets, EngineSeparateVaeFile) {
 
     for (const std::string& f : links) ::unlink((dir + "/" + f).c_str());
     for (const std::string& f : {same, brighter, partial, dir + "/" + stem + ".vae.safetensors"}) ::unlink(f.c_str());
+    ::rmdir(dir.c_str());
+}
+
+// kohya's diffusers-style LoRA names become A1111's names of the checkpoint's layers.
+TEST(Lora, LayerNamesFollowA1111) {
+    const std::vector<std::tuple<std::string, bool, std::string>> cases = {
+        {"lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q", false, "diffusion_model_input_blocks_1_1_transformer_blocks_0_attn1_to_q"},
+        {"lora_unet_down_blocks_1_resnets_1_conv2", false, "diffusion_model_input_blocks_5_0_out_layers_3"},
+        {"lora_unet_down_blocks_2_downsamplers_0_conv", false, "diffusion_model_input_blocks_9_0_op"},
+        {"lora_unet_mid_block_resnets_1_time_emb_proj", false, "diffusion_model_middle_block_2_emb_layers_1"},
+        {"lora_unet_mid_block_attentions_0_proj_out", false, "diffusion_model_middle_block_1_proj_out"},
+        {"lora_unet_up_blocks_2_attentions_1_transformer_blocks_0_ff_net_2", false, "diffusion_model_output_blocks_7_1_transformer_blocks_0_ff_net_2"},
+        {"lora_unet_up_blocks_3_resnets_2_conv_shortcut", false, "diffusion_model_output_blocks_11_0_skip_connection"},
+        {"lora_unet_up_blocks_0_upsamplers_0_conv", false, "diffusion_model_output_blocks_2_1_conv"},
+        {"lora_unet_up_blocks_1_upsamplers_0_conv", false, "diffusion_model_output_blocks_5_2_conv"},
+        {"lora_unet_time_embedding_linear_1", false, "diffusion_model_time_embed_0"},
+        {"lora_unet_time_embedding_linear_2", false, "diffusion_model_time_embed_2"},
+        {"lora_unet_conv_in", false, "diffusion_model_input_blocks_0_0"},
+        {"lora_unet_conv_out", false, "diffusion_model_out_2"},
+        {"lora_te_text_model_encoder_layers_11_self_attn_q_proj", false, "transformer_text_model_encoder_layers_11_self_attn_q_proj"},
+        {"lora_te_text_model_encoder_layers_3_self_attn_out_proj", true, "model_transformer_resblocks_3_attn_out_proj"},
+        {"lora_te_text_model_encoder_layers_3_mlp_fc1", true, "model_transformer_resblocks_3_mlp_c_fc"},
+        {"lora_te_text_model_encoder_layers_3_mlp_fc2", true, "model_transformer_resblocks_3_mlp_c_proj"},
+        {"some_other_key", false, "some_other_key"},
+    };
+    for (const auto& [key, sd2, want] : cases) EXPECT_EQ(models::lora_layer_name(key, sd2), want) << key;
+}
+
+namespace {
+
+// A LoRA for `m`'s layout in kohya's names: a UNet attention projection, a 3x3 ResBlock
+// convolution (LoCon), the first block's input projection and the first text layer (all four of
+// OpenCLIP's attention projections on SD 2.x), rank 2, random values; alpha on some layers.
+struct SyntheticLora {
+    std::vector<io::FloatTensor> tensors;
+    // Per changed parameter (its path in the model): the expected change for multiplier 1.
+    std::vector<std::pair<std::string, torch::Tensor>> changes;
+};
+
+SyntheticLora synthetic_lora(pipeline::SDModel& m) {
+    SyntheticLora out;
+    const bool sd2 = m.cfg.text.kind == TextEncoderKind::kOpenCLIP;
+    torch::manual_seed(5);
+    auto params = m.net->named_parameters(true);
+    auto add = [&](const std::string& kohya, const std::string& param, int64_t row0, int64_t rows, bool with_alpha) {
+        const torch::Tensor w = params[param].slice(0, row0, row0 + rows);
+        const int64_t r = 2, in = w.size(1);
+        const bool conv = w.dim() == 4;
+        torch::Tensor down = conv ? torch::randn({r, in, w.size(2), w.size(3)}) : torch::randn({r, in});
+        torch::Tensor up = conv ? torch::randn({rows, r, 1, 1}) : torch::randn({rows, r});
+        down *= 0.05;
+        up *= 0.05;
+        auto put = [&](const std::string& k, const torch::Tensor& t) {
+            const torch::Tensor c = t.contiguous();
+            out.tensors.push_back({k, c.sizes().vec(), std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel())});
+        };
+        put(kohya + ".lora_down.weight", down);
+        put(kohya + ".lora_up.weight", up);
+        const double scale = with_alpha ? 0.5 : 1.0;
+        if (with_alpha) put(kohya + ".alpha", torch::full({}, 1.0f));  // alpha 1 over rank 2
+        out.changes.emplace_back(param + "#" + std::to_string(row0), torch::matmul(up.reshape({rows, -1}), down.reshape({r, -1})).reshape(w.sizes()) * scale);
+    };
+    const std::string u = "model.diffusion_model.";
+    add("lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q", u + "input_blocks.1.1.transformer_blocks.0.attn1.to_q.weight", 0,
+        params[u + "input_blocks.1.1.transformer_blocks.0.attn1.to_q.weight"].size(0), true);
+    add("lora_unet_down_blocks_0_resnets_0_conv1", u + "input_blocks.1.0.in_layers.2.weight", 0, params[u + "input_blocks.1.0.in_layers.2.weight"].size(0), false);
+    add("lora_unet_down_blocks_0_attentions_0_proj_in", u + "input_blocks.1.1.proj_in.weight", 0, params[u + "input_blocks.1.1.proj_in.weight"].size(0), true);
+    if (sd2) {
+        const std::string a = "cond_stage_model.model.transformer.resblocks.0.attn.";
+        const int64_t width = m.cfg.text.width;
+        add("lora_te_text_model_encoder_layers_0_self_attn_q_proj", a + "in_proj_weight", 0, width, true);
+        add("lora_te_text_model_encoder_layers_0_self_attn_k_proj", a + "in_proj_weight", width, width, false);
+        add("lora_te_text_model_encoder_layers_0_self_attn_v_proj", a + "in_proj_weight", 2 * width, width, true);
+        add("lora_te_text_model_encoder_layers_0_self_attn_out_proj", a + "out_proj.weight", 0, width, false);
+        add("lora_te_text_model_encoder_layers_0_mlp_fc1", "cond_stage_model.model.transformer.resblocks.0.mlp.c_fc.weight", 0, m.cfg.text.mlp, true);
+    } else {
+        const std::string l = "cond_stage_model.transformer.text_model.encoder.layers.0.";
+        add("lora_te_text_model_encoder_layers_0_self_attn_q_proj", l + "self_attn.q_proj.weight", 0, m.cfg.text.width, true);
+        add("lora_te_text_model_encoder_layers_0_mlp_fc1", l + "mlp.fc1.weight", 0, m.cfg.text.mlp, false);
+    }
+    return out;
+}
+
+}  // namespace
+
+// The merged weights are A1111's: W + multiplier * alpha / rank * (up @ down), te and unet
+// multipliers apart, and restore() gives every layer its very tensor back.
+TEST(OracleNets, LoraWeightsAreMergedAndRestored) {
+    char tmpl[] = "/tmp/gd-lora-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string dir = tmpl;
+    int checked = 0;
+    for (const auto& mdl : test::oracle_models()) {
+        if (mdl.checkpoints.empty()) continue;
+        SCOPED_TRACE(mdl.name);
+        auto m = pipeline::load_sd_model(mdl.checkpoints.front());
+        const SyntheticLora lora = synthetic_lora(*m);
+        const std::string file = dir + "/" + mdl.name + ".safetensors";
+        io::write_safetensors(file, lora.tensors);
+        auto params = m->net->named_parameters(true);
+        std::map<std::string, torch::Tensor> before;
+        for (const auto& [key, change] : lora.changes) {
+            const std::string name = key.substr(0, key.find('#'));
+            before[name] = params[name].detach().clone();
+        }
+        const torch::Tensor untouched = params["model.diffusion_model.out.2.weight"];
+        models::LoraWeights w;
+        models::LoraCall call;
+        call.name = mdl.name;
+        call.path = file;
+        call.te = 0.7;
+        call.unet = 0.4;
+        const bool sd2 = m->cfg.text.kind == TextEncoderKind::kOpenCLIP;
+        const auto res = w.apply(m->net, {call}, sd2);
+        ASSERT_EQ(res.size(), 1u);
+        EXPECT_EQ(res[0].layers, static_cast<int>(lora.changes.size()));
+        for (const auto& [key, change] : lora.changes) {
+            const std::string name = key.substr(0, key.find('#'));
+            const int64_t row0 = std::stoll(key.substr(key.find('#') + 1));
+            const double mult = name.rfind("cond_stage_model.", 0) == 0 ? 0.7 : 0.4;
+            const auto want = before[name].slice(0, row0, row0 + change.size(0)) + change * mult;
+            const auto got = params[name].slice(0, row0, row0 + change.size(0));
+            EXPECT_LT(test::max_abs_diff(got, want), 1e-6) << key;
+        }
+        EXPECT_TRUE(params["model.diffusion_model.out.2.weight"].is_same(untouched));
+        w.restore();
+        for (const auto& [name, b] : before) EXPECT_TRUE(params[name].equal(b)) << name;
+        // A LoRA of another family: its layers' shapes say so, and nothing stays changed.
+        auto wrong = lora.tensors;
+        for (auto& t : wrong)
+            if (t.name.find("attn1_to_q.lora_down") != std::string::npos) {
+                t.shape[1] += 1;
+                t.values.resize(t.values.size() / (t.shape[1] - 1) * t.shape[1], 0.0f);
+            }
+        io::write_safetensors(file, wrong);
+        try {
+            (void)w.apply(m->net, {call}, sd2);
+            ADD_FAILURE() << "a mis-shaped LoRA was applied";
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find("it is a LoRA for another model family"), std::string::npos) << e.what();
+        }
+        w.restore();
+        for (const auto& [name, b] : before) EXPECT_TRUE(params[name].equal(b)) << name;
+        ::unlink(file.c_str());
+        ++checked;
+    }
+    ::rmdir(dir.c_str());
+    EXPECT_GT(checked, 0);
+}
+
+// <lora:name:...> in a prompt through the engine: multiplier 0 leaves the reference image (the tag
+// itself does not reach the text encoder) with A1111's "Lora hashes", a real multiplier changes
+// the image, the next run without the tag is the reference again, and a missing LoRA or a bad
+// multiplier is one sentence.
+TEST(OracleNets, EngineAppliesPromptLoras) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    const auto& mdl = models.front();
+    std::string ref_file;
+    for (const std::string& f : test::list_dir(mdl.dir))
+        if (ref_file.empty() && f.rfind("ref_t2i_", 0) == 0 && test::ends_with(f, ".safetensors")) ref_file = f;
+    ASSERT_FALSE(ref_file.empty());
+    auto ref = test::load_tensor_file(mdl.dir + "/" + ref_file);
+    char tmpl[] = "/tmp/gd-lora-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string dir = tmpl;
+    {
+        auto m = pipeline::load_sd_model(mdl.checkpoints.front());
+        const auto tensors = synthetic_lora(*m).tensors;
+        io::write_safetensors(dir + "/detail.safetensors", tensors);
+        // Its attention projection one input too wide: found after two layers it changes.
+        auto wrong = tensors;
+        for (auto& t : wrong)
+            if (t.name.find("attn1_to_q.lora_down") != std::string::npos) {
+                t.shape[1] += 1;
+                t.values.resize(t.values.size() / (t.shape[1] - 1) * t.shape[1], 0.0f);
+            }
+        io::write_safetensors(dir + "/wrong.safetensors", wrong);
+    }
+    const auto mapped = io::MappedFile::open(dir + "/detail.safetensors");
+    uint64_t header = 0;
+    for (int i = 7; i >= 0; --i) header = header << 8 | mapped->data()[i];
+    const std::string addnet = io::sha256_hex(mapped->data() + 8 + header, mapped->size() - 8 - header).substr(0, 12);
+
+    Engine engine;
+    ModelRequest mr;
+    mr.path = mdl.checkpoints.front();
+    mr.vocab = test::vocab_path();
+    mr.lora_dirs = {"/nonexistent", dir};
+    ASSERT_TRUE(engine.load_model(mr, nullptr).ok);
+    GenerateRequest r = request_for(ref);
+    r.batch_size = 1;
+    const std::string prompt = r.prompt;
+    const auto want = ref["images_uint8"][0].to(torch::kInt);
+    auto run = [&](const std::string& p, std::string* text) {
+        r.prompt = p;
+        std::vector<GeneratedImage> out;
+        const Status st = engine.txt2img(r, {}, &out);
+        if (text) *text = st.ok ? out[0].infotext : st.message;
+        if (!st.ok || out.empty()) return torch::Tensor();
+        return torch::from_blob(out[0].image.pixels.data(), {r.height, r.width, 3}, torch::kUInt8).to(torch::kInt);
+    };
+    std::string text;
+    const auto zero = run(prompt + "<lora:detail:0>", &text);
+    ASSERT_TRUE(zero.defined()) << text;
+    EXPECT_LE((zero - want).abs().max().item<int>(), 1);
+    EXPECT_EQ(text.rfind(prompt + "<lora:detail:0>\n", 0), 0u) << text;
+    EXPECT_NE(text.find("Lora hashes: \"detail: " + addnet + "\""), std::string::npos) << text;
+    const auto strong = run(prompt + "<lora:detail:20>", nullptr);
+    ASSERT_TRUE(strong.defined());
+    EXPECT_GT((strong - want).abs().max().item<int>(), 8);
+    const auto te_only = run(prompt + "<lora:detail:20:0>", nullptr);  // text encoder only
+    ASSERT_TRUE(te_only.defined());
+    EXPECT_GT((te_only - want).abs().max().item<int>(), 0);
+    EXPECT_FALSE(te_only.equal(strong));
+    const auto plain = run(prompt, &text);
+    ASSERT_TRUE(plain.defined());
+    EXPECT_LE((plain - want).abs().max().item<int>(), 1);
+    EXPECT_EQ(text.find("Lora hashes"), std::string::npos) << text;
+
+    EXPECT_TRUE(!run(prompt + "<lora:nowhere:1>", &text).defined());
+    EXPECT_NE(text.find("The LoRA \"nowhere\" was not found: put nowhere.safetensors in /nonexistent"), std::string::npos) << text;
+    EXPECT_TRUE(!run(prompt + "<lora:detail:strong>", &text).defined());
+    EXPECT_EQ(text, "\"strong\" in <lora:detail:strong> is not a number; write e.g. <lora:name:0.8>.");
+    EXPECT_TRUE(!run(prompt + "<lora:wrong:1>", &text).defined());
+    EXPECT_NE(text.find("it is a LoRA for another model family"), std::string::npos) << text;
+    // The model is as loaded after the refused runs (the half-applied one included).
+    const auto again = run(prompt, nullptr);
+    ASSERT_TRUE(again.defined());
+    EXPECT_LE((again - want).abs().max().item<int>(), 1);
+    ::unlink((dir + "/detail.safetensors").c_str());
+    ::unlink((dir + "/wrong.safetensors").c_str());
     ::rmdir(dir.c_str());
 }
 

@@ -1,0 +1,273 @@
+#include "lora.h"
+
+#include <map>
+#include <optional>
+#include <regex>
+#include <set>
+
+#include "../io/checkpoint_file.h"
+#include "../io/sha256.h"
+#include "../status.h"
+#include "clip_text.h"
+#include "module_slots.h"
+#include "state_loader.h"
+
+namespace sdgimp::models {
+namespace {
+
+bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
+
+std::string replaced(std::string s, const std::string& from, const std::string& to) {
+    const size_t at = s.find(from);
+    return at == std::string::npos ? s : s.replace(at, from.size(), to);
+}
+
+// The diffusers names of a resnet's layers in the original UNet's ResBlock.
+std::string resnet_part(const std::string& s) {
+    static const std::map<std::string, std::string> kParts = {
+        {"conv1", "in_layers_2"}, {"conv2", "out_layers_3"}, {"norm1", "in_layers_0"},
+        {"norm2", "out_layers_0"}, {"time_emb_proj", "emb_layers_1"}, {"conv_shortcut", "skip_connection"}};
+    const auto it = kParts.find(s);
+    return it == kParts.end() ? s : it->second;
+}
+
+enum class Kind { kLinear, kConv, kAttention };
+
+struct Layer {
+    Kind kind;
+    torch::nn::Module* module;
+};
+
+// A1111's names of the layers a network can change ('_' for '.'), relative to the UNet's "model"
+// and to the text encoder ("cond_stage_model"), as its network_layer_mapping has them.
+std::map<std::string, Layer> layers_of(LatentDiffusion& net) {
+    std::map<std::string, Layer> out;
+    for (const auto& item : net->named_modules("", false)) {
+        std::string name = item.key();
+        if (starts_with(name, "model.")) name = name.substr(6);
+        else if (starts_with(name, "cond_stage_model.")) name = name.substr(17);
+        else continue;
+        for (char& c : name)
+            if (c == '.') c = '_';
+        torch::nn::Module* m = item.value().get();
+        if (dynamic_cast<LinearImpl*>(m)) out[name] = {Kind::kLinear, m};
+        else if (dynamic_cast<Conv2dImpl*>(m)) out[name] = {Kind::kConv, m};
+        else if (dynamic_cast<OpenClipAttentionImpl*>(m)) out[name] = {Kind::kAttention, m};
+    }
+    return out;
+}
+
+// One layer's low-rank pair from a file.
+struct Pair {
+    torch::Tensor up, down, mid;
+    std::optional<double> alpha, scale;
+    std::string key;  // the file's name of it, for messages
+};
+
+std::string shape_text(torch::IntArrayRef s) {
+    std::string t = "[";
+    for (size_t i = 0; i < s.size(); ++i) t += (i ? ", " : "") + std::to_string(s[i]);
+    return t + "]";
+}
+
+// A1111's calc_updown + finalize_updown: scale * multiplier * (up @ down) in the target's shape.
+torch::Tensor delta(const Pair& p, const torch::Tensor& weight, bool conv, int dyn, double multiplier, const std::string& file) {
+    torch::Tensor up = p.up, down = p.down;
+    if (conv && down.dim() == 2) down = down.reshape({down.size(0), down.size(1), 1, 1});
+    std::vector<int64_t> shape = {up.size(0), down.size(1)};
+    torch::Tensor d;
+    if (p.mid.defined()) {
+        // LoCon's CP decomposition: a k x k core between the two projections.
+        for (int64_t i = 2; i < p.mid.dim(); ++i) shape.push_back(p.mid.size(i));
+        d = torch::einsum("nmkl,in,mj->ijkl", {p.mid, up.reshape({up.size(0), -1}), down.reshape({down.size(0), -1})});
+    } else {
+        if (down.dim() == 4)
+            for (int64_t i = 2; i < 4; ++i) shape.push_back(down.size(i));
+        torch::Tensor u = up.reshape({up.size(0), -1}), v = down.reshape({down.size(0), -1});
+        if (dyn > 0) {
+            u = u.slice(1, 0, dyn);
+            v = v.slice(0, 0, dyn);
+        }
+        d = torch::matmul(u, v).reshape(shape);
+    }
+    if (d.numel() == weight.numel()) d = d.reshape(weight.sizes());
+    // Inpainting UNets take 9 input channels; networks trained for 4 leave the other 5 alone.
+    if (weight.dim() == 4 && weight.size(1) == 9 && d.dim() == 4 && d.size(1) == 4)
+        d = torch::nn::functional::pad(d, torch::nn::functional::PadFuncOptions({0, 0, 0, 0, 0, 5}));
+    if (d.sizes() != weight.sizes())
+        throw_bad_file(file, "changes " + p.key + " by " + shape_text(d.sizes()) + " where the model's layer is " +
+                                 shape_text(weight.sizes()) + "; it is a LoRA for another model family (SD 1.x, 2.x, XL).");
+    const double scale = p.scale ? *p.scale : p.alpha ? *p.alpha / static_cast<double>(p.down.size(0)) : 1.0;
+    return d * scale * multiplier;
+}
+
+// Keys of network kinds other than LoRA/LoCon (LyCORIS LoHa, LoKr, IA3, OFT, GLoRA, full diffs, norms).
+bool other_kind(const std::string& part) {
+    for (const char* k : {"hada_", "lokr_", "on_input", "oft_", "a1.weight", "diff", "w_norm", "dora_scale"})
+        if (part.find(k) != std::string::npos) return true;
+    return false;
+}
+
+std::string short_hash(const io::CheckpointFile& ck) {
+    if (const auto it = ck.metadata.find("sshs_model_hash"); it != ck.metadata.end() && !it->second.empty())
+        return it->second.substr(0, 12);
+    const uint8_t* data = ck.file->data();
+    size_t n = ck.file->size();
+    if (ck.format == "safetensors") {
+        uint64_t header = 0;
+        for (int i = 7; i >= 0; --i) header = header << 8 | data[i];
+        data += 8 + header;
+        n -= 8 + header;
+    }
+    return io::sha256_hex(data, n).substr(0, 12);
+}
+
+}  // namespace
+
+std::string lora_layer_name(const std::string& key, bool sd2) {
+    std::smatch m;
+    auto is = [&](const char* re) { return std::regex_match(key, m, std::regex(re)); };
+    auto num = [&](int i) { return std::stoi(m[i].str()); };
+    if (is(R"(lora_unet_conv_in(.*))")) return "diffusion_model_input_blocks_0_0" + m[1].str();
+    if (is(R"(lora_unet_conv_out(.*))")) return "diffusion_model_out_2" + m[1].str();
+    if (is(R"(lora_unet_time_embedding_linear_(\d{1,3})(.*))")) return "diffusion_model_time_embed_" + std::to_string(num(1) * 2 - 2) + m[2].str();
+    if (is(R"(lora_unet_down_blocks_(\d{1,3})_(attentions|resnets)_(\d{1,3})_(.+))")) {
+        const bool attn = m[2] == "attentions";
+        return "diffusion_model_input_blocks_" + std::to_string(1 + num(1) * 3 + num(3)) + (attn ? "_1_" : "_0_") +
+               (attn ? m[4].str() : resnet_part(m[4].str()));
+    }
+    if (is(R"(lora_unet_mid_block_(attentions|resnets)_(\d{1,3})_(.+))")) {
+        const bool attn = m[1] == "attentions";
+        return "diffusion_model_middle_block_" + std::to_string(attn ? 1 : num(2) * 2) + "_" + (attn ? m[3].str() : resnet_part(m[3].str()));
+    }
+    if (is(R"(lora_unet_up_blocks_(\d{1,3})_(attentions|resnets)_(\d{1,3})_(.+))")) {
+        const bool attn = m[2] == "attentions";
+        return "diffusion_model_output_blocks_" + std::to_string(num(1) * 3 + num(3)) + (attn ? "_1_" : "_0_") +
+               (attn ? m[4].str() : resnet_part(m[4].str()));
+    }
+    if (is(R"(lora_unet_down_blocks_(\d{1,3})_downsamplers_0_conv)")) return "diffusion_model_input_blocks_" + std::to_string(3 + num(1) * 3) + "_0_op";
+    if (is(R"(lora_unet_up_blocks_(\d{1,3})_upsamplers_0_conv)"))
+        return "diffusion_model_output_blocks_" + std::to_string(2 + num(1) * 3) + (num(1) > 0 ? "_2" : "_1") + "_conv";
+    if (is(R"(lora_te_text_model_encoder_layers_(\d{1,3})_(.+))")) {
+        const std::string rest = m[2].str();
+        if (!sd2) return "transformer_text_model_encoder_layers_" + m[1].str() + "_" + rest;
+        const std::string part = rest.find("mlp_fc1") != std::string::npos   ? replaced(rest, "mlp_fc1", "mlp_c_fc")
+                                 : rest.find("mlp_fc2") != std::string::npos ? replaced(rest, "mlp_fc2", "mlp_c_proj")
+                                                                             : replaced(rest, "self_attn", "attn");
+        return "model_transformer_resblocks_" + m[1].str() + "_" + part;
+    }
+    return key;
+}
+
+std::vector<LoraResult> LoraWeights::apply(LatentDiffusion& net, const std::vector<LoraCall>& calls, bool sd2) {
+    restore();
+    try {
+        return apply_all(net, calls, sd2);
+    } catch (...) {
+        restore();  // a call that failed halfway leaves no layer changed
+        throw;
+    }
+}
+
+std::vector<LoraResult> LoraWeights::apply_all(LatentDiffusion& net, const std::vector<LoraCall>& calls, bool sd2) {
+    torch::NoGradGuard ng;
+    const std::map<std::string, Layer> layers = layers_of(net);
+    std::set<const void*> kept;
+    // The parameter gets a new tensor; its first one is kept for restore().
+    auto replace = [&](torch::Tensor& param, const torch::Tensor& d) {
+        const torch::Tensor w = param.detach();
+        if (kept.insert(param.unsafeGetTensorImpl()).second) saved_.emplace_back(param, w);
+        param.set_data((w.to(torch::kFloat) + d.to(w.device())).to(w.scalar_type()).contiguous(w.suggest_memory_format()));
+    };
+    std::vector<LoraResult> results;
+    for (const LoraCall& call : calls) {
+        const io::CheckpointFile ck = io::open_checkpoint(call.path);
+        LoraResult res;
+        res.hash = short_hash(ck);
+        // The file's keys by the layer they change (A1111's matching, fallbacks included).
+        std::map<std::string, std::pair<const Layer*, Pair>> found;
+        for (const auto& [key, raw] : ck.tensors) {
+            const size_t dot = key.find('.');
+            if (dot == std::string::npos) continue;
+            const std::string base = key.substr(0, dot), part = key.substr(dot + 1);
+            if (base == "bundle_emb") continue;  // textual-inversion embeddings bundled along
+            if (other_kind(part))
+                throw_bad_file(call.path, "holds " + key + ", a network kind other than LoRA/LoCon (LyCORIS LoHa, LoKr, DoRA, ...) that this engine does not apply; use a LoRA file.");
+            std::string name = lora_layer_name(base, sd2);
+            const Layer* layer = nullptr;
+            if (auto it = layers.find(name); it != layers.end()) layer = &it->second;
+            static const std::regex x_proj(R"((.*)_([qkv]_proj)$)");
+            std::smatch m;
+            if (!layer && std::regex_match(name, m, x_proj))
+                if (auto it = layers.find(m[1].str()); it != layers.end()) layer = &it->second;
+            if (!layer && base.find("lora_unet") != std::string::npos) {
+                name = replaced(base, "lora_unet", "diffusion_model");
+                if (auto it = layers.find(name); it != layers.end()) layer = &it->second;
+            } else if (!layer && base.find("lora_te1_text_model") != std::string::npos) {
+                name = replaced(base, "lora_te1_text_model", "transformer_text_model");
+                if (auto it = layers.find(name); it != layers.end()) layer = &it->second;
+            }
+            if (!layer) continue;  // A1111 leaves keys it cannot place aside too
+            auto& [target, pair] = found[name];
+            target = layer;
+            pair.key = base;
+            const torch::Tensor t = to_torch(raw).to(torch::kFloat);
+            if (part == "lora_up.weight" || part == "lora_B.weight") pair.up = t;
+            else if (part == "lora_down.weight" || part == "lora_A.weight") pair.down = t;
+            else if (part == "lora_mid.weight") pair.mid = t;
+            else if (part == "alpha" && t.numel() == 1) pair.alpha = t.item<double>();
+            else if (part == "scale" && t.numel() == 1) pair.scale = t.item<double>();
+        }
+        auto multiplier = [&](const std::string& name) {
+            return name.substr(0, 20).find("transformer") != std::string::npos ? call.te : call.unet;
+        };
+        auto complete = [](const Pair& p) { return p.up.defined() && p.down.defined() && p.up.dim() >= 2 && p.down.dim() >= 2; };
+        // OpenCLIP's attention projections are the attention's own: q, k and v share one matrix.
+        auto attention_at = [&](const std::string& name) -> const Layer* {
+            if (name.size() <= 9 || name.compare(name.size() - 9, 9, "_out_proj") != 0) return nullptr;
+            const auto it = layers.find(name.substr(0, name.size() - 9));
+            return it != layers.end() && it->second.kind == Kind::kAttention ? &it->second : nullptr;
+        };
+        for (auto& [name, entry] : found) {
+            const auto& [layer, pair] = entry;
+            if (!complete(pair)) continue;
+            if (layer->kind == Kind::kLinear && !attention_at(name)) {
+                auto* l = static_cast<LinearImpl*>(layer->module);
+                replace(l->weight, delta(pair, l->weight, false, call.dyn, multiplier(name), call.path));
+                ++res.layers;
+            } else if (layer->kind == Kind::kConv) {
+                auto* c = static_cast<Conv2dImpl*>(layer->module);
+                replace(c->weight, delta(pair, c->weight, true, call.dyn, multiplier(name), call.path));
+                ++res.layers;
+            } else if (layer->kind == Kind::kAttention && name.compare(name.size() - 7, 7, "_q_proj") == 0) {
+                // As A1111: changed only when the file has q, k, v and the output projection.
+                const std::string at = name.substr(0, name.size() - 7);
+                const char* suffix[4] = {"_q_proj", "_k_proj", "_v_proj", "_out_proj"};
+                const Pair* parts[4] = {};
+                for (int i = 0; i < 4; ++i)
+                    if (auto it = found.find(at + suffix[i]); it != found.end() && complete(it->second.second)) parts[i] = &it->second.second;
+                if (!parts[0] || !parts[1] || !parts[2] || !parts[3]) continue;
+                auto* a = static_cast<OpenClipAttentionImpl*>(layer->module);
+                const auto qkv = a->in_proj_weight.chunk(3, 0);
+                std::vector<torch::Tensor> d;
+                for (int i = 0; i < 3; ++i)
+                    d.push_back(delta(*parts[i], qkv[static_cast<size_t>(i)], false, call.dyn, multiplier(at + suffix[i]), call.path));
+                replace(a->in_proj_weight, torch::cat(d, 0));
+                replace(a->out_proj->weight, delta(*parts[3], a->out_proj->weight, false, call.dyn, multiplier(at + suffix[3]), call.path));
+                res.layers += 4;
+            }
+        }
+        results.push_back(res);
+        applied_.push_back(call);
+    }
+    return results;
+}
+
+void LoraWeights::restore() {
+    torch::NoGradGuard ng;
+    for (auto& [param, original] : saved_) param.set_data(original);
+    saved_.clear();
+    applied_.clear();
+}
+
+}  // namespace sdgimp::models
