@@ -84,6 +84,9 @@ torch::Tensor delta(const Pair& p, const torch::Tensor& weight, bool conv, int d
         if (down.dim() == 4)
             for (int64_t i = 2; i < 4; ++i) shape.push_back(down.size(i));
         torch::Tensor u = up.reshape({up.size(0), -1}), v = down.reshape({down.size(0), -1});
+        if (u.size(1) != v.size(0))
+            throw_bad_file(file, "holds " + p.key + " with an up projection of rank " + std::to_string(u.size(1)) +
+                                     " and a down projection of rank " + std::to_string(v.size(0)) + "; the file is damaged.");
         if (dyn > 0) {
             u = u.slice(1, 0, dyn);
             v = v.slice(0, 0, dyn);
