@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../image.h"
@@ -17,14 +18,19 @@
 namespace sdgimp {
 
 struct ModelRequest {
+    // The fields most calls give, in order (the others keep their defaults).
+    ModelRequest(std::string path_ = "", std::string prediction_ = "", std::string vocab_ = "", std::string precision_ = "float32",
+                 std::string device_ = "cpu")
+        : path(std::move(path_)), prediction(std::move(prediction_)), vocab(std::move(vocab_)),
+          precision(std::move(precision_)), device(std::move(device_)) {}
     std::string path;
     std::string prediction;  // "", "v" or "eps": override what the file and its sidecar say
     std::string vocab;       // CLIP vocabulary; found next to the model when empty
     // "float32" (A1111's numbers) or "bfloat16": UNet and VAE decoder in bfloat16, about 1.6-2x as fast
     // on CPUs with avx512_bf16; samplers, text encoder and VAE encoder stay float32. "float16" on CUDA.
-    std::string precision = "float32";
+    std::string precision;
     // "cpu", or "cuda" / "cuda:N" on builds against a CUDA LibTorch; "float16" precision needs CUDA.
-    std::string device = "cpu";
+    std::string device;
     // A1111's "SD VAE": "" or "Automatic" takes <checkpoint stem>.vae.safetensors (.vae.ckpt, .vae.pt)
     // beside the checkpoint when there is one, "None" the checkpoint's own VAE, anything else is
     // the path of a VAE file (vae-ft-mse-840000-ema-pruned.safetensors and the like).

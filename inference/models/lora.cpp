@@ -1,6 +1,7 @@
 #include "lora.h"
 
 #include <map>
+#include <mutex>
 #include <optional>
 #include <regex>
 #include <set>
@@ -129,7 +130,17 @@ std::string short_hash(const io::CheckpointFile& ck) {
 
 std::string lora_layer_name(const std::string& key, bool sd2) {
     std::smatch m;
-    auto is = [&](const char* re) { return std::regex_match(key, m, std::regex(re)); };
+    // Compiled once: a file names hundreds of layers.
+    static std::map<std::string, std::regex> compiled;
+    static std::mutex compiled_mutex;
+    auto is = [&](const char* re) {
+        const std::regex* r;
+        {
+            std::lock_guard<std::mutex> lock(compiled_mutex);
+            r = &compiled.try_emplace(re, re).first->second;
+        }
+        return std::regex_match(key, m, *r);
+    };
     auto num = [&](int i) { return std::stoi(m[i].str()); };
     if (is(R"(lora_unet_conv_in(.*))")) return "diffusion_model_input_blocks_0_0" + m[1].str();
     if (is(R"(lora_unet_conv_out(.*))")) return "diffusion_model_out_2" + m[1].str();

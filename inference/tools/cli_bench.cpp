@@ -16,7 +16,7 @@
 #include <torch/version.h>
 #if TORCH_VERSION_MAJOR < 2
 #include <torch/csrc/autograd/profiler_legacy.h>
-#else
+#elif defined(GD_KINETO)
 #include <torch/csrc/autograd/profiler_kineto.h>
 #endif
 #include <torch/cuda.h>
@@ -131,6 +131,9 @@ void profiled(const std::string& path, F&& f) {
 #if TORCH_VERSION_MAJOR < 2
     torch::autograd::profiler::RecordProfile guard(path);
     f();
+#elif !defined(GD_KINETO)
+    (void)f;
+    throw Error(ErrorCode::kInvalidRequest, "--profile is left out of this build (-Dprofiler=false); profile " + path + " with a build that has it.");
 #else
     namespace impl = torch::profiler::impl;
     const impl::ProfilerConfig config(impl::ProfilerState::KINETO);

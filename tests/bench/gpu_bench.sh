@@ -79,9 +79,15 @@ fi
 step build 400 ninja -C "$bdir" -k 0 inference/engine/gimp-diffusion-cli
 rc=$?
 grep -E "error|FAILED" -A3 "$out/bench.log" | head -300 > "$out/build_errors.txt"
+if [ $rc -ne 0 ] && grep -q "cli_bench.cpp.*error" "$out/bench.log"; then
+  # First without --profile's Kineto profiler (a LibTorch whose profiler API differs), all else kept.
+  step meson-no-profiler 60 meson configure "$bdir" -Dprofiler=false
+  step build-no-profiler 300 ninja -C "$bdir" -k 0 inference/engine/gimp-diffusion-cli
+  rc=$?
+fi
 if [ $rc -ne 0 ] && grep -q "^== build" "$out/bench.log"; then
   # Fallback: without the engine's own CUDA code (kernels, graphs), LibTorch alone on the device.
-  step meson-fallback 60 meson configure "$bdir" -Dtorch_cuda_api=false -Dcuda=disabled
+  step meson-fallback 60 meson configure "$bdir" -Dtorch_cuda_api=false -Dcuda=disabled -Dprofiler=false
   step build-fallback 300 ninja -C "$bdir" -k 0 inference/engine/gimp-diffusion-cli
   rc=$?
 fi
