@@ -173,6 +173,20 @@ void GenerateDialog::build() {
     }
     gtk_box_pack_start(GTK_BOX(left), grid, FALSE, FALSE, 0);
 
+    if (!cfg_.loras.empty()) {
+        // A1111's Lora tab in short: the chosen network appended to the prompt as <lora:name:1>.
+        GtkWidget* row_box = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 4);
+        gtk_box_pack_start(GTK_BOX(row_box), gtk_label_new("LoRA"), FALSE, FALSE, 0);
+        W["lora"] = combo(cfg_.loras);
+        gtk_combo_box_set_active(GTK_COMBO_BOX(W["lora"]), 0);
+        gtk_box_pack_start(GTK_BOX(row_box), W["lora"], TRUE, TRUE, 0);
+        W["add_lora"] = gtk_button_new_with_label("Add to prompt");
+        gtk_widget_set_tooltip_text(W["add_lora"], "Appends <lora:name:1> to the prompt; edit the 1 for its strength");
+        g_signal_connect(W["add_lora"], "clicked", G_CALLBACK(+[](GtkButton*, gpointer self) { static_cast<GenerateDialog*>(self)->add_lora(); }), this);
+        gtk_box_pack_start(GTK_BOX(row_box), W["add_lora"], FALSE, FALSE, 0);
+        gtk_box_pack_start(GTK_BOX(left), row_box, FALSE, FALSE, 0);
+    }
+
     GtkWidget* extra = gtk_expander_new("Extra");
     GtkWidget* eg = gtk_grid_new();
     gtk_grid_set_row_spacing(GTK_GRID(eg), 4);
@@ -302,6 +316,14 @@ std::string GenerateDialog::token_counter(bool negative) const {
     } catch (const Error&) {
         return "!/75";  // the emphasis parser rejects the text; Generate will say why
     }
+}
+
+void GenerateDialog::add_lora() {
+    const std::string name = combo_id(widget("lora"));
+    if (name.empty()) return;
+    std::string prompt = buffer_text(widget("prompt"));
+    if (!prompt.empty() && prompt.back() != ' ' && prompt.back() != '\n') prompt += ' ';
+    set_buffer_text(widget("prompt"), prompt + "<lora:" + name + ":1>");
 }
 
 GenerateRequest GenerateDialog::request() const {

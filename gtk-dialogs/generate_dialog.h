@@ -28,6 +28,7 @@ struct DialogConfig {
     GenerateRequest initial;
     std::string model;                      // the current checkpoint
     std::vector<std::string> models;        // files offered in the picker (model folders + recent)
+    std::vector<std::string> loras;         // LoRA names the engine finds (model folders' Lora/), for "Add LoRA"
     std::string vocab;                      // CLIP vocabulary for the token counter ("" = look next to the model)
     std::string layer_parameters;           // the active layer's stored A1111 text, for "From layer"
     unsigned long transient_for_xid = 0;    // GIMP's image window, when known
@@ -64,6 +65,7 @@ public:
     std::vector<std::string> paste_parameters(const std::string& infotext);
 
     void generate();  // as the Generate button
+    void add_lora();  // as "Add to prompt": the chosen LoRA appended as <lora:name:1>
     void cancel();    // as the Cancel button
     bool busy() const { return job_ && job_->running(); }
 

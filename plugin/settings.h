@@ -39,6 +39,9 @@ std::vector<std::string> model_choices(const Settings& s);
 // (*.vae.safetensors / .vae.ckpt / .vae.pt, and every file of a VAE/ subfolder).
 std::vector<std::string> vae_choices(const Settings& s);
 
+// The LoRA names <lora:name:...> finds in the model folders' Lora/ subfolders (and theirs), sorted.
+std::vector<std::string> lora_names();
+
 // The checkpoint to use: the explicit one, else the last one, else $GIMP_DIFFUSION_MODEL, else the
 // first checkpoint in the model folders. Throws sdgimp::Error saying where to put one.
 std::string resolve_model(const std::string& explicit_path, const Settings& s);
