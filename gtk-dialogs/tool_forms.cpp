@@ -6,6 +6,7 @@
 #include "model_summary.h"
 #include "request.h"
 #include "status.h"
+#include "xy_plot.h"
 
 namespace sdgimp::dialogs {
 namespace {
@@ -130,7 +131,7 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
     } else if (proc == "plug-in-diffusion-xy-plot") {
         cfg.title = "X/Y Plot";
         cfg.intro = "A grid of images over two fields, e.g. CFG Scale against Steps, in a new image.";
-        const std::vector<std::string> kinds = {"CFG Scale", "Steps", "Seed", "Variation seed", "Variation strength", "Clip skip"};
+        const std::vector<std::string>& kinds = xy_fields();
         fields = generation_fields();
         fields.push_back({10, spin_field("width", "Width", 64, 2048, 8, 0)});
         fields.push_back({11, spin_field("height", "Height", 64, 2048, 8, 0)});

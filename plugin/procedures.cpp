@@ -67,11 +67,11 @@ void register_procedures() {
             {kRunMode, kImage, kDrawable, arg(GIMP_PDB_STRING, "method", "Auto (LaMa when big-lama.pt is installed, else PatchMatch), PatchMatch or LaMa")},
             {arg(GIMP_PDB_LAYER, "layer", "The new layer, masked by the selection")});
 
-    install("plug-in-diffusion-xy-plot", "A grid of images over two numeric fields (CFG scale x steps, ...)", "_X/Y Plot...",
+    install("plug-in-diffusion-xy-plot", "A grid of images over two fields (CFG scale x steps, samplers, Prompt S/R, ...)", "_X/Y Plot...",
             "RGB*, GRAY*",
             {kRunMode, kImage, kDrawable, prompt, negative, steps, sampler, schedule, cfg, seed,
              arg(GIMP_PDB_INT32, "width", "Width of each cell"), arg(GIMP_PDB_INT32, "height", "Height of each cell"),
-             arg(GIMP_PDB_STRING, "x-type", "Field along X: CFG Scale, Steps, Seed, Variation seed, Variation strength, Clip skip"),
+             arg(GIMP_PDB_STRING, "x-type", "Field along X: CFG Scale, Steps, Seed, Variation seed, Variation strength, Clip skip, Eta noise seed delta, Sampler, Prompt S/R"),
              arg(GIMP_PDB_STRING, "x-values", "Comma-separated values, e.g. \"5, 7, 9\""),
              arg(GIMP_PDB_STRING, "y-type", "Field along Y"), arg(GIMP_PDB_STRING, "y-values", "Comma-separated values"), model},
             {arg(GIMP_PDB_IMAGE, "plot", "A new image holding one layer per cell")});

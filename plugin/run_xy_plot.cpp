@@ -1,5 +1,5 @@
-// X/Y Plot: one txt2img per (x, y) pair of values of two numeric fields (CFG scale x steps by
-// default), laid out as a grid of layers in a new image, each named after its values.
+// X/Y Plot: one txt2img per (x, y) pair of values of two fields (CFG scale x steps by default;
+// xy_plot.h lists them), laid out as a grid of layers in a new image, each named after its values.
 #include <cstdlib>
 #include <sstream>
 
@@ -8,46 +8,10 @@
 #include "procedures.h"
 #include "settings.h"
 #include "status.h"
+#include "xy_plot.h"
 
 namespace sdgimp::plugin {
 namespace {
-
-std::vector<double> parse_values(const std::string& field, const std::string& text) {
-    std::vector<double> out;
-    std::stringstream ss(text);
-    std::string item;
-    while (std::getline(ss, item, ',')) {
-        const size_t a = item.find_first_not_of(" \t"), b = item.find_last_not_of(" \t");
-        if (a == std::string::npos) continue;
-        item = item.substr(a, b - a + 1);
-        char* end = nullptr;
-        const double v = std::strtod(item.c_str(), &end);
-        if (*end != '\0') throw Error(ErrorCode::kInvalidRequest, "The " + field + " values must be numbers separated by commas, not \"" + item + "\".");
-        out.push_back(v);
-    }
-    if (out.empty()) throw Error(ErrorCode::kInvalidRequest, "Give at least one " + field + " value (e.g. \"5, 7, 9\").");
-    if (out.size() > 16) throw Error(ErrorCode::kInvalidRequest, "At most 16 " + field + " values, please.");
-    return out;
-}
-
-// Sets one A1111 field by its name; returns false for a field the plot cannot vary.
-bool set_field(GenerateRequest* r, const std::string& field, double v) {
-    if (field == "CFG Scale") r->cfg_scale = v;
-    else if (field == "Steps") r->steps = static_cast<int>(v);
-    else if (field == "Seed") r->seed = static_cast<int64_t>(v);
-    else if (field == "Variation seed") r->subseed = static_cast<int64_t>(v);
-    else if (field == "Variation strength") r->subseed_strength = v;
-    else if (field == "Clip skip") r->clip_skip = static_cast<int>(v);
-    else if (field == "Eta noise seed delta") r->eta_noise_seed_delta = static_cast<int64_t>(v);
-    else return false;
-    return true;
-}
-
-std::string value_text(double v) {
-    std::ostringstream o;
-    o << v;
-    return o.str();
-}
 
 }  // namespace
 
@@ -67,30 +31,24 @@ void run_xy_plot(const GimpParam* params, int n, Reply* reply) {
         base.width = params[10].data.d_int32;
         base.height = params[11].data.d_int32;
         base.batch_size = base.batch_count = 1;
-        const std::string x_field = str(12), y_field = str(14);
-        GenerateRequest probe = base;
-        for (const auto& f : {x_field, y_field})
-            if (!set_field(&probe, f, 1))
-                throw Error(ErrorCode::kInvalidRequest, "The plot cannot vary \"" + f +
-                                                            "\"; use CFG Scale, Steps, Seed, Variation seed, Variation strength, Clip skip or Eta noise seed delta.");
-        const auto xs = parse_values(x_field, str(13)), ys = parse_values(y_field, str(15));
+        const XYAxis xs = parse_xy_axis(str(12), str(13), base), ys = parse_xy_axis(str(14), str(15), base);
         // A fixed seed for every cell, so the cells differ only by the plotted fields.
         if (base.seed < 0) base.seed = static_cast<int64_t>(g_random_int_range(0, G_MAXINT32));
         const std::string model = resolve_model(str(16), s);
         validate(base);
-        const int cols = static_cast<int>(xs.size()), rows = static_cast<int>(ys.size());
+        const int cols = static_cast<int>(xs.values.size()), rows = static_cast<int>(ys.values.size());
         std::vector<std::pair<std::string, wire::Message>> cells;
         for (int j = 0; j < rows; ++j)
             for (int i = 0; i < cols; ++i) {
                 GenerateRequest r = base;
-                set_field(&r, x_field, xs[static_cast<size_t>(i)]);
-                set_field(&r, y_field, ys[static_cast<size_t>(j)]);
+                apply_xy_value(&r, xs, static_cast<size_t>(i));
+                apply_xy_value(&r, ys, static_cast<size_t>(j));
                 validate(r);
                 wire::Message req;
                 req.header = {{"op", "txt2img"}, {"request", wire::request_to_json(r)}, {"model", model_header(s, model)}};
                 wire::Message res;
-                const std::string label = x_field + ": " + value_text(xs[static_cast<size_t>(i)]) + ", " + y_field + ": " +
-                                          value_text(ys[static_cast<size_t>(j)]);
+                const std::string label = xs.field + ": " + xs.values[static_cast<size_t>(i)] + ", " + ys.field + ": " +
+                                          ys.values[static_cast<size_t>(j)];
                 const Status st = call_engine(req, "X/Y Plot " + std::to_string(cells.size() + 1) + "/" + std::to_string(cols * rows), &res);
                 if (!st.ok) throw Error(st.code, st.message);
                 cells.emplace_back(label, std::move(res));
@@ -105,7 +63,7 @@ void run_xy_plot(const GimpParam* params, int n, Reply* reply) {
             const gint32 layer = add_layer(img, 0, 0, cells[k].first, wire::image_from(d, res), i * base.width, j * base.height);
             attach_parameters(layer, d["infotext"]);
         }
-        set_image_comment(img, "X/Y plot: " + x_field + " × " + y_field);
+        set_image_comment(img, "X/Y plot: " + xs.field + " × " + ys.field);
         gimp_image_undo_enable(img);
         if (params[0].data.d_int32 == GIMP_RUN_INTERACTIVE) gimp_display_new(img);
         s.model = model;

@@ -105,6 +105,15 @@ scm=$(cat <<SCM
     (check (string=? (car (gimp-item-get-name (car cells))) "CFG Scale: 7, Steps: 4") "last cell named after its values")
     (check (contains (parasite (car cells)) "Steps: 4, Sampler: Euler a") "cell parameters")
     (gimp-image-delete plot))
+  ; A1111's Prompt S/R against samplers (matched without case).
+  (let* ((plot (car (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img base "a lighthouse" "" 2 "Euler a" "Automatic" 7.0 42
+                       64 64 "Prompt S/R" "lighthouse, windmill" "Sampler" "euler a, DPM++ 2M" "")))
+         (cells (layers plot)))
+    (check (= (length cells) 4) "4 S/R cells")
+    (check (string=? (car (gimp-item-get-name (car cells))) "Prompt S/R: windmill, Sampler: DPM++ 2M") "S/R cell named after its values")
+    (check (starts-with (parasite (car cells)) "a windmill") "S/R cell prompt replaced")
+    (check (contains (parasite (car cells)) "Sampler: DPM++ 2M") "S/R cell sampler")
+    (gimp-image-delete plot))
 
   ; 7. SD upscale x2 (Lanczos first, then img2img over 64 px tiles with 16 px overlap) into a new image.
   (let* ((r (plug-in-diffusion-sd-upscale RUN-NONINTERACTIVE img base "detailed" "" 2 "Euler a" "Automatic" 7.0 5 0.3

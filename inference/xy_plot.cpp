@@ -1,0 +1,110 @@
+#include "xy_plot.h"
+
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+
+#include "status.h"
+
+namespace sdgimp {
+namespace {
+
+[[noreturn]] void bad(const std::string& msg) { throw Error(ErrorCode::kInvalidRequest, msg); }
+
+// A1111 reads the values with Python's csv module (skipinitialspace), then strips each.
+std::vector<std::string> csv_values(const std::string& text) {
+    std::vector<std::string> out;
+    std::string cur;
+    bool quoted = false, any = false;
+    for (size_t i = 0; i <= text.size(); ++i) {
+        const char c = i < text.size() ? text[i] : ',';
+        if (quoted) {
+            if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') { cur += '"'; ++i; }
+            else if (c == '"') quoted = false;
+            else cur += c;
+        } else if (c == '"' && cur.find_first_not_of(" \t") == std::string::npos) {
+            cur.clear();
+            quoted = any = true;
+        } else if (c == ',') {
+            const size_t a = cur.find_first_not_of(" \t\r\n"), b = cur.find_last_not_of(" \t\r\n");
+            const std::string v = a == std::string::npos ? "" : cur.substr(a, b - a + 1);
+            if (!v.empty() || any) out.push_back(v);
+            cur.clear();
+            any = false;
+        } else {
+            cur += c;
+        }
+    }
+    return out;
+}
+
+bool numeric(const std::string& field) { return field != "Sampler" && field != "Prompt S/R"; }
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+    if (from.empty()) return s;
+    for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+    return s;
+}
+
+}  // namespace
+
+const std::vector<std::string>& xy_fields() {
+    static const std::vector<std::string> kFields = {"CFG Scale", "Steps", "Seed", "Variation seed", "Variation strength",
+                                                     "Clip skip", "Eta noise seed delta", "Sampler", "Prompt S/R"};
+    return kFields;
+}
+
+XYAxis parse_xy_axis(const std::string& field, const std::string& text, const GenerateRequest& base) {
+    bool known = false;
+    for (const auto& f : xy_fields()) known = known || f == field;
+    if (!known) {
+        std::string list;
+        for (const auto& f : xy_fields()) list += (list.empty() ? "" : ", ") + f;
+        bad("The plot cannot vary \"" + field + "\"; use " + list + ".");
+    }
+    XYAxis axis{field, csv_values(text)};
+    if (axis.values.empty()) bad("Give at least one " + field + " value (e.g. \"5, 7, 9\").");
+    if (axis.values.size() > 16) bad("At most 16 " + field + " values, please.");
+    for (auto& v : axis.values) {
+        if (numeric(field)) {
+            char* end = nullptr;
+            const double d = std::strtod(v.c_str(), &end);
+            if (v.empty() || *end != '\0' || !std::isfinite(d))
+                bad("The " + field + " values must be numbers separated by commas, not \"" + v + "\".");
+        } else if (field == "Sampler") {
+            // A1111 matches sampler names without regard to case.
+            std::string canonical;
+            for (const auto& name : sampler_names()) {
+                if (name.size() != v.size()) continue;
+                bool same = true;
+                for (size_t i = 0; i < v.size(); ++i) same = same && std::tolower(static_cast<unsigned char>(name[i])) == std::tolower(static_cast<unsigned char>(v[i]));
+                if (same) canonical = name;
+            }
+            if (canonical.empty()) bad("Unknown sampler \"" + v + "\" in the X/Y values; use A1111's names, e.g. Euler a, DPM++ 2M.");
+            v = canonical;
+        }
+    }
+    if (field == "Prompt S/R" && base.prompt.find(axis.values[0]) == std::string::npos &&
+        base.negative_prompt.find(axis.values[0]) == std::string::npos)
+        bad("Prompt S/R did not find \"" + axis.values[0] + "\" in the prompt or negative prompt; its first value is the text the others replace.");
+    return axis;
+}
+
+void apply_xy_value(GenerateRequest* r, const XYAxis& axis, size_t index) {
+    const std::string& v = axis.values.at(index);
+    const double d = numeric(axis.field) ? std::strtod(v.c_str(), nullptr) : 0;
+    if (axis.field == "CFG Scale") r->cfg_scale = d;
+    else if (axis.field == "Steps") r->steps = static_cast<int>(d);
+    else if (axis.field == "Seed") r->seed = static_cast<int64_t>(d);
+    else if (axis.field == "Variation seed") r->subseed = static_cast<int64_t>(d);
+    else if (axis.field == "Variation strength") r->subseed_strength = d;
+    else if (axis.field == "Clip skip") r->clip_skip = static_cast<int>(d);
+    else if (axis.field == "Eta noise seed delta") r->eta_noise_seed_delta = static_cast<int64_t>(d);
+    else if (axis.field == "Sampler") r->sampler = v;
+    else if (axis.field == "Prompt S/R") {
+        r->prompt = replace_all(r->prompt, axis.values[0], v);
+        r->negative_prompt = replace_all(r->negative_prompt, axis.values[0], v);
+    }
+}
+
+}  // namespace sdgimp

@@ -1,0 +1,29 @@
+// A1111's X/Y plot axes: the fields a plot can vary and their values, parsed as A1111's script
+// parses them (comma-separated, quotes keep commas), applied to one cell's request.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "request.h"
+
+namespace sdgimp {
+
+struct XYAxis {
+    std::string field;                // one of xy_fields()
+    std::vector<std::string> values;  // as the cells get them (sampler names canonical)
+};
+
+// "CFG Scale", "Steps", "Seed", "Variation seed", "Variation strength", "Clip skip",
+// "Eta noise seed delta", "Sampler", "Prompt S/R".
+const std::vector<std::string>& xy_fields();
+
+// Throws sdgimp::Error (kInvalidRequest) naming the field and the value that is not one of it.
+// "Prompt S/R" takes its first value as the text that every value replaces, and `base` must hold
+// it in its prompt or negative prompt.
+XYAxis parse_xy_axis(const std::string& field, const std::string& text, const GenerateRequest& base);
+
+// The request of the cell at `index` along `axis`.
+void apply_xy_value(GenerateRequest* r, const XYAxis& axis, size_t index);
+
+}  // namespace sdgimp

@@ -1,0 +1,69 @@
+// The X/Y plot's axes as A1111's script reads them: comma-separated values with quotes keeping
+// commas, sampler names matched without case, Prompt S/R replacing its first value in both
+// prompts, and one sentence for a value that is not one of the field.
+#include <gtest/gtest.h>
+
+#include "status.h"
+#include "xy_plot.h"
+
+using namespace sdgimp;
+
+namespace {
+
+std::string error_of(const std::string& field, const std::string& text, const GenerateRequest& base = {}) {
+    try {
+        (void)parse_xy_axis(field, text, base);
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::kInvalidRequest);
+        return e.what();
+    }
+    return "";
+}
+
+}  // namespace
+
+TEST(XYPlot, NumericFieldsSetTheirRequestField) {
+    const XYAxis cfg = parse_xy_axis("CFG Scale", " 5, 7.5 ,9", {});
+    EXPECT_EQ(cfg.values, (std::vector<std::string>{"5", "7.5", "9"}));
+    GenerateRequest r;
+    apply_xy_value(&r, cfg, 1);
+    EXPECT_EQ(r.cfg_scale, 7.5);
+    const XYAxis steps = parse_xy_axis("Steps", "20,30", {});
+    apply_xy_value(&r, steps, 1);
+    EXPECT_EQ(r.steps, 30);
+    const XYAxis seed = parse_xy_axis("Seed", "3331645590", {});
+    apply_xy_value(&r, seed, 0);
+    EXPECT_EQ(r.seed, 3331645590LL);
+    EXPECT_EQ(error_of("Steps", "20, many"), "The Steps values must be numbers separated by commas, not \"many\".");
+    EXPECT_EQ(error_of("Steps", " , "), "Give at least one Steps value (e.g. \"5, 7, 9\").");
+    EXPECT_NE(error_of("Width", "512").find("The plot cannot vary \"Width\"; use CFG Scale, Steps,"), std::string::npos);
+}
+
+TEST(XYPlot, SamplersByA1111NameWithoutCase) {
+    const XYAxis s = parse_xy_axis("Sampler", "euler a, DPM++ 2M,  dpm++ sde", {});
+    EXPECT_EQ(s.values, (std::vector<std::string>{"Euler a", "DPM++ 2M", "DPM++ SDE"}));
+    GenerateRequest r;
+    apply_xy_value(&r, s, 2);
+    EXPECT_EQ(r.sampler, "DPM++ SDE");
+    EXPECT_EQ(error_of("Sampler", "Euler a, Nope"), "Unknown sampler \"Nope\" in the X/Y values; use A1111's names, e.g. Euler a, DPM++ 2M.");
+}
+
+TEST(XYPlot, PromptSearchReplaceSwapsItsFirstValueInBothPrompts) {
+    GenerateRequest base;
+    base.prompt = "a red house, red roof";
+    base.negative_prompt = "red sky";
+    const XYAxis sr = parse_xy_axis("Prompt S/R", "red, \"blue, dark\", green", base);
+    EXPECT_EQ(sr.values, (std::vector<std::string>{"red", "blue, dark", "green"}));
+    GenerateRequest r = base;
+    apply_xy_value(&r, sr, 0);
+    EXPECT_EQ(r.prompt, base.prompt);
+    r = base;
+    apply_xy_value(&r, sr, 1);
+    EXPECT_EQ(r.prompt, "a blue, dark house, blue, dark roof");
+    EXPECT_EQ(r.negative_prompt, "blue, dark sky");
+    r = base;
+    apply_xy_value(&r, sr, 2);
+    EXPECT_EQ(r.prompt, "a green house, green roof");
+    EXPECT_EQ(error_of("Prompt S/R", "purple, green", base),
+              "Prompt S/R did not find \"purple\" in the prompt or negative prompt; its first value is the text the others replace.");
+}
