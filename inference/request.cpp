@@ -178,6 +178,7 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     if (!model.vae_hash.empty()) g.vae_hash = model.vae_hash;
     if (!model.vae_name.empty()) g.vae_name = model.vae_name;
     if (!model.lora_hashes.empty()) g.extra.emplace_back("Lora hashes", text::InfoValue::str(model.lora_hashes));
+    if (!model.ti_hashes.empty()) g.extra.emplace_back("TI hashes", text::InfoValue::str(model.ti_hashes));
     g.clip_skip = r.clip_skip;
     g.seed_resize_from_w = r.seed_resize_from_w > 0 ? r.seed_resize_from_w : -1;
     g.seed_resize_from_h = r.seed_resize_from_h > 0 ? r.seed_resize_from_h : -1;

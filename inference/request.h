@@ -69,6 +69,7 @@ struct ModelIdentity {
     bool inpainting = false;
     std::string vae_hash, vae_name;  // a separate VAE file's: 10 hex digits, file name; empty without one
     std::string lora_hashes;  // A1111's "Lora hashes" of the run's <lora:...> networks ("name: hash, ..."), or ""
+    std::string ti_hashes;    // A1111's "TI hashes" of the embeddings the prompts use, or ""
 };
 text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdentity& model, int64_t seed,
                                      int64_t subseed, bool img2img);

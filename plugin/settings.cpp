@@ -21,6 +21,9 @@ nlohmann::json model_header(const Settings& s, const std::string& model_path, co
     nlohmann::json loras = nlohmann::json::array();
     for (const auto& dir : model_folders()) loras.push_back(dir + "/Lora");
     m["lora_dirs"] = loras;
+    nlohmann::json embeddings = nlohmann::json::array();
+    for (const auto& dir : model_folders()) embeddings.push_back(dir + "/embeddings");
+    m["embedding_dirs"] = embeddings;
     return m;
 }
 

@@ -76,6 +76,9 @@ struct Engine::Impl {
     std::vector<std::string> lora_dirs;  // the last load request's, searched first
     models::LoraWeights loras;           // the <lora:...> networks the model's weights carry now
     std::string lora_hashes;             // their "Lora hashes" value
+    std::vector<std::string> embedding_dirs;      // the last load request's, searched first
+    pipeline::TextualInversions embeddings;       // textual-inversion embeddings of the model's width
+    std::string ti_hashes;                        // "TI hashes" of the run's prompts
 };
 
 Engine::Engine() : impl_(std::make_unique<Impl>()) { init_torch_threads(); }
@@ -89,6 +92,8 @@ void Engine::unload() {
     impl_->cond_cache = {};
     impl_->loras = {};
     impl_->lora_hashes.clear();
+    impl_->embeddings = {};
+    impl_->ti_hashes.clear();
     impl_->model.reset();
     impl_->tok.reset();
     impl_->loaded_req = {};
@@ -177,15 +182,18 @@ Status Engine::load_model(const ModelRequest& req, LoadedModel* out) {
             ++impl_->loads;
         }
         impl_->lora_dirs = req.lora_dirs;
+        impl_->embedding_dirs = req.embedding_dirs;
         if (out) *out = impl_->info;
     });
 }
 
 namespace {
 
-pipeline::RunHooks hooks_for(const RunCallbacks& cb, pipeline::ConditioningCache* cache) {
+pipeline::RunHooks hooks_for(const RunCallbacks& cb, pipeline::ConditioningCache* cache,
+                             const pipeline::TextualInversions* embeddings) {
     pipeline::RunHooks h;
     h.conditioning_cache = cache;
+    h.embeddings = embeddings;
     h.progress = cb.progress;
     h.cancelled = cb.cancelled;
     h.preview_every = cb.preview_every;
@@ -230,6 +238,7 @@ ModelIdentity Engine::identity() const {
     id.vae_hash = impl_->info.vae_hash;
     id.vae_name = impl_->info.vae_name;
     id.lora_hashes = impl_->lora_hashes;
+    id.ti_hashes = impl_->ti_hashes;
     return id;
 }
 
@@ -324,6 +333,21 @@ void Engine::use_loras(const std::string& prompt) {
     impl_->lora_hashes = hashes;
 }
 
+void Engine::use_embeddings(const GenerateRequest& r) {
+    // A1111's embeddings folder: webui/embeddings beside models/Stable-diffusion.
+    const std::string& ck = impl_->info.path;
+    const std::string dir = ck.find('/') == std::string::npos ? "." : ck.substr(0, ck.find_last_of('/'));
+    std::vector<std::string> dirs = impl_->embedding_dirs;
+    for (const char* rel : {"/embeddings", "/../embeddings", "/../../embeddings"}) dirs.push_back(dir + rel);
+    if (const char* env = std::getenv("GIMP_DIFFUSION_EMBEDDINGS_DIR")) dirs.push_back(env);
+    if (const char* home = std::getenv("HOME")) dirs.push_back(std::string(home) + "/.local/share/gimp-diffusion/models/embeddings");
+    const auto flavor = impl_->model->cfg.text.kind == TextEncoderKind::kOpenCLIP ? text::TokenizerFlavor::kOpenCLIP
+                                                                                    : text::TokenizerFlavor::kHF;
+    // New or changed files change what prompts mean: their cached encodings go.
+    if (impl_->embeddings.refresh(dirs, impl_->model->cfg.text.width, *impl_->tok, flavor)) impl_->cond_cache = {};
+    impl_->ti_hashes = impl_->embeddings.hashes_for({text::parse_extra_networks(r.prompt).stripped, r.negative_prompt}, *impl_->tok, flavor);
+}
+
 void Engine::require_model() const {
     if (!impl_->model) throw Error(ErrorCode::kModelNotFound, "No model is loaded; load a Stable Diffusion checkpoint first.");
 }
@@ -335,7 +359,8 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
         const GenerateRequest r = pipeline::with_resolved_seeds(req);
         impl_->model->set_tiling(r.tiling);
         use_loras(r.prompt);
-        const auto batch = pipeline::generate_txt2img(*impl_->model, *impl_->tok, r, hooks_for(cb, &impl_->cond_cache));
+        use_embeddings(r);
+        const auto batch = pipeline::generate_txt2img(*impl_->model, *impl_->tok, r, hooks_for(cb, &impl_->cond_cache, &impl_->embeddings));
         *out = results(batch, r, identity(), false, cb.keep_latents);
     });
 }
@@ -353,9 +378,10 @@ Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunC
         validate(r);
         impl_->model->set_tiling(r.tiling);
         use_loras(r.prompt);
+        use_embeddings(r);
         auto px = torch::from_blob(const_cast<uint8_t*>(init.pixels.data()), {init.height, init.width, init.channels}, torch::kUInt8);
         auto x = px.slice(2, 0, 3).permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0 * 2 - 1;
-        const auto batch = pipeline::generate_img2img(*impl_->model, *impl_->tok, r, x, hooks_for(cb, &impl_->cond_cache));
+        const auto batch = pipeline::generate_img2img(*impl_->model, *impl_->tok, r, x, hooks_for(cb, &impl_->cond_cache, &impl_->embeddings));
         *out = results(batch, r, identity(), true, cb.keep_latents);
     });
 }
@@ -412,6 +438,7 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
             throw Error(ErrorCode::kInvalidRequest, "The tile overlap must be smaller than the tile size.");
         impl_->model->set_tiling(r.tiling);
         use_loras(r.prompt);
+        use_embeddings(r);
         Image up = imaging::to_rgb(image);
         if (upscaler != "None") {
             pipeline::UpscaleOptions uo;
@@ -441,7 +468,7 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
                 t.batch_size = t.batch_count = 1;
                 auto px = torch::from_blob(const_cast<uint8_t*>(tiles[j].pixels.data()), {tiles[j].height, tiles[j].width, 3}, torch::kUInt8);
                 auto x = px.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0 * 2 - 1;
-                pipeline::RunHooks h = hooks_for({}, &impl_->cond_cache);
+                pipeline::RunHooks h = hooks_for({}, &impl_->cond_cache, &impl_->embeddings);
                 h.cancelled = cb.cancelled;
                 const auto b = pipeline::generate_img2img(*impl_->model, *impl_->tok, t, x, h);
                 res.push_back(to_image(b.images[0]));
@@ -477,7 +504,8 @@ Status Engine::inpaint(const GenerateRequest& req, const Image& image, const Ima
         validate(r);
         impl_->model->set_tiling(r.tiling);
         use_loras(r.prompt);
-        const auto res = pipeline::generate_inpaint(*impl_->model, *impl_->tok, r, imaging::to_rgb(image), mask, hooks_for(cb, &impl_->cond_cache));
+        use_embeddings(r);
+        const auto res = pipeline::generate_inpaint(*impl_->model, *impl_->tok, r, imaging::to_rgb(image), mask, hooks_for(cb, &impl_->cond_cache, &impl_->embeddings));
         const ModelIdentity id = identity();
         out->clear();
         for (size_t i = 0; i < res.images.size(); ++i) {

@@ -40,6 +40,11 @@ struct ModelRequest {
     // models/Lora beside models/Stable-diffusion), $GIMP_DIFFUSION_LORA_DIR (':'-separated) and
     // ~/.local/share/gimp-diffusion/models/Lora.
     std::vector<std::string> lora_dirs;
+    // Where textual-inversion embeddings (.pt, .bin, .safetensors; the prompt names them by file
+    // name) are read from, before the checkpoint's folder's embeddings/, ../embeddings/ and
+    // ../../embeddings/ (A1111's webui/embeddings), $GIMP_DIFFUSION_EMBEDDINGS_DIR and
+    // ~/.local/share/gimp-diffusion/models/embeddings.
+    std::vector<std::string> embedding_dirs;
 };
 
 struct LoadedModel {
@@ -112,6 +117,8 @@ private:
     // The prompt's <lora:...> networks on the model's weights (A1111's Lora extension), the ones of
     // the previous run taken off first; throws for a LoRA that is not there or does not fit.
     void use_loras(const std::string& prompt);
+    // Textual-inversion embeddings (re)read from their folders, and the run's "TI hashes".
+    void use_embeddings(const GenerateRequest& r);
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -10,7 +10,8 @@ namespace sdgimp::io {
 namespace {
 
 // The keys real-world files wrap their state dict in, in the order they are tried.
-const char* const kWrappers[] = {"state_dict", "params_ema", "params", "model_state_dict", "model"};
+// "string_to_param": an A1111 textual-inversion embedding (its vectors under "*").
+const char* const kWrappers[] = {"state_dict", "params_ema", "params", "model_state_dict", "model", "string_to_param"};
 
 const PyObj* unwrap(const PyObj* root, std::string* wrapper, const std::string& path) {
     if (root->kind != PyObj::Kind::kDict)

@@ -50,12 +50,20 @@ OpenClipTextImpl::OpenClipTextImpl(const TextConfig& c) : cfg(c) {
     logit_scale = register_parameter("logit_scale", torch::zeros({}), false);
 }
 
-torch::Tensor OpenClipTextImpl::forward(const torch::Tensor& ids, int64_t layers_to_run) {
-    const int64_t n = ids.size(1);
+torch::Tensor token_vectors(Embedding& table, const torch::Tensor& ids, const std::vector<TokenFix>& fixes,
+                            const torch::Tensor& like) {
     // The token table may stay in host memory while the rest runs on a GPU (keep_on_host).
-    auto x = token_embedding->forward(ids.to(token_embedding->weight.device()))
-                 .to(positional_embedding.device(), positional_embedding.scalar_type()) +
-             positional_embedding.slice(0, 0, n);
+    torch::Tensor x = table->forward(ids.to(table->weight.device())).to(like.device(), like.scalar_type());
+    for (const TokenFix& f : fixes) {
+        const int64_t n = std::min<int64_t>(f.vectors.size(0), x.size(1) - f.offset);
+        if (n > 0) x[f.row].narrow(0, f.offset, n).copy_(f.vectors.narrow(0, 0, n));
+    }
+    return x;
+}
+
+torch::Tensor OpenClipTextImpl::forward(const torch::Tensor& ids, int64_t layers_to_run, const std::vector<TokenFix>& fixes) {
+    const int64_t n = ids.size(1);
+    auto x = token_vectors(token_embedding, ids, fixes, positional_embedding) + positional_embedding.slice(0, 0, n);
     auto mask = causal_mask(n, x.options());
     for (int64_t i = 0; i < layers_to_run; ++i) x = resblocks[i]->as<OpenClipBlock>()->forward(x, mask);
     return ln_final->forward(x);
@@ -101,10 +109,10 @@ HfClipTextImpl::HfClipTextImpl(const TextConfig& c) : cfg(c) {
     final_layer_norm = register_module("final_layer_norm", layer_norm(c.width));
 }
 
-torch::Tensor HfClipTextImpl::forward(const torch::Tensor& ids, int64_t layers_to_run) {
+torch::Tensor HfClipTextImpl::forward(const torch::Tensor& ids, int64_t layers_to_run, const std::vector<TokenFix>& fixes) {
     const int64_t n = ids.size(1);
     const auto& pos = position_embedding->weight;
-    auto x = token_embedding->forward(ids.to(token_embedding->weight.device())).to(pos.device(), pos.scalar_type()) +
+    auto x = token_vectors(token_embedding, ids, fixes, pos) +
              position_embedding->forward(torch::arange(n, torch::TensorOptions().dtype(torch::kLong).device(pos.device())));
     auto mask = causal_mask(n, x.options());
     for (int64_t i = 0; i < layers_to_run; ++i) x = layers[i]->as<HfClipLayer>()->forward(x, mask);
@@ -130,13 +138,13 @@ void TextEncoderImpl::keep_on_host() {
     }
 }
 
-torch::Tensor TextEncoderImpl::forward(const torch::Tensor& ids, int clip_skip) {
+torch::Tensor TextEncoderImpl::forward(const torch::Tensor& ids, int clip_skip, const std::vector<TokenFix>& fixes) {
     const int64_t skip = std::max(1, clip_skip) - 1;
     if (open_clip) {
         const int64_t base = cfg.penultimate ? cfg.layers - 1 : cfg.layers;
-        return open_clip->forward(ids, std::max<int64_t>(1, base - skip));
+        return open_clip->forward(ids, std::max<int64_t>(1, base - skip), fixes);
     }
-    return hf->forward(ids, std::max<int64_t>(1, cfg.layers - skip));
+    return hf->forward(ids, std::max<int64_t>(1, cfg.layers - skip), fixes);
 }
 
 }  // namespace sdgimp::models

@@ -29,10 +29,21 @@ struct OpenClipBlockImpl : torch::nn::Module {
 };
 TORCH_MODULE(OpenClipBlock);
 
+// A textual-inversion embedding's vectors in place of the token vectors of row `row` from
+// position `offset` (of the 77) on, before the positions are added (A1111's EmbeddingsWithFixes).
+struct TokenFix {
+    int64_t row = 0, offset = 0;
+    torch::Tensor vectors;  // (n, width)
+};
+
+// The token table's vectors for ids with the fixes put in.
+torch::Tensor token_vectors(Embedding& table, const torch::Tensor& ids, const std::vector<TokenFix>& fixes,
+                            const torch::Tensor& like);
+
 struct OpenClipTextImpl : torch::nn::Module {
     explicit OpenClipTextImpl(const TextConfig& c);
     // ids (B, 77) int64 -> hidden states after `layers_to_run` blocks and ln_final
-    torch::Tensor forward(const torch::Tensor& ids, int64_t layers_to_run);
+    torch::Tensor forward(const torch::Tensor& ids, int64_t layers_to_run, const std::vector<TokenFix>& fixes = {});
     Embedding token_embedding{nullptr};
     torch::Tensor positional_embedding, text_projection, logit_scale;
     torch::nn::ModuleList resblocks;
@@ -62,7 +73,7 @@ TORCH_MODULE(HfClipLayer);
 struct HfClipTextImpl : torch::nn::Module {
     explicit HfClipTextImpl(const TextConfig& c);
     // ids (B, 77) -> final_layer_norm(hidden state after `layers_to_run` layers)
-    torch::Tensor forward(const torch::Tensor& ids, int64_t layers_to_run);
+    torch::Tensor forward(const torch::Tensor& ids, int64_t layers_to_run, const std::vector<TokenFix>& fixes = {});
     Embedding token_embedding{nullptr}, position_embedding{nullptr};
     torch::Tensor position_ids;
     torch::nn::ModuleList layers;
@@ -76,7 +87,7 @@ struct TextEncoderImpl : torch::nn::Module {
     explicit TextEncoderImpl(const TextConfig& c);
     // clip_skip: 1 = the family's default layer (last for SD 1.x, penultimate for SD 2.x);
     // n > 1 skips n-1 further layers, as A1111's "Clip skip".
-    torch::Tensor forward(const torch::Tensor& ids, int clip_skip = 1);
+    torch::Tensor forward(const torch::Tensor& ids, int clip_skip = 1, const std::vector<TokenFix>& fixes = {});
     // Moves what a GPU would hold for nothing back to host memory: the token table (one row per
     // token is read; 0.09 GiB of OpenCLIP-H in half precision) and, for OpenCLIP with the
     // penultimate layer, the last block, which never runs. forward() then looks the tokens up on

@@ -17,10 +17,12 @@ torch::Tensor apply_emphasis(const torch::Tensor& z, const torch::Tensor& multip
 
 std::vector<std::vector<text::PromptChunk>> batch_chunks(const text::ClipTokenizer& tok,
                                                          const std::vector<std::string>& texts,
-                                                         text::TokenizerFlavor flavor, text::EmphasisMode emphasis) {
+                                                         text::TokenizerFlavor flavor, text::EmphasisMode emphasis,
+                                                         const std::vector<text::EmbeddingWord>* embeddings) {
     text::ChunkSettings cs;
     cs.flavor = flavor;
     cs.emphasis = emphasis;
+    cs.embeddings = embeddings;
     std::vector<text::ChunkedPrompt> chunked;
     size_t n_chunks = 1;
     for (const auto& t : texts) {
@@ -39,17 +41,21 @@ torch::Tensor encode_texts(const SDModel& m, const text::ClipTokenizer& tok, con
     const auto flavor =
         m.cfg.text.kind == TextEncoderKind::kOpenCLIP ? text::TokenizerFlavor::kOpenCLIP : text::TokenizerFlavor::kHF;
     std::vector<torch::Tensor> zs;
-    for (const auto& batch : batch_chunks(tok, texts, flavor, s.emphasis)) {
+    for (const auto& batch : batch_chunks(tok, texts, flavor, s.emphasis, s.embeddings ? &s.embeddings->words() : nullptr)) {
         std::vector<int64_t> ids;
         std::vector<float> mults;
+        std::vector<models::TokenFix> fixes;
         for (const auto& ch : batch) {
+            for (const auto& [slot, index] : ch.fixes)
+                fixes.push_back({static_cast<int64_t>(mults.size() / ch.multipliers.size()), slot + 1,
+                                 s.embeddings->items()[static_cast<size_t>(index)].vectors});
             ids.insert(ids.end(), ch.transformer_tokens.begin(), ch.transformer_tokens.end());
             for (double w : ch.multipliers) mults.push_back(static_cast<float>(w));
         }
         const int64_t b = static_cast<int64_t>(batch.size());
         auto ids_t = torch::tensor(ids, torch::kLong).view({b, -1});
         auto mult_t = torch::tensor(mults, torch::kFloat).view({b, -1});
-        zs.push_back(apply_emphasis(m.encode_text(ids_t, s.clip_skip), mult_t, s.emphasis));
+        zs.push_back(apply_emphasis(m.encode_text(ids_t, s.clip_skip, fixes), mult_t, s.emphasis));
     }
     return torch::cat(zs, 1);
 }

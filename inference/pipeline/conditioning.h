@@ -15,12 +15,14 @@
 #include "../text/prompt_chunks.h"
 #include "../text/prompt_schedule.h"
 #include "sd_model.h"
+#include "textual_inversion.h"
 
 namespace sdgimp::pipeline {
 
 struct TextSettings {
     text::EmphasisMode emphasis = text::EmphasisMode::kOriginal;
     int clip_skip = 1;
+    const TextualInversions* embeddings = nullptr;  // words the prompts may use as embeddings
 };
 
 // Multiplies the encoder output by the per-token weights; "Original" then restores the mean of the
@@ -31,7 +33,8 @@ torch::Tensor apply_emphasis(const torch::Tensor& z, const torch::Tensor& multip
 // padded with empty chunks.
 std::vector<std::vector<text::PromptChunk>> batch_chunks(const text::ClipTokenizer& tok,
                                                          const std::vector<std::string>& texts,
-                                                         text::TokenizerFlavor flavor, text::EmphasisMode emphasis);
+                                                         text::TokenizerFlavor flavor, text::EmphasisMode emphasis,
+                                                         const std::vector<text::EmbeddingWord>* embeddings = nullptr);
 
 // The chunks of several texts encoded as one batch (the texts of one schedule go together in A1111,
 // which matters for the "Original" mean); shorter texts are padded with empty chunks.

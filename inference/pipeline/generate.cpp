@@ -65,8 +65,9 @@ int schedule_steps(const GenerateRequest& r) {
     return r.steps * (info && info->second_order ? 2 : 1);
 }
 
-TextSettings text_settings(const GenerateRequest& r) {
+TextSettings text_settings(const GenerateRequest& r, const RunHooks& hooks) {
     TextSettings t;
+    t.embeddings = hooks.embeddings;
     t.emphasis = text::parse_emphasis_mode(r.emphasis);
     t.clip_skip = r.clip_skip;
     return t;
@@ -100,7 +101,7 @@ GeneratedBatch run_batches(const SDModel& m, const text::ClipTokenizer& tok, con
                            int steps_per_iteration, const RunHooks& hooks, SampleFn sample) {
     if (r.seed < 0 || r.subseed < 0) throw Error(ErrorCode::kInternal, "Seeds must be resolved before a run.");
     const auto cond_ptr = encode_run_cached(hooks.conditioning_cache, m, tok, r.prompt, r.negative_prompt,
-                                            schedule_steps(r), r.batch_size, r.cfg_scale, text_settings(r));
+                                            schedule_steps(r), r.batch_size, r.cfg_scale, text_settings(r, hooks));
     const RunConditioning& cond = *cond_ptr;
     RunState st{hooks};
     st.total = steps_per_iteration * r.batch_count;

@@ -18,6 +18,7 @@ namespace sdgimp::pipeline {
 struct ConditioningCache;
 
 struct RunHooks {
+    const TextualInversions* embeddings = nullptr;  // the words prompts may use as embeddings
     std::function<void(int done, int total)> progress;  // sampler steps over the whole run
     std::function<bool()> cancelled;                    // polled after every step
     std::function<void(const torch::Tensor& rgb)> preview;  // (3, h, w) in [0, 1], cheap latent approximation
@@ -39,7 +40,7 @@ SamplingSettings sampling_settings(const GenerateRequest& r);
 // Steps the prompt schedule spans (A1111 doubles them for second-order samplers) and the text
 // encoder settings of a request.
 int schedule_steps(const GenerateRequest& r);
-TextSettings text_settings(const GenerateRequest& r);
+TextSettings text_settings(const GenerateRequest& r, const RunHooks& hooks = {});
 
 GeneratedBatch generate_txt2img(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r,
                                 const RunHooks& hooks);

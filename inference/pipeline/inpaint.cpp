@@ -33,7 +33,7 @@ InpaintResult generate_inpaint(const SDModel& m, const text::ClipTokenizer& tok,
     if (prep.empty_mask) throw Error(ErrorCode::kInvalidRequest, "The inpaint mask is empty; select the area to repaint first.");
     const GenerateRequest rr = with_resolved_seeds(r);
     const auto cond_ptr = encode_run_cached(hooks.conditioning_cache, m, tok, rr.prompt, rr.negative_prompt,
-                                            schedule_steps(rr), rr.batch_size, rr.cfg_scale, text_settings(rr));
+                                            schedule_steps(rr), rr.batch_size, rr.cfg_scale, text_settings(rr, hooks));
     return inpaint_prepared(m.latent_model(), m.codec(), rr, std::move(prep),
                             [cond_ptr](int call) { return cond_ptr->at(call); }, hooks);
 }

@@ -117,11 +117,11 @@ void SDModel::use_channels_last() {
     models::channels_last_weights(*net->unet);
 }
 
-torch::Tensor SDModel::encode_text(const torch::Tensor& ids, int clip_skip) const {
+torch::Tensor SDModel::encode_text(const torch::Tensor& ids, int clip_skip, const std::vector<models::TokenFix>& fixes) const {
     torch::NoGradGuard ng;
-    if (device.is_cpu()) return net->text->forward(ids, clip_skip);
+    if (device.is_cpu()) return net->text->forward(ids, clip_skip, fixes);
     // The ids stay on the host, where the token table is looked up (TextEncoder::keep_on_host).
-    return to_host_float(net->text->forward(ids, clip_skip));
+    return to_host_float(net->text->forward(ids, clip_skip, fixes));
 }
 
 torch::Tensor decode_checked(const std::function<torch::Tensor()>& decode, const std::function<bool()>& to_float32) {

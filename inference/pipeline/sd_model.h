@@ -46,7 +46,7 @@ struct SDModel {
     // The raw UNet call A1111 makes (apply_model); for 9-channel models `concat` holds the
     // mask and masked-image latent appended to the input channels.
     sampling::ModelFn unet_fn(const torch::Tensor& concat = {}) const;
-    torch::Tensor encode_text(const torch::Tensor& ids, int clip_skip = 1) const;
+    torch::Tensor encode_text(const torch::Tensor& ids, int clip_skip = 1, const std::vector<models::TokenFix>& fixes = {}) const;
     // decode_first_stage: latent / scale_factor through the VAE decoder (output in ~[-1, 1]).
     torch::Tensor decode_first_stage(const torch::Tensor& latent) const;
     // Posterior moments of an image in [-1, 1]: mean and std.

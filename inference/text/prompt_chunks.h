@@ -15,6 +15,16 @@ struct PromptChunk {
     std::vector<int> tokens;                // 77: start, 75 slots (filler = end token), end
     std::vector<double> multipliers;        // 77, 1.0 for start/end/filler
     std::vector<int> transformer_tokens;    // what the text transformer is fed
+    // Textual-inversion embeddings: (slot among the 75, embedding index); its vectors replace the
+    // token vectors from that slot on (the slots hold token 0).
+    std::vector<std::pair<int, int>> fixes;
+};
+
+// A textual-inversion embedding as the chunker sees it: the tokens of its name, its vector count.
+struct EmbeddingWord {
+    std::vector<int> ids;
+    int vectors = 1;
+    int index = 0;  // the caller's
 };
 
 struct ChunkedPrompt {
@@ -26,6 +36,7 @@ struct ChunkSettings {
     TokenizerFlavor flavor = TokenizerFlavor::kOpenCLIP;  // OpenCLIP = SD 2.x: pad 0 after the first end
     EmphasisMode emphasis = EmphasisMode::kOriginal;
     int comma_padding_backtrack = 20;
+    const std::vector<EmbeddingWord>* embeddings = nullptr;  // matched in the tokens, longest name first
 };
 
 // Throws sdgimp::Error for prompts the emphasis parser rejects.

@@ -23,6 +23,7 @@ const char* kUsage =
     "      --resize-seed-from-w/-h, --rng gpu|cpu|nv, --ensd, --clip-skip, --emphasis, --vocab FILE,\n"
     "      --prediction v|eps, --parameters \"<A1111 parameters text>\" (options given after it win), --quiet,\n"
     "      --save-latents FILE.safetensors (the sampler's latents, before the VAE),\n"
+    "      --embeddings-dir DIR (textual-inversion embeddings the prompt names by file name, before MODEL's embeddings/),\n"
     "      --lora-dir DIR (where <lora:name:0.8> finds name.safetensors, before MODEL's Lora/ and ../Lora/),\n"
     "      --vae FILE|None|Automatic (A1111's SD VAE; Automatic: MODEL's stem + .vae.safetensors/.vae.ckpt/.vae.pt),\n"
     "      --tiling 1 (A1111's Tiling: circular padding, an image that tiles seamlessly),\n"

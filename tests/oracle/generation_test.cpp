@@ -15,6 +15,7 @@
 #include "models/lora.h"
 #include "models/state_loader.h"
 #include "pipeline/sd_model.h"
+#include "pipeline/textual_inversion.h"
 #include "pipeline/conditioning.h"
 #include "sampling/samplers.h"
 #include "sampling/schedules.h"
@@ -121,6 +122,127 @@ TEST(OracleNets, TextFromPromptStrings) {
         }
     }
     EXPECT_GT(checked, 0);
+}
+
+namespace {
+
+// An embedding whose vectors are the token vectors of `words`: a prompt naming it must encode
+// exactly as the prompt with those words.
+void write_embedding(const std::string& path, pipeline::SDModel& m, const text::ClipTokenizer& tok, text::TokenizerFlavor flavor,
+                     const std::string& words, int extra_width = 0) {
+    const std::vector<int> ids = tok.encode(words, flavor);
+    auto table = m.net->text->open_clip ? m.net->text->open_clip->token_embedding->weight : m.net->text->hf->token_embedding->weight;
+    torch::Tensor v = table.index_select(0, torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()), torch::kLong)).to(torch::kFloat);
+    if (extra_width) v = torch::cat({v, torch::zeros({v.size(0), extra_width})}, 1);
+    v = v.contiguous();
+    io::write_safetensors(path, {{"emb_params", v.sizes().vec(), std::vector<float>(v.data_ptr<float>(), v.data_ptr<float>() + v.numel())}});
+}
+
+}  // namespace
+
+// A1111's textual inversion: a word of the prompt that spells an embedding's file name becomes the
+// embedding's vectors. An embedding made of the token vectors of "red house" encodes exactly as
+// those words, with emphasis too; it moves whole to the next chunk when the current one has no room;
+// files of another width or layout are left out; "TI hashes" lists the embeddings a text uses.
+TEST(OracleNets, TextualInversionEmbeddingsReplaceTheirName) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    text::ClipTokenizer tok(test::vocab_path());
+    char tmpl[] = "/tmp/gd-ti-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string dir = tmpl;
+    int checked = 0;
+    for (const auto& mdl : test::oracle_models()) {
+        if (mdl.checkpoints.empty()) continue;
+        SCOPED_TRACE(mdl.name);
+        auto m = pipeline::load_sd_model(mdl.checkpoints.front());
+        const auto flavor = m->cfg.text.kind == TextEncoderKind::kOpenCLIP ? text::TokenizerFlavor::kOpenCLIP : text::TokenizerFlavor::kHF;
+        write_embedding(dir + "/zzqxa.safetensors", *m, tok, flavor, "red house");
+        write_embedding(dir + "/wide.safetensors", *m, tok, flavor, "blue", 1);
+        io::write_safetensors(dir + "/two-terms.safetensors", {{"a", {1, 4}, std::vector<float>(4, 0.f)}, {"b", {1, 4}, std::vector<float>(4, 0.f)}});
+        pipeline::TextualInversions db;
+        ASSERT_TRUE(db.refresh({dir}, m->cfg.text.width, tok, flavor));
+        EXPECT_FALSE(db.refresh({dir}, m->cfg.text.width, tok, flavor));  // nothing changed: nothing read
+        ASSERT_EQ(db.items().size(), 1u);
+        EXPECT_EQ(db.items()[0].name, "zzqxa");
+        pipeline::TextSettings with;
+        with.embeddings = &db;
+        for (const auto& [named, spelled] : std::vector<std::pair<std::string, std::string>>{
+                 {"a zzqxa by a lake", "a red house by a lake"}, {"a (zzqxa:1.3) by a lake", "a (red house:1.3) by a lake"}}) {
+            const auto z = pipeline::encode_texts(*m, tok, {named}, with);
+            const auto want = pipeline::encode_texts(*m, tok, {spelled}, {});
+            EXPECT_LT(test::max_abs_diff(z, want), 1e-5) << named;
+        }
+        // Without the embeddings the name is plain text.
+        EXPECT_GT(test::max_abs_diff(pipeline::encode_texts(*m, tok, {"a zzqxa by a lake"}, {}),
+                                     pipeline::encode_texts(*m, tok, {"a red house by a lake"}, {})), 1e-3);
+        // 74 words, then the two-vector embedding: it does not fit in the first chunk's last slot.
+        std::string longp;
+        for (int i = 0; i < 74; ++i) longp += "cat ";
+        text::ChunkSettings cs;
+        cs.flavor = flavor;
+        cs.embeddings = &db.words();
+        const auto chunked = text::chunk_prompt(tok, longp + "zzqxa", cs);
+        ASSERT_EQ(chunked.chunks.size(), 2u);
+        EXPECT_TRUE(chunked.chunks[0].fixes.empty());
+        ASSERT_EQ(chunked.chunks[1].fixes.size(), 1u);
+        EXPECT_EQ(chunked.chunks[1].fixes[0], std::make_pair(0, 0));
+        EXPECT_EQ(chunked.token_count, 75 + 2);
+        const auto mapped = io::MappedFile::open(dir + "/zzqxa.safetensors");
+        EXPECT_EQ(db.hashes_for({"a zzqxa", "blurry"}, tok, flavor), "zzqxa: " + io::sha256_hex(mapped->data(), mapped->size()).substr(0, 12));
+        EXPECT_EQ(db.hashes_for({"a red house"}, tok, flavor), "");
+        for (const char* f : {"/zzqxa.safetensors", "/wide.safetensors", "/two-terms.safetensors"}) ::unlink((dir + f).c_str());
+        ++checked;
+    }
+    ::rmdir(dir.c_str());
+    EXPECT_GT(checked, 0);
+}
+
+// Through the engine: the embeddings folder of the load request is read, a prompt naming the
+// embedding gives the very image of the words it stands for, with A1111's "TI hashes"; a file added
+// later is picked up by the next run.
+TEST(OracleNets, EngineReadsEmbeddingsFolders) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    const auto& mdl = models.front();
+    text::ClipTokenizer tok(test::vocab_path());
+    char tmpl[] = "/tmp/gd-ti-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string dir = tmpl;
+    Engine engine;
+    ModelRequest mr(mdl.checkpoints.front(), "", test::vocab_path());
+    mr.embedding_dirs = {dir};
+    ASSERT_TRUE(engine.load_model(mr, nullptr).ok);
+    GenerateRequest r;
+    r.steps = 3;
+    r.width = r.height = 64;
+    r.seed = 7;
+    auto run = [&](const std::string& prompt, std::string* text) {
+        r.prompt = prompt;
+        std::vector<GeneratedImage> out;
+        const Status st = engine.txt2img(r, {}, &out);
+        EXPECT_TRUE(st.ok) << st.message;
+        if (out.empty()) return torch::Tensor();
+        if (text) *text = out[0].infotext;
+        return torch::from_blob(out[0].image.pixels.data(), {r.height, r.width, 3}, torch::kUInt8).to(torch::kInt);
+    };
+    std::string text;
+    const auto spelled = run("a red house by a lake", &text);
+    const auto before = run("a zzqxa by a lake", &text);  // no such embedding yet: plain words
+    EXPECT_EQ(text.find("TI hashes"), std::string::npos) << text;
+    {
+        auto m = pipeline::load_sd_model(mdl.checkpoints.front());
+        const auto flavor = m->cfg.text.kind == TextEncoderKind::kOpenCLIP ? text::TokenizerFlavor::kOpenCLIP : text::TokenizerFlavor::kHF;
+        write_embedding(dir + "/zzqxa.safetensors", *m, tok, flavor, "red house");
+    }
+    const auto named = run("a zzqxa by a lake", &text);
+    ASSERT_TRUE(named.defined() && spelled.defined() && before.defined());
+    EXPECT_TRUE(named.equal(spelled));
+    EXPECT_FALSE(before.equal(spelled));
+    const auto mapped = io::MappedFile::open(dir + "/zzqxa.safetensors");
+    EXPECT_NE(text.find("TI hashes: \"zzqxa: " + io::sha256_hex(mapped->data(), mapped->size()).substr(0, 12) + "\""), std::string::npos) << text;
+    ::unlink((dir + "/zzqxa.safetensors").c_str());
+    ::rmdir(dir.c_str());
 }
 
 // Each prompt schedule's encoding is reused while its text and settings stay: a step-count change

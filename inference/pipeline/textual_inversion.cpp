@@ -1,0 +1,115 @@
+#include "textual_inversion.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <set>
+
+#include "../io/checkpoint_file.h"
+#include "../io/mapped_file.h"
+#include "../io/sha256.h"
+#include "../models/state_loader.h"
+#include "../status.h"
+
+namespace sdgimp::pipeline {
+namespace {
+
+bool has_suffix(const std::string& s, const std::string& suffix) {
+    return s.size() > suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+void list_files(const std::string& dir, int depth, std::vector<std::string>* out) {
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return;
+    std::vector<std::string> names;
+    while (dirent* e = ::readdir(d)) {
+        const std::string n = e->d_name;
+        if (n != "." && n != "..") names.push_back(n);
+    }
+    ::closedir(d);
+    std::sort(names.begin(), names.end());
+    for (const auto& n : names) {
+        const std::string p = dir + "/" + n;
+        struct stat st {};
+        if (::stat(p.c_str(), &st) != 0) continue;
+        if (S_ISDIR(st.st_mode)) {
+            if (depth < 3) list_files(p, depth + 1, out);
+        } else if (has_suffix(n, ".pt") || has_suffix(n, ".bin") || has_suffix(n, ".safetensors")) {
+            out->push_back(p);
+        }
+    }
+}
+
+std::string stem_of(const std::string& path) {
+    const std::string base = path.substr(path.find_last_of('/') + 1);
+    return base.substr(0, base.find_last_of('.'));
+}
+
+// A1111's create_embedding_from_data: the one term's vectors ("*" of string_to_param, or the single
+// tensor of a diffusers/safetensors file); undefined for any other layout.
+torch::Tensor vectors_of(const io::CheckpointFile& ck) {
+    if (ck.tensors.size() != 1) return {};
+    torch::Tensor v = models::to_torch(ck.tensors.begin()->second).to(torch::kFloat);
+    if (v.dim() == 1) v = v.unsqueeze(0);
+    return v.dim() == 2 && v.size(0) >= 1 && v.size(0) <= 75 ? v : torch::Tensor();
+}
+
+}  // namespace
+
+bool TextualInversions::refresh(const std::vector<std::string>& dirs, int width, const text::ClipTokenizer& tok,
+                                text::TokenizerFlavor flavor) {
+    std::vector<std::string> files;
+    for (const auto& d : dirs) list_files(d, 0, &files);
+    std::string signature = std::to_string(width);
+    for (const auto& f : files) signature += "\n" + f + "\t" + io::file_stamp(f);
+    if (signature == signature_) return false;
+    signature_ = signature;
+    items_.clear();
+    words_.clear();
+    std::set<std::string> names;
+    for (const auto& f : files) {
+        TextualInversion ti;
+        ti.name = stem_of(f);
+        if (!names.insert(ti.name).second) continue;  // the first folder's file of a name wins
+        try {
+            const io::CheckpointFile ck = io::open_checkpoint(f);
+            ti.vectors = vectors_of(ck);
+            if (!ti.vectors.defined() || ti.vectors.size(1) != width) continue;
+            ti.hash = io::sha256_hex(ck.file->data(), ck.file->size()).substr(0, 12);
+        } catch (const Error&) {
+            continue;
+        }
+        ti.path = f;
+        text::EmbeddingWord w;
+        w.ids = tok.encode(ti.name, flavor);
+        w.vectors = static_cast<int>(ti.vectors.size(0));
+        w.index = static_cast<int>(items_.size());
+        if (w.ids.empty()) continue;
+        items_.push_back(std::move(ti));
+        words_.push_back(std::move(w));
+    }
+    return true;
+}
+
+std::string TextualInversions::hashes_for(const std::vector<std::string>& texts, const text::ClipTokenizer& tok,
+                                          text::TokenizerFlavor flavor) const {
+    if (words_.empty()) return "";
+    std::set<int> used;
+    text::ChunkSettings cs;
+    cs.flavor = flavor;
+    cs.emphasis = text::EmphasisMode::kNone;  // only which words are there matters
+    cs.embeddings = &words_;
+    for (const auto& t : texts)
+        for (const auto& chunk : text::chunk_prompt(tok, t, cs).chunks)
+            for (const auto& fix : chunk.fixes) used.insert(fix.second);
+    std::string out;
+    for (int i : used) {
+        std::string n = items_[static_cast<size_t>(i)].name;
+        n.erase(std::remove_if(n.begin(), n.end(), [](char c) { return c == ':' || c == ','; }), n.end());
+        out += (out.empty() ? "" : ", ") + n + ": " + items_[static_cast<size_t>(i)].hash;
+    }
+    return out;
+}
+
+}  // namespace sdgimp::pipeline
