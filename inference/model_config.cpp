@@ -33,12 +33,6 @@ int count_indexed(const io::TensorMap& t, const std::string& prefix) {
 // size a network of terabytes.
 constexpr int64_t kMaxDim = 1 << 20;
 
-std::string shape_text(const std::vector<int64_t>& shape) {
-    std::string s = "[";
-    for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-    return s + "]";
-}
-
 // Dimension i of a tensor whose shape sizes a network: every size below comes from one, and a
 // damaged file must get a sentence, not an index past a shape or a division by zero.
 struct BadShape {
@@ -59,7 +53,7 @@ std::optional<int> small_int(const nlohmann::json* v) {
 int dim(const io::TensorMap& t, const std::string& key, size_t i) {
     const io::RawTensor& r = t.at(key);
     if (r.shape.size() <= i || r.shape[i] < 1 || r.shape[i] > kMaxDim)
-        throw BadShape{"its tensor " + key + " has shape " + shape_text(r.shape) + ", which no Stable Diffusion checkpoint has"};
+        throw BadShape{"its tensor " + key + " has shape " + io::shape_text(r.shape) + ", which no Stable Diffusion checkpoint has"};
     return static_cast<int>(r.shape[i]);
 }
 

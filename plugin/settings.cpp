@@ -10,6 +10,7 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "io/folder_files.h"
 #include "status.h"
 #include "wire.h"
 
@@ -173,28 +174,11 @@ std::vector<std::string> vae_choices(const Settings& s) {
     return out;
 }
 
-namespace {
-
-void collect_loras(const std::string& dir, int depth, std::vector<std::string>* out) {
-    GDir* d = g_dir_open(dir.c_str(), 0, nullptr);
-    if (!d) return;
-    while (const gchar* n = g_dir_read_name(d)) {
-        const std::string f = n, path = dir + "/" + f;
-        if (g_file_test(path.c_str(), G_FILE_TEST_IS_DIR)) {
-            if (depth < 3) collect_loras(path, depth + 1, out);
-            continue;
-        }
-        for (const char* ext : {".safetensors", ".pt", ".ckpt"})
-            if (g_str_has_suffix(n, ext)) out->push_back(f.substr(0, f.size() - std::string(ext).size()));
-    }
-    g_dir_close(d);
-}
-
-}  // namespace
-
 std::vector<std::string> lora_names() {
     std::vector<std::string> out;
-    for (const auto& dir : model_folders()) collect_loras(dir + "/Lora", 0, &out);
+    static const std::vector<std::string> kEndings = {".safetensors", ".pt", ".ckpt"};
+    for (const auto& dir : model_folders())
+        for (const auto& path : io::files_under(dir + "/Lora", kEndings)) out.push_back(io::name_without(path, kEndings));
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
     return out;

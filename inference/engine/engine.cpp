@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../io/mapped_file.h"
+#include "../io/folder_files.h"
 #include "../io/hash_cache.h"
 #include "../io/model_hash.h"
 #include "../models/lora.h"
@@ -244,12 +245,15 @@ ModelIdentity Engine::identity() const {
 
 namespace {
 
-std::vector<std::string> lora_search_dirs(const std::vector<std::string>& requested, const std::string& checkpoint) {
+// The folders a kind of user file (`sub`: "Lora", "embeddings") is looked for in: the request's,
+// `sub` at the given places relative to the checkpoint's folder (A1111's layout), then the
+// environment variable's (':'-separated) and ~/.local/share/gimp-diffusion/models/<sub>.
+std::vector<std::string> search_dirs(const std::vector<std::string>& requested, const std::string& checkpoint,
+                                     const std::string& sub, std::initializer_list<const char*> relative, const char* env_var) {
     std::vector<std::string> dirs = requested;
     const std::string dir = checkpoint.find('/') == std::string::npos ? "." : checkpoint.substr(0, checkpoint.find_last_of('/'));
-    dirs.push_back(dir + "/Lora");
-    dirs.push_back(dir + "/../Lora");
-    if (const char* env = std::getenv("GIMP_DIFFUSION_LORA_DIR")) {
+    for (const char* rel : relative) dirs.push_back(dir + rel + sub);
+    if (const char* env = std::getenv(env_var)) {
         std::string list = env;
         for (size_t start = 0; start <= list.size();) {
             const size_t end = std::min(list.find(':', start), list.size());
@@ -257,29 +261,16 @@ std::vector<std::string> lora_search_dirs(const std::vector<std::string>& reques
             start = end + 1;
         }
     }
-    if (const char* home = std::getenv("HOME")) dirs.push_back(std::string(home) + "/.local/share/gimp-diffusion/models/Lora");
+    if (const char* home = std::getenv("HOME")) dirs.push_back(std::string(home) + "/.local/share/gimp-diffusion/models/" + sub);
     return dirs;
 }
 
 // <name>.safetensors / .pt / .ckpt in dir or its subfolders (as A1111 walks its Lora folder).
-std::string find_lora(const std::string& dir, const std::string& name, int depth = 0) {
-    DIR* d = ::opendir(dir.c_str());
-    if (!d) return "";
-    std::vector<std::string> subdirs;
-    std::string found;
-    while (dirent* e = ::readdir(d)) {
-        const std::string f = e->d_name;
-        if (f == "." || f == "..") continue;
-        for (const char* ext : {".safetensors", ".pt", ".ckpt"})
-            if (found.empty() && f == name + ext) found = dir + "/" + f;
-        if (e->d_type == DT_DIR || e->d_type == DT_LNK) subdirs.push_back(dir + "/" + f);
-    }
-    ::closedir(d);
-    if (!found.empty() || depth >= 3) return found;
-    std::sort(subdirs.begin(), subdirs.end());
-    for (const auto& s : subdirs)
-        if (!(found = find_lora(s, name, depth + 1)).empty()) break;
-    return found;
+std::string find_lora(const std::string& dir, const std::string& name) {
+    static const std::vector<std::string> kEndings = {".safetensors", ".pt", ".ckpt"};
+    for (const auto& path : io::files_under(dir, kEndings))
+        if (io::name_without(path, kEndings) == name) return path;
+    return "";
 }
 
 double lora_number(const std::string& v, const std::string& tag) {
@@ -295,7 +286,7 @@ double lora_number(const std::string& v, const std::string& tag) {
 void Engine::use_loras(const std::string& prompt) {
     // A1111's activation: each <lora:name:te:unet:dyn> (or te=, unet=, dyn=) call of the prompt.
     std::vector<models::LoraCall> calls;
-    const std::vector<std::string> dirs = lora_search_dirs(impl_->lora_dirs, impl_->info.path);
+    const std::vector<std::string> dirs = search_dirs(impl_->lora_dirs, impl_->info.path, "Lora", {"/", "/../"}, "GIMP_DIFFUSION_LORA_DIR");
     for (const auto& [kind, uses] : text::parse_extra_networks(prompt).networks) {
         if (kind != "lora" && kind != "lyco") continue;
         for (const auto& use : uses) {
@@ -335,12 +326,8 @@ void Engine::use_loras(const std::string& prompt) {
 
 void Engine::use_embeddings(const GenerateRequest& r) {
     // A1111's embeddings folder: webui/embeddings beside models/Stable-diffusion.
-    const std::string& ck = impl_->info.path;
-    const std::string dir = ck.find('/') == std::string::npos ? "." : ck.substr(0, ck.find_last_of('/'));
-    std::vector<std::string> dirs = impl_->embedding_dirs;
-    for (const char* rel : {"/embeddings", "/../embeddings", "/../../embeddings"}) dirs.push_back(dir + rel);
-    if (const char* env = std::getenv("GIMP_DIFFUSION_EMBEDDINGS_DIR")) dirs.push_back(env);
-    if (const char* home = std::getenv("HOME")) dirs.push_back(std::string(home) + "/.local/share/gimp-diffusion/models/embeddings");
+    const std::vector<std::string> dirs = search_dirs(impl_->embedding_dirs, impl_->info.path, "embeddings", {"/", "/../", "/../../"},
+                                                      "GIMP_DIFFUSION_EMBEDDINGS_DIR");
     const auto flavor = impl_->model->cfg.text.kind == TextEncoderKind::kOpenCLIP ? text::TokenizerFlavor::kOpenCLIP
                                                                                     : text::TokenizerFlavor::kHF;
     // New or changed files change what prompts mean: their cached encodings go.

@@ -12,16 +12,19 @@ std::string old_model_hash(const MappedFile& file) {
     return sha256_hex(file.data() + begin, end - begin).substr(0, 8);
 }
 
+std::optional<std::string> addnet_hash(const MappedFile& file) {
+    if (!looks_like_safetensors(file)) return std::nullopt;
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; --i) n = (n << 8) | file.data()[i];
+    return sha256_hex(file.data() + 8 + n, file.size() - 8 - n);
+}
+
 ModelHashes compute_model_hashes(const MappedFile& file) {
     ModelHashes h;
     h.sha256 = sha256_hex(file.data(), file.size());
     h.shorthash = h.sha256.substr(0, 10);
     h.old_hash = old_model_hash(file);
-    if (looks_like_safetensors(file)) {
-        uint64_t n = 0;
-        for (int i = 7; i >= 0; --i) n = (n << 8) | file.data()[i];
-        h.addnet_hash = sha256_hex(file.data() + 8 + n, file.size() - 8 - n);
-    }
+    h.addnet_hash = addnet_hash(file);
     return h;
 }
 

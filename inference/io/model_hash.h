@@ -18,6 +18,8 @@ struct ModelHashes {
 };
 
 std::string old_model_hash(const MappedFile& file);
+// The SHA-256 of a safetensors file's data section (its header left out); nullopt for other files.
+std::optional<std::string> addnet_hash(const MappedFile& file);
 ModelHashes compute_model_hashes(const MappedFile& file);
 
 }  // namespace sdgimp::io

@@ -62,4 +62,10 @@ void check_view_in_bounds(const RawTensor& t, const std::string& file, const std
         throw_bad_file(file, what + " points past the end of its data; the file is truncated or corrupt.");
 }
 
+std::string shape_text(const std::vector<int64_t>& shape) {
+    std::string s = "[";
+    for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+    return s + "]";
+}
+
 }  // namespace sdgimp::io

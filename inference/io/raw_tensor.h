@@ -40,4 +40,7 @@ void check_view_in_bounds(const RawTensor& t, const std::string& file, const std
 
 std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& shape);
 
+// "[2, 4, 3, 3]", for messages.
+std::string shape_text(const std::vector<int64_t>& shape);
+
 }  // namespace sdgimp::io

@@ -1,12 +1,12 @@
 #include "lora.h"
 
 #include <map>
-#include <mutex>
 #include <optional>
 #include <regex>
 #include <set>
 
 #include "../io/checkpoint_file.h"
+#include "../io/model_hash.h"
 #include "../io/sha256.h"
 #include "../status.h"
 #include "clip_text.h"
@@ -65,12 +65,6 @@ struct Pair {
     std::string key;  // the file's name of it, for messages
 };
 
-std::string shape_text(torch::IntArrayRef s) {
-    std::string t = "[";
-    for (size_t i = 0; i < s.size(); ++i) t += (i ? ", " : "") + std::to_string(s[i]);
-    return t + "]";
-}
-
 // A1111's calc_updown + finalize_updown: scale * multiplier * (up @ down) in the target's shape.
 torch::Tensor delta(const Pair& p, const torch::Tensor& weight, bool conv, int dyn, double multiplier, const std::string& file) {
     torch::Tensor up = p.up, down = p.down;
@@ -99,8 +93,8 @@ torch::Tensor delta(const Pair& p, const torch::Tensor& weight, bool conv, int d
     if (weight.dim() == 4 && weight.size(1) == 9 && d.dim() == 4 && d.size(1) == 4)
         d = torch::nn::functional::pad(d, torch::nn::functional::PadFuncOptions({0, 0, 0, 0, 0, 5}));
     if (d.sizes() != weight.sizes())
-        throw_bad_file(file, "changes " + p.key + " by " + shape_text(d.sizes()) + " where the model's layer is " +
-                                 shape_text(weight.sizes()) + "; it is a LoRA for another model family (SD 1.x, 2.x, XL).");
+        throw_bad_file(file, "changes " + p.key + " by " + io::shape_text(d.sizes().vec()) + " where the model's layer is " +
+                                 io::shape_text(weight.sizes().vec()) + "; it is a LoRA for another model family (SD 1.x, 2.x, XL).");
     const double scale = p.scale ? *p.scale : p.alpha ? *p.alpha / static_cast<double>(p.down.size(0)) : 1.0;
     return d * scale * multiplier;
 }
@@ -115,15 +109,8 @@ bool other_kind(const std::string& part) {
 std::string short_hash(const io::CheckpointFile& ck) {
     if (const auto it = ck.metadata.find("sshs_model_hash"); it != ck.metadata.end() && !it->second.empty())
         return it->second.substr(0, 12);
-    const uint8_t* data = ck.file->data();
-    size_t n = ck.file->size();
-    if (ck.format == "safetensors") {
-        uint64_t header = 0;
-        for (int i = 7; i >= 0; --i) header = header << 8 | data[i];
-        data += 8 + header;
-        n -= 8 + header;
-    }
-    return io::sha256_hex(data, n).substr(0, 12);
+    const auto addnet = io::addnet_hash(*ck.file);
+    return (addnet ? *addnet : io::sha256_hex(ck.file->data(), ck.file->size())).substr(0, 12);
 }
 
 }  // namespace
@@ -131,38 +118,38 @@ std::string short_hash(const io::CheckpointFile& ck) {
 std::string lora_layer_name(const std::string& key, bool sd2) {
     std::smatch m;
     // Compiled once: a file names hundreds of layers.
-    static std::map<std::string, std::regex> compiled;
-    static std::mutex compiled_mutex;
-    auto is = [&](const char* re) {
-        const std::regex* r;
-        {
-            std::lock_guard<std::mutex> lock(compiled_mutex);
-            r = &compiled.try_emplace(re, re).first->second;
-        }
-        return std::regex_match(key, m, *r);
-    };
+    static const std::regex kConvIn(R"(lora_unet_conv_in(.*))");
+    static const std::regex kConvOut(R"(lora_unet_conv_out(.*))");
+    static const std::regex kTimeEmbed(R"(lora_unet_time_embedding_linear_(\d{1,3})(.*))");
+    static const std::regex kDownBlock(R"(lora_unet_down_blocks_(\d{1,3})_(attentions|resnets)_(\d{1,3})_(.+))");
+    static const std::regex kMidBlock(R"(lora_unet_mid_block_(attentions|resnets)_(\d{1,3})_(.+))");
+    static const std::regex kUpBlock(R"(lora_unet_up_blocks_(\d{1,3})_(attentions|resnets)_(\d{1,3})_(.+))");
+    static const std::regex kDownsample(R"(lora_unet_down_blocks_(\d{1,3})_downsamplers_0_conv)");
+    static const std::regex kUpsample(R"(lora_unet_up_blocks_(\d{1,3})_upsamplers_0_conv)");
+    static const std::regex kTextLayer(R"(lora_te_text_model_encoder_layers_(\d{1,3})_(.+))");
+    auto is = [&](const std::regex& re) { return std::regex_match(key, m, re); };
     auto num = [&](int i) { return std::stoi(m[i].str()); };
-    if (is(R"(lora_unet_conv_in(.*))")) return "diffusion_model_input_blocks_0_0" + m[1].str();
-    if (is(R"(lora_unet_conv_out(.*))")) return "diffusion_model_out_2" + m[1].str();
-    if (is(R"(lora_unet_time_embedding_linear_(\d{1,3})(.*))")) return "diffusion_model_time_embed_" + std::to_string(num(1) * 2 - 2) + m[2].str();
-    if (is(R"(lora_unet_down_blocks_(\d{1,3})_(attentions|resnets)_(\d{1,3})_(.+))")) {
+    if (is(kConvIn)) return "diffusion_model_input_blocks_0_0" + m[1].str();
+    if (is(kConvOut)) return "diffusion_model_out_2" + m[1].str();
+    if (is(kTimeEmbed)) return "diffusion_model_time_embed_" + std::to_string(num(1) * 2 - 2) + m[2].str();
+    if (is(kDownBlock)) {
         const bool attn = m[2] == "attentions";
         return "diffusion_model_input_blocks_" + std::to_string(1 + num(1) * 3 + num(3)) + (attn ? "_1_" : "_0_") +
                (attn ? m[4].str() : resnet_part(m[4].str()));
     }
-    if (is(R"(lora_unet_mid_block_(attentions|resnets)_(\d{1,3})_(.+))")) {
+    if (is(kMidBlock)) {
         const bool attn = m[1] == "attentions";
         return "diffusion_model_middle_block_" + std::to_string(attn ? 1 : num(2) * 2) + "_" + (attn ? m[3].str() : resnet_part(m[3].str()));
     }
-    if (is(R"(lora_unet_up_blocks_(\d{1,3})_(attentions|resnets)_(\d{1,3})_(.+))")) {
+    if (is(kUpBlock)) {
         const bool attn = m[2] == "attentions";
         return "diffusion_model_output_blocks_" + std::to_string(num(1) * 3 + num(3)) + (attn ? "_1_" : "_0_") +
                (attn ? m[4].str() : resnet_part(m[4].str()));
     }
-    if (is(R"(lora_unet_down_blocks_(\d{1,3})_downsamplers_0_conv)")) return "diffusion_model_input_blocks_" + std::to_string(3 + num(1) * 3) + "_0_op";
-    if (is(R"(lora_unet_up_blocks_(\d{1,3})_upsamplers_0_conv)"))
+    if (is(kDownsample)) return "diffusion_model_input_blocks_" + std::to_string(3 + num(1) * 3) + "_0_op";
+    if (is(kUpsample))
         return "diffusion_model_output_blocks_" + std::to_string(2 + num(1) * 3) + (num(1) > 0 ? "_2" : "_1") + "_conv";
-    if (is(R"(lora_te_text_model_encoder_layers_(\d{1,3})_(.+))")) {
+    if (is(kTextLayer)) {
         const std::string rest = m[2].str();
         if (!sd2) return "transformer_text_model_encoder_layers_" + m[1].str() + "_" + rest;
         const std::string part = rest.find("mlp_fc1") != std::string::npos   ? replaced(rest, "mlp_fc1", "mlp_c_fc")

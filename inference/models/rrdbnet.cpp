@@ -69,12 +69,6 @@ torch::Tensor conv(const std::map<std::string, torch::Tensor>& w, const std::str
     return torch::conv2d(x, w.at(n + ".weight"), w.at(n + ".bias"), 1, 1);
 }
 
-std::string shape_text(torch::IntArrayRef sizes) {
-    std::string s = "[";
-    for (size_t i = 0; i < sizes.size(); ++i) s += (i ? ", " : "") + std::to_string(sizes[i]);
-    return s + "]";
-}
-
 torch::Tensor lrelu(const torch::Tensor& x) { return torch::leaky_relu(x, 0.2); }
 
 }  // namespace
@@ -120,8 +114,8 @@ RRDBNet RRDBNet::load(const std::string& path) {
         const auto b = net.w_.find(n + ".bias");
         const bool bias_ok = b != net.w_.end() && b->second.dim() == 1 && b->second.size(0) == out;
         if (w.sizes() != torch::IntArrayRef({out, in, 3, 3}) || !bias_ok)
-            throw_bad_file(path, "has " + n + " with weight " + shape_text(w.sizes()) + " and bias " +
-                                     (b == net.w_.end() ? std::string("missing") : shape_text(b->second.sizes())) + " where [" +
+            throw_bad_file(path, "has " + n + " with weight " + io::shape_text(w.sizes().vec()) + " and bias " +
+                                     (b == net.w_.end() ? std::string("missing") : io::shape_text(b->second.sizes().vec())) + " where [" +
                                      std::to_string(out) + ", " + std::to_string(in) + ", 3, 3] and [" + std::to_string(out) +
                                      "] fit" + not_esrgan);
     };

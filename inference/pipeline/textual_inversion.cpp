@@ -1,12 +1,10 @@
 #include "textual_inversion.h"
 
-#include <dirent.h>
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <set>
 
 #include "../io/checkpoint_file.h"
+#include "../io/folder_files.h"
 #include "../io/mapped_file.h"
 #include "../io/sha256.h"
 #include "../models/state_loader.h"
@@ -15,36 +13,7 @@
 namespace sdgimp::pipeline {
 namespace {
 
-bool has_suffix(const std::string& s, const std::string& suffix) {
-    return s.size() > suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-void list_files(const std::string& dir, int depth, std::vector<std::string>* out) {
-    DIR* d = ::opendir(dir.c_str());
-    if (!d) return;
-    std::vector<std::string> names;
-    while (dirent* e = ::readdir(d)) {
-        const std::string n = e->d_name;
-        if (n != "." && n != "..") names.push_back(n);
-    }
-    ::closedir(d);
-    std::sort(names.begin(), names.end());
-    for (const auto& n : names) {
-        const std::string p = dir + "/" + n;
-        struct stat st {};
-        if (::stat(p.c_str(), &st) != 0) continue;
-        if (S_ISDIR(st.st_mode)) {
-            if (depth < 3) list_files(p, depth + 1, out);
-        } else if (has_suffix(n, ".pt") || has_suffix(n, ".bin") || has_suffix(n, ".safetensors")) {
-            out->push_back(p);
-        }
-    }
-}
-
-std::string stem_of(const std::string& path) {
-    const std::string base = path.substr(path.find_last_of('/') + 1);
-    return base.substr(0, base.find_last_of('.'));
-}
+const std::vector<std::string> kEndings = {".pt", ".bin", ".safetensors"};
 
 // A1111's create_embedding_from_data: the one term's vectors ("*" of string_to_param, or the single
 // tensor of a diffusers/safetensors file); undefined for any other layout.
@@ -60,7 +29,8 @@ torch::Tensor vectors_of(const io::CheckpointFile& ck) {
 bool TextualInversions::refresh(const std::vector<std::string>& dirs, int width, const text::ClipTokenizer& tok,
                                 text::TokenizerFlavor flavor) {
     std::vector<std::string> files;
-    for (const auto& d : dirs) list_files(d, 0, &files);
+    for (const auto& d : dirs)
+        for (auto& f : io::files_under(d, kEndings)) files.push_back(std::move(f));
     std::string signature = std::to_string(width);
     for (const auto& f : files) signature += "\n" + f + "\t" + io::file_stamp(f);
     if (signature == signature_) return false;
@@ -70,7 +40,7 @@ bool TextualInversions::refresh(const std::vector<std::string>& dirs, int width,
     std::set<std::string> names;
     for (const auto& f : files) {
         TextualInversion ti;
-        ti.name = stem_of(f);
+        ti.name = io::name_without(f, kEndings);
         if (!names.insert(ti.name).second) continue;  // the first folder's file of a name wins
         try {
             const io::CheckpointFile ck = io::open_checkpoint(f);

@@ -303,6 +303,13 @@ GenerateRequest request_for(const test::TensorFile& ref) {
     return r;
 }
 
+// The model's first txt2img reference file, "" when it has none.
+std::string first_t2i_reference(const test::OracleModel& mdl) {
+    for (const std::string& f : test::list_dir(mdl.dir))
+        if (f.rfind("ref_t2i_", 0) == 0 && test::ends_with(f, ".safetensors")) return mdl.dir + "/" + f;
+    return "";
+}
+
 // The reference request cut to one small image: the state tests below compare runs with each other.
 GenerateRequest small_request(const test::TensorFile& ref) {
     GenerateRequest r = request_for(ref);
@@ -367,11 +374,9 @@ TEST(OracleNets, EngineTilingIsPerRequest) {
     const auto models = test::oracle_models();
     ASSERT_FALSE(models.empty());
     const auto& mdl = models.front();
-    std::string ref_file;
-    for (const std::string& f : test::list_dir(mdl.dir))
-        if (ref_file.empty() && f.rfind("ref_t2i_", 0) == 0 && test::ends_with(f, ".safetensors")) ref_file = f;
+    const std::string ref_file = first_t2i_reference(mdl);
     ASSERT_FALSE(ref_file.empty());
-    auto ref = test::load_tensor_file(mdl.dir + "/" + ref_file);
+    auto ref = test::load_tensor_file(ref_file);
     Engine engine;
     ASSERT_TRUE(engine.load_model({mdl.checkpoints.front(), "", test::vocab_path()}, nullptr).ok);
     GenerateRequest r = small_request(ref);
@@ -405,11 +410,9 @@ TEST(OracleNets, EngineSeparateVaeFile) {
     const auto models = test::oracle_models();
     ASSERT_FALSE(models.empty());
     const auto& mdl = models.front();
-    std::string ref_file;
-    for (const std::string& f : test::list_dir(mdl.dir))
-        if (ref_file.empty() && f.rfind("ref_t2i_", 0) == 0 && test::ends_with(f, ".safetensors")) ref_file = f;
+    const std::string ref_file = first_t2i_reference(mdl);
     ASSERT_FALSE(ref_file.empty());
-    auto ref = test::load_tensor_file(mdl.dir + "/" + ref_file);
+    auto ref = test::load_tensor_file(ref_file);
     char tmpl[] = "/tmp/gd-vae-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     const std::string dir = tmpl;
@@ -653,11 +656,9 @@ TEST(OracleNets, EngineAppliesPromptLoras) {
     const auto models = test::oracle_models();
     ASSERT_FALSE(models.empty());
     const auto& mdl = models.front();
-    std::string ref_file;
-    for (const std::string& f : test::list_dir(mdl.dir))
-        if (ref_file.empty() && f.rfind("ref_t2i_", 0) == 0 && test::ends_with(f, ".safetensors")) ref_file = f;
+    const std::string ref_file = first_t2i_reference(mdl);
     ASSERT_FALSE(ref_file.empty());
-    auto ref = test::load_tensor_file(mdl.dir + "/" + ref_file);
+    auto ref = test::load_tensor_file(ref_file);
     char tmpl[] = "/tmp/gd-lora-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     const std::string dir = tmpl;
