@@ -1,6 +1,7 @@
 #include "request.h"
 
 #include <cmath>
+#include <algorithm>
 #include <cstdlib>
 
 #include "status.h"
@@ -36,6 +37,72 @@ const std::vector<std::string>& schedule_names() {
     return n;
 }
 
+const std::vector<std::string>& hires_upscaler_names() {
+    static const std::vector<std::string> n = {"Latent", "Latent (antialiased)", "Latent (bicubic)",
+                                               "Latent (bicubic antialiased)", "Latent (nearest)",
+                                               "Latent (nearest-exact)", "None", "Lanczos", "Nearest"};
+    return n;
+}
+
+bool is_latent_upscaler(const std::string& name) {
+    const auto& n = hires_upscaler_names();
+    return std::find(n.begin(), n.begin() + 6, name) != n.begin() + 6;
+}
+
+HiresSize hires_size(const GenerateRequest& r) {
+    HiresSize h;
+    const int w = r.width, ht = r.height;
+    if (r.hr_resize_x == 0 && r.hr_resize_y == 0) {
+        h.upscale_to_x = static_cast<int>(w * r.hr_scale);
+        h.upscale_to_y = static_cast<int>(ht * r.hr_scale);
+    } else if (r.hr_resize_y == 0) {
+        h.upscale_to_x = r.hr_resize_x;
+        h.upscale_to_y = r.hr_resize_x * ht / w;
+    } else if (r.hr_resize_x == 0) {
+        h.upscale_to_x = r.hr_resize_y * w / ht;
+        h.upscale_to_y = r.hr_resize_y;
+    } else {
+        // Both given: enlarged to cover that size in the first pass's proportions, the rest cut.
+        if (static_cast<double>(w) / ht < static_cast<double>(r.hr_resize_x) / r.hr_resize_y) {
+            h.upscale_to_x = r.hr_resize_x;
+            h.upscale_to_y = r.hr_resize_x * ht / w;
+        } else {
+            h.upscale_to_x = r.hr_resize_y * w / ht;
+            h.upscale_to_y = r.hr_resize_y;
+        }
+        // Python's floor division: a negative difference (never for a covering size) would floor.
+        auto floordiv8 = [](int v) { return v >= 0 ? v / 8 : -((-v + 7) / 8); };
+        h.truncate_x = floordiv8(h.upscale_to_x - r.hr_resize_x);
+        h.truncate_y = floordiv8(h.upscale_to_y - r.hr_resize_y);
+    }
+    return h;
+}
+
+namespace {
+
+bool same_marker(const std::string& v, const char* marker) { return v.empty() || v == marker; }
+
+void validate_hires(const GenerateRequest& r) {
+    if (!(r.hr_scale >= 1 && r.hr_scale <= 8)) bad("Hires upscale must be between 1 and 8.");
+    if (r.hr_resize_x < 0 || r.hr_resize_y < 0 || r.hr_resize_x > 16384 || r.hr_resize_y > 16384)
+        bad("Hires resize width and height must be between 0 (not set) and 16384.");
+    if (r.hr_second_pass_steps < 0 || r.hr_second_pass_steps > 1000) bad("Hires steps must be between 0 (the first pass's) and 1000.");
+    if (!(r.denoising_strength > 0)) bad("Hires. fix needs a denoising strength above 0 (A1111's default is 0.7).");
+    if (r.hr_upscaler.empty()) bad("Choose a hires upscaler, e.g. Latent or Lanczos.");
+    if (!same_marker(r.hr_sampler, "Use same sampler") &&
+        std::find(sampler_names().begin(), sampler_names().end(), r.hr_sampler) == sampler_names().end())
+        bad("Unknown hires sampler \"" + r.hr_sampler + "\"; choose \"Use same sampler\" or one of the samplers.");
+    if (!same_marker(r.hr_schedule, "Use same scheduler") &&
+        std::find(schedule_names().begin(), schedule_names().end(), r.hr_schedule) == schedule_names().end())
+        bad("Unknown hires schedule type \"" + r.hr_schedule + "\"; choose \"Use same scheduler\" or one of the schedule types.");
+    const HiresSize h = hires_size(r);
+    if (h.width() < 64 || h.height() < 64 || h.width() > 8192 || h.height() > 8192)
+        bad("The hires size would be " + std::to_string(h.width()) + "x" + std::to_string(h.height()) +
+            "; choose an upscale factor or resize that gives between 64 and 8192 pixels a side.");
+}
+
+}  // namespace
+
 void validate(const GenerateRequest& r) {
     if (r.steps < 1 || r.steps > 1000) bad("Steps must be between 1 and 1000, not " + std::to_string(r.steps) + ".");
     if (!(r.cfg_scale >= 0 && r.cfg_scale <= 100)) bad("CFG scale must be between 0 and 100.");
@@ -59,6 +126,7 @@ void validate(const GenerateRequest& r) {
     if (!(r.inpainting_mask_weight >= 0 && r.inpainting_mask_weight <= 1)) bad("Inpainting conditioning mask strength must be between 0 and 1.");
     if (!(r.s_min_uncond >= 0) || !(r.skip_early_cond >= 0 && r.skip_early_cond <= 1))
         bad("NGMS must not be negative and Skip Early CFG must be between 0 and 1.");
+    if (r.enable_hr) validate_hires(r);
 }
 
 std::vector<std::string> apply_parameters(const std::string& infotext, GenerateRequest* r) {
@@ -138,6 +206,27 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     if (str("SGM noise multiplier", &sgm)) r->sgm_noise_multiplier = sgm == "True";
     std::string tiling;
     if (str("Tiling", &tiling)) r->tiling = tiling == "True";
+    // Hires. fix: on when the text has a denoising strength and a hires size or upscaler (A1111's
+    // paste rule, except that the parser's default "Hires resize" of 0x0 does not count).
+    double hx = 0, hy = 0;
+    num("Hires resize-1", &hx);
+    num("Hires resize-2", &hy);
+    r->enable_hr = get("Denoising strength") && (get("Hires upscale") || get("Hires upscaler") || hx > 0 || hy > 0);
+    if (r->enable_hr) {
+        r->hr_resize_x = static_cast<int>(hx);
+        r->hr_resize_y = static_cast<int>(hy);
+        r->hr_scale = num("Hires upscale", &d) ? d : 2.0;
+        r->hr_second_pass_steps = num("Hires steps", &d) ? static_cast<int>(d) : 0;
+        if (!str("Hires upscaler", &r->hr_upscaler)) r->hr_upscaler = "Latent";
+        auto same_or = [&](const char* key, const char* same, std::string* out) {
+            out->clear();
+            if (str(key, out) && *out == same) out->clear();
+        };
+        same_or("Hires sampler", "Use same sampler", &r->hr_sampler);
+        same_or("Hires schedule type", "Use same scheduler", &r->hr_schedule);
+        same_or("Hires prompt", "", &r->hr_prompt);
+        same_or("Hires negative prompt", "", &r->hr_negative_prompt);
+    }
     // Batch size is written by old versions only; with "Batch pos" it described one image of a batch.
     if (num("Batch size", &d)) r->batch_size = static_cast<int>(d);
 
@@ -145,7 +234,9 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
         "Size-1", "Size-2", "Variation seed", "Variation seed strength", "Seed resize from-1", "Seed resize from-2",
         "Denoising strength", "Clip skip", "ENSD", "RNG", "Emphasis", "Mask blur", "Masked content", "Inpaint area",
         "Masked area padding", "Batch size", "Batch pos", "Tiling", "Model hash", "Model", "Version", "Eta", "Eta DDIM", "Sigma churn",
-        "Sigma tmin", "Sigma tmax", "Sigma noise", "NGMS", "Skip Early CFG", "SGM noise multiplier", "Conditional mask weight"};
+        "Sigma tmin", "Sigma tmax", "Sigma noise", "NGMS", "Skip Early CFG", "SGM noise multiplier", "Conditional mask weight",
+        "Hires upscale", "Hires resize-1", "Hires resize-2", "Hires steps", "Hires upscaler", "Hires sampler",
+        "Hires schedule type", "Hires prompt", "Hires negative prompt"};
     // What the parser adds for an empty text is its defaults; only other values were really given.
     static const text::InfoParams defaults = text::parse_infotext("");
     for (const auto& [key, value] : p) {
@@ -158,6 +249,36 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     }
     return ignored;
 }
+
+namespace {
+
+// The hires keys in the order A1111's txt2img init adds them (before the networks' hashes).
+void add_hires_info(const GenerateRequest& r, text::GenerationInfo* g) {
+    g->enable_hr = true;
+    auto& e = g->extra;
+    auto at = e.begin();  // ahead of "Lora hashes" / "TI hashes", which A1111 adds later in the run
+    auto add = [&](const char* key, text::InfoValue v) { at = e.emplace(at, key, std::move(v)) + 1; };
+    if (r.hr_resize_x == 0 && r.hr_resize_y == 0) {
+        const double whole = std::floor(r.hr_scale);
+        add("Hires upscale", whole == r.hr_scale ? text::InfoValue::integer(static_cast<int64_t>(whole)) : text::InfoValue::real(r.hr_scale));
+    } else {
+        add("Hires resize", text::InfoValue::str(std::to_string(r.hr_resize_x) + "x" + std::to_string(r.hr_resize_y)));
+    }
+    add("Denoising strength", text::InfoValue::real(r.denoising_strength));
+    if (!same_marker(r.hr_sampler, "Use same sampler") && r.hr_sampler != r.sampler) add("Hires sampler", text::InfoValue::str(r.hr_sampler));
+    g->hr_prompt = r.hr_prompt.empty() ? r.prompt : r.hr_prompt;
+    g->hr_negative_prompt = r.hr_negative_prompt.empty() ? r.negative_prompt : r.hr_negative_prompt;
+    add("Hires prompt", text::InfoValue::str(g->hr_prompt));
+    g->hires_prompt_keys.push_back("Hires prompt");
+    add("Hires negative prompt", text::InfoValue::str(g->hr_negative_prompt));
+    g->hires_negative_prompt_keys.push_back("Hires negative prompt");
+    if (!same_marker(r.hr_schedule, "Use same scheduler") && r.hr_schedule != r.schedule)
+        add("Hires schedule type", text::InfoValue::str(r.hr_schedule));
+    if (r.hr_second_pass_steps > 0) add("Hires steps", text::InfoValue::integer(r.hr_second_pass_steps));
+    add("Hires upscaler", text::InfoValue::str(r.hr_upscaler));
+}
+
+}  // namespace
 
 text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdentity& model, int64_t seed,
                                      int64_t subseed, bool img2img) {
@@ -188,6 +309,7 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     g.sampler_uses_ensd = r.eta_noise_seed_delta != 0;
     g.randn_source = r.rng;
     if (img2img) g.extra.emplace_back("Denoising strength", text::InfoValue::real(r.denoising_strength));
+    if (!img2img && r.enable_hr) add_hires_info(r, &g);
     if (r.emphasis != "Original") g.extra.emplace_back("Emphasis", text::InfoValue::str(r.emphasis));
     const bool ddim_like = r.sampler == "DDIM" || r.sampler == "DDIM CFG++";
     const bool churn_like = r.sampler == "Euler" || r.sampler == "Heun" || r.sampler == "DPM2";

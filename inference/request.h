@@ -48,7 +48,33 @@ struct GenerateRequest {
     double inpainting_mask_weight = 1.0;
     // A1111's "Tiling": the networks' convolutions pad circularly, so the image tiles seamlessly.
     bool tiling = false;
+    // A1111's "Hires. fix" (txt2img only): the first pass at width x height, its latents (or its
+    // decoded image, through an upscaler) enlarged to the hires size, then an img2img pass there at
+    // denoising_strength. The hires size is hr_scale times the first pass, or hr_resize_x x
+    // hr_resize_y when either is set (one 0: kept in proportion; both: cropped to that aspect).
+    bool enable_hr = false;
+    double hr_scale = 2.0;
+    int hr_resize_x = 0, hr_resize_y = 0;
+    std::string hr_upscaler = "Latent";  // a latent mode (hires_upscaler_names()) or an image upscaler
+    int hr_second_pass_steps = 0;        // 0: the first pass's steps
+    std::string hr_sampler, hr_schedule;  // "": the first pass's
+    std::string hr_prompt, hr_negative_prompt;  // "": the first pass's
 };
+
+// A1111's latent upscale modes for the hires pass, then the image upscalers that need no model
+// ("None", "Lanczos", "Nearest"); learned ones are named as Engine::upscale names them.
+const std::vector<std::string>& hires_upscaler_names();
+bool is_latent_upscaler(const std::string& name);
+
+// The hires pass's size as A1111 computes it (calculate_target_resolution): the size the first
+// pass is enlarged to, and the latent rows/columns then cut from each side's total.
+struct HiresSize {
+    int upscale_to_x = 0, upscale_to_y = 0;
+    int truncate_x = 0, truncate_y = 0;  // latent columns / rows cut (half before, half after)
+    int width() const { return (upscale_to_x / 8 - truncate_x) * 8; }   // the image's final size
+    int height() const { return (upscale_to_y / 8 - truncate_y) * 8; }
+};
+HiresSize hires_size(const GenerateRequest& r);
 
 // The A1111 sampler and schedule names this engine implements, in A1111's menu order (the
 // dialogs list them; a test keeps them equal to the engine's tables).

@@ -96,7 +96,10 @@ nlohmann::json request_to_json(const GenerateRequest& r) {
             {"s_noise", r.s_noise}, {"s_min_uncond", r.s_min_uncond}, {"skip_early_cond", r.skip_early_cond},
             {"sgm_noise_multiplier", r.sgm_noise_multiplier}, {"tiling", r.tiling}, {"unipc_variant", r.unipc_variant},
             {"unipc_skip_type", r.unipc_skip_type}, {"unipc_order", r.unipc_order},
-            {"unipc_lower_order_final", r.unipc_lower_order_final}, {"inpainting_mask_weight", r.inpainting_mask_weight}};
+            {"unipc_lower_order_final", r.unipc_lower_order_final}, {"inpainting_mask_weight", r.inpainting_mask_weight},
+            {"enable_hr", r.enable_hr}, {"hr_scale", r.hr_scale}, {"hr_resize_x", r.hr_resize_x}, {"hr_resize_y", r.hr_resize_y},
+            {"hr_upscaler", r.hr_upscaler}, {"hr_second_pass_steps", r.hr_second_pass_steps}, {"hr_sampler", r.hr_sampler},
+            {"hr_schedule", r.hr_schedule}, {"hr_prompt", r.hr_prompt}, {"hr_negative_prompt", r.hr_negative_prompt}};
 }
 
 GenerateRequest request_from_json(const nlohmann::json& j) {
@@ -150,6 +153,16 @@ GenerateRequest request_from_json(const nlohmann::json& j) {
     take("unipc_order", &r.unipc_order);
     take("unipc_lower_order_final", &r.unipc_lower_order_final);
     take("inpainting_mask_weight", &r.inpainting_mask_weight);
+    take("enable_hr", &r.enable_hr);
+    take("hr_scale", &r.hr_scale);
+    take("hr_resize_x", &r.hr_resize_x);
+    take("hr_resize_y", &r.hr_resize_y);
+    take("hr_upscaler", &r.hr_upscaler);
+    take("hr_second_pass_steps", &r.hr_second_pass_steps);
+    take("hr_sampler", &r.hr_sampler);
+    take("hr_schedule", &r.hr_schedule);
+    take("hr_prompt", &r.hr_prompt);
+    take("hr_negative_prompt", &r.hr_negative_prompt);
     return r;
 }
 

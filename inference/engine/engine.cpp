@@ -347,7 +347,30 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
         impl_->model->set_tiling(r.tiling);
         use_loras(r.prompt);
         use_embeddings(r);
-        const auto batch = pipeline::generate_txt2img(*impl_->model, *impl_->tok, r, hooks_for(cb, &impl_->cond_cache, &impl_->embeddings));
+        pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);
+        if (r.enable_hr) {
+            // Refused before the first pass rather than after it.
+            if (!is_latent_upscaler(r.hr_upscaler) && r.hr_upscaler != "None") pipeline::Upscalers::check_name(r.hr_upscaler);
+            hooks.hires_upscale = [this, &r, &cb](const Image& img, int w, int h) {
+                pipeline::UpscaleOptions opt;
+                opt.cancelled = cb.cancelled;
+                return pipeline::resize_with_upscaler(impl_->upscalers, img, r.hr_upscaler, w, h, opt);
+            };
+            // A hires prompt with other <lora:...> tags: A1111 switches networks between the passes.
+            auto tags = [](const std::string& prompt) {
+                std::string k;
+                for (const auto& [kind, uses] : text::parse_extra_networks(prompt).networks)
+                    for (const auto& use : uses) {
+                        k += kind;
+                        for (const auto& item : use.items) k += ":" + item;
+                        k += '\n';
+                    }
+                return k;
+            };
+            if (!r.hr_prompt.empty() && tags(r.hr_prompt) != tags(r.prompt))
+                hooks.use_networks = [this, &r](bool hires) { use_loras(hires ? r.hr_prompt : r.prompt); };
+        }
+        const auto batch = pipeline::generate_txt2img(*impl_->model, *impl_->tok, r, hooks);
         *out = results(batch, r, identity(), false, cb.keep_latents);
     });
 }

@@ -147,12 +147,14 @@ ScheduledCond encode_schedule_cached(ConditioningCache* cache, const SDModel& m,
 std::shared_ptr<const RunConditioning> encode_run_cached(ConditioningCache* cache, const SDModel& m,
                                                          const text::ClipTokenizer& tok, const std::string& prompt,
                                                          const std::string& negative_prompt, int steps, int batch,
-                                                         double cfg_scale, const TextSettings& s) {
+                                                         double cfg_scale, const TextSettings& s,
+                                                         std::optional<int> hires_steps) {
     auto rc = std::make_shared<RunConditioning>();
     rc->batch = batch;
     rc->cfg_scale = cfg_scale;
     text::ScheduleOptions so;
     so.steps = steps;
+    so.hires_steps = hires_steps;
     const std::string stripped = text::parse_extra_networks(prompt).stripped;
     for (const auto& sub : text::split_and(stripped))
         rc->positive.emplace_back(encode_schedule_cached(cache, m, tok, text::prompt_schedule(sub.text, so), s), sub.weight);
@@ -162,8 +164,8 @@ std::shared_ptr<const RunConditioning> encode_run_cached(ConditioningCache* cach
 
 RunConditioning encode_run(const SDModel& m, const text::ClipTokenizer& tok, const std::string& prompt,
                            const std::string& negative_prompt, int steps, int batch, double cfg_scale,
-                           const TextSettings& s) {
-    return *encode_run_cached(nullptr, m, tok, prompt, negative_prompt, steps, batch, cfg_scale, s);
+                           const TextSettings& s, std::optional<int> hires_steps) {
+    return *encode_run_cached(nullptr, m, tok, prompt, negative_prompt, steps, batch, cfg_scale, s, hires_steps);
 }
 
 }  // namespace sdgimp::pipeline

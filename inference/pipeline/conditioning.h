@@ -5,6 +5,7 @@
 
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <torch/torch.h>
 #include <utility>
@@ -72,16 +73,18 @@ struct ConditioningCache {
     int hits = 0, misses = 0;                                    // schedule encodings reused / computed
 };
 
-// steps: the schedule's step count (A1111 doubles it for second-order samplers).
+// steps: the schedule's step count (A1111 doubles it for second-order samplers); hires_steps: the
+// hires pass's, whose schedules A1111 places after the first pass's steps.
 RunConditioning encode_run(const SDModel& m, const text::ClipTokenizer& tok, const std::string& prompt,
                            const std::string& negative_prompt, int steps, int batch, double cfg_scale,
-                           const TextSettings& s);
+                           const TextSettings& s, std::optional<int> hires_steps = std::nullopt);
 
 // encode_run with each prompt schedule's encoding taken from the cache where it is there (nullptr:
 // no caching).
 std::shared_ptr<const RunConditioning> encode_run_cached(ConditioningCache* cache, const SDModel& m,
                                                          const text::ClipTokenizer& tok, const std::string& prompt,
                                                          const std::string& negative_prompt, int steps, int batch,
-                                                         double cfg_scale, const TextSettings& s);
+                                                         double cfg_scale, const TextSettings& s,
+                                                         std::optional<int> hires_steps = std::nullopt);
 
 }  // namespace sdgimp::pipeline

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 #include <vector>
 
+#include "../image.h"
 #include "../request.h"
 #include "../text/clip_tokenizer.h"
 #include "conditioning.h"
@@ -24,6 +25,15 @@ struct RunHooks {
     std::function<void(const torch::Tensor& rgb)> preview;  // (3, h, w) in [0, 1], cheap latent approximation
     int preview_every = 5;
     ConditioningCache* conditioning_cache = nullptr;  // reuse the prompt's encoding between runs
+    // Hires. fix with an image upscaler: the first pass's image (RGB) to width x height, as A1111's
+    // resize_image does with the request's hr_upscaler. Unset: only "None" and "Lanczos" work.
+    std::function<Image(const Image& rgb, int width, int height)> hires_upscale;
+    // Puts the networks (<lora:...>) of the first pass (false) or of the hires prompt (true) on the
+    // model; called before each pass after the first one of a run.
+    std::function<void(bool hires)> use_networks;
+    // The VAE posterior sample's noise for a latent mean (A1111 draws it from the unseeded global
+    // RNG; tests pass zeros). Unset: torch's randn_like.
+    std::function<torch::Tensor(const torch::Tensor& mean)> vae_noise;
 };
 
 struct GeneratedBatch {
@@ -42,6 +52,7 @@ SamplingSettings sampling_settings(const GenerateRequest& r);
 int schedule_steps(const GenerateRequest& r);
 TextSettings text_settings(const GenerateRequest& r, const RunHooks& hooks = {});
 
+// With r.enable_hr the images are the hires pass's, at hires_size(r); progress counts both passes.
 GeneratedBatch generate_txt2img(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r,
                                 const RunHooks& hooks);
 

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <mutex>
+#include <unistd.h>
 
 #include <ATen/Parallel.h>
 
@@ -40,7 +41,59 @@ bool is_model_file(const std::string& s) {
     return false;
 }
 
+// "esrgan-thick" for "ESRGAN thick", "esrgan-thick" or "esrgan-thick-x4" (lower case; *fixed_scale
+// gets the -xN), "" for any other name.
+std::string model_family(const std::string& lower, int* fixed_scale) {
+    std::string family;
+    for (const char* f : {"thick", "medium", "slim"}) {
+        const std::string dashed = std::string("esrgan-") + f;
+        if (lower == std::string("esrgan ") + f || lower == dashed) family = dashed;
+        for (int s2 : {2, 3, 4, 8})
+            if (lower == dashed + "-x" + std::to_string(s2)) {
+                family = dashed;
+                *fixed_scale = s2;
+            }
+    }
+    return family;
+}
+
+Error unknown_upscaler(const std::string& upscaler) {
+    return Error(ErrorCode::kInvalidRequest, "Unknown upscaler \"" + upscaler +
+                                                 "\"; use ESRGAN thick, ESRGAN medium, ESRGAN slim (or esrgan-thick-x4 ...), Lanczos, Nearest or an ESRGAN .pth file.");
+}
+
+std::string lower_case(std::string s) {
+    for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return s;
+}
+
 }  // namespace
+
+void Upscalers::check_name(const std::string& upscaler) {
+    const std::string lower = lower_case(upscaler);
+    if (lower == "lanczos" || lower == "nearest") return;
+    if (is_model_file(upscaler)) {
+        if (::access(upscaler.c_str(), R_OK) != 0)
+            throw Error(ErrorCode::kModelNotFound, "The upscaler model " + upscaler + " cannot be read; check the path.");
+        return;
+    }
+    int fixed = 0;
+    if (model_family(lower, &fixed).empty()) throw unknown_upscaler(upscaler);
+}
+
+Image resize_with_upscaler(Upscalers& upscalers, const Image& rgb, const std::string& upscaler, int width, int height,
+                           const UpscaleOptions& opt) {
+    if (upscaler == "None") return imaging::resize(imaging::to_rgb(rgb), width, height, imaging::Filter::kLanczos);
+    const double scale = std::max(static_cast<double>(width) / rgb.width, static_cast<double>(height) / rgb.height);
+    Image img = imaging::to_rgb(rgb);
+    if (scale > 1.0) {
+        UpscaleOptions o = opt;
+        o.a1111_size = true;
+        img = upscalers.upscale(img, upscaler, scale, o);
+    }
+    if (img.width != width || img.height != height) img = imaging::resize(img, width, height, imaging::Filter::kLanczos);
+    return img;
+}
 
 Image run_bgr_net_tile(const Image& tile, const std::function<torch::Tensor(const torch::Tensor&)>& net) {
     // A1111 (upscaler_utils): uint8 / 255 in float64, then the model's float32; channels flipped to BGR.
@@ -112,8 +165,7 @@ Image Upscalers::upscale(const Image& in, const std::string& upscaler, double sc
     if (!in.valid()) throw Error(ErrorCode::kInvalidRequest, "Cannot upscale an empty image.");
     if (!(scale >= 1.0 && scale <= 8.0)) throw Error(ErrorCode::kInvalidRequest, "Scale must be between 1 and 8.");
     const Image rgb = imaging::to_rgb(in);
-    std::string lower = upscaler;
-    for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    const std::string lower = lower_case(upscaler);
     // One pass of the chosen upscaler at its own scale.
     std::function<Image(const Image&)> pass;
     if (lower == "lanczos" || lower == "nearest") {
@@ -130,20 +182,9 @@ Image Upscalers::upscale(const Image& in, const std::string& upscaler, double sc
         };
     } else {
         // "ESRGAN thick", "esrgan-thick" or "esrgan-thick-x4" (a fixed model scale, then resized to `scale`).
-        std::string family;
         int fixed_scale = 0;
-        for (const char* f : {"thick", "medium", "slim"}) {
-            const std::string dashed = std::string("esrgan-") + f;
-            if (lower == std::string("esrgan ") + f || lower == dashed) family = dashed;
-            for (int s2 : {2, 3, 4, 8})
-                if (lower == dashed + "-x" + std::to_string(s2)) {
-                    family = dashed;
-                    fixed_scale = s2;
-                }
-        }
-        if (family.empty())
-            throw Error(ErrorCode::kInvalidRequest, "Unknown upscaler \"" + upscaler +
-                                                        "\"; use ESRGAN thick, ESRGAN medium, ESRGAN slim (or esrgan-thick-x4 ...), Lanczos, Nearest or an ESRGAN .pth file.");
+        const std::string family = model_family(lower, &fixed_scale);
+        if (family.empty()) throw unknown_upscaler(upscaler);
         int model_scale = 8;
         for (int s2 : {2, 3, 4, 8})
             if (s2 >= scale - 1e-9) {

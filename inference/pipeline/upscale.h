@@ -41,6 +41,9 @@ Image tiled_pass(const Image& rgb, int model_scale, const std::function<Image(co
 
 class Upscalers {
 public:
+    // Throws the sentence upscale() would for a name it does not know or a model file that is not
+    // there, without loading anything (so a long run can refuse before it starts).
+    static void check_name(const std::string& upscaler);
     // Throws sdgimp::Error naming an unknown upscaler or a missing model package.
     Image upscale(const Image& rgb, const std::string& upscaler, double scale, const UpscaleOptions& opt = {});
 
@@ -50,5 +53,11 @@ private:
     std::map<std::string, std::unique_ptr<models::TfjsGraph>> cache_;
     std::map<std::string, std::unique_ptr<models::RRDBNet>> pth_cache_;
 };
+
+// A1111's resize_image (mode "just resize") with an upscaler, as its Hires. fix uses it: "None"
+// is Lanczos straight to width x height; any other enlarges by max(width / w, height / h) through
+// the upscaler at A1111's sizes, then Lanczos to exactly width x height.
+Image resize_with_upscaler(Upscalers& upscalers, const Image& rgb, const std::string& upscaler, int width, int height,
+                           const UpscaleOptions& opt = {});
 
 }  // namespace sdgimp::pipeline

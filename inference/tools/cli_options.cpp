@@ -64,7 +64,8 @@ const std::vector<std::string>& request_option_names() {
         "rng", "ensd", "clip-skip", "emphasis", "denoising-strength", "mask-blur", "masked-content", "inpaint-full-res",
         "inpaint-padding", "img2img-fix-steps", "eta", "eta-ddim", "s-churn", "s-tmin", "s-tmax", "s-noise", "s-min-uncond",
         "skip-early-cond", "sgm-noise-multiplier", "tiling", "unipc-variant", "unipc-skip-type", "unipc-order", "unipc-lower-order-final",
-        "inpainting-mask-weight"};
+        "inpainting-mask-weight", "enable-hr", "hr-scale", "hr-resize-x", "hr-resize-y", "hr-upscaler", "hr-second-pass-steps",
+        "hr-sampler", "hr-scheduler", "hr-prompt", "hr-negative-prompt"};
     return names;
 }
 
@@ -115,6 +116,16 @@ GenerateRequest request_from_options(const Options& o) {
     r.unipc_order = o.get_int("unipc-order", r.unipc_order);
     r.inpainting_mask_weight = o.get_double("inpainting-mask-weight", r.inpainting_mask_weight);
     if (o.has("unipc-lower-order-final")) r.unipc_lower_order_final = o.get_int("unipc-lower-order-final", 1) != 0;
+    if (o.has("enable-hr")) r.enable_hr = o.get_int("enable-hr", 0) != 0;
+    r.hr_scale = o.get_double("hr-scale", r.hr_scale);
+    r.hr_resize_x = o.get_int("hr-resize-x", r.hr_resize_x);
+    r.hr_resize_y = o.get_int("hr-resize-y", r.hr_resize_y);
+    r.hr_upscaler = o.get("hr-upscaler", r.hr_upscaler);
+    r.hr_second_pass_steps = o.get_int("hr-second-pass-steps", r.hr_second_pass_steps);
+    r.hr_sampler = o.get("hr-sampler", r.hr_sampler);
+    r.hr_schedule = o.get("hr-scheduler", r.hr_schedule);
+    r.hr_prompt = o.get("hr-prompt", r.hr_prompt);
+    r.hr_negative_prompt = o.get("hr-negative-prompt", r.hr_negative_prompt);
     return r;
 }
 

@@ -1,0 +1,215 @@
+// Hires. fix at the request level: A1111's hires size arithmetic, the checks, and the parameters
+// text both ways (against the oracle's A1111-written hires texts).
+#include <gtest/gtest.h>
+
+#include <clocale>
+
+#include "request.h"
+#include "status.h"
+#include "support/oracle.h"
+#include "text/infotext.h"
+#include "wire.h"
+
+using namespace sdgimp;
+
+namespace {
+
+GenerateRequest hires(int w, int h, double scale, int rx = 0, int ry = 0) {
+    GenerateRequest r;
+    r.width = w;
+    r.height = h;
+    r.enable_hr = true;
+    r.hr_scale = scale;
+    r.hr_resize_x = rx;
+    r.hr_resize_y = ry;
+    r.denoising_strength = 0.7;
+    return r;
+}
+
+std::string error_of(const GenerateRequest& r) {
+    try {
+        validate(r);
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+}  // namespace
+
+// Expected values worked by hand from A1111 1.10's calculate_target_resolution.
+TEST(HiresRequest, SizeByScale) {
+    HiresSize s = hires_size(hires(512, 512, 2));
+    EXPECT_EQ(s.upscale_to_x, 1024);
+    EXPECT_EQ(s.upscale_to_y, 1024);
+    EXPECT_EQ(s.width(), 1024);
+    s = hires_size(hires(512, 768, 1.5));
+    EXPECT_EQ(s.width(), 768);
+    EXPECT_EQ(s.height(), 1152);
+    // int(520 * 1.3) = 676: the latents have 676 // 8 = 84 columns, so the image is 672 wide.
+    s = hires_size(hires(520, 512, 1.3));
+    EXPECT_EQ(s.upscale_to_x, 676);
+    EXPECT_EQ(s.width(), 672);
+    EXPECT_EQ(s.height(), 664);  // int(512 * 1.3) = 665
+}
+
+TEST(HiresRequest, SizeByResize) {
+    // One side given: the other in proportion (integer division).
+    HiresSize s = hires_size(hires(512, 768, 2, 1024, 0));
+    EXPECT_EQ(s.upscale_to_x, 1024);
+    EXPECT_EQ(s.upscale_to_y, 1536);
+    s = hires_size(hires(512, 768, 2, 0, 1000));
+    EXPECT_EQ(s.upscale_to_x, 666);
+    EXPECT_EQ(s.upscale_to_y, 1000);
+    EXPECT_EQ(s.width(), 664);
+    // Both: enlarged to cover, then latent rows or columns cut.
+    s = hires_size(hires(512, 768, 2, 1024, 1024));
+    EXPECT_EQ(s.upscale_to_x, 1024);
+    EXPECT_EQ(s.upscale_to_y, 1536);
+    EXPECT_EQ(s.truncate_x, 0);
+    EXPECT_EQ(s.truncate_y, 64);
+    EXPECT_EQ(s.width(), 1024);
+    EXPECT_EQ(s.height(), 1024);
+    s = hires_size(hires(768, 512, 2, 1024, 1024));
+    EXPECT_EQ(s.upscale_to_x, 1536);
+    EXPECT_EQ(s.truncate_x, 64);
+    EXPECT_EQ(s.truncate_y, 0);
+    s = hires_size(hires(512, 512, 2, 1000, 700));
+    EXPECT_EQ(s.upscale_to_x, 1000);
+    EXPECT_EQ(s.upscale_to_y, 1000);
+    EXPECT_EQ(s.truncate_y, 37);  // (1000 - 700) // 8
+    EXPECT_EQ(s.width(), 1000);
+    EXPECT_EQ(s.height(), 704);   // (125 - 37) * 8
+}
+
+TEST(HiresRequest, Checks) {
+    EXPECT_EQ(error_of(hires(512, 512, 2)), "");
+    GenerateRequest r = hires(512, 512, 0.5);
+    EXPECT_EQ(error_of(r), "Hires upscale must be between 1 and 8.");
+    r.enable_hr = false;  // hires fields are not looked at without Hires. fix
+    EXPECT_EQ(error_of(r), "");
+    r = hires(512, 512, 2);
+    r.denoising_strength = 0;
+    EXPECT_NE(error_of(r).find("denoising strength above 0"), std::string::npos);
+    r = hires(512, 512, 2);
+    r.hr_sampler = "Euler b";
+    EXPECT_NE(error_of(r).find("Unknown hires sampler \"Euler b\""), std::string::npos);
+    r.hr_sampler = "Use same sampler";
+    EXPECT_EQ(error_of(r), "");
+    r.hr_schedule = "Karras2";
+    EXPECT_NE(error_of(r).find("Unknown hires schedule type"), std::string::npos);
+    r = hires(4096, 4096, 4);
+    EXPECT_NE(error_of(r).find("would be 16384x16384"), std::string::npos);
+    r = hires(512, 512, 2, 0, 20000);
+    EXPECT_NE(error_of(r).find("Hires resize"), std::string::npos);
+    r = hires(512, 512, 2);
+    r.hr_second_pass_steps = -1;
+    EXPECT_NE(error_of(r).find("Hires steps"), std::string::npos);
+}
+
+TEST(HiresRequest, LatentModes) {
+    EXPECT_TRUE(is_latent_upscaler("Latent"));
+    EXPECT_TRUE(is_latent_upscaler("Latent (nearest-exact)"));
+    EXPECT_FALSE(is_latent_upscaler("Lanczos"));
+    EXPECT_FALSE(is_latent_upscaler("Latent (bogus)"));
+    EXPECT_EQ(hires_upscaler_names().size(), 9u);
+}
+
+// Every hires text A1111 wrote in the oracle: pasted, the request says what the text says, and
+// written again from the request it is the same text.
+TEST(HiresRequest, OracleTextsPasteAndWriteBack) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto data = test::read_json(test::oracle_dir() + "/text/infotext_create.json");
+    int checked = 0;
+    for (const auto& c : data["cases"]) {
+        const auto& s = c["settings"];
+        if (!s.value("enable_hr", false)) continue;
+        SCOPED_TRACE(c["id"].get<std::string>());
+        const std::string text = c["infotext"];
+        GenerateRequest r;
+        EXPECT_TRUE(apply_parameters(text, &r).empty());
+        EXPECT_TRUE(r.enable_hr);
+        for (const auto& kv : s["extra_generation_params"]) {
+            const std::string key = kv[0];
+            const auto& v = kv[1];
+            if (key == "Hires upscale") EXPECT_DOUBLE_EQ(r.hr_scale, v.get<double>());
+            if (key == "Denoising strength") EXPECT_DOUBLE_EQ(r.denoising_strength, v.get<double>());
+            if (key == "Hires steps") EXPECT_EQ(r.hr_second_pass_steps, v.get<int>());
+            if (key == "Hires upscaler") EXPECT_EQ(r.hr_upscaler, v.get<std::string>());
+            if (key == "Hires sampler") EXPECT_EQ(r.hr_sampler, v.get<std::string>());
+            if (key == "Hires schedule type" && !v.is_null()) EXPECT_EQ(r.hr_schedule, v.get<std::string>());
+            if (key == "Hires resize") EXPECT_EQ(std::to_string(r.hr_resize_x) + "x" + std::to_string(r.hr_resize_y), v.get<std::string>());
+        }
+        const std::string hp = s.value("hr_prompt", ""), hn = s.value("hr_negative_prompt", "");
+        EXPECT_EQ(r.hr_prompt, hp == s.value("prompt", "") ? "" : hp);
+        EXPECT_EQ(r.hr_negative_prompt, hn == s.value("negative_prompt", "") ? "" : hn);
+        ModelIdentity id;
+        if (s.contains("sd_model_hash") && !s["sd_model_hash"].is_null()) id.hash = s["sd_model_hash"];
+        if (s.contains("sd_model_name") && !s["sd_model_name"].is_null()) id.name = s["sd_model_name"];
+        text::GenerationInfo g = generation_info(r, id, r.seed, r.subseed, false);
+        g.version = data["program_version"];
+        EXPECT_EQ(text::create_infotext(g), text);
+        ++checked;
+    }
+    EXPECT_GE(checked, 1) << "the oracle has no hires texts";
+}
+
+TEST(HiresRequest, PasteTurnsHiresOnOnlyForHiresTexts) {
+    GenerateRequest r = hires(512, 512, 2);
+    apply_parameters("a cat\nSteps: 20, Sampler: Euler a, Seed: 1, Size: 512x512", &r);
+    EXPECT_FALSE(r.enable_hr);
+    // An img2img text has a denoising strength but no hires size: not a hires run.
+    apply_parameters("a cat\nSteps: 20, Sampler: Euler a, Seed: 1, Size: 512x512, Denoising strength: 0.4", &r);
+    EXPECT_FALSE(r.enable_hr);
+    const auto ignored = apply_parameters(
+        "a cat\nSteps: 20, Sampler: Euler a, Seed: 1, Size: 512x512, Denoising strength: 0.5, Hires resize: 1024x0, "
+        "Hires checkpoint: other.safetensors", &r);
+    EXPECT_TRUE(r.enable_hr);
+    EXPECT_EQ(r.hr_resize_x, 1024);
+    EXPECT_EQ(r.hr_resize_y, 0);
+    EXPECT_EQ(r.hr_upscaler, "Latent");  // A1111's default when the text names none
+    EXPECT_EQ(ignored, std::vector<std::string>{"Hires checkpoint"});
+    // Written back: the resize, not the scale.
+    const std::string text = text::create_infotext(generation_info(r, {}, 1, 2, false));
+    EXPECT_NE(text.find("Denoising strength: 0.5, Hires resize: 1024x0, Hires upscaler: Latent"), std::string::npos) << text;
+}
+
+TEST(HiresRequest, HiresKeysGoBeforeNetworkHashes) {
+    GenerateRequest r = hires(512, 512, 1.5);
+    r.prompt = "a <lora:x:1> cat";
+    r.hr_prompt = "a <lora:x:1> cat, sharp";
+    r.hr_sampler = "DPM++ 2M";
+    r.hr_schedule = "Karras";
+    r.hr_second_pass_steps = 12;
+    ModelIdentity id;
+    id.lora_hashes = "x: 0123456789ab";
+    const std::string text = text::create_infotext(generation_info(r, id, 5, 6, false));
+    EXPECT_NE(text.find("Denoising strength: 0.7, Hires upscale: 1.5, Hires sampler: DPM++ 2M, "
+                        "Hires prompt: \"a <lora:x:1> cat, sharp\", Hires schedule type: Karras, Hires steps: 12, "
+                        "Hires upscaler: Latent, Lora hashes: \"x: 0123456789ab\""),
+              std::string::npos)
+        << text;
+    // Not a txt2img run: no hires keys.
+    EXPECT_EQ(text::create_infotext(generation_info(r, id, 5, 6, true)).find("Hires"), std::string::npos);
+}
+
+TEST(HiresRequest, WireRoundTrip) {
+    GenerateRequest r = hires(512, 768, 1.25, 0, 1000);
+    r.hr_upscaler = "Latent (bicubic antialiased)";
+    r.hr_second_pass_steps = 9;
+    r.hr_sampler = "Euler";
+    r.hr_schedule = "Exponential";
+    r.hr_prompt = "p2";
+    r.hr_negative_prompt = "n2";
+    const GenerateRequest back = wire::request_from_json(wire::request_to_json(r));
+    EXPECT_TRUE(back.enable_hr);
+    EXPECT_DOUBLE_EQ(back.hr_scale, 1.25);
+    EXPECT_EQ(back.hr_resize_x, 0);
+    EXPECT_EQ(back.hr_resize_y, 1000);
+    EXPECT_EQ(back.hr_upscaler, r.hr_upscaler);
+    EXPECT_EQ(back.hr_second_pass_steps, 9);
+    EXPECT_EQ(back.hr_sampler, "Euler");
+    EXPECT_EQ(back.hr_schedule, "Exponential");
+    EXPECT_EQ(back.hr_prompt, "p2");
+    EXPECT_EQ(back.hr_negative_prompt, "n2");
+}
