@@ -181,7 +181,7 @@ public:
           lm_(m.latent_model()) {}
 
     // The sampler steps the pass runs (what progress counts).
-    int steps() const { return std::max(img2img_steps(s_.steps, r_.denoising_strength, s_.img2img_fix_steps).t_enc, 0); }
+    int steps() const { return img2img_callback_steps(s_, r_.denoising_strength); }
 
     torch::Tensor run(const torch::Tensor& samples, const std::vector<uint64_t>& seeds, const sampling::Variation& var,
                       const sampling::StepCallback& cb) {
@@ -297,7 +297,6 @@ GeneratedBatch generate_img2img(const SDModel& m, const text::ClipTokenizer& tok
     auto [mean, std] = m.encode_posterior(init);
     const auto eps = vae_eps ? *vae_eps : torch::randn_like(mean);
     const auto init_latent = m.cfg.scale_factor * (mean + std * eps);
-    const int t_enc = img2img_steps(s.steps, r.denoising_strength, s.img2img_fix_steps).t_enc;
     GenerateRequest sized = r;
     sized.width = static_cast<int>(init.size(3));
     sized.height = static_cast<int>(init.size(2));
@@ -310,7 +309,7 @@ GeneratedBatch generate_img2img(const SDModel& m, const text::ClipTokenizer& tok
         const auto cond_latent = m.cfg.scale_factor * m.encode_posterior(cond_image).first;
         concat = torch::cat({torch::ones({1, 1, cond_latent.size(2), cond_latent.size(3)}), cond_latent}, 1);
     }
-    return run_batches(m, tok, sized, std::max(t_enc, 0), hooks,
+    return run_batches(m, tok, sized, img2img_callback_steps(s, r.denoising_strength), hooks,
                        [&](const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds,
                            const sampling::Variation& var, const sampling::StepCallback& cb) {
                            auto lat = init_latent.repeat({static_cast<int64_t>(seeds.size()), 1, 1, 1});

@@ -73,9 +73,8 @@ InpaintResult inpaint_prepared(const LatentModel& lm, const ImageCodec& codec, c
     const int n = rr.batch_size * rr.batch_count;
     const auto all_seeds = sampling::batch_seeds(static_cast<uint64_t>(rr.seed), n, rr.subseed_strength);
     const auto all_subs = sampling::batch_seeds(static_cast<uint64_t>(rr.subseed), n, 0);
-    const int t_enc = img2img_steps(s.steps, rr.denoising_strength, s.img2img_fix_steps).t_enc;
     int done = 0;
-    const int total = t_enc * rr.batch_count;
+    const int total = img2img_callback_steps(s, rr.denoising_strength) * rr.batch_count;
     std::vector<torch::Tensor> latents;
     for (int it = 0; it < rr.batch_count; ++it) {
         std::vector<uint64_t> seeds(all_seeds.begin() + it * rr.batch_size, all_seeds.begin() + (it + 1) * rr.batch_size);

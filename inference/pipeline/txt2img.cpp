@@ -32,6 +32,12 @@ Img2ImgSteps img2img_steps(int steps, double strength, bool fix_steps) {
     return {steps, static_cast<int>(d * steps)};
 }
 
+int img2img_callback_steps(const SamplingSettings& s, double strength) {
+    const int t_enc = img2img_steps(s.steps, strength, s.img2img_fix_steps).t_enc;
+    if (sampling::find_sampler_kind(s.sampler).timesteps) return std::max(t_enc, 0);
+    return std::max(t_enc, 0) + 1;
+}
+
 namespace {
 
 // The UNet wrapped as A1111 wraps it for this sampler, with classifier-free guidance.
@@ -149,10 +155,14 @@ torch::Tensor img2img_latents(const LatentModel& m, const sampling::GuidanceAt& 
     if (strength <= 0 || strength > 1) throw Error(ErrorCode::kInvalidRequest, "Denoising strength must be above 0 and at most 1.");
     const Img2ImgSteps st = img2img_steps(s.steps, strength, s.img2img_fix_steps);
     const int t_enc = st.t_enc;
-    if (t_enc < 1) return init_latent;
+    const bool timesteps = sampling::find_sampler_kind(s.sampler).timesteps;
+    // A strength under 1 / steps: A1111 still runs its k-diffusion samplers one step (over the last
+    // two sigmas); a timestep sampler would get no timesteps and return the noised start, so the
+    // image stays as it is there.
+    if (t_enc < 1 && timesteps) return init_latent;
     const sampling::GuidanceAt g = with_guidance_skips(s, t_enc, guidance);
     sampling::ImageRNG rng(s.noise, seeds, {init_latent.size(1), init_latent.size(2), init_latent.size(3)}, s.eta_noise_seed_delta, var);
-    if (sampling::find_sampler_kind(s.sampler).timesteps) {
+    if (timesteps) {
         // A1111's timesteps img2img: the first t_enc timesteps, init noised to timesteps[t_enc].
         const auto ts = sampling::ddim_timesteps(st.steps);
         const auto ac = m.schedule.alphas_cumprod;

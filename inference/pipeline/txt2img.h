@@ -37,6 +37,10 @@ struct Img2ImgSteps {
 };
 Img2ImgSteps img2img_steps(int steps, double strength, bool fix_steps);
 
+// The sampler steps an img2img run of these settings reports through its callback: t_enc + 1 for
+// the k-diffusion samplers (A1111 hands them t_enc + 2 sigmas), t_enc for the timestep ones.
+int img2img_callback_steps(const SamplingSettings& s, double strength);
+
 // The sigma list the sampler receives, with A1111's "Automatic" mapping and discards.
 torch::Tensor sampler_sigmas(const SamplingSettings& s, const sampling::ModelSchedule& model, int steps);
 

@@ -1,0 +1,249 @@
+// A1111's Hires. fix on the oracle's tiny models: the latent upscale modes against values worked
+// by hand, the second pass built from the first as A1111's sample_hr_pass builds it (latent and
+// image upscalers), sizes with A1111's crop, progress over both passes, cancel, inpainting models,
+// and upscalers that are not there refused before any work.
+#include <gtest/gtest.h>
+
+#include <clocale>
+
+#include "engine/engine.h"
+#include "imaging/resample.h"
+#include "pipeline/conditioning.h"
+#include "pipeline/generate.h"
+#include "pipeline/hires_fix.h"
+#include "pipeline/sd_model.h"
+#include "support/oracle.h"
+#include "support/vocab.h"
+
+using namespace sdgimp;
+
+namespace {
+
+torch::Tensor row(std::vector<float> v) { return torch::tensor(v).view({1, 1, 1, static_cast<int64_t>(v.size())}); }
+
+GenerateRequest small_hires() {
+    GenerateRequest r;
+    r.prompt = "a red house";
+    r.negative_prompt = "blurry";
+    r.seed = 11;
+    r.subseed = 12;
+    r.steps = 4;
+    r.width = r.height = 64;
+    r.rng = "CPU";
+    r.enable_hr = true;
+    r.hr_scale = 2;
+    r.denoising_strength = 0.5;
+    return r;
+}
+
+const test::OracleModel* model_with(const std::vector<test::OracleModel>& models, const std::string& part) {
+    for (const auto& m : models)
+        if (m.name.find(part) != std::string::npos) return &m;
+    return nullptr;
+}
+
+// The hires pass as A1111's sample_hr_pass runs it, from the pieces: the first pass's latents,
+// enlarged by `enlarge`, then img2img at the hires size with the hires schedule's conditioning
+// and the same seeds.
+torch::Tensor expected_hires(const pipeline::SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r,
+                             const std::function<torch::Tensor(const torch::Tensor&)>& enlarge) {
+    GenerateRequest first = r;
+    first.enable_hr = false;
+    const auto low = pipeline::generate_txt2img(m, tok, first, {}).latents;
+    const auto init = enlarge(low);
+    GenerateRequest hr = first;
+    if (r.hr_second_pass_steps) hr.steps = r.hr_second_pass_steps;
+    if (!r.hr_sampler.empty()) hr.sampler = r.hr_sampler;
+    const auto s = pipeline::sampling_settings(hr);
+    const auto cond = pipeline::encode_run(m, tok, r.hr_prompt.empty() ? r.prompt : r.hr_prompt, r.negative_prompt,
+                                           pipeline::schedule_steps(first), r.batch_size, r.cfg_scale, {},
+                                           pipeline::schedule_steps(hr));
+    std::vector<uint64_t> seeds;
+    sampling::Variation var;
+    for (int i = 0; i < r.batch_size; ++i) {
+        seeds.push_back(static_cast<uint64_t>(r.seed + i));
+        var.subseeds.push_back(static_cast<uint64_t>(r.subseed + i));
+    }
+    return pipeline::img2img_latents(m.latent_model(), [&](int call) { return cond.at(call); }, init, seeds,
+                                     r.denoising_strength, s, {}, var);
+}
+
+}  // namespace
+
+// torch's interpolate (align_corners off) as A1111's latent modes call it; values by hand.
+TEST(HiresFix, LatentUpscaleModes) {
+    const auto x = row({1, 3});
+    // Bilinear, 2 → 4 columns: source positions -0.25 (clamped to 0), 0.25, 0.75, 1.25 (clamped).
+    auto y = pipeline::upscale_latents(x, "Latent", 1, 4);
+    EXPECT_TRUE(torch::allclose(y, row({1, 1.5, 2.5, 3})));
+    y = pipeline::upscale_latents(x, "Latent (nearest)", 1, 4);
+    EXPECT_TRUE(torch::equal(y, row({1, 1, 3, 3})));
+    // 3 → 5: nearest takes floor(i * 3 / 5) = 0 0 1 1 2, nearest-exact floor((i + 0.5) * 3 / 5) = 0 0 1 2 2.
+    const auto z = row({10, 20, 30});
+    EXPECT_TRUE(torch::equal(pipeline::upscale_latents(z, "Latent (nearest)", 1, 5), row({10, 10, 20, 20, 30})));
+    EXPECT_TRUE(torch::equal(pipeline::upscale_latents(z, "Latent (nearest-exact)", 1, 5), row({10, 10, 20, 30, 30})));
+    // A constant stays constant through every mode, at the requested size.
+    const auto c = torch::full({2, 4, 3, 5}, 0.25f);
+    for (const std::string& mode : {"Latent", "Latent (antialiased)", "Latent (bicubic)", "Latent (bicubic antialiased)",
+                                    "Latent (nearest)", "Latent (nearest-exact)"}) {
+        SCOPED_TRACE(mode);
+        const auto u = pipeline::upscale_latents(c, mode, 7, 11);
+        EXPECT_EQ(u.sizes(), (std::vector<int64_t>{2, 4, 7, 11}));
+        EXPECT_TRUE(torch::allclose(u, torch::full_like(u, 0.25f)));
+    }
+    // Bicubic differs from bilinear on a ramp's ends (its kernel reaches past the neighbours).
+    const auto ramp = row({0, 1, 4, 9});
+    EXPECT_FALSE(torch::allclose(pipeline::upscale_latents(ramp, "Latent (bicubic)", 1, 8),
+                                 pipeline::upscale_latents(ramp, "Latent", 1, 8)));
+    EXPECT_THROW(pipeline::upscale_latents(x, "Latent (bogus)", 1, 4), Error);
+    // A1111's crop: 3 rows off 10 (1 before, 2 after), 1 column off 6 (0 before, 1 after).
+    const auto t = torch::arange(60).view({1, 1, 10, 6});
+    const auto cut = pipeline::truncate_latents(t, 1, 3);
+    EXPECT_EQ(cut.sizes(), (std::vector<int64_t>{1, 1, 7, 5}));
+    EXPECT_EQ(cut[0][0][0][0].item<int64_t>(), 6);  // row 1, column 0
+}
+
+TEST(HiresFix, SecondPassIsA1111sImg2ImgOfTheEnlargedFirstPass) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    text::ClipTokenizer tok(test::vocab_path());
+    const auto m = pipeline::load_sd_model(models.front().checkpoints.front());
+    GenerateRequest r = small_hires();
+    r.batch_size = 2;
+    // A1111 counts a hires pass's edits from 1.0: (1.25 - 1) * 6 = 1.5, so the model calls 0 and 1
+    // of the hires pass see "red", the last two of its four "blue" (the first pass sees "red").
+    r.prompt = "a [red:blue:1.25] house";
+    r.hr_second_pass_steps = 6;
+    int done = 0, total = 0;
+    pipeline::RunHooks hooks;
+    hooks.progress = [&](int d, int t) { done = d; total = t; };
+    const auto got = pipeline::generate_txt2img(*m, tok, r, hooks);
+    ASSERT_EQ(got.images.sizes(), (std::vector<int64_t>{2, 128, 128, 3}));
+    const auto want = expected_hires(*m, tok, r, [](const torch::Tensor& low) { return pipeline::upscale_latents(low, "Latent", 16, 16); });
+    EXPECT_TRUE(torch::allclose(got.latents, want, 1e-5, 1e-5)) << (got.latents - want).abs().max().item<float>();
+    // 4 first-pass steps, then t_enc = int(0.5 * 6) = 3 with A1111's t_enc + 1 sigma steps.
+    EXPECT_EQ(done, 8);
+    EXPECT_EQ(total, 8);
+    // The prompt edit matters: without it the hires pass differs.
+    GenerateRequest plain = r;
+    plain.prompt = "a red house";
+    EXPECT_FALSE(torch::allclose(pipeline::generate_txt2img(*m, tok, plain, {}).latents, got.latents, 1e-4, 1e-4));
+
+    // An image upscaler: the first pass decoded to 8-bit, enlarged, encoded again (posterior noise
+    // zero here), then the same img2img.
+    r.prompt = "a red house";
+    r.batch_size = 1;
+    r.hr_upscaler = "Lanczos";
+    r.hr_sampler = "DPM++ 2M";
+    hooks = {};
+    hooks.vae_noise = [](const torch::Tensor& mean) { return torch::zeros_like(mean); };
+    const auto img = pipeline::generate_txt2img(*m, tok, r, hooks);
+    const auto want_img = expected_hires(*m, tok, r, [&](const torch::Tensor& low) {
+        const auto u8 = pipeline::to_uint8_images(m->decode_first_stage(low)).contiguous();
+        Image small{64, 64, 3, std::vector<uint8_t>(u8.data_ptr<uint8_t>(), u8.data_ptr<uint8_t>() + u8.numel())};
+        const Image big = imaging::resize(small, 128, 128, imaging::Filter::kLanczos);
+        auto x = torch::from_blob(const_cast<uint8_t*>(big.pixels.data()), {128, 128, 3}, torch::kUInt8)
+                     .permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0;
+        return m->cfg.scale_factor * m->encode_posterior(x * 2 - 1).first;
+    });
+    EXPECT_TRUE(torch::allclose(img.latents, want_img, 1e-5, 1e-5)) << (img.latents - want_img).abs().max().item<float>();
+}
+
+TEST(HiresFix, EngineSizesProgressTextAndCancel) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    Engine engine;
+    ASSERT_TRUE(engine.load_model({models.front().checkpoints.front(), "", test::vocab_path()}, nullptr).ok);
+    GenerateRequest r = small_hires();
+    int done = 0, total = 0;
+    RunCallbacks cb;
+    cb.progress = [&](int d, int t) { done = d; total = t; };
+    cb.keep_latents = true;
+    std::vector<GeneratedImage> out;
+    Status st = engine.txt2img(r, cb, &out);
+    ASSERT_TRUE(st.ok) << st.message;
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].image.width, 128);
+    EXPECT_EQ(out[0].image.height, 128);
+    EXPECT_EQ(out[0].latent_shape, (std::vector<int64_t>{4, 16, 16}));
+    EXPECT_EQ(done, 4 + 3);
+    EXPECT_EQ(total, 7);
+    // A1111's record: the first pass's size, then the hires keys.
+    EXPECT_NE(out[0].infotext.find("Size: 64x64"), std::string::npos) << out[0].infotext;
+    EXPECT_NE(out[0].infotext.find("Denoising strength: 0.5, RNG: CPU, Hires upscale: 2, Hires upscaler: Latent, Version"),
+              std::string::npos)
+        << out[0].infotext;
+    // Pasting that text back gives the same image (latent upscaling draws no unseeded noise).
+    GenerateRequest pasted;
+    apply_parameters(out[0].infotext, &pasted);
+    std::vector<GeneratedImage> again;
+    ASSERT_TRUE(engine.txt2img(pasted, {}, &again).ok);
+    EXPECT_EQ(again[0].image.pixels, out[0].image.pixels);
+
+    // Both resize sides: enlarged to cover 128x96 in the first pass's shape, 4 latent rows cut.
+    r.hr_resize_x = 128;
+    r.hr_resize_y = 96;
+    r.hr_upscaler = "Latent (nearest-exact)";
+    ASSERT_TRUE(engine.txt2img(r, {}, &out).ok);
+    EXPECT_EQ(out[0].image.width, 128);
+    EXPECT_EQ(out[0].image.height, 96);
+    EXPECT_NE(out[0].infotext.find("Hires resize: 128x96"), std::string::npos) << out[0].infotext;
+
+    // Cancel in the second pass: nothing comes back.
+    r = small_hires();
+    cb = {};
+    cb.progress = [&](int d, int) { done = d; };
+    cb.cancelled = [&] { return done >= 5; };
+    out.clear();
+    st = engine.txt2img(r, cb, &out);
+    EXPECT_FALSE(st.ok);
+    EXPECT_EQ(st.code, ErrorCode::kCancelled);
+    EXPECT_TRUE(out.empty());
+
+    // An upscaler that is not here: one sentence before any step.
+    r.hr_upscaler = "R-ESRGAN 4x+";
+    done = 0;
+    cb = {};
+    cb.progress = [&](int d, int) { done = d; };
+    st = engine.txt2img(r, cb, &out);
+    EXPECT_FALSE(st.ok);
+    EXPECT_NE(st.message.find("Unknown upscaler \"R-ESRGAN 4x+\""), std::string::npos) << st.message;
+    EXPECT_EQ(done, 0);
+    r.hr_upscaler = "/nowhere/4x-UltraSharp.pth";
+    st = engine.txt2img(r, cb, &out);
+    EXPECT_NE(st.message.find("cannot be read"), std::string::npos) << st.message;
+    EXPECT_EQ(done, 0);
+    // "None" and "Nearest" need no model file.
+    for (const std::string up : {"None", "Nearest"}) {
+        r.hr_upscaler = up;
+        st = engine.txt2img(r, {}, &out);
+        ASSERT_TRUE(st.ok) << up << ": " << st.message;
+        EXPECT_EQ(out[0].image.width, 128);
+    }
+}
+
+// A 9-channel inpainting model: its image conditioning is built at the hires size (in latent and
+// image modes, with a partial mask strength that gives each image its own).
+TEST(HiresFix, InpaintingModel) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    const auto* mdl = model_with(models, "inpaint");
+    if (!mdl) GTEST_SKIP() << "the oracle has no inpainting model";
+    Engine engine;
+    ASSERT_TRUE(engine.load_model({mdl->checkpoints.front(), "", test::vocab_path()}, nullptr).ok);
+    GenerateRequest r = small_hires();
+    std::vector<GeneratedImage> out;
+    Status st = engine.txt2img(r, {}, &out);
+    ASSERT_TRUE(st.ok) << st.message;
+    EXPECT_EQ(out[0].image.width, 128);
+    r.hr_upscaler = "Lanczos";
+    r.inpainting_mask_weight = 0.5;
+    r.batch_size = 2;
+    st = engine.txt2img(r, {}, &out);
+    ASSERT_TRUE(st.ok) << st.message;
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(out[1].image.height, 128);
+    EXPECT_NE(out[0].image.pixels, out[1].image.pixels);
+}
