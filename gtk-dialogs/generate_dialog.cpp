@@ -18,7 +18,8 @@ namespace sdgimp::dialogs {
 struct GenerateDialog::Widgets {
     std::map<std::string, GtkWidget*> by_name;
     GtkWidget *prompt_counter = nullptr, *negative_counter = nullptr, *preview = nullptr, *progress = nullptr,
-              *status = nullptr, *generate = nullptr, *cancel = nullptr, *paste_view = nullptr, *model_info = nullptr;
+              *status = nullptr, *generate = nullptr, *cancel = nullptr, *paste_view = nullptr, *model_info = nullptr,
+              *hires_size = nullptr;
 };
 
 namespace {
@@ -187,6 +188,8 @@ void GenerateDialog::build() {
         gtk_box_pack_start(GTK_BOX(left), row_box, FALSE, FALSE, 0);
     }
 
+    if (cfg_.mode == Mode::kTxt2Img) build_hires(left);
+
     GtkWidget* extra = gtk_expander_new("Extra");
     GtkWidget* eg = gtk_grid_new();
     gtk_grid_set_row_spacing(GTK_GRID(eg), 4);
@@ -283,6 +286,79 @@ void GenerateDialog::build() {
     }
 }
 
+void GenerateDialog::build_hires(GtkWidget* box) {
+    // A1111's Hires. fix: the first pass at Width x Height, enlarged, then refined at the hires size.
+    auto& W = w_->by_name;
+    GtkWidget* hires = gtk_expander_new("Hires. fix");
+    GtkWidget* hg = gtk_grid_new();
+    gtk_grid_set_row_spacing(GTK_GRID(hg), 4);
+    gtk_grid_set_column_spacing(GTK_GRID(hg), 8);
+    GtkGrid* g = GTK_GRID(hg);
+    W["enable_hr"] = gtk_check_button_new_with_label("Enable");
+    gtk_widget_set_tooltip_text(W["enable_hr"], "Generate at Width x Height, enlarge, then refine at the larger size (A1111's Hires. fix)");
+    std::vector<std::string> upscalers = hires_upscaler_names();
+    for (const char* u : {"ESRGAN thick", "ESRGAN medium", "ESRGAN slim"}) upscalers.push_back(u);
+    W["hr_upscaler"] = combo_with_entry(upscalers);
+    gtk_widget_set_tooltip_text(W["hr_upscaler"], "Latent modes enlarge the latents; the others the first image (or type an ESRGAN .pth path)");
+    W["hr_second_pass_steps"] = spin(0, 150, 1, 0);
+    gtk_widget_set_tooltip_text(W["hr_second_pass_steps"], "Steps of the hires pass; 0 = the sampling steps");
+    W["hr_denoising_strength"] = spin(0, 1, 0.01, 2);
+    W["hr_scale"] = spin(1, 4, 0.05, 2);
+    W["hr_resize_x"] = spin(0, 4096, 8, 0);
+    W["hr_resize_y"] = spin(0, 4096, 8, 0);
+    gtk_widget_set_tooltip_text(W["hr_resize_x"], "Resize width to (0: use Upscale by; both set: cropped to that shape)");
+    std::vector<std::string> samplers = {"Use same sampler"}, schedules = {"Use same scheduler"};
+    for (const auto& n : sampler_names()) samplers.push_back(n);
+    for (const auto& n : schedule_names()) schedules.push_back(n);
+    W["hr_sampler"] = combo(samplers);
+    W["hr_schedule"] = combo(schedules);
+    W["hr_prompt"] = text_view(2);
+    W["hr_negative_prompt"] = text_view(1);
+    w_->hires_size = gtk_label_new("");
+    gtk_widget_set_halign(w_->hires_size, GTK_ALIGN_START);
+    int row = 0;
+    gtk_grid_attach(g, W["enable_hr"], 0, row, 2, 1);
+    gtk_grid_attach(g, w_->hires_size, 2, row++, 2, 1);
+    label_row(g, row, 0, "Upscaler", W["hr_upscaler"]);
+    label_row(g, row++, 2, "Hires steps", W["hr_second_pass_steps"]);
+    label_row(g, row, 0, "Denoising strength", W["hr_denoising_strength"]);
+    label_row(g, row++, 2, "Upscale by", W["hr_scale"]);
+    label_row(g, row, 0, "Resize width to", W["hr_resize_x"]);
+    label_row(g, row++, 2, "Resize height to", W["hr_resize_y"]);
+    label_row(g, row, 0, "Hires sampler", W["hr_sampler"]);
+    label_row(g, row++, 2, "Hires schedule type", W["hr_schedule"]);
+    for (const auto& [name, label] : {std::pair{"hr_prompt", "Hires prompt"}, std::pair{"hr_negative_prompt", "Hires negative prompt"}}) {
+        GtkWidget* l = gtk_label_new(label);
+        gtk_widget_set_halign(l, GTK_ALIGN_START);
+        gtk_widget_set_tooltip_text(l, "Empty: the main prompt");
+        gtk_grid_attach(g, l, 0, row, 1, 1);
+        gtk_grid_attach(g, gtk_widget_get_parent(W[name]), 1, row++, 3, 1);
+    }
+    gtk_container_add(GTK_CONTAINER(hires), hg);
+    gtk_box_pack_start(GTK_BOX(box), hires, FALSE, FALSE, 0);
+    W["hires"] = hires;
+    auto changed = G_CALLBACK(+[](GtkWidget*, gpointer self) { static_cast<GenerateDialog*>(self)->update_hires_size(); });
+    for (const char* name : {"width", "height", "hr_scale", "hr_resize_x", "hr_resize_y"}) g_signal_connect(W[name], "value-changed", changed, this);
+    g_signal_connect(W["enable_hr"], "toggled", changed, this);
+}
+
+void GenerateDialog::update_hires_size() {
+    if (!w_->hires_size) return;
+    GenerateRequest r;
+    r.width = static_cast<int>(num(widget("width"))) / 8 * 8;
+    r.height = static_cast<int>(num(widget("height"))) / 8 * 8;
+    r.hr_scale = num(widget("hr_scale"));
+    r.hr_resize_x = static_cast<int>(num(widget("hr_resize_x")));
+    r.hr_resize_y = static_cast<int>(num(widget("hr_resize_y")));
+    const HiresSize h = hires_size(r);
+    const bool on = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("enable_hr")));
+    const std::string text = std::to_string(r.width) + "x" + std::to_string(r.height) + " → " + std::to_string(h.width()) + "x" +
+                             std::to_string(h.height());
+    gtk_label_set_text(GTK_LABEL(w_->hires_size), on ? text.c_str() : "");
+}
+
+std::string GenerateDialog::hires_size_text() const { return w_->hires_size ? gtk_label_get_text(GTK_LABEL(w_->hires_size)) : ""; }
+
 std::string GenerateDialog::model_info() const { return gtk_label_get_text(GTK_LABEL(w_->model_info)); }
 
 void GenerateDialog::model_changed() {
@@ -345,6 +421,20 @@ GenerateRequest GenerateDialog::request() const {
     r.seed_resize_from_h = static_cast<int>(num(widget("resize_seed_h")));
     r.tiling = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("tiling")));
     if (widget("denoising_strength")) r.denoising_strength = num(widget("denoising_strength"));
+    if (widget("enable_hr")) {
+        r.enable_hr = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("enable_hr")));
+        r.denoising_strength = num(widget("hr_denoising_strength"));
+        r.hr_upscaler = combo_id(widget("hr_upscaler"));
+        r.hr_second_pass_steps = static_cast<int>(num(widget("hr_second_pass_steps")));
+        r.hr_scale = num(widget("hr_scale"));
+        r.hr_resize_x = static_cast<int>(num(widget("hr_resize_x")));
+        r.hr_resize_y = static_cast<int>(num(widget("hr_resize_y")));
+        const std::string hs = combo_id(widget("hr_sampler")), hsc = combo_id(widget("hr_schedule"));
+        r.hr_sampler = hs == "Use same sampler" ? "" : hs;
+        r.hr_schedule = hsc == "Use same scheduler" ? "" : hsc;
+        r.hr_prompt = buffer_text(widget("hr_prompt"));
+        r.hr_negative_prompt = buffer_text(widget("hr_negative_prompt"));
+    }
     if (cfg_.mode == Mode::kInpaint) {
         r.mask_blur = static_cast<int>(num(widget("mask_blur")));
         r.masked_content = gtk_combo_box_get_active(GTK_COMBO_BOX(widget("masked_content")));
@@ -374,6 +464,21 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
     set_num(widget("resize_seed_h"), r.seed_resize_from_h);
     gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("tiling")), r.tiling);
     if (widget("denoising_strength")) set_num(widget("denoising_strength"), r.denoising_strength);
+    if (widget("enable_hr")) {
+        gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("enable_hr")), r.enable_hr);
+        set_num(widget("hr_denoising_strength"), r.denoising_strength);
+        set_combo(widget("hr_upscaler"), r.hr_upscaler);
+        set_num(widget("hr_second_pass_steps"), r.hr_second_pass_steps);
+        set_num(widget("hr_scale"), r.hr_scale);
+        set_num(widget("hr_resize_x"), r.hr_resize_x);
+        set_num(widget("hr_resize_y"), r.hr_resize_y);
+        set_combo(widget("hr_sampler"), r.hr_sampler.empty() ? "Use same sampler" : r.hr_sampler);
+        set_combo(widget("hr_schedule"), r.hr_schedule.empty() ? "Use same scheduler" : r.hr_schedule);
+        set_buffer_text(widget("hr_prompt"), r.hr_prompt);
+        set_buffer_text(widget("hr_negative_prompt"), r.hr_negative_prompt);
+        gtk_expander_set_expanded(GTK_EXPANDER(widget("hires")), r.enable_hr);
+        update_hires_size();
+    }
     if (cfg_.mode == Mode::kInpaint) {
         set_num(widget("mask_blur"), r.mask_blur);
         gtk_combo_box_set_active(GTK_COMBO_BOX(widget("masked_content")), r.masked_content);

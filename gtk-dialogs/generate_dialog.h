@@ -77,6 +77,7 @@ public:
     int previews_shown() const { return previews_; }
     int results() const { return results_; }
     int64_t last_seed() const { return last_seed_; }
+    std::string hires_size_text() const;  // "512x512 → 1024x1024" while Hires. fix is on
 
     // Widgets by A1111 field name ("prompt", "steps", "sampler", ...), for tests.
     GtkWidget* widget(const std::string& name) const;
@@ -87,6 +88,8 @@ public:
 private:
     struct Widgets;
     void build();
+    void build_hires(GtkWidget* box);
+    void update_hires_size();
     void update_counters();
     void model_changed();
     void on_event(const wire::Message& ev);

@@ -44,6 +44,7 @@ void read_args(GenMode mode, const Args& a, GenerateRequest* r, std::string* mod
         r->batch_count = a.i32(13);
         r->subseed = static_cast<int64_t>(a.f(14));
         r->subseed_strength = a.f(15);
+        r->enable_hr = false;  // the procedure has no Hires. fix arguments (the dialog and the CLI have them)
         *model = a.s(16);
     } else if (mode == GenMode::kImg2Img) {
         r->denoising_strength = a.f(10);

@@ -139,6 +139,58 @@ TEST_F(Dialogs, EveryDialogBuildsAndDescribesItsRequest) {
     }
 }
 
+// Text to Image's Hires. fix fields: a pasted A1111 hires text fills them and opens the section,
+// the size label follows A1111's arithmetic, and the request carries every field back.
+TEST_F(Dialogs, HiresFixFieldsFollowThePastedText) {
+    Fixture fx;
+    dialogs::DialogConfig cfg;
+    cfg.vocab = test::vocab_path();
+    GenerateDialog d(cfg, fx.hooks());
+    ASSERT_NE(d.widget("enable_hr"), nullptr);
+    EXPECT_FALSE(d.request().enable_hr);
+    EXPECT_EQ(d.hires_size_text(), "");
+    d.paste_parameters("a forest\nNegative prompt: ugly\nSteps: 30, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7.5, "
+                       "Seed: 31337, Size: 512x768, Denoising strength: 0.45, Hires resize: 1024x1024, Hires sampler: Euler, "
+                       "Hires prompt: \"a forest, sharp\", Hires schedule type: Exponential, Hires steps: 15, "
+                       "Hires upscaler: Latent (bicubic antialiased)");
+    EXPECT_TRUE(gtk_expander_get_expanded(GTK_EXPANDER(d.widget("hires"))));
+    GenerateRequest r = d.request();
+    EXPECT_TRUE(r.enable_hr);
+    EXPECT_DOUBLE_EQ(r.denoising_strength, 0.45);
+    EXPECT_EQ(r.hr_resize_x, 1024);
+    EXPECT_EQ(r.hr_resize_y, 1024);
+    EXPECT_EQ(r.hr_sampler, "Euler");
+    EXPECT_EQ(r.hr_schedule, "Exponential");
+    EXPECT_EQ(r.hr_second_pass_steps, 15);
+    EXPECT_EQ(r.hr_upscaler, "Latent (bicubic antialiased)");
+    EXPECT_EQ(r.hr_prompt, "a forest, sharp");
+    EXPECT_EQ(r.hr_negative_prompt, "");
+    // 512x768 covering 1024x1024: 1024x1536, then cut to 1024x1024.
+    EXPECT_EQ(d.hires_size_text(), "512x768 → 1024x1024");
+    pump_until([] { return false; }, 0.3);
+    ASSERT_TRUE(dialogs::save_window_png(d.window(), out_dir() + "/dialog-hires.png"));
+    expect_not_blank(out_dir() + "/dialog-hires.png");
+    gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("hr_resize_x")), 0);
+    gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("hr_resize_y")), 0);
+    gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("hr_scale")), 1.5);
+    EXPECT_EQ(d.hires_size_text(), "512x768 → 768x1152");
+    gtk_combo_box_set_active_id(GTK_COMBO_BOX(d.widget("hr_sampler")), "Use same sampler");
+    gtk_entry_set_text(GTK_ENTRY(gtk_bin_get_child(GTK_BIN(d.widget("hr_upscaler")))), "/models/4x-UltraSharp.pth");
+    r = d.request();
+    EXPECT_EQ(r.hr_sampler, "");
+    EXPECT_DOUBLE_EQ(r.hr_scale, 1.5);
+    EXPECT_EQ(r.hr_upscaler, "/models/4x-UltraSharp.pth");
+    // A text without hires turns it off again.
+    d.paste_parameters("a cat\nSteps: 20, Sampler: Euler a, Seed: 1, Size: 512x512");
+    EXPECT_FALSE(d.request().enable_hr);
+    EXPECT_EQ(d.hires_size_text(), "");
+    // Image to Image has no hires section.
+    dialogs::DialogConfig i2i = cfg;
+    i2i.mode = dialogs::Mode::kImg2Img;
+    GenerateDialog d2(i2i, fx.hooks());
+    EXPECT_EQ(d2.widget("enable_hr"), nullptr);
+}
+
 TEST_F(Dialogs, ModelPickerShowsTheFamilyAndFollowsItsSize) {
     std::string v_model;
     for (const auto& m : test::oracle_models())
