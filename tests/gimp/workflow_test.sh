@@ -133,6 +133,13 @@ scm=$(cat <<SCM
     (check (contains (car (gimp-item-get-name (cadr r))) "ESRGAN thick") "learned upscaler named")
     (gimp-image-delete (car r)))
 
+  ; 9. A pasted A1111 hires text, then Text to Image with the last values: Hires. fix, 64 -> 128.
+  (plug-in-diffusion-paste-parameters RUN-NONINTERACTIVE img base "a red house\nSteps: 2, Sampler: Euler a, CFG scale: 7, Seed: 5, Size: 64x64, Denoising strength: 0.5, Hires upscale: 2, Hires upscaler: Latent")
+  (let ((hl (car (plug-in-diffusion-txt2img RUN-WITH-LAST-VALS img base "" "" 1 "" "" 7.0 -1 64 64 1 1 -1 0.0 ""))))
+    (check (= (car (gimp-drawable-width hl)) 128) "hires layer is twice the first pass")
+    (check (contains (parasite hl) "Size: 64x64") "hires record keeps the first-pass size")
+    (check (contains (parasite hl) "Denoising strength: 0.5, Hires upscale: 2, Hires upscaler: Latent") "hires recorded"))
+
   (gimp-xcf-save RUN-NONINTERACTIVE img base "$out/workflow.xcf" "workflow.xcf")
   (gimp-image-delete img)
   (gimp-message "WORKFLOW: PASS"))
