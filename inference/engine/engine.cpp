@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../io/mapped_file.h"
+#include "../io/safetensors_reader.h"
 #include "../io/folder_files.h"
 #include "../io/hash_cache.h"
 #include "../io/model_hash.h"
@@ -273,6 +274,27 @@ std::string find_lora(const std::string& dir, const std::string& name) {
     return "";
 }
 
+// A1111 also knows a LoRA by its training name, the "ss_output_name" of a .safetensors header;
+// a training name two files share is no name (A1111 forbids such aliases).
+std::string find_lora_by_alias(const std::vector<std::string>& dirs, const std::string& alias) {
+    std::vector<std::string> found;
+    for (const auto& dir : dirs)
+        for (const auto& path : io::files_under(dir, {".safetensors"})) {
+            try {
+                const auto meta = io::read_safetensors(io::MappedFile::open(path)).metadata;
+                const auto it = meta.find("ss_output_name");
+                if (it != meta.end() && it->second == alias && std::find(found.begin(), found.end(), path) == found.end())
+                    found.push_back(path);
+            } catch (const Error&) {
+                // A damaged file is refused when it is named, not while others are looked for.
+            }
+        }
+    if (found.size() > 1)
+        throw Error(ErrorCode::kInvalidRequest, "\"" + alias + "\" is the training name of several LoRA files (" + found[0] + ", " +
+                                                    found[1] + "); write the file's name in the tag instead.");
+    return found.empty() ? "" : found[0];
+}
+
 double lora_number(const std::string& v, const std::string& tag) {
     char* end = nullptr;
     const double d = std::strtod(v.c_str(), &end);
@@ -303,6 +325,7 @@ void Engine::use_loras(const std::string& prompt) {
             if (use.named.count("dyn")) c.dyn = static_cast<int>(lora_number(use.named.at("dyn"), tag));
             for (const auto& dir : dirs)
                 if (!(c.path = find_lora(dir, c.name)).empty()) break;
+            if (c.path.empty()) c.path = find_lora_by_alias(dirs, c.name);
             if (c.path.empty())
                 throw Error(ErrorCode::kModelNotFound, "The LoRA \"" + c.name + "\" was not found: put " + c.name +
                                                            ".safetensors in " + dirs.front() + " (or another LoRA folder), or remove <" + tag + "> from the prompt.");

@@ -1,5 +1,7 @@
 #include "model_info.h"
 
+#include <cstdlib>
+
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <torch/torch.h>
@@ -15,8 +17,15 @@
 namespace sdgimp {
 
 void init_torch_threads() {
-    const unsigned hw = std::thread::hardware_concurrency();
-    if (hw > 0) at::set_num_threads(static_cast<int>(hw));
+    // $GIMP_DIFFUSION_THREADS caps the engine's threads (cores left to GIMP, or test programs that
+    // run side by side: OpenMP threads of two processes on the same cores wait on each other at
+    // every parallel step, which made small-model tests 50x slower).
+    int threads = static_cast<int>(std::thread::hardware_concurrency());
+    if (const char* e = std::getenv("GIMP_DIFFUSION_THREADS")) {
+        const int n = std::atoi(e);
+        if (n > 0) threads = n;
+    }
+    if (threads > 0) at::set_num_threads(threads);
     keep_freed_memory_in_process();
 }
 

@@ -8,8 +8,10 @@
 
 namespace sdgimp::io {
 
-void write_safetensors(const std::string& path, const std::vector<FloatTensor>& tensors) {
+void write_safetensors(const std::string& path, const std::vector<FloatTensor>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
     nlohmann::json header = nlohmann::json::object();
+    if (!metadata.empty()) header["__metadata__"] = metadata;
     uint64_t offset = 0;
     for (const auto& t : tensors) {
         int64_t n = 1;

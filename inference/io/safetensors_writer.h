@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,8 @@ struct FloatTensor {
 };
 
 // Throws sdgimp::Error when the file cannot be written or a tensor's size does not match its shape.
-void write_safetensors(const std::string& path, const std::vector<FloatTensor>& tensors);
+// metadata: the header's "__metadata__" strings (training tools keep names and hashes there).
+void write_safetensors(const std::string& path, const std::vector<FloatTensor>& tensors,
+                       const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace sdgimp::io

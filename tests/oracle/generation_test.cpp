@@ -665,7 +665,7 @@ TEST(OracleNets, EngineAppliesPromptLoras) {
     {
         auto m = pipeline::load_sd_model(mdl.checkpoints.front());
         const auto tensors = synthetic_lora(*m).tensors;
-        io::write_safetensors(dir + "/detail.safetensors", tensors);
+        io::write_safetensors(dir + "/detail.safetensors", tensors, {{"ss_output_name", "detail_v2"}});
         // Its attention projection one input too wide: found after two layers it changes.
         auto wrong = tensors;
         for (auto& t : wrong)
@@ -707,6 +707,9 @@ TEST(OracleNets, EngineAppliesPromptLoras) {
     const auto strong = run(prompt + "<lora:detail:20>", nullptr);
     ASSERT_TRUE(strong.defined());
     EXPECT_GT((strong - want).abs().max().item<int>(), 8);
+    // Found by its training name (ss_output_name) too; the record keeps the name the prompt used.
+    EXPECT_TRUE(run(prompt + "<lora:detail_v2:20>", &text).equal(strong)) << text;
+    EXPECT_NE(text.find("Lora hashes: \"detail_v2: " + addnet + "\""), std::string::npos) << text;
     const auto te_only = run(prompt + "<lora:detail:20:0>", nullptr);  // text encoder only
     ASSERT_TRUE(te_only.defined());
     EXPECT_GT((te_only - want).abs().max().item<int>(), 0);
@@ -726,7 +729,16 @@ TEST(OracleNets, EngineAppliesPromptLoras) {
     const auto again = run(prompt, nullptr);
     ASSERT_TRUE(again.defined());
     EXPECT_TRUE(again.equal(want));
+    // Two files with one training name: that name is refused, the file names still work.
+    {
+        auto m = pipeline::load_sd_model(mdl.checkpoints.front());
+        io::write_safetensors(dir + "/detail-copy.safetensors", synthetic_lora(*m).tensors, {{"ss_output_name", "detail_v2"}});
+    }
+    EXPECT_TRUE(!run(prompt + "<lora:detail_v2:1>", &text).defined());
+    EXPECT_NE(text.find("\"detail_v2\" is the training name of several LoRA files"), std::string::npos) << text;
+    EXPECT_TRUE(run(prompt + "<lora:detail-copy:20>", nullptr).defined());
     ::unlink((dir + "/detail.safetensors").c_str());
+    ::unlink((dir + "/detail-copy.safetensors").c_str());
     ::unlink((dir + "/wrong.safetensors").c_str());
     ::rmdir(dir.c_str());
 }
