@@ -58,36 +58,123 @@ std::map<std::string, Layer> layers_of(LatentDiffusion& net) {
     return out;
 }
 
-// One layer's low-rank pair from a file.
+// One layer's network from a file: a LoRA/LoCon pair (up, down, optional CP core), or LyCORIS's
+// LoHa (two low-rank pairs multiplied element by element) or LoKr (a Kronecker product).
 struct Pair {
     torch::Tensor up, down, mid;
+    std::map<std::string, torch::Tensor> lyco;  // "hada_w1_a", "lokr_w2", ... as the file names them
     std::optional<double> alpha, scale;
     std::string key;  // the file's name of it, for messages
+    bool has(const char* part) const { return lyco.count(part) > 0; }
+    const torch::Tensor& at(const char* part) const { return lyco.at(part); }
+    bool is_loha() const { return has("hada_w1_a") && has("hada_w1_b") && has("hada_w2_a") && has("hada_w2_b"); }
+    bool is_lokr() const {
+        return (has("lokr_w1") || (has("lokr_w1_a") && has("lokr_w1_b"))) && (has("lokr_w2") || (has("lokr_w2_a") && has("lokr_w2_b")));
+    }
+    bool complete() const { return (up.defined() && down.defined() && up.dim() >= 2 && down.dim() >= 2) || is_loha() || is_lokr(); }
 };
 
-// A1111's calc_updown + finalize_updown: scale * multiplier * (up @ down) in the target's shape.
-torch::Tensor delta(const Pair& p, const torch::Tensor& weight, bool conv, int dyn, double multiplier, const std::string& file) {
+torch::Tensor as_matrix(const torch::Tensor& t) { return t.reshape({t.size(0), -1}); }
+
+// LyCORIS's CP reconstruction (A1111's lyco_helpers.make_weight_cp): core (r, r, k, k) between
+// wa (r, out) and wb (r, in).
+torch::Tensor cp_weight(const torch::Tensor& core, const torch::Tensor& wa, const torch::Tensor& wb) {
+    const auto temp = torch::einsum("ijkl,jr->irkl", {core, wb});
+    return torch::einsum("ijkl,ir->rjkl", {temp, wa});
+}
+
+// A1111's calc_updown of each kind, before the scale: the change in its own shape, and the rank
+// A1111 divides alpha by (none for a LoKr of whole matrices, whose alpha it ignores).
+torch::Tensor raw_updown(const Pair& p, const torch::Tensor& weight, bool conv, int dyn, const std::string& file,
+                         std::optional<int64_t>* rank) {
+    auto check_rank = [&](const torch::Tensor& u, const torch::Tensor& v, const char* what) {
+        if (u.dim() < 2 || v.dim() < 1 || u.size(1) != v.size(0))
+            throw_bad_file(file, "holds " + p.key + " whose " + what + " factors do not fit together (" + io::shape_text(u.sizes().vec()) +
+                                     " and " + io::shape_text(v.sizes().vec()) + "); the file is damaged.");
+    };
+    if (p.is_loha()) {
+        const auto &w1a = p.at("hada_w1_a"), &w1b = p.at("hada_w1_b"), &w2a = p.at("hada_w2_a"), &w2b = p.at("hada_w2_b");
+        *rank = w1b.size(0);
+        std::vector<int64_t> shape = {w1a.size(0), w1b.size(1)};
+        torch::Tensor d1, d2;
+        if (p.has("hada_t1")) {
+            const auto& t1 = p.at("hada_t1");
+            shape = {w1a.size(1), w1b.size(1)};
+            for (int64_t i = 2; i < t1.dim(); ++i) shape.push_back(t1.size(i));
+            d1 = cp_weight(t1, w1a, w1b);
+        } else {
+            for (int64_t i = 2; i < w1b.dim(); ++i) shape.push_back(w1b.size(i));
+            check_rank(as_matrix(w1a), as_matrix(w1b), "first pair's");
+            d1 = torch::matmul(as_matrix(w1a), as_matrix(w1b)).reshape(shape);
+        }
+        if (p.has("hada_t2")) {
+            d2 = cp_weight(p.at("hada_t2"), w2a, w2b);
+        } else {
+            check_rank(as_matrix(w2a), as_matrix(w2b), "second pair's");
+            const auto m = torch::matmul(as_matrix(w2a), as_matrix(w2b));
+            int64_t n = 1;
+            for (int64_t v : shape) n *= v;
+            if (m.numel() != n)
+                throw_bad_file(file, "holds " + p.key + " whose two LoHa pairs make differently shaped changes; the file is damaged.");
+            d2 = m.reshape(shape);
+        }
+        if (d1.sizes() != d2.sizes())
+            throw_bad_file(file, "holds " + p.key + " whose two LoHa pairs make differently shaped changes; the file is damaged.");
+        return d1 * d2;
+    }
+    if (p.is_lokr()) {
+        torch::Tensor w1, w2;
+        if (p.has("lokr_w1_b")) *rank = p.at("lokr_w1_b").size(0);
+        if (p.has("lokr_w2_b")) *rank = p.at("lokr_w2_b").size(0);
+        if (p.has("lokr_w1")) {
+            w1 = p.at("lokr_w1");
+        } else {
+            check_rank(p.at("lokr_w1_a"), p.at("lokr_w1_b"), "first");
+            w1 = torch::matmul(p.at("lokr_w1_a"), p.at("lokr_w1_b"));
+        }
+        if (p.has("lokr_w2")) {
+            w2 = p.at("lokr_w2");
+        } else if (p.has("lokr_t2")) {
+            w2 = cp_weight(p.at("lokr_t2"), p.at("lokr_w2_a"), p.at("lokr_w2_b"));
+        } else {
+            check_rank(as_matrix(p.at("lokr_w2_a")), as_matrix(p.at("lokr_w2_b")), "second");
+            w2 = torch::matmul(as_matrix(p.at("lokr_w2_a")), as_matrix(p.at("lokr_w2_b")));
+        }
+        if (w1.dim() != 2 || (w2.dim() != 2 && w2.dim() != 4))
+            throw_bad_file(file, "holds " + p.key + " with LoKr factors of shapes " + io::shape_text(w1.sizes().vec()) + " and " +
+                                     io::shape_text(w2.sizes().vec()) + "; the file is damaged.");
+        if (w2.dim() == 4) w1 = w1.unsqueeze(2).unsqueeze(2);
+        auto k = torch::kron(w1, w2.contiguous());
+        if (weight.dim() == 4 && k.numel() == weight.numel()) return k.reshape(weight.sizes());
+        return k.reshape({w1.size(0) * w2.size(0), -1});
+    }
     torch::Tensor up = p.up, down = p.down;
     if (conv && down.dim() == 2) down = down.reshape({down.size(0), down.size(1), 1, 1});
+    *rank = p.down.size(0);
     std::vector<int64_t> shape = {up.size(0), down.size(1)};
-    torch::Tensor d;
     if (p.mid.defined()) {
         // LoCon's CP decomposition: a k x k core between the two projections.
         for (int64_t i = 2; i < p.mid.dim(); ++i) shape.push_back(p.mid.size(i));
-        d = torch::einsum("nmkl,in,mj->ijkl", {p.mid, up.reshape({up.size(0), -1}), down.reshape({down.size(0), -1})});
-    } else {
-        if (down.dim() == 4)
-            for (int64_t i = 2; i < 4; ++i) shape.push_back(down.size(i));
-        torch::Tensor u = up.reshape({up.size(0), -1}), v = down.reshape({down.size(0), -1});
-        if (u.size(1) != v.size(0))
-            throw_bad_file(file, "holds " + p.key + " with an up projection of rank " + std::to_string(u.size(1)) +
-                                     " and a down projection of rank " + std::to_string(v.size(0)) + "; the file is damaged.");
-        if (dyn > 0) {
-            u = u.slice(1, 0, dyn);
-            v = v.slice(0, 0, dyn);
-        }
-        d = torch::matmul(u, v).reshape(shape);
+        return torch::einsum("nmkl,in,mj->ijkl", {p.mid, as_matrix(up), as_matrix(down)});
     }
+    if (down.dim() == 4)
+        for (int64_t i = 2; i < 4; ++i) shape.push_back(down.size(i));
+    torch::Tensor u = as_matrix(up), v = as_matrix(down);
+    if (u.size(1) != v.size(0))
+        throw_bad_file(file, "holds " + p.key + " with an up projection of rank " + std::to_string(u.size(1)) +
+                                 " and a down projection of rank " + std::to_string(v.size(0)) + "; the file is damaged.");
+    if (dyn > 0) {
+        u = u.slice(1, 0, dyn);
+        v = v.slice(0, 0, dyn);
+    }
+    return torch::matmul(u, v).reshape(shape);
+}
+
+// A1111's calc_updown + finalize_updown: the change in the target's shape, times the network's scale
+// (its "scale", else alpha / rank) and the call's multiplier.
+torch::Tensor delta(const Pair& p, const torch::Tensor& weight, bool conv, int dyn, double multiplier, const std::string& file) {
+    std::optional<int64_t> rank;
+    torch::Tensor d = raw_updown(p, weight, conv, dyn, file, &rank);
     if (d.numel() == weight.numel()) d = d.reshape(weight.sizes());
     // Inpainting UNets take 9 input channels; networks trained for 4 leave the other 5 alone.
     if (weight.dim() == 4 && weight.size(1) == 9 && d.dim() == 4 && d.size(1) == 4)
@@ -95,13 +182,14 @@ torch::Tensor delta(const Pair& p, const torch::Tensor& weight, bool conv, int d
     if (d.sizes() != weight.sizes())
         throw_bad_file(file, "changes " + p.key + " by " + io::shape_text(d.sizes().vec()) + " where the model's layer is " +
                                  io::shape_text(weight.sizes().vec()) + "; it is a LoRA for another model family (SD 1.x, 2.x, XL).");
-    const double scale = p.scale ? *p.scale : p.alpha ? *p.alpha / static_cast<double>(p.down.size(0)) : 1.0;
+    const double scale = p.scale ? *p.scale : (p.alpha && rank && *rank > 0) ? *p.alpha / static_cast<double>(*rank) : 1.0;
     return d * scale * multiplier;
 }
 
-// Keys of network kinds other than LoRA/LoCon (LyCORIS LoHa, LoKr, IA3, OFT, GLoRA, full diffs, norms).
+// Keys of network kinds other than LoRA/LoCon, LoHa and LoKr (LyCORIS IA3, OFT, GLoRA, full diffs,
+// norms, DoRA's weight decomposition).
 bool other_kind(const std::string& part) {
-    for (const char* k : {"hada_", "lokr_", "on_input", "oft_", "a1.weight", "diff", "w_norm", "dora_scale"})
+    for (const char* k : {"on_input", "oft_", "a1.weight", "diff", "w_norm", "dora_scale"})
         if (part.find(k) != std::string::npos) return true;
     return false;
 }
@@ -193,7 +281,7 @@ std::vector<LoraResult> LoraWeights::apply_all(LatentDiffusion& net, const std::
             const std::string base = key.substr(0, dot), part = key.substr(dot + 1);
             if (base == "bundle_emb") continue;  // textual-inversion embeddings bundled along
             if (other_kind(part))
-                throw_bad_file(call.path, "holds " + key + ", a network kind other than LoRA/LoCon (LyCORIS LoHa, LoKr, DoRA, ...) that this engine does not apply; use a LoRA file.");
+                throw_bad_file(call.path, "holds " + key + ", a network kind other than LoRA/LoCon, LoHa and LoKr (LyCORIS IA3, OFT, GLoRA, DoRA, ...) that this engine does not apply; use a LoRA file.");
             std::string name = lora_layer_name(base, sd2);
             const Layer* layer = nullptr;
             if (auto it = layers.find(name); it != layers.end()) layer = &it->second;
@@ -218,11 +306,12 @@ std::vector<LoraResult> LoraWeights::apply_all(LatentDiffusion& net, const std::
             else if (part == "lora_mid.weight") pair.mid = t;
             else if (part == "alpha" && t.numel() == 1) pair.alpha = t.item<double>();
             else if (part == "scale" && t.numel() == 1) pair.scale = t.item<double>();
+            else if (starts_with(part, "hada_") || starts_with(part, "lokr_")) pair.lyco[part] = t;
         }
         auto multiplier = [&](const std::string& name) {
             return name.substr(0, 20).find("transformer") != std::string::npos ? call.te : call.unet;
         };
-        auto complete = [](const Pair& p) { return p.up.defined() && p.down.defined() && p.up.dim() >= 2 && p.down.dim() >= 2; };
+        auto complete = [](const Pair& p) { return p.complete(); };
         // OpenCLIP's attention projections are the attention's own: q, k and v share one matrix.
         auto attention_at = [&](const std::string& name) -> const Layer* {
             if (name.size() <= 9 || name.compare(name.size() - 9, 9, "_out_proj") != 0) return nullptr;

@@ -647,6 +647,106 @@ TEST(OracleNets, LoraWeightsAreMergedAndRestored) {
     EXPECT_GT(checked, 0);
 }
 
+// LyCORIS's LoHa and LoKr as A1111's network_hada / network_lokr merge them, against the formulas
+// written out here: LoHa (w1a @ w1b) * (w2a @ w2b) (with CP cores: t x_0 wa x_1 wb per pair) times
+// alpha / rank; LoKr kron(w1, w2) times alpha / rank of the factorised side, and 1 when no side is
+// factorised (A1111 ignores alpha then). Other LyCORIS kinds are refused with the layer named.
+TEST(OracleNets, LycorisLohaAndLokrAreMerged) {
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    auto m = pipeline::load_sd_model(models.front().checkpoints.front());
+    const bool sd2 = m->cfg.text.kind == TextEncoderKind::kOpenCLIP;
+    auto params = m->net->named_parameters(true);
+    const std::string u = "model.diffusion_model.";
+    const std::string q = u + "input_blocks.1.1.transformer_blocks.0.attn1.to_q.weight";
+    const std::string conv = u + "input_blocks.1.0.in_layers.2.weight";
+    const std::string k = u + "input_blocks.1.1.transformer_blocks.0.attn1.to_k.weight";
+    const std::string v = u + "input_blocks.1.1.transformer_blocks.0.attn1.to_v.weight";
+    const auto Wq = params[q].detach().clone(), Wc = params[conv].detach().clone(), Wk = params[k].detach().clone(),
+               Wv = params[v].detach().clone();
+    ASSERT_EQ(Wc.dim(), 4);
+    ASSERT_EQ(Wk.size(0) % 2, 0);
+    torch::manual_seed(9);
+    std::vector<io::FloatTensor> t;
+    auto put = [&](const std::string& key, const torch::Tensor& x) {
+        const torch::Tensor c = x.contiguous().to(torch::kFloat);
+        t.push_back({key, c.sizes().vec(), std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel())});
+    };
+    auto rnd = [](std::vector<int64_t> shape) { return torch::randn(shape) * 0.1; };
+    const std::string pq = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q";
+    const std::string pc = "lora_unet_down_blocks_0_resnets_0_conv1";
+    const std::string pk = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_k";
+    const std::string pv = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_v";
+    // LoHa on a linear layer, rank 3, alpha 1.5.
+    const auto a1 = rnd({Wq.size(0), 3}), b1 = rnd({3, Wq.size(1)}), a2 = rnd({Wq.size(0), 3}), b2 = rnd({3, Wq.size(1)});
+    put(pq + ".hada_w1_a", a1); put(pq + ".hada_w1_b", b1); put(pq + ".hada_w2_a", a2); put(pq + ".hada_w2_b", b2);
+    put(pq + ".alpha", torch::full({}, 1.5));
+    const auto dq = torch::mm(a1, b1) * torch::mm(a2, b2) * (1.5 / 3);
+    // LoHa with CP cores on the 3x3 convolution, rank 2, no alpha (scale 1).
+    const int64_t co = Wc.size(0), ci = Wc.size(1), kh = Wc.size(2), kw = Wc.size(3);
+    const auto t1 = rnd({2, 2, kh, kw}), c1a = rnd({2, co}), c1b = rnd({2, ci}), t2 = rnd({2, 2, kh, kw}), c2a = rnd({2, co}), c2b = rnd({2, ci});
+    put(pc + ".hada_t1", t1); put(pc + ".hada_w1_a", c1a); put(pc + ".hada_w1_b", c1b);
+    put(pc + ".hada_t2", t2); put(pc + ".hada_w2_a", c2a); put(pc + ".hada_w2_b", c2b);
+    auto cp = [](const torch::Tensor& core, const torch::Tensor& wa, const torch::Tensor& wb) {
+        // d[o][i][y][x] = sum_ab core[a][b][y][x] * wa[a][o] * wb[b][i]
+        return torch::tensordot(torch::tensordot(wa.t(), core, {1}, {0}), wb, {1}, {0}).permute({0, 3, 1, 2});
+    };
+    const auto dc = cp(t1, c1a, c1b) * cp(t2, c2a, c2b);
+    // LoKr on to_k: w1 whole (2 x 1), w2 factorised at rank 2, alpha 4: scale 4 / 2.
+    const auto kw1 = rnd({2, 1}), kw2a = rnd({Wk.size(0) / 2, 2}), kw2b = rnd({2, Wk.size(1)});
+    put(pk + ".lokr_w1", kw1); put(pk + ".lokr_w2_a", kw2a); put(pk + ".lokr_w2_b", kw2b); put(pk + ".alpha", torch::full({}, 4.0));
+    const auto dk = torch::kron(kw1, torch::mm(kw2a, kw2b)) * 2.0;
+    // LoKr on to_v with both sides whole: alpha is ignored.
+    const auto vw1 = rnd({1, 2}), vw2 = rnd({Wv.size(0), Wv.size(1) / 2});
+    ASSERT_EQ(Wv.size(1) % 2, 0);
+    put(pv + ".lokr_w1", vw1); put(pv + ".lokr_w2", vw2); put(pv + ".alpha", torch::full({}, 8.0));
+    const auto dv = torch::kron(vw1, vw2);
+
+    char tmpl[] = "/tmp/gd-lyco-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string file = std::string(tmpl) + "/lyco.safetensors";
+    io::write_safetensors(file, t);
+    models::LoraWeights w;
+    models::LoraCall call;
+    call.name = "lyco";
+    call.path = file;
+    call.unet = 0.5;
+    const auto res = w.apply(m->net, {call}, sd2);
+    EXPECT_EQ(res[0].layers, 4);
+    EXPECT_LT(test::max_abs_diff(params[q], Wq + dq * 0.5), 1e-6);
+    EXPECT_LT(test::max_abs_diff(params[conv], Wc + dc * 0.5), 1e-6);
+    EXPECT_LT(test::max_abs_diff(params[k], Wk + dk * 0.5), 1e-6);
+    EXPECT_LT(test::max_abs_diff(params[v], Wv + dv * 0.5), 1e-6);
+    w.restore();
+    EXPECT_TRUE(params[q].equal(Wq));
+    EXPECT_TRUE(params[conv].equal(Wc));
+    // A DoRA file: refused by name, nothing changed.
+    t.push_back({pq + ".dora_scale", {1, Wq.size(1)}, std::vector<float>(static_cast<size_t>(Wq.size(1)), 1.0f)});
+    io::write_safetensors(file, t);
+    try {
+        (void)w.apply(m->net, {call}, sd2);
+        ADD_FAILURE() << "a DoRA file was applied";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(pq + ".dora_scale, a network kind other than LoRA/LoCon, LoHa and LoKr"), std::string::npos)
+            << e.what();
+    }
+    EXPECT_TRUE(params[q].equal(Wq));
+    // A LoHa whose pairs do not fit: the file is called damaged.
+    t.pop_back();
+    t[1].shape = {2, Wq.size(1)};  // hada_w1_b of rank 2 against w1_a's 3
+    t[1].values.resize(static_cast<size_t>(2 * Wq.size(1)));
+    io::write_safetensors(file, t);
+    try {
+        (void)w.apply(m->net, {call}, sd2);
+        ADD_FAILURE() << "a damaged LoHa was applied";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("the file is damaged"), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(params[k].equal(Wk));
+    ::unlink(file.c_str());
+    ::rmdir(tmpl);
+}
+
 // <lora:name:...> in a prompt through the engine: multiplier 0 leaves the reference image (the tag
 // itself does not reach the text encoder) with A1111's "Lora hashes", a real multiplier changes
 // the image, the next run without the tag is the reference again, and a missing LoRA or a bad
