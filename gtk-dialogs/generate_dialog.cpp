@@ -202,6 +202,9 @@ void GenerateDialog::build() {
     label_row(GTK_GRID(eg), 0, 2, "Variation strength", W["variation_strength"]);
     label_row(GTK_GRID(eg), 1, 0, "Resize seed from width", W["resize_seed_w"]);
     label_row(GTK_GRID(eg), 1, 2, "Resize seed from height", W["resize_seed_h"]);
+    W["clip_skip"] = spin(1, 12, 1, 0);
+    gtk_widget_set_tooltip_text(W["clip_skip"], "Stop the text encoder this many layers from its end (A1111's Clip skip; 2 for many anime models)");
+    label_row(GTK_GRID(eg), 2, 2, "Clip skip", W["clip_skip"]);
     W["tiling"] = gtk_check_button_new_with_label("Tiling");
     gtk_widget_set_tooltip_text(W["tiling"], "An image that tiles seamlessly: the networks wrap round at its borders (A1111's Tiling)");
     gtk_grid_attach(GTK_GRID(eg), W["tiling"], 1, 2, 1, 1);
@@ -420,6 +423,7 @@ GenerateRequest GenerateDialog::request() const {
     r.seed_resize_from_w = static_cast<int>(num(widget("resize_seed_w")));
     r.seed_resize_from_h = static_cast<int>(num(widget("resize_seed_h")));
     r.tiling = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("tiling")));
+    r.clip_skip = static_cast<int>(num(widget("clip_skip")));
     if (widget("denoising_strength")) r.denoising_strength = num(widget("denoising_strength"));
     if (widget("enable_hr")) {
         r.enable_hr = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("enable_hr")));
@@ -447,6 +451,9 @@ GenerateRequest GenerateDialog::request() const {
 std::string GenerateDialog::model() const { return combo_id(widget("model")); }
 
 void GenerateDialog::set_request(const GenerateRequest& r) {
+    // Fields without a widget (RNG, ENSD, sampler parameters, emphasis, ... from a pasted text) are
+    // kept with the request, so Generate sends them too.
+    cfg_.initial = r;
     set_buffer_text(widget("prompt"), r.prompt);
     set_buffer_text(widget("negative_prompt"), r.negative_prompt);
     set_combo(widget("sampler"), r.sampler);
@@ -463,6 +470,7 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
     set_num(widget("resize_seed_w"), r.seed_resize_from_w);
     set_num(widget("resize_seed_h"), r.seed_resize_from_h);
     gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("tiling")), r.tiling);
+    set_num(widget("clip_skip"), r.clip_skip);
     if (widget("denoising_strength")) set_num(widget("denoising_strength"), r.denoising_strength);
     if (widget("enable_hr")) {
         gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("enable_hr")), r.enable_hr);
@@ -487,7 +495,8 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
     }
     if (!cfg_.model.empty()) set_combo(widget("model"), cfg_.model);
     // A variation, seed resize or tiling that is set should be visible.
-    gtk_expander_set_expanded(GTK_EXPANDER(widget("extra")), r.subseed_strength > 0 || r.seed_resize_from_w > 0 || r.tiling);
+    gtk_expander_set_expanded(GTK_EXPANDER(widget("extra")),
+                              r.subseed_strength > 0 || r.seed_resize_from_w > 0 || r.tiling || r.clip_skip > 1);
     update_counters();
 }
 

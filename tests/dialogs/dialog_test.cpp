@@ -180,6 +180,18 @@ TEST_F(Dialogs, HiresFixFieldsFollowThePastedText) {
     EXPECT_EQ(r.hr_sampler, "");
     EXPECT_DOUBLE_EQ(r.hr_scale, 1.5);
     EXPECT_EQ(r.hr_upscaler, "/models/4x-UltraSharp.pth");
+    // What the text carries without a field of its own goes with the request too.
+    d.paste_parameters("a cat\nSteps: 20, Sampler: Euler a, Seed: 1, Size: 512x512, Clip skip: 2, ENSD: 31337, RNG: CPU, "
+                       "Eta: 0.5, Emphasis: No norm, Denoising strength: 0.5, Hires upscale: 1.5");
+    r = d.request();
+    EXPECT_EQ(r.clip_skip, 2);
+    EXPECT_EQ(r.eta_noise_seed_delta, 31337);
+    EXPECT_EQ(r.rng, "CPU");
+    EXPECT_DOUBLE_EQ(r.eta_ancestral, 0.5);
+    EXPECT_EQ(r.emphasis, "No norm");
+    EXPECT_TRUE(gtk_expander_get_expanded(GTK_EXPANDER(d.widget("extra"))));  // Clip skip is there
+    gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("clip_skip")), 1);
+    EXPECT_EQ(d.request().clip_skip, 1);
     // A text without hires turns it off again.
     d.paste_parameters("a cat\nSteps: 20, Sampler: Euler a, Seed: 1, Size: 512x512");
     EXPECT_FALSE(d.request().enable_hr);
