@@ -38,6 +38,13 @@ GenerateDialog::GenerateDialog(DialogConfig cfg, DialogHooks hooks)
     try {
         const std::string vocab = cfg_.vocab.empty() ? text::find_vocab(cfg_.model.empty() ? "./none" : cfg_.model) : cfg_.vocab;
         tok_ = std::make_unique<text::ClipTokenizer>(vocab);
+        for (const auto& [name, vectors] : cfg_.embeddings) {
+            text::EmbeddingWord w;
+            w.ids = tok_->encode(name, text::TokenizerFlavor::kOpenCLIP);
+            w.vectors = vectors;
+            w.index = static_cast<int>(embedding_words_.size());
+            if (!w.ids.empty() && vectors > 0) embedding_words_.push_back(std::move(w));
+        }
     } catch (const Error&) {
         tok_.reset();  // no vocabulary: the counters say so, everything else works
     }
@@ -390,6 +397,7 @@ std::string GenerateDialog::token_counter(bool negative) const {
     const std::string t = buffer_text(widget(negative ? "negative_prompt" : "prompt"));
     try {
         text::ChunkSettings cs;
+        cs.embeddings = &embedding_words_;
         const int n = text::chunk_prompt(*tok_, t, cs).token_count;
         return std::to_string(n) + "/" + std::to_string(std::max(1, (n + 74) / 75) * 75);
     } catch (const Error&) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine_job.h"
+#include "text/prompt_chunks.h"
 #include "request.h"
 
 namespace sdgimp::text {
@@ -29,6 +30,8 @@ struct DialogConfig {
     std::string model;                      // the current checkpoint
     std::vector<std::string> models;        // files offered in the picker (model folders + recent)
     std::vector<std::string> loras;         // LoRA names the engine finds (model folders' Lora/), for "Add LoRA"
+    // Textual-inversion embeddings (name, vectors): the counters count a name as its vectors, as A1111's do.
+    std::vector<std::pair<std::string, int>> embeddings;
     std::string vocab;                      // CLIP vocabulary for the token counter ("" = look next to the model)
     std::string layer_parameters;           // the active layer's stored A1111 text, for "From layer"
     unsigned long transient_for_xid = 0;    // GIMP's image window, when known
@@ -103,6 +106,7 @@ private:
     std::unique_ptr<Widgets> w_;
     std::unique_ptr<EngineJob> job_;
     std::unique_ptr<text::ClipTokenizer> tok_;
+    std::vector<text::EmbeddingWord> embedding_words_;
     int progress_done_ = 0, progress_total_ = 0, previews_ = 0, results_ = 0;
     int64_t last_seed_ = -1;
     bool running_loop_ = false;

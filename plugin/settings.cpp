@@ -10,6 +10,7 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "io/embedding_files.h"
 #include "io/folder_files.h"
 #include "status.h"
 #include "wire.h"
@@ -181,6 +182,15 @@ std::vector<std::string> lora_names() {
         for (const auto& path : io::files_under(dir + "/Lora", kEndings)) out.push_back(io::name_without(path, kEndings));
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
+std::vector<std::pair<std::string, int>> embedding_counts(const std::string& model) {
+    std::vector<std::string> dirs;
+    for (const auto& dir : model_folders()) dirs.push_back(dir + "/embeddings");
+    std::vector<std::pair<std::string, int>> out;
+    for (const auto& e : io::list_embeddings(io::search_dirs(dirs, model, "embeddings", {"/", "/../", "/../../"}, "GIMP_DIFFUSION_EMBEDDINGS_DIR")))
+        out.emplace_back(e.name, static_cast<int>(e.vectors));
     return out;
 }
 

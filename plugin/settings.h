@@ -5,6 +5,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "request.h"
@@ -41,6 +42,9 @@ std::vector<std::string> vae_choices(const Settings& s);
 
 // The LoRA names <lora:name:...> finds in the model folders' Lora/ subfolders (and theirs), sorted.
 std::vector<std::string> lora_names();
+// Textual-inversion embeddings (name, vectors) the engine would find for this checkpoint, for the
+// dialogs' token counters.
+std::vector<std::pair<std::string, int>> embedding_counts(const std::string& model);
 
 // The checkpoint to use: the explicit one, else the last one, else $GIMP_DIFFUSION_MODEL, else the
 // first checkpoint in the model folders. Throws sdgimp::Error saying where to put one.

@@ -246,26 +246,6 @@ ModelIdentity Engine::identity() const {
 
 namespace {
 
-// The folders a kind of user file (`sub`: "Lora", "embeddings") is looked for in: the request's,
-// `sub` at the given places relative to the checkpoint's folder (A1111's layout), then the
-// environment variable's (':'-separated) and ~/.local/share/gimp-diffusion/models/<sub>.
-std::vector<std::string> search_dirs(const std::vector<std::string>& requested, const std::string& checkpoint,
-                                     const std::string& sub, std::initializer_list<const char*> relative, const char* env_var) {
-    std::vector<std::string> dirs = requested;
-    const std::string dir = checkpoint.find('/') == std::string::npos ? "." : checkpoint.substr(0, checkpoint.find_last_of('/'));
-    for (const char* rel : relative) dirs.push_back(dir + rel + sub);
-    if (const char* env = std::getenv(env_var)) {
-        std::string list = env;
-        for (size_t start = 0; start <= list.size();) {
-            const size_t end = std::min(list.find(':', start), list.size());
-            if (end > start) dirs.push_back(list.substr(start, end - start));
-            start = end + 1;
-        }
-    }
-    if (const char* home = std::getenv("HOME")) dirs.push_back(std::string(home) + "/.local/share/gimp-diffusion/models/" + sub);
-    return dirs;
-}
-
 // <name>.safetensors / .pt / .ckpt in dir or its subfolders (as A1111 walks its Lora folder).
 std::string find_lora(const std::string& dir, const std::string& name) {
     static const std::vector<std::string> kEndings = {".safetensors", ".pt", ".ckpt"};
@@ -308,7 +288,7 @@ double lora_number(const std::string& v, const std::string& tag) {
 void Engine::use_loras(const std::string& prompt) {
     // A1111's activation: each <lora:name:te:unet:dyn> (or te=, unet=, dyn=) call of the prompt.
     std::vector<models::LoraCall> calls;
-    const std::vector<std::string> dirs = search_dirs(impl_->lora_dirs, impl_->info.path, "Lora", {"/", "/../"}, "GIMP_DIFFUSION_LORA_DIR");
+    const std::vector<std::string> dirs = io::search_dirs(impl_->lora_dirs, impl_->info.path, "Lora", {"/", "/../"}, "GIMP_DIFFUSION_LORA_DIR");
     for (const auto& [kind, uses] : text::parse_extra_networks(prompt).networks) {
         if (kind != "lora" && kind != "lyco") continue;
         for (const auto& use : uses) {
@@ -349,7 +329,7 @@ void Engine::use_loras(const std::string& prompt) {
 
 void Engine::use_embeddings(const GenerateRequest& r) {
     // A1111's embeddings folder: webui/embeddings beside models/Stable-diffusion.
-    const std::vector<std::string> dirs = search_dirs(impl_->embedding_dirs, impl_->info.path, "embeddings", {"/", "/../", "/../../"},
+    const std::vector<std::string> dirs = io::search_dirs(impl_->embedding_dirs, impl_->info.path, "embeddings", {"/", "/../", "/../../"},
                                                       "GIMP_DIFFUSION_EMBEDDINGS_DIR");
     const auto flavor = impl_->model->cfg.text.kind == TextEncoderKind::kOpenCLIP ? text::TokenizerFlavor::kOpenCLIP
                                                                                     : text::TokenizerFlavor::kHF;

@@ -1,5 +1,8 @@
 #include "folder_files.h"
 
+#include <algorithm>
+#include <cstdlib>
+
 #include <dirent.h>
 #include <sys/stat.h>
 
@@ -47,6 +50,23 @@ std::string name_without(const std::string& path, const std::vector<std::string>
     for (const auto& e : endings)
         if (ends_with(base, e)) return base.substr(0, base.size() - e.size());
     return "";
+}
+
+std::vector<std::string> search_dirs(const std::vector<std::string>& requested, const std::string& checkpoint,
+                                     const std::string& sub, std::initializer_list<const char*> relative, const char* env_var) {
+    std::vector<std::string> dirs = requested;
+    const std::string dir = checkpoint.find('/') == std::string::npos ? "." : checkpoint.substr(0, checkpoint.find_last_of('/'));
+    for (const char* rel : relative) dirs.push_back(dir + rel + sub);
+    if (const char* env = std::getenv(env_var)) {
+        const std::string list = env;
+        for (size_t start = 0; start <= list.size();) {
+            const size_t end = std::min(list.find(':', start), list.size());
+            if (end > start) dirs.push_back(list.substr(start, end - start));
+            start = end + 1;
+        }
+    }
+    if (const char* home = std::getenv("HOME")) dirs.push_back(std::string(home) + "/.local/share/gimp-diffusion/models/" + sub);
+    return dirs;
 }
 
 }  // namespace sdgimp::io

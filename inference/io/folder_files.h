@@ -1,6 +1,7 @@
 // The files of a folder tree the user fills (LoRA, embeddings folders), found by name ending.
 #pragma once
 
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -13,5 +14,11 @@ std::vector<std::string> files_under(const std::string& dir, const std::vector<s
 
 // "name" of ".../name.ext" for the first of `endings` that path ends in; "" when none.
 std::string name_without(const std::string& path, const std::vector<std::string>& endings);
+
+// The folders a kind of user file (`sub`: "Lora", "embeddings") is looked for in: `requested`,
+// `sub` at the given places relative to the checkpoint's folder (A1111's layout: "/", "/../"), then
+// the environment variable's (':'-separated) and ~/.local/share/gimp-diffusion/models/<sub>.
+std::vector<std::string> search_dirs(const std::vector<std::string>& requested, const std::string& checkpoint,
+                                     const std::string& sub, std::initializer_list<const char*> relative, const char* env_var);
 
 }  // namespace sdgimp::io

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "../io/checkpoint_file.h"
+#include "../io/embedding_files.h"
 #include "../io/folder_files.h"
 #include "../io/mapped_file.h"
 #include "../io/sha256.h"
@@ -13,15 +14,12 @@
 namespace sdgimp::pipeline {
 namespace {
 
-const std::vector<std::string> kEndings = {".pt", ".bin", ".safetensors"};
-
-// A1111's create_embedding_from_data: the one term's vectors ("*" of string_to_param, or the single
-// tensor of a diffusers/safetensors file); undefined for any other layout.
+// The vectors of a file of A1111's layout; undefined for any other.
 torch::Tensor vectors_of(const io::CheckpointFile& ck) {
-    if (ck.tensors.size() != 1) return {};
-    torch::Tensor v = models::to_torch(ck.tensors.begin()->second).to(torch::kFloat);
-    if (v.dim() == 1) v = v.unsqueeze(0);
-    return v.dim() == 2 && v.size(0) >= 1 && v.size(0) <= 75 ? v : torch::Tensor();
+    const io::RawTensor* raw = io::embedding_tensor(ck);
+    if (!raw) return {};
+    torch::Tensor v = models::to_torch(*raw).to(torch::kFloat);
+    return v.dim() == 1 ? v.unsqueeze(0) : v;
 }
 
 }  // namespace
@@ -30,7 +28,7 @@ bool TextualInversions::refresh(const std::vector<std::string>& dirs, int width,
                                 text::TokenizerFlavor flavor) {
     std::vector<std::string> files;
     for (const auto& d : dirs)
-        for (auto& f : io::files_under(d, kEndings)) files.push_back(std::move(f));
+        for (auto& f : io::files_under(d, io::embedding_endings())) files.push_back(std::move(f));
     std::string signature = std::to_string(width);
     for (const auto& f : files) signature += "\n" + f + "\t" + io::file_stamp(f);
     if (signature == signature_) return false;
@@ -40,7 +38,7 @@ bool TextualInversions::refresh(const std::vector<std::string>& dirs, int width,
     std::set<std::string> names;
     for (const auto& f : files) {
         TextualInversion ti;
-        ti.name = io::name_without(f, kEndings);
+        ti.name = io::name_without(f, io::embedding_endings());
         if (!names.insert(ti.name).second) continue;  // the first folder's file of a name wins
         try {
             const io::CheckpointFile ck = io::open_checkpoint(f);

@@ -203,6 +203,22 @@ TEST_F(Dialogs, HiresFixFieldsFollowThePastedText) {
     EXPECT_EQ(d2.widget("enable_hr"), nullptr);
 }
 
+// The token counters count an embedding's name as its vectors, as A1111's counter does.
+TEST_F(Dialogs, CountersCountEmbeddingVectors) {
+    Fixture fx;
+    dialogs::DialogConfig cfg;
+    cfg.vocab = test::vocab_path();
+    cfg.initial.negative_prompt = "EasyNegative, blurry";
+    GenerateDialog plain(cfg, fx.hooks());
+    const std::string without = plain.token_counter(true);
+    cfg.embeddings = {{"EasyNegative", 8}, {"style", 4}};
+    GenerateDialog d(cfg, fx.hooks());
+    EXPECT_EQ(d.token_counter(true), "10/75");  // 8 vectors, the comma, "blurry"
+    EXPECT_NE(without, "10/75");
+    gtk_text_buffer_set_text(gtk_text_view_get_buffer(GTK_TEXT_VIEW(d.widget("prompt"))), "a cat, style", -1);
+    EXPECT_EQ(d.token_counter(false), "7/75");  // a cat , + 4 vectors
+}
+
 TEST_F(Dialogs, ModelPickerShowsTheFamilyAndFollowsItsSize) {
     std::string v_model;
     for (const auto& m : test::oracle_models())

@@ -1,0 +1,64 @@
+// Textual-inversion files found without torch (what the dialogs' token counters use): A1111's
+// layout rule, vector counts and widths, a name's first folder winning, other files left out.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <unistd.h>
+
+#include "io/embedding_files.h"
+#include "io/folder_files.h"
+#include "io/safetensors_writer.h"
+
+using namespace sdgimp;
+
+namespace {
+
+io::FloatTensor tensor(const std::string& name, std::vector<int64_t> shape) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return {name, shape, std::vector<float>(static_cast<size_t>(n), 0.5f)};
+}
+
+}  // namespace
+
+TEST(EmbeddingFiles, LayoutCountsAndOrder) {
+    char tmpl[] = "/tmp/gd-emb-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string a = std::string(tmpl) + "/a", b = std::string(tmpl) + "/b";
+    ASSERT_EQ(::mkdir(a.c_str(), 0700), 0);
+    ASSERT_EQ(::mkdir(b.c_str(), 0700), 0);
+    ASSERT_EQ(::mkdir((a + "/sub").c_str(), 0700), 0);
+    io::write_safetensors(a + "/EasyNegative.safetensors", {tensor("emb_params", {8, 768})});
+    io::write_safetensors(a + "/sub/one-vector.safetensors", {tensor("emb_params", {1024})});
+    io::write_safetensors(a + "/two-tensors.safetensors", {tensor("x", {2, 768}), tensor("y", {2, 768})});
+    io::write_safetensors(a + "/too-many.safetensors", {tensor("emb_params", {76, 768})});
+    io::write_safetensors(b + "/EasyNegative.safetensors", {tensor("emb_params", {3, 768})});  // a's wins
+    io::write_safetensors(b + "/style.safetensors", {tensor("emb_params", {4, 1024})});
+    { std::ofstream(b + "/broken.pt") << "not a pickle"; }
+    const auto found = io::list_embeddings({a, "/nonexistent", b});
+    ASSERT_EQ(found.size(), 3u);
+    EXPECT_EQ(found[0].name, "EasyNegative");
+    EXPECT_EQ(found[0].vectors, 8);
+    EXPECT_EQ(found[0].width, 768);
+    EXPECT_EQ(found[0].path, a + "/EasyNegative.safetensors");
+    EXPECT_EQ(found[1].name, "one-vector");
+    EXPECT_EQ(found[1].vectors, 1);
+    EXPECT_EQ(found[1].width, 1024);
+    EXPECT_EQ(found[2].name, "style");
+    EXPECT_EQ(found[2].vectors, 4);
+    for (const char* f : {"/a/EasyNegative.safetensors", "/a/sub/one-vector.safetensors", "/a/two-tensors.safetensors",
+                          "/a/too-many.safetensors", "/b/EasyNegative.safetensors", "/b/style.safetensors", "/b/broken.pt"})
+        std::remove((std::string(tmpl) + f).c_str());
+    for (const std::string d : {a + "/sub", a, b, std::string(tmpl)}) ::rmdir(d.c_str());
+}
+
+TEST(EmbeddingFiles, SearchDirsFollowA1111sLayout) {
+    setenv("GIMP_DIFFUSION_TEST_DIRS", "/x:/y::", 1);
+    setenv("HOME", "/home/u", 1);
+    const auto dirs = io::search_dirs({"/mine"}, "/sd/models/Stable-diffusion/v1.safetensors", "embeddings", {"/", "/../../"},
+                                      "GIMP_DIFFUSION_TEST_DIRS");
+    const std::vector<std::string> want = {"/mine", "/sd/models/Stable-diffusion/embeddings", "/sd/models/Stable-diffusion/../../embeddings",
+                                           "/x", "/y", "/home/u/.local/share/gimp-diffusion/models/embeddings"};
+    EXPECT_EQ(dirs, want);
+}
