@@ -38,7 +38,21 @@ std::vector<std::string> csv_values(const std::string& text) {
     return out;
 }
 
-bool numeric(const std::string& field) { return field != "Sampler" && field != "Prompt S/R"; }
+bool numeric(const std::string& field) {
+    return field != "Sampler" && field != "Prompt S/R" && field != "Schedule type" && field != "Hires upscaler";
+}
+
+// The name of `names` that v spells without regard to case (A1111 matches them so), or "".
+std::string canonical_name(const std::vector<std::string>& names, const std::string& v) {
+    for (const auto& name : names) {
+        if (name.size() != v.size()) continue;
+        bool same = true;
+        for (size_t i = 0; i < v.size(); ++i)
+            same = same && std::tolower(static_cast<unsigned char>(name[i])) == std::tolower(static_cast<unsigned char>(v[i]));
+        if (same) return name;
+    }
+    return "";
+}
 
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
     if (from.empty()) return s;
@@ -50,7 +64,8 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
 
 const std::vector<std::string>& xy_fields() {
     static const std::vector<std::string> kFields = {"CFG Scale", "Steps", "Seed", "Variation seed", "Variation strength",
-                                                     "Clip skip", "Eta noise seed delta", "Sampler", "Prompt S/R"};
+                                                     "Clip skip", "Eta noise seed delta", "Sampler", "Schedule type", "Prompt S/R",
+                                                     "Denoising", "Hires steps", "Hires upscaler"};
     return kFields;
 }
 
@@ -72,16 +87,17 @@ XYAxis parse_xy_axis(const std::string& field, const std::string& text, const Ge
             if (v.empty() || *end != '\0' || !std::isfinite(d))
                 bad("The " + field + " values must be numbers separated by commas, not \"" + v + "\".");
         } else if (field == "Sampler") {
-            // A1111 matches sampler names without regard to case.
-            std::string canonical;
-            for (const auto& name : sampler_names()) {
-                if (name.size() != v.size()) continue;
-                bool same = true;
-                for (size_t i = 0; i < v.size(); ++i) same = same && std::tolower(static_cast<unsigned char>(name[i])) == std::tolower(static_cast<unsigned char>(v[i]));
-                if (same) canonical = name;
-            }
+            const std::string canonical = canonical_name(sampler_names(), v);
             if (canonical.empty()) bad("Unknown sampler \"" + v + "\" in the X/Y values; use A1111's names, e.g. Euler a, DPM++ 2M.");
             v = canonical;
+        } else if (field == "Schedule type") {
+            const std::string canonical = canonical_name(schedule_names(), v);
+            if (canonical.empty()) bad("Unknown schedule type \"" + v + "\" in the X/Y values; use A1111's names, e.g. Automatic, Karras.");
+            v = canonical;
+        } else if (field == "Hires upscaler") {
+            // Latent modes by A1111's names; image upscalers are checked by the engine when it runs.
+            if (const std::string canonical = canonical_name(hires_upscaler_names(), v); !canonical.empty()) v = canonical;
+            if (v.empty()) bad("A Hires upscaler value is empty; use e.g. Latent, Lanczos.");
         }
     }
     if (field == "Prompt S/R" && base.prompt.find(axis.values[0]) == std::string::npos &&
@@ -101,6 +117,10 @@ void apply_xy_value(GenerateRequest* r, const XYAxis& axis, size_t index) {
     else if (axis.field == "Clip skip") r->clip_skip = static_cast<int>(d);
     else if (axis.field == "Eta noise seed delta") r->eta_noise_seed_delta = static_cast<int64_t>(d);
     else if (axis.field == "Sampler") r->sampler = v;
+    else if (axis.field == "Schedule type") r->schedule = v;
+    else if (axis.field == "Denoising") r->denoising_strength = d;
+    else if (axis.field == "Hires steps") r->hr_second_pass_steps = static_cast<int>(d);
+    else if (axis.field == "Hires upscaler") r->hr_upscaler = v;
     else if (axis.field == "Prompt S/R") {
         r->prompt = replace_all(r->prompt, axis.values[0], v);
         r->negative_prompt = replace_all(r->negative_prompt, axis.values[0], v);

@@ -15,7 +15,8 @@ struct XYAxis {
 };
 
 // "CFG Scale", "Steps", "Seed", "Variation seed", "Variation strength", "Clip skip",
-// "Eta noise seed delta", "Sampler", "Prompt S/R".
+// "Eta noise seed delta", "Sampler", "Schedule type", "Prompt S/R", and for runs with Hires. fix
+// "Denoising", "Hires steps", "Hires upscaler".
 const std::vector<std::string>& xy_fields();
 
 // Throws sdgimp::Error (kInvalidRequest) naming the field and the value that is not one of it.

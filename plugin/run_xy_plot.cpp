@@ -53,14 +53,17 @@ void run_xy_plot(const GimpParam* params, int n, Reply* reply) {
                 if (!st.ok) throw Error(st.code, st.message);
                 cells.emplace_back(label, std::move(res));
             }
-        // Everything generated: now build the grid image in one go.
-        const gint32 img = gimp_image_new(cols * base.width, rows * base.height, GIMP_RGB);
+        // Everything generated: now build the grid image in one go, cells at their images' size
+        // (the hires size when Text to Image's Hires. fix is on, as A1111's plot follows its tab).
+        const Image first = wire::image_from(cells.front().second.header["images"][0], cells.front().second);
+        const int cw = first.width, ch = first.height;
+        const gint32 img = gimp_image_new(cols * cw, rows * ch, GIMP_RGB);
         gimp_image_undo_disable(img);
         for (size_t k = 0; k < cells.size(); ++k) {
             const auto& res = cells[k].second;
             const auto& d = res.header["images"][0];
             const int i = static_cast<int>(k) % cols, j = static_cast<int>(k) / cols;
-            const gint32 layer = add_layer(img, 0, 0, cells[k].first, wire::image_from(d, res), i * base.width, j * base.height);
+            const gint32 layer = add_layer(img, 0, 0, cells[k].first, wire::image_from(d, res), i * cw, j * ch);
             attach_parameters(layer, d["infotext"]);
         }
         set_image_comment(img, "X/Y plot: " + xs.field + " × " + ys.field);

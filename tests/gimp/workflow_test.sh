@@ -139,6 +139,14 @@ scm=$(cat <<SCM
     (check (= (car (gimp-drawable-width hl)) 128) "hires layer is twice the first pass")
     (check (contains (parasite hl) "Size: 64x64") "hires record keeps the first-pass size")
     (check (contains (parasite hl) "Denoising strength: 0.5, Hires upscale: 2, Hires upscaler: Latent") "hires recorded"))
+  ; and an X/Y plot over hires steps and upscalers follows it: cells of the hires size.
+  (let* ((plot (car (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img base "a red house" "" 2 "Euler a" "Automatic" 7.0 5
+                       64 64 "Hires steps" "1, 2" "Hires upscaler" "Latent, Lanczos" "")))
+         (cells (layers plot)))
+    (check (= (length cells) 4) "4 hires plot cells")
+    (check (= (car (gimp-image-width plot)) 256) "hires plot width = 2 cells of 128")
+    (check (contains (parasite (car cells)) "Hires steps: 2, Hires upscaler: Lanczos") "hires cell parameters")
+    (gimp-image-delete plot))
 
   (gimp-xcf-save RUN-NONINTERACTIVE img base "$out/workflow.xcf" "workflow.xcf")
   (gimp-image-delete img)

@@ -67,3 +67,22 @@ TEST(XYPlot, PromptSearchReplaceSwapsItsFirstValueInBothPrompts) {
     EXPECT_EQ(error_of("Prompt S/R", "purple, green", base),
               "Prompt S/R did not find \"purple\" in the prompt or negative prompt; its first value is the text the others replace.");
 }
+
+TEST(XYPlot, ScheduleAndHiresFields) {
+    const XYAxis sched = parse_xy_axis("Schedule type", "karras, Exponential,align your steps", {});
+    EXPECT_EQ(sched.values, (std::vector<std::string>{"Karras", "Exponential", "Align Your Steps"}));
+    GenerateRequest r;
+    apply_xy_value(&r, sched, 2);
+    EXPECT_EQ(r.schedule, "Align Your Steps");
+    EXPECT_EQ(error_of("Schedule type", "Karras, Fast"), "Unknown schedule type \"Fast\" in the X/Y values; use A1111's names, e.g. Automatic, Karras.");
+    const XYAxis den = parse_xy_axis("Denoising", "0.3, 0.55", {});
+    apply_xy_value(&r, den, 1);
+    EXPECT_DOUBLE_EQ(r.denoising_strength, 0.55);
+    const XYAxis hs = parse_xy_axis("Hires steps", "0, 12", {});
+    apply_xy_value(&r, hs, 1);
+    EXPECT_EQ(r.hr_second_pass_steps, 12);
+    const XYAxis up = parse_xy_axis("Hires upscaler", "latent (nearest-exact), Lanczos, /m/4x.pth", {});
+    EXPECT_EQ(up.values, (std::vector<std::string>{"Latent (nearest-exact)", "Lanczos", "/m/4x.pth"}));
+    apply_xy_value(&r, up, 0);
+    EXPECT_EQ(r.hr_upscaler, "Latent (nearest-exact)");
+}
