@@ -174,7 +174,13 @@ torch::Tensor raw_updown(const Pair& p, const torch::Tensor& weight, bool conv, 
 // (its "scale", else alpha / rank) and the call's multiplier.
 torch::Tensor delta(const Pair& p, const torch::Tensor& weight, bool conv, int dyn, double multiplier, const std::string& file) {
     std::optional<int64_t> rank;
-    torch::Tensor d = raw_updown(p, weight, conv, dyn, file, &rank);
+    torch::Tensor d;
+    try {
+        d = raw_updown(p, weight, conv, dyn, file, &rank);
+    } catch (const c10::Error&) {
+        // Factors whose shapes LibTorch cannot combine (a CP core of another rank, a 3-D factor, ...).
+        throw_bad_file(file, "holds " + p.key + " whose tensors do not fit together; the file is damaged.");
+    }
     if (d.numel() == weight.numel()) d = d.reshape(weight.sizes());
     // Inpainting UNets take 9 input channels; networks trained for 4 leave the other 5 alone.
     if (weight.dim() == 4 && weight.size(1) == 9 && d.dim() == 4 && d.size(1) == 4)

@@ -743,6 +743,29 @@ TEST(OracleNets, LycorisLohaAndLokrAreMerged) {
         EXPECT_NE(std::string(e.what()).find("the file is damaged"), std::string::npos) << e.what();
     }
     EXPECT_TRUE(params[k].equal(Wk));
+    // Hostile shapes: a CP core of another rank, a 3-D LoKr factor. One sentence each, nothing changed.
+    for (int variant = 0; variant < 2; ++variant) {
+        std::vector<io::FloatTensor> bad;
+        if (variant == 0) {
+            bad = {{pc + ".hada_t1", {3, 3, kh, kw}, std::vector<float>(static_cast<size_t>(9 * kh * kw), 0.1f)},
+                   {pc + ".hada_w1_a", {2, co}, std::vector<float>(static_cast<size_t>(2 * co), 0.1f)},
+                   {pc + ".hada_w1_b", {2, ci}, std::vector<float>(static_cast<size_t>(2 * ci), 0.1f)},
+                   {pc + ".hada_w2_a", {co, 2}, std::vector<float>(static_cast<size_t>(2 * co), 0.1f)},
+                   {pc + ".hada_w2_b", {2, ci * kh * kw}, std::vector<float>(static_cast<size_t>(2 * ci * kh * kw), 0.1f)}};
+        } else {
+            bad = {{pk + ".lokr_w1", {2, 1, 1}, {0.1f, 0.2f}},
+                   {pk + ".lokr_w2", {Wk.size(0) / 2, Wk.size(1)}, std::vector<float>(static_cast<size_t>(Wk.numel() / 2), 0.1f)}};
+        }
+        io::write_safetensors(file, bad);
+        try {
+            (void)w.apply(m->net, {call}, sd2);
+            ADD_FAILURE() << "a damaged LyCORIS file was applied (variant " << variant << ")";
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find("the file is damaged"), std::string::npos) << e.what();
+        }
+        EXPECT_TRUE(params[conv].equal(Wc));
+        EXPECT_TRUE(params[k].equal(Wk));
+    }
     ::unlink(file.c_str());
     ::rmdir(tmpl);
 }
