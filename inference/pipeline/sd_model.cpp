@@ -165,8 +165,11 @@ std::pair<torch::Tensor, torch::Tensor> SDModel::encode_posterior(const torch::T
     }
     // Moments (mean, logvar) are blended per tile; both are smooth fields, so blending them is sound.
     auto encode = [this](const torch::Tensor& t) { return to_host_float(net->vae->encode_moments(t.to(device, torch::kFloat))); };
+    // Tiles map onto whole latent pixels: a size that is no multiple of 8 (A1111's Hires. fix makes
+    // such) loses its last few pixels there, which only border the last latent row and column.
     auto moments = vae_tiling.applies(image.size(2) / 8, image.size(3) / 8)
-                       ? run_tiled(encode, image, vae_tiling.tile * 8, vae_tiling.overlap * 8, 1, 8)
+                       ? run_tiled(encode, image.slice(2, 0, image.size(2) / 8 * 8).slice(3, 0, image.size(3) / 8 * 8),
+                                   vae_tiling.tile * 8, vae_tiling.overlap * 8, 1, 8)
                        : encode(image);
     auto parts = moments.chunk(2, 1);
     auto logvar = parts[1].clamp(-30.0, 20.0);

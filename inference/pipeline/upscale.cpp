@@ -163,7 +163,10 @@ Image tiled_pass(const Image& rgb, int model_scale, const std::function<Image(co
 
 Image Upscalers::upscale(const Image& in, const std::string& upscaler, double scale, const UpscaleOptions& opt) {
     if (!in.valid()) throw Error(ErrorCode::kInvalidRequest, "Cannot upscale an empty image.");
-    if (!(scale >= 1.0 && scale <= 8.0)) throw Error(ErrorCode::kInvalidRequest, "Scale must be between 1 and 8.");
+    // A1111's sizes allow more: its passes repeat the model (up to 3 times) where Hires. fix asks for it.
+    const double max_scale = opt.a1111_size ? 64.0 : 8.0;
+    if (!(scale >= 1.0 && scale <= max_scale))
+        throw Error(ErrorCode::kInvalidRequest, "Scale must be between 1 and " + std::to_string(static_cast<int>(max_scale)) + ".");
     const Image rgb = imaging::to_rgb(in);
     const std::string lower = lower_case(upscaler);
     // One pass of the chosen upscaler at its own scale.

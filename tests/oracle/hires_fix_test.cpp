@@ -12,6 +12,7 @@
 #include "pipeline/generate.h"
 #include "pipeline/hires_fix.h"
 #include "pipeline/sd_model.h"
+#include "pipeline/upscale.h"
 #include "support/oracle.h"
 #include "support/vocab.h"
 
@@ -246,4 +247,36 @@ TEST(HiresFix, InpaintingModel) {
     ASSERT_EQ(out.size(), 2u);
     EXPECT_EQ(out[1].image.height, 128);
     EXPECT_NE(out[0].image.pixels, out[1].image.pixels);
+}
+
+// Hires sizes need not be multiples of 8 (int(520 * 1.3) = 676); the tiled VAE encoder takes them
+// too, giving the untiled encoder's latent size (floor(n / 8)) and values close to it.
+TEST(HiresFix, TiledEncoderTakesAnySize) {
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    auto m = pipeline::load_sd_model(models.front().checkpoints.front());
+    torch::manual_seed(4);
+    const auto x = torch::rand({1, 3, 100, 84}) * 2 - 1;
+    const auto whole = m->encode_posterior(x).first;
+    ASSERT_EQ(whole.sizes(), (std::vector<int64_t>{1, 4, 12, 10}));
+    m->vae_tiling.tile = 8;
+    m->vae_tiling.overlap = 2;
+    m->vae_tiling.min_area = 16;
+    ASSERT_TRUE(m->vae_tiling.applies(12, 10));
+    const auto tiled = m->encode_posterior(x).first;
+    ASSERT_EQ(tiled.sizes(), whole.sizes());
+    EXPECT_LT((tiled - whole).abs().max().item<float>(), 0.5 * whole.abs().max().item<float>());
+}
+
+// A1111's resize_image with an upscaler: any enlargement (its passes repeat), exactly the size asked.
+TEST(HiresFix, ResizeWithUpscalerReachesAnySize) {
+    pipeline::Upscalers ups;
+    const Image small{8, 8, 3, std::vector<uint8_t>(192, 100)};
+    for (const std::string name : {"None", "Lanczos", "Nearest"}) {
+        const Image big = pipeline::resize_with_upscaler(ups, small, name, 100, 90);  // 12.5x: more than one model pass
+        EXPECT_EQ(big.width, 100) << name;
+        EXPECT_EQ(big.height, 90) << name;
+        EXPECT_EQ(big.pixels[static_cast<size_t>(50 * 100 + 50) * 3], 100) << name;  // a flat image stays flat
+    }
+    EXPECT_THROW(pipeline::resize_with_upscaler(ups, small, "Bogus", 16, 16), Error);
 }
