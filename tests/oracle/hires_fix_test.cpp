@@ -85,7 +85,7 @@ TEST(HiresFix, LatentUpscaleModes) {
     EXPECT_TRUE(torch::equal(pipeline::upscale_latents(z, "Latent (nearest-exact)", 1, 5), row({10, 10, 20, 30, 30})));
     // A constant stays constant through every mode, at the requested size.
     const auto c = torch::full({2, 4, 3, 5}, 0.25f);
-    for (const std::string& mode : {"Latent", "Latent (antialiased)", "Latent (bicubic)", "Latent (bicubic antialiased)",
+    for (const char* mode : {"Latent", "Latent (antialiased)", "Latent (bicubic)", "Latent (bicubic antialiased)",
                                     "Latent (nearest)", "Latent (nearest-exact)"}) {
         SCOPED_TRACE(mode);
         const auto u = pipeline::upscale_latents(c, mode, 7, 11);
