@@ -852,6 +852,33 @@ TEST(OracleNets, EngineAppliesPromptLoras) {
     const auto again = run(prompt, nullptr);
     ASSERT_TRUE(again.defined());
     EXPECT_TRUE(again.equal(want));
+    // Hires. fix with a tag in the hires prompt only: the second pass runs with the LoRA, the next
+    // run without any tag is the reference again.
+    {
+        GenerateRequest h = r;
+        h.prompt = prompt;
+        h.enable_hr = true;
+        h.hr_scale = 1.5;
+        h.denoising_strength = 0.5;
+        auto hires = [&](const std::string& hr_prompt, std::string* info) {
+            h.hr_prompt = hr_prompt;
+            std::vector<GeneratedImage> out;
+            const Status st = engine.txt2img(h, {}, &out);
+            EXPECT_TRUE(st.ok) << st.message;
+            if (out.empty()) return std::vector<uint8_t>();
+            *info = out[0].infotext;
+            EXPECT_EQ(out[0].image.width, h.width * 3 / 2);
+            return out[0].image.pixels;
+        };
+        std::string plain_info, tagged_info;
+        const auto plain_hr = hires("", &plain_info);
+        const auto tagged_hr = hires(prompt + " <lora:detail:20>", &tagged_info);
+        EXPECT_NE(plain_hr, tagged_hr);
+        EXPECT_EQ(plain_info.find("Lora hashes"), std::string::npos) << plain_info;
+        EXPECT_NE(tagged_info.find("Hires prompt: \"" + prompt + " <lora:detail:20>\""), std::string::npos) << tagged_info;
+        EXPECT_NE(tagged_info.find("Lora hashes: \"detail: " + addnet + "\""), std::string::npos) << tagged_info;
+        EXPECT_TRUE(run(prompt, nullptr).equal(want));
+    }
     // Two files with one training name: that name is refused, the file names still work.
     {
         auto m = pipeline::load_sd_model(mdl.checkpoints.front());
