@@ -62,6 +62,7 @@ std::map<std::string, Layer> layers_of(LatentDiffusion& net) {
 // LoHa (two low-rank pairs multiplied element by element) or LoKr (a Kronecker product).
 struct Pair {
     torch::Tensor up, down, mid;
+    torch::Tensor dora_scale;  // DoRA: the merged weight's column norms are set to these
     std::map<std::string, torch::Tensor> lyco;  // "hada_w1_a", "lokr_w2", ... as the file names them
     std::optional<double> alpha, scale;
     std::string key;  // the file's name of it, for messages
@@ -189,13 +190,29 @@ torch::Tensor delta(const Pair& p, const torch::Tensor& weight, bool conv, int d
         throw_bad_file(file, "changes " + p.key + " by " + io::shape_text(d.sizes().vec()) + " where the model's layer is " +
                                  io::shape_text(weight.sizes().vec()) + "; it is a LoRA for another model family (SD 1.x, 2.x, XL).");
     const double scale = p.scale ? *p.scale : (p.alpha && rank && *rank > 0) ? *p.alpha / static_cast<double>(*rank) : 1.0;
-    return d * scale * multiplier;
+    d = d * scale;
+    if (p.dora_scale.defined()) {
+        // DoRA as A1111 applies it: the scaled change merged, each input column's norm (over all
+        // other axes) replaced by the file's magnitude, the original taken off again; then the multiplier.
+        const torch::Tensor w = weight.detach().to(torch::kCPU, torch::kFloat);
+        const torch::Tensor merged = w + d;
+        std::vector<int64_t> norm_shape(static_cast<size_t>(w.dim()), 1);
+        norm_shape[1] = w.size(1);
+        const torch::Tensor norm = merged.transpose(0, 1).reshape({w.size(1), -1}).norm(2, {1}, true).reshape(norm_shape);
+        try {
+            d = merged * (p.dora_scale / norm) - w;
+        } catch (const c10::Error&) {
+            throw_bad_file(file, "holds " + p.key + ".dora_scale of shape " + io::shape_text(p.dora_scale.sizes().vec()) +
+                                     ", which does not fit the layer's " + io::shape_text(weight.sizes().vec()) + "; the file is damaged.");
+        }
+    }
+    return d * multiplier;
 }
 
-// Keys of network kinds other than LoRA/LoCon, LoHa and LoKr (LyCORIS IA3, OFT, GLoRA, full diffs,
-// norms, DoRA's weight decomposition).
+// Keys of network kinds other than LoRA/LoCon, LoHa and LoKr with or without DoRA (LyCORIS IA3,
+// OFT, GLoRA, full diffs, norms).
 bool other_kind(const std::string& part) {
-    for (const char* k : {"on_input", "oft_", "a1.weight", "diff", "w_norm", "dora_scale"})
+    for (const char* k : {"on_input", "oft_", "a1.weight", "diff", "w_norm"})
         if (part.find(k) != std::string::npos) return true;
     return false;
 }
@@ -287,7 +304,7 @@ std::vector<LoraResult> LoraWeights::apply_all(LatentDiffusion& net, const std::
             const std::string base = key.substr(0, dot), part = key.substr(dot + 1);
             if (base == "bundle_emb") continue;  // textual-inversion embeddings bundled along
             if (other_kind(part))
-                throw_bad_file(call.path, "holds " + key + ", a network kind other than LoRA/LoCon, LoHa and LoKr (LyCORIS IA3, OFT, GLoRA, DoRA, ...) that this engine does not apply; use a LoRA file.");
+                throw_bad_file(call.path, "holds " + key + ", a network kind other than LoRA/LoCon, LoHa and LoKr (LyCORIS IA3, OFT, GLoRA, ...) that this engine does not apply; use a LoRA file.");
             std::string name = lora_layer_name(base, sd2);
             const Layer* layer = nullptr;
             if (auto it = layers.find(name); it != layers.end()) layer = &it->second;
@@ -313,6 +330,7 @@ std::vector<LoraResult> LoraWeights::apply_all(LatentDiffusion& net, const std::
             else if (part == "alpha" && t.numel() == 1) pair.alpha = t.item<double>();
             else if (part == "scale" && t.numel() == 1) pair.scale = t.item<double>();
             else if (starts_with(part, "hada_") || starts_with(part, "lokr_")) pair.lyco[part] = t;
+            else if (part == "dora_scale") pair.dora_scale = t;
         }
         auto multiplier = [&](const std::string& name) {
             return name.substr(0, 20).find("transformer") != std::string::npos ? call.te : call.unet;

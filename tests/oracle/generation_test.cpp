@@ -650,7 +650,8 @@ TEST(OracleNets, LoraWeightsAreMergedAndRestored) {
 // LyCORIS's LoHa and LoKr as A1111's network_hada / network_lokr merge them, against the formulas
 // written out here: LoHa (w1a @ w1b) * (w2a @ w2b) (with CP cores: t x_0 wa x_1 wb per pair) times
 // alpha / rank; LoKr kron(w1, w2) times alpha / rank of the factorised side, and 1 when no side is
-// factorised (A1111 ignores alpha then). Other LyCORIS kinds are refused with the layer named.
+// factorised (A1111 ignores alpha then); DoRA's magnitudes on top. Other LyCORIS kinds are refused
+// with the layer named.
 TEST(OracleNets, LycorisLohaAndLokrAreMerged) {
     const auto models = test::oracle_models();
     ASSERT_FALSE(models.empty());
@@ -720,14 +721,39 @@ TEST(OracleNets, LycorisLohaAndLokrAreMerged) {
     w.restore();
     EXPECT_TRUE(params[q].equal(Wq));
     EXPECT_TRUE(params[conv].equal(Wc));
-    // A DoRA file: refused by name, nothing changed.
-    t.push_back({pq + ".dora_scale", {1, Wq.size(1)}, std::vector<float>(static_cast<size_t>(Wq.size(1)), 1.0f)});
+    // DoRA on the LoHa layer: the scaled change merged, its input columns' norms set to dora_scale,
+    // the original taken off, then the multiplier (A1111's apply_weight_decompose).
+    const auto magnitude = torch::rand({1, Wq.size(1)}) + 0.5;
+    put(pq + ".dora_scale", magnitude);
+    io::write_safetensors(file, t);
+    (void)w.apply(m->net, {call}, sd2);
+    {
+        const auto merged = Wq + dq;
+        const auto col_norm = merged.pow(2).sum(0, true).sqrt();
+        const auto want = Wq + (merged / col_norm * magnitude - Wq) * 0.5;
+        EXPECT_LT(test::max_abs_diff(params[q], want), 1e-5);
+        EXPECT_LT(test::max_abs_diff(params[conv], Wc + dc * 0.5), 1e-6);  // layers without DoRA as before
+    }
+    w.restore();
+    EXPECT_TRUE(params[q].equal(Wq));
+    // A magnitude of the wrong width: one sentence, nothing changed.
+    t.back() = {pq + ".dora_scale", {1, Wq.size(1) + 1}, std::vector<float>(static_cast<size_t>(Wq.size(1) + 1), 1.0f)};
     io::write_safetensors(file, t);
     try {
         (void)w.apply(m->net, {call}, sd2);
-        ADD_FAILURE() << "a DoRA file was applied";
+        ADD_FAILURE() << "a mis-shaped DoRA magnitude was applied";
     } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find(pq + ".dora_scale, a network kind other than LoRA/LoCon, LoHa and LoKr"), std::string::npos)
+        EXPECT_NE(std::string(e.what()).find(pq + ".dora_scale of shape [1, "), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(params[q].equal(Wq));
+    // Another LyCORIS kind (IA3): refused by name.
+    t.back() = {pq + ".on_input", {1}, {1.0f}};
+    io::write_safetensors(file, t);
+    try {
+        (void)w.apply(m->net, {call}, sd2);
+        ADD_FAILURE() << "an IA3 file was applied";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(pq + ".on_input, a network kind other than LoRA/LoCon, LoHa and LoKr"), std::string::npos)
             << e.what();
     }
     EXPECT_TRUE(params[q].equal(Wq));
