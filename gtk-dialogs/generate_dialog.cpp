@@ -10,6 +10,7 @@
 
 #include "status.h"
 #include "text/clip_tokenizer.h"
+#include "text/infotext.h"
 #include "text/prompt_chunks.h"
 #include "widgets.h"
 
@@ -50,6 +51,8 @@ GenerateDialog::GenerateDialog(DialogConfig cfg, DialogHooks hooks)
     }
     build();
     set_request(cfg_.initial);
+    // The picker is set once: a later paste keeps the user's choice unless its text names another.
+    if (!cfg_.model.empty()) set_combo(widget("model"), cfg_.model);
 }
 
 GenerateDialog::~GenerateDialog() {
@@ -501,7 +504,6 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
         gtk_combo_box_set_active(GTK_COMBO_BOX(widget("inpaint_area")), r.inpaint_full_res ? 1 : 0);
         set_num(widget("inpaint_padding"), r.inpaint_full_res_padding);
     }
-    if (!cfg_.model.empty()) set_combo(widget("model"), cfg_.model);
     // A variation, seed resize or tiling that is set should be visible.
     gtk_expander_set_expanded(GTK_EXPANDER(widget("extra")),
                               r.subseed_strength > 0 || r.seed_resize_from_w > 0 || r.tiling || r.clip_skip > 1);
@@ -522,6 +524,17 @@ std::vector<std::string> GenerateDialog::paste_parameters(const std::string& inf
         msg += " Not used here:";
         for (size_t i = 0; i < ignored.size(); ++i) msg += (i ? ", " : " ") + ignored[i];
         msg += ".";
+    }
+    // "Model: <file name>" picks that checkpoint when the picker has it, as A1111 switches to it.
+    for (const auto& [key, value] : text::parse_infotext(infotext)) {
+        if (key != "Model" || !value) continue;
+        const std::string name = value->to_string(), path = checkpoint_named(cfg_.models, name);
+        if (!path.empty()) {
+            set_combo(widget("model"), path);
+            msg += " Checkpoint: " + name + ".";
+        } else if (checkpoint_named({model()}, name).empty()) {
+            msg += " The checkpoint \"" + name + "\" is not among the model folders' files; the current one stays.";
+        }
     }
     gtk_label_set_text(GTK_LABEL(w_->status), msg.c_str());
     return ignored;

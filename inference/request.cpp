@@ -250,6 +250,18 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     return ignored;
 }
 
+std::string checkpoint_named(const std::vector<std::string>& paths, const std::string& name) {
+    if (name.empty()) return "";
+    for (const auto& p : paths) {
+        const std::string file = p.substr(p.find_last_of('/') == std::string::npos ? 0 : p.find_last_of('/') + 1);
+        for (const std::string ext : {".safetensors", ".ckpt"})
+            if (file.size() == name.size() + ext.size() && file.compare(0, name.size(), name) == 0 &&
+                file.compare(name.size(), ext.size(), ext) == 0)
+                return p;
+    }
+    return "";
+}
+
 namespace {
 
 // The hires keys in the order A1111's txt2img init adds them (before the networks' hashes).

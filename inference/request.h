@@ -88,6 +88,10 @@ void validate(const GenerateRequest& r);
 // Returns the keys that were read but have no field here (shown to the user as ignored).
 std::vector<std::string> apply_parameters(const std::string& infotext, GenerateRequest* r);
 
+// The checkpoint of `paths` whose file name without .safetensors / .ckpt is `name` (what A1111
+// writes as "Model: ..."), or "".
+std::string checkpoint_named(const std::vector<std::string>& paths, const std::string& name);
+
 // The A1111 generation record of one image, given that image's own seed and subseed.
 struct ModelIdentity {
     std::string hash;  // A1111's short hash (10 hex digits)

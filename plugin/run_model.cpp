@@ -74,6 +74,13 @@ void run_paste_parameters(const GimpParam* params, int n, Reply* reply) {
     // "VAE: <file name>" chooses that VAE when it is one of the model folders' (A1111 overrides its
     // SD VAE setting the same way); one that is not there stays listed as ignored.
     for (const auto& [key, value] : text::parse_infotext(text)) {
+        // "Model: <file name>": the next run uses that checkpoint of the model folders (as A1111
+        // switches to it); one that is not there leaves the last one.
+        if (key == "Model" && value) {
+            const std::string path = checkpoint_named(model_choices(s), value->to_string());
+            if (!path.empty()) s.model = path;
+            continue;
+        }
         if (key != "VAE" || !value) continue;
         const std::string name = value->to_string();
         for (const auto& path : vae_choices(s))

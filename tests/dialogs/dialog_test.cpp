@@ -219,6 +219,29 @@ TEST_F(Dialogs, CountersCountEmbeddingVectors) {
     EXPECT_EQ(d.token_counter(false), "7/75");  // a cat , + 4 vectors
 }
 
+// A pasted "Model: <name>" picks that checkpoint when the picker lists it; another is named in the status.
+TEST_F(Dialogs, PastedModelNamePicksTheCheckpoint) {
+    std::vector<std::string> all;
+    for (const auto& m : test::oracle_models())
+        for (const auto& ck : m.checkpoints) all.push_back(ck);
+    ASSERT_GE(all.size(), 2u);
+    Fixture fx;
+    dialogs::DialogConfig cfg;
+    cfg.vocab = test::vocab_path();
+    cfg.model = all[0];
+    cfg.models = all;
+    GenerateDialog d(cfg, fx.hooks());
+    const std::string file = all[1].substr(all[1].find_last_of('/') + 1);
+    const std::string stem = file.substr(0, file.find_last_of('.'));
+    d.paste_parameters("a cat\nSteps: 20, Sampler: Euler a, Seed: 1, Size: 64x64, Model hash: 0123456789, Model: " + stem);
+    EXPECT_EQ(d.model(), all[1]);
+    EXPECT_NE(d.status_text().find("Checkpoint: " + stem + "."), std::string::npos) << d.status_text();
+    d.paste_parameters("a cat\nSteps: 20, Sampler: Euler a, Seed: 1, Size: 64x64, Model: not-here");
+    EXPECT_EQ(d.model(), all[1]);
+    EXPECT_NE(d.status_text().find("The checkpoint \"not-here\" is not among the model folders' files"), std::string::npos)
+        << d.status_text();
+}
+
 TEST_F(Dialogs, ModelPickerShowsTheFamilyAndFollowsItsSize) {
     std::string v_model;
     for (const auto& m : test::oracle_models())

@@ -213,3 +213,13 @@ TEST(HiresRequest, WireRoundTrip) {
     EXPECT_EQ(back.hr_prompt, "p2");
     EXPECT_EQ(back.hr_negative_prompt, "n2");
 }
+
+// "Model: <name>" names a checkpoint by its file name without the extension, as A1111 writes it.
+TEST(PasteModel, CheckpointByFileName) {
+    const std::vector<std::string> paths = {"/m/v1-5-pruned-emaonly.safetensors", "/m/sub/v2-1_768-ema-pruned.ckpt", "/m/v2-1_768.ckpt.bak"};
+    EXPECT_EQ(checkpoint_named(paths, "v2-1_768-ema-pruned"), "/m/sub/v2-1_768-ema-pruned.ckpt");
+    EXPECT_EQ(checkpoint_named(paths, "v1-5-pruned-emaonly"), "/m/v1-5-pruned-emaonly.safetensors");
+    EXPECT_EQ(checkpoint_named(paths, "v1-5-pruned"), "");
+    EXPECT_EQ(checkpoint_named(paths, "v2-1_768"), "");  // .ckpt.bak is no checkpoint name
+    EXPECT_EQ(checkpoint_named(paths, ""), "");
+}
