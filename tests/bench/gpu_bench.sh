@@ -9,6 +9,7 @@
 #      against CUDA's randn in-process;
 #   4. a tiny SD 2.x v-model (TINY, optional) generated on the CPU and on CUDA in float32 and float16:
 #      the latents must agree (tiny.txt);
+#      (Hires. fix too: latent mode on CPU and CUDA compared, an image upscaler in float16)
 #   5. timings, each with its baseline from the same run: the SD 2.1-768 UNet step (CFG batch 2,
 #      96x96 latents) in float16/bfloat16 with CUDA graphs, float32, TF32; a whole 30-step 768x768
 #      image with its peak memory; the VAE decode at 768; then one bfloat16 step profiled, its
@@ -111,6 +112,12 @@ if [ -n "$tiny" ] && [ -f "$tiny/tiny-sd2-v.safetensors" ]; then
   step tiny-cuda-f16 60 "${gen[@]}" --device cuda --precision float16 --save-latents "$t/tiny_cuda16.safetensors" -o "$t/tiny_cuda16.png"
   step tiny-compare 60 python3 "$root/tests/bench/compare_latents.py" "$t/tiny_cpu.safetensors" \
     "$t/tiny_cuda32.safetensors" "$t/tiny_cuda16.safetensors"
+  # Hires. fix on the device (256 -> 384): latent mode against the CPU, and an image upscaler in float16.
+  hr=(--enable-hr 1 --hr-scale 1.5 --denoising-strength 0.5 --hr-second-pass-steps 6)
+  step tiny-hires-cpu 90 "${gen[@]}" "${hr[@]}" --device cpu --save-latents "$t/hires_cpu.safetensors" -o "$t/hires_cpu.png"
+  step tiny-hires-cuda 90 "${gen[@]}" "${hr[@]}" --device cuda --save-latents "$t/hires_cuda32.safetensors" -o "$t/hires_cuda32.png"
+  step tiny-hires-cuda-lanczos 90 "${gen[@]}" "${hr[@]}" --device cuda --precision float16 --hr-upscaler Lanczos -o "$t/hires_lanczos16.png"
+  step tiny-hires-compare 60 python3 "$root/tests/bench/compare_latents.py" "$t/hires_cpu.safetensors" "$t/hires_cuda32.safetensors"
 fi
 
 # 5. Timings, each figure with its baseline in the same run (the float32 eager step for the ratios).
