@@ -39,7 +39,8 @@ std::vector<std::string> csv_values(const std::string& text) {
 }
 
 bool numeric(const std::string& field) {
-    return field != "Sampler" && field != "Prompt S/R" && field != "Schedule type" && field != "Hires upscaler";
+    return field != "Sampler" && field != "Prompt S/R" && field != "Schedule type" && field != "Hires upscaler" &&
+           field != "Checkpoint name";
 }
 
 // The name of `names` that v spells without regard to case (A1111 matches them so), or "".
@@ -65,8 +66,20 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
 const std::vector<std::string>& xy_fields() {
     static const std::vector<std::string> kFields = {"CFG Scale", "Steps", "Seed", "Variation seed", "Variation strength",
                                                      "Clip skip", "Eta noise seed delta", "Sampler", "Schedule type", "Prompt S/R",
-                                                     "Denoising", "Hires steps", "Hires upscaler"};
+                                                     "Checkpoint name", "Denoising", "Hires steps", "Hires upscaler"};
     return kFields;
+}
+
+std::string xy_checkpoint(const XYAxis& axis, size_t index, const std::vector<std::string>& checkpoints) {
+    if (axis.field != "Checkpoint name") return "";
+    const std::string& v = axis.values.at(index);
+    std::string path = checkpoint_named(checkpoints, v);
+    if (path.empty())
+        for (const auto& c : checkpoints)
+            if (c == v) path = c;
+    if (path.empty())
+        bad("The checkpoint \"" + v + "\" is not among the model folders' files; write its file name without .safetensors/.ckpt.");
+    return path;
 }
 
 XYAxis parse_xy_axis(const std::string& field, const std::string& text, const GenerateRequest& base) {
@@ -98,6 +111,9 @@ XYAxis parse_xy_axis(const std::string& field, const std::string& text, const Ge
             // Latent modes by A1111's names; image upscalers are checked by the engine when it runs.
             if (const std::string canonical = canonical_name(hires_upscaler_names(), v); !canonical.empty()) v = canonical;
             if (v.empty()) bad("A Hires upscaler value is empty; use e.g. Latent, Lanczos.");
+        } else if (field == "Checkpoint name") {
+            // Resolved to files by the caller, which knows the model folders (xy_checkpoint()).
+            if (v.empty()) bad("A Checkpoint name value is empty; use the file names of your checkpoints.");
         }
     }
     if (field == "Prompt S/R" && base.prompt.find(axis.values[0]) == std::string::npos &&

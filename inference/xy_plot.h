@@ -15,8 +15,8 @@ struct XYAxis {
 };
 
 // "CFG Scale", "Steps", "Seed", "Variation seed", "Variation strength", "Clip skip",
-// "Eta noise seed delta", "Sampler", "Schedule type", "Prompt S/R", and for runs with Hires. fix
-// "Denoising", "Hires steps", "Hires upscaler".
+// "Eta noise seed delta", "Sampler", "Schedule type", "Prompt S/R", "Checkpoint name", and for
+// runs with Hires. fix "Denoising", "Hires steps", "Hires upscaler".
 const std::vector<std::string>& xy_fields();
 
 // Throws sdgimp::Error (kInvalidRequest) naming the field and the value that is not one of it.
@@ -26,5 +26,10 @@ XYAxis parse_xy_axis(const std::string& field, const std::string& text, const Ge
 
 // The request of the cell at `index` along `axis`.
 void apply_xy_value(GenerateRequest* r, const XYAxis& axis, size_t index);
+
+// For a "Checkpoint name" axis: the file of `checkpoints` its value at `index` names (file name
+// without extension, as A1111 writes "Model: ..."; or the path itself); "" for other axes. Throws
+// sdgimp::Error naming a value no checkpoint has.
+std::string xy_checkpoint(const XYAxis& axis, size_t index, const std::vector<std::string>& checkpoints);
 
 }  // namespace sdgimp

@@ -37,21 +37,32 @@ void run_xy_plot(const GimpParam* params, int n, Reply* reply) {
         const std::string model = resolve_model(str(16), s);
         validate(base);
         const int cols = static_cast<int>(xs.values.size()), rows = static_cast<int>(ys.values.size());
-        std::vector<std::pair<std::string, wire::Message>> cells;
-        for (int j = 0; j < rows; ++j)
-            for (int i = 0; i < cols; ++i) {
+        // Checkpoints named on an axis are checked before any cell runs, and that axis is walked
+        // outermost so each checkpoint loads once (as A1111's script orders it).
+        const std::vector<std::string> choices = model_choices(s);
+        for (size_t i = 0; i < xs.values.size(); ++i) (void)xy_checkpoint(xs, i, choices);
+        for (size_t j = 0; j < ys.values.size(); ++j) (void)xy_checkpoint(ys, j, choices);
+        const bool x_outer = xs.field == "Checkpoint name";
+        std::vector<std::pair<std::string, wire::Message>> cells(static_cast<size_t>(cols * rows));
+        int done = 0;
+        for (int a = 0; a < (x_outer ? cols : rows); ++a)
+            for (int b = 0; b < (x_outer ? rows : cols); ++b) {
+                const int i = x_outer ? a : b, j = x_outer ? b : a;
                 GenerateRequest r = base;
                 apply_xy_value(&r, xs, static_cast<size_t>(i));
                 apply_xy_value(&r, ys, static_cast<size_t>(j));
                 validate(r);
+                std::string cell_model = model;
+                for (const std::string& m : {xy_checkpoint(xs, static_cast<size_t>(i), choices), xy_checkpoint(ys, static_cast<size_t>(j), choices)})
+                    if (!m.empty()) cell_model = m;
                 wire::Message req;
-                req.header = {{"op", "txt2img"}, {"request", wire::request_to_json(r)}, {"model", model_header(s, model)}};
+                req.header = {{"op", "txt2img"}, {"request", wire::request_to_json(r)}, {"model", model_header(s, cell_model)}};
                 wire::Message res;
                 const std::string label = xs.field + ": " + xs.values[static_cast<size_t>(i)] + ", " + ys.field + ": " +
                                           ys.values[static_cast<size_t>(j)];
-                const Status st = call_engine(req, "X/Y Plot " + std::to_string(cells.size() + 1) + "/" + std::to_string(cols * rows), &res);
+                const Status st = call_engine(req, "X/Y Plot " + std::to_string(++done) + "/" + std::to_string(cols * rows), &res);
                 if (!st.ok) throw Error(st.code, st.message);
-                cells.emplace_back(label, std::move(res));
+                cells[static_cast<size_t>(j * cols + i)] = {label, std::move(res)};
             }
         // Everything generated: now build the grid image in one go, cells at their images' size
         // (the hires size when Text to Image's Hires. fix is on, as A1111's plot follows its tab).

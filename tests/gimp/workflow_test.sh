@@ -24,6 +24,10 @@ printf '(plug-in-path "${gimp_dir}/plug-ins:${gimp_plug_in_dir}/plug-ins:%s")\n'
 # serves: its first stage is a VAE).
 mkdir -p "$GIMP2_DIRECTORY/diffusion-models/VAE"
 ln -s "$model" "$GIMP2_DIRECTORY/diffusion-models/VAE/own-vae.ckpt"
+# Two checkpoints by name for an X/Y plot over "Checkpoint name" (the oracle's first two).
+model2=$(find "$oracle/nets" -mindepth 2 -maxdepth 2 \( -name '*.safetensors' -o -name '*.ckpt' \) ! -name 'ref_*' | sort | sed -n 2p)
+ln -s "$model" "$GIMP2_DIRECTORY/diffusion-models/cell-a.ckpt"
+ln -s "${model2:-$model}" "$GIMP2_DIRECTORY/diffusion-models/cell-b.ckpt"
 
 scm=$(cat <<SCM
 (define (check ok what) (if (not ok) (error (string-append "CHECK FAILED: " what))))
@@ -210,7 +214,36 @@ bad=$(cat <<SCM
 SCM
 )
 
-timeout 600 gimp-console-2.10 -i -d -f -b "$scm" -b "$bad" -b '(gimp-quit 0)' >"$out/gimp.log" 2>&1
+# Last (it loads other checkpoints): an X/Y plot over checkpoints named by file name.
+ckpt=$(cat <<SCM
+(define (check ok what) (if (not ok) (error (string-append "CHECK FAILED: " what))))
+(define (layers img) (vector->list (cadr (gimp-image-get-layers img))))
+(define (parasite item) (caddr (car (gimp-item-get-parasite item "gimp-diffusion-parameters"))))
+(define (contains s p) (let loop ((i 0)) (cond ((> (+ i (string-length p)) (string-length s)) #f)
+                                               ((string=? (substring s i (+ i (string-length p))) p) #t)
+                                               (else (loop (+ i 1))))))
+(let* ((img (car (gimp-image-new 64 64 RGB)))
+       (l (car (gimp-layer-new img 64 64 RGB-IMAGE "x" 100 LAYER-MODE-NORMAL))))
+  (gimp-image-insert-layer img l 0 0)
+  (gimp-message "CKPTPLOT: START")
+  (plug-in-diffusion-paste-parameters RUN-NONINTERACTIVE img l "x\nSteps: 2, Sampler: Euler a, CFG scale: 7, Seed: 5, Size: 64x64")
+  (let* ((plot (car (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img l "a red house" "" 2 "Euler a" "Automatic" 7.0 5
+                       64 64 "Steps" "1, 2" "Checkpoint name" "cell-a, cell-b" "")))
+         (cells (layers plot)))
+    (check (= (length cells) 4) "4 checkpoint cells")
+    (check (= (car (gimp-image-height plot)) 128) "checkpoint plot height = 2 cells")
+    (check (string=? (car (gimp-item-get-name (car cells))) "Steps: 2, Checkpoint name: cell-b") "checkpoint cell named")
+    (check (contains (parasite (car cells)) "Model: cell-b") "cell made by cell-b")
+    (check (contains (parasite (cadddr cells)) "Model: cell-a") "cell made by cell-a")
+    (gimp-image-delete plot))
+  (catch (gimp-message "BAD9: rejected")
+    (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 5 64 64 "Steps" "1" "Checkpoint name" "nowhere" ""))
+  (gimp-image-delete img)
+  (gimp-message "CKPTPLOT: PASS"))
+SCM
+)
+
+timeout 600 gimp-console-2.10 -i -d -f -b "$scm" -b "$bad" -b "$ckpt" -b '(gimp-quit 0)' >"$out/gimp.log" 2>&1
 rc=$?
 cat "$out/gimp.log"
 fail() { echo "FAIL: $*"; exit 1; }
@@ -218,11 +251,12 @@ fail() { echo "FAIL: $*"; exit 1; }
 grep -q 'CHECK FAILED' "$out/gimp.log" && fail "an assertion failed"
 grep -q 'WORKFLOW: PASS' "$out/gimp.log" || fail "the workflow did not finish"
 grep -q 'BADINPUT: PASS' "$out/gimp.log" || fail "the bad-input script did not finish"
-for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read"; do
+grep -q 'CKPTPLOT: PASS' "$out/gimp.log" || fail "the checkpoint plot did not finish"
+for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files"; do
   grep -q "$m" "$out/gimp.log" || fail "missing error message: $m"
 done
-# The model was read once for all the generate calls of the session.
-loads=$(grep -o 'engine model loads: [0-9]*' "$out/gimp.log" | awk '{print $4}' | sort -u | tr '\n' ' ')
+# The model was read once for all the generate calls of the session (up to the checkpoint plot).
+loads=$(sed '/CKPTPLOT: START/q' "$out/gimp.log" | grep -o 'engine model loads: [0-9]*' | awk '{print $4}' | sort -u | tr '\n' ' ')
 [ "$loads" = "1 " ] || fail "the engine reloaded the model (loads seen: $loads)"
 grep -q '"vae": ".*/diffusion-models/VAE/own-vae.ckpt"' "$GIMP2_DIRECTORY/gimp-diffusion.json" || fail "the pasted VAE was not chosen"
 "$build/tests/png_compare" "$out/base-before.png" "$out/base-after.png" || fail "the original layer changed"

@@ -86,3 +86,21 @@ TEST(XYPlot, ScheduleAndHiresFields) {
     apply_xy_value(&r, up, 0);
     EXPECT_EQ(r.hr_upscaler, "Latent (nearest-exact)");
 }
+
+TEST(XYPlot, CheckpointNamesResolveToFiles) {
+    const XYAxis ck = parse_xy_axis("Checkpoint name", "v1-5-pruned-emaonly, /m/other.ckpt", {});
+    const std::vector<std::string> files = {"/m/v1-5-pruned-emaonly.safetensors", "/m/other.ckpt"};
+    EXPECT_EQ(xy_checkpoint(ck, 0, files), "/m/v1-5-pruned-emaonly.safetensors");
+    EXPECT_EQ(xy_checkpoint(ck, 1, files), "/m/other.ckpt");
+    EXPECT_EQ(xy_checkpoint(parse_xy_axis("Steps", "1", {}), 0, files), "");
+    GenerateRequest r;
+    apply_xy_value(&r, ck, 0);  // the request itself does not change
+    EXPECT_EQ(r.steps, GenerateRequest().steps);
+    try {
+        (void)xy_checkpoint(parse_xy_axis("Checkpoint name", "missing", {}), 0, files);
+        ADD_FAILURE() << "an unknown checkpoint was accepted";
+    } catch (const Error& e) {
+        EXPECT_EQ(std::string(e.what()),
+                  "The checkpoint \"missing\" is not among the model folders' files; write its file name without .safetensors/.ckpt.");
+    }
+}
