@@ -7,6 +7,7 @@
 #include <ATen/ops/upsample_bilinear2d.h>
 #include <ATen/ops/upsample_nearest2d.h>
 
+#include "../imaging/resample.h"
 #include "../status.h"
 
 namespace sdgimp::pipeline {
@@ -31,6 +32,118 @@ torch::Tensor truncate_latents(const torch::Tensor& x, int truncate_x, int trunc
     if (truncate_x == 0 && truncate_y == 0) return x;
     const int64_t h = x.size(2), w = x.size(3);
     return x.slice(2, truncate_y / 2, h - (truncate_y + 1) / 2).slice(3, truncate_x / 2, w - (truncate_x + 1) / 2);
+}
+
+// A1111's conditioning of a 9-channel model over a whole image: a full mask beside the latent of
+// `image` (the posterior mean stands in for A1111's unseeded sample).
+torch::Tensor full_mask_concat(const SDModel& m, const torch::Tensor& image) {
+    const auto lat = m.cfg.scale_factor * m.encode_posterior(image).first;
+    return torch::cat({torch::ones({lat.size(0), 1, lat.size(2), lat.size(3)}, lat.options()), lat}, 1);
+}
+
+namespace {
+
+// The request the hires pass runs: its sampler, schedule, steps, prompts and size.
+GenerateRequest hires_request(const GenerateRequest& r) {
+    GenerateRequest h = r;
+    if (!r.hr_sampler.empty() && r.hr_sampler != "Use same sampler") h.sampler = r.hr_sampler;
+    if (!r.hr_schedule.empty() && r.hr_schedule != "Use same scheduler") h.schedule = r.hr_schedule;
+    if (r.hr_second_pass_steps > 0) h.steps = r.hr_second_pass_steps;
+    if (!r.hr_prompt.empty()) h.prompt = r.hr_prompt;
+    if (!r.hr_negative_prompt.empty()) h.negative_prompt = r.hr_negative_prompt;
+    const HiresSize size = hires_size(r);
+    h.width = size.width();
+    h.height = size.height();
+    h.enable_hr = false;
+    return h;
+}
+
+Image to_image(const torch::Tensor& hwc) {
+    const auto t = hwc.to(torch::kCPU).contiguous();
+    Image img{static_cast<int>(t.size(1)), static_cast<int>(t.size(0)), 3, {}};
+    img.pixels.assign(t.data_ptr<uint8_t>(), t.data_ptr<uint8_t>() + t.numel());
+    return img;
+}
+
+// (1, 3, H, W) in [0, 1], as A1111 reads the resized image back.
+torch::Tensor from_image(const Image& img) {
+    auto px = torch::from_blob(const_cast<uint8_t*>(img.pixels.data()), {img.height, img.width, img.channels}, torch::kUInt8);
+    return px.slice(2, 0, 3).permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0;
+}
+
+}  // namespace
+
+HiresPass::HiresPass(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r, const RunHooks& hooks)
+    : m_(m), tok_(tok), r_(r), hooks_(hooks), hr_(hires_request(r)), s_(sampling_settings(hr_)), size_(hires_size(r)),
+      lm_(m.latent_model()) {}
+
+int HiresPass::steps() const { return img2img_callback_steps(s_, r_.denoising_strength); }
+
+torch::Tensor HiresPass::run(const torch::Tensor& samples, const std::vector<uint64_t>& seeds, const sampling::Variation& var,
+                             const sampling::StepCallback& cb) {
+    const int64_t rows = size_.upscale_to_y / 8, cols = size_.upscale_to_x / 8;
+    const bool inpainting = m_.cfg.unet.in_channels == 9;
+    const double w = r_.inpainting_mask_weight;
+    torch::Tensor init;
+    std::vector<torch::Tensor> concats;  // per image, or one for all
+    if (is_latent_upscaler(r_.hr_upscaler)) {
+        init = upscale_latents(samples, r_.hr_upscaler, rows, cols);
+        if (inpainting && w < 1.0) {
+            for (int64_t i = 0; i < init.size(0); ++i) {
+                const auto decoded = m_.decode_first_stage(init.slice(0, i, i + 1)).to(torch::kFloat);
+                concats.push_back(full_mask_concat(m_, torch::lerp(decoded, torch::zeros_like(decoded), w)));
+            }
+        } else if (inpainting) {
+            concats.push_back(full_mask_concat(m_, torch::zeros({1, 3, rows * 8, cols * 8})));
+        }
+    } else {
+        std::vector<torch::Tensor> lats;
+        for (int64_t i = 0; i < samples.size(0); ++i) {
+            const Image low = to_image(to_uint8_images(m_.decode_first_stage(samples.slice(0, i, i + 1)))[0]);
+            const Image up = upscale(low);
+            const auto x01 = from_image(up);
+            auto [mean, std] = m_.encode_posterior(x01 * 2 - 1);
+            const auto eps = hooks_.vae_noise ? hooks_.vae_noise(mean) : torch::randn_like(mean);
+            lats.push_back(m_.cfg.scale_factor * (mean + std * eps));
+            // A1111 hands the conditioning the [0, 1] image here (not [-1, 1]), blanked by the weight.
+            if (inpainting) concats.push_back(full_mask_concat(m_, x01 * (1.0 - w)));
+        }
+        init = torch::cat(lats);
+    }
+    init = truncate_latents(init, size_.truncate_x, size_.truncate_y);
+    for (auto& c : concats) c = truncate_latents(c, size_.truncate_x, size_.truncate_y);
+    if (hooks_.use_networks) hooks_.use_networks(true);
+    if (!cond_)
+        cond_ = encode_run_cached(hooks_.conditioning_cache, m_, tok_, hr_.prompt, hr_.negative_prompt, schedule_steps(r_),
+                                  r_.batch_size, r_.cfg_scale, text_settings(r_, hooks_), schedule_steps(hr_));
+    bool shared_concat = concats.size() <= 1;
+    for (size_t i = 1; i < concats.size(); ++i) shared_concat = shared_concat && torch::equal(concats[i], concats[0]);
+    if (shared_concat) {
+        const auto concat = concats.empty() ? torch::Tensor() : concats[0].slice(0, 0, 1);
+        const auto cond = cond_;
+        return img2img_latents(lm_, [cond](int call) { return cond->at(call); }, init, seeds, r_.denoising_strength, s_, cb,
+                               var, concat);
+    }
+    // Images whose conditioning differs run one by one (each image's noise has its own
+    // generator, so this draws the same noise as a batch).
+    auto single = std::make_shared<RunConditioning>(*cond_);
+    single->batch = 1;
+    std::vector<torch::Tensor> out;
+    for (size_t i = 0; i < seeds.size(); ++i) {
+        sampling::Variation v = var;
+        if (!var.subseeds.empty()) v.subseeds = {var.subseeds[i]};
+        const auto k = static_cast<int64_t>(i);
+        out.push_back(img2img_latents(lm_, [single](int call) { return single->at(call); }, init.slice(0, k, k + 1), {seeds[i]},
+                                      r_.denoising_strength, s_, cb, v, concats[i]));
+    }
+    return torch::cat(out);
+}
+
+Image HiresPass::upscale(const Image& low) const {
+    const int tw = size_.upscale_to_x, th = size_.upscale_to_y;
+    if (hooks_.hires_upscale) return hooks_.hires_upscale(low, tw, th);
+    if (r_.hr_upscaler == "None" || r_.hr_upscaler == "Lanczos") return imaging::resize(low, tw, th, imaging::Filter::kLanczos);
+    throw Error(ErrorCode::kInvalidRequest, "The hires upscaler \"" + r_.hr_upscaler + "\" is not available here; use Latent or Lanczos.");
 }
 
 }  // namespace sdgimp::pipeline

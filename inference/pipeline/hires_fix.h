@@ -1,9 +1,19 @@
-// A1111's Hires. fix between its two passes: the first pass's latents enlarged in latent space
-// (the "Latent" modes) and the hires size's latent crop.
+// A1111's Hires. fix between and around its two passes: the first pass's latents (or its image,
+// through an upscaler) enlarged to the hires size, cropped, and refined by an img2img pass there
+// (A1111's sample_hr_pass); the latent modes and the crop on their own.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <torch/torch.h>
+#include <vector>
+
+#include "../request.h"
+#include "../text/clip_tokenizer.h"
+#include "conditioning.h"
+#include "generate.h"
+#include "sd_model.h"
+#include "txt2img.h"
 
 namespace sdgimp::pipeline {
 
@@ -14,5 +24,35 @@ torch::Tensor upscale_latents(const torch::Tensor& samples, const std::string& m
 
 // A1111's truncate: truncate_y rows and truncate_x columns off, the smaller half at the start.
 torch::Tensor truncate_latents(const torch::Tensor& x, int truncate_x, int truncate_y);
+
+// A1111's conditioning of a 9-channel model over a whole image: a full mask beside the latent of
+// `image` (the posterior mean stands in for A1111's unseeded sample).
+torch::Tensor full_mask_concat(const SDModel& m, const torch::Tensor& image);
+
+// The second pass for the first-pass latents of each iteration of one txt2img run.
+class HiresPass {
+public:
+    HiresPass(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r, const RunHooks& hooks);
+
+    // The sampler steps one pass reports (what progress counts).
+    int steps() const;
+
+    // samples: one iteration's first-pass latents; seeds, var: that iteration's.
+    torch::Tensor run(const torch::Tensor& samples, const std::vector<uint64_t>& seeds, const sampling::Variation& var,
+                      const sampling::StepCallback& cb);
+
+private:
+    Image upscale(const Image& low) const;
+
+    const SDModel& m_;
+    const text::ClipTokenizer& tok_;
+    const GenerateRequest& r_;
+    const RunHooks& hooks_;
+    const GenerateRequest hr_;  // the request the second pass runs
+    const SamplingSettings s_;
+    const HiresSize size_;
+    const LatentModel lm_;
+    std::shared_ptr<const RunConditioning> cond_;  // the hires prompts' encoding, made at the first pass
+};
 
 }  // namespace sdgimp::pipeline
