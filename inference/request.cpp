@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 
 #include "status.h"
@@ -22,6 +23,18 @@ bool to_double(const std::string& s, double* out) {
 }
 
 }  // namespace
+
+int saturated_int(double v) {
+    if (!(v > -2147483648.0)) return std::isnan(v) ? 0 : INT32_MIN;
+    if (!(v < 2147483647.0)) return INT32_MAX;
+    return static_cast<int>(v);
+}
+
+int64_t saturated_int64(double v) {
+    if (!(v > -9.2233720368547758e18)) return std::isnan(v) ? 0 : INT64_MIN;
+    if (!(v < 9.2233720368547758e18)) return INT64_MAX;
+    return static_cast<int64_t>(v);
+}
 
 const std::vector<std::string>& sampler_names() {
     static const std::vector<std::string> n = {"DPM++ 2M", "DPM++ SDE", "DPM++ 2M SDE", "DPM++ 2M SDE Heun", "DPM++ 2S a",
@@ -49,31 +62,37 @@ bool is_latent_upscaler(const std::string& name) {
     return std::find(n.begin(), n.begin() + 6, name) != n.begin() + 6;
 }
 
+int HiresSize::width() const { return saturated_int(static_cast<double>((static_cast<int64_t>(upscale_to_x) / 8 - truncate_x) * 8)); }
+int HiresSize::height() const { return saturated_int(static_cast<double>((static_cast<int64_t>(upscale_to_y) / 8 - truncate_y) * 8)); }
+
 HiresSize hires_size(const GenerateRequest& r) {
     HiresSize h;
-    const int w = r.width, ht = r.height;
-    if (r.hr_resize_x == 0 && r.hr_resize_y == 0) {
-        h.upscale_to_x = static_cast<int>(w * r.hr_scale);
-        h.upscale_to_y = static_cast<int>(ht * r.hr_scale);
-    } else if (r.hr_resize_y == 0) {
-        h.upscale_to_x = r.hr_resize_x;
-        h.upscale_to_y = r.hr_resize_x * ht / w;
-    } else if (r.hr_resize_x == 0) {
-        h.upscale_to_x = r.hr_resize_y * w / ht;
-        h.upscale_to_y = r.hr_resize_y;
+    const int64_t w = r.width, ht = r.height, rx = r.hr_resize_x, ry = r.hr_resize_y;
+    if (w <= 0 || ht <= 0) return h;  // no first pass to enlarge (validate() says so)
+    // 64-bit products, saturated: the fields may hold anything a pasted text gave them.
+    auto to_int = [](int64_t v) { return saturated_int(static_cast<double>(v)); };
+    if (rx == 0 && ry == 0) {
+        h.upscale_to_x = saturated_int(static_cast<double>(w) * r.hr_scale);
+        h.upscale_to_y = saturated_int(static_cast<double>(ht) * r.hr_scale);
+    } else if (ry == 0) {
+        h.upscale_to_x = to_int(rx);
+        h.upscale_to_y = to_int(rx * ht / w);
+    } else if (rx == 0) {
+        h.upscale_to_x = to_int(ry * w / ht);
+        h.upscale_to_y = to_int(ry);
     } else {
         // Both given: enlarged to cover that size in the first pass's proportions, the rest cut.
-        if (static_cast<double>(w) / ht < static_cast<double>(r.hr_resize_x) / r.hr_resize_y) {
-            h.upscale_to_x = r.hr_resize_x;
-            h.upscale_to_y = r.hr_resize_x * ht / w;
+        if (static_cast<double>(w) / ht < static_cast<double>(rx) / ry) {
+            h.upscale_to_x = to_int(rx);
+            h.upscale_to_y = to_int(rx * ht / w);
         } else {
-            h.upscale_to_x = r.hr_resize_y * w / ht;
-            h.upscale_to_y = r.hr_resize_y;
+            h.upscale_to_x = to_int(ry * w / ht);
+            h.upscale_to_y = to_int(ry);
         }
         // Python's floor division: a negative difference (never for a covering size) would floor.
-        auto floordiv8 = [](int v) { return v >= 0 ? v / 8 : -((-v + 7) / 8); };
-        h.truncate_x = floordiv8(h.upscale_to_x - r.hr_resize_x);
-        h.truncate_y = floordiv8(h.upscale_to_y - r.hr_resize_y);
+        auto floordiv8 = [](int64_t v) { return v >= 0 ? v / 8 : -((-v + 7) / 8); };
+        h.truncate_x = to_int(floordiv8(static_cast<int64_t>(h.upscale_to_x) - rx));
+        h.truncate_y = to_int(floordiv8(static_cast<int64_t>(h.upscale_to_y) - ry));
     }
     return h;
 }
@@ -153,7 +172,7 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     double d;
     str("Prompt", &r->prompt);
     str("Negative prompt", &r->negative_prompt);
-    if (num("Steps", &d)) r->steps = static_cast<int>(d);
+    if (num("Steps", &d)) r->steps = saturated_int(d);
     const bool text_has_schedule = infotext.find("Schedule type:") != std::string::npos;
     std::string sampler;
     if (str("Sampler", &sampler)) {
@@ -169,21 +188,21 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     }
     if (text_has_schedule) str("Schedule type", &r->schedule);
     if (num("CFG scale", &d)) r->cfg_scale = d;
-    if (num("Seed", &d)) r->seed = static_cast<int64_t>(d);
-    if (num("Size-1", &d)) r->width = static_cast<int>(d);
-    if (num("Size-2", &d)) r->height = static_cast<int>(d);
-    if (num("Variation seed", &d)) r->subseed = static_cast<int64_t>(d);
+    if (num("Seed", &d)) r->seed = saturated_int64(d);
+    if (num("Size-1", &d)) r->width = saturated_int(d);
+    if (num("Size-2", &d)) r->height = saturated_int(d);
+    if (num("Variation seed", &d)) r->subseed = saturated_int64(d);
     if (num("Variation seed strength", &d)) r->subseed_strength = d;
     else if (get("Seed")) r->subseed_strength = 0;
-    if (num("Seed resize from-1", &d)) r->seed_resize_from_w = static_cast<int>(d);
-    if (num("Seed resize from-2", &d)) r->seed_resize_from_h = static_cast<int>(d);
+    if (num("Seed resize from-1", &d)) r->seed_resize_from_w = saturated_int(d);
+    if (num("Seed resize from-2", &d)) r->seed_resize_from_h = saturated_int(d);
     if (num("Denoising strength", &d)) r->denoising_strength = d;
-    if (num("Clip skip", &d)) r->clip_skip = static_cast<int>(d);
-    if (num("ENSD", &d)) r->eta_noise_seed_delta = static_cast<int64_t>(d);
+    if (num("Clip skip", &d)) r->clip_skip = saturated_int(d);
+    if (num("ENSD", &d)) r->eta_noise_seed_delta = saturated_int64(d);
     std::string rng;
     if (str("RNG", &rng)) r->rng = rng;
     str("Emphasis", &r->emphasis);
-    if (num("Mask blur", &d)) r->mask_blur = static_cast<int>(d);
+    if (num("Mask blur", &d)) r->mask_blur = saturated_int(d);
     std::string mc;
     if (get("Masked content") && str("Masked content", &mc)) {
         const char* names[] = {"fill", "original", "latent noise", "latent nothing"};
@@ -192,7 +211,7 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     }
     std::string area;
     if (str("Inpaint area", &area)) r->inpaint_full_res = area == "Only masked";
-    if (num("Masked area padding", &d)) r->inpaint_full_res_padding = static_cast<int>(d);
+    if (num("Masked area padding", &d)) r->inpaint_full_res_padding = saturated_int(d);
     if (num("Conditional mask weight", &d)) r->inpainting_mask_weight = d;
     if (num("Eta", &d)) r->eta_ancestral = d;
     if (num("Eta DDIM", &d)) r->eta_ddim = d;
@@ -213,10 +232,10 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     num("Hires resize-2", &hy);
     r->enable_hr = get("Denoising strength") && (get("Hires upscale") || get("Hires upscaler") || hx > 0 || hy > 0);
     if (r->enable_hr) {
-        r->hr_resize_x = static_cast<int>(hx);
-        r->hr_resize_y = static_cast<int>(hy);
+        r->hr_resize_x = saturated_int(hx);
+        r->hr_resize_y = saturated_int(hy);
         r->hr_scale = num("Hires upscale", &d) ? d : 2.0;
-        r->hr_second_pass_steps = num("Hires steps", &d) ? static_cast<int>(d) : 0;
+        r->hr_second_pass_steps = num("Hires steps", &d) ? saturated_int(d) : 0;
         if (!str("Hires upscaler", &r->hr_upscaler)) r->hr_upscaler = "Latent";
         auto same_or = [&](const char* key, const char* same, std::string* out) {
             out->clear();
@@ -228,7 +247,7 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
         same_or("Hires negative prompt", "", &r->hr_negative_prompt);
     }
     // Batch size is written by old versions only; with "Batch pos" it described one image of a batch.
-    if (num("Batch size", &d)) r->batch_size = static_cast<int>(d);
+    if (num("Batch size", &d)) r->batch_size = saturated_int(d);
 
     static const char* kKnown[] = {"Prompt", "Negative prompt", "Steps", "Sampler", "Schedule type", "CFG scale", "Seed",
         "Size-1", "Size-2", "Variation seed", "Variation seed strength", "Seed resize from-1", "Seed resize from-2",

@@ -71,8 +71,8 @@ bool is_latent_upscaler(const std::string& name);
 struct HiresSize {
     int upscale_to_x = 0, upscale_to_y = 0;
     int truncate_x = 0, truncate_y = 0;  // latent columns / rows cut (half before, half after)
-    int width() const { return (upscale_to_x / 8 - truncate_x) * 8; }   // the image's final size
-    int height() const { return (upscale_to_y / 8 - truncate_y) * 8; }
+    int width() const;   // the image's final size: (upscale_to_x / 8 - truncate_x) * 8
+    int height() const;
 };
 HiresSize hires_size(const GenerateRequest& r);
 
@@ -80,6 +80,11 @@ HiresSize hires_size(const GenerateRequest& r);
 // dialogs list them; a test keeps them equal to the engine's tables).
 const std::vector<std::string>& sampler_names();
 const std::vector<std::string>& schedule_names();
+
+// Numbers from texts (pasted parameters, X/Y values, options) as integers, saturated at the type's
+// range (validate() then names the field); a bare cast of an out-of-range double is undefined.
+int saturated_int(double v);
+int64_t saturated_int64(double v);
 
 // Checks ranges and names; throws sdgimp::Error with one sentence naming the field and the fix.
 void validate(const GenerateRequest& r);

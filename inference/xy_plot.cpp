@@ -126,16 +126,16 @@ void apply_xy_value(GenerateRequest* r, const XYAxis& axis, size_t index) {
     const std::string& v = axis.values.at(index);
     const double d = numeric(axis.field) ? std::strtod(v.c_str(), nullptr) : 0;
     if (axis.field == "CFG Scale") r->cfg_scale = d;
-    else if (axis.field == "Steps") r->steps = static_cast<int>(d);
-    else if (axis.field == "Seed") r->seed = static_cast<int64_t>(d);
-    else if (axis.field == "Variation seed") r->subseed = static_cast<int64_t>(d);
+    else if (axis.field == "Steps") r->steps = saturated_int(d);
+    else if (axis.field == "Seed") r->seed = saturated_int64(d);
+    else if (axis.field == "Variation seed") r->subseed = saturated_int64(d);
     else if (axis.field == "Variation strength") r->subseed_strength = d;
-    else if (axis.field == "Clip skip") r->clip_skip = static_cast<int>(d);
-    else if (axis.field == "Eta noise seed delta") r->eta_noise_seed_delta = static_cast<int64_t>(d);
+    else if (axis.field == "Clip skip") r->clip_skip = saturated_int(d);
+    else if (axis.field == "Eta noise seed delta") r->eta_noise_seed_delta = saturated_int64(d);
     else if (axis.field == "Sampler") r->sampler = v;
     else if (axis.field == "Schedule type") r->schedule = v;
     else if (axis.field == "Denoising") r->denoising_strength = d;
-    else if (axis.field == "Hires steps") r->hr_second_pass_steps = static_cast<int>(d);
+    else if (axis.field == "Hires steps") r->hr_second_pass_steps = saturated_int(d);
     else if (axis.field == "Hires upscaler") r->hr_upscaler = v;
     else if (axis.field == "Prompt S/R") {
         r->prompt = replace_all(r->prompt, axis.values[0], v);

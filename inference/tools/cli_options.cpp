@@ -78,12 +78,12 @@ GenerateRequest request_from_options(const Options& o) {
     r.sampler = o.get("sampler", r.sampler);
     r.schedule = o.get("schedule", r.schedule);
     r.cfg_scale = o.get_double("cfg-scale", r.cfg_scale);
-    if (o.has("seed")) r.seed = static_cast<int64_t>(o.get_double("seed", -1));
+    if (o.has("seed")) r.seed = saturated_int64(o.get_double("seed", -1));
     r.width = o.get_int("width", r.width);
     r.height = o.get_int("height", r.height);
     r.batch_size = o.get_int("batch-size", r.batch_size);
     r.batch_count = o.get_int("batch-count", r.batch_count);
-    if (o.has("variation-seed")) r.subseed = static_cast<int64_t>(o.get_double("variation-seed", -1));
+    if (o.has("variation-seed")) r.subseed = saturated_int64(o.get_double("variation-seed", -1));
     r.subseed_strength = o.get_double("variation-strength", r.subseed_strength);
     r.seed_resize_from_w = o.get_int("resize-seed-from-w", r.seed_resize_from_w);
     r.seed_resize_from_h = o.get_int("resize-seed-from-h", r.seed_resize_from_h);
@@ -92,7 +92,7 @@ GenerateRequest request_from_options(const Options& o) {
         std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
         r.rng = v;
     }
-    if (o.has("ensd")) r.eta_noise_seed_delta = static_cast<int64_t>(o.get_double("ensd", 0));
+    if (o.has("ensd")) r.eta_noise_seed_delta = saturated_int64(o.get_double("ensd", 0));
     r.clip_skip = o.get_int("clip-skip", r.clip_skip);
     r.emphasis = o.get("emphasis", r.emphasis);
     r.denoising_strength = o.get_double("denoising-strength", r.denoising_strength);

@@ -1,9 +1,13 @@
 // Every prompt-side parser on arbitrary bytes: none may crash, hang or throw anything but sdgimp::Error.
+// The bytes also go through "paste parameters" (a PNG's text from anywhere) into a request, its
+// checks, its parameters text and the engine's wire format.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
+#include "request.h"
 #include "status.h"
+#include "wire.h"
 #include "text/extra_networks.h"
 #include "text/infotext.h"
 #include "text/multicond.h"
@@ -23,5 +27,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)sdgimp::text::parse_extra_networks(s);
     (void)sdgimp::text::parse_infotext(s);
     (void)sdgimp::text::json_unquote(s);
+    sdgimp::GenerateRequest r;
+    (void)sdgimp::apply_parameters(s, &r);
+    try {
+        sdgimp::validate(r);
+    } catch (const sdgimp::Error&) {
+    }
+    (void)sdgimp::hires_size(r);
+    (void)sdgimp::text::create_infotext(sdgimp::generation_info(r, {}, r.seed, r.subseed, size % 2 == 0));
+    (void)sdgimp::wire::request_from_json(sdgimp::wire::request_to_json(r));
     return 0;
 }

@@ -223,3 +223,26 @@ TEST(PasteModel, CheckpointByFileName) {
     EXPECT_EQ(checkpoint_named(paths, "v2-1_768"), "");  // .ckpt.bak is no checkpoint name
     EXPECT_EQ(checkpoint_named(paths, ""), "");
 }
+
+// Pasted numbers past any integer become the nearest extreme, which the checks then name (a bare
+// cast would be undefined: the fuzzer found a Size of 73 digits).
+TEST(PasteModel, HugeNumbersSaturate) {
+    EXPECT_EQ(saturated_int(5e72), INT32_MAX);
+    EXPECT_EQ(saturated_int(-5e72), INT32_MIN);
+    EXPECT_EQ(saturated_int(12.9), 12);
+    EXPECT_EQ(saturated_int64(1e30), INT64_MAX);
+    EXPECT_EQ(saturated_int64(-3.5), -3);
+    GenerateRequest r;
+    apply_parameters("a\nSteps: 1e20, Seed: 1e30, Size: 99999999999999999999x0, Denoising strength: 0.5, Hires resize: 99999999999x1", &r);
+    EXPECT_EQ(r.steps, INT32_MAX);
+    EXPECT_EQ(r.seed, INT64_MAX);
+    EXPECT_EQ(r.width, INT32_MAX);
+    EXPECT_EQ(r.height, 0);
+    EXPECT_EQ(error_of(r), "Steps must be between 1 and 1000, not 2147483647.");
+    EXPECT_EQ(hires_size(r).width(), 0);  // no first-pass height: nothing to enlarge
+    r.steps = 20;
+    r.height = 512;
+    r.width = 512;
+    r.seed = 1;
+    EXPECT_NE(error_of(r).find("Hires resize width and height must be between 0"), std::string::npos) << error_of(r);
+}
