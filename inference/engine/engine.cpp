@@ -275,6 +275,18 @@ std::string find_lora_by_alias(const std::vector<std::string>& dirs, const std::
     return found.empty() ? "" : found[0];
 }
 
+// A prompt's extra-network calls as one comparable text ("lora:name:0.8\n...").
+std::string network_tags(const std::string& prompt) {
+    std::string k;
+    for (const auto& [kind, uses] : text::parse_extra_networks(prompt).networks)
+        for (const auto& use : uses) {
+            k += kind;
+            for (const auto& item : use.items) k += ":" + item;
+            k += '\n';
+        }
+    return k;
+}
+
 double lora_number(const std::string& v, const std::string& tag) {
     char* end = nullptr;
     const double d = std::strtod(v.c_str(), &end);
@@ -360,17 +372,7 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
                 return pipeline::resize_with_upscaler(impl_->upscalers, img, r.hr_upscaler, w, h, opt);
             };
             // A hires prompt with other <lora:...> tags: A1111 switches networks between the passes.
-            auto tags = [](const std::string& prompt) {
-                std::string k;
-                for (const auto& [kind, uses] : text::parse_extra_networks(prompt).networks)
-                    for (const auto& use : uses) {
-                        k += kind;
-                        for (const auto& item : use.items) k += ":" + item;
-                        k += '\n';
-                    }
-                return k;
-            };
-            if (!r.hr_prompt.empty() && tags(r.hr_prompt) != tags(r.prompt))
+            if (!r.hr_prompt.empty() && network_tags(r.hr_prompt) != network_tags(r.prompt))
                 hooks.use_networks = [this, &r](bool hires) { use_loras(hires ? r.hr_prompt : r.prompt); };
         }
         const auto batch = pipeline::generate_txt2img(*impl_->model, *impl_->tok, r, hooks);
