@@ -1,8 +1,10 @@
 #include "upscalers.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <unistd.h>
 
+#include "io/folder_files.h"
 #include "status.h"
 
 namespace sdgimp {
@@ -38,6 +40,36 @@ std::vector<UpscalerChoice> installed_upscalers() {
             }
         }
     return out;
+}
+
+std::string find_upscaler_file(const std::string& name, const std::vector<std::string>& dirs) {
+    static const std::vector<std::string> kEndings = {".pth", ".safetensors"};
+    static const std::vector<std::pair<std::string, std::string>> kRealEsrgan = {
+        {"R-ESRGAN 4x+", "RealESRGAN_x4plus"}, {"R-ESRGAN 4x+ Anime6B", "RealESRGAN_x4plus_anime_6B"},
+        {"R-ESRGAN 2x+", "RealESRGAN_x2plus"}};
+    std::string stem = name;
+    for (const auto& [menu, file] : kRealEsrgan)
+        if (name == menu) stem = file;
+    if (stem.empty()) return "";
+    for (const auto& dir : dirs)
+        for (const auto& path : io::files_under(dir, kEndings))
+            if (io::name_without(path, kEndings) == stem) return path;
+    return "";
+}
+
+std::vector<std::string> upscaler_file_dirs(const std::vector<std::string>& requested, const std::string& checkpoint) {
+    std::vector<std::string> dirs;
+    if (!checkpoint.empty()) {
+        for (const auto& d : io::search_dirs(requested, checkpoint, "ESRGAN", {"/../"}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
+        for (const auto& d : io::search_dirs({}, checkpoint, "RealESRGAN", {"/../"}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
+    } else {
+        for (const auto& d : io::search_dirs(requested, "", "ESRGAN", {}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
+        for (const auto& d : io::search_dirs({}, "", "RealESRGAN", {}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
+    }
+    std::vector<std::string> unique;
+    for (auto& d : dirs)
+        if (std::find(unique.begin(), unique.end(), d) == unique.end()) unique.push_back(std::move(d));
+    return unique;
 }
 
 }  // namespace sdgimp

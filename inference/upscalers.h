@@ -22,4 +22,16 @@ std::vector<UpscalerChoice> installed_upscalers();
 // naming the package to install when it is missing.
 std::string upscaler_model_path(const std::string& family, int scale);
 
+// A1111's names for the upscaler files of its model folders: a model by its file name
+// ("4x-UltraSharp" is ESRGAN/4x-UltraSharp.pth) and the Real-ESRGAN menu names ("R-ESRGAN 4x+" is
+// RealESRGAN_x4plus.pth, "R-ESRGAN 4x+ Anime6B" RealESRGAN_x4plus_anime_6B.pth, "R-ESRGAN 2x+"
+// RealESRGAN_x2plus.pth), looked for in `dirs` and their subfolders (.pth, .safetensors).
+// Returns the file, or "" when no folder has one.
+std::string find_upscaler_file(const std::string& name, const std::vector<std::string>& dirs);
+
+// Where those files are looked for: `requested`, ../ESRGAN and ../RealESRGAN beside the checkpoint
+// (A1111's models/ folders; none without one), $GIMP_DIFFUSION_ESRGAN_DIR (':'-separated) and
+// ~/.local/share/gimp-diffusion/models/ESRGAN and RealESRGAN.
+std::vector<std::string> upscaler_file_dirs(const std::vector<std::string>& requested, const std::string& checkpoint);
+
 }  // namespace sdgimp

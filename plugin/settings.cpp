@@ -26,6 +26,10 @@ nlohmann::json model_header(const Settings& s, const std::string& model_path, co
     nlohmann::json embeddings = nlohmann::json::array();
     for (const auto& dir : model_folders()) embeddings.push_back(dir + "/embeddings");
     m["embedding_dirs"] = embeddings;
+    nlohmann::json upscalers = nlohmann::json::array();
+    for (const auto& dir : model_folders())
+        for (const char* sub : {"/ESRGAN", "/RealESRGAN"}) upscalers.push_back(dir + sub);
+    m["upscaler_dirs"] = upscalers;
     return m;
 }
 

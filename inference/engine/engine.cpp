@@ -11,6 +11,7 @@
 
 #include "../io/mapped_file.h"
 #include "../io/safetensors_reader.h"
+#include "../upscalers.h"
 #include "../io/folder_files.h"
 #include "../io/hash_cache.h"
 #include "../io/model_hash.h"
@@ -79,6 +80,7 @@ struct Engine::Impl {
     models::LoraWeights loras;           // the <lora:...> networks the model's weights carry now
     std::string lora_hashes;             // their "Lora hashes" value
     std::vector<std::string> embedding_dirs;      // the last load request's, searched first
+    std::vector<std::string> upscaler_dirs;       // the last load request's, searched first
     pipeline::TextualInversions embeddings;       // textual-inversion embeddings of the model's width
     std::string ti_hashes;                        // "TI hashes" of the run's prompts
 };
@@ -185,6 +187,7 @@ Status Engine::load_model(const ModelRequest& req, LoadedModel* out) {
         }
         impl_->lora_dirs = req.lora_dirs;
         impl_->embedding_dirs = req.embedding_dirs;
+        impl_->upscaler_dirs = req.upscaler_dirs;
         if (out) *out = impl_->info;
     });
 }
@@ -273,6 +276,25 @@ std::string find_lora_by_alias(const std::vector<std::string>& dirs, const std::
         throw Error(ErrorCode::kInvalidRequest, "\"" + alias + "\" is the training name of several LoRA files (" + found[0] + ", " +
                                                     found[1] + "); write the file's name in the tag instead.");
     return found.empty() ? "" : found[0];
+}
+
+// An upscaler as A1111 names the files of its model folders ("4x-UltraSharp", "R-ESRGAN 4x+")
+// becomes that file; the built-in ones, latent modes and paths stay as they are.
+std::string resolve_upscaler(const std::string& name, const std::vector<std::string>& requested, const std::string& checkpoint) {
+    if (is_latent_upscaler(name) || name == "None") return name;
+    try {
+        pipeline::Upscalers::check_name(name);
+        return name;
+    } catch (const Error&) {
+        if (name.find('/') != std::string::npos) throw;  // a path that is not there: say so
+    }
+    const std::vector<std::string> dirs = upscaler_file_dirs(requested, checkpoint);
+    const std::string file = find_upscaler_file(name, dirs);
+    if (file.empty())
+        throw Error(ErrorCode::kModelNotFound,
+                    "The upscaler \"" + name + "\" was not found: put its .pth file in " + (dirs.empty() ? std::string("an ESRGAN folder") : dirs.front()) +
+                        " (A1111's models/ESRGAN), or choose ESRGAN thick, Lanczos, Nearest or a Latent mode.");
+    return file;
 }
 
 // A prompt's extra-network calls as one comparable text ("lora:name:0.8\n...").
@@ -364,12 +386,12 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
         use_embeddings(r);
         pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);
         if (r.enable_hr) {
-            // Refused before the first pass rather than after it.
-            if (!is_latent_upscaler(r.hr_upscaler) && r.hr_upscaler != "None") pipeline::Upscalers::check_name(r.hr_upscaler);
-            hooks.hires_upscale = [this, &r, &cb](const Image& img, int w, int h) {
+            // Found (or refused) before the first pass rather than after it.
+            const std::string upscaler = resolve_upscaler(r.hr_upscaler, impl_->upscaler_dirs, impl_->info.path);
+            hooks.hires_upscale = [this, upscaler, &cb](const Image& img, int w, int h) {
                 pipeline::UpscaleOptions opt;
                 opt.cancelled = cb.cancelled;
-                return pipeline::resize_with_upscaler(impl_->upscalers, img, r.hr_upscaler, w, h, opt);
+                return pipeline::resize_with_upscaler(impl_->upscalers, img, upscaler, w, h, opt);
             };
             // A hires prompt with other <lora:...> tags: A1111 switches networks between the passes.
             if (!r.hr_prompt.empty() && network_tags(r.hr_prompt) != network_tags(r.prompt))
@@ -406,7 +428,7 @@ Status Engine::upscale(const Image& image, const std::string& upscaler, double s
         pipeline::UpscaleOptions opt;
         opt.progress = cb.progress;
         opt.cancelled = cb.cancelled;
-        *out = impl_->upscalers.upscale(image, upscaler, scale, opt);
+        *out = impl_->upscalers.upscale(image, resolve_upscaler(upscaler, impl_->upscaler_dirs, impl_->info.path), scale, opt);
     });
 }
 
@@ -458,7 +480,7 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
         if (upscaler != "None") {
             pipeline::UpscaleOptions uo;
             uo.a1111_size = true;  // A1111's SD upscale starts from its upscaler's multiple-of-8 size
-            up = impl_->upscalers.upscale(up, upscaler, scale, uo);
+            up = impl_->upscalers.upscale(up, resolve_upscaler(upscaler, impl_->upscaler_dirs, impl_->info.path), scale, uo);
             up = imaging::sd_upscale_resize_target(up, image.width, image.height, scale);
         }
         imaging::SdUpscaleSettings st;

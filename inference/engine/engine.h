@@ -45,6 +45,10 @@ struct ModelRequest {
     // ../../embeddings/ (A1111's webui/embeddings), $GIMP_DIFFUSION_EMBEDDINGS_DIR and
     // ~/.local/share/gimp-diffusion/models/embeddings.
     std::vector<std::string> embedding_dirs;
+    // Where upscalers named as A1111 names them ("4x-UltraSharp", "R-ESRGAN 4x+") find their
+    // files, before the checkpoint's ../ESRGAN and ../RealESRGAN, $GIMP_DIFFUSION_ESRGAN_DIR and
+    // ~/.local/share/gimp-diffusion/models/ESRGAN and RealESRGAN.
+    std::vector<std::string> upscaler_dirs;
 };
 
 struct LoadedModel {

@@ -33,6 +33,9 @@ ModelRequest model_from(const nlohmann::json& h) {
     if (j.contains("lora_dirs") && j["lora_dirs"].is_array())
         for (const auto& d : j["lora_dirs"])
             if (d.is_string()) m.lora_dirs.push_back(d.get<std::string>());
+    if (j.contains("upscaler_dirs") && j["upscaler_dirs"].is_array())
+        for (const auto& d : j["upscaler_dirs"])
+            if (d.is_string()) m.upscaler_dirs.push_back(d.get<std::string>());
     if (j.contains("embedding_dirs") && j["embedding_dirs"].is_array())
         for (const auto& d : j["embedding_dirs"])
             if (d.is_string()) m.embedding_dirs.push_back(d.get<std::string>());

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <clocale>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "engine/engine.h"
 #include "imaging/resample.h"
@@ -14,6 +16,7 @@
 #include "pipeline/sd_model.h"
 #include "pipeline/upscale.h"
 #include "support/oracle.h"
+#include "support/tiny_esrgan.h"
 #include "support/vocab.h"
 
 using namespace sdgimp;
@@ -210,7 +213,7 @@ TEST(HiresFix, EngineSizesProgressTextAndCancel) {
     cb.progress = [&](int d, int) { done = d; };
     st = engine.txt2img(r, cb, &out);
     EXPECT_FALSE(st.ok);
-    EXPECT_NE(st.message.find("Unknown upscaler \"R-ESRGAN 4x+\""), std::string::npos) << st.message;
+    EXPECT_NE(st.message.find("The upscaler \"R-ESRGAN 4x+\" was not found: put its .pth file in"), std::string::npos) << st.message;
     EXPECT_EQ(done, 0);
     r.hr_upscaler = "/nowhere/4x-UltraSharp.pth";
     st = engine.txt2img(r, cb, &out);
@@ -279,4 +282,35 @@ TEST(HiresFix, ResizeWithUpscalerReachesAnySize) {
         EXPECT_EQ(big.pixels[static_cast<size_t>(50 * 100 + 50) * 3], 100) << name;  // a flat image stays flat
     }
     EXPECT_THROW(pipeline::resize_with_upscaler(ups, small, "Bogus", 16, 16), Error);
+}
+
+// An upscaler named as A1111 names it ("Hires upscaler: 4x-tiny" for ESRGAN/4x-tiny.pth) is found in
+// the model folders' ESRGAN folder and runs between the passes; the record keeps its name.
+TEST(HiresFix, UpscalerFoundByItsA1111Name) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    char tmpl[] = "/tmp/gd-hires-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string dir = std::string(tmpl) + "/ESRGAN", file = dir + "/4x-tiny.safetensors";
+    ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+    test::write_shapes(file, test::small_rrdbnet());
+    Engine engine;
+    ModelRequest mr(models.front().checkpoints.front(), "", test::vocab_path());
+    mr.upscaler_dirs = {dir};
+    ASSERT_TRUE(engine.load_model(mr, nullptr).ok);
+    GenerateRequest r = small_hires();
+    r.hr_upscaler = "4x-tiny";
+    std::vector<GeneratedImage> out;
+    const Status st = engine.txt2img(r, {}, &out);
+    ASSERT_TRUE(st.ok) << st.message;
+    EXPECT_EQ(out[0].image.width, 128);
+    EXPECT_NE(out[0].infotext.find("Hires upscaler: 4x-tiny"), std::string::npos) << out[0].infotext;
+    // The Upscale tool takes the name too.
+    Image up;
+    ASSERT_TRUE(engine.upscale(out[0].image, "4x-tiny", 2.0, {}, &up).ok);
+    EXPECT_EQ(up.width, 256);
+    ::unlink(file.c_str());
+    ::rmdir(dir.c_str());
+    ::rmdir(tmpl);
 }

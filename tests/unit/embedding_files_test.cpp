@@ -4,11 +4,13 @@
 
 #include <cstdio>
 #include <fstream>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "io/embedding_files.h"
 #include "io/folder_files.h"
 #include "io/safetensors_writer.h"
+#include "upscalers.h"
 
 using namespace sdgimp;
 
@@ -50,7 +52,7 @@ TEST(EmbeddingFiles, LayoutCountsAndOrder) {
     for (const char* f : {"/a/EasyNegative.safetensors", "/a/sub/one-vector.safetensors", "/a/two-tensors.safetensors",
                           "/a/too-many.safetensors", "/b/EasyNegative.safetensors", "/b/style.safetensors", "/b/broken.pt"})
         std::remove((std::string(tmpl) + f).c_str());
-    for (const std::string d : {a + "/sub", a, b, std::string(tmpl)}) ::rmdir(d.c_str());
+    for (const std::string& d : std::vector<std::string>{a + "/sub", a, b, std::string(tmpl)}) ::rmdir(d.c_str());
 }
 
 TEST(EmbeddingFiles, SearchDirsFollowA1111sLayout) {
@@ -61,4 +63,31 @@ TEST(EmbeddingFiles, SearchDirsFollowA1111sLayout) {
     const std::vector<std::string> want = {"/mine", "/sd/models/Stable-diffusion/embeddings", "/sd/models/Stable-diffusion/../../embeddings",
                                            "/x", "/y", "/home/u/.local/share/gimp-diffusion/models/embeddings"};
     EXPECT_EQ(dirs, want);
+}
+
+// Upscalers by A1111's names: a file's name, or Real-ESRGAN's menu names for its files.
+TEST(UpscalerFiles, A1111NamesFindTheirFiles) {
+    char tmpl[] = "/tmp/gd-ups-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string esr = std::string(tmpl) + "/ESRGAN", real = std::string(tmpl) + "/RealESRGAN";
+    ASSERT_EQ(::mkdir(esr.c_str(), 0700), 0);
+    ASSERT_EQ(::mkdir(real.c_str(), 0700), 0);
+    { std::ofstream(esr + "/4x-UltraSharp.pth") << "x"; }
+    { std::ofstream(real + "/RealESRGAN_x4plus.pth") << "x"; }
+    { std::ofstream(real + "/RealESRGAN_x4plus_anime_6B.pth") << "x"; }
+    const std::vector<std::string> dirs = {esr, real};
+    EXPECT_EQ(find_upscaler_file("4x-UltraSharp", dirs), esr + "/4x-UltraSharp.pth");
+    EXPECT_EQ(find_upscaler_file("R-ESRGAN 4x+", dirs), real + "/RealESRGAN_x4plus.pth");
+    EXPECT_EQ(find_upscaler_file("R-ESRGAN 4x+ Anime6B", dirs), real + "/RealESRGAN_x4plus_anime_6B.pth");
+    EXPECT_EQ(find_upscaler_file("R-ESRGAN 2x+", dirs), "");
+    EXPECT_EQ(find_upscaler_file("SwinIR 4x", dirs), "");
+    setenv("HOME", "/home/u", 1);
+    unsetenv("GIMP_DIFFUSION_ESRGAN_DIR");
+    const auto found = upscaler_file_dirs({"/mine"}, "/sd/models/Stable-diffusion/v1.safetensors");
+    const std::vector<std::string> want = {"/mine", "/sd/models/Stable-diffusion/../ESRGAN", "/home/u/.local/share/gimp-diffusion/models/ESRGAN",
+                                           "/sd/models/Stable-diffusion/../RealESRGAN", "/home/u/.local/share/gimp-diffusion/models/RealESRGAN"};
+    EXPECT_EQ(found, want);
+    for (const std::string& f : std::vector<std::string>{esr + "/4x-UltraSharp.pth", real + "/RealESRGAN_x4plus.pth", real + "/RealESRGAN_x4plus_anime_6B.pth"})
+        std::remove(f.c_str());
+    for (const std::string& d : std::vector<std::string>{esr, real, std::string(tmpl)}) ::rmdir(d.c_str());
 }
