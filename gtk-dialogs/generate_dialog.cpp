@@ -311,6 +311,7 @@ void GenerateDialog::build_hires(GtkWidget* box) {
     gtk_widget_set_tooltip_text(W["enable_hr"], "Generate at Width x Height, enlarge, then refine at the larger size (A1111's Hires. fix)");
     std::vector<std::string> upscalers = hires_upscaler_names();
     for (const char* u : {"ESRGAN thick", "ESRGAN medium", "ESRGAN slim"}) upscalers.push_back(u);
+    upscalers.insert(upscalers.end(), cfg_.upscalers.begin(), cfg_.upscalers.end());
     W["hr_upscaler"] = combo_with_entry(upscalers);
     gtk_widget_set_tooltip_text(W["hr_upscaler"], "Latent modes enlarge the latents; the others the first image (or type an ESRGAN .pth path)");
     W["hr_second_pass_steps"] = spin(0, 150, 1, 0);

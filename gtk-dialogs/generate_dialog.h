@@ -32,6 +32,7 @@ struct DialogConfig {
     std::vector<std::string> loras;         // LoRA names the engine finds (model folders' Lora/), for "Add LoRA"
     // Textual-inversion embeddings (name, vectors): the counters count a name as its vectors, as A1111's do.
     std::vector<std::pair<std::string, int>> embeddings;
+    std::vector<std::string> upscalers;  // upscaler files of the model folders by A1111's names (Hires. fix menu)
     std::string vocab;                      // CLIP vocabulary for the token counter ("" = look next to the model)
     std::string layer_parameters;           // the active layer's stored A1111 text, for "From layer"
     unsigned long transient_for_xid = 0;    // GIMP's image window, when known

@@ -42,9 +42,10 @@ FormField combo_field(const std::string& key, const std::string& label, std::vec
     return f;
 }
 
-std::vector<std::string> upscaler_choices(bool with_none) {
+std::vector<std::string> upscaler_choices(bool with_none, const std::vector<std::string>& files) {
     std::vector<std::string> v = {"ESRGAN thick", "ESRGAN medium", "ESRGAN slim", "Lanczos", "Nearest"};
     if (with_none) v.push_back("None");
+    v.insert(v.end(), files.begin(), files.end());
     return v;
 }
 
@@ -93,7 +94,7 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
         cfg.title = "Upscale";
         cfg.intro = "Upscale the active layer. ESRGAN thick is a learned upscaler that works out of the box; an ESRGAN "
                     "or Real-ESRGAN .pth file runs as in A1111.";
-        FormField up = combo_field("upscaler", "Upscaler", upscaler_choices(false), true);
+        FormField up = combo_field("upscaler", "Upscaler", upscaler_choices(false, ctx.upscalers), true);
         up.tooltip = "A name from the list or the path of an ESRGAN .pth / .safetensors file";
         fields = {{3, up}, {4, spin_field("scale", "Scale factor", 1, 8, 0.5, 2)}, {5, field("new_image", "Open as a new image", Kind::kCheck)}};
         cfg.ok_label = "_Upscale";
@@ -120,7 +121,7 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
         cfg.intro = "Upscale, then re-detail the image tile by tile with img2img (A1111's SD upscale script).";
         fields = generation_fields();
         fields.push_back({10, spin_field("denoising_strength", "Denoising strength", 0, 1, 0.01, 2)});
-        fields.push_back({11, combo_field("upscaler", "Upscaler", upscaler_choices(true), true)});
+        fields.push_back({11, combo_field("upscaler", "Upscaler", upscaler_choices(true, ctx.upscalers), true)});
         fields.push_back({12, spin_field("scale", "Scale factor", 1, 4, 0.5, 2)});
         fields.push_back({13, spin_field("tile", "Tile size", 64, 2048, 8, 0)});
         fields.push_back({14, spin_field("overlap", "Tile overlap", 0, 256, 8, 0)});

@@ -16,6 +16,7 @@ struct ToolContext {
     std::vector<std::string> models;  // checkpoints to offer
     std::string lama_path;            // where big-lama.pt is expected
     std::vector<std::string> vaes;    // VAE choices: "Automatic", "None", then files
+    std::vector<std::string> upscalers;  // upscaler files of the model folders, by A1111's names
 };
 
 struct ToolForm {

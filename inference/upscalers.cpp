@@ -42,11 +42,30 @@ std::vector<UpscalerChoice> installed_upscalers() {
     return out;
 }
 
+namespace {
+
+const std::vector<std::string> kUpscalerEndings = {".pth", ".safetensors"};
+// A1111's menu names of the Real-ESRGAN files it knows (the RRDB ones), by file name.
+const std::vector<std::pair<std::string, std::string>> kRealEsrgan = {
+    {"R-ESRGAN 4x+", "RealESRGAN_x4plus"}, {"R-ESRGAN 4x+ Anime6B", "RealESRGAN_x4plus_anime_6B"}, {"R-ESRGAN 2x+", "RealESRGAN_x2plus"}};
+
+}  // namespace
+
+std::vector<std::string> upscaler_file_names(const std::vector<std::string>& dirs) {
+    std::vector<std::string> out;
+    for (const auto& dir : dirs)
+        for (const auto& path : io::files_under(dir, kUpscalerEndings)) {
+            std::string name = io::name_without(path, kUpscalerEndings);
+            for (const auto& [menu, file] : kRealEsrgan)
+                if (name == file) name = menu;
+            if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
+        }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
 std::string find_upscaler_file(const std::string& name, const std::vector<std::string>& dirs) {
-    static const std::vector<std::string> kEndings = {".pth", ".safetensors"};
-    static const std::vector<std::pair<std::string, std::string>> kRealEsrgan = {
-        {"R-ESRGAN 4x+", "RealESRGAN_x4plus"}, {"R-ESRGAN 4x+ Anime6B", "RealESRGAN_x4plus_anime_6B"},
-        {"R-ESRGAN 2x+", "RealESRGAN_x2plus"}};
+    const auto& kEndings = kUpscalerEndings;
     std::string stem = name;
     for (const auto& [menu, file] : kRealEsrgan)
         if (name == menu) stem = file;

@@ -29,6 +29,10 @@ std::string upscaler_model_path(const std::string& family, int scale);
 // Returns the file, or "" when no folder has one.
 std::string find_upscaler_file(const std::string& name, const std::vector<std::string>& dirs);
 
+// The A1111 names of the upscaler files in `dirs` (file names; Real-ESRGAN's files by its menu
+// names), sorted, for the dialogs' menus.
+std::vector<std::string> upscaler_file_names(const std::vector<std::string>& dirs);
+
 // Where those files are looked for: `requested`, ../ESRGAN and ../RealESRGAN beside the checkpoint
 // (A1111's models/ folders; none without one), $GIMP_DIFFUSION_ESRGAN_DIR (':'-separated) and
 // ~/.local/share/gimp-diffusion/models/ESRGAN and RealESRGAN.

@@ -78,6 +78,7 @@ void run_dialog(GenMode mode, gint32 image, gint32 drawable, Settings s) {
     cfg.models = model_choices(s);
     cfg.loras = lora_names();
     cfg.embeddings = embedding_counts(cfg.model);
+    cfg.upscalers = upscaler_names(s);
     cfg.vocab = s.vocab;
     if (drawable > 0) cfg.layer_parameters = read_parameters(drawable);
     cfg.transient_for_xid = static_cast<unsigned long>(gimp_progress_get_window_handle());

@@ -13,6 +13,7 @@
 #include "io/embedding_files.h"
 #include "io/folder_files.h"
 #include "status.h"
+#include "upscalers.h"
 #include "wire.h"
 
 namespace sdgimp::plugin {
@@ -196,6 +197,13 @@ std::vector<std::pair<std::string, int>> embedding_counts(const std::string& mod
     for (const auto& e : io::list_embeddings(io::search_dirs(dirs, model, "embeddings", {"/", "/../", "/../../"}, "GIMP_DIFFUSION_EMBEDDINGS_DIR")))
         out.emplace_back(e.name, static_cast<int>(e.vectors));
     return out;
+}
+
+std::vector<std::string> upscaler_names(const Settings& s) {
+    std::vector<std::string> dirs;
+    for (const auto& dir : model_folders())
+        for (const char* sub : {"/ESRGAN", "/RealESRGAN"}) dirs.push_back(dir + sub);
+    return upscaler_file_names(upscaler_file_dirs(dirs, s.model));
 }
 
 }  // namespace sdgimp::plugin

@@ -45,6 +45,9 @@ std::vector<std::string> lora_names();
 // Textual-inversion embeddings (name, vectors) the engine would find for this checkpoint, for the
 // dialogs' token counters.
 std::vector<std::pair<std::string, int>> embedding_counts(const std::string& model);
+// Upscaler files (ESRGAN/, RealESRGAN/ of the model folders and the engine's other places) by
+// A1111's names, for the dialogs' upscaler menus.
+std::vector<std::string> upscaler_names(const Settings& s);
 
 // The checkpoint to use: the explicit one, else the last one, else $GIMP_DIFFUSION_MODEL, else the
 // first checkpoint in the model folders. Throws sdgimp::Error saying where to put one.

@@ -34,7 +34,7 @@ static bool shared_with_generation(const std::string& key) {
 
 ToolAnswer ask_tool_arguments(const std::string& proc, std::vector<GimpParam>* args, std::vector<std::string>* strings) {
     Settings s = load_settings();
-    auto form = dialogs::tool_form(proc, {model_choices(s), imaging::default_lama_path(), vae_choices(s)});
+    auto form = dialogs::tool_form(proc, {model_choices(s), imaging::default_lama_path(), vae_choices(s), upscaler_names(s)});
     if (!form) return ToolAnswer::kNotATool;
     if (!dialogs::init_gtk()) return ToolAnswer::kNoDisplay;
     auto& a = *args;

@@ -145,8 +145,11 @@ TEST_F(Dialogs, HiresFixFieldsFollowThePastedText) {
     Fixture fx;
     dialogs::DialogConfig cfg;
     cfg.vocab = test::vocab_path();
+    cfg.upscalers = {"4x-UltraSharp"};
     GenerateDialog d(cfg, fx.hooks());
     ASSERT_NE(d.widget("enable_hr"), nullptr);
+    EXPECT_TRUE(gtk_combo_box_set_active_id(GTK_COMBO_BOX(d.widget("hr_upscaler")), "4x-UltraSharp"));  // offered
+    EXPECT_EQ(d.request().hr_upscaler, "4x-UltraSharp");
     EXPECT_FALSE(d.request().enable_hr);
     EXPECT_EQ(d.hires_size_text(), "");
     d.paste_parameters("a forest\nNegative prompt: ugly\nSteps: 30, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7.5, "
@@ -366,7 +369,7 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
     const auto models = test::oracle_models();
     ASSERT_FALSE(models.empty());
     const std::string ckpt = models.front().checkpoints.front();
-    dialogs::ToolContext ctx{{ckpt}, "/nonexistent/big-lama.pt", {"Automatic", "None"}};
+    dialogs::ToolContext ctx{{ckpt}, "/nonexistent/big-lama.pt", {"Automatic", "None"}, {}};
     const std::vector<std::pair<std::string, std::vector<std::string>>> expected = {
         {"plug-in-diffusion-upscale", {"upscaler", "scale", "new_image"}},
         {"plug-in-diffusion-remove-object", {"method"}},
@@ -466,6 +469,17 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
         const std::string shot = out_dir() + "/dialog-" + proc.substr(std::string("plug-in-diffusion-").size()) + ".png";
         ASSERT_TRUE(dialogs::save_window_png(d.window(), shot));
         expect_not_blank(shot, 100);  // the tool dialogs are shorter than the generation dialogs
+    }
+    // Upscaler files of the model folders are offered by their A1111 names after the built-in ones.
+    {
+        dialogs::ToolContext with_files = ctx;
+        with_files.upscalers = {"4x-UltraSharp", "R-ESRGAN 4x+"};
+        const auto up = dialogs::tool_form("plug-in-diffusion-upscale", with_files);
+        ASSERT_TRUE(up.has_value());
+        const auto& options = up->config.fields[0].options;
+        ASSERT_GE(options.size(), 2u);
+        EXPECT_EQ(options[options.size() - 2], "4x-UltraSharp");
+        EXPECT_EQ(options.back(), "R-ESRGAN 4x+");
     }
     EXPECT_FALSE(dialogs::tool_form("plug-in-diffusion-txt2img", ctx).has_value());
 }

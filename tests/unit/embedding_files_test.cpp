@@ -81,6 +81,7 @@ TEST(UpscalerFiles, A1111NamesFindTheirFiles) {
     EXPECT_EQ(find_upscaler_file("R-ESRGAN 4x+ Anime6B", dirs), real + "/RealESRGAN_x4plus_anime_6B.pth");
     EXPECT_EQ(find_upscaler_file("R-ESRGAN 2x+", dirs), "");
     EXPECT_EQ(find_upscaler_file("SwinIR 4x", dirs), "");
+    EXPECT_EQ(upscaler_file_names(dirs), (std::vector<std::string>{"4x-UltraSharp", "R-ESRGAN 4x+", "R-ESRGAN 4x+ Anime6B"}));
     setenv("HOME", "/home/u", 1);
     unsetenv("GIMP_DIFFUSION_ESRGAN_DIR");
     const auto found = upscaler_file_dirs({"/mine"}, "/sd/models/Stable-diffusion/v1.safetensors");
