@@ -280,8 +280,9 @@ std::string find_lora_by_alias(const std::vector<std::string>& dirs, const std::
 
 // An upscaler as A1111 names the files of its model folders ("4x-UltraSharp", "R-ESRGAN 4x+")
 // becomes that file; the built-in ones, latent modes and paths stay as they are.
-std::string resolve_upscaler(const std::string& name, const std::vector<std::string>& requested, const std::string& checkpoint) {
-    if (is_latent_upscaler(name) || name == "None") return name;
+std::string resolve_upscaler(const std::string& name, const std::vector<std::string>& requested, const std::string& checkpoint,
+                             bool latent_modes = false) {
+    if ((latent_modes && is_latent_upscaler(name)) || name == "None") return name;
     try {
         pipeline::Upscalers::check_name(name);
         return name;
@@ -293,7 +294,7 @@ std::string resolve_upscaler(const std::string& name, const std::vector<std::str
     if (file.empty())
         throw Error(ErrorCode::kModelNotFound,
                     "The upscaler \"" + name + "\" was not found: put its .pth file in " + (dirs.empty() ? std::string("an ESRGAN folder") : dirs.front()) +
-                        " (A1111's models/ESRGAN), or choose ESRGAN thick, Lanczos, Nearest or a Latent mode.");
+                        " (A1111's models/ESRGAN), or choose ESRGAN thick, Lanczos, Nearest" + (latent_modes ? " or a Latent mode." : "."));
     return file;
 }
 
@@ -387,7 +388,7 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
         pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);
         if (r.enable_hr) {
             // Found (or refused) before the first pass rather than after it.
-            const std::string upscaler = resolve_upscaler(r.hr_upscaler, impl_->upscaler_dirs, impl_->info.path);
+            const std::string upscaler = resolve_upscaler(r.hr_upscaler, impl_->upscaler_dirs, impl_->info.path, true);
             hooks.hires_upscale = [this, upscaler, &cb](const Image& img, int w, int h) {
                 pipeline::UpscaleOptions opt;
                 opt.cancelled = cb.cancelled;
