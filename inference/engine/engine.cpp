@@ -370,7 +370,13 @@ void Engine::use_embeddings(const GenerateRequest& r) {
                                                                                     : text::TokenizerFlavor::kHF;
     // New or changed files change what prompts mean: their cached encodings go.
     if (impl_->embeddings.refresh(dirs, impl_->model->cfg.text.width, *impl_->tok, flavor)) impl_->cond_cache = {};
-    impl_->ti_hashes = impl_->embeddings.hashes_for({text::parse_extra_networks(r.prompt).stripped, r.negative_prompt}, *impl_->tok, flavor);
+    std::vector<std::string> texts = {text::parse_extra_networks(r.prompt).stripped, r.negative_prompt};
+    if (r.enable_hr) {
+        // A1111 records the embeddings of the hires prompts too (they are encoded for the second pass).
+        if (!r.hr_prompt.empty()) texts.push_back(text::parse_extra_networks(r.hr_prompt).stripped);
+        if (!r.hr_negative_prompt.empty()) texts.push_back(r.hr_negative_prompt);
+    }
+    impl_->ti_hashes = impl_->embeddings.hashes_for(texts, *impl_->tok, flavor);
 }
 
 void Engine::require_model() const {

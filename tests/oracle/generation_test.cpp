@@ -224,7 +224,8 @@ TEST(OracleNets, EngineReadsEmbeddingsFolders) {
         EXPECT_TRUE(st.ok) << st.message;
         if (out.empty()) return torch::Tensor();
         if (text) *text = out[0].infotext;
-        return torch::from_blob(out[0].image.pixels.data(), {r.height, r.width, 3}, torch::kUInt8).to(torch::kInt);
+        const Image& im = out[0].image;
+        return torch::from_blob(out[0].image.pixels.data(), {im.height, im.width, 3}, torch::kUInt8).to(torch::kInt);
     };
     std::string text;
     const auto spelled = run("a red house by a lake", &text);
@@ -240,7 +241,21 @@ TEST(OracleNets, EngineReadsEmbeddingsFolders) {
     EXPECT_TRUE(named.equal(spelled));
     EXPECT_FALSE(before.equal(spelled));
     const auto mapped = io::MappedFile::open(dir + "/zzqxa.safetensors");
-    EXPECT_NE(text.find("TI hashes: \"zzqxa: " + io::sha256_hex(mapped->data(), mapped->size()).substr(0, 12) + "\""), std::string::npos) << text;
+    const std::string ti = "TI hashes: \"zzqxa: " + io::sha256_hex(mapped->data(), mapped->size()).substr(0, 12) + "\"";
+    EXPECT_NE(text.find(ti), std::string::npos) << text;
+    // In a hires prompt only: the second pass sees the phrase's vectors, and the record names it.
+    r.enable_hr = true;
+    r.hr_scale = 1.5;
+    r.denoising_strength = 0.5;
+    r.hr_prompt = "a red house by a lake";
+    const auto hires_spelled = run("a cat by a lake", &text);
+    EXPECT_EQ(text.find("TI hashes"), std::string::npos) << text;
+    r.hr_prompt = "a zzqxa by a lake";
+    const auto hires_named = run("a cat by a lake", &text);
+    ASSERT_TRUE(hires_spelled.defined() && hires_named.defined());
+    EXPECT_EQ(hires_named.size(0), 96);
+    EXPECT_TRUE(hires_named.equal(hires_spelled));
+    EXPECT_NE(text.find(ti), std::string::npos) << text;
     ::unlink((dir + "/zzqxa.safetensors").c_str());
     ::rmdir(dir.c_str());
 }
