@@ -50,6 +50,23 @@ const std::vector<std::string>& schedule_names() {
     return n;
 }
 
+std::string automatic_schedule(const std::string& sampler) {
+    // A1111's k-diffusion samplers with a "scheduler" option (sd_samplers_kdiffusion.py).
+    static const std::vector<std::pair<std::string, std::string>> kAutomatic = {
+        {"DPM++ 2M", "Karras"},          {"DPM++ SDE", "Karras"},         {"DPM++ 2M SDE", "Exponential"},
+        {"DPM++ 2M SDE Heun", "Exponential"}, {"DPM++ 2S a", "Karras"}, {"DPM++ 3M SDE", "Exponential"},
+        {"DPM2", "Karras"},             {"DPM2 a", "Karras"},           {"Restart", "Karras"}};
+    for (const auto& [name, sched] : kAutomatic)
+        if (name == sampler) return sched;
+    return "";
+}
+
+std::string recorded_schedule(const std::string& sampler, const std::string& schedule) {
+    if (schedule != "Automatic") return schedule;
+    const std::string own = automatic_schedule(sampler);
+    return own.empty() ? schedule : own;
+}
+
 const std::vector<std::string>& hires_upscaler_names() {
     static const std::vector<std::string> n = {"Latent", "Latent (antialiased)", "Latent (bicubic)",
                                                "Latent (bicubic antialiased)", "Latent (nearest)",
@@ -283,6 +300,15 @@ std::string checkpoint_named(const std::vector<std::string>& paths, const std::s
 
 namespace {
 
+// The schedule a pass's sigma list records in A1111 (get_sigmas): its resolved type, "" where there
+// is none (the timestep samplers, and "Automatic" for samplers without a type of their own).
+std::string sigma_schedule(const std::string& sampler, const std::string& schedule) {
+    for (const char* t : {"DDIM", "DDIM CFG++", "PLMS", "UniPC"})
+        if (sampler == t) return "";
+    const std::string s = recorded_schedule(sampler, schedule);
+    return s == "Automatic" ? "" : s;
+}
+
 // The hires keys in the order A1111's txt2img init adds them (before the networks' hashes).
 void add_hires_info(const GenerateRequest& r, text::GenerationInfo* g) {
     g->enable_hr = true;
@@ -303,8 +329,11 @@ void add_hires_info(const GenerateRequest& r, text::GenerationInfo* g) {
     g->hires_prompt_keys.push_back("Hires prompt");
     add("Hires negative prompt", text::InfoValue::str(g->hr_negative_prompt));
     g->hires_negative_prompt_keys.push_back("Hires negative prompt");
-    if (!same_marker(r.hr_schedule, "Use same scheduler") && r.hr_schedule != r.schedule)
-        add("Hires schedule type", text::InfoValue::str(r.hr_schedule));
+    // A1111 records the second pass's schedule when it resolves to a type of its own that differs
+    // from the first pass's recorded one (samplers without one run the model's schedule, unrecorded).
+    const std::string hr_sampler = same_marker(r.hr_sampler, "Use same sampler") ? r.sampler : r.hr_sampler;
+    const std::string hr_sched = sigma_schedule(hr_sampler, same_marker(r.hr_schedule, "Use same scheduler") ? r.schedule : r.hr_schedule);
+    if (!hr_sched.empty() && hr_sched != sigma_schedule(r.sampler, r.schedule)) add("Hires schedule type", text::InfoValue::str(hr_sched));
     if (r.hr_second_pass_steps > 0) add("Hires steps", text::InfoValue::integer(r.hr_second_pass_steps));
     add("Hires upscaler", text::InfoValue::str(r.hr_upscaler));
 }
@@ -318,7 +347,7 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     g.negative_prompt = r.negative_prompt;
     g.steps = r.steps;
     g.sampler_name = r.sampler;
-    g.scheduler = r.schedule;
+    g.scheduler = recorded_schedule(r.sampler, r.schedule);
     g.cfg_scale = r.cfg_scale;
     g.seed = seed;  // the image's own seed: batch_size 1 and index 0 below make create_infotext keep it
     g.subseed = subseed;

@@ -86,6 +86,14 @@ const std::vector<std::string>& schedule_names();
 int saturated_int(double v);
 int64_t saturated_int64(double v);
 
+// What A1111's "Automatic" schedule is for a sampler: "Karras" or "Exponential" for the samplers
+// that name one, "" for the others (the model's own schedule; the timestep samplers).
+std::string automatic_schedule(const std::string& sampler);
+
+// The schedule label A1111 records for a run: an explicit type as chosen, "Automatic" resolved to
+// the sampler's own type when it has one (A1111 writes "Schedule type: Karras" for DPM++ 2M).
+std::string recorded_schedule(const std::string& sampler, const std::string& schedule);
+
 // Checks ranges and names; throws sdgimp::Error with one sentence naming the field and the fix.
 void validate(const GenerateRequest& r);
 

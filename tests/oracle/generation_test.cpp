@@ -1077,6 +1077,11 @@ TEST(Engine, DialogListsMatchTheEngine) {
     for (const auto& s : sampling::sampler_table()) names.push_back(s.name);
     EXPECT_EQ(names, sampler_names());
     for (const auto& n : schedule_names()) EXPECT_TRUE(sampling::parse_schedule(n).has_value()) << n;
+    // The parameters text's resolved "Automatic" is the engine's.
+    for (const auto& s : sampling::sampler_table()) {
+        const std::string own = automatic_schedule(s.name);
+        EXPECT_EQ(own.empty() ? std::string("Uniform") : own, s.timesteps ? std::string("Uniform") : std::string(s.automatic)) << s.name;
+    }
 }
 
 TEST(OracleNets, EngineSdUpscale) {

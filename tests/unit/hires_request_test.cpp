@@ -132,13 +132,27 @@ TEST(HiresRequest, OracleTextsPasteAndWriteBack) {
         for (const auto& kv : s["extra_generation_params"]) {
             const std::string key = kv[0];
             const auto& v = kv[1];
-            if (key == "Hires upscale") EXPECT_DOUBLE_EQ(r.hr_scale, v.get<double>());
-            if (key == "Denoising strength") EXPECT_DOUBLE_EQ(r.denoising_strength, v.get<double>());
-            if (key == "Hires steps") EXPECT_EQ(r.hr_second_pass_steps, v.get<int>());
-            if (key == "Hires upscaler") EXPECT_EQ(r.hr_upscaler, v.get<std::string>());
-            if (key == "Hires sampler") EXPECT_EQ(r.hr_sampler, v.get<std::string>());
-            if (key == "Hires schedule type" && !v.is_null()) EXPECT_EQ(r.hr_schedule, v.get<std::string>());
-            if (key == "Hires resize") EXPECT_EQ(std::to_string(r.hr_resize_x) + "x" + std::to_string(r.hr_resize_y), v.get<std::string>());
+            if (key == "Hires upscale") {
+                EXPECT_DOUBLE_EQ(r.hr_scale, v.get<double>());
+            }
+            if (key == "Denoising strength") {
+                EXPECT_DOUBLE_EQ(r.denoising_strength, v.get<double>());
+            }
+            if (key == "Hires steps") {
+                EXPECT_EQ(r.hr_second_pass_steps, v.get<int>());
+            }
+            if (key == "Hires upscaler") {
+                EXPECT_EQ(r.hr_upscaler, v.get<std::string>());
+            }
+            if (key == "Hires sampler") {
+                EXPECT_EQ(r.hr_sampler, v.get<std::string>());
+            }
+            if (key == "Hires schedule type" && !v.is_null()) {
+                EXPECT_EQ(r.hr_schedule, v.get<std::string>());
+            }
+            if (key == "Hires resize") {
+                EXPECT_EQ(std::to_string(r.hr_resize_x) + "x" + std::to_string(r.hr_resize_y), v.get<std::string>());
+            }
         }
         const std::string hp = s.value("hr_prompt", ""), hn = s.value("hr_negative_prompt", "");
         EXPECT_EQ(r.hr_prompt, hp == s.value("prompt", "") ? "" : hp);
@@ -245,4 +259,27 @@ TEST(PasteModel, HugeNumbersSaturate) {
     r.width = 512;
     r.seed = 1;
     EXPECT_NE(error_of(r).find("Hires resize width and height must be between 0"), std::string::npos) << error_of(r);
+}
+
+// A1111 records a run's schedule as get_sigmas resolves it: "Automatic" becomes the sampler's own
+// type where it has one, and the second pass's type is written when it resolves to another.
+TEST(HiresRequest, RecordedScheduleTypes) {
+    EXPECT_EQ(recorded_schedule("DPM++ 2M", "Automatic"), "Karras");
+    EXPECT_EQ(recorded_schedule("DPM++ 2M SDE", "Automatic"), "Exponential");
+    EXPECT_EQ(recorded_schedule("Euler a", "Automatic"), "Automatic");
+    EXPECT_EQ(recorded_schedule("DPM++ 2M", "Uniform"), "Uniform");
+    GenerateRequest r;
+    r.sampler = "DPM++ 2M";
+    auto text = [&] { return text::create_infotext(generation_info(r, {}, 1, 2, false)); };
+    EXPECT_NE(text().find("Sampler: DPM++ 2M, Schedule type: Karras,"), std::string::npos) << text();
+    r = hires(512, 512, 2);
+    r.hr_sampler = "DPM++ 2M";  // Euler a's model schedule, then DPM++ 2M's own Karras
+    EXPECT_NE(text().find("Hires sampler: DPM++ 2M, Hires schedule type: Karras,"), std::string::npos) << text();
+    r.sampler = "DPM++ 2M";
+    r.hr_sampler = "";
+    r.hr_schedule = "Karras";  // what "Automatic" already was: not written
+    EXPECT_EQ(text().find("Hires schedule type"), std::string::npos) << text();
+    r.hr_sampler = "DDIM";  // timestep samplers record no schedule
+    r.hr_schedule = "Exponential";
+    EXPECT_EQ(text().find("Hires schedule type"), std::string::npos) << text();
 }
