@@ -1,6 +1,5 @@
 #include "engine.h"
 
-#include <dirent.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>

@@ -8,6 +8,11 @@
 
 namespace sdgimp::pipeline {
 
+torch::Tensor full_mask_concat(const SDModel& m, const torch::Tensor& image) {
+    const auto lat = m.cfg.scale_factor * m.encode_posterior(image).first;
+    return torch::cat({torch::ones({lat.size(0), 1, lat.size(2), lat.size(3)}, lat.options()), lat}, 1);
+}
+
 GenerateRequest with_resolved_seeds(GenerateRequest r) {
     std::random_device rd;
     std::uniform_int_distribution<int64_t> dist(0, 4294967293LL);
@@ -176,9 +181,7 @@ GeneratedBatch generate_img2img(const SDModel& m, const text::ClipTokenizer& tok
     if (m.cfg.unet.in_channels == 9) {
         // An inpainting model without a mask: A1111 conditions it on a full mask over the image
         // blanked by the conditioning mask strength.
-        const auto cond_image = torch::lerp(init, torch::zeros_like(init), r.inpainting_mask_weight);
-        const auto cond_latent = m.cfg.scale_factor * m.encode_posterior(cond_image).first;
-        concat = torch::cat({torch::ones({1, 1, cond_latent.size(2), cond_latent.size(3)}), cond_latent}, 1);
+        concat = full_mask_concat(m, torch::lerp(init, torch::zeros_like(init), r.inpainting_mask_weight));
     }
     return run_batches(m, tok, sized, img2img_callback_steps(s, r.denoising_strength), hooks,
                        [&](const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds,

@@ -62,6 +62,10 @@ GeneratedBatch generate_img2img(const SDModel& m, const text::ClipTokenizer& tok
                                 const torch::Tensor& init, const RunHooks& hooks,
                                 const std::optional<torch::Tensor>& vae_eps = std::nullopt);
 
+// A1111's conditioning of a 9-channel model over a whole image: a full mask beside the latent of
+// `image` (the posterior mean stands in for A1111's unseeded sample).
+torch::Tensor full_mask_concat(const SDModel& m, const torch::Tensor& image);
+
 // A1111's "Approx cheap" preview: a fixed linear map from the 4 latent channels to RGB.
 torch::Tensor latent_preview(const torch::Tensor& latent);
 

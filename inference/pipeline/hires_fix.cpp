@@ -34,13 +34,6 @@ torch::Tensor truncate_latents(const torch::Tensor& x, int truncate_x, int trunc
     return x.slice(2, truncate_y / 2, h - (truncate_y + 1) / 2).slice(3, truncate_x / 2, w - (truncate_x + 1) / 2);
 }
 
-// A1111's conditioning of a 9-channel model over a whole image: a full mask beside the latent of
-// `image` (the posterior mean stands in for A1111's unseeded sample).
-torch::Tensor full_mask_concat(const SDModel& m, const torch::Tensor& image) {
-    const auto lat = m.cfg.scale_factor * m.encode_posterior(image).first;
-    return torch::cat({torch::ones({lat.size(0), 1, lat.size(2), lat.size(3)}, lat.options()), lat}, 1);
-}
-
 namespace {
 
 // The request the hires pass runs: its sampler, schedule, steps, prompts and size.
@@ -56,19 +49,6 @@ GenerateRequest hires_request(const GenerateRequest& r) {
     h.height = size.height();
     h.enable_hr = false;
     return h;
-}
-
-Image to_image(const torch::Tensor& hwc) {
-    const auto t = hwc.to(torch::kCPU).contiguous();
-    Image img{static_cast<int>(t.size(1)), static_cast<int>(t.size(0)), 3, {}};
-    img.pixels.assign(t.data_ptr<uint8_t>(), t.data_ptr<uint8_t>() + t.numel());
-    return img;
-}
-
-// (1, 3, H, W) in [0, 1], as A1111 reads the resized image back.
-torch::Tensor from_image(const Image& img) {
-    auto px = torch::from_blob(const_cast<uint8_t*>(img.pixels.data()), {img.height, img.width, img.channels}, torch::kUInt8);
-    return px.slice(2, 0, 3).permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0;
 }
 
 }  // namespace
@@ -99,14 +79,16 @@ torch::Tensor HiresPass::run(const torch::Tensor& samples, const std::vector<uin
     } else {
         std::vector<torch::Tensor> lats;
         for (int64_t i = 0; i < samples.size(0); ++i) {
-            const Image low = to_image(to_uint8_images(m_.decode_first_stage(samples.slice(0, i, i + 1)))[0]);
+            const Image low = rgb_image(to_uint8_images(m_.decode_first_stage(samples.slice(0, i, i + 1)))[0]);
             const Image up = upscale(low);
-            const auto x01 = from_image(up);
+            const auto x01 = unit_tensor(up);
             auto [mean, std] = m_.encode_posterior(x01 * 2 - 1);
             const auto eps = hooks_.vae_noise ? hooks_.vae_noise(mean) : torch::randn_like(mean);
             lats.push_back(m_.cfg.scale_factor * (mean + std * eps));
-            // A1111 hands the conditioning the [0, 1] image here (not [-1, 1]), blanked by the weight.
-            if (inpainting) concats.push_back(full_mask_concat(m_, x01 * (1.0 - w)));
+            // A1111 hands the conditioning the [0, 1] image here (not [-1, 1]), blanked by the weight;
+            // fully blanked it is the same for every image.
+            if (inpainting && w < 1.0) concats.push_back(full_mask_concat(m_, x01 * (1.0 - w)));
+            else if (inpainting && concats.empty()) concats.push_back(full_mask_concat(m_, torch::zeros_like(x01)));
         }
         init = torch::cat(lats);
     }

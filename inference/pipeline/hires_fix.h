@@ -25,10 +25,6 @@ torch::Tensor upscale_latents(const torch::Tensor& samples, const std::string& m
 // A1111's truncate: truncate_y rows and truncate_x columns off, the smaller half at the start.
 torch::Tensor truncate_latents(const torch::Tensor& x, int truncate_x, int truncate_y);
 
-// A1111's conditioning of a 9-channel model over a whole image: a full mask beside the latent of
-// `image` (the posterior mean stands in for A1111's unseeded sample).
-torch::Tensor full_mask_concat(const SDModel& m, const torch::Tensor& image);
-
 // The second pass for the first-pass latents of each iteration of one txt2img run.
 class HiresPass {
 public:

@@ -4,20 +4,6 @@
 #include "conditioning.h"
 
 namespace sdgimp::pipeline {
-namespace {
-
-torch::Tensor to_unit_range(const Image& rgb) {  // (1, 3, H, W) in [-1, 1]
-    auto px = torch::from_blob(const_cast<uint8_t*>(rgb.pixels.data()), {rgb.height, rgb.width, 3}, torch::kUInt8);
-    return px.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0 * 2 - 1;
-}
-
-Image to_image(const torch::Tensor& hwc) {
-    auto t = hwc.contiguous();
-    return Image{static_cast<int>(t.size(1)), static_cast<int>(t.size(0)), 3,
-                 std::vector<uint8_t>(t.data_ptr<uint8_t>(), t.data_ptr<uint8_t>() + t.numel())};
-}
-
-}  // namespace
 
 InpaintResult generate_inpaint(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r,
                                const Image& image, const Image& mask, const RunHooks& hooks) {
@@ -46,7 +32,7 @@ InpaintResult inpaint_prepared(const LatentModel& lm, const ImageCodec& codec, c
     out.prep = std::move(prep);
 
     // The init latent (A1111 samples the posterior with an unseeded RNG; ours follows the seed).
-    const auto source = to_unit_range(out.prep.encoder_input);
+    const auto source = unit_tensor(out.prep.encoder_input) * 2 - 1;
     auto [mean, std] = codec.encode_posterior(source);
     at::Generator gen = at::detail::createCPUGenerator(static_cast<uint64_t>(rr.seed));
     const auto eps = torch::randn(mean.sizes(), gen);
@@ -101,7 +87,7 @@ InpaintResult inpaint_prepared(const LatentModel& lm, const ImageCodec& codec, c
         auto samples = img2img_latents(lm, guidance, init, seeds, rr.denoising_strength, s, cb, var, concat, &blend);
         latents.push_back(samples);
         for (int64_t i = 0; i < b; ++i) {
-            const Image decoded = to_image(to_uint8_images(codec.decode_first_stage(samples.slice(0, i, i + 1)))[0]);
+            const Image decoded = rgb_image(to_uint8_images(codec.decode_first_stage(samples.slice(0, i, i + 1)))[0]);
             out.images.push_back(imaging::finish_inpaint(decoded, out.prep));
             out.decoded.push_back(decoded);
             out.seeds.push_back(static_cast<int64_t>(seeds[static_cast<size_t>(i)]));

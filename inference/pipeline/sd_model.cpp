@@ -280,4 +280,15 @@ torch::Tensor to_uint8_images(const torch::Tensor& decoded) {
     return (255.0 * x).to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous();
 }
 
+Image rgb_image(const torch::Tensor& hwc_uint8) {
+    const auto t = hwc_uint8.to(torch::kCPU).contiguous();
+    return Image{static_cast<int>(t.size(1)), static_cast<int>(t.size(0)), 3,
+                 std::vector<uint8_t>(t.data_ptr<uint8_t>(), t.data_ptr<uint8_t>() + t.numel())};
+}
+
+torch::Tensor unit_tensor(const Image& img) {
+    auto px = torch::from_blob(const_cast<uint8_t*>(img.pixels.data()), {img.height, img.width, img.channels}, torch::kUInt8);
+    return px.slice(2, 0, 3).permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0;
+}
+
 }  // namespace sdgimp::pipeline

@@ -8,6 +8,7 @@
 #include <string>
 #include <torch/torch.h>
 
+#include "../image.h"
 #include "../model_config.h"
 #include "../models/latent_diffusion.h"
 #include "../models/state_loader.h"
@@ -97,5 +98,10 @@ std::shared_ptr<SDModel> random_sd_model(const ModelConfig& cfg);
 
 // A1111's conversion: clamp((x + 1) / 2, 0, 1), x255 truncated to uint8, (B, H, W, 3).
 torch::Tensor to_uint8_images(const torch::Tensor& decoded);
+
+// One (H, W, 3) uint8 image of to_uint8_images as an RGB Image, and an Image's RGB back as
+// (1, 3, H, W) float32 in [0, 1] (a fourth channel is left out).
+Image rgb_image(const torch::Tensor& hwc_uint8);
+torch::Tensor unit_tensor(const Image& img);
 
 }  // namespace sdgimp::pipeline
