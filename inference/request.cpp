@@ -262,6 +262,7 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
         same_or("Hires schedule type", "Use same scheduler", &r->hr_schedule);
         same_or("Hires prompt", "", &r->hr_prompt);
         same_or("Hires negative prompt", "", &r->hr_negative_prompt);
+        same_or("Hires checkpoint", "Use same checkpoint", &r->hr_checkpoint);
     }
     // Batch size is written by old versions only; with "Batch pos" it described one image of a batch.
     if (num("Batch size", &d)) r->batch_size = saturated_int(d);
@@ -272,7 +273,7 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
         "Masked area padding", "Batch size", "Batch pos", "Tiling", "Model hash", "Model", "Version", "Eta", "Eta DDIM", "Sigma churn",
         "Sigma tmin", "Sigma tmax", "Sigma noise", "NGMS", "Skip Early CFG", "SGM noise multiplier", "Conditional mask weight",
         "Hires upscale", "Hires resize-1", "Hires resize-2", "Hires steps", "Hires upscaler", "Hires sampler",
-        "Hires schedule type", "Hires prompt", "Hires negative prompt"};
+        "Hires schedule type", "Hires prompt", "Hires negative prompt", "Hires checkpoint"};
     // What the parser adds for an empty text is its defaults; only other values were really given.
     static const text::InfoParams defaults = text::parse_infotext("");
     for (const auto& [key, value] : p) {
@@ -310,7 +311,7 @@ std::string sigma_schedule(const std::string& sampler, const std::string& schedu
 }
 
 // The hires keys in the order A1111's txt2img init adds them (before the networks' hashes).
-void add_hires_info(const GenerateRequest& r, text::GenerationInfo* g) {
+void add_hires_info(const GenerateRequest& r, const ModelIdentity& model, text::GenerationInfo* g) {
     g->enable_hr = true;
     auto& e = g->extra;
     auto at = e.begin();  // ahead of "Lora hashes" / "TI hashes", which A1111 adds later in the run
@@ -322,6 +323,7 @@ void add_hires_info(const GenerateRequest& r, text::GenerationInfo* g) {
         add("Hires resize", text::InfoValue::str(std::to_string(r.hr_resize_x) + "x" + std::to_string(r.hr_resize_y)));
     }
     add("Denoising strength", text::InfoValue::real(r.denoising_strength));
+    if (!model.hr_checkpoint_title.empty()) add("Hires checkpoint", text::InfoValue::str(model.hr_checkpoint_title));
     if (!same_marker(r.hr_sampler, "Use same sampler") && r.hr_sampler != r.sampler) add("Hires sampler", text::InfoValue::str(r.hr_sampler));
     g->hr_prompt = r.hr_prompt.empty() ? r.prompt : r.hr_prompt;
     g->hr_negative_prompt = r.hr_negative_prompt.empty() ? r.negative_prompt : r.hr_negative_prompt;
@@ -369,7 +371,7 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     g.sampler_uses_ensd = r.eta_noise_seed_delta != 0;
     g.randn_source = r.rng;
     if (img2img) g.extra.emplace_back("Denoising strength", text::InfoValue::real(r.denoising_strength));
-    if (!img2img && r.enable_hr) add_hires_info(r, &g);
+    if (!img2img && r.enable_hr) add_hires_info(r, model, &g);
     if (r.emphasis != "Original") g.extra.emplace_back("Emphasis", text::InfoValue::str(r.emphasis));
     const bool ddim_like = r.sampler == "DDIM" || r.sampler == "DDIM CFG++";
     const bool churn_like = r.sampler == "Euler" || r.sampler == "Heun" || r.sampler == "DPM2";

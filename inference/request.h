@@ -59,6 +59,9 @@ struct GenerateRequest {
     int hr_second_pass_steps = 0;        // 0: the first pass's steps
     std::string hr_sampler, hr_schedule;  // "": the first pass's
     std::string hr_prompt, hr_negative_prompt;  // "": the first pass's
+    // A1111's "Hires checkpoint": the second pass runs on another checkpoint of the same family
+    // (its file, or its name as A1111 records it, "name" or "name [hash]"); "": the first pass's.
+    std::string hr_checkpoint;
 };
 
 // A1111's latent upscale modes for the hires pass, then the image upscalers that need no model
@@ -113,6 +116,7 @@ struct ModelIdentity {
     std::string vae_hash, vae_name;  // a separate VAE file's: 10 hex digits, file name; empty without one
     std::string lora_hashes;  // A1111's "Lora hashes" of the run's <lora:...> networks ("name: hash, ..."), or ""
     std::string ti_hashes;    // A1111's "TI hashes" of the embeddings the prompts use, or ""
+    std::string hr_checkpoint_title;  // a Hires checkpoint's "name [hash]" (A1111's short_title), or ""
 };
 text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdentity& model, int64_t seed,
                                      int64_t subseed, bool img2img);

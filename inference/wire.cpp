@@ -99,7 +99,8 @@ nlohmann::json request_to_json(const GenerateRequest& r) {
             {"unipc_lower_order_final", r.unipc_lower_order_final}, {"inpainting_mask_weight", r.inpainting_mask_weight},
             {"enable_hr", r.enable_hr}, {"hr_scale", r.hr_scale}, {"hr_resize_x", r.hr_resize_x}, {"hr_resize_y", r.hr_resize_y},
             {"hr_upscaler", r.hr_upscaler}, {"hr_second_pass_steps", r.hr_second_pass_steps}, {"hr_sampler", r.hr_sampler},
-            {"hr_schedule", r.hr_schedule}, {"hr_prompt", r.hr_prompt}, {"hr_negative_prompt", r.hr_negative_prompt}};
+            {"hr_schedule", r.hr_schedule}, {"hr_prompt", r.hr_prompt}, {"hr_negative_prompt", r.hr_negative_prompt},
+            {"hr_checkpoint", r.hr_checkpoint}};
 }
 
 GenerateRequest request_from_json(const nlohmann::json& j) {
@@ -163,6 +164,7 @@ GenerateRequest request_from_json(const nlohmann::json& j) {
     take("hr_schedule", &r.hr_schedule);
     take("hr_prompt", &r.hr_prompt);
     take("hr_negative_prompt", &r.hr_negative_prompt);
+    take("hr_checkpoint", &r.hr_checkpoint);
     return r;
 }
 

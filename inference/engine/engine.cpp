@@ -82,6 +82,11 @@ struct Engine::Impl {
     std::vector<std::string> upscaler_dirs;       // the last load request's, searched first
     pipeline::TextualInversions embeddings;       // textual-inversion embeddings of the model's width
     std::string ti_hashes;                        // "TI hashes" of the run's prompts
+    // The last Hires checkpoint (weights map the file, so keeping it costs little memory).
+    std::shared_ptr<pipeline::SDModel> hires_model;
+    std::string hires_key;    // its path, stamp, VAE and precision when it was loaded
+    std::string hires_title;  // A1111's short_title: "name [hash]"
+    std::string run_hires_title;  // the running request's, or "" without one
 };
 
 Engine::Engine() : impl_(std::make_unique<Impl>()) { init_torch_threads(); }
@@ -97,6 +102,8 @@ void Engine::unload() {
     impl_->lora_hashes.clear();
     impl_->embeddings = {};
     impl_->ti_hashes.clear();
+    impl_->hires_model.reset();
+    impl_->hires_key.clear();
     impl_->model.reset();
     impl_->tok.reset();
     impl_->loaded_req = {};
@@ -243,6 +250,7 @@ ModelIdentity Engine::identity() const {
     id.vae_name = impl_->info.vae_name;
     id.lora_hashes = impl_->lora_hashes;
     id.ti_hashes = impl_->ti_hashes;
+    id.hr_checkpoint_title = impl_->run_hires_title;
     return id;
 }
 
@@ -378,6 +386,60 @@ void Engine::use_embeddings(const GenerateRequest& r) {
     impl_->ti_hashes = impl_->embeddings.hashes_for(texts, *impl_->tok, flavor);
 }
 
+const pipeline::SDModel* Engine::use_hires_checkpoint(const GenerateRequest& r) {
+    impl_->run_hires_title.clear();
+    if (!r.enable_hr || r.hr_checkpoint.empty() || r.hr_checkpoint == "Use same checkpoint") return nullptr;
+    // A path, or a name as A1111 records it ("name [hash]") of a file beside the model.
+    std::string path = r.hr_checkpoint, name = r.hr_checkpoint;
+    const size_t bracket = name.rfind(" [");
+    if (bracket != std::string::npos && name.back() == ']') name.erase(bracket);
+    if (::access(path.c_str(), R_OK) != 0) {
+        const std::string dir = impl_->info.path.substr(0, impl_->info.path.find_last_of('/') + 1);
+        path.clear();
+        for (const std::string ext : {".safetensors", ".ckpt"})
+            if (path.empty() && ::access((dir + name + ext).c_str(), R_OK) == 0) path = dir + name + ext;
+        if (path.empty())
+            throw Error(ErrorCode::kModelNotFound, "The hires checkpoint \"" + r.hr_checkpoint + "\" was not found: put " + name +
+                                                       ".safetensors beside " + stem(impl_->info.path) +
+                                                       " or give its file, or choose \"Use same checkpoint\".");
+    }
+    if (path == impl_->info.path) {
+        impl_->run_hires_title = impl_->info.name + " [" + impl_->info.hash + "]";
+        return nullptr;
+    }
+    // The networks are merged into one model's weights; the second one would go without them.
+    if (!network_tags(r.prompt + "\n" + r.hr_prompt).empty())
+        throw Error(ErrorCode::kInvalidRequest, "<lora:...> networks do not work with a hires checkpoint yet; remove them from the prompts or choose \"Use same checkpoint\".");
+    ModelRequest req = impl_->loaded_req;
+    req.path = path;
+    const std::string vae = resolve_vae(req);
+    const std::string key = path + '\x1f' + io::file_stamp(path) + '\x1f' + vae + '\x1f' + (vae.empty() ? "" : io::file_stamp(vae)) +
+                            '\x1f' + req.precision + '\x1f' + req.device + '\x1f' + req.prediction;
+    if (!impl_->hires_model || impl_->hires_key != key) {
+        impl_->hires_model.reset();
+        std::optional<Prediction> pred;
+        if (!req.prediction.empty()) pred = parse_prediction(req.prediction);
+        auto model = pipeline::load_sd_model(path, pred);
+        const auto& a = impl_->model->cfg;
+        const auto& b = model->cfg;
+        if (b.text.kind != a.text.kind || b.text.width != a.text.width || b.unet.context_dim != a.unet.context_dim ||
+            b.vae.embed_dim != a.vae.embed_dim)
+            throw Error(ErrorCode::kInvalidRequest, "The hires checkpoint " + stem(path) + " is a " + model_kind(b) + " model and " +
+                                                        impl_->info.name + " a " + model_kind(a) +
+                                                        " one; choose a hires checkpoint of the same family.");
+        if (!vae.empty()) pipeline::load_vae_weights(*model, vae);
+        const torch::Device device = parse_device(req.device);
+        const torch::ScalarType precision = parse_precision(req.precision, device);
+        if (precision != torch::kFloat) model->set_precision(precision);
+        if (!device.is_cpu()) model->set_device(device);
+        impl_->hires_model = std::move(model);
+        impl_->hires_key = key;
+        impl_->hires_title = stem(path) + " [" + io::cached_sha256(*io::MappedFile::open(path)).substr(0, 10) + "]";
+    }
+    impl_->run_hires_title = impl_->hires_title;
+    return impl_->hires_model.get();
+}
+
 void Engine::require_model() const {
     if (!impl_->model) throw Error(ErrorCode::kModelNotFound, "No model is loaded; load a Stable Diffusion checkpoint first.");
 }
@@ -388,9 +450,11 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
         validate(req);
         const GenerateRequest r = pipeline::with_resolved_seeds(req);
         impl_->model->set_tiling(r.tiling);
+        const pipeline::SDModel* hires_model = use_hires_checkpoint(r);
         use_loras(r.prompt);
         use_embeddings(r);
         pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);
+        hooks.hires_model = hires_model;
         if (r.enable_hr) {
             // Found (or refused) before the first pass rather than after it.
             const std::string upscaler = resolve_upscaler(r.hr_upscaler, impl_->upscaler_dirs, impl_->info.path, true);

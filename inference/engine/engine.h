@@ -17,6 +17,10 @@
 
 namespace sdgimp {
 
+namespace pipeline {
+struct SDModel;
+}
+
 struct ModelRequest {
     // The fields most calls give, in order (the others keep their defaults).
     ModelRequest(std::string path_ = "", std::string prediction_ = "", std::string vocab_ = "", std::string precision_ = "float32",
@@ -123,6 +127,10 @@ private:
     void use_loras(const std::string& prompt);
     // Textual-inversion embeddings (re)read from their folders, and the run's "TI hashes".
     void use_embeddings(const GenerateRequest& r);
+    // A1111's "Hires checkpoint" of a request, loaded (and kept for the next run) beside the model;
+    // nullptr when the second pass runs on the model itself. Throws for one that is not there or
+    // is of another family.
+    const pipeline::SDModel* use_hires_checkpoint(const GenerateRequest& r);
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -102,8 +102,9 @@ torch::Tensor decode_images(const SDModel& m, const torch::Tensor& samples) {
     return torch::cat(out);
 }
 
+// decoder: the model whose VAE decodes the samples (a hires checkpoint's after a second pass).
 template <typename SampleFn>
-GeneratedBatch run_batches(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r,
+GeneratedBatch run_batches(const SDModel& m, const SDModel& decoder, const text::ClipTokenizer& tok, const GenerateRequest& r,
                            int steps_per_iteration, const RunHooks& hooks, SampleFn sample) {
     if (r.seed < 0 || r.subseed < 0) throw Error(ErrorCode::kInternal, "Seeds must be resolved before a run.");
     const auto cond_ptr = encode_run_cached(hooks.conditioning_cache, m, tok, r.prompt, r.negative_prompt,
@@ -126,7 +127,7 @@ GeneratedBatch run_batches(const SDModel& m, const text::ClipTokenizer& tok, con
         var.resize_from_w = r.seed_resize_from_w;
         var.resize_from_h = r.seed_resize_from_h;
         torch::Tensor samples = sample([&cond](int call) { return cond.at(call); }, seeds, var, step_callback(st));
-        images.push_back(decode_images(m, samples));
+        images.push_back(decode_images(decoder, samples));
         latents.push_back(samples.to(torch::kFloat).cpu());
         for (int i = 0; i < r.batch_size; ++i) {
             out.seeds.push_back(static_cast<int64_t>(seeds[static_cast<size_t>(i)]));
@@ -154,7 +155,7 @@ GeneratedBatch generate_txt2img(const SDModel& m, const text::ClipTokenizer& tok
     std::unique_ptr<HiresPass> hires;
     if (r.enable_hr) hires = std::make_unique<HiresPass>(m, tok, r, hooks);
     int iteration = 0;
-    return run_batches(m, tok, r, s.steps + (hires ? hires->steps() : 0), hooks,
+    return run_batches(m, hires ? hires->model() : m, tok, r, s.steps + (hires ? hires->steps() : 0), hooks,
                        [&](const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds,
                            const sampling::Variation& var, const sampling::StepCallback& cb) {
                            if (hires && iteration++ > 0 && hooks.use_networks) hooks.use_networks(false);
@@ -183,7 +184,7 @@ GeneratedBatch generate_img2img(const SDModel& m, const text::ClipTokenizer& tok
         // blanked by the conditioning mask strength.
         concat = full_mask_concat(m, torch::lerp(init, torch::zeros_like(init), r.inpainting_mask_weight));
     }
-    return run_batches(m, tok, sized, img2img_callback_steps(s, r.denoising_strength), hooks,
+    return run_batches(m, m, tok, sized, img2img_callback_steps(s, r.denoising_strength), hooks,
                        [&](const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds,
                            const sampling::Variation& var, const sampling::StepCallback& cb) {
                            auto lat = init_latent.repeat({static_cast<int64_t>(seeds.size()), 1, 1, 1});

@@ -34,6 +34,10 @@ struct RunHooks {
     // The VAE posterior sample's noise for a latent mean (A1111 draws it from the unseeded global
     // RNG; tests pass zeros). Unset: torch's randn_like.
     std::function<torch::Tensor(const torch::Tensor& mean)> vae_noise;
+    // A1111's "Hires checkpoint": the model of the second pass (same latent space and text encoder
+    // kind); it encodes the upscaled image, the hires prompts and decodes the results. nullptr: the
+    // first pass's.
+    const SDModel* hires_model = nullptr;
 };
 
 struct GeneratedBatch {

@@ -54,15 +54,15 @@ GenerateRequest hires_request(const GenerateRequest& r) {
 }  // namespace
 
 HiresPass::HiresPass(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r, const RunHooks& hooks)
-    : m_(m), tok_(tok), r_(r), hooks_(hooks), hr_(hires_request(r)), s_(sampling_settings(hr_)), size_(hires_size(r)),
-      lm_(m.latent_model()) {}
+    : m_(m), hm_(hooks.hires_model ? *hooks.hires_model : m), tok_(tok), r_(r), hooks_(hooks), hr_(hires_request(r)),
+      s_(sampling_settings(hr_)), size_(hires_size(r)), lm_(hm_.latent_model()) {}
 
 int HiresPass::steps() const { return img2img_callback_steps(s_, r_.denoising_strength); }
 
 torch::Tensor HiresPass::run(const torch::Tensor& samples, const std::vector<uint64_t>& seeds, const sampling::Variation& var,
                              const sampling::StepCallback& cb) {
     const int64_t rows = size_.upscale_to_y / 8, cols = size_.upscale_to_x / 8;
-    const bool inpainting = m_.cfg.unet.in_channels == 9;
+    const bool inpainting = hm_.cfg.unet.in_channels == 9;
     const double w = r_.inpainting_mask_weight;
     torch::Tensor init;
     std::vector<torch::Tensor> concats;  // per image, or one for all
@@ -70,11 +70,11 @@ torch::Tensor HiresPass::run(const torch::Tensor& samples, const std::vector<uin
         init = upscale_latents(samples, r_.hr_upscaler, rows, cols);
         if (inpainting && w < 1.0) {
             for (int64_t i = 0; i < init.size(0); ++i) {
-                const auto decoded = m_.decode_first_stage(init.slice(0, i, i + 1)).to(torch::kFloat);
-                concats.push_back(full_mask_concat(m_, torch::lerp(decoded, torch::zeros_like(decoded), w)));
+                const auto decoded = hm_.decode_first_stage(init.slice(0, i, i + 1)).to(torch::kFloat);
+                concats.push_back(full_mask_concat(hm_, torch::lerp(decoded, torch::zeros_like(decoded), w)));
             }
         } else if (inpainting) {
-            concats.push_back(full_mask_concat(m_, torch::zeros({1, 3, rows * 8, cols * 8})));
+            concats.push_back(full_mask_concat(hm_, torch::zeros({1, 3, rows * 8, cols * 8})));
         }
     } else {
         std::vector<torch::Tensor> lats;
@@ -82,13 +82,13 @@ torch::Tensor HiresPass::run(const torch::Tensor& samples, const std::vector<uin
             const Image low = rgb_image(to_uint8_images(m_.decode_first_stage(samples.slice(0, i, i + 1)))[0]);
             const Image up = upscale(low);
             const auto x01 = unit_tensor(up);
-            auto [mean, std] = m_.encode_posterior(x01 * 2 - 1);
+            auto [mean, std] = hm_.encode_posterior(x01 * 2 - 1);
             const auto eps = hooks_.vae_noise ? hooks_.vae_noise(mean) : torch::randn_like(mean);
-            lats.push_back(m_.cfg.scale_factor * (mean + std * eps));
+            lats.push_back(hm_.cfg.scale_factor * (mean + std * eps));
             // A1111 hands the conditioning the [0, 1] image here (not [-1, 1]), blanked by the weight;
             // fully blanked it is the same for every image.
-            if (inpainting && w < 1.0) concats.push_back(full_mask_concat(m_, x01 * (1.0 - w)));
-            else if (inpainting && concats.empty()) concats.push_back(full_mask_concat(m_, torch::zeros_like(x01)));
+            if (inpainting && w < 1.0) concats.push_back(full_mask_concat(hm_, x01 * (1.0 - w)));
+            else if (inpainting && concats.empty()) concats.push_back(full_mask_concat(hm_, torch::zeros_like(x01)));
         }
         init = torch::cat(lats);
     }
@@ -96,7 +96,8 @@ torch::Tensor HiresPass::run(const torch::Tensor& samples, const std::vector<uin
     for (auto& c : concats) c = truncate_latents(c, size_.truncate_x, size_.truncate_y);
     if (hooks_.use_networks) hooks_.use_networks(true);
     if (!cond_)
-        cond_ = encode_run_cached(hooks_.conditioning_cache, m_, tok_, hr_.prompt, hr_.negative_prompt, schedule_steps(r_),
+        // The cache holds the first model's encodings.
+        cond_ = encode_run_cached(&hm_ == &m_ ? hooks_.conditioning_cache : nullptr, hm_, tok_, hr_.prompt, hr_.negative_prompt, schedule_steps(r_),
                                   r_.batch_size, r_.cfg_scale, text_settings(r_, hooks_), schedule_steps(hr_));
     bool shared_concat = concats.size() <= 1;
     for (size_t i = 1; i < concats.size(); ++i) shared_concat = shared_concat && torch::equal(concats[i], concats[0]);

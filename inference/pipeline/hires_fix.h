@@ -30,6 +30,9 @@ class HiresPass {
 public:
     HiresPass(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r, const RunHooks& hooks);
 
+    // The model that runs the second pass and decodes its results.
+    const SDModel& model() const { return hm_; }
+
     // The sampler steps one pass reports (what progress counts).
     int steps() const;
 
@@ -40,7 +43,8 @@ public:
 private:
     Image upscale(const Image& low) const;
 
-    const SDModel& m_;
+    const SDModel& m_;   // the first pass's: decodes its latents for image upscalers
+    const SDModel& hm_;  // the second pass's (the hires checkpoint's, or m_)
     const text::ClipTokenizer& tok_;
     const GenerateRequest& r_;
     const RunHooks& hooks_;

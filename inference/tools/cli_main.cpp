@@ -31,6 +31,7 @@ const char* kUsage =
     "        --hr-upscaler Latent|\"Latent (antialiased)\"|\"Latent (bicubic)\"|\"Latent (bicubic antialiased)\"|\n"
     "        \"Latent (nearest)\"|\"Latent (nearest-exact)\"|None|Lanczos|Nearest|\"ESRGAN thick\"|FILE.pth,\n"
     "        --hr-second-pass-steps N, --hr-sampler NAME, --hr-scheduler NAME, --hr-prompt, --hr-negative-prompt,\n"
+    "        --hr-checkpoint FILE|NAME (the second pass on another checkpoint of the same family),\n"
     "        --upscaler-dir DIR (where A1111 names such as 4x-UltraSharp or \"R-ESRGAN 4x+\" find their .pth)\n"
     "      --precision float32|bfloat16|float16 (bfloat16: UNet and VAE decoder in bf16, faster with avx512_bf16;\n"
     "        float16: CUDA only)  --device cpu|cuda|cuda:N (cuda: builds against a CUDA LibTorch)\n"

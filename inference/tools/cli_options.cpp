@@ -65,7 +65,7 @@ const std::vector<std::string>& request_option_names() {
         "inpaint-padding", "img2img-fix-steps", "eta", "eta-ddim", "s-churn", "s-tmin", "s-tmax", "s-noise", "s-min-uncond",
         "skip-early-cond", "sgm-noise-multiplier", "tiling", "unipc-variant", "unipc-skip-type", "unipc-order", "unipc-lower-order-final",
         "inpainting-mask-weight", "enable-hr", "hr-scale", "hr-resize-x", "hr-resize-y", "hr-upscaler", "hr-second-pass-steps",
-        "hr-sampler", "hr-scheduler", "hr-prompt", "hr-negative-prompt"};
+        "hr-sampler", "hr-scheduler", "hr-prompt", "hr-negative-prompt", "hr-checkpoint"};
     return names;
 }
 
@@ -126,6 +126,7 @@ GenerateRequest request_from_options(const Options& o) {
     r.hr_schedule = o.get("hr-scheduler", r.hr_schedule);
     r.hr_prompt = o.get("hr-prompt", r.hr_prompt);
     r.hr_negative_prompt = o.get("hr-negative-prompt", r.hr_negative_prompt);
+    r.hr_checkpoint = o.get("hr-checkpoint", r.hr_checkpoint);
     return r;
 }
 

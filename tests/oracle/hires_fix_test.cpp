@@ -10,6 +10,9 @@
 
 #include "engine/engine.h"
 #include "imaging/resample.h"
+#include "io/hash_cache.h"
+#include "io/mapped_file.h"
+#include "io/safetensors_writer.h"
 #include "pipeline/conditioning.h"
 #include "pipeline/generate.h"
 #include "pipeline/hires_fix.h"
@@ -313,4 +316,121 @@ TEST(HiresFix, UpscalerFoundByItsA1111Name) {
     ::unlink(file.c_str());
     ::rmdir(dir.c_str());
     ::rmdir(tmpl);
+}
+
+namespace {
+
+// A checkpoint of the same family with other weights: the oracle model's parameters, the UNet's
+// scaled by `unet_scale`, written as <dir>/<name>.safetensors with the model's sidecar configs.
+std::string write_variant(const test::OracleModel& mdl, const std::string& dir, const std::string& name, float unet_scale) {
+    const auto m = pipeline::load_sd_model(mdl.checkpoints.front());
+    std::vector<io::FloatTensor> ts;
+    auto add = [&](const std::string& key, const torch::Tensor& t) {
+        const float s = key.rfind("model.diffusion_model.", 0) == 0 ? unet_scale : 1.0f;
+        const auto v = (t.to(torch::kFloat) * s).contiguous();
+        ts.push_back({key, v.sizes().vec(), std::vector<float>(v.data_ptr<float>(), v.data_ptr<float>() + v.numel())});
+    };
+    for (const auto& p : m->net->named_parameters()) add(p.key(), p.value());
+    for (const auto& b : m->net->named_buffers()) add(b.key(), b.value());
+    const std::string path = dir + "/" + name + ".safetensors";
+    io::write_safetensors(path, ts);
+    for (const char* ext : {".yaml", ".json"}) {
+        const std::string side = mdl.dir + "/" + mdl.name + ext;
+        if (::access(side.c_str(), R_OK) == 0) EXPECT_EQ(::symlink(side.c_str(), (dir + "/" + name + ext).c_str()), 0);
+    }
+    return path;
+}
+
+}  // namespace
+
+// A1111's "Hires checkpoint": the first pass on one model, the second (upscaled image's encoding,
+// hires prompts, sampling, decoding) on another.
+TEST(HiresFix, SecondPassOnAnotherCheckpoint) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    char tmpl[] = "/tmp/gd-hires-ckpt-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string dir = tmpl;
+    const auto& mdl = models.front();
+    const std::string a = write_variant(mdl, dir, "first", 1.0f), b = write_variant(mdl, dir, "second", 1.05f);
+    text::ClipTokenizer tok(test::vocab_path());
+    const auto ma = pipeline::load_sd_model(a), mb = pipeline::load_sd_model(b);
+
+    // The pipeline: first-pass latents from A, enlarged, then B's img2img (B's encoding of the hires prompt).
+    GenerateRequest r = small_hires();
+    pipeline::RunHooks hooks;
+    hooks.hires_model = mb.get();
+    const auto got = pipeline::generate_txt2img(*ma, tok, r, hooks);
+    GenerateRequest first = r;
+    first.enable_hr = false;
+    const auto low = pipeline::generate_txt2img(*ma, tok, first, {}).latents;
+    const auto want = expected_hires(*mb, tok, r, [&](const torch::Tensor&) { return pipeline::upscale_latents(low, "Latent", 16, 16); });
+    EXPECT_TRUE(torch::allclose(got.latents, want, 1e-5, 1e-5)) << (got.latents - want).abs().max().item<float>();
+    const auto decoded = pipeline::to_uint8_images(mb->decode_first_stage(want));
+    EXPECT_LE((got.images.to(torch::kInt) - decoded.to(torch::kInt)).abs().max().item<int>(), 1);
+    // B really differs from A.
+    const auto same = pipeline::generate_txt2img(*ma, tok, r, {});
+    EXPECT_FALSE(torch::allclose(same.latents, got.latents, 1e-4, 1e-4));
+
+    // The engine: found by name beside the model, recorded as A1111's short title, pasted back.
+    Engine engine;
+    ASSERT_TRUE(engine.load_model({a, "", test::vocab_path()}, nullptr).ok);
+    r.hr_checkpoint = "second";
+    RunCallbacks cb;
+    cb.keep_latents = true;
+    std::vector<GeneratedImage> out;
+    Status st = engine.txt2img(r, cb, &out);
+    ASSERT_TRUE(st.ok) << st.message;
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].image.width, 128);
+    const auto hash = io::cached_sha256(*io::MappedFile::open(b)).substr(0, 10);
+    EXPECT_NE(out[0].infotext.find("Hires upscale: 2, Hires checkpoint: second [" + hash + "], Hires upscaler: Latent"), std::string::npos)
+        << out[0].infotext;
+    const auto gl = torch::from_blob(out[0].latent.data(), {1, 4, 16, 16}).clone();
+    EXPECT_TRUE(torch::allclose(gl, want, 1e-5, 1e-5));
+    GenerateRequest pasted;
+    EXPECT_TRUE(apply_parameters(out[0].infotext, &pasted).empty());
+    EXPECT_EQ(pasted.hr_checkpoint, "second [" + hash + "]");
+    std::vector<GeneratedImage> again;
+    ASSERT_TRUE(engine.txt2img(pasted, {}, &again).ok);
+    EXPECT_EQ(again[0].image.pixels, out[0].image.pixels);
+    // The model's own checkpoint (or A1111's "same" marker) runs as without one; a named one is recorded.
+    r.hr_checkpoint = a;
+    ASSERT_TRUE(engine.txt2img(r, {}, &again).ok);
+    std::vector<GeneratedImage> plain;
+    GenerateRequest no_ckpt = r;
+    no_ckpt.hr_checkpoint = "Use same checkpoint";
+    ASSERT_TRUE(engine.txt2img(no_ckpt, {}, &plain).ok);
+    EXPECT_EQ(again[0].image.pixels, plain[0].image.pixels);
+    EXPECT_NE(again[0].infotext.find("Hires checkpoint: first ["), std::string::npos);
+    EXPECT_EQ(plain[0].infotext.find("Hires checkpoint"), std::string::npos);
+
+    // Refused before any step: a name that is not there, LoRA tags, a model of another family.
+    int done = 0;
+    cb = {};
+    cb.progress = [&](int d, int) { done = d; };
+    r.hr_checkpoint = "missing [0000000000]";
+    st = engine.txt2img(r, cb, &out);
+    EXPECT_FALSE(st.ok);
+    EXPECT_NE(st.message.find("The hires checkpoint \"missing [0000000000]\" was not found: put missing.safetensors beside first"),
+              std::string::npos) << st.message;
+    r.hr_checkpoint = "second";
+    r.prompt = "a <lora:x:1> house";
+    st = engine.txt2img(r, cb, &out);
+    EXPECT_NE(st.message.find("networks do not work with a hires checkpoint yet"), std::string::npos) << st.message;
+    r.prompt = "a red house";
+    for (const auto& other : models) {
+        if (other.name == mdl.name) continue;
+        const auto probe = pipeline::load_sd_model(other.checkpoints.front());
+        if (probe->cfg.text.kind == ma->cfg.text.kind && probe->cfg.text.width == ma->cfg.text.width) continue;
+        r.hr_checkpoint = other.checkpoints.front();
+        st = engine.txt2img(r, cb, &out);
+        EXPECT_NE(st.message.find("choose a hires checkpoint of the same family"), std::string::npos) << st.message;
+        break;
+    }
+    EXPECT_EQ(done, 0);
+    for (const char* f : {"first.safetensors", "first.yaml", "first.json", "second.safetensors", "second.yaml", "second.json"})
+        ::unlink((dir + "/" + f).c_str());
+    ::rmdir(dir.c_str());
 }

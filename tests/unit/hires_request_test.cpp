@@ -177,15 +177,21 @@ TEST(HiresRequest, PasteTurnsHiresOnOnlyForHiresTexts) {
     EXPECT_FALSE(r.enable_hr);
     const auto ignored = apply_parameters(
         "a cat\nSteps: 20, Sampler: Euler a, Seed: 1, Size: 512x512, Denoising strength: 0.5, Hires resize: 1024x0, "
-        "Hires checkpoint: other.safetensors", &r);
+        "Hires checkpoint: other [0123456789]", &r);
     EXPECT_TRUE(r.enable_hr);
     EXPECT_EQ(r.hr_resize_x, 1024);
     EXPECT_EQ(r.hr_resize_y, 0);
     EXPECT_EQ(r.hr_upscaler, "Latent");  // A1111's default when the text names none
-    EXPECT_EQ(ignored, std::vector<std::string>{"Hires checkpoint"});
-    // Written back: the resize, not the scale.
-    const std::string text = text::create_infotext(generation_info(r, {}, 1, 2, false));
-    EXPECT_NE(text.find("Denoising strength: 0.5, Hires resize: 1024x0, Hires upscaler: Latent"), std::string::npos) << text;
+    EXPECT_EQ(r.hr_checkpoint, "other [0123456789]");
+    EXPECT_TRUE(ignored.empty());
+    // Written back: the resize, not the scale, and the hires checkpoint the run used after the strength.
+    ModelIdentity id;
+    id.hr_checkpoint_title = "other [0123456789]";
+    const std::string text = text::create_infotext(generation_info(r, id, 1, 2, false));
+    EXPECT_NE(text.find("Denoising strength: 0.5, Hires resize: 1024x0, Hires checkpoint: other [0123456789], Hires upscaler: Latent"), std::string::npos) << text;
+    // A1111's "same" marker is no hires checkpoint.
+    apply_parameters("a cat\nSteps: 20, Seed: 1, Size: 512x512, Denoising strength: 0.5, Hires upscale: 2, Hires checkpoint: Use same checkpoint", &r);
+    EXPECT_EQ(r.hr_checkpoint, "");
 }
 
 TEST(HiresRequest, HiresKeysGoBeforeNetworkHashes) {
