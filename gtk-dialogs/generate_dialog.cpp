@@ -326,6 +326,10 @@ void GenerateDialog::build_hires(GtkWidget* box) {
     for (const auto& n : schedule_names()) schedules.push_back(n);
     W["hr_sampler"] = combo(samplers);
     W["hr_schedule"] = combo(schedules);
+    std::vector<std::string> checkpoints = {"Use same checkpoint"};
+    checkpoints.insert(checkpoints.end(), cfg_.models.begin(), cfg_.models.end());
+    W["hr_checkpoint"] = combo_with_entry(checkpoints);
+    gtk_widget_set_tooltip_text(W["hr_checkpoint"], "Run the hires pass on another checkpoint of the same family (or type its file)");
     W["hr_prompt"] = text_view(2);
     W["hr_negative_prompt"] = text_view(1);
     w_->hires_size = gtk_label_new("");
@@ -341,6 +345,9 @@ void GenerateDialog::build_hires(GtkWidget* box) {
     label_row(g, row++, 2, "Resize height to", W["hr_resize_y"]);
     label_row(g, row, 0, "Hires sampler", W["hr_sampler"]);
     label_row(g, row++, 2, "Hires schedule type", W["hr_schedule"]);
+    gtk_grid_attach(g, gtk_label_new("Hires checkpoint"), 0, row, 1, 1);
+    gtk_widget_set_halign(gtk_grid_get_child_at(g, 0, row), GTK_ALIGN_START);
+    gtk_grid_attach(g, W["hr_checkpoint"], 1, row++, 3, 1);
     for (const auto& [name, label] : {std::pair{"hr_prompt", "Hires prompt"}, std::pair{"hr_negative_prompt", "Hires negative prompt"}}) {
         GtkWidget* l = gtk_label_new(label);
         gtk_widget_set_halign(l, GTK_ALIGN_START);
@@ -448,6 +455,8 @@ GenerateRequest GenerateDialog::request() const {
         const std::string hs = combo_id(widget("hr_sampler")), hsc = combo_id(widget("hr_schedule"));
         r.hr_sampler = hs == "Use same sampler" ? "" : hs;
         r.hr_schedule = hsc == "Use same scheduler" ? "" : hsc;
+        const std::string hc = combo_id(widget("hr_checkpoint"));
+        r.hr_checkpoint = hc == "Use same checkpoint" ? "" : hc;
         r.hr_prompt = buffer_text(widget("hr_prompt"));
         r.hr_negative_prompt = buffer_text(widget("hr_negative_prompt"));
     }
@@ -494,6 +503,7 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
         set_num(widget("hr_resize_y"), r.hr_resize_y);
         set_combo(widget("hr_sampler"), r.hr_sampler.empty() ? "Use same sampler" : r.hr_sampler);
         set_combo(widget("hr_schedule"), r.hr_schedule.empty() ? "Use same scheduler" : r.hr_schedule);
+        set_combo(widget("hr_checkpoint"), r.hr_checkpoint.empty() ? "Use same checkpoint" : r.hr_checkpoint);
         set_buffer_text(widget("hr_prompt"), r.hr_prompt);
         set_buffer_text(widget("hr_negative_prompt"), r.hr_negative_prompt);
         gtk_expander_set_expanded(GTK_EXPANDER(widget("hires")), r.enable_hr);
@@ -528,6 +538,12 @@ std::vector<std::string> GenerateDialog::paste_parameters(const std::string& inf
     }
     // "Model: <file name>" picks that checkpoint when the picker has it, as A1111 switches to it.
     for (const auto& [key, value] : text::parse_infotext(infotext)) {
+        // "Hires checkpoint: name [hash]": that file of the picker for the second pass.
+        if (key == "Hires checkpoint" && value && !r.hr_checkpoint.empty()) {
+            const std::string path = checkpoint_named(cfg_.models, value->to_string());
+            if (!path.empty()) set_combo(widget("hr_checkpoint"), path);
+            continue;
+        }
         if (key != "Model" || !value) continue;
         const std::string name = value->to_string(), path = checkpoint_named(cfg_.models, name);
         if (!path.empty()) {

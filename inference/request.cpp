@@ -287,7 +287,13 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     return ignored;
 }
 
-std::string checkpoint_named(const std::vector<std::string>& paths, const std::string& name) {
+std::string checkpoint_title_name(const std::string& title) {
+    const size_t bracket = title.rfind(" [");
+    return bracket != std::string::npos && !title.empty() && title.back() == ']' ? title.substr(0, bracket) : title;
+}
+
+std::string checkpoint_named(const std::vector<std::string>& paths, const std::string& title) {
+    const std::string name = checkpoint_title_name(title);
     if (name.empty()) return "";
     for (const auto& p : paths) {
         const std::string file = p.substr(p.find_last_of('/') == std::string::npos ? 0 : p.find_last_of('/') + 1);

@@ -106,6 +106,8 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
 
 // The checkpoint of `paths` whose file name without .safetensors / .ckpt is `name` (what A1111
 // writes as "Model: ..."), or "".
+// A checkpoint's name without A1111's " [hash]" suffix ("v1-5 [6ce0161689]" -> "v1-5").
+std::string checkpoint_title_name(const std::string& title);
 std::string checkpoint_named(const std::vector<std::string>& paths, const std::string& name);
 
 // The A1111 generation record of one image, given that image's own seed and subseed.

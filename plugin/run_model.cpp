@@ -83,10 +83,7 @@ void run_paste_parameters(const GimpParam* params, int n, Reply* reply) {
         }
         // "Hires checkpoint: name [hash]": that checkpoint of the model folders for the second pass.
         if (key == "Hires checkpoint" && value && s.last.enable_hr && !s.last.hr_checkpoint.empty()) {
-            std::string name = value->to_string();
-            const size_t bracket = name.rfind(" [");
-            if (bracket != std::string::npos && name.back() == ']') name.erase(bracket);
-            const std::string path = checkpoint_named(model_choices(s), name);
+            const std::string path = checkpoint_named(model_choices(s), value->to_string());
             if (!path.empty()) s.last.hr_checkpoint = path;
             continue;
         }

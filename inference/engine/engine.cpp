@@ -390,9 +390,8 @@ const pipeline::SDModel* Engine::use_hires_checkpoint(const GenerateRequest& r) 
     impl_->run_hires_title.clear();
     if (!r.enable_hr || r.hr_checkpoint.empty() || r.hr_checkpoint == "Use same checkpoint") return nullptr;
     // A path, or a name as A1111 records it ("name [hash]") of a file beside the model.
-    std::string path = r.hr_checkpoint, name = r.hr_checkpoint;
-    const size_t bracket = name.rfind(" [");
-    if (bracket != std::string::npos && name.back() == ']') name.erase(bracket);
+    std::string path = r.hr_checkpoint;
+    const std::string name = checkpoint_title_name(r.hr_checkpoint);
     if (::access(path.c_str(), R_OK) != 0) {
         const std::string dir = impl_->info.path.substr(0, impl_->info.path.find_last_of('/') + 1);
         path.clear();

@@ -146,8 +146,10 @@ TEST_F(Dialogs, HiresFixFieldsFollowThePastedText) {
     dialogs::DialogConfig cfg;
     cfg.vocab = test::vocab_path();
     cfg.upscalers = {"4x-UltraSharp"};
+    cfg.models = {"/models/base.safetensors", "/models/detail.ckpt"};
     GenerateDialog d(cfg, fx.hooks());
     ASSERT_NE(d.widget("enable_hr"), nullptr);
+    EXPECT_EQ(d.request().hr_checkpoint, "");  // "Use same checkpoint"
     EXPECT_TRUE(gtk_combo_box_set_active_id(GTK_COMBO_BOX(d.widget("hr_upscaler")), "4x-UltraSharp"));  // offered
     EXPECT_EQ(d.request().hr_upscaler, "4x-UltraSharp");
     EXPECT_FALSE(d.request().enable_hr);
@@ -155,9 +157,10 @@ TEST_F(Dialogs, HiresFixFieldsFollowThePastedText) {
     d.paste_parameters("a forest\nNegative prompt: ugly\nSteps: 30, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7.5, "
                        "Seed: 31337, Size: 512x768, Denoising strength: 0.45, Hires resize: 1024x1024, Hires sampler: Euler, "
                        "Hires prompt: \"a forest, sharp\", Hires schedule type: Exponential, Hires steps: 15, "
-                       "Hires upscaler: Latent (bicubic antialiased)");
+                       "Hires upscaler: Latent (bicubic antialiased), Hires checkpoint: detail [0123456789]");
     EXPECT_TRUE(gtk_expander_get_expanded(GTK_EXPANDER(d.widget("hires"))));
     GenerateRequest r = d.request();
+    EXPECT_EQ(r.hr_checkpoint, "/models/detail.ckpt");  // A1111's title found among the picker's files
     EXPECT_TRUE(r.enable_hr);
     EXPECT_DOUBLE_EQ(r.denoising_strength, 0.45);
     EXPECT_EQ(r.hr_resize_x, 1024);
@@ -179,7 +182,9 @@ TEST_F(Dialogs, HiresFixFieldsFollowThePastedText) {
     EXPECT_EQ(d.hires_size_text(), "512x768 → 768x1152");
     gtk_combo_box_set_active_id(GTK_COMBO_BOX(d.widget("hr_sampler")), "Use same sampler");
     gtk_entry_set_text(GTK_ENTRY(gtk_bin_get_child(GTK_BIN(d.widget("hr_upscaler")))), "/models/4x-UltraSharp.pth");
+    gtk_entry_set_text(GTK_ENTRY(gtk_bin_get_child(GTK_BIN(d.widget("hr_checkpoint")))), "Use same checkpoint");
     r = d.request();
+    EXPECT_EQ(r.hr_checkpoint, "");
     EXPECT_EQ(r.hr_sampler, "");
     EXPECT_DOUBLE_EQ(r.hr_scale, 1.5);
     EXPECT_EQ(r.hr_upscaler, "/models/4x-UltraSharp.pth");

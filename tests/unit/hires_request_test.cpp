@@ -240,6 +240,10 @@ TEST(PasteModel, CheckpointByFileName) {
     EXPECT_EQ(checkpoint_named(paths, "v2-1_768-ema-pruned"), "/m/sub/v2-1_768-ema-pruned.ckpt");
     EXPECT_EQ(checkpoint_named(paths, "v1-5-pruned-emaonly"), "/m/v1-5-pruned-emaonly.safetensors");
     EXPECT_EQ(checkpoint_named(paths, "v1-5-pruned"), "");
+    // A1111's short_title ("Hires checkpoint") names the file with its hash after it.
+    EXPECT_EQ(checkpoint_named(paths, "v1-5-pruned-emaonly [6ce0161689]"), "/m/v1-5-pruned-emaonly.safetensors");
+    EXPECT_EQ(checkpoint_title_name("name [hash]"), "name");
+    EXPECT_EQ(checkpoint_title_name("odd [name"), "odd [name");
     EXPECT_EQ(checkpoint_named(paths, "v2-1_768"), "");  // .ckpt.bak is no checkpoint name
     EXPECT_EQ(checkpoint_named(paths, ""), "");
 }
