@@ -407,7 +407,8 @@ const pipeline::SDModel* Engine::use_hires_checkpoint(const GenerateRequest& r) 
         return nullptr;
     }
     // The networks are merged into one model's weights; the second one would go without them.
-    if (!network_tags(r.prompt + "\n" + r.hr_prompt).empty())
+    const std::string tags = "\n" + network_tags(r.prompt + "\n" + r.hr_prompt);
+    if (tags.find("\nlora:") != std::string::npos || tags.find("\nlyco:") != std::string::npos)
         throw Error(ErrorCode::kInvalidRequest, "<lora:...> networks do not work with a hires checkpoint yet; remove them from the prompts or choose \"Use same checkpoint\".");
     ModelRequest req = impl_->loaded_req;
     req.path = path;

@@ -420,6 +420,10 @@ TEST(HiresFix, SecondPassOnAnotherCheckpoint) {
     st = engine.txt2img(r, cb, &out);
     EXPECT_NE(st.message.find("networks do not work with a hires checkpoint yet"), std::string::npos) << st.message;
     r.prompt = "a red house";
+    r.hr_prompt = "a red house <lyco:y:0.5>";
+    st = engine.txt2img(r, cb, &out);
+    EXPECT_NE(st.message.find("networks do not work with a hires checkpoint yet"), std::string::npos) << st.message;
+    r.hr_prompt = "";
     for (const auto& other : models) {
         if (other.name == mdl.name) continue;
         const auto probe = pipeline::load_sd_model(other.checkpoints.front());
