@@ -140,6 +140,20 @@ std::string resolve_vae(const ModelRequest& req) {
     return req.vae;
 }
 
+std::optional<Prediction> requested_prediction(const ModelRequest& req) {
+    if (req.prediction.empty()) return std::nullopt;
+    const auto pred = parse_prediction(req.prediction);
+    if (!pred) throw Error(ErrorCode::kInvalidRequest, "Prediction must be 'v' or 'eps', not '" + req.prediction + "'.");
+    return pred;
+}
+
+// A loaded checkpoint with the request's VAE file, precision and device.
+void finish_model(pipeline::SDModel& m, const std::string& vae, torch::ScalarType precision, torch::Device device) {
+    if (!vae.empty()) pipeline::load_vae_weights(m, vae);
+    if (precision != torch::kFloat) m.set_precision(precision);
+    if (!device.is_cpu()) m.set_device(device);
+}
+
 }  // namespace
 
 Status Engine::load_model(const ModelRequest& req, LoadedModel* out) {
@@ -152,11 +166,7 @@ Status Engine::load_model(const ModelRequest& req, LoadedModel* out) {
                           (impl_->info.vae_path.empty() || io::file_stamp(impl_->info.vae_path) == impl_->loaded_vae_stamp);
         if (!same) {
             unload();
-            std::optional<Prediction> pred;
-            if (!req.prediction.empty()) {
-                pred = parse_prediction(req.prediction);
-                if (!pred) throw Error(ErrorCode::kInvalidRequest, "Prediction must be 'v' or 'eps', not '" + req.prediction + "'.");
-            }
+            const std::optional<Prediction> pred = requested_prediction(req);
             auto tok = std::make_unique<text::ClipTokenizer>(req.vocab.empty() ? text::find_vocab(req.path) : req.vocab);
             const torch::Device device = parse_device(req.device);
             const torch::ScalarType precision = parse_precision(req.precision, device);
@@ -168,9 +178,7 @@ Status Engine::load_model(const ModelRequest& req, LoadedModel* out) {
             });
             auto model = pipeline::load_sd_model(req.path, pred);
             const std::string vae = resolve_vae(req);
-            if (!vae.empty()) pipeline::load_vae_weights(*model, vae);
-            if (precision != torch::kFloat) model->set_precision(precision);
-            if (!device.is_cpu()) model->set_device(device);
+            finish_model(*model, vae, precision, device);
             LoadedModel info;
             info.path = req.path;
             info.kind = model_kind(model->cfg);
@@ -417,9 +425,7 @@ const pipeline::SDModel* Engine::use_hires_checkpoint(const GenerateRequest& r) 
                             '\x1f' + req.precision + '\x1f' + req.device + '\x1f' + req.prediction;
     if (!impl_->hires_model || impl_->hires_key != key) {
         impl_->hires_model.reset();
-        std::optional<Prediction> pred;
-        if (!req.prediction.empty()) pred = parse_prediction(req.prediction);
-        auto model = pipeline::load_sd_model(path, pred);
+        auto model = pipeline::load_sd_model(path, requested_prediction(req));
         const auto& a = impl_->model->cfg;
         const auto& b = model->cfg;
         if (b.text.kind != a.text.kind || b.text.width != a.text.width || b.unet.context_dim != a.unet.context_dim ||
@@ -427,11 +433,8 @@ const pipeline::SDModel* Engine::use_hires_checkpoint(const GenerateRequest& r) 
             throw Error(ErrorCode::kInvalidRequest, "The hires checkpoint " + stem(path) + " is a " + model_kind(b) + " model and " +
                                                         impl_->info.name + " a " + model_kind(a) +
                                                         " one; choose a hires checkpoint of the same family.");
-        if (!vae.empty()) pipeline::load_vae_weights(*model, vae);
         const torch::Device device = parse_device(req.device);
-        const torch::ScalarType precision = parse_precision(req.precision, device);
-        if (precision != torch::kFloat) model->set_precision(precision);
-        if (!device.is_cpu()) model->set_device(device);
+        finish_model(*model, vae, parse_precision(req.precision, device), device);
         impl_->hires_model = std::move(model);
         impl_->hires_key = key;
         impl_->hires_title = stem(path) + " [" + io::cached_sha256(*io::MappedFile::open(path)).substr(0, 10) + "]";
