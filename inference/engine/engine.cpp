@@ -77,7 +77,8 @@ struct Engine::Impl {
     int loads = 0;
     std::vector<std::string> lora_dirs;  // the last load request's, searched first
     models::LoraWeights loras;           // the <lora:...> networks the model's weights carry now
-    std::string lora_hashes;             // their "Lora hashes" value
+    // The run's "Lora hashes" (name as written, hash): the first pass's networks, then the hires pass's.
+    std::vector<std::pair<std::string, std::string>> lora_record;
     std::vector<std::string> embedding_dirs;      // the last load request's, searched first
     std::vector<std::string> upscaler_dirs;       // the last load request's, searched first
     pipeline::TextualInversions embeddings;       // textual-inversion embeddings of the model's width
@@ -86,6 +87,7 @@ struct Engine::Impl {
     std::shared_ptr<pipeline::SDModel> hires_model;
     std::string hires_key;    // its path, stamp, VAE and precision when it was loaded
     std::string hires_title;  // A1111's short_title: "name [hash]"
+    models::LoraWeights hires_loras;  // the networks its weights carry now
     std::string run_hires_title;  // the running request's, or "" without one
 };
 
@@ -99,10 +101,11 @@ int Engine::prompt_cache_hits() const { return impl_->cond_cache.hits; }
 void Engine::unload() {
     impl_->cond_cache = {};
     impl_->loras = {};
-    impl_->lora_hashes.clear();
+    impl_->lora_record.clear();
     impl_->embeddings = {};
     impl_->ti_hashes.clear();
     impl_->hires_model.reset();
+    impl_->hires_loras = {};
     impl_->hires_key.clear();
     impl_->model.reset();
     impl_->tok.reset();
@@ -110,6 +113,12 @@ void Engine::unload() {
 }
 
 namespace {
+
+std::string lora_hashes_text(const std::vector<std::pair<std::string, std::string>>& record) {
+    std::string s;
+    for (const auto& [name, hash] : record) s += (s.empty() ? "" : ", ") + name + ": " + hash;
+    return s;
+}
 
 std::string stem(const std::string& path) {
     std::string base = path.substr(path.find_last_of('/') + 1);
@@ -256,7 +265,7 @@ ModelIdentity Engine::identity() const {
     id.inpainting = impl_->model->cfg.unet.in_channels == 9;
     id.vae_hash = impl_->info.vae_hash;
     id.vae_name = impl_->info.vae_name;
-    id.lora_hashes = impl_->lora_hashes;
+    id.lora_hashes = lora_hashes_text(impl_->lora_record);
     id.ti_hashes = impl_->ti_hashes;
     id.hr_checkpoint_title = impl_->run_hires_title;
     return id;
@@ -333,12 +342,11 @@ double lora_number(const std::string& v, const std::string& tag) {
     return d;
 }
 
-}  // namespace
 
-void Engine::use_loras(const std::string& prompt) {
-    // A1111's activation: each <lora:name:te:unet:dyn> (or te=, unet=, dyn=) call of the prompt.
+// The prompt's <lora:...> calls (A1111's <lora:name:te:unet:dyn>, or te=, unet=, dyn=), each found
+// in the LoRA folders; throws for one that is not there.
+std::vector<models::LoraCall> lora_calls(const std::vector<std::string>& dirs, const std::string& prompt) {
     std::vector<models::LoraCall> calls;
-    const std::vector<std::string> dirs = io::search_dirs(impl_->lora_dirs, impl_->info.path, "Lora", {"/", "/../"}, "GIMP_DIFFUSION_LORA_DIR");
     for (const auto& [kind, uses] : text::parse_extra_networks(prompt).networks) {
         if (kind != "lora" && kind != "lyco") continue;
         for (const auto& use : uses) {
@@ -362,19 +370,47 @@ void Engine::use_loras(const std::string& prompt) {
             calls.push_back(c);
         }
     }
-    if (calls == impl_->loras.applied()) return;
-    const auto results = impl_->loras.apply(impl_->model->net, calls, impl_->model->cfg.text.kind == TextEncoderKind::kOpenCLIP);
-    // The text encoder may have changed (cached prompts are stale), and captured CUDA graphs hold
-    // the weights' old addresses.
-    impl_->cond_cache = {};
-    impl_->model->reset_cuda_graphs();
-    std::string hashes;
+    return calls;
+}
+
+// calls on the model's weights (through `weights`, which remembers what it carries); true when they changed.
+bool apply_loras(pipeline::SDModel& model, models::LoraWeights& weights, const std::vector<models::LoraCall>& calls,
+                 std::vector<std::pair<std::string, std::string>>* record) {
+    const bool changed = calls != weights.applied();
+    if (changed) {
+        weights.apply(model.net, calls, model.cfg.text.kind == TextEncoderKind::kOpenCLIP);
+        // Captured CUDA graphs hold the weights' old addresses.
+        model.reset_cuda_graphs();
+    }
+    // A1111's "Lora hashes": the name as the prompt wrote it without ':' and ',', once per name.
+    const auto& hashes = weights.applied_hashes();
     for (size_t i = 0; i < calls.size(); ++i) {
         std::string n = calls[i].name;
         n.erase(std::remove_if(n.begin(), n.end(), [](char ch) { return ch == ':' || ch == ','; }), n.end());
-        hashes += (hashes.empty() ? "" : ", ") + n + ": " + results[i].hash;
+        auto it = std::find_if(record->begin(), record->end(), [&](const auto& e) { return e.first == n; });
+        if (it == record->end()) record->emplace_back(n, hashes[i]);
+        else it->second = hashes[i];
     }
-    impl_->lora_hashes = hashes;
+    return changed;
+}
+
+std::vector<std::string> lora_dirs_of(const std::vector<std::string>& requested, const std::string& checkpoint) {
+    return io::search_dirs(requested, checkpoint, "Lora", {"/", "/../"}, "GIMP_DIFFUSION_LORA_DIR");
+}
+
+}  // namespace
+
+void Engine::use_loras(const std::string& prompt, bool hires_pass) {
+    const auto calls = lora_calls(lora_dirs_of(impl_->lora_dirs, impl_->info.path), prompt);
+    if (!hires_pass) impl_->lora_record.clear();
+    // The text encoder may have changed: its cached prompts are stale.
+    if (apply_loras(*impl_->model, impl_->loras, calls, &impl_->lora_record)) impl_->cond_cache = {};
+}
+
+void Engine::use_hires_loras(const std::string& prompt) {
+    // Its prompts are not cached (the cache holds the first model's encodings).
+    apply_loras(*impl_->hires_model, impl_->hires_loras, lora_calls(lora_dirs_of(impl_->lora_dirs, impl_->info.path), prompt),
+                &impl_->lora_record);
 }
 
 void Engine::use_embeddings(const GenerateRequest& r) {
@@ -414,10 +450,6 @@ const pipeline::SDModel* Engine::use_hires_checkpoint(const GenerateRequest& r) 
         impl_->run_hires_title = impl_->info.name + " [" + impl_->info.hash + "]";
         return nullptr;
     }
-    // The networks are merged into one model's weights; the second one would go without them.
-    const std::string tags = "\n" + network_tags(r.prompt + "\n" + r.hr_prompt);
-    if (tags.find("\nlora:") != std::string::npos || tags.find("\nlyco:") != std::string::npos)
-        throw Error(ErrorCode::kInvalidRequest, "<lora:...> networks do not work with a hires checkpoint yet; remove them from the prompts or choose \"Use same checkpoint\".");
     ModelRequest req = impl_->loaded_req;
     req.path = path;
     const std::string vae = resolve_vae(req);
@@ -425,6 +457,7 @@ const pipeline::SDModel* Engine::use_hires_checkpoint(const GenerateRequest& r) 
                             '\x1f' + req.precision + '\x1f' + req.device + '\x1f' + req.prediction;
     if (!impl_->hires_model || impl_->hires_key != key) {
         impl_->hires_model.reset();
+        impl_->hires_loras = {};
         auto model = pipeline::load_sd_model(path, requested_prediction(req));
         const auto& a = impl_->model->cfg;
         const auto& b = model->cfg;
@@ -455,6 +488,9 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
         impl_->model->set_tiling(r.tiling);
         const pipeline::SDModel* hires_model = use_hires_checkpoint(r);
         use_loras(r.prompt);
+        // A1111 puts the hires prompt's networks on the hires checkpoint after it is loaded; with
+        // a model of its own that can be done before the first pass (a bad LoRA fails early).
+        if (hires_model) use_hires_loras(r.hr_prompt.empty() ? r.prompt : r.hr_prompt);
         use_embeddings(r);
         pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);
         hooks.hires_model = hires_model;
@@ -467,8 +503,10 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
                 return pipeline::resize_with_upscaler(impl_->upscalers, img, upscaler, w, h, opt);
             };
             // A hires prompt with other <lora:...> tags: A1111 switches networks between the passes.
-            if (!r.hr_prompt.empty() && network_tags(r.hr_prompt) != network_tags(r.prompt))
-                hooks.use_networks = [this, &r](bool hires) { use_loras(hires ? r.hr_prompt : r.prompt); };
+            if (!hires_model && !r.hr_prompt.empty() && network_tags(r.hr_prompt) != network_tags(r.prompt)) {
+                lora_calls(lora_dirs_of(impl_->lora_dirs, impl_->info.path), r.hr_prompt);  // missing files: before the first pass
+                hooks.use_networks = [this, &r](bool hires) { use_loras(hires ? r.hr_prompt : r.prompt, hires); };
+            }
         }
         const auto batch = pipeline::generate_txt2img(*impl_->model, *impl_->tok, r, hooks);
         *out = results(batch, r, identity(), false, cb.keep_latents);

@@ -123,8 +123,11 @@ private:
     ModelIdentity identity() const;
     void require_model() const;  // throws kModelNotFound
     // The prompt's <lora:...> networks on the model's weights (A1111's Lora extension), the ones of
-    // the previous run taken off first; throws for a LoRA that is not there or does not fit.
-    void use_loras(const std::string& prompt);
+    // the previous run taken off first; throws for a LoRA that does not fit. A hires pass adds its
+    // networks to the run's "Lora hashes" (A1111 1.10 keeps the first pass's); a first pass starts them.
+    void use_loras(const std::string& prompt, bool hires_pass = false);
+    // The same on the Hires checkpoint's weights (its own record of what it carries).
+    void use_hires_loras(const std::string& prompt);
     // Textual-inversion embeddings (re)read from their folders, and the run's "TI hashes".
     void use_embeddings(const GenerateRequest& r);
     // A1111's "Hires checkpoint" of a request, loaded (and kept for the next run) beside the model;

@@ -373,6 +373,7 @@ std::vector<LoraResult> LoraWeights::apply_all(LatentDiffusion& net, const std::
         }
         results.push_back(res);
         applied_.push_back(call);
+        hashes_.push_back(res.hash);
     }
     return results;
 }
@@ -382,6 +383,7 @@ void LoraWeights::restore() {
     for (auto& [param, original] : saved_) param.set_data(original);
     saved_.clear();
     applied_.clear();
+    hashes_.clear();
 }
 
 }  // namespace sdgimp::models

@@ -49,11 +49,13 @@ public:
     // Every changed weight back to the tensor it had.
     void restore();
     const std::vector<LoraCall>& applied() const { return applied_; }
+    const std::vector<std::string>& applied_hashes() const { return hashes_; }  // one per applied() call
 
 private:
     std::vector<LoraResult> apply_all(LatentDiffusion& net, const std::vector<LoraCall>& calls, bool sd2);
     std::vector<std::pair<torch::Tensor, torch::Tensor>> saved_;  // parameter, its original data
     std::vector<LoraCall> applied_;
+    std::vector<std::string> hashes_;
 };
 
 }  // namespace sdgimp::models

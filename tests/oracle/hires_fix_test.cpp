@@ -13,12 +13,15 @@
 #include "io/hash_cache.h"
 #include "io/mapped_file.h"
 #include "io/safetensors_writer.h"
+#include "io/sha256.h"
+#include "models/lora.h"
 #include "pipeline/conditioning.h"
 #include "pipeline/generate.h"
 #include "pipeline/hires_fix.h"
 #include "pipeline/sd_model.h"
 #include "pipeline/upscale.h"
 #include "support/oracle.h"
+#include "support/synthetic_lora.h"
 #include "support/tiny_esrgan.h"
 #include "support/vocab.h"
 
@@ -336,7 +339,9 @@ std::string write_variant(const test::OracleModel& mdl, const std::string& dir, 
     io::write_safetensors(path, ts);
     for (const char* ext : {".yaml", ".json"}) {
         const std::string side = mdl.dir + "/" + mdl.name + ext;
-        if (::access(side.c_str(), R_OK) == 0) EXPECT_EQ(::symlink(side.c_str(), (dir + "/" + name + ext).c_str()), 0);
+        if (::access(side.c_str(), R_OK) == 0) {
+            EXPECT_EQ(::symlink(side.c_str(), (dir + "/" + name + ext).c_str()), 0);
+        }
     }
     return path;
 }
@@ -406,7 +411,8 @@ TEST(HiresFix, SecondPassOnAnotherCheckpoint) {
     EXPECT_NE(again[0].infotext.find("Hires checkpoint: first ["), std::string::npos);
     EXPECT_EQ(plain[0].infotext.find("Hires checkpoint"), std::string::npos);
 
-    // Refused before any step: a name that is not there, LoRA tags, a model of another family.
+    // Refused before any step: a name that is not there, a LoRA that is not there (in either
+    // prompt), a model of another family.
     int done = 0;
     cb = {};
     cb.progress = [&](int d, int) { done = d; };
@@ -418,11 +424,11 @@ TEST(HiresFix, SecondPassOnAnotherCheckpoint) {
     r.hr_checkpoint = "second";
     r.prompt = "a <lora:x:1> house";
     st = engine.txt2img(r, cb, &out);
-    EXPECT_NE(st.message.find("networks do not work with a hires checkpoint yet"), std::string::npos) << st.message;
+    EXPECT_NE(st.message.find("The LoRA \"x\" was not found"), std::string::npos) << st.message;
     r.prompt = "a red house";
     r.hr_prompt = "a red house <lyco:y:0.5>";
     st = engine.txt2img(r, cb, &out);
-    EXPECT_NE(st.message.find("networks do not work with a hires checkpoint yet"), std::string::npos) << st.message;
+    EXPECT_NE(st.message.find("The LoRA \"y\" was not found"), std::string::npos) << st.message;
     r.hr_prompt = "";
     for (const auto& other : models) {
         if (other.name == mdl.name) continue;
@@ -436,5 +442,112 @@ TEST(HiresFix, SecondPassOnAnotherCheckpoint) {
     EXPECT_EQ(done, 0);
     for (const char* f : {"first.safetensors", "first.yaml", "first.json", "second.safetensors", "second.yaml", "second.json"})
         ::unlink((dir + "/" + f).c_str());
+    ::rmdir(dir.c_str());
+}
+
+// <lora:...> networks with a Hires checkpoint, as A1111 activates them: the prompt's on the first
+// model, the hires prompt's (the prompt's when it has none) on the second; "Lora hashes" keeps the
+// first pass's networks and adds the hires pass's (A1111 1.10).
+TEST(HiresFix, LorasOnBothCheckpoints) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    char tmpl[] = "/tmp/gd-hires-lora-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string dir = tmpl, lora_dir = dir + "/Lora";
+    ASSERT_EQ(::mkdir(lora_dir.c_str(), 0700), 0);
+    const auto& mdl = models.front();
+    const std::string a = write_variant(mdl, dir, "first", 1.0f), b = write_variant(mdl, dir, "second", 1.05f);
+    text::ClipTokenizer tok(test::vocab_path());
+    const auto ma = pipeline::load_sd_model(a), mb = pipeline::load_sd_model(b);
+    const bool sd2 = ma->cfg.text.kind == TextEncoderKind::kOpenCLIP;
+    auto lora = test::synthetic_lora(*ma).tensors;
+    io::write_safetensors(lora_dir + "/detail.safetensors", lora);
+    for (auto& t : lora)
+        for (auto& v : t.values) v *= -0.5f;
+    io::write_safetensors(lora_dir + "/other.safetensors", lora);
+    auto addnet_hash = [](const std::string& path) {
+        const auto f = io::MappedFile::open(path);
+        uint64_t header = 0;
+        for (int i = 7; i >= 0; --i) header = header << 8 | f->data()[i];
+        return io::sha256_hex(f->data() + 8 + header, f->size() - 8 - header).substr(0, 12);
+    };
+    const std::string detail_hash = addnet_hash(lora_dir + "/detail.safetensors"), other_hash = addnet_hash(lora_dir + "/other.safetensors");
+    ASSERT_NE(detail_hash, other_hash);
+
+    // The references: the models with the network merged by hand.
+    models::LoraCall call;
+    call.name = "detail";
+    call.path = lora_dir + "/detail.safetensors";
+    call.te = call.unet = 20;
+    const auto ma_l = pipeline::load_sd_model(a), mb_l = pipeline::load_sd_model(b);
+    models::LoraWeights wa, wb;
+    wa.apply(ma_l->net, {call}, sd2);
+    wb.apply(mb_l->net, {call}, sd2);
+    const GenerateRequest r = small_hires();
+    auto expect = [&](const pipeline::SDModel& first_model, const pipeline::SDModel& second_model) {
+        GenerateRequest first = r;
+        first.enable_hr = false;
+        const auto low = pipeline::generate_txt2img(first_model, tok, first, {}).latents;
+        return expected_hires(second_model, tok, r, [&](const torch::Tensor&) { return pipeline::upscale_latents(low, "Latent", 16, 16); });
+    };
+
+    Engine engine;
+    ModelRequest mr(a, "", test::vocab_path());
+    mr.lora_dirs = {lora_dir};
+    ASSERT_TRUE(engine.load_model(mr, nullptr).ok);
+    int done = 0;
+    RunCallbacks cb;
+    cb.keep_latents = true;
+    cb.progress = [&](int d, int) { done = d; };
+    auto run = [&](const std::string& checkpoint, const std::string& prompt, const std::string& hr_prompt, std::string* text) {
+        GenerateRequest q = r;
+        q.hr_checkpoint = checkpoint;
+        q.prompt = prompt;
+        q.hr_prompt = hr_prompt;
+        std::vector<GeneratedImage> out;
+        done = 0;
+        const Status st = engine.txt2img(q, cb, &out);
+        *text = st.ok ? out[0].infotext : st.message;
+        if (!st.ok) return torch::Tensor();
+        return torch::from_blob(out[0].latent.data(), {1, 4, 16, 16}).clone();
+    };
+    auto close = [](const torch::Tensor& got, const torch::Tensor& want) {
+        return got.defined() && torch::allclose(got, want, 1e-5, 1e-5);
+    };
+    const std::string tag = " <lora:detail:20>";
+    const std::string detail_record = "Lora hashes: \"detail: " + detail_hash + "\"";
+    std::string text;
+    // The prompt's network on both models.
+    EXPECT_TRUE(close(run("second", r.prompt + tag, "", &text), expect(*ma_l, *mb_l))) << text;
+    EXPECT_NE(text.find(detail_record), std::string::npos) << text;
+    // In the hires prompt only: the second model's.
+    EXPECT_TRUE(close(run("second", r.prompt, r.prompt + tag, &text), expect(*ma, *mb_l))) << text;
+    EXPECT_NE(text.find(detail_record), std::string::npos) << text;
+    // In the prompt, not in the hires prompt: the first model's, and the first pass's record stays.
+    EXPECT_TRUE(close(run("second", r.prompt + tag, r.prompt, &text), expect(*ma_l, *mb))) << text;
+    EXPECT_NE(text.find(detail_record), std::string::npos) << text;
+    // No tags: both models as loaded again.
+    const auto plain = expect(*ma, *mb);
+    EXPECT_FALSE(close(plain, expect(*ma_l, *mb)));
+    EXPECT_TRUE(close(run("second", r.prompt, "", &text), plain)) << text;
+    EXPECT_EQ(text.find("Lora hashes"), std::string::npos) << text;
+
+    // One model, other networks in the hires prompt: both passes' networks are recorded.
+    EXPECT_TRUE(run("", r.prompt + " <lora:detail:1>", r.prompt + " <lora:other:1>", &text).defined()) << text;
+    EXPECT_NE(text.find("Lora hashes: \"detail: " + detail_hash + ", other: " + other_hash + "\""), std::string::npos) << text;
+    // A hires prompt's LoRA that is not there is refused before the first pass, with either model.
+    for (const std::string checkpoint : {"", "second"}) {
+        EXPECT_FALSE(run(checkpoint, r.prompt + tag, r.prompt + " <lora:nowhere:1>", &text).defined());
+        EXPECT_NE(text.find("The LoRA \"nowhere\" was not found"), std::string::npos) << text;
+        EXPECT_EQ(done, 0) << checkpoint;
+    }
+    EXPECT_TRUE(close(run("second", r.prompt, "", &text), plain)) << text;
+
+    for (const char* f : {"first.safetensors", "first.yaml", "first.json", "second.safetensors", "second.yaml", "second.json"})
+        ::unlink((dir + "/" + f).c_str());
+    ::unlink((lora_dir + "/detail.safetensors").c_str());
+    ::unlink((lora_dir + "/other.safetensors").c_str());
+    ::rmdir(lora_dir.c_str());
     ::rmdir(dir.c_str());
 }
