@@ -160,6 +160,11 @@ void validate(const GenerateRequest& r) {
     if (!(r.s_churn >= 0 && r.s_churn <= 100) || !(r.s_tmin >= 0) || !(r.s_tmax >= 0) || !(r.s_noise >= 0 && r.s_noise <= 2))
         bad("Sigma churn, tmin and tmax must not be negative, and sigma noise must be between 0 and 2.");
     if (!(r.inpainting_mask_weight >= 0 && r.inpainting_mask_weight <= 1)) bad("Inpainting conditioning mask strength must be between 0 and 1.");
+    if (r.soft_inpainting &&
+        !(r.soft_schedule_bias >= 0 && r.soft_schedule_bias <= 8 && r.soft_preservation_strength >= 0 && r.soft_preservation_strength <= 8 &&
+          r.soft_transition_contrast >= 1 && r.soft_transition_contrast <= 32 && r.soft_mask_influence >= 0 && r.soft_mask_influence <= 1 &&
+          r.soft_difference_threshold >= 0 && r.soft_difference_threshold <= 8 && r.soft_difference_contrast >= 0 && r.soft_difference_contrast <= 8))
+        bad("Soft inpainting settings are out of range: schedule bias, preservation strength, difference threshold and contrast go from 0 to 8, the transition contrast boost from 1 to 32 and the mask influence from 0 to 1.");
     if (!(r.s_min_uncond >= 0) || !(r.skip_early_cond >= 0 && r.skip_early_cond <= 1))
         bad("NGMS must not be negative and Skip Early CFG must be between 0 and 1.");
     if (r.enable_hr) validate_hires(r);
@@ -242,6 +247,14 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     if (str("SGM noise multiplier", &sgm)) r->sgm_noise_multiplier = sgm == "True";
     std::string tiling;
     if (str("Tiling", &tiling)) r->tiling = tiling == "True";
+    std::string soft;
+    if (str("Soft inpainting enabled", &soft)) r->soft_inpainting = soft == "True";
+    if (num("Soft inpainting schedule bias", &d)) r->soft_schedule_bias = d;
+    if (num("Soft inpainting preservation strength", &d)) r->soft_preservation_strength = d;
+    if (num("Soft inpainting transition contrast boost", &d)) r->soft_transition_contrast = d;
+    if (num("Soft inpainting mask influence", &d)) r->soft_mask_influence = d;
+    if (num("Soft inpainting difference threshold", &d)) r->soft_difference_threshold = d;
+    if (num("Soft inpainting difference contrast", &d)) r->soft_difference_contrast = d;
     // Hires. fix: on when the text has a denoising strength and a hires size or upscaler (A1111's
     // paste rule, except that the parser's default "Hires resize" of 0x0 does not count).
     double hx = 0, hy = 0;
@@ -273,7 +286,9 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
         "Masked area padding", "Batch size", "Batch pos", "Tiling", "Model hash", "Model", "Version", "Eta", "Eta DDIM", "Sigma churn",
         "Sigma tmin", "Sigma tmax", "Sigma noise", "NGMS", "Skip Early CFG", "SGM noise multiplier", "Conditional mask weight",
         "Hires upscale", "Hires resize-1", "Hires resize-2", "Hires steps", "Hires upscaler", "Hires sampler",
-        "Hires schedule type", "Hires prompt", "Hires negative prompt", "Hires checkpoint"};
+        "Hires schedule type", "Hires prompt", "Hires negative prompt", "Hires checkpoint", "Soft inpainting enabled",
+        "Soft inpainting schedule bias", "Soft inpainting preservation strength", "Soft inpainting transition contrast boost",
+        "Soft inpainting mask influence", "Soft inpainting difference threshold", "Soft inpainting difference contrast"};
     // What the parser adds for an empty text is its defaults; only other values were really given.
     static const text::InfoParams defaults = text::parse_infotext("");
     for (const auto& [key, value] : p) {
@@ -347,6 +362,21 @@ void add_hires_info(const GenerateRequest& r, const ModelIdentity& model, text::
 }
 
 }  // namespace
+
+void add_soft_inpaint_info(const GenerateRequest& r, text::GenerationInfo* g) {
+    if (!r.soft_inpainting) return;
+    // A1111's sliders hand whole numbers over as ints ("4"), others as floats ("0.5").
+    auto number = [](double v) {
+        return std::floor(v) == v && std::abs(v) < 1e15 ? text::InfoValue::integer(static_cast<int64_t>(v)) : text::InfoValue::real(v);
+    };
+    g->extra.emplace_back("Soft inpainting enabled", text::InfoValue::boolean(true));
+    g->extra.emplace_back("Soft inpainting schedule bias", number(r.soft_schedule_bias));
+    g->extra.emplace_back("Soft inpainting preservation strength", number(r.soft_preservation_strength));
+    g->extra.emplace_back("Soft inpainting transition contrast boost", number(r.soft_transition_contrast));
+    g->extra.emplace_back("Soft inpainting mask influence", number(r.soft_mask_influence));
+    g->extra.emplace_back("Soft inpainting difference threshold", number(r.soft_difference_threshold));
+    g->extra.emplace_back("Soft inpainting difference contrast", number(r.soft_difference_contrast));
+}
 
 text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdentity& model, int64_t seed,
                                      int64_t subseed, bool img2img) {

@@ -46,6 +46,13 @@ struct GenerateRequest {
     // Inpainting models: how strongly the masked area is blanked in their image conditioning
     // (A1111's "Inpainting conditioning mask strength", written as "Conditional mask weight").
     double inpainting_mask_weight = 1.0;
+    // A1111's "Soft inpainting" (inpaint only): partly masked pixels keep part of the original, and
+    // each result is composited through a mask of where it really changed (pipeline/soft_inpaint.h).
+    // The six numbers are A1111's Schedule bias, Preservation strength, Transition contrast boost,
+    // Mask influence, Difference threshold and Difference contrast.
+    bool soft_inpainting = false;
+    double soft_schedule_bias = 1, soft_preservation_strength = 0.5, soft_transition_contrast = 4;
+    double soft_mask_influence = 0, soft_difference_threshold = 0.5, soft_difference_contrast = 2;
     // A1111's "Tiling": the networks' convolutions pad circularly, so the image tiles seamlessly.
     bool tiling = false;
     // A1111's "Hires. fix" (txt2img only): the first pass at width x height, its latents (or its
@@ -122,5 +129,7 @@ struct ModelIdentity {
 };
 text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdentity& model, int64_t seed,
                                      int64_t subseed, bool img2img);
+// A1111's "Soft inpainting enabled: True" and its six settings, when the request uses it.
+void add_soft_inpaint_info(const GenerateRequest& r, text::GenerationInfo* g);
 
 }  // namespace sdgimp

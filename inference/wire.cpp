@@ -100,7 +100,10 @@ nlohmann::json request_to_json(const GenerateRequest& r) {
             {"enable_hr", r.enable_hr}, {"hr_scale", r.hr_scale}, {"hr_resize_x", r.hr_resize_x}, {"hr_resize_y", r.hr_resize_y},
             {"hr_upscaler", r.hr_upscaler}, {"hr_second_pass_steps", r.hr_second_pass_steps}, {"hr_sampler", r.hr_sampler},
             {"hr_schedule", r.hr_schedule}, {"hr_prompt", r.hr_prompt}, {"hr_negative_prompt", r.hr_negative_prompt},
-            {"hr_checkpoint", r.hr_checkpoint}};
+            {"hr_checkpoint", r.hr_checkpoint}, {"soft_inpainting", r.soft_inpainting},
+            {"soft_schedule_bias", r.soft_schedule_bias}, {"soft_preservation_strength", r.soft_preservation_strength},
+            {"soft_transition_contrast", r.soft_transition_contrast}, {"soft_mask_influence", r.soft_mask_influence},
+            {"soft_difference_threshold", r.soft_difference_threshold}, {"soft_difference_contrast", r.soft_difference_contrast}};
 }
 
 GenerateRequest request_from_json(const nlohmann::json& j) {
@@ -154,6 +157,13 @@ GenerateRequest request_from_json(const nlohmann::json& j) {
     take("unipc_order", &r.unipc_order);
     take("unipc_lower_order_final", &r.unipc_lower_order_final);
     take("inpainting_mask_weight", &r.inpainting_mask_weight);
+    take("soft_inpainting", &r.soft_inpainting);
+    take("soft_schedule_bias", &r.soft_schedule_bias);
+    take("soft_preservation_strength", &r.soft_preservation_strength);
+    take("soft_transition_contrast", &r.soft_transition_contrast);
+    take("soft_mask_influence", &r.soft_mask_influence);
+    take("soft_difference_threshold", &r.soft_difference_threshold);
+    take("soft_difference_contrast", &r.soft_difference_contrast);
     take("enable_hr", &r.enable_hr);
     take("hr_scale", &r.hr_scale);
     take("hr_resize_x", &r.hr_resize_x);

@@ -159,7 +159,11 @@ gint32 apply(GenMode mode, const Target& t, const wire::Message& res, const Gene
                                            with_alpha(crop_box(full, bx, by, bw, bh), src), t.ox + t.rect.x + bx,
                                            t.oy + t.rect.y + by);
             attach_parameters(layer, images[i]["infotext"]);
-            if (mask.valid()) add_mask(layer, mask);
+            // Soft inpainting: each image has its own mask of where it changed.
+            if (mode == GenMode::kInpaint && images[i].contains("mask_for_overlay"))
+                add_mask(layer, crop_box(pad_gray(wire::image_from(images[i]["mask_for_overlay"], res), t.w8, t.h8), bx, by, bw, bh));
+            else if (mask.valid())
+                add_mask(layer, mask);
             top = layer;
         }
     }

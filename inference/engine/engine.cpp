@@ -662,19 +662,23 @@ Status Engine::inpaint(const GenerateRequest& req, const Image& image, const Ima
             g.seed = res.seeds[i];
             g.subseed = res.subseeds[i];
             text::GenerationInfo gi = generation_info(r, id, g.seed, g.subseed, true);
+            // In the order A1111 1.10 adds them: img2img's mask blur, the soft inpainting script's
+            // keys, then its init's inpaint area and masked content.
             gi.extra.emplace_back("Mask blur", text::InfoValue::integer(r.mask_blur));
-            if (r.masked_content != 1) {
-                static const char* kContent[] = {"fill", "original", "latent noise", "latent nothing"};
-                gi.extra.emplace_back("Masked content", text::InfoValue::str(kContent[r.masked_content]));
-            }
+            add_soft_inpaint_info(r, &gi);
             if (r.inpaint_full_res) {
                 gi.extra.emplace_back("Inpaint area", text::InfoValue::str("Only masked"));
                 gi.extra.emplace_back("Masked area padding", text::InfoValue::integer(r.inpaint_full_res_padding));
             }
+            if (r.masked_content != 1) {
+                static const char* kContent[] = {"fill", "original", "latent noise", "latent nothing"};
+                gi.extra.emplace_back("Masked content", text::InfoValue::str(kContent[r.masked_content]));
+            }
             g.infotext = text::create_infotext(gi);
+            if (i < res.masks_for_overlay.size()) g.mask_for_overlay = res.masks_for_overlay[i];
             out->push_back(std::move(g));
         }
-        if (mask_for_overlay) *mask_for_overlay = res.prep.mask_for_overlay;
+        if (mask_for_overlay) *mask_for_overlay = res.masks_for_overlay.empty() ? res.prep.mask_for_overlay : res.masks_for_overlay[0];
         if (paste_box) {
             paste_box->clear();
             if (res.prep.paste_to) paste_box->assign(res.prep.paste_to->begin(), res.prep.paste_to->end());

@@ -75,6 +75,7 @@ struct GeneratedImage {
     int64_t seed = 0, subseed = 0;
     std::vector<float> latent;           // (C, H/8, W/8) when RunCallbacks::keep_latents
     std::vector<int64_t> latent_shape;
+    Image mask_for_overlay;  // soft inpainting: this image's own composite mask (gray, 255 = generated)
 };
 
 class Engine {
@@ -99,7 +100,8 @@ public:
     // image: RGB(A) at any size; mask: gray of the same size (255 = repaint, soft edges kept).
     // req.width/height is the processing size. Results have the size of `image` with "only masked"
     // and the processing size with "whole picture" (as A1111, which resizes the image first); *mask_for_overlay
-    // receives A1111's blurred mask and *paste_box the "only masked" region (x1, y1, x2, y2) or {}.
+    // receives A1111's blurred mask (with soft inpainting the first image's; each has its own in
+    // GeneratedImage::mask_for_overlay) and *paste_box the "only masked" region (x1, y1, x2, y2) or {}.
     Status inpaint(const GenerateRequest& req, const Image& image, const Image& mask, const RunCallbacks& cb,
                    std::vector<GeneratedImage>* out, Image* mask_for_overlay = nullptr,
                    std::vector<int>* paste_box = nullptr);

@@ -365,6 +365,7 @@ InpaintPrep prepare_inpaint(const Image& image_in, const Image& mask_in, const I
     Image image = to_rgb(image_in);
     if (!crop_box) image = resize_image(0, image, s.width, s.height);
     p.overlay = overlay_of(image, p.mask_for_overlay);
+    p.overlay_source = image;
     if (crop_box) image = resize_image(2, crop(image, *crop_box), s.width, s.height);
     if (s.masked_content != 1) image = fill_masked(image, mask);
     p.encoder_input = image;
@@ -381,11 +382,13 @@ InpaintPrep prepare_inpaint(const Image& image_in, const Image& mask_in, const I
     return p;
 }
 
-Image finish_inpaint(const Image& decoded, const InpaintPrep& prep) {
+Image finish_inpaint(const Image& decoded, const InpaintPrep& prep) { return finish_inpaint(decoded, prep, prep.overlay); }
+
+Image finish_inpaint(const Image& decoded, const InpaintPrep& prep, const Image& overlay) {
     Image base;
     if (prep.paste_to) {
         const Box& b = *prep.paste_to;
-        base = blank(prep.overlay.width, prep.overlay.height, 4, 0);
+        base = blank(overlay.width, overlay.height, 4, 0);
         const Image r = resize_image(1, to_rgb(decoded), b[2] - b[0], b[3] - b[1]);
         for (int y = 0; y < r.height; ++y)
             for (int x = 0; x < r.width; ++x) {
@@ -398,7 +401,7 @@ Image finish_inpaint(const Image& decoded, const InpaintPrep& prep) {
     } else {
         base = to_rgb(decoded);
     }
-    return composite_over(base, prep.overlay);
+    return composite_over(base, overlay);
 }
 
 }  // namespace sdgimp::imaging

@@ -61,6 +61,7 @@ struct InpaintPrep {
     Image mask;              // gray at the processing size (1 = regenerate)
     Image mask_for_overlay;  // gray: the blurred mask at the overlay's size
     Image overlay;           // RGBA: the original with alpha = 255 - mask_for_overlay
+    Image overlay_source;    // RGB: the original at the overlay's size (soft inpainting remakes the overlay)
     std::optional<Box> paste_to;  // "only masked": where the result goes (x1, y1, x2, y2)
     std::vector<float> latent_nmask;  // (height/8) x (width/8), 1 = regenerate
     bool empty_mask = false;
@@ -71,5 +72,7 @@ InpaintPrep prepare_inpaint(const Image& image, const Image& mask, const Inpaint
 // The decoded processing-size result put back: resized into the crop box when "only masked",
 // then the overlay composited on top. Returns RGB at the overlay's size.
 Image finish_inpaint(const Image& decoded, const InpaintPrep& prep);
+// The same under another overlay of the same size (soft inpainting's per-image one).
+Image finish_inpaint(const Image& decoded, const InpaintPrep& prep, const Image& overlay);
 
 }  // namespace sdgimp::imaging

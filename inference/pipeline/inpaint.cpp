@@ -2,6 +2,7 @@
 
 #include "../status.h"
 #include "conditioning.h"
+#include "soft_inpaint.h"
 
 namespace sdgimp::pipeline {
 
@@ -15,6 +16,7 @@ InpaintResult generate_inpaint(const SDModel& m, const text::ClipTokenizer& tok,
     is.masked_content = r.masked_content;
     is.full_res = r.inpaint_full_res;
     is.padding = r.inpaint_full_res_padding;
+    is.mask_round = !r.soft_inpainting;  // soft inpainting keeps the mask's partial values
     imaging::InpaintPrep prep = imaging::prepare_inpaint(image, mask, is);
     if (prep.empty_mask) throw Error(ErrorCode::kInvalidRequest, "The inpaint mask is empty; select the area to repaint first.");
     const GenerateRequest rr = with_resolved_seeds(r);
@@ -47,7 +49,7 @@ InpaintResult inpaint_prepared(const LatentModel& lm, const ImageCodec& codec, c
         // Inpainting models see the masked-out image and the mask (weight 1: fully masked).
         auto pm = torch::from_blob(const_cast<uint8_t*>(out.prep.mask.pixels.data()), {1, 1, rr.height, rr.width}, torch::kUInt8)
                       .to(torch::kFloat) / 255.0;
-        pm = torch::round(pm);
+        if (!rr.soft_inpainting) pm = torch::round(pm);
         // A1111's "inpainting conditioning mask strength" lerps from the untouched image.
         auto masked_image = torch::lerp(source, source * (1 - pm), rr.inpainting_mask_weight);
         auto cond_latent = codec.scale_factor * codec.encode_posterior(masked_image).first;
@@ -62,6 +64,7 @@ InpaintResult inpaint_prepared(const LatentModel& lm, const ImageCodec& codec, c
     int done = 0;
     const int total = img2img_callback_steps(s, rr.denoising_strength) * rr.batch_count;
     std::vector<torch::Tensor> latents;
+    const SoftInpaintSettings soft = soft_inpaint_settings(rr);
     for (int it = 0; it < rr.batch_count; ++it) {
         std::vector<uint64_t> seeds(all_seeds.begin() + it * rr.batch_size, all_seeds.begin() + (it + 1) * rr.batch_size);
         std::vector<uint64_t> subs(all_subs.begin() + it * rr.batch_size, all_subs.begin() + (it + 1) * rr.batch_size);
@@ -73,7 +76,12 @@ InpaintResult inpaint_prepared(const LatentModel& lm, const ImageCodec& codec, c
         } else if (rr.masked_content == 3) {
             init = init * keep;
         }
-        LatentBlend blend{init, keep.repeat({b, 1, 1, 1}), nmask.repeat({b, 1, 1, 1})};
+        LatentBlend blend{init, keep.repeat({b, 1, 1, 1}), nmask.repeat({b, 1, 1, 1}), {}};
+        if (rr.soft_inpainting) {
+            blend.step = [&blend, soft](const torch::Tensor& current, const torch::Tensor& sigma) {
+                return soft_latent_blend(soft, blend.init, current, soft_step_nmask(soft, blend.nmask, sigma));
+            };
+        }
         sampling::Variation var;
         var.subseeds = subs;
         var.strength = rr.subseed_strength;
@@ -88,7 +96,15 @@ InpaintResult inpaint_prepared(const LatentModel& lm, const ImageCodec& codec, c
         latents.push_back(samples);
         for (int64_t i = 0; i < b; ++i) {
             const Image decoded = rgb_image(to_uint8_images(codec.decode_first_stage(samples.slice(0, i, i + 1)))[0]);
-            out.images.push_back(imaging::finish_inpaint(decoded, out.prep));
+            if (rr.soft_inpainting) {
+                // The overlay remade from where this image's latents moved from the original's.
+                const Image m = soft_composite_mask(soft, nmask1[0][0], init[i], samples[i], rr.width, rr.height, out.prep.paste_to,
+                                                    out.prep.overlay.width, out.prep.overlay.height);
+                out.images.push_back(imaging::finish_inpaint(decoded, out.prep, imaging::overlay_of(out.prep.overlay_source, m)));
+                out.masks_for_overlay.push_back(m);
+            } else {
+                out.images.push_back(imaging::finish_inpaint(decoded, out.prep));
+            }
             out.decoded.push_back(decoded);
             out.seeds.push_back(static_cast<int64_t>(seeds[static_cast<size_t>(i)]));
             out.subseeds.push_back(static_cast<int64_t>(subs[static_cast<size_t>(i)]));

@@ -14,6 +14,7 @@ namespace sdgimp::pipeline {
 struct InpaintResult {
     std::vector<Image> images;   // RGB, the size of the input image
     std::vector<Image> decoded;  // RGB, the processing size: the VAE's output before it is put back
+    std::vector<Image> masks_for_overlay;  // soft inpainting: each image's composite mask (overlay size)
     torch::Tensor latents;       // (N, C, h, w): the sampler's output after the final blend
     std::vector<int64_t> seeds, subseeds;
     imaging::InpaintPrep prep;

@@ -173,13 +173,10 @@ torch::Tensor img2img_latents(const LatentModel& m, const sampling::GuidanceAt& 
         if (blend) {
             // A1111 masks timestep samplers before denoising: the kept area comes from the init latent.
             auto inner = eps;
-            eps = [inner, blend](const torch::Tensor& xx, const torch::Tensor& t) {
-                return inner(blend->init * blend->mask + blend->nmask * xx, t);
-            };
+            eps = [inner, blend](const torch::Tensor& xx, const torch::Tensor& t) { return inner(blend->at_step(xx, t), t); };
         }
         auto samples = run_timesteps(s, eps, last_uncond, xi, ts.slice(0, 0, t_enc), ac, rng, cb, true);
-        if (blend) samples = samples * blend->nmask + blend->init * blend->mask;
-        return samples;
+        return blend ? blend->at_end(samples) : samples;
     }
     auto sigmas = sampler_sigmas(s, m.schedule, st.steps);
     auto sched = sigmas.slice(0, st.steps - t_enc - 1);
@@ -187,13 +184,12 @@ torch::Tensor img2img_latents(const LatentModel& m, const sampling::GuidanceAt& 
     auto denoiser = make_denoiser(m, s, g, concat);
     if (blend) {
         denoiser = [inner = std::move(denoiser), blend](const torch::Tensor& xx, const torch::Tensor& sigma) {
-            return blend->init * blend->mask + blend->nmask * inner(xx, sigma);
+            return blend->at_step(inner(xx, sigma), sigma);
         };
     }
     const sampling::SamplerOptions opt = sampler_options(s, seeds);
     auto samples = sampling::sample(s.sampler, denoiser, x, sched, [&] { return rng.next(); }, cb, opt);
-    if (blend) samples = samples * blend->nmask + blend->init * blend->mask;
-    return samples;
+    return blend ? blend->at_end(samples) : samples;
 }
 
 }  // namespace sdgimp::pipeline

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <torch/torch.h>
 #include <vector>
 
@@ -63,6 +64,13 @@ torch::Tensor txt2img_latents(const LatentModel& m, const sampling::GuidanceAt& 
 // is put back from the init latent.
 struct LatentBlend {
     torch::Tensor init, mask, nmask;  // (B, 4, h, w); mask + nmask = 1
+    // Set: each step's blend of (current latent, the sigma the denoiser gets) instead of the
+    // linear one, and the final latent is left as sampled (soft inpainting).
+    std::function<torch::Tensor(const torch::Tensor& current, const torch::Tensor& sigma)> step;
+    torch::Tensor at_step(const torch::Tensor& current, const torch::Tensor& sigma) const {
+        return step ? step(current, sigma) : init * mask + nmask * current;
+    }
+    torch::Tensor at_end(const torch::Tensor& samples) const { return step ? samples : samples * nmask + init * mask; }
 };
 
 // A1111's img2img step set-up: t_enc = int(strength * steps); the sampler runs the last

@@ -65,7 +65,9 @@ const std::vector<std::string>& request_option_names() {
         "inpaint-padding", "img2img-fix-steps", "eta", "eta-ddim", "s-churn", "s-tmin", "s-tmax", "s-noise", "s-min-uncond",
         "skip-early-cond", "sgm-noise-multiplier", "tiling", "unipc-variant", "unipc-skip-type", "unipc-order", "unipc-lower-order-final",
         "inpainting-mask-weight", "enable-hr", "hr-scale", "hr-resize-x", "hr-resize-y", "hr-upscaler", "hr-second-pass-steps",
-        "hr-sampler", "hr-scheduler", "hr-prompt", "hr-negative-prompt", "hr-checkpoint"};
+        "hr-sampler", "hr-scheduler", "hr-prompt", "hr-negative-prompt", "hr-checkpoint", "soft-inpainting", "soft-schedule-bias",
+        "soft-preservation-strength", "soft-transition-contrast", "soft-mask-influence", "soft-difference-threshold",
+        "soft-difference-contrast"};
     return names;
 }
 
@@ -115,6 +117,13 @@ GenerateRequest request_from_options(const Options& o) {
     r.unipc_skip_type = o.get("unipc-skip-type", r.unipc_skip_type);
     r.unipc_order = o.get_int("unipc-order", r.unipc_order);
     r.inpainting_mask_weight = o.get_double("inpainting-mask-weight", r.inpainting_mask_weight);
+    if (o.has("soft-inpainting")) r.soft_inpainting = o.get_int("soft-inpainting", 0) != 0;
+    r.soft_schedule_bias = o.get_double("soft-schedule-bias", r.soft_schedule_bias);
+    r.soft_preservation_strength = o.get_double("soft-preservation-strength", r.soft_preservation_strength);
+    r.soft_transition_contrast = o.get_double("soft-transition-contrast", r.soft_transition_contrast);
+    r.soft_mask_influence = o.get_double("soft-mask-influence", r.soft_mask_influence);
+    r.soft_difference_threshold = o.get_double("soft-difference-threshold", r.soft_difference_threshold);
+    r.soft_difference_contrast = o.get_double("soft-difference-contrast", r.soft_difference_contrast);
     if (o.has("unipc-lower-order-final")) r.unipc_lower_order_final = o.get_int("unipc-lower-order-final", 1) != 0;
     if (o.has("enable-hr")) r.enable_hr = o.get_int("enable-hr", 0) != 0;
     r.hr_scale = o.get_double("hr-scale", r.hr_scale);

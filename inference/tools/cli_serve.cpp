@@ -198,6 +198,7 @@ bool serve_connection(int fd, Engine& engine) {
                     d["infotext"] = g.infotext;
                     d["seed"] = g.seed;
                     d["subseed"] = g.subseed;
+                    if (g.mask_for_overlay.valid()) d["mask_for_overlay"] = wire::attach_image(&m, g.mask_for_overlay);
                     m.header["images"].push_back(d);
                 }
                 if (overlay_mask.valid()) m.header["mask_for_overlay"] = wire::attach_image(&m, overlay_mask);
