@@ -199,6 +199,7 @@ void GenerateDialog::build() {
     }
 
     if (cfg_.mode == Mode::kTxt2Img) build_hires(left);
+    if (cfg_.mode == Mode::kInpaint) build_soft_inpaint(left);
 
     GtkWidget* extra = gtk_expander_new("Extra");
     GtkWidget* eg = gtk_grid_new();
@@ -297,6 +298,45 @@ void GenerateDialog::build() {
         GdkWindow* foreign = gdk_x11_window_foreign_new_for_display(gdk_display_get_default(), cfg_.transient_for_xid);
         if (foreign) gdk_window_set_transient_for(gtk_widget_get_window(window_), foreign);
     }
+}
+
+void GenerateDialog::build_soft_inpaint(GtkWidget* box) {
+    // A1111's Soft inpainting: partly selected pixels keep part of the original; each result gets
+    // its own layer mask of where it changed.
+    auto& W = w_->by_name;
+    GtkWidget* soft = gtk_expander_new("Soft inpainting");
+    GtkWidget* sg = gtk_grid_new();
+    gtk_grid_set_row_spacing(GTK_GRID(sg), 4);
+    gtk_grid_set_column_spacing(GTK_GRID(sg), 8);
+    GtkGrid* g = GTK_GRID(sg);
+    W["soft_inpainting"] = gtk_check_button_new_with_label("Enable");
+    gtk_widget_set_tooltip_text(W["soft_inpainting"],
+                                "Blend the original and the new content by the selection's softness (A1111's Soft inpainting; a large mask blur helps)");
+    const struct {
+        const char* name;
+        const char* label;
+        double lo, hi, step;
+        int digits;
+        const char* tip;
+    } fields[] = {
+        {"soft_schedule_bias", "Schedule bias", 0, 8, 0.1, 1, "When the original is kept while denoising: below 1 late, above 1 early"},
+        {"soft_preservation_strength", "Preservation strength", 0, 8, 0.05, 2, "How strongly partly selected content keeps the original"},
+        {"soft_transition_contrast", "Transition contrast boost", 1, 32, 0.5, 1, "Keeps the contrast partial blends would lose"},
+        {"soft_mask_influence", "Mask influence", 0, 1, 0.05, 2, "How much the selection biases the difference threshold"},
+        {"soft_difference_threshold", "Difference threshold", 0, 8, 0.25, 2, "How much a region may change before the original stops showing through"},
+        {"soft_difference_contrast", "Difference contrast", 0, 8, 0.25, 2, "How sharp the step between blended and not blended is"},
+    };
+    gtk_grid_attach(g, W["soft_inpainting"], 0, 0, 2, 1);
+    int i = 0;
+    for (const auto& f : fields) {
+        W[f.name] = spin(f.lo, f.hi, f.step, f.digits);
+        gtk_widget_set_tooltip_text(W[f.name], f.tip);
+        label_row(g, 1 + i / 2, (i % 2) * 2, f.label, W[f.name]);
+        ++i;
+    }
+    gtk_container_add(GTK_CONTAINER(soft), sg);
+    gtk_box_pack_start(GTK_BOX(box), soft, FALSE, FALSE, 0);
+    W["soft"] = soft;
 }
 
 void GenerateDialog::build_hires(GtkWidget* box) {
@@ -465,6 +505,13 @@ GenerateRequest GenerateDialog::request() const {
         r.masked_content = gtk_combo_box_get_active(GTK_COMBO_BOX(widget("masked_content")));
         r.inpaint_full_res = gtk_combo_box_get_active(GTK_COMBO_BOX(widget("inpaint_area"))) == 1;
         r.inpaint_full_res_padding = static_cast<int>(num(widget("inpaint_padding")));
+        r.soft_inpainting = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("soft_inpainting")));
+        r.soft_schedule_bias = num(widget("soft_schedule_bias"));
+        r.soft_preservation_strength = num(widget("soft_preservation_strength"));
+        r.soft_transition_contrast = num(widget("soft_transition_contrast"));
+        r.soft_mask_influence = num(widget("soft_mask_influence"));
+        r.soft_difference_threshold = num(widget("soft_difference_threshold"));
+        r.soft_difference_contrast = num(widget("soft_difference_contrast"));
     }
     return r;
 }
@@ -514,6 +561,14 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
         gtk_combo_box_set_active(GTK_COMBO_BOX(widget("masked_content")), r.masked_content);
         gtk_combo_box_set_active(GTK_COMBO_BOX(widget("inpaint_area")), r.inpaint_full_res ? 1 : 0);
         set_num(widget("inpaint_padding"), r.inpaint_full_res_padding);
+        gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("soft_inpainting")), r.soft_inpainting);
+        set_num(widget("soft_schedule_bias"), r.soft_schedule_bias);
+        set_num(widget("soft_preservation_strength"), r.soft_preservation_strength);
+        set_num(widget("soft_transition_contrast"), r.soft_transition_contrast);
+        set_num(widget("soft_mask_influence"), r.soft_mask_influence);
+        set_num(widget("soft_difference_threshold"), r.soft_difference_threshold);
+        set_num(widget("soft_difference_contrast"), r.soft_difference_contrast);
+        gtk_expander_set_expanded(GTK_EXPANDER(widget("soft")), r.soft_inpainting);
     }
     // A variation, seed resize or tiling that is set should be visible.
     gtk_expander_set_expanded(GTK_EXPANDER(widget("extra")),

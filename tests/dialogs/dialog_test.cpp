@@ -139,6 +139,43 @@ TEST_F(Dialogs, EveryDialogBuildsAndDescribesItsRequest) {
     }
 }
 
+// Inpaint's Soft inpainting fields: off by default with A1111's defaults, a pasted A1111 text with
+// them fills and opens the section, and the request carries every field back.
+TEST_F(Dialogs, SoftInpaintingFieldsFollowThePastedText) {
+    Fixture fx;
+    dialogs::DialogConfig cfg;
+    cfg.mode = dialogs::Mode::kInpaint;
+    cfg.vocab = test::vocab_path();
+    GenerateDialog d(cfg, fx.hooks());
+    ASSERT_NE(d.widget("soft_inpainting"), nullptr);
+    GenerateRequest r = d.request();
+    EXPECT_FALSE(r.soft_inpainting);
+    EXPECT_DOUBLE_EQ(r.soft_preservation_strength, 0.5);
+    EXPECT_DOUBLE_EQ(r.soft_transition_contrast, 4);
+    EXPECT_FALSE(gtk_expander_get_expanded(GTK_EXPANDER(d.widget("soft"))));
+    d.paste_parameters("a door\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 5, Size: 512x512, Denoising strength: 0.75, "
+                       "Mask blur: 16, Soft inpainting enabled: True, Soft inpainting schedule bias: 1.5, "
+                       "Soft inpainting preservation strength: 0.75, Soft inpainting transition contrast boost: 8, "
+                       "Soft inpainting mask influence: 0.25, Soft inpainting difference threshold: 1.25, "
+                       "Soft inpainting difference contrast: 3");
+    EXPECT_TRUE(gtk_expander_get_expanded(GTK_EXPANDER(d.widget("soft"))));
+    r = d.request();
+    EXPECT_TRUE(r.soft_inpainting);
+    EXPECT_EQ(r.mask_blur, 16);
+    EXPECT_DOUBLE_EQ(r.soft_schedule_bias, 1.5);
+    EXPECT_DOUBLE_EQ(r.soft_preservation_strength, 0.75);
+    EXPECT_DOUBLE_EQ(r.soft_transition_contrast, 8);
+    EXPECT_DOUBLE_EQ(r.soft_mask_influence, 0.25);
+    EXPECT_DOUBLE_EQ(r.soft_difference_threshold, 1.25);
+    EXPECT_DOUBLE_EQ(r.soft_difference_contrast, 3);
+    gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget("soft_inpainting")), FALSE);
+    EXPECT_FALSE(d.request().soft_inpainting);
+    // Image to Image has no such section.
+    cfg.mode = dialogs::Mode::kImg2Img;
+    GenerateDialog i2i(cfg, fx.hooks());
+    EXPECT_EQ(i2i.widget("soft_inpainting"), nullptr);
+}
+
 // Text to Image's Hires. fix fields: a pasted A1111 hires text fills them and opens the section,
 // the size label follows A1111's arithmetic, and the request carries every field back.
 TEST_F(Dialogs, HiresFixFieldsFollowThePastedText) {
