@@ -181,6 +181,9 @@ void GenerateDialog::build() {
         label_row(g, row++, 2, "Masked content", W["masked_content"]);
         label_row(g, row, 0, "Inpaint area", W["inpaint_area"]);
         label_row(g, row++, 2, "Only masked padding", W["inpaint_padding"]);
+        W["mask_mode"] = combo({"Inpaint masked", "Inpaint not masked"});
+        gtk_widget_set_tooltip_text(W["mask_mode"], "Inpaint not masked: repaint everything outside the selection");
+        label_row(g, row++, 0, "Mask mode", W["mask_mode"]);
     }
     gtk_box_pack_start(GTK_BOX(left), grid, FALSE, FALSE, 0);
 
@@ -505,6 +508,7 @@ GenerateRequest GenerateDialog::request() const {
         r.masked_content = gtk_combo_box_get_active(GTK_COMBO_BOX(widget("masked_content")));
         r.inpaint_full_res = gtk_combo_box_get_active(GTK_COMBO_BOX(widget("inpaint_area"))) == 1;
         r.inpaint_full_res_padding = static_cast<int>(num(widget("inpaint_padding")));
+        r.inpaint_not_masked = gtk_combo_box_get_active(GTK_COMBO_BOX(widget("mask_mode"))) == 1;
         r.soft_inpainting = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("soft_inpainting")));
         r.soft_schedule_bias = num(widget("soft_schedule_bias"));
         r.soft_preservation_strength = num(widget("soft_preservation_strength"));
@@ -561,6 +565,7 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
         gtk_combo_box_set_active(GTK_COMBO_BOX(widget("masked_content")), r.masked_content);
         gtk_combo_box_set_active(GTK_COMBO_BOX(widget("inpaint_area")), r.inpaint_full_res ? 1 : 0);
         set_num(widget("inpaint_padding"), r.inpaint_full_res_padding);
+        gtk_combo_box_set_active(GTK_COMBO_BOX(widget("mask_mode")), r.inpaint_not_masked ? 1 : 0);
         gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("soft_inpainting")), r.soft_inpainting);
         set_num(widget("soft_schedule_bias"), r.soft_schedule_bias);
         set_num(widget("soft_preservation_strength"), r.soft_preservation_strength);

@@ -233,6 +233,8 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     }
     std::string area;
     if (str("Inpaint area", &area)) r->inpaint_full_res = area == "Only masked";
+    std::string mask_mode;
+    if (str("Mask mode", &mask_mode)) r->inpaint_not_masked = mask_mode == "Inpaint not masked";
     if (num("Masked area padding", &d)) r->inpaint_full_res_padding = saturated_int(d);
     if (num("Conditional mask weight", &d)) r->inpainting_mask_weight = d;
     if (num("Eta", &d)) r->eta_ancestral = d;
@@ -282,7 +284,7 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
 
     static const char* kKnown[] = {"Prompt", "Negative prompt", "Steps", "Sampler", "Schedule type", "CFG scale", "Seed",
         "Size-1", "Size-2", "Variation seed", "Variation seed strength", "Seed resize from-1", "Seed resize from-2",
-        "Denoising strength", "Clip skip", "ENSD", "RNG", "Emphasis", "Mask blur", "Masked content", "Inpaint area",
+        "Denoising strength", "Clip skip", "ENSD", "RNG", "Emphasis", "Mask blur", "Mask mode", "Masked content", "Inpaint area",
         "Masked area padding", "Batch size", "Batch pos", "Tiling", "Model hash", "Model", "Version", "Eta", "Eta DDIM", "Sigma churn",
         "Sigma tmin", "Sigma tmax", "Sigma noise", "NGMS", "Skip Early CFG", "SGM noise multiplier", "Conditional mask weight",
         "Hires upscale", "Hires resize-1", "Hires resize-2", "Hires steps", "Hires upscaler", "Hires sampler",

@@ -43,6 +43,7 @@ struct GenerateRequest {
     int masked_content = 1;
     bool inpaint_full_res = false;
     int inpaint_full_res_padding = 32;
+    bool inpaint_not_masked = false;  // A1111's "Mask mode: Inpaint not masked": the mask inverted first
     // Inpainting models: how strongly the masked area is blanked in their image conditioning
     // (A1111's "Inpainting conditioning mask strength", written as "Conditional mask weight").
     double inpainting_mask_weight = 1.0;

@@ -662,10 +662,11 @@ Status Engine::inpaint(const GenerateRequest& req, const Image& image, const Ima
             g.seed = res.seeds[i];
             g.subseed = res.subseeds[i];
             text::GenerationInfo gi = generation_info(r, id, g.seed, g.subseed, true);
-            // In the order A1111 1.10 adds them: img2img's mask blur, the soft inpainting script's
-            // keys, then its init's inpaint area and masked content.
-            gi.extra.emplace_back("Mask blur", text::InfoValue::integer(r.mask_blur));
+            // In the order A1111 1.10 adds them: the soft inpainting script's keys, then its
+            // img2img init's mask mode, mask blur (when there is one), inpaint area and masked content.
             add_soft_inpaint_info(r, &gi);
+            if (r.inpaint_not_masked) gi.extra.emplace_back("Mask mode", text::InfoValue::str("Inpaint not masked"));
+            if (r.mask_blur > 0) gi.extra.emplace_back("Mask blur", text::InfoValue::integer(r.mask_blur));
             if (r.inpaint_full_res) {
                 gi.extra.emplace_back("Inpaint area", text::InfoValue::str("Only masked"));
                 gi.extra.emplace_back("Masked area padding", text::InfoValue::integer(r.inpaint_full_res_padding));

@@ -345,7 +345,10 @@ InpaintPrep prepare_inpaint(const Image& image_in, const Image& mask_in, const I
     if (!image_in.valid() || !mask_in.valid() || image_in.width != mask_in.width || image_in.height != mask_in.height)
         throw Error(ErrorCode::kInvalidRequest, "The inpaint mask must have the same size as the image.");
     InpaintPrep p;
-    Image mask = blur_mask(binary_mask(mask_in, s.mask_round), s.mask_blur_x, s.mask_blur_y);
+    Image mask = binary_mask(mask_in, s.mask_round);
+    if (s.invert)
+        for (auto& v : mask.pixels) v = static_cast<uint8_t>(255 - v);
+    mask = blur_mask(mask, s.mask_blur_x, s.mask_blur_y);
     std::optional<Box> crop_box;
     if (s.full_res) {
         p.mask_for_overlay = mask;

@@ -53,6 +53,7 @@ struct InpaintSettings {
     bool full_res = false;          // "Inpaint area: Only masked"
     int padding = 32;
     bool mask_round = true;
+    bool invert = false;            // "Inpaint not masked"
 };
 
 // Everything A1111's img2img init derives from the image and the mask before sampling.

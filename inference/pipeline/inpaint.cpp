@@ -17,6 +17,7 @@ InpaintResult generate_inpaint(const SDModel& m, const text::ClipTokenizer& tok,
     is.full_res = r.inpaint_full_res;
     is.padding = r.inpaint_full_res_padding;
     is.mask_round = !r.soft_inpainting;  // soft inpainting keeps the mask's partial values
+    is.invert = r.inpaint_not_masked;
     imaging::InpaintPrep prep = imaging::prepare_inpaint(image, mask, is);
     if (prep.empty_mask) throw Error(ErrorCode::kInvalidRequest, "The inpaint mask is empty; select the area to repaint first.");
     const GenerateRequest rr = with_resolved_seeds(r);

@@ -40,7 +40,7 @@ const char* kUsage =
     "      --unipc-lower-order-final 0|1\n"
     "  img2img --model FILE --init-image IN.png --denoising-strength 0.3 [txt2img options]\n"
     "  inpaint --model FILE --init-image IN.png --mask MASK.png [--mask-blur 4] [--masked-content 0-3]\n"
-    "      [--inpaint-full-res 1 --inpaint-padding 32] [--denoising-strength 0.75] [txt2img options]\n"
+    "      [--inpaint-full-res 1 --inpaint-padding 32] [--inpaint-not-masked 1] [--denoising-strength 0.75] [txt2img options]\n"
     "      [--soft-inpainting 1 [--soft-schedule-bias 1 --soft-preservation-strength 0.5 --soft-transition-contrast 4\n"
     "       --soft-mask-influence 0 --soft-difference-threshold 0.5 --soft-difference-contrast 2]]\n"
     "  upscale --init-image IN.png [--upscaler \"ESRGAN thick\"|\"ESRGAN medium\"|\"ESRGAN slim\"|Lanczos|Nearest]\n"

@@ -154,7 +154,7 @@ TEST_F(Dialogs, SoftInpaintingFieldsFollowThePastedText) {
     EXPECT_DOUBLE_EQ(r.soft_transition_contrast, 4);
     EXPECT_FALSE(gtk_expander_get_expanded(GTK_EXPANDER(d.widget("soft"))));
     d.paste_parameters("a door\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 5, Size: 512x512, Denoising strength: 0.75, "
-                       "Mask blur: 16, Soft inpainting enabled: True, Soft inpainting schedule bias: 1.5, "
+                       "Mask blur: 16, Mask mode: Inpaint not masked, Soft inpainting enabled: True, Soft inpainting schedule bias: 1.5, "
                        "Soft inpainting preservation strength: 0.75, Soft inpainting transition contrast boost: 8, "
                        "Soft inpainting mask influence: 0.25, Soft inpainting difference threshold: 1.25, "
                        "Soft inpainting difference contrast: 3");
@@ -162,6 +162,8 @@ TEST_F(Dialogs, SoftInpaintingFieldsFollowThePastedText) {
     r = d.request();
     EXPECT_TRUE(r.soft_inpainting);
     EXPECT_EQ(r.mask_blur, 16);
+    EXPECT_TRUE(r.inpaint_not_masked);
+    EXPECT_EQ(gtk_combo_box_get_active(GTK_COMBO_BOX(d.widget("mask_mode"))), 1);
     EXPECT_DOUBLE_EQ(r.soft_schedule_bias, 1.5);
     EXPECT_DOUBLE_EQ(r.soft_preservation_strength, 0.75);
     EXPECT_DOUBLE_EQ(r.soft_transition_contrast, 8);

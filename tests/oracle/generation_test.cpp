@@ -1006,6 +1006,38 @@ TEST(OracleNets, EngineInpaintKeepsTheUnmaskedImage) {
                 EXPECT_NE(out[0].infotext.find("Mask blur: 4"), std::string::npos);
             }
         }
+        // "Inpaint not masked": the ellipse's inside kept, the outside repainted; A1111's record
+        // (mask mode before mask blur; no blur, no key), pasted back.
+        {
+            GenerateRequest r;
+            r.prompt = "ballast, pebbles";
+            r.steps = 4;
+            r.seed = 11;
+            r.width = 96;
+            r.height = 80;
+            r.inpaint_not_masked = true;
+            std::vector<GeneratedImage> out;
+            ASSERT_TRUE(engine.inpaint(r, img, mask, {}, &out).ok);
+            int changed_inside = 0, changed_outside = 0;
+            for (int y = 0; y < 80; ++y)
+                for (int x = 0; x < 96; ++x) {
+                    const size_t p = static_cast<size_t>(y) * 96 + x;
+                    bool differs = false;
+                    for (int c = 0; c < 3; ++c) differs = differs || out[0].image.pixels[p * 3 + c] != img.pixels[p * 3 + c];
+                    const double d = std::hypot((x - 48) / 24.0, (y - 40) / 16.0);
+                    if (d < 0.3) changed_inside += differs;  // beyond the blur's reach (10 pixels) inside
+                    if (d > 1.6) changed_outside += differs;
+                }
+            EXPECT_EQ(changed_inside, 0);
+            EXPECT_GT(changed_outside, 100);
+            EXPECT_NE(out[0].infotext.find("Mask mode: Inpaint not masked, Mask blur: 4"), std::string::npos) << out[0].infotext;
+            GenerateRequest pasted;
+            EXPECT_TRUE(apply_parameters(out[0].infotext, &pasted).empty());
+            EXPECT_TRUE(pasted.inpaint_not_masked);
+            r.mask_blur = 0;
+            ASSERT_TRUE(engine.inpaint(r, img, mask, {}, &out).ok);
+            EXPECT_EQ(out[0].infotext.find("Mask blur"), std::string::npos) << out[0].infotext;
+        }
         Image empty{96, 80, 1, std::vector<uint8_t>(96 * 80, 0)};
         GenerateRequest r;
         r.width = 96;

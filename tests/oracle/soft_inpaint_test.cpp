@@ -183,10 +183,11 @@ TEST(OracleNets, EngineSoftInpainting) {
             EXPECT_EQ(first_mask.pixels, out[0].mask_for_overlay.pixels);
             EXPECT_NE(out[0].mask_for_overlay.pixels, out[1].mask_for_overlay.pixels);  // each image moved its own way
             // A1111's record, in its order, pasted back to the same request and the same pixels.
-            const std::string keys = "Mask blur: 6, Soft inpainting enabled: True, Soft inpainting schedule bias: 1, "
+            // (1.10 adds the script's keys before its img2img init adds the mask's.)
+            const std::string keys = "Soft inpainting enabled: True, Soft inpainting schedule bias: 1, "
                                      "Soft inpainting preservation strength: 0.5, Soft inpainting transition contrast boost: 4, "
                                      "Soft inpainting mask influence: 0, Soft inpainting difference threshold: 0.5, "
-                                     "Soft inpainting difference contrast: 2";
+                                     "Soft inpainting difference contrast: 2, Mask blur: 6";
             EXPECT_NE(out[0].infotext.find(keys + (full_res ? ", Inpaint area: Only masked, Masked area padding: 32, Masked content: fill" : "")),
                       std::string::npos) << out[0].infotext;
             // (One image: the VAE's posterior sample follows the request's first seed.)
@@ -220,4 +221,31 @@ TEST(OracleNets, EngineSoftInpainting) {
         ++runs;
     }
     EXPECT_GT(runs, 0);
+}
+
+// A1111's "Inpaint not masked" inverts the (binary) mask before the blur: the same preparation as
+// the inverted mask given, for both inpaint areas.
+TEST(SoftInpaint, NotMaskedInvertsTheMaskFirst) {
+    Image img{40, 32, 3, std::vector<uint8_t>(40 * 32 * 3)};
+    for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>(i * 13 % 256);
+    Image mask{40, 32, 1, std::vector<uint8_t>(40 * 32, 255)}, inverted = mask;
+    for (int y = 8; y < 20; ++y)
+        for (int x = 10; x < 26; ++x) mask.pixels[static_cast<size_t>(y) * 40 + x] = 0;
+    for (size_t i = 0; i < mask.pixels.size(); ++i) inverted.pixels[i] = static_cast<uint8_t>(255 - mask.pixels[i]);
+    for (bool full_res : {false, true}) {
+        imaging::InpaintSettings s;
+        s.width = 32;
+        s.height = 32;
+        s.full_res = full_res;
+        s.padding = 4;
+        s.invert = true;
+        const auto a = imaging::prepare_inpaint(img, mask, s);
+        s.invert = false;
+        const auto b = imaging::prepare_inpaint(img, inverted, s);
+        EXPECT_EQ(a.mask.pixels, b.mask.pixels) << full_res;
+        EXPECT_EQ(a.mask_for_overlay.pixels, b.mask_for_overlay.pixels) << full_res;
+        EXPECT_EQ(a.encoder_input.pixels, b.encoder_input.pixels) << full_res;
+        EXPECT_EQ(a.latent_nmask, b.latent_nmask) << full_res;
+        EXPECT_EQ(a.paste_to, b.paste_to) << full_res;
+    }
 }
