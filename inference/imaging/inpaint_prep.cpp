@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "../status.h"
+#include "pil_blur.h"
 #include "resample.h"
 
 namespace sdgimp::imaging {
@@ -219,89 +220,41 @@ Image resize_image(int mode, const Image& img, int width, int height) {
     const int ox = width / 2 - src_w / 2, oy = height / 2 - src_h / 2;
     paste(&out, r, ox, oy);
     if (mode == 2) {
-        // Stretch the edge rows / columns into the borders left by the aspect change.
-        for (int y = 0; y < height; ++y)
-            for (int x = 0; x < width; ++x) {
-                const int sx = std::clamp(x - ox, 0, src_w - 1), sy = std::clamp(y - oy, 0, src_h - 1);
-                if (x - ox == sx && y - oy == sy) continue;
-                std::copy_n(&r.pixels[at(r, sx, sy)], r.channels, &out.pixels[at(out, x, y)]);
-            }
+        // The borders the aspect change leaves: A1111 resizes an empty box at each edge of the
+        // resized image to the border's size (PIL's bicubic then extrapolates the last two rows).
+        if (ratio < src_ratio && oy > 0) {
+            paste(&out, resize_box(r, width, oy, 0, 0, width, 0), 0, 0);
+            paste(&out, resize_box(r, width, oy, 0, r.height, width, r.height), 0, oy + src_h);
+        } else if (ratio > src_ratio && ox > 0) {
+            paste(&out, resize_box(r, ox, height, 0, 0, 0, height), 0, 0);
+            paste(&out, resize_box(r, ox, height, r.width, 0, r.width, height), ox + src_w, 0);
+        }
     }
     return out;
 }
-
-namespace {
-
-// PIL's GaussianBlur: three box blurs per direction with a fractional box radius.
-double pil_box_radius(double radius, int passes) {
-    const double sigma2 = radius * radius / passes;
-    const double L = std::sqrt(12.0 * sigma2 + 1.0);
-    const double l = std::floor((L - 1.0) / 2.0);
-    double a = (2 * l + 1) * (l * (l + 1) - 3 * sigma2);
-    a /= 6 * (sigma2 - (l + 1) * (l + 1));
-    return l + a;
-}
-
-void box_blur_line(const double* in, double* out, int n, int stride, double r) {
-    const int ri = static_cast<int>(r);
-    const double ww = 1.0 / (r * 2 + 1), fw = (1.0 - (ri * 2 + 1) * ww) / 2;
-    auto px = [&](int i) { return in[static_cast<size_t>(std::clamp(i, 0, n - 1)) * stride]; };
-    double acc = 0;
-    for (int i = -ri; i <= ri; ++i) acc += px(i);
-    for (int x = 0; x < n; ++x) {
-        out[static_cast<size_t>(x) * stride] = acc * ww + (px(x - ri - 1) + px(x + ri + 1)) * fw;
-        acc += px(x + ri + 1) - px(x - ri);
-    }
-}
-
-void pil_gaussian_blur(std::vector<double>* plane, int w, int h, double radius) {
-    if (radius <= 0) return;
-    const double r = pil_box_radius(radius, 3);
-    std::vector<double> tmp(plane->size());
-    for (int pass = 0; pass < 3; ++pass) {
-        for (int y = 0; y < h; ++y) box_blur_line(plane->data() + static_cast<size_t>(y) * w, tmp.data() + static_cast<size_t>(y) * w, w, 1, r);
-        plane->swap(tmp);
-    }
-    for (int pass = 0; pass < 3; ++pass) {
-        for (int x = 0; x < w; ++x) box_blur_line(plane->data() + x, tmp.data() + x, h, w, r);
-        plane->swap(tmp);
-    }
-}
-
-}  // namespace
 
 Image fill_masked(const Image& rgb_in, const Image& mask) {
     const Image rgb = to_rgb(rgb_in), m = to_gray(mask);
     const int w = rgb.width, h = rgb.height;
     const size_t n = static_cast<size_t>(w) * h;
-    // The unmasked pixels, premultiplied, blurred at decreasing radii; each level is composited
-    // over the previous ones, so the colour around a hole flows into it.
-    std::vector<double> canvas(n * 4, 0.0);
-    for (const auto& [radius, repeats] : {std::pair{256, 1}, {64, 1}, {16, 2}, {4, 4}, {2, 2}, {0, 1}}) {
-        std::vector<std::vector<double>> planes(4, std::vector<double>(n));
-        for (size_t i = 0; i < n; ++i) {
-            const double a = (255 - m.pixels[i]) / 255.0;
-            for (int c = 0; c < 3; ++c) planes[static_cast<size_t>(c)][i] = rgb.pixels[i * 3 + c] * a;
-            planes[3][i] = a;
+    // The unmasked pixels pasted (premultiplied) onto a transparent canvas, as A1111's fill does.
+    Image masked = blank(w, h, 4, 0);
+    for (size_t i = 0; i < n; ++i) {
+        const uint32_t a = 255u - m.pixels[i];
+        for (int c = 0; c < 3; ++c) {
+            const uint32_t t = rgb.pixels[i * 3 + c] * a + 128;
+            masked.pixels[i * 4 + c] = static_cast<uint8_t>((t + (t >> 8)) >> 8);
         }
-        for (auto& p : planes) pil_gaussian_blur(&p, w, h, radius);
-        for (int rep = 0; rep < repeats; ++rep)
-            for (size_t i = 0; i < n; ++i) {
-                const double a = std::min(1.0, planes[3][i]);
-                if (a <= 1e-9) continue;
-                const double out_a = a + canvas[i * 4 + 3] * (1 - a);
-                for (int c = 0; c < 3; ++c) {
-                    const double col = planes[static_cast<size_t>(c)][i] / planes[3][i];
-                    canvas[i * 4 + c] = (col * a + canvas[i * 4 + c] * canvas[i * 4 + 3] * (1 - a)) / out_a;
-                }
-                canvas[i * 4 + 3] = out_a;
-            }
+        masked.pixels[i * 4 + 3] = static_cast<uint8_t>(a);
     }
-    Image out = blank(w, h, 3);
-    for (size_t i = 0; i < n; ++i)
-        for (int c = 0; c < 3; ++c)
-            out.pixels[i * 3 + c] = static_cast<uint8_t>(std::clamp(std::lround(canvas[i * 4 + c]), 0L, 255L));
-    return out;
+    // Blurred at decreasing radii, each level composited over the previous ones, so the colour
+    // around a hole flows into it.
+    Image canvas = blank(w, h, 4, 0);
+    for (const auto& [radius, repeats] : {std::pair{256, 1}, {64, 1}, {16, 2}, {4, 4}, {2, 2}, {0, 1}}) {
+        const Image level = pil_unpremultiply(pil_gaussian_blur(masked, static_cast<float>(radius)));
+        for (int rep = 0; rep < repeats; ++rep) pil_alpha_composite(&canvas, level);
+    }
+    return to_rgb(canvas);
 }
 
 Image overlay_of(const Image& rgb_in, const Image& mask_for_overlay) {

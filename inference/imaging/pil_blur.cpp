@@ -36,27 +36,91 @@ void box_pass(const uint8_t* in, uint8_t* out, int n, size_t stride, int r, uint
 
 }  // namespace
 
-Image pil_gaussian_blur_gray(const Image& gray, float radius) {
-    if (gray.channels != 1 || !gray.valid()) throw Error(ErrorCode::kInternal, "The PIL blur takes one-channel images.");
-    if (radius <= 0) return gray;
+Image pil_gaussian_blur(const Image& img, float radius) {
+    if (!img.valid()) throw Error(ErrorCode::kInternal, "The PIL blur got an invalid image.");
+    if (radius <= 0) return img;
     const float box = pil_box_radius(radius, 3);
     const int r = static_cast<int>(box);
     // Weights in 24-bit fixed point: `whole` for the 2r+1 pixels inside, `edge` for the two beside.
     const uint32_t whole = static_cast<uint32_t>(static_cast<float>(1 << 24) / (box * 2 + 1));
     const uint32_t edge = ((1u << 24) - static_cast<uint32_t>(r * 2 + 1) * whole) / 2;
-    const int w = gray.width, h = gray.height;
-    std::vector<uint8_t> a = gray.pixels, b(a.size());
+    const int w = img.width, h = img.height;
+    const size_t ch = static_cast<size_t>(img.channels);
+    std::vector<uint8_t> a = img.pixels, b(a.size());
     for (int pass = 0; pass < 3; ++pass) {
-        for (int y = 0; y < h; ++y) box_pass(&a[static_cast<size_t>(y) * w], &b[static_cast<size_t>(y) * w], w, 1, r, whole, edge);
+        for (int y = 0; y < h; ++y)
+            for (size_t c = 0; c < ch; ++c) {
+                const size_t at = static_cast<size_t>(y) * w * ch + c;
+                box_pass(&a[at], &b[at], w, ch, r, whole, edge);
+            }
         a.swap(b);
     }
     for (int pass = 0; pass < 3; ++pass) {
-        for (int x = 0; x < w; ++x) box_pass(&a[static_cast<size_t>(x)], &b[static_cast<size_t>(x)], h, static_cast<size_t>(w), r, whole, edge);
+        for (int x = 0; x < w; ++x)
+            for (size_t c = 0; c < ch; ++c) {
+                const size_t at = static_cast<size_t>(x) * ch + c;
+                box_pass(&a[at], &b[at], h, static_cast<size_t>(w) * ch, r, whole, edge);
+            }
         a.swap(b);
     }
-    Image out = gray;
+    Image out = img;
     out.pixels = std::move(a);
     return out;
+}
+
+Image pil_gaussian_blur_gray(const Image& gray, float radius) {
+    if (gray.channels != 1) throw Error(ErrorCode::kInternal, "The PIL gray blur takes one-channel images.");
+    return pil_gaussian_blur(gray, radius);
+}
+
+namespace {
+
+uint8_t mul_div255(uint32_t v, uint32_t a) {
+    const uint32_t t = v * a + 128;
+    return static_cast<uint8_t>((t + (t >> 8)) >> 8);
+}
+
+uint8_t shift_div255(uint32_t v) { return static_cast<uint8_t>(((v >> 8) + v) >> 8); }
+
+}  // namespace
+
+Image pil_premultiply(const Image& rgba) {
+    Image out = rgba;
+    for (size_t i = 0; i + 3 < out.pixels.size(); i += 4) {
+        const uint32_t a = rgba.pixels[i + 3];
+        if (a == 255 || a == 0) continue;
+        for (int c = 0; c < 3; ++c) out.pixels[i + c] = mul_div255(rgba.pixels[i + c], a);
+    }
+    return out;
+}
+
+Image pil_unpremultiply(const Image& p) {
+    Image out = p;
+    for (size_t i = 0; i + 3 < out.pixels.size(); i += 4) {
+        const uint32_t a = p.pixels[i + 3];
+        if (a == 255 || a == 0) continue;
+        for (int c = 0; c < 3; ++c) out.pixels[i + c] = static_cast<uint8_t>(std::min<uint32_t>(255, 255 * p.pixels[i + c] / a));
+    }
+    return out;
+}
+
+void pil_alpha_composite(Image* dst, const Image& src) {
+    // PIL's integer "over", with 7 extra bits of precision in the colour weights.
+    constexpr uint32_t kBits = 7;
+    for (size_t i = 0; i + 3 < dst->pixels.size(); i += 4) {
+        const uint8_t* s = &src.pixels[i];
+        uint8_t* d = &dst->pixels[i];
+        if (s[3] == 0) continue;
+        const uint32_t blend = d[3] * (255u - s[3]);
+        const uint32_t outa255 = s[3] * 255u + blend;
+        const uint32_t coef1 = s[3] * 255u * 255u * (1u << kBits) / outa255;
+        const uint32_t coef2 = 255u * (1u << kBits) - coef1;
+        for (int c = 0; c < 3; ++c) {
+            const uint32_t t = s[c] * coef1 + d[c] * coef2 + (0x80u << kBits);
+            d[c] = static_cast<uint8_t>(((t >> 8) + t) >> 8 >> kBits);
+        }
+        d[3] = shift_div255(outa255 + 0x80);
+    }
 }
 
 }  // namespace sdgimp::imaging

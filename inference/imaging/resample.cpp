@@ -47,8 +47,9 @@ struct Coeffs {
     std::vector<int> k;       // fixed point, ksize per output
 };
 
-Coeffs precompute(int in_size, int out_size, Filter f) {
-    const double scale = static_cast<double>(in_size) / out_size;
+// Coefficients for out_size samples over the source span [in0, in1) of in_size samples (PIL's box).
+Coeffs precompute(double in0, double in1, int in_size, int out_size, Filter f) {
+    const double scale = (in1 - in0) / out_size;
     const double filterscale = std::max(scale, 1.0);
     const double support = support_of(f) * filterscale;
     Coeffs c;
@@ -57,7 +58,7 @@ Coeffs precompute(int in_size, int out_size, Filter f) {
     c.k.assign(static_cast<size_t>(out_size) * static_cast<size_t>(c.ksize), 0);
     std::vector<double> kk(static_cast<size_t>(c.ksize));
     for (int xx = 0; xx < out_size; ++xx) {
-        const double center = (xx + 0.5) * scale;
+        const double center = in0 + (xx + 0.5) * scale;
         const double ss = 1.0 / filterscale;
         int xmin = static_cast<int>(center - support + 0.5);
         if (xmin < 0) xmin = 0;
@@ -86,14 +87,14 @@ uint8_t clip8(int64_t v) {
     return static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-Image pass(const Image& in, int out_w, int out_h, bool horizontal, Filter f) {
+Image pass(const Image& in, int out_w, int out_h, bool horizontal, Filter f, double in0, double in1) {
     Image out;
     out.width = out_w;
     out.height = out_h;
     out.channels = in.channels;
     out.pixels.resize(static_cast<size_t>(out_w) * static_cast<size_t>(out_h) * static_cast<size_t>(in.channels));
     const int n_out = horizontal ? out_w : out_h;
-    const Coeffs c = precompute(horizontal ? in.width : in.height, n_out, f);
+    const Coeffs c = precompute(in0, in1, horizontal ? in.width : in.height, n_out, f);
     const int ch = in.channels;
     for (int y = 0; y < out_h; ++y) {
         for (int x = 0; x < out_w; ++x) {
@@ -137,8 +138,23 @@ Image resize(const Image& in, int width, int height, Filter filter) {
         return out;
     }
     Image cur = in;
-    if (width != in.width) cur = pass(cur, width, cur.height, true, filter);
-    if (height != in.height) cur = pass(cur, cur.width, height, false, filter);
+    if (width != in.width) cur = pass(cur, width, cur.height, true, filter, 0, in.width);
+    if (height != in.height) cur = pass(cur, cur.width, height, false, filter, 0, in.height);
+    return cur;
+}
+
+Image resize_box(const Image& in, int width, int height, double x0, double y0, double x1, double y1, Filter filter) {
+    if (!in.valid() || filter == Filter::kNearest) throw Error(ErrorCode::kInternal, "resize_box takes a valid image and a filter.");
+    if (width < 1 || height < 1 || width > 32768 || height > 32768)
+        throw Error(ErrorCode::kInvalidRequest, "A resized image must be between 1 and 32768 pixels on each side.");
+    // PIL skips a pass whose axis keeps its size and its whole span.
+    const bool horizontal = width != in.width || x0 != 0 || x1 != width;
+    const bool vertical = height != in.height || y0 != 0 || y1 != height;
+    if (!vertical && (y0 != 0 || y1 != in.height)) throw Error(ErrorCode::kInternal, "resize_box crops rows only with a vertical pass.");
+    Image cur = in;
+    if (horizontal) cur = pass(cur, width, cur.height, true, filter, x0, x1);
+    else if (x0 != 0 || x1 != in.width) throw Error(ErrorCode::kInternal, "resize_box crops columns only with a horizontal pass.");
+    if (vertical) cur = pass(cur, cur.width, height, false, filter, y0, y1);
     return cur;
 }
 
