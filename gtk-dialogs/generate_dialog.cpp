@@ -222,6 +222,14 @@ void GenerateDialog::build() {
     W["tiling"] = gtk_check_button_new_with_label("Tiling");
     gtk_widget_set_tooltip_text(W["tiling"], "An image that tiles seamlessly: the networks wrap round at its borders (A1111's Tiling)");
     gtk_grid_attach(GTK_GRID(eg), W["tiling"], 1, 2, 1, 1);
+    if (cfg_.mode != Mode::kTxt2Img) {
+        W["noise_multiplier"] = spin(0, 1.5, 0.01, 3);
+        gtk_widget_set_tooltip_text(W["noise_multiplier"], "Scales the starting noise (A1111's Noise multiplier for img2img; 1 = as drawn)");
+        W["extra_noise"] = spin(0, 1, 0.01, 2);
+        gtk_widget_set_tooltip_text(W["extra_noise"], "Adds the starting noise once more at this strength (A1111's Extra noise)");
+        label_row(GTK_GRID(eg), 3, 0, "Noise multiplier", W["noise_multiplier"]);
+        label_row(GTK_GRID(eg), 3, 2, "Extra noise", W["extra_noise"]);
+    }
     gtk_container_add(GTK_CONTAINER(extra), eg);
     gtk_box_pack_start(GTK_BOX(left), extra, FALSE, FALSE, 0);
     W["extra"] = extra;
@@ -487,6 +495,10 @@ GenerateRequest GenerateDialog::request() const {
     r.tiling = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("tiling")));
     r.clip_skip = static_cast<int>(num(widget("clip_skip")));
     if (widget("denoising_strength")) r.denoising_strength = num(widget("denoising_strength"));
+    if (widget("noise_multiplier")) {
+        r.noise_multiplier = num(widget("noise_multiplier"));
+        r.extra_noise = num(widget("extra_noise"));
+    }
     if (widget("enable_hr")) {
         r.enable_hr = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("enable_hr")));
         r.denoising_strength = num(widget("hr_denoising_strength"));
@@ -544,6 +556,10 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
     gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("tiling")), r.tiling);
     set_num(widget("clip_skip"), r.clip_skip);
     if (widget("denoising_strength")) set_num(widget("denoising_strength"), r.denoising_strength);
+    if (widget("noise_multiplier")) {
+        set_num(widget("noise_multiplier"), r.noise_multiplier);
+        set_num(widget("extra_noise"), r.extra_noise);
+    }
     if (widget("enable_hr")) {
         gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("enable_hr")), r.enable_hr);
         set_num(widget("hr_denoising_strength"), r.denoising_strength);
@@ -577,7 +593,8 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
     }
     // A variation, seed resize or tiling that is set should be visible.
     gtk_expander_set_expanded(GTK_EXPANDER(widget("extra")),
-                              r.subseed_strength > 0 || r.seed_resize_from_w > 0 || r.tiling || r.clip_skip > 1);
+                              r.subseed_strength > 0 || r.seed_resize_from_w > 0 || r.tiling || r.clip_skip > 1 ||
+                                  (widget("noise_multiplier") && (r.noise_multiplier != 1.0 || r.extra_noise > 0)));
     update_counters();
 }
 

@@ -165,6 +165,8 @@ void validate(const GenerateRequest& r) {
           r.soft_transition_contrast >= 1 && r.soft_transition_contrast <= 32 && r.soft_mask_influence >= 0 && r.soft_mask_influence <= 1 &&
           r.soft_difference_threshold >= 0 && r.soft_difference_threshold <= 8 && r.soft_difference_contrast >= 0 && r.soft_difference_contrast <= 8))
         bad("Soft inpainting settings are out of range: schedule bias, preservation strength, difference threshold and contrast go from 0 to 8, the transition contrast boost from 1 to 32 and the mask influence from 0 to 1.");
+    if (!(r.noise_multiplier >= 0 && r.noise_multiplier <= 1.5) || !(r.extra_noise >= 0 && r.extra_noise <= 1))
+        bad("The noise multiplier must be between 0 and 1.5 and the extra noise between 0 and 1.");
     if (!(r.s_min_uncond >= 0) || !(r.skip_early_cond >= 0 && r.skip_early_cond <= 1))
         bad("NGMS must not be negative and Skip Early CFG must be between 0 and 1.");
     if (r.enable_hr) validate_hires(r);
@@ -245,6 +247,8 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     if (num("Sigma noise", &d)) r->s_noise = d;
     if (num("NGMS", &d)) r->s_min_uncond = d;
     if (num("Skip Early CFG", &d)) r->skip_early_cond = d;
+    if (num("Noise multiplier", &d)) r->noise_multiplier = d;
+    if (num("Extra noise", &d)) r->extra_noise = d;
     std::string sgm;
     if (str("SGM noise multiplier", &sgm)) r->sgm_noise_multiplier = sgm == "True";
     std::string tiling;
@@ -290,7 +294,8 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
         "Hires upscale", "Hires resize-1", "Hires resize-2", "Hires steps", "Hires upscaler", "Hires sampler",
         "Hires schedule type", "Hires prompt", "Hires negative prompt", "Hires checkpoint", "Soft inpainting enabled",
         "Soft inpainting schedule bias", "Soft inpainting preservation strength", "Soft inpainting transition contrast boost",
-        "Soft inpainting mask influence", "Soft inpainting difference threshold", "Soft inpainting difference contrast"};
+        "Soft inpainting mask influence", "Soft inpainting difference threshold", "Soft inpainting difference contrast",
+        "Noise multiplier", "Extra noise"};
     // What the parser adds for an empty text is its defaults; only other values were really given.
     static const text::InfoParams defaults = text::parse_infotext("");
     for (const auto& [key, value] : p) {
@@ -411,6 +416,9 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     if (img2img) g.extra.emplace_back("Denoising strength", text::InfoValue::real(r.denoising_strength));
     if (!img2img && r.enable_hr) add_hires_info(r, model, &g);
     if (r.emphasis != "Original") g.extra.emplace_back("Emphasis", text::InfoValue::str(r.emphasis));
+    // Set when A1111 samples (after the prompts' keys, before the sampler's parameters).
+    if (img2img && r.noise_multiplier != 1.0) g.extra.emplace_back("Noise multiplier", text::InfoValue::real(r.noise_multiplier));
+    if ((img2img || r.enable_hr) && r.extra_noise > 0) g.extra.emplace_back("Extra noise", text::InfoValue::real(r.extra_noise));
     const bool ddim_like = r.sampler == "DDIM" || r.sampler == "DDIM CFG++";
     const bool churn_like = r.sampler == "Euler" || r.sampler == "Heun" || r.sampler == "DPM2";
     auto put = [&](const char* key, double v) { g.extra.emplace_back(key, text::InfoValue::real(v)); };

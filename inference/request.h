@@ -44,6 +44,11 @@ struct GenerateRequest {
     bool inpaint_full_res = false;
     int inpaint_full_res_padding = 32;
     bool inpaint_not_masked = false;  // A1111's "Mask mode: Inpaint not masked": the mask inverted first
+    // A1111's img2img noise settings: the starting noise scaled ("Noise multiplier for img2img",
+    // recorded as "Noise multiplier"; not in Hires. fix's second pass), and the same noise added
+    // once more at this strength ("Extra noise", img2img and the hires pass).
+    double noise_multiplier = 1.0;
+    double extra_noise = 0.0;
     // Inpainting models: how strongly the masked area is blanked in their image conditioning
     // (A1111's "Inpainting conditioning mask strength", written as "Conditional mask weight").
     double inpainting_mask_weight = 1.0;

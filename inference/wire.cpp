@@ -92,6 +92,7 @@ nlohmann::json request_to_json(const GenerateRequest& r) {
             {"emphasis", r.emphasis}, {"denoising_strength", r.denoising_strength}, {"img2img_fix_steps", r.img2img_fix_steps}, {"mask_blur", r.mask_blur},
             {"masked_content", r.masked_content}, {"inpaint_full_res", r.inpaint_full_res},
             {"inpaint_full_res_padding", r.inpaint_full_res_padding}, {"inpaint_not_masked", r.inpaint_not_masked},
+            {"noise_multiplier", r.noise_multiplier}, {"extra_noise", r.extra_noise},
             {"eta_ancestral", r.eta_ancestral},
             {"eta_ddim", r.eta_ddim}, {"s_churn", r.s_churn}, {"s_tmin", r.s_tmin}, {"s_tmax", r.s_tmax},
             {"s_noise", r.s_noise}, {"s_min_uncond", r.s_min_uncond}, {"skip_early_cond", r.skip_early_cond},
@@ -144,6 +145,8 @@ GenerateRequest request_from_json(const nlohmann::json& j) {
     take("inpaint_full_res", &r.inpaint_full_res);
     take("inpaint_full_res_padding", &r.inpaint_full_res_padding);
     take("inpaint_not_masked", &r.inpaint_not_masked);
+    take("noise_multiplier", &r.noise_multiplier);
+    take("extra_noise", &r.extra_noise);
     take("eta_ancestral", &r.eta_ancestral);
     take("eta_ddim", &r.eta_ddim);
     take("s_churn", &r.s_churn);

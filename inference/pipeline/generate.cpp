@@ -48,6 +48,8 @@ SamplingSettings sampling_settings(const GenerateRequest& r) {
     s.s_min_uncond = r.s_min_uncond;
     s.skip_early_cond = r.skip_early_cond;
     s.sgm_noise_multiplier = r.sgm_noise_multiplier;
+    s.noise_multiplier = r.noise_multiplier;
+    s.extra_noise = r.extra_noise;
     s.unipc.variant = r.unipc_variant;
     s.unipc.skip_type = r.unipc_skip_type;
     s.unipc.order = r.unipc_order;
@@ -164,6 +166,12 @@ GeneratedBatch generate_txt2img(const SDModel& m, const text::ClipTokenizer& tok
                        });
 }
 
+torch::Tensor seeded_normal(const torch::Tensor& like, int64_t seed) {
+    if (seed < 0) return torch::randn_like(like);
+    at::Generator gen = at::detail::createCPUGenerator(static_cast<uint64_t>(seed));
+    return torch::randn(like.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat)).to(like.options());
+}
+
 GeneratedBatch generate_img2img(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r,
                                 const torch::Tensor& init, const RunHooks& hooks,
                                 const std::optional<torch::Tensor>& vae_eps) {
@@ -172,7 +180,7 @@ GeneratedBatch generate_img2img(const SDModel& m, const text::ClipTokenizer& tok
     if (init.dim() != 4 || init.size(1) != 3 || init.size(2) % 8 || init.size(3) % 8)
         throw Error(ErrorCode::kInvalidRequest, "The init image must be RGB with a width and height that are multiples of 8.");
     auto [mean, std] = m.encode_posterior(init);
-    const auto eps = vae_eps ? *vae_eps : torch::randn_like(mean);
+    const auto eps = vae_eps ? *vae_eps : seeded_normal(mean, r.seed);
     const auto init_latent = m.cfg.scale_factor * (mean + std * eps);
     GenerateRequest sized = r;
     sized.width = static_cast<int>(init.size(3));

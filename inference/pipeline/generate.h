@@ -31,8 +31,8 @@ struct RunHooks {
     // Puts the networks (<lora:...>) of the first pass (false) or of the hires prompt (true) on the
     // model; called before each pass after the first one of a run.
     std::function<void(bool hires)> use_networks;
-    // The VAE posterior sample's noise for a latent mean (A1111 draws it from the unseeded global
-    // RNG; tests pass zeros). Unset: torch's randn_like.
+    // The VAE posterior sample's noise for a latent mean (A1111 draws it from the global RNG as the
+    // last run left it; tests pass zeros). Unset: seeded_normal with the image's seed.
     std::function<torch::Tensor(const torch::Tensor& mean)> vae_noise;
     // A1111's "Hires checkpoint": the model of the second pass (same latent space and text encoder
     // kind); it encodes the upscaled image, the hires prompts and decodes the results. nullptr: the
@@ -69,6 +69,10 @@ GeneratedBatch generate_img2img(const SDModel& m, const text::ClipTokenizer& tok
 // A1111's conditioning of a 9-channel model over a whole image: a full mask beside the latent of
 // `image` (the posterior mean stands in for A1111's unseeded sample).
 torch::Tensor full_mask_concat(const SDModel& m, const torch::Tensor& image);
+
+// Standard normal noise shaped like `like` from a CPU generator seeded with `seed` (a negative seed:
+// torch's global generator): the VAE posterior samples, so a pasted seed gives the same image again.
+torch::Tensor seeded_normal(const torch::Tensor& like, int64_t seed);
 
 // A1111's "Approx cheap" preview: a fixed linear map from the 4 latent channels to RGB.
 torch::Tensor latent_preview(const torch::Tensor& latent);

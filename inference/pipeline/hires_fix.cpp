@@ -48,6 +48,7 @@ GenerateRequest hires_request(const GenerateRequest& r) {
     h.width = size.width();
     h.height = size.height();
     h.enable_hr = false;
+    h.noise_multiplier = 1.0;  // A1111's hires pass draws its noise unscaled (its extra noise stays)
     return h;
 }
 
@@ -83,7 +84,7 @@ torch::Tensor HiresPass::run(const torch::Tensor& samples, const std::vector<uin
             const Image up = upscale(low);
             const auto x01 = unit_tensor(up);
             auto [mean, std] = hm_.encode_posterior(x01 * 2 - 1);
-            const auto eps = hooks_.vae_noise ? hooks_.vae_noise(mean) : torch::randn_like(mean);
+            const auto eps = hooks_.vae_noise ? hooks_.vae_noise(mean) : seeded_normal(mean, static_cast<int64_t>(seeds[static_cast<size_t>(i)]));
             lats.push_back(hm_.cfg.scale_factor * (mean + std * eps));
             // A1111 hands the conditioning the [0, 1] image here (not [-1, 1]), blanked by the weight;
             // fully blanked it is the same for every image.

@@ -94,6 +94,16 @@ torch::Tensor initial_latent(const SamplingSettings& s, const torch::Tensor& noi
     return noise * sigma0;
 }
 
+namespace {
+
+// img2img's first noise draw, scaled by A1111's noise multiplier.
+torch::Tensor start_noise(const SamplingSettings& s, sampling::ImageRNG& rng) {
+    auto n = rng.first();
+    return s.noise_multiplier != 1.0 ? n * s.noise_multiplier : n;
+}
+
+}  // namespace
+
 void apply_guidance_skips(const SamplingSettings& s, int steps, sampling::Guidance* g) {
     g->skip_early_cond = s.skip_early_cond;
     g->s_min_uncond = s.s_min_uncond;
@@ -167,7 +177,9 @@ torch::Tensor img2img_latents(const LatentModel& m, const sampling::GuidanceAt& 
         const auto ts = sampling::ddim_timesteps(st.steps);
         const auto ac = m.schedule.alphas_cumprod;
         const auto a = ac[ts[std::min<int64_t>(t_enc, ts.size(0) - 1)]];
-        auto xi = init_latent * torch::sqrt(a) + rng.first() * torch::sqrt(1 - a);
+        const auto noise = start_noise(s, rng);
+        auto xi = init_latent * torch::sqrt(a) + noise * torch::sqrt(1 - a);
+        if (s.extra_noise > 0) xi = xi + noise * s.extra_noise * torch::sqrt(a);
         auto last_uncond = std::make_shared<torch::Tensor>();
         auto eps = timestep_denoiser(m, s, g, concat, last_uncond);
         if (blend) {
@@ -180,7 +192,9 @@ torch::Tensor img2img_latents(const LatentModel& m, const sampling::GuidanceAt& 
     }
     auto sigmas = sampler_sigmas(s, m.schedule, st.steps);
     auto sched = sigmas.slice(0, st.steps - t_enc - 1);
-    auto x = init_latent + initial_latent(s, rng.first(), sched[0]);
+    const auto noise = start_noise(s, rng);
+    auto x = init_latent + initial_latent(s, noise, sched[0]);
+    if (s.extra_noise > 0) x = x + noise * s.extra_noise;
     auto denoiser = make_denoiser(m, s, g, concat);
     if (blend) {
         denoiser = [inner = std::move(denoiser), blend](const torch::Tensor& xx, const torch::Tensor& sigma) {

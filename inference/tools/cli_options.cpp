@@ -67,7 +67,7 @@ const std::vector<std::string>& request_option_names() {
         "inpainting-mask-weight", "enable-hr", "hr-scale", "hr-resize-x", "hr-resize-y", "hr-upscaler", "hr-second-pass-steps",
         "hr-sampler", "hr-scheduler", "hr-prompt", "hr-negative-prompt", "hr-checkpoint", "soft-inpainting", "soft-schedule-bias",
         "soft-preservation-strength", "soft-transition-contrast", "soft-mask-influence", "soft-difference-threshold",
-        "soft-difference-contrast", "inpaint-not-masked"};
+        "soft-difference-contrast", "inpaint-not-masked", "noise-multiplier", "extra-noise"};
     return names;
 }
 
@@ -117,6 +117,8 @@ GenerateRequest request_from_options(const Options& o) {
     r.unipc_skip_type = o.get("unipc-skip-type", r.unipc_skip_type);
     r.unipc_order = o.get_int("unipc-order", r.unipc_order);
     r.inpainting_mask_weight = o.get_double("inpainting-mask-weight", r.inpainting_mask_weight);
+    r.noise_multiplier = o.get_double("noise-multiplier", r.noise_multiplier);
+    r.extra_noise = o.get_double("extra-noise", r.extra_noise);
     if (o.has("inpaint-not-masked")) r.inpaint_not_masked = o.get_int("inpaint-not-masked", 0) != 0;
     if (o.has("soft-inpainting")) r.soft_inpainting = o.get_int("soft-inpainting", 0) != 0;
     r.soft_schedule_bias = o.get_double("soft-schedule-bias", r.soft_schedule_bias);

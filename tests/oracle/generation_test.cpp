@@ -17,6 +17,8 @@
 #include "pipeline/sd_model.h"
 #include "pipeline/textual_inversion.h"
 #include "pipeline/conditioning.h"
+#include "pipeline/generate.h"
+#include "pipeline/txt2img.h"
 #include "sampling/samplers.h"
 #include "sampling/schedules.h"
 #include "support/oracle.h"
@@ -1090,6 +1092,101 @@ TEST(OracleNets, EngineSdUpscale) {
     EXPECT_EQ(total, 12);  // 192x128 in 64 px tiles, 16 px overlap: ceil(176/48) x ceil(112/48) = 4 x 3
     EXPECT_NE(out[0].infotext.find("SD upscale overlap: 16, SD upscale upscaler: Lanczos"), std::string::npos) << out[0].infotext;
     EXPECT_EQ(engine.sd_upscale(r, img, "Lanczos", 2.0, 64, {}, &out).code, ErrorCode::kInvalidRequest);
+}
+
+// A1111's img2img noise settings: "Noise multiplier" scales the starting noise and "Extra noise" adds
+// it once more (x = init + n*m*sigma0 + n*m*extra), so m = 0.5 starts where m = 0.25 with extra =
+// sigma0 does; recorded, pasted back, range-checked; the hires pass takes extra noise, not the multiplier.
+TEST(OracleNets, EngineImg2ImgNoiseSettings) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    const auto& mdl = models.front();
+    Engine engine;
+    ASSERT_TRUE(engine.load_model({mdl.checkpoints.front(), "", test::vocab_path()}).ok);
+    Image img{64, 64, 3, std::vector<uint8_t>(64 * 64 * 3)};
+    for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>((i * 13) % 241);
+    GenerateRequest r;
+    r.prompt = "pebbles";
+    r.sampler = "Euler";  // no noise after the first draw: the start alone sets the result
+    r.steps = 10;
+    r.seed = 5;
+    r.rng = "CPU";
+    r.width = r.height = 64;
+    r.denoising_strength = 0.2;
+    RunCallbacks cb;
+    cb.keep_latents = true;
+    auto run = [&](const GenerateRequest& q, std::string* info) {
+        std::vector<GeneratedImage> out;
+        const Status st = engine.img2img(q, img, cb, &out);
+        *info = st.ok ? out[0].infotext : st.message;
+        return st.ok ? torch::from_blob(out[0].latent.data(), {static_cast<int64_t>(out[0].latent.size())}).clone() : torch::Tensor();
+    };
+    // sigma0: the first sigma of the trimmed schedule.
+    const auto model = pipeline::load_sd_model(mdl.checkpoints.front());
+    const auto s = pipeline::sampling_settings(r);
+    const auto st = pipeline::img2img_steps(r.steps, r.denoising_strength, false);
+    const double sigma0 = pipeline::sampler_sigmas(s, model->latent_model().schedule, st.steps)[st.steps - st.t_enc - 1].item<double>();
+    ASSERT_LT(sigma0, 1.0);
+    std::string info;
+    const auto plain = run(r, &info);
+    ASSERT_TRUE(plain.defined()) << info;
+    EXPECT_EQ(info.find("Noise multiplier"), std::string::npos) << info;
+    // The VAE's posterior sample follows the seed: the same request is the same image again.
+    EXPECT_TRUE(torch::equal(run(r, &info), plain));
+    GenerateRequest a = r, b = r;
+    a.noise_multiplier = 0.5;
+    b.noise_multiplier = 0.25;
+    b.extra_noise = sigma0;
+    const auto la = run(a, &info);
+    ASSERT_TRUE(la.defined()) << info;
+    EXPECT_NE(info.find("Noise multiplier: 0.5"), std::string::npos) << info;
+    GenerateRequest back;
+    EXPECT_TRUE(apply_parameters(info, &back).empty());
+    EXPECT_EQ(back.noise_multiplier, 0.5);
+    const auto lb = run(b, &info);
+    ASSERT_TRUE(lb.defined()) << info;
+    EXPECT_NE(info.find("Noise multiplier: 0.25, Extra noise: "), std::string::npos) << info;
+    EXPECT_TRUE(apply_parameters(info, &back).empty());
+    EXPECT_NEAR(back.extra_noise, sigma0, 1e-12);
+    EXPECT_FALSE(torch::allclose(la, plain, 1e-3, 1e-3));
+    EXPECT_TRUE(torch::allclose(la, lb, 1e-5, 1e-5)) << (la - lb).abs().max().item<float>();
+    b.extra_noise = 0;
+    EXPECT_FALSE(torch::allclose(run(b, &info), la, 1e-3, 1e-3));
+    // A timestep sampler takes them too.
+    GenerateRequest d = r;
+    d.sampler = "DDIM";
+    const auto ddim = run(d, &info);
+    d.extra_noise = 0.5;
+    const auto ddim_extra = run(d, &info);
+    ASSERT_TRUE(ddim_extra.defined()) << info;
+    EXPECT_FALSE(torch::allclose(ddim, ddim_extra, 1e-3, 1e-3));
+    // Out of A1111's ranges: one sentence.
+    a.noise_multiplier = 2;
+    EXPECT_FALSE(run(a, &info).defined());
+    EXPECT_EQ(info, "The noise multiplier must be between 0 and 1.5 and the extra noise between 0 and 1.");
+    // Hires. fix: the extra noise reaches the second pass, the multiplier does not.
+    GenerateRequest h = r;
+    h.enable_hr = true;
+    h.hr_scale = 1.5;
+    h.denoising_strength = 0.5;
+    auto hires = [&](const GenerateRequest& q, std::string* text) {
+        std::vector<GeneratedImage> out;
+        const Status st2 = engine.txt2img(q, {}, &out);
+        *text = st2.ok ? out[0].infotext : st2.message;
+        return st2.ok ? out[0].image.pixels : std::vector<uint8_t>();
+    };
+    std::string t0, t1, t2;
+    const auto h0 = hires(h, &t0);
+    h.noise_multiplier = 0.5;
+    EXPECT_EQ(hires(h, &t1), h0);
+    EXPECT_EQ(t1.find("Noise multiplier"), std::string::npos) << t1;
+    h.extra_noise = 0.3;
+    EXPECT_NE(hires(h, &t2), h0);
+    EXPECT_NE(t2.find("Extra noise: 0.3"), std::string::npos) << t2;
+    // An image upscaler's second pass encodes with seeded noise too: repeatable.
+    h.hr_upscaler = "Lanczos";
+    EXPECT_EQ(hires(h, &t1), hires(h, &t2));
 }
 
 // 9-channel inpainting models: img2img without a mask conditions them on a full mask (A1111), and
