@@ -370,19 +370,28 @@ void add_hires_info(const GenerateRequest& r, const ModelIdentity& model, text::
 
 }  // namespace
 
+void add_early_info(text::GenerationInfo* g, const std::vector<std::pair<std::string, text::InfoValue>>& keys) {
+    const std::vector<std::string> later = {"Lora hashes", "TI hashes", "Emphasis", "Noise multiplier", "Extra noise", "Eta DDIM",
+                                            "Eta", "Sigma churn", "Sigma tmin", "Sigma tmax", "Sigma noise", "Skip Early CFG", "NGMS",
+                                            "SGM noise multiplier"};
+    auto at = std::find_if(g->extra.begin(), g->extra.end(),
+                           [&](const auto& kv) { return std::find(later.begin(), later.end(), kv.first) != later.end(); });
+    for (const auto& kv : keys) at = g->extra.emplace(at, kv.first, kv.second) + 1;
+}
+
 void add_soft_inpaint_info(const GenerateRequest& r, text::GenerationInfo* g) {
     if (!r.soft_inpainting) return;
     // A1111's sliders hand whole numbers over as ints ("4"), others as floats ("0.5").
     auto number = [](double v) {
         return std::floor(v) == v && std::abs(v) < 1e15 ? text::InfoValue::integer(static_cast<int64_t>(v)) : text::InfoValue::real(v);
     };
-    g->extra.emplace_back("Soft inpainting enabled", text::InfoValue::boolean(true));
-    g->extra.emplace_back("Soft inpainting schedule bias", number(r.soft_schedule_bias));
-    g->extra.emplace_back("Soft inpainting preservation strength", number(r.soft_preservation_strength));
-    g->extra.emplace_back("Soft inpainting transition contrast boost", number(r.soft_transition_contrast));
-    g->extra.emplace_back("Soft inpainting mask influence", number(r.soft_mask_influence));
-    g->extra.emplace_back("Soft inpainting difference threshold", number(r.soft_difference_threshold));
-    g->extra.emplace_back("Soft inpainting difference contrast", number(r.soft_difference_contrast));
+    add_early_info(g, {{"Soft inpainting enabled", text::InfoValue::boolean(true)},
+                       {"Soft inpainting schedule bias", number(r.soft_schedule_bias)},
+                       {"Soft inpainting preservation strength", number(r.soft_preservation_strength)},
+                       {"Soft inpainting transition contrast boost", number(r.soft_transition_contrast)},
+                       {"Soft inpainting mask influence", number(r.soft_mask_influence)},
+                       {"Soft inpainting difference threshold", number(r.soft_difference_threshold)},
+                       {"Soft inpainting difference contrast", number(r.soft_difference_contrast)}});
 }
 
 text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdentity& model, int64_t seed,

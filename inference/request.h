@@ -137,5 +137,9 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
                                      int64_t subseed, bool img2img);
 // A1111's "Soft inpainting enabled: True" and its six settings, when the request uses it.
 void add_soft_inpaint_info(const GenerateRequest& r, text::GenerationInfo* g);
+// Keys A1111 adds before a run's prompts are encoded (scripts' and img2img init's: soft
+// inpainting, mask, inpaint area, SD upscale), placed ahead of those added later (the networks'
+// hashes, emphasis, noise and sampler parameters), in the order given.
+void add_early_info(text::GenerationInfo* g, const std::vector<std::pair<std::string, text::InfoValue>>& keys);
 
 }  // namespace sdgimp

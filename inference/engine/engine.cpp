@@ -634,8 +634,7 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
             text::GenerationInfo gi = generation_info(r, id, g.seed, g.subseed, true);
             gi.width = results[n].width;
             gi.height = results[n].height;
-            gi.extra.emplace_back("SD upscale overlap", text::InfoValue::integer(overlap));
-            gi.extra.emplace_back("SD upscale upscaler", text::InfoValue::str(upscaler));
+            add_early_info(&gi, {{"SD upscale overlap", text::InfoValue::integer(overlap)}, {"SD upscale upscaler", text::InfoValue::str(upscaler)}});
             g.infotext = text::create_infotext(gi);
             out->push_back(std::move(g));
         }
@@ -665,16 +664,18 @@ Status Engine::inpaint(const GenerateRequest& req, const Image& image, const Ima
             // In the order A1111 1.10 adds them: the soft inpainting script's keys, then its
             // img2img init's mask mode, mask blur (when there is one), inpaint area and masked content.
             add_soft_inpaint_info(r, &gi);
-            if (r.inpaint_not_masked) gi.extra.emplace_back("Mask mode", text::InfoValue::str("Inpaint not masked"));
-            if (r.mask_blur > 0) gi.extra.emplace_back("Mask blur", text::InfoValue::integer(r.mask_blur));
+            std::vector<std::pair<std::string, text::InfoValue>> keys;
+            if (r.inpaint_not_masked) keys.emplace_back("Mask mode", text::InfoValue::str("Inpaint not masked"));
+            if (r.mask_blur > 0) keys.emplace_back("Mask blur", text::InfoValue::integer(r.mask_blur));
             if (r.inpaint_full_res) {
-                gi.extra.emplace_back("Inpaint area", text::InfoValue::str("Only masked"));
-                gi.extra.emplace_back("Masked area padding", text::InfoValue::integer(r.inpaint_full_res_padding));
+                keys.emplace_back("Inpaint area", text::InfoValue::str("Only masked"));
+                keys.emplace_back("Masked area padding", text::InfoValue::integer(r.inpaint_full_res_padding));
             }
             if (r.masked_content != 1) {
                 static const char* kContent[] = {"fill", "original", "latent noise", "latent nothing"};
-                gi.extra.emplace_back("Masked content", text::InfoValue::str(kContent[r.masked_content]));
+                keys.emplace_back("Masked content", text::InfoValue::str(kContent[r.masked_content]));
             }
+            add_early_info(&gi, keys);
             g.infotext = text::create_infotext(gi);
             if (i < res.masks_for_overlay.size()) g.mask_for_overlay = res.masks_for_overlay[i];
             out->push_back(std::move(g));

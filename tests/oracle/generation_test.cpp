@@ -817,6 +817,20 @@ TEST(OracleNets, EngineAppliesPromptLoras) {
     EXPECT_TRUE(zero.equal(want));
     EXPECT_EQ(text.rfind(prompt + "<lora:detail:0>\n", 0), 0u) << text;
     EXPECT_NE(text.find("Lora hashes: \"detail: " + addnet + "\""), std::string::npos) << text;
+    // Inpainting: A1111's init keys come before the networks' hashes, sampling's after them.
+    {
+        GenerateRequest q = r;
+        q.prompt = prompt + "<lora:detail:0>";
+        q.noise_multiplier = 0.9;
+        Image img{r.width, r.height, 3, std::vector<uint8_t>(static_cast<size_t>(r.width) * r.height * 3, 90)};
+        Image mask{r.width, r.height, 1, std::vector<uint8_t>(static_cast<size_t>(r.width) * r.height, 0)};
+        std::fill(mask.pixels.begin(), mask.pixels.begin() + static_cast<long>(mask.pixels.size() / 2), 255);
+        std::vector<GeneratedImage> out;
+        const Status st = engine.inpaint(q, img, mask, {}, &out);
+        ASSERT_TRUE(st.ok) << st.message;
+        EXPECT_NE(out[0].infotext.find("Mask blur: 4, Lora hashes: \"detail: " + addnet + "\", Noise multiplier: 0.9"),
+                  std::string::npos) << out[0].infotext;
+    }
     const auto strong = run(prompt + "<lora:detail:20>", nullptr);
     ASSERT_TRUE(strong.defined());
     EXPECT_GT((strong - want).abs().max().item<int>(), 8);
