@@ -59,9 +59,12 @@ std::map<std::string, Layer> layers_of(LatentDiffusion& net) {
 }
 
 // One layer's network from a file: a LoRA/LoCon pair (up, down, optional CP core), or LyCORIS's
-// LoHa (two low-rank pairs multiplied element by element) or LoKr (a Kronecker product).
+// LoHa (two low-rank pairs multiplied element by element), LoKr (a Kronecker product), IA3 (a
+// scale per output or input), GLoRA (W a2 a1 + b2 b1) or a full difference (diff, diff_b).
 struct Pair {
     torch::Tensor up, down, mid;
+    torch::Tensor ia3, diff, diff_b;
+    bool on_input = false;  // IA3: the scale is per input column
     torch::Tensor dora_scale;  // DoRA: the merged weight's column norms are set to these
     std::map<std::string, torch::Tensor> lyco;  // "hada_w1_a", "lokr_w2", ... as the file names them
     std::optional<double> alpha, scale;
@@ -72,7 +75,11 @@ struct Pair {
     bool is_lokr() const {
         return (has("lokr_w1") || (has("lokr_w1_a") && has("lokr_w1_b"))) && (has("lokr_w2") || (has("lokr_w2_a") && has("lokr_w2_b")));
     }
-    bool complete() const { return (up.defined() && down.defined() && up.dim() >= 2 && down.dim() >= 2) || is_loha() || is_lokr(); }
+    bool is_glora() const { return has("a1.weight") && has("a2.weight") && has("b1.weight") && has("b2.weight"); }
+    bool complete() const {
+        return (up.defined() && down.defined() && up.dim() >= 2 && down.dim() >= 2) || is_loha() || is_lokr() || is_glora() ||
+               ia3.defined() || diff.defined();
+    }
 };
 
 torch::Tensor as_matrix(const torch::Tensor& t) { return t.reshape({t.size(0), -1}); }
@@ -149,6 +156,25 @@ torch::Tensor raw_updown(const Pair& p, const torch::Tensor& weight, bool conv, 
         if (weight.dim() == 4 && k.numel() == weight.numel()) return k.reshape(weight.sizes());
         return k.reshape({w1.size(0) * w2.size(0), -1});
     }
+    if (p.diff.defined()) return p.diff;  // the change itself
+    if (p.ia3.defined() || p.is_glora()) {
+        // Both scale the layer's own weight: A1111 applies them to linear layers.
+        if (weight.dim() != 2)
+            throw_bad_file(file, "holds " + p.key + ", an IA3 or GLoRA network on a convolution, which this engine does not apply; use a LoRA file.");
+        const torch::Tensor w = weight.detach().to(torch::kCPU, torch::kFloat);
+        if (p.is_glora()) {
+            const auto &a1 = p.at("a1.weight"), &a2 = p.at("a2.weight"), &b1 = p.at("b1.weight"), &b2 = p.at("b2.weight");
+            check_rank(as_matrix(b2), as_matrix(b1), "GLoRA b");
+            check_rank(w, as_matrix(a2), "GLoRA a2");
+            check_rank(as_matrix(a2), as_matrix(a1), "GLoRA a");
+            return torch::matmul(as_matrix(b2), as_matrix(b1)) + torch::matmul(torch::matmul(w, as_matrix(a2)), as_matrix(a1));
+        }
+        const torch::Tensor s = p.ia3.reshape({-1});
+        if (s.size(0) != w.size(p.on_input ? 1 : 0))
+            throw_bad_file(file, "holds " + p.key + " with " + std::to_string(s.size(0)) + " IA3 scales for a layer of " +
+                                     io::shape_text(w.sizes().vec()) + "; it is a network for another model family (SD 1.x, 2.x, XL).");
+        return p.on_input ? w * s : w * s.reshape({-1, 1});
+    }
     torch::Tensor up = p.up, down = p.down;
     if (conv && down.dim() == 2) down = down.reshape({down.size(0), down.size(1), 1, 1});
     *rank = p.down.size(0);
@@ -209,10 +235,9 @@ torch::Tensor delta(const Pair& p, const torch::Tensor& weight, bool conv, int d
     return d * multiplier;
 }
 
-// Keys of network kinds other than LoRA/LoCon, LoHa and LoKr with or without DoRA (LyCORIS IA3,
-// OFT, GLoRA, full diffs, norms).
+// Keys of network kinds this engine does not apply (LyCORIS OFT, norm layers).
 bool other_kind(const std::string& part) {
-    for (const char* k : {"on_input", "oft_", "a1.weight", "diff", "w_norm"})
+    for (const char* k : {"oft_", "w_norm", "b_norm"})
         if (part.find(k) != std::string::npos) return true;
     return false;
 }
@@ -304,7 +329,7 @@ std::vector<LoraResult> LoraWeights::apply_all(LatentDiffusion& net, const std::
             const std::string base = key.substr(0, dot), part = key.substr(dot + 1);
             if (base == "bundle_emb") continue;  // textual-inversion embeddings bundled along
             if (other_kind(part))
-                throw_bad_file(call.path, "holds " + key + ", a network kind other than LoRA/LoCon, LoHa and LoKr (LyCORIS IA3, OFT, GLoRA, ...) that this engine does not apply; use a LoRA file.");
+                throw_bad_file(call.path, "holds " + key + ", a network kind this engine does not apply (LyCORIS OFT or a norm layer's); use a LoRA, LoHa, LoKr, IA3, GLoRA or full-difference file.");
             std::string name = lora_layer_name(base, sd2);
             const Layer* layer = nullptr;
             if (auto it = layers.find(name); it != layers.end()) layer = &it->second;
@@ -331,6 +356,11 @@ std::vector<LoraResult> LoraWeights::apply_all(LatentDiffusion& net, const std::
             else if (part == "scale" && t.numel() == 1) pair.scale = t.item<double>();
             else if (starts_with(part, "hada_") || starts_with(part, "lokr_")) pair.lyco[part] = t;
             else if (part == "dora_scale") pair.dora_scale = t;
+            else if (part == "weight") pair.ia3 = t;
+            else if (part == "on_input" && t.numel() == 1) pair.on_input = t.item<double>() != 0;
+            else if (part == "diff") pair.diff = t;
+            else if (part == "diff_b") pair.diff_b = t;
+            else if (part == "a1.weight" || part == "a2.weight" || part == "b1.weight" || part == "b2.weight") pair.lyco[part] = t;
         }
         auto multiplier = [&](const std::string& name) {
             return name.substr(0, 20).find("transformer") != std::string::npos ? call.te : call.unet;
@@ -345,13 +375,23 @@ std::vector<LoraResult> LoraWeights::apply_all(LatentDiffusion& net, const std::
         for (auto& [name, entry] : found) {
             const auto& [layer, pair] = entry;
             if (!complete(pair)) continue;
+            // A full difference's bias change: times the multiplier only (A1111's ex_bias).
+            auto bias_change = [&](torch::Tensor& bias) {
+                if (!pair.diff_b.defined()) return;
+                if (!bias.defined() || pair.diff_b.numel() != bias.numel())
+                    throw_bad_file(call.path, "holds " + pair.key + ".diff_b for a layer " + (bias.defined() ? "with another bias size" : "without a bias") +
+                                                  "; it is a network for another model family (SD 1.x, 2.x, XL).");
+                replace(bias, pair.diff_b.reshape(bias.sizes()) * multiplier(name));
+            };
             if (layer->kind == Kind::kLinear && !attention_at(name)) {
                 auto* l = static_cast<LinearImpl*>(layer->module);
                 replace(l->weight, delta(pair, l->weight, false, call.dyn, multiplier(name), call.path));
+                bias_change(l->bias);
                 ++res.layers;
             } else if (layer->kind == Kind::kConv) {
                 auto* c = static_cast<Conv2dImpl*>(layer->module);
                 replace(c->weight, delta(pair, c->weight, true, call.dyn, multiplier(name), call.path));
+                bias_change(c->bias);
                 ++res.layers;
             } else if (layer->kind == Kind::kAttention && name.compare(name.size() - 7, 7, "_q_proj") == 0) {
                 // As A1111: changed only when the file has q, k, v and the output projection.

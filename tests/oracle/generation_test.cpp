@@ -710,14 +710,14 @@ TEST(OracleNets, LycorisLohaAndLokrAreMerged) {
         EXPECT_NE(std::string(e.what()).find(pq + ".dora_scale of shape [1, "), std::string::npos) << e.what();
     }
     EXPECT_TRUE(params[q].equal(Wq));
-    // Another LyCORIS kind (IA3): refused by name.
-    t.back() = {pq + ".on_input", {1}, {1.0f}};
+    // A LyCORIS kind not applied here (OFT): refused by name.
+    t.back() = {pq + ".oft_blocks", {1, 2, 2}, {1.0f, 0.0f, 0.0f, 1.0f}};
     io::write_safetensors(file, t);
     try {
         (void)w.apply(m->net, {call}, sd2);
-        ADD_FAILURE() << "an IA3 file was applied";
+        ADD_FAILURE() << "an OFT file was applied";
     } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find(pq + ".on_input, a network kind other than LoRA/LoCon, LoHa and LoKr"), std::string::npos)
+        EXPECT_NE(std::string(e.what()).find(pq + ".oft_blocks, a network kind this engine does not apply"), std::string::npos)
             << e.what();
     }
     EXPECT_TRUE(params[q].equal(Wq));
@@ -1201,6 +1201,89 @@ TEST(OracleNets, EngineImg2ImgNoiseSettings) {
     // An image upscaler's second pass encodes with seeded noise too: repeatable.
     h.hr_upscaler = "Lanczos";
     EXPECT_EQ(hires(h, &t1), hires(h, &t2));
+}
+
+// LyCORIS IA3 (W scaled per output, or per input with on_input), GLoRA (W a2 a1 + b2 b1; A1111 1.10
+// leaves its alpha unused) and full differences (diff and diff_b, the bias by the multiplier only)
+// against A1111's formulas, restored afterwards; IA3 on a convolution is refused.
+TEST(OracleNets, LycorisIa3GloraAndFullDiffsAreMerged) {
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    auto m = pipeline::load_sd_model(models.front().checkpoints.front());
+    const bool sd2 = m->cfg.text.kind == TextEncoderKind::kOpenCLIP;
+    auto params = m->net->named_parameters(true);
+    const std::string b = "model.diffusion_model.input_blocks.1.1.transformer_blocks.0.";
+    const std::string k1 = b + "attn1.to_k.weight", k2 = b + "attn2.to_k.weight", v1 = b + "attn1.to_v.weight";
+    const std::string out_w = b + "attn1.to_out.0.weight", out_b = b + "attn1.to_out.0.bias";
+    const auto Wk1 = params[k1].detach().clone(), Wk2 = params[k2].detach().clone(), Wv1 = params[v1].detach().clone(),
+               Wo = params[out_w].detach().clone(), Bo = params[out_b].detach().clone();
+    torch::manual_seed(11);
+    std::vector<io::FloatTensor> t;
+    auto put = [&](const std::string& key, const torch::Tensor& x) {
+        const torch::Tensor c = x.contiguous().to(torch::kFloat);
+        t.push_back({key, c.sizes().vec(), std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel())});
+    };
+    auto rnd = [](std::vector<int64_t> shape) { return torch::randn(shape) * 0.1; };
+    const std::string p = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_";
+    // IA3 per output row on attn1's k, per input column on attn2's k (a different width).
+    const auto s1 = rnd({Wk1.size(0)}), s2 = rnd({Wk2.size(1)});
+    put(p + "attn1_to_k.weight", s1);
+    put(p + "attn1_to_k.on_input", torch::zeros({}));
+    put(p + "attn2_to_k.weight", s2);
+    put(p + "attn2_to_k.on_input", torch::ones({}));
+    // GLoRA on attn1's v, rank 2, with an alpha A1111 1.10 does not use.
+    const int64_t o = Wv1.size(0), i = Wv1.size(1);
+    const auto a1 = rnd({2, i}), a2 = rnd({i, 2}), b1 = rnd({2, i}), b2 = rnd({o, 2});
+    put(p + "attn1_to_v.a1.weight", a1);
+    put(p + "attn1_to_v.a2.weight", a2);
+    put(p + "attn1_to_v.b1.weight", b1);
+    put(p + "attn1_to_v.b2.weight", b2);
+    put(p + "attn1_to_v.alpha", torch::full({}, 1.0));
+    // A full difference on the output projection, bias included.
+    const auto diff = rnd({Wo.size(0), Wo.size(1)}), diff_b = rnd({Bo.size(0)});
+    put(p + "attn1_to_out_0.diff", diff);
+    put(p + "attn1_to_out_0.diff_b", diff_b);
+    char tmpl[] = "/tmp/gd-ia3-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string file = std::string(tmpl) + "/kinds.safetensors";
+    io::write_safetensors(file, t);
+    models::LoraWeights w;
+    models::LoraCall call;
+    call.name = "kinds";
+    call.path = file;
+    call.unet = 0.5;
+    const auto res = w.apply(m->net, {call}, sd2);
+    EXPECT_EQ(res[0].layers, 4);
+    EXPECT_LT(test::max_abs_diff(params[k1], Wk1 + Wk1 * s1.view({-1, 1}) * 0.5), 1e-6);
+    EXPECT_LT(test::max_abs_diff(params[k2], Wk2 + Wk2 * s2.view({1, -1}) * 0.5), 1e-6);
+    EXPECT_LT(test::max_abs_diff(params[v1], Wv1 + (torch::mm(b2, b1) + torch::mm(torch::mm(Wv1, a2), a1)) * 0.5), 1e-6);
+    EXPECT_LT(test::max_abs_diff(params[out_w], Wo + diff * 0.5), 1e-6);
+    EXPECT_LT(test::max_abs_diff(params[out_b], Bo + diff_b * 0.5), 1e-6);
+    w.restore();
+    EXPECT_TRUE(params[k1].equal(Wk1));
+    EXPECT_TRUE(params[v1].equal(Wv1));
+    EXPECT_TRUE(params[out_b].equal(Bo));
+    // IA3 scales of another width, and IA3 on a convolution: one sentence each, nothing changed.
+    for (int variant = 0; variant < 2; ++variant) {
+        std::vector<io::FloatTensor> bad;
+        if (variant == 0) {
+            bad = {{p + "attn1_to_k.weight", {Wk1.size(0) + 1}, std::vector<float>(static_cast<size_t>(Wk1.size(0) + 1), 0.1f)}};
+        } else {
+            const int64_t ch = params["model.diffusion_model.input_blocks.1.0.in_layers.2.weight"].size(0);
+            bad = {{"lora_unet_down_blocks_0_resnets_0_conv1.weight", {ch}, std::vector<float>(static_cast<size_t>(ch), 0.1f)}};
+        }
+        io::write_safetensors(file, bad);
+        try {
+            (void)w.apply(m->net, {call}, sd2);
+            ADD_FAILURE() << "variant " << variant << " was applied";
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find(variant == 0 ? "IA3 scales for a layer of" : "an IA3 or GLoRA network on a convolution"),
+                      std::string::npos) << e.what();
+        }
+        EXPECT_TRUE(params[k1].equal(Wk1));
+    }
+    ::unlink(file.c_str());
+    ::rmdir(tmpl);
 }
 
 // 9-channel inpainting models: img2img without a mask conditions them on a full mask (A1111), and
