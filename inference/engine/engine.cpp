@@ -342,7 +342,6 @@ double lora_number(const std::string& v, const std::string& tag) {
     return d;
 }
 
-
 // The prompt's <lora:...> calls (A1111's <lora:name:te:unet:dyn>, or te=, unet=, dyn=), each found
 // in the LoRA folders; throws for one that is not there.
 std::vector<models::LoraCall> lora_calls(const std::vector<std::string>& dirs, const std::string& prompt) {
@@ -373,7 +372,8 @@ std::vector<models::LoraCall> lora_calls(const std::vector<std::string>& dirs, c
     return calls;
 }
 
-// calls on the model's weights (through `weights`, which remembers what it carries); true when they changed.
+// The calls' networks on the model's weights (`weights` remembers what they carry), their hashes
+// added to the run's record; true when the weights changed.
 bool apply_loras(pipeline::SDModel& model, models::LoraWeights& weights, const std::vector<models::LoraCall>& calls,
                  std::vector<std::pair<std::string, std::string>>* record) {
     const bool changed = calls != weights.applied();

@@ -88,6 +88,15 @@ scm=$(cat <<SCM
     (check (contains (parasite only) "Inpaint area: Only masked") "only masked recorded")
     (check (< (car (gimp-drawable-width only)) 128) "only-masked layer covers the crop region")
     (check (> (car (gimp-drawable-offsets only)) 0) "only-masked layer placed at the crop region"))
+  ; 4b. Soft inpainting from a pasted A1111 text, run with the last values: the layer gets the
+  ; result's own mask of where it changed.
+  (gimp-image-set-active-layer img base)
+  (plug-in-diffusion-paste-parameters RUN-NONINTERACTIVE img base "ballast, pebbles\nSteps: 4, Sampler: Euler a, CFG scale: 7, Seed: 9, Size: 128x128, Denoising strength: 0.75, Soft inpainting enabled: True, Soft inpainting schedule bias: 1, Soft inpainting preservation strength: 0.5, Soft inpainting transition contrast boost: 4, Soft inpainting mask influence: 0, Soft inpainting difference threshold: 0.5, Soft inpainting difference contrast: 2, Mask blur: 8")
+  (let ((soft (car (plug-in-diffusion-inpaint RUN-WITH-LAST-VALS img base "" "" 1 "" "" 7.0 -1 0.75 4 1 0 32 1 ""))))
+    (check (= (length (layers img)) 9) "soft inpaint layer added")
+    (check (not (= (car (gimp-layer-get-mask soft)) -1)) "soft inpaint layer has a mask")
+    (check (contains (parasite soft) "Soft inpainting enabled: True, Soft inpainting schedule bias: 1, Soft inpainting preservation strength: 0.5") "soft inpainting recorded")
+    (check (contains (parasite soft) "Mask blur: 8") "pasted mask blur used"))
   (gimp-selection-none img)
   (file-png-save2 RUN-NONINTERACTIVE img base "$out/base-after.png" "base-after.png" 0 9 0 0 0 0 0 0 0)
 
