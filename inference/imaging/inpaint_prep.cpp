@@ -37,6 +37,11 @@ std::vector<double> gaussian_kernel(int n, double sigma) {
     return k;
 }
 
+Image inverted(Image gray) {
+    for (auto& v : gray.pixels) v = static_cast<uint8_t>(255 - v);
+    return gray;
+}
+
 }  // namespace
 
 Image to_gray(const Image& img) {
@@ -190,8 +195,6 @@ Image crop(const Image& img, const Box& b) {
     return out;
 }
 
-namespace {
-
 void paste(Image* dst, const Image& src, int ox, int oy) {
     for (int y = 0; y < src.height; ++y)
         for (int x = 0; x < src.width; ++x) {
@@ -201,7 +204,6 @@ void paste(Image* dst, const Image& src, int ox, int oy) {
         }
 }
 
-}  // namespace
 
 Image resize_image(int mode, const Image& img, int width, int height) {
     if (mode == 0) return resize(img, width, height);
@@ -234,22 +236,12 @@ Image resize_image(int mode, const Image& img, int width, int height) {
 }
 
 Image fill_masked(const Image& rgb_in, const Image& mask) {
-    const Image rgb = to_rgb(rgb_in), m = to_gray(mask);
-    const int w = rgb.width, h = rgb.height;
-    const size_t n = static_cast<size_t>(w) * h;
+    const Image rgb = to_rgb(rgb_in);
     // The unmasked pixels pasted (premultiplied) onto a transparent canvas, as A1111's fill does.
-    Image masked = blank(w, h, 4, 0);
-    for (size_t i = 0; i < n; ++i) {
-        const uint32_t a = 255u - m.pixels[i];
-        for (int c = 0; c < 3; ++c) {
-            const uint32_t t = rgb.pixels[i * 3 + c] * a + 128;
-            masked.pixels[i * 4 + c] = static_cast<uint8_t>((t + (t >> 8)) >> 8);
-        }
-        masked.pixels[i * 4 + 3] = static_cast<uint8_t>(a);
-    }
+    const Image masked = pil_masked_paste(rgb, inverted(to_gray(mask)));
     // Blurred at decreasing radii, each level composited over the previous ones, so the colour
     // around a hole flows into it.
-    Image canvas = blank(w, h, 4, 0);
+    Image canvas = blank(rgb.width, rgb.height, 4, 0);
     for (const auto& [radius, repeats] : {std::pair{256, 1}, {64, 1}, {16, 2}, {4, 4}, {2, 2}, {0, 1}}) {
         const Image level = pil_unpremultiply(pil_gaussian_blur(masked, static_cast<float>(radius)));
         for (int rep = 0; rep < repeats; ++rep) pil_alpha_composite(&canvas, level);
@@ -258,22 +250,9 @@ Image fill_masked(const Image& rgb_in, const Image& mask) {
 }
 
 Image overlay_of(const Image& rgb_in, const Image& mask_for_overlay) {
-    const Image rgb = to_rgb(rgb_in), m = to_gray(mask_for_overlay);
-    Image out = blank(rgb.width, rgb.height, 4);
-    auto blend = [](int v, int a) {  // PIL's paste onto an empty premultiplied canvas
-        const int t = v * a + 128;
-        return (t + (t >> 8)) >> 8;
-    };
-    for (size_t i = 0; i < static_cast<size_t>(rgb.width) * rgb.height; ++i) {
-        const int a = blend(255, 255 - m.pixels[i]);
-        for (int c = 0; c < 3; ++c) {
-            const int p = blend(rgb.pixels[i * 3 + c], 255 - m.pixels[i]);
-            // Back from premultiplied as PIL does it: integer division, so faint pixels lose precision.
-            out.pixels[i * 4 + c] = static_cast<uint8_t>(a == 0 || a == 255 ? p : std::min(255, 255 * p / a));
-        }
-        out.pixels[i * 4 + 3] = static_cast<uint8_t>(a);
-    }
-    return out;
+    // A1111 pastes the image through the inverted mask onto a premultiplied canvas and converts it
+    // back (integer division: faint pixels lose precision).
+    return pil_unpremultiply(pil_masked_paste(to_rgb(rgb_in), inverted(to_gray(mask_for_overlay))));
 }
 
 Image composite_over(const Image& bottom_in, const Image& top, int ox, int oy) {
@@ -299,8 +278,7 @@ InpaintPrep prepare_inpaint(const Image& image_in, const Image& mask_in, const I
         throw Error(ErrorCode::kInvalidRequest, "The inpaint mask must have the same size as the image.");
     InpaintPrep p;
     Image mask = binary_mask(mask_in, s.mask_round);
-    if (s.invert)
-        for (auto& v : mask.pixels) v = static_cast<uint8_t>(255 - v);
+    if (s.invert) mask = inverted(std::move(mask));
     mask = blur_mask(mask, s.mask_blur_x, s.mask_blur_y);
     std::optional<Box> crop_box;
     if (s.full_res) {

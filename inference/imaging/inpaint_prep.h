@@ -27,6 +27,8 @@ std::optional<Box> crop_region(const Image& mask, int pad);
 Box expand_crop_region(Box box, int processing_w, int processing_h, int image_w, int image_h);
 
 Image crop(const Image& img, const Box& box);
+// src copied into dst at (x, y), clipped to dst (same channel count).
+void paste(Image* dst, const Image& src, int x, int y);
 
 // A1111's resize modes: 0 stretch, 1 keep aspect + center crop, 2 keep aspect + fill the borders.
 Image resize_image(int mode, const Image& img, int width, int height);

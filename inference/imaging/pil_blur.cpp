@@ -68,11 +68,6 @@ Image pil_gaussian_blur(const Image& img, float radius) {
     return out;
 }
 
-Image pil_gaussian_blur_gray(const Image& gray, float radius) {
-    if (gray.channels != 1) throw Error(ErrorCode::kInternal, "The PIL gray blur takes one-channel images.");
-    return pil_gaussian_blur(gray, radius);
-}
-
 namespace {
 
 uint8_t mul_div255(uint32_t v, uint32_t a) {
@@ -83,6 +78,20 @@ uint8_t mul_div255(uint32_t v, uint32_t a) {
 uint8_t shift_div255(uint32_t v) { return static_cast<uint8_t>(((v >> 8) + v) >> 8); }
 
 }  // namespace
+
+Image pil_masked_paste(const Image& rgb, const Image& alpha) {
+    Image out;
+    out.width = rgb.width;
+    out.height = rgb.height;
+    out.channels = 4;
+    out.pixels.resize(static_cast<size_t>(rgb.width) * rgb.height * 4);
+    for (size_t i = 0; i < alpha.pixels.size(); ++i) {
+        const uint32_t a = alpha.pixels[i];
+        for (int c = 0; c < 3; ++c) out.pixels[i * 4 + c] = mul_div255(rgb.pixels[i * 3 + c], a);
+        out.pixels[i * 4 + 3] = mul_div255(255, a);
+    }
+    return out;
+}
 
 Image pil_premultiply(const Image& rgba) {
     Image out = rgba;

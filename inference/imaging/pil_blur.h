@@ -13,8 +13,10 @@ float pil_box_radius(float radius, int passes);
 
 // Any number of interleaved 8-bit channels, each blurred alone. radius 0 returns it unchanged.
 Image pil_gaussian_blur(const Image& img, float radius);
-// The same, for one-channel images only.
-Image pil_gaussian_blur_gray(const Image& gray, float radius);
+
+// RGB pasted through an alpha mask onto a transparent premultiplied "RGBa" canvas, as PIL's
+// paste(image, mask=...) does: colour and alpha are v * alpha / 255 rounded.
+Image pil_masked_paste(const Image& rgb, const Image& alpha);
 
 // RGBA → PIL's premultiplied "RGBa" and back (integer division: faint pixels lose precision).
 Image pil_premultiply(const Image& rgba);

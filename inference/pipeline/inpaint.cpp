@@ -37,8 +37,7 @@ InpaintResult inpaint_prepared(const LatentModel& lm, const ImageCodec& codec, c
     // The init latent (A1111 samples the posterior with an unseeded RNG; ours follows the seed).
     const auto source = unit_tensor(out.prep.encoder_input) * 2 - 1;
     auto [mean, std] = codec.encode_posterior(source);
-    at::Generator gen = at::detail::createCPUGenerator(static_cast<uint64_t>(rr.seed));
-    const auto eps = torch::randn(mean.sizes(), gen);
+    const auto eps = seeded_normal(mean, rr.seed);
     const auto init_single = codec.scale_factor * (mean + std * eps);
     const int lh = rr.height / 8, lw = rr.width / 8;
     auto nmask1 = torch::from_blob(const_cast<float*>(out.prep.latent_nmask.data()), {1, 1, lh, lw}, torch::kFloat).clone();

@@ -42,6 +42,7 @@ std::vector<float> weighted_histogram_filter(const std::vector<float>& img, int 
     const int ks = 2 * kr + 1;
     std::vector<float> out(img.size());
     std::vector<std::pair<float, double>> items;  // value, weight
+    std::vector<double> lo, hi;                   // each item's span in the weight stack
     for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x) {
             items.clear();
@@ -51,7 +52,8 @@ std::vector<float> weighted_histogram_filter(const std::vector<float>& img, int 
             std::stable_sort(items.begin(), items.end(), [](const auto& l, const auto& r) { return l.first < r.first; });
             // The weights stacked in value order; the window is a slice of that stack.
             double total = 0;
-            std::vector<double> lo(items.size()), hi(items.size());
+            lo.resize(items.size());
+            hi.resize(items.size());
             for (size_t i = 0; i < items.size(); ++i) {
                 lo[i] = total;
                 total += items[i].second;
@@ -147,22 +149,13 @@ Image soft_composite_mask(const SoftInpaintSettings& s, const torch::Tensor& nma
         // numpy's cast to uint8 truncates; a 0/0 (no threshold, no change) is taken as 0.
         small.pixels[i] = std::isnan(v) ? 0 : static_cast<uint8_t>(std::clamp(v, 0.f, 255.f));
     }
-    Image m = imaging::pil_gaussian_blur_gray(imaging::resize_image(2, small, width, height), 4);
+    Image m = imaging::pil_gaussian_blur(imaging::resize_image(2, small, width, height), 4);
     if (!paste_to) return m;
     // "Only masked": the mask fitted into the crop box (A1111's uncrop), nothing generated outside it.
     const auto& b = *paste_to;
     const Image fitted = imaging::resize_image(1, m, b[2] - b[0], b[3] - b[1]);
-    Image full;
-    full.width = overlay_w;
-    full.height = overlay_h;
-    full.channels = 1;
-    full.pixels.assign(static_cast<size_t>(overlay_w) * overlay_h, 0);
-    for (int y = 0; y < fitted.height; ++y)
-        for (int x = 0; x < fitted.width; ++x) {
-            const int dx = x + b[0], dy = y + b[1];
-            if (dx < overlay_w && dy < overlay_h)
-                full.pixels[static_cast<size_t>(dy) * overlay_w + dx] = fitted.pixels[static_cast<size_t>(y) * fitted.width + x];
-        }
+    Image full{overlay_w, overlay_h, 1, std::vector<uint8_t>(static_cast<size_t>(overlay_w) * overlay_h, 0)};
+    imaging::paste(&full, fitted, b[0], b[1]);
     return full;
 }
 

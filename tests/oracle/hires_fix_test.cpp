@@ -13,7 +13,7 @@
 #include "io/hash_cache.h"
 #include "io/mapped_file.h"
 #include "io/safetensors_writer.h"
-#include "io/sha256.h"
+#include "io/model_hash.h"
 #include "models/lora.h"
 #include "pipeline/conditioning.h"
 #include "pipeline/generate.h"
@@ -466,12 +466,7 @@ TEST(HiresFix, LorasOnBothCheckpoints) {
     for (auto& t : lora)
         for (auto& v : t.values) v *= -0.5f;
     io::write_safetensors(lora_dir + "/other.safetensors", lora);
-    auto addnet_hash = [](const std::string& path) {
-        const auto f = io::MappedFile::open(path);
-        uint64_t header = 0;
-        for (int i = 7; i >= 0; --i) header = header << 8 | f->data()[i];
-        return io::sha256_hex(f->data() + 8 + header, f->size() - 8 - header).substr(0, 12);
-    };
+    auto addnet_hash = [](const std::string& path) { return io::addnet_hash(*io::MappedFile::open(path)).value_or("").substr(0, 12); };
     const std::string detail_hash = addnet_hash(lora_dir + "/detail.safetensors"), other_hash = addnet_hash(lora_dir + "/other.safetensors");
     ASSERT_NE(detail_hash, other_hash);
 
