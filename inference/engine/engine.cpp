@@ -401,7 +401,10 @@ std::vector<std::string> lora_dirs_of(const std::vector<std::string>& requested,
 }  // namespace
 
 void Engine::use_loras(const std::string& prompt, bool hires_pass) {
-    const auto calls = lora_calls(lora_dirs_of(impl_->lora_dirs, impl_->info.path), prompt);
+    use_lora_calls(lora_calls(lora_dirs_of(impl_->lora_dirs, impl_->info.path), prompt), hires_pass);
+}
+
+void Engine::use_lora_calls(const std::vector<models::LoraCall>& calls, bool hires_pass) {
     if (!hires_pass) impl_->lora_record.clear();
     // The text encoder may have changed: its cached prompts are stale.
     if (apply_loras(*impl_->model, impl_->loras, calls, &impl_->lora_record)) impl_->cond_cache = {};
@@ -504,8 +507,11 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
             };
             // A hires prompt with other <lora:...> tags: A1111 switches networks between the passes.
             if (!hires_model && !r.hr_prompt.empty() && network_tags(r.hr_prompt) != network_tags(r.prompt)) {
-                lora_calls(lora_dirs_of(impl_->lora_dirs, impl_->info.path), r.hr_prompt);  // missing files: before the first pass
-                hooks.use_networks = [this, &r](bool hires) { use_loras(hires ? r.hr_prompt : r.prompt, hires); };
+                // Found once, before the first pass (a missing file is refused before any step).
+                const auto dirs = lora_dirs_of(impl_->lora_dirs, impl_->info.path);
+                hooks.use_networks = [this, first = lora_calls(dirs, r.prompt), second = lora_calls(dirs, r.hr_prompt)](bool hires) {
+                    use_lora_calls(hires ? second : first, hires);
+                };
             }
         }
         const auto batch = pipeline::generate_txt2img(*impl_->model, *impl_->tok, r, hooks);

@@ -17,6 +17,9 @@
 
 namespace sdgimp {
 
+namespace models {
+struct LoraCall;
+}
 namespace pipeline {
 struct SDModel;
 }
@@ -128,6 +131,7 @@ private:
     // the previous run taken off first; throws for a LoRA that does not fit. A hires pass adds its
     // networks to the run's "Lora hashes" (A1111 1.10 keeps the first pass's); a first pass starts them.
     void use_loras(const std::string& prompt, bool hires_pass = false);
+    void use_lora_calls(const std::vector<models::LoraCall>& calls, bool hires_pass);
     // The same on the Hires checkpoint's weights (its own record of what it carries).
     void use_hires_loras(const std::string& prompt);
     // Textual-inversion embeddings (re)read from their folders, and the run's "TI hashes".
