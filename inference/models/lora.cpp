@@ -32,7 +32,7 @@ std::string resnet_part(const std::string& s) {
     return it == kParts.end() ? s : it->second;
 }
 
-enum class Kind { kLinear, kConv, kAttention };
+enum class Kind { kLinear, kConv, kAttention, kNorm };
 
 struct Layer {
     Kind kind;
@@ -54,16 +54,20 @@ std::map<std::string, Layer> layers_of(LatentDiffusion& net) {
         if (dynamic_cast<LinearImpl*>(m)) out[name] = {Kind::kLinear, m};
         else if (dynamic_cast<Conv2dImpl*>(m)) out[name] = {Kind::kConv, m};
         else if (dynamic_cast<OpenClipAttentionImpl*>(m)) out[name] = {Kind::kAttention, m};
+        else if (dynamic_cast<torch::nn::GroupNormImpl*>(m) || dynamic_cast<torch::nn::LayerNormImpl*>(m)) out[name] = {Kind::kNorm, m};
     }
     return out;
 }
 
 // One layer's network from a file: a LoRA/LoCon pair (up, down, optional CP core), or LyCORIS's
 // LoHa (two low-rank pairs multiplied element by element), LoKr (a Kronecker product), IA3 (a
-// scale per output or input), GLoRA (W a2 a1 + b2 b1) or a full difference (diff, diff_b).
+// scale per output or input), GLoRA (W a2 a1 + b2 b1), a full difference (diff, diff_b), a norm
+// layer's difference (w_norm, b_norm) or OFT (orthogonal blocks turning the weight's rows).
 struct Pair {
     torch::Tensor up, down, mid;
-    torch::Tensor ia3, diff, diff_b;
+    torch::Tensor ia3, diff, diff_b, w_norm, b_norm;
+    torch::Tensor oft, rescale;  // OFT/BOFT: kohya's and new LyCORIS's oft_blocks, or old LyCORIS's oft_diag
+    bool oft_diag = false;       // oft holds the rotations themselves, not their skew-symmetric source
     bool on_input = false;  // IA3: the scale is per input column
     torch::Tensor dora_scale;  // DoRA: the merged weight's column norms are set to these
     std::map<std::string, torch::Tensor> lyco;  // "hada_w1_a", "lokr_w2", ... as the file names them
@@ -78,8 +82,9 @@ struct Pair {
     bool is_glora() const { return has("a1.weight") && has("a2.weight") && has("b1.weight") && has("b2.weight"); }
     bool complete() const {
         return (up.defined() && down.defined() && up.dim() >= 2 && down.dim() >= 2) || is_loha() || is_lokr() || is_glora() ||
-               ia3.defined() || diff.defined();
+               ia3.defined() || diff.defined() || (w_norm.defined() && b_norm.defined()) || oft.defined();
     }
+    torch::Tensor bias_change() const { return diff_b.defined() ? diff_b : b_norm; }
 };
 
 torch::Tensor as_matrix(const torch::Tensor& t) { return t.reshape({t.size(0), -1}); }
@@ -89,6 +94,60 @@ torch::Tensor as_matrix(const torch::Tensor& t) { return t.reshape({t.size(0), -
 torch::Tensor cp_weight(const torch::Tensor& core, const torch::Tensor& wa, const torch::Tensor& wb) {
     const auto temp = torch::einsum("ijkl,jr->irkl", {core, wb});
     return torch::einsum("ijkl,ir->rjkl", {temp, wa});
+}
+
+// A1111's OFT/BOFT (network_oft.py, 1.10): each block of the weight's rows turned by a rotation,
+// R = (I + Q)(I - Q)^-1 with Q the skew-symmetric part of the file's block (its norm clamped to
+// alpha * rows when alpha is given), or the file's block itself for old LyCORIS's oft_diag; BOFT's
+// 4-D blocks turn the rows stage by stage through butterfly permutations. The change is the turned
+// weight (times "rescale" per row) less the original.
+torch::Tensor oft_updown(const Pair& p, const torch::Tensor& weight, const std::string& file) {
+    const torch::Tensor w = weight.detach().to(torch::kCPU, torch::kFloat);
+    const int64_t rows = w.size(0);
+    const torch::Tensor& blocks = p.oft;
+    const bool boft = !p.oft_diag && blocks.dim() == 4;
+    auto damaged = [&](const std::string& why) {
+        throw_bad_file(file, "holds " + p.key + (p.oft_diag ? ".oft_diag" : ".oft_blocks") + " of shape " +
+                                 io::shape_text(blocks.sizes().vec()) + ", " + why + " for a layer of " +
+                                 io::shape_text(w.sizes().vec()) + "; it is a network for another model family (SD 1.x, 2.x, XL).");
+    };
+    if (blocks.dim() != (boft ? 4 : 3) || blocks.size(-1) != blocks.size(-2) || blocks.size(-1) == 0 || blocks.size(-3) == 0)
+        damaged("not a stack of square blocks");
+    const int64_t num_blocks = p.oft_diag ? rows / blocks.size(1) : boft ? blocks.size(1) : blocks.size(0);
+    const int64_t size = p.oft_diag ? blocks.size(1) : boft ? blocks.size(2) : rows / num_blocks;
+    if (num_blocks * size != rows || blocks.size(-1) != size || blocks.size(-3) != num_blocks) damaged("whose blocks do not tile the rows");
+    torch::Tensor R = blocks;
+    if (!p.oft_diag) {
+        const torch::Tensor eye = torch::eye(size);
+        torch::Tensor Q = blocks - blocks.transpose(-1, -2);
+        if (p.alpha && *p.alpha * static_cast<double>(rows) != 0) {
+            const torch::Tensor norm = Q.flatten().norm();
+            const torch::Tensor clamped = torch::clamp(norm, c10::nullopt, static_cast<float>(*p.alpha) * static_cast<float>(rows));
+            Q = Q * ((clamped + 1e-8) / (norm + 1e-8));
+        }
+        R = torch::matmul(eye + Q, torch::inverse(eye - Q));
+    }
+    torch::Tensor merged;
+    const auto flat = w.reshape({rows, -1});
+    if (!boft) {
+        merged = torch::einsum("knm,knx->kmx", {R, flat.reshape({num_blocks, size, -1})}).reshape({rows, -1});
+    } else {
+        // Stage i pairs rows 2^i * size/2 apart: regroup them into neighbouring blocks, turn, put back.
+        const int64_t half = size / 2, cols = flat.size(1);
+        merged = flat;
+        for (int64_t i = 0; i < blocks.size(0); ++i) {
+            const int64_t k = (int64_t{1} << std::min<int64_t>(i, 40)) * half;
+            if (k == 0 || rows % (2 * k) != 0) damaged("whose butterfly stages do not divide the rows");
+            const auto grouped = merged.reshape({rows / (2 * k), 2, k, cols}).permute({0, 2, 1, 3}).reshape({num_blocks, size, cols});
+            const auto turned = torch::einsum("bij,bjx->bix", {R[i], grouped});
+            merged = turned.reshape({rows / (2 * k), k, 2, cols}).permute({0, 2, 1, 3}).reshape({rows, cols});
+        }
+    }
+    if (p.rescale.defined()) {
+        if (p.rescale.numel() != rows) damaged("with " + std::to_string(p.rescale.numel()) + " rescale factors");
+        merged = merged * p.rescale.reshape({rows, 1});
+    }
+    return merged.reshape(w.sizes()) - w;
 }
 
 // A1111's calc_updown of each kind, before the scale: the change in its own shape, and the rank
@@ -156,7 +215,9 @@ torch::Tensor raw_updown(const Pair& p, const torch::Tensor& weight, bool conv, 
         if (weight.dim() == 4 && k.numel() == weight.numel()) return k.reshape(weight.sizes());
         return k.reshape({w1.size(0) * w2.size(0), -1});
     }
+    if (p.oft.defined()) return oft_updown(p, weight, file);
     if (p.diff.defined()) return p.diff;  // the change itself
+    if (p.w_norm.defined()) return p.w_norm;
     if (p.ia3.defined() || p.is_glora()) {
         // Both scale the layer's own weight: A1111 applies them to linear layers.
         if (weight.dim() != 2)
@@ -215,8 +276,14 @@ torch::Tensor delta(const Pair& p, const torch::Tensor& weight, bool conv, int d
     if (d.sizes() != weight.sizes())
         throw_bad_file(file, "changes " + p.key + " by " + io::shape_text(d.sizes().vec()) + " where the model's layer is " +
                                  io::shape_text(weight.sizes().vec()) + "; it is a LoRA for another model family (SD 1.x, 2.x, XL).");
-    const double scale = p.scale ? *p.scale : (p.alpha && rank && *rank > 0) ? *p.alpha / static_cast<double>(*rank) : 1.0;
+    // OFT's multiplier scales the change alone: A1111 sets its scale to 1 whatever the file says.
+    const double scale = p.oft.defined() ? 1.0
+                         : p.scale        ? *p.scale
+                         : (p.alpha && rank && *rank > 0) ? *p.alpha / static_cast<double>(*rank)
+                                                          : 1.0;
     d = d * scale;
+    if (p.dora_scale.defined() && weight.dim() < 2)
+        throw_bad_file(file, "holds " + p.key + ".dora_scale for a layer without input columns; the file is damaged.");
     if (p.dora_scale.defined()) {
         // DoRA as A1111 applies it: the scaled change merged, each input column's norm (over all
         // other axes) replaced by the file's magnitude, the original taken off again; then the multiplier.
@@ -233,13 +300,6 @@ torch::Tensor delta(const Pair& p, const torch::Tensor& weight, bool conv, int d
         }
     }
     return d * multiplier;
-}
-
-// Keys of network kinds this engine does not apply (LyCORIS OFT, norm layers).
-bool other_kind(const std::string& part) {
-    for (const char* k : {"oft_", "w_norm", "b_norm"})
-        if (part.find(k) != std::string::npos) return true;
-    return false;
 }
 
 std::string short_hash(const io::CheckpointFile& ck) {
@@ -328,8 +388,6 @@ std::vector<LoraResult> LoraWeights::apply_all(LatentDiffusion& net, const std::
             if (dot == std::string::npos) continue;
             const std::string base = key.substr(0, dot), part = key.substr(dot + 1);
             if (base == "bundle_emb") continue;  // textual-inversion embeddings bundled along
-            if (other_kind(part))
-                throw_bad_file(call.path, "holds " + key + ", a network kind this engine does not apply (LyCORIS OFT or a norm layer's); use a LoRA, LoHa, LoKr, IA3, GLoRA or full-difference file.");
             std::string name = lora_layer_name(base, sd2);
             const Layer* layer = nullptr;
             if (auto it = layers.find(name); it != layers.end()) layer = &it->second;
@@ -342,6 +400,10 @@ std::vector<LoraResult> LoraWeights::apply_all(LatentDiffusion& net, const std::
                 if (auto it = layers.find(name); it != layers.end()) layer = &it->second;
             } else if (!layer && base.find("lora_te1_text_model") != std::string::npos) {
                 name = replaced(base, "lora_te1_text_model", "transformer_text_model");
+                if (auto it = layers.find(name); it != layers.end()) layer = &it->second;
+            } else if (!layer && base.find("oft_unet") != std::string::npos) {
+                // kohya's OFT names the original UNet's modules
+                name = replaced(base, "oft_unet", "diffusion_model");
                 if (auto it = layers.find(name); it != layers.end()) layer = &it->second;
             }
             if (!layer) continue;  // A1111 leaves keys it cannot place aside too
@@ -360,6 +422,12 @@ std::vector<LoraResult> LoraWeights::apply_all(LatentDiffusion& net, const std::
             else if (part == "on_input" && t.numel() == 1) pair.on_input = t.item<double>() != 0;
             else if (part == "diff") pair.diff = t;
             else if (part == "diff_b") pair.diff_b = t;
+            else if (part == "w_norm") pair.w_norm = t;
+            else if (part == "b_norm") pair.b_norm = t;
+            else if (part == "oft_blocks" || part == "oft_diag") {
+                pair.oft = t;
+                pair.oft_diag = part == "oft_diag";
+            } else if (part == "rescale") pair.rescale = t;
             else if (part == "a1.weight" || part == "a2.weight" || part == "b1.weight" || part == "b2.weight") pair.lyco[part] = t;
         }
         auto multiplier = [&](const std::string& name) {
@@ -375,13 +443,15 @@ std::vector<LoraResult> LoraWeights::apply_all(LatentDiffusion& net, const std::
         for (auto& [name, entry] : found) {
             const auto& [layer, pair] = entry;
             if (!complete(pair)) continue;
-            // A full difference's bias change: times the multiplier only (A1111's ex_bias).
+            // A full difference's or a norm layer's bias change: times the multiplier only (A1111's ex_bias).
             auto bias_change = [&](torch::Tensor& bias) {
-                if (!pair.diff_b.defined()) return;
-                if (!bias.defined() || pair.diff_b.numel() != bias.numel())
-                    throw_bad_file(call.path, "holds " + pair.key + ".diff_b for a layer " + (bias.defined() ? "with another bias size" : "without a bias") +
+                const torch::Tensor change = pair.bias_change();
+                if (!change.defined()) return;
+                if (!bias.defined() || change.numel() != bias.numel())
+                    throw_bad_file(call.path, "holds " + pair.key + (pair.diff_b.defined() ? ".diff_b" : ".b_norm") + " for a layer " +
+                                                  (bias.defined() ? "with another bias size" : "without a bias") +
                                                   "; it is a network for another model family (SD 1.x, 2.x, XL).");
-                replace(bias, pair.diff_b.reshape(bias.sizes()) * multiplier(name));
+                replace(bias, change.reshape(bias.sizes()) * multiplier(name));
             };
             if (layer->kind == Kind::kLinear && !attention_at(name)) {
                 auto* l = static_cast<LinearImpl*>(layer->module);
@@ -392,6 +462,18 @@ std::vector<LoraResult> LoraWeights::apply_all(LatentDiffusion& net, const std::
                 auto* c = static_cast<Conv2dImpl*>(layer->module);
                 replace(c->weight, delta(pair, c->weight, true, call.dyn, multiplier(name), call.path));
                 bias_change(c->bias);
+                ++res.layers;
+            } else if (layer->kind == Kind::kNorm) {
+                // GroupNorm and LayerNorm scales take differences only (A1111 refuses other kinds there).
+                if (!pair.w_norm.defined() && !pair.diff.defined())
+                    throw_bad_file(call.path, "holds a low-rank or scaling network on the norm layer " + pair.key +
+                                                  ", which A1111 does not apply either; the file is damaged.");
+                torch::Tensor *weight = nullptr, *bias = nullptr;
+                if (auto* g = dynamic_cast<torch::nn::GroupNormImpl*>(layer->module)) weight = &g->weight, bias = &g->bias;
+                else if (auto* l = dynamic_cast<torch::nn::LayerNormImpl*>(layer->module)) weight = &l->weight, bias = &l->bias;
+                if (!weight || !weight->defined()) continue;
+                replace(*weight, delta(pair, *weight, false, call.dyn, multiplier(name), call.path));
+                bias_change(*bias);
                 ++res.layers;
             } else if (layer->kind == Kind::kAttention && name.compare(name.size() - 7, 7, "_q_proj") == 0) {
                 // As A1111: changed only when the file has q, k, v and the output projection.

@@ -42,9 +42,10 @@ struct LoraResult {
 class LoraWeights {
 public:
     // The calls' networks on `net` (SD 2.x: OpenCLIP's text layers), after the originals of any
-    // earlier set are back (LoRA/LoCon, LyCORIS LoHa and LoKr, each with or without DoRA). Throws
-    // sdgimp::Error naming a file that cannot be read, holds networks of another kind (IA3, OFT, ...)
-    // or layers of other shapes (a LoRA of another model family).
+    // earlier set are back: LoRA/LoCon, LyCORIS LoHa, LoKr, IA3, GLoRA, full and norm-layer
+    // differences, OFT and BOFT (kohya's and LyCORIS's), each with or without DoRA, as A1111 1.10
+    // merges them. Throws sdgimp::Error naming a file that cannot be read or holds layers of other
+    // shapes (a network of another model family).
     std::vector<LoraResult> apply(LatentDiffusion& net, const std::vector<LoraCall>& calls, bool sd2);
     // Every changed weight back to the tensor it had.
     void restore();

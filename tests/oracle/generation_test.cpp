@@ -710,14 +710,15 @@ TEST(OracleNets, LycorisLohaAndLokrAreMerged) {
         EXPECT_NE(std::string(e.what()).find(pq + ".dora_scale of shape [1, "), std::string::npos) << e.what();
     }
     EXPECT_TRUE(params[q].equal(Wq));
-    // A LyCORIS kind not applied here (OFT): refused by name.
-    t.back() = {pq + ".oft_blocks", {1, 2, 2}, {1.0f, 0.0f, 0.0f, 1.0f}};
+    // OFT blocks that do not tile the layer's rows: refused by name.
+    const std::string po = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_out_0";
+    t.back() = {po + ".oft_blocks", {1, 2, 2}, {1.0f, 0.0f, 0.0f, 1.0f}};
     io::write_safetensors(file, t);
     try {
         (void)w.apply(m->net, {call}, sd2);
-        ADD_FAILURE() << "an OFT file was applied";
+        ADD_FAILURE() << "an OFT file of another layer size was applied";
     } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find(pq + ".oft_blocks, a network kind this engine does not apply"), std::string::npos)
+        EXPECT_NE(std::string(e.what()).find(po + ".oft_blocks of shape [1, 2, 2], whose blocks do not tile the rows"), std::string::npos)
             << e.what();
     }
     EXPECT_TRUE(params[q].equal(Wq));
@@ -1281,6 +1282,163 @@ TEST(OracleNets, LycorisIa3GloraAndFullDiffsAreMerged) {
                       std::string::npos) << e.what();
         }
         EXPECT_TRUE(params[k1].equal(Wk1));
+    }
+    ::unlink(file.c_str());
+    ::rmdir(tmpl);
+}
+
+// OFT as A1111 1.10's network_oft merges it, against the rotations written out here as matrices:
+// kohya's oft_blocks (Cayley transform of the skew-symmetric part, its norm clamped to alpha * rows),
+// old LyCORIS's oft_diag (the rotations themselves), BOFT's butterfly stages as explicit row
+// permutations, "rescale" per row; the change is the turned weight less the original, times the
+// multiplier only. Norm-layer differences (w_norm times the file's scale, b_norm) on GroupNorm and
+// LayerNorm, the text encoder's by the te multiplier.
+TEST(OracleNets, LycorisOftBoftAndNormLayersAreMerged) {
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    auto m = pipeline::load_sd_model(models.front().checkpoints.front());
+    const bool sd2 = m->cfg.text.kind == TextEncoderKind::kOpenCLIP;
+    auto params = m->net->named_parameters(true);
+    const std::string u = "model.diffusion_model.input_blocks.1.", tb = u + "1.transformer_blocks.0.";
+    const std::string q = tb + "attn1.to_q.weight", k = tb + "attn1.to_k.weight", v = tb + "attn1.to_v.weight",
+                      conv = u + "0.in_layers.2.weight", gn_w = u + "0.in_layers.0.weight", gn_b = u + "0.in_layers.0.bias",
+                      ln_w = tb + "norm1.weight", ln_b = tb + "norm1.bias",
+                      te_w = "cond_stage_model.transformer.text_model.encoder.layers.0.layer_norm1.weight";
+    std::map<std::string, torch::Tensor> before;
+    for (const auto& name : {q, k, v, conv, gn_w, gn_b, ln_w, ln_b}) before[name] = params[name].detach().clone();
+    if (!sd2) before[te_w] = params[te_w].detach().clone();
+    const int64_t rows = before[q].size(0);
+    ASSERT_EQ(rows % 8, 0);
+    torch::manual_seed(13);
+    std::vector<io::FloatTensor> t;
+    auto put = [&](const std::string& key, const torch::Tensor& x) {
+        const torch::Tensor c = x.contiguous().to(torch::kFloat);
+        t.push_back({key, c.sizes().vec(), std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel())});
+    };
+    auto rnd = [](std::vector<int64_t> shape, double s = 0.1) { return torch::randn(shape) * s; };
+    // A block-diagonal matrix of rotations.
+    auto block_diag = [](const torch::Tensor& blocks) {
+        const int64_t n = blocks.size(0), b = blocks.size(1);
+        auto out = torch::zeros({n * b, n * b});
+        for (int64_t i = 0; i < n; ++i) out.slice(0, i * b, (i + 1) * b).slice(1, i * b, (i + 1) * b).copy_(blocks[i]);
+        return out;
+    };
+    // (I + Q)(I - Q)^-1 solved from the right, per block.
+    auto cayley = [](const torch::Tensor& blocks, double clamp_to) {
+        auto Q = blocks - blocks.transpose(-1, -2);
+        if (clamp_to > 0) {
+            const double n = Q.norm().item<double>();
+            Q = Q * ((std::min(n, clamp_to) + 1e-8) / (n + 1e-8));
+        }
+        const auto eye = torch::eye(blocks.size(-1)).expand_as(Q);
+        return torch::linalg_solve((eye - Q).transpose(-1, -2), (eye + Q).transpose(-1, -2)).transpose(-1, -2);
+    };
+    auto turned = [&](const torch::Tensor& R, const torch::Tensor& W) {
+        return torch::mm(block_diag(R).t(), W.reshape({W.size(0), -1})).reshape(W.sizes());
+    };
+    const std::string p = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_";
+    // kohya-style OFT on to_q: blocks of 4, alpha small enough that the norm is clamped.
+    const auto bq = rnd({rows / 4, 4, 4});
+    put(p + "to_q.oft_blocks", bq);
+    put(p + "to_q.alpha", torch::full({}, 0.002));
+    put(p + "to_q.scale", torch::full({}, 3.0));  // A1111 ignores a scale for OFT
+    const auto want_q = turned(cayley(bq, 0.002 * static_cast<double>(rows)), before[q]);
+    // BOFT on to_k: two butterfly stages of blocks of 4, no alpha, a rescale per row.
+    const auto bk = rnd({2, rows / 4, 4, 4}), rescale = 1.0 + rnd({rows, 1});
+    put(p + "to_k.oft_blocks", bk);
+    put(p + "to_k.rescale", rescale);
+    torch::Tensor want_k = before[k].clone();
+    {
+        const auto R = cayley(bk, 0);
+        for (int64_t stage = 0; stage < 2; ++stage) {
+            // Stage i pairs row c*2s + g*s + j (g = 0, 1; s = 2^i * 2) as rows c*2s + 2j + g of the blocks.
+            const int64_t s = (int64_t{1} << stage) * 2;
+            auto idx = torch::empty({rows}, torch::kLong);
+            for (int64_t c = 0; c < rows / (2 * s); ++c)
+                for (int64_t j = 0; j < s; ++j)
+                    for (int64_t g = 0; g < 2; ++g) idx[c * 2 * s + 2 * j + g] = c * 2 * s + g * s + j;
+            const auto y = torch::mm(block_diag(R[stage]), want_k.index_select(0, idx));
+            want_k = torch::zeros_like(want_k).index_copy_(0, idx, y);
+        }
+        want_k = want_k * rescale;
+    }
+    // kohya's own naming (oft_unet_ + the original UNet's module path) on to_v, alpha 0: no clamp.
+    const auto bv = rnd({rows / 8, 8, 8});
+    put("oft_unet_input_blocks_1_1_transformer_blocks_0_attn1_to_v.oft_blocks", bv);
+    put("oft_unet_input_blocks_1_1_transformer_blocks_0_attn1_to_v.alpha", torch::zeros({}));
+    const auto want_v = turned(cayley(bv, 0), before[v]);
+    // Old LyCORIS's oft_diag on the 3x3 convolution: the file's blocks are the rotations.
+    const int64_t conv_rows = before[conv].size(0);
+    ASSERT_EQ(conv_rows % 4, 0);
+    const auto dc = torch::eye(4).expand({conv_rows / 4, 4, 4}) + rnd({conv_rows / 4, 4, 4});
+    put("lora_unet_down_blocks_0_resnets_0_conv1.oft_diag", dc);
+    const auto want_conv = turned(dc, before[conv]);
+    // Norm layers: the resnet's GroupNorm with a scale of 2, the block's LayerNorm, the text encoder's first.
+    const auto gw = rnd({before[gn_w].size(0)}), gb = rnd({before[gn_b].size(0)}), lw = rnd({before[ln_w].size(0)}),
+               lb = rnd({before[ln_b].size(0)});
+    put("lora_unet_down_blocks_0_resnets_0_norm1.w_norm", gw);
+    put("lora_unet_down_blocks_0_resnets_0_norm1.b_norm", gb);
+    put("lora_unet_down_blocks_0_resnets_0_norm1.scale", torch::full({}, 2.0));
+    put("lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_norm1.w_norm", lw);
+    put("lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_norm1.b_norm", lb);
+    const int64_t te_width = sd2 ? 1 : before[te_w].size(0);
+    const auto tw = rnd({te_width}), tbias = rnd({te_width});
+    // SD 2.x: A1111 has no name for OpenCLIP's ln_1 here, so the pair is left aside as there.
+    put("lora_te_text_model_encoder_layers_0_layer_norm1.w_norm", tw);
+    put("lora_te_text_model_encoder_layers_0_layer_norm1.b_norm", tbias);
+
+    char tmpl[] = "/tmp/gd-oft-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string file = std::string(tmpl) + "/oft.safetensors";
+    io::write_safetensors(file, t);
+    models::LoraWeights w;
+    models::LoraCall call;
+    call.name = "oft";
+    call.path = file;
+    call.te = 0.8;
+    call.unet = 0.5;
+    const auto res = w.apply(m->net, {call}, sd2);
+    EXPECT_EQ(res[0].layers, sd2 ? 6 : 7);
+    auto check = [&](const std::string& name, const torch::Tensor& want, double tol) {
+        EXPECT_LT(test::max_abs_diff(params[name], want), tol) << name;
+    };
+    check(q, before[q] + (want_q - before[q]) * 0.5, 1e-5);
+    check(k, before[k] + (want_k - before[k]) * 0.5, 1e-5);
+    check(v, before[v] + (want_v - before[v]) * 0.5, 1e-5);
+    check(conv, before[conv] + (want_conv - before[conv]) * 0.5, 1e-5);
+    check(gn_w, before[gn_w] + gw * 2.0 * 0.5, 1e-6);
+    check(gn_b, before[gn_b] + gb * 0.5, 1e-6);
+    check(ln_w, before[ln_w] + lw * 0.5, 1e-6);
+    check(ln_b, before[ln_b] + lb * 0.5, 1e-6);
+    if (!sd2) check(te_w, before[te_w] + tw * 0.8, 1e-6);
+    // The clamp mattered: an unclamped rotation would differ.
+    EXPECT_GT(test::max_abs_diff(turned(cayley(bq, 0), before[q]), want_q), 1e-4);
+    // Rotations keep each block's column norms: the turned weight's norm per block is unchanged.
+    EXPECT_NEAR(want_v.norm().item<double>(), before[v].norm().item<double>(), 1e-3);
+    w.restore();
+    for (const auto& [name, b] : before) EXPECT_TRUE(params[name].equal(b)) << name;
+
+    // A norm difference of another width, and a LoRA pair on a norm layer: one sentence each.
+    for (int variant = 0; variant < 2; ++variant) {
+        std::vector<io::FloatTensor> bad;
+        const std::string base = "lora_unet_down_blocks_0_resnets_0_norm1";
+        const int64_t ch = before[gn_w].size(0);
+        if (variant == 0) {
+            bad = {{base + ".w_norm", {ch + 1}, std::vector<float>(static_cast<size_t>(ch + 1), 0.1f)},
+                   {base + ".b_norm", {ch + 1}, std::vector<float>(static_cast<size_t>(ch + 1), 0.1f)}};
+        } else {
+            bad = {{base + ".lora_up.weight", {ch, 1}, std::vector<float>(static_cast<size_t>(ch), 0.1f)},
+                   {base + ".lora_down.weight", {1, ch}, std::vector<float>(static_cast<size_t>(ch), 0.1f)}};
+        }
+        io::write_safetensors(file, bad);
+        try {
+            (void)w.apply(m->net, {call}, sd2);
+            ADD_FAILURE() << "variant " << variant << " was applied";
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find(variant == 0 ? "it is a LoRA for another model family" : "on the norm layer " + base),
+                      std::string::npos) << e.what();
+        }
+        for (const auto& [name, b] : before) EXPECT_TRUE(params[name].equal(b)) << name;
     }
     ::unlink(file.c_str());
     ::rmdir(tmpl);
