@@ -104,9 +104,10 @@ torch::Tensor decode_images(const SDModel& m, const torch::Tensor& samples) {
     return torch::cat(out);
 }
 
-// decoder: the model whose VAE decodes the samples (a hires checkpoint's after a second pass).
+// sample returns an iteration's latents and sets *decoder to the model whose VAE decodes them (a
+// hires checkpoint's after a second pass, a refiner's after a switch).
 template <typename SampleFn>
-GeneratedBatch run_batches(const SDModel& m, const SDModel& decoder, const text::ClipTokenizer& tok, const GenerateRequest& r,
+GeneratedBatch run_batches(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r,
                            int steps_per_iteration, const RunHooks& hooks, SampleFn sample) {
     if (r.seed < 0 || r.subseed < 0) throw Error(ErrorCode::kInternal, "Seeds must be resolved before a run.");
     const auto cond_ptr = encode_run_cached(hooks.conditioning_cache, m, tok, r.prompt, r.negative_prompt,
@@ -128,8 +129,9 @@ GeneratedBatch run_batches(const SDModel& m, const SDModel& decoder, const text:
         var.strength = r.subseed_strength;
         var.resize_from_w = r.seed_resize_from_w;
         var.resize_from_h = r.seed_resize_from_h;
-        torch::Tensor samples = sample([&cond](int call) { return cond.at(call); }, seeds, var, step_callback(st));
-        images.push_back(decode_images(decoder, samples));
+        const SDModel* decoder = &m;
+        torch::Tensor samples = sample([&cond](int call) { return cond.at(call); }, seeds, var, step_callback(st), &decoder);
+        images.push_back(decode_images(*decoder, samples));
         latents.push_back(samples.to(torch::kFloat).cpu());
         for (int i = 0; i < r.batch_size; ++i) {
             out.seeds.push_back(static_cast<int64_t>(seeds[static_cast<size_t>(i)]));
@@ -157,13 +159,37 @@ GeneratedBatch generate_txt2img(const SDModel& m, const text::ClipTokenizer& tok
     std::unique_ptr<HiresPass> hires;
     if (r.enable_hr) hires = std::make_unique<HiresPass>(m, tok, r, hooks);
     int iteration = 0;
-    return run_batches(m, hires ? hires->model() : m, tok, r, s.steps + (hires ? hires->steps() : 0), hooks,
-                       [&](const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds,
-                           const sampling::Variation& var, const sampling::StepCallback& cb) {
+    return run_batches(m, tok, r, s.steps + (hires ? hires->steps() : 0), hooks,
+                       [&](const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds, const sampling::Variation& var,
+                           const sampling::StepCallback& cb, const SDModel** decoder) {
                            if (hires && iteration++ > 0 && hooks.use_networks) hooks.use_networks(false);
-                           auto samples = txt2img_latents(lm, g, seeds, r.width, r.height, s, cb, var, concat);
-                           return hires ? hires->run(samples, seeds, var, cb) : samples;
+                           auto refiner = refiner_for_pass(hooks, tok, r, false, r.prompt, r.negative_prompt);
+                           auto samples = txt2img_latents(lm, g, seeds, r.width, r.height, s, cb, var, concat, refiner ? &*refiner : nullptr);
+                           *decoder = &model_after_pass(hooks, refiner, m);
+                           return hires ? hires->run(samples, seeds, var, cb, **decoder, decoder) : samples;
                        });
+}
+
+std::optional<RefinerRun> refiner_for_pass(const RunHooks& hooks, const text::ClipTokenizer& tok, const GenerateRequest& r,
+                                           bool hires_pass, const std::string& prompt, const std::string& negative,
+                                           std::optional<int> hires_steps) {
+    if (!hooks.refiner || !(hires_pass ? hooks.refiner_second_pass : hooks.refiner_first_pass)) return std::nullopt;
+    if (hooks.use_refiner_networks) hooks.use_refiner_networks(hires_pass);
+    // A1111 encodes them again after loading the refiner (setup_conds); its cache is the first model's.
+    const auto cond = encode_run_cached(nullptr, *hooks.refiner, tok, prompt, negative, schedule_steps(r), r.batch_size, r.cfg_scale,
+                                        text_settings(r, hooks), hires_steps);
+    RefinerRun rf;
+    rf.lm = hooks.refiner->latent_model();
+    rf.codec = hooks.refiner->codec();
+    rf.guidance = [cond](int call) { return cond->at(call); };
+    rf.switch_at = hooks.refiner_switch_at;
+    return rf;
+}
+
+const SDModel& model_after_pass(const RunHooks& hooks, const std::optional<RefinerRun>& refiner, const SDModel& first) {
+    if (!refiner || !refiner->switched) return first;
+    if (hooks.refiner_switched) *hooks.refiner_switched = true;
+    return *hooks.refiner;
 }
 
 torch::Tensor seeded_normal(const torch::Tensor& like, int64_t seed) {
@@ -192,11 +218,15 @@ GeneratedBatch generate_img2img(const SDModel& m, const text::ClipTokenizer& tok
         // blanked by the conditioning mask strength.
         concat = full_mask_concat(m, torch::lerp(init, torch::zeros_like(init), r.inpainting_mask_weight));
     }
-    return run_batches(m, m, tok, sized, img2img_callback_steps(s, r.denoising_strength), hooks,
-                       [&](const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds,
-                           const sampling::Variation& var, const sampling::StepCallback& cb) {
+    return run_batches(m, tok, sized, img2img_callback_steps(s, r.denoising_strength), hooks,
+                       [&](const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds, const sampling::Variation& var,
+                           const sampling::StepCallback& cb, const SDModel** decoder) {
                            auto lat = init_latent.repeat({static_cast<int64_t>(seeds.size()), 1, 1, 1});
-                           return img2img_latents(lm, g, lat, seeds, r.denoising_strength, s, cb, var, concat);
+                           auto refiner = refiner_for_pass(hooks, tok, r, false, r.prompt, r.negative_prompt);
+                           auto samples = img2img_latents(lm, g, lat, seeds, r.denoising_strength, s, cb, var, concat, nullptr,
+                                                          refiner ? &*refiner : nullptr);
+                           *decoder = &model_after_pass(hooks, refiner, m);
+                           return samples;
                        });
 }
 

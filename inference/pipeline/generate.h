@@ -38,6 +38,18 @@ struct RunHooks {
     // kind); it encodes the upscaled image, the hires prompts and decodes the results. nullptr: the
     // first pass's.
     const SDModel* hires_model = nullptr;
+    // A1111's "Refiner": a checkpoint of the same kind (latent space, text encoder, input channels)
+    // that sampling switches to once refiner_switch_at of the timesteps are done (RefinerRun); its
+    // VAE then decodes. nullptr: none. With Hires. fix it joins the passes named here (A1111's
+    // "Hires refiner" setting, "second pass" by default).
+    const SDModel* refiner = nullptr;
+    double refiner_switch_at = 0.8;
+    bool refiner_first_pass = true, refiner_second_pass = false;
+    // Puts the networks of the first pass (false) or of the hires prompt (true) on the refiner,
+    // before it encodes that pass's prompts.
+    std::function<void(bool hires)> use_refiner_networks;
+    // Set when a pass did switch (A1111 records the refiner only then).
+    bool* refiner_switched = nullptr;
 };
 
 struct GeneratedBatch {
@@ -73,6 +85,15 @@ torch::Tensor full_mask_concat(const SDModel& m, const torch::Tensor& image);
 // Standard normal noise shaped like `like` from a CPU generator seeded with `seed` (a negative seed:
 // torch's global generator): the VAE posterior samples, so a pasted seed gives the same image again.
 torch::Tensor seeded_normal(const torch::Tensor& like, int64_t seed);
+
+// The refiner of one pass (the hires one when hires_pass) whose prompts are prompt / negative,
+// its networks put on and its prompts encoded; nullopt when the run has none or it stays out of
+// this pass. hires_steps: the hires pass's own steps for its prompt schedule.
+std::optional<RefinerRun> refiner_for_pass(const RunHooks& hooks, const text::ClipTokenizer& tok, const GenerateRequest& r,
+                                           bool hires_pass, const std::string& prompt, const std::string& negative,
+                                           std::optional<int> hires_steps = std::nullopt);
+// After a pass: records a switch in the hooks and returns the model the pass ended on.
+const SDModel& model_after_pass(const RunHooks& hooks, const std::optional<RefinerRun>& refiner, const SDModel& first);
 
 // A1111's "Approx cheap" preview: a fixed linear map from the 4 latent channels to RGB.
 torch::Tensor latent_preview(const torch::Tensor& latent);

@@ -61,7 +61,7 @@ HiresPass::HiresPass(const SDModel& m, const text::ClipTokenizer& tok, const Gen
 int HiresPass::steps() const { return img2img_callback_steps(s_, r_.denoising_strength); }
 
 torch::Tensor HiresPass::run(const torch::Tensor& samples, const std::vector<uint64_t>& seeds, const sampling::Variation& var,
-                             const sampling::StepCallback& cb) {
+                             const sampling::StepCallback& cb, const SDModel& first, const SDModel** decoder) {
     const int64_t rows = size_.upscale_to_y / 8, cols = size_.upscale_to_x / 8;
     const bool inpainting = hm_.cfg.unet.in_channels == 9;
     const double w = r_.inpainting_mask_weight;
@@ -80,7 +80,7 @@ torch::Tensor HiresPass::run(const torch::Tensor& samples, const std::vector<uin
     } else {
         std::vector<torch::Tensor> lats;
         for (int64_t i = 0; i < samples.size(0); ++i) {
-            const Image low = rgb_image(to_uint8_images(m_.decode_first_stage(samples.slice(0, i, i + 1)))[0]);
+            const Image low = rgb_image(to_uint8_images(first.decode_first_stage(samples.slice(0, i, i + 1)))[0]);
             const Image up = upscale(low);
             const auto x01 = unit_tensor(up);
             auto [mean, std] = hm_.encode_posterior(x01 * 2 - 1);
@@ -102,11 +102,19 @@ torch::Tensor HiresPass::run(const torch::Tensor& samples, const std::vector<uin
                                   r_.batch_size, r_.cfg_scale, text_settings(r_, hooks_), schedule_steps(hr_));
     bool shared_concat = concats.size() <= 1;
     for (size_t i = 1; i < concats.size(); ++i) shared_concat = shared_concat && torch::equal(concats[i], concats[0]);
+    // A1111 loads the hires checkpoint again for this pass, so a refiner switches afresh; images
+    // run one by one (below) take its prompts one image at a time.
+    GenerateRequest batch = r_;
+    if (!shared_concat) batch.batch_size = 1;
+    auto refiner = refiner_for_pass(hooks_, tok_, batch, true, hr_.prompt, hr_.negative_prompt, schedule_steps(hr_));
+    RefinerRun* rf = refiner ? &*refiner : nullptr;
     if (shared_concat) {
         const auto concat = concats.empty() ? torch::Tensor() : concats[0].slice(0, 0, 1);
         const auto cond = cond_;
-        return img2img_latents(lm_, [cond](int call) { return cond->at(call); }, init, seeds, r_.denoising_strength, s_, cb,
-                               var, concat);
+        auto out = img2img_latents(lm_, [cond](int call) { return cond->at(call); }, init, seeds, r_.denoising_strength, s_, cb,
+                                   var, concat, nullptr, rf);
+        *decoder = &model_after_pass(hooks_, refiner, hm_);
+        return out;
     }
     // Images whose conditioning differs run one by one (each image's noise has its own
     // generator, so this draws the same noise as a batch).
@@ -118,8 +126,9 @@ torch::Tensor HiresPass::run(const torch::Tensor& samples, const std::vector<uin
         if (!var.subseeds.empty()) v.subseeds = {var.subseeds[i]};
         const auto k = static_cast<int64_t>(i);
         out.push_back(img2img_latents(lm_, [single](int call) { return single->at(call); }, init.slice(0, k, k + 1), {seeds[i]},
-                                      r_.denoising_strength, s_, cb, v, concats[i]));
+                                      r_.denoising_strength, s_, cb, v, concats[i], nullptr, rf));
     }
+    *decoder = &model_after_pass(hooks_, refiner, hm_);
     return torch::cat(out);
 }
 

@@ -36,9 +36,10 @@ public:
     // The sampler steps one pass reports (what progress counts).
     int steps() const;
 
-    // samples: one iteration's first-pass latents; seeds, var: that iteration's.
+    // samples: one iteration's first-pass latents; seeds, var: that iteration's; first: the model
+    // the first pass ended on (decodes them for image upscalers). *decoder: the model this pass ends on.
     torch::Tensor run(const torch::Tensor& samples, const std::vector<uint64_t>& seeds, const sampling::Variation& var,
-                      const sampling::StepCallback& cb);
+                      const sampling::StepCallback& cb, const SDModel& first, const SDModel** decoder);
 
 private:
     Image upscale(const Image& low) const;

@@ -23,12 +23,16 @@ InpaintResult generate_inpaint(const SDModel& m, const text::ClipTokenizer& tok,
     const GenerateRequest rr = with_resolved_seeds(r);
     const auto cond_ptr = encode_run_cached(hooks.conditioning_cache, m, tok, rr.prompt, rr.negative_prompt,
                                             schedule_steps(rr), rr.batch_size, rr.cfg_scale, text_settings(rr, hooks));
-    return inpaint_prepared(m.latent_model(), m.codec(), rr, std::move(prep),
-                            [cond_ptr](int call) { return cond_ptr->at(call); }, hooks);
+    auto refiner = refiner_for_pass(hooks, tok, rr, false, rr.prompt, rr.negative_prompt);
+    auto out = inpaint_prepared(m.latent_model(), m.codec(), rr, std::move(prep), [cond_ptr](int call) { return cond_ptr->at(call); },
+                                hooks, refiner ? &*refiner : nullptr);
+    (void)model_after_pass(hooks, refiner, m);
+    return out;
 }
 
 InpaintResult inpaint_prepared(const LatentModel& lm, const ImageCodec& codec, const GenerateRequest& rr,
-                               imaging::InpaintPrep prep, const BatchGuidance& guidance, const RunHooks& hooks) {
+                               imaging::InpaintPrep prep, const BatchGuidance& guidance, const RunHooks& hooks,
+                               RefinerRun* refiner) {
     if (rr.seed < 0 || rr.subseed < 0) throw Error(ErrorCode::kInternal, "Seeds must be resolved before a run.");
     const SamplingSettings s = sampling_settings(rr);
     InpaintResult out;
@@ -92,10 +96,11 @@ InpaintResult inpaint_prepared(const LatentModel& lm, const ImageCodec& codec, c
                 hooks.preview(latent_preview(denoised[0]));
             if (hooks.cancelled && hooks.cancelled()) throw Cancelled();
         };
-        auto samples = img2img_latents(lm, guidance, init, seeds, rr.denoising_strength, s, cb, var, concat, &blend);
+        auto samples = img2img_latents(lm, guidance, init, seeds, rr.denoising_strength, s, cb, var, concat, &blend, refiner);
         latents.push_back(samples);
+        const ImageCodec& decoder = refiner && refiner->switched ? refiner->codec : codec;
         for (int64_t i = 0; i < b; ++i) {
-            const Image decoded = rgb_image(to_uint8_images(codec.decode_first_stage(samples.slice(0, i, i + 1)))[0]);
+            const Image decoded = rgb_image(to_uint8_images(decoder.decode_first_stage(samples.slice(0, i, i + 1)))[0]);
             if (rr.soft_inpainting) {
                 // The overlay remade from where this image's latents moved from the original's.
                 const Image m = soft_composite_mask(soft, nmask1[0][0], init[i], samples[i], rr.width, rr.height, out.prep.paste_to,

@@ -26,8 +26,10 @@ using BatchGuidance = std::function<sampling::Guidance(int call)>;
 // Inpainting after the image preparation: init latent, masked-content handling, 9-channel
 // conditioning, sampling with the latent blend, decode and put back. r must have resolved seeds;
 // `eps_seed` seeds the posterior sample of the init latent.
+// A refiner (RefinerRun) takes over sampling at its switch and then decodes with its own VAE.
 InpaintResult inpaint_prepared(const LatentModel& lm, const ImageCodec& codec, const GenerateRequest& r,
-                               imaging::InpaintPrep prep, const BatchGuidance& guidance, const RunHooks& hooks);
+                               imaging::InpaintPrep prep, const BatchGuidance& guidance, const RunHooks& hooks,
+                               RefinerRun* refiner = nullptr);
 
 // image: RGB; mask: gray, same size (255 = regenerate, soft values honoured). r.width/height is the
 // processing size.

@@ -40,35 +40,67 @@ int img2img_callback_steps(const SamplingSettings& s, double strength) {
 
 namespace {
 
-// The UNet wrapped as A1111 wraps it for this sampler, with classifier-free guidance.
-sampling::Denoiser make_denoiser(const LatentModel& m, const SamplingSettings& s, const sampling::GuidanceAt& g,
-                                 const torch::Tensor& concat) {
+// The UNet wrapped as A1111 wraps it for this sampler (k-diffusion's CompVis eps / v denoiser, the
+// LCM one, or eps at timesteps for DDIM / PLMS / UniPC), before guidance.
+sampling::InnerDenoiser inner_denoiser(const LatentModel& m, const SamplingSettings& s, const torch::Tensor& concat) {
+    auto unet = m.unet(concat);
+    if (sampling::find_sampler_kind(s.sampler).timesteps) return sampling::timestep_eps(unet, m.schedule.alphas_cumprod, m.prediction);
     if (s.sampler == SamplerKind::kLCM) {
         auto lcm = std::make_shared<sampling::LcmSchedule>(sampling::LcmSchedule::from(m.schedule));
-        auto unet = m.unet(concat);
-        return sampling::make_cfg_denoiser(
-            [lcm, unet](const torch::Tensor& x, const torch::Tensor& sigma, const torch::Tensor& cond) {
-                return sampling::lcm_denoise(unet, *lcm, x, sigma, cond);
-            },
-            g);
+        return [lcm, unet](const torch::Tensor& x, const torch::Tensor& sigma, const torch::Tensor& cond) {
+            return sampling::lcm_denoise(unet, *lcm, x, sigma, cond);
+        };
     }
-    return sampling::make_cfg_denoiser(m.unet(concat), m.schedule, m.prediction, g);
+    return [unet, sched = m.schedule, pred = m.prediction](const torch::Tensor& x, const torch::Tensor& sigma, const torch::Tensor& cond) {
+        return sampling::compvis_denoise(unet, sched, pred, x, sigma, cond);
+    };
 }
 
-// The CFG denoiser of the timestep samplers; DDIM CFG++ scales guidance by 1/12.5 and keeps the
-// unconditional eps of each call.
-sampling::Denoiser timestep_denoiser(const LatentModel& m, const SamplingSettings& s, const sampling::GuidanceAt& g,
-                                     const torch::Tensor& concat, const std::shared_ptr<torch::Tensor>& last_uncond) {
-    auto inner = sampling::timestep_eps(m.unet(concat), m.schedule.alphas_cumprod, m.prediction);
-    if (s.sampler != SamplerKind::kDDIMCFGPP) return sampling::make_cfg_denoiser(inner, g);
-    return sampling::make_cfg_denoiser(
-        inner,
-        [g](int call) {
+sampling::GuidanceAt with_guidance_skips(const SamplingSettings& s, int steps, sampling::GuidanceAt g) {
+    if (s.skip_early_cond <= 0 && s.s_min_uncond <= 0) return g;
+    return [s, steps, g = std::move(g)](int call) {
+        auto x = g(call);
+        apply_guidance_skips(s, steps, &x);
+        return x;
+    };
+}
+
+// The sampler-facing denoiser with classifier-free guidance over `steps` sampler steps; DDIM CFG++
+// scales guidance by 1/12.5 and keeps the unconditional eps of each call in last_uncond. With a
+// refiner, one guided denoiser whose network and prompts switch, so the call count runs on.
+sampling::Denoiser guided_denoiser(const LatentModel& m, const SamplingSettings& s, const sampling::GuidanceAt& g, int steps,
+                                   const torch::Tensor& concat, RefinerRun* refiner,
+                                   const std::shared_ptr<torch::Tensor>& last_uncond = nullptr) {
+    sampling::InnerDenoiser inner = inner_denoiser(m, s, concat);
+    sampling::GuidanceAt guidance = with_guidance_skips(s, steps, g);
+    auto on = std::make_shared<bool>(false);
+    if (refiner) {
+        inner = [on, first = std::move(inner), second = inner_denoiser(refiner->lm, s, concat)](
+                    const torch::Tensor& x, const torch::Tensor& sigma, const torch::Tensor& cond) {
+            return *on ? second(x, sigma, cond) : first(x, sigma, cond);
+        };
+        guidance = [on, first = std::move(guidance), second = with_guidance_skips(s, steps, refiner->guidance)](int call) {
+            return *on ? second(call) : first(call);
+        };
+    }
+    if (s.sampler == SamplerKind::kDDIMCFGPP) {
+        guidance = [g = std::move(guidance)](int call) {
             auto x = g(call);
             x.cfg_scale = x.cfg_scale * (1.0 / 12.5);
             return x;
-        },
-        last_uncond);
+        };
+    }
+    auto cfg = sampling::make_cfg_denoiser(std::move(inner), std::move(guidance), last_uncond);
+    if (!refiner) return cfg;
+    // The switch reads the first model's table (LCM: its own 50 entries, as A1111's LCM denoiser has).
+    torch::Tensor table;
+    if (!sampling::find_sampler_kind(s.sampler).timesteps)
+        table = s.sampler == SamplerKind::kLCM ? sampling::LcmSchedule::from(m.schedule).table.sigmas : m.schedule.sigmas;
+    const float at = static_cast<float>(refiner->switch_at);
+    return [cfg = std::move(cfg), on, table, at, refiner](const torch::Tensor& x, const torch::Tensor& sigma) {
+        if (!*on && refiner_completed_ratio(table, sigma) >= at) *on = refiner->switched = true;
+        return cfg(x, sigma);
+    };
 }
 
 torch::Tensor run_timesteps(const SamplingSettings& s, const sampling::Denoiser& eps,
@@ -88,6 +120,13 @@ torch::Tensor run_timesteps(const SamplingSettings& s, const sampling::Denoiser&
 }
 
 }  // namespace
+
+float refiner_completed_ratio(const torch::Tensor& sigma_table, const torch::Tensor& sigma) {
+    const torch::Tensor top = sigma.max().to(torch::kFloat).cpu();
+    const int64_t t = sigma_table.defined() ? (sigma_table.to(torch::kFloat).cpu() - top).abs().argmin().item<int64_t>()
+                                            : static_cast<int64_t>(top.item<float>());
+    return static_cast<float>(999 - t) / 1000.0f;
+}
 
 torch::Tensor initial_latent(const SamplingSettings& s, const torch::Tensor& noise, const torch::Tensor& sigma0) {
     if (s.sgm_noise_multiplier) return noise * torch::sqrt(1.0 + sigma0.pow(2.0));
@@ -111,19 +150,6 @@ void apply_guidance_skips(const SamplingSettings& s, int steps, sampling::Guidan
     g->total_steps = info.second_order ? steps * 2 : steps;
 }
 
-namespace {
-
-sampling::GuidanceAt with_guidance_skips(const SamplingSettings& s, int steps, sampling::GuidanceAt g) {
-    if (s.skip_early_cond <= 0 && s.s_min_uncond <= 0) return g;
-    return [s, steps, g = std::move(g)](int call) {
-        auto x = g(call);
-        apply_guidance_skips(s, steps, &x);
-        return x;
-    };
-}
-
-}  // namespace
-
 sampling::SamplerOptions sampler_options(const SamplingSettings& s, const std::vector<uint64_t>& seeds) {
     sampling::SamplerOptions opt;
     opt.eta = s.eta;
@@ -138,19 +164,18 @@ sampling::SamplerOptions sampler_options(const SamplingSettings& s, const std::v
 
 torch::Tensor txt2img_latents(const LatentModel& m, const sampling::GuidanceAt& guidance, const std::vector<uint64_t>& seeds,
                               int width, int height, const SamplingSettings& s, const sampling::StepCallback& cb,
-                              const sampling::Variation& var, const torch::Tensor& concat) {
+                              const sampling::Variation& var, const torch::Tensor& concat, RefinerRun* refiner) {
     if (width % 8 || height % 8 || width < 8 || height < 8)
         throw Error(ErrorCode::kInvalidRequest, "Width and height must be positive multiples of 8.");
     sampling::ImageRNG rng(s.noise, seeds, {m.latent_channels, height / 8, width / 8}, s.eta_noise_seed_delta, var);
-    const sampling::GuidanceAt g = with_guidance_skips(s, s.steps, guidance);
     if (sampling::find_sampler_kind(s.sampler).timesteps) {
         auto last_uncond = std::make_shared<torch::Tensor>();
-        auto eps = timestep_denoiser(m, s, g, concat, last_uncond);
+        auto eps = guided_denoiser(m, s, guidance, s.steps, concat, refiner, last_uncond);
         return run_timesteps(s, eps, last_uncond, rng.first(), sampling::ddim_timesteps(s.steps), m.schedule.alphas_cumprod, rng, cb, false);
     }
     auto sigmas = sampler_sigmas(s, m.schedule, s.steps);
     auto x = initial_latent(s, rng.first(), sigmas[0]);
-    auto denoiser = make_denoiser(m, s, g, concat);
+    auto denoiser = guided_denoiser(m, s, guidance, s.steps, concat, refiner);
     sampling::SamplerOptions opt = sampler_options(s, seeds);
     // A1111 hands DPM fast / adaptive the model's whole sigma range for txt2img.
     opt.sigma_min = m.schedule.sigma_min();
@@ -161,7 +186,7 @@ torch::Tensor txt2img_latents(const LatentModel& m, const sampling::GuidanceAt& 
 torch::Tensor img2img_latents(const LatentModel& m, const sampling::GuidanceAt& guidance, const torch::Tensor& init_latent,
                               const std::vector<uint64_t>& seeds, double strength, const SamplingSettings& s,
                               const sampling::StepCallback& cb, const sampling::Variation& var,
-                              const torch::Tensor& concat, const LatentBlend* blend) {
+                              const torch::Tensor& concat, const LatentBlend* blend, RefinerRun* refiner) {
     if (strength <= 0 || strength > 1) throw Error(ErrorCode::kInvalidRequest, "Denoising strength must be above 0 and at most 1.");
     const Img2ImgSteps st = img2img_steps(s.steps, strength, s.img2img_fix_steps);
     const int t_enc = st.t_enc;
@@ -170,7 +195,6 @@ torch::Tensor img2img_latents(const LatentModel& m, const sampling::GuidanceAt& 
     // two sigmas); a timestep sampler would get no timesteps and return the noised start, so the
     // image stays as it is there.
     if (t_enc < 1 && timesteps) return init_latent;
-    const sampling::GuidanceAt g = with_guidance_skips(s, t_enc, guidance);
     sampling::ImageRNG rng(s.noise, seeds, {init_latent.size(1), init_latent.size(2), init_latent.size(3)}, s.eta_noise_seed_delta, var);
     if (timesteps) {
         // A1111's timesteps img2img: the first t_enc timesteps, init noised to timesteps[t_enc].
@@ -181,7 +205,7 @@ torch::Tensor img2img_latents(const LatentModel& m, const sampling::GuidanceAt& 
         auto xi = init_latent * torch::sqrt(a) + noise * torch::sqrt(1 - a);
         if (s.extra_noise > 0) xi = xi + noise * s.extra_noise * torch::sqrt(a);
         auto last_uncond = std::make_shared<torch::Tensor>();
-        auto eps = timestep_denoiser(m, s, g, concat, last_uncond);
+        auto eps = guided_denoiser(m, s, guidance, t_enc, concat, refiner, last_uncond);
         if (blend) {
             // A1111 masks timestep samplers before denoising: the kept area comes from the init latent.
             auto inner = eps;
@@ -195,7 +219,7 @@ torch::Tensor img2img_latents(const LatentModel& m, const sampling::GuidanceAt& 
     const auto noise = start_noise(s, rng);
     auto x = init_latent + initial_latent(s, noise, sched[0]);
     if (s.extra_noise > 0) x = x + noise * s.extra_noise;
-    auto denoiser = make_denoiser(m, s, g, concat);
+    auto denoiser = guided_denoiser(m, s, guidance, t_enc, concat, refiner);
     if (blend) {
         denoiser = [inner = std::move(denoiser), blend](const torch::Tensor& xx, const torch::Tensor& sigma) {
             return blend->at_step(inner(xx, sigma), sigma);

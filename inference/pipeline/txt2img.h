@@ -55,11 +55,27 @@ void apply_guidance_skips(const SamplingSettings& s, int steps, sampling::Guidan
 // The k-diffusion sampler options of these settings for a batch with these image seeds.
 sampling::SamplerOptions sampler_options(const SamplingSettings& s, const std::vector<uint64_t>& seeds);
 
+// A1111's "Refiner" in one pass: the denoiser moves to another checkpoint (its UNet and its own
+// encoding of the prompts; the call count and the guidance skips carry on) at the first call whose
+// sigma is nearest a timestep t of the model's table with (999 - t) / 1000 >= switch_at, and stays.
+struct RefinerRun {
+    LatentModel lm;
+    ImageCodec codec;                // decodes what the pass ends with once it has switched
+    sampling::GuidanceAt guidance;   // the prompts as the refiner's text encoder reads them
+    double switch_at = 0.8;
+    bool switched = false;           // set by the pass that switched
+};
+
+// The fraction of the model's 1000 timesteps a denoiser call has passed, as A1111's apply_refiner
+// reads it: the table entry nearest the largest sigma, or for the timestep samplers (table
+// undefined) the timestep itself truncated; float32 as there.
+float refiner_completed_ratio(const torch::Tensor& sigma_table, const torch::Tensor& sigma);
+
 // Samples a (B, 4, H/8, W/8) batch from noise of the given per-image seeds.
 torch::Tensor txt2img_latents(const LatentModel& m, const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds,
                               int width, int height, const SamplingSettings& s,
                               const sampling::StepCallback& cb = {}, const sampling::Variation& var = {},
-                              const torch::Tensor& concat = {});
+                              const torch::Tensor& concat = {}, RefinerRun* refiner = nullptr);
 
 // Inpainting's latent blend: after every denoiser call and at the end, the kept area (mask = 1)
 // is put back from the init latent.
@@ -79,6 +95,7 @@ struct LatentBlend {
 torch::Tensor img2img_latents(const LatentModel& m, const sampling::GuidanceAt& g, const torch::Tensor& init_latent,
                               const std::vector<uint64_t>& seeds, double strength, const SamplingSettings& s,
                               const sampling::StepCallback& cb = {}, const sampling::Variation& var = {},
-                              const torch::Tensor& concat = {}, const LatentBlend* blend = nullptr);
+                              const torch::Tensor& concat = {}, const LatentBlend* blend = nullptr,
+                              RefinerRun* refiner = nullptr);
 
 }  // namespace sdgimp::pipeline
