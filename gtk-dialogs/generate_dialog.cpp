@@ -203,6 +203,7 @@ void GenerateDialog::build() {
 
     if (cfg_.mode == Mode::kTxt2Img) build_hires(left);
     if (cfg_.mode == Mode::kInpaint) build_soft_inpaint(left);
+    build_refiner(left);
 
     GtkWidget* extra = gtk_expander_new("Extra");
     GtkWidget* eg = gtk_grid_new();
@@ -348,6 +349,33 @@ void GenerateDialog::build_soft_inpaint(GtkWidget* box) {
     gtk_container_add(GTK_CONTAINER(soft), sg);
     gtk_box_pack_start(GTK_BOX(box), soft, FALSE, FALSE, 0);
     W["soft"] = soft;
+}
+
+void GenerateDialog::build_refiner(GtkWidget* box) {
+    // A1111's Refiner accordion: another checkpoint takes over sampling at "Switch at".
+    auto& W = w_->by_name;
+    GtkWidget* refiner = gtk_expander_new("Refiner");
+    GtkWidget* rg = gtk_grid_new();
+    gtk_grid_set_row_spacing(GTK_GRID(rg), 4);
+    gtk_grid_set_column_spacing(GTK_GRID(rg), 8);
+    GtkGrid* g = GTK_GRID(rg);
+    std::vector<std::string> checkpoints = {"None"};
+    checkpoints.insert(checkpoints.end(), cfg_.models.begin(), cfg_.models.end());
+    W["refiner_checkpoint"] = combo_with_entry(checkpoints);
+    gtk_widget_set_tooltip_text(W["refiner_checkpoint"], "Finish sampling on another checkpoint of the same kind (or type its file); None: off");
+    W["refiner_switch_at"] = spin(0.01, 1, 0.01, 2);
+    gtk_widget_set_tooltip_text(W["refiner_switch_at"], "The fraction of the timesteps after which the refiner takes over (A1111's Switch at)");
+    gtk_grid_attach(g, gtk_label_new("Checkpoint"), 0, 0, 1, 1);
+    gtk_grid_attach(g, W["refiner_checkpoint"], 1, 0, 3, 1);
+    label_row(g, 1, 0, "Switch at", W["refiner_switch_at"]);
+    if (cfg_.mode == Mode::kTxt2Img) {
+        W["hr_refiner_pass"] = combo({"second pass", "first pass", "both passes"});
+        gtk_widget_set_tooltip_text(W["hr_refiner_pass"], "With Hires. fix: the pass(es) the refiner joins (A1111's Hires refiner setting)");
+        label_row(g, 1, 2, "With Hires. fix", W["hr_refiner_pass"]);
+    }
+    gtk_container_add(GTK_CONTAINER(refiner), rg);
+    gtk_box_pack_start(GTK_BOX(box), refiner, FALSE, FALSE, 0);
+    W["refiner"] = refiner;
 }
 
 void GenerateDialog::build_hires(GtkWidget* box) {
@@ -515,6 +543,12 @@ GenerateRequest GenerateDialog::request() const {
         r.hr_prompt = buffer_text(widget("hr_prompt"));
         r.hr_negative_prompt = buffer_text(widget("hr_negative_prompt"));
     }
+    if (widget("refiner_checkpoint")) {
+        const std::string rc = combo_id(widget("refiner_checkpoint"));
+        r.refiner_checkpoint = rc == "None" ? "" : rc;
+        r.refiner_switch_at = num(widget("refiner_switch_at"));
+        if (widget("hr_refiner_pass")) r.hr_refiner_pass = combo_id(widget("hr_refiner_pass"));
+    }
     if (cfg_.mode == Mode::kInpaint) {
         r.mask_blur = static_cast<int>(num(widget("mask_blur")));
         r.masked_content = gtk_combo_box_get_active(GTK_COMBO_BOX(widget("masked_content")));
@@ -576,6 +610,12 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
         gtk_expander_set_expanded(GTK_EXPANDER(widget("hires")), r.enable_hr);
         update_hires_size();
     }
+    if (widget("refiner_checkpoint")) {
+        set_combo(widget("refiner_checkpoint"), r.refiner_checkpoint.empty() ? "None" : r.refiner_checkpoint);
+        set_num(widget("refiner_switch_at"), r.refiner_switch_at);
+        if (widget("hr_refiner_pass")) set_combo(widget("hr_refiner_pass"), r.hr_refiner_pass);
+        gtk_expander_set_expanded(GTK_EXPANDER(widget("refiner")), !r.refiner_checkpoint.empty());
+    }
     if (cfg_.mode == Mode::kInpaint) {
         set_num(widget("mask_blur"), r.mask_blur);
         gtk_combo_box_set_active(GTK_COMBO_BOX(widget("masked_content")), r.masked_content);
@@ -619,6 +659,12 @@ std::vector<std::string> GenerateDialog::paste_parameters(const std::string& inf
         if (key == "Hires checkpoint" && value && !r.hr_checkpoint.empty()) {
             const std::string path = checkpoint_named(cfg_.models, value->to_string());
             if (!path.empty()) set_combo(widget("hr_checkpoint"), path);
+            continue;
+        }
+        // "Refiner: name [hash]": that file of the picker.
+        if (key == "Refiner" && value && !r.refiner_checkpoint.empty()) {
+            const std::string path = checkpoint_named(cfg_.models, value->to_string());
+            if (!path.empty()) set_combo(widget("refiner_checkpoint"), path);
             continue;
         }
         if (key != "Model" || !value) continue;

@@ -93,6 +93,7 @@ private:
     struct Widgets;
     void build();
     void build_hires(GtkWidget* box);
+    void build_refiner(GtkWidget* box);
     void build_soft_inpaint(GtkWidget* box);
     void update_hires_size();
     void update_counters();

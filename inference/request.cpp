@@ -169,6 +169,10 @@ void validate(const GenerateRequest& r) {
         bad("The noise multiplier must be between 0 and 1.5 and the extra noise between 0 and 1.");
     if (!(r.s_min_uncond >= 0) || !(r.skip_early_cond >= 0 && r.skip_early_cond <= 1))
         bad("NGMS must not be negative and Skip Early CFG must be between 0 and 1.");
+    if (!r.refiner_checkpoint.empty() && !(r.refiner_switch_at >= 0.01 && r.refiner_switch_at <= 1))
+        bad("The refiner switch point must be between 0.01 and 1.");
+    if (r.hr_refiner_pass != "first pass" && r.hr_refiner_pass != "second pass" && r.hr_refiner_pass != "both passes")
+        bad("Hires refiner must be \"first pass\", \"second pass\" or \"both passes\", not \"" + r.hr_refiner_pass + "\".");
     if (r.enable_hr) validate_hires(r);
 }
 
@@ -283,6 +287,11 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
         same_or("Hires negative prompt", "", &r->hr_negative_prompt);
         same_or("Hires checkpoint", "Use same checkpoint", &r->hr_checkpoint);
     }
+    // A1111's Refiner accordion is on when the text names one (its checkpoint, then the switch point).
+    std::string refiner;
+    r->refiner_checkpoint = str("Refiner", &refiner) && refiner != "None" ? refiner : "";
+    if (num("Refiner switch at", &d)) r->refiner_switch_at = d;
+    str("Hires refiner", &r->hr_refiner_pass);
     // Batch size is written by old versions only; with "Batch pos" it described one image of a batch.
     if (num("Batch size", &d)) r->batch_size = saturated_int(d);
 
@@ -295,7 +304,7 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
         "Hires schedule type", "Hires prompt", "Hires negative prompt", "Hires checkpoint", "Soft inpainting enabled",
         "Soft inpainting schedule bias", "Soft inpainting preservation strength", "Soft inpainting transition contrast boost",
         "Soft inpainting mask influence", "Soft inpainting difference threshold", "Soft inpainting difference contrast",
-        "Noise multiplier", "Extra noise"};
+        "Noise multiplier", "Extra noise", "Refiner", "Refiner switch at", "Hires refiner"};
     // What the parser adds for an empty text is its defaults; only other values were really given.
     static const text::InfoParams defaults = text::parse_infotext("");
     for (const auto& [key, value] : p) {
@@ -440,6 +449,13 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     if (r.skip_early_cond != 0) put("Skip Early CFG", r.skip_early_cond);
     if (r.s_min_uncond != 0) put("NGMS", r.s_min_uncond);
     if (r.sgm_noise_multiplier) g.extra.emplace_back("SGM noise multiplier", text::InfoValue::boolean(true));
+    // Added when sampling switches (apply_refiner), after the keys set before it started.
+    if (!model.refiner_title.empty()) {
+        if (r.enable_hr && !img2img && r.hr_refiner_pass != "second pass")
+            g.extra.emplace_back("Hires refiner", text::InfoValue::str(r.hr_refiner_pass));
+        g.extra.emplace_back("Refiner", text::InfoValue::str(model.refiner_title));
+        g.extra.emplace_back("Refiner switch at", text::InfoValue::real(r.refiner_switch_at));
+    }
     g.tiling = r.tiling;
     return g;
 }

@@ -75,6 +75,13 @@ struct GenerateRequest {
     // A1111's "Hires checkpoint": the second pass runs on another checkpoint of the same family
     // (its file, or its name as A1111 records it, "name" or "name [hash]"); "": the first pass's.
     std::string hr_checkpoint;
+    // A1111's "Refiner": sampling switches to another checkpoint of the same kind (its file, or
+    // "name [hash]" of a file beside the model) once refiner_switch_at of the model's timesteps are
+    // done; "": none. With Hires. fix it joins hr_refiner_pass (A1111's "Hires refiner" setting):
+    // "first pass", "second pass" or "both passes".
+    std::string refiner_checkpoint;
+    double refiner_switch_at = 0.8;
+    std::string hr_refiner_pass = "second pass";
 };
 
 // A1111's latent upscale modes for the hires pass, then the image upscalers that need no model
@@ -132,6 +139,7 @@ struct ModelIdentity {
     std::string lora_hashes;  // A1111's "Lora hashes" of the run's <lora:...> networks ("name: hash, ..."), or ""
     std::string ti_hashes;    // A1111's "TI hashes" of the embeddings the prompts use, or ""
     std::string hr_checkpoint_title;  // a Hires checkpoint's "name [hash]" (A1111's short_title), or ""
+    std::string refiner_title;        // the refiner's "name [hash]" when sampling switched to it, or ""
 };
 text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdentity& model, int64_t seed,
                                      int64_t subseed, bool img2img);

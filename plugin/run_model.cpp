@@ -87,6 +87,12 @@ void run_paste_parameters(const GimpParam* params, int n, Reply* reply) {
             if (!path.empty()) s.last.hr_checkpoint = path;
             continue;
         }
+        // "Refiner: name [hash]": that checkpoint of the model folders (else the name, found beside the model).
+        if (key == "Refiner" && value && !s.last.refiner_checkpoint.empty()) {
+            const std::string path = checkpoint_named(model_choices(s), value->to_string());
+            if (!path.empty()) s.last.refiner_checkpoint = path;
+            continue;
+        }
         if (key != "VAE" || !value) continue;
         const std::string name = value->to_string();
         for (const auto& path : vae_choices(s))

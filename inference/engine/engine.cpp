@@ -83,12 +83,17 @@ struct Engine::Impl {
     std::vector<std::string> upscaler_dirs;       // the last load request's, searched first
     pipeline::TextualInversions embeddings;       // textual-inversion embeddings of the model's width
     std::string ti_hashes;                        // "TI hashes" of the run's prompts
-    // The last Hires checkpoint (weights map the file, so keeping it costs little memory).
-    std::shared_ptr<pipeline::SDModel> hires_model;
-    std::string hires_key;    // its path, stamp, VAE and precision when it was loaded
-    std::string hires_title;  // A1111's short_title: "name [hash]"
-    models::LoraWeights hires_loras;  // the networks its weights carry now
-    std::string run_hires_title;  // the running request's, or "" without one
+    // The last Hires checkpoint and the last refiner (weights map the file, so keeping them costs
+    // little memory).
+    struct Companion {
+        std::shared_ptr<pipeline::SDModel> model;
+        std::string key;    // its path, stamp, VAE and precision when it was loaded
+        std::string title;  // A1111's short_title: "name [hash]"
+        models::LoraWeights loras;  // the networks its weights carry now
+    };
+    Companion hires, refiner;
+    std::string run_hires_title;    // the running request's, or "" without one
+    std::string run_refiner_title;  // the running request's refiner when sampling switched to it
 };
 
 Engine::Engine() : impl_(std::make_unique<Impl>()) { init_torch_threads(); }
@@ -104,9 +109,8 @@ void Engine::unload() {
     impl_->lora_record.clear();
     impl_->embeddings = {};
     impl_->ti_hashes.clear();
-    impl_->hires_model.reset();
-    impl_->hires_loras = {};
-    impl_->hires_key.clear();
+    impl_->hires = {};
+    impl_->refiner = {};
     impl_->model.reset();
     impl_->tok.reset();
     impl_->loaded_req = {};
@@ -268,6 +272,7 @@ ModelIdentity Engine::identity() const {
     id.lora_hashes = lora_hashes_text(impl_->lora_record);
     id.ti_hashes = impl_->ti_hashes;
     id.hr_checkpoint_title = impl_->run_hires_title;
+    id.refiner_title = impl_->run_refiner_title;
     return id;
 }
 
@@ -410,10 +415,10 @@ void Engine::use_lora_calls(const std::vector<models::LoraCall>& calls, bool hir
     if (apply_loras(*impl_->model, impl_->loras, calls, &impl_->lora_record)) impl_->cond_cache = {};
 }
 
-void Engine::use_hires_loras(const std::string& prompt) {
+void Engine::use_companion_loras(bool refiner, const std::string& prompt) {
     // Its prompts are not cached (the cache holds the first model's encodings).
-    apply_loras(*impl_->hires_model, impl_->hires_loras, lora_calls(lora_dirs_of(impl_->lora_dirs, impl_->info.path), prompt),
-                &impl_->lora_record);
+    auto& c = refiner ? impl_->refiner : impl_->hires;
+    apply_loras(*c.model, c.loras, lora_calls(lora_dirs_of(impl_->lora_dirs, impl_->info.path), prompt), &impl_->lora_record);
 }
 
 void Engine::use_embeddings(const GenerateRequest& r) {
@@ -433,24 +438,24 @@ void Engine::use_embeddings(const GenerateRequest& r) {
     impl_->ti_hashes = impl_->embeddings.hashes_for(texts, *impl_->tok, flavor);
 }
 
-const pipeline::SDModel* Engine::use_hires_checkpoint(const GenerateRequest& r) {
-    impl_->run_hires_title.clear();
-    if (!r.enable_hr || r.hr_checkpoint.empty() || r.hr_checkpoint == "Use same checkpoint") return nullptr;
+const pipeline::SDModel* Engine::use_companion(const std::string& spec, bool refiner, std::string* title) {
+    title->clear();
+    const char* role = refiner ? "refiner" : "hires checkpoint";
     // A path, or a name as A1111 records it ("name [hash]") of a file beside the model.
-    std::string path = r.hr_checkpoint;
-    const std::string name = checkpoint_title_name(r.hr_checkpoint);
+    std::string path = spec;
+    const std::string name = checkpoint_title_name(spec);
     if (::access(path.c_str(), R_OK) != 0) {
         const std::string dir = impl_->info.path.substr(0, impl_->info.path.find_last_of('/') + 1);
         path.clear();
         for (const std::string ext : {".safetensors", ".ckpt"})
             if (path.empty() && ::access((dir + name + ext).c_str(), R_OK) == 0) path = dir + name + ext;
         if (path.empty())
-            throw Error(ErrorCode::kModelNotFound, "The hires checkpoint \"" + r.hr_checkpoint + "\" was not found: put " + name +
-                                                       ".safetensors beside " + stem(impl_->info.path) +
-                                                       " or give its file, or choose \"Use same checkpoint\".");
+            throw Error(ErrorCode::kModelNotFound, std::string("The ") + role + " \"" + spec + "\" was not found: put " + name +
+                                                       ".safetensors beside " + stem(impl_->info.path) + " or give its file, or choose " +
+                                                       (refiner ? "\"None\"." : "\"Use same checkpoint\"."));
     }
     if (path == impl_->info.path) {
-        impl_->run_hires_title = impl_->info.name + " [" + impl_->info.hash + "]";
+        *title = impl_->info.name + " [" + impl_->info.hash + "]";
         return nullptr;
     }
     ModelRequest req = impl_->loaded_req;
@@ -458,25 +463,63 @@ const pipeline::SDModel* Engine::use_hires_checkpoint(const GenerateRequest& r) 
     const std::string vae = resolve_vae(req);
     const std::string key = path + '\x1f' + io::file_stamp(path) + '\x1f' + vae + '\x1f' + (vae.empty() ? "" : io::file_stamp(vae)) +
                             '\x1f' + req.precision + '\x1f' + req.device + '\x1f' + req.prediction;
-    if (!impl_->hires_model || impl_->hires_key != key) {
-        impl_->hires_model.reset();
-        impl_->hires_loras = {};
+    auto& c = refiner ? impl_->refiner : impl_->hires;
+    if (!c.model || c.key != key) {
+        c = {};
         auto model = pipeline::load_sd_model(path, requested_prediction(req));
         const auto& a = impl_->model->cfg;
         const auto& b = model->cfg;
         if (b.text.kind != a.text.kind || b.text.width != a.text.width || b.unet.context_dim != a.unet.context_dim ||
             b.vae.embed_dim != a.vae.embed_dim)
-            throw Error(ErrorCode::kInvalidRequest, "The hires checkpoint " + stem(path) + " is a " + model_kind(b) + " model and " +
-                                                        impl_->info.name + " a " + model_kind(a) +
-                                                        " one; choose a hires checkpoint of the same family.");
+            throw Error(ErrorCode::kInvalidRequest, std::string("The ") + role + " " + stem(path) + " is a " + model_kind(b) + " model and " +
+                                                        impl_->info.name + " a " + model_kind(a) + " one; choose a " + role +
+                                                        " of the same family.");
         const torch::Device device = parse_device(req.device);
         finish_model(*model, vae, parse_precision(req.precision, device), device);
-        impl_->hires_model = std::move(model);
-        impl_->hires_key = key;
-        impl_->hires_title = stem(path) + " [" + io::cached_sha256(*io::MappedFile::open(path)).substr(0, 10) + "]";
+        c.model = std::move(model);
+        c.key = key;
+        c.title = stem(path) + " [" + io::cached_sha256(*io::MappedFile::open(path)).substr(0, 10) + "]";
     }
-    impl_->run_hires_title = impl_->hires_title;
-    return impl_->hires_model.get();
+    *title = c.title;
+    return c.model.get();
+}
+
+const pipeline::SDModel* Engine::use_hires_checkpoint(const GenerateRequest& r) {
+    impl_->run_hires_title.clear();
+    if (!r.enable_hr || r.hr_checkpoint.empty() || r.hr_checkpoint == "Use same checkpoint") return nullptr;
+    return use_companion(r.hr_checkpoint, false, &impl_->run_hires_title);
+}
+
+void Engine::use_refiner(const GenerateRequest& r, const pipeline::SDModel* hires_model, pipeline::RunHooks* hooks) {
+    impl_->run_refiner_title.clear();
+    if (r.refiner_checkpoint.empty() || r.refiner_checkpoint == "None") return;
+    std::string title;
+    const pipeline::SDModel* refiner = use_companion(r.refiner_checkpoint, true, &title);
+    // The model itself as its refiner: A1111 finds it loaded already and never switches.
+    if (!refiner) return;
+    const bool hires = r.enable_hr;
+    hooks->refiner = refiner;
+    hooks->refiner_switch_at = r.refiner_switch_at;
+    hooks->refiner_first_pass = !hires || r.hr_refiner_pass != "second pass";
+    hooks->refiner_second_pass = hires && r.hr_refiner_pass != "first pass";
+    // Its UNet takes the place of the model's (or the hires checkpoint's) with the same extra input.
+    const int64_t in = refiner->cfg.unet.in_channels;
+    const bool fits = (!hooks->refiner_first_pass || in == impl_->model->cfg.unet.in_channels) &&
+                      (!hooks->refiner_second_pass || in == (hires_model ? hires_model : impl_->model.get())->cfg.unet.in_channels);
+    if (!fits)
+        throw Error(ErrorCode::kInvalidRequest, "The refiner " + checkpoint_title_name(title) + (in == 9 ? " is" : " is not") +
+                                                    " an inpainting model and the model it takes over from " + (in == 9 ? "is not" : "is") +
+                                                    "; choose a refiner of the same kind.");
+    // The networks of the pass it joins, put on before that pass encodes its prompts.
+    const auto dirs = lora_dirs_of(impl_->lora_dirs, impl_->info.path);
+    const std::string hr_prompt = r.hr_prompt.empty() ? r.prompt : r.hr_prompt;
+    hooks->use_refiner_networks = [this, first = lora_calls(dirs, r.prompt),
+                                   second = hires ? lora_calls(dirs, hr_prompt) : std::vector<models::LoraCall>{}](bool hires_pass) {
+        apply_loras(*impl_->refiner.model, impl_->refiner.loras, hires_pass ? second : first, &impl_->lora_record);
+    };
+    hooks->refiner_switched = &refiner_switched_;
+    refiner_switched_ = false;
+    impl_->run_refiner_title = title;  // cleared after the run when it never switched
 }
 
 void Engine::require_model() const {
@@ -493,10 +536,11 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
         use_loras(r.prompt);
         // A1111 puts the hires prompt's networks on the hires checkpoint after it is loaded; with
         // a model of its own that can be done before the first pass (a bad LoRA fails early).
-        if (hires_model) use_hires_loras(r.hr_prompt.empty() ? r.prompt : r.hr_prompt);
+        if (hires_model) use_companion_loras(false, r.hr_prompt.empty() ? r.prompt : r.hr_prompt);
         use_embeddings(r);
         pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);
         hooks.hires_model = hires_model;
+        use_refiner(r, hires_model, &hooks);
         if (r.enable_hr) {
             // Found (or refused) before the first pass rather than after it.
             const std::string upscaler = resolve_upscaler(r.hr_upscaler, impl_->upscaler_dirs, impl_->info.path, true);
@@ -515,6 +559,7 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
             }
         }
         const auto batch = pipeline::generate_txt2img(*impl_->model, *impl_->tok, r, hooks);
+        if (!refiner_switched_) impl_->run_refiner_title.clear();
         *out = results(batch, r, identity(), false, cb.keep_latents);
     });
 }
@@ -535,7 +580,10 @@ Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunC
         use_embeddings(r);
         auto px = torch::from_blob(const_cast<uint8_t*>(init.pixels.data()), {init.height, init.width, init.channels}, torch::kUInt8);
         auto x = px.slice(2, 0, 3).permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0 * 2 - 1;
-        const auto batch = pipeline::generate_img2img(*impl_->model, *impl_->tok, r, x, hooks_for(cb, &impl_->cond_cache, &impl_->embeddings));
+        pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);
+        use_refiner(r, nullptr, &hooks);
+        const auto batch = pipeline::generate_img2img(*impl_->model, *impl_->tok, r, x, hooks);
+        if (!refiner_switched_) impl_->run_refiner_title.clear();
         *out = results(batch, r, identity(), true, cb.keep_latents);
     });
 }
@@ -593,6 +641,8 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
         impl_->model->set_tiling(r.tiling);
         use_loras(r.prompt);
         use_embeddings(r);
+        pipeline::RunHooks refiner_hooks;
+        use_refiner(r, nullptr, &refiner_hooks);
         Image up = imaging::to_rgb(image);
         if (upscaler != "None") {
             pipeline::UpscaleOptions uo;
@@ -624,12 +674,17 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
                 auto x = px.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0 * 2 - 1;
                 pipeline::RunHooks h = hooks_for({}, &impl_->cond_cache, &impl_->embeddings);
                 h.cancelled = cb.cancelled;
+                h.refiner = refiner_hooks.refiner;
+                h.refiner_switch_at = refiner_hooks.refiner_switch_at;
+                h.use_refiner_networks = refiner_hooks.use_refiner_networks;
+                h.refiner_switched = refiner_hooks.refiner_switched;
                 const auto b = pipeline::generate_img2img(*impl_->model, *impl_->tok, t, x, h);
                 res.push_back(to_image(b.images[0]));
                 if (cb.progress) cb.progress(++done, total);
             }
             return res;
         });
+        if (!refiner_switched_) impl_->run_refiner_title.clear();
         const ModelIdentity id = identity();
         out->clear();
         for (size_t n = 0; n < results.size(); ++n) {
@@ -658,7 +713,10 @@ Status Engine::inpaint(const GenerateRequest& req, const Image& image, const Ima
         impl_->model->set_tiling(r.tiling);
         use_loras(r.prompt);
         use_embeddings(r);
-        const auto res = pipeline::generate_inpaint(*impl_->model, *impl_->tok, r, imaging::to_rgb(image), mask, hooks_for(cb, &impl_->cond_cache, &impl_->embeddings));
+        pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);
+        use_refiner(r, nullptr, &hooks);
+        const auto res = pipeline::generate_inpaint(*impl_->model, *impl_->tok, r, imaging::to_rgb(image), mask, hooks);
+        if (!refiner_switched_) impl_->run_refiner_title.clear();
         const ModelIdentity id = identity();
         out->clear();
         for (size_t i = 0; i < res.images.size(); ++i) {

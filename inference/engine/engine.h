@@ -22,6 +22,7 @@ struct LoraCall;
 }
 namespace pipeline {
 struct SDModel;
+struct RunHooks;
 }
 
 struct ModelRequest {
@@ -132,14 +133,22 @@ private:
     // networks to the run's "Lora hashes" (A1111 1.10 keeps the first pass's); a first pass starts them.
     void use_loras(const std::string& prompt, bool hires_pass = false);
     void use_lora_calls(const std::vector<models::LoraCall>& calls, bool hires_pass);
-    // The same on the Hires checkpoint's weights (its own record of what it carries).
-    void use_hires_loras(const std::string& prompt);
+    // The same on the Hires checkpoint's (or the refiner's) weights (its own record of what it carries).
+    void use_companion_loras(bool refiner, const std::string& prompt);
     // Textual-inversion embeddings (re)read from their folders, and the run's "TI hashes".
     void use_embeddings(const GenerateRequest& r);
     // A1111's "Hires checkpoint" of a request, loaded (and kept for the next run) beside the model;
     // nullptr when the second pass runs on the model itself. Throws for one that is not there or
     // is of another family.
     const pipeline::SDModel* use_hires_checkpoint(const GenerateRequest& r);
+    // A checkpoint beside the model (a path, or "name [hash]" of a file in its folder) loaded as
+    // the hires checkpoint or the refiner and kept for the next run; nullptr for the model's own
+    // file. *title: its A1111 short_title. Throws for one that is not there or of another family.
+    const pipeline::SDModel* use_companion(const std::string& spec, bool refiner, std::string* title);
+    // A1111's "Refiner" of a request on the run's hooks (none for "" / "None" or the model itself),
+    // with its networks; throws for one whose UNet takes other inputs than the one it follows.
+    void use_refiner(const GenerateRequest& r, const pipeline::SDModel* hires_model, pipeline::RunHooks* hooks);
+    bool refiner_switched_ = false;  // the running request switched to its refiner
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

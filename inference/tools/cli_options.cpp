@@ -67,7 +67,8 @@ const std::vector<std::string>& request_option_names() {
         "inpainting-mask-weight", "enable-hr", "hr-scale", "hr-resize-x", "hr-resize-y", "hr-upscaler", "hr-second-pass-steps",
         "hr-sampler", "hr-scheduler", "hr-prompt", "hr-negative-prompt", "hr-checkpoint", "soft-inpainting", "soft-schedule-bias",
         "soft-preservation-strength", "soft-transition-contrast", "soft-mask-influence", "soft-difference-threshold",
-        "soft-difference-contrast", "inpaint-not-masked", "noise-multiplier", "extra-noise"};
+        "soft-difference-contrast", "inpaint-not-masked", "noise-multiplier", "extra-noise", "refiner", "refiner-switch-at",
+        "hr-refiner"};
     return names;
 }
 
@@ -139,6 +140,10 @@ GenerateRequest request_from_options(const Options& o) {
     r.hr_prompt = o.get("hr-prompt", r.hr_prompt);
     r.hr_negative_prompt = o.get("hr-negative-prompt", r.hr_negative_prompt);
     r.hr_checkpoint = o.get("hr-checkpoint", r.hr_checkpoint);
+    r.refiner_checkpoint = o.get("refiner", r.refiner_checkpoint);
+    if (r.refiner_checkpoint == "None") r.refiner_checkpoint.clear();
+    r.refiner_switch_at = o.get_double("refiner-switch-at", r.refiner_switch_at);
+    r.hr_refiner_pass = o.get("hr-refiner", r.hr_refiner_pass);
     return r;
 }
 

@@ -21,6 +21,7 @@
 #include "pipeline/sd_model.h"
 #include "pipeline/upscale.h"
 #include "support/oracle.h"
+#include "support/checkpoint_variant.h"
 #include "support/synthetic_lora.h"
 #include "support/tiny_esrgan.h"
 #include "support/vocab.h"
@@ -321,32 +322,6 @@ TEST(HiresFix, UpscalerFoundByItsA1111Name) {
     ::rmdir(tmpl);
 }
 
-namespace {
-
-// A checkpoint of the same family with other weights: the oracle model's parameters, the UNet's
-// scaled by `unet_scale`, written as <dir>/<name>.safetensors with the model's sidecar configs.
-std::string write_variant(const test::OracleModel& mdl, const std::string& dir, const std::string& name, float unet_scale) {
-    const auto m = pipeline::load_sd_model(mdl.checkpoints.front());
-    std::vector<io::FloatTensor> ts;
-    auto add = [&](const std::string& key, const torch::Tensor& t) {
-        const float s = key.rfind("model.diffusion_model.", 0) == 0 ? unet_scale : 1.0f;
-        const auto v = (t.to(torch::kFloat) * s).contiguous();
-        ts.push_back({key, v.sizes().vec(), std::vector<float>(v.data_ptr<float>(), v.data_ptr<float>() + v.numel())});
-    };
-    for (const auto& p : m->net->named_parameters()) add(p.key(), p.value());
-    for (const auto& b : m->net->named_buffers()) add(b.key(), b.value());
-    const std::string path = dir + "/" + name + ".safetensors";
-    io::write_safetensors(path, ts);
-    for (const char* ext : {".yaml", ".json"}) {
-        const std::string side = mdl.dir + "/" + mdl.name + ext;
-        if (::access(side.c_str(), R_OK) == 0) {
-            EXPECT_EQ(::symlink(side.c_str(), (dir + "/" + name + ext).c_str()), 0);
-        }
-    }
-    return path;
-}
-
-}  // namespace
 
 // A1111's "Hires checkpoint": the first pass on one model, the second (upscaled image's encoding,
 // hires prompts, sampling, decoding) on another.
@@ -358,7 +333,7 @@ TEST(HiresFix, SecondPassOnAnotherCheckpoint) {
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     const std::string dir = tmpl;
     const auto& mdl = models.front();
-    const std::string a = write_variant(mdl, dir, "first", 1.0f), b = write_variant(mdl, dir, "second", 1.05f);
+    const std::string a = test::write_variant(mdl, dir, "first", 1.0f), b = test::write_variant(mdl, dir, "second", 1.05f);
     text::ClipTokenizer tok(test::vocab_path());
     const auto ma = pipeline::load_sd_model(a), mb = pipeline::load_sd_model(b);
 
@@ -457,7 +432,7 @@ TEST(HiresFix, LorasOnBothCheckpoints) {
     const std::string dir = tmpl, lora_dir = dir + "/Lora";
     ASSERT_EQ(::mkdir(lora_dir.c_str(), 0700), 0);
     const auto& mdl = models.front();
-    const std::string a = write_variant(mdl, dir, "first", 1.0f), b = write_variant(mdl, dir, "second", 1.05f);
+    const std::string a = test::write_variant(mdl, dir, "first", 1.0f), b = test::write_variant(mdl, dir, "second", 1.05f);
     text::ClipTokenizer tok(test::vocab_path());
     const auto ma = pipeline::load_sd_model(a), mb = pipeline::load_sd_model(b);
     const bool sd2 = ma->cfg.text.kind == TextEncoderKind::kOpenCLIP;
