@@ -250,6 +250,43 @@ TEST_F(Dialogs, HiresFixFieldsFollowThePastedText) {
     EXPECT_EQ(d2.widget("enable_hr"), nullptr);
 }
 
+// The Refiner section in every generating dialog: a pasted A1111 refiner text picks the file among
+// the picker's and opens the section; "None" is no refiner; the hires pass choice is Text to Image's.
+TEST_F(Dialogs, RefinerFieldsFollowThePastedText) {
+    Fixture fx;
+    dialogs::DialogConfig cfg;
+    cfg.vocab = test::vocab_path();
+    cfg.models = {"/models/base.safetensors", "/models/detail.ckpt"};
+    GenerateDialog d(cfg, fx.hooks());
+    ASSERT_NE(d.widget("refiner_checkpoint"), nullptr);
+    EXPECT_EQ(d.request().refiner_checkpoint, "");
+    EXPECT_DOUBLE_EQ(d.request().refiner_switch_at, 0.8);
+    EXPECT_FALSE(gtk_expander_get_expanded(GTK_EXPANDER(d.widget("refiner"))));
+    d.paste_parameters("a forest\nSteps: 30, Sampler: Euler, CFG scale: 7, Seed: 3, Size: 512x512, Denoising strength: 0.5, "
+                       "Hires upscale: 2, Hires upscaler: Latent, Hires refiner: first pass, Refiner: detail [0123456789], "
+                       "Refiner switch at: 0.65");
+    EXPECT_TRUE(gtk_expander_get_expanded(GTK_EXPANDER(d.widget("refiner"))));
+    GenerateRequest r = d.request();
+    EXPECT_EQ(r.refiner_checkpoint, "/models/detail.ckpt");
+    EXPECT_DOUBLE_EQ(r.refiner_switch_at, 0.65);
+    EXPECT_EQ(r.hr_refiner_pass, "first pass");
+    gtk_entry_set_text(GTK_ENTRY(gtk_bin_get_child(GTK_BIN(d.widget("refiner_checkpoint")))), "None");
+    EXPECT_EQ(d.request().refiner_checkpoint, "");
+    d.paste_parameters("a cat\nSteps: 20, Sampler: Euler a, Seed: 1, Size: 512x512");
+    EXPECT_EQ(d.request().refiner_checkpoint, "");
+    for (auto mode : {dialogs::Mode::kImg2Img, dialogs::Mode::kInpaint}) {
+        dialogs::DialogConfig c = cfg;
+        c.mode = mode;
+        GenerateDialog other(c, fx.hooks());
+        ASSERT_NE(other.widget("refiner_checkpoint"), nullptr);
+        EXPECT_EQ(other.widget("hr_refiner_pass"), nullptr);
+        gtk_entry_set_text(GTK_ENTRY(gtk_bin_get_child(GTK_BIN(other.widget("refiner_checkpoint")))), "/models/detail.ckpt");
+        gtk_spin_button_set_value(GTK_SPIN_BUTTON(other.widget("refiner_switch_at")), 0.5);
+        EXPECT_EQ(other.request().refiner_checkpoint, "/models/detail.ckpt");
+        EXPECT_DOUBLE_EQ(other.request().refiner_switch_at, 0.5);
+    }
+}
+
 // The token counters count an embedding's name as its vectors, as A1111's counter does.
 TEST_F(Dialogs, CountersCountEmbeddingVectors) {
     Fixture fx;

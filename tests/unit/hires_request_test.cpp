@@ -234,6 +234,41 @@ TEST(HiresRequest, WireRoundTrip) {
     EXPECT_EQ(back.hr_negative_prompt, "n2");
 }
 
+// The refiner's keys come last (A1111 adds them when sampling switches), "Hires refiner" only for
+// a pass choice other than A1111's default; the wire carries the three fields.
+TEST(RefinerRequest, RecordOrderPasteAndWire) {
+    GenerateRequest r = hires(512, 512, 2);
+    r.sampler = "Euler";
+    r.s_churn = 0.5;
+    r.refiner_checkpoint = "/m/detail.safetensors";
+    r.refiner_switch_at = 0.75;
+    ModelIdentity id;
+    id.lora_hashes = "x: 0123456789ab";
+    // Not switched: nothing recorded.
+    EXPECT_EQ(text::create_infotext(generation_info(r, id, 1, 2, false)).find("Refiner"), std::string::npos);
+    id.refiner_title = "detail [0123456789]";
+    std::string text = text::create_infotext(generation_info(r, id, 1, 2, false));
+    EXPECT_NE(text.find("Lora hashes: \"x: 0123456789ab\", Sigma churn: 0.5, Refiner: detail [0123456789], Refiner switch at: 0.75, Version"),
+              std::string::npos) << text;
+    r.hr_refiner_pass = "both passes";
+    text = text::create_infotext(generation_info(r, id, 1, 2, false));
+    EXPECT_NE(text.find("Sigma churn: 0.5, Hires refiner: both passes, Refiner: detail [0123456789]"), std::string::npos) << text;
+    GenerateRequest pasted;
+    EXPECT_EQ(apply_parameters(text, &pasted), std::vector<std::string>{"Lora hashes"});  // a record, not a setting
+    EXPECT_EQ(pasted.refiner_checkpoint, "detail [0123456789]");
+    EXPECT_DOUBLE_EQ(pasted.refiner_switch_at, 0.75);
+    EXPECT_EQ(pasted.hr_refiner_pass, "both passes");
+    // img2img has no hires pass to name.
+    EXPECT_EQ(text::create_infotext(generation_info(r, id, 1, 2, true)).find("Hires refiner"), std::string::npos);
+    const GenerateRequest back = wire::request_from_json(wire::request_to_json(r));
+    EXPECT_EQ(back.refiner_checkpoint, r.refiner_checkpoint);
+    EXPECT_DOUBLE_EQ(back.refiner_switch_at, 0.75);
+    EXPECT_EQ(back.hr_refiner_pass, "both passes");
+    // "None" (A1111's empty choice) is no refiner.
+    apply_parameters("a cat\nSteps: 20, Seed: 1, Size: 512x512, Refiner: None", &pasted);
+    EXPECT_EQ(pasted.refiner_checkpoint, "");
+}
+
 // "Model: <name>" names a checkpoint by its file name without the extension, as A1111 writes it.
 TEST(PasteModel, CheckpointByFileName) {
     const std::vector<std::string> paths = {"/m/v1-5-pruned-emaonly.safetensors", "/m/sub/v2-1_768-ema-pruned.ckpt", "/m/v2-1_768.ckpt.bak"};
