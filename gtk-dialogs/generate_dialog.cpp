@@ -368,6 +368,9 @@ void GenerateDialog::build_refiner(GtkWidget* box) {
     gtk_grid_attach(g, gtk_label_new("Checkpoint"), 0, 0, 1, 1);
     gtk_grid_attach(g, W["refiner_checkpoint"], 1, 0, 3, 1);
     label_row(g, 1, 0, "Switch at", W["refiner_switch_at"]);
+    W["refiner_switch_by_steps"] = gtk_check_button_new_with_label("Switch by sampling steps");
+    gtk_widget_set_tooltip_text(W["refiner_switch_by_steps"], "Count the sampler's steps instead of reading the noise level (A1111's setting)");
+    gtk_grid_attach(g, W["refiner_switch_by_steps"], 0, 2, 2, 1);
     if (cfg_.mode == Mode::kTxt2Img) {
         W["hr_refiner_pass"] = combo({"second pass", "first pass", "both passes"});
         gtk_widget_set_tooltip_text(W["hr_refiner_pass"], "With Hires. fix: the pass(es) the refiner joins (A1111's Hires refiner setting)");
@@ -547,6 +550,7 @@ GenerateRequest GenerateDialog::request() const {
         const std::string rc = combo_id(widget("refiner_checkpoint"));
         r.refiner_checkpoint = rc == "None" ? "" : rc;
         r.refiner_switch_at = num(widget("refiner_switch_at"));
+        r.refiner_switch_by_steps = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("refiner_switch_by_steps")));
         if (widget("hr_refiner_pass")) r.hr_refiner_pass = combo_id(widget("hr_refiner_pass"));
     }
     if (cfg_.mode == Mode::kInpaint) {
@@ -613,6 +617,7 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
     if (widget("refiner_checkpoint")) {
         set_combo(widget("refiner_checkpoint"), r.refiner_checkpoint.empty() ? "None" : r.refiner_checkpoint);
         set_num(widget("refiner_switch_at"), r.refiner_switch_at);
+        gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("refiner_switch_by_steps")), r.refiner_switch_by_steps);
         if (widget("hr_refiner_pass")) set_combo(widget("hr_refiner_pass"), r.hr_refiner_pass);
         gtk_expander_set_expanded(GTK_EXPANDER(widget("refiner")), !r.refiner_checkpoint.empty());
     }

@@ -292,6 +292,8 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     r->refiner_checkpoint = str("Refiner", &refiner) && refiner != "None" ? refiner : "";
     if (num("Refiner switch at", &d)) r->refiner_switch_at = d;
     str("Hires refiner", &r->hr_refiner_pass);
+    std::string by_steps;
+    if (str("Refiner switch by sampling steps", &by_steps)) r->refiner_switch_by_steps = by_steps == "True";
     // Batch size is written by old versions only; with "Batch pos" it described one image of a batch.
     if (num("Batch size", &d)) r->batch_size = saturated_int(d);
 
@@ -304,7 +306,8 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
         "Hires schedule type", "Hires prompt", "Hires negative prompt", "Hires checkpoint", "Soft inpainting enabled",
         "Soft inpainting schedule bias", "Soft inpainting preservation strength", "Soft inpainting transition contrast boost",
         "Soft inpainting mask influence", "Soft inpainting difference threshold", "Soft inpainting difference contrast",
-        "Noise multiplier", "Extra noise", "Refiner", "Refiner switch at", "Hires refiner"};
+        "Noise multiplier", "Extra noise", "Refiner", "Refiner switch at", "Hires refiner",
+        "Refiner switch by sampling steps"};
     // What the parser adds for an empty text is its defaults; only other values were really given.
     static const text::InfoParams defaults = text::parse_infotext("");
     for (const auto& [key, value] : p) {
@@ -449,6 +452,12 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     if (r.skip_early_cond != 0) put("Skip Early CFG", r.skip_early_cond);
     if (r.s_min_uncond != 0) put("NGMS", r.s_min_uncond);
     if (r.sgm_noise_multiplier) g.extra.emplace_back("SGM noise multiplier", text::InfoValue::boolean(true));
+    // A1111's apply_refiner notes the step rule at the first denoiser call (before that call's
+    // guidance skips), with or without a refiner.
+    if (r.refiner_switch_by_steps) {
+        auto at = std::find_if(g.extra.begin(), g.extra.end(), [](const auto& kv) { return kv.first == "Skip Early CFG" || kv.first == "NGMS"; });
+        g.extra.emplace(at, "Refiner switch by sampling steps", text::InfoValue::boolean(true));
+    }
     // Added when sampling switches (apply_refiner), after the keys set before it started.
     if (!model.refiner_title.empty()) {
         if (r.enable_hr && !img2img && r.hr_refiner_pass != "second pass")

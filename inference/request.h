@@ -81,6 +81,9 @@ struct GenerateRequest {
     // "first pass", "second pass" or "both passes".
     std::string refiner_checkpoint;
     double refiner_switch_at = 0.8;
+    // A1111's setting "Refiner switch by sampling steps": the switch counts sampler steps instead of
+    // reading the sigma (A1111 records it on every run while it is set).
+    bool refiner_switch_by_steps = false;
     std::string hr_refiner_pass = "second pass";
 };
 

@@ -103,7 +103,8 @@ nlohmann::json request_to_json(const GenerateRequest& r) {
             {"hr_upscaler", r.hr_upscaler}, {"hr_second_pass_steps", r.hr_second_pass_steps}, {"hr_sampler", r.hr_sampler},
             {"hr_schedule", r.hr_schedule}, {"hr_prompt", r.hr_prompt}, {"hr_negative_prompt", r.hr_negative_prompt},
             {"hr_checkpoint", r.hr_checkpoint}, {"refiner_checkpoint", r.refiner_checkpoint},
-            {"refiner_switch_at", r.refiner_switch_at}, {"hr_refiner_pass", r.hr_refiner_pass}, {"soft_inpainting", r.soft_inpainting},
+            {"refiner_switch_at", r.refiner_switch_at}, {"hr_refiner_pass", r.hr_refiner_pass},
+            {"refiner_switch_by_steps", r.refiner_switch_by_steps}, {"soft_inpainting", r.soft_inpainting},
             {"soft_schedule_bias", r.soft_schedule_bias}, {"soft_preservation_strength", r.soft_preservation_strength},
             {"soft_transition_contrast", r.soft_transition_contrast}, {"soft_mask_influence", r.soft_mask_influence},
             {"soft_difference_threshold", r.soft_difference_threshold}, {"soft_difference_contrast", r.soft_difference_contrast}};
@@ -184,6 +185,7 @@ GenerateRequest request_from_json(const nlohmann::json& j) {
     take("refiner_checkpoint", &r.refiner_checkpoint);
     take("refiner_switch_at", &r.refiner_switch_at);
     take("hr_refiner_pass", &r.hr_refiner_pass);
+    take("refiner_switch_by_steps", &r.refiner_switch_by_steps);
     return r;
 }
 

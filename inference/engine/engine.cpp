@@ -500,6 +500,7 @@ void Engine::use_refiner(const GenerateRequest& r, const pipeline::SDModel* hire
     const bool hires = r.enable_hr;
     hooks->refiner = refiner;
     hooks->refiner_switch_at = r.refiner_switch_at;
+    hooks->refiner_by_steps = r.refiner_switch_by_steps;
     hooks->refiner_first_pass = !hires || r.hr_refiner_pass != "second pass";
     hooks->refiner_second_pass = hires && r.hr_refiner_pass != "first pass";
     // Its UNet takes the place of the model's (or the hires checkpoint's) with the same extra input.
@@ -676,6 +677,7 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
                 h.cancelled = cb.cancelled;
                 h.refiner = refiner_hooks.refiner;
                 h.refiner_switch_at = refiner_hooks.refiner_switch_at;
+                h.refiner_by_steps = refiner_hooks.refiner_by_steps;
                 h.use_refiner_networks = refiner_hooks.use_refiner_networks;
                 h.refiner_switched = refiner_hooks.refiner_switched;
                 const auto b = pipeline::generate_img2img(*impl_->model, *impl_->tok, t, x, h);

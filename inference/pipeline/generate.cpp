@@ -183,6 +183,7 @@ std::optional<RefinerRun> refiner_for_pass(const RunHooks& hooks, const text::Cl
     rf.codec = hooks.refiner->codec();
     rf.guidance = [cond](int call) { return cond->at(call); };
     rf.switch_at = hooks.refiner_switch_at;
+    rf.by_steps = hooks.refiner_by_steps;
     return rf;
 }
 

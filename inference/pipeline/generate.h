@@ -44,6 +44,7 @@ struct RunHooks {
     // "Hires refiner" setting, "second pass" by default).
     const SDModel* refiner = nullptr;
     double refiner_switch_at = 0.8;
+    bool refiner_by_steps = false;
     bool refiner_first_pass = true, refiner_second_pass = false;
     // Puts the networks of the first pass (false) or of the hires prompt (true) on the refiner,
     // before it encodes that pass's prompts.

@@ -65,7 +65,9 @@ sampling::GuidanceAt with_guidance_skips(const SamplingSettings& s, int steps, s
     };
 }
 
-// The sampler-facing denoiser with classifier-free guidance over `steps` sampler steps; DDIM CFG++
+// The sampler-facing denoiser with classifier-free guidance over `steps` sampler steps (what A1111
+// launches the sampler with: the steps, t_enc + 1 for img2img, doubled for second-order samplers
+// as its total_steps); DDIM CFG++
 // scales guidance by 1/12.5 and keeps the unconditional eps of each call in last_uncond. With a
 // refiner, one guided denoiser whose network and prompts switch, so the call count runs on.
 sampling::Denoiser guided_denoiser(const LatentModel& m, const SamplingSettings& s, const sampling::GuidanceAt& g, int steps,
@@ -97,8 +99,14 @@ sampling::Denoiser guided_denoiser(const LatentModel& m, const SamplingSettings&
     if (!sampling::find_sampler_kind(s.sampler).timesteps)
         table = s.sampler == SamplerKind::kLCM ? sampling::LcmSchedule::from(m.schedule).table.sigmas : m.schedule.sigmas;
     const float at = static_cast<float>(refiner->switch_at);
-    return [cfg = std::move(cfg), on, table, at, refiner](const torch::Tensor& x, const torch::Tensor& sigma) {
-        if (!*on && refiner_completed_ratio(table, sigma) >= at) *on = refiner->switched = true;
+    const int total = sampling::find_sampler_kind(s.sampler).second_order ? steps * 2 : steps;
+    auto calls = std::make_shared<int>(0);
+    return [cfg = std::move(cfg), on, table, at, total, calls, refiner](const torch::Tensor& x, const torch::Tensor& sigma) {
+        const int call = (*calls)++;
+        // A1111's "switch by sampling steps" option: the calls made over its total_steps, as Python floats.
+        const bool reached = refiner->by_steps ? total > 0 && static_cast<double>(call) / total >= refiner->switch_at
+                                               : refiner_completed_ratio(table, sigma) >= at;
+        if (!*on && reached) *on = refiner->switched = true;
         return cfg(x, sigma);
     };
 }
@@ -205,7 +213,7 @@ torch::Tensor img2img_latents(const LatentModel& m, const sampling::GuidanceAt& 
         auto xi = init_latent * torch::sqrt(a) + noise * torch::sqrt(1 - a);
         if (s.extra_noise > 0) xi = xi + noise * s.extra_noise * torch::sqrt(a);
         auto last_uncond = std::make_shared<torch::Tensor>();
-        auto eps = guided_denoiser(m, s, guidance, t_enc, concat, refiner, last_uncond);
+        auto eps = guided_denoiser(m, s, guidance, t_enc + 1, concat, refiner, last_uncond);
         if (blend) {
             // A1111 masks timestep samplers before denoising: the kept area comes from the init latent.
             auto inner = eps;
@@ -219,7 +227,7 @@ torch::Tensor img2img_latents(const LatentModel& m, const sampling::GuidanceAt& 
     const auto noise = start_noise(s, rng);
     auto x = init_latent + initial_latent(s, noise, sched[0]);
     if (s.extra_noise > 0) x = x + noise * s.extra_noise;
-    auto denoiser = guided_denoiser(m, s, guidance, t_enc, concat, refiner);
+    auto denoiser = guided_denoiser(m, s, guidance, t_enc + 1, concat, refiner);
     if (blend) {
         denoiser = [inner = std::move(denoiser), blend](const torch::Tensor& xx, const torch::Tensor& sigma) {
             return blend->at_step(inner(xx, sigma), sigma);

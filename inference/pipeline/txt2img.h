@@ -63,6 +63,7 @@ struct RefinerRun {
     ImageCodec codec;                // decodes what the pass ends with once it has switched
     sampling::GuidanceAt guidance;   // the prompts as the refiner's text encoder reads them
     double switch_at = 0.8;
+    bool by_steps = false;           // A1111's "Refiner switch by sampling steps": model calls / total steps
     bool switched = false;           // set by the pass that switched
 };
 

@@ -34,7 +34,7 @@ const char* kUsage =
     "        --hr-checkpoint FILE|NAME (the second pass on another checkpoint of the same family),\n"
     "        --upscaler-dir DIR (where A1111 names such as 4x-UltraSharp or \"R-ESRGAN 4x+\" find their .pth)\n"
     "      Refiner: --refiner FILE|NAME|None --refiner-switch-at 0.8 (sampling moves to that checkpoint of the same\n"
-    "        kind once that fraction of the timesteps is done), with Hires. fix --hr-refiner \"first pass\"|\"second pass\"|\"both passes\"\n"
+    "        kind once that fraction of the timesteps is done; --refiner-switch-by-steps 1: of the steps), with Hires. fix --hr-refiner \"first pass\"|\"second pass\"|\"both passes\"\n"
     "      --precision float32|bfloat16|float16 (bfloat16: UNet and VAE decoder in bf16, faster with avx512_bf16;\n"
     "        float16: CUDA only)  --device cpu|cuda|cuda:N (cuda: builds against a CUDA LibTorch)\n"
     "      sampler parameters: --eta, --eta-ddim, --s-churn, --s-tmin, --s-tmax, --s-noise, --s-min-uncond (NGMS),\n"

@@ -68,7 +68,7 @@ const std::vector<std::string>& request_option_names() {
         "hr-sampler", "hr-scheduler", "hr-prompt", "hr-negative-prompt", "hr-checkpoint", "soft-inpainting", "soft-schedule-bias",
         "soft-preservation-strength", "soft-transition-contrast", "soft-mask-influence", "soft-difference-threshold",
         "soft-difference-contrast", "inpaint-not-masked", "noise-multiplier", "extra-noise", "refiner", "refiner-switch-at",
-        "hr-refiner"};
+        "hr-refiner", "refiner-switch-by-steps"};
     return names;
 }
 
@@ -144,6 +144,7 @@ GenerateRequest request_from_options(const Options& o) {
     if (r.refiner_checkpoint == "None") r.refiner_checkpoint.clear();
     r.refiner_switch_at = o.get_double("refiner-switch-at", r.refiner_switch_at);
     r.hr_refiner_pass = o.get("hr-refiner", r.hr_refiner_pass);
+    if (o.has("refiner-switch-by-steps")) r.refiner_switch_by_steps = o.get_int("refiner-switch-by-steps", 0) != 0;
     return r;
 }
 

@@ -121,7 +121,7 @@ TEST(Refiner, PassSwitchesToTheRefinerAtItsPoint) {
         r.sampler = sampler;
         const pipeline::SamplingSettings s = pipeline::sampling_settings(r);
         int switched_at_call = -1;
-        auto by_hand = [&](double at) {
+        auto by_hand = [&](double at, bool by_steps = false) {
             const bool ts = sampler == "DDIM";
             auto da = ts ? sampling::make_cfg_denoiser(sampling::timestep_eps(la.unet({}), la.schedule.alphas_cumprod, la.prediction),
                                                        [ca](int c) { return ca->at(c); })
@@ -134,7 +134,8 @@ TEST(Refiner, PassSwitchesToTheRefinerAtItsPoint) {
             sampling::Denoiser both = [&](const torch::Tensor& x, const torch::Tensor& sigma) {
                 const float v = sigma.max().item<float>();
                 const float done = ts ? static_cast<float>(999 - static_cast<int64_t>(v)) / 1000.0f : ratio_by_hand(la.schedule.sigmas, v);
-                if (switched_at_call < 0 && done >= static_cast<float>(at)) switched_at_call = call;
+                const bool reached = by_steps ? static_cast<double>(call) / r.steps >= at : done >= static_cast<float>(at);
+                if (switched_at_call < 0 && reached) switched_at_call = call;
                 ++call;
                 return switched_at_call >= 0 ? db(x, sigma) : da(x, sigma);
             };
@@ -173,6 +174,14 @@ TEST(Refiner, PassSwitchesToTheRefinerAtItsPoint) {
                 EXPECT_TRUE(torch::equal(got.images, decoded));
             }
         }
+        // A1111's "switch by sampling steps": calls over the steps (4 of 6 done at 0.6).
+        hooks.refiner_by_steps = true;
+        hooks.refiner_switch_at = 0.6;
+        const auto got = pipeline::generate_txt2img(*two->ma, tok, r, hooks);
+        const auto want = by_hand(0.6, true);
+        EXPECT_EQ(switched_at_call, 4);
+        EXPECT_TRUE(torch::allclose(got.latents, want, 1e-5, 1e-5)) << sampler << " by steps";
+        hooks.refiner_by_steps = false;
     }
 }
 

@@ -264,6 +264,14 @@ TEST(RefinerRequest, RecordOrderPasteAndWire) {
     EXPECT_EQ(back.refiner_checkpoint, r.refiner_checkpoint);
     EXPECT_DOUBLE_EQ(back.refiner_switch_at, 0.75);
     EXPECT_EQ(back.hr_refiner_pass, "both passes");
+    // The step rule is noted on every run while it is set, before the guidance skips.
+    r.refiner_switch_by_steps = true;
+    r.skip_early_cond = 0.25;
+    text = text::create_infotext(generation_info(r, id, 1, 2, false));
+    EXPECT_NE(text.find("Refiner switch by sampling steps: True, Skip Early CFG: 0.25"), std::string::npos) << text;
+    EXPECT_EQ(apply_parameters(text, &pasted), std::vector<std::string>{"Lora hashes"});
+    EXPECT_TRUE(pasted.refiner_switch_by_steps);
+    EXPECT_TRUE(wire::request_from_json(wire::request_to_json(r)).refiner_switch_by_steps);
     // "None" (A1111's empty choice) is no refiner.
     apply_parameters("a cat\nSteps: 20, Seed: 1, Size: 512x512, Refiner: None", &pasted);
     EXPECT_EQ(pasted.refiner_checkpoint, "");
