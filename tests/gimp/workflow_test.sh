@@ -98,6 +98,13 @@ scm=$(cat <<SCM
     (check (contains (parasite soft) "Soft inpainting enabled: True, Soft inpainting schedule bias: 1, Soft inpainting preservation strength: 0.5") "soft inpainting recorded")
     (check (contains (parasite soft) "Mask blur: 8") "pasted mask blur used"))
   (gimp-selection-none img)
+  ; 4c. A pasted refiner ("Refiner: name [hash]") is found among the model folders' checkpoints and
+  ; recorded once sampling switched to it.
+  (plug-in-diffusion-paste-parameters RUN-NONINTERACTIVE img base "a lighthouse\nSteps: 4, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 64x64, Refiner: cell-a [0123456789], Refiner switch at: 0.5")
+  (let ((refined (car (plug-in-diffusion-txt2img RUN-WITH-LAST-VALS img base "" "" 1 "" "" 7.0 -1 64 64 1 1 -1 0.0 ""))))
+    (check (= (length (layers img)) 10) "refined layer added")
+    (check (contains (parasite refined) "Refiner: cell-a [") "refiner recorded")
+    (check (contains (parasite refined) "Refiner switch at: 0.5") "refiner switch recorded"))
   (file-png-save2 RUN-NONINTERACTIVE img base "$out/base-after.png" "base-after.png" 0 9 0 0 0 0 0 0 0)
 
   ; 5. Remove an object under a selection (classical fill, no model).
