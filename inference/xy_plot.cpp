@@ -40,7 +40,7 @@ std::vector<std::string> csv_values(const std::string& text) {
 
 bool numeric(const std::string& field) {
     return field != "Sampler" && field != "Prompt S/R" && field != "Schedule type" && field != "Hires upscaler" &&
-           field != "Checkpoint name";
+           field != "Checkpoint name" && field != "Refiner checkpoint";
 }
 
 // The name of `names` that v spells without regard to case (A1111 matches them so), or "".
@@ -66,7 +66,8 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
 const std::vector<std::string>& xy_fields() {
     static const std::vector<std::string> kFields = {"CFG Scale", "Steps", "Seed", "Variation seed", "Variation strength",
                                                      "Clip skip", "Eta noise seed delta", "Sampler", "Schedule type", "Prompt S/R",
-                                                     "Checkpoint name", "Denoising", "Hires steps", "Hires upscaler"};
+                                                     "Checkpoint name", "Denoising", "Hires steps", "Hires upscaler",
+                                                     "Refiner checkpoint", "Refiner switch at"};
     return kFields;
 }
 
@@ -114,6 +115,10 @@ XYAxis parse_xy_axis(const std::string& field, const std::string& text, const Ge
         } else if (field == "Checkpoint name") {
             // Resolved to files by the caller, which knows the model folders (xy_checkpoint()).
             if (v.empty()) bad("A Checkpoint name value is empty; use the file names of your checkpoints.");
+        } else if (field == "Refiner checkpoint") {
+            // A1111 offers "None" first; names are found beside the model (or by the caller among its folders).
+            if (!canonical_name({"None"}, v).empty()) v = "None";
+            if (v.empty()) bad("A Refiner checkpoint value is empty; use None or the file names of your checkpoints.");
         }
     }
     if (field == "Prompt S/R" && base.prompt.find(axis.values[0]) == std::string::npos &&
@@ -137,6 +142,8 @@ void apply_xy_value(GenerateRequest* r, const XYAxis& axis, size_t index) {
     else if (axis.field == "Denoising") r->denoising_strength = d;
     else if (axis.field == "Hires steps") r->hr_second_pass_steps = saturated_int(d);
     else if (axis.field == "Hires upscaler") r->hr_upscaler = v;
+    else if (axis.field == "Refiner checkpoint") r->refiner_checkpoint = v == "None" ? "" : v;
+    else if (axis.field == "Refiner switch at") r->refiner_switch_at = d;
     else if (axis.field == "Prompt S/R") {
         r->prompt = replace_all(r->prompt, axis.values[0], v);
         r->negative_prompt = replace_all(r->negative_prompt, axis.values[0], v);

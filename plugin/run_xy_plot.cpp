@@ -51,6 +51,8 @@ void run_xy_plot(const GimpParam* params, int n, Reply* reply) {
                 GenerateRequest r = base;
                 apply_xy_value(&r, xs, static_cast<size_t>(i));
                 apply_xy_value(&r, ys, static_cast<size_t>(j));
+                // A refiner named as A1111 names it: that file of the model folders when it is one.
+                if (const std::string p = checkpoint_named(choices, r.refiner_checkpoint); !p.empty()) r.refiner_checkpoint = p;
                 validate(r);
                 std::string cell_model = model;
                 for (const std::string& m : {xy_checkpoint(xs, static_cast<size_t>(i), choices), xy_checkpoint(ys, static_cast<size_t>(j), choices)})

@@ -87,6 +87,22 @@ TEST(XYPlot, ScheduleAndHiresFields) {
     EXPECT_EQ(r.hr_upscaler, "Latent (nearest-exact)");
 }
 
+// A1111's refiner axes: the checkpoint ("None" in any case is none) and the switch point.
+TEST(XYPlot, RefinerFields) {
+    const XYAxis rc = parse_xy_axis("Refiner checkpoint", "none, detail, /m/other.ckpt", {});
+    EXPECT_EQ(rc.values, (std::vector<std::string>{"None", "detail", "/m/other.ckpt"}));
+    GenerateRequest r;
+    r.refiner_checkpoint = "before";
+    apply_xy_value(&r, rc, 0);
+    EXPECT_EQ(r.refiner_checkpoint, "");
+    apply_xy_value(&r, rc, 1);
+    EXPECT_EQ(r.refiner_checkpoint, "detail");
+    const XYAxis at = parse_xy_axis("Refiner switch at", "0.6, 0.85", {});
+    apply_xy_value(&r, at, 1);
+    EXPECT_DOUBLE_EQ(r.refiner_switch_at, 0.85);
+    EXPECT_EQ(error_of("Refiner switch at", "0.6, late"), "The Refiner switch at values must be numbers separated by commas, not \"late\".");
+}
+
 TEST(XYPlot, CheckpointNamesResolveToFiles) {
     const XYAxis ck = parse_xy_axis("Checkpoint name", "v1-5-pruned-emaonly, /m/other.ckpt", {});
     const std::vector<std::string> files = {"/m/v1-5-pruned-emaonly.safetensors", "/m/other.ckpt"};
