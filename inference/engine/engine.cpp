@@ -377,6 +377,24 @@ std::vector<models::LoraCall> lora_calls(const std::vector<std::string>& dirs, c
     return calls;
 }
 
+// A1111 applies <hypernet:name:m> when models/hypernetworks has name.pt (and skips it silently when
+// not); this engine does not run hypernetworks, so one that A1111 would apply is refused rather than
+// giving another image than the text promises.
+void refuse_present_hypernetworks(const std::string& checkpoint, const std::string& prompt) {
+    for (const auto& [kind, uses] : text::parse_extra_networks(prompt).networks) {
+        if (kind != "hypernet") continue;
+        for (const auto& use : uses) {
+            if (use.positional.empty()) continue;
+            for (const auto& dir : io::search_dirs({}, checkpoint, "hypernetworks", {"/", "/../"}, "GIMP_DIFFUSION_HYPERNETWORK_DIR"))
+                for (const auto& path : io::files_under(dir, {".pt"}))
+                    if (io::name_without(path, {".pt"}) == use.positional[0])
+                        throw Error(ErrorCode::kInvalidRequest, "The hypernetwork \"" + use.positional[0] + "\" (" + path +
+                                                                    ") is not supported here; remove <hypernet:" + use.positional[0] +
+                                                                    "...> from the prompt or use a LoRA instead.");
+        }
+    }
+}
+
 // The calls' networks on the model's weights (`weights` remembers what they carry), their hashes
 // added to the run's record; true when the weights changed.
 bool apply_loras(pipeline::SDModel& model, models::LoraWeights& weights, const std::vector<models::LoraCall>& calls,
@@ -406,6 +424,7 @@ std::vector<std::string> lora_dirs_of(const std::vector<std::string>& requested,
 }  // namespace
 
 void Engine::use_loras(const std::string& prompt, bool hires_pass) {
+    refuse_present_hypernetworks(impl_->info.path, prompt);
     use_lora_calls(lora_calls(lora_dirs_of(impl_->lora_dirs, impl_->info.path), prompt), hires_pass);
 }
 
@@ -537,6 +556,7 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
         use_loras(r.prompt);
         // A1111 puts the hires prompt's networks on the hires checkpoint after it is loaded; with
         // a model of its own that can be done before the first pass (a bad LoRA fails early).
+        if (r.enable_hr) refuse_present_hypernetworks(impl_->info.path, r.hr_prompt);
         if (hires_model) use_companion_loras(false, r.hr_prompt.empty() ? r.prompt : r.hr_prompt);
         use_embeddings(r);
         pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);

@@ -3,6 +3,8 @@
 // with residency, progress, preview, cancel and bad-request behaviour.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include <clocale>
 #include <torch/cuda.h>
 
@@ -1442,6 +1444,53 @@ TEST(OracleNets, LycorisOftBoftAndNormLayersAreMerged) {
     }
     ::unlink(file.c_str());
     ::rmdir(tmpl);
+}
+
+// <hypernet:name:m>: A1111 skips a name its hypernetworks folders do not have (the tag only leaves
+// the prompt), and applies one it has; this engine refuses that one instead of ignoring it.
+TEST(OracleNets, HypernetworkTagsAreSkippedOrRefusedAsA1111WouldApplyThem) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    char tmpl[] = "/tmp/gd-hypernet-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string dir = tmpl;
+    ::setenv("GIMP_DIFFUSION_HYPERNETWORK_DIR", dir.c_str(), 1);
+    Engine engine;
+    ASSERT_TRUE(engine.load_model({models.front().checkpoints.front(), "", test::vocab_path()}, nullptr).ok);
+    GenerateRequest r;
+    r.prompt = "a red house";
+    r.steps = 2;
+    r.width = r.height = 64;
+    r.seed = 3;
+    std::vector<GeneratedImage> plain, tagged;
+    ASSERT_TRUE(engine.txt2img(r, {}, &plain).ok);
+    GenerateRequest t = r;
+    t.prompt = "a red house <hypernet:anime:0.6>";
+    Status st = engine.txt2img(t, {}, &tagged);
+    ASSERT_TRUE(st.ok) << st.message;
+    EXPECT_EQ(tagged[0].image.pixels, plain[0].image.pixels);
+    EXPECT_NE(tagged[0].infotext.find("a red house <hypernet:anime:0.6>\n"), std::string::npos);  // the prompt as written
+    {
+        std::FILE* f = std::fopen((dir + "/anime.pt").c_str(), "wb");
+        ASSERT_NE(f, nullptr);
+        std::fputs("not read", f);
+        std::fclose(f);
+    }
+    st = engine.txt2img(t, {}, &tagged);
+    EXPECT_FALSE(st.ok);
+    EXPECT_NE(st.message.find("The hypernetwork \"anime\" (" + dir + "/anime.pt) is not supported here; remove <hypernet:anime...> from the prompt"),
+              std::string::npos) << st.message;
+    // In a hires prompt too.
+    GenerateRequest h = r;
+    h.enable_hr = true;
+    h.denoising_strength = 0.5;
+    h.hr_prompt = t.prompt;
+    st = engine.txt2img(h, {}, &tagged);
+    EXPECT_NE(st.message.find("The hypernetwork \"anime\""), std::string::npos) << st.message;
+    ::unsetenv("GIMP_DIFFUSION_HYPERNETWORK_DIR");
+    ::unlink((dir + "/anime.pt").c_str());
+    ::rmdir(dir.c_str());
 }
 
 // 9-channel inpainting models: img2img without a mask conditions them on a full mask (A1111), and
