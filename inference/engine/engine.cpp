@@ -94,6 +94,7 @@ struct Engine::Impl {
     Companion hires, refiner;
     std::string run_hires_title;    // the running request's, or "" without one
     std::string run_refiner_title;  // the running request's refiner when sampling switched to it
+    bool refiner_switched = false;  // set by the running request's sampling
 };
 
 Engine::Engine() : impl_(std::make_unique<Impl>()) { init_torch_threads(); }
@@ -537,9 +538,13 @@ void Engine::use_refiner(const GenerateRequest& r, const pipeline::SDModel* hire
                                    second = hires ? lora_calls(dirs, hr_prompt) : std::vector<models::LoraCall>{}](bool hires_pass) {
         apply_loras(*impl_->refiner.model, impl_->refiner.loras, hires_pass ? second : first, &impl_->lora_record);
     };
-    hooks->refiner_switched = &refiner_switched_;
-    refiner_switched_ = false;
-    impl_->run_refiner_title = title;  // cleared after the run when it never switched
+    hooks->refiner_switched = &impl_->refiner_switched;
+    impl_->refiner_switched = false;
+    impl_->run_refiner_title = title;
+}
+
+void Engine::forget_unused_refiner() {
+    if (!impl_->refiner_switched) impl_->run_refiner_title.clear();
 }
 
 void Engine::require_model() const {
@@ -580,7 +585,7 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
             }
         }
         const auto batch = pipeline::generate_txt2img(*impl_->model, *impl_->tok, r, hooks);
-        if (!refiner_switched_) impl_->run_refiner_title.clear();
+        forget_unused_refiner();
         *out = results(batch, r, identity(), false, cb.keep_latents);
     });
 }
@@ -604,7 +609,7 @@ Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunC
         pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);
         use_refiner(r, nullptr, &hooks);
         const auto batch = pipeline::generate_img2img(*impl_->model, *impl_->tok, r, x, hooks);
-        if (!refiner_switched_) impl_->run_refiner_title.clear();
+        forget_unused_refiner();
         *out = results(batch, r, identity(), true, cb.keep_latents);
     });
 }
@@ -706,7 +711,7 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
             }
             return res;
         });
-        if (!refiner_switched_) impl_->run_refiner_title.clear();
+        forget_unused_refiner();
         const ModelIdentity id = identity();
         out->clear();
         for (size_t n = 0; n < results.size(); ++n) {
@@ -738,7 +743,7 @@ Status Engine::inpaint(const GenerateRequest& req, const Image& image, const Ima
         pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);
         use_refiner(r, nullptr, &hooks);
         const auto res = pipeline::generate_inpaint(*impl_->model, *impl_->tok, r, imaging::to_rgb(image), mask, hooks);
-        if (!refiner_switched_) impl_->run_refiner_title.clear();
+        forget_unused_refiner();
         const ModelIdentity id = identity();
         out->clear();
         for (size_t i = 0; i < res.images.size(); ++i) {

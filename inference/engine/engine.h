@@ -148,7 +148,8 @@ private:
     // A1111's "Refiner" of a request on the run's hooks (none for "" / "None" or the model itself),
     // with its networks; throws for one whose UNet takes other inputs than the one it follows.
     void use_refiner(const GenerateRequest& r, const pipeline::SDModel* hires_model, pipeline::RunHooks* hooks);
-    bool refiner_switched_ = false;  // the running request switched to its refiner
+    // After a run: its refiner is recorded only when sampling switched to it.
+    void forget_unused_refiner();
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

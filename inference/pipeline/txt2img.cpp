@@ -66,16 +66,16 @@ sampling::GuidanceAt with_guidance_skips(const SamplingSettings& s, int steps, s
 }
 
 // The sampler-facing denoiser with classifier-free guidance over `steps` sampler steps (what A1111
-// launches the sampler with: the steps, t_enc + 1 for img2img, doubled for second-order samplers
-// as its total_steps); DDIM CFG++
-// scales guidance by 1/12.5 and keeps the unconditional eps of each call in last_uncond. With a
-// refiner, one guided denoiser whose network and prompts switch, so the call count runs on.
+// launches the sampler with: the steps, t_enc + 1 for img2img; its total_steps doubles them for
+// second-order samplers). DDIM CFG++ scales guidance by 1/12.5 and keeps the unconditional eps of
+// each call in last_uncond. With a refiner, one guided denoiser whose network and prompts switch,
+// so the call count runs on.
 sampling::Denoiser guided_denoiser(const LatentModel& m, const SamplingSettings& s, const sampling::GuidanceAt& g, int steps,
                                    const torch::Tensor& concat, RefinerRun* refiner,
                                    const std::shared_ptr<torch::Tensor>& last_uncond = nullptr) {
     sampling::InnerDenoiser inner = inner_denoiser(m, s, concat);
     sampling::GuidanceAt guidance = with_guidance_skips(s, steps, g);
-    auto on = std::make_shared<bool>(false);
+    auto on = std::make_shared<bool>(false);  // the refiner has taken over
     if (refiner) {
         inner = [on, first = std::move(inner), second = inner_denoiser(refiner->lm, s, concat)](
                     const torch::Tensor& x, const torch::Tensor& sigma, const torch::Tensor& cond) {
