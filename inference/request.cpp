@@ -451,7 +451,8 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     if (churn_like && r.s_noise != 1.0) put("Sigma noise", r.s_noise);
     if (r.skip_early_cond != 0) put("Skip Early CFG", r.skip_early_cond);
     if (r.s_min_uncond != 0) put("NGMS", r.s_min_uncond);
-    if (r.sgm_noise_multiplier) g.extra.emplace_back("SGM noise multiplier", text::InfoValue::boolean(true));
+    // Set by A1111's txt2img sampling only (img2img ignores the option).
+    if (r.sgm_noise_multiplier && !img2img) g.extra.emplace_back("SGM noise multiplier", text::InfoValue::boolean(true));
     // A1111's apply_refiner notes the step rule at the first denoiser call (before that call's
     // guidance skips), with or without a refiner.
     if (r.refiner_switch_by_steps) {

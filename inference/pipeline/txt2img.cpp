@@ -225,7 +225,8 @@ torch::Tensor img2img_latents(const LatentModel& m, const sampling::GuidanceAt& 
     auto sigmas = sampler_sigmas(s, m.schedule, st.steps);
     auto sched = sigmas.slice(0, st.steps - t_enc - 1);
     const auto noise = start_noise(s, rng);
-    auto x = init_latent + initial_latent(s, noise, sched[0]);
+    // A1111's sample_img2img scales the noise by sigma0 alone (no SGM noise multiplier here).
+    auto x = init_latent + noise * sched[0];
     if (s.extra_noise > 0) x = x + noise * s.extra_noise;
     auto denoiser = guided_denoiser(m, s, guidance, t_enc + 1, concat, refiner);
     if (blend) {

@@ -1151,6 +1151,12 @@ TEST(OracleNets, EngineImg2ImgNoiseSettings) {
     EXPECT_EQ(info.find("Noise multiplier"), std::string::npos) << info;
     // The VAE's posterior sample follows the seed: the same request is the same image again.
     EXPECT_TRUE(torch::equal(run(r, &info), plain));
+    // A1111's img2img starts from init + noise * sigma0 whatever the SGM noise multiplier says (only
+    // txt2img scales by sqrt(1 + sigma0^2)), and does not record it.
+    GenerateRequest sgm = r;
+    sgm.sgm_noise_multiplier = true;
+    EXPECT_TRUE(torch::equal(run(sgm, &info), plain));
+    EXPECT_EQ(info.find("SGM noise multiplier"), std::string::npos) << info;
     GenerateRequest a = r, b = r;
     a.noise_multiplier = 0.5;
     b.noise_multiplier = 0.25;
