@@ -43,9 +43,7 @@ FormDialog::FormDialog(FormConfig cfg) : cfg_(std::move(cfg)) {
         gtk_label_set_xalign(GTK_LABEL(intro), 0);
         gtk_box_pack_start(GTK_BOX(box), intro, FALSE, FALSE, 0);
     }
-    GtkWidget* grid = gtk_grid_new();
-    gtk_grid_set_row_spacing(GTK_GRID(grid), 4);
-    gtk_grid_set_column_spacing(GTK_GRID(grid), 8);
+    GtkWidget* grid = form_grid();
     int row = 0;
     for (const auto& f : cfg_.fields) {
         GtkWidget* w = nullptr;

@@ -132,9 +132,7 @@ void GenerateDialog::build() {
                          G_CALLBACK(+[](GtkTextBuffer*, gpointer self) { static_cast<GenerateDialog*>(self)->update_counters(); }), this);
     }
 
-    GtkWidget* grid = gtk_grid_new();
-    gtk_grid_set_row_spacing(GTK_GRID(grid), 4);
-    gtk_grid_set_column_spacing(GTK_GRID(grid), 8);
+    GtkWidget* grid = form_grid();
     GtkGrid* g = GTK_GRID(grid);
     W["sampler"] = combo(sampler_names());
     W["schedule"] = combo(schedule_names());
@@ -206,9 +204,7 @@ void GenerateDialog::build() {
     build_refiner(left);
 
     GtkWidget* extra = gtk_expander_new("Extra");
-    GtkWidget* eg = gtk_grid_new();
-    gtk_grid_set_row_spacing(GTK_GRID(eg), 4);
-    gtk_grid_set_column_spacing(GTK_GRID(eg), 8);
+    GtkWidget* eg = form_grid();
     W["variation_seed"] = gtk_entry_new();
     W["variation_strength"] = spin(0, 1, 0.01, 2);
     W["resize_seed_w"] = spin(0, 2048, 8, 0);
@@ -317,9 +313,7 @@ void GenerateDialog::build_soft_inpaint(GtkWidget* box) {
     // its own layer mask of where it changed.
     auto& W = w_->by_name;
     GtkWidget* soft = gtk_expander_new("Soft inpainting");
-    GtkWidget* sg = gtk_grid_new();
-    gtk_grid_set_row_spacing(GTK_GRID(sg), 4);
-    gtk_grid_set_column_spacing(GTK_GRID(sg), 8);
+    GtkWidget* sg = form_grid();
     GtkGrid* g = GTK_GRID(sg);
     W["soft_inpainting"] = gtk_check_button_new_with_label("Enable");
     gtk_widget_set_tooltip_text(W["soft_inpainting"],
@@ -355,9 +349,7 @@ void GenerateDialog::build_refiner(GtkWidget* box) {
     // A1111's Refiner accordion: another checkpoint takes over sampling at "Switch at".
     auto& W = w_->by_name;
     GtkWidget* refiner = gtk_expander_new("Refiner");
-    GtkWidget* rg = gtk_grid_new();
-    gtk_grid_set_row_spacing(GTK_GRID(rg), 4);
-    gtk_grid_set_column_spacing(GTK_GRID(rg), 8);
+    GtkWidget* rg = form_grid();
     GtkGrid* g = GTK_GRID(rg);
     std::vector<std::string> checkpoints = {"None"};
     checkpoints.insert(checkpoints.end(), cfg_.models.begin(), cfg_.models.end());
@@ -385,9 +377,7 @@ void GenerateDialog::build_hires(GtkWidget* box) {
     // A1111's Hires. fix: the first pass at Width x Height, enlarged, then refined at the hires size.
     auto& W = w_->by_name;
     GtkWidget* hires = gtk_expander_new("Hires. fix");
-    GtkWidget* hg = gtk_grid_new();
-    gtk_grid_set_row_spacing(GTK_GRID(hg), 4);
-    gtk_grid_set_column_spacing(GTK_GRID(hg), 8);
+    GtkWidget* hg = form_grid();
     GtkGrid* g = GTK_GRID(hg);
     W["enable_hr"] = gtk_check_button_new_with_label("Enable");
     gtk_widget_set_tooltip_text(W["enable_hr"], "Generate at Width x Height, enlarge, then refine at the larger size (A1111's Hires. fix)");

@@ -6,6 +6,13 @@
 
 namespace sdgimp::dialogs {
 
+GtkWidget* form_grid() {
+    GtkWidget* grid = gtk_grid_new();
+    gtk_grid_set_row_spacing(GTK_GRID(grid), 4);
+    gtk_grid_set_column_spacing(GTK_GRID(grid), 8);
+    return grid;
+}
+
 GtkWidget* spin(double lo, double hi, double step, int digits) {
     GtkWidget* s = gtk_spin_button_new_with_range(lo, hi, step);
     gtk_spin_button_set_digits(GTK_SPIN_BUTTON(s), static_cast<guint>(digits));

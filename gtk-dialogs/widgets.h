@@ -10,6 +10,8 @@
 
 namespace sdgimp::dialogs {
 
+// A grid with the dialogs' spacing (4 px between rows, 8 between columns).
+GtkWidget* form_grid();
 GtkWidget* spin(double lo, double hi, double step, int digits);
 GtkWidget* combo(const std::vector<std::string>& items);
 GtkWidget* combo_with_entry(const std::vector<std::string>& items);  // items plus free text (file paths)

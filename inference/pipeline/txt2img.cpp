@@ -97,7 +97,9 @@ sampling::Denoiser guided_denoiser(const LatentModel& m, const SamplingSettings&
     // The switch reads the first model's table (LCM: its own 50 entries, as A1111's LCM denoiser has).
     torch::Tensor table;
     if (!sampling::find_sampler_kind(s.sampler).timesteps)
-        table = s.sampler == SamplerKind::kLCM ? sampling::LcmSchedule::from(m.schedule).table.sigmas : m.schedule.sigmas;
+        table = (s.sampler == SamplerKind::kLCM ? sampling::LcmSchedule::from(m.schedule).table.sigmas : m.schedule.sigmas)
+                    .to(torch::kFloat)
+                    .cpu();  // once, not on every call
     const float at = static_cast<float>(refiner->switch_at);
     const int total = sampling::find_sampler_kind(s.sampler).second_order ? steps * 2 : steps;
     auto calls = std::make_shared<int>(0);
