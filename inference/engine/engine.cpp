@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <future>
@@ -14,6 +15,7 @@
 #include "../io/folder_files.h"
 #include "../io/hash_cache.h"
 #include "../io/model_hash.h"
+#include "../models/hypernetwork.h"
 #include "../models/lora.h"
 #include "../pipeline/conditioning.h"
 #include "../text/extra_networks.h"
@@ -79,6 +81,8 @@ struct Engine::Impl {
     models::LoraWeights loras;           // the <lora:...> networks the model's weights carry now
     // The run's "Lora hashes" (name as written, hash): the first pass's networks, then the hires pass's.
     std::vector<std::pair<std::string, std::string>> lora_record;
+    // Hypernetwork files read so far: path -> (io::file_stamp when read, the network).
+    std::map<std::string, std::pair<std::string, std::shared_ptr<const models::Hypernetwork>>> hypernetworks;
     std::vector<std::string> embedding_dirs;      // the last load request's, searched first
     std::vector<std::string> upscaler_dirs;       // the last load request's, searched first
     pipeline::TextualInversions embeddings;       // textual-inversion embeddings of the model's width
@@ -108,6 +112,7 @@ void Engine::unload() {
     impl_->cond_cache = {};
     impl_->loras = {};
     impl_->lora_record.clear();
+    impl_->hypernetworks.clear();
     impl_->embeddings = {};
     impl_->ti_hashes.clear();
     impl_->hires = {};
@@ -378,22 +383,25 @@ std::vector<models::LoraCall> lora_calls(const std::vector<std::string>& dirs, c
     return calls;
 }
 
-// A1111 applies <hypernet:name:m> when models/hypernetworks has name.pt (and skips it silently when
-// not); this engine does not run hypernetworks, so one that A1111 would apply is refused rather than
-// giving another image than the text promises.
-void refuse_present_hypernetworks(const std::string& checkpoint, const std::string& prompt) {
-    for (const auto& [kind, uses] : text::parse_extra_networks(prompt).networks) {
-        if (kind != "hypernet") continue;
-        for (const auto& use : uses) {
-            if (use.positional.empty()) continue;
-            for (const auto& dir : io::search_dirs({}, checkpoint, "hypernetworks", {"/", "/../"}, "GIMP_DIFFUSION_HYPERNETWORK_DIR"))
-                for (const auto& path : io::files_under(dir, {".pt"}))
-                    if (io::name_without(path, {".pt"}) == use.positional[0])
-                        throw Error(ErrorCode::kInvalidRequest, "The hypernetwork \"" + use.positional[0] + "\" (" + path +
-                                                                    ") is not supported here; remove <hypernet:" + use.positional[0] +
-                                                                    "...> from the prompt or use a LoRA instead.");
-        }
-    }
+// A1111's <hypernet:name:m>: the .pt of that name in a hypernetworks folder (webui/models/
+// hypernetworks beside the checkpoints' folder); "" when there is none, and A1111 skips the tag.
+std::string find_hypernetwork(const std::string& checkpoint, const std::string& name) {
+    if (name == "None") return "";  // A1111 never lists a None.pt
+    for (const auto& dir : io::search_dirs({}, checkpoint, "hypernetworks", {"/", "/../"}, "GIMP_DIFFUSION_HYPERNETWORK_DIR"))
+        for (const auto& path : io::files_under(dir, {".pt"}))
+            if (io::name_without(path, {".pt"}) == name) return path;
+    return "";
+}
+
+// Python's float() of a tag argument.
+double tag_number(const std::string& v, const std::string& example) {
+    const char* b = v.c_str();
+    char* e = nullptr;
+    const double d = std::strtod(b, &e);
+    while (e && (*e == ' ' || *e == '\t')) ++e;
+    if (v.empty() || e == b || *e != '\0' || !std::isfinite(d))
+        throw Error(ErrorCode::kInvalidRequest, "\"" + v + "\" in a <hypernet:...> tag is not a number; write e.g. " + example + ".");
+    return d;
 }
 
 // The calls' networks on the model's weights (`weights` remembers what they carry), their hashes
@@ -424,8 +432,48 @@ std::vector<std::string> lora_dirs_of(const std::vector<std::string>& requested,
 
 }  // namespace
 
+std::pair<std::shared_ptr<const models::HypernetworkSet>, std::string> Engine::hypernetworks_of(const std::string& prompt) {
+    auto set = std::make_shared<models::HypernetworkSet>();
+    std::string key;
+    for (const auto& [kind, uses] : text::parse_extra_networks(prompt).networks) {
+        if (kind != "hypernet") continue;
+        for (const auto& use : uses) {
+            if (use.items.empty()) continue;
+            // A1111 reads the items as written: the name, then float() of the second.
+            const std::string& name = use.items[0];
+            const double multiplier = use.items.size() > 1 ? tag_number(use.items[1], "<hypernet:" + name + ":0.8>") : 1.0;
+            const std::string path = find_hypernetwork(impl_->info.path, name);
+            if (path.empty()) continue;
+            const std::string stamp = io::file_stamp(path);
+            auto& cached = impl_->hypernetworks[path];
+            if (!cached.second || cached.first != stamp) {
+                try {
+                    cached = {stamp, std::make_shared<const models::Hypernetwork>(models::load_hypernetwork(path, name))};
+                } catch (const Error& e) {
+                    impl_->hypernetworks.erase(path);
+                    std::string why = e.what();
+                    if (!why.empty() && why.back() == '.') why.pop_back();
+                    throw Error(e.code(), "The hypernetwork \"" + name + "\" cannot be used (" + why + "); replace the file or remove <hypernet:" +
+                                              name + "...> from the prompt.");
+                }
+            }
+            set->nets.emplace_back(cached.second, multiplier);
+            char m[32];
+            std::snprintf(m, sizeof m, "%.17g", multiplier);
+            key += path + '\x1f' + stamp + '\x1f' + m + '\n';
+        }
+    }
+    if (set->nets.empty()) return {nullptr, ""};
+    return {set, key};
+}
+
+void Engine::use_hypernetworks(pipeline::SDModel& model, const std::string& prompt) {
+    const auto [set, key] = hypernetworks_of(prompt);
+    model.set_hypernetworks(set, key);
+}
+
 void Engine::use_loras(const std::string& prompt, bool hires_pass) {
-    refuse_present_hypernetworks(impl_->info.path, prompt);
+    use_hypernetworks(*impl_->model, prompt);
     use_lora_calls(lora_calls(lora_dirs_of(impl_->lora_dirs, impl_->info.path), prompt), hires_pass);
 }
 
@@ -438,6 +486,7 @@ void Engine::use_lora_calls(const std::vector<models::LoraCall>& calls, bool hir
 void Engine::use_companion_loras(bool refiner, const std::string& prompt) {
     // Its prompts are not cached (the cache holds the first model's encodings).
     auto& c = refiner ? impl_->refiner : impl_->hires;
+    use_hypernetworks(*c.model, prompt);
     apply_loras(*c.model, c.loras, lora_calls(lora_dirs_of(impl_->lora_dirs, impl_->info.path), prompt), &impl_->lora_record);
 }
 
@@ -535,7 +584,10 @@ void Engine::use_refiner(const GenerateRequest& r, const pipeline::SDModel* hire
     const auto dirs = lora_dirs_of(impl_->lora_dirs, impl_->info.path);
     const std::string hr_prompt = r.hr_prompt.empty() ? r.prompt : r.hr_prompt;
     hooks->use_refiner_networks = [this, first = lora_calls(dirs, r.prompt),
-                                   second = hires ? lora_calls(dirs, hr_prompt) : std::vector<models::LoraCall>{}](bool hires_pass) {
+                                   second = hires ? lora_calls(dirs, hr_prompt) : std::vector<models::LoraCall>{},
+                                   prompt = r.prompt, hr_prompt](bool hires_pass) {
+        // Hypernetworks, as in A1111, act on whichever model samples.
+        use_hypernetworks(*impl_->refiner.model, hires_pass ? hr_prompt : prompt);
         apply_loras(*impl_->refiner.model, impl_->refiner.loras, hires_pass ? second : first, &impl_->lora_record);
     };
     hooks->refiner_switched = &impl_->refiner_switched;
@@ -561,7 +613,7 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
         use_loras(r.prompt);
         // A1111 puts the hires prompt's networks on the hires checkpoint after it is loaded; with
         // a model of its own that can be done before the first pass (a bad LoRA fails early).
-        if (r.enable_hr) refuse_present_hypernetworks(impl_->info.path, r.hr_prompt);
+        if (r.enable_hr) (void)hypernetworks_of(r.hr_prompt);
         if (hires_model) use_companion_loras(false, r.hr_prompt.empty() ? r.prompt : r.hr_prompt);
         use_embeddings(r);
         pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);
@@ -579,7 +631,9 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
             if (!hires_model && !r.hr_prompt.empty() && network_tags(r.hr_prompt) != network_tags(r.prompt)) {
                 // Found once, before the first pass (a missing file is refused before any step).
                 const auto dirs = lora_dirs_of(impl_->lora_dirs, impl_->info.path);
-                hooks.use_networks = [this, first = lora_calls(dirs, r.prompt), second = lora_calls(dirs, r.hr_prompt)](bool hires) {
+                hooks.use_networks = [this, first = lora_calls(dirs, r.prompt), second = lora_calls(dirs, r.hr_prompt),
+                                      prompt = r.prompt, hr_prompt = r.hr_prompt](bool hires) {
+                    use_hypernetworks(*impl_->model, hires ? hr_prompt : prompt);
                     use_lora_calls(hires ? second : first, hires);
                 };
             }

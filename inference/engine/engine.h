@@ -19,6 +19,7 @@ namespace sdgimp {
 
 namespace models {
 struct LoraCall;
+struct HypernetworkSet;
 }
 namespace pipeline {
 struct SDModel;
@@ -133,6 +134,12 @@ private:
     // networks to the run's "Lora hashes" (A1111 1.10 keeps the first pass's); a first pass starts them.
     void use_loras(const std::string& prompt, bool hires_pass = false);
     void use_lora_calls(const std::vector<models::LoraCall>& calls, bool hires_pass);
+    // A1111's <hypernet:name:m> tags of a prompt: the networks its hypernetworks folders have (read
+    // once, kept while their files are unchanged), a key naming the set; a name no folder has is
+    // skipped as there. Throws for a file that is not a hypernetwork this engine can run.
+    std::pair<std::shared_ptr<const models::HypernetworkSet>, std::string> hypernetworks_of(const std::string& prompt);
+    // Them in `model`'s attention layers from now on (A1111 applies them to whichever model samples).
+    void use_hypernetworks(pipeline::SDModel& model, const std::string& prompt);
     // The same on the Hires checkpoint's (or the refiner's) weights (its own record of what it carries).
     void use_companion_loras(bool refiner, const std::string& prompt);
     // Textual-inversion embeddings (re)read from their folders, and the run's "TI hashes".

@@ -33,36 +33,39 @@ struct StorageBytes {
     size_t bytes;
 };
 
+RawTensor raw_tensor(const PyObj* t, StorageBytes sb, const std::shared_ptr<const MappedFile>& file, const std::string& name) {
+    const PyObj* st = t->storage;
+    RawTensor r;
+    r.dtype = st->dtype;
+    r.shape = t->size;
+    r.strides = t->stride;
+    r.storage_offset = t->offset;
+    const size_t esz = dtype_size(st->dtype);
+    // A legacy view starts inside its root storage.
+    const size_t view_bytes = static_cast<size_t>(st->view_offset) * esz;
+    if (view_bytes > sb.bytes) throw_bad_file(file->path(), "has a storage view past its data; the file is corrupt.");
+    r.data = sb.data + view_bytes;
+    r.storage_bytes = std::min(sb.bytes - view_bytes, static_cast<size_t>(st->storage_numel) * esz);
+    r.owner = file;
+    check_view_in_bounds(r, file->path(), "tensor '" + name + "'");
+    return r;
+}
+
 template <typename Resolve>
 TensorMap collect_tensors(const PyObj* dict, const std::shared_ptr<const MappedFile>& file, Resolve resolve) {
     TensorMap out;
     for (const auto& kv : dict->dict) {
         if (kv.first->kind != PyObj::Kind::kStr || kv.second->kind != PyObj::Kind::kTensor) continue;
-        const PyObj* t = kv.second;
-        const PyObj* st = t->storage;
-        StorageBytes sb = resolve(*st);
-        RawTensor r;
-        r.dtype = st->dtype;
-        r.shape = t->size;
-        r.strides = t->stride;
-        r.storage_offset = t->offset;
-        const size_t esz = dtype_size(st->dtype);
-        // A legacy view starts inside its root storage.
-        const size_t view_bytes = static_cast<size_t>(st->view_offset) * esz;
-        if (view_bytes > sb.bytes) throw_bad_file(file->path(), "has a storage view past its data; the file is corrupt.");
-        r.data = sb.data + view_bytes;
-        r.storage_bytes = std::min(sb.bytes - view_bytes, static_cast<size_t>(st->storage_numel) * esz);
-        r.owner = file;
-        check_view_in_bounds(r, file->path(), "tensor '" + kv.first->s + "'");
-        out[kv.first->s] = std::move(r);
+        out[kv.first->s] = raw_tensor(kv.second, resolve(*kv.second->storage), file, kv.first->s);
     }
     if (out.empty()) throw_bad_file(file->path(), "holds no tensors; it is not a model checkpoint.");
     return out;
 }
 
-}  // namespace
-
-PickleCheckpoint read_torch_zip(std::shared_ptr<const MappedFile> file) {
+// Opens a torch.save zip archive's pickle and hands its root object, with a way to each storage's
+// bytes, to `use` (the objects live only as long as the unpickler).
+template <typename Use>
+void with_zip_pickle(const std::shared_ptr<const MappedFile>& file, Use use) {
     const std::string& path = file->path();
     ZipReader zip(file);
     std::string root;
@@ -83,30 +86,21 @@ PickleCheckpoint read_torch_zip(std::shared_ptr<const MappedFile> file) {
     }
     Unpickler up(zip.data(*pkl, "data.pkl"), pkl->size, path);
     const PyObj* obj = up.load();
-    PickleCheckpoint out;
-    out.container = "zip";
-    const PyObj* dict = unwrap(obj, &out.wrapper, path);
-    out.tensors = collect_tensors(dict, file, [&](const PyObj& st) {
+    use(obj, [&](const PyObj& st) {
         const std::string key = root + "data/" + st.storage_key;
         const ZipEntry* e = zip.find(key);
         if (!e) throw_bad_file(path, "lacks the data of storage '" + st.storage_key + "'; the file is truncated.");
         return StorageBytes{zip.data(*e, key), static_cast<size_t>(e->size)};
     });
-    return out;
 }
 
-namespace {
 // 0x1950a86a20f9469cfc6c as the little-endian bytes of a pickled LONG1.
 const std::string kLegacyMagic("\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19", 10);
-}  // namespace
 
-bool looks_like_torch_legacy(const MappedFile& file) {
-    // PROTO 2, LONG1 10 <magic>
-    return file.size() > 14 && file.data()[0] == 0x80 && file.data()[2] == 0x8a && file.data()[3] == 10 &&
-           std::string(reinterpret_cast<const char*>(file.data() + 4), 10) == kLegacyMagic;
-}
-
-PickleCheckpoint read_torch_legacy(std::shared_ptr<const MappedFile> file) {
+// The legacy stream: the object, then each storage's raw bytes in key order. Their element sizes
+// come from the tensors `tensors_of(root)` names (the stream itself records only counts).
+template <typename TensorsOf, typename Use>
+void with_legacy_pickle(const std::shared_ptr<const MappedFile>& file, TensorsOf tensors_of, Use use) {
     const std::string& path = file->path();
     Unpickler up(file->data(), file->size(), path);
     const PyObj* magic = up.load();
@@ -122,14 +116,8 @@ PickleCheckpoint read_torch_legacy(std::shared_ptr<const MappedFile> file) {
     const PyObj* keys = up.load();
     if (keys->kind != PyObj::Kind::kList) throw_bad_file(path, "lacks its storage key list; the file is truncated.");
 
-    // Element sizes come from the storages the object referenced.
     std::map<std::string, size_t> elem_size;
-    PickleCheckpoint out;
-    out.container = "legacy";
-    const PyObj* dict = unwrap(obj, &out.wrapper, path);
-    for (const auto& kv : dict->dict)
-        if (kv.second->kind == PyObj::Kind::kTensor)
-            elem_size[kv.second->storage->storage_key] = dtype_size(kv.second->storage->dtype);
+    for (const PyObj* t : tensors_of(obj)) elem_size[t->storage->storage_key] = dtype_size(t->storage->dtype);
 
     std::map<std::string, StorageBytes> data;
     size_t pos = up.position();
@@ -146,11 +134,122 @@ PickleCheckpoint read_torch_legacy(std::shared_ptr<const MappedFile> file) {
         data[k->s] = StorageBytes{file->data() + pos, static_cast<size_t>(numel * esz)};
         pos += numel * esz;
     }
-    out.tensors = collect_tensors(dict, file, [&](const PyObj& st) {
+    use(obj, [&](const PyObj& st) {
         auto it = data.find(st.storage_key);
         if (it == data.end()) throw_bad_file(path, "lacks the data of storage '" + st.storage_key + "'; the file is truncated.");
         return it->second;
     });
+}
+
+std::vector<const PyObj*> top_level_tensors(const PyObj* dict) {
+    std::vector<const PyObj*> out;
+    for (const auto& kv : dict->dict)
+        if (kv.second->kind == PyObj::Kind::kTensor) out.push_back(kv.second);
+    return out;
+}
+
+// Deeper than any real file's nesting; also where a pickle that contains itself stops.
+constexpr int kMaxTreeDepth = 16;
+
+// Every tensor and plain value under `o` by dotted path: dict keys that are strings or integers,
+// list and tuple positions.
+void walk_tree(const PyObj* o, const std::string& path, int depth, std::vector<std::pair<std::string, const PyObj*>>& out) {
+    if (depth > kMaxTreeDepth) return;
+    const auto join = [&](const std::string& k) { return path.empty() ? k : path + "." + k; };
+    switch (o->kind) {
+        case PyObj::Kind::kDict:
+            for (const auto& [k, v] : o->dict) {
+                if (k->kind == PyObj::Kind::kStr) walk_tree(v, join(k->s), depth + 1, out);
+                else if (k->kind == PyObj::Kind::kInt) walk_tree(v, join(std::to_string(k->i)), depth + 1, out);
+            }
+            break;
+        case PyObj::Kind::kList:
+        case PyObj::Kind::kTuple:
+            out.emplace_back(path, o);
+            for (size_t i = 0; i < o->items.size(); ++i) walk_tree(o->items[i], join(std::to_string(i)), depth + 1, out);
+            break;
+        default:
+            out.emplace_back(path, o);
+    }
+}
+
+PlainValue plain_value(const PyObj* o) {
+    PlainValue v;
+    switch (o->kind) {
+        case PyObj::Kind::kNone: v.kind = PlainValue::Kind::kNone; break;
+        case PyObj::Kind::kBool: v.kind = PlainValue::Kind::kBool; v.number = static_cast<double>(o->i); break;
+        case PyObj::Kind::kInt: v.kind = PlainValue::Kind::kInt; v.number = static_cast<double>(o->i); break;
+        case PyObj::Kind::kFloat: v.kind = PlainValue::Kind::kFloat; v.number = o->f; break;
+        case PyObj::Kind::kStr: v.kind = PlainValue::Kind::kStr; v.text = o->s; break;
+        case PyObj::Kind::kList:
+        case PyObj::Kind::kTuple:
+            v.kind = PlainValue::Kind::kNumbers;
+            for (const PyObj* i : o->items) {
+                if (i->kind == PyObj::Kind::kInt || i->kind == PyObj::Kind::kBool) v.numbers.push_back(static_cast<double>(i->i));
+                else if (i->kind == PyObj::Kind::kFloat) v.numbers.push_back(i->f);
+                else { v.kind = PlainValue::Kind::kOther; v.numbers.clear(); break; }
+            }
+            break;
+        default: v.kind = PlainValue::Kind::kOther;
+    }
+    return v;
+}
+
+template <typename Resolve>
+PickleTree tree_of(const PyObj* root, const std::shared_ptr<const MappedFile>& file, Resolve resolve) {
+    std::vector<std::pair<std::string, const PyObj*>> items;
+    walk_tree(root, "", 0, items);
+    PickleTree out;
+    for (const auto& [path, o] : items) {
+        if (o->kind == PyObj::Kind::kTensor) out.tensors[path] = raw_tensor(o, resolve(*o->storage), file, path);
+        else out.values[path] = plain_value(o);
+    }
+    return out;
+}
+
+std::vector<const PyObj*> tensors_in_tree(const PyObj* root) {
+    std::vector<std::pair<std::string, const PyObj*>> items;
+    walk_tree(root, "", 0, items);
+    std::vector<const PyObj*> out;
+    for (const auto& kv : items)
+        if (kv.second->kind == PyObj::Kind::kTensor) out.push_back(kv.second);
+    return out;
+}
+
+}  // namespace
+
+PickleCheckpoint read_torch_zip(std::shared_ptr<const MappedFile> file) {
+    PickleCheckpoint out;
+    out.container = "zip";
+    with_zip_pickle(file, [&](const PyObj* obj, const auto& resolve) {
+        out.tensors = collect_tensors(unwrap(obj, &out.wrapper, file->path()), file, resolve);
+    });
+    return out;
+}
+
+bool looks_like_torch_legacy(const MappedFile& file) {
+    // PROTO 2, LONG1 10 <magic>
+    return file.size() > 14 && file.data()[0] == 0x80 && file.data()[2] == 0x8a && file.data()[3] == 10 &&
+           std::string(reinterpret_cast<const char*>(file.data() + 4), 10) == kLegacyMagic;
+}
+
+PickleCheckpoint read_torch_legacy(std::shared_ptr<const MappedFile> file) {
+    PickleCheckpoint out;
+    out.container = "legacy";
+    std::string wrapper;
+    with_legacy_pickle(
+        file, [&](const PyObj* obj) { return top_level_tensors(unwrap(obj, &wrapper, file->path())); },
+        [&](const PyObj* obj, const auto& resolve) {
+            out.tensors = collect_tensors(unwrap(obj, &out.wrapper, file->path()), file, resolve);
+        });
+    return out;
+}
+
+PickleTree read_torch_tree(std::shared_ptr<const MappedFile> file) {
+    PickleTree out;
+    const auto use = [&](const PyObj* obj, const auto& resolve) { out = tree_of(obj, file, resolve); };
+    if (looks_like_torch_legacy(*file)) with_legacy_pickle(file, tensors_in_tree, use);
+    else with_zip_pickle(file, use);
     return out;
 }
 

@@ -41,8 +41,15 @@ CrossAttentionImpl::CrossAttentionImpl(int64_t query_dim, int64_t context_dim, i
 torch::Tensor CrossAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& context) {
     const auto& ctx = context.defined() ? context : x;
     auto q = split_heads(to_q->forward(x), heads);
-    auto k = split_heads(to_k->forward(ctx), heads);
-    auto v = split_heads(to_v->forward(ctx), heads);
+    torch::Tensor k, v;
+    if (hypernetworks) {
+        const auto [ctx_k, ctx_v] = hypernetworks->apply(ctx);
+        k = split_heads(to_k->forward(ctx_k), heads);
+        v = split_heads(to_v->forward(ctx_v), heads);
+    } else {
+        k = split_heads(to_k->forward(ctx), heads);
+        v = split_heads(to_v->forward(ctx), heads);
+    }
     torch::Tensor o;
     if (upcast && q.scalar_type() == torch::kHalf && !attention_scores_in_float32(q)) {
         // SD 2.1 overflows in half precision inside the softmax; the original upcasts here. bfloat16

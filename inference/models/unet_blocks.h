@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include "hypernetwork.h"
 #include "module_slots.h"
 
 namespace sdgimp::models {
@@ -25,6 +26,8 @@ struct CrossAttentionImpl : torch::nn::Module {
     Linear out_proj{nullptr};
     int64_t heads;
     bool upcast;
+    // The prompt's hypernetworks rewrite the context before to_k and to_v (nullptr: none).
+    std::shared_ptr<const HypernetworkSet> hypernetworks;
 };
 TORCH_MODULE(CrossAttention);
 

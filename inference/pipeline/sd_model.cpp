@@ -83,6 +83,20 @@ void SDModel::reset_cuda_graphs() {
     if (cuda_graph) cuda_graph = std::make_shared<CudaGraphUNet>(net->unet);
 }
 
+void SDModel::set_hypernetworks(std::shared_ptr<const models::HypernetworkSet> set, const std::string& key) {
+    if (key == hypernetwork_key) return;
+    std::shared_ptr<models::HypernetworkSet> here;
+    if (set) {
+        here = std::make_shared<models::HypernetworkSet>();
+        for (const auto& [hn, multiplier] : set->nets)
+            here->nets.emplace_back(std::make_shared<const models::Hypernetwork>(hn->to(device, precision)), multiplier);
+    }
+    models::set_hypernetworks(*net->unet, here);
+    hypernetwork_key = key;
+    // Captured graphs replay the attention layers as they were.
+    reset_cuda_graphs();
+}
+
 void SDModel::set_device(torch::Device d) {
     device = d;
     // The layers' CPU weight forms would otherwise stay in host memory for nothing.

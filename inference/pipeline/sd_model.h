@@ -73,6 +73,10 @@ struct SDModel {
     torch::Device device = torch::kCPU;
     // On CUDA the UNet step replays from captured graphs ($GIMP_DIFFUSION_CUDA_GRAPHS=0: eager).
     std::shared_ptr<CudaGraphUNet> cuda_graph;
+    // The prompt's hypernetworks in every UNet attention layer (converted to this model's device and
+    // precision); `key` names the set, so an unchanged one costs nothing. nullptr / "": none.
+    void set_hypernetworks(std::shared_ptr<const models::HypernetworkSet> set, const std::string& key);
+    std::string hypernetwork_key;
     LatentModel latent_model() const;
     ImageCodec codec() const;
 };

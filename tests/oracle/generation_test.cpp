@@ -14,6 +14,7 @@
 #include "io/mapped_file.h"
 #include "io/safetensors_writer.h"
 #include "io/sha256.h"
+#include "models/hypernetwork.h"
 #include "models/lora.h"
 #include "models/state_loader.h"
 #include "pipeline/sd_model.h"
@@ -26,6 +27,7 @@
 #include "support/oracle.h"
 #include "support/synthetic_lora.h"
 #include "support/tensor_file.h"
+#include "support/torch_save_writer.h"
 #include "support/vocab.h"
 #include "text/extra_networks.h"
 #include "text/multicond.h"
@@ -1452,21 +1454,26 @@ TEST(OracleNets, LycorisOftBoftAndNormLayersAreMerged) {
     ::rmdir(tmpl);
 }
 
-// <hypernet:name:m>: A1111 skips a name its hypernetworks folders do not have (the tag only leaves
-// the prompt), and applies one it has; this engine refuses that one instead of ignoring it.
-TEST(OracleNets, HypernetworkTagsAreSkippedOrRefusedAsA1111WouldApplyThem) {
+// <hypernet:name:m> as A1111 1.10 runs it: a name its hypernetworks folders lack is skipped (the tag
+// only leaves the prompt); one they have rewrites the context of every UNet attention layer, so the
+// image is the one the pipeline gives with that network in the model by hand; multiplier 0 gives
+// the untagged image; a hires prompt without the tag takes it off for the second pass; a damaged
+// file is refused in one sentence.
+TEST(OracleNets, HypernetworkTagsRunAsA1111) {
     std::setlocale(LC_CTYPE, "C.UTF-8");
     const auto models = test::oracle_models();
     ASSERT_FALSE(models.empty());
+    const std::string ckpt = models.front().checkpoints.front();
     char tmpl[] = "/tmp/gd-hypernet-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     const std::string dir = tmpl;
+    const std::string file = dir + "/anime.pt";
     ::setenv("GIMP_DIFFUSION_HYPERNETWORK_DIR", dir.c_str(), 1);
     Engine engine;
-    ASSERT_TRUE(engine.load_model({models.front().checkpoints.front(), "", test::vocab_path()}, nullptr).ok);
+    ASSERT_TRUE(engine.load_model({ckpt, "", test::vocab_path()}, nullptr).ok);
     GenerateRequest r;
     r.prompt = "a red house";
-    r.steps = 2;
+    r.steps = 3;
     r.width = r.height = 64;
     r.seed = 3;
     std::vector<GeneratedImage> plain, tagged;
@@ -1475,27 +1482,103 @@ TEST(OracleNets, HypernetworkTagsAreSkippedOrRefusedAsA1111WouldApplyThem) {
     t.prompt = "a red house <hypernet:anime:0.6>";
     Status st = engine.txt2img(t, {}, &tagged);
     ASSERT_TRUE(st.ok) << st.message;
-    EXPECT_EQ(tagged[0].image.pixels, plain[0].image.pixels);
+    EXPECT_EQ(tagged[0].image.pixels, plain[0].image.pixels);  // no anime.pt yet
     EXPECT_NE(tagged[0].infotext.find("a red house <hypernet:anime:0.6>\n"), std::string::npos);  // the prompt as written
+
+    // A network for the text context's width and every UNet level's, tanh with layer norm.
+    auto m = pipeline::load_sd_model(ckpt);
+    std::vector<int64_t> widths = {m->cfg.unet.context_dim};
+    for (int mult : m->cfg.unet.channel_mult) widths.push_back(static_cast<int64_t>(m->cfg.unet.model_channels) * mult);
+    std::sort(widths.begin(), widths.end());
+    widths.erase(std::unique(widths.begin(), widths.end()), widths.end());
+    torch::manual_seed(11);
+    std::vector<std::pair<test::Py, test::Py>> top;
+    for (int64_t d : widths) {
+        std::vector<test::Py> pair;
+        for (int which = 0; which < 2; ++which)
+            pair.push_back(test::Py::state_dict({{"linear.0.weight", torch::randn({2 * d, d}) * 0.2}, {"linear.0.bias", torch::randn({2 * d}) * 0.1},
+                                                 {"linear.2.weight", 1 + torch::randn({2 * d}) * 0.1}, {"linear.2.bias", torch::randn({2 * d}) * 0.1},
+                                                 {"linear.3.weight", torch::randn({d, 2 * d}) * 0.2}, {"linear.3.bias", torch::randn({d}) * 0.1},
+                                                 {"linear.4.weight", 0.3 + torch::randn({d}) * 0.1}, {"linear.4.bias", torch::randn({d}) * 0.1}}));
+        top.emplace_back(test::Py::integer(d), test::Py::tuple(pair));
+    }
+    top.emplace_back(test::Py::str("layer_structure"), test::Py::list({test::Py::integer(1), test::Py::integer(2), test::Py::integer(1)}));
+    top.emplace_back(test::Py::str("activation_func"), test::Py::str("tanh"));
+    top.emplace_back(test::Py::str("is_layer_norm"), test::Py::boolean(true));
+    top.emplace_back(test::Py::str("activate_output"), test::Py::boolean(false));
     {
-        std::FILE* f = std::fopen((dir + "/anime.pt").c_str(), "wb");
+        const std::string bytes = test::torch_save_zip(test::Py::dict_of(top));
+        std::FILE* f = std::fopen(file.c_str(), "wb");
         ASSERT_NE(f, nullptr);
-        std::fputs("not read", f);
+        std::fwrite(bytes.data(), 1, bytes.size(), f);
+        std::fclose(f);
+    }
+    st = engine.txt2img(t, {}, &tagged);
+    ASSERT_TRUE(st.ok) << st.message;
+    EXPECT_NE(tagged[0].image.pixels, plain[0].image.pixels);
+    EXPECT_NE(tagged[0].infotext.find("a red house <hypernet:anime:0.6>\n"), std::string::npos);
+    {
+        auto set = std::make_shared<models::HypernetworkSet>();
+        set->nets.emplace_back(std::make_shared<const models::Hypernetwork>(models::load_hypernetwork(file, "anime")), 0.6);
+        m->set_hypernetworks(set, "by hand");
+        text::ClipTokenizer tok(test::vocab_path());
+        const auto want = pipeline::generate_txt2img(*m, tok, pipeline::with_resolved_seeds(t), {});  // the tag leaves the prompt there
+        const auto got = torch::from_blob(tagged[0].image.pixels.data(), {64, 64, 3}, torch::kUInt8).to(torch::kInt);
+        EXPECT_LE((got - want.images[0].to(torch::kInt)).abs().max().item<int>(), 1);
+    }
+    // Multiplier 0: x + mlp(x) * 0 is x.
+    GenerateRequest zero = r;
+    zero.prompt = "a red house <hypernet:anime:0>";
+    std::vector<GeneratedImage> off;
+    ASSERT_TRUE(engine.txt2img(zero, {}, &off).ok);
+    EXPECT_EQ(off[0].image.pixels, plain[0].image.pixels);
+    // The untagged prompt afterwards runs without it.
+    std::vector<GeneratedImage> again;
+    ASSERT_TRUE(engine.txt2img(r, {}, &again).ok);
+    EXPECT_EQ(again[0].image.pixels, plain[0].image.pixels);
+
+    // Hires. fix: a hires prompt without the tag runs its pass without the network.
+    GenerateRequest h = t;
+    h.enable_hr = true;
+    h.hr_scale = 1.5;
+    h.hr_upscaler = "Latent";
+    h.denoising_strength = 0.5;
+    std::vector<GeneratedImage> both, first_only;
+    ASSERT_TRUE(engine.txt2img(h, {}, &both).ok);
+    h.hr_prompt = "a red house";
+    st = engine.txt2img(h, {}, &first_only);
+    ASSERT_TRUE(st.ok) << st.message;
+    EXPECT_NE(both[0].image.pixels, first_only[0].image.pixels);
+    h.hr_prompt = t.prompt;  // the same tags: the same image as without a hires prompt
+    std::vector<GeneratedImage> same;
+    ASSERT_TRUE(engine.txt2img(h, {}, &same).ok);
+    EXPECT_EQ(same[0].image.pixels, both[0].image.pixels);
+
+    GenerateRequest bad_number = r;
+    bad_number.prompt = "a red house <hypernet:anime:strong>";
+    st = engine.txt2img(bad_number, {}, &tagged);
+    EXPECT_FALSE(st.ok);
+    EXPECT_NE(st.message.find("\"strong\" in a <hypernet:...> tag is not a number; write e.g. <hypernet:anime:0.8>."), std::string::npos)
+        << st.message;
+    {
+        std::FILE* f = std::fopen(file.c_str(), "wb");
+        ASSERT_NE(f, nullptr);
+        std::fputs("not a torch file", f);
         std::fclose(f);
     }
     st = engine.txt2img(t, {}, &tagged);
     EXPECT_FALSE(st.ok);
-    EXPECT_NE(st.message.find("The hypernetwork \"anime\" (" + dir + "/anime.pt) is not supported here; remove <hypernet:anime...> from the prompt"),
-              std::string::npos) << st.message;
-    // In a hires prompt too.
-    GenerateRequest h = r;
-    h.enable_hr = true;
-    h.denoising_strength = 0.5;
-    h.hr_prompt = t.prompt;
-    st = engine.txt2img(h, {}, &tagged);
-    EXPECT_NE(st.message.find("The hypernetwork \"anime\""), std::string::npos) << st.message;
+    EXPECT_NE(st.message.find("The hypernetwork \"anime\" cannot be used (" + file + ": "), std::string::npos) << st.message;
+    EXPECT_NE(st.message.find("); replace the file or remove <hypernet:anime...> from the prompt."), std::string::npos) << st.message;
+    // In a hires prompt too, before any step.
+    GenerateRequest hr = r;
+    hr.enable_hr = true;
+    hr.denoising_strength = 0.5;
+    hr.hr_prompt = t.prompt;
+    st = engine.txt2img(hr, {}, &tagged);
+    EXPECT_NE(st.message.find("The hypernetwork \"anime\" cannot be used"), std::string::npos) << st.message;
     ::unsetenv("GIMP_DIFFUSION_HYPERNETWORK_DIR");
-    ::unlink((dir + "/anime.pt").c_str());
+    ::unlink(file.c_str());
     ::rmdir(dir.c_str());
 }
 

@@ -216,7 +216,7 @@ TEST(Refiner, EngineRecordsPastesAndRefuses) {
     EXPECT_TRUE(apply_parameters(plain[0].infotext, &pasted).empty());
     EXPECT_EQ(pasted.refiner_checkpoint, "");
     // Never switching (1.0), "None" and the model's own file: the plain image, no record.
-    for (const std::string spec : {std::string("second"), std::string("None"), two->a}) {
+    for (const std::string& spec : {std::string("second"), std::string("None"), two->a}) {
         GenerateRequest q = r;
         q.refiner_checkpoint = spec;
         q.refiner_switch_at = spec == "second" ? 1.0 : 0.5;
