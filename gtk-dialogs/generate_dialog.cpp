@@ -185,19 +185,9 @@ void GenerateDialog::build() {
     }
     gtk_box_pack_start(GTK_BOX(left), grid, FALSE, FALSE, 0);
 
-    if (!cfg_.loras.empty()) {
-        // A1111's Lora tab in short: the chosen network appended to the prompt as <lora:name:1>.
-        GtkWidget* row_box = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 4);
-        gtk_box_pack_start(GTK_BOX(row_box), gtk_label_new("LoRA"), FALSE, FALSE, 0);
-        W["lora"] = combo(cfg_.loras);
-        gtk_combo_box_set_active(GTK_COMBO_BOX(W["lora"]), 0);
-        gtk_box_pack_start(GTK_BOX(row_box), W["lora"], TRUE, TRUE, 0);
-        W["add_lora"] = gtk_button_new_with_label("Add to prompt");
-        gtk_widget_set_tooltip_text(W["add_lora"], "Appends <lora:name:1> to the prompt; edit the 1 for its strength");
-        g_signal_connect(W["add_lora"], "clicked", G_CALLBACK(+[](GtkButton*, gpointer self) { static_cast<GenerateDialog*>(self)->add_lora(); }), this);
-        gtk_box_pack_start(GTK_BOX(row_box), W["add_lora"], FALSE, FALSE, 0);
-        gtk_box_pack_start(GTK_BOX(left), row_box, FALSE, FALSE, 0);
-    }
+    // A1111's Lora and Hypernetworks tabs in short: the chosen network appended to the prompt as a tag.
+    build_network_row(left, "LoRA", cfg_.loras, "lora");
+    build_network_row(left, "Hypernetwork", cfg_.hypernetworks, "hypernet");
 
     if (cfg_.mode == Mode::kTxt2Img) build_hires(left);
     if (cfg_.mode == Mode::kInpaint) build_soft_inpaint(left);
@@ -488,12 +478,31 @@ std::string GenerateDialog::token_counter(bool negative) const {
     }
 }
 
-void GenerateDialog::add_lora() {
-    const std::string name = combo_id(widget("lora"));
+void GenerateDialog::build_network_row(GtkWidget* box, const char* label, const std::vector<std::string>& names, const std::string& tag) {
+    if (names.empty()) return;
+    auto& W = w_->by_name;
+    GtkWidget* row_box = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 4);
+    gtk_box_pack_start(GTK_BOX(row_box), gtk_label_new(label), FALSE, FALSE, 0);
+    GtkWidget* choice = W[tag] = combo(names);
+    gtk_combo_box_set_active(GTK_COMBO_BOX(choice), 0);
+    gtk_box_pack_start(GTK_BOX(row_box), choice, TRUE, TRUE, 0);
+    GtkWidget* add = W["add_" + tag] = gtk_button_new_with_label("Add to prompt");
+    const std::string tip = "Appends <" + tag + ":name:1> to the prompt; edit the 1 for its strength";
+    gtk_widget_set_tooltip_text(add, tip.c_str());
+    g_object_set_data_full(G_OBJECT(add), "tag", g_strdup(tag.c_str()), g_free);
+    g_signal_connect(add, "clicked", G_CALLBACK(+[](GtkButton* b, gpointer self) {
+                         static_cast<GenerateDialog*>(self)->add_network(static_cast<const char*>(g_object_get_data(G_OBJECT(b), "tag")));
+                     }), this);
+    gtk_box_pack_start(GTK_BOX(row_box), add, FALSE, FALSE, 0);
+    gtk_box_pack_start(GTK_BOX(box), row_box, FALSE, FALSE, 0);
+}
+
+void GenerateDialog::add_network(const std::string& tag) {
+    const std::string name = combo_id(widget(tag.c_str()));
     if (name.empty()) return;
     std::string prompt = buffer_text(widget("prompt"));
     if (!prompt.empty() && prompt.back() != ' ' && prompt.back() != '\n') prompt += ' ';
-    set_buffer_text(widget("prompt"), prompt + "<lora:" + name + ":1>");
+    set_buffer_text(widget("prompt"), prompt + "<" + tag + ":" + name + ":1>");
 }
 
 GenerateRequest GenerateDialog::request() const {

@@ -29,7 +29,8 @@ struct DialogConfig {
     GenerateRequest initial;
     std::string model;                      // the current checkpoint
     std::vector<std::string> models;        // files offered in the picker (model folders + recent)
-    std::vector<std::string> loras;         // LoRA names the engine finds (model folders' Lora/), for "Add LoRA"
+    std::vector<std::string> loras;         // LoRA names the engine finds (model folders' Lora/), for "Add to prompt"
+    std::vector<std::string> hypernetworks; // hypernetwork names it finds (model folders' hypernetworks/), likewise
     // Textual-inversion embeddings (name, vectors): the counters count a name as its vectors, as A1111's do.
     std::vector<std::pair<std::string, int>> embeddings;
     std::vector<std::string> upscalers;  // upscaler files of the model folders by A1111's names (Hires. fix menu)
@@ -69,7 +70,9 @@ public:
     std::vector<std::string> paste_parameters(const std::string& infotext);
 
     void generate();  // as the Generate button
-    void add_lora();  // as "Add to prompt": the chosen LoRA appended as <lora:name:1>
+    // A "LoRA" / "Hypernetwork" row (combo W[tag], button W["add_" + tag]) when there are names.
+    void build_network_row(GtkWidget* box, const char* label, const std::vector<std::string>& names, const std::string& tag);
+    void add_network(const std::string& tag);  // as "Add to prompt": the chosen network appended as <tag:name:1>
     void cancel();    // as the Cancel button
     bool busy() const { return job_ && job_->running(); }
 

@@ -77,6 +77,7 @@ void run_dialog(GenMode mode, gint32 image, gint32 drawable, Settings s) {
     }
     cfg.models = model_choices(s);
     cfg.loras = lora_names();
+    cfg.hypernetworks = hypernetwork_names();
     cfg.embeddings = embedding_counts(cfg.model);
     cfg.upscalers = upscaler_names(s);
     cfg.vocab = s.vocab;

@@ -31,6 +31,9 @@ nlohmann::json model_header(const Settings& s, const std::string& model_path, co
     for (const auto& dir : model_folders())
         for (const char* sub : {"/ESRGAN", "/RealESRGAN"}) upscalers.push_back(dir + sub);
     m["upscaler_dirs"] = upscalers;
+    nlohmann::json hypernetworks = nlohmann::json::array();
+    for (const auto& dir : model_folders()) hypernetworks.push_back(dir + "/hypernetworks");
+    m["hypernetwork_dirs"] = hypernetworks;
     return m;
 }
 
@@ -185,6 +188,16 @@ std::vector<std::string> lora_names() {
     static const std::vector<std::string> kEndings = {".safetensors", ".pt", ".ckpt"};
     for (const auto& dir : model_folders())
         for (const auto& path : io::files_under(dir + "/Lora", kEndings)) out.push_back(io::name_without(path, kEndings));
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+}
+
+std::vector<std::string> hypernetwork_names() {
+    std::vector<std::string> out;
+    for (const auto& dir : model_folders())
+        for (const auto& path : io::files_under(dir + "/hypernetworks", {".pt"}))
+            if (io::name_without(path, {".pt"}) != "None") out.push_back(io::name_without(path, {".pt"}));
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
     return out;

@@ -42,6 +42,8 @@ std::vector<std::string> vae_choices(const Settings& s);
 
 // The LoRA names <lora:name:...> finds in the model folders' Lora/ subfolders (and theirs), sorted.
 std::vector<std::string> lora_names();
+// The hypernetwork names <hypernet:name:...> finds in the model folders' hypernetworks/, sorted.
+std::vector<std::string> hypernetwork_names();
 // Textual-inversion embeddings (name, vectors) the engine would find for this checkpoint, for the
 // dialogs' token counters.
 std::vector<std::pair<std::string, int>> embedding_counts(const std::string& model);

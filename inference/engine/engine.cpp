@@ -85,6 +85,7 @@ struct Engine::Impl {
     std::map<std::string, std::pair<std::string, std::shared_ptr<const models::Hypernetwork>>> hypernetworks;
     std::vector<std::string> embedding_dirs;      // the last load request's, searched first
     std::vector<std::string> upscaler_dirs;       // the last load request's, searched first
+    std::vector<std::string> hypernetwork_dirs;   // the last load request's, searched first
     pipeline::TextualInversions embeddings;       // textual-inversion embeddings of the model's width
     std::string ti_hashes;                        // "TI hashes" of the run's prompts
     // The last Hires checkpoint and the last refiner (weights map the file, so keeping them costs
@@ -221,6 +222,7 @@ Status Engine::load_model(const ModelRequest& req, LoadedModel* out) {
         impl_->lora_dirs = req.lora_dirs;
         impl_->embedding_dirs = req.embedding_dirs;
         impl_->upscaler_dirs = req.upscaler_dirs;
+        impl_->hypernetwork_dirs = req.hypernetwork_dirs;
         if (out) *out = impl_->info;
     });
 }
@@ -385,9 +387,9 @@ std::vector<models::LoraCall> lora_calls(const std::vector<std::string>& dirs, c
 
 // A1111's <hypernet:name:m>: the .pt of that name in a hypernetworks folder (webui/models/
 // hypernetworks beside the checkpoints' folder); "" when there is none, and A1111 skips the tag.
-std::string find_hypernetwork(const std::string& checkpoint, const std::string& name) {
+std::string find_hypernetwork(const std::vector<std::string>& requested, const std::string& checkpoint, const std::string& name) {
     if (name == "None") return "";  // A1111 never lists a None.pt
-    for (const auto& dir : io::search_dirs({}, checkpoint, "hypernetworks", {"/", "/../"}, "GIMP_DIFFUSION_HYPERNETWORK_DIR"))
+    for (const auto& dir : io::search_dirs(requested, checkpoint, "hypernetworks", {"/", "/../"}, "GIMP_DIFFUSION_HYPERNETWORK_DIR"))
         for (const auto& path : io::files_under(dir, {".pt"}))
             if (io::name_without(path, {".pt"}) == name) return path;
     return "";
@@ -442,7 +444,7 @@ std::pair<std::shared_ptr<const models::HypernetworkSet>, std::string> Engine::h
             // A1111 reads the items as written: the name, then float() of the second.
             const std::string& name = use.items[0];
             const double multiplier = use.items.size() > 1 ? tag_number(use.items[1], "<hypernet:" + name + ":0.8>") : 1.0;
-            const std::string path = find_hypernetwork(impl_->info.path, name);
+            const std::string path = find_hypernetwork(impl_->hypernetwork_dirs, impl_->info.path, name);
             if (path.empty()) continue;
             const std::string stamp = io::file_stamp(path);
             auto& cached = impl_->hypernetworks[path];

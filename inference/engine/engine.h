@@ -58,6 +58,10 @@ struct ModelRequest {
     // files, before the checkpoint's ../ESRGAN and ../RealESRGAN, $GIMP_DIFFUSION_ESRGAN_DIR and
     // ~/.local/share/gimp-diffusion/models/ESRGAN and RealESRGAN.
     std::vector<std::string> upscaler_dirs;
+    // Where <hypernet:name:m> tags find name.pt (subfolders too), before the checkpoint's folder's
+    // hypernetworks/ and ../hypernetworks/ (A1111's models/hypernetworks),
+    // $GIMP_DIFFUSION_HYPERNETWORK_DIR and ~/.local/share/gimp-diffusion/models/hypernetworks.
+    std::vector<std::string> hypernetwork_dirs;
 };
 
 struct LoadedModel {

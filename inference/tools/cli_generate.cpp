@@ -35,6 +35,7 @@ ModelRequest model_request(const Options& o) {
     if (o.has("lora-dir")) m.lora_dirs.push_back(o.get("lora-dir"));
     if (o.has("upscaler-dir")) m.upscaler_dirs.push_back(o.get("upscaler-dir"));
     if (o.has("embeddings-dir")) m.embedding_dirs.push_back(o.get("embeddings-dir"));
+    if (o.has("hypernetwork-dir")) m.hypernetwork_dirs.push_back(o.get("hypernetwork-dir"));
     return m;
 }
 
@@ -75,7 +76,7 @@ std::string output_name(const Options& o, const std::string& mode, size_t i, siz
 
 int generate(const std::vector<std::string>& args, bool img2img, bool inpaint = false) {
     const Options o = parse_options(args, {"quiet"});
-    check_known(o, {"model", "vae", "lora-dir", "embeddings-dir", "upscaler-dir", "vocab", "prediction", "precision", "device", "output", "quiet", "init-image", "mask", "save-latents"});
+    check_known(o, {"model", "vae", "lora-dir", "hypernetwork-dir", "embeddings-dir", "upscaler-dir", "vocab", "prediction", "precision", "device", "output", "quiet", "init-image", "mask", "save-latents"});
     if (!o.positional.empty()) throw Error(ErrorCode::kInvalidRequest, "Unexpected argument '" + o.positional[0] + "'; options start with --.");
     GenerateRequest r = request_from_options(o);
     Image init;
@@ -173,7 +174,7 @@ int cmd_remove(const std::vector<std::string>& args) {
 
 int cmd_sd_upscale(const std::vector<std::string>& args) {
     const Options o = parse_options(args, {"quiet"});
-    check_known(o, {"model", "vae", "lora-dir", "embeddings-dir", "upscaler-dir", "vocab", "prediction", "precision", "device", "output", "quiet", "init-image", "upscaler", "scale", "overlap"});
+    check_known(o, {"model", "vae", "lora-dir", "hypernetwork-dir", "embeddings-dir", "upscaler-dir", "vocab", "prediction", "precision", "device", "output", "quiet", "init-image", "upscaler", "scale", "overlap"});
     if (!o.positional.empty()) throw Error(ErrorCode::kInvalidRequest, "Unexpected argument '" + o.positional[0] + "'; options start with --.");
     if (!o.has("init-image")) throw Error(ErrorCode::kInvalidRequest, "sd-upscale needs --init-image FILE.png.");
     GenerateRequest r = request_from_options(o);

@@ -93,6 +93,7 @@ TEST_F(Dialogs, EveryDialogBuildsAndDescribesItsRequest) {
         cfg.initial.prompt = "a lighthouse at dusk, (stormy sea:1.2)";
         cfg.initial.negative_prompt = "blurry";
         cfg.loras = {"detail-a", "style-b"};
+        cfg.hypernetworks = {"anime"};
         GenerateDialog d(cfg, fx.hooks());
         pump_until([] { return false; }, 0.3);
         GenerateRequest r = d.request();
@@ -108,6 +109,8 @@ TEST_F(Dialogs, EveryDialogBuildsAndDescribesItsRequest) {
         gtk_combo_box_set_active(GTK_COMBO_BOX(d.widget("lora")), 1);
         gtk_button_clicked(GTK_BUTTON(d.widget("add_lora")));
         EXPECT_EQ(d.request().prompt, cfg.initial.prompt + " <lora:style-b:1>");
+        gtk_button_clicked(GTK_BUTTON(d.widget("add_hypernet")));
+        EXPECT_EQ(d.request().prompt, cfg.initial.prompt + " <lora:style-b:1> <hypernet:anime:1>");
         gtk_text_buffer_set_text(gtk_text_view_get_buffer(GTK_TEXT_VIEW(d.widget("prompt"))), cfg.initial.prompt.c_str(), -1);
         EXPECT_FALSE(d.request().tiling);
         gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget("tiling")), TRUE);

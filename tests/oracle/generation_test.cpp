@@ -1526,6 +1526,18 @@ TEST(OracleNets, HypernetworkTagsRunAsA1111) {
         const auto got = torch::from_blob(tagged[0].image.pixels.data(), {64, 64, 3}, torch::kUInt8).to(torch::kInt);
         EXPECT_LE((got - want.images[0].to(torch::kInt)).abs().max().item<int>(), 1);
     }
+    // Found through the load request's folders as well (the plug-in's model folders' hypernetworks/).
+    ::unsetenv("GIMP_DIFFUSION_HYPERNETWORK_DIR");
+    {
+        Engine by_request;
+        ModelRequest mr(ckpt, "", test::vocab_path());
+        mr.hypernetwork_dirs = {"/nonexistent", dir};
+        ASSERT_TRUE(by_request.load_model(mr, nullptr).ok);
+        std::vector<GeneratedImage> found;
+        ASSERT_TRUE(by_request.txt2img(t, {}, &found).ok);
+        EXPECT_EQ(found[0].image.pixels, tagged[0].image.pixels);
+    }
+    ::setenv("GIMP_DIFFUSION_HYPERNETWORK_DIR", dir.c_str(), 1);
     // Multiplier 0: x + mlp(x) * 0 is x.
     GenerateRequest zero = r;
     zero.prompt = "a red house <hypernet:anime:0>";
