@@ -188,6 +188,21 @@ void GenerateDialog::build() {
     // A1111's Lora and Hypernetworks tabs in short: the chosen network appended to the prompt as a tag.
     build_network_row(left, "LoRA", cfg_.loras, "lora");
     build_network_row(left, "Hypernetwork", cfg_.hypernetworks, "hypernet");
+    if (!cfg_.styles.empty()) {
+        GtkWidget* row_box = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 4);
+        gtk_box_pack_start(GTK_BOX(row_box), gtk_label_new("Style"), FALSE, FALSE, 0);
+        std::vector<std::string> names;
+        for (const auto& st : cfg_.styles) names.push_back(st.name);
+        W["style"] = combo(names);
+        gtk_combo_box_set_active(GTK_COMBO_BOX(W["style"]), 0);
+        gtk_box_pack_start(GTK_BOX(row_box), W["style"], TRUE, TRUE, 0);
+        W["apply_style"] = gtk_button_new_with_label("Apply to prompts");
+        gtk_widget_set_tooltip_text(W["apply_style"], "Merges the style's text into the prompt and negative prompt, as A1111's "
+                                                      "styles do ({prompt} marks where the prompt goes, else it is appended)");
+        g_signal_connect(W["apply_style"], "clicked", G_CALLBACK(+[](GtkButton*, gpointer self) { static_cast<GenerateDialog*>(self)->apply_style(); }), this);
+        gtk_box_pack_start(GTK_BOX(row_box), W["apply_style"], FALSE, FALSE, 0);
+        gtk_box_pack_start(GTK_BOX(left), row_box, FALSE, FALSE, 0);
+    }
 
     if (cfg_.mode == Mode::kTxt2Img) build_hires(left);
     if (cfg_.mode == Mode::kInpaint) build_soft_inpaint(left);
@@ -495,6 +510,22 @@ void GenerateDialog::build_network_row(GtkWidget* box, const char* label, const 
                      }), this);
     gtk_box_pack_start(GTK_BOX(row_box), add, FALSE, FALSE, 0);
     gtk_box_pack_start(GTK_BOX(box), row_box, FALSE, FALSE, 0);
+}
+
+void GenerateDialog::apply_style() {
+    const int i = gtk_combo_box_get_active(GTK_COMBO_BOX(widget("style")));
+    if (i < 0 || i >= static_cast<int>(cfg_.styles.size())) return;
+    const auto [p, n] = text::apply_styles({cfg_.styles[static_cast<size_t>(i)]}, buffer_text(widget("prompt")),
+                                           buffer_text(widget("negative_prompt")));
+    set_buffer_text(widget("prompt"), p);
+    set_buffer_text(widget("negative_prompt"), n);
+    // A1111 styles the hires prompts too; empty ones follow the (now styled) main prompts.
+    if (GtkWidget* hp = widget("hr_prompt")) {
+        const std::string hr = buffer_text(hp), hr_neg = buffer_text(widget("hr_negative_prompt"));
+        const auto [hp2, hn2] = text::apply_styles({cfg_.styles[static_cast<size_t>(i)]}, hr, hr_neg);
+        if (!hr.empty()) set_buffer_text(hp, hp2);
+        if (!hr_neg.empty()) set_buffer_text(widget("hr_negative_prompt"), hn2);
+    }
 }
 
 void GenerateDialog::add_network(const std::string& tag) {

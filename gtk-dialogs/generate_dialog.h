@@ -14,6 +14,7 @@
 
 #include "engine_job.h"
 #include "text/prompt_chunks.h"
+#include "text/prompt_styles.h"
 #include "request.h"
 
 namespace sdgimp::text {
@@ -31,6 +32,7 @@ struct DialogConfig {
     std::vector<std::string> models;        // files offered in the picker (model folders + recent)
     std::vector<std::string> loras;         // LoRA names the engine finds (model folders' Lora/), for "Add to prompt"
     std::vector<std::string> hypernetworks; // hypernetwork names it finds (model folders' hypernetworks/), likewise
+    std::vector<text::PromptStyle> styles;  // A1111's styles.csv rows, for "Apply to prompts"
     // Textual-inversion embeddings (name, vectors): the counters count a name as its vectors, as A1111's do.
     std::vector<std::pair<std::string, int>> embeddings;
     std::vector<std::string> upscalers;  // upscaler files of the model folders by A1111's names (Hires. fix menu)
@@ -72,7 +74,8 @@ public:
     void generate();  // as the Generate button
     // A "LoRA" / "Hypernetwork" row (combo W[tag], button W["add_" + tag]) when there are names.
     void build_network_row(GtkWidget* box, const char* label, const std::vector<std::string>& names, const std::string& tag);
-    void add_network(const std::string& tag);  // as "Add to prompt": the chosen network appended as <tag:name:1>
+    void add_network(const std::string& tag);
+    void apply_style();  // A1111's "Apply selected styles to current prompt": the chosen style merged into both prompts  // as "Add to prompt": the chosen network appended as <tag:name:1>
     void cancel();    // as the Cancel button
     bool busy() const { return job_ && job_->running(); }
 

@@ -78,6 +78,9 @@ void run_dialog(GenMode mode, gint32 image, gint32 drawable, Settings s) {
     cfg.models = model_choices(s);
     cfg.loras = lora_names();
     cfg.hypernetworks = hypernetwork_names();
+    std::vector<std::string> style_problems;
+    cfg.styles = prompt_styles(cfg.model, &style_problems);
+    for (const auto& p : style_problems) gimp_message(p.c_str());
     cfg.embeddings = embedding_counts(cfg.model);
     cfg.upscalers = upscaler_names(s);
     cfg.vocab = s.vocab;

@@ -203,6 +203,47 @@ std::vector<std::string> hypernetwork_names() {
     return out;
 }
 
+std::vector<text::PromptStyle> prompt_styles(const std::string& model, std::vector<std::string>* problems) {
+    std::vector<std::string> files;
+    if (!model.empty()) {
+        const std::string dir = model.substr(0, model.find_last_of('/') == std::string::npos ? 0 : model.find_last_of('/'));
+        files.push_back(dir + "/../../styles.csv");
+    }
+    for (const auto& dir : model_folders()) {
+        files.push_back(dir + "/../styles.csv");
+        files.push_back(dir + "/styles.csv");
+    }
+    if (const char* env = std::getenv("GIMP_DIFFUSION_STYLES")) {
+        std::string list = env;
+        size_t from = 0;
+        while (from <= list.size()) {
+            const size_t to = std::min(list.find(':', from), list.size());
+            if (to > from) files.push_back(list.substr(from, to - from));
+            from = to + 1;
+        }
+    }
+    std::vector<text::PromptStyle> out;
+    std::vector<std::string> seen;
+    for (const auto& f : files) {
+        char* real = ::realpath(f.c_str(), nullptr);
+        if (!real) continue;  // not there
+        const std::string key = real;
+        std::free(real);
+        if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
+        seen.push_back(key);
+        try {
+            for (auto& st : text::read_styles_csv(key)) {
+                auto it = std::find_if(out.begin(), out.end(), [&](const text::PromptStyle& o) { return o.name == st.name; });
+                if (it != out.end()) *it = st;
+                else out.push_back(st);
+            }
+        } catch (const Error& e) {
+            if (problems) problems->push_back(e.what());
+        }
+    }
+    return out;
+}
+
 std::vector<std::pair<std::string, int>> embedding_counts(const std::string& model) {
     std::vector<std::string> dirs;
     for (const auto& dir : model_folders()) dirs.push_back(dir + "/embeddings");

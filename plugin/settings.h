@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "request.h"
+#include "text/prompt_styles.h"
 
 namespace sdgimp::plugin {
 
@@ -44,6 +45,11 @@ std::vector<std::string> vae_choices(const Settings& s);
 std::vector<std::string> lora_names();
 // The hypernetwork names <hypernet:name:...> finds in the model folders' hypernetworks/, sorted.
 std::vector<std::string> hypernetwork_names();
+// A1111's prompt styles: styles.csv of the web UI the checkpoint sits in (models/Stable-diffusion/
+// ../../), of the model folders and their parents, and the files in $GIMP_DIFFUSION_STYLES
+// (':'-separated), a later file's style replacing one of the same name. A file that cannot be read
+// adds its one-sentence error to *problems and is left out.
+std::vector<text::PromptStyle> prompt_styles(const std::string& model, std::vector<std::string>* problems);
 // Textual-inversion embeddings (name, vectors) the engine would find for this checkpoint, for the
 // dialogs' token counters.
 std::vector<std::pair<std::string, int>> embedding_counts(const std::string& model);

@@ -94,6 +94,7 @@ TEST_F(Dialogs, EveryDialogBuildsAndDescribesItsRequest) {
         cfg.initial.negative_prompt = "blurry";
         cfg.loras = {"detail-a", "style-b"};
         cfg.hypernetworks = {"anime"};
+        cfg.styles = {{"Film", "{prompt}, film grain", "digital"}, {"Sharp", "  sharp focus ", ""}};
         GenerateDialog d(cfg, fx.hooks());
         pump_until([] { return false; }, 0.3);
         GenerateRequest r = d.request();
@@ -111,6 +112,30 @@ TEST_F(Dialogs, EveryDialogBuildsAndDescribesItsRequest) {
         EXPECT_EQ(d.request().prompt, cfg.initial.prompt + " <lora:style-b:1>");
         gtk_button_clicked(GTK_BUTTON(d.widget("add_hypernet")));
         EXPECT_EQ(d.request().prompt, cfg.initial.prompt + " <lora:style-b:1> <hypernet:anime:1>");
+        // "Apply to prompts" merges a style as A1111 does: {prompt} replaced, else ", style" appended.
+        gtk_text_buffer_set_text(gtk_text_view_get_buffer(GTK_TEXT_VIEW(d.widget("prompt"))), cfg.initial.prompt.c_str(), -1);
+        gtk_button_clicked(GTK_BUTTON(d.widget("apply_style")));
+        EXPECT_EQ(d.request().prompt, cfg.initial.prompt + ", film grain");
+        EXPECT_EQ(d.request().negative_prompt, "blurry, digital");
+        gtk_combo_box_set_active(GTK_COMBO_BOX(d.widget("style")), 1);
+        gtk_button_clicked(GTK_BUTTON(d.widget("apply_style")));
+        EXPECT_EQ(d.request().prompt, cfg.initial.prompt + ", film grain, sharp focus");
+        EXPECT_EQ(d.request().negative_prompt, "blurry, digital");
+        if (GtkWidget* hp = d.widget("hr_prompt")) {  // A1111 styles a hires prompt too; an empty one follows the prompt
+            gtk_text_buffer_set_text(gtk_text_view_get_buffer(GTK_TEXT_VIEW(hp)), "a castle", -1);
+            gtk_combo_box_set_active(GTK_COMBO_BOX(d.widget("style")), 0);
+            gtk_button_clicked(GTK_BUTTON(d.widget("apply_style")));
+            GtkTextIter s0, e0;
+            GtkTextBuffer* hb = gtk_text_view_get_buffer(GTK_TEXT_VIEW(hp));
+            gtk_text_buffer_get_bounds(hb, &s0, &e0);
+            gchar* hr_text = gtk_text_buffer_get_text(hb, &s0, &e0, FALSE);
+            EXPECT_STREQ(hr_text, "a castle, film grain");
+            g_free(hr_text);
+            GtkTextBuffer* hnb = gtk_text_view_get_buffer(GTK_TEXT_VIEW(d.widget("hr_negative_prompt")));
+            EXPECT_EQ(gtk_text_buffer_get_char_count(hnb), 0);
+            gtk_text_buffer_set_text(hb, "", -1);
+        }
+        gtk_text_buffer_set_text(gtk_text_view_get_buffer(GTK_TEXT_VIEW(d.widget("negative_prompt"))), cfg.initial.negative_prompt.c_str(), -1);
         gtk_text_buffer_set_text(gtk_text_view_get_buffer(GTK_TEXT_VIEW(d.widget("prompt"))), cfg.initial.prompt.c_str(), -1);
         EXPECT_FALSE(d.request().tiling);
         gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget("tiling")), TRUE);
