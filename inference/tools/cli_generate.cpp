@@ -2,12 +2,16 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <iostream>
+#include <sstream>
+#include <tuple>
 
 #include "../engine/engine.h"
 #include "../imaging/inpaint_prep.h"
 #include "../io/png_file.h"
 #include "../io/safetensors_writer.h"
+#include "../text/prompt_styles.h"
 #include "cli_commands.h"
 #include "cli_options.h"
 
@@ -74,11 +78,43 @@ std::string output_name(const Options& o, const std::string& mode, size_t i, siz
     return base + "-" + std::to_string(i) + ".png";
 }
 
+// --styles NAME[,NAME...] from --styles-file (else the web UI's styles.csv two folders above MODEL),
+// merged into the prompts in order as A1111's styles are (hires prompts too when given).
+void apply_cli_styles(const Options& o, const std::string& model, GenerateRequest* r) {
+    if (!o.has("styles")) return;
+    std::string file = o.get("styles-file");
+    if (file.empty()) file = model.substr(0, model.find_last_of('/') == std::string::npos ? 0 : model.find_last_of('/')) + "/../../styles.csv";
+    const auto all = text::read_styles_csv(file);
+    std::vector<std::string> names;
+    const std::string list = o.get("styles");
+    const bool whole = std::any_of(all.begin(), all.end(), [&](const text::PromptStyle& s) { return s.name == list; });
+    if (whole) {
+        names.push_back(list);
+    } else {
+        std::stringstream ss(list);
+        for (std::string n; std::getline(ss, n, ',');) {
+            while (!n.empty() && n.front() == ' ') n.erase(0, 1);
+            if (!n.empty()) names.push_back(n);
+        }
+    }
+    std::vector<text::PromptStyle> chosen;
+    for (const auto& n : names) {
+        auto it = std::find_if(all.begin(), all.end(), [&](const text::PromptStyle& s) { return s.name == n; });
+        if (it == all.end())
+            throw Error(ErrorCode::kInvalidRequest, "The style \"" + n + "\" is not in " + file + "; use one of its names or another --styles-file.");
+        chosen.push_back(*it);
+    }
+    std::tie(r->prompt, r->negative_prompt) = text::apply_styles(chosen, r->prompt, r->negative_prompt);
+    if (!r->hr_prompt.empty()) r->hr_prompt = text::apply_styles(chosen, r->hr_prompt, "").first;
+    if (!r->hr_negative_prompt.empty()) r->hr_negative_prompt = text::apply_styles(chosen, "", r->hr_negative_prompt).second;
+}
+
 int generate(const std::vector<std::string>& args, bool img2img, bool inpaint = false) {
     const Options o = parse_options(args, {"quiet"});
-    check_known(o, {"model", "vae", "lora-dir", "hypernetwork-dir", "embeddings-dir", "upscaler-dir", "vocab", "prediction", "precision", "device", "output", "quiet", "init-image", "mask", "save-latents"});
+    check_known(o, {"model", "vae", "lora-dir", "hypernetwork-dir", "embeddings-dir", "upscaler-dir", "vocab", "prediction", "precision", "device", "output", "quiet", "init-image", "mask", "save-latents", "styles", "styles-file"});
     if (!o.positional.empty()) throw Error(ErrorCode::kInvalidRequest, "Unexpected argument '" + o.positional[0] + "'; options start with --.");
     GenerateRequest r = request_from_options(o);
+    apply_cli_styles(o, model_path(o), &r);
     Image init;
     if (img2img) {
         if (!o.has("init-image")) throw Error(ErrorCode::kInvalidRequest, "img2img needs --init-image FILE.png.");

@@ -26,6 +26,8 @@ const char* kUsage =
     "      --embeddings-dir DIR (textual-inversion embeddings the prompt names by file name, before MODEL's embeddings/),\n"
     "      --lora-dir DIR (where <lora:name:0.8> finds name.safetensors, before MODEL's Lora/ and ../Lora/),\n"
     "      --hypernetwork-dir DIR (where <hypernet:name:0.8> finds name.pt, before MODEL's hypernetworks/ and ../hypernetworks/),\n"
+    "      --styles NAME[,NAME...] [--styles-file styles.csv] (A1111's prompt styles merged into the prompts in order;\n"
+    "        the file defaults to the web UI's styles.csv two folders above MODEL),\n"
     "      --vae FILE|None|Automatic (A1111's SD VAE; Automatic: MODEL's stem + .vae.safetensors/.vae.ckpt/.vae.pt),\n"
     "      --tiling 1 (A1111's Tiling: circular padding, an image that tiles seamlessly),\n"
     "      Hires. fix: --enable-hr 1 --denoising-strength 0.7 --hr-scale 2 | --hr-resize-x W --hr-resize-y H,\n"

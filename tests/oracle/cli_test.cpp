@@ -182,6 +182,32 @@ TEST(Cli, BadInputGivesOneSentence) {
     }
 }
 
+// --styles merges A1111 styles into the prompts the image records; an unknown name is one sentence.
+TEST(Cli, StylesMergeIntoTheRecordedPrompts) {
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    const std::string dir = tmpdir();
+    {
+        std::FILE* f = std::fopen((dir + "/styles.csv").c_str(), "wb");
+        ASSERT_NE(f, nullptr);
+        std::fputs("name,prompt,negative_prompt\nFilm,\"{prompt}, film grain\",digital\nSharp,sharp focus,\n", f);
+        std::fclose(f);
+    }
+    const std::string base = cli() + " txt2img --model " + quote(models.front().checkpoints.front()) + " --vocab " +
+                             quote(test::vocab_path()) + " --steps 1 --width 64 --height 64 --quiet --styles-file " +
+                             quote(dir + "/styles.csv");
+    std::string log;
+    ASSERT_EQ(run(base + " --prompt 'a house' --negative-prompt ugly --styles Film,Sharp -o " + quote(dir + "/s.png"), &log), 0) << log;
+    const std::string params = io::read_png(dir + "/s.png").text.at("parameters");
+    EXPECT_EQ(params.rfind("a house, film grain, sharp focus\nNegative prompt: ugly, digital\n", 0), 0u) << params;
+    EXPECT_NE(run(base + " --prompt x --styles Nope", &log), 0);
+    EXPECT_NE(log.find("error: The style \"Nope\" is not in " + dir + "/styles.csv; use one of its names or another --styles-file."),
+              std::string::npos) << log;
+    ::unlink((dir + "/s.png").c_str());
+    ::unlink((dir + "/styles.csv").c_str());
+    ::rmdir(dir.c_str());
+}
+
 TEST(Cli, TextCommandsAnswerInJson) {
     std::string out;
     ASSERT_EQ(run(cli() + " tokenize --family sd2 --vocab " + quote(test::vocab_path()) + " 'a (red:1.2) boat BREAK at dusk'", &out), 0) << out;
