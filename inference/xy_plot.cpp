@@ -1,5 +1,6 @@
 #include "xy_plot.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
@@ -39,8 +40,49 @@ std::vector<std::string> csv_values(const std::string& text) {
 }
 
 bool numeric(const std::string& field) {
-    return field != "Sampler" && field != "Prompt S/R" && field != "Schedule type" && field != "Hires upscaler" &&
-           field != "Checkpoint name" && field != "Refiner checkpoint";
+    for (const char* f : {"Sampler", "Prompt S/R", "Schedule type", "Hires upscaler", "Checkpoint name", "Refiner checkpoint",
+                          "Nothing", "Prompt order", "Hires sampler", "SGM noise multiplier", "RNG source", "Size"})
+        if (field == f) return false;
+    return true;
+}
+
+// A1111's spellings of fields this plot names otherwise.
+std::string field_alias(const std::string& field) {
+    if (field == "Var. seed") return "Variation seed";
+    if (field == "Var. strength") return "Variation strength";
+    return field;
+}
+
+// A1111's apply_order: the tokens taken out of the prompt where they first occur, left to right,
+// and put back in the cell's order.
+std::string reorder_prompt(std::string prompt, const std::vector<std::string>& order) {
+    std::vector<std::pair<size_t, std::string>> seen;
+    for (const auto& t : order) seen.emplace_back(prompt.find(t), t);
+    std::stable_sort(seen.begin(), seen.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<std::string> parts;
+    for (const auto& [pos, token] : seen) {
+        const size_t n = prompt.find(token);
+        parts.push_back(prompt.substr(0, n));
+        prompt = prompt.substr(n + token.size());
+    }
+    std::string out;
+    for (size_t i = 0; i < parts.size(); ++i) out += parts[i] + order[i];
+    return out + prompt;
+}
+
+// "512x768" (spaces around the numbers allowed), as A1111's apply_size reads it.
+bool parse_size(const std::string& v, int* w, int* h) {
+    const size_t x = v.find('x');
+    if (x == std::string::npos) return false;
+    const auto num = [](std::string s, int* out) {
+        const size_t a = s.find_first_not_of(' '), b = s.find_last_not_of(' ');
+        if (a == std::string::npos) return false;
+        s = s.substr(a, b - a + 1);
+        if (s.empty() || s.size() > 6 || s.find_first_not_of("0123456789") != std::string::npos) return false;
+        *out = std::stoi(s);
+        return true;
+    };
+    return num(v.substr(0, x), w) && num(v.substr(x + 1), h);
 }
 
 // The name of `names` that v spells without regard to case (A1111 matches them so), or "".
@@ -64,10 +106,12 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
 }  // namespace
 
 const std::vector<std::string>& xy_fields() {
-    static const std::vector<std::string> kFields = {"CFG Scale", "Steps", "Seed", "Variation seed", "Variation strength",
-                                                     "Clip skip", "Eta noise seed delta", "Sampler", "Schedule type", "Prompt S/R",
-                                                     "Checkpoint name", "Denoising", "Hires steps", "Hires upscaler",
-                                                     "Refiner checkpoint", "Refiner switch at"};
+    static const std::vector<std::string> kFields = {
+        "CFG Scale", "Steps", "Seed", "Variation seed", "Variation strength", "Clip skip", "Eta noise seed delta", "Sampler",
+        "Schedule type", "Prompt S/R", "Checkpoint name", "Denoising", "Hires steps", "Hires upscaler", "Refiner checkpoint",
+        "Refiner switch at", "Nothing", "Prompt order", "Hires sampler", "Eta", "Sigma Churn", "Sigma min", "Sigma max",
+        "Sigma noise", "Negative Guidance minimum sigma", "Skip Early CFG", "UniPC Order", "SGM noise multiplier", "RNG source",
+        "Size", "Initial noise multiplier", "Extra noise", "Cond. Image Mask Weight"};
     return kFields;
 }
 
@@ -83,7 +127,8 @@ std::string xy_checkpoint(const XYAxis& axis, size_t index, const std::vector<st
     return path;
 }
 
-XYAxis parse_xy_axis(const std::string& field, const std::string& text, const GenerateRequest& base) {
+XYAxis parse_xy_axis(const std::string& field_as_written, const std::string& text, const GenerateRequest& base) {
+    const std::string field = field_alias(field_as_written);
     bool known = false;
     for (const auto& f : xy_fields()) known = known || f == field;
     if (!known) {
@@ -91,8 +136,30 @@ XYAxis parse_xy_axis(const std::string& field, const std::string& text, const Ge
         for (const auto& f : xy_fields()) list += (list.empty() ? "" : ", ") + f;
         bad("The plot cannot vary \"" + field + "\"; use " + list + ".");
     }
-    XYAxis axis{field, csv_values(text)};
+    XYAxis axis{field, csv_values(text), {}};
+    if (field == "Nothing") return XYAxis{field, {""}, {}};  // one cell, no label
     if (axis.values.empty()) bad("Give at least one " + field + " value (e.g. \"5, 7, 9\").");
+    if (field == "Prompt order") {
+        // Every order of the tokens, in itertools.permutations' order.
+        if (axis.values.size() > 4) bad("Prompt order takes at most 4 tokens (24 orders).");
+        for (const auto& t : axis.values)
+            if (t.empty() || base.prompt.find(t) == std::string::npos)
+                bad("Prompt order did not find \"" + t + "\" in the prompt; list tokens the prompt holds.");
+        std::vector<size_t> idx(axis.values.size());
+        for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+        XYAxis out{field, {}, {}};
+        do {
+            std::vector<std::string> order;
+            std::string label;
+            for (size_t i : idx) {
+                order.push_back(axis.values[i]);
+                label += (label.empty() ? "" : ", ") + axis.values[i];
+            }
+            out.orders.push_back(order);
+            out.values.push_back(label);
+        } while (std::next_permutation(idx.begin(), idx.end()));
+        return out;
+    }
     if (axis.values.size() > 16) bad("At most 16 " + field + " values, please.");
     for (auto& v : axis.values) {
         if (numeric(field)) {
@@ -115,6 +182,20 @@ XYAxis parse_xy_axis(const std::string& field, const std::string& text, const Ge
         } else if (field == "Checkpoint name") {
             // Resolved to files by the caller, which knows the model folders (xy_checkpoint()).
             if (v.empty()) bad("A Checkpoint name value is empty; use the file names of your checkpoints.");
+        } else if (field == "Hires sampler") {
+            const std::string canonical = canonical_name(sampler_names(), v);
+            if (canonical.empty()) bad("Unknown sampler \"" + v + "\" in the X/Y values; use A1111's names, e.g. Euler a, DPM++ 2M.");
+            v = canonical;
+        } else if (field == "SGM noise multiplier") {
+            // A1111's boolean axes: "True" (any case) is on, anything else off.
+            v = canonical_name({"True"}, v).empty() ? "False" : "True";
+        } else if (field == "RNG source") {
+            const std::string canonical = canonical_name({"GPU", "CPU", "NV"}, v);
+            if (canonical.empty()) bad("Unknown RNG source \"" + v + "\" in the X/Y values; use GPU, CPU or NV.");
+            v = canonical;
+        } else if (field == "Size") {
+            int w = 0, h = 0;
+            if (!parse_size(v, &w, &h)) bad("The Size values must be WIDTHxHEIGHT, e.g. 512x768, not \"" + v + "\".");
         } else if (field == "Refiner checkpoint") {
             // A1111 offers "None" first; names are found beside the model (or by the caller among its folders).
             if (!canonical_name({"None"}, v).empty()) v = "None";
@@ -144,6 +225,22 @@ void apply_xy_value(GenerateRequest* r, const XYAxis& axis, size_t index) {
     else if (axis.field == "Hires upscaler") r->hr_upscaler = v;
     else if (axis.field == "Refiner checkpoint") r->refiner_checkpoint = v == "None" ? "" : v;
     else if (axis.field == "Refiner switch at") r->refiner_switch_at = d;
+    else if (axis.field == "Hires sampler") r->hr_sampler = v;
+    else if (axis.field == "Eta") r->eta_ancestral = r->eta_ddim = d;  // A1111's p.eta: the running sampler's eta
+    else if (axis.field == "Sigma Churn") r->s_churn = d;
+    else if (axis.field == "Sigma min") r->s_tmin = d;
+    else if (axis.field == "Sigma max") r->s_tmax = d;
+    else if (axis.field == "Sigma noise") r->s_noise = d;
+    else if (axis.field == "Negative Guidance minimum sigma") r->s_min_uncond = d;
+    else if (axis.field == "Skip Early CFG") r->skip_early_cond = d;
+    else if (axis.field == "UniPC Order") r->unipc_order = std::min(saturated_int(d), r->steps - 1);
+    else if (axis.field == "SGM noise multiplier") r->sgm_noise_multiplier = v == "True";
+    else if (axis.field == "RNG source") r->rng = v;
+    else if (axis.field == "Size") (void)parse_size(v, &r->width, &r->height);
+    else if (axis.field == "Initial noise multiplier") r->noise_multiplier = d;
+    else if (axis.field == "Extra noise") r->extra_noise = d;
+    else if (axis.field == "Cond. Image Mask Weight") r->inpainting_mask_weight = d;
+    else if (axis.field == "Prompt order") r->prompt = reorder_prompt(r->prompt, axis.orders.at(index));
     else if (axis.field == "Prompt S/R") {
         r->prompt = replace_all(r->prompt, axis.values[0], v);
         r->negative_prompt = replace_all(r->negative_prompt, axis.values[0], v);

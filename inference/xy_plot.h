@@ -11,12 +11,19 @@ namespace sdgimp {
 
 struct XYAxis {
     std::string field;                // one of xy_fields()
-    std::vector<std::string> values;  // as the cells get them (sampler names canonical)
+    std::vector<std::string> values;  // as the cells get them (sampler names canonical; labels for
+                                      // Prompt order: each order of its tokens joined by ", ")
+    std::vector<std::vector<std::string>> orders;  // Prompt order: the tokens in each cell's order
 };
 
-// "CFG Scale", "Steps", "Seed", "Variation seed", "Variation strength", "Clip skip",
-// "Eta noise seed delta", "Sampler", "Schedule type", "Prompt S/R", "Checkpoint name", and for
-// runs with Hires. fix "Denoising", "Hires steps", "Hires upscaler".
+// The fields of A1111 1.10's X/Y/Z plot that a request holds: "Nothing", "CFG Scale", "Steps",
+// "Seed", "Variation seed" / "Var. seed", "Variation strength" / "Var. strength", "Clip skip",
+// "Eta noise seed delta", "Sampler", "Schedule type", "Prompt S/R", "Prompt order" (every order of
+// the listed tokens, as A1111's permutations), "Checkpoint name", "Eta", the sampler parameters
+// ("Sigma Churn", "Sigma min", "Sigma max", "Sigma noise", "Negative Guidance minimum sigma",
+// "Skip Early CFG", "UniPC Order", "SGM noise multiplier"), "RNG source", "Size" (WxH),
+// "Initial noise multiplier", "Extra noise", "Cond. Image Mask Weight", the refiner's two, and for
+// runs with Hires. fix "Denoising", "Hires steps", "Hires upscaler", "Hires sampler".
 const std::vector<std::string>& xy_fields();
 
 // Throws sdgimp::Error (kInvalidRequest) naming the field and the value that is not one of it.

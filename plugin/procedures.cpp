@@ -71,7 +71,7 @@ void register_procedures() {
             "RGB*, GRAY*",
             {kRunMode, kImage, kDrawable, prompt, negative, steps, sampler, schedule, cfg, seed,
              arg(GIMP_PDB_INT32, "width", "Width of each cell"), arg(GIMP_PDB_INT32, "height", "Height of each cell"),
-             arg(GIMP_PDB_STRING, "x-type", "Field along X: CFG Scale, Steps, Seed, Variation seed, Variation strength, Clip skip, Eta noise seed delta, Sampler, Prompt S/R"),
+             arg(GIMP_PDB_STRING, "x-type", "Field along X, by A1111's X/Y/Z plot names: CFG Scale, Steps, Seed, Var. seed, Var. strength, Sampler, Schedule type, Prompt S/R, Prompt order, Checkpoint name, Clip skip, Eta, Sigma Churn, Size, Nothing, ... (README lists them all)"),
              arg(GIMP_PDB_STRING, "x-values", "Comma-separated values, e.g. \"5, 7, 9\""),
              arg(GIMP_PDB_STRING, "y-type", "Field along Y"), arg(GIMP_PDB_STRING, "y-values", "Comma-separated values"), model},
             {arg(GIMP_PDB_IMAGE, "plot", "A new image holding one layer per cell")});

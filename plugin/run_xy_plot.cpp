@@ -60,8 +60,12 @@ void run_xy_plot(const GimpParam* params, int n, Reply* reply) {
                 wire::Message req;
                 req.header = {{"op", "txt2img"}, {"request", wire::request_to_json(r)}, {"model", model_header(s, cell_model)}};
                 wire::Message res;
-                const std::string label = xs.field + ": " + xs.values[static_cast<size_t>(i)] + ", " + ys.field + ": " +
-                                          ys.values[static_cast<size_t>(j)];
+                // A1111's "Nothing" axis adds no label.
+                std::string label;
+                for (const auto& [axis, k] : {std::pair{&xs, i}, std::pair{&ys, j}})
+                    if (axis->field != "Nothing")
+                        label += (label.empty() ? "" : ", ") + axis->field + ": " + axis->values[static_cast<size_t>(k)];
+                if (label.empty()) label = "X/Y plot";
                 const Status st = call_engine(req, "X/Y Plot " + std::to_string(++done) + "/" + std::to_string(cols * rows), &res);
                 if (!st.ok) throw Error(st.code, st.message);
                 cells[static_cast<size_t>(j * cols + i)] = {label, std::move(res)};

@@ -1538,6 +1538,20 @@ TEST(OracleNets, HypernetworkTagsRunAsA1111) {
         EXPECT_EQ(found[0].image.pixels, tagged[0].image.pixels);
     }
     ::setenv("GIMP_DIFFUSION_HYPERNETWORK_DIR", dir.c_str(), 1);
+    {
+        // bfloat16 weights: the networks follow the model's precision (their layer norms in float32).
+        Engine bf16;
+        ASSERT_TRUE(bf16.load_model({ckpt, "", test::vocab_path(), "bfloat16"}, nullptr).ok);
+        std::vector<GeneratedImage> b_plain, b_tagged;
+        ASSERT_TRUE(bf16.txt2img(r, {}, &b_plain).ok);
+        st = bf16.txt2img(t, {}, &b_tagged);
+        ASSERT_TRUE(st.ok) << st.message;
+        EXPECT_NE(b_tagged[0].image.pixels, b_plain[0].image.pixels);
+        double diff = 0;
+        for (size_t i = 0; i < b_tagged[0].image.pixels.size(); ++i)
+            diff += std::abs(int(b_tagged[0].image.pixels[i]) - int(tagged[0].image.pixels[i]));
+        EXPECT_LT(diff / static_cast<double>(b_tagged[0].image.pixels.size()), 8.0);  // close to the float32 image
+    }
     // Multiplier 0: x + mlp(x) * 0 is x.
     GenerateRequest zero = r;
     zero.prompt = "a red house <hypernet:anime:0>";

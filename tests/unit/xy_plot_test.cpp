@@ -120,3 +120,68 @@ TEST(XYPlot, CheckpointNamesResolveToFiles) {
                   "The checkpoint \"missing\" is not among the model folders' files; write its file name without .safetensors/.ckpt.");
     }
 }
+
+// A1111 1.10's further axes: its "Var." spellings, Nothing, Prompt order's permutations and
+// apply_order, the sampler parameters, boolean and choice fields, Size.
+TEST(XYPlot, A1111sFurtherAxes) {
+    GenerateRequest base;
+    base.prompt = "a cat, oil painting, by the sea, at night";
+    base.steps = 4;
+    const XYAxis var = parse_xy_axis("Var. strength", "0.05, 0.1", base);
+    EXPECT_EQ(var.field, "Variation strength");
+    GenerateRequest r = base;
+    apply_xy_value(&r, var, 1);
+    EXPECT_EQ(r.subseed_strength, 0.1);
+    EXPECT_EQ(parse_xy_axis("Var. seed", "7", base).field, "Variation seed");
+
+    const XYAxis nothing = parse_xy_axis("Nothing", "whatever", base);
+    EXPECT_EQ(nothing.values, (std::vector<std::string>{""}));
+
+    // itertools.permutations order; each cell's tokens go back where the tokens were, in its order.
+    const XYAxis order = parse_xy_axis("Prompt order", "oil painting, at night, a cat", base);
+    ASSERT_EQ(order.values.size(), 6u);
+    EXPECT_EQ(order.values[0], "oil painting, at night, a cat");
+    EXPECT_EQ(order.values[1], "oil painting, a cat, at night");
+    EXPECT_EQ(order.values[5], "a cat, at night, oil painting");
+    r = base;
+    apply_xy_value(&r, order, 0);
+    EXPECT_EQ(r.prompt, "oil painting, at night, by the sea, a cat");
+    r = base;
+    apply_xy_value(&r, order, 5);
+    EXPECT_EQ(r.prompt, "a cat, at night, by the sea, oil painting");
+    EXPECT_EQ(error_of("Prompt order", "a cat, a dog", base), "Prompt order did not find \"a dog\" in the prompt; list tokens the prompt holds.");
+
+    r = base;
+    apply_xy_value(&r, parse_xy_axis("Eta", "0.5", base), 0);
+    EXPECT_EQ(r.eta_ancestral, 0.5);
+    EXPECT_EQ(r.eta_ddim, 0.5);
+    for (const auto& [field, member] : std::vector<std::pair<std::string, double GenerateRequest::*>>{
+             {"Sigma Churn", &GenerateRequest::s_churn}, {"Sigma min", &GenerateRequest::s_tmin},
+             {"Sigma max", &GenerateRequest::s_tmax}, {"Sigma noise", &GenerateRequest::s_noise},
+             {"Negative Guidance minimum sigma", &GenerateRequest::s_min_uncond}, {"Skip Early CFG", &GenerateRequest::skip_early_cond},
+             {"Initial noise multiplier", &GenerateRequest::noise_multiplier}, {"Extra noise", &GenerateRequest::extra_noise},
+             {"Cond. Image Mask Weight", &GenerateRequest::inpainting_mask_weight}}) {
+        r = base;
+        apply_xy_value(&r, parse_xy_axis(field, "0.25, 0.75", base), 1);
+        EXPECT_EQ(r.*member, 0.75) << field;
+    }
+    r = base;
+    apply_xy_value(&r, parse_xy_axis("UniPC Order", "2, 5", base), 1);
+    EXPECT_EQ(r.unipc_order, 3);  // A1111: at most steps - 1
+    const XYAxis sgm = parse_xy_axis("SGM noise multiplier", "true, False, yes", base);
+    EXPECT_EQ(sgm.values, (std::vector<std::string>{"True", "False", "False"}));
+    apply_xy_value(&r, sgm, 0);
+    EXPECT_TRUE(r.sgm_noise_multiplier);
+    const XYAxis rng = parse_xy_axis("RNG source", "cpu, NV", base);
+    apply_xy_value(&r, rng, 0);
+    EXPECT_EQ(r.rng, "CPU");
+    EXPECT_EQ(error_of("RNG source", "TPU", base), "Unknown RNG source \"TPU\" in the X/Y values; use GPU, CPU or NV.");
+    const XYAxis hs = parse_xy_axis("Hires sampler", "dpm++ 2m", base);
+    apply_xy_value(&r, hs, 0);
+    EXPECT_EQ(r.hr_sampler, "DPM++ 2M");
+    const XYAxis size = parse_xy_axis("Size", "512x768, 640 x 384", base);
+    apply_xy_value(&r, size, 1);
+    EXPECT_EQ(r.width, 640);
+    EXPECT_EQ(r.height, 384);
+    EXPECT_EQ(error_of("Size", "512", base), "The Size values must be WIDTHxHEIGHT, e.g. 512x768, not \"512\".");
+}
