@@ -134,6 +134,15 @@ scm=$(cat <<SCM
     (check (starts-with (parasite (car cells)) "a windmill") "S/R cell prompt replaced")
     (check (contains (parasite (car cells)) "Sampler: DPM++ 2M") "S/R cell sampler")
     (gimp-image-delete plot))
+  ; A1111's Prompt order against Nothing: one row of the token orders, named without the Nothing axis.
+  (let* ((plot (car (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img base "a lighthouse, at night" "" 2 "Euler a" "Automatic" 7.0 42
+                       64 64 "Prompt order" "a lighthouse, at night" "Nothing" "" "")))
+         (cells (layers plot)))
+    (check (= (length cells) 2) "2 prompt order cells")
+    (check (= (car (gimp-image-height plot)) 64) "prompt order plot: one row")
+    (check (string=? (car (gimp-item-get-name (car cells))) "Prompt order: at night, a lighthouse") "order cell named after its order")
+    (check (starts-with (parasite (car cells)) "at night, a lighthouse\n") "order cell prompt reordered")
+    (gimp-image-delete plot))
 
   ; 7. SD upscale x2 (Lanczos first, then img2img over 64 px tiles with 16 px overlap) into a new image.
   (let* ((r (plug-in-diffusion-sd-upscale RUN-NONINTERACTIVE img base "detailed" "" 2 "Euler a" "Automatic" 7.0 5 0.3
