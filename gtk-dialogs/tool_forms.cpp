@@ -143,7 +143,9 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
         fields.push_back({16, model_field(ctx)});
         cfg.describe = [](const FormValues& v) { return describe_checkpoint(v.at("model")); };
         cfg.validate = [](const FormValues& v) -> std::string {
-            if (v.at("x_values").empty() || v.at("y_values").empty()) return "Give the X and Y values, comma separated (e.g. 5, 7, 9).";
+            // A1111's "Nothing" axis takes no values.
+            if ((v.at("x_values").empty() && v.at("x_type") != "Nothing") || (v.at("y_values").empty() && v.at("y_type") != "Nothing"))
+                return "Give the X and Y values, comma separated (e.g. 5, 7, 9).";
             return check_seed(v.at("seed"));
         };
         cfg.ok_label = "_Plot";

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <tuple>
 
 #include "status.h"
 
@@ -41,7 +42,7 @@ std::vector<std::string> csv_values(const std::string& text) {
 
 bool numeric(const std::string& field) {
     for (const char* f : {"Sampler", "Prompt S/R", "Schedule type", "Hires upscaler", "Checkpoint name", "Refiner checkpoint",
-                          "Nothing", "Prompt order", "Hires sampler", "SGM noise multiplier", "RNG source", "Size"})
+                          "Nothing", "Prompt order", "Hires sampler", "SGM noise multiplier", "RNG source", "Size", "Styles"})
         if (field == f) return false;
     return true;
 }
@@ -111,7 +112,7 @@ const std::vector<std::string>& xy_fields() {
         "Schedule type", "Prompt S/R", "Checkpoint name", "Denoising", "Hires steps", "Hires upscaler", "Refiner checkpoint",
         "Refiner switch at", "Nothing", "Prompt order", "Hires sampler", "Eta", "Sigma Churn", "Sigma min", "Sigma max",
         "Sigma noise", "Negative Guidance minimum sigma", "Skip Early CFG", "UniPC Order", "SGM noise multiplier", "RNG source",
-        "Size", "Initial noise multiplier", "Extra noise", "Cond. Image Mask Weight"};
+        "Size", "Initial noise multiplier", "Extra noise", "Cond. Image Mask Weight", "Styles"};
     return kFields;
 }
 
@@ -127,7 +128,8 @@ std::string xy_checkpoint(const XYAxis& axis, size_t index, const std::vector<st
     return path;
 }
 
-XYAxis parse_xy_axis(const std::string& field_as_written, const std::string& text, const GenerateRequest& base) {
+XYAxis parse_xy_axis(const std::string& field_as_written, const std::string& text, const GenerateRequest& base,
+                     const std::vector<text::PromptStyle>& styles) {
     const std::string field = field_alias(field_as_written);
     bool known = false;
     for (const auto& f : xy_fields()) known = known || f == field;
@@ -196,6 +198,22 @@ XYAxis parse_xy_axis(const std::string& field_as_written, const std::string& tex
         } else if (field == "Size") {
             int w = 0, h = 0;
             if (!parse_size(v, &w, &h)) bad("The Size values must be WIDTHxHEIGHT, e.g. 512x768, not \"" + v + "\".");
+        } else if (field == "Styles") {
+            std::vector<text::PromptStyle> set;
+            size_t from = 0;
+            while (from <= v.size()) {
+                const size_t to = std::min(v.find(',', from), v.size());
+                std::string name = v.substr(from, to - from);
+                const size_t a = name.find_first_not_of(' '), b = name.find_last_not_of(' ');
+                name = a == std::string::npos ? "" : name.substr(a, b - a + 1);
+                from = to + 1;
+                if (name.empty()) continue;
+                auto it = std::find_if(styles.begin(), styles.end(), [&](const text::PromptStyle& s) { return s.name == name; });
+                if (it == styles.end())
+                    bad("The style \"" + name + "\" is not in the styles files (styles.csv); use the names they hold.");
+                set.push_back(*it);
+            }
+            axis.style_sets.push_back(set);
         } else if (field == "Refiner checkpoint") {
             // A1111 offers "None" first; names are found beside the model (or by the caller among its folders).
             if (!canonical_name({"None"}, v).empty()) v = "None";
@@ -206,6 +224,14 @@ XYAxis parse_xy_axis(const std::string& field_as_written, const std::string& tex
         base.negative_prompt.find(axis.values[0]) == std::string::npos)
         bad("Prompt S/R did not find \"" + axis.values[0] + "\" in the prompt or negative prompt; its first value is the text the others replace.");
     return axis;
+}
+
+void apply_xy_styles(GenerateRequest* r, const XYAxis& axis, size_t index) {
+    if (axis.field != "Styles") return;
+    const auto& set = axis.style_sets.at(index);
+    std::tie(r->prompt, r->negative_prompt) = text::apply_styles(set, r->prompt, r->negative_prompt);
+    if (!r->hr_prompt.empty()) r->hr_prompt = text::apply_styles(set, r->hr_prompt, "").first;
+    if (!r->hr_negative_prompt.empty()) r->hr_negative_prompt = text::apply_styles(set, "", r->hr_negative_prompt).second;
 }
 
 void apply_xy_value(GenerateRequest* r, const XYAxis& axis, size_t index) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "request.h"
+#include "text/prompt_styles.h"
 
 namespace sdgimp {
 
@@ -14,6 +15,7 @@ struct XYAxis {
     std::vector<std::string> values;  // as the cells get them (sampler names canonical; labels for
                                       // Prompt order: each order of its tokens joined by ", ")
     std::vector<std::vector<std::string>> orders;  // Prompt order: the tokens in each cell's order
+    std::vector<std::vector<text::PromptStyle>> style_sets;  // Styles: each cell's styles
 };
 
 // The fields of A1111 1.10's X/Y/Z plot that a request holds: "Nothing", "CFG Scale", "Steps",
@@ -22,17 +24,22 @@ struct XYAxis {
 // the listed tokens, as A1111's permutations), "Checkpoint name", "Eta", the sampler parameters
 // ("Sigma Churn", "Sigma min", "Sigma max", "Sigma noise", "Negative Guidance minimum sigma",
 // "Skip Early CFG", "UniPC Order", "SGM noise multiplier"), "RNG source", "Size" (WxH),
-// "Initial noise multiplier", "Extra noise", "Cond. Image Mask Weight", the refiner's two, and for
+// "Initial noise multiplier", "Extra noise", "Cond. Image Mask Weight", "Styles" (a value names
+// styles of `styles` separated by commas, as A1111 splits it), the refiner's two, and for
 // runs with Hires. fix "Denoising", "Hires steps", "Hires upscaler", "Hires sampler".
 const std::vector<std::string>& xy_fields();
 
 // Throws sdgimp::Error (kInvalidRequest) naming the field and the value that is not one of it.
 // "Prompt S/R" takes its first value as the text that every value replaces, and `base` must hold
 // it in its prompt or negative prompt.
-XYAxis parse_xy_axis(const std::string& field, const std::string& text, const GenerateRequest& base);
+XYAxis parse_xy_axis(const std::string& field, const std::string& text, const GenerateRequest& base,
+                     const std::vector<text::PromptStyle>& styles = {});
 
 // The request of the cell at `index` along `axis`.
 void apply_xy_value(GenerateRequest* r, const XYAxis& axis, size_t index);
+// A "Styles" axis's styles merged into the cell's prompts (and hires prompts): after every axis's
+// apply_xy_value, as A1111 merges styles when the cell runs (Prompt S/R never edits a style's text).
+void apply_xy_styles(GenerateRequest* r, const XYAxis& axis, size_t index);
 
 // For a "Checkpoint name" axis: the file of `checkpoints` its value at `index` names (file name
 // without extension, as A1111 writes "Model: ..."; or the path itself); "" for other axes. Throws

@@ -31,7 +31,11 @@ void run_xy_plot(const GimpParam* params, int n, Reply* reply) {
         base.width = params[10].data.d_int32;
         base.height = params[11].data.d_int32;
         base.batch_size = base.batch_count = 1;
-        const XYAxis xs = parse_xy_axis(str(12), str(13), base), ys = parse_xy_axis(str(14), str(15), base);
+        std::vector<std::string> style_problems;
+        const std::vector<text::PromptStyle> styles =
+            str(12) == "Styles" || str(14) == "Styles" ? prompt_styles(resolve_model(str(16), s), &style_problems) : std::vector<text::PromptStyle>{};
+        if (styles.empty() && !style_problems.empty()) throw Error(ErrorCode::kBadFile, style_problems.front());
+        const XYAxis xs = parse_xy_axis(str(12), str(13), base, styles), ys = parse_xy_axis(str(14), str(15), base, styles);
         // A fixed seed for every cell, so the cells differ only by the plotted fields.
         if (base.seed < 0) base.seed = static_cast<int64_t>(g_random_int_range(0, G_MAXINT32));
         const std::string model = resolve_model(str(16), s);
@@ -51,6 +55,8 @@ void run_xy_plot(const GimpParam* params, int n, Reply* reply) {
                 GenerateRequest r = base;
                 apply_xy_value(&r, xs, static_cast<size_t>(i));
                 apply_xy_value(&r, ys, static_cast<size_t>(j));
+                apply_xy_styles(&r, xs, static_cast<size_t>(i));
+                apply_xy_styles(&r, ys, static_cast<size_t>(j));
                 // A refiner named as A1111 names it: that file of the model folders when it is one.
                 if (const std::string p = checkpoint_named(choices, r.refiner_checkpoint); !p.empty()) r.refiner_checkpoint = p;
                 validate(r);

@@ -569,6 +569,10 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             if (proc == "plug-in-diffusion-xy-plot") {
                 d.set_value("x_values", "");
                 EXPECT_FALSE(d.accept());
+                const std::string x_type = d.values()["x_type"];
+                d.set_value("x_type", "Nothing");  // A1111's Nothing axis takes no values
+                EXPECT_TRUE(d.accept()) << d.error_text();
+                d.set_value("x_type", x_type);
                 d.set_value("x_values", "5, 7, 9");
             }
             EXPECT_TRUE(d.accept());

@@ -185,3 +185,35 @@ TEST(XYPlot, A1111sFurtherAxes) {
     EXPECT_EQ(r.height, 384);
     EXPECT_EQ(error_of("Size", "512", base), "The Size values must be WIDTHxHEIGHT, e.g. 512x768, not \"512\".");
 }
+
+// "Styles": a value names styles separated by commas; they merge after every other axis, so
+// Prompt S/R edits the prompt, never a style's text (A1111 merges p.styles when the cell runs).
+TEST(XYPlot, StylesMergeAfterTheOtherAxes) {
+    const std::vector<text::PromptStyle> db = {{"Film", "{prompt}, film grain", "digital"}, {"Red", "red tones", "green"}};
+    GenerateRequest base;
+    base.prompt = "a red house";
+    base.negative_prompt = "blurry";
+    const XYAxis st = parse_xy_axis("Styles", "Film, \"Film,Red\"", base, db);
+    ASSERT_EQ(st.style_sets.size(), 2u);
+    EXPECT_EQ(st.style_sets[1].size(), 2u);
+    const XYAxis sr = parse_xy_axis("Prompt S/R", "red, blue", base);
+    GenerateRequest r = base;
+    apply_xy_value(&r, st, 1);
+    apply_xy_value(&r, sr, 1);
+    EXPECT_EQ(r.prompt, "a blue house");  // nothing merged yet
+    apply_xy_styles(&r, st, 1);
+    apply_xy_styles(&r, sr, 1);  // not a Styles axis: nothing
+    EXPECT_EQ(r.prompt, "a blue house, film grain, red tones");
+    EXPECT_EQ(r.negative_prompt, "blurry, digital, green");
+    r = base;
+    r.hr_prompt = "a castle";
+    apply_xy_styles(&r, st, 0);
+    EXPECT_EQ(r.hr_prompt, "a castle, film grain");
+    EXPECT_EQ(r.hr_negative_prompt, "");  // empty: follows the (styled) negative prompt
+    try {
+        (void)parse_xy_axis("Styles", "Film, Noir", base, db);
+        ADD_FAILURE() << "accepted";
+    } catch (const Error& e) {
+        EXPECT_STREQ(e.what(), "The style \"Noir\" is not in the styles files (styles.csv); use the names they hold.");
+    }
+}
