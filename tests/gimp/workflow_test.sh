@@ -28,6 +28,8 @@ ln -s "$model" "$GIMP2_DIRECTORY/diffusion-models/VAE/own-vae.ckpt"
 model2=$(find "$oracle/nets" -mindepth 2 -maxdepth 2 \( -name '*.safetensors' -o -name '*.ckpt' \) ! -name 'ref_*' | sort | sed -n 2p)
 ln -s "$model" "$GIMP2_DIRECTORY/diffusion-models/cell-a.ckpt"
 ln -s "${model2:-$model}" "$GIMP2_DIRECTORY/diffusion-models/cell-b.ckpt"
+# An A1111 styles file in the models folder, for an X/Y plot over "Styles".
+printf 'name,prompt,negative_prompt\nFilm,"{prompt}, film grain",digital\n' > "$GIMP2_DIRECTORY/diffusion-models/styles.csv"
 
 scm=$(cat <<SCM
 (define (check ok what) (if (not ok) (error (string-append "CHECK FAILED: " what))))
@@ -142,6 +144,14 @@ scm=$(cat <<SCM
     (check (= (car (gimp-image-height plot)) 64) "prompt order plot: one row")
     (check (string=? (car (gimp-item-get-name (car cells))) "Prompt order: at night, a lighthouse") "order cell named after its order")
     (check (starts-with (parasite (car cells)) "at night, a lighthouse\n") "order cell prompt reordered")
+    (gimp-image-delete plot))
+  ; A1111's Styles axis: the models folder's styles.csv merged into the cell's prompts.
+  (let* ((plot (car (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img base "a lighthouse" "" 2 "Euler a" "Automatic" 7.0 42
+                       64 64 "Styles" "Film" "Nothing" "" "")))
+         (cells (layers plot)))
+    (check (= (length cells) 1) "1 styles cell")
+    (check (string=? (car (gimp-item-get-name (car cells))) "Styles: Film") "styles cell named")
+    (check (starts-with (parasite (car cells)) "a lighthouse, film grain\nNegative prompt: digital\n") "styles merged into the cell")
     (gimp-image-delete plot))
 
   ; 7. SD upscale x2 (Lanczos first, then img2img over 64 px tiles with 16 px overlap) into a new image.
