@@ -515,17 +515,16 @@ void GenerateDialog::build_network_row(GtkWidget* box, const char* label, const 
 void GenerateDialog::apply_style() {
     const int i = gtk_combo_box_get_active(GTK_COMBO_BOX(widget("style")));
     if (i < 0 || i >= static_cast<int>(cfg_.styles.size())) return;
-    const auto [p, n] = text::apply_styles({cfg_.styles[static_cast<size_t>(i)]}, buffer_text(widget("prompt")),
-                                           buffer_text(widget("negative_prompt")));
+    // A1111 styles the hires prompts too (Text to Image only has them).
+    GtkWidget* hp = widget("hr_prompt");
+    GtkWidget* hn = widget("hr_negative_prompt");
+    std::string p = buffer_text(widget("prompt")), n = buffer_text(widget("negative_prompt"));
+    std::string hr = hp ? buffer_text(hp) : "", hr_neg = hn ? buffer_text(hn) : "";
+    text::apply_styles_to_run({cfg_.styles[static_cast<size_t>(i)]}, &p, &n, &hr, &hr_neg);
     set_buffer_text(widget("prompt"), p);
     set_buffer_text(widget("negative_prompt"), n);
-    // A1111 styles the hires prompts too; empty ones follow the (now styled) main prompts.
-    if (GtkWidget* hp = widget("hr_prompt")) {
-        const std::string hr = buffer_text(hp), hr_neg = buffer_text(widget("hr_negative_prompt"));
-        const auto [hp2, hn2] = text::apply_styles({cfg_.styles[static_cast<size_t>(i)]}, hr, hr_neg);
-        if (!hr.empty()) set_buffer_text(hp, hp2);
-        if (!hr_neg.empty()) set_buffer_text(widget("hr_negative_prompt"), hn2);
-    }
+    if (hp) set_buffer_text(hp, hr);
+    if (hn) set_buffer_text(hn, hr_neg);
 }
 
 void GenerateDialog::add_network(const std::string& tag) {

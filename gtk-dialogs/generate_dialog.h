@@ -74,8 +74,8 @@ public:
     void generate();  // as the Generate button
     // A "LoRA" / "Hypernetwork" row (combo W[tag], button W["add_" + tag]) when there are names.
     void build_network_row(GtkWidget* box, const char* label, const std::vector<std::string>& names, const std::string& tag);
-    void add_network(const std::string& tag);
-    void apply_style();  // A1111's "Apply selected styles to current prompt": the chosen style merged into both prompts  // as "Add to prompt": the chosen network appended as <tag:name:1>
+    void add_network(const std::string& tag);  // as "Add to prompt": the chosen network appended as <tag:name:1>
+    void apply_style();  // A1111's "Apply selected styles to current prompt": the chosen style merged into the prompts
     void cancel();    // as the Cancel button
     bool busy() const { return job_ && job_->running(); }
 

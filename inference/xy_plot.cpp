@@ -4,7 +4,6 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
-#include <tuple>
 
 #include "status.h"
 
@@ -138,8 +137,10 @@ XYAxis parse_xy_axis(const std::string& field_as_written, const std::string& tex
         for (const auto& f : xy_fields()) list += (list.empty() ? "" : ", ") + f;
         bad("The plot cannot vary \"" + field + "\"; use " + list + ".");
     }
-    XYAxis axis{field, csv_values(text), {}};
-    if (field == "Nothing") return XYAxis{field, {""}, {}};  // one cell, no label
+    XYAxis axis;
+    axis.field = field;
+    axis.values = field == "Nothing" ? std::vector<std::string>{""} : csv_values(text);  // Nothing: one cell, no label
+    if (field == "Nothing") return axis;
     if (axis.values.empty()) bad("Give at least one " + field + " value (e.g. \"5, 7, 9\").");
     if (field == "Prompt order") {
         // Every order of the tokens, in itertools.permutations' order.
@@ -149,7 +150,8 @@ XYAxis parse_xy_axis(const std::string& field_as_written, const std::string& tex
                 bad("Prompt order did not find \"" + t + "\" in the prompt; list tokens the prompt holds.");
         std::vector<size_t> idx(axis.values.size());
         for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
-        XYAxis out{field, {}, {}};
+        XYAxis out;
+        out.field = field;
         do {
             std::vector<std::string> order;
             std::string label;
@@ -208,10 +210,9 @@ XYAxis parse_xy_axis(const std::string& field_as_written, const std::string& tex
                 name = a == std::string::npos ? "" : name.substr(a, b - a + 1);
                 from = to + 1;
                 if (name.empty()) continue;
-                auto it = std::find_if(styles.begin(), styles.end(), [&](const text::PromptStyle& s) { return s.name == name; });
-                if (it == styles.end())
-                    bad("The style \"" + name + "\" is not in the styles files (styles.csv); use the names they hold.");
-                set.push_back(*it);
+                const text::PromptStyle* st = text::find_style(styles, name);
+                if (!st) bad("The style \"" + name + "\" is not in the styles files (styles.csv); use the names they hold.");
+                set.push_back(*st);
             }
             axis.style_sets.push_back(set);
         } else if (field == "Refiner checkpoint") {
@@ -228,10 +229,7 @@ XYAxis parse_xy_axis(const std::string& field_as_written, const std::string& tex
 
 void apply_xy_styles(GenerateRequest* r, const XYAxis& axis, size_t index) {
     if (axis.field != "Styles") return;
-    const auto& set = axis.style_sets.at(index);
-    std::tie(r->prompt, r->negative_prompt) = text::apply_styles(set, r->prompt, r->negative_prompt);
-    if (!r->hr_prompt.empty()) r->hr_prompt = text::apply_styles(set, r->hr_prompt, "").first;
-    if (!r->hr_negative_prompt.empty()) r->hr_negative_prompt = text::apply_styles(set, "", r->hr_negative_prompt).second;
+    text::apply_styles_to_run(axis.style_sets.at(index), &r->prompt, &r->negative_prompt, &r->hr_prompt, &r->hr_negative_prompt);
 }
 
 void apply_xy_value(GenerateRequest* r, const XYAxis& axis, size_t index) {

@@ -347,13 +347,16 @@ std::string network_tags(const std::string& prompt) {
     return k;
 }
 
-double lora_number(const std::string& v, const std::string& tag) {
+// A number argument of an extra-network tag; `where` and `example` word the error.
+double tag_number(const std::string& v, const std::string& where, const std::string& example) {
     char* end = nullptr;
     const double d = std::strtod(v.c_str(), &end);
     if (v.empty() || *end != '\0' || !std::isfinite(d))
-        throw Error(ErrorCode::kInvalidRequest, "\"" + v + "\" in <" + tag + "> is not a number; write e.g. <lora:name:0.8>.");
+        throw Error(ErrorCode::kInvalidRequest, "\"" + v + "\" in " + where + " is not a number; write e.g. " + example + ".");
     return d;
 }
+
+double lora_number(const std::string& v, const std::string& tag) { return tag_number(v, "<" + tag + ">", "<lora:name:0.8>"); }
 
 // The prompt's <lora:...> calls (A1111's <lora:name:te:unet:dyn>, or te=, unet=, dyn=), each found
 // in the LoRA folders; throws for one that is not there.
@@ -395,17 +398,6 @@ std::string find_hypernetwork(const std::vector<std::string>& requested, const s
     return "";
 }
 
-// Python's float() of a tag argument.
-double tag_number(const std::string& v, const std::string& example) {
-    const char* b = v.c_str();
-    char* e = nullptr;
-    const double d = std::strtod(b, &e);
-    while (e && (*e == ' ' || *e == '\t')) ++e;
-    if (v.empty() || e == b || *e != '\0' || !std::isfinite(d))
-        throw Error(ErrorCode::kInvalidRequest, "\"" + v + "\" in a <hypernet:...> tag is not a number; write e.g. " + example + ".");
-    return d;
-}
-
 // The calls' networks on the model's weights (`weights` remembers what they carry), their hashes
 // added to the run's record; true when the weights changed.
 bool apply_loras(pipeline::SDModel& model, models::LoraWeights& weights, const std::vector<models::LoraCall>& calls,
@@ -443,7 +435,12 @@ std::pair<std::shared_ptr<const models::HypernetworkSet>, std::string> Engine::h
             if (use.items.empty()) continue;
             // A1111 reads the items as written: the name, then float() of the second.
             const std::string& name = use.items[0];
-            const double multiplier = use.items.size() > 1 ? tag_number(use.items[1], "<hypernet:" + name + ":0.8>") : 1.0;
+            double multiplier = 1.0;
+            if (use.items.size() > 1) {
+                std::string m = use.items[1];
+                m.erase(m.find_last_not_of(" \t") + 1);  // float() allows blanks after the number
+                multiplier = tag_number(m, "a <hypernet:...> tag", "<hypernet:" + name + ":0.8>");
+            }
             const std::string path = find_hypernetwork(impl_->hypernetwork_dirs, impl_->info.path, name);
             if (path.empty()) continue;
             const std::string stamp = io::file_stamp(path);

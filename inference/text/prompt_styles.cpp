@@ -3,6 +3,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <tuple>
 
 #include "../status.h"
 #include "clip_tokenizer.h"
@@ -147,6 +148,19 @@ std::pair<std::string, std::string> apply_styles(const std::vector<PromptStyle>&
         n = merge_style(st.negative_prompt, n);
     }
     return {p, n};
+}
+
+void apply_styles_to_run(const std::vector<PromptStyle>& styles, std::string* prompt, std::string* negative_prompt,
+                         std::string* hr_prompt, std::string* hr_negative_prompt) {
+    std::tie(*prompt, *negative_prompt) = apply_styles(styles, *prompt, *negative_prompt);
+    if (!hr_prompt->empty()) *hr_prompt = apply_styles(styles, *hr_prompt, "").first;
+    if (!hr_negative_prompt->empty()) *hr_negative_prompt = apply_styles(styles, "", *hr_negative_prompt).second;
+}
+
+const PromptStyle* find_style(const std::vector<PromptStyle>& styles, const std::string& name) {
+    for (const auto& s : styles)
+        if (s.name == name) return &s;
+    return nullptr;
 }
 
 }  // namespace sdgimp::text

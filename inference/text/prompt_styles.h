@@ -29,4 +29,12 @@ std::string merge_style(const std::string& style_text, const std::string& prompt
 std::pair<std::string, std::string> apply_styles(const std::vector<PromptStyle>& styles, const std::string& prompt,
                                                  const std::string& negative_prompt);
 
+// The same on a run's four prompts: the hires ones only when not empty (an empty one follows the
+// styled prompt, as A1111's do).
+void apply_styles_to_run(const std::vector<PromptStyle>& styles, std::string* prompt, std::string* negative_prompt,
+                         std::string* hr_prompt, std::string* hr_negative_prompt);
+
+// The style of that name, or nullptr.
+const PromptStyle* find_style(const std::vector<PromptStyle>& styles, const std::string& name);
+
 }  // namespace sdgimp::text

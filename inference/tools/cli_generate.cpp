@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <iostream>
 #include <sstream>
-#include <tuple>
 
 #include "../engine/engine.h"
 #include "../imaging/inpaint_prep.h"
@@ -87,8 +86,7 @@ void apply_cli_styles(const Options& o, const std::string& model, GenerateReques
     const auto all = text::read_styles_csv(file);
     std::vector<std::string> names;
     const std::string list = o.get("styles");
-    const bool whole = std::any_of(all.begin(), all.end(), [&](const text::PromptStyle& s) { return s.name == list; });
-    if (whole) {
+    if (text::find_style(all, list)) {  // a name with commas of its own
         names.push_back(list);
     } else {
         std::stringstream ss(list);
@@ -99,14 +97,11 @@ void apply_cli_styles(const Options& o, const std::string& model, GenerateReques
     }
     std::vector<text::PromptStyle> chosen;
     for (const auto& n : names) {
-        auto it = std::find_if(all.begin(), all.end(), [&](const text::PromptStyle& s) { return s.name == n; });
-        if (it == all.end())
-            throw Error(ErrorCode::kInvalidRequest, "The style \"" + n + "\" is not in " + file + "; use one of its names or another --styles-file.");
-        chosen.push_back(*it);
+        const text::PromptStyle* st = text::find_style(all, n);
+        if (!st) throw Error(ErrorCode::kInvalidRequest, "The style \"" + n + "\" is not in " + file + "; use one of its names or another --styles-file.");
+        chosen.push_back(*st);
     }
-    std::tie(r->prompt, r->negative_prompt) = text::apply_styles(chosen, r->prompt, r->negative_prompt);
-    if (!r->hr_prompt.empty()) r->hr_prompt = text::apply_styles(chosen, r->hr_prompt, "").first;
-    if (!r->hr_negative_prompt.empty()) r->hr_negative_prompt = text::apply_styles(chosen, "", r->hr_negative_prompt).second;
+    text::apply_styles_to_run(chosen, &r->prompt, &r->negative_prompt, &r->hr_prompt, &r->hr_negative_prompt);
 }
 
 int generate(const std::vector<std::string>& args, bool img2img, bool inpaint = false) {
