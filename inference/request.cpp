@@ -169,6 +169,13 @@ void validate(const GenerateRequest& r) {
         bad("The noise multiplier must be between 0 and 1.5 and the extra noise between 0 and 1.");
     if (!(r.s_min_uncond >= 0) || !(r.skip_early_cond >= 0 && r.skip_early_cond <= 1))
         bad("NGMS must not be negative and Skip Early CFG must be between 0 and 1.");
+    if (!(r.schedule_sigma_min >= 0 && r.schedule_sigma_min <= 1000) || !(r.schedule_sigma_max >= 0 && r.schedule_sigma_max <= 1000))
+        bad("Schedule min and max sigma must be between 0 (the model's own) and 1000.");
+    if (r.schedule_sigma_min > 0 && r.schedule_sigma_max > 0 && !(r.schedule_sigma_min < r.schedule_sigma_max))
+        bad("Schedule min sigma must be below Schedule max sigma.");
+    if (!(r.schedule_rho >= 0 && r.schedule_rho <= 100)) bad("Schedule rho must be between 0 (the schedule's own) and 100.");
+    if (!(r.beta_dist_alpha >= 0.01 && r.beta_dist_alpha <= 1) || !(r.beta_dist_beta >= 0.01 && r.beta_dist_beta <= 1))
+        bad("Beta schedule alpha and beta must be between 0.01 and 1.");
     if (!r.refiner_checkpoint.empty() && !(r.refiner_switch_at >= 0.01 && r.refiner_switch_at <= 1))
         bad("The refiner switch point must be between 0.01 and 1.");
     if (r.hr_refiner_pass != "first pass" && r.hr_refiner_pass != "second pass" && r.hr_refiner_pass != "both passes")
@@ -255,6 +262,14 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     if (num("Extra noise", &d)) r->extra_noise = d;
     std::string sgm;
     if (str("SGM noise multiplier", &sgm)) r->sgm_noise_multiplier = sgm == "True";
+    // The parser gives min/max sigma and rho 0 (the model's and schedule's own) where the text has none.
+    if (num("Schedule min sigma", &d)) r->schedule_sigma_min = d;
+    if (num("Schedule max sigma", &d)) r->schedule_sigma_max = d;
+    if (num("Schedule rho", &d)) r->schedule_rho = d;
+    if (num("Beta schedule alpha", &d)) r->beta_dist_alpha = d;
+    if (num("Beta schedule beta", &d)) r->beta_dist_beta = d;
+    std::string discard;
+    if (str("Discard penultimate sigma", &discard)) r->always_discard_next_to_last_sigma = discard == "True";
     std::string tiling;
     if (str("Tiling", &tiling)) r->tiling = tiling == "True";
     std::string soft;
@@ -307,7 +322,8 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
         "Soft inpainting schedule bias", "Soft inpainting preservation strength", "Soft inpainting transition contrast boost",
         "Soft inpainting mask influence", "Soft inpainting difference threshold", "Soft inpainting difference contrast",
         "Noise multiplier", "Extra noise", "Refiner", "Refiner switch at", "Hires refiner",
-        "Refiner switch by sampling steps"};
+        "Refiner switch by sampling steps", "Schedule min sigma", "Schedule max sigma", "Schedule rho", "Beta schedule alpha",
+        "Beta schedule beta", "Discard penultimate sigma"};
     // What the parser adds for an empty text is its defaults; only other values were really given.
     static const text::InfoParams defaults = text::parse_infotext("");
     for (const auto& [key, value] : p) {
@@ -348,6 +364,29 @@ std::string sigma_schedule(const std::string& sampler, const std::string& schedu
         if (sampler == t) return "";
     const std::string s = recorded_schedule(sampler, schedule);
     return s == "Automatic" ? "" : s;
+}
+
+// The keys A1111's get_sigmas adds for a pass of this sampler and schedule (none for the timestep
+// samplers, which never call it): the forced discard where the sampler does not discard already,
+// then the schedule settings where the pass's schedule type has a function that takes them.
+std::vector<std::pair<std::string, text::InfoValue>> schedule_keys(const GenerateRequest& r, const std::string& sampler,
+                                                                   const std::string& schedule) {
+    std::vector<std::pair<std::string, text::InfoValue>> keys;
+    for (const char* t : {"DDIM", "DDIM CFG++", "PLMS", "UniPC"})
+        if (sampler == t) return keys;
+    const bool discards_itself = sampler == "DPM2" || sampler == "DPM2 a" || sampler == "DPM++ 3M SDE";
+    if (r.always_discard_next_to_last_sigma && !discards_itself) keys.emplace_back("Discard penultimate sigma", text::InfoValue::boolean(true));
+    const std::string sched = sigma_schedule(sampler, schedule);
+    if (sched.empty()) return keys;
+    if (r.schedule_sigma_min != 0) keys.emplace_back("Schedule min sigma", text::InfoValue::real(r.schedule_sigma_min));
+    if (r.schedule_sigma_max != 0) keys.emplace_back("Schedule max sigma", text::InfoValue::real(r.schedule_sigma_max));
+    const double own_rho = sched == "Karras" ? 7.0 : sched == "Polyexponential" ? 1.0 : -1.0;
+    if (own_rho > 0 && r.schedule_rho != 0 && r.schedule_rho != own_rho) keys.emplace_back("Schedule rho", text::InfoValue::real(r.schedule_rho));
+    if (sched == "Beta") {
+        keys.emplace_back("Beta schedule alpha", text::InfoValue::real(r.beta_dist_alpha));
+        keys.emplace_back("Beta schedule beta", text::InfoValue::real(r.beta_dist_beta));
+    }
+    return keys;
 }
 
 // The hires keys in the order A1111's txt2img init adds them (before the networks' hashes).
@@ -437,9 +476,14 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     if (img2img) g.extra.emplace_back("Denoising strength", text::InfoValue::real(r.denoising_strength));
     if (!img2img && r.enable_hr) add_hires_info(r, model, &g);
     if (r.emphasis != "Original") g.extra.emplace_back("Emphasis", text::InfoValue::str(r.emphasis));
-    // Set when A1111 samples (after the prompts' keys, before the sampler's parameters).
+    // Set when A1111 samples (after the prompts' keys): img2img's noise multiplier before the
+    // sampler starts, then the sigma list's keys, the extra noise (img2img), the SGM noise multiplier
+    // (txt2img), the sampler's parameters and the guidance skips; a hires pass's own keys after them.
     if (img2img && r.noise_multiplier != 1.0) g.extra.emplace_back("Noise multiplier", text::InfoValue::real(r.noise_multiplier));
-    if ((img2img || r.enable_hr) && r.extra_noise > 0) g.extra.emplace_back("Extra noise", text::InfoValue::real(r.extra_noise));
+    for (auto& kv : schedule_keys(r, r.sampler, r.schedule)) g.extra.push_back(std::move(kv));
+    if (img2img && r.extra_noise > 0) g.extra.emplace_back("Extra noise", text::InfoValue::real(r.extra_noise));
+    // Set by A1111's txt2img sampling only (img2img ignores the option).
+    if (r.sgm_noise_multiplier && !img2img) g.extra.emplace_back("SGM noise multiplier", text::InfoValue::boolean(true));
     const bool ddim_like = r.sampler == "DDIM" || r.sampler == "DDIM CFG++";
     const bool churn_like = r.sampler == "Euler" || r.sampler == "Heun" || r.sampler == "DPM2";
     auto put = [&](const char* key, double v) { g.extra.emplace_back(key, text::InfoValue::real(v)); };
@@ -451,20 +495,29 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     if (churn_like && r.s_noise != 1.0) put("Sigma noise", r.s_noise);
     if (r.skip_early_cond != 0) put("Skip Early CFG", r.skip_early_cond);
     if (r.s_min_uncond != 0) put("NGMS", r.s_min_uncond);
-    // Set by A1111's txt2img sampling only (img2img ignores the option).
-    if (r.sgm_noise_multiplier && !img2img) g.extra.emplace_back("SGM noise multiplier", text::InfoValue::boolean(true));
     // A1111's apply_refiner notes the step rule at the first denoiser call (before that call's
     // guidance skips), with or without a refiner.
     if (r.refiner_switch_by_steps) {
         auto at = std::find_if(g.extra.begin(), g.extra.end(), [](const auto& kv) { return kv.first == "Skip Early CFG" || kv.first == "NGMS"; });
         g.extra.emplace(at, "Refiner switch by sampling steps", text::InfoValue::boolean(true));
     }
-    // Added when sampling switches (apply_refiner), after the keys set before it started.
-    if (!model.refiner_title.empty()) {
-        if (r.enable_hr && !img2img && r.hr_refiner_pass != "second pass")
-            g.extra.emplace_back("Hires refiner", text::InfoValue::str(r.hr_refiner_pass));
+    // Added when sampling switches (apply_refiner), after the keys set before it started: in the
+    // first pass, or in the hires pass when the refiner runs there only.
+    const bool hires = r.enable_hr && !img2img;
+    auto add_refiner = [&] {
+        if (model.refiner_title.empty()) return;
+        if (hires && r.hr_refiner_pass != "second pass") g.extra.emplace_back("Hires refiner", text::InfoValue::str(r.hr_refiner_pass));
         g.extra.emplace_back("Refiner", text::InfoValue::str(model.refiner_title));
         g.extra.emplace_back("Refiner switch at", text::InfoValue::real(r.refiner_switch_at));
+    };
+    if (!hires || r.hr_refiner_pass != "second pass") add_refiner();
+    if (hires) {
+        const std::string hr_sampler = same_marker(r.hr_sampler, "Use same sampler") ? r.sampler : r.hr_sampler;
+        const std::string hr_schedule = same_marker(r.hr_schedule, "Use same scheduler") ? r.schedule : r.hr_schedule;
+        for (auto& kv : schedule_keys(r, hr_sampler, hr_schedule))
+            if (std::none_of(g.extra.begin(), g.extra.end(), [&](const auto& e) { return e.first == kv.first; })) g.extra.push_back(std::move(kv));
+        if (r.extra_noise > 0) g.extra.emplace_back("Extra noise", text::InfoValue::real(r.extra_noise));
+        if (r.hr_refiner_pass == "second pass") add_refiner();
     }
     g.tiling = r.tiling;
     return g;

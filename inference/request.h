@@ -35,6 +35,12 @@ struct GenerateRequest {
     double s_min_uncond = 0;     // "NGMS": skip the uncond pass on odd calls below this sigma
     double skip_early_cond = 0;  // "Skip Early CFG": no guidance for this fraction of the steps
     bool sgm_noise_multiplier = false;
+    // A1111's schedule settings: the noise range the schedule types span (0 = the model's own),
+    // Karras's / Polyexponential's rho (0 = 7 / 1), the Beta schedule's distribution, and whether
+    // every k-diffusion sampler drops the next-to-last sigma.
+    double schedule_sigma_min = 0, schedule_sigma_max = 0, schedule_rho = 0;
+    double beta_dist_alpha = 0.6, beta_dist_beta = 0.6;
+    bool always_discard_next_to_last_sigma = false;
     std::string unipc_variant = "bh1", unipc_skip_type = "time_uniform";
     int unipc_order = 3;
     bool unipc_lower_order_final = true;

@@ -96,7 +96,10 @@ nlohmann::json request_to_json(const GenerateRequest& r) {
             {"eta_ancestral", r.eta_ancestral},
             {"eta_ddim", r.eta_ddim}, {"s_churn", r.s_churn}, {"s_tmin", r.s_tmin}, {"s_tmax", r.s_tmax},
             {"s_noise", r.s_noise}, {"s_min_uncond", r.s_min_uncond}, {"skip_early_cond", r.skip_early_cond},
-            {"sgm_noise_multiplier", r.sgm_noise_multiplier}, {"tiling", r.tiling}, {"unipc_variant", r.unipc_variant},
+            {"sgm_noise_multiplier", r.sgm_noise_multiplier}, {"schedule_sigma_min", r.schedule_sigma_min},
+            {"schedule_sigma_max", r.schedule_sigma_max}, {"schedule_rho", r.schedule_rho}, {"beta_dist_alpha", r.beta_dist_alpha},
+            {"beta_dist_beta", r.beta_dist_beta}, {"always_discard_next_to_last_sigma", r.always_discard_next_to_last_sigma},
+            {"tiling", r.tiling}, {"unipc_variant", r.unipc_variant},
             {"unipc_skip_type", r.unipc_skip_type}, {"unipc_order", r.unipc_order},
             {"unipc_lower_order_final", r.unipc_lower_order_final}, {"inpainting_mask_weight", r.inpainting_mask_weight},
             {"enable_hr", r.enable_hr}, {"hr_scale", r.hr_scale}, {"hr_resize_x", r.hr_resize_x}, {"hr_resize_y", r.hr_resize_y},
@@ -158,6 +161,12 @@ GenerateRequest request_from_json(const nlohmann::json& j) {
     take("s_min_uncond", &r.s_min_uncond);
     take("skip_early_cond", &r.skip_early_cond);
     take("sgm_noise_multiplier", &r.sgm_noise_multiplier);
+    take("schedule_sigma_min", &r.schedule_sigma_min);
+    take("schedule_sigma_max", &r.schedule_sigma_max);
+    take("schedule_rho", &r.schedule_rho);
+    take("beta_dist_alpha", &r.beta_dist_alpha);
+    take("beta_dist_beta", &r.beta_dist_beta);
+    take("always_discard_next_to_last_sigma", &r.always_discard_next_to_last_sigma);
     take("tiling", &r.tiling);
     take("unipc_variant", &r.unipc_variant);
     take("unipc_skip_type", &r.unipc_skip_type);

@@ -41,7 +41,8 @@ std::vector<std::string> csv_values(const std::string& text) {
 
 bool numeric(const std::string& field) {
     for (const char* f : {"Sampler", "Prompt S/R", "Schedule type", "Hires upscaler", "Checkpoint name", "Refiner checkpoint",
-                          "Nothing", "Prompt order", "Hires sampler", "SGM noise multiplier", "RNG source", "Size", "Styles"})
+                          "Nothing", "Prompt order", "Hires sampler", "SGM noise multiplier", "RNG source", "Size", "Styles",
+                          "Always discard next-to-last sigma"})
         if (field == f) return false;
     return true;
 }
@@ -111,7 +112,8 @@ const std::vector<std::string>& xy_fields() {
         "Schedule type", "Prompt S/R", "Checkpoint name", "Denoising", "Hires steps", "Hires upscaler", "Refiner checkpoint",
         "Refiner switch at", "Nothing", "Prompt order", "Hires sampler", "Eta", "Sigma Churn", "Sigma min", "Sigma max",
         "Sigma noise", "Negative Guidance minimum sigma", "Skip Early CFG", "UniPC Order", "SGM noise multiplier", "RNG source",
-        "Size", "Initial noise multiplier", "Extra noise", "Cond. Image Mask Weight", "Styles"};
+        "Size", "Initial noise multiplier", "Extra noise", "Cond. Image Mask Weight", "Styles", "Schedule min sigma",
+        "Schedule max sigma", "Schedule rho", "Beta schedule alpha", "Beta schedule beta", "Always discard next-to-last sigma"};
     return kFields;
 }
 
@@ -190,7 +192,7 @@ XYAxis parse_xy_axis(const std::string& field_as_written, const std::string& tex
             const std::string canonical = canonical_name(sampler_names(), v);
             if (canonical.empty()) bad("Unknown sampler \"" + v + "\" in the X/Y values; use A1111's names, e.g. Euler a, DPM++ 2M.");
             v = canonical;
-        } else if (field == "SGM noise multiplier") {
+        } else if (field == "SGM noise multiplier" || field == "Always discard next-to-last sigma") {
             // A1111's boolean axes: "True" (any case) is on, anything else off.
             v = canonical_name({"True"}, v).empty() ? "False" : "True";
         } else if (field == "RNG source") {
@@ -260,6 +262,12 @@ void apply_xy_value(GenerateRequest* r, const XYAxis& axis, size_t index) {
     else if (axis.field == "UniPC Order") r->unipc_order = std::min(saturated_int(d), r->steps - 1);
     else if (axis.field == "SGM noise multiplier") r->sgm_noise_multiplier = v == "True";
     else if (axis.field == "RNG source") r->rng = v;
+    else if (axis.field == "Schedule min sigma") r->schedule_sigma_min = d;
+    else if (axis.field == "Schedule max sigma") r->schedule_sigma_max = d;
+    else if (axis.field == "Schedule rho") r->schedule_rho = d;
+    else if (axis.field == "Beta schedule alpha") r->beta_dist_alpha = d;
+    else if (axis.field == "Beta schedule beta") r->beta_dist_beta = d;
+    else if (axis.field == "Always discard next-to-last sigma") r->always_discard_next_to_last_sigma = v == "True";
     else if (axis.field == "Size") (void)parse_size(v, &r->width, &r->height);
     else if (axis.field == "Initial noise multiplier") r->noise_multiplier = d;
     else if (axis.field == "Extra noise") r->extra_noise = d;

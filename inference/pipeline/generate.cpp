@@ -48,6 +48,12 @@ SamplingSettings sampling_settings(const GenerateRequest& r) {
     s.s_min_uncond = r.s_min_uncond;
     s.skip_early_cond = r.skip_early_cond;
     s.sgm_noise_multiplier = r.sgm_noise_multiplier;
+    s.schedule_overrides.sigma_min = r.schedule_sigma_min;
+    s.schedule_overrides.sigma_max = r.schedule_sigma_max;
+    s.schedule_overrides.rho = r.schedule_rho;
+    s.schedule_overrides.beta_alpha = r.beta_dist_alpha;
+    s.schedule_overrides.beta_beta = r.beta_dist_beta;
+    s.always_discard_next_to_last_sigma = r.always_discard_next_to_last_sigma;
     s.noise_multiplier = r.noise_multiplier;
     s.extra_noise = r.extra_noise;
     s.unipc.variant = r.unipc_variant;

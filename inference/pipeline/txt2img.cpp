@@ -15,14 +15,19 @@ torch::Tensor sampler_sigmas(const SamplingSettings& s, const sampling::ModelSch
             if (i.kind == s.sampler) return i;
         throw Error(ErrorCode::kInvalidRequest, "Unknown sampler.");
     }();
-    if (s.sampler == SamplerKind::kLCM) return sampling::LcmSchedule::from(model).sigmas(s.schedule, steps);
-    sampling::ScheduleKind kind = s.schedule;
-    if (kind == sampling::ScheduleKind::kAutomatic) kind = *sampling::parse_schedule(info.automatic);
-    if (info.discard_next_to_last_sigma) {
-        auto sig = sampling::make_sigmas(kind, steps + 1, model);
-        return torch::cat({sig.slice(0, 0, -2), sig.slice(0, -1)});
+    // A1111 makes one sigma more and drops the next-to-last for the samplers that ask for it, and
+    // for all of them with "Always discard next-to-last sigma".
+    const bool discard = info.discard_next_to_last_sigma || s.always_discard_next_to_last_sigma;
+    const int n = discard ? steps + 1 : steps;
+    torch::Tensor sig;
+    if (s.sampler == SamplerKind::kLCM) {
+        sig = sampling::LcmSchedule::from(model).sigmas(s.schedule, n, s.schedule_overrides);
+    } else {
+        sampling::ScheduleKind kind = s.schedule;
+        if (kind == sampling::ScheduleKind::kAutomatic) kind = *sampling::parse_schedule(info.automatic);
+        sig = sampling::make_sigmas(kind, n, model, s.schedule_overrides);
     }
-    return sampling::make_sigmas(kind, steps, model);
+    return discard ? torch::cat({sig.slice(0, 0, -2), sig.slice(0, -1)}) : sig;
 }
 
 Img2ImgSteps img2img_steps(int steps, double strength, bool fix_steps) {

@@ -28,6 +28,8 @@ struct SamplingSettings {
     double s_churn = 0, s_tmin = 0, s_tmax = 0, s_noise = 1.0;  // s_tmax 0 = no upper bound
     double skip_early_cond = 0, s_min_uncond = 0;
     bool sgm_noise_multiplier = false;
+    sampling::ScheduleOverrides schedule_overrides;  // A1111's schedule min/max sigma, rho, Beta alpha/beta
+    bool always_discard_next_to_last_sigma = false;
     double noise_multiplier = 1.0, extra_noise = 0.0;  // img2img only (A1111's "Noise multiplier", "Extra noise")
     sampling::UniPCOptions unipc;
 };

@@ -2,10 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <vector>
-
-#include <cmath>
 #include <map>
+#include <vector>
 
 #include "../status.h"
 
@@ -83,6 +81,11 @@ torch::Tensor exponential_sigmas(int n, double sigma_min, double sigma_max) {
     return append_zero(torch::linspace(std::log(sigma_max), std::log(sigma_min), n, torch::kFloat).exp());
 }
 
+torch::Tensor polyexponential_sigmas(int n, double sigma_min, double sigma_max, double rho) {
+    auto ramp = torch::linspace(1, 0, n, torch::kFloat).pow(rho);
+    return append_zero(torch::exp(ramp * (std::log(sigma_max) - std::log(sigma_min)) + std::log(sigma_min)));
+}
+
 namespace {
 
 // Regularised incomplete beta I_x(a, b) by its continued fraction (Lentz), for the Beta schedule's
@@ -117,6 +120,10 @@ double incomplete_beta(double x, double a, double b) {
     return 1 - std::exp(lbeta + b * std::log1p(-x) + a * std::log(x)) * cf(1 - x, b, a) / b;
 }
 
+torch::Tensor to_f32(const std::vector<double>& v) { return torch::tensor(v, torch::kDouble).to(torch::kFloat); }
+
+}  // namespace
+
 double beta_ppf(double q, double a, double b) {
     if (q <= 0) return 0;
     if (q >= 1) return 1;
@@ -127,10 +134,6 @@ double beta_ppf(double q, double a, double b) {
     }
     return 0.5 * (lo + hi);
 }
-
-torch::Tensor to_f32(const std::vector<double>& v) { return torch::tensor(v, torch::kDouble).to(torch::kFloat); }
-
-}  // namespace
 
 LcmSchedule LcmSchedule::from(const ModelSchedule& m) {
     LcmSchedule l;
@@ -147,7 +150,7 @@ torch::Tensor LcmSchedule::sigma_to_t(const torch::Tensor& sigma) const {
     return dists.abs().argmin(0).view(sigma.sizes()) * 20 + 19;
 }
 
-torch::Tensor LcmSchedule::sigmas(ScheduleKind kind, int steps) const {
+torch::Tensor LcmSchedule::sigmas(ScheduleKind kind, int steps, const ScheduleOverrides& o) const {
     if (kind == ScheduleKind::kAutomatic || kind == ScheduleKind::kUniform) {
         auto t = torch::linspace(999, 19, steps, torch::kFloat);
         auto idx = ((t - 19) / 20).clamp(0, table.sigmas.size(0) - 1);
@@ -156,7 +159,9 @@ torch::Tensor LcmSchedule::sigmas(ScheduleKind kind, int steps) const {
     if (kind == ScheduleKind::kSGMUniform || kind == ScheduleKind::kNormal) {
         // These walk the denoiser's own timesteps: LCM's are 19, 39, ..., 999, mapped back onto
         // its 50-entry table by (t - 19) / 20.
-        const float start = sigma_to_t(table.sigmas[-1]).item<int64_t>(), end = sigma_to_t(table.sigmas[0]).item<int64_t>();
+        const float smax = o.sigma_max > 0 ? static_cast<float>(o.sigma_max) : table.sigmas[-1].item<float>();
+        const float smin = o.sigma_min > 0 ? static_cast<float>(o.sigma_min) : table.sigmas[0].item<float>();
+        const float start = sigma_to_t(torch::tensor(smax)).item<int64_t>(), end = sigma_to_t(torch::tensor(smin)).item<int64_t>();
         const bool sgm = kind == ScheduleKind::kSGMUniform;
         auto ts = torch::linspace(start, end, sgm ? steps + 1 : steps, torch::kFloat);
         if (sgm) ts = ts.slice(0, 0, steps);
@@ -165,14 +170,21 @@ torch::Tensor LcmSchedule::sigmas(ScheduleKind kind, int steps) const {
         sigs.push_back(0.0);
         return to_f32(sigs);
     }
-    return make_sigmas(kind, steps, table);
+    return make_sigmas(kind, steps, table, o);
 }
 
-torch::Tensor make_sigmas(ScheduleKind kind, int steps, const ModelSchedule& model) {
+torch::Tensor make_sigmas(ScheduleKind kind, int steps, const ModelSchedule& model, const ScheduleOverrides& o) {
     if (steps < 1) throw Error(ErrorCode::kInvalidRequest, "Steps must be at least 1.");
     const int n = steps;
-    // A1111 takes the bounds as Python floats from the float32 table.
-    const double smin = model.sigma_min(), smax = model.sigma_max();
+    // A1111 takes the bounds as Python floats from the float32 table, unless its settings name others.
+    const double smin = o.sigma_min > 0 ? o.sigma_min : model.sigma_min();
+    const double smax = o.sigma_max > 0 ? o.sigma_max : model.sigma_max();
+    const bool spans_range = kind == ScheduleKind::kKarras || kind == ScheduleKind::kExponential ||
+                             kind == ScheduleKind::kPolyexponential || kind == ScheduleKind::kSGMUniform ||
+                             kind == ScheduleKind::kNormal || kind == ScheduleKind::kKLOptimal || kind == ScheduleKind::kBeta;
+    if (spans_range && !(smin < smax))
+        throw Error(ErrorCode::kInvalidRequest, "The schedule's min sigma (" + std::to_string(smin) + ") must be below its max sigma (" +
+                                                    std::to_string(smax) + "); change Schedule min sigma or Schedule max sigma.");
     const int64_t T = model.sigmas.size(0);
     switch (kind) {
         case ScheduleKind::kAutomatic:
@@ -180,12 +192,9 @@ torch::Tensor make_sigmas(ScheduleKind kind, int steps, const ModelSchedule& mod
             const double t_max = static_cast<double>(T - 1);
             return append_zero(model.t_to_sigma(torch::linspace(t_max, 0, steps, torch::kFloat)));
         }
-        case ScheduleKind::kKarras: return karras_sigmas(steps, smin, smax);
+        case ScheduleKind::kKarras: return karras_sigmas(steps, smin, smax, o.rho > 0 ? o.rho : 7.0);
         case ScheduleKind::kExponential: return exponential_sigmas(steps, smin, smax);
-        case ScheduleKind::kPolyexponential: {
-            auto ramp = torch::linspace(1, 0, n, torch::kFloat);  // rho = 1
-            return append_zero(torch::exp(ramp * (std::log(smax) - std::log(smin)) + std::log(smin)));
-        }
+        case ScheduleKind::kPolyexponential: return polyexponential_sigmas(steps, smin, smax, o.rho > 0 ? o.rho : 1.0);
         case ScheduleKind::kSGMUniform:
         case ScheduleKind::kNormal: {
             const auto start = model.sigma_to_t(torch::tensor(static_cast<float>(smax)));
@@ -245,7 +254,7 @@ torch::Tensor make_sigmas(ScheduleKind kind, int steps, const ModelSchedule& mod
             return to_f32(sigs);
         }
         case ScheduleKind::kBeta: {
-            const double a = 0.6, b = 0.6;  // A1111's default beta_dist_alpha / beta_dist_beta
+            const double a = o.beta_alpha, b = o.beta_beta;
             std::vector<double> sigs;
             for (int k = 0; k < n; ++k) {
                 const double t = 1.0 - (n == 1 ? 0.0 : static_cast<double>(k) / (n - 1));

@@ -29,8 +29,17 @@ enum class ScheduleKind { kAutomatic, kUniform, kKarras, kExponential, kPolyexpo
 std::optional<ScheduleKind> parse_schedule(const std::string& name);
 const char* schedule_name(ScheduleKind k);
 
+// A1111's schedule settings (Settings > Sampler parameters): the noise range the schedule types
+// span (0 = the model's own), Karras's and Polyexponential's rho (0 = theirs: 7 and 1) and the Beta
+// schedule's distribution. The types that ignore them (Uniform, Simple, DDIM, Align Your Steps)
+// ignore them here too.
+struct ScheduleOverrides {
+    double sigma_min = 0, sigma_max = 0, rho = 0;
+    double beta_alpha = 0.6, beta_beta = 0.6;
+};
+
 // The full sigma list (steps + 1 entries ending in 0) for a k-diffusion sampler.
-torch::Tensor make_sigmas(ScheduleKind kind, int steps, const ModelSchedule& model);
+torch::Tensor make_sigmas(ScheduleKind kind, int steps, const ModelSchedule& model, const ScheduleOverrides& o = {});
 
 // A1111's LCM denoiser: 50 of the 1000 timesteps (t = 19, 39, ..., 999) as its own sigma table,
 // integer timesteps, and its own "Uniform" discretisation.
@@ -38,10 +47,13 @@ struct LcmSchedule {
     ModelSchedule table;
     static LcmSchedule from(const ModelSchedule& m);
     torch::Tensor sigma_to_t(const torch::Tensor& sigma) const;  // int64: argmin|log s - log table| * 20 + 19
-    torch::Tensor sigmas(ScheduleKind kind, int steps) const;
+    torch::Tensor sigmas(ScheduleKind kind, int steps, const ScheduleOverrides& o = {}) const;
 };
 
 torch::Tensor karras_sigmas(int n, double sigma_min, double sigma_max, double rho = 7.0);
 torch::Tensor exponential_sigmas(int n, double sigma_min, double sigma_max);
+torch::Tensor polyexponential_sigmas(int n, double sigma_min, double sigma_max, double rho = 1.0);
+// scipy.stats.beta.ppf for the Beta schedule.
+double beta_ppf(double q, double a, double b);
 
 }  // namespace sdgimp::sampling

@@ -43,6 +43,8 @@ const char* kUsage =
     "      sampler parameters: --eta, --eta-ddim, --s-churn, --s-tmin, --s-tmax, --s-noise, --s-min-uncond (NGMS),\n"
     "      --skip-early-cond, --sgm-noise-multiplier 1, --unipc-variant bh1|bh2, --unipc-order, --unipc-skip-type,\n"
     "      --unipc-lower-order-final 0|1\n"
+    "      schedule settings: --sigma-min, --sigma-max (0: the model's), --rho (0: 7 for Karras, 1 for Polyexponential),\n"
+    "      --beta-alpha 0.6 --beta-beta 0.6 (Beta schedule), --discard-penultimate-sigma 1\n"
     "  img2img --model FILE --init-image IN.png --denoising-strength 0.3 [--noise-multiplier 1 --extra-noise 0]\n"
     "      [txt2img options]\n"
     "  inpaint --model FILE --init-image IN.png --mask MASK.png [--mask-blur 4] [--masked-content 0-3]\n"

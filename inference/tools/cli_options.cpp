@@ -63,7 +63,8 @@ const std::vector<std::string>& request_option_names() {
         "batch-size", "batch-count", "variation-seed", "variation-strength", "resize-seed-from-w", "resize-seed-from-h",
         "rng", "ensd", "clip-skip", "emphasis", "denoising-strength", "mask-blur", "masked-content", "inpaint-full-res",
         "inpaint-padding", "img2img-fix-steps", "eta", "eta-ddim", "s-churn", "s-tmin", "s-tmax", "s-noise", "s-min-uncond",
-        "skip-early-cond", "sgm-noise-multiplier", "tiling", "unipc-variant", "unipc-skip-type", "unipc-order", "unipc-lower-order-final",
+        "skip-early-cond", "sgm-noise-multiplier", "sigma-min", "sigma-max", "rho", "beta-alpha", "beta-beta",
+        "discard-penultimate-sigma", "tiling", "unipc-variant", "unipc-skip-type", "unipc-order", "unipc-lower-order-final",
         "inpainting-mask-weight", "enable-hr", "hr-scale", "hr-resize-x", "hr-resize-y", "hr-upscaler", "hr-second-pass-steps",
         "hr-sampler", "hr-scheduler", "hr-prompt", "hr-negative-prompt", "hr-checkpoint", "soft-inpainting", "soft-schedule-bias",
         "soft-preservation-strength", "soft-transition-contrast", "soft-mask-influence", "soft-difference-threshold",
@@ -113,6 +114,12 @@ GenerateRequest request_from_options(const Options& o) {
     r.s_min_uncond = o.get_double("s-min-uncond", r.s_min_uncond);
     r.skip_early_cond = o.get_double("skip-early-cond", r.skip_early_cond);
     if (o.has("sgm-noise-multiplier")) r.sgm_noise_multiplier = o.get_int("sgm-noise-multiplier", 0) != 0;
+    r.schedule_sigma_min = o.get_double("sigma-min", r.schedule_sigma_min);
+    r.schedule_sigma_max = o.get_double("sigma-max", r.schedule_sigma_max);
+    r.schedule_rho = o.get_double("rho", r.schedule_rho);
+    r.beta_dist_alpha = o.get_double("beta-alpha", r.beta_dist_alpha);
+    r.beta_dist_beta = o.get_double("beta-beta", r.beta_dist_beta);
+    if (o.has("discard-penultimate-sigma")) r.always_discard_next_to_last_sigma = o.get_int("discard-penultimate-sigma", 0) != 0;
     if (o.has("tiling")) r.tiling = o.get_int("tiling", 0) != 0;
     r.unipc_variant = o.get("unipc-variant", r.unipc_variant);
     r.unipc_skip_type = o.get("unipc-skip-type", r.unipc_skip_type);

@@ -5,6 +5,7 @@
 
 #include "support/oracle.h"
 #include "request.h"
+#include "status.h"
 #include "text/infotext.h"
 
 using namespace sdgimp;
@@ -121,6 +122,80 @@ TEST(Infotext, PythonFloatRepr) {
     EXPECT_EQ(text::python_float_repr(1e16), "1e+16");
     EXPECT_EQ(text::python_float_repr(123456789012345.0), "123456789012345.0");
     EXPECT_EQ(text::python_float_repr(-2.5), "-2.5");
+}
+
+// A1111's schedule settings: written where its get_sigmas writes them (after the img2img noise
+// multiplier, before the extra noise, the SGM noise multiplier and the sampler's parameters), read
+// back by "paste parameters"; a text without them means the model's range and the schedule's rho.
+TEST(Infotext, ScheduleSettingsRoundTrip) {
+    GenerateRequest r;
+    r.prompt = "a lighthouse";
+    r.sampler = "Euler";
+    r.schedule = "Karras";
+    r.schedule_sigma_min = 0.1;
+    r.schedule_sigma_max = 10;
+    r.schedule_rho = 5;
+    r.always_discard_next_to_last_sigma = true;
+    r.s_churn = 0.5;
+    r.sgm_noise_multiplier = true;
+    const std::string text = text::create_infotext(generation_info(r, {}, 42, 42, false));
+    EXPECT_NE(text.find("Discard penultimate sigma: True, Schedule min sigma: 0.1, Schedule max sigma: 10.0, Schedule rho: 5.0, "
+                        "SGM noise multiplier: True, Sigma churn: 0.5, Version"),
+              std::string::npos) << text;
+    GenerateRequest back;
+    EXPECT_TRUE(apply_parameters(text, &back).empty()) << text;
+    EXPECT_EQ(back.schedule_sigma_min, 0.1);
+    EXPECT_EQ(back.schedule_sigma_max, 10);
+    EXPECT_EQ(back.schedule_rho, 5);
+    EXPECT_TRUE(back.always_discard_next_to_last_sigma);
+
+    // img2img: after "Noise multiplier", before "Extra noise"; Beta records its distribution.
+    GenerateRequest b;
+    b.sampler = "DPM++ 2M";
+    b.schedule = "Beta";
+    b.beta_dist_alpha = 0.4;
+    b.beta_dist_beta = 0.7;
+    b.noise_multiplier = 0.9;
+    b.extra_noise = 0.1;
+    const std::string tb = text::create_infotext(generation_info(b, {}, 1, 1, true));
+    EXPECT_NE(tb.find("Noise multiplier: 0.9, Beta schedule alpha: 0.4, Beta schedule beta: 0.7, Extra noise: 0.1"), std::string::npos) << tb;
+    GenerateRequest back_b;
+    back_b.schedule_rho = 3;  // a text without the key means the schedule's own rho again
+    apply_parameters(tb, &back_b);
+    EXPECT_EQ(back_b.beta_dist_alpha, 0.4);
+    EXPECT_EQ(back_b.beta_dist_beta, 0.7);
+    EXPECT_EQ(back_b.schedule_rho, 0);
+
+    // The timestep samplers never build a sigma list, and rho is recorded only for the schedules that
+    // take one and only when it is not theirs; a sampler that discards by itself records no discard.
+    GenerateRequest d;
+    d.sampler = "DDIM";
+    d.schedule_sigma_min = 0.1;
+    d.always_discard_next_to_last_sigma = true;
+    EXPECT_EQ(text::create_infotext(generation_info(d, {}, 1, 1, false)).find("sigma"), std::string::npos);
+    GenerateRequest e;
+    e.sampler = "DPM2";
+    e.schedule = "Exponential";
+    e.schedule_rho = 5;
+    e.always_discard_next_to_last_sigma = true;
+    const std::string te = text::create_infotext(generation_info(e, {}, 1, 1, false));
+    EXPECT_EQ(te.find("rho"), std::string::npos) << te;
+    EXPECT_EQ(te.find("Discard"), std::string::npos) << te;
+    e.schedule = "Karras";
+    e.schedule_rho = 7;
+    EXPECT_EQ(text::create_infotext(generation_info(e, {}, 1, 1, false)).find("rho"), std::string::npos);
+    // Out of range: one sentence naming the setting.
+    GenerateRequest bad = r;
+    bad.schedule_sigma_min = 12;
+    try {
+        validate(bad);
+        ADD_FAILURE() << "accepted";
+    } catch (const Error& err) {
+        EXPECT_STREQ(err.what(), "Schedule min sigma must be below Schedule max sigma.");
+    }
+    bad = r;
+    bad.beta_dist_alpha = 3;
+    EXPECT_THROW(validate(bad), Error);
 }
 
 TEST(Infotext, QuoteRoundTrip) {

@@ -2,9 +2,12 @@
 // lists of every schedule type the engine offers, against oracle/math.
 #include <gtest/gtest.h>
 
+#include "pipeline/generate.h"
+#include "request.h"
 #include "sampling/noise.h"
 #include "sampling/schedules.h"
 #include "status.h"
+#include "text/infotext.h"
 #include "support/oracle.h"
 #include "support/tensor_file.h"
 
@@ -17,6 +20,26 @@ sampling::NoiseSource source(const std::string& s) {
 }
 
 double tolerance(sampling::NoiseSource s) { return s == sampling::NoiseSource::kCPU ? 0.0 : 5e-6; }
+
+// The keys between "Schedule type" and "Version" of a request's parameters text, as "key: value".
+std::vector<std::string> recorded_schedule_keys(const GenerateRequest& r) {
+    const std::string text = text::create_infotext(generation_info(r, {}, 1, 1, false));
+    std::vector<std::string> keys;
+    for (const auto& [k, v] : text::parse_infotext(text)) {
+        for (const char* want : {"Discard penultimate sigma", "Schedule min sigma", "Schedule max sigma", "Schedule rho",
+                                 "Beta schedule alpha", "Beta schedule beta"})
+            if (k == want && v && text.find(std::string(want) + ": ") != std::string::npos) keys.push_back(k + ": " + v->to_string());
+    }
+    return keys;
+}
+
+// The same keys of the oracle's extra_generation_params, in A1111's order.
+std::vector<std::string> oracle_schedule_keys(const nlohmann::ordered_json& extra) {
+    std::vector<std::string> keys;
+    for (const auto& [k, v] : extra.items())
+        if (k != "Schedule type") keys.push_back(k + ": " + (v.is_string() ? v.get<std::string>() : v.dump()));
+    return keys;
+}
 
 }  // namespace
 
@@ -82,6 +105,117 @@ TEST(OracleMath, SigmaSchedules) {
     std::cout << "schedules checked: " << checked << "\n";
     EXPECT_GT(checked, 0);
     EXPECT_EQ(not_offered, 0) << "every A1111 schedule type is offered";
+}
+
+// A1111's schedule settings (min/max sigma, rho, the forced next-to-last discard, Beta's alpha and
+// beta): the sigma list the engine hands the sampler and the keys its parameters text records.
+TEST(OracleMath, ScheduleSettings) {
+    // Ordered: the recorded keys are compared in A1111's order.
+    const auto meta = nlohmann::ordered_json::parse(test::read_text(test::oracle_dir() + "/math/schedules.json"));
+    const auto model = sampling::ModelSchedule::linear(0.00085, 0.012, 1000);
+    int checked = 0, not_offered = 0;
+    auto check = [&](GenerateRequest r, const nlohmann::ordered_json& c) {
+        const auto s = pipeline::sampling_settings(r);
+        const auto got = pipeline::sampler_sigmas(s, model, r.steps);
+        auto want = torch::tensor(c["values"].get<std::vector<double>>(), torch::kDouble);
+        EXPECT_TRUE(test::all_close(got, want, 1e-7, 1e-6)) << got << want;
+        EXPECT_EQ(recorded_schedule_keys(r), oracle_schedule_keys(c["extra_generation_params"]));
+        ++checked;
+    };
+    for (const auto& c : meta["variants"]) {
+        SCOPED_TRACE(c["variant"].get<std::string>() + " " + c["scheduler"].get<std::string>() + " " + std::to_string(c["steps"].get<int>()));
+        if (c["kind"] != "sigmas") continue;
+        GenerateRequest r;
+        r.sampler = c["sampler"];
+        r.schedule = c["scheduler"];
+        r.steps = c["steps"];
+        bool offered = true;
+        for (const auto& [k, v] : c["options"].items()) {
+            if (k == "sigma_min") r.schedule_sigma_min = v;
+            else if (k == "sigma_max") r.schedule_sigma_max = v;
+            else if (k == "rho") r.schedule_rho = v;
+            else if (k == "beta_dist_alpha") r.beta_dist_alpha = v;
+            else if (k == "beta_dist_beta") r.beta_dist_beta = v;
+            else if (k == "always_discard_next_to_last_sigma") r.always_discard_next_to_last_sigma = v;
+            else offered = false;
+        }
+        if (!offered) {
+            ++not_offered;
+            continue;
+        }
+        check(r, c);
+    }
+    // The forced discard on a sampler that keeps the next-to-last sigma, for every schedule type, and
+    // the Beta schedule's recorded distribution.
+    for (const auto& c : meta["by_scheduler"]) {
+        if (c["kind"] != "sigmas" || c.value("model_is_sdxl", false)) continue;
+        SCOPED_TRACE(c["scheduler"].get<std::string>() + " " + std::to_string(c["steps"].get<int>()));
+        GenerateRequest r;
+        r.sampler = "Euler";
+        r.schedule = c["scheduler"];
+        r.steps = c["steps"];
+        r.always_discard_next_to_last_sigma = c["discard_next_to_last_sigma"];
+        check(r, c);
+    }
+    std::cout << "schedule settings checked: " << checked << ", not offered: " << not_offered << "\n";
+    EXPECT_GT(checked, 0);
+}
+
+// Settings the oracle does not vary, against k-diffusion's and A1111's formulas written out here.
+TEST(ScheduleSettings, RhoBetaAndRangeFollowTheFormulas) {
+    const auto model = sampling::ModelSchedule::linear(0.00085, 0.012, 1000);
+    sampling::ScheduleOverrides o;
+    o.sigma_min = 0.5;
+    o.sigma_max = 8;
+    o.rho = 3;
+    const auto karras = sampling::make_sigmas(sampling::ScheduleKind::kKarras, 5, model, o);
+    const auto poly = sampling::make_sigmas(sampling::ScheduleKind::kPolyexponential, 5, model, o);
+    const auto kl = sampling::make_sigmas(sampling::ScheduleKind::kKLOptimal, 5, model, o);
+    for (int i = 0; i < 5; ++i) {
+        const double ramp = i / 4.0;
+        const double k = std::pow(std::pow(8.0, 1 / 3.0) + ramp * (std::pow(0.5, 1 / 3.0) - std::pow(8.0, 1 / 3.0)), 3.0);
+        EXPECT_NEAR(karras[i].item<double>(), k, 1e-5 * k);
+        const double p = std::exp(std::pow(1 - ramp, 3.0) * (std::log(8.0) - std::log(0.5)) + std::log(0.5));
+        EXPECT_NEAR(poly[i].item<double>(), p, 1e-5 * p);
+    }
+    for (int i = 0; i <= 5; ++i) {
+        const double f = i / 5.0, t = std::tan(f * std::atan(0.5) + (1 - f) * std::atan(8.0));
+        EXPECT_NEAR(kl[i].item<double>(), t, 1e-5 * t);
+    }
+    EXPECT_EQ(karras[5].item<double>(), 0.0);
+    // The Beta schedule walks the distribution's quantiles: its CDF at each sigma gives 1, 0.8, ..., 0 back.
+    o = {};
+    o.beta_alpha = 0.3;
+    o.beta_beta = 0.9;
+    const auto beta = sampling::make_sigmas(sampling::ScheduleKind::kBeta, 6, model, o);
+    const double smin = model.sigma_min(), smax = model.sigma_max();
+    for (int i = 0; i < 6; ++i) {
+        const double x = (beta[i].item<double>() - smin) / (smax - smin);
+        // The CDF of Beta(0.3, 0.9) at x, integrated numerically (substituting u = x^(1/a) keeps it smooth).
+        const double a = 0.3, b = 0.9;
+        double integral = 0;
+        const int n = 200000;
+        const double top = std::pow(std::max(x, 0.0), a);
+        for (int k = 0; k < n; ++k) {
+            const double u = (k + 0.5) / n * top;
+            integral += std::pow(1 - std::pow(u, 1 / a), b - 1) / a;
+        }
+        integral *= top / n;
+        const double norm = std::exp(std::lgamma(a) + std::lgamma(b) - std::lgamma(a + b));
+        EXPECT_NEAR(integral / norm, 1.0 - i / 5.0, 2e-4) << i;
+    }
+    // A range that is not one: a clear sentence, not a NaN schedule.
+    o = {};
+    o.sigma_min = 20;
+    try {
+        sampling::make_sigmas(sampling::ScheduleKind::kKarras, 5, model, o);
+        ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("Schedule min sigma"), std::string::npos) << e.what();
+    }
+    // Schedules that ignore the range ignore it here too, as in A1111.
+    EXPECT_TRUE(torch::equal(sampling::make_sigmas(sampling::ScheduleKind::kSimple, 5, model, o),
+                             sampling::make_sigmas(sampling::ScheduleKind::kSimple, 5, model)));
 }
 
 TEST(OracleMath, Slerp) {

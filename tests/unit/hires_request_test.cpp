@@ -234,6 +234,30 @@ TEST(HiresRequest, WireRoundTrip) {
     EXPECT_EQ(back.hr_negative_prompt, "n2");
 }
 
+// The hires pass builds its own sigma list after the first pass has sampled: keys only it records
+// (its schedule's settings, the extra noise of its img2img start) follow the first pass's; the wire
+// carries the schedule settings.
+TEST(HiresRequest, SecondPassScheduleKeysAndWire) {
+    GenerateRequest r = hires(512, 512, 2);
+    r.sampler = "Euler a";  // "Automatic": the model's own list, no settings recorded in the first pass
+    r.hr_schedule = "Beta";
+    r.beta_dist_alpha = 0.5;
+    r.schedule_sigma_max = 12;
+    r.extra_noise = 0.2;
+    r.eta_ancestral = 0.8;
+    const std::string text = text::create_infotext(generation_info(r, {}, 1, 1, false));
+    EXPECT_NE(text.find("Hires upscaler: Latent, Eta: 0.8, Schedule max sigma: 12.0, Beta schedule alpha: 0.5, "
+                        "Beta schedule beta: 0.6, Extra noise: 0.2, Version"),
+              std::string::npos) << text;
+    r.always_discard_next_to_last_sigma = true;
+    r.schedule_rho = 4;
+    const GenerateRequest back = wire::request_from_json(wire::request_to_json(r));
+    EXPECT_EQ(back.schedule_sigma_max, 12);
+    EXPECT_EQ(back.beta_dist_alpha, 0.5);
+    EXPECT_EQ(back.schedule_rho, 4);
+    EXPECT_TRUE(back.always_discard_next_to_last_sigma);
+}
+
 // The refiner's keys come last (A1111 adds them when sampling switches), "Hires refiner" only for
 // a pass choice other than A1111's default; the wire carries the three fields.
 TEST(RefinerRequest, RecordOrderPasteAndWire) {

@@ -160,7 +160,10 @@ TEST(XYPlot, A1111sFurtherAxes) {
              {"Sigma max", &GenerateRequest::s_tmax}, {"Sigma noise", &GenerateRequest::s_noise},
              {"Negative Guidance minimum sigma", &GenerateRequest::s_min_uncond}, {"Skip Early CFG", &GenerateRequest::skip_early_cond},
              {"Initial noise multiplier", &GenerateRequest::noise_multiplier}, {"Extra noise", &GenerateRequest::extra_noise},
-             {"Cond. Image Mask Weight", &GenerateRequest::inpainting_mask_weight}}) {
+             {"Cond. Image Mask Weight", &GenerateRequest::inpainting_mask_weight},
+             {"Schedule min sigma", &GenerateRequest::schedule_sigma_min}, {"Schedule max sigma", &GenerateRequest::schedule_sigma_max},
+             {"Schedule rho", &GenerateRequest::schedule_rho}, {"Beta schedule alpha", &GenerateRequest::beta_dist_alpha},
+             {"Beta schedule beta", &GenerateRequest::beta_dist_beta}}) {
         r = base;
         apply_xy_value(&r, parse_xy_axis(field, "0.25, 0.75", base), 1);
         EXPECT_EQ(r.*member, 0.75) << field;
@@ -172,6 +175,13 @@ TEST(XYPlot, A1111sFurtherAxes) {
     EXPECT_EQ(sgm.values, (std::vector<std::string>{"True", "False", "False"}));
     apply_xy_value(&r, sgm, 0);
     EXPECT_TRUE(r.sgm_noise_multiplier);
+    const XYAxis discard = parse_xy_axis("Always discard next-to-last sigma", "TRUE, false", base);
+    EXPECT_EQ(discard.values, (std::vector<std::string>{"True", "False"}));
+    apply_xy_value(&r, discard, 0);
+    EXPECT_TRUE(r.always_discard_next_to_last_sigma);
+    apply_xy_value(&r, discard, 1);
+    EXPECT_FALSE(r.always_discard_next_to_last_sigma);
+    EXPECT_EQ(error_of("Schedule rho", "5, steep", base), "The Schedule rho values must be numbers separated by commas, not \"steep\".");
     const XYAxis rng = parse_xy_axis("RNG source", "cpu, NV", base);
     apply_xy_value(&r, rng, 0);
     EXPECT_EQ(r.rng, "CPU");
