@@ -74,6 +74,8 @@ const std::vector<std::string>& hires_upscaler_names() {
     return n;
 }
 
+bool zero_terminal_snr(const GenerateRequest& r) { return r.noise_schedule == "Zero Terminal SNR"; }
+
 bool is_latent_upscaler(const std::string& name) {
     const auto& n = hires_upscaler_names();
     return std::find(n.begin(), n.begin() + 6, name) != n.begin() + 6;
@@ -173,6 +175,8 @@ void validate(const GenerateRequest& r) {
         bad("Schedule min and max sigma must be between 0 (the model's own) and 1000.");
     if (r.schedule_sigma_min > 0 && r.schedule_sigma_max > 0 && !(r.schedule_sigma_min < r.schedule_sigma_max))
         bad("Schedule min sigma must be below Schedule max sigma.");
+    if (r.noise_schedule != "Default" && r.noise_schedule != "Zero Terminal SNR")
+        bad("The noise schedule must be \"Default\" or \"Zero Terminal SNR\", not \"" + r.noise_schedule + "\".");
     if (!(r.schedule_rho >= 0 && r.schedule_rho <= 100)) bad("Schedule rho must be between 0 (the schedule's own) and 100.");
     if (!(r.beta_dist_alpha >= 0.01 && r.beta_dist_alpha <= 1) || !(r.beta_dist_beta >= 0.01 && r.beta_dist_beta <= 1))
         bad("Beta schedule alpha and beta must be between 0.01 and 1.");
@@ -262,14 +266,16 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     if (num("Extra noise", &d)) r->extra_noise = d;
     std::string sgm;
     if (str("SGM noise multiplier", &sgm)) r->sgm_noise_multiplier = sgm == "True";
-    // The parser gives min/max sigma and rho 0 (the model's and schedule's own) where the text has none.
-    if (num("Schedule min sigma", &d)) r->schedule_sigma_min = d;
-    if (num("Schedule max sigma", &d)) r->schedule_sigma_max = d;
-    if (num("Schedule rho", &d)) r->schedule_rho = d;
-    if (num("Beta schedule alpha", &d)) r->beta_dist_alpha = d;
-    if (num("Beta schedule beta", &d)) r->beta_dist_beta = d;
+    // The schedule settings: A1111 (1.8 and later) records each that is not its default, so a text
+    // without one was made with the default, and pasting puts that back.
+    r->schedule_sigma_min = num("Schedule min sigma", &d) ? d : 0;
+    r->schedule_sigma_max = num("Schedule max sigma", &d) ? d : 0;
+    r->schedule_rho = num("Schedule rho", &d) ? d : 0;
+    r->beta_dist_alpha = num("Beta schedule alpha", &d) ? d : 0.6;
+    r->beta_dist_beta = num("Beta schedule beta", &d) ? d : 0.6;
     std::string discard;
-    if (str("Discard penultimate sigma", &discard)) r->always_discard_next_to_last_sigma = discard == "True";
+    r->always_discard_next_to_last_sigma = str("Discard penultimate sigma", &discard) && discard == "True";
+    if (!str("Noise Schedule", &r->noise_schedule)) r->noise_schedule = "Default";
     std::string tiling;
     if (str("Tiling", &tiling)) r->tiling = tiling == "True";
     std::string soft;
@@ -323,7 +329,7 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
         "Soft inpainting mask influence", "Soft inpainting difference threshold", "Soft inpainting difference contrast",
         "Noise multiplier", "Extra noise", "Refiner", "Refiner switch at", "Hires refiner",
         "Refiner switch by sampling steps", "Schedule min sigma", "Schedule max sigma", "Schedule rho", "Beta schedule alpha",
-        "Beta schedule beta", "Discard penultimate sigma"};
+        "Beta schedule beta", "Discard penultimate sigma", "Noise Schedule"};
     // What the parser adds for an empty text is its defaults; only other values were really given.
     static const text::InfoParams defaults = text::parse_infotext("");
     for (const auto& [key, value] : p) {
@@ -422,7 +428,7 @@ void add_hires_info(const GenerateRequest& r, const ModelIdentity& model, text::
 }  // namespace
 
 void add_early_info(text::GenerationInfo* g, const std::vector<std::pair<std::string, text::InfoValue>>& keys) {
-    const std::vector<std::string> later = {"Lora hashes", "TI hashes", "Emphasis", "Noise multiplier", "Extra noise", "Eta DDIM",
+    const std::vector<std::string> later = {"Lora hashes", "TI hashes", "Emphasis", "Noise Schedule", "Noise multiplier", "Extra noise", "Eta DDIM",
                                             "Eta", "Sigma churn", "Sigma tmin", "Sigma tmax", "Sigma noise", "Skip Early CFG", "NGMS",
                                             "SGM noise multiplier"};
     auto at = std::find_if(g->extra.begin(), g->extra.end(),
@@ -479,6 +485,8 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     // Set when A1111 samples (after the prompts' keys): img2img's noise multiplier before the
     // sampler starts, then the sigma list's keys, the extra noise (img2img), the SGM noise multiplier
     // (txt2img), the sampler's parameters and the guidance skips; a hires pass's own keys after them.
+    // Set as the model's alphas are put in place, just before sampling.
+    if (zero_terminal_snr(r)) g.extra.emplace_back("Noise Schedule", text::InfoValue::str(r.noise_schedule));
     if (img2img && r.noise_multiplier != 1.0) g.extra.emplace_back("Noise multiplier", text::InfoValue::real(r.noise_multiplier));
     for (auto& kv : schedule_keys(r, r.sampler, r.schedule)) g.extra.push_back(std::move(kv));
     if (img2img && r.extra_noise > 0) g.extra.emplace_back("Extra noise", text::InfoValue::real(r.extra_noise));

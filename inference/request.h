@@ -41,6 +41,8 @@ struct GenerateRequest {
     double schedule_sigma_min = 0, schedule_sigma_max = 0, schedule_rho = 0;
     double beta_dist_alpha = 0.6, beta_dist_beta = 0.6;
     bool always_discard_next_to_last_sigma = false;
+    bool old_karras_sigmas = false;  // A1111's "Use old karras scheduler sigmas (0.1 to 10)"; not recorded
+    std::string noise_schedule = "Default";  // A1111's "Noise schedule for sampling": Default or Zero Terminal SNR
     std::string unipc_variant = "bh1", unipc_skip_type = "time_uniform";
     int unipc_order = 3;
     bool unipc_lower_order_final = true;
@@ -97,6 +99,9 @@ struct GenerateRequest {
 // ("None", "Lanczos", "Nearest"); learned ones are named as Engine::upscale names them.
 const std::vector<std::string>& hires_upscaler_names();
 bool is_latent_upscaler(const std::string& name);
+
+// Whether the request samples on A1111's "Zero Terminal SNR" noise schedule.
+bool zero_terminal_snr(const GenerateRequest& r);
 
 // The hires pass's size as A1111 computes it (calculate_target_resolution): the size the first
 // pass is enlarged to, and the latent rows/columns then cut from each side's total.

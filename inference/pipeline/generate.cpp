@@ -54,6 +54,7 @@ SamplingSettings sampling_settings(const GenerateRequest& r) {
     s.schedule_overrides.beta_alpha = r.beta_dist_alpha;
     s.schedule_overrides.beta_beta = r.beta_dist_beta;
     s.always_discard_next_to_last_sigma = r.always_discard_next_to_last_sigma;
+    s.schedule_overrides.old_karras_range = r.old_karras_sigmas;
     s.noise_multiplier = r.noise_multiplier;
     s.extra_noise = r.extra_noise;
     s.unipc.variant = r.unipc_variant;
@@ -161,7 +162,7 @@ GeneratedBatch generate_txt2img(const SDModel& m, const text::ClipTokenizer& tok
         // image (mask 1, latent of mid-grey; the posterior mean stands in for its unseeded sample).
         concat = full_mask_concat(m, torch::zeros({1, 3, r.height, r.width}));
     }
-    const LatentModel lm = m.latent_model();
+    const LatentModel lm = m.latent_model(zero_terminal_snr(r));
     std::unique_ptr<HiresPass> hires;
     if (r.enable_hr) hires = std::make_unique<HiresPass>(m, tok, r, hooks);
     int iteration = 0;
@@ -185,7 +186,7 @@ std::optional<RefinerRun> refiner_for_pass(const RunHooks& hooks, const text::Cl
     const auto cond = encode_run_cached(nullptr, *hooks.refiner, tok, prompt, negative, schedule_steps(r), r.batch_size, r.cfg_scale,
                                         text_settings(r, hooks), hires_steps);
     RefinerRun rf;
-    rf.lm = hooks.refiner->latent_model();
+    rf.lm = hooks.refiner->latent_model(zero_terminal_snr(r));
     rf.codec = hooks.refiner->codec();
     rf.guidance = [cond](int call) { return cond->at(call); };
     rf.switch_at = hooks.refiner_switch_at;
@@ -218,7 +219,7 @@ GeneratedBatch generate_img2img(const SDModel& m, const text::ClipTokenizer& tok
     GenerateRequest sized = r;
     sized.width = static_cast<int>(init.size(3));
     sized.height = static_cast<int>(init.size(2));
-    const LatentModel lm = m.latent_model();
+    const LatentModel lm = m.latent_model(zero_terminal_snr(r));
     torch::Tensor concat;
     if (m.cfg.unet.in_channels == 9) {
         // An inpainting model without a mask: A1111 conditions it on a full mask over the image

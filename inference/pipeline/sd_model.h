@@ -77,7 +77,8 @@ struct SDModel {
     // precision); `key` names the set, so an unchanged one costs nothing. nullptr / "": none.
     void set_hypernetworks(std::shared_ptr<const models::HypernetworkSet> set, const std::string& key);
     std::string hypernetwork_key;
-    LatentModel latent_model() const;
+    // zero_terminal_snr: sampled on A1111's "Zero Terminal SNR" noise schedule instead of the model's.
+    LatentModel latent_model(bool zero_terminal_snr = false) const;
     ImageCodec codec() const;
 };
 

@@ -35,6 +35,18 @@ ModelSchedule ModelSchedule::linear(double start, double end, int timesteps) {
     return s;
 }
 
+ModelSchedule ModelSchedule::zero_terminal_snr() const {
+    auto root = alphas_cumprod.sqrt();
+    const auto first = root[0].clone(), last = root[-1].clone();
+    root = (root - last) * (first / (first - last));
+    ModelSchedule s;
+    s.alphas_cumprod = root.pow(2);
+    s.alphas_cumprod[-1] = 4.8973451890853435e-08;
+    s.sigmas = ((1 - s.alphas_cumprod) / s.alphas_cumprod).pow(0.5);
+    s.log_sigmas = s.sigmas.log();
+    return s;
+}
+
 torch::Tensor ModelSchedule::sigma_to_t(const torch::Tensor& sigma) const {
     auto log_sigma = sigma.log();
     auto dists = log_sigma - log_sigmas.unsqueeze(1);
@@ -159,8 +171,8 @@ torch::Tensor LcmSchedule::sigmas(ScheduleKind kind, int steps, const ScheduleOv
     if (kind == ScheduleKind::kSGMUniform || kind == ScheduleKind::kNormal) {
         // These walk the denoiser's own timesteps: LCM's are 19, 39, ..., 999, mapped back onto
         // its 50-entry table by (t - 19) / 20.
-        const float smax = o.sigma_max > 0 ? static_cast<float>(o.sigma_max) : table.sigmas[-1].item<float>();
-        const float smin = o.sigma_min > 0 ? static_cast<float>(o.sigma_min) : table.sigmas[0].item<float>();
+        const float smax = o.sigma_max > 0 ? static_cast<float>(o.sigma_max) : o.old_karras_range ? 10.0f : table.sigmas[-1].item<float>();
+        const float smin = o.sigma_min > 0 ? static_cast<float>(o.sigma_min) : o.old_karras_range ? 0.1f : table.sigmas[0].item<float>();
         const float start = sigma_to_t(torch::tensor(smax)).item<int64_t>(), end = sigma_to_t(torch::tensor(smin)).item<int64_t>();
         const bool sgm = kind == ScheduleKind::kSGMUniform;
         auto ts = torch::linspace(start, end, sgm ? steps + 1 : steps, torch::kFloat);
@@ -177,8 +189,8 @@ torch::Tensor make_sigmas(ScheduleKind kind, int steps, const ModelSchedule& mod
     if (steps < 1) throw Error(ErrorCode::kInvalidRequest, "Steps must be at least 1.");
     const int n = steps;
     // A1111 takes the bounds as Python floats from the float32 table, unless its settings name others.
-    const double smin = o.sigma_min > 0 ? o.sigma_min : model.sigma_min();
-    const double smax = o.sigma_max > 0 ? o.sigma_max : model.sigma_max();
+    const double smin = o.sigma_min > 0 ? o.sigma_min : o.old_karras_range ? 0.1 : model.sigma_min();
+    const double smax = o.sigma_max > 0 ? o.sigma_max : o.old_karras_range ? 10.0 : model.sigma_max();
     const bool spans_range = kind == ScheduleKind::kKarras || kind == ScheduleKind::kExponential ||
                              kind == ScheduleKind::kPolyexponential || kind == ScheduleKind::kSGMUniform ||
                              kind == ScheduleKind::kNormal || kind == ScheduleKind::kKLOptimal || kind == ScheduleKind::kBeta;

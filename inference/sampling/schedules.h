@@ -13,6 +13,10 @@ namespace sdgimp::sampling {
 struct ModelSchedule {
     torch::Tensor alphas_cumprod, sigmas, log_sigmas;  // float32 [T]
     static ModelSchedule linear(double linear_start, double linear_end, int timesteps);
+    // A1111's "Zero Terminal SNR" noise schedule: sqrt(alphas_cumprod) shifted to end at zero and
+    // scaled back to its first value (float32, as A1111 rescales the model's buffer), the last entry
+    // then set to 4.8973451890853435e-08 so the final sigma stays finite.
+    ModelSchedule zero_terminal_snr() const;
     double sigma_min() const { return sigmas[0].item<double>(); }
     double sigma_max() const { return sigmas[-1].item<double>(); }
     // k-diffusion's continuous conversions (log-linear interpolation of the table).
@@ -36,6 +40,7 @@ const char* schedule_name(ScheduleKind k);
 struct ScheduleOverrides {
     double sigma_min = 0, sigma_max = 0, rho = 0;
     double beta_alpha = 0.6, beta_beta = 0.6;
+    bool old_karras_range = false;  // A1111's compatibility setting: 0.1 to 10 where no range is given
 };
 
 // The full sigma list (steps + 1 entries ending in 0) for a k-diffusion sampler.

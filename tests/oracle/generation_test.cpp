@@ -1214,6 +1214,73 @@ TEST(OracleNets, EngineImg2ImgNoiseSettings) {
     EXPECT_EQ(hires(h, &t1), hires(h, &t2));
 }
 
+// A1111's "Zero Terminal SNR" noise schedule reaches every pass that samples (txt2img, the hires
+// pass, img2img): the engine's images equal the pipeline's on a model whose schedule was rescaled by
+// hand; the text records it where A1111 does and pasting puts it back.
+TEST(OracleNets, EngineZeroTerminalSnrSchedule) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    const std::string ckpt = models.front().checkpoints.front();
+    Engine engine;
+    ASSERT_TRUE(engine.load_model({ckpt, "", test::vocab_path()}, nullptr).ok);
+    auto rescaled = pipeline::load_sd_model(ckpt);
+    rescaled->schedule = rescaled->schedule.zero_terminal_snr();
+    text::ClipTokenizer tok(test::vocab_path());
+    auto pixels = [](const std::vector<uint8_t>& p, int w, int h) {
+        return torch::from_blob(const_cast<uint8_t*>(p.data()), {h, w, 3}, torch::kUInt8).to(torch::kInt);
+    };
+    GenerateRequest r;
+    r.prompt = "a red house";
+    r.sampler = "DPM++ 2M";
+    r.steps = 4;
+    r.width = r.height = 64;
+    r.seed = 7;
+    std::vector<GeneratedImage> plain, z;
+    ASSERT_TRUE(engine.txt2img(r, {}, &plain).ok);
+    GenerateRequest zr = r;
+    zr.noise_schedule = "Zero Terminal SNR";
+    Status st = engine.txt2img(zr, {}, &z);
+    ASSERT_TRUE(st.ok) << st.message;
+    EXPECT_NE(z[0].image.pixels, plain[0].image.pixels);
+    auto want = pipeline::generate_txt2img(*rescaled, tok, pipeline::with_resolved_seeds(r), {});
+    EXPECT_LE((pixels(z[0].image.pixels, 64, 64) - want.images[0].to(torch::kInt)).abs().max().item<int>(), 1);
+    EXPECT_NE(z[0].infotext.find("Noise Schedule: Zero Terminal SNR, Version"), std::string::npos) << z[0].infotext;
+    GenerateRequest back;
+    EXPECT_TRUE(apply_parameters(z[0].infotext, &back).empty());
+    EXPECT_EQ(back.noise_schedule, "Zero Terminal SNR");
+    EXPECT_TRUE(apply_parameters(plain[0].infotext, &back).empty());
+    EXPECT_EQ(back.noise_schedule, "Default");
+
+    GenerateRequest h = zr;
+    h.enable_hr = true;
+    h.hr_scale = 1.5;
+    h.denoising_strength = 0.5;
+    st = engine.txt2img(h, {}, &z);
+    ASSERT_TRUE(st.ok) << st.message;
+    GenerateRequest hd = h;
+    hd.noise_schedule = "Default";
+    want = pipeline::generate_txt2img(*rescaled, tok, pipeline::with_resolved_seeds(hd), {});
+    EXPECT_LE((pixels(z[0].image.pixels, 96, 96) - want.images[0].to(torch::kInt)).abs().max().item<int>(), 1);
+
+    Image img{64, 64, 3, std::vector<uint8_t>(64 * 64 * 3)};
+    for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>((i * 7) % 251);
+    GenerateRequest i2i = zr;
+    i2i.denoising_strength = 0.4;
+    st = engine.img2img(i2i, img, {}, &z);
+    ASSERT_TRUE(st.ok) << st.message;
+    GenerateRequest id = i2i;
+    id.noise_schedule = "Default";
+    const auto init = torch::from_blob(img.pixels.data(), {1, 64, 64, 3}, torch::kUInt8).permute({0, 3, 1, 2}).to(torch::kFloat) / 127.5 - 1;
+    want = pipeline::generate_img2img(*rescaled, tok, pipeline::with_resolved_seeds(id), init, {});
+    EXPECT_LE((pixels(z[0].image.pixels, 64, 64) - want.images[0].to(torch::kInt)).abs().max().item<int>(), 1);
+
+    zr.noise_schedule = "Zero terminal";
+    st = engine.txt2img(zr, {}, &z);
+    EXPECT_FALSE(st.ok);
+    EXPECT_EQ(st.message, "The noise schedule must be \"Default\" or \"Zero Terminal SNR\", not \"Zero terminal\".");
+}
+
 // LyCORIS IA3 (W scaled per output, or per input with on_input), GLoRA (W a2 a1 + b2 b1; A1111 1.10
 // leaves its alpha unused) and full differences (diff and diff_b, the bias by the multiplier only)
 // against A1111's formulas, restored afterwards; IA3 on a convolution is refused.

@@ -108,7 +108,8 @@ TEST(OracleMath, SigmaSchedules) {
 }
 
 // A1111's schedule settings (min/max sigma, rho, the forced next-to-last discard, Beta's alpha and
-// beta): the sigma list the engine hands the sampler and the keys its parameters text records.
+// beta, the old Karras range, the Zero Terminal SNR noise schedule): the sigma list the engine hands
+// the sampler and the keys its parameters text records.
 TEST(OracleMath, ScheduleSettings) {
     // Ordered: the recorded keys are compared in A1111's order.
     const auto meta = nlohmann::ordered_json::parse(test::read_text(test::oracle_dir() + "/math/schedules.json"));
@@ -116,7 +117,7 @@ TEST(OracleMath, ScheduleSettings) {
     int checked = 0, not_offered = 0;
     auto check = [&](GenerateRequest r, const nlohmann::ordered_json& c) {
         const auto s = pipeline::sampling_settings(r);
-        const auto got = pipeline::sampler_sigmas(s, model, r.steps);
+        const auto got = pipeline::sampler_sigmas(s, zero_terminal_snr(r) ? model.zero_terminal_snr() : model, r.steps);
         auto want = torch::tensor(c["values"].get<std::vector<double>>(), torch::kDouble);
         EXPECT_TRUE(test::all_close(got, want, 1e-7, 1e-6)) << got << want;
         EXPECT_EQ(recorded_schedule_keys(r), oracle_schedule_keys(c["extra_generation_params"]));
@@ -137,6 +138,8 @@ TEST(OracleMath, ScheduleSettings) {
             else if (k == "beta_dist_alpha") r.beta_dist_alpha = v;
             else if (k == "beta_dist_beta") r.beta_dist_beta = v;
             else if (k == "always_discard_next_to_last_sigma") r.always_discard_next_to_last_sigma = v;
+            else if (k == "use_old_karras_scheduler_sigmas") r.old_karras_sigmas = v;
+            else if (k == "sd_noise_schedule") r.noise_schedule = v;
             else offered = false;
         }
         if (!offered) {
