@@ -236,6 +236,8 @@ void GenerateDialog::build() {
     gtk_box_pack_start(GTK_BOX(left), extra, FALSE, FALSE, 0);
     W["extra"] = extra;
 
+    build_sampler_parameters(left);
+
     GtkWidget* paste = gtk_expander_new("Paste parameters");
     GtkWidget* pbox = gtk_box_new(GTK_ORIENTATION_VERTICAL, 4);
     w_->paste_view = text_view(3);
@@ -348,6 +350,77 @@ void GenerateDialog::build_soft_inpaint(GtkWidget* box) {
     gtk_container_add(GTK_CONTAINER(soft), sg);
     gtk_box_pack_start(GTK_BOX(box), soft, FALSE, FALSE, 0);
     W["soft"] = soft;
+}
+
+namespace {
+
+// A1111's Settings > Sampler parameters (and the RNG and emphasis settings beside them): what each
+// number field holds, its range and its A1111 name.
+struct SamplerField {
+    const char* name;
+    const char* label;
+    double lo, hi, step;
+    int digits;
+    double GenerateRequest::*member;
+    const char* tip;
+};
+
+const std::vector<SamplerField>& sampler_fields() {
+    static const std::vector<SamplerField> f = {
+        {"eta_ancestral", "Eta", 0, 1, 0.01, 3, &GenerateRequest::eta_ancestral, "Noise added back each step by the ancestral and SDE samplers (A1111's Eta; 1 = full)"},
+        {"eta_ddim", "Eta DDIM", 0, 1, 0.01, 3, &GenerateRequest::eta_ddim, "DDIM's noise each step (0 = deterministic)"},
+        {"s_churn", "Sigma churn", 0, 100, 0.01, 3, &GenerateRequest::s_churn, "Euler, Heun and DPM2: noise added back each step"},
+        {"s_tmin", "Sigma tmin", 0, 1000, 0.01, 3, &GenerateRequest::s_tmin, "Churn only at sigmas above this"},
+        {"s_tmax", "Sigma tmax", 0, 1000, 0.1, 2, &GenerateRequest::s_tmax, "Churn only at sigmas below this (0 = no bound)"},
+        {"s_noise", "Sigma noise", 0, 2, 0.001, 4, &GenerateRequest::s_noise, "Scale of the churned noise"},
+        {"s_min_uncond", "NGMS", 0, 1000, 0.01, 3, &GenerateRequest::s_min_uncond, "Skip the negative prompt on every other step below this sigma (faster)"},
+        {"skip_early_cond", "Skip Early CFG", 0, 1, 0.01, 3, &GenerateRequest::skip_early_cond, "No guidance for this fraction of the first steps"},
+        {"schedule_sigma_min", "Schedule min sigma", 0, 1000, 0.001, 4, &GenerateRequest::schedule_sigma_min, "Lowest noise the schedule types span (0 = the model's, ~0.03)"},
+        {"schedule_sigma_max", "Schedule max sigma", 0, 1000, 0.01, 3, &GenerateRequest::schedule_sigma_max, "Highest noise the schedule types span (0 = the model's, ~14.6)"},
+        {"schedule_rho", "Schedule rho", 0, 100, 0.1, 3, &GenerateRequest::schedule_rho, "Karras and Polyexponential steepness (0 = theirs: 7 and 1)"},
+        {"beta_dist_alpha", "Beta schedule alpha", 0.01, 1, 0.01, 3, &GenerateRequest::beta_dist_alpha, "The Beta schedule's distribution (A1111 default 0.6)"},
+        {"beta_dist_beta", "Beta schedule beta", 0.01, 1, 0.01, 3, &GenerateRequest::beta_dist_beta, "The Beta schedule's distribution (A1111 default 0.6)"},
+    };
+    return f;
+}
+
+}  // namespace
+
+void GenerateDialog::build_sampler_parameters(GtkWidget* box) {
+    // The settings A1111 keeps on its Settings page, where a pasted text also puts them.
+    auto& W = w_->by_name;
+    GtkWidget* exp = gtk_expander_new("Sampler parameters");
+    GtkWidget* sg = form_grid();
+    GtkGrid* g = GTK_GRID(sg);
+    W["rng"] = combo({"GPU", "CPU", "NV"});
+    gtk_widget_set_tooltip_text(W["rng"], "Where the noise comes from (A1111's Random number generator source; GPU = CUDA's, on any device)");
+    label_row(g, 0, 0, "RNG", W["rng"]);
+    W["ensd"] = spin(0, 2147483647, 1, 0);
+    gtk_widget_set_tooltip_text(W["ensd"], "Eta noise seed delta: offsets the seed of the noise the samplers add (31337 in NovelAI texts)");
+    label_row(g, 0, 2, "ENSD", W["ensd"]);
+    W["emphasis"] = combo({"Original", "No norm", "Ignore", "None"});
+    gtk_widget_set_tooltip_text(W["emphasis"], "How (word:1.2) weights act (A1111's Emphasis mode)");
+    label_row(g, 1, 0, "Emphasis", W["emphasis"]);
+    W["noise_schedule"] = combo({"Default", "Zero Terminal SNR"});
+    gtk_widget_set_tooltip_text(W["noise_schedule"], "Zero Terminal SNR: the last step starts from pure noise (for models trained so)");
+    label_row(g, 1, 2, "Noise schedule", W["noise_schedule"]);
+    int i = 0;
+    for (const auto& f : sampler_fields()) {
+        W[f.name] = spin(f.lo, f.hi, f.step, f.digits);
+        gtk_widget_set_tooltip_text(W[f.name], f.tip);
+        label_row(g, 2 + i / 2, (i % 2) * 2, f.label, W[f.name]);
+        ++i;
+    }
+    const int row = 2 + (i + 1) / 2;
+    W["sgm_noise_multiplier"] = gtk_check_button_new_with_label("SGM noise multiplier");
+    gtk_widget_set_tooltip_text(W["sgm_noise_multiplier"], "Start txt2img from noise scaled as SGM models expect (sqrt(1 + sigma^2))");
+    gtk_grid_attach(g, W["sgm_noise_multiplier"], 0, row, 2, 1);
+    W["discard_penultimate_sigma"] = gtk_check_button_new_with_label("Always discard next-to-last sigma");
+    gtk_widget_set_tooltip_text(W["discard_penultimate_sigma"], "Every sampler drops the next-to-last step, as DPM2 does");
+    gtk_grid_attach(g, W["discard_penultimate_sigma"], 2, row, 2, 1);
+    gtk_container_add(GTK_CONTAINER(exp), sg);
+    gtk_box_pack_start(GTK_BOX(box), exp, FALSE, FALSE, 0);
+    W["sampler_parameters"] = exp;
 }
 
 void GenerateDialog::build_refiner(GtkWidget* box) {
@@ -554,6 +627,13 @@ GenerateRequest GenerateDialog::request() const {
     r.seed_resize_from_h = static_cast<int>(num(widget("resize_seed_h")));
     r.tiling = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("tiling")));
     r.clip_skip = static_cast<int>(num(widget("clip_skip")));
+    r.rng = combo_id(widget("rng"));
+    r.eta_noise_seed_delta = static_cast<int64_t>(num(widget("ensd")));
+    r.emphasis = combo_id(widget("emphasis"));
+    r.noise_schedule = combo_id(widget("noise_schedule"));
+    for (const auto& f : sampler_fields()) r.*f.member = num(widget(f.name));
+    r.sgm_noise_multiplier = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("sgm_noise_multiplier")));
+    r.always_discard_next_to_last_sigma = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("discard_penultimate_sigma")));
     if (widget("denoising_strength")) r.denoising_strength = num(widget("denoising_strength"));
     if (widget("noise_multiplier")) {
         r.noise_multiplier = num(widget("noise_multiplier"));
@@ -602,8 +682,8 @@ GenerateRequest GenerateDialog::request() const {
 std::string GenerateDialog::model() const { return combo_id(widget("model")); }
 
 void GenerateDialog::set_request(const GenerateRequest& r) {
-    // Fields without a widget (RNG, ENSD, sampler parameters, emphasis, ... from a pasted text) are
-    // kept with the request, so Generate sends them too.
+    // Fields without a widget (UniPC's options, ... from a pasted text) are kept with the request,
+    // so Generate sends them too.
     cfg_.initial = r;
     set_buffer_text(widget("prompt"), r.prompt);
     set_buffer_text(widget("negative_prompt"), r.negative_prompt);
@@ -622,6 +702,21 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
     set_num(widget("resize_seed_h"), r.seed_resize_from_h);
     gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("tiling")), r.tiling);
     set_num(widget("clip_skip"), r.clip_skip);
+    set_combo(widget("rng"), r.rng);
+    set_num(widget("ensd"), static_cast<double>(r.eta_noise_seed_delta));
+    set_combo(widget("emphasis"), r.emphasis);
+    set_combo(widget("noise_schedule"), r.noise_schedule);
+    bool changed = r.rng != "GPU" || r.eta_noise_seed_delta != 0 || r.emphasis != "Original" || r.noise_schedule != "Default" ||
+                   r.sgm_noise_multiplier || r.always_discard_next_to_last_sigma;
+    const GenerateRequest defaults;
+    for (const auto& f : sampler_fields()) {
+        set_num(widget(f.name), r.*f.member);
+        changed = changed || r.*f.member != defaults.*f.member;
+    }
+    gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("sgm_noise_multiplier")), r.sgm_noise_multiplier);
+    gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("discard_penultimate_sigma")), r.always_discard_next_to_last_sigma);
+    // Settings a pasted text changed should be visible.
+    gtk_expander_set_expanded(GTK_EXPANDER(widget("sampler_parameters")), changed);
     if (widget("denoising_strength")) set_num(widget("denoising_strength"), r.denoising_strength);
     if (widget("noise_multiplier")) {
         set_num(widget("noise_multiplier"), r.noise_multiplier);

@@ -101,6 +101,7 @@ private:
     void build_hires(GtkWidget* box);
     void build_refiner(GtkWidget* box);
     void build_soft_inpaint(GtkWidget* box);
+    void build_sampler_parameters(GtkWidget* box);
     void update_hires_size();
     void update_counters();
     void model_changed();

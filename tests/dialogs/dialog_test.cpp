@@ -12,6 +12,7 @@
 #include "form_dialog.h"
 #include "generate_dialog.h"
 #include "tool_forms.h"
+#include "widgets.h"
 #include "io/png_file.h"
 #include "model_summary.h"
 #include "support/oracle.h"
@@ -204,6 +205,62 @@ TEST_F(Dialogs, SoftInpaintingFieldsFollowThePastedText) {
     cfg.mode = dialogs::Mode::kImg2Img;
     GenerateDialog i2i(cfg, fx.hooks());
     EXPECT_EQ(i2i.widget("soft_inpainting"), nullptr);
+}
+
+// A1111's Settings-page values (RNG, ENSD, emphasis, the sampler and schedule parameters) have
+// fields of their own: a pasted text fills them and opens the section, the request carries them.
+TEST_F(Dialogs, SamplerParametersFollowThePastedText) {
+    Fixture fx;
+    dialogs::DialogConfig cfg;
+    cfg.mode = dialogs::Mode::kTxt2Img;
+    cfg.vocab = test::vocab_path();
+    GenerateDialog d(cfg, fx.hooks());
+    ASSERT_NE(d.widget("sampler_parameters"), nullptr);
+    EXPECT_FALSE(gtk_expander_get_expanded(GTK_EXPANDER(d.widget("sampler_parameters"))));
+    GenerateRequest r = d.request();
+    const GenerateRequest defaults;
+    EXPECT_EQ(r.rng, "GPU");
+    EXPECT_EQ(r.noise_schedule, "Default");
+    EXPECT_DOUBLE_EQ(r.eta_ancestral, defaults.eta_ancestral);
+    EXPECT_DOUBLE_EQ(r.s_noise, defaults.s_noise);
+    EXPECT_DOUBLE_EQ(r.beta_dist_alpha, defaults.beta_dist_alpha);
+    d.paste_parameters("a lighthouse\nSteps: 20, Sampler: Euler, Schedule type: Karras, CFG scale: 7, Seed: 5, Size: 512x512, "
+                       "ENSD: 31337, RNG: CPU, Emphasis: No norm, Noise Schedule: Zero Terminal SNR, Discard penultimate sigma: True, "
+                       "Schedule min sigma: 0.1, Schedule max sigma: 10.0, Schedule rho: 5.0, SGM noise multiplier: True, "
+                       "Sigma churn: 0.5, Sigma tmin: 0.25, Sigma tmax: 8.0, Sigma noise: 1.003, Skip Early CFG: 0.2, NGMS: 1.5");
+    EXPECT_TRUE(gtk_expander_get_expanded(GTK_EXPANDER(d.widget("sampler_parameters"))));
+    r = d.request();
+    EXPECT_EQ(r.rng, "CPU");
+    EXPECT_EQ(r.eta_noise_seed_delta, 31337);
+    EXPECT_EQ(r.emphasis, "No norm");
+    EXPECT_EQ(r.noise_schedule, "Zero Terminal SNR");
+    EXPECT_TRUE(r.always_discard_next_to_last_sigma);
+    EXPECT_TRUE(r.sgm_noise_multiplier);
+    EXPECT_DOUBLE_EQ(r.schedule_sigma_min, 0.1);
+    EXPECT_DOUBLE_EQ(r.schedule_sigma_max, 10);
+    EXPECT_DOUBLE_EQ(r.schedule_rho, 5);
+    EXPECT_DOUBLE_EQ(r.s_churn, 0.5);
+    EXPECT_DOUBLE_EQ(r.s_tmin, 0.25);
+    EXPECT_DOUBLE_EQ(r.s_tmax, 8);
+    EXPECT_DOUBLE_EQ(r.s_noise, 1.003);
+    EXPECT_DOUBLE_EQ(r.skip_early_cond, 0.2);
+    EXPECT_DOUBLE_EQ(r.s_min_uncond, 1.5);
+    EXPECT_EQ(dialogs::combo_id(d.widget("rng")), "CPU");
+    pump_until([] { return false; }, 0.3);
+    ASSERT_TRUE(dialogs::save_window_png(d.window(), out_dir() + "/dialog-sampler-parameters.png"));
+    expect_not_blank(out_dir() + "/dialog-sampler-parameters.png");
+    // Edited in the dialog, sent with the request.
+    gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("beta_dist_alpha")), 0.4);
+    gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget("discard_penultimate_sigma")), FALSE);
+    r = d.request();
+    EXPECT_DOUBLE_EQ(r.beta_dist_alpha, 0.4);
+    EXPECT_FALSE(r.always_discard_next_to_last_sigma);
+    // A text without them puts the defaults back (A1111 records each that is not its default).
+    d.paste_parameters("a lighthouse\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 512x512");
+    r = d.request();
+    EXPECT_EQ(r.noise_schedule, "Default");
+    EXPECT_DOUBLE_EQ(r.schedule_rho, 0);
+    EXPECT_DOUBLE_EQ(r.beta_dist_alpha, 0.6);
 }
 
 // Text to Image's Hires. fix fields: a pasted A1111 hires text fills them and opens the section,
