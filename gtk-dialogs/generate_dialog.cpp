@@ -418,6 +418,9 @@ void GenerateDialog::build_sampler_parameters(GtkWidget* box) {
     W["discard_penultimate_sigma"] = gtk_check_button_new_with_label("Always discard next-to-last sigma");
     gtk_widget_set_tooltip_text(W["discard_penultimate_sigma"], "Every sampler drops the next-to-last step, as DPM2 does");
     gtk_grid_attach(g, W["discard_penultimate_sigma"], 2, row, 2, 1);
+    W["old_prompt_editing"] = gtk_check_button_new_with_label("Old prompt editing timelines");
+    gtk_widget_set_tooltip_text(W["old_prompt_editing"], "[a:b:when] read as A1111 before 1.6 did (set by texts of those versions)");
+    gtk_grid_attach(g, W["old_prompt_editing"], 0, row + 1, 2, 1);
     gtk_container_add(GTK_CONTAINER(exp), sg);
     gtk_box_pack_start(GTK_BOX(box), exp, FALSE, FALSE, 0);
     W["sampler_parameters"] = exp;
@@ -634,6 +637,7 @@ GenerateRequest GenerateDialog::request() const {
     for (const auto& f : sampler_fields()) r.*f.member = num(widget(f.name));
     r.sgm_noise_multiplier = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("sgm_noise_multiplier")));
     r.always_discard_next_to_last_sigma = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("discard_penultimate_sigma")));
+    r.old_prompt_editing_timelines = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("old_prompt_editing")));
     if (widget("denoising_strength")) r.denoising_strength = num(widget("denoising_strength"));
     if (widget("noise_multiplier")) {
         r.noise_multiplier = num(widget("noise_multiplier"));
@@ -707,7 +711,7 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
     set_combo(widget("emphasis"), r.emphasis);
     set_combo(widget("noise_schedule"), r.noise_schedule);
     bool changed = r.rng != "GPU" || r.eta_noise_seed_delta != 0 || r.emphasis != "Original" || r.noise_schedule != "Default" ||
-                   r.sgm_noise_multiplier || r.always_discard_next_to_last_sigma;
+                   r.sgm_noise_multiplier || r.always_discard_next_to_last_sigma || r.old_prompt_editing_timelines;
     const GenerateRequest defaults;
     for (const auto& f : sampler_fields()) {
         set_num(widget(f.name), r.*f.member);
@@ -715,6 +719,7 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
     }
     gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("sgm_noise_multiplier")), r.sgm_noise_multiplier);
     gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("discard_penultimate_sigma")), r.always_discard_next_to_last_sigma);
+    gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("old_prompt_editing")), r.old_prompt_editing_timelines);
     // Settings a pasted text changed should be visible.
     gtk_expander_set_expanded(GTK_EXPANDER(widget("sampler_parameters")), changed);
     if (widget("denoising_strength")) set_num(widget("denoising_strength"), r.denoising_strength);

@@ -276,6 +276,9 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     std::string discard;
     r->always_discard_next_to_last_sigma = str("Discard penultimate sigma", &discard) && discard == "True";
     if (!str("Noise Schedule", &r->noise_schedule)) r->noise_schedule = "Default";
+    // The parser also sets it for texts of versions before 1.6, whose timelines were the old ones.
+    std::string old_timelines;
+    r->old_prompt_editing_timelines = str("Old prompt editing timelines", &old_timelines) && old_timelines == "True";
     std::string tiling;
     if (str("Tiling", &tiling)) r->tiling = tiling == "True";
     std::string soft;
@@ -329,7 +332,7 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
         "Soft inpainting mask influence", "Soft inpainting difference threshold", "Soft inpainting difference contrast",
         "Noise multiplier", "Extra noise", "Refiner", "Refiner switch at", "Hires refiner",
         "Refiner switch by sampling steps", "Schedule min sigma", "Schedule max sigma", "Schedule rho", "Beta schedule alpha",
-        "Beta schedule beta", "Discard penultimate sigma", "Noise Schedule"};
+        "Beta schedule beta", "Discard penultimate sigma", "Noise Schedule", "Old prompt editing timelines"};
     // What the parser adds for an empty text is its defaults; only other values were really given.
     static const text::InfoParams defaults = text::parse_infotext("");
     for (const auto& [key, value] : p) {
@@ -428,7 +431,7 @@ void add_hires_info(const GenerateRequest& r, const ModelIdentity& model, text::
 }  // namespace
 
 void add_early_info(text::GenerationInfo* g, const std::vector<std::pair<std::string, text::InfoValue>>& keys) {
-    const std::vector<std::string> later = {"Lora hashes", "TI hashes", "Emphasis", "Noise Schedule", "Noise multiplier", "Extra noise", "Eta DDIM",
+    const std::vector<std::string> later = {"Lora hashes", "Old prompt editing timelines", "TI hashes", "Emphasis", "Noise Schedule", "Noise multiplier", "Extra noise", "Eta DDIM",
                                             "Eta", "Sigma churn", "Sigma tmin", "Sigma tmax", "Sigma noise", "Skip Early CFG", "NGMS",
                                             "SGM noise multiplier"};
     auto at = std::find_if(g->extra.begin(), g->extra.end(),
@@ -470,6 +473,9 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     if (!model.vae_hash.empty()) g.vae_hash = model.vae_hash;
     if (!model.vae_name.empty()) g.vae_name = model.vae_name;
     if (!model.lora_hashes.empty()) g.extra.emplace_back("Lora hashes", text::InfoValue::str(model.lora_hashes));
+    // Noted as the prompts are encoded, after the networks' hashes are in, before the embeddings'.
+    if (r.old_prompt_editing_timelines && model.old_timelines_changed)
+        g.extra.emplace_back("Old prompt editing timelines", text::InfoValue::boolean(true));
     if (!model.ti_hashes.empty()) g.extra.emplace_back("TI hashes", text::InfoValue::str(model.ti_hashes));
     g.clip_skip = r.clip_skip;
     g.seed_resize_from_w = r.seed_resize_from_w > 0 ? r.seed_resize_from_w : -1;

@@ -43,6 +43,9 @@ struct GenerateRequest {
     bool always_discard_next_to_last_sigma = false;
     bool old_karras_sigmas = false;  // A1111's "Use old karras scheduler sigmas (0.1 to 10)"; not recorded
     std::string noise_schedule = "Default";  // A1111's "Noise schedule for sampling": Default or Zero Terminal SNR
+    // A1111's "Use old prompt editing timelines": [a:b:when] read as before 1.6 (a fraction below 1
+    // of the steps, else a step; the hires pass counts the first pass's steps).
+    bool old_prompt_editing_timelines = false;
     std::string unipc_variant = "bh1", unipc_skip_type = "time_uniform";
     int unipc_order = 3;
     bool unipc_lower_order_final = true;
@@ -154,6 +157,7 @@ struct ModelIdentity {
     std::string ti_hashes;    // A1111's "TI hashes" of the embeddings the prompts use, or ""
     std::string hr_checkpoint_title;  // a Hires checkpoint's "name [hash]" (A1111's short_title), or ""
     std::string refiner_title;        // the refiner's "name [hash]" when sampling switched to it, or ""
+    bool old_timelines_changed = false;  // the old prompt editing timelines changed a schedule of the run
 };
 text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdentity& model, int64_t seed,
                                      int64_t subseed, bool img2img);

@@ -20,6 +20,7 @@
 #include "../pipeline/conditioning.h"
 #include "../text/extra_networks.h"
 #include "../pipeline/generate.h"
+#include "../pipeline/hires_fix.h"
 #include "../pipeline/inpaint.h"
 #include "../pipeline/upscale.h"
 #include "../imaging/grid.h"
@@ -250,7 +251,8 @@ namespace {
 
 // One GeneratedImage per image of a batch, each with its own seeds and parameters text.
 std::vector<GeneratedImage> results(const pipeline::GeneratedBatch& batch, const GenerateRequest& r,
-                                    const ModelIdentity& id, bool img2img, bool keep_latents) {
+                                    ModelIdentity id, bool img2img, bool keep_latents) {
+    id.old_timelines_changed = pipeline::old_timelines_change_schedules(r, img2img);
     std::vector<GeneratedImage> out;
     for (int64_t i = 0; i < batch.images.size(0); ++i) {
         GeneratedImage g;
@@ -765,7 +767,8 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
             return res;
         });
         forget_unused_refiner();
-        const ModelIdentity id = identity();
+        ModelIdentity id = identity();
+        id.old_timelines_changed = pipeline::old_timelines_change_schedules(r, true);
         out->clear();
         for (size_t n = 0; n < results.size(); ++n) {
             GeneratedImage g;
@@ -797,7 +800,8 @@ Status Engine::inpaint(const GenerateRequest& req, const Image& image, const Ima
         use_refiner(r, nullptr, &hooks);
         const auto res = pipeline::generate_inpaint(*impl_->model, *impl_->tok, r, imaging::to_rgb(image), mask, hooks);
         forget_unused_refiner();
-        const ModelIdentity id = identity();
+        ModelIdentity id = identity();
+        id.old_timelines_changed = pipeline::old_timelines_change_schedules(r, true);
         out->clear();
         for (size_t i = 0; i < res.images.size(); ++i) {
             GeneratedImage g;

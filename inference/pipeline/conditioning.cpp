@@ -155,6 +155,7 @@ std::shared_ptr<const RunConditioning> encode_run_cached(ConditioningCache* cach
     text::ScheduleOptions so;
     so.steps = steps;
     so.hires_steps = hires_steps;
+    so.use_old_scheduling = s.old_prompt_editing;
     const std::string stripped = text::parse_extra_networks(prompt).stripped;
     for (const auto& sub : text::split_and(stripped))
         rc->positive.emplace_back(encode_schedule_cached(cache, m, tok, text::prompt_schedule(sub.text, so), s), sub.weight);

@@ -23,6 +23,7 @@ namespace sdgimp::pipeline {
 struct TextSettings {
     text::EmphasisMode emphasis = text::EmphasisMode::kOriginal;
     int clip_skip = 1;
+    bool old_prompt_editing = false;  // A1111's "Use old prompt editing timelines"
     const TextualInversions* embeddings = nullptr;  // words the prompts may use as embeddings
 };
 

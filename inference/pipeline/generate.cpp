@@ -85,6 +85,7 @@ TextSettings text_settings(const GenerateRequest& r, const RunHooks& hooks) {
     t.embeddings = hooks.embeddings;
     t.emphasis = text::parse_emphasis_mode(r.emphasis);
     t.clip_skip = r.clip_skip;
+    t.old_prompt_editing = r.old_prompt_editing_timelines;
     return t;
 }
 

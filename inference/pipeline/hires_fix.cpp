@@ -9,6 +9,8 @@
 
 #include "../imaging/resample.h"
 #include "../status.h"
+#include "../text/extra_networks.h"
+#include "../text/prompt_schedule.h"
 
 namespace sdgimp::pipeline {
 
@@ -34,9 +36,6 @@ torch::Tensor truncate_latents(const torch::Tensor& x, int truncate_x, int trunc
     return x.slice(2, truncate_y / 2, h - (truncate_y + 1) / 2).slice(3, truncate_x / 2, w - (truncate_x + 1) / 2);
 }
 
-namespace {
-
-// The request the hires pass runs: its sampler, schedule, steps, prompts and size.
 GenerateRequest hires_request(const GenerateRequest& r) {
     GenerateRequest h = r;
     if (!r.hr_sampler.empty() && r.hr_sampler != "Use same sampler") h.sampler = r.hr_sampler;
@@ -52,7 +51,23 @@ GenerateRequest hires_request(const GenerateRequest& r) {
     return h;
 }
 
-}  // namespace
+
+bool old_timelines_change_schedules(const GenerateRequest& r, bool img2img) {
+    if (!r.old_prompt_editing_timelines) return false;
+    auto differs = [](const std::string& prompt, int steps, std::optional<int> hires_steps) {
+        const std::string text = text::parse_extra_networks(prompt).stripped;
+        text::ScheduleOptions now, old;
+        now.steps = old.steps = steps;
+        now.hires_steps = old.hires_steps = hires_steps;
+        old.use_old_scheduling = true;
+        return text::prompt_schedule(text, now) != text::prompt_schedule(text, old);
+    };
+    const int steps = schedule_steps(r);
+    if (differs(r.prompt, steps, std::nullopt) || differs(r.negative_prompt, steps, std::nullopt)) return true;
+    if (img2img || !r.enable_hr) return false;
+    const GenerateRequest h = hires_request(r);
+    return differs(h.prompt, steps, schedule_steps(h)) || differs(h.negative_prompt, steps, schedule_steps(h));
+}
 
 HiresPass::HiresPass(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r, const RunHooks& hooks)
     : m_(m), hm_(hooks.hires_model ? *hooks.hires_model : m), tok_(tok), r_(r), hooks_(hooks), hr_(hires_request(r)),

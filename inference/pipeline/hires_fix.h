@@ -25,6 +25,13 @@ torch::Tensor upscale_latents(const torch::Tensor& samples, const std::string& m
 // A1111's truncate: truncate_y rows and truncate_x columns off, the smaller half at the start.
 torch::Tensor truncate_latents(const torch::Tensor& x, int truncate_x, int truncate_y);
 
+// The request the hires pass runs: its sampler, schedule, steps, prompts and size.
+GenerateRequest hires_request(const GenerateRequest& r);
+
+// Whether A1111's "old prompt editing timelines", when set, change any prompt schedule of the run
+// (its first pass, and the hires pass of txt2img); A1111 notes the setting in the text only then.
+bool old_timelines_change_schedules(const GenerateRequest& r, bool img2img);
+
 // The second pass for the first-pass latents of each iteration of one txt2img run.
 class HiresPass {
 public:

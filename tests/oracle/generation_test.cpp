@@ -1281,6 +1281,50 @@ TEST(OracleNets, EngineZeroTerminalSnrSchedule) {
     EXPECT_EQ(st.message, "The noise schedule must be \"Default\" or \"Zero Terminal SNR\", not \"Zero terminal\".");
 }
 
+// A1111's "old prompt editing timelines": "[a:b:1.5]" switches after step 1 as before 1.6 (now: at
+// 1.5 x the steps, i.e. never), the same schedule as "[a:b:1]" today; noted in the text only when it
+// changed a schedule, and set again by pasting a text of a version before 1.6.
+TEST(OracleNets, EngineOldPromptEditingTimelines) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    Engine engine;
+    ASSERT_TRUE(engine.load_model({models.front().checkpoints.front(), "", test::vocab_path()}, nullptr).ok);
+    GenerateRequest r;
+    r.sampler = "Euler";
+    r.steps = 6;
+    r.width = r.height = 64;
+    r.seed = 9;
+    auto run = [&](const std::string& prompt, bool old, std::string* info) {
+        GenerateRequest q = r;
+        q.prompt = prompt;
+        q.old_prompt_editing_timelines = old;
+        std::vector<GeneratedImage> out;
+        const Status st = engine.txt2img(q, {}, &out);
+        *info = st.ok ? out[0].infotext : st.message;
+        return st.ok ? out[0].image.pixels : std::vector<uint8_t>();
+    };
+    std::string t_old, t_new, t_one, t_same;
+    const auto old = run("[a red cube:a blue ball:1.5]", true, &t_old);
+    const auto now = run("[a red cube:a blue ball:1.5]", false, &t_new);
+    const auto one = run("[a red cube:a blue ball:1]", false, &t_one);
+    ASSERT_FALSE(old.empty()) << t_old;
+    EXPECT_EQ(old, one);
+    EXPECT_NE(old, now);
+    EXPECT_NE(t_old.find("Old prompt editing timelines: True"), std::string::npos) << t_old;
+    EXPECT_EQ(t_new.find("Old prompt editing"), std::string::npos) << t_new;
+    // A schedule both readings agree on: nothing to note.
+    run("[a red cube:a blue ball:0.5]", true, &t_same);
+    EXPECT_EQ(t_same.find("Old prompt editing"), std::string::npos) << t_same;
+    GenerateRequest back;
+    EXPECT_TRUE(apply_parameters(t_old, &back).empty());
+    EXPECT_TRUE(back.old_prompt_editing_timelines);
+    apply_parameters(t_new, &back);
+    EXPECT_FALSE(back.old_prompt_editing_timelines);
+    apply_parameters("[a:b:1.5]\nSteps: 6, Sampler: Euler, CFG scale: 7, Seed: 9, Size: 64x64, Version: v1.5.2", &back);
+    EXPECT_TRUE(back.old_prompt_editing_timelines);
+}
+
 // LyCORIS IA3 (W scaled per output, or per input with on_input), GLoRA (W a2 a1 + b2 b1; A1111 1.10
 // leaves its alpha unused) and full differences (diff and diff_b, the bias by the multiplier only)
 // against A1111's formulas, restored afterwards; IA3 on a convolution is refused.
