@@ -421,6 +421,10 @@ void GenerateDialog::build_sampler_parameters(GtkWidget* box) {
     W["old_prompt_editing"] = gtk_check_button_new_with_label("Old prompt editing timelines");
     gtk_widget_set_tooltip_text(W["old_prompt_editing"], "[a:b:when] read as A1111 before 1.6 did (set by texts of those versions)");
     gtk_grid_attach(g, W["old_prompt_editing"], 0, row + 1, 2, 1);
+    W["pad_conds"] = gtk_check_button_new_with_label("Pad prompt/negative prompt");
+    gtk_widget_set_tooltip_text(W["pad_conds"], "A prompt and negative prompt of different lengths share one batch, the shorter padded "
+                                                "with the empty prompt (faster; changes the image)");
+    gtk_grid_attach(g, W["pad_conds"], 2, row + 1, 2, 1);
     gtk_container_add(GTK_CONTAINER(exp), sg);
     gtk_box_pack_start(GTK_BOX(box), exp, FALSE, FALSE, 0);
     W["sampler_parameters"] = exp;
@@ -638,6 +642,7 @@ GenerateRequest GenerateDialog::request() const {
     r.sgm_noise_multiplier = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("sgm_noise_multiplier")));
     r.always_discard_next_to_last_sigma = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("discard_penultimate_sigma")));
     r.old_prompt_editing_timelines = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("old_prompt_editing")));
+    r.pad_cond_uncond = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("pad_conds")));
     if (widget("denoising_strength")) r.denoising_strength = num(widget("denoising_strength"));
     if (widget("noise_multiplier")) {
         r.noise_multiplier = num(widget("noise_multiplier"));
@@ -711,7 +716,8 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
     set_combo(widget("emphasis"), r.emphasis);
     set_combo(widget("noise_schedule"), r.noise_schedule);
     bool changed = r.rng != "GPU" || r.eta_noise_seed_delta != 0 || r.emphasis != "Original" || r.noise_schedule != "Default" ||
-                   r.sgm_noise_multiplier || r.always_discard_next_to_last_sigma || r.old_prompt_editing_timelines;
+                   r.sgm_noise_multiplier || r.always_discard_next_to_last_sigma || r.old_prompt_editing_timelines ||
+                   r.pad_cond_uncond || r.pad_cond_uncond_v0;
     const GenerateRequest defaults;
     for (const auto& f : sampler_fields()) {
         set_num(widget(f.name), r.*f.member);
@@ -720,6 +726,7 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
     gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("sgm_noise_multiplier")), r.sgm_noise_multiplier);
     gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("discard_penultimate_sigma")), r.always_discard_next_to_last_sigma);
     gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("old_prompt_editing")), r.old_prompt_editing_timelines);
+    gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("pad_conds")), r.pad_cond_uncond);
     // Settings a pasted text changed should be visible.
     gtk_expander_set_expanded(GTK_EXPANDER(widget("sampler_parameters")), changed);
     if (widget("denoising_strength")) set_num(widget("denoising_strength"), r.denoising_strength);

@@ -279,6 +279,10 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     // The parser also sets it for texts of versions before 1.6, whose timelines were the old ones.
     std::string old_timelines;
     r->old_prompt_editing_timelines = str("Old prompt editing timelines", &old_timelines) && old_timelines == "True";
+    // Noted when padding happened; without it the prompts had one length or ran apart.
+    std::string pad;
+    r->pad_cond_uncond = str("Pad conds", &pad) && pad == "True";
+    r->pad_cond_uncond_v0 = str("Pad conds v0", &pad) && pad == "True";
     std::string tiling;
     if (str("Tiling", &tiling)) r->tiling = tiling == "True";
     std::string soft;
@@ -332,7 +336,8 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
         "Soft inpainting mask influence", "Soft inpainting difference threshold", "Soft inpainting difference contrast",
         "Noise multiplier", "Extra noise", "Refiner", "Refiner switch at", "Hires refiner",
         "Refiner switch by sampling steps", "Schedule min sigma", "Schedule max sigma", "Schedule rho", "Beta schedule alpha",
-        "Beta schedule beta", "Discard penultimate sigma", "Noise Schedule", "Old prompt editing timelines"};
+        "Beta schedule beta", "Discard penultimate sigma", "Noise Schedule", "Old prompt editing timelines", "Pad conds",
+        "Pad conds v0"};
     // What the parser adds for an empty text is its defaults; only other values were really given.
     static const text::InfoParams defaults = text::parse_infotext("");
     for (const auto& [key, value] : p) {
@@ -525,6 +530,9 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
         g.extra.emplace_back("Refiner switch at", text::InfoValue::real(r.refiner_switch_at));
     };
     if (!hires || r.hr_refiner_pass != "second pass") add_refiner();
+    // Noted once a pass has sampled when its last call padded the prompts.
+    if (model.padded_conds && (r.pad_cond_uncond || r.pad_cond_uncond_v0))
+        g.extra.emplace_back(r.pad_cond_uncond_v0 ? "Pad conds v0" : "Pad conds", text::InfoValue::boolean(true));
     if (hires) {
         const std::string hr_sampler = same_marker(r.hr_sampler, "Use same sampler") ? r.sampler : r.hr_sampler;
         const std::string hr_schedule = same_marker(r.hr_schedule, "Use same scheduler") ? r.schedule : r.hr_schedule;

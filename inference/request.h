@@ -46,6 +46,8 @@ struct GenerateRequest {
     // A1111's "Use old prompt editing timelines": [a:b:when] read as before 1.6 (a fraction below 1
     // of the steps, else a step; the hires pass counts the first pass's steps).
     bool old_prompt_editing_timelines = false;
+    // A1111's "Pad prompt/negative prompt" (Pad conds) and its older form (Pad conds v0, which wins).
+    bool pad_cond_uncond = false, pad_cond_uncond_v0 = false;
     std::string unipc_variant = "bh1", unipc_skip_type = "time_uniform";
     int unipc_order = 3;
     bool unipc_lower_order_final = true;
@@ -158,6 +160,7 @@ struct ModelIdentity {
     std::string hr_checkpoint_title;  // a Hires checkpoint's "name [hash]" (A1111's short_title), or ""
     std::string refiner_title;        // the refiner's "name [hash]" when sampling switched to it, or ""
     bool old_timelines_changed = false;  // the old prompt editing timelines changed a schedule of the run
+    bool padded_conds = false;           // the run padded its prompt and negative prompt to one length
 };
 text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdentity& model, int64_t seed,
                                      int64_t subseed, bool img2img);

@@ -100,7 +100,8 @@ nlohmann::json request_to_json(const GenerateRequest& r) {
             {"schedule_sigma_max", r.schedule_sigma_max}, {"schedule_rho", r.schedule_rho}, {"beta_dist_alpha", r.beta_dist_alpha},
             {"beta_dist_beta", r.beta_dist_beta}, {"always_discard_next_to_last_sigma", r.always_discard_next_to_last_sigma},
             {"old_karras_sigmas", r.old_karras_sigmas}, {"noise_schedule", r.noise_schedule},
-            {"old_prompt_editing_timelines", r.old_prompt_editing_timelines},
+            {"old_prompt_editing_timelines", r.old_prompt_editing_timelines}, {"pad_cond_uncond", r.pad_cond_uncond},
+            {"pad_cond_uncond_v0", r.pad_cond_uncond_v0},
             {"tiling", r.tiling}, {"unipc_variant", r.unipc_variant},
             {"unipc_skip_type", r.unipc_skip_type}, {"unipc_order", r.unipc_order},
             {"unipc_lower_order_final", r.unipc_lower_order_final}, {"inpainting_mask_weight", r.inpainting_mask_weight},
@@ -172,6 +173,8 @@ GenerateRequest request_from_json(const nlohmann::json& j) {
     take("old_karras_sigmas", &r.old_karras_sigmas);
     take("noise_schedule", &r.noise_schedule);
     take("old_prompt_editing_timelines", &r.old_prompt_editing_timelines);
+    take("pad_cond_uncond", &r.pad_cond_uncond);
+    take("pad_cond_uncond_v0", &r.pad_cond_uncond_v0);
     take("tiling", &r.tiling);
     take("unipc_variant", &r.unipc_variant);
     take("unipc_skip_type", &r.unipc_skip_type);

@@ -235,6 +235,7 @@ pipeline::RunHooks hooks_for(const RunCallbacks& cb, pipeline::ConditioningCache
     pipeline::RunHooks h;
     h.conditioning_cache = cache;
     h.embeddings = embeddings;
+    h.padded_conds = std::make_shared<bool>(false);
     h.progress = cb.progress;
     h.cancelled = cb.cancelled;
     h.preview_every = cb.preview_every;
@@ -251,8 +252,9 @@ namespace {
 
 // One GeneratedImage per image of a batch, each with its own seeds and parameters text.
 std::vector<GeneratedImage> results(const pipeline::GeneratedBatch& batch, const GenerateRequest& r,
-                                    ModelIdentity id, bool img2img, bool keep_latents) {
+                                    ModelIdentity id, bool img2img, bool keep_latents, const pipeline::RunHooks& hooks) {
     id.old_timelines_changed = pipeline::old_timelines_change_schedules(r, img2img);
+    id.padded_conds = hooks.padded_conds && *hooks.padded_conds;
     std::vector<GeneratedImage> out;
     for (int64_t i = 0; i < batch.images.size(0); ++i) {
         GeneratedImage g;
@@ -641,7 +643,7 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
         }
         const auto batch = pipeline::generate_txt2img(*impl_->model, *impl_->tok, r, hooks);
         forget_unused_refiner();
-        *out = results(batch, r, identity(), false, cb.keep_latents);
+        *out = results(batch, r, identity(), false, cb.keep_latents, hooks);
     });
 }
 
@@ -665,7 +667,7 @@ Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunC
         use_refiner(r, nullptr, &hooks);
         const auto batch = pipeline::generate_img2img(*impl_->model, *impl_->tok, r, x, hooks);
         forget_unused_refiner();
-        *out = results(batch, r, identity(), true, cb.keep_latents);
+        *out = results(batch, r, identity(), true, cb.keep_latents, hooks);
     });
 }
 
@@ -745,6 +747,7 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
         }();
         const int total = tiles_per_pass * r.batch_count;
         int done = 0;
+        const auto padded = std::make_shared<bool>(false);
         const auto results = imaging::sd_upscale_tiles(up, st, [&](const std::vector<Image>& tiles, int64_t batch_seed, int) {
             std::vector<Image> res;
             for (size_t j = 0; j < tiles.size(); ++j) {
@@ -760,6 +763,7 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
                 h.refiner_by_steps = refiner_hooks.refiner_by_steps;
                 h.use_refiner_networks = refiner_hooks.use_refiner_networks;
                 h.refiner_switched = refiner_hooks.refiner_switched;
+                h.padded_conds = padded;
                 const auto b = pipeline::generate_img2img(*impl_->model, *impl_->tok, t, x, h);
                 res.push_back(to_image(b.images[0]));
                 if (cb.progress) cb.progress(++done, total);
@@ -769,6 +773,7 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
         forget_unused_refiner();
         ModelIdentity id = identity();
         id.old_timelines_changed = pipeline::old_timelines_change_schedules(r, true);
+        id.padded_conds = *padded;
         out->clear();
         for (size_t n = 0; n < results.size(); ++n) {
             GeneratedImage g;
@@ -802,6 +807,7 @@ Status Engine::inpaint(const GenerateRequest& req, const Image& image, const Ima
         forget_unused_refiner();
         ModelIdentity id = identity();
         id.old_timelines_changed = pipeline::old_timelines_change_schedules(r, true);
+        id.padded_conds = *hooks.padded_conds;
         out->clear();
         for (size_t i = 0; i < res.images.size(); ++i) {
             GeneratedImage g;

@@ -106,6 +106,9 @@ sampling::Guidance RunConditioning::at(int call) const {
     g.cond = torch::stack(all);
     g.uncond = negative.at(call).unsqueeze(0).repeat({batch, 1, 1});
     g.cfg_scale = cfg_scale;
+    g.pad = pad;
+    g.empty = empty;
+    g.padded = padded;
     return g;
 }
 
@@ -160,6 +163,10 @@ std::shared_ptr<const RunConditioning> encode_run_cached(ConditioningCache* cach
     for (const auto& sub : text::split_and(stripped))
         rc->positive.emplace_back(encode_schedule_cached(cache, m, tok, text::prompt_schedule(sub.text, so), s), sub.weight);
     rc->negative = encode_schedule_cached(cache, m, tok, text::prompt_schedule(negative_prompt, so), s);
+    rc->pad = s.pad_conds;
+    rc->padded = s.padded_conds;
+    // A1111 pads with the encoding of "" it made when the model loaded.
+    if (s.pad_conds == sampling::Guidance::Pad::kEmpty) rc->empty = encode_schedule_cached(cache, m, tok, {{1, ""}}, s).at(0);
     return rc;
 }
 

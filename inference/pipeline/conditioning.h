@@ -24,6 +24,8 @@ struct TextSettings {
     text::EmphasisMode emphasis = text::EmphasisMode::kOriginal;
     int clip_skip = 1;
     bool old_prompt_editing = false;  // A1111's "Use old prompt editing timelines"
+    sampling::Guidance::Pad pad_conds = sampling::Guidance::Pad::kNone;  // A1111's "Pad prompt/negative prompt"
+    std::shared_ptr<bool> padded_conds;  // set when a guided call padded them
     const TextualInversions* embeddings = nullptr;  // words the prompts may use as embeddings
 };
 
@@ -60,6 +62,9 @@ struct RunConditioning {
     ScheduledCond negative;
     int batch = 1;
     double cfg_scale = 7.0;
+    sampling::Guidance::Pad pad = sampling::Guidance::Pad::kNone;  // with the empty prompt's encoding
+    torch::Tensor empty;
+    std::shared_ptr<bool> padded;
     // Guidance for the 0-based model call `call` (rows padded to one token length by repeating the
     // last vector, as A1111's reconstruct_multicond_batch does).
     sampling::Guidance at(int call) const;

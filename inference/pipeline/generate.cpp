@@ -86,6 +86,10 @@ TextSettings text_settings(const GenerateRequest& r, const RunHooks& hooks) {
     t.emphasis = text::parse_emphasis_mode(r.emphasis);
     t.clip_skip = r.clip_skip;
     t.old_prompt_editing = r.old_prompt_editing_timelines;
+    t.pad_conds = r.pad_cond_uncond_v0 ? sampling::Guidance::Pad::kV0
+                  : r.pad_cond_uncond  ? sampling::Guidance::Pad::kEmpty
+                                       : sampling::Guidance::Pad::kNone;
+    t.padded_conds = hooks.padded_conds;
     return t;
 }
 

@@ -51,6 +51,9 @@ struct RunHooks {
     std::function<void(bool hires)> use_refiner_networks;
     // Set when a pass did switch (A1111 records the refiner only then).
     bool* refiner_switched = nullptr;
+    // Set when a guided call of the run padded its prompt and negative prompt to one length (A1111's
+    // "Pad conds", which its text then notes).
+    std::shared_ptr<bool> padded_conds;
 };
 
 struct GeneratedBatch {

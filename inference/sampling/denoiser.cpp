@@ -65,18 +65,34 @@ Denoiser make_cfg_denoiser(InnerDenoiser inner, GuidanceAt guidance, std::shared
                                 static_cast<double>(call) / g.total_steps <= g.skip_early_cond;
         const bool skip_ngms = (call % 2) == 1 && g.s_min_uncond > 0 &&
                                sigma[0].item<float>() < static_cast<float>(g.s_min_uncond);
+        // Padding comes after the skips are decided and applies even when the uncond pass is skipped
+        // (then only a padded prompt matters), as in A1111.
+        torch::Tensor cond = g.cond, uncond_rows = g.uncond;
+        if (cond.size(1) != uncond_rows.size(1) && g.pad == Guidance::Pad::kV0) {
+            const int64_t diff = cond.size(1) - uncond_rows.size(1);
+            uncond_rows = diff > 0 ? torch::cat({uncond_rows, uncond_rows.slice(1, -1).repeat({1, diff, 1})}, 1)
+                                   : uncond_rows.slice(1, 0, cond.size(1));
+            if (g.padded) *g.padded = true;
+        } else if (cond.size(1) != uncond_rows.size(1) && g.pad == Guidance::Pad::kEmpty && g.empty.defined()) {
+            const int64_t diff = cond.size(1) - uncond_rows.size(1), len = g.empty.size(0);
+            const int64_t repeats = diff >= 0 ? diff / len : -((-diff + len - 1) / len);  // Python's floor division
+            const auto empty = g.empty.unsqueeze(0).to(cond.dtype());
+            if (repeats < 0) cond = torch::cat({cond, empty.repeat({cond.size(0), -repeats, 1})}, 1);
+            if (repeats > 0) uncond_rows = torch::cat({uncond_rows, empty.repeat({uncond_rows.size(0), repeats, 1})}, 1);
+            if (repeats != 0 && g.padded) *g.padded = true;
+        }
         torch::Tensor out;
         if (skip_early || skip_ngms) {
             // No uncond pass: each image's first cond row stands in for it, and the scale is 1.
-            out = inner(x_c, s_c, g.cond);
+            out = inner(x_c, s_c, cond);
             std::vector<torch::Tensor> fake;
             for (int64_t i = 0; i < b; ++i) fake.push_back(out[g.conds_list[i][0].first]);
             out = torch::cat({out, torch::stack(fake)});
-        } else if (g.cond.size(1) == g.uncond.size(1)) {
-            out = inner(torch::cat({x_c, x}), torch::cat({s_c, sigma}), torch::cat({g.cond, g.uncond}));
+        } else if (cond.size(1) == uncond_rows.size(1)) {
+            out = inner(torch::cat({x_c, x}), torch::cat({s_c, sigma}), torch::cat({cond, uncond_rows}));
         } else {
             // Prompts of different lengths cannot share a batch: A1111 runs cond and uncond apart.
-            out = torch::cat({inner(x_c, s_c, g.cond), inner(x, sigma, g.uncond)});
+            out = torch::cat({inner(x_c, s_c, cond), inner(x, sigma, uncond_rows)});
         }
         if (!torch::isfinite(out).all().item<bool>())
             throw Error(ErrorCode::kInternal,

@@ -30,6 +30,14 @@ struct Guidance {
     // of total_steps model calls, and "NGMS" on odd calls below sigma s_min_uncond. 0 = off.
     double skip_early_cond = 0, s_min_uncond = 0;
     int total_steps = 0;  // expected model calls (steps, doubled for second-order samplers)
+    // A1111's "Pad prompt/negative prompt": a prompt and negative prompt of different lengths share
+    // one batch, the shorter padded with `empty` (the empty prompt's encoding, (tokens, dim)) as
+    // often as needed; its older "v0" form instead repeats the negative prompt's last vector, or cuts
+    // it, to the prompt's length. Without either they run apart. `padded` is set when a call padded.
+    enum class Pad { kNone, kEmpty, kV0 };
+    Pad pad = Pad::kNone;
+    torch::Tensor empty;
+    std::shared_ptr<bool> padded;
 };
 
 // A1111's LCM wrapper: eps at the LCM's integer timesteps (eps even for v models, as A1111 does),

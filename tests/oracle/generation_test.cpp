@@ -1325,6 +1325,63 @@ TEST(OracleNets, EngineOldPromptEditingTimelines) {
     EXPECT_TRUE(back.old_prompt_editing_timelines);
 }
 
+// A1111's "Pad prompt/negative prompt": a two-chunk prompt with a one-chunk negative prompt runs
+// as one batch, the negative padded with the empty prompt, which is what a negative prompt that
+// ends in an empty chunk ("blurry BREAK BREAK") gives without padding; noted in the text as
+// "Pad conds" only when it padded, and pasted back.
+TEST(OracleNets, EnginePadsPromptsOfDifferentLengths) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    Engine engine;
+    ASSERT_TRUE(engine.load_model({models.front().checkpoints.front(), "", test::vocab_path()}, nullptr).ok);
+    GenerateRequest r;
+    for (int i = 0; i < 20; ++i) r.prompt += "a red house, ";
+    r.negative_prompt = "blurry";
+    r.steps = 4;
+    r.width = r.height = 64;
+    r.seed = 4;
+    auto run = [&](const GenerateRequest& q, std::string* info) {
+        std::vector<GeneratedImage> out;
+        const Status st = engine.txt2img(q, {}, &out);
+        *info = st.ok ? out[0].infotext : st.message;
+        return st.ok ? out[0].image.pixels : std::vector<uint8_t>();
+    };
+    std::string t_plain, t_pad, t_break;
+    const auto plain = run(r, &t_plain);
+    GenerateRequest p = r;
+    p.pad_cond_uncond = true;
+    const auto padded = run(p, &t_pad);
+    GenerateRequest b = r;
+    b.negative_prompt = "blurry BREAK BREAK";
+    const auto broken = run(b, &t_break);
+    ASSERT_FALSE(padded.empty()) << t_pad;
+    EXPECT_NE(padded, plain);
+    ASSERT_EQ(padded.size(), broken.size());
+    int worst = 0;
+    for (size_t i = 0; i < padded.size(); ++i) worst = std::max(worst, std::abs(padded[i] - broken[i]));
+    EXPECT_LE(worst, 1);
+    EXPECT_NE(t_pad.find("Pad conds: True"), std::string::npos) << t_pad;
+    EXPECT_EQ(t_plain.find("Pad conds"), std::string::npos) << t_plain;
+    GenerateRequest back;
+    EXPECT_TRUE(apply_parameters(t_pad, &back).empty());
+    EXPECT_TRUE(back.pad_cond_uncond);
+    apply_parameters(t_plain, &back);
+    EXPECT_FALSE(back.pad_cond_uncond);
+    // Prompts of one length: nothing to pad, nothing noted.
+    GenerateRequest e = p;
+    e.prompt = "a red house";
+    std::string t_even;
+    run(e, &t_even);
+    EXPECT_EQ(t_even.find("Pad conds"), std::string::npos) << t_even;
+    // v0 (texts of A1111 before 1.6 with DDIM or PLMS): the negative's last vector repeated.
+    GenerateRequest v = p;
+    v.pad_cond_uncond_v0 = true;
+    std::string t_v0;
+    EXPECT_NE(run(v, &t_v0), padded);
+    EXPECT_NE(t_v0.find("Pad conds v0: True"), std::string::npos) << t_v0;
+}
+
 // LyCORIS IA3 (W scaled per output, or per input with on_input), GLoRA (W a2 a1 + b2 b1; A1111 1.10
 // leaves its alpha unused) and full differences (diff and diff_b, the bias by the multiplier only)
 // against A1111's formulas, restored afterwards; IA3 on a convolution is refused.

@@ -265,3 +265,68 @@ TEST(OracleMath, Img2ImgStepSetup) {
     }
     EXPECT_EQ(ran, static_cast<int>(meta["cases"].size()));
 }
+
+// A1111's "Pad prompt/negative prompt": the rows of a prompt and negative prompt of different
+// lengths go through the network as one batch, the shorter padded with the empty prompt's
+// encoding; "v0" repeats the negative prompt's last vector or cuts it. Padding happens after the
+// guidance skips and pads the prompt even when the uncond pass is skipped.
+TEST(Denoiser, PadCondsAsA1111) {
+    std::vector<torch::Tensor> seen;  // the conditioning of every network call
+    sampling::InnerDenoiser inner = [&](const torch::Tensor& x, const torch::Tensor&, const torch::Tensor& cond) {
+        seen.push_back(cond.clone());
+        return x * 0 + cond.mean({1, 2}).view({-1, 1, 1, 1});
+    };
+    const auto x = torch::ones({1, 4, 2, 2});
+    const auto sigma = torch::full({1}, 2.0f);
+    sampling::Guidance g = sampling::simple_guidance(torch::randn({1, 154, 8}), torch::randn({1, 77, 8}), 7.0);
+    g.empty = torch::randn({77, 8});
+    g.padded = std::make_shared<bool>(false);
+    auto call = [&](sampling::Guidance gg) {
+        seen.clear();
+        *gg.padded = false;
+        return sampling::make_cfg_denoiser(inner, [gg](int) { return gg; })(x, sigma);
+    };
+    // Off: two calls, the rows as they are.
+    call(g);
+    ASSERT_EQ(seen.size(), 2u);
+    EXPECT_FALSE(*g.padded);
+    // Padded: one call of 2 rows of 154 tokens, the negative's second chunk the empty prompt.
+    g.pad = sampling::Guidance::Pad::kEmpty;
+    const auto d = call(g);
+    ASSERT_EQ(seen.size(), 1u);
+    ASSERT_EQ(seen[0].sizes(), (std::vector<int64_t>{2, 154, 8}));
+    EXPECT_TRUE(torch::equal(seen[0][0], g.cond[0]));
+    EXPECT_TRUE(torch::equal(seen[0][1].slice(0, 0, 77), g.uncond[0]));
+    EXPECT_TRUE(torch::equal(seen[0][1].slice(0, 77), g.empty));
+    EXPECT_TRUE(*g.padded);
+    const double c = g.cond.mean().item<double>(), u = torch::cat({g.uncond[0], g.empty}).mean().item<double>();
+    EXPECT_NEAR(d.mean().item<double>(), u + (c - u) * 7.0, 1e-5);
+    // The prompt shorter: the prompt is padded.
+    sampling::Guidance s = sampling::simple_guidance(torch::randn({1, 77, 8}), torch::randn({1, 231, 8}), 7.0);
+    s.empty = g.empty;
+    s.padded = g.padded;
+    s.pad = sampling::Guidance::Pad::kEmpty;
+    call(s);
+    ASSERT_EQ(seen.size(), 1u);
+    ASSERT_EQ(seen[0].size(1), 231);
+    EXPECT_TRUE(torch::equal(seen[0][0].slice(0, 77, 154), s.empty));
+    EXPECT_TRUE(torch::equal(seen[0][0].slice(0, 154), s.empty));
+    // v0: the negative prompt's last vector repeated, or the negative prompt cut.
+    g.pad = sampling::Guidance::Pad::kV0;
+    call(g);
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_TRUE(torch::equal(seen[0][1].slice(0, 0, 77), g.uncond[0]));
+    EXPECT_TRUE(torch::equal(seen[0][1].slice(0, 77), g.uncond[0][76].unsqueeze(0).expand({77, 8})));
+    s.pad = sampling::Guidance::Pad::kV0;
+    call(s);
+    ASSERT_EQ(seen.size(), 1u);
+    ASSERT_EQ(seen[0].size(1), 77);
+    EXPECT_TRUE(torch::equal(seen[0][1], s.uncond[0].slice(0, 0, 77)));
+    // Skip Early CFG on the first call: no uncond pass, but the prompt is still padded.
+    s.pad = sampling::Guidance::Pad::kEmpty;
+    s.skip_early_cond = 0.5;
+    s.total_steps = 10;
+    call(s);
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].sizes(), (std::vector<int64_t>{1, 231, 8}));
+}
