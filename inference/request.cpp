@@ -261,6 +261,8 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     if (num("Sigma tmax", &d)) r->s_tmax = d;
     if (num("Sigma noise", &d)) r->s_noise = d;
     if (num("NGMS", &d)) r->s_min_uncond = d;
+    std::string ngms_all;
+    r->s_min_uncond_all = str("NGMS all steps", &ngms_all) && ngms_all == "True";
     if (num("Skip Early CFG", &d)) r->skip_early_cond = d;
     if (num("Noise multiplier", &d)) r->noise_multiplier = d;
     if (num("Extra noise", &d)) r->extra_noise = d;
@@ -337,7 +339,7 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
         "Noise multiplier", "Extra noise", "Refiner", "Refiner switch at", "Hires refiner",
         "Refiner switch by sampling steps", "Schedule min sigma", "Schedule max sigma", "Schedule rho", "Beta schedule alpha",
         "Beta schedule beta", "Discard penultimate sigma", "Noise Schedule", "Old prompt editing timelines", "Pad conds",
-        "Pad conds v0"};
+        "Pad conds v0", "NGMS all steps"};
     // What the parser adds for an empty text is its defaults; only other values were really given.
     static const text::InfoParams defaults = text::parse_infotext("");
     for (const auto& [key, value] : p) {
@@ -514,6 +516,7 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     if (churn_like && r.s_noise != 1.0) put("Sigma noise", r.s_noise);
     if (r.skip_early_cond != 0) put("Skip Early CFG", r.skip_early_cond);
     if (r.s_min_uncond != 0) put("NGMS", r.s_min_uncond);
+    if (r.s_min_uncond != 0 && r.s_min_uncond_all) g.extra.emplace_back("NGMS all steps", text::InfoValue::boolean(true));
     // A1111's apply_refiner notes the step rule at the first denoiser call (before that call's
     // guidance skips), with or without a refiner.
     if (r.refiner_switch_by_steps) {

@@ -33,6 +33,7 @@ struct GenerateRequest {
     double eta_ddim = 0.0;       // "Eta DDIM": DDIM, DDIM CFG++
     double s_churn = 0, s_tmin = 0, s_tmax = 0, s_noise = 1.0;  // Euler, Heun, DPM2 (s_tmax 0: no bound)
     double s_min_uncond = 0;     // "NGMS": skip the uncond pass on odd calls below this sigma
+    bool s_min_uncond_all = false;  // "NGMS all steps": on every call below it
     double skip_early_cond = 0;  // "Skip Early CFG": no guidance for this fraction of the steps
     bool sgm_noise_multiplier = false;
     // A1111's schedule settings: the noise range the schedule types span (0 = the model's own),

@@ -95,7 +95,7 @@ nlohmann::json request_to_json(const GenerateRequest& r) {
             {"noise_multiplier", r.noise_multiplier}, {"extra_noise", r.extra_noise},
             {"eta_ancestral", r.eta_ancestral},
             {"eta_ddim", r.eta_ddim}, {"s_churn", r.s_churn}, {"s_tmin", r.s_tmin}, {"s_tmax", r.s_tmax},
-            {"s_noise", r.s_noise}, {"s_min_uncond", r.s_min_uncond}, {"skip_early_cond", r.skip_early_cond},
+            {"s_noise", r.s_noise}, {"s_min_uncond", r.s_min_uncond}, {"s_min_uncond_all", r.s_min_uncond_all}, {"skip_early_cond", r.skip_early_cond},
             {"sgm_noise_multiplier", r.sgm_noise_multiplier}, {"schedule_sigma_min", r.schedule_sigma_min},
             {"schedule_sigma_max", r.schedule_sigma_max}, {"schedule_rho", r.schedule_rho}, {"beta_dist_alpha", r.beta_dist_alpha},
             {"beta_dist_beta", r.beta_dist_beta}, {"always_discard_next_to_last_sigma", r.always_discard_next_to_last_sigma},
@@ -162,6 +162,7 @@ GenerateRequest request_from_json(const nlohmann::json& j) {
     take("s_tmax", &r.s_tmax);
     take("s_noise", &r.s_noise);
     take("s_min_uncond", &r.s_min_uncond);
+    take("s_min_uncond_all", &r.s_min_uncond_all);
     take("skip_early_cond", &r.skip_early_cond);
     take("sgm_noise_multiplier", &r.sgm_noise_multiplier);
     take("schedule_sigma_min", &r.schedule_sigma_min);

@@ -46,6 +46,7 @@ SamplingSettings sampling_settings(const GenerateRequest& r) {
     s.s_tmax = r.s_tmax;
     s.s_noise = r.s_noise;
     s.s_min_uncond = r.s_min_uncond;
+    s.s_min_uncond_all = r.s_min_uncond_all;
     s.skip_early_cond = r.skip_early_cond;
     s.sgm_noise_multiplier = r.sgm_noise_multiplier;
     s.schedule_overrides.sigma_min = r.schedule_sigma_min;

@@ -161,6 +161,7 @@ torch::Tensor start_noise(const SamplingSettings& s, sampling::ImageRNG& rng) {
 void apply_guidance_skips(const SamplingSettings& s, int steps, sampling::Guidance* g) {
     g->skip_early_cond = s.skip_early_cond;
     g->s_min_uncond = s.s_min_uncond;
+    g->s_min_uncond_all = s.s_min_uncond_all;
     const auto& info = sampling::find_sampler_kind(s.sampler);
     g->total_steps = info.second_order ? steps * 2 : steps;
 }

@@ -27,6 +27,7 @@ struct SamplingSettings {
     // Settings A1111 keeps on its Sampler parameters page (defaults = off).
     double s_churn = 0, s_tmin = 0, s_tmax = 0, s_noise = 1.0;  // s_tmax 0 = no upper bound
     double skip_early_cond = 0, s_min_uncond = 0;
+    bool s_min_uncond_all = false;
     bool sgm_noise_multiplier = false;
     sampling::ScheduleOverrides schedule_overrides;  // A1111's schedule min/max sigma, rho, Beta alpha/beta
     bool always_discard_next_to_last_sigma = false;

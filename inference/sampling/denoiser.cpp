@@ -63,7 +63,7 @@ Denoiser make_cfg_denoiser(InnerDenoiser inner, GuidanceAt guidance, std::shared
         auto x_c = torch::stack(xs), s_c = torch::stack(ss);
         const bool skip_early = g.skip_early_cond > 0 && g.total_steps > 0 &&
                                 static_cast<double>(call) / g.total_steps <= g.skip_early_cond;
-        const bool skip_ngms = (call % 2) == 1 && g.s_min_uncond > 0 &&
+        const bool skip_ngms = ((call % 2) == 1 || g.s_min_uncond_all) && g.s_min_uncond > 0 &&
                                sigma[0].item<float>() < static_cast<float>(g.s_min_uncond);
         // Padding comes after the skips are decided and applies even when the uncond pass is skipped
         // (then only a padded prompt matters), as in A1111.

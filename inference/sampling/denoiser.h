@@ -29,6 +29,7 @@ struct Guidance {
     // A1111's guidance skips (uncond rows dropped, scale 1): "Skip Early CFG" for the first fraction
     // of total_steps model calls, and "NGMS" on odd calls below sigma s_min_uncond. 0 = off.
     double skip_early_cond = 0, s_min_uncond = 0;
+    bool s_min_uncond_all = false;  // "NGMS all steps": every call below s_min_uncond, not every other
     int total_steps = 0;  // expected model calls (steps, doubled for second-order samplers)
     // A1111's "Pad prompt/negative prompt": a prompt and negative prompt of different lengths share
     // one batch, the shorter padded with `empty` (the empty prompt's encoding, (tokens, dim)) as

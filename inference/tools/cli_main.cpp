@@ -41,6 +41,7 @@ const char* kUsage =
     "      --precision float32|bfloat16|float16 (bfloat16: UNet and VAE decoder in bf16, faster with avx512_bf16;\n"
     "        float16: CUDA only)  --device cpu|cuda|cuda:N (cuda: builds against a CUDA LibTorch)\n"
     "      sampler parameters: --eta, --eta-ddim, --s-churn, --s-tmin, --s-tmax, --s-noise, --s-min-uncond (NGMS),\n"
+    "      --s-min-uncond-all 1 (NGMS on every step, not every other),\n"
     "      --skip-early-cond, --sgm-noise-multiplier 1, --unipc-variant bh1|bh2, --unipc-order, --unipc-skip-type,\n"
     "      --unipc-lower-order-final 0|1\n"
     "      schedule settings: --sigma-min, --sigma-max (0: the model's), --rho (0: 7 for Karras, 1 for Polyexponential),\n"

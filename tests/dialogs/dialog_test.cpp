@@ -228,7 +228,7 @@ TEST_F(Dialogs, SamplerParametersFollowThePastedText) {
                        "ENSD: 31337, RNG: CPU, Emphasis: No norm, Noise Schedule: Zero Terminal SNR, Discard penultimate sigma: True, "
                        "Schedule min sigma: 0.1, Schedule max sigma: 10.0, Schedule rho: 5.0, SGM noise multiplier: True, "
                        "Sigma churn: 0.5, Sigma tmin: 0.25, Sigma tmax: 8.0, Sigma noise: 1.003, Skip Early CFG: 0.2, NGMS: 1.5, "
-                       "Pad conds: True");
+                       "Pad conds: True, NGMS all steps: True");
     EXPECT_TRUE(gtk_expander_get_expanded(GTK_EXPANDER(d.widget("sampler_parameters"))));
     r = d.request();
     EXPECT_EQ(r.rng, "CPU");
@@ -247,6 +247,7 @@ TEST_F(Dialogs, SamplerParametersFollowThePastedText) {
     EXPECT_DOUBLE_EQ(r.skip_early_cond, 0.2);
     EXPECT_DOUBLE_EQ(r.s_min_uncond, 1.5);
     EXPECT_TRUE(r.pad_cond_uncond);
+    EXPECT_TRUE(r.s_min_uncond_all);
     EXPECT_EQ(dialogs::combo_id(d.widget("rng")), "CPU");
     pump_until([] { return false; }, 0.3);
     ASSERT_TRUE(dialogs::save_window_png(d.window(), out_dir() + "/dialog-sampler-parameters.png"));

@@ -215,11 +215,12 @@ TEST(Infotext, SamplerParametersRoundTrip) {
     r.s_tmax = 5.0;
     r.s_noise = 1.003;
     r.s_min_uncond = 2.0;
+    r.s_min_uncond_all = true;
     r.skip_early_cond = 0.3;
     r.sgm_noise_multiplier = true;
     r.tiling = true;
     const std::string text = text::create_infotext(generation_info(r, {}, 42, 42, false));
-    for (const char* part : {"Sigma churn: 1.0", "Sigma tmin: 0.5", "Sigma tmax: 5.0", "Sigma noise: 1.003", "NGMS: 2.0",
+    for (const char* part : {"Sigma churn: 1.0", "Sigma tmin: 0.5", "Sigma tmax: 5.0", "Sigma noise: 1.003", "NGMS: 2.0, NGMS all steps: True",
                              "Skip Early CFG: 0.3", "SGM noise multiplier: True", "Tiling: True"})
         EXPECT_NE(text.find(part), std::string::npos) << part << " in " << text;
     GenerateRequest back;
@@ -229,6 +230,7 @@ TEST(Infotext, SamplerParametersRoundTrip) {
     EXPECT_EQ(back.s_tmax, 5.0);
     EXPECT_EQ(back.s_noise, 1.003);
     EXPECT_EQ(back.s_min_uncond, 2.0);
+    EXPECT_TRUE(back.s_min_uncond_all);
     EXPECT_EQ(back.skip_early_cond, 0.3);
     EXPECT_TRUE(back.sgm_noise_multiplier);
     EXPECT_TRUE(back.tiling);

@@ -330,3 +330,23 @@ TEST(Denoiser, PadCondsAsA1111) {
     ASSERT_EQ(seen.size(), 1u);
     EXPECT_EQ(seen[0].sizes(), (std::vector<int64_t>{1, 231, 8}));
 }
+
+// NGMS skips the uncond pass on every other call below its sigma, "NGMS all steps" on every one.
+TEST(Denoiser, NgmsAllSteps) {
+    int calls = 0, rows = 0;
+    sampling::InnerDenoiser inner = [&](const torch::Tensor& x, const torch::Tensor&, const torch::Tensor&) {
+        ++calls;
+        rows += static_cast<int>(x.size(0));
+        return x * 0;
+    };
+    sampling::Guidance g = sampling::simple_guidance(torch::randn({1, 77, 8}), torch::randn({1, 77, 8}), 7.0);
+    g.s_min_uncond = 5;
+    for (bool all : {false, true}) {
+        g.s_min_uncond_all = all;
+        rows = calls = 0;
+        auto d = sampling::make_cfg_denoiser(inner, [g](int) { return g; });
+        for (int i = 0; i < 4; ++i) d(torch::ones({1, 4, 2, 2}), torch::full({1}, 2.0f));
+        EXPECT_EQ(calls, 4);
+        EXPECT_EQ(rows, all ? 4 : 6) << all;  // cond + uncond on even calls only, or never
+    }
+}
