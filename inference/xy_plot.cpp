@@ -42,7 +42,7 @@ std::vector<std::string> csv_values(const std::string& text) {
 bool numeric(const std::string& field) {
     for (const char* f : {"Sampler", "Prompt S/R", "Schedule type", "Hires upscaler", "Checkpoint name", "Refiner checkpoint",
                           "Nothing", "Prompt order", "Hires sampler", "SGM noise multiplier", "RNG source", "Size", "Styles",
-                          "Always discard next-to-last sigma"})
+                          "Always discard next-to-last sigma", "VAE"})
         if (field == f) return false;
     return true;
 }
@@ -113,7 +113,7 @@ const std::vector<std::string>& xy_fields() {
         "Refiner switch at", "Nothing", "Prompt order", "Hires sampler", "Eta", "Sigma Churn", "Sigma min", "Sigma max",
         "Sigma noise", "Negative Guidance minimum sigma", "Skip Early CFG", "UniPC Order", "SGM noise multiplier", "RNG source",
         "Size", "Initial noise multiplier", "Extra noise", "Cond. Image Mask Weight", "Styles", "Schedule min sigma",
-        "Schedule max sigma", "Schedule rho", "Beta schedule alpha", "Beta schedule beta", "Always discard next-to-last sigma"};
+        "Schedule max sigma", "Schedule rho", "Beta schedule alpha", "Beta schedule beta", "Always discard next-to-last sigma", "VAE"};
     return kFields;
 }
 
@@ -127,6 +127,21 @@ std::string xy_checkpoint(const XYAxis& axis, size_t index, const std::vector<st
     if (path.empty())
         bad("The checkpoint \"" + v + "\" is not among the model folders' files; write its file name without .safetensors/.ckpt.");
     return path;
+}
+
+std::optional<std::string> xy_vae(const XYAxis& axis, size_t index, const std::vector<std::string>& vaes) {
+    if (axis.field != "VAE") return std::nullopt;
+    const std::string& v = axis.values.at(index);
+    if (v == "Automatic") return std::string();
+    if (v == "None") return v;
+    for (const auto& path : vaes) {
+        const std::string file = path.substr(path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/') + 1);
+        if (path == v || file == v) return path;
+        for (const std::string ext : {".safetensors", ".ckpt", ".pt"})
+            if (file.size() == v.size() + ext.size() && file.compare(0, v.size(), v) == 0 && file.compare(v.size(), ext.size(), ext) == 0)
+                return path;
+    }
+    bad("The VAE \"" + v + "\" is not among the model folders' VAE files; write Automatic, None or its file name.");
 }
 
 XYAxis parse_xy_axis(const std::string& field_as_written, const std::string& text, const GenerateRequest& base,
@@ -217,6 +232,10 @@ XYAxis parse_xy_axis(const std::string& field_as_written, const std::string& tex
                 set.push_back(*st);
             }
             axis.style_sets.push_back(set);
+        } else if (field == "VAE") {
+            // A1111 offers "Automatic" and "None" first; files are found by the caller (xy_vae()).
+            if (const std::string c = canonical_name({"Automatic", "None"}, v); !c.empty()) v = c;
+            if (v.empty()) bad("A VAE value is empty; use Automatic, None or the file names of your VAEs.");
         } else if (field == "Refiner checkpoint") {
             // A1111 offers "None" first; names are found beside the model (or by the caller among its folders).
             if (!canonical_name({"None"}, v).empty()) v = "None";

@@ -2,6 +2,7 @@
 // parses them (comma-separated, quotes keep commas), applied to one cell's request.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,7 +26,10 @@ struct XYAxis {
 // ("Sigma Churn", "Sigma min", "Sigma max", "Sigma noise", "Negative Guidance minimum sigma",
 // "Skip Early CFG", "UniPC Order", "SGM noise multiplier"), "RNG source", "Size" (WxH),
 // "Initial noise multiplier", "Extra noise", "Cond. Image Mask Weight", "Styles" (a value names
-// styles of `styles` separated by commas, as A1111 splits it), the refiner's two, and for
+// styles of `styles` separated by commas, as A1111 splits it), the schedule settings ("Schedule
+// min sigma", "Schedule max sigma", "Schedule rho", "Beta schedule alpha", "Beta schedule beta",
+// "Always discard next-to-last sigma"), "VAE" (Automatic, None or a VAE file's name), the
+// refiner's two, and for
 // runs with Hires. fix "Denoising", "Hires steps", "Hires upscaler", "Hires sampler".
 const std::vector<std::string>& xy_fields();
 
@@ -45,5 +49,10 @@ void apply_xy_styles(GenerateRequest* r, const XYAxis& axis, size_t index);
 // without extension, as A1111 writes "Model: ..."; or the path itself); "" for other axes. Throws
 // sdgimp::Error naming a value no checkpoint has.
 std::string xy_checkpoint(const XYAxis& axis, size_t index, const std::vector<std::string>& checkpoints);
+
+// For a "VAE" axis: what ModelRequest::vae takes for its value at `index` ("Automatic" -> "",
+// "None", or the file of `vaes` the value names: its file name with or without the extension, or
+// the path itself); std::nullopt for other axes. Throws sdgimp::Error naming a value no file has.
+std::optional<std::string> xy_vae(const XYAxis& axis, size_t index, const std::vector<std::string>& vaes);
 
 }  // namespace sdgimp

@@ -43,10 +43,11 @@ void run_xy_plot(const GimpParam* params, int n, Reply* reply) {
         const int cols = static_cast<int>(xs.values.size()), rows = static_cast<int>(ys.values.size());
         // Checkpoints named on an axis are checked before any cell runs, and that axis is walked
         // outermost so each checkpoint loads once (as A1111's script orders it).
-        const std::vector<std::string> choices = model_choices(s);
-        for (size_t i = 0; i < xs.values.size(); ++i) (void)xy_checkpoint(xs, i, choices);
-        for (size_t j = 0; j < ys.values.size(); ++j) (void)xy_checkpoint(ys, j, choices);
-        const bool x_outer = xs.field == "Checkpoint name";
+        const std::vector<std::string> choices = model_choices(s), vaes = vae_choices(s);
+        for (size_t i = 0; i < xs.values.size(); ++i) (void)xy_checkpoint(xs, i, choices), (void)xy_vae(xs, i, vaes);
+        for (size_t j = 0; j < ys.values.size(); ++j) (void)xy_checkpoint(ys, j, choices), (void)xy_vae(ys, j, vaes);
+        // Likewise a VAE axis (A1111 walks the costlier axis outermost: checkpoints, then VAEs).
+        const bool x_outer = xs.field == "Checkpoint name" || (xs.field == "VAE" && ys.field != "Checkpoint name");
         std::vector<std::pair<std::string, wire::Message>> cells(static_cast<size_t>(cols * rows));
         int done = 0;
         for (int a = 0; a < (x_outer ? cols : rows); ++a)
@@ -63,8 +64,11 @@ void run_xy_plot(const GimpParam* params, int n, Reply* reply) {
                 std::string cell_model = model;
                 for (const std::string& m : {xy_checkpoint(xs, static_cast<size_t>(i), choices), xy_checkpoint(ys, static_cast<size_t>(j), choices)})
                     if (!m.empty()) cell_model = m;
+                nlohmann::json model_json = model_header(s, cell_model);
+                for (const auto& vae : {xy_vae(xs, static_cast<size_t>(i), vaes), xy_vae(ys, static_cast<size_t>(j), vaes)})
+                    if (vae) model_json["vae"] = *vae;
                 wire::Message req;
-                req.header = {{"op", "txt2img"}, {"request", wire::request_to_json(r)}, {"model", model_header(s, cell_model)}};
+                req.header = {{"op", "txt2img"}, {"request", wire::request_to_json(r)}, {"model", model_json}};
                 wire::Message res;
                 // A1111's "Nothing" axis adds no label.
                 std::string label;

@@ -78,10 +78,11 @@ xvfb-run -a -s "-screen 0 1400x1000x24" bash -c '
   # The tool dialogs: OK with Ctrl+Enter; the operation runs and the dialog is gone.
   for title in "Remove Object" "Upscale" "SD Upscale" "X/Y Plot"; do
     wait_window "Diffusion — $title" 180 || { echo "no dialog: $title"; kill $gimp_pid; exit 1; }
-    sleep 2; shot "$n-$title.png"; n=$((n+1))
+    file=$(echo "$title" | tr "/" "-")  # "X/Y Plot" names a file, not a folder
+    sleep 2; shot "$n-$file.png"; n=$((n+1))
     xdotool key --window "$w" ctrl+Return; xdotool keyup ctrl+Return
     for i in $(seq 1 30); do xdotool search --onlyvisible --name "Diffusion — $title" >/dev/null 2>&1 || break; sleep 1; done
-    shot "$n-$title-done.png"; n=$((n+1))
+    shot "$n-$file-done.png"; n=$((n+1))
   done
   for i in $(seq 1 300); do kill -0 $gimp_pid 2>/dev/null || break; sleep 1; done
   kill $gimp_pid 2>/dev/null

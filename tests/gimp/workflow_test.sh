@@ -273,6 +273,17 @@ ckpt=$(cat <<SCM
     (gimp-image-delete plot))
   (catch (gimp-message "BAD9: rejected")
     (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 5 64 64 "Steps" "1" "Checkpoint name" "nowhere" ""))
+  ; A1111's VAE axis: the checkpoint's own VAE and a file of the models folders' VAE/ by name.
+  (let* ((plot (car (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img l "a red house" "" 2 "Euler a" "Automatic" 7.0 5
+                       64 64 "VAE" "None, own-vae" "Nothing" "" "")))
+         (cells (layers plot)))
+    (check (= (length cells) 2) "2 VAE cells")
+    (check (string=? (car (gimp-item-get-name (car cells))) "VAE: own-vae") "VAE cell named")
+    (check (contains (parasite (car cells)) "VAE: own-vae.ckpt") "cell decoded by own-vae")
+    (check (not (contains (parasite (cadr cells)) "VAE: ")) "cell decoded by the checkpoint's own VAE")
+    (gimp-image-delete plot))
+  (catch (gimp-message "BAD10: rejected")
+    (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 5 64 64 "VAE" "elsewhere" "Nothing" "" ""))
   (gimp-image-delete img)
   (gimp-message "CKPTPLOT: PASS"))
 SCM
@@ -287,7 +298,7 @@ grep -q 'CHECK FAILED' "$out/gimp.log" && fail "an assertion failed"
 grep -q 'WORKFLOW: PASS' "$out/gimp.log" || fail "the workflow did not finish"
 grep -q 'BADINPUT: PASS' "$out/gimp.log" || fail "the bad-input script did not finish"
 grep -q 'CKPTPLOT: PASS' "$out/gimp.log" || fail "the checkpoint plot did not finish"
-for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files"; do
+for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files"; do
   grep -q "$m" "$out/gimp.log" || fail "missing error message: $m"
 done
 # The model was read once for all the generate calls of the session (up to the checkpoint plot).

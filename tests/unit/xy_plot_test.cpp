@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "status.h"
+#include "wire.h"
 #include "xy_plot.h"
 
 using namespace sdgimp;
@@ -225,5 +226,31 @@ TEST(XYPlot, StylesMergeAfterTheOtherAxes) {
         ADD_FAILURE() << "accepted";
     } catch (const Error& e) {
         EXPECT_STREQ(e.what(), "The style \"Noir\" is not in the styles files (styles.csv); use the names they hold.");
+    }
+}
+
+// The VAE axis: Automatic (the file beside the checkpoint, if any), None (the checkpoint's own) or a
+// VAE file by its file name, with or without the extension, as A1111 lists them.
+TEST(XYPlot, VaeAxisNamesFiles) {
+    GenerateRequest base;
+    const std::vector<std::string> vaes = {"/m/VAE/vae-ft-mse.safetensors", "/m/anime.vae.pt"};
+    const XYAxis a = parse_xy_axis("VAE", "automatic, NONE, vae-ft-mse, anime.vae.pt, /m/anime.vae.pt", base);
+    EXPECT_EQ(a.values[0], "Automatic");
+    EXPECT_EQ(a.values[1], "None");
+    EXPECT_EQ(xy_vae(a, 0, vaes), std::optional<std::string>(""));
+    EXPECT_EQ(xy_vae(a, 1, vaes), std::optional<std::string>("None"));
+    EXPECT_EQ(xy_vae(a, 2, vaes), std::optional<std::string>("/m/VAE/vae-ft-mse.safetensors"));
+    EXPECT_EQ(xy_vae(a, 3, vaes), std::optional<std::string>("/m/anime.vae.pt"));
+    EXPECT_EQ(xy_vae(a, 4, vaes), std::optional<std::string>("/m/anime.vae.pt"));
+    GenerateRequest r = base;
+    apply_xy_value(&r, a, 2);  // the VAE goes with the model, not the request
+    EXPECT_EQ(wire::request_to_json(r), wire::request_to_json(base));
+    EXPECT_EQ(xy_vae(parse_xy_axis("Steps", "1", base), 0, vaes), std::nullopt);
+    const XYAxis missing = parse_xy_axis("VAE", "kl-f8", base);
+    try {
+        xy_vae(missing, 0, vaes);
+        ADD_FAILURE() << "found";
+    } catch (const Error& e) {
+        EXPECT_STREQ(e.what(), "The VAE \"kl-f8\" is not among the model folders' VAE files; write Automatic, None or its file name.");
     }
 }
