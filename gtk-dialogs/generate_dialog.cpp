@@ -428,6 +428,9 @@ void GenerateDialog::build_sampler_parameters(GtkWidget* box) {
     W["ngms_all"] = gtk_check_button_new_with_label("NGMS on every step");
     gtk_widget_set_tooltip_text(W["ngms_all"], "Skip the negative prompt on every step below the NGMS sigma, not every other one");
     gtk_grid_attach(g, W["ngms_all"], 0, row + 2, 2, 1);
+    W["downcast_alphas"] = gtk_check_button_new_with_label("Downcast alphas_cumprod");
+    gtk_widget_set_tooltip_text(W["downcast_alphas"], "The noise table in half precision, as A1111 before 1.7 had it (set by texts of those versions)");
+    gtk_grid_attach(g, W["downcast_alphas"], 2, row + 2, 2, 1);
     gtk_container_add(GTK_CONTAINER(exp), sg);
     gtk_box_pack_start(GTK_BOX(box), exp, FALSE, FALSE, 0);
     W["sampler_parameters"] = exp;
@@ -647,6 +650,7 @@ GenerateRequest GenerateDialog::request() const {
     r.old_prompt_editing_timelines = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("old_prompt_editing")));
     r.pad_cond_uncond = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("pad_conds")));
     r.s_min_uncond_all = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("ngms_all")));
+    r.downcast_alphas_cumprod = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("downcast_alphas")));
     if (widget("denoising_strength")) r.denoising_strength = num(widget("denoising_strength"));
     if (widget("noise_multiplier")) {
         r.noise_multiplier = num(widget("noise_multiplier"));
@@ -721,7 +725,8 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
     set_combo(widget("noise_schedule"), r.noise_schedule);
     bool changed = r.rng != "GPU" || r.eta_noise_seed_delta != 0 || r.emphasis != "Original" || r.noise_schedule != "Default" ||
                    r.sgm_noise_multiplier || r.always_discard_next_to_last_sigma || r.old_prompt_editing_timelines ||
-                   r.pad_cond_uncond || r.pad_cond_uncond_v0 || r.s_min_uncond_all;
+                   r.pad_cond_uncond || r.pad_cond_uncond_v0 || r.s_min_uncond_all ||
+                   r.downcast_alphas_cumprod;
     const GenerateRequest defaults;
     for (const auto& f : sampler_fields()) {
         set_num(widget(f.name), r.*f.member);
@@ -732,6 +737,7 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
     gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("old_prompt_editing")), r.old_prompt_editing_timelines);
     gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("pad_conds")), r.pad_cond_uncond);
     gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("ngms_all")), r.s_min_uncond_all);
+    gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("downcast_alphas")), r.downcast_alphas_cumprod);
     // Settings a pasted text changed should be visible.
     gtk_expander_set_expanded(GTK_EXPANDER(widget("sampler_parameters")), changed);
     if (widget("denoising_strength")) set_num(widget("denoising_strength"), r.denoising_strength);

@@ -278,6 +278,8 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     std::string discard;
     r->always_discard_next_to_last_sigma = str("Discard penultimate sigma", &discard) && discard == "True";
     if (!str("Noise Schedule", &r->noise_schedule)) r->noise_schedule = "Default";
+    std::string downcast;  // the parser also sets it for texts of versions before 1.7.0-225
+    r->downcast_alphas_cumprod = str("Downcast alphas_cumprod", &downcast) && downcast == "True";
     // The parser also sets it for texts of versions before 1.6, whose timelines were the old ones.
     std::string old_timelines;
     r->old_prompt_editing_timelines = str("Old prompt editing timelines", &old_timelines) && old_timelines == "True";
@@ -338,7 +340,7 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
         "Soft inpainting mask influence", "Soft inpainting difference threshold", "Soft inpainting difference contrast",
         "Noise multiplier", "Extra noise", "Refiner", "Refiner switch at", "Hires refiner",
         "Refiner switch by sampling steps", "Schedule min sigma", "Schedule max sigma", "Schedule rho", "Beta schedule alpha",
-        "Beta schedule beta", "Discard penultimate sigma", "Noise Schedule", "Old prompt editing timelines", "Pad conds",
+        "Beta schedule beta", "Discard penultimate sigma", "Noise Schedule", "Old prompt editing timelines", "Pad conds", "Downcast alphas_cumprod",
         "Pad conds v0", "NGMS all steps"};
     // What the parser adds for an empty text is its defaults; only other values were really given.
     static const text::InfoParams defaults = text::parse_infotext("");
@@ -438,9 +440,12 @@ void add_hires_info(const GenerateRequest& r, const ModelIdentity& model, text::
 }  // namespace
 
 void add_early_info(text::GenerationInfo* g, const std::vector<std::pair<std::string, text::InfoValue>>& keys) {
-    const std::vector<std::string> later = {"Lora hashes", "Old prompt editing timelines", "TI hashes", "Emphasis", "Noise Schedule", "Noise multiplier", "Extra noise", "Eta DDIM",
-                                            "Eta", "Sigma churn", "Sigma tmin", "Sigma tmax", "Sigma noise", "Skip Early CFG", "NGMS",
-                                            "SGM noise multiplier"};
+    const std::vector<std::string> later = {
+        "Lora hashes", "Old prompt editing timelines", "TI hashes", "Emphasis", "Downcast alphas_cumprod", "Noise Schedule", "Noise multiplier",
+        "Discard penultimate sigma", "Schedule min sigma", "Schedule max sigma", "Schedule rho", "Beta schedule alpha",
+        "Beta schedule beta", "Extra noise", "SGM noise multiplier", "Eta DDIM", "Eta", "Sigma churn", "Sigma tmin", "Sigma tmax",
+        "Sigma noise", "Refiner switch by sampling steps", "Skip Early CFG", "NGMS", "NGMS all steps", "Hires refiner", "Refiner",
+        "Refiner switch at", "Pad conds", "Pad conds v0"};
     auto at = std::find_if(g->extra.begin(), g->extra.end(),
                            [&](const auto& kv) { return std::find(later.begin(), later.end(), kv.first) != later.end(); });
     for (const auto& kv : keys) at = g->extra.emplace(at, kv.first, kv.second) + 1;
@@ -495,10 +500,11 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     if (img2img) g.extra.emplace_back("Denoising strength", text::InfoValue::real(r.denoising_strength));
     if (!img2img && r.enable_hr) add_hires_info(r, model, &g);
     if (r.emphasis != "Original") g.extra.emplace_back("Emphasis", text::InfoValue::str(r.emphasis));
-    // Set when A1111 samples (after the prompts' keys): img2img's noise multiplier before the
-    // sampler starts, then the sigma list's keys, the extra noise (img2img), the SGM noise multiplier
-    // (txt2img), the sampler's parameters and the guidance skips; a hires pass's own keys after them.
-    // Set as the model's alphas are put in place, just before sampling.
+    // Set when A1111 samples (after the prompts' keys): the noise schedule as the model's alphas are
+    // put in place, img2img's noise multiplier before the sampler starts, then the sigma list's
+    // keys, the extra noise (img2img), the SGM noise multiplier (txt2img), the sampler's parameters
+    // and the guidance skips; a hires pass's own keys after them.
+    if (r.downcast_alphas_cumprod) g.extra.emplace_back("Downcast alphas_cumprod", text::InfoValue::boolean(true));
     if (zero_terminal_snr(r)) g.extra.emplace_back("Noise Schedule", text::InfoValue::str(r.noise_schedule));
     if (img2img && r.noise_multiplier != 1.0) g.extra.emplace_back("Noise multiplier", text::InfoValue::real(r.noise_multiplier));
     for (auto& kv : schedule_keys(r, r.sampler, r.schedule)) g.extra.push_back(std::move(kv));

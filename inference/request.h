@@ -44,6 +44,9 @@ struct GenerateRequest {
     bool always_discard_next_to_last_sigma = false;
     bool old_karras_sigmas = false;  // A1111's "Use old karras scheduler sigmas (0.1 to 10)"; not recorded
     std::string noise_schedule = "Default";  // A1111's "Noise schedule for sampling": Default or Zero Terminal SNR
+    // A1111's "Downcast model alphas_cumprod to fp16 before sampling" (its half-precision models did
+    // so before 1.7; texts of those versions set it).
+    bool downcast_alphas_cumprod = false;
     // A1111's "Use old prompt editing timelines": [a:b:when] read as before 1.6 (a fraction below 1
     // of the steps, else a step; the hires pass counts the first pass's steps).
     bool old_prompt_editing_timelines = false;

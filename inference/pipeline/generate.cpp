@@ -168,7 +168,7 @@ GeneratedBatch generate_txt2img(const SDModel& m, const text::ClipTokenizer& tok
         // image (mask 1, latent of mid-grey; the posterior mean stands in for its unseeded sample).
         concat = full_mask_concat(m, torch::zeros({1, 3, r.height, r.width}));
     }
-    const LatentModel lm = m.latent_model(zero_terminal_snr(r));
+    const LatentModel lm = m.latent_model(r.downcast_alphas_cumprod, zero_terminal_snr(r));
     std::unique_ptr<HiresPass> hires;
     if (r.enable_hr) hires = std::make_unique<HiresPass>(m, tok, r, hooks);
     int iteration = 0;
@@ -192,7 +192,7 @@ std::optional<RefinerRun> refiner_for_pass(const RunHooks& hooks, const text::Cl
     const auto cond = encode_run_cached(nullptr, *hooks.refiner, tok, prompt, negative, schedule_steps(r), r.batch_size, r.cfg_scale,
                                         text_settings(r, hooks), hires_steps);
     RefinerRun rf;
-    rf.lm = hooks.refiner->latent_model(zero_terminal_snr(r));
+    rf.lm = hooks.refiner->latent_model(r.downcast_alphas_cumprod, zero_terminal_snr(r));
     rf.codec = hooks.refiner->codec();
     rf.guidance = [cond](int call) { return cond->at(call); };
     rf.switch_at = hooks.refiner_switch_at;
@@ -225,7 +225,7 @@ GeneratedBatch generate_img2img(const SDModel& m, const text::ClipTokenizer& tok
     GenerateRequest sized = r;
     sized.width = static_cast<int>(init.size(3));
     sized.height = static_cast<int>(init.size(2));
-    const LatentModel lm = m.latent_model(zero_terminal_snr(r));
+    const LatentModel lm = m.latent_model(r.downcast_alphas_cumprod, zero_terminal_snr(r));
     torch::Tensor concat;
     if (m.cfg.unet.in_channels == 9) {
         // An inpainting model without a mask: A1111 conditions it on a full mask over the image

@@ -190,10 +190,10 @@ std::pair<torch::Tensor, torch::Tensor> SDModel::encode_posterior(const torch::T
     return {parts[0], torch::exp(0.5 * logvar)};
 }
 
-LatentModel SDModel::latent_model(bool zero_terminal_snr) const {
+LatentModel SDModel::latent_model(bool downcast_alphas, bool zero_terminal_snr) const {
     LatentModel l;
     l.unet = [this](const torch::Tensor& concat) { return unet_fn(concat); };
-    l.schedule = zero_terminal_snr ? schedule.zero_terminal_snr() : schedule;
+    l.schedule = downcast_alphas || zero_terminal_snr ? schedule.alpha_override(downcast_alphas, zero_terminal_snr) : schedule;
     l.prediction = cfg.prediction;
     l.latent_channels = cfg.unet.out_channels;
     l.in_channels = cfg.unet.in_channels;

@@ -77,8 +77,9 @@ struct SDModel {
     // precision); `key` names the set, so an unchanged one costs nothing. nullptr / "": none.
     void set_hypernetworks(std::shared_ptr<const models::HypernetworkSet> set, const std::string& key);
     std::string hypernetwork_key;
-    // zero_terminal_snr: sampled on A1111's "Zero Terminal SNR" noise schedule instead of the model's.
-    LatentModel latent_model(bool zero_terminal_snr = false) const;
+    // Sampled with A1111's alpha overrides: its downcast (float16) alphas_cumprod and its "Zero
+    // Terminal SNR" noise schedule instead of the model's own.
+    LatentModel latent_model(bool downcast_alphas = false, bool zero_terminal_snr = false) const;
     ImageCodec codec() const;
 };
 

@@ -35,15 +35,26 @@ ModelSchedule ModelSchedule::linear(double start, double end, int timesteps) {
     return s;
 }
 
-ModelSchedule ModelSchedule::zero_terminal_snr() const {
-    auto root = alphas_cumprod.sqrt();
-    const auto first = root[0].clone(), last = root[-1].clone();
-    root = (root - last) * (first / (first - last));
+ModelSchedule ModelSchedule::alpha_override(bool downcast, bool zero_terminal_snr) const {
+    // float16 arithmetic as the GPU does it: each operation in float32, its result rounded to float16
+    // (LibTorch's CPU kernels lack some float16 operations).
+    const auto round = [downcast](const torch::Tensor& t) { return downcast ? t.to(torch::kHalf).to(torch::kFloat) : t; };
+    torch::Tensor ac = round(alphas_cumprod);
+    if (zero_terminal_snr) {
+        auto root = round(ac.sqrt());
+        const auto first = root[0].clone(), last = root[-1].clone();
+        root = round(root - last);
+        root = round(root * round(first / round(first - last)));
+        ac = round(root.pow(2));
+        ac[-1] = 4.8973451890853435e-08;
+        ac = round(ac);
+    }
+    const auto sig = round(round(round(1 - ac) / ac).pow(0.5));
     ModelSchedule s;
-    s.alphas_cumprod = root.pow(2);
-    s.alphas_cumprod[-1] = 4.8973451890853435e-08;
-    s.sigmas = ((1 - s.alphas_cumprod) / s.alphas_cumprod).pow(0.5);
-    s.log_sigmas = s.sigmas.log();
+    s.alphas_cumprod = ac;
+    s.sigmas = sig;
+    s.log_sigmas = round(sig.log());
+    s.half_table = downcast;
     return s;
 }
 
@@ -53,7 +64,9 @@ torch::Tensor ModelSchedule::sigma_to_t(const torch::Tensor& sigma) const {
     auto low_idx = dists.ge(0).cumsum(0).argmax(0).clamp_max(log_sigmas.size(0) - 2);
     auto high_idx = low_idx + 1;
     auto low = log_sigmas.index({low_idx}), high = log_sigmas.index({high_idx});
-    auto w = ((low - log_sigma) / (low - high)).clamp(0, 1);
+    auto step = low - high;
+    if (half_table) step = step.to(torch::kHalf).to(torch::kFloat);
+    auto w = ((low - log_sigma) / step).clamp(0, 1);
     return ((1 - w) * low_idx + w * high_idx).view(sigma.sizes());
 }
 

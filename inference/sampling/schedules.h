@@ -12,11 +12,17 @@ namespace sdgimp::sampling {
 // k-diffusion do. Index = timestep.
 struct ModelSchedule {
     torch::Tensor alphas_cumprod, sigmas, log_sigmas;  // float32 [T]
+    // The table was computed in float16 (A1111's "Downcast alphas_cumprod", what its half-precision
+    // models did before 1.7): sigma_to_t's step between two entries is then a float16 difference.
+    bool half_table = false;
     static ModelSchedule linear(double linear_start, double linear_end, int timesteps);
-    // A1111's "Zero Terminal SNR" noise schedule: sqrt(alphas_cumprod) shifted to end at zero and
-    // scaled back to its first value (float32, as A1111 rescales the model's buffer), the last entry
-    // then set to 4.8973451890853435e-08 so the final sigma stays finite.
-    ModelSchedule zero_terminal_snr() const;
+    // A1111's apply_alpha_schedule_override: alphas_cumprod cast to float16 when `downcast`, then
+    // with `zero_terminal_snr` sqrt(alphas_cumprod) shifted to end at zero and scaled back to its
+    // first value, the last entry set to 4.8973451890853435e-08 so the final sigma stays finite; all
+    // in the table's precision, and the sigmas computed from it in that precision, as k-diffusion
+    // computes them from the model's buffer.
+    ModelSchedule alpha_override(bool downcast, bool zero_terminal_snr) const;
+    ModelSchedule zero_terminal_snr() const { return alpha_override(false, true); }
     double sigma_min() const { return sigmas[0].item<double>(); }
     double sigma_max() const { return sigmas[-1].item<double>(); }
     // k-diffusion's continuous conversions (log-linear interpolation of the table).

@@ -267,6 +267,7 @@ TEST_F(Dialogs, SamplerParametersFollowThePastedText) {
     // A text of a version before 1.6 with prompt editing: the old timelines, shown.
     d.paste_parameters("[a:b:1.5]\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 512x512, Version: v1.5.2");
     EXPECT_TRUE(gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(d.widget("old_prompt_editing"))));
+    EXPECT_TRUE(gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(d.widget("downcast_alphas"))));
     EXPECT_TRUE(d.request().old_prompt_editing_timelines);
     EXPECT_DOUBLE_EQ(r.beta_dist_alpha, 0.6);
 }

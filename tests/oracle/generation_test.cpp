@@ -1275,6 +1275,21 @@ TEST(OracleNets, EngineZeroTerminalSnrSchedule) {
     want = pipeline::generate_img2img(*rescaled, tok, pipeline::with_resolved_seeds(id), init, {});
     EXPECT_LE((pixels(z[0].image.pixels, 64, 64) - want.images[0].to(torch::kInt)).abs().max().item<int>(), 1);
 
+    // A1111's downcast alphas (its half-precision models before 1.7): a text of 1.6 sets it.
+    GenerateRequest dr = r;
+    EXPECT_TRUE(apply_parameters("a red house\nSteps: 4, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 7, "
+                                 "Size: 64x64, Version: v1.6.0", &dr).empty());
+    EXPECT_TRUE(dr.downcast_alphas_cumprod);
+    dr.schedule = "Automatic";
+    st = engine.txt2img(dr, {}, &z);
+    ASSERT_TRUE(st.ok) << st.message;
+    EXPECT_NE(z[0].image.pixels, plain[0].image.pixels);
+    EXPECT_NE(z[0].infotext.find("Downcast alphas_cumprod: True, Version"), std::string::npos) << z[0].infotext;
+    auto halved = pipeline::load_sd_model(ckpt);
+    halved->schedule = halved->schedule.alpha_override(true, false);
+    want = pipeline::generate_txt2img(*halved, tok, pipeline::with_resolved_seeds(r), {});
+    EXPECT_LE((pixels(z[0].image.pixels, 64, 64) - want.images[0].to(torch::kInt)).abs().max().item<int>(), 1);
+
     zr.noise_schedule = "Zero terminal";
     st = engine.txt2img(zr, {}, &z);
     EXPECT_FALSE(st.ok);

@@ -149,6 +149,16 @@ TEST(Infotext, ScheduleSettingsRoundTrip) {
     EXPECT_EQ(back.schedule_rho, 5);
     EXPECT_TRUE(back.always_discard_next_to_last_sigma);
 
+    // Keys a script or the img2img set-up adds before sampling (soft inpainting's) go ahead of them.
+    GenerateRequest soft = r;
+    soft.soft_inpainting = true;
+    soft.refiner_switch_by_steps = true;
+    text::GenerationInfo gs = generation_info(soft, {}, 42, 42, true);
+    add_soft_inpaint_info(soft, &gs);
+    const std::string ts = text::create_infotext(gs);
+    EXPECT_LT(ts.find("Soft inpainting difference contrast"), ts.find("Discard penultimate sigma")) << ts;
+    EXPECT_LT(ts.find("Soft inpainting difference contrast"), ts.find("Refiner switch by sampling steps")) << ts;
+
     // img2img: after "Noise multiplier", before "Extra noise"; Beta records its distribution.
     GenerateRequest b;
     b.sampler = "DPM++ 2M";

@@ -207,6 +207,19 @@ TEST(ScheduleSettings, RhoBetaAndRangeFollowTheFormulas) {
         const double norm = std::exp(std::lgamma(a) + std::lgamma(b) - std::lgamma(a + b));
         EXPECT_NEAR(integral / norm, 1.0 - i / 5.0, 2e-4) << i;
     }
+    // A1111's downcast alphas: the table in float16 (every sigma a float16 number within float16's
+    // rounding of the float32 one), and sigma_to_t still inverts t_to_sigma.
+    const auto half = model.alpha_override(true, false);
+    EXPECT_TRUE(half.half_table);
+    EXPECT_TRUE(torch::equal(half.sigmas, half.sigmas.to(torch::kHalf).to(torch::kFloat)));
+    EXPECT_TRUE(torch::equal(half.alphas_cumprod, model.alphas_cumprod.to(torch::kHalf).to(torch::kFloat)));
+    const auto ac = half.alphas_cumprod.to(torch::kDouble), exact = ((1 - ac) / ac).sqrt();
+    EXPECT_LE(((half.sigmas.to(torch::kDouble) - exact) / exact).abs().max().item<double>(), 2.0 / 2048);
+    // The well-known effect: the smallest sigma grows from 0.0292 to about 0.031.
+    EXPECT_NEAR(model.sigma_min(), 0.0292, 1e-4);
+    EXPECT_GT(half.sigma_min(), 0.0305);
+    const auto ts = torch::tensor({0.0f, 10.5f, 250.25f, 600.0f, 998.75f});
+    EXPECT_LE((half.sigma_to_t(half.t_to_sigma(ts)) - ts).abs().max().item<double>(), 2e-2);
     // A range that is not one: a clear sentence, not a NaN schedule.
     o = {};
     o.sigma_min = 20;
