@@ -315,48 +315,10 @@ void GenerateDialog::build() {
     }
 }
 
-void GenerateDialog::build_soft_inpaint(GtkWidget* box) {
-    // A1111's Soft inpainting: partly selected pixels keep part of the original; each result gets
-    // its own layer mask of where it changed.
-    auto& W = w_->by_name;
-    GtkWidget* soft = gtk_expander_new("Soft inpainting");
-    GtkWidget* sg = form_grid();
-    GtkGrid* g = GTK_GRID(sg);
-    W["soft_inpainting"] = gtk_check_button_new_with_label("Enable");
-    gtk_widget_set_tooltip_text(W["soft_inpainting"],
-                                "Blend the original and the new content by the selection's softness (A1111's Soft inpainting; a large mask blur helps)");
-    const struct {
-        const char* name;
-        const char* label;
-        double lo, hi, step;
-        int digits;
-        const char* tip;
-    } fields[] = {
-        {"soft_schedule_bias", "Schedule bias", 0, 8, 0.1, 1, "When the original is kept while denoising: below 1 late, above 1 early"},
-        {"soft_preservation_strength", "Preservation strength", 0, 8, 0.05, 2, "How strongly partly selected content keeps the original"},
-        {"soft_transition_contrast", "Transition contrast boost", 1, 32, 0.5, 1, "Keeps the contrast partial blends would lose"},
-        {"soft_mask_influence", "Mask influence", 0, 1, 0.05, 2, "How much the selection biases the difference threshold"},
-        {"soft_difference_threshold", "Difference threshold", 0, 8, 0.25, 2, "How much a region may change before the original stops showing through"},
-        {"soft_difference_contrast", "Difference contrast", 0, 8, 0.25, 2, "How sharp the step between blended and not blended is"},
-    };
-    gtk_grid_attach(g, W["soft_inpainting"], 0, 0, 2, 1);
-    int i = 0;
-    for (const auto& f : fields) {
-        W[f.name] = spin(f.lo, f.hi, f.step, f.digits);
-        gtk_widget_set_tooltip_text(W[f.name], f.tip);
-        label_row(g, 1 + i / 2, (i % 2) * 2, f.label, W[f.name]);
-        ++i;
-    }
-    gtk_container_add(GTK_CONTAINER(soft), sg);
-    gtk_box_pack_start(GTK_BOX(box), soft, FALSE, FALSE, 0);
-    W["soft"] = soft;
-}
-
 namespace {
 
-// A1111's Settings > Sampler parameters (and the RNG and emphasis settings beside them): what each
-// number field holds, its range and its A1111 name.
-struct SamplerField {
+// A number field of a request: its widget, label, range, member and tip.
+struct NumberField {
     const char* name;
     const char* label;
     double lo, hi, step;
@@ -365,8 +327,10 @@ struct SamplerField {
     const char* tip;
 };
 
-const std::vector<SamplerField>& sampler_fields() {
-    static const std::vector<SamplerField> f = {
+// A1111's Settings > Sampler parameters (the RNG and emphasis settings beside them have widgets of
+// their own).
+const std::vector<NumberField>& sampler_fields() {
+    static const std::vector<NumberField> f = {
         {"eta_ancestral", "Eta", 0, 1, 0.01, 3, &GenerateRequest::eta_ancestral, "Noise added back each step by the ancestral and SDE samplers (A1111's Eta; 1 = full)"},
         {"eta_ddim", "Eta DDIM", 0, 1, 0.01, 3, &GenerateRequest::eta_ddim, "DDIM's noise each step (0 = deterministic)"},
         {"s_churn", "Sigma churn", 0, 100, 0.01, 3, &GenerateRequest::s_churn, "Euler, Heun and DPM2: noise added back each step"},
@@ -384,7 +348,43 @@ const std::vector<SamplerField>& sampler_fields() {
     return f;
 }
 
+// A1111's Soft inpainting settings.
+const std::vector<NumberField>& soft_fields() {
+    static const std::vector<NumberField> f = {
+        {"soft_schedule_bias", "Schedule bias", 0, 8, 0.1, 1, &GenerateRequest::soft_schedule_bias, "When the original is kept while denoising: below 1 late, above 1 early"},
+        {"soft_preservation_strength", "Preservation strength", 0, 8, 0.05, 2, &GenerateRequest::soft_preservation_strength, "How strongly partly selected content keeps the original"},
+        {"soft_transition_contrast", "Transition contrast boost", 1, 32, 0.5, 1, &GenerateRequest::soft_transition_contrast, "Keeps the contrast partial blends would lose"},
+        {"soft_mask_influence", "Mask influence", 0, 1, 0.05, 2, &GenerateRequest::soft_mask_influence, "How much the selection biases the difference threshold"},
+        {"soft_difference_threshold", "Difference threshold", 0, 8, 0.25, 2, &GenerateRequest::soft_difference_threshold, "How much a region may change before the original stops showing through"},
+        {"soft_difference_contrast", "Difference contrast", 0, 8, 0.25, 2, &GenerateRequest::soft_difference_contrast, "How sharp the step between blended and not blended is"},
+    };
+    return f;
+}
+
 }  // namespace
+
+void GenerateDialog::build_soft_inpaint(GtkWidget* box) {
+    // A1111's Soft inpainting: partly selected pixels keep part of the original; each result gets
+    // its own layer mask of where it changed.
+    auto& W = w_->by_name;
+    GtkWidget* soft = gtk_expander_new("Soft inpainting");
+    GtkWidget* sg = form_grid();
+    GtkGrid* g = GTK_GRID(sg);
+    W["soft_inpainting"] = gtk_check_button_new_with_label("Enable");
+    gtk_widget_set_tooltip_text(W["soft_inpainting"],
+                                "Blend the original and the new content by the selection's softness (A1111's Soft inpainting; a large mask blur helps)");
+    gtk_grid_attach(g, W["soft_inpainting"], 0, 0, 2, 1);
+    int i = 0;
+    for (const auto& f : soft_fields()) {
+        W[f.name] = spin(f.lo, f.hi, f.step, f.digits);
+        gtk_widget_set_tooltip_text(W[f.name], f.tip);
+        label_row(g, 1 + i / 2, (i % 2) * 2, f.label, W[f.name]);
+        ++i;
+    }
+    gtk_container_add(GTK_CONTAINER(soft), sg);
+    gtk_box_pack_start(GTK_BOX(box), soft, FALSE, FALSE, 0);
+    W["soft"] = soft;
+}
 
 void GenerateDialog::build_sampler_parameters(GtkWidget* box) {
     // The settings A1111 keeps on its Settings page, where a pasted text also puts them.
@@ -686,12 +686,7 @@ GenerateRequest GenerateDialog::request() const {
         r.inpaint_full_res_padding = static_cast<int>(num(widget("inpaint_padding")));
         r.inpaint_not_masked = gtk_combo_box_get_active(GTK_COMBO_BOX(widget("mask_mode"))) == 1;
         r.soft_inpainting = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("soft_inpainting")));
-        r.soft_schedule_bias = num(widget("soft_schedule_bias"));
-        r.soft_preservation_strength = num(widget("soft_preservation_strength"));
-        r.soft_transition_contrast = num(widget("soft_transition_contrast"));
-        r.soft_mask_influence = num(widget("soft_mask_influence"));
-        r.soft_difference_threshold = num(widget("soft_difference_threshold"));
-        r.soft_difference_contrast = num(widget("soft_difference_contrast"));
+        for (const auto& f : soft_fields()) r.*f.member = num(widget(f.name));
     }
     return r;
 }
@@ -775,12 +770,7 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
         set_num(widget("inpaint_padding"), r.inpaint_full_res_padding);
         gtk_combo_box_set_active(GTK_COMBO_BOX(widget("mask_mode")), r.inpaint_not_masked ? 1 : 0);
         gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("soft_inpainting")), r.soft_inpainting);
-        set_num(widget("soft_schedule_bias"), r.soft_schedule_bias);
-        set_num(widget("soft_preservation_strength"), r.soft_preservation_strength);
-        set_num(widget("soft_transition_contrast"), r.soft_transition_contrast);
-        set_num(widget("soft_mask_influence"), r.soft_mask_influence);
-        set_num(widget("soft_difference_threshold"), r.soft_difference_threshold);
-        set_num(widget("soft_difference_contrast"), r.soft_difference_contrast);
+        for (const auto& f : soft_fields()) set_num(widget(f.name), r.*f.member);
         gtk_expander_set_expanded(GTK_EXPANDER(widget("soft")), r.soft_inpainting);
     }
     // A variation, seed resize or tiling that is set should be visible.

@@ -375,11 +375,21 @@ std::string checkpoint_named(const std::vector<std::string>& paths, const std::s
 
 namespace {
 
+// A1111's timestep samplers: they never build a sigma list (get_sigmas).
+bool timestep_sampler(const std::string& sampler) {
+    return sampler == "DDIM" || sampler == "DDIM CFG++" || sampler == "PLMS" || sampler == "UniPC";
+}
+
+// The sampler and schedule type the hires pass runs.
+std::pair<std::string, std::string> hires_sampler_schedule(const GenerateRequest& r) {
+    return {same_marker(r.hr_sampler, "Use same sampler") ? r.sampler : r.hr_sampler,
+            same_marker(r.hr_schedule, "Use same scheduler") ? r.schedule : r.hr_schedule};
+}
+
 // The schedule a pass's sigma list records in A1111 (get_sigmas): its resolved type, "" where there
 // is none (the timestep samplers, and "Automatic" for samplers without a type of their own).
 std::string sigma_schedule(const std::string& sampler, const std::string& schedule) {
-    for (const char* t : {"DDIM", "DDIM CFG++", "PLMS", "UniPC"})
-        if (sampler == t) return "";
+    if (timestep_sampler(sampler)) return "";
     const std::string s = recorded_schedule(sampler, schedule);
     return s == "Automatic" ? "" : s;
 }
@@ -390,8 +400,7 @@ std::string sigma_schedule(const std::string& sampler, const std::string& schedu
 std::vector<std::pair<std::string, text::InfoValue>> schedule_keys(const GenerateRequest& r, const std::string& sampler,
                                                                    const std::string& schedule) {
     std::vector<std::pair<std::string, text::InfoValue>> keys;
-    for (const char* t : {"DDIM", "DDIM CFG++", "PLMS", "UniPC"})
-        if (sampler == t) return keys;
+    if (timestep_sampler(sampler)) return keys;
     const bool discards_itself = sampler == "DPM2" || sampler == "DPM2 a" || sampler == "DPM++ 3M SDE";
     if (r.always_discard_next_to_last_sigma && !discards_itself) keys.emplace_back("Discard penultimate sigma", text::InfoValue::boolean(true));
     const std::string sched = sigma_schedule(sampler, schedule);
@@ -430,8 +439,8 @@ void add_hires_info(const GenerateRequest& r, const ModelIdentity& model, text::
     g->hires_negative_prompt_keys.push_back("Hires negative prompt");
     // A1111 records the second pass's schedule when it resolves to a type of its own that differs
     // from the first pass's recorded one (samplers without one run the model's schedule, unrecorded).
-    const std::string hr_sampler = same_marker(r.hr_sampler, "Use same sampler") ? r.sampler : r.hr_sampler;
-    const std::string hr_sched = sigma_schedule(hr_sampler, same_marker(r.hr_schedule, "Use same scheduler") ? r.schedule : r.hr_schedule);
+    const auto [hr_sampler, hr_schedule] = hires_sampler_schedule(r);
+    const std::string hr_sched = sigma_schedule(hr_sampler, hr_schedule);
     if (!hr_sched.empty() && hr_sched != sigma_schedule(r.sampler, r.schedule)) add("Hires schedule type", text::InfoValue::str(hr_sched));
     if (r.hr_second_pass_steps > 0) add("Hires steps", text::InfoValue::integer(r.hr_second_pass_steps));
     add("Hires upscaler", text::InfoValue::str(r.hr_upscaler));
@@ -543,8 +552,7 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     if (model.padded_conds && (r.pad_cond_uncond || r.pad_cond_uncond_v0))
         g.extra.emplace_back(r.pad_cond_uncond_v0 ? "Pad conds v0" : "Pad conds", text::InfoValue::boolean(true));
     if (hires) {
-        const std::string hr_sampler = same_marker(r.hr_sampler, "Use same sampler") ? r.sampler : r.hr_sampler;
-        const std::string hr_schedule = same_marker(r.hr_schedule, "Use same scheduler") ? r.schedule : r.hr_schedule;
+        const auto [hr_sampler, hr_schedule] = hires_sampler_schedule(r);
         for (auto& kv : schedule_keys(r, hr_sampler, hr_schedule))
             if (std::none_of(g.extra.begin(), g.extra.end(), [&](const auto& e) { return e.first == kv.first; })) g.extra.push_back(std::move(kv));
         if (r.extra_noise > 0) g.extra.emplace_back("Extra noise", text::InfoValue::real(r.extra_noise));

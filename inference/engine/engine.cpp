@@ -250,11 +250,17 @@ pipeline::RunHooks hooks_for(const RunCallbacks& cb, pipeline::ConditioningCache
 
 namespace {
 
+// What the run did that its parameters text notes: the old timelines changed a prompt schedule,
+// the prompts were padded to one length.
+void note_run_facts(ModelIdentity* id, const GenerateRequest& r, bool img2img, const std::shared_ptr<bool>& padded) {
+    id->old_timelines_changed = pipeline::old_timelines_change_schedules(r, img2img);
+    id->padded_conds = padded && *padded;
+}
+
 // One GeneratedImage per image of a batch, each with its own seeds and parameters text.
 std::vector<GeneratedImage> results(const pipeline::GeneratedBatch& batch, const GenerateRequest& r,
                                     ModelIdentity id, bool img2img, bool keep_latents, const pipeline::RunHooks& hooks) {
-    id.old_timelines_changed = pipeline::old_timelines_change_schedules(r, img2img);
-    id.padded_conds = hooks.padded_conds && *hooks.padded_conds;
+    note_run_facts(&id, r, img2img, hooks.padded_conds);
     std::vector<GeneratedImage> out;
     for (int64_t i = 0; i < batch.images.size(0); ++i) {
         GeneratedImage g;
@@ -772,8 +778,7 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
         });
         forget_unused_refiner();
         ModelIdentity id = identity();
-        id.old_timelines_changed = pipeline::old_timelines_change_schedules(r, true);
-        id.padded_conds = *padded;
+        note_run_facts(&id, r, true, padded);
         out->clear();
         for (size_t n = 0; n < results.size(); ++n) {
             GeneratedImage g;
@@ -806,8 +811,7 @@ Status Engine::inpaint(const GenerateRequest& req, const Image& image, const Ima
         const auto res = pipeline::generate_inpaint(*impl_->model, *impl_->tok, r, imaging::to_rgb(image), mask, hooks);
         forget_unused_refiner();
         ModelIdentity id = identity();
-        id.old_timelines_changed = pipeline::old_timelines_change_schedules(r, true);
-        id.padded_conds = *hooks.padded_conds;
+        note_run_facts(&id, r, true, hooks.padded_conds);
         out->clear();
         for (size_t i = 0; i < res.images.size(); ++i) {
             GeneratedImage g;
