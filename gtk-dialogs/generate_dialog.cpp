@@ -344,6 +344,8 @@ const std::vector<NumberField>& sampler_fields() {
         {"schedule_rho", "Schedule rho", 0, 100, 0.1, 3, &GenerateRequest::schedule_rho, "Karras and Polyexponential steepness (0 = theirs: 7 and 1)"},
         {"beta_dist_alpha", "Beta schedule alpha", 0.01, 1, 0.01, 3, &GenerateRequest::beta_dist_alpha, "The Beta schedule's distribution (A1111 default 0.6)"},
         {"beta_dist_beta", "Beta schedule beta", 0.01, 1, 0.01, 3, &GenerateRequest::beta_dist_beta, "The Beta schedule's distribution (A1111 default 0.6)"},
+        {"token_merging_ratio", "Token merging ratio", 0, 0.9, 0.1, 2, &GenerateRequest::token_merging_ratio, "Merge this share of similar tokens in the self-attention at full size: faster, slightly different images (0 = off)"},
+        {"token_merging_ratio_hr", "Token merging ratio (hires)", 0, 0.9, 0.1, 2, &GenerateRequest::token_merging_ratio_hr, "The Hires. fix pass's token merging ratio (0 = the one above)"},
     };
     return f;
 }

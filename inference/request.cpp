@@ -76,6 +76,10 @@ const std::vector<std::string>& hires_upscaler_names() {
 
 bool zero_terminal_snr(const GenerateRequest& r) { return r.noise_schedule == "Zero Terminal SNR"; }
 
+double hires_token_merging_ratio(const GenerateRequest& r) {
+    return r.token_merging_ratio_hr != 0 ? r.token_merging_ratio_hr : r.token_merging_ratio;
+}
+
 bool is_latent_upscaler(const std::string& name) {
     const auto& n = hires_upscaler_names();
     return std::find(n.begin(), n.begin() + 6, name) != n.begin() + 6;
@@ -178,6 +182,8 @@ void validate(const GenerateRequest& r) {
     if (r.noise_schedule != "Default" && r.noise_schedule != "Zero Terminal SNR")
         bad("The noise schedule must be \"Default\" or \"Zero Terminal SNR\", not \"" + r.noise_schedule + "\".");
     if (!(r.schedule_rho >= 0 && r.schedule_rho <= 100)) bad("Schedule rho must be between 0 (the schedule's own) and 100.");
+    if (!(r.token_merging_ratio >= 0 && r.token_merging_ratio <= 0.9) || !(r.token_merging_ratio_hr >= 0 && r.token_merging_ratio_hr <= 0.9))
+        bad("Token merging ratios must be between 0 (none) and 0.9.");
     if (!(r.beta_dist_alpha >= 0.01 && r.beta_dist_alpha <= 1) || !(r.beta_dist_beta >= 0.01 && r.beta_dist_beta <= 1))
         bad("Beta schedule alpha and beta must be between 0.01 and 1.");
     if (!r.refiner_checkpoint.empty() && !(r.refiner_switch_at >= 0.01 && r.refiner_switch_at <= 1))
@@ -287,6 +293,9 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     std::string pad;
     r->pad_cond_uncond = str("Pad conds", &pad) && pad == "True";
     r->pad_cond_uncond_v0 = str("Pad conds v0", &pad) && pad == "True";
+    // A1111 records a token merging ratio that is not 0; the hires one is the hires pass's own.
+    r->token_merging_ratio = num("Token merging ratio", &d) ? d : 0;
+    r->token_merging_ratio_hr = num("Token merging ratio hr", &d) ? d : 0;
     std::string tiling;
     if (str("Tiling", &tiling)) r->tiling = tiling == "True";
     std::string soft;
@@ -341,7 +350,7 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
         "Noise multiplier", "Extra noise", "Refiner", "Refiner switch at", "Hires refiner",
         "Refiner switch by sampling steps", "Schedule min sigma", "Schedule max sigma", "Schedule rho", "Beta schedule alpha",
         "Beta schedule beta", "Discard penultimate sigma", "Noise Schedule", "Old prompt editing timelines", "Pad conds", "Downcast alphas_cumprod",
-        "Pad conds v0", "NGMS all steps"};
+        "Pad conds v0", "NGMS all steps", "Token merging ratio", "Token merging ratio hr"};
     // What the parser adds for an empty text is its defaults; only other values were really given.
     static const text::InfoParams defaults = text::parse_infotext("");
     for (const auto& [key, value] : p) {
@@ -506,6 +515,8 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     g.eta_noise_seed_delta = r.eta_noise_seed_delta;
     g.sampler_uses_ensd = r.eta_noise_seed_delta != 0;
     g.randn_source = r.rng;
+    g.token_merging_ratio = r.token_merging_ratio;
+    g.token_merging_ratio_hr = hires_token_merging_ratio(r);
     if (img2img) g.extra.emplace_back("Denoising strength", text::InfoValue::real(r.denoising_strength));
     if (!img2img && r.enable_hr) add_hires_info(r, model, &g);
     if (r.emphasis != "Original") g.extra.emplace_back("Emphasis", text::InfoValue::str(r.emphasis));

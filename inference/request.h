@@ -52,6 +52,10 @@ struct GenerateRequest {
     bool old_prompt_editing_timelines = false;
     // A1111's "Pad prompt/negative prompt" (Pad conds) and its older form (Pad conds v0, which wins).
     bool pad_cond_uncond = false, pad_cond_uncond_v0 = false;
+    // A1111's "Token merging ratio" (tomesd: that share of the tokens merged for the self-attention
+    // at the latent's own resolution; 0 = none) for the first pass, and for the hires pass (0 = the
+    // first pass's).
+    double token_merging_ratio = 0, token_merging_ratio_hr = 0;
     std::string unipc_variant = "bh1", unipc_skip_type = "time_uniform";
     int unipc_order = 3;
     bool unipc_lower_order_final = true;
@@ -111,6 +115,8 @@ bool is_latent_upscaler(const std::string& name);
 
 // Whether the request samples on A1111's "Zero Terminal SNR" noise schedule.
 bool zero_terminal_snr(const GenerateRequest& r);
+// The hires pass's token merging ratio (A1111's get_token_merging_ratio(for_hr=True)).
+double hires_token_merging_ratio(const GenerateRequest& r);
 
 // The hires pass's size as A1111 computes it (calculate_target_resolution): the size the first
 // pass is enlarged to, and the latent rows/columns then cut from each side's total.

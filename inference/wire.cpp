@@ -101,6 +101,7 @@ nlohmann::json request_to_json(const GenerateRequest& r) {
             {"beta_dist_beta", r.beta_dist_beta}, {"always_discard_next_to_last_sigma", r.always_discard_next_to_last_sigma},
             {"old_karras_sigmas", r.old_karras_sigmas}, {"noise_schedule", r.noise_schedule},
             {"downcast_alphas_cumprod", r.downcast_alphas_cumprod},
+            {"token_merging_ratio", r.token_merging_ratio}, {"token_merging_ratio_hr", r.token_merging_ratio_hr},
             {"old_prompt_editing_timelines", r.old_prompt_editing_timelines}, {"pad_cond_uncond", r.pad_cond_uncond},
             {"pad_cond_uncond_v0", r.pad_cond_uncond_v0},
             {"tiling", r.tiling}, {"unipc_variant", r.unipc_variant},
@@ -174,6 +175,8 @@ GenerateRequest request_from_json(const nlohmann::json& j) {
     take("always_discard_next_to_last_sigma", &r.always_discard_next_to_last_sigma);
     take("old_karras_sigmas", &r.old_karras_sigmas);
     take("noise_schedule", &r.noise_schedule);
+    take("token_merging_ratio", &r.token_merging_ratio);
+    take("token_merging_ratio_hr", &r.token_merging_ratio_hr);
     take("downcast_alphas_cumprod", &r.downcast_alphas_cumprod);
     take("old_prompt_editing_timelines", &r.old_prompt_editing_timelines);
     take("pad_cond_uncond", &r.pad_cond_uncond);

@@ -113,7 +113,8 @@ const std::vector<std::string>& xy_fields() {
         "Refiner switch at", "Nothing", "Prompt order", "Hires sampler", "Eta", "Sigma Churn", "Sigma min", "Sigma max",
         "Sigma noise", "Negative Guidance minimum sigma", "Skip Early CFG", "UniPC Order", "SGM noise multiplier", "RNG source",
         "Size", "Initial noise multiplier", "Extra noise", "Cond. Image Mask Weight", "Styles", "Schedule min sigma",
-        "Schedule max sigma", "Schedule rho", "Beta schedule alpha", "Beta schedule beta", "Always discard next-to-last sigma", "VAE"};
+        "Schedule max sigma", "Schedule rho", "Beta schedule alpha", "Beta schedule beta", "Always discard next-to-last sigma", "VAE",
+        "Token merging ratio", "Token merging ratio high-res"};
     return kFields;
 }
 
@@ -287,6 +288,8 @@ void apply_xy_value(GenerateRequest* r, const XYAxis& axis, size_t index) {
     else if (axis.field == "Beta schedule alpha") r->beta_dist_alpha = d;
     else if (axis.field == "Beta schedule beta") r->beta_dist_beta = d;
     else if (axis.field == "Always discard next-to-last sigma") r->always_discard_next_to_last_sigma = v == "True";
+    else if (axis.field == "Token merging ratio") r->token_merging_ratio = d;
+    else if (axis.field == "Token merging ratio high-res") r->token_merging_ratio_hr = d;
     else if (axis.field == "Size") (void)parse_size(v, &r->width, &r->height);
     else if (axis.field == "Initial noise multiplier") r->noise_multiplier = d;
     else if (axis.field == "Extra noise") r->extra_noise = d;

@@ -31,8 +31,10 @@ UNetImpl::UNetImpl(const UNetConfig& c) : cfg(c) {
         int64_t heads, dim_head;
         if (c.num_head_channels > 0) { dim_head = c.num_head_channels; heads = ch / dim_head; }
         else { heads = c.num_heads > 0 ? c.num_heads : 8; dim_head = ch / heads; }
-        return SpatialTransformer(ch, heads, dim_head, c.transformer_depth, c.context_dim, c.use_linear_in_transformer,
-                                  c.upcast_attention);
+        SpatialTransformer st(ch, heads, dim_head, c.transformer_depth, c.context_dim, c.use_linear_in_transformer,
+                              c.upcast_attention);
+        st->token_merging = token_merging;
+        return st;
     };
     input_blocks = register_module("input_blocks", torch::nn::ModuleList());
     output_blocks = register_module("output_blocks", torch::nn::ModuleList());
@@ -88,7 +90,9 @@ UNetImpl::UNetImpl(const UNetConfig& c) : cfg(c) {
     out_conv = out->add(2, conv2d(mc, c.out_channels, 3, 1, 1));
 }
 
-torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& context) {
+torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& context,
+                                double token_merging_ratio) {
+    *token_merging = TokenMerging{token_merging_ratio, x.size(2), x.size(3)};
     auto emb = timestep_embedding(t, cfg.model_channels).to(x.scalar_type());
     emb = time_lin2->forward(F::silu(time_lin1->forward(emb)));
     std::vector<torch::Tensor> hs;

@@ -12,8 +12,10 @@ namespace sdgimp::models {
 
 struct UNetImpl : torch::nn::Module {
     explicit UNetImpl(const UNetConfig& cfg);
-    // x: (B, in_channels, h, w); t: (B) float timesteps; context: (B, 77k, context_dim)
-    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& context);
+    // x: (B, in_channels, h, w); t: (B) float timesteps; context: (B, 77k, context_dim);
+    // token_merging_ratio: A1111's "Token merging ratio" for this call (0: none).
+    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& context,
+                          double token_merging_ratio = 0);
 
     Slots time_embed, out;
     Linear time_lin1{nullptr}, time_lin2{nullptr};
@@ -22,6 +24,8 @@ struct UNetImpl : torch::nn::Module {
     torch::nn::ModuleList input_blocks, output_blocks;
     TimestepBlock middle_block{nullptr};
     UNetConfig cfg;
+    // Shared with every SpatialTransformer; set at the start of each call.
+    std::shared_ptr<TokenMerging> token_merging = std::make_shared<TokenMerging>();
 };
 TORCH_MODULE(UNet);
 

@@ -85,8 +85,14 @@ BasicTransformerBlockImpl::BasicTransformerBlockImpl(int64_t dim, int64_t heads,
     norm3 = register_module("norm3", layer_norm(dim));
 }
 
-torch::Tensor BasicTransformerBlockImpl::forward(torch::Tensor x, const torch::Tensor& context) {
-    x = attn1->forward(layer_norm(x, norm1), {}).add_(x);
+torch::Tensor BasicTransformerBlockImpl::forward(torch::Tensor x, const torch::Tensor& context, const TokenMerging* merging) {
+    if (merging && merging->ratio > 0) {
+        // tomesd plans the merge from the block's input, before norm1.
+        const TokenMerge m(x, *merging);
+        x = m.unmerge(attn1->forward(m.merge(layer_norm(x, norm1)), {})).add_(x);
+    } else {
+        x = attn1->forward(layer_norm(x, norm1), {}).add_(x);
+    }
     x = attn2->forward(layer_norm(x, norm2), context).add_(x);
     return ff->forward(layer_norm(x, norm3)).add_(x);
 }
@@ -116,7 +122,7 @@ torch::Tensor SpatialTransformerImpl::forward(const torch::Tensor& x, const torc
     if (!use_linear) t = proj_in.forward(t);
     t = t.flatten(2).transpose(1, 2);  // (B, HW, C)
     if (use_linear) t = proj_in.forward(t);
-    for (const auto& blk : *transformer_blocks) t = blk->as<BasicTransformerBlock>()->forward(t, context);
+    for (const auto& blk : *transformer_blocks) t = blk->as<BasicTransformerBlock>()->forward(t, context, token_merging.get());
     if (use_linear) t = proj_out.forward(t);
     t = t.transpose(1, 2).reshape({b, -1, h, w});
     if (!use_linear) t = proj_out.forward(t);

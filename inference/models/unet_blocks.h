@@ -5,6 +5,7 @@
 
 #include "hypernetwork.h"
 #include "module_slots.h"
+#include "token_merging.h"
 
 namespace sdgimp::models {
 
@@ -49,7 +50,8 @@ TORCH_MODULE(FeedForward);
 
 struct BasicTransformerBlockImpl : torch::nn::Module {
     BasicTransformerBlockImpl(int64_t dim, int64_t heads, int64_t dim_head, int64_t context_dim, bool upcast);
-    torch::Tensor forward(torch::Tensor x, const torch::Tensor& context);
+    // With a token merging setting the self-attention runs on the merged tokens.
+    torch::Tensor forward(torch::Tensor x, const torch::Tensor& context, const TokenMerging* merging = nullptr);
     CrossAttention attn1{nullptr}, attn2{nullptr};
     FeedForward ff{nullptr};
     torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr}, norm3{nullptr};
@@ -64,6 +66,8 @@ struct SpatialTransformerImpl : torch::nn::Module {
     torch::nn::AnyModule proj_in, proj_out;  // Conv2d 1x1 (SD 1.x) or Linear (SD 2.x)
     torch::nn::ModuleList transformer_blocks;
     bool use_linear;
+    // The UNet's per-call token merging setting (nullptr: never merges).
+    std::shared_ptr<const TokenMerging> token_merging;
 };
 TORCH_MODULE(SpatialTransformer);
 

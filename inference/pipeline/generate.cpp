@@ -158,6 +158,10 @@ GeneratedBatch run_batches(const SDModel& m, const text::ClipTokenizer& tok, con
 
 }  // namespace
 
+LatentModel latent_model_of(const SDModel& m, const GenerateRequest& r) {
+    return m.latent_model(r.downcast_alphas_cumprod, zero_terminal_snr(r), r.token_merging_ratio);
+}
+
 GeneratedBatch generate_txt2img(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r,
                                 const RunHooks& hooks) {
     validate(r);
@@ -168,7 +172,7 @@ GeneratedBatch generate_txt2img(const SDModel& m, const text::ClipTokenizer& tok
         // image (mask 1, latent of mid-grey; the posterior mean stands in for its unseeded sample).
         concat = full_mask_concat(m, torch::zeros({1, 3, r.height, r.width}));
     }
-    const LatentModel lm = m.latent_model(r.downcast_alphas_cumprod, zero_terminal_snr(r));
+    const LatentModel lm = latent_model_of(m, r);
     std::unique_ptr<HiresPass> hires;
     if (r.enable_hr) hires = std::make_unique<HiresPass>(m, tok, r, hooks);
     int iteration = 0;
@@ -192,7 +196,10 @@ std::optional<RefinerRun> refiner_for_pass(const RunHooks& hooks, const text::Cl
     const auto cond = encode_run_cached(nullptr, *hooks.refiner, tok, prompt, negative, schedule_steps(r), r.batch_size, r.cfg_scale,
                                         text_settings(r, hooks), hires_steps);
     RefinerRun rf;
-    rf.lm = hooks.refiner->latent_model(r.downcast_alphas_cumprod, zero_terminal_snr(r));
+    // Token merging, as hypernetworks, acts on whichever model samples the pass.
+    GenerateRequest pass = r;
+    if (hires_pass) pass.token_merging_ratio = hires_token_merging_ratio(r);
+    rf.lm = latent_model_of(*hooks.refiner, pass);
     rf.codec = hooks.refiner->codec();
     rf.guidance = [cond](int call) { return cond->at(call); };
     rf.switch_at = hooks.refiner_switch_at;
@@ -225,7 +232,7 @@ GeneratedBatch generate_img2img(const SDModel& m, const text::ClipTokenizer& tok
     GenerateRequest sized = r;
     sized.width = static_cast<int>(init.size(3));
     sized.height = static_cast<int>(init.size(2));
-    const LatentModel lm = m.latent_model(r.downcast_alphas_cumprod, zero_terminal_snr(r));
+    const LatentModel lm = latent_model_of(m, r);
     torch::Tensor concat;
     if (m.cfg.unet.in_channels == 9) {
         // An inpainting model without a mask: A1111 conditions it on a full mask over the image

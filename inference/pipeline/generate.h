@@ -66,6 +66,8 @@ struct GeneratedBatch {
 GenerateRequest with_resolved_seeds(GenerateRequest r);
 
 SamplingSettings sampling_settings(const GenerateRequest& r);
+// The model as a request's pass samples it: its noise table and token merging.
+LatentModel latent_model_of(const SDModel& m, const GenerateRequest& r);
 
 // Steps the prompt schedule spans (A1111 doubles them for second-order samplers) and the text
 // encoder settings of a request.

@@ -48,6 +48,7 @@ GenerateRequest hires_request(const GenerateRequest& r) {
     h.height = size.height();
     h.enable_hr = false;
     h.noise_multiplier = 1.0;  // A1111's hires pass draws its noise unscaled (its extra noise stays)
+    h.token_merging_ratio = hires_token_merging_ratio(r);
     return h;
 }
 
@@ -71,7 +72,7 @@ bool old_timelines_change_schedules(const GenerateRequest& r, bool img2img) {
 
 HiresPass::HiresPass(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r, const RunHooks& hooks)
     : m_(m), hm_(hooks.hires_model ? *hooks.hires_model : m), tok_(tok), r_(r), hooks_(hooks), hr_(hires_request(r)),
-      s_(sampling_settings(hr_)), size_(hires_size(r)), lm_(hm_.latent_model(r.downcast_alphas_cumprod, zero_terminal_snr(r))) {}
+      s_(sampling_settings(hr_)), size_(hires_size(r)), lm_(latent_model_of(hm_, hr_)) {}
 
 int HiresPass::steps() const { return img2img_callback_steps(s_, r_.denoising_strength); }
 

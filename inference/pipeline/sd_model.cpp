@@ -24,12 +24,13 @@ torch::Tensor to_host_float(const torch::Tensor& t) {
 
 }  // namespace
 
-sampling::ModelFn SDModel::unet_fn(const torch::Tensor& concat) const {
+sampling::ModelFn SDModel::unet_fn(const torch::Tensor& concat, double token_merging_ratio) const {
     models::UNet unet = net->unet;
     const torch::ScalarType dt = precision;
     const torch::Device dev = device;
-    const std::shared_ptr<CudaGraphUNet> graph = cuda_graph;
-    return [unet, concat, dt, dev, graph](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond) mutable {
+    // Graphs are captured without merging; a merging call runs eagerly.
+    const std::shared_ptr<CudaGraphUNet> graph = token_merging_ratio > 0 ? nullptr : cuda_graph;
+    return [unet, concat, dt, dev, graph, token_merging_ratio](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond) mutable {
         torch::NoGradGuard ng;
         // The sampler works in float32; only the network runs at the model's precision (as A1111's half mode).
         torch::Tensor in = x;
@@ -41,7 +42,7 @@ sampling::ModelFn SDModel::unet_fn(const torch::Tensor& concat) const {
         const auto din = in.to(dev, dt).contiguous(torch::MemoryFormat::ChannelsLast);
         const auto tdev = t.to(dev, torch::kFloat), cdev = cond.to(dev, dt);
         // The copy to the host also reads the graph's output before its next replay.
-        const auto out = graph ? graph->forward(din, tdev, cdev) : unet->forward(din, tdev, cdev);
+        const auto out = graph ? graph->forward(din, tdev, cdev) : unet->forward(din, tdev, cdev, token_merging_ratio);
         return to_host_float(out);
     };
 }
@@ -190,9 +191,9 @@ std::pair<torch::Tensor, torch::Tensor> SDModel::encode_posterior(const torch::T
     return {parts[0], torch::exp(0.5 * logvar)};
 }
 
-LatentModel SDModel::latent_model(bool downcast_alphas, bool zero_terminal_snr) const {
+LatentModel SDModel::latent_model(bool downcast_alphas, bool zero_terminal_snr, double token_merging_ratio) const {
     LatentModel l;
-    l.unet = [this](const torch::Tensor& concat) { return unet_fn(concat); };
+    l.unet = [this, token_merging_ratio](const torch::Tensor& concat) { return unet_fn(concat, token_merging_ratio); };
     l.schedule = downcast_alphas || zero_terminal_snr ? schedule.alpha_override(downcast_alphas, zero_terminal_snr) : schedule;
     l.prediction = cfg.prediction;
     l.latent_channels = cfg.unet.out_channels;

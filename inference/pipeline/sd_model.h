@@ -45,8 +45,9 @@ struct SDModel {
     VaeTiling vae_tiling;  // large images go through the VAE in blended tiles
 
     // The raw UNet call A1111 makes (apply_model); for 9-channel models `concat` holds the
-    // mask and masked-image latent appended to the input channels.
-    sampling::ModelFn unet_fn(const torch::Tensor& concat = {}) const;
+    // mask and masked-image latent appended to the input channels. token_merging_ratio: A1111's
+    // "Token merging ratio" (tomesd) for these calls.
+    sampling::ModelFn unet_fn(const torch::Tensor& concat = {}, double token_merging_ratio = 0) const;
     torch::Tensor encode_text(const torch::Tensor& ids, int clip_skip = 1, const std::vector<models::TokenFix>& fixes = {}) const;
     // decode_first_stage: latent / scale_factor through the VAE decoder (output in ~[-1, 1]).
     torch::Tensor decode_first_stage(const torch::Tensor& latent) const;
@@ -78,8 +79,9 @@ struct SDModel {
     void set_hypernetworks(std::shared_ptr<const models::HypernetworkSet> set, const std::string& key);
     std::string hypernetwork_key;
     // Sampled with A1111's alpha overrides: its downcast (float16) alphas_cumprod and its "Zero
-    // Terminal SNR" noise schedule instead of the model's own.
-    LatentModel latent_model(bool downcast_alphas = false, bool zero_terminal_snr = false) const;
+    // Terminal SNR" noise schedule instead of the model's own; its UNet calls merge tokens at
+    // token_merging_ratio.
+    LatentModel latent_model(bool downcast_alphas = false, bool zero_terminal_snr = false, double token_merging_ratio = 0) const;
     ImageCodec codec() const;
 };
 

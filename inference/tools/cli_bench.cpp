@@ -255,6 +255,17 @@ int cmd_bench(const std::vector<std::string>& args) {
             s = seconds([&] { (void)unet->forward(x, t, ctx); }, repeat);
         }
         report["unet_step_cfg2_s"] = s;
+        if (o.has("token-merging-ratio")) {
+            // A1111's token merging against the plain step on the same weights, in turn.
+            const double ratio = o.get_double("token-merging-ratio", 0.5);
+            const auto [merged, plain] = interleaved_medians(std::max(repeat, 3), [&] { (void)unet->forward(x, t, ctx, ratio); },
+                                                             [&] { (void)unet->forward(x, t, ctx); });
+            report["token_merging_ratio"] = ratio;
+            report["unet_step_token_merging_s"] = merged;
+            report["unet_step_plain_s"] = plain;
+            report["token_merging_speedup"] = plain / merged;
+            std::cerr << "token merging " << ratio << ": " << merged << " s against " << plain << " s\n";
+        }
         if (device.is_cuda() && o.get("cuda-graphs", "0") == "1") {
             // The same step replayed from a captured CUDA graph (the eager figure above is the baseline).
             pipeline::CudaGraphUNet graph(unet);

@@ -49,6 +49,8 @@ const char* kUsage =
     "      --old-karras-sigmas 1 (the range 0.1-10), --noise-schedule \"Zero Terminal SNR\",\n"
     "      --downcast-alphas 1 (alphas_cumprod in float16, as A1111 before 1.7), --old-prompt-editing 1 (A1111's old prompt editing timelines), --pad-conds 1 / --pad-conds-v0 1 (prompt\n"
     "        and negative prompt of different lengths padded to share a batch)\n"
+    "      --token-merging-ratio 0.5 (A1111's token merging: faster, slightly different images), --token-merging-ratio-hr\n"
+    "        (the hires pass's; 0: the same)\n"
     "  img2img --model FILE --init-image IN.png --denoising-strength 0.3 [--noise-multiplier 1 --extra-noise 0]\n"
     "      [txt2img options]\n"
     "  inpaint --model FILE --init-image IN.png --mask MASK.png [--mask-blur 4] [--masked-content 0-3]\n"
@@ -67,7 +69,7 @@ const char* kUsage =
     "  infotext < TEXT                                     parse an A1111 parameters text (JSON)\n"
     "  infotext --build [txt2img options]                  write one\n"
     "  bench [--arch sd15|sd21] [--size 512|768] [--what unet|vae|all] [--dtype float32|bfloat16|float16]\n"
-    "      [--device cpu|cuda] [--repeat N] [--threads N] [--profile TRACE.json]\n"
+    "      [--device cpu|cuda] [--repeat N] [--threads N] [--profile TRACE.json] [--token-merging-ratio 0.5]\n"
     "      [--compare-float32 1] [--channels-last 1] (--what attention: blocked vs whole-matrix)              full-size random-weight timing (JSON on stdout)\n"
     "  serve --socket PATH [--parent-pid PID] [--idle-exit S]  the resident engine the GIMP plug-in talks to\n";
 

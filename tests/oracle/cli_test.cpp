@@ -111,6 +111,39 @@ TEST(Cli, ParametersTextReproducesTheImage) {
     rmdir(dir.c_str());
 }
 
+// A1111's token merging from the command line: a different image, recorded, and pasting the text
+// makes the same image again; with Hires. fix the second pass merges at its own ratio.
+TEST(Cli, TokenMergingIsRecordedAndReproduced) {
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    const std::string dir = tmpdir();
+    std::string log;
+    const std::string base = cli() + " txt2img --quiet --model " + quote(models.front().checkpoints.front()) + " --vocab " +
+                             quote(test::vocab_path()) + " --prompt 'a red boat' --steps 4 --width 64 --height 64 --seed 11";
+    ASSERT_EQ(run(base + " -o " + dir + "/plain.png", &log), 0) << log;
+    ASSERT_EQ(run(base + " --token-merging-ratio 0.5 -o " + dir + "/tome.png", &log), 0) << log;
+    const auto plain = io::read_png(dir + "/plain.png"), tome = io::read_png(dir + "/tome.png");
+    EXPECT_NE(plain.image.pixels, tome.image.pixels);
+    const std::string params = tome.text.at("parameters");
+    EXPECT_NE(params.find("Token merging ratio: 0.5"), std::string::npos) << params;
+    EXPECT_EQ(plain.text.at("parameters").find("Token merging"), std::string::npos);
+    ASSERT_EQ(run(base + " --parameters " + quote(params) + " -o " + dir + "/again.png", &log), 0) << log;
+    EXPECT_EQ(io::read_png(dir + "/again.png").image.pixels, tome.image.pixels);
+
+    const std::string hires = base + " --enable-hr 1 --hr-scale 1.5 --denoising-strength 0.5";
+    ASSERT_EQ(run(hires + " -o " + dir + "/h0.png", &log), 0) << log;
+    ASSERT_EQ(run(hires + " --token-merging-ratio-hr 0.5 -o " + dir + "/h1.png", &log), 0) << log;
+    const auto h0 = io::read_png(dir + "/h0.png"), h1 = io::read_png(dir + "/h1.png");
+    EXPECT_NE(h0.image.pixels, h1.image.pixels);
+    const std::string hp = h1.text.at("parameters");
+    EXPECT_NE(hp.find("Token merging ratio hr: 0.5"), std::string::npos) << hp;
+    EXPECT_EQ(hp.find("Token merging ratio: "), std::string::npos) << hp;
+    EXPECT_NE(run(base + " --token-merging-ratio 1.5 -o " + dir + "/bad.png", &log), 0);
+    EXPECT_NE(log.find("Token merging ratios must be between 0 (none) and 0.9."), std::string::npos) << log;
+    for (const char* f : {"plain", "tome", "again", "h0", "h1"}) ::unlink((dir + "/" + f + ".png").c_str());
+    ::rmdir(dir.c_str());
+}
+
 // remove (PatchMatch here; the LaMa path has its own tests) and sd-upscale from the command line.
 TEST(Cli, RemoveAndSdUpscale) {
     const std::string dir = tmpdir();

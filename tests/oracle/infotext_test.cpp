@@ -1,6 +1,7 @@
 // A1111 parameters text: writing (infotext_create.json) and pasting (infotext_parse.json), exact.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <clocale>
 
 #include "support/oracle.h"
@@ -264,4 +265,58 @@ TEST(Infotext, SamplerParametersRoundTrip) {
     // Defaults write nothing.
     const std::string plain = text::create_infotext(generation_info(GenerateRequest{}, {}, 1, 1, false));
     for (const char* key : {"Eta", "Sigma", "NGMS", "Skip Early", "SGM"}) EXPECT_EQ(plain.find(key), std::string::npos) << plain;
+}
+
+// A1111 records a token merging ratio that is not 0, and the hires pass's (its own, else the first
+// pass's) when Hires. fix ran; a pasted text sets them, a text without them means 0.
+TEST(Infotext, TokenMergingRoundTrip) {
+    GenerateRequest r;
+    r.prompt = "a harbour";
+    r.token_merging_ratio = 0.3;
+    const std::string t = text::create_infotext(generation_info(r, {}, 42, 42, false));
+    EXPECT_NE(t.find("Token merging ratio: 0.3"), std::string::npos) << t;
+    EXPECT_EQ(t.find("Token merging ratio hr"), std::string::npos) << t;
+    GenerateRequest back;
+    back.token_merging_ratio_hr = 0.7;
+    EXPECT_TRUE(apply_parameters(t, &back).empty()) << t;
+    EXPECT_EQ(back.token_merging_ratio, 0.3);
+    EXPECT_EQ(back.token_merging_ratio_hr, 0);
+
+    GenerateRequest hr = r;
+    hr.enable_hr = true;
+    hr.denoising_strength = 0.5;
+    const std::string th = text::create_infotext(generation_info(hr, {}, 42, 42, false));
+    EXPECT_NE(th.find("Token merging ratio: 0.3, Token merging ratio hr: 0.3"), std::string::npos) << th;
+    hr.token_merging_ratio = 0;
+    hr.token_merging_ratio_hr = 0.5;
+    const std::string th2 = text::create_infotext(generation_info(hr, {}, 42, 42, false));
+    EXPECT_EQ(th2.find("Token merging ratio: "), std::string::npos) << th2;
+    EXPECT_NE(th2.find("Token merging ratio hr: 0.5"), std::string::npos) << th2;
+    EXPECT_TRUE(apply_parameters(th2, &back).empty()) << th2;
+    EXPECT_EQ(back.token_merging_ratio, 0);
+    EXPECT_EQ(back.token_merging_ratio_hr, 0.5);
+    EXPECT_EQ(hires_token_merging_ratio(back), 0.5);
+    // Image to image has no hires pass to record.
+    const std::string ti = text::create_infotext(generation_info(hr, {}, 42, 42, true));
+    EXPECT_EQ(ti.find("Token merging"), std::string::npos) << ti;
+    // No key: none.
+    apply_parameters("a harbour\nSteps: 20, Seed: 1", &back);
+    EXPECT_EQ(back.token_merging_ratio, 0);
+    EXPECT_EQ(back.token_merging_ratio_hr, 0);
+    r.token_merging_ratio = 0.95;
+    EXPECT_THROW(validate(r), Error);
+
+    // Every oracle text made with a ratio pastes it back, and nothing of it is left unused.
+    const auto data = test::read_json(test::oracle_dir() + "/text/infotext_create.json");
+    int seen = 0;
+    for (const auto& c : data["cases"]) {
+        const auto& s = c["settings"];
+        if (!s.contains("token_merging_ratio")) continue;
+        ++seen;
+        GenerateRequest p;
+        const auto ignored = apply_parameters(c["infotext"].get<std::string>(), &p);
+        EXPECT_EQ(std::count(ignored.begin(), ignored.end(), "Token merging ratio"), 0);
+        EXPECT_EQ(p.token_merging_ratio, s["token_merging_ratio"].get<double>()) << c["id"];
+    }
+    EXPECT_GT(seen, 0);
 }

@@ -164,7 +164,8 @@ TEST(XYPlot, A1111sFurtherAxes) {
              {"Cond. Image Mask Weight", &GenerateRequest::inpainting_mask_weight},
              {"Schedule min sigma", &GenerateRequest::schedule_sigma_min}, {"Schedule max sigma", &GenerateRequest::schedule_sigma_max},
              {"Schedule rho", &GenerateRequest::schedule_rho}, {"Beta schedule alpha", &GenerateRequest::beta_dist_alpha},
-             {"Beta schedule beta", &GenerateRequest::beta_dist_beta}}) {
+             {"Beta schedule beta", &GenerateRequest::beta_dist_beta}, {"Token merging ratio", &GenerateRequest::token_merging_ratio},
+             {"Token merging ratio high-res", &GenerateRequest::token_merging_ratio_hr}}) {
         r = base;
         apply_xy_value(&r, parse_xy_axis(field, "0.25, 0.75", base), 1);
         EXPECT_EQ(r.*member, 0.75) << field;
