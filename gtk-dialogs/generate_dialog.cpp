@@ -350,6 +350,40 @@ const std::vector<NumberField>& sampler_fields() {
     return f;
 }
 
+// A1111's Hypertile settings: its switches and its whole-number sliders.
+struct FlagField {
+    const char* name;
+    const char* label;
+    bool GenerateRequest::*member;
+    const char* tip;
+};
+const std::vector<FlagField>& hypertile_flags() {
+    static const std::vector<FlagField> f = {
+        {"hypertile_unet", "Hypertile U-Net", &GenerateRequest::hypertile_unet, "Self-attention over tiles on every pass: faster on large images, changes details"},
+        {"hypertile_unet_second_pass", "Hypertile U-Net (hires pass)", &GenerateRequest::hypertile_unet_second_pass, "The same for the Hires. fix pass only"},
+        {"hypertile_vae", "Hypertile VAE", &GenerateRequest::hypertile_vae, "The VAE decoder's attention over tiles (small changes)"},
+    };
+    return f;
+}
+struct WholeField {
+    const char* name;
+    const char* label;
+    int lo, hi, step;
+    int GenerateRequest::*member;
+    const char* tip;
+};
+const std::vector<WholeField>& hypertile_fields() {
+    static const std::vector<WholeField> f = {
+        {"hypertile_unet_max_depth", "Hypertile U-Net max depth", 0, 3, 1, &GenerateRequest::hypertile_unet_max_depth, "How many of the U-Net's levels it tiles (A1111 default 3)"},
+        {"hypertile_unet_max_tile", "Hypertile U-Net max tile size", 0, 512, 16, &GenerateRequest::hypertile_unet_max_tile, "Largest tile in pixels (A1111 default 256)"},
+        {"hypertile_unet_swap_size", "Hypertile U-Net swap size", 0, 64, 1, &GenerateRequest::hypertile_unet_swap_size, "Tile counts it chooses among at random (A1111 default 3)"},
+        {"hypertile_vae_max_depth", "Hypertile VAE max depth", 0, 3, 1, &GenerateRequest::hypertile_vae_max_depth, "A1111 default 3"},
+        {"hypertile_vae_max_tile", "Hypertile VAE max tile size", 0, 512, 16, &GenerateRequest::hypertile_vae_max_tile, "A1111 default 128"},
+        {"hypertile_vae_swap_size", "Hypertile VAE swap size", 0, 64, 1, &GenerateRequest::hypertile_vae_swap_size, "A1111 default 3"},
+    };
+    return f;
+}
+
 // A1111's Soft inpainting settings.
 const std::vector<NumberField>& soft_fields() {
     static const std::vector<NumberField> f = {
@@ -433,6 +467,21 @@ void GenerateDialog::build_sampler_parameters(GtkWidget* box) {
     W["downcast_alphas"] = gtk_check_button_new_with_label("Downcast alphas_cumprod");
     gtk_widget_set_tooltip_text(W["downcast_alphas"], "The noise table in half precision, as A1111 before 1.7 had it (set by texts of those versions)");
     gtk_grid_attach(g, W["downcast_alphas"], 2, row + 2, 2, 1);
+    int hrow = row + 3, col = 0;
+    for (const auto& f : hypertile_flags()) {
+        W[f.name] = gtk_check_button_new_with_label(f.label);
+        gtk_widget_set_tooltip_text(W[f.name], f.tip);
+        gtk_grid_attach(g, W[f.name], col, hrow, 2, 1);
+        col += 2;
+        if (col == 4) { col = 0; ++hrow; }
+    }
+    int j = 0;
+    for (const auto& f : hypertile_fields()) {
+        W[f.name] = spin(f.lo, f.hi, f.step, 0);
+        gtk_widget_set_tooltip_text(W[f.name], f.tip);
+        label_row(g, hrow + 1 + j / 2, (j % 2) * 2, f.label, W[f.name]);
+        ++j;
+    }
     gtk_container_add(GTK_CONTAINER(exp), sg);
     gtk_box_pack_start(GTK_BOX(box), exp, FALSE, FALSE, 0);
     W["sampler_parameters"] = exp;
@@ -653,6 +702,8 @@ GenerateRequest GenerateDialog::request() const {
     r.pad_cond_uncond = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("pad_conds")));
     r.s_min_uncond_all = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("ngms_all")));
     r.downcast_alphas_cumprod = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("downcast_alphas")));
+    for (const auto& f : hypertile_flags()) r.*f.member = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget(f.name)));
+    for (const auto& f : hypertile_fields()) r.*f.member = static_cast<int>(num(widget(f.name)));
     if (widget("denoising_strength")) r.denoising_strength = num(widget("denoising_strength"));
     if (widget("noise_multiplier")) {
         r.noise_multiplier = num(widget("noise_multiplier"));
@@ -726,6 +777,14 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
                    r.downcast_alphas_cumprod;
     const GenerateRequest defaults;
     for (const auto& f : sampler_fields()) {
+        set_num(widget(f.name), r.*f.member);
+        changed = changed || r.*f.member != defaults.*f.member;
+    }
+    for (const auto& f : hypertile_flags()) {
+        gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget(f.name)), r.*f.member);
+        changed = changed || r.*f.member;
+    }
+    for (const auto& f : hypertile_fields()) {
         set_num(widget(f.name), r.*f.member);
         changed = changed || r.*f.member != defaults.*f.member;
     }

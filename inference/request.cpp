@@ -182,6 +182,12 @@ void validate(const GenerateRequest& r) {
     if (r.noise_schedule != "Default" && r.noise_schedule != "Zero Terminal SNR")
         bad("The noise schedule must be \"Default\" or \"Zero Terminal SNR\", not \"" + r.noise_schedule + "\".");
     if (!(r.schedule_rho >= 0 && r.schedule_rho <= 100)) bad("Schedule rho must be between 0 (the schedule's own) and 100.");
+    for (const int d : {r.hypertile_unet_max_depth, r.hypertile_vae_max_depth})
+        if (d < 0 || d > 3) bad("Hypertile's max depth must be between 0 and 3.");
+    for (const int t : {r.hypertile_unet_max_tile, r.hypertile_vae_max_tile})
+        if (t < 0 || t > 512) bad("Hypertile's max tile size must be between 0 and 512.");
+    for (const int w : {r.hypertile_unet_swap_size, r.hypertile_vae_swap_size})
+        if (w < 0 || w > 64) bad("Hypertile's swap size must be between 0 and 64.");
     if (!(r.token_merging_ratio >= 0 && r.token_merging_ratio <= 0.9) || !(r.token_merging_ratio_hr >= 0 && r.token_merging_ratio_hr <= 0.9))
         bad("Token merging ratios must be between 0 (none) and 0.9.");
     if (!(r.beta_dist_alpha >= 0.01 && r.beta_dist_alpha <= 1) || !(r.beta_dist_beta >= 0.01 && r.beta_dist_beta <= 1))
@@ -293,6 +299,21 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     std::string pad;
     r->pad_cond_uncond = str("Pad conds", &pad) && pad == "True";
     r->pad_cond_uncond_v0 = str("Pad conds v0", &pad) && pad == "True";
+    // Hypertile: A1111 records what is on, and each number that is not its default.
+    auto flag = [&](const char* key) {
+        std::string v;
+        return str(key, &v) && v == "True";
+    };
+    auto whole = [&](const char* key, int fallback) { return num(key, &d) ? saturated_int(d) : fallback; };
+    r->hypertile_unet = flag("Hypertile U-Net");
+    r->hypertile_unet_second_pass = flag("Hypertile U-Net second pass");
+    r->hypertile_unet_max_depth = whole("Hypertile U-Net max depth", 3);
+    r->hypertile_unet_max_tile = whole("Hypertile U-Net max tile size", 256);
+    r->hypertile_unet_swap_size = whole("Hypertile U-Net swap size", 3);
+    r->hypertile_vae = flag("Hypertile VAE");
+    r->hypertile_vae_max_depth = whole("Hypertile VAE max depth", 3);
+    r->hypertile_vae_max_tile = whole("Hypertile VAE max tile size", 128);
+    r->hypertile_vae_swap_size = whole("Hypertile VAE swap size", 3);
     // A1111 records a token merging ratio that is not 0; the hires one is the hires pass's own.
     r->token_merging_ratio = num("Token merging ratio", &d) ? d : 0;
     r->token_merging_ratio_hr = num("Token merging ratio hr", &d) ? d : 0;
@@ -350,7 +371,9 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
         "Noise multiplier", "Extra noise", "Refiner", "Refiner switch at", "Hires refiner",
         "Refiner switch by sampling steps", "Schedule min sigma", "Schedule max sigma", "Schedule rho", "Beta schedule alpha",
         "Beta schedule beta", "Discard penultimate sigma", "Noise Schedule", "Old prompt editing timelines", "Pad conds", "Downcast alphas_cumprod",
-        "Pad conds v0", "NGMS all steps", "Token merging ratio", "Token merging ratio hr"};
+        "Pad conds v0", "NGMS all steps", "Token merging ratio", "Token merging ratio hr",
+        "Hypertile U-Net", "Hypertile U-Net second pass", "Hypertile U-Net max depth", "Hypertile U-Net max tile size",
+        "Hypertile U-Net swap size", "Hypertile VAE", "Hypertile VAE max depth", "Hypertile VAE max tile size", "Hypertile VAE swap size"};
     // What the parser adds for an empty text is its defaults; only other values were really given.
     static const text::InfoParams defaults = text::parse_infotext("");
     for (const auto& [key, value] : p) {
@@ -453,6 +476,31 @@ void add_hires_info(const GenerateRequest& r, const ModelIdentity& model, text::
     if (!hr_sched.empty() && hr_sched != sigma_schedule(r.sampler, r.schedule)) add("Hires schedule type", text::InfoValue::str(hr_sched));
     if (r.hr_second_pass_steps > 0) add("Hires steps", text::InfoValue::integer(r.hr_second_pass_steps));
     add("Hires upscaler", text::InfoValue::str(r.hr_upscaler));
+}
+
+}  // namespace
+
+namespace {
+
+// Hypertile's keys as its script adds them: the U-Net's when it is on (or, from the hires pass,
+// when only the second pass is), its numbers only when not their defaults; the VAE's likewise.
+std::vector<std::pair<std::string, text::InfoValue>> hypertile_keys(const GenerateRequest& r, bool unet, bool vae) {
+    std::vector<std::pair<std::string, text::InfoValue>> k;
+    auto number = [&](const char* key, int v, int fallback) {
+        if (v != fallback) k.emplace_back(key, text::InfoValue::integer(v));
+    };
+    if (unet) {
+        number("Hypertile U-Net max depth", r.hypertile_unet_max_depth, 3);
+        number("Hypertile U-Net max tile size", r.hypertile_unet_max_tile, 256);
+        number("Hypertile U-Net swap size", r.hypertile_unet_swap_size, 3);
+    }
+    if (vae) {
+        k.emplace_back("Hypertile VAE", text::InfoValue::boolean(true));
+        number("Hypertile VAE max depth", r.hypertile_vae_max_depth, 3);
+        number("Hypertile VAE max tile size", r.hypertile_vae_max_tile, 128);
+        number("Hypertile VAE swap size", r.hypertile_vae_swap_size, 3);
+    }
+    return k;
 }
 
 }  // namespace
@@ -563,12 +611,22 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     if (model.padded_conds && (r.pad_cond_uncond || r.pad_cond_uncond_v0))
         g.extra.emplace_back(r.pad_cond_uncond_v0 ? "Pad conds v0" : "Pad conds", text::InfoValue::boolean(true));
     if (hires) {
+        // Hypertile's before_hr, when only its second-pass setting turns the U-Net on (its VAE keys
+        // are set again where they stand).
+        if (r.hypertile_unet_second_pass && !r.hypertile_unet) {
+            g.extra.emplace_back("Hypertile U-Net second pass", text::InfoValue::boolean(true));
+            for (auto& kv : hypertile_keys(r, true, false)) g.extra.push_back(std::move(kv));
+        }
         const auto [hr_sampler, hr_schedule] = hires_sampler_schedule(r);
         for (auto& kv : schedule_keys(r, hr_sampler, hr_schedule))
             if (std::none_of(g.extra.begin(), g.extra.end(), [&](const auto& e) { return e.first == kv.first; })) g.extra.push_back(std::move(kv));
         if (r.extra_noise > 0) g.extra.emplace_back("Extra noise", text::InfoValue::real(r.extra_noise));
         if (r.hr_refiner_pass == "second pass") add_refiner();
     }
+    // Hypertile's process() runs before any other key is set (the hires keys come from init()).
+    auto first = hypertile_keys(r, r.hypertile_unet, r.hypertile_vae);
+    if (r.hypertile_unet) first.insert(first.begin(), {"Hypertile U-Net", text::InfoValue::boolean(true)});
+    g.extra.insert(g.extra.begin(), first.begin(), first.end());
     g.tiling = r.tiling;
     return g;
 }

@@ -56,6 +56,12 @@ struct GenerateRequest {
     // at the latent's own resolution; 0 = none) for the first pass, and for the hires pass (0 = the
     // first pass's).
     double token_merging_ratio = 0, token_merging_ratio_hr = 0;
+    // A1111's Hypertile (Settings > Hypertile): the U-Net's self-attention (on every pass, or on
+    // the hires pass only) and the VAE decoder's middle attention over tiles whose count is drawn
+    // per call (A1111's defaults: depth 3, tile 256 / 128, swap size 3).
+    bool hypertile_unet = false, hypertile_unet_second_pass = false, hypertile_vae = false;
+    int hypertile_unet_max_depth = 3, hypertile_unet_max_tile = 256, hypertile_unet_swap_size = 3;
+    int hypertile_vae_max_depth = 3, hypertile_vae_max_tile = 128, hypertile_vae_swap_size = 3;
     std::string unipc_variant = "bh1", unipc_skip_type = "time_uniform";
     int unipc_order = 3;
     bool unipc_lower_order_final = true;

@@ -102,6 +102,11 @@ nlohmann::json request_to_json(const GenerateRequest& r) {
             {"old_karras_sigmas", r.old_karras_sigmas}, {"noise_schedule", r.noise_schedule},
             {"downcast_alphas_cumprod", r.downcast_alphas_cumprod},
             {"token_merging_ratio", r.token_merging_ratio}, {"token_merging_ratio_hr", r.token_merging_ratio_hr},
+            {"hypertile_unet", r.hypertile_unet}, {"hypertile_unet_second_pass", r.hypertile_unet_second_pass},
+            {"hypertile_unet_max_depth", r.hypertile_unet_max_depth}, {"hypertile_unet_max_tile", r.hypertile_unet_max_tile},
+            {"hypertile_unet_swap_size", r.hypertile_unet_swap_size}, {"hypertile_vae", r.hypertile_vae},
+            {"hypertile_vae_max_depth", r.hypertile_vae_max_depth}, {"hypertile_vae_max_tile", r.hypertile_vae_max_tile},
+            {"hypertile_vae_swap_size", r.hypertile_vae_swap_size},
             {"old_prompt_editing_timelines", r.old_prompt_editing_timelines}, {"pad_cond_uncond", r.pad_cond_uncond},
             {"pad_cond_uncond_v0", r.pad_cond_uncond_v0},
             {"tiling", r.tiling}, {"unipc_variant", r.unipc_variant},
@@ -177,6 +182,15 @@ GenerateRequest request_from_json(const nlohmann::json& j) {
     take("noise_schedule", &r.noise_schedule);
     take("token_merging_ratio", &r.token_merging_ratio);
     take("token_merging_ratio_hr", &r.token_merging_ratio_hr);
+    take("hypertile_unet", &r.hypertile_unet);
+    take("hypertile_unet_second_pass", &r.hypertile_unet_second_pass);
+    take("hypertile_unet_max_depth", &r.hypertile_unet_max_depth);
+    take("hypertile_unet_max_tile", &r.hypertile_unet_max_tile);
+    take("hypertile_unet_swap_size", &r.hypertile_unet_swap_size);
+    take("hypertile_vae", &r.hypertile_vae);
+    take("hypertile_vae_max_depth", &r.hypertile_vae_max_depth);
+    take("hypertile_vae_max_tile", &r.hypertile_vae_max_tile);
+    take("hypertile_vae_swap_size", &r.hypertile_vae_swap_size);
     take("downcast_alphas_cumprod", &r.downcast_alphas_cumprod);
     take("old_prompt_editing_timelines", &r.old_prompt_editing_timelines);
     take("pad_cond_uncond", &r.pad_cond_uncond);

@@ -42,7 +42,8 @@ std::vector<std::string> csv_values(const std::string& text) {
 bool numeric(const std::string& field) {
     for (const char* f : {"Sampler", "Prompt S/R", "Schedule type", "Hires upscaler", "Checkpoint name", "Refiner checkpoint",
                           "Nothing", "Prompt order", "Hires sampler", "SGM noise multiplier", "RNG source", "Size", "Styles",
-                          "Always discard next-to-last sigma", "VAE"})
+                          "Always discard next-to-last sigma", "VAE", "[Hypertile] Unet First pass Enabled",
+                          "[Hypertile] Unet Second pass Enabled", "[Hypertile] VAE Enabled"})
         if (field == f) return false;
     return true;
 }
@@ -114,7 +115,10 @@ const std::vector<std::string>& xy_fields() {
         "Sigma noise", "Negative Guidance minimum sigma", "Skip Early CFG", "UniPC Order", "SGM noise multiplier", "RNG source",
         "Size", "Initial noise multiplier", "Extra noise", "Cond. Image Mask Weight", "Styles", "Schedule min sigma",
         "Schedule max sigma", "Schedule rho", "Beta schedule alpha", "Beta schedule beta", "Always discard next-to-last sigma", "VAE",
-        "Token merging ratio", "Token merging ratio high-res"};
+        "Token merging ratio", "Token merging ratio high-res", "[Hypertile] Unet First pass Enabled",
+        "[Hypertile] Unet Second pass Enabled", "[Hypertile] Unet Max Depth", "[Hypertile] Unet Max Tile Size",
+        "[Hypertile] Unet Swap Size", "[Hypertile] VAE Enabled", "[Hypertile] VAE Max Depth", "[Hypertile] VAE Max Tile Size",
+        "[Hypertile] VAE Swap Size"};
     return kFields;
 }
 
@@ -208,7 +212,9 @@ XYAxis parse_xy_axis(const std::string& field_as_written, const std::string& tex
             const std::string canonical = canonical_name(sampler_names(), v);
             if (canonical.empty()) bad("Unknown sampler \"" + v + "\" in the X/Y values; use A1111's names, e.g. Euler a, DPM++ 2M.");
             v = canonical;
-        } else if (field == "SGM noise multiplier" || field == "Always discard next-to-last sigma") {
+        } else if (field == "SGM noise multiplier" || field == "Always discard next-to-last sigma" ||
+                   field == "[Hypertile] Unet First pass Enabled" || field == "[Hypertile] Unet Second pass Enabled" ||
+                   field == "[Hypertile] VAE Enabled") {
             // A1111's boolean axes: "True" (any case) is on, anything else off.
             v = canonical_name({"True"}, v).empty() ? "False" : "True";
         } else if (field == "RNG source") {
@@ -290,6 +296,15 @@ void apply_xy_value(GenerateRequest* r, const XYAxis& axis, size_t index) {
     else if (axis.field == "Always discard next-to-last sigma") r->always_discard_next_to_last_sigma = v == "True";
     else if (axis.field == "Token merging ratio") r->token_merging_ratio = d;
     else if (axis.field == "Token merging ratio high-res") r->token_merging_ratio_hr = d;
+    else if (axis.field == "[Hypertile] Unet First pass Enabled") r->hypertile_unet = v == "True";
+    else if (axis.field == "[Hypertile] Unet Second pass Enabled") r->hypertile_unet_second_pass = v == "True";
+    else if (axis.field == "[Hypertile] Unet Max Depth") r->hypertile_unet_max_depth = saturated_int(d);
+    else if (axis.field == "[Hypertile] Unet Max Tile Size") r->hypertile_unet_max_tile = saturated_int(d);
+    else if (axis.field == "[Hypertile] Unet Swap Size") r->hypertile_unet_swap_size = saturated_int(d);
+    else if (axis.field == "[Hypertile] VAE Enabled") r->hypertile_vae = v == "True";
+    else if (axis.field == "[Hypertile] VAE Max Depth") r->hypertile_vae_max_depth = saturated_int(d);
+    else if (axis.field == "[Hypertile] VAE Max Tile Size") r->hypertile_vae_max_tile = saturated_int(d);
+    else if (axis.field == "[Hypertile] VAE Swap Size") r->hypertile_vae_swap_size = saturated_int(d);
     else if (axis.field == "Size") (void)parse_size(v, &r->width, &r->height);
     else if (axis.field == "Initial noise multiplier") r->noise_multiplier = d;
     else if (axis.field == "Extra noise") r->extra_noise = d;

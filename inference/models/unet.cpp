@@ -33,7 +33,7 @@ UNetImpl::UNetImpl(const UNetConfig& c) : cfg(c) {
         else { heads = c.num_heads > 0 ? c.num_heads : 8; dim_head = ch / heads; }
         SpatialTransformer st(ch, heads, dim_head, c.transformer_depth, c.context_dim, c.use_linear_in_transformer,
                               c.upcast_attention);
-        st->token_merging = token_merging;
+        st->attention_call = attention_call;
         return st;
     };
     input_blocks = register_module("input_blocks", torch::nn::ModuleList());
@@ -85,6 +85,18 @@ UNetImpl::UNetImpl(const UNetConfig& c) : cfg(c) {
             output_blocks->push_back(b);
         }
     }
+    // Hypertile's layers by their checkpoint names (A1111's DEPTH_LAYERS for SD 1.x and 2.x): the
+    // first transformer block of these input, middle and output blocks, at these depths.
+    auto tag = [](const std::shared_ptr<torch::nn::Module>& block, int depth) {
+        const auto* tb = block->as<TimestepBlockImpl>();
+        if (tb && tb->layers.size() > 1)
+            if (auto* st = tb->layers[1]->as<SpatialTransformerImpl>()) st->hypertile_depth = depth;
+    };
+    for (const auto& [index, depth] : {std::pair{1, 0}, {2, 0}, {4, 1}, {5, 1}, {7, 2}, {8, 2}})
+        if (index < static_cast<int>(input_blocks->size())) tag((*input_blocks)[index], depth);
+    tag(middle_block.ptr(), 3);
+    for (const auto& [index, depth] : {std::pair{3, 2}, {4, 2}, {5, 2}, {6, 1}, {7, 1}, {8, 1}, {9, 0}, {10, 0}, {11, 0}})
+        if (index < static_cast<int>(output_blocks->size())) tag((*output_blocks)[index], depth);
     out = register_module("out", Slots());
     out_norm = out->add(0, group_norm(ch, 1e-5));
     out_conv = out->add(2, conv2d(mc, c.out_channels, 3, 1, 1));
@@ -92,7 +104,7 @@ UNetImpl::UNetImpl(const UNetConfig& c) : cfg(c) {
 
 torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& context,
                                 double token_merging_ratio) {
-    *token_merging = TokenMerging{token_merging_ratio, x.size(2), x.size(3)};
+    attention_call->merging = TokenMerging{token_merging_ratio, x.size(2), x.size(3)};
     auto emb = timestep_embedding(t, cfg.model_channels).to(x.scalar_type());
     emb = time_lin2->forward(F::silu(time_lin1->forward(emb)));
     std::vector<torch::Tensor> hs;

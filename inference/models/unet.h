@@ -24,8 +24,9 @@ struct UNetImpl : torch::nn::Module {
     torch::nn::ModuleList input_blocks, output_blocks;
     TimestepBlock middle_block{nullptr};
     UNetConfig cfg;
-    // Shared with every SpatialTransformer; set at the start of each call.
-    std::shared_ptr<TokenMerging> token_merging = std::make_shared<TokenMerging>();
+    // Shared with every SpatialTransformer: the token merging of each call (set as it starts) and
+    // the run's Hypertile while one is installed (set_hypertile).
+    std::shared_ptr<AttentionCall> attention_call = std::make_shared<AttentionCall>();
 };
 TORCH_MODULE(UNet);
 

@@ -85,13 +85,19 @@ BasicTransformerBlockImpl::BasicTransformerBlockImpl(int64_t dim, int64_t heads,
     norm3 = register_module("norm3", layer_norm(dim));
 }
 
-torch::Tensor BasicTransformerBlockImpl::forward(torch::Tensor x, const torch::Tensor& context, const TokenMerging* merging) {
-    if (merging && merging->ratio > 0) {
+torch::Tensor BasicTransformerBlockImpl::forward(torch::Tensor x, const torch::Tensor& context, const AttentionCall* call,
+                                                int hypertile_depth) {
+    auto self_attention = [&](const torch::Tensor& h) {
+        if (call && call->hypertile && hypertile_depth >= 0)
+            return call->hypertile->unet_attention(h, hypertile_depth, [&](const torch::Tensor& t) { return attn1->forward(t, {}); });
+        return attn1->forward(h, {});
+    };
+    if (call && call->merging.ratio > 0) {
         // tomesd plans the merge from the block's input, before norm1.
-        const TokenMerge m(x, *merging);
-        x = m.unmerge(attn1->forward(m.merge(layer_norm(x, norm1)), {})).add_(x);
+        const TokenMerge m(x, call->merging);
+        x = m.unmerge(self_attention(m.merge(layer_norm(x, norm1)))).add_(x);
     } else {
-        x = attn1->forward(layer_norm(x, norm1), {}).add_(x);
+        x = self_attention(layer_norm(x, norm1)).add_(x);
     }
     x = attn2->forward(layer_norm(x, norm2), context).add_(x);
     return ff->forward(layer_norm(x, norm3)).add_(x);
@@ -122,7 +128,8 @@ torch::Tensor SpatialTransformerImpl::forward(const torch::Tensor& x, const torc
     if (!use_linear) t = proj_in.forward(t);
     t = t.flatten(2).transpose(1, 2);  // (B, HW, C)
     if (use_linear) t = proj_in.forward(t);
-    for (const auto& blk : *transformer_blocks) t = blk->as<BasicTransformerBlock>()->forward(t, context, token_merging.get());
+    for (size_t i = 0; i < transformer_blocks->size(); ++i)
+        t = (*transformer_blocks)[i]->as<BasicTransformerBlock>()->forward(t, context, attention_call.get(), i == 0 ? hypertile_depth : -1);
     if (use_linear) t = proj_out.forward(t);
     t = t.transpose(1, 2).reshape({b, -1, h, w});
     if (!use_linear) t = proj_out.forward(t);

@@ -5,7 +5,7 @@
 
 #include "hypernetwork.h"
 #include "module_slots.h"
-#include "token_merging.h"
+#include "attention_call.h"
 
 namespace sdgimp::models {
 
@@ -50,8 +50,10 @@ TORCH_MODULE(FeedForward);
 
 struct BasicTransformerBlockImpl : torch::nn::Module {
     BasicTransformerBlockImpl(int64_t dim, int64_t heads, int64_t dim_head, int64_t context_dim, bool upcast);
-    // With a token merging setting the self-attention runs on the merged tokens.
-    torch::Tensor forward(torch::Tensor x, const torch::Tensor& context, const TokenMerging* merging = nullptr);
+    // With a token merging setting the self-attention runs on the merged tokens; with Hypertile
+    // (hypertile_depth >= 0: this block is one it tiles, at that depth) over tiles of them.
+    torch::Tensor forward(torch::Tensor x, const torch::Tensor& context, const AttentionCall* call = nullptr,
+                          int hypertile_depth = -1);
     CrossAttention attn1{nullptr}, attn2{nullptr};
     FeedForward ff{nullptr};
     torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr}, norm3{nullptr};
@@ -66,8 +68,10 @@ struct SpatialTransformerImpl : torch::nn::Module {
     torch::nn::AnyModule proj_in, proj_out;  // Conv2d 1x1 (SD 1.x) or Linear (SD 2.x)
     torch::nn::ModuleList transformer_blocks;
     bool use_linear;
-    // The UNet's per-call token merging setting (nullptr: never merges).
-    std::shared_ptr<const TokenMerging> token_merging;
+    // The UNet's per-call attention changes (nullptr: none), and the depth at which Hypertile
+    // tiles this transformer's first block (-1: it does not).
+    std::shared_ptr<const AttentionCall> attention_call;
+    int hypertile_depth = -1;
 };
 TORCH_MODULE(SpatialTransformer);
 

@@ -42,6 +42,11 @@ VaeAttnBlockImpl::VaeAttnBlockImpl(int64_t ch) {
 }
 
 torch::Tensor VaeAttnBlockImpl::forward(const torch::Tensor& x) {
+    if (hypertile) return hypertile->vae_attention(x, [this](const torch::Tensor& t) { return forward_whole(t); });
+    return forward_whole(x);
+}
+
+torch::Tensor VaeAttnBlockImpl::forward_whole(const torch::Tensor& x) {
     const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
     auto n = group_norm_act(x, norm, false);
     // Single head over all pixels: (B, 1, HW, C)

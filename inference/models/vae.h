@@ -3,6 +3,8 @@
 
 #include <torch/torch.h>
 
+#include "hypertile.h"
+
 #include "../model_config.h"
 #include "module_slots.h"
 
@@ -21,6 +23,11 @@ struct VaeAttnBlockImpl : torch::nn::Module {
     torch::Tensor forward(const torch::Tensor& x);
     torch::nn::GroupNorm norm{nullptr};
     Conv2d q{nullptr}, k{nullptr}, v{nullptr}, proj_out{nullptr};
+    // The run's Hypertile while one is installed on the decoder's middle block (not owned).
+    Hypertile* hypertile = nullptr;
+
+private:
+    torch::Tensor forward_whole(const torch::Tensor& x);
 };
 TORCH_MODULE(VaeAttnBlock);
 

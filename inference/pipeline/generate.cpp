@@ -162,6 +162,36 @@ LatentModel latent_model_of(const SDModel& m, const GenerateRequest& r) {
     return m.latent_model(r.downcast_alphas_cumprod, zero_terminal_snr(r), r.token_merging_ratio);
 }
 
+models::HypertileSettings hypertile_settings(const GenerateRequest& r) {
+    models::HypertileSettings s;
+    s.unet = r.hypertile_unet;
+    s.unet_second_pass = r.hypertile_unet_second_pass;
+    s.unet_max_depth = r.hypertile_unet_max_depth;
+    s.unet_max_tile = r.hypertile_unet_max_tile;
+    s.unet_swap_size = r.hypertile_unet_swap_size;
+    s.vae = r.hypertile_vae;
+    s.vae_max_depth = r.hypertile_vae_max_depth;
+    s.vae_max_tile = r.hypertile_vae_max_tile;
+    s.vae_swap_size = r.hypertile_vae_swap_size;
+    return s;
+}
+
+HypertileScope::HypertileScope(const GenerateRequest& r, int width, int height, std::vector<const SDModel*> models) {
+    const auto s = hypertile_settings(r);
+    if (!s.any()) return;
+    ht_ = std::make_unique<models::Hypertile>(s);
+    ht_->start(std::max<int64_t>(r.seed, 0), width, height);
+    for (const SDModel* m : models)
+        if (m) {
+            m->set_hypertile(ht_.get());
+            models_.push_back(m);
+        }
+}
+
+HypertileScope::~HypertileScope() {
+    for (const SDModel* m : models_) m->set_hypertile(nullptr);
+}
+
 GeneratedBatch generate_txt2img(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r,
                                 const RunHooks& hooks) {
     validate(r);
@@ -173,8 +203,12 @@ GeneratedBatch generate_txt2img(const SDModel& m, const text::ClipTokenizer& tok
         concat = full_mask_concat(m, torch::zeros({1, 3, r.height, r.width}));
     }
     const LatentModel lm = latent_model_of(m, r);
+    const HypertileScope hypertile(r, r.width, r.height, {&m, hooks.hires_model, hooks.refiner});
     std::unique_ptr<HiresPass> hires;
-    if (r.enable_hr) hires = std::make_unique<HiresPass>(m, tok, r, hooks);
+    if (r.enable_hr) {
+        hires = std::make_unique<HiresPass>(m, tok, r, hooks);
+        hires->set_hypertile(hypertile.get());
+    }
     int iteration = 0;
     return run_batches(m, tok, r, s.steps + (hires ? hires->steps() : 0), hooks,
                        [&](const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds, const sampling::Variation& var,
@@ -233,6 +267,7 @@ GeneratedBatch generate_img2img(const SDModel& m, const text::ClipTokenizer& tok
     sized.width = static_cast<int>(init.size(3));
     sized.height = static_cast<int>(init.size(2));
     const LatentModel lm = latent_model_of(m, r);
+    const HypertileScope hypertile(r, sized.width, sized.height, {&m, hooks.refiner});
     torch::Tensor concat;
     if (m.cfg.unet.in_channels == 9) {
         // An inpainting model without a mask: A1111 conditions it on a full mask over the image

@@ -69,6 +69,23 @@ SamplingSettings sampling_settings(const GenerateRequest& r);
 // The model as a request's pass samples it: its noise table and token merging.
 LatentModel latent_model_of(const SDModel& m, const GenerateRequest& r);
 
+// A1111's Hypertile for one run (one process_images call): made from the request when it turns
+// any part on, seeded with the run's first seed and set up for width x height (its script's
+// process()), put into the models the run samples and decodes with, and taken out at the end.
+class HypertileScope {
+public:
+    HypertileScope(const GenerateRequest& r, int width, int height, std::vector<const SDModel*> models);
+    ~HypertileScope();
+    HypertileScope(const HypertileScope&) = delete;
+    HypertileScope& operator=(const HypertileScope&) = delete;
+    models::Hypertile* get() const { return ht_.get(); }
+
+private:
+    std::unique_ptr<models::Hypertile> ht_;
+    std::vector<const SDModel*> models_;
+};
+models::HypertileSettings hypertile_settings(const GenerateRequest& r);
+
 // Steps the prompt schedule spans (A1111 doubles them for second-order samplers) and the text
 // encoder settings of a request.
 int schedule_steps(const GenerateRequest& r);

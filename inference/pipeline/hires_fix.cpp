@@ -122,6 +122,8 @@ torch::Tensor HiresPass::run(const torch::Tensor& samples, const std::vector<uin
     // run one by one (below) take its prompts one image at a time.
     GenerateRequest batch = r_;
     if (!shared_concat) batch.batch_size = 1;
+    // A1111's Hypertile script (before_hr): after the first pass's images are decoded.
+    if (hypertile_) hypertile_->before_hires(std::max<int64_t>(r_.seed, 0), size_.upscale_to_x, size_.upscale_to_y);
     auto refiner = refiner_for_pass(hooks_, tok_, batch, true, hr_.prompt, hr_.negative_prompt, schedule_steps(hr_));
     RefinerRun* rf = refiner ? &*refiner : nullptr;
     if (shared_concat) {

@@ -48,6 +48,9 @@ public:
     torch::Tensor run(const torch::Tensor& samples, const std::vector<uint64_t>& seeds, const sampling::Variation& var,
                       const sampling::StepCallback& cb, const SDModel& first, const SDModel** decoder);
 
+    // The run's Hypertile, which the pass sets up for its size before it samples (nullptr: none).
+    void set_hypertile(models::Hypertile* h) { hypertile_ = h; }
+
 private:
     Image upscale(const Image& low) const;
 
@@ -60,7 +63,8 @@ private:
     const SamplingSettings s_;
     const HiresSize size_;
     const LatentModel lm_;
-    std::shared_ptr<const RunConditioning> cond_;  // the hires prompts' encoding, made at the first pass
+    std::shared_ptr<const RunConditioning> cond_;
+    models::Hypertile* hypertile_ = nullptr;  // the hires prompts' encoding, made at the first pass
 };
 
 }  // namespace sdgimp::pipeline

@@ -24,6 +24,7 @@ InpaintResult generate_inpaint(const SDModel& m, const text::ClipTokenizer& tok,
     const auto cond_ptr = encode_run_cached(hooks.conditioning_cache, m, tok, rr.prompt, rr.negative_prompt,
                                             schedule_steps(rr), rr.batch_size, rr.cfg_scale, text_settings(rr, hooks));
     auto refiner = refiner_for_pass(hooks, tok, rr, false, rr.prompt, rr.negative_prompt);
+    const HypertileScope hypertile(rr, rr.width, rr.height, {&m, hooks.refiner});
     auto out = inpaint_prepared(latent_model_of(m, rr), m.codec(), rr, std::move(prep), [cond_ptr](int call) { return cond_ptr->at(call); },
                                 hooks, refiner ? &*refiner : nullptr);
     (void)model_after_pass(hooks, refiner, m);

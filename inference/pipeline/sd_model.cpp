@@ -42,7 +42,9 @@ sampling::ModelFn SDModel::unet_fn(const torch::Tensor& concat, double token_mer
         const auto din = in.to(dev, dt).contiguous(torch::MemoryFormat::ChannelsLast);
         const auto tdev = t.to(dev, torch::kFloat), cdev = cond.to(dev, dt);
         // The copy to the host also reads the graph's output before its next replay.
-        const auto out = graph ? graph->forward(din, tdev, cdev) : unet->forward(din, tdev, cdev, token_merging_ratio);
+        // Hypertile draws its tiles per call, which a replayed graph would not.
+        const bool replay = graph && !unet->attention_call->hypertile;
+        const auto out = replay ? graph->forward(din, tdev, cdev) : unet->forward(din, tdev, cdev, token_merging_ratio);
         return to_host_float(out);
     };
 }
@@ -199,6 +201,11 @@ LatentModel SDModel::latent_model(bool downcast_alphas, bool zero_terminal_snr, 
     l.latent_channels = cfg.unet.out_channels;
     l.in_channels = cfg.unet.in_channels;
     return l;
+}
+
+void SDModel::set_hypertile(models::Hypertile* h) const {
+    net->unet->attention_call->hypertile = h;
+    net->vae->decoder->mid->attn_1->hypertile = h;
 }
 
 ImageCodec SDModel::codec() const {

@@ -83,6 +83,9 @@ struct SDModel {
     // token_merging_ratio.
     LatentModel latent_model(bool downcast_alphas = false, bool zero_terminal_snr = false, double token_merging_ratio = 0) const;
     ImageCodec codec() const;
+    // The run's Hypertile in this model's U-Net self-attention layers and VAE decoder (nullptr:
+    // none); the run owns it and takes it out again (HypertileScope).
+    void set_hypertile(models::Hypertile* h) const;
 };
 
 // An image from `decode`, never one with NaN or infinity: when it has them, `to_float32` (false

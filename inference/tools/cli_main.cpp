@@ -51,6 +51,8 @@ const char* kUsage =
     "        and negative prompt of different lengths padded to share a batch)\n"
     "      --token-merging-ratio 0.5 (A1111's token merging: faster, slightly different images), --token-merging-ratio-hr\n"
     "        (the hires pass's; 0: the same)\n"
+    "      --hypertile-unet 1 / --hypertile-unet-second-pass 1 / --hypertile-vae 1 (A1111's Hypertile: attention over tiles),\n"
+    "        --hypertile-unet-max-depth 3 --hypertile-unet-max-tile 256 --hypertile-unet-swap-size 3 (and --hypertile-vae-...: 3, 128, 3)\n"
     "  img2img --model FILE --init-image IN.png --denoising-strength 0.3 [--noise-multiplier 1 --extra-noise 0]\n"
     "      [txt2img options]\n"
     "  inpaint --model FILE --init-image IN.png --mask MASK.png [--mask-blur 4] [--masked-content 0-3]\n"

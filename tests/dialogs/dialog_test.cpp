@@ -228,7 +228,8 @@ TEST_F(Dialogs, SamplerParametersFollowThePastedText) {
                        "ENSD: 31337, RNG: CPU, Emphasis: No norm, Noise Schedule: Zero Terminal SNR, Discard penultimate sigma: True, "
                        "Schedule min sigma: 0.1, Schedule max sigma: 10.0, Schedule rho: 5.0, SGM noise multiplier: True, "
                        "Sigma churn: 0.5, Sigma tmin: 0.25, Sigma tmax: 8.0, Sigma noise: 1.003, Skip Early CFG: 0.2, NGMS: 1.5, "
-                       "Token merging ratio: 0.3, Pad conds: True, NGMS all steps: True");
+                       "Token merging ratio: 0.3, Pad conds: True, NGMS all steps: True, Hypertile U-Net: True, "
+                       "Hypertile U-Net swap size: 5");
     EXPECT_TRUE(gtk_expander_get_expanded(GTK_EXPANDER(d.widget("sampler_parameters"))));
     r = d.request();
     EXPECT_EQ(r.rng, "CPU");
@@ -249,6 +250,9 @@ TEST_F(Dialogs, SamplerParametersFollowThePastedText) {
     EXPECT_TRUE(r.pad_cond_uncond);
     EXPECT_TRUE(r.s_min_uncond_all);
     EXPECT_DOUBLE_EQ(r.token_merging_ratio, 0.3);
+    EXPECT_TRUE(r.hypertile_unet);
+    EXPECT_EQ(r.hypertile_unet_swap_size, 5);
+    EXPECT_FALSE(r.hypertile_vae);
     EXPECT_EQ(dialogs::combo_id(d.widget("rng")), "CPU");
     pump_until([] { return false; }, 0.3);
     ASSERT_TRUE(dialogs::save_window_png(d.window(), out_dir() + "/dialog-sampler-parameters.png"));
@@ -266,6 +270,8 @@ TEST_F(Dialogs, SamplerParametersFollowThePastedText) {
     EXPECT_FALSE(r.old_prompt_editing_timelines);
     EXPECT_DOUBLE_EQ(r.schedule_rho, 0);
     EXPECT_DOUBLE_EQ(r.token_merging_ratio, 0);
+    EXPECT_FALSE(r.hypertile_unet);
+    EXPECT_EQ(r.hypertile_unet_swap_size, 3);
     // A text of a version before 1.6 with prompt editing: the old timelines, shown.
     d.paste_parameters("[a:b:1.5]\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 512x512, Version: v1.5.2");
     EXPECT_TRUE(gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(d.widget("old_prompt_editing"))));

@@ -144,6 +144,28 @@ TEST(Cli, TokenMergingIsRecordedAndReproduced) {
     ::rmdir(dir.c_str());
 }
 
+// A1111's Hypertile from the command line at a size where it tiles: a different image, recorded,
+// and the text makes the same image again (its tile counts are drawn from the seed).
+TEST(Cli, HypertileIsRecordedAndReproduced) {
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    const std::string dir = tmpdir();
+    std::string log;
+    const std::string base = cli() + " txt2img --quiet --model " + quote(models.front().checkpoints.front()) + " --vocab " +
+                             quote(test::vocab_path()) + " --prompt 'a red boat' --steps 3 --width 256 --height 256 --seed 5";
+    ASSERT_EQ(run(base + " -o " + dir + "/plain.png", &log), 0) << log;
+    // Tiles of at most 128 px: a 256 px image has 2x2 choices at the latent's own size.
+    ASSERT_EQ(run(base + " --hypertile-unet 1 --hypertile-unet-max-tile 128 --hypertile-vae 1 -o " + dir + "/tiled.png", &log), 0) << log;
+    const auto plain = io::read_png(dir + "/plain.png"), tiled = io::read_png(dir + "/tiled.png");
+    EXPECT_NE(plain.image.pixels, tiled.image.pixels);
+    const std::string params = tiled.text.at("parameters");
+    EXPECT_NE(params.find("Hypertile U-Net: True, Hypertile U-Net max tile size: 128, Hypertile VAE: True"), std::string::npos) << params;
+    ASSERT_EQ(run(base + " --parameters " + quote(params) + " -o " + dir + "/again.png", &log), 0) << log;
+    EXPECT_EQ(io::read_png(dir + "/again.png").image.pixels, tiled.image.pixels);
+    for (const char* f : {"plain", "tiled", "again"}) ::unlink((dir + "/" + f + ".png").c_str());
+    ::rmdir(dir.c_str());
+}
+
 // remove (PatchMatch here; the LaMa path has its own tests) and sd-upscale from the command line.
 TEST(Cli, RemoveAndSdUpscale) {
     const std::string dir = tmpdir();

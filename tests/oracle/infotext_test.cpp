@@ -320,3 +320,47 @@ TEST(Infotext, TokenMergingRoundTrip) {
     }
     EXPECT_GT(seen, 0);
 }
+
+// Hypertile's keys where its script puts them (before the hires keys; the second-pass switch as
+// the hires pass starts), numbers only when not A1111's defaults, and pasted back.
+TEST(Infotext, HypertileRoundTrip) {
+    GenerateRequest r;
+    r.prompt = "a harbour";
+    r.hypertile_unet = true;
+    r.hypertile_unet_swap_size = 5;
+    r.hypertile_vae = true;
+    r.enable_hr = true;
+    r.denoising_strength = 0.5;
+    const std::string t = text::create_infotext(generation_info(r, {}, 42, 42, false));
+    EXPECT_NE(t.find("Denoising strength: 0.5, Hypertile U-Net: True, Hypertile U-Net swap size: 5, Hypertile VAE: True, Hires upscale: 2,"),
+              std::string::npos) << t;
+    GenerateRequest back;
+    back.hypertile_vae_max_tile = 64;
+    EXPECT_TRUE(apply_parameters(t, &back).empty()) << t;
+    EXPECT_TRUE(back.hypertile_unet);
+    EXPECT_FALSE(back.hypertile_unet_second_pass);
+    EXPECT_EQ(back.hypertile_unet_swap_size, 5);
+    EXPECT_EQ(back.hypertile_unet_max_tile, 256);
+    EXPECT_TRUE(back.hypertile_vae);
+    EXPECT_EQ(back.hypertile_vae_max_tile, 128);
+
+    GenerateRequest two;
+    two.prompt = "a harbour";
+    two.hypertile_unet_second_pass = true;
+    two.hypertile_unet_max_depth = 2;
+    two.enable_hr = true;
+    two.denoising_strength = 0.5;
+    two.s_min_uncond = 1.5;
+    const std::string t2 = text::create_infotext(generation_info(two, {}, 42, 42, false));
+    EXPECT_NE(t2.find("NGMS: 1.5, Hypertile U-Net second pass: True, Hypertile U-Net max depth: 2"), std::string::npos) << t2;
+    EXPECT_EQ(t2.find("Hypertile U-Net: "), std::string::npos) << t2;
+    EXPECT_TRUE(apply_parameters(t2, &back).empty()) << t2;
+    EXPECT_FALSE(back.hypertile_unet);
+    EXPECT_TRUE(back.hypertile_unet_second_pass);
+    EXPECT_EQ(back.hypertile_unet_max_depth, 2);
+    EXPECT_FALSE(back.hypertile_vae);
+    // Image to image has no second pass to note.
+    EXPECT_EQ(text::create_infotext(generation_info(two, {}, 42, 42, true)).find("Hypertile"), std::string::npos);
+    two.hypertile_unet_swap_size = 65;
+    EXPECT_THROW(validate(two), Error);
+}

@@ -136,8 +136,8 @@ TEST(TokenMerging, RepeatedCellsMergeWithoutChangingTheBlock) {
     const int64_t h = 6, w = 8;
     const auto x = repeat_cells(torch::randn({2, (h / 2) * (w / 2), 32}), h, w);
     const auto context = torch::randn({2, 5, 16});
-    const TokenMerging all{0.75, h, w};  // every source merges into its own cell
-    EXPECT_EQ(TokenMerge(x, all).removed(), h * w * 3 / 4);
+    const models::AttentionCall all{{0.75, h, w}};  // every source merges into its own cell
+    EXPECT_EQ(TokenMerge(x, all.merging).removed(), h * w * 3 / 4);
     const auto plain = block->forward(x.clone(), context);
     const auto merged = block->forward(x.clone(), context, &all);
     // Softmax over four copies of each key weighs them as one: the attention is the same.
@@ -145,7 +145,7 @@ TEST(TokenMerging, RepeatedCellsMergeWithoutChangingTheBlock) {
 
     // Tokens that differ: the merged block is another (close) function.
     const auto y = torch::randn({2, h * w, 32});
-    const TokenMerging half{0.5, h, w};
+    const models::AttentionCall half{{0.5, h, w}};
     const auto a = block->forward(y.clone(), context), b = block->forward(y.clone(), context, &half);
     EXPECT_GT((a - b).abs().max().item<float>(), 1e-3);
     EXPECT_TRUE(torch::isfinite(b).all().item<bool>());

@@ -184,6 +184,25 @@ TEST(XYPlot, A1111sFurtherAxes) {
     apply_xy_value(&r, discard, 1);
     EXPECT_FALSE(r.always_discard_next_to_last_sigma);
     EXPECT_EQ(error_of("Schedule rho", "5, steep", base), "The Schedule rho values must be numbers separated by commas, not \"steep\".");
+    // A1111's [Hypertile] axes: switches and whole numbers.
+    const XYAxis ht = parse_xy_axis("[Hypertile] Unet First pass Enabled", "true, no", base);
+    EXPECT_EQ(ht.values, (std::vector<std::string>{"True", "False"}));
+    apply_xy_value(&r, ht, 0);
+    EXPECT_TRUE(r.hypertile_unet);
+    apply_xy_value(&r, parse_xy_axis("[Hypertile] Unet Second pass Enabled", "True", base), 0);
+    EXPECT_TRUE(r.hypertile_unet_second_pass);
+    apply_xy_value(&r, parse_xy_axis("[Hypertile] VAE Enabled", "True", base), 0);
+    EXPECT_TRUE(r.hypertile_vae);
+    for (const auto& [field, member] : std::vector<std::pair<std::string, int GenerateRequest::*>>{
+             {"[Hypertile] Unet Max Depth", &GenerateRequest::hypertile_unet_max_depth},
+             {"[Hypertile] Unet Max Tile Size", &GenerateRequest::hypertile_unet_max_tile},
+             {"[Hypertile] Unet Swap Size", &GenerateRequest::hypertile_unet_swap_size},
+             {"[Hypertile] VAE Max Depth", &GenerateRequest::hypertile_vae_max_depth},
+             {"[Hypertile] VAE Max Tile Size", &GenerateRequest::hypertile_vae_max_tile},
+             {"[Hypertile] VAE Swap Size", &GenerateRequest::hypertile_vae_swap_size}}) {
+        apply_xy_value(&r, parse_xy_axis(field, "1, 2", base), 1);
+        EXPECT_EQ(r.*member, 2) << field;
+    }
     const XYAxis rng = parse_xy_axis("RNG source", "cpu, NV", base);
     apply_xy_value(&r, rng, 0);
     EXPECT_EQ(r.rng, "CPU");
