@@ -168,7 +168,10 @@ void GenerateDialog::build() {
     label_row(g, row++, 0, "Seed", seed_row);
     if (cfg_.mode != Mode::kTxt2Img) {
         W["denoising_strength"] = spin(0, 1, 0.01, 2);
-        label_row(g, row++, 0, "Denoising strength", W["denoising_strength"]);
+        W["image_cfg_scale"] = spin(0, 3, 0.05, 2);
+        gtk_widget_set_tooltip_text(W["image_cfg_scale"], "InstructPix2Pix models only: how closely the result keeps to the image (1 = plain CFG)");
+        label_row(g, row, 0, "Denoising strength", W["denoising_strength"]);
+        label_row(g, row++, 2, "Image CFG scale", W["image_cfg_scale"]);
     }
     if (cfg_.mode == Mode::kInpaint) {
         W["mask_blur"] = spin(0, 64, 1, 0);
@@ -705,6 +708,7 @@ GenerateRequest GenerateDialog::request() const {
     for (const auto& f : hypertile_flags()) r.*f.member = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget(f.name)));
     for (const auto& f : hypertile_fields()) r.*f.member = static_cast<int>(num(widget(f.name)));
     if (widget("denoising_strength")) r.denoising_strength = num(widget("denoising_strength"));
+    if (widget("image_cfg_scale")) r.image_cfg_scale = num(widget("image_cfg_scale"));
     if (widget("noise_multiplier")) {
         r.noise_multiplier = num(widget("noise_multiplier"));
         r.extra_noise = num(widget("extra_noise"));
@@ -797,6 +801,7 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
     // Settings a pasted text changed should be visible.
     gtk_expander_set_expanded(GTK_EXPANDER(widget("sampler_parameters")), changed);
     if (widget("denoising_strength")) set_num(widget("denoising_strength"), r.denoising_strength);
+    if (widget("image_cfg_scale")) set_num(widget("image_cfg_scale"), r.image_cfg_scale);
     if (widget("noise_multiplier")) {
         set_num(widget("noise_multiplier"), r.noise_multiplier);
         set_num(widget("extra_noise"), r.extra_noise);

@@ -182,6 +182,7 @@ void validate(const GenerateRequest& r) {
     if (r.noise_schedule != "Default" && r.noise_schedule != "Zero Terminal SNR")
         bad("The noise schedule must be \"Default\" or \"Zero Terminal SNR\", not \"" + r.noise_schedule + "\".");
     if (!(r.schedule_rho >= 0 && r.schedule_rho <= 100)) bad("Schedule rho must be between 0 (the schedule's own) and 100.");
+    if (!(r.image_cfg_scale >= 0 && r.image_cfg_scale <= 30)) bad("The Image CFG scale must be between 0 and 30.");
     for (const int d : {r.hypertile_unet_max_depth, r.hypertile_vae_max_depth})
         if (d < 0 || d > 3) bad("Hypertile's max depth must be between 0 and 3.");
     for (const int t : {r.hypertile_unet_max_tile, r.hypertile_vae_max_tile})
@@ -239,6 +240,7 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     }
     if (text_has_schedule) str("Schedule type", &r->schedule);
     if (num("CFG scale", &d)) r->cfg_scale = d;
+    if (num("Image CFG scale", &d)) r->image_cfg_scale = d;
     if (num("Seed", &d)) r->seed = saturated_int64(d);
     if (num("Size-1", &d)) r->width = saturated_int(d);
     if (num("Size-2", &d)) r->height = saturated_int(d);
@@ -371,7 +373,7 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
         "Noise multiplier", "Extra noise", "Refiner", "Refiner switch at", "Hires refiner",
         "Refiner switch by sampling steps", "Schedule min sigma", "Schedule max sigma", "Schedule rho", "Beta schedule alpha",
         "Beta schedule beta", "Discard penultimate sigma", "Noise Schedule", "Old prompt editing timelines", "Pad conds", "Downcast alphas_cumprod",
-        "Pad conds v0", "NGMS all steps", "Token merging ratio", "Token merging ratio hr",
+        "Pad conds v0", "NGMS all steps", "Token merging ratio", "Token merging ratio hr", "Image CFG scale",
         "Hypertile U-Net", "Hypertile U-Net second pass", "Hypertile U-Net max depth", "Hypertile U-Net max tile size",
         "Hypertile U-Net swap size", "Hypertile VAE", "Hypertile VAE max depth", "Hypertile VAE max tile size", "Hypertile VAE swap size"};
     // What the parser adds for an empty text is its defaults; only other values were really given.
@@ -541,6 +543,7 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     g.sampler_name = r.sampler;
     g.scheduler = recorded_schedule(r.sampler, r.schedule);
     g.cfg_scale = r.cfg_scale;
+    if (img2img && model.edit) g.image_cfg_scale = r.image_cfg_scale;
     g.seed = seed;  // the image's own seed: batch_size 1 and index 0 below make create_infotext keep it
     g.subseed = subseed;
     g.subseed_strength = r.subseed_strength;

@@ -27,6 +27,9 @@ struct GenerateRequest {
     int clip_skip = 1;
     std::string emphasis = "Original";
     double denoising_strength = 0.75;  // img2img / inpaint
+    // A1111's "Image CFG scale" for InstructPix2Pix checkpoints (img2img, inpaint): how closely the
+    // result keeps to the input image; 1 = plain CFG with the image on both sides.
+    double image_cfg_scale = 1.5;
     bool img2img_fix_steps = false;    // A1111's "do exactly the amount of steps the slider specifies"
     // A1111's "Sampler parameters" settings; written to the parameters text when not the default.
     double eta_ancestral = 1.0;  // "Eta": ancestral, SDE and DPM fast/adaptive samplers
@@ -170,6 +173,7 @@ struct ModelIdentity {
     std::string hash;  // A1111's short hash (10 hex digits)
     std::string name;  // file name without extension
     bool inpainting = false;
+    bool edit = false;  // an InstructPix2Pix checkpoint (8 input channels): its img2img texts note the Image CFG scale
     std::string vae_hash, vae_name;  // a separate VAE file's: 10 hex digits, file name; empty without one
     std::string lora_hashes;  // A1111's "Lora hashes" of the run's <lora:...> networks ("name: hash, ..."), or ""
     std::string ti_hashes;    // A1111's "TI hashes" of the embeddings the prompts use, or ""

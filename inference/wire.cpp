@@ -101,7 +101,7 @@ nlohmann::json request_to_json(const GenerateRequest& r) {
             {"beta_dist_beta", r.beta_dist_beta}, {"always_discard_next_to_last_sigma", r.always_discard_next_to_last_sigma},
             {"old_karras_sigmas", r.old_karras_sigmas}, {"noise_schedule", r.noise_schedule},
             {"downcast_alphas_cumprod", r.downcast_alphas_cumprod},
-            {"token_merging_ratio", r.token_merging_ratio}, {"token_merging_ratio_hr", r.token_merging_ratio_hr},
+            {"image_cfg_scale", r.image_cfg_scale}, {"token_merging_ratio", r.token_merging_ratio}, {"token_merging_ratio_hr", r.token_merging_ratio_hr},
             {"hypertile_unet", r.hypertile_unet}, {"hypertile_unet_second_pass", r.hypertile_unet_second_pass},
             {"hypertile_unet_max_depth", r.hypertile_unet_max_depth}, {"hypertile_unet_max_tile", r.hypertile_unet_max_tile},
             {"hypertile_unet_swap_size", r.hypertile_unet_swap_size}, {"hypertile_vae", r.hypertile_vae},
@@ -181,6 +181,7 @@ GenerateRequest request_from_json(const nlohmann::json& j) {
     take("old_karras_sigmas", &r.old_karras_sigmas);
     take("noise_schedule", &r.noise_schedule);
     take("token_merging_ratio", &r.token_merging_ratio);
+    take("image_cfg_scale", &r.image_cfg_scale);
     take("token_merging_ratio_hr", &r.token_merging_ratio_hr);
     take("hypertile_unet", &r.hypertile_unet);
     take("hypertile_unet_second_pass", &r.hypertile_unet_second_pass);

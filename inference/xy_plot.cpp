@@ -118,7 +118,7 @@ const std::vector<std::string>& xy_fields() {
         "Token merging ratio", "Token merging ratio high-res", "[Hypertile] Unet First pass Enabled",
         "[Hypertile] Unet Second pass Enabled", "[Hypertile] Unet Max Depth", "[Hypertile] Unet Max Tile Size",
         "[Hypertile] Unet Swap Size", "[Hypertile] VAE Enabled", "[Hypertile] VAE Max Depth", "[Hypertile] VAE Max Tile Size",
-        "[Hypertile] VAE Swap Size"};
+        "[Hypertile] VAE Swap Size", "Image CFG Scale"};
     return kFields;
 }
 
@@ -294,6 +294,7 @@ void apply_xy_value(GenerateRequest* r, const XYAxis& axis, size_t index) {
     else if (axis.field == "Beta schedule alpha") r->beta_dist_alpha = d;
     else if (axis.field == "Beta schedule beta") r->beta_dist_beta = d;
     else if (axis.field == "Always discard next-to-last sigma") r->always_discard_next_to_last_sigma = v == "True";
+    else if (axis.field == "Image CFG Scale") r->image_cfg_scale = d;
     else if (axis.field == "Token merging ratio") r->token_merging_ratio = d;
     else if (axis.field == "Token merging ratio high-res") r->token_merging_ratio_hr = d;
     else if (axis.field == "[Hypertile] Unet First pass Enabled") r->hypertile_unet = v == "True";

@@ -285,6 +285,7 @@ ModelIdentity Engine::identity() const {
     id.hash = impl_->info.hash;
     id.name = impl_->info.name;
     id.inpainting = impl_->model->cfg.unet.in_channels == 9;
+    id.edit = impl_->model->cfg.unet.in_channels == 8;
     id.vae_hash = impl_->info.vae_hash;
     id.vae_name = impl_->info.vae_name;
     id.lora_hashes = lora_hashes_text(impl_->lora_record);
@@ -585,6 +586,10 @@ void Engine::use_refiner(const GenerateRequest& r, const pipeline::SDModel* hire
     const int64_t in = refiner->cfg.unet.in_channels;
     const bool fits = (!hooks->refiner_first_pass || in == impl_->model->cfg.unet.in_channels) &&
                       (!hooks->refiner_second_pass || in == (hires_model ? hires_model : impl_->model.get())->cfg.unet.in_channels);
+    const int64_t own = impl_->model->cfg.unet.in_channels;
+    if (!fits && (in == 8 || own == 8))
+        throw Error(ErrorCode::kInvalidRequest, "The refiner " + checkpoint_title_name(title) +
+                                                    " and the model it takes over from must both be InstructPix2Pix models or neither; choose a refiner of the same kind.");
     if (!fits)
         throw Error(ErrorCode::kInvalidRequest, "The refiner " + checkpoint_title_name(title) + (in == 9 ? " is" : " is not") +
                                                     " an inpainting model and the model it takes over from " + (in == 9 ? "is not" : "is") +

@@ -23,6 +23,7 @@ GenerateRequest with_resolved_seeds(GenerateRequest r) {
 
 SamplingSettings sampling_settings(const GenerateRequest& r) {
     SamplingSettings s;
+    s.image_cfg_scale = r.image_cfg_scale;
     const auto info = sampling::find_sampler(r.sampler);
     if (!info) {
         std::string names;
@@ -195,6 +196,8 @@ HypertileScope::~HypertileScope() {
 GeneratedBatch generate_txt2img(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r,
                                 const RunHooks& hooks) {
     validate(r);
+    if (m.cfg.unet.in_channels == 8)
+        throw Error(ErrorCode::kInvalidRequest, "InstructPix2Pix models edit an image; use Image to Image or Inpaint with this model.");
     const SamplingSettings s = sampling_settings(r);
     torch::Tensor concat;
     if (m.cfg.unet.in_channels == 9) {
@@ -273,6 +276,9 @@ GeneratedBatch generate_img2img(const SDModel& m, const text::ClipTokenizer& tok
         // An inpainting model without a mask: A1111 conditions it on a full mask over the image
         // blanked by the conditioning mask strength.
         concat = full_mask_concat(m, torch::lerp(init, torch::zeros_like(init), r.inpainting_mask_weight));
+    } else if (m.cfg.unet.in_channels == 8) {
+        // InstructPix2Pix: the init image's latent mode, unscaled (A1111's edit_image_conditioning).
+        concat = mean;
     }
     return run_batches(m, tok, sized, img2img_callback_steps(s, r.denoising_strength), hooks,
                        [&](const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds, const sampling::Variation& var,

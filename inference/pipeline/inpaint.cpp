@@ -61,6 +61,9 @@ InpaintResult inpaint_prepared(const LatentModel& lm, const ImageCodec& codec, c
         auto small_mask = torch::nn::functional::interpolate(
             pm, torch::nn::functional::InterpolateFuncOptions().size(std::vector<int64_t>{lh, lw}).mode(torch::kNearest));
         concat = torch::cat({small_mask, cond_latent}, 1);
+    } else if (lm.in_channels == 8) {
+        // InstructPix2Pix edits the image as filled for sampling (A1111's edit_image_conditioning).
+        concat = mean;
     }
 
     const int n = rr.batch_size * rr.batch_count;

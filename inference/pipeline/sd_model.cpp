@@ -238,7 +238,7 @@ std::shared_ptr<SDModel> load_sd_model(const std::string& path, std::optional<Pr
                     path + ": is a " + family_name(m->cfg.family) +
                         " file, not a complete Stable Diffusion checkpoint (UNet, VAE and text encoder); choose an SD 1.x or 2.x model.");
     }
-    if (m->cfg.family == ModelFamily::kSDXL || m->cfg.family == ModelFamily::kPix2Pix)
+    if (m->cfg.family == ModelFamily::kSDXL)
         throw Error(ErrorCode::kModelMismatch, path + ": " + family_name(m->cfg.family) + " models are not supported yet; choose an SD 1.x or 2.x model.");
     m->net = models::LatentDiffusion(m->cfg);
     m->report = models::load_state(*m->net, tensors, "");

@@ -61,6 +61,21 @@ sampling::InnerDenoiser inner_denoiser(const LatentModel& m, const SamplingSetti
     };
 }
 
+// InstructPix2Pix with an Image CFG scale other than 1 (A1111's is_edit_model): the guided batch is
+// [prompt rows, negative rows, negative rows], the first two with the image latent, the last with
+// zeros in its place.
+sampling::InnerDenoiser edit_inner(const LatentModel& m, const SamplingSettings& s, const torch::Tensor& image) {
+    return [m, s, image](const torch::Tensor& x, const torch::Tensor& sigma, const torch::Tensor& cond) {
+        const int64_t k = x.size(0) / 3;
+        const auto img = image.size(0) == k ? image : image.repeat({k / image.size(0), 1, 1, 1});
+        return inner_denoiser(m, s, torch::cat({img, img, torch::zeros_like(img)}))(x, sigma, cond);
+    };
+}
+
+bool edit_run(const LatentModel& m, const SamplingSettings& s, const torch::Tensor& concat) {
+    return m.in_channels == 8 && concat.defined() && s.image_cfg_scale != 1.0;
+}
+
 sampling::GuidanceAt with_guidance_skips(const SamplingSettings& s, int steps, sampling::GuidanceAt g) {
     if (s.skip_early_cond <= 0 && s.s_min_uncond <= 0) return g;
     return [s, steps, g = std::move(g)](int call) {
@@ -78,8 +93,23 @@ sampling::GuidanceAt with_guidance_skips(const SamplingSettings& s, int steps, s
 sampling::Denoiser guided_denoiser(const LatentModel& m, const SamplingSettings& s, const sampling::GuidanceAt& g, int steps,
                                    const torch::Tensor& concat, RefinerRun* refiner,
                                    const std::shared_ptr<torch::Tensor>& last_uncond = nullptr) {
-    sampling::InnerDenoiser inner = inner_denoiser(m, s, concat);
+    const bool edit = edit_run(m, s, concat);
+    sampling::InnerDenoiser inner = edit ? edit_inner(m, s, concat) : inner_denoiser(m, s, concat);
     sampling::GuidanceAt guidance = with_guidance_skips(s, steps, g);
+    if (edit) {
+        if (refiner)
+            throw Error(ErrorCode::kInvalidRequest, "A refiner cannot take over from an InstructPix2Pix model whose Image CFG scale is not 1; "
+                                                    "turn the refiner off or set the Image CFG scale to 1.");
+        if (s.sampler == SamplerKind::kDDIMCFGPP)
+            throw Error(ErrorCode::kInvalidRequest, "DDIM CFG++ cannot guide an InstructPix2Pix model whose Image CFG scale is not 1; "
+                                                    "choose another sampler or set the Image CFG scale to 1.");
+        guidance = [g = std::move(guidance), icfg = s.image_cfg_scale](int call) {
+            auto x = g(call);
+            x.edit = true;
+            x.image_cfg_scale = icfg;
+            return x;
+        };
+    }
     auto on = std::make_shared<bool>(false);  // the refiner has taken over
     if (refiner) {
         inner = [on, first = std::move(inner), second = inner_denoiser(refiner->lm, s, concat)](

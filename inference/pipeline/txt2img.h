@@ -32,6 +32,7 @@ struct SamplingSettings {
     sampling::ScheduleOverrides schedule_overrides;  // A1111's schedule min/max sigma, rho, Beta alpha/beta
     bool always_discard_next_to_last_sigma = false;
     double noise_multiplier = 1.0, extra_noise = 0.0;  // img2img only (A1111's "Noise multiplier", "Extra noise")
+    double image_cfg_scale = 1.0;  // InstructPix2Pix models (8 input channels) only
     sampling::UniPCOptions unipc;
 };
 

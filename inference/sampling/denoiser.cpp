@@ -82,6 +82,28 @@ Denoiser make_cfg_denoiser(InnerDenoiser inner, GuidanceAt guidance, std::shared
             if (repeats != 0 && g.padded) *g.padded = true;
         }
         torch::Tensor out;
+        if (g.edit) {
+            // A1111 allows neither AND prompts nor a skipped uncond pass here, and runs prompts of
+            // different lengths apart in a way that leaves the image rows empty.
+            for (const auto& c : g.conds_list)
+                if (c.size() != 1)
+                    throw Error(ErrorCode::kInvalidRequest, "AND is not supported for InstructPix2Pix models unless the Image CFG scale is 1.");
+            if (skip_early)
+                throw Error(ErrorCode::kInvalidRequest, "Skip Early CFG cannot run with an InstructPix2Pix model whose Image CFG scale is not 1; set one of them back.");
+            if (cond.size(1) != uncond_rows.size(1))
+                throw Error(ErrorCode::kInvalidRequest, "With an Image CFG scale other than 1 the prompt and negative prompt must have the same number "
+                                                        "of 75-token chunks; turn Pad prompt/negative prompt on or add BREAK to the shorter one.");
+            std::vector<int64_t> rows;
+            for (int64_t i = 0; i < b; ++i) rows.push_back(g.conds_list[i][0].first);
+            const auto c = cond.index_select(0, torch::tensor(rows));
+            const auto o = inner(torch::cat({x, x, x}), torch::cat({sigma, sigma, sigma}), torch::cat({c, uncond_rows, uncond_rows}));
+            if (!torch::isfinite(o).all().item<bool>())
+                throw Error(ErrorCode::kInternal,
+                            "A tensor with NaNs was produced in the UNet; the model or its precision cannot handle this request (try full precision or another model).");
+            const auto out_cond = o.slice(0, 0, b), out_img = o.slice(0, b, 2 * b), out_uncond = o.slice(0, 2 * b);
+            if (last_uncond) *last_uncond = out_uncond.clone();
+            return out_uncond + g.cfg_scale * (out_cond - out_img) + g.image_cfg_scale * (out_img - out_uncond);
+        }
         if (skip_early || skip_ngms) {
             // No uncond pass: each image's first cond row stands in for it, and the scale is 1.
             out = inner(x_c, s_c, cond);

@@ -39,6 +39,11 @@ struct Guidance {
     Pad pad = Pad::kNone;
     torch::Tensor empty;
     std::shared_ptr<bool> padded;
+    // InstructPix2Pix's image guidance (A1111's is_edit_model, an Image CFG scale other than 1):
+    // with `edit` the inner denoiser gets [prompt rows, negative rows, negative rows] (the last without the
+    // image) and the result is uncond + cfg (cond - image) + image_cfg (image - uncond).
+    bool edit = false;
+    double image_cfg_scale = 1.0;
 };
 
 // A1111's LCM wrapper: eps at the LCM's integer timesteps (eps even for v models, as A1111 does),

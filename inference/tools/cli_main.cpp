@@ -54,6 +54,7 @@ const char* kUsage =
     "      --hypertile-unet 1 / --hypertile-unet-second-pass 1 / --hypertile-vae 1 (A1111's Hypertile: attention over tiles),\n"
     "        --hypertile-unet-max-depth 3 --hypertile-unet-max-tile 256 --hypertile-unet-swap-size 3 (and --hypertile-vae-...: 3, 128, 3)\n"
     "  img2img --model FILE --init-image IN.png --denoising-strength 0.3 [--noise-multiplier 1 --extra-noise 0]\n"
+    "      [--image-cfg-scale 1.5 (InstructPix2Pix checkpoints)]\n"
     "      [txt2img options]\n"
     "  inpaint --model FILE --init-image IN.png --mask MASK.png [--mask-blur 4] [--masked-content 0-3]\n"
     "      [--inpaint-full-res 1 --inpaint-padding 32] [--inpaint-not-masked 1] [--denoising-strength 0.75] [txt2img options]\n"

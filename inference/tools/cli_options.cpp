@@ -64,7 +64,7 @@ const std::vector<std::string>& request_option_names() {
         "rng", "ensd", "clip-skip", "emphasis", "denoising-strength", "mask-blur", "masked-content", "inpaint-full-res",
         "inpaint-padding", "img2img-fix-steps", "eta", "eta-ddim", "s-churn", "s-tmin", "s-tmax", "s-noise", "s-min-uncond",
         "skip-early-cond", "sgm-noise-multiplier", "sigma-min", "sigma-max", "rho", "beta-alpha", "beta-beta",
-        "discard-penultimate-sigma", "old-karras-sigmas", "noise-schedule", "downcast-alphas", "old-prompt-editing", "pad-conds", "pad-conds-v0", "s-min-uncond-all", "token-merging-ratio", "token-merging-ratio-hr", "hypertile-unet", "hypertile-unet-second-pass", "hypertile-unet-max-depth", "hypertile-unet-max-tile", "hypertile-unet-swap-size", "hypertile-vae", "hypertile-vae-max-depth", "hypertile-vae-max-tile", "hypertile-vae-swap-size", "tiling", "unipc-variant", "unipc-skip-type", "unipc-order", "unipc-lower-order-final",
+        "discard-penultimate-sigma", "old-karras-sigmas", "noise-schedule", "downcast-alphas", "old-prompt-editing", "pad-conds", "pad-conds-v0", "s-min-uncond-all", "image-cfg-scale", "token-merging-ratio", "token-merging-ratio-hr", "hypertile-unet", "hypertile-unet-second-pass", "hypertile-unet-max-depth", "hypertile-unet-max-tile", "hypertile-unet-swap-size", "hypertile-vae", "hypertile-vae-max-depth", "hypertile-vae-max-tile", "hypertile-vae-swap-size", "tiling", "unipc-variant", "unipc-skip-type", "unipc-order", "unipc-lower-order-final",
         "inpainting-mask-weight", "enable-hr", "hr-scale", "hr-resize-x", "hr-resize-y", "hr-upscaler", "hr-second-pass-steps",
         "hr-sampler", "hr-scheduler", "hr-prompt", "hr-negative-prompt", "hr-checkpoint", "soft-inpainting", "soft-schedule-bias",
         "soft-preservation-strength", "soft-transition-contrast", "soft-mask-influence", "soft-difference-threshold",
@@ -127,6 +127,7 @@ GenerateRequest request_from_options(const Options& o) {
     if (o.has("pad-conds-v0")) r.pad_cond_uncond_v0 = o.get_int("pad-conds-v0", 0) != 0;
     if (o.has("old-prompt-editing")) r.old_prompt_editing_timelines = o.get_int("old-prompt-editing", 0) != 0;
     if (o.has("discard-penultimate-sigma")) r.always_discard_next_to_last_sigma = o.get_int("discard-penultimate-sigma", 0) != 0;
+    r.image_cfg_scale = o.get_double("image-cfg-scale", r.image_cfg_scale);
     r.token_merging_ratio = o.get_double("token-merging-ratio", r.token_merging_ratio);
     r.token_merging_ratio_hr = o.get_double("token-merging-ratio-hr", r.token_merging_ratio_hr);
     if (o.has("hypertile-unet")) r.hypertile_unet = o.get_int("hypertile-unet", 0) != 0;
