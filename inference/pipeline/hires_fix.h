@@ -63,8 +63,8 @@ private:
     const SamplingSettings s_;
     const HiresSize size_;
     const LatentModel lm_;
-    std::shared_ptr<const RunConditioning> cond_;
-    models::Hypertile* hypertile_ = nullptr;  // the hires prompts' encoding, made at the first pass
+    std::shared_ptr<const RunConditioning> cond_;  // the hires prompts' encoding, made at the first pass
+    models::Hypertile* hypertile_ = nullptr;
 };
 
 }  // namespace sdgimp::pipeline

@@ -65,10 +65,15 @@ sampling::InnerDenoiser inner_denoiser(const LatentModel& m, const SamplingSetti
 // [prompt rows, negative rows, negative rows], the first two with the image latent, the last with
 // zeros in its place.
 sampling::InnerDenoiser edit_inner(const LatentModel& m, const SamplingSettings& s, const torch::Tensor& image) {
-    return [m, s, image](const torch::Tensor& x, const torch::Tensor& sigma, const torch::Tensor& cond) {
+    // Built once for the batch size the sampler runs (it never changes within a run).
+    auto built = std::make_shared<std::pair<int64_t, sampling::InnerDenoiser>>(-1, nullptr);
+    return [m, s, image, built](const torch::Tensor& x, const torch::Tensor& sigma, const torch::Tensor& cond) {
         const int64_t k = x.size(0) / 3;
-        const auto img = image.size(0) == k ? image : image.repeat({k / image.size(0), 1, 1, 1});
-        return inner_denoiser(m, s, torch::cat({img, img, torch::zeros_like(img)}))(x, sigma, cond);
+        if (built->first != k) {
+            const auto img = image.size(0) == k ? image : image.repeat({k / image.size(0), 1, 1, 1});
+            *built = {k, inner_denoiser(m, s, torch::cat({img, img, torch::zeros_like(img)}))};
+        }
+        return built->second(x, sigma, cond);
     };
 }
 

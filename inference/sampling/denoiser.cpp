@@ -52,8 +52,13 @@ Denoiser make_cfg_denoiser(ModelFn model, const ModelSchedule& sched, Prediction
 
 Denoiser make_cfg_denoiser(InnerDenoiser inner, GuidanceAt guidance, std::shared_ptr<torch::Tensor> last_uncond) {
     auto calls = std::make_shared<int>(0);
-    return [inner = std::move(inner), guidance = std::move(guidance), calls, last_uncond](const torch::Tensor& x,
-                                                                                         const torch::Tensor& sigma) {
+    auto require_finite = [](const torch::Tensor& out) {
+        if (!torch::isfinite(out).all().item<bool>())
+            throw Error(ErrorCode::kInternal,
+                        "A tensor with NaNs was produced in the UNet; the model or its precision cannot handle this request (try full precision or another model).");
+    };
+    return [inner = std::move(inner), guidance = std::move(guidance), calls, last_uncond, require_finite](const torch::Tensor& x,
+                                                                                                         const torch::Tensor& sigma) {
         const int call = (*calls)++;
         const Guidance g = guidance(call);
         const int64_t b = x.size(0);
@@ -97,9 +102,7 @@ Denoiser make_cfg_denoiser(InnerDenoiser inner, GuidanceAt guidance, std::shared
             for (int64_t i = 0; i < b; ++i) rows.push_back(g.conds_list[i][0].first);
             const auto c = cond.index_select(0, torch::tensor(rows));
             const auto o = inner(torch::cat({x, x, x}), torch::cat({sigma, sigma, sigma}), torch::cat({c, uncond_rows, uncond_rows}));
-            if (!torch::isfinite(o).all().item<bool>())
-                throw Error(ErrorCode::kInternal,
-                            "A tensor with NaNs was produced in the UNet; the model or its precision cannot handle this request (try full precision or another model).");
+            require_finite(o);
             const auto out_cond = o.slice(0, 0, b), out_img = o.slice(0, b, 2 * b), out_uncond = o.slice(0, 2 * b);
             if (last_uncond) *last_uncond = out_uncond.clone();
             return out_uncond + g.cfg_scale * (out_cond - out_img) + g.image_cfg_scale * (out_img - out_uncond);
@@ -116,9 +119,7 @@ Denoiser make_cfg_denoiser(InnerDenoiser inner, GuidanceAt guidance, std::shared
             // Prompts of different lengths cannot share a batch: A1111 runs cond and uncond apart.
             out = torch::cat({inner(x_c, s_c, cond), inner(x, sigma, uncond_rows)});
         }
-        if (!torch::isfinite(out).all().item<bool>())
-            throw Error(ErrorCode::kInternal,
-                        "A tensor with NaNs was produced in the UNet; the model or its precision cannot handle this request (try full precision or another model).");
+        require_finite(out);
         auto uncond = out.slice(0, out.size(0) - b);
         if (last_uncond) *last_uncond = uncond.clone();
         auto denoised = uncond.clone();

@@ -57,7 +57,9 @@ std::unique_ptr<Pix2PixModel> pix2pix_model() {
         io::write_safetensors(out->path, ts);
         for (const char* ext : {".yaml", ".json"}) {
             const std::string side = mdl.dir + "/" + mdl.name + ext;
-            if (::access(side.c_str(), R_OK) == 0) EXPECT_EQ(::symlink(side.c_str(), (out->dir + "/pix2pix" + ext).c_str()), 0);
+            if (::access(side.c_str(), R_OK) == 0) {
+                EXPECT_EQ(::symlink(side.c_str(), (out->dir + "/pix2pix" + ext).c_str()), 0);
+            }
         }
         return out;
     }
