@@ -485,6 +485,18 @@ void GenerateDialog::build_sampler_parameters(GtkWidget* box) {
         label_row(g, hrow + 1 + j / 2, (j % 2) * 2, f.label, W[f.name]);
         ++j;
     }
+    // A1111's VAE settings and live preview display: TAESD, the tiny autoencoder (its files in a
+    // VAE-taesd folder), trades detail for speed.
+    const int vrow = hrow + 1 + (j + 1) / 2;
+    W["vae_encode_method"] = combo({"Full", "TAESD"});
+    gtk_widget_set_tooltip_text(W["vae_encode_method"], "What makes the init latents of img2img, inpainting and Hires. fix: the model's VAE or TAESD (faster, softer; needs taesd_encoder.pth in VAE-taesd)");
+    label_row(g, vrow, 0, "VAE type for encode", W["vae_encode_method"]);
+    W["vae_decode_method"] = combo({"Full", "TAESD"});
+    gtk_widget_set_tooltip_text(W["vae_decode_method"], "What turns the latents into the image: the model's VAE or TAESD (faster, softer; needs taesd_decoder.pth in VAE-taesd)");
+    label_row(g, vrow, 2, "VAE type for decode", W["vae_decode_method"]);
+    W["live_preview_method"] = combo({"Approx cheap", "TAESD"});
+    gtk_widget_set_tooltip_text(W["live_preview_method"], "How the live preview is drawn: a fixed colour map, or TAESD's decoder (closer to the result; needs taesd_decoder.pth)");
+    label_row(g, vrow + 1, 0, "Live preview", W["live_preview_method"]);
     gtk_container_add(GTK_CONTAINER(exp), sg);
     gtk_box_pack_start(GTK_BOX(box), exp, FALSE, FALSE, 0);
     W["sampler_parameters"] = exp;
@@ -698,6 +710,9 @@ GenerateRequest GenerateDialog::request() const {
     r.eta_noise_seed_delta = static_cast<int64_t>(num(widget("ensd")));
     r.emphasis = combo_id(widget("emphasis"));
     r.noise_schedule = combo_id(widget("noise_schedule"));
+    r.vae_encode_method = combo_id(widget("vae_encode_method"));
+    r.vae_decode_method = combo_id(widget("vae_decode_method"));
+    r.live_preview_method = combo_id(widget("live_preview_method"));
     for (const auto& f : sampler_fields()) r.*f.member = num(widget(f.name));
     r.sgm_noise_multiplier = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("sgm_noise_multiplier")));
     r.always_discard_next_to_last_sigma = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("discard_penultimate_sigma")));
@@ -775,7 +790,11 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
     set_num(widget("ensd"), static_cast<double>(r.eta_noise_seed_delta));
     set_combo(widget("emphasis"), r.emphasis);
     set_combo(widget("noise_schedule"), r.noise_schedule);
+    set_combo(widget("vae_encode_method"), r.vae_encode_method);
+    set_combo(widget("vae_decode_method"), r.vae_decode_method);
+    set_combo(widget("live_preview_method"), r.live_preview_method);
     bool changed = r.rng != "GPU" || r.eta_noise_seed_delta != 0 || r.emphasis != "Original" || r.noise_schedule != "Default" ||
+                   r.vae_encode_method != "Full" || r.vae_decode_method != "Full" || r.live_preview_method != "Approx cheap" ||
                    r.sgm_noise_multiplier || r.always_discard_next_to_last_sigma || r.old_prompt_editing_timelines ||
                    r.pad_cond_uncond || r.pad_cond_uncond_v0 || r.s_min_uncond_all ||
                    r.downcast_alphas_cumprod;

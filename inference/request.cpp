@@ -197,6 +197,10 @@ void validate(const GenerateRequest& r) {
         bad("The refiner switch point must be between 0.01 and 1.");
     if (r.hr_refiner_pass != "first pass" && r.hr_refiner_pass != "second pass" && r.hr_refiner_pass != "both passes")
         bad("Hires refiner must be \"first pass\", \"second pass\" or \"both passes\", not \"" + r.hr_refiner_pass + "\".");
+    for (const std::string* m : {&r.vae_encode_method, &r.vae_decode_method})
+        if (*m != "Full" && *m != "TAESD") bad("The VAE type for encode and decode must be \"Full\" or \"TAESD\", not \"" + *m + "\".");
+    if (r.live_preview_method != "Approx cheap" && r.live_preview_method != "TAESD")
+        bad("The live preview method must be \"Approx cheap\" or \"TAESD\", not \"" + r.live_preview_method + "\".");
     if (r.enable_hr) validate_hires(r);
 }
 
@@ -319,6 +323,9 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     // A1111 records a token merging ratio that is not 0; the hires one is the hires pass's own.
     r->token_merging_ratio = num("Token merging ratio", &d) ? d : 0;
     r->token_merging_ratio_hr = num("Token merging ratio hr", &d) ? d : 0;
+    // A1111 records the VAE types that are not "Full".
+    if (!str("VAE Encoder", &r->vae_encode_method)) r->vae_encode_method = "Full";
+    if (!str("VAE Decoder", &r->vae_decode_method)) r->vae_decode_method = "Full";
     std::string tiling;
     if (str("Tiling", &tiling)) r->tiling = tiling == "True";
     std::string soft;
@@ -375,7 +382,8 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
         "Beta schedule beta", "Discard penultimate sigma", "Noise Schedule", "Old prompt editing timelines", "Pad conds", "Downcast alphas_cumprod",
         "Pad conds v0", "NGMS all steps", "Token merging ratio", "Token merging ratio hr", "Image CFG scale",
         "Hypertile U-Net", "Hypertile U-Net second pass", "Hypertile U-Net max depth", "Hypertile U-Net max tile size",
-        "Hypertile U-Net swap size", "Hypertile VAE", "Hypertile VAE max depth", "Hypertile VAE max tile size", "Hypertile VAE swap size"};
+        "Hypertile U-Net swap size", "Hypertile VAE", "Hypertile VAE max depth", "Hypertile VAE max tile size", "Hypertile VAE swap size",
+        "VAE Encoder", "VAE Decoder"};
     // What the parser adds for an empty text is its defaults; only other values were really given.
     static const text::InfoParams defaults = text::parse_infotext("");
     for (const auto& [key, value] : p) {
@@ -509,7 +517,7 @@ std::vector<std::pair<std::string, text::InfoValue>> hypertile_keys(const Genera
 
 void add_early_info(text::GenerationInfo* g, const std::vector<std::pair<std::string, text::InfoValue>>& keys) {
     const std::vector<std::string> later = {
-        "Lora hashes", "Old prompt editing timelines", "TI hashes", "Emphasis", "Downcast alphas_cumprod", "Noise Schedule", "Noise multiplier",
+        "VAE Encoder", "Lora hashes", "Old prompt editing timelines", "TI hashes", "Emphasis", "Downcast alphas_cumprod", "Noise Schedule", "Noise multiplier",
         "Discard penultimate sigma", "Schedule min sigma", "Schedule max sigma", "Schedule rho", "Beta schedule alpha",
         "Beta schedule beta", "Extra noise", "SGM noise multiplier", "Eta DDIM", "Eta", "Sigma churn", "Sigma tmin", "Sigma tmax",
         "Sigma noise", "Refiner switch by sampling steps", "Skip Early CFG", "NGMS", "NGMS all steps", "Hires refiner", "Refiner",
@@ -553,6 +561,8 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     if (!model.name.empty()) g.model_name = model.name;
     if (!model.vae_hash.empty()) g.vae_hash = model.vae_hash;
     if (!model.vae_name.empty()) g.vae_name = model.vae_name;
+    // Img2img's init() notes the encoder as it makes the init latents, before the networks load.
+    if (img2img && r.vae_encode_method != "Full") g.extra.emplace_back("VAE Encoder", text::InfoValue::str(r.vae_encode_method));
     if (!model.lora_hashes.empty()) g.extra.emplace_back("Lora hashes", text::InfoValue::str(model.lora_hashes));
     // Noted as the prompts are encoded, after the networks' hashes are in, before the embeddings'.
     if (r.old_prompt_editing_timelines && model.old_timelines_changed)
@@ -592,8 +602,9 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     if (churn_like && r.s_tmax != 0) put("Sigma tmax", r.s_tmax);
     if (churn_like && r.s_noise != 1.0) put("Sigma noise", r.s_noise);
     if (r.skip_early_cond != 0) put("Skip Early CFG", r.skip_early_cond);
-    if (r.s_min_uncond != 0) put("NGMS", r.s_min_uncond);
-    if (r.s_min_uncond != 0 && r.s_min_uncond_all) g.extra.emplace_back("NGMS all steps", text::InfoValue::boolean(true));
+    const bool ngms = r.s_min_uncond != 0 && model.ngms_skipped.value_or(true);
+    if (ngms) put("NGMS", r.s_min_uncond);
+    if (ngms && r.s_min_uncond_all) g.extra.emplace_back("NGMS all steps", text::InfoValue::boolean(true));
     // A1111's apply_refiner notes the step rule at the first denoiser call (before that call's
     // guidance skips), with or without a refiner.
     if (r.refiner_switch_by_steps) {
@@ -614,6 +625,9 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     if (model.padded_conds && (r.pad_cond_uncond || r.pad_cond_uncond_v0))
         g.extra.emplace_back(r.pad_cond_uncond_v0 ? "Pad conds v0" : "Pad conds", text::InfoValue::boolean(true));
     if (hires) {
+        // The hires pass encodes an upscaled image (not latents) before anything else it notes.
+        if (!is_latent_upscaler(r.hr_upscaler) && r.vae_encode_method != "Full")
+            g.extra.emplace_back("VAE Encoder", text::InfoValue::str(r.vae_encode_method));
         // Hypertile's before_hr, when only its second-pass setting turns the U-Net on (its VAE keys
         // are set again where they stand).
         if (r.hypertile_unet_second_pass && !r.hypertile_unet) {
@@ -626,6 +640,8 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
         if (r.extra_noise > 0) g.extra.emplace_back("Extra noise", text::InfoValue::real(r.extra_noise));
         if (r.hr_refiner_pass == "second pass") add_refiner();
     }
+    // Noted after sampling, as the latents go to the decoder.
+    if (r.vae_decode_method != "Full") g.extra.emplace_back("VAE Decoder", text::InfoValue::str(r.vae_decode_method));
     // Hypertile's process() runs before any other key is set (the hires keys come from init()).
     auto first = hypertile_keys(r, r.hypertile_unet, r.hypertile_vae);
     if (r.hypertile_unet) first.insert(first.begin(), {"Hypertile U-Net", text::InfoValue::boolean(true)});

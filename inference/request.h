@@ -65,6 +65,12 @@ struct GenerateRequest {
     bool hypertile_unet = false, hypertile_unet_second_pass = false, hypertile_vae = false;
     int hypertile_unet_max_depth = 3, hypertile_unet_max_tile = 256, hypertile_unet_swap_size = 3;
     int hypertile_vae_max_depth = 3, hypertile_vae_max_tile = 128, hypertile_vae_swap_size = 3;
+    // A1111's "VAE type for encode / decode" (Settings > VAE): "Full" (the model's VAE) or "TAESD"
+    // (madebyollin's tiny autoencoder, a file in the VAE-taesd folder: much faster, softer detail).
+    // The encoder makes the init latents of img2img, inpainting and the hires pass's upscaled image.
+    std::string vae_encode_method = "Full", vae_decode_method = "Full";
+    // A1111's "Live preview display": "Approx cheap" (a fixed linear map) or "TAESD"; not recorded.
+    std::string live_preview_method = "Approx cheap";
     std::string unipc_variant = "bh1", unipc_skip_type = "time_uniform";
     int unipc_order = 3;
     bool unipc_lower_order_final = true;
@@ -181,6 +187,9 @@ struct ModelIdentity {
     std::string refiner_title;        // the refiner's "name [hash]" when sampling switched to it, or ""
     bool old_timelines_changed = false;  // the old prompt editing timelines changed a schedule of the run
     bool padded_conds = false;           // the run padded its prompt and negative prompt to one length
+    // Whether NGMS skipped an uncond pass in the run (A1111 notes it only then); unset (no run
+    // behind the text): noted whenever it is set.
+    std::optional<bool> ngms_skipped;
 };
 text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdentity& model, int64_t seed,
                                      int64_t subseed, bool img2img);

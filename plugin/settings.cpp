@@ -34,6 +34,9 @@ nlohmann::json model_header(const Settings& s, const std::string& model_path, co
     nlohmann::json hypernetworks = nlohmann::json::array();
     for (const auto& dir : model_folders()) hypernetworks.push_back(dir + "/hypernetworks");
     m["hypernetwork_dirs"] = hypernetworks;
+    nlohmann::json taesd = nlohmann::json::array();
+    for (const auto& dir : model_folders()) taesd.push_back(dir + "/VAE-taesd");
+    m["taesd_dirs"] = taesd;
     return m;
 }
 

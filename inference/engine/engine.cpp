@@ -17,6 +17,8 @@
 #include "../io/model_hash.h"
 #include "../models/hypernetwork.h"
 #include "../models/lora.h"
+#include "../models/module_slots.h"
+#include "../models/taesd.h"
 #include "../pipeline/conditioning.h"
 #include "../text/extra_networks.h"
 #include "../pipeline/generate.h"
@@ -87,6 +89,14 @@ struct Engine::Impl {
     std::vector<std::string> embedding_dirs;      // the last load request's, searched first
     std::vector<std::string> upscaler_dirs;       // the last load request's, searched first
     std::vector<std::string> hypernetwork_dirs;   // the last load request's, searched first
+    std::vector<std::string> taesd_dirs;          // the last load request's, searched first
+    // TAESD halves read so far (decoder, encoder): path, io::file_stamp when read, and the stack on
+    // the model's device.
+    struct Taesd {
+        std::string path, stamp;
+        torch::nn::Sequential net{nullptr};
+    };
+    Taesd taesd[2];
     pipeline::TextualInversions embeddings;       // textual-inversion embeddings of the model's width
     std::string ti_hashes;                        // "TI hashes" of the run's prompts
     // The last Hires checkpoint and the last refiner (weights map the file, so keeping them costs
@@ -224,6 +234,7 @@ Status Engine::load_model(const ModelRequest& req, LoadedModel* out) {
         impl_->embedding_dirs = req.embedding_dirs;
         impl_->upscaler_dirs = req.upscaler_dirs;
         impl_->hypernetwork_dirs = req.hypernetwork_dirs;
+        impl_->taesd_dirs = req.taesd_dirs;
         if (out) *out = impl_->info;
     });
 }
@@ -236,6 +247,7 @@ pipeline::RunHooks hooks_for(const RunCallbacks& cb, pipeline::ConditioningCache
     h.conditioning_cache = cache;
     h.embeddings = embeddings;
     h.padded_conds = std::make_shared<bool>(false);
+    h.ngms_skipped = std::make_shared<bool>(false);
     h.progress = cb.progress;
     h.cancelled = cb.cancelled;
     h.preview_every = cb.preview_every;
@@ -251,16 +263,17 @@ pipeline::RunHooks hooks_for(const RunCallbacks& cb, pipeline::ConditioningCache
 namespace {
 
 // What the run did that its parameters text notes: the old timelines changed a prompt schedule,
-// the prompts were padded to one length.
-void note_run_facts(ModelIdentity* id, const GenerateRequest& r, bool img2img, const std::shared_ptr<bool>& padded) {
+// the prompts were padded to one length, NGMS skipped an uncond pass.
+void note_run_facts(ModelIdentity* id, const GenerateRequest& r, bool img2img, const pipeline::RunHooks& hooks) {
     id->old_timelines_changed = pipeline::old_timelines_change_schedules(r, img2img);
-    id->padded_conds = padded && *padded;
+    id->padded_conds = hooks.padded_conds && *hooks.padded_conds;
+    if (hooks.ngms_skipped) id->ngms_skipped = *hooks.ngms_skipped;
 }
 
 // One GeneratedImage per image of a batch, each with its own seeds and parameters text.
 std::vector<GeneratedImage> results(const pipeline::GeneratedBatch& batch, const GenerateRequest& r,
                                     ModelIdentity id, bool img2img, bool keep_latents, const pipeline::RunHooks& hooks) {
-    note_run_facts(&id, r, img2img, hooks.padded_conds);
+    note_run_facts(&id, r, img2img, hooks);
     std::vector<GeneratedImage> out;
     for (int64_t i = 0; i < batch.images.size(0); ++i) {
         GeneratedImage g;
@@ -477,6 +490,40 @@ std::pair<std::shared_ptr<const models::HypernetworkSet>, std::string> Engine::h
     return {set, key};
 }
 
+void Engine::use_taesd(const GenerateRequest& r, pipeline::RunHooks* hooks) {
+    const bool want[2] = {r.vae_decode_method == "TAESD" || r.live_preview_method == "TAESD", r.vae_encode_method == "TAESD"};
+    for (int half = 0; half < 2; ++half) {
+        if (!want[half]) continue;
+        const std::string stem = half == 0 ? "taesd_decoder" : "taesd_encoder";
+        std::string path;
+        for (const auto& dir : io::search_dirs(impl_->taesd_dirs, impl_->info.path, "VAE-taesd", {"/", "/../"}, "GIMP_DIFFUSION_TAESD_DIR")) {
+            for (const char* ext : {".pth", ".safetensors"}) {
+                const std::string candidate = dir + "/" + stem + ext;
+                if (path.empty() && !io::file_stamp(candidate).empty()) path = candidate;
+            }
+        }
+        if (path.empty())
+            throw Error(ErrorCode::kModelNotFound, "TAESD needs " + stem + ".pth (from github.com/madebyollin/taesd) in a VAE-taesd folder beside the checkpoint's folder or in ~/.local/share/gimp-diffusion/models/VAE-taesd; put it there or set the VAE type and live preview back to Full / Approx cheap.");
+        auto& cached = impl_->taesd[half];
+        const std::string stamp = io::file_stamp(path);
+        if (!cached.net || cached.path != path || cached.stamp != stamp) {
+            cached = {};
+            auto net = models::load_taesd(path, half == 0);
+            net->to(impl_->model->device);
+            cached = {path, stamp, net};
+        } else if (cached.net->parameters().front().device() != impl_->model->device) {
+            cached.net->to(impl_->model->device);
+            models::clear_conv_weight_forms(*cached.net);  // made for the old device
+        }
+        (half == 0 ? hooks->taesd_decoder : hooks->taesd_encoder) = cached.net;
+    }
+    if (r.live_preview_method == "TAESD") {
+        hooks->preview_decode = [dec = hooks->taesd_decoder](const torch::Tensor& latent) {
+            return (models::taesd_decode(dec, latent.unsqueeze(0))[0] * 0.5 + 0.5).clamp(0, 1);
+        };
+    }
+}
+
 void Engine::use_hypernetworks(pipeline::SDModel& model, const std::string& prompt) {
     const auto [set, key] = hypernetworks_of(prompt);
     model.set_hypernetworks(set, key);
@@ -631,6 +678,7 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
         if (hires_model) use_companion_loras(false, r.hr_prompt.empty() ? r.prompt : r.hr_prompt);
         use_embeddings(r);
         pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);
+        use_taesd(r, &hooks);
         hooks.hires_model = hires_model;
         use_refiner(r, hires_model, &hooks);
         if (r.enable_hr) {
@@ -675,6 +723,7 @@ Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunC
         auto px = torch::from_blob(const_cast<uint8_t*>(init.pixels.data()), {init.height, init.width, init.channels}, torch::kUInt8);
         auto x = px.slice(2, 0, 3).permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0 * 2 - 1;
         pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);
+        use_taesd(r, &hooks);
         use_refiner(r, nullptr, &hooks);
         const auto batch = pipeline::generate_img2img(*impl_->model, *impl_->tok, r, x, hooks);
         forget_unused_refiner();
@@ -735,8 +784,11 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
         impl_->model->set_tiling(r.tiling);
         use_loras(r.prompt);
         use_embeddings(r);
-        pipeline::RunHooks refiner_hooks;
-        use_refiner(r, nullptr, &refiner_hooks);
+        // What every tile's run shares: the refiner, TAESD, and the facts the texts note.
+        pipeline::RunHooks run_hooks = hooks_for({}, &impl_->cond_cache, &impl_->embeddings);
+        run_hooks.cancelled = cb.cancelled;
+        use_taesd(r, &run_hooks);
+        use_refiner(r, nullptr, &run_hooks);
         Image up = imaging::to_rgb(image);
         if (upscaler != "None") {
             pipeline::UpscaleOptions uo;
@@ -758,7 +810,6 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
         }();
         const int total = tiles_per_pass * r.batch_count;
         int done = 0;
-        const auto padded = std::make_shared<bool>(false);
         const auto results = imaging::sd_upscale_tiles(up, st, [&](const std::vector<Image>& tiles, int64_t batch_seed, int) {
             std::vector<Image> res;
             for (size_t j = 0; j < tiles.size(); ++j) {
@@ -767,15 +818,7 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
                 t.batch_size = t.batch_count = 1;
                 auto px = torch::from_blob(const_cast<uint8_t*>(tiles[j].pixels.data()), {tiles[j].height, tiles[j].width, 3}, torch::kUInt8);
                 auto x = px.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0 * 2 - 1;
-                pipeline::RunHooks h = hooks_for({}, &impl_->cond_cache, &impl_->embeddings);
-                h.cancelled = cb.cancelled;
-                h.refiner = refiner_hooks.refiner;
-                h.refiner_switch_at = refiner_hooks.refiner_switch_at;
-                h.refiner_by_steps = refiner_hooks.refiner_by_steps;
-                h.use_refiner_networks = refiner_hooks.use_refiner_networks;
-                h.refiner_switched = refiner_hooks.refiner_switched;
-                h.padded_conds = padded;
-                const auto b = pipeline::generate_img2img(*impl_->model, *impl_->tok, t, x, h);
+                const auto b = pipeline::generate_img2img(*impl_->model, *impl_->tok, t, x, run_hooks);
                 res.push_back(to_image(b.images[0]));
                 if (cb.progress) cb.progress(++done, total);
             }
@@ -783,7 +826,7 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
         });
         forget_unused_refiner();
         ModelIdentity id = identity();
-        note_run_facts(&id, r, true, padded);
+        note_run_facts(&id, r, true, run_hooks);
         out->clear();
         for (size_t n = 0; n < results.size(); ++n) {
             GeneratedImage g;
@@ -812,11 +855,12 @@ Status Engine::inpaint(const GenerateRequest& req, const Image& image, const Ima
         use_loras(r.prompt);
         use_embeddings(r);
         pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);
+        use_taesd(r, &hooks);
         use_refiner(r, nullptr, &hooks);
         const auto res = pipeline::generate_inpaint(*impl_->model, *impl_->tok, r, imaging::to_rgb(image), mask, hooks);
         forget_unused_refiner();
         ModelIdentity id = identity();
-        note_run_facts(&id, r, true, hooks.padded_conds);
+        note_run_facts(&id, r, true, hooks);
         out->clear();
         for (size_t i = 0; i < res.images.size(); ++i) {
             GeneratedImage g;

@@ -109,6 +109,7 @@ sampling::Guidance RunConditioning::at(int call) const {
     g.pad = pad;
     g.empty = empty;
     g.padded = padded;
+    g.ngms_skipped = ngms_skipped;
     return g;
 }
 
@@ -165,6 +166,7 @@ std::shared_ptr<const RunConditioning> encode_run_cached(ConditioningCache* cach
     rc->negative = encode_schedule_cached(cache, m, tok, text::prompt_schedule(negative_prompt, so), s);
     rc->pad = s.pad_conds;
     rc->padded = s.padded_conds;
+    rc->ngms_skipped = s.ngms_skipped;
     // A1111 pads with the encoding of "" it made when the model loaded.
     if (s.pad_conds == sampling::Guidance::Pad::kEmpty) rc->empty = encode_schedule_cached(cache, m, tok, {{1, ""}}, s).at(0);
     return rc;

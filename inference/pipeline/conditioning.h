@@ -26,6 +26,7 @@ struct TextSettings {
     bool old_prompt_editing = false;  // A1111's "Use old prompt editing timelines"
     sampling::Guidance::Pad pad_conds = sampling::Guidance::Pad::kNone;  // A1111's "Pad prompt/negative prompt"
     std::shared_ptr<bool> padded_conds;  // set when a guided call padded them
+    std::shared_ptr<bool> ngms_skipped;  // set when a guided call skipped its uncond pass for NGMS
     const TextualInversions* embeddings = nullptr;  // words the prompts may use as embeddings
 };
 
@@ -64,7 +65,7 @@ struct RunConditioning {
     double cfg_scale = 7.0;
     sampling::Guidance::Pad pad = sampling::Guidance::Pad::kNone;  // with the empty prompt's encoding
     torch::Tensor empty;
-    std::shared_ptr<bool> padded;
+    std::shared_ptr<bool> padded, ngms_skipped;
     // Guidance for the 0-based model call `call` (rows padded to one token length by repeating the
     // last vector, as A1111's reconstruct_multicond_batch does).
     sampling::Guidance at(int call) const;

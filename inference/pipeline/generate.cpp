@@ -67,6 +67,30 @@ SamplingSettings sampling_settings(const GenerateRequest& r) {
     return s;
 }
 
+FirstStageScope::FirstStageScope(const GenerateRequest& r, const RunHooks& hooks, std::vector<const SDModel*> models) {
+    const bool decode = r.vae_decode_method == "TAESD", encode = r.vae_encode_method == "TAESD";
+    if ((decode && !hooks.taesd_decoder) || (encode && !hooks.taesd_encoder))
+        throw Error(ErrorCode::kInternal, "The run asks for TAESD but was given no TAESD model.");
+    if (!decode && !encode) return;
+    for (const SDModel* m : models) {
+        if (!m) continue;
+        if (decode) m->taesd_decoder = hooks.taesd_decoder;
+        if (encode) m->taesd_encoder = hooks.taesd_encoder;
+        models_.push_back(m);
+    }
+}
+
+FirstStageScope::~FirstStageScope() {
+    for (const SDModel* m : models_) {
+        m->taesd_decoder = nullptr;
+        m->taesd_encoder = nullptr;
+    }
+}
+
+torch::Tensor preview_of(const RunHooks& hooks, const torch::Tensor& latent) {
+    return hooks.preview_decode ? hooks.preview_decode(latent) : latent_preview(latent);
+}
+
 torch::Tensor latent_preview(const torch::Tensor& latent) {
     static const float kCoefs[4][3] = {{0.298f, 0.207f, 0.208f},
                                        {0.187f, 0.286f, 0.173f},
@@ -92,6 +116,7 @@ TextSettings text_settings(const GenerateRequest& r, const RunHooks& hooks) {
                   : r.pad_cond_uncond  ? sampling::Guidance::Pad::kEmpty
                                        : sampling::Guidance::Pad::kNone;
     t.padded_conds = hooks.padded_conds;
+    t.ngms_skipped = hooks.ngms_skipped;
     return t;
 }
 
@@ -107,7 +132,7 @@ sampling::StepCallback step_callback(RunState& st) {
         ++st.done;
         if (st.hooks.progress) st.hooks.progress(st.done, st.total);
         if (st.hooks.preview && st.hooks.preview_every > 0 && (step + 1) % st.hooks.preview_every == 0)
-            st.hooks.preview(latent_preview(denoised[0]));
+            st.hooks.preview(preview_of(st.hooks, denoised[0]));
         if (st.hooks.cancelled && st.hooks.cancelled()) throw Cancelled();
     };
 }
@@ -199,12 +224,10 @@ GeneratedBatch generate_txt2img(const SDModel& m, const text::ClipTokenizer& tok
     if (m.cfg.unet.in_channels == 8)
         throw Error(ErrorCode::kInvalidRequest, "InstructPix2Pix models edit an image; use Image to Image or Inpaint with this model.");
     const SamplingSettings s = sampling_settings(r);
+    const FirstStageScope first_stage(r, hooks, {&m, hooks.hires_model, hooks.refiner});
     torch::Tensor concat;
-    if (m.cfg.unet.in_channels == 9) {
-        // An inpainting model generating from nothing: A1111 conditions it on a fully masked grey
-        // image (mask 1, latent of mid-grey; the posterior mean stands in for its unseeded sample).
-        concat = full_mask_concat(m, torch::zeros({1, 3, r.height, r.width}));
-    }
+    // An inpainting model generating from nothing: A1111 conditions it on a fully masked grey image.
+    if (m.cfg.unet.in_channels == 9) concat = m.txt2img_concat(r.height, r.width);
     const LatentModel lm = latent_model_of(m, r);
     const HypertileScope hypertile(r, r.width, r.height, {&m, hooks.hires_model, hooks.refiner});
     std::unique_ptr<HiresPass> hires;
@@ -263,9 +286,12 @@ GeneratedBatch generate_img2img(const SDModel& m, const text::ClipTokenizer& tok
     const SamplingSettings s = sampling_settings(r);
     if (init.dim() != 4 || init.size(1) != 3 || init.size(2) % 8 || init.size(3) % 8)
         throw Error(ErrorCode::kInvalidRequest, "The init image must be RGB with a width and height that are multiples of 8.");
-    auto [mean, std] = m.encode_posterior(init);
-    const auto eps = vae_eps ? *vae_eps : seeded_normal(mean, r.seed);
-    const auto init_latent = m.cfg.scale_factor * (mean + std * eps);
+    const FirstStageScope first_stage(r, hooks, {&m, hooks.refiner});
+    torch::Tensor vae_mean;  // the VAE's posterior mean, when it made the init latent
+    const auto init_latent = m.encode_init_latent(init, [&](const torch::Tensor& mean) {
+        vae_mean = mean;
+        return vae_eps ? *vae_eps : seeded_normal(mean, r.seed);
+    });
     GenerateRequest sized = r;
     sized.width = static_cast<int>(init.size(3));
     sized.height = static_cast<int>(init.size(2));
@@ -277,8 +303,9 @@ GeneratedBatch generate_img2img(const SDModel& m, const text::ClipTokenizer& tok
         // blanked by the conditioning mask strength.
         concat = full_mask_concat(m, torch::lerp(init, torch::zeros_like(init), r.inpainting_mask_weight));
     } else if (m.cfg.unet.in_channels == 8) {
-        // InstructPix2Pix: the init image's latent mode, unscaled (A1111's edit_image_conditioning).
-        concat = mean;
+        // InstructPix2Pix: the init image's latent mode, unscaled (A1111's edit_image_conditioning,
+        // by the model's VAE whichever encoder made the init latent).
+        concat = vae_mean.defined() ? vae_mean : m.encode_posterior(init).first;
     }
     return run_batches(m, tok, sized, img2img_callback_steps(s, r.denoising_strength), hooks,
                        [&](const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds, const sampling::Variation& var,

@@ -24,6 +24,10 @@ struct RunHooks {
     std::function<bool()> cancelled;                    // polled after every step
     std::function<void(const torch::Tensor& rgb)> preview;  // (3, h, w) in [0, 1], cheap latent approximation
     int preview_every = 5;
+    // The preview's image of one (C, h, w) latent, (3, h', w') in [0, 1]; unset: latent_preview.
+    std::function<torch::Tensor(const torch::Tensor& latent)> preview_decode;
+    // TAESD's halves for a request's "VAE type for decode / encode: TAESD" (FirstStageScope).
+    torch::nn::Sequential taesd_decoder{nullptr}, taesd_encoder{nullptr};
     ConditioningCache* conditioning_cache = nullptr;  // reuse the prompt's encoding between runs
     // Hires. fix with an image upscaler: the first pass's image (RGB) to width x height, as A1111's
     // resize_image does with the request's hr_upscaler. Unset: only "None" and "Lanczos" work.
@@ -54,6 +58,8 @@ struct RunHooks {
     // Set when a guided call of the run padded its prompt and negative prompt to one length (A1111's
     // "Pad conds", which its text then notes).
     std::shared_ptr<bool> padded_conds;
+    // Set when a guided call of the run skipped its uncond pass for NGMS (A1111 notes it only then).
+    std::shared_ptr<bool> ngms_skipped;
 };
 
 struct GeneratedBatch {
@@ -85,6 +91,23 @@ private:
     std::vector<const SDModel*> models_;
 };
 models::HypertileSettings hypertile_settings(const GenerateRequest& r);
+
+// A1111's "VAE type for decode / encode" for one run: TAESD's halves (from the hooks) put into the
+// models the run decodes and encodes with when the request asks for them, taken out at the end.
+// Throws sdgimp::Error when the request asks for a half the hooks lack.
+class FirstStageScope {
+public:
+    FirstStageScope(const GenerateRequest& r, const RunHooks& hooks, std::vector<const SDModel*> models);
+    ~FirstStageScope();
+    FirstStageScope(const FirstStageScope&) = delete;
+    FirstStageScope& operator=(const FirstStageScope&) = delete;
+
+private:
+    std::vector<const SDModel*> models_;
+};
+
+// What the live preview shows of one (C, h, w) latent: the hooks' preview_decode, else latent_preview.
+torch::Tensor preview_of(const RunHooks& hooks, const torch::Tensor& latent);
 
 // Steps the prompt schedule spans (A1111 doubles them for second-order samplers) and the text
 // encoder settings of a request.

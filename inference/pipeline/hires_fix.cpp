@@ -91,7 +91,7 @@ torch::Tensor HiresPass::run(const torch::Tensor& samples, const std::vector<uin
                 concats.push_back(full_mask_concat(hm_, torch::lerp(decoded, torch::zeros_like(decoded), w)));
             }
         } else if (inpainting) {
-            concats.push_back(full_mask_concat(hm_, torch::zeros({1, 3, rows * 8, cols * 8})));
+            concats.push_back(hm_.txt2img_concat(rows * 8, cols * 8));
         }
     } else {
         std::vector<torch::Tensor> lats;
@@ -99,9 +99,9 @@ torch::Tensor HiresPass::run(const torch::Tensor& samples, const std::vector<uin
             const Image low = rgb_image(to_uint8_images(first.decode_first_stage(samples.slice(0, i, i + 1)))[0]);
             const Image up = upscale(low);
             const auto x01 = unit_tensor(up);
-            auto [mean, std] = hm_.encode_posterior(x01 * 2 - 1);
-            const auto eps = hooks_.vae_noise ? hooks_.vae_noise(mean) : seeded_normal(mean, static_cast<int64_t>(seeds[static_cast<size_t>(i)]));
-            lats.push_back(hm_.cfg.scale_factor * (mean + std * eps));
+            lats.push_back(hm_.encode_init_latent(x01 * 2 - 1, [&](const torch::Tensor& mean) {
+                return hooks_.vae_noise ? hooks_.vae_noise(mean) : seeded_normal(mean, static_cast<int64_t>(seeds[static_cast<size_t>(i)]));
+            }));
             // A1111 hands the conditioning the [0, 1] image here (not [-1, 1]), blanked by the weight;
             // fully blanked it is the same for every image.
             if (inpainting && w < 1.0) concats.push_back(full_mask_concat(hm_, x01 * (1.0 - w)));

@@ -25,6 +25,7 @@ InpaintResult generate_inpaint(const SDModel& m, const text::ClipTokenizer& tok,
                                             schedule_steps(rr), rr.batch_size, rr.cfg_scale, text_settings(rr, hooks));
     auto refiner = refiner_for_pass(hooks, tok, rr, false, rr.prompt, rr.negative_prompt);
     const HypertileScope hypertile(rr, rr.width, rr.height, {&m, hooks.refiner});
+    const FirstStageScope first_stage(rr, hooks, {&m, hooks.refiner});
     auto out = inpaint_prepared(latent_model_of(m, rr), m.codec(), rr, std::move(prep), [cond_ptr](int call) { return cond_ptr->at(call); },
                                 hooks, refiner ? &*refiner : nullptr);
     (void)model_after_pass(hooks, refiner, m);
@@ -41,9 +42,11 @@ InpaintResult inpaint_prepared(const LatentModel& lm, const ImageCodec& codec, c
 
     // The init latent (A1111 samples the posterior with an unseeded RNG; ours follows the seed).
     const auto source = unit_tensor(out.prep.encoder_input) * 2 - 1;
-    auto [mean, std] = codec.encode_posterior(source);
-    const auto eps = seeded_normal(mean, rr.seed);
-    const auto init_single = codec.scale_factor * (mean + std * eps);
+    torch::Tensor vae_mean;  // the VAE's posterior mean, when it made the init latent
+    const auto init_single = codec.init_latent(source, [&](const torch::Tensor& mean) {
+        vae_mean = mean;
+        return seeded_normal(mean, rr.seed);
+    });
     const int lh = rr.height / 8, lw = rr.width / 8;
     auto nmask1 = torch::from_blob(const_cast<float*>(out.prep.latent_nmask.data()), {1, 1, lh, lw}, torch::kFloat).clone();
     auto nmask = nmask1.expand({1, init_single.size(1), lh, lw});
@@ -62,8 +65,9 @@ InpaintResult inpaint_prepared(const LatentModel& lm, const ImageCodec& codec, c
             pm, torch::nn::functional::InterpolateFuncOptions().size(std::vector<int64_t>{lh, lw}).mode(torch::kNearest));
         concat = torch::cat({small_mask, cond_latent}, 1);
     } else if (lm.in_channels == 8) {
-        // InstructPix2Pix edits the image as filled for sampling (A1111's edit_image_conditioning).
-        concat = mean;
+        // InstructPix2Pix edits the image as filled for sampling (A1111's edit_image_conditioning,
+        // by the model's VAE whichever encoder made the init latent).
+        concat = vae_mean.defined() ? vae_mean : codec.encode_posterior(source).first;
     }
 
     const int n = rr.batch_size * rr.batch_count;
@@ -97,7 +101,7 @@ InpaintResult inpaint_prepared(const LatentModel& lm, const ImageCodec& codec, c
             ++done;
             if (hooks.progress) hooks.progress(done, total);
             if (hooks.preview && hooks.preview_every > 0 && (step + 1) % hooks.preview_every == 0)
-                hooks.preview(latent_preview(denoised[0]));
+                hooks.preview(preview_of(hooks, denoised[0]));
             if (hooks.cancelled && hooks.cancelled()) throw Cancelled();
         };
         auto samples = img2img_latents(lm, guidance, init, seeds, rr.denoising_strength, s, cb, var, concat, &blend, refiner);

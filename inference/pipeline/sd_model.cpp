@@ -5,6 +5,7 @@
 
 #include "../io/checkpoint_file.h"
 #include "../io/checkpoint_keys.h"
+#include "../models/taesd.h"
 #include "../status.h"
 
 namespace sdgimp::pipeline {
@@ -156,6 +157,7 @@ torch::Tensor decode_checked(const std::function<torch::Tensor()>& decode, const
 
 torch::Tensor SDModel::decode_first_stage(const torch::Tensor& latent) const {
     torch::NoGradGuard ng;
+    if (taesd_decoder) return models::taesd_decode(taesd_decoder, latent);
     auto decode_all = [this, &latent]() {
         // At the decoder's own precision: the model's, or float32 once it overflowed.
         const torch::Tensor z = ((1.0 / cfg.scale_factor) * latent).to(net->vae->post_quant_conv->weight.scalar_type());
@@ -193,6 +195,19 @@ std::pair<torch::Tensor, torch::Tensor> SDModel::encode_posterior(const torch::T
     return {parts[0], torch::exp(0.5 * logvar)};
 }
 
+torch::Tensor SDModel::encode_init_latent(const torch::Tensor& image, const std::function<torch::Tensor(const torch::Tensor& mean)>& eps) const {
+    // TAESD takes the [0, 1] image and gives scaled latents, with nothing drawn.
+    if (taesd_encoder) return models::taesd_encode(taesd_encoder, (image + 1) * 0.5);
+    auto [mean, std] = encode_posterior(image);
+    return cfg.scale_factor * (mean + std * eps(mean));
+}
+
+torch::Tensor SDModel::txt2img_concat(int64_t height, int64_t width) const {
+    const auto lat = taesd_encoder ? models::taesd_encode(taesd_encoder, torch::full({1, 3, height, width}, 0.5))
+                                   : cfg.scale_factor * encode_posterior(torch::zeros({1, 3, height, width})).first;
+    return torch::cat({torch::ones({1, 1, lat.size(2), lat.size(3)}, lat.options()), lat}, 1);
+}
+
 LatentModel SDModel::latent_model(bool downcast_alphas, bool zero_terminal_snr, double token_merging_ratio) const {
     LatentModel l;
     l.unet = [this, token_merging_ratio](const torch::Tensor& concat) { return unet_fn(concat, token_merging_ratio); };
@@ -208,10 +223,19 @@ void SDModel::set_hypertile(models::Hypertile* h) const {
     net->vae->decoder->mid->attn_1->hypertile = h;
 }
 
+torch::Tensor ImageCodec::init_latent(const torch::Tensor& image, const std::function<torch::Tensor(const torch::Tensor& mean)>& eps) const {
+    if (encode_init_latent) return encode_init_latent(image, eps);
+    auto [mean, std] = encode_posterior(image);
+    return scale_factor * (mean + std * eps(mean));
+}
+
 ImageCodec SDModel::codec() const {
     ImageCodec c;
     c.decode_first_stage = [this](const torch::Tensor& z) { return decode_first_stage(z); };
     c.encode_posterior = [this](const torch::Tensor& image) { return encode_posterior(image); };
+    c.encode_init_latent = [this](const torch::Tensor& image, const std::function<torch::Tensor(const torch::Tensor&)>& eps) {
+        return encode_init_latent(image, eps);
+    };
     c.scale_factor = cfg.scale_factor;
     return c;
 }

@@ -33,7 +33,11 @@ struct LatentModel {
 struct ImageCodec {
     std::function<torch::Tensor(const torch::Tensor& latent)> decode_first_stage;
     std::function<std::pair<torch::Tensor, torch::Tensor>(const torch::Tensor& image)> encode_posterior;  // mean, std
+    // The init latent (scaled) of an image in [-1, 1] (SDModel::encode_init_latent); unset: the
+    // posterior sampled with eps(mean).
+    std::function<torch::Tensor(const torch::Tensor& image, const std::function<torch::Tensor(const torch::Tensor&)>& eps)> encode_init_latent;
     double scale_factor = 0.18215;
+    torch::Tensor init_latent(const torch::Tensor& image, const std::function<torch::Tensor(const torch::Tensor& mean)>& eps) const;
 };
 
 struct SDModel {
@@ -49,8 +53,19 @@ struct SDModel {
     // "Token merging ratio" (tomesd) for these calls.
     sampling::ModelFn unet_fn(const torch::Tensor& concat = {}, double token_merging_ratio = 0) const;
     torch::Tensor encode_text(const torch::Tensor& ids, int clip_skip = 1, const std::vector<models::TokenFix>& fixes = {}) const;
-    // decode_first_stage: latent / scale_factor through the VAE decoder (output in ~[-1, 1]).
+    // decode_first_stage: latent / scale_factor through the VAE decoder (output in ~[-1, 1]), or the
+    // latent through TAESD's decoder while a run sets one (A1111's decode_first_stage).
     torch::Tensor decode_first_stage(const torch::Tensor& latent) const;
+    // A1111's images_tensor_to_samples: the init latent of an image in [-1, 1], scaled: the VAE
+    // posterior sampled with eps(mean), or TAESD's encoder's latent while a run sets one.
+    torch::Tensor encode_init_latent(const torch::Tensor& image, const std::function<torch::Tensor(const torch::Tensor& mean)>& eps) const;
+    // A1111's txt2img_image_conditioning of a 9-channel model: a full mask beside the latent of a
+    // gray image (by the same encoder as encode_init_latent; the VAE's posterior mean stands in for
+    // its unseeded sample).
+    torch::Tensor txt2img_concat(int64_t height, int64_t width) const;
+    // A1111's "VAE type for decode / encode: TAESD" for one run (set and cleared by FirstStageScope);
+    // null: the model's own VAE.
+    mutable torch::nn::Sequential taesd_decoder{nullptr}, taesd_encoder{nullptr};
     // Posterior moments of an image in [-1, 1]: mean and std.
     std::pair<torch::Tensor, torch::Tensor> encode_posterior(const torch::Tensor& image) const;
     // UNet and VAE decoder weights in this dtype (float32, bfloat16, or float16 on CUDA); calls

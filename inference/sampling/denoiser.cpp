@@ -107,6 +107,8 @@ Denoiser make_cfg_denoiser(InnerDenoiser inner, GuidanceAt guidance, std::shared
             if (last_uncond) *last_uncond = out_uncond.clone();
             return out_uncond + g.cfg_scale * (out_cond - out_img) + g.image_cfg_scale * (out_img - out_uncond);
         }
+        // A1111 tests NGMS only where Skip Early CFG does not apply, and never for edit models.
+        if (skip_ngms && !skip_early && g.ngms_skipped) *g.ngms_skipped = true;
         if (skip_early || skip_ngms) {
             // No uncond pass: each image's first cond row stands in for it, and the scale is 1.
             out = inner(x_c, s_c, cond);

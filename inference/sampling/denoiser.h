@@ -39,6 +39,8 @@ struct Guidance {
     Pad pad = Pad::kNone;
     torch::Tensor empty;
     std::shared_ptr<bool> padded;
+    // Set when a call skipped the uncond pass for NGMS (A1111 notes "NGMS" only then).
+    std::shared_ptr<bool> ngms_skipped;
     // InstructPix2Pix's image guidance (A1111's is_edit_model, an Image CFG scale other than 1):
     // with `edit` the inner denoiser gets [prompt rows, negative rows, negative rows] (the last without the
     // image) and the result is uncond + cfg (cond - image) + image_cfg (image - uncond).

@@ -31,6 +31,7 @@
 #include "../models/cpu_gemm.h"
 #include "../models/fused_ops.h"
 #include "../models/unet.h"
+#include "../models/taesd.h"
 #include "../models/vae.h"
 #include "../models/conv_weight_cache.h"
 #include "../models/winograd_conv.h"
@@ -686,6 +687,18 @@ int cmd_bench(const std::vector<std::string>& args) {
             s = seconds([&] { (void)vae->decode(z); }, repeat);
         }
         report["vae_decode_s"] = s;
+        if (o.has("taesd")) {
+            // A1111's "VAE type for decode: TAESD" on the same latent (LibTorch's initial weights:
+            // the time depends on the layout only).
+            auto taesd = models::taesd_decoder();
+            models::init_random_weights(*taesd);
+            taesd->to(device, torch::kFloat);
+            const auto z32 = z.to(torch::kFloat).contiguous();
+            (void)models::taesd_decode(taesd, z32);
+            const double t = seconds([&] { (void)models::taesd_decode(taesd, z32); }, repeat);
+            report["taesd_decode_s"] = t;
+            report["taesd_speedup_vs_vae"] = s / t;
+        }
         if (dtype != torch::kFloat && o.has("compare-float32")) {
             // The same random weights in float32: the baseline time and how close the images are.
             models::AutoencoderKL ref(vc);  // weights copied in below

@@ -53,6 +53,8 @@ const char* kUsage =
     "        (the hires pass's; 0: the same)\n"
     "      --hypertile-unet 1 / --hypertile-unet-second-pass 1 / --hypertile-vae 1 (A1111's Hypertile: attention over tiles),\n"
     "        --hypertile-unet-max-depth 3 --hypertile-unet-max-tile 256 --hypertile-unet-swap-size 3 (and --hypertile-vae-...: 3, 128, 3)\n"
+    "      --vae-decoder TAESD / --vae-encoder TAESD (A1111's VAE type: the tiny autoencoder, taesd_decoder.pth / taesd_encoder.pth\n"
+    "        in --taesd-dir DIR, MODEL's VAE-taesd/ or ../VAE-taesd/), --live-preview TAESD (previews through its decoder)\n"
     "  img2img --model FILE --init-image IN.png --denoising-strength 0.3 [--noise-multiplier 1 --extra-noise 0]\n"
     "      [--image-cfg-scale 1.5 (InstructPix2Pix checkpoints)]\n"
     "      [txt2img options]\n"

@@ -229,7 +229,7 @@ TEST_F(Dialogs, SamplerParametersFollowThePastedText) {
                        "Schedule min sigma: 0.1, Schedule max sigma: 10.0, Schedule rho: 5.0, SGM noise multiplier: True, "
                        "Sigma churn: 0.5, Sigma tmin: 0.25, Sigma tmax: 8.0, Sigma noise: 1.003, Skip Early CFG: 0.2, NGMS: 1.5, "
                        "Token merging ratio: 0.3, Pad conds: True, NGMS all steps: True, Hypertile U-Net: True, "
-                       "Hypertile U-Net swap size: 5");
+                       "Hypertile U-Net swap size: 5, VAE Decoder: TAESD");
     EXPECT_TRUE(gtk_expander_get_expanded(GTK_EXPANDER(d.widget("sampler_parameters"))));
     r = d.request();
     EXPECT_EQ(r.rng, "CPU");
@@ -253,6 +253,9 @@ TEST_F(Dialogs, SamplerParametersFollowThePastedText) {
     EXPECT_TRUE(r.hypertile_unet);
     EXPECT_EQ(r.hypertile_unet_swap_size, 5);
     EXPECT_FALSE(r.hypertile_vae);
+    EXPECT_EQ(r.vae_decode_method, "TAESD");
+    EXPECT_EQ(r.vae_encode_method, "Full");
+    EXPECT_EQ(dialogs::combo_id(d.widget("vae_decode_method")), "TAESD");
     EXPECT_EQ(dialogs::combo_id(d.widget("rng")), "CPU");
     pump_until([] { return false; }, 0.3);
     ASSERT_TRUE(dialogs::save_window_png(d.window(), out_dir() + "/dialog-sampler-parameters.png"));
@@ -272,6 +275,7 @@ TEST_F(Dialogs, SamplerParametersFollowThePastedText) {
     EXPECT_DOUBLE_EQ(r.token_merging_ratio, 0);
     EXPECT_FALSE(r.hypertile_unet);
     EXPECT_EQ(r.hypertile_unet_swap_size, 3);
+    EXPECT_EQ(r.vae_decode_method, "Full");
     // A text of a version before 1.6 with prompt editing: the old timelines, shown.
     d.paste_parameters("[a:b:1.5]\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 512x512, Version: v1.5.2");
     EXPECT_TRUE(gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(d.widget("old_prompt_editing"))));

@@ -1397,6 +1397,46 @@ TEST(OracleNets, EnginePadsPromptsOfDifferentLengths) {
     EXPECT_NE(t_v0.find("Pad conds v0: True"), std::string::npos) << t_v0;
 }
 
+// A1111 notes "NGMS" (and "NGMS all steps") once a call skipped its uncond pass for it: a sigma
+// below every step's never skips and is not noted (the image is the plain one), one above them all
+// skips and is; Skip Early CFG covering every call leaves NGMS no call to skip.
+TEST(OracleNets, EngineNotesNgmsOnlyWhenItSkipped) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    Engine engine;
+    ASSERT_TRUE(engine.load_model({models.front().checkpoints.front(), "", test::vocab_path()}, nullptr).ok);
+    GenerateRequest r;
+    r.prompt = "a red house";
+    r.negative_prompt = "blurry";
+    r.steps = 4;
+    r.width = r.height = 64;
+    r.seed = 4;
+    auto run = [&](const GenerateRequest& q, std::string* info) {
+        std::vector<GeneratedImage> out;
+        const Status st = engine.txt2img(q, {}, &out);
+        *info = st.ok ? out[0].infotext : st.message;
+        return st.ok ? out[0].image.pixels : std::vector<uint8_t>();
+    };
+    std::string t_plain, t_low, t_high, t_early;
+    const auto plain = run(r, &t_plain);
+    GenerateRequest low = r;
+    low.s_min_uncond = 0.001;  // below the schedule's last sigma
+    low.s_min_uncond_all = true;
+    EXPECT_EQ(run(low, &t_low), plain);
+    EXPECT_EQ(t_low.find("NGMS"), std::string::npos) << t_low;
+    GenerateRequest high = r;
+    high.s_min_uncond = 100;
+    high.s_min_uncond_all = true;
+    EXPECT_NE(run(high, &t_high), plain);
+    EXPECT_NE(t_high.find("NGMS: 100.0, NGMS all steps: True"), std::string::npos) << t_high;
+    GenerateRequest early = high;
+    early.skip_early_cond = 1;
+    run(early, &t_early);
+    EXPECT_NE(t_early.find("Skip Early CFG: 1.0"), std::string::npos) << t_early;
+    EXPECT_EQ(t_early.find("NGMS"), std::string::npos) << t_early;
+}
+
 // LyCORIS IA3 (W scaled per output, or per input with on_input), GLoRA (W a2 a1 + b2 b1; A1111 1.10
 // leaves its alpha unused) and full differences (diff and diff_b, the bias by the multiplier only)
 // against A1111's formulas, restored afterwards; IA3 on a convolution is refused.

@@ -175,6 +175,18 @@ TEST(InstructPix2Pix, EngineRecordsPastesAndRefuses) {
     ASSERT_TRUE(engine.img2img(one, init, {}, &plain).ok);
     EXPECT_NE(plain[0].image.pixels, out[0].image.pixels);
     EXPECT_NE(plain[0].infotext.find("Image CFG scale: 1.0"), std::string::npos) << plain[0].infotext;
+    // NGMS never skips for an edit model with image guidance, so A1111 does not note it; at Image
+    // CFG scale 1 it skips as for any model.
+    GenerateRequest ngms = r;
+    ngms.s_min_uncond = 100;
+    std::vector<GeneratedImage> with_ngms;
+    ASSERT_TRUE(engine.img2img(ngms, init, {}, &with_ngms).ok);
+    EXPECT_EQ(with_ngms[0].image.pixels, out[0].image.pixels);
+    EXPECT_EQ(with_ngms[0].infotext.find("NGMS"), std::string::npos) << with_ngms[0].infotext;
+    ngms.image_cfg_scale = 1.0;
+    ASSERT_TRUE(engine.img2img(ngms, init, {}, &with_ngms).ok);
+    EXPECT_NE(with_ngms[0].image.pixels, plain[0].image.pixels);
+    EXPECT_NE(with_ngms[0].infotext.find("NGMS: 100.0"), std::string::npos) << with_ngms[0].infotext;
 
     // Inpainting edits the selected part with the same guidance.
     Image mask;
