@@ -1,5 +1,6 @@
 #include "tool_forms.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <unistd.h>
 
@@ -149,6 +150,33 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
             return check_seed(v.at("seed"));
         };
         cfg.ok_label = "_Plot";
+    } else if (proc == "plug-in-diffusion-prompt-matrix") {
+        cfg.title = "Prompt Matrix";
+        cfg.intro = "One image for every combination of the prompt's parts after '|' (\"a cat|in a hat|on a bike\": 4 images), "
+                    "as A1111's Prompt matrix script lays them out, in a new image.";
+        fields = generation_fields();
+        fields.push_back({10, spin_field("width", "Width", 64, 2048, 8, 0)});
+        fields.push_back({11, spin_field("height", "Height", 64, 2048, 8, 0)});
+        fields.push_back({12, combo_field("prompt_type", "Prompt type", {"positive", "negative"})});
+        fields.push_back({13, field("put_at_start", "Set at prompt start", Kind::kCheck)});
+        FormField seeds = field("different_seeds", "Random seeds", Kind::kCheck);
+        seeds.tooltip = "Seed, seed + 1, ... for the images instead of one seed for all";
+        fields.push_back({14, seeds});
+        fields.push_back({15, combo_field("joining", "Joining char", {"comma", "space"})});
+        fields.push_back({16, spin_field("margin", "Grid margins", 0, 500, 2, 0)});
+        fields.push_back({17, model_field(ctx)});
+        cfg.describe = [](const FormValues& v) {
+            const std::string& p = v.at(v.at("prompt_type") == "negative" ? "negative_prompt" : "prompt");
+            size_t bars = 0;
+            for (char c : p) bars += c == '|';
+            return std::to_string(size_t{1} << std::min<size_t>(bars, 20)) + " images; " + describe_checkpoint(v.at("model"));
+        };
+        cfg.validate = [](const FormValues& v) -> std::string {
+            const std::string& p = v.at(v.at("prompt_type") == "negative" ? "negative_prompt" : "prompt");
+            if (p.find('|') == std::string::npos) return "Separate the parts to combine with '|' (e.g. a cat|in a hat|on a bike).";
+            return check_seed(v.at("seed"));
+        };
+        cfg.ok_label = "_Generate";
     } else if (proc == "plug-in-diffusion-load-model") {
         cfg.title = "Load Model";
         cfg.intro = "Load a checkpoint into the engine now, so the next generation starts at once.";

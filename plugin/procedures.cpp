@@ -76,6 +76,18 @@ void register_procedures() {
              arg(GIMP_PDB_STRING, "y-type", "Field along Y"), arg(GIMP_PDB_STRING, "y-values", "Comma-separated values"), model},
             {arg(GIMP_PDB_IMAGE, "plot", "A new image holding one layer per cell")});
 
+    install("plug-in-diffusion-prompt-matrix", "A grid of images over every subset of the prompt's |-separated parts (A1111's Prompt matrix)",
+            "_Prompt Matrix...", "RGB*, GRAY*",
+            {kRunMode, kImage, kDrawable, arg(GIMP_PDB_STRING, "prompt", "Prompt: the fixed part, then variable parts after '|' (\"a cat|in a hat|on a bike\")"),
+             negative, steps, sampler, schedule, cfg, seed,
+             arg(GIMP_PDB_INT32, "width", "Width of each cell"), arg(GIMP_PDB_INT32, "height", "Height of each cell"),
+             arg(GIMP_PDB_STRING, "prompt-type", "\"positive\" or \"negative\": which prompt holds the '|' parts"),
+             arg(GIMP_PDB_INT32, "put-at-start", "1: the variable parts before the fixed one (A1111's Set at prompt start)"),
+             arg(GIMP_PDB_INT32, "different-seeds", "1: seed, seed + 1, ... for the cells (A1111's Random seeds); 0: one seed"),
+             arg(GIMP_PDB_STRING, "joining", "\"comma\" or \"space\" between the parts"),
+             arg(GIMP_PDB_INT32, "margin", "Pixels between the cells (A1111's Grid margins)"), model},
+            {arg(GIMP_PDB_IMAGE, "matrix", "A new image holding one layer per combination")});
+
     install("plug-in-diffusion-sd-upscale", "Upscale, then re-detail tile by tile with img2img (A1111's SD upscale)",
             "_SD Upscale...", "RGB*, GRAY*",
             {kRunMode, kImage, kDrawable, prompt, negative, steps, sampler, schedule, cfg, seed,

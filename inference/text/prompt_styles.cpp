@@ -10,9 +10,7 @@
 #include "unicode_classes.h"
 
 namespace sdgimp::text {
-namespace {
 
-// Python's str.strip().
 std::string py_strip(const std::string& s) {
     const std::u32string u = utf8_to_u32(s);
     size_t b = 0, e = u.size();
@@ -20,6 +18,8 @@ std::string py_strip(const std::string& s) {
     while (e > b && is_py_space(u[e - 1])) --e;
     return u32_to_utf8(u.substr(b, e - b));
 }
+
+namespace {
 
 // Python's csv.reader, excel dialect with skipinitialspace: one record per call, [] for a blank line.
 class CsvReader {

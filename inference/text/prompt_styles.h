@@ -21,6 +21,9 @@ struct PromptStyle {
 std::vector<PromptStyle> read_styles_csv(const std::string& path);
 std::vector<PromptStyle> parse_styles_csv(const std::string& text, const std::string& path_for_errors);
 
+// Python's str.strip() (Unicode whitespace at both ends).
+std::string py_strip(const std::string& s);
+
 // merge_prompts: style with "{prompt}" replaced by the prompt, or "prompt, style" of the stripped
 // non-empty ones.
 std::string merge_style(const std::string& style_text, const std::string& prompt);

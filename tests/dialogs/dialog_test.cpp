@@ -564,6 +564,8 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
                                           "denoising_strength", "upscaler", "scale", "tile", "overlap", "model"}},
         {"plug-in-diffusion-xy-plot", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed", "width",
                                        "height", "x_type", "x_values", "y_type", "y_values", "model"}},
+        {"plug-in-diffusion-prompt-matrix", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed", "width",
+                                             "height", "prompt_type", "put_at_start", "different_seeds", "joining", "margin", "model"}},
         {"plug-in-diffusion-load-model", {"model", "prediction", "vae"}},
     };
     for (const auto& [proc, keys] : expected) {
@@ -588,6 +590,9 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             if (f.key == "y_type") f.value = "Steps";
             if (f.key == "tile") f.value = "512";
             if (f.key == "width" || f.key == "height") f.value = "512";
+            if (f.key == "prompt_type") f.value = "positive";
+            if (f.key == "joining") f.value = "comma";
+            if (f.key == "put_at_start" || f.key == "different_seeds" || f.key == "margin") f.value = "0";
         }
         dialogs::FormDialog d(form->config);
         gtk_widget_show_all(d.window());
@@ -617,6 +622,26 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             EXPECT_NE(d.error_text().find("big-lama.pt"), std::string::npos) << d.error_text();
             gtk_combo_box_set_active_id(GTK_COMBO_BOX(d.widget("method")), "PatchMatch");
             EXPECT_TRUE(d.accept());
+        } else if (proc == "plug-in-diffusion-prompt-matrix") {
+            d.set_value("prompt", "a steam engine");
+            EXPECT_FALSE(d.accept());
+            EXPECT_NE(d.error_text().find("Separate the parts to combine with '|'"), std::string::npos) << d.error_text();
+            d.set_value("prompt", "a steam engine|at dusk|in the snow");
+            d.set_value("model", ckpt);
+            pump_until([] { return false; }, 0.1);
+            EXPECT_EQ(d.info_text().rfind("4 images; " + summarize_model(ckpt).kind, 0), 0u) << d.info_text();
+            d.set_value("seed", "twelve");
+            EXPECT_FALSE(d.accept());
+            EXPECT_NE(d.error_text().find("Seed must be -1"), std::string::npos) << d.error_text();
+            d.set_value("seed", "-1");
+            gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget("different_seeds")), TRUE);
+            gtk_combo_box_set_active_id(GTK_COMBO_BOX(d.widget("prompt_type")), "negative");
+            v = d.values();
+            EXPECT_EQ(v["different_seeds"], "1");
+            EXPECT_EQ(v["joining"], "comma");
+            EXPECT_FALSE(d.accept());  // the negative prompt holds no '|'
+            d.set_value("negative_prompt", "blurry|dark");
+            EXPECT_TRUE(d.accept()) << d.error_text();
         } else if (proc == "plug-in-diffusion-load-model") {
             d.set_value("model", ckpt);
             pump_until([] { return false; }, 0.1);

@@ -153,6 +153,29 @@ scm=$(cat <<SCM
     (check (string=? (car (gimp-item-get-name (car cells))) "Styles: Film") "styles cell named")
     (check (starts-with (parasite (car cells)) "a lighthouse, film grain\nNegative prompt: digital\n") "styles merged into the cell")
     (gimp-image-delete plot))
+  ; A1111's Prompt matrix: every subset of the '|' parts, on A1111's grid (2 x 2 here) with margins.
+  (let* ((m (car (plug-in-diffusion-prompt-matrix RUN-NONINTERACTIVE img base "a cat|in a hat|on a bike" "" 2 "Euler a" "Automatic" 7.0 42
+                    64 64 "positive" 0 1 "comma" 4 "")))
+         (cells (layers m)))
+    (check (= (length cells) 4) "4 matrix cells")
+    (check (= (car (gimp-image-width m)) 132) "matrix width = 2 cells and a margin")
+    (check (= (car (gimp-image-height m)) 132) "matrix height = 2 cells and a margin")
+    (check (string=? (car (gimp-item-get-name (car cells))) "a cat, in a hat, on a bike") "last cell named after its prompt")
+    (check (= (car (gimp-drawable-offsets (car cells))) 68) "last cell in the second column")
+    (check (starts-with (parasite (car cells)) "a cat, in a hat, on a bike\nSteps: 2") "cell prompt")
+    (check (contains (parasite (car cells)) "Seed: 45,") "Random seeds: seed + 3 for the fourth")
+    (check (starts-with (parasite (cadddr cells)) "a cat\nSteps: 2") "first cell: the fixed part alone")
+    (gimp-image-delete m))
+  ; the negative prompt's parts joined by a space, at its start, one seed for all.
+  (let* ((m (car (plug-in-diffusion-prompt-matrix RUN-NONINTERACTIVE img base "a cat" "blurry|dark" 2 "Euler a" "Automatic" 7.0 42
+                    64 64 "negative" 1 0 "space" 0 "")))
+         (cells (layers m)))
+    (check (= (length cells) 2) "2 negative matrix cells")
+    (check (= (car (gimp-image-height m)) 64) "one row")
+    (check (string=? (car (gimp-item-get-name (car cells))) "dark blurry") "negative cell named")
+    (check (contains (parasite (car cells)) "Negative prompt: dark blurry\nSteps: 2") "negative parts joined")
+    (check (contains (parasite (car cells)) "Seed: 42,") "one seed for all")
+    (gimp-image-delete m))
 
   ; 7. SD upscale x2 (Lanczos first, then img2img over 64 px tiles with 16 px overlap) into a new image.
   (let* ((r (plug-in-diffusion-sd-upscale RUN-NONINTERACTIVE img base "detailed" "" 2 "Euler a" "Automatic" 7.0 5 0.3
@@ -218,6 +241,8 @@ bad=$(cat <<SCM
     (plug-in-diffusion-inpaint RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.75 4 1 0 32 1 "$model"))
   (catch (gimp-message "BAD6: rejected")
     (plug-in-diffusion-remove-object RUN-NONINTERACTIVE img l "PatchMatch"))
+  (catch (gimp-message "BAD11: rejected")
+    (plug-in-diffusion-prompt-matrix RUN-NONINTERACTIVE img l "a|b" "" 2 "Euler a" "Automatic" 7.0 1 64 64 "positive" 0 0 "tab" 0 "$model"))
   (check (= (length (layers img)) 1) "image unchanged after the bad calls")
   ; A VAE file that is not there is refused; "None" (the checkpoint's own VAE) keeps the loaded model.
   (catch (gimp-message "BAD8: rejected")
@@ -298,7 +323,7 @@ grep -q 'CHECK FAILED' "$out/gimp.log" && fail "an assertion failed"
 grep -q 'WORKFLOW: PASS' "$out/gimp.log" || fail "the workflow did not finish"
 grep -q 'BADINPUT: PASS' "$out/gimp.log" || fail "the bad-input script did not finish"
 grep -q 'CKPTPLOT: PASS' "$out/gimp.log" || fail "the checkpoint plot did not finish"
-for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files"; do
+for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".'; do
   grep -q "$m" "$out/gimp.log" || fail "missing error message: $m"
 done
 # The model was read once for all the generate calls of the session (up to the checkpoint plot).
