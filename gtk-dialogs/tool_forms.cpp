@@ -7,6 +7,7 @@
 #include "model_summary.h"
 #include "request.h"
 #include "status.h"
+#include "prompts_from_file.h"
 #include "xy_plot.h"
 
 namespace sdgimp::dialogs {
@@ -174,6 +175,35 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
         cfg.validate = [](const FormValues& v) -> std::string {
             const std::string& p = v.at(v.at("prompt_type") == "negative" ? "negative_prompt" : "prompt");
             if (p.find('|') == std::string::npos) return "Separate the parts to combine with '|' (e.g. a cat|in a hat|on a bike).";
+            return check_seed(v.at("seed"));
+        };
+        cfg.ok_label = "_Generate";
+    } else if (proc == "plug-in-diffusion-prompts-from-file") {
+        cfg.title = "Prompts from File";
+        cfg.intro = "One Text to Image run per line: a prompt, or A1111's options (--prompt \"...\" --steps 30 --seed 5 ...), "
+                    "as its Prompts from file or textbox script; the images go in one layer group.";
+        fields = generation_fields();
+        fields[0].field.label = "Prompt (joined to each line's)";
+        fields.push_back({10, spin_field("width", "Width", 64, 2048, 8, 0)});
+        fields.push_back({11, spin_field("height", "Height", 64, 2048, 8, 0)});
+        fields.push_back({12, spin_field("batch_size", "Batch size", 1, 8, 1, 0)});
+        fields.push_back({13, spin_field("batch_count", "Batch count", 1, 100, 1, 0)});
+        fields.push_back({14, field("prompts", "List of prompt inputs", Kind::kText)});
+        FormField file = field("file", "Or a file of them", Kind::kFile);
+        file.file_patterns = {"*.txt", "*"};
+        fields.push_back({15, file});
+        fields.push_back({16, field("iterate_seed", "Iterate seed every line", Kind::kCheck)});
+        fields.push_back({17, field("same_seed", "Use same random seed for all lines", Kind::kCheck)});
+        fields.push_back({18, combo_field("position", "Insert prompts at the", {"start", "end"})});
+        fields.push_back({19, model_field(ctx)});
+        cfg.describe = [](const FormValues& v) {
+            size_t lines = 0;
+            for (const auto& l : prompt_lines(v.at("prompts"))) lines += !l.text.empty();
+            return (v.at("file").empty() ? std::to_string(lines) + " line(s); " : std::string("From the file; ")) + describe_checkpoint(v.at("model"));
+        };
+        cfg.validate = [](const FormValues& v) -> std::string {
+            if (!v.at("file").empty()) return ::access(v.at("file").c_str(), R_OK) == 0 ? check_seed(v.at("seed")) : "The file " + v.at("file") + " cannot be read; choose another.";
+            if (prompt_lines(v.at("prompts")).empty()) return "Give one prompt (or --options) per line, or choose a file of them.";
             return check_seed(v.at("seed"));
         };
         cfg.ok_label = "_Generate";

@@ -108,6 +108,27 @@ wire::Message prepare(GenMode mode, gint32 image, gint32 drawable, GenerateReque
     return m;
 }
 
+gint32 apply_runs(gint32 image, const std::string& group_name, const std::vector<std::pair<GenerateRequest, wire::Message>>& runs) {
+    gimp_image_undo_group_start(image);
+    const gint32 group = gimp_layer_group_new(image);
+    gimp_item_set_name(group, group_name.c_str());
+    gimp_image_insert_layer(image, group, 0, top_level_position(image));
+    int position = 0;
+    for (const auto& [r, res] : runs) {
+        const auto& images = res.header["images"];
+        for (size_t i = 0; i < images.size(); ++i) {
+            const std::string info = images[i]["infotext"];
+            const gint32 layer = add_layer(image, group, position++, layer_name(r.prompt, images[i]["seed"].get<long long>()),
+                                           wire::image_from(images[i], res), 0, 0);
+            attach_parameters(layer, info);
+            if (position == 1) set_image_comment(image, info);
+        }
+    }
+    gimp_image_set_active_layer(image, group);
+    gimp_image_undo_group_end(image);
+    return group;
+}
+
 gint32 apply(GenMode mode, const Target& t, const wire::Message& res, const GenerateRequest& r) {
     const gint32 image = t.image;
     const auto& images = res.header["images"];

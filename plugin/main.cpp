@@ -35,6 +35,10 @@ std::vector<GimpParam> interactive_arguments(const std::string& proc, const Gimp
         a.insert(a.end(), {str("ESRGAN thick"), f(2.0), i32(1)});
     } else if (proc == "plug-in-diffusion-remove-object") {
         a.push_back(str("Auto"));
+    } else if (proc == "plug-in-diffusion-prompts-from-file") {
+        a.insert(a.end(), {str(""), str(last.negative_prompt), i32(last.steps), str(last.sampler), str(last.schedule),
+                           f(last.cfg_scale), f(-1), i32(last.width), i32(last.height), i32(1), i32(1), str(""), str(""),
+                           i32(0), i32(0), str("start"), str("")});
     } else if (proc == "plug-in-diffusion-prompt-matrix") {
         a.insert(a.end(), {str(last.prompt), str(last.negative_prompt), i32(last.steps), str(last.sampler), str(last.schedule),
                            f(last.cfg_scale), f(static_cast<double>(last.seed)), i32(last.width), i32(last.height), str("positive"),
@@ -91,6 +95,7 @@ void run(const gchar* name, gint nparams, const GimpParam* params, gint* nreturn
     else if (proc == "plug-in-diffusion-remove-object") run_remove_object(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-xy-plot") run_xy_plot(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-prompt-matrix") run_prompt_matrix(params, nparams, &reply);
+    else if (proc == "plug-in-diffusion-prompts-from-file") run_prompts_from_file(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-sd-upscale") run_sd_upscale(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-upscale") run_upscale(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-load-model") run_load_model(params, nparams, &reply);

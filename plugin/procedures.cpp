@@ -88,6 +88,18 @@ void register_procedures() {
              arg(GIMP_PDB_INT32, "margin", "Pixels between the cells (A1111's Grid margins)"), model},
             {arg(GIMP_PDB_IMAGE, "matrix", "A new image holding one layer per combination")});
 
+    install("plug-in-diffusion-prompts-from-file", "One Text to Image run per line of a list of prompts (A1111's Prompts from file or textbox)",
+            "Prompts from _File...", "RGB*, GRAY*",
+            {kRunMode, kImage, kDrawable, prompt, negative, steps, sampler, schedule, cfg, seed,
+             arg(GIMP_PDB_INT32, "width", "Width"), arg(GIMP_PDB_INT32, "height", "Height"),
+             arg(GIMP_PDB_INT32, "batch-size", "Images per batch"), arg(GIMP_PDB_INT32, "batch-count", "Number of batches"),
+             arg(GIMP_PDB_STRING, "prompts", "One prompt per line, or A1111's options: --prompt \"...\" --negative_prompt \"...\" --steps 30 --cfg_scale 5 --seed 1 --sampler_name \"Euler a\" --width 512 --height 768 --n_iter 2 ..."),
+             arg(GIMP_PDB_STRING, "file", "A text file of such lines instead (\"\" = use prompts)"),
+             arg(GIMP_PDB_INT32, "iterate-seed", "1: seed + batch size x count from line to line (A1111's Iterate seed every line)"),
+             arg(GIMP_PDB_INT32, "same-seed", "1: one random seed for all lines (A1111's Use same random seed for all lines)"),
+             arg(GIMP_PDB_STRING, "position", "\"start\" or \"end\": where a line's prompt goes in the prompt above"), model},
+            {arg(GIMP_PDB_LAYER, "group", "The layer group holding every line's images")});
+
     install("plug-in-diffusion-sd-upscale", "Upscale, then re-detail tile by tile with img2img (A1111's SD upscale)",
             "_SD Upscale...", "RGB*, GRAY*",
             {kRunMode, kImage, kDrawable, prompt, negative, steps, sampler, schedule, cfg, seed,

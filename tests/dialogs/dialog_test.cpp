@@ -566,6 +566,9 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
                                        "height", "x_type", "x_values", "y_type", "y_values", "model"}},
         {"plug-in-diffusion-prompt-matrix", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed", "width",
                                              "height", "prompt_type", "put_at_start", "different_seeds", "joining", "margin", "model"}},
+        {"plug-in-diffusion-prompts-from-file", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed",
+                                                 "width", "height", "batch_size", "batch_count", "prompts", "file", "iterate_seed",
+                                                 "same_seed", "position", "model"}},
         {"plug-in-diffusion-load-model", {"model", "prediction", "vae"}},
     };
     for (const auto& [proc, keys] : expected) {
@@ -593,6 +596,9 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             if (f.key == "prompt_type") f.value = "positive";
             if (f.key == "joining") f.value = "comma";
             if (f.key == "put_at_start" || f.key == "different_seeds" || f.key == "margin") f.value = "0";
+            if (f.key == "iterate_seed" || f.key == "same_seed") f.value = "0";
+            if (f.key == "batch_size" || f.key == "batch_count") f.value = "1";
+            if (f.key == "position") f.value = "start";
         }
         dialogs::FormDialog d(form->config);
         gtk_widget_show_all(d.window());
@@ -622,6 +628,20 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             EXPECT_NE(d.error_text().find("big-lama.pt"), std::string::npos) << d.error_text();
             gtk_combo_box_set_active_id(GTK_COMBO_BOX(d.widget("method")), "PatchMatch");
             EXPECT_TRUE(d.accept());
+        } else if (proc == "plug-in-diffusion-prompts-from-file") {
+            EXPECT_FALSE(d.accept());
+            EXPECT_NE(d.error_text().find("Give one prompt (or --options) per line"), std::string::npos) << d.error_text();
+            d.set_value("prompts", "a red house\n\n--prompt \"a blue car\" --steps 3");
+            d.set_value("model", ckpt);
+            pump_until([] { return false; }, 0.1);
+            EXPECT_EQ(d.info_text().rfind("2 line(s); " + summarize_model(ckpt).kind, 0), 0u) << d.info_text();
+            d.set_value("file", "/nonexistent/prompts.txt");
+            EXPECT_FALSE(d.accept());
+            EXPECT_NE(d.error_text().find("The file /nonexistent/prompts.txt cannot be read"), std::string::npos) << d.error_text();
+            d.set_value("file", "");
+            gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget("iterate_seed")), TRUE);
+            EXPECT_EQ(d.values()["iterate_seed"], "1");
+            EXPECT_TRUE(d.accept()) << d.error_text();
         } else if (proc == "plug-in-diffusion-prompt-matrix") {
             d.set_value("prompt", "a steam engine");
             EXPECT_FALSE(d.accept());

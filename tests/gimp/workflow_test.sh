@@ -176,6 +176,20 @@ scm=$(cat <<SCM
     (check (contains (parasite (car cells)) "Negative prompt: dark blurry\nSteps: 2") "negative parts joined")
     (check (contains (parasite (car cells)) "Seed: 42,") "one seed for all")
     (gimp-image-delete m))
+  ; A1111's Prompts from file: one run per line (a prompt, or --options), the images in one group;
+  ; Iterate seed every line: the next line starts batch size x count further.
+  (let* ((grp (car (plug-in-diffusion-prompts-from-file RUN-NONINTERACTIVE img base "masterpiece" "" 2 "Euler a" "Automatic" 7.0 7
+                      64 64 1 1 "a red house\n\n--prompt \"a blue car\" --steps 3 --width 128 --n_iter 2\n" "" 1 0 "start" "")))
+         (kids (children grp)))
+    (check (string=? (car (gimp-item-get-name grp)) "Prompts from file ×2") "prompts group named")
+    (check (= (length kids) 3) "3 images from 2 lines")
+    (check (string=? (car (gimp-item-get-name (car kids))) "a red house masterpiece (7)") "first line's layer")
+    (check (starts-with (parasite (car kids)) "a red house masterpiece\nSteps: 2, Sampler: Euler a") "first line's text")
+    (check (contains (parasite (cadr kids)) "Steps: 3,") "second line's steps")
+    (check (contains (parasite (cadr kids)) "Seed: 8,") "second line's seed iterated")
+    (check (contains (parasite (caddr kids)) "Seed: 9,") "second line's second batch")
+    (check (= (car (gimp-drawable-width (cadr kids))) 128) "second line's width")
+    (check (starts-with (parasite (cadr kids)) "a blue car masterpiece\n") "second line's prompt at the start"))
 
   ; 7. SD upscale x2 (Lanczos first, then img2img over 64 px tiles with 16 px overlap) into a new image.
   (let* ((r (plug-in-diffusion-sd-upscale RUN-NONINTERACTIVE img base "detailed" "" 2 "Euler a" "Automatic" 7.0 5 0.3
@@ -241,6 +255,8 @@ bad=$(cat <<SCM
     (plug-in-diffusion-inpaint RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.75 4 1 0 32 1 "$model"))
   (catch (gimp-message "BAD6: rejected")
     (plug-in-diffusion-remove-object RUN-NONINTERACTIVE img l "PatchMatch"))
+  (catch (gimp-message "BAD12: rejected")
+    (plug-in-diffusion-prompts-from-file RUN-NONINTERACTIVE img l "" "" 2 "Euler a" "Automatic" 7.0 1 64 64 1 1 "a\n--restore_faces true --prompt b" "" 0 0 "start" "$model"))
   (catch (gimp-message "BAD11: rejected")
     (plug-in-diffusion-prompt-matrix RUN-NONINTERACTIVE img l "a|b" "" 2 "Euler a" "Automatic" 7.0 1 64 64 "positive" 0 0 "tab" 0 "$model"))
   (check (= (length (layers img)) 1) "image unchanged after the bad calls")
@@ -323,7 +339,7 @@ grep -q 'CHECK FAILED' "$out/gimp.log" && fail "an assertion failed"
 grep -q 'WORKFLOW: PASS' "$out/gimp.log" || fail "the workflow did not finish"
 grep -q 'BADINPUT: PASS' "$out/gimp.log" || fail "the bad-input script did not finish"
 grep -q 'CKPTPLOT: PASS' "$out/gimp.log" || fail "the checkpoint plot did not finish"
-for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".'; do
+for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'Face restoration is not available here; remove --restore_faces true'; do
   grep -q "$m" "$out/gimp.log" || fail "missing error message: $m"
 done
 # The model was read once for all the generate calls of the session (up to the checkpoint plot).

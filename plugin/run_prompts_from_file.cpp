@@ -1,0 +1,85 @@
+// Prompts from File (A1111's "Prompts from file or textbox" script): one Text to Image run per line
+// of a list (a prompt, or "--prompt ... --steps 30 ..." options), the images in one layer group.
+#include <fstream>
+#include <sstream>
+
+#include "engine_call.h"
+#include "generate_jobs.h"
+#include "procedures.h"
+#include "prompts_from_file.h"
+#include "settings.h"
+#include "status.h"
+
+namespace sdgimp::plugin {
+
+void run_prompts_from_file(const GimpParam* params, int n, Reply* reply) {
+    try {
+        if (n != 20) throw Error(ErrorCode::kInvalidRequest, "plug-in-diffusion-prompts-from-file takes 20 arguments.");
+        auto str = [&](int k) { return std::string(params[k].data.d_string ? params[k].data.d_string : ""); };
+        const gint32 image = params[1].data.d_image, drawable = params[2].data.d_drawable;
+        Settings s = load_settings();
+        GenerateRequest base = s.last;
+        base.prompt = str(3);
+        base.negative_prompt = str(4);
+        base.steps = params[5].data.d_int32;
+        base.sampler = str(6);
+        base.schedule = str(7);
+        base.cfg_scale = params[8].data.d_float;
+        base.seed = static_cast<int64_t>(params[9].data.d_float);
+        base.width = params[10].data.d_int32;
+        base.height = params[11].data.d_int32;
+        base.batch_size = params[12].data.d_int32;
+        base.batch_count = params[13].data.d_int32;
+        std::string text = str(14);
+        if (const std::string file = str(15); !file.empty()) {
+            std::ifstream f(file, std::ios::binary);
+            if (!f) throw Error(ErrorCode::kBadFile, "The prompt list " + file + " cannot be read; choose another file or paste the prompts.");
+            std::stringstream ss;
+            ss << f.rdbuf();
+            text = ss.str();
+        }
+        const bool iterate = params[16].data.d_int32 != 0, same = params[17].data.d_int32 != 0;
+        const std::string position = str(18);
+        const std::string model = resolve_model(str(19), s);
+        const std::vector<std::string> choices = model_choices(s);
+        const auto lines = prompt_lines(text, [&](const std::string& name) { return !checkpoint_named(choices, name).empty(); });
+        if (lines.empty()) throw Error(ErrorCode::kInvalidRequest, "The prompt list is empty; give one prompt (or --options) per line.");
+        // A1111 fixes a random seed once when it iterates or keeps it for all lines; else each line
+        // draws its own.
+        if ((iterate || same) && base.seed == -1) base.seed = static_cast<int64_t>(g_random_int_range(0, G_MAXINT32));
+        // Every line's request first, so a bad one is refused before any image is made.
+        std::vector<std::pair<GenerateRequest, std::string>> jobs;
+        int64_t seed = base.seed;
+        for (const auto& line : lines) {
+            GenerateRequest b = base;
+            b.seed = seed;
+            std::string checkpoint;
+            GenerateRequest r = prompt_line_request(b, line, position, &checkpoint, nullptr);
+            if (!line.why_whole.empty()) g_printerr("gimp-diffusion: the line \"%s\" runs as a prompt (%s)\n", line.text.c_str(), line.why_whole.c_str());
+            validate(r);
+            jobs.emplace_back(r, checkpoint.empty() ? model : checkpoint_named(choices, checkpoint));
+            if (iterate) seed += static_cast<int64_t>(base.batch_size) * base.batch_count;
+        }
+        std::vector<std::pair<GenerateRequest, wire::Message>> runs;
+        for (size_t i = 0; i < jobs.size(); ++i) {
+            GenerateRequest r = jobs[i].first;
+            Target t;
+            const wire::Message req = prepare(GenMode::kTxt2Img, image, drawable, &r, jobs[i].second, s, &t);
+            wire::Message res;
+            const Status st = call_engine(req, "Prompts from file " + std::to_string(i + 1) + "/" + std::to_string(jobs.size()), &res);
+            if (!st.ok) throw Error(st.code, st.message);
+            runs.emplace_back(r, std::move(res));
+        }
+        const gint32 group = apply_runs(image, "Prompts from file ×" + std::to_string(lines.size()), runs);
+        s.model = model;
+        save_settings(s);
+        reply->values[1].type = GIMP_PDB_LAYER;
+        reply->values[1].data.d_layer = group;
+        reply->count = 2;
+    } catch (const Error& e) {
+        reply->status = e.code() == ErrorCode::kInvalidRequest ? GIMP_PDB_CALLING_ERROR : GIMP_PDB_EXECUTION_ERROR;
+        reply->error = e.what();
+    }
+}
+
+}  // namespace sdgimp::plugin
