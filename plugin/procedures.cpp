@@ -25,6 +25,24 @@ void install(const char* name, const char* blurb, const char* label, const char*
 
 }  // namespace
 
+void fail(Reply* reply, const Error& e) {
+    reply->status = e.code() == ErrorCode::kInvalidRequest ? GIMP_PDB_CALLING_ERROR : GIMP_PDB_EXECUTION_ERROR;
+    reply->error = e.what();
+}
+
+GenerateRequest generation_args(const GimpParam* params, const GenerateRequest& last) {
+    auto str = [&](int k) { return std::string(params[k].data.d_string ? params[k].data.d_string : ""); };
+    GenerateRequest r = last;
+    r.prompt = str(3);
+    r.negative_prompt = str(4);
+    r.steps = params[5].data.d_int32;
+    r.sampler = str(6);
+    r.schedule = str(7);
+    r.cfg_scale = params[8].data.d_float;
+    r.seed = static_cast<int64_t>(params[9].data.d_float);
+    return r;
+}
+
 void register_procedures() {
     const auto prompt = arg(GIMP_PDB_STRING, "prompt", "Prompt (A1111 syntax: (emphasis:1.2), [from:to:when], AND, BREAK)");
     const auto negative = arg(GIMP_PDB_STRING, "negative-prompt", "Negative prompt");

@@ -6,6 +6,9 @@
 
 #include <string>
 
+#include "request.h"
+#include "status.h"
+
 namespace sdgimp::plugin {
 
 void register_procedures();
@@ -17,6 +20,14 @@ struct Reply {
     GimpParam values[4];
     int count = 1;
 };
+
+// The reply of a procedure that failed: a calling error for bad arguments, else an execution error,
+// with the error's sentence.
+void fail(Reply* reply, const Error& e);
+
+// The last request with the generation arguments most procedures share (3-9: prompt, negative
+// prompt, steps, sampler, schedule, CFG scale, seed) put in.
+GenerateRequest generation_args(const GimpParam* params, const GenerateRequest& last);
 
 void run_txt2img(const GimpParam* params, int n, Reply* reply);
 void run_img2img(const GimpParam* params, int n, Reply* reply);

@@ -46,8 +46,7 @@ void run_load_model(const GimpParam* params, int n, Reply* reply) {
         reply->values[2].data.d_string = const_cast<gchar*>(slot(1).c_str());
         reply->count = 3;
     } catch (const Error& e) {
-        reply->status = e.code() == ErrorCode::kInvalidRequest ? GIMP_PDB_CALLING_ERROR : GIMP_PDB_EXECUTION_ERROR;
-        reply->error = e.what();
+        fail(reply, e);
     }
 }
 

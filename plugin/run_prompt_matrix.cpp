@@ -14,14 +14,7 @@ void run_prompt_matrix(const GimpParam* params, int n, Reply* reply) {
         if (n != 18) throw Error(ErrorCode::kInvalidRequest, "plug-in-diffusion-prompt-matrix takes 18 arguments.");
         auto str = [&](int k) { return std::string(params[k].data.d_string ? params[k].data.d_string : ""); };
         Settings s = load_settings();
-        GenerateRequest base = s.last;
-        base.prompt = str(3);
-        base.negative_prompt = str(4);
-        base.steps = params[5].data.d_int32;
-        base.sampler = str(6);
-        base.schedule = str(7);
-        base.cfg_scale = params[8].data.d_float;
-        base.seed = static_cast<int64_t>(params[9].data.d_float);
+        GenerateRequest base = generation_args(params, s.last);
         base.width = params[10].data.d_int32;
         base.height = params[11].data.d_int32;
         base.batch_size = base.batch_count = 1;
@@ -72,8 +65,7 @@ void run_prompt_matrix(const GimpParam* params, int n, Reply* reply) {
         reply->values[1].data.d_image = img;
         reply->count = 2;
     } catch (const Error& e) {
-        reply->status = e.code() == ErrorCode::kInvalidRequest ? GIMP_PDB_CALLING_ERROR : GIMP_PDB_EXECUTION_ERROR;
-        reply->error = e.what();
+        fail(reply, e);
     }
 }
 

@@ -83,8 +83,7 @@ void run_remove_object(const GimpParam* params, int n, Reply* reply) {
         reply->values[1].data.d_layer = layer;
         reply->count = 2;
     } catch (const Error& e) {
-        reply->status = e.code() == ErrorCode::kInvalidRequest ? GIMP_PDB_CALLING_ERROR : GIMP_PDB_EXECUTION_ERROR;
-        reply->error = e.what();
+        fail(reply, e);
     }
 }
 

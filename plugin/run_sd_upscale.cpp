@@ -18,14 +18,7 @@ void run_sd_upscale(const GimpParam* params, int n, Reply* reply) {
         if (gimp_image_base_type(image) == GIMP_INDEXED)
             throw Error(ErrorCode::kInvalidRequest, "Indexed images cannot be upscaled; convert with Image > Mode > RGB first.");
         Settings s = load_settings();
-        GenerateRequest r = s.last;
-        r.prompt = str(3);
-        r.negative_prompt = str(4);
-        r.steps = params[5].data.d_int32;
-        r.sampler = str(6);
-        r.schedule = str(7);
-        r.cfg_scale = params[8].data.d_float;
-        r.seed = static_cast<int64_t>(params[9].data.d_float);
+        GenerateRequest r = generation_args(params, s.last);
         r.denoising_strength = params[10].data.d_float;
         const std::string upscaler = str(11).empty() ? "ESRGAN thick" : str(11);
         const double scale = params[12].data.d_float;
@@ -64,8 +57,7 @@ void run_sd_upscale(const GimpParam* params, int n, Reply* reply) {
         reply->values[2].data.d_layer = layer;
         reply->count = 3;
     } catch (const Error& e) {
-        reply->status = e.code() == ErrorCode::kInvalidRequest ? GIMP_PDB_CALLING_ERROR : GIMP_PDB_EXECUTION_ERROR;
-        reply->error = e.what();
+        fail(reply, e);
     }
 }
 

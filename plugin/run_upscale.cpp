@@ -72,8 +72,7 @@ void run_upscale(const GimpParam* params, int n, Reply* reply) {
         reply->values[2].data.d_layer = layer;
         reply->count = 3;
     } catch (const Error& e) {
-        reply->status = e.code() == ErrorCode::kInvalidRequest ? GIMP_PDB_CALLING_ERROR : GIMP_PDB_EXECUTION_ERROR;
-        reply->error = e.what();
+        fail(reply, e);
     }
 }
 
