@@ -491,7 +491,9 @@ std::pair<std::shared_ptr<const models::HypernetworkSet>, std::string> Engine::h
 }
 
 void Engine::use_taesd(const GenerateRequest& r, pipeline::RunHooks* hooks) {
-    const bool want[2] = {r.vae_decode_method == "TAESD" || r.live_preview_method == "TAESD", r.vae_encode_method == "TAESD"};
+    // The TAESD preview only where a preview is shown (a script's run with the setting saved needs no file).
+    const bool preview = r.live_preview_method == "TAESD" && hooks->preview;
+    const bool want[2] = {r.vae_decode_method == "TAESD" || preview, r.vae_encode_method == "TAESD"};
     for (int half = 0; half < 2; ++half) {
         if (!want[half]) continue;
         const std::string stem = half == 0 ? "taesd_decoder" : "taesd_encoder";
@@ -517,7 +519,7 @@ void Engine::use_taesd(const GenerateRequest& r, pipeline::RunHooks* hooks) {
         }
         (half == 0 ? hooks->taesd_decoder : hooks->taesd_encoder) = cached.net;
     }
-    if (r.live_preview_method == "TAESD") {
+    if (preview) {
         hooks->preview_decode = [dec = hooks->taesd_decoder](const torch::Tensor& latent) {
             return (models::taesd_decode(dec, latent.unsqueeze(0))[0] * 0.5 + 0.5).clamp(0, 1);
         };

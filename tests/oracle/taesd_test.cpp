@@ -403,9 +403,13 @@ TEST(TaesdEngine, MissingFilesAreOneSentence) {
     EXPECT_EQ(st.message,
               "TAESD needs taesd_encoder.pth (from github.com/madebyollin/taesd) in a VAE-taesd folder beside the checkpoint's folder or "
               "in ~/.local/share/gimp-diffusion/models/VAE-taesd; put it there or set the VAE type and live preview back to Full / Approx cheap.");
-    // The engine still runs without it.
+    // The engine still runs without it, also with the TAESD preview set where no preview is shown.
     r.vae_encode_method = "Full";
+    r.live_preview_method = "TAESD";
     EXPECT_TRUE(engine.img2img(r, gradient(64, 64), {}, &out).ok);
+    RunCallbacks shown;
+    shown.preview = [](const Image&) {};
+    EXPECT_FALSE(engine.img2img(r, gradient(64, 64), shown, &out).ok);
     if (home) ::setenv("HOME", saved_home.c_str(), 1);
     ::rmdir(tmpl);
 }
