@@ -258,13 +258,8 @@ GenerateRequest prompt_line_request(const GenerateRequest& base, const PromptLin
         else if (tag == "sd_model") { if (checkpoint) *checkpoint = v; }
         else if (tag == "sampler_name") {
             // samplers_map: the name without regard to case (an unknown one fails the run).
-            r.sampler = v;
-            for (const auto& name : sampler_names()) {
-                bool same = name.size() == v.size();
-                for (size_t k = 0; same && k < v.size(); ++k)
-                    same = std::tolower(static_cast<unsigned char>(name[k])) == std::tolower(static_cast<unsigned char>(v[k]));
-                if (same) r.sampler = name;
-            }
+            const std::string name = canonical_name(sampler_names(), v);
+            r.sampler = name.empty() ? v : name;
         } else if (tag == "restore_faces") {
             if (v == "true")
                 throw Error(ErrorCode::kInvalidRequest, "Face restoration is not available here; remove --restore_faces true from the line \"" + line.text + "\".");

@@ -1,5 +1,6 @@
 #include "request.h"
 
+#include <cctype>
 #include <cmath>
 #include <algorithm>
 #include <cstdint>
@@ -41,6 +42,17 @@ const std::vector<std::string>& sampler_names() {
                                                "DPM++ 3M SDE", "Euler a", "Euler", "LMS", "Heun", "DPM2", "DPM2 a",
                                                "DPM fast", "DPM adaptive", "Restart", "DDIM", "DDIM CFG++", "PLMS", "UniPC", "LCM"};
     return n;
+}
+
+std::string canonical_name(const std::vector<std::string>& names, const std::string& v) {
+    for (const auto& name : names) {
+        if (name.size() != v.size()) continue;
+        bool same = true;
+        for (size_t i = 0; i < v.size(); ++i)
+            same = same && std::tolower(static_cast<unsigned char>(name[i])) == std::tolower(static_cast<unsigned char>(v[i]));
+        if (same) return name;
+    }
+    return "";
 }
 
 const std::vector<std::string>& schedule_names() {

@@ -146,6 +146,9 @@ HiresSize hires_size(const GenerateRequest& r);
 // The A1111 sampler and schedule names this engine implements, in A1111's menu order (the
 // dialogs list them; a test keeps them equal to the engine's tables).
 const std::vector<std::string>& sampler_names();
+// The name of `names` that v spells without regard to case (A1111 matches sampler, schedule and
+// other names so), or "".
+std::string canonical_name(const std::vector<std::string>& names, const std::string& v);
 const std::vector<std::string>& schedule_names();
 
 // Numbers from texts (pasted parameters, X/Y values, options) as integers, saturated at the type's

@@ -87,18 +87,6 @@ bool parse_size(const std::string& v, int* w, int* h) {
     return num(v.substr(0, x), w) && num(v.substr(x + 1), h);
 }
 
-// The name of `names` that v spells without regard to case (A1111 matches them so), or "".
-std::string canonical_name(const std::vector<std::string>& names, const std::string& v) {
-    for (const auto& name : names) {
-        if (name.size() != v.size()) continue;
-        bool same = true;
-        for (size_t i = 0; i < v.size(); ++i)
-            same = same && std::tolower(static_cast<unsigned char>(name[i])) == std::tolower(static_cast<unsigned char>(v[i]));
-        if (same) return name;
-    }
-    return "";
-}
-
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
     if (from.empty()) return s;
     for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);

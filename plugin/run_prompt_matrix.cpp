@@ -1,7 +1,7 @@
 // Prompt Matrix (A1111's script): one txt2img per subset of the prompt's '|'-separated variable
 // parts, laid out as A1111's grid in a new image, each layer named after its prompt.
 #include "engine_call.h"
-#include "gimp_pixels.h"
+#include "grid_image.h"
 #include "procedures.h"
 #include "settings.h"
 #include "status.h"
@@ -44,26 +44,11 @@ void run_prompt_matrix(const GimpParam* params, int n, Reply* reply) {
             const Status st = call_engine(req, "Prompt Matrix " + std::to_string(i + 1) + "/" + std::to_string(count), &cells[i]);
             if (!st.ok) throw Error(st.code, st.message);
         }
-        // Everything generated: the grid in one go, cells at their images' size (the hires size with
-        // Text to Image's Hires. fix on) with A1111's margin between them.
-        const Image first = wire::image_from(cells.front().header["images"][0], cells.front());
-        const int cw = first.width, ch = first.height;
-        const gint32 img = gimp_image_new(pm.cols * cw + (pm.cols - 1) * margin, pm.rows * ch + (pm.rows - 1) * margin, GIMP_RGB);
-        gimp_image_undo_disable(img);
-        for (size_t k = 0; k < count; ++k) {
-            const auto& d = cells[k].header["images"][0];
-            const int i = static_cast<int>(k) % pm.cols, j = static_cast<int>(k) / pm.cols;
-            const gint32 layer = add_layer(img, 0, 0, pm.prompts[k], wire::image_from(d, cells[k]), i * (cw + margin), j * (ch + margin));
-            attach_parameters(layer, d["infotext"]);
-        }
-        set_image_comment(img, std::string("Prompt matrix: ") + (negative ? base.negative_prompt : base.prompt));
-        gimp_image_undo_enable(img);
-        if (params[0].data.d_int32 == GIMP_RUN_INTERACTIVE) gimp_display_new(img);
-        s.model = model;
-        save_settings(s);
-        reply->values[1].type = GIMP_PDB_IMAGE;
-        reply->values[1].data.d_image = img;
-        reply->count = 2;
+        // Everything generated: the grid in one go, with A1111's margin between the cells.
+        std::vector<std::pair<std::string, wire::Message>> named;
+        for (size_t k = 0; k < count; ++k) named.emplace_back(pm.prompts[k], std::move(cells[k]));
+        reply_grid_image(named, pm.cols, pm.rows, margin, std::string("Prompt matrix: ") + (negative ? base.negative_prompt : base.prompt),
+                         params, &s, model, reply);
     } catch (const Error& e) {
         fail(reply, e);
     }

@@ -4,7 +4,7 @@
 #include <sstream>
 
 #include "engine_call.h"
-#include "gimp_pixels.h"
+#include "grid_image.h"
 #include "procedures.h"
 #include "settings.h"
 #include "status.h"
@@ -73,27 +73,8 @@ void run_xy_plot(const GimpParam* params, int n, Reply* reply) {
                 if (!st.ok) throw Error(st.code, st.message);
                 cells[static_cast<size_t>(j * cols + i)] = {label, std::move(res)};
             }
-        // Everything generated: now build the grid image in one go, cells at their images' size
-        // (the hires size when Text to Image's Hires. fix is on, as A1111's plot follows its tab).
-        const Image first = wire::image_from(cells.front().second.header["images"][0], cells.front().second);
-        const int cw = first.width, ch = first.height;
-        const gint32 img = gimp_image_new(cols * cw, rows * ch, GIMP_RGB);
-        gimp_image_undo_disable(img);
-        for (size_t k = 0; k < cells.size(); ++k) {
-            const auto& res = cells[k].second;
-            const auto& d = res.header["images"][0];
-            const int i = static_cast<int>(k) % cols, j = static_cast<int>(k) / cols;
-            const gint32 layer = add_layer(img, 0, 0, cells[k].first, wire::image_from(d, res), i * cw, j * ch);
-            attach_parameters(layer, d["infotext"]);
-        }
-        set_image_comment(img, "X/Y plot: " + xs.field + " × " + ys.field);
-        gimp_image_undo_enable(img);
-        if (params[0].data.d_int32 == GIMP_RUN_INTERACTIVE) gimp_display_new(img);
-        s.model = model;
-        save_settings(s);
-        reply->values[1].type = GIMP_PDB_IMAGE;
-        reply->values[1].data.d_image = img;
-        reply->count = 2;
+        // Everything generated: now build the grid image in one go.
+        reply_grid_image(cells, cols, rows, 0, "X/Y plot: " + xs.field + " × " + ys.field, params, &s, model, reply);
     } catch (const Error& e) {
         fail(reply, e);
     }
