@@ -494,8 +494,8 @@ void GenerateDialog::build_sampler_parameters(GtkWidget* box) {
     W["vae_decode_method"] = combo({"Full", "TAESD"});
     gtk_widget_set_tooltip_text(W["vae_decode_method"], "What turns the latents into the image: the model's VAE or TAESD (faster, softer; needs taesd_decoder.pth in VAE-taesd)");
     label_row(g, vrow, 2, "VAE type for decode", W["vae_decode_method"]);
-    W["live_preview_method"] = combo({"Approx cheap", "TAESD"});
-    gtk_widget_set_tooltip_text(W["live_preview_method"], "How the live preview is drawn: a fixed colour map, or TAESD's decoder (closer to the result; needs taesd_decoder.pth)");
+    W["live_preview_method"] = combo({"Full", "Approx NN", "Approx cheap", "TAESD"});
+    gtk_widget_set_tooltip_text(W["live_preview_method"], "How the live preview is drawn: the VAE itself (exact, slow), A1111's small VAE-approx network (needs VAE-approx/model.pt), a fixed colour map, or TAESD's decoder (close to the result; needs taesd_decoder.pth)");
     label_row(g, vrow + 1, 0, "Live preview", W["live_preview_method"]);
     gtk_container_add(GTK_CONTAINER(exp), sg);
     gtk_box_pack_start(GTK_BOX(box), exp, FALSE, FALSE, 0);

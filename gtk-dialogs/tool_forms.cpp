@@ -51,6 +51,17 @@ std::vector<std::string> upscaler_choices(bool with_none, const std::vector<std:
     return v;
 }
 
+// A1111's scripts run from its txt2img or img2img tab: the source and the img2img strength, bound
+// to the PDB arguments at `index` and index + 1.
+void add_source_fields(std::vector<Bound>* fields, int index) {
+    FormField source = combo_field("source", "Run as", {"txt2img", "img2img"});
+    source.tooltip = "txt2img: new images; img2img: the active layer (or its selected part) redrawn from each prompt";
+    fields->push_back({index, source});
+    FormField strength = spin_field("denoising_strength", "Denoising strength (img2img)", 0, 1, 0.01, 2);
+    strength.tooltip = "How much of the layer may change: 0.1-0.4 keeps the picture";
+    fields->push_back({index + 1, strength});
+}
+
 FormField model_field(const ToolContext& ctx) {
     FormField f = field("model", "Checkpoint", Kind::kFile);
     f.options = ctx.models;
@@ -165,6 +176,7 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
         fields.push_back({14, seeds});
         fields.push_back({15, combo_field("joining", "Joining char", {"comma", "space"})});
         fields.push_back({16, spin_field("margin", "Grid margins", 0, 500, 2, 0)});
+        add_source_fields(&fields, 18);
         fields.push_back({17, model_field(ctx)});
         cfg.describe = [](const FormValues& v) {
             const std::string& p = v.at(v.at("prompt_type") == "negative" ? "negative_prompt" : "prompt");
@@ -180,8 +192,8 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
         cfg.ok_label = "_Generate";
     } else if (proc == "plug-in-diffusion-prompts-from-file") {
         cfg.title = "Prompts from File";
-        cfg.intro = "One Text to Image run per line: a prompt, or A1111's options (--prompt \"...\" --steps 30 --seed 5 ...), "
-                    "as its Prompts from file or textbox script; the images go in one layer group.";
+        cfg.intro = "One Text to Image (or Image to Image) run per line: a prompt, or A1111's options (--prompt \"...\" --steps 30 "
+                    "--seed 5 ...), as its Prompts from file or textbox script; the images go in one layer group.";
         fields = generation_fields();
         fields[0].field.label = "Prompt (joined to each line's)";
         fields.push_back({10, spin_field("width", "Width", 64, 2048, 8, 0)});
@@ -195,6 +207,7 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
         fields.push_back({16, field("iterate_seed", "Iterate seed every line", Kind::kCheck)});
         fields.push_back({17, field("same_seed", "Use same random seed for all lines", Kind::kCheck)});
         fields.push_back({18, combo_field("position", "Insert prompts at the", {"start", "end"})});
+        add_source_fields(&fields, 20);
         fields.push_back({19, model_field(ctx)});
         cfg.describe = [](const FormValues& v) {
             size_t lines = 0;

@@ -257,8 +257,9 @@ GenerateRequest prompt_line_request(const GenerateRequest& base, const PromptLin
         else if (tag == "tiling") r.tiling = v == "true";
         else if (tag == "sd_model") { if (checkpoint) *checkpoint = v; }
         else if (tag == "sampler_name") {
-            // samplers_map: the name without regard to case (an unknown one fails the run).
-            const std::string name = canonical_name(sampler_names(), v);
+            // samplers_map: a name or alias without regard to case. A1111 runs its default sampler
+            // for an unknown one; here it fails the run with a sentence.
+            const std::string name = sampler_from_map(v);
             r.sampler = name.empty() ? v : name;
         } else if (tag == "restore_faces") {
             if (v == "true")

@@ -44,6 +44,21 @@ const std::vector<std::string>& sampler_names() {
     return n;
 }
 
+std::string sampler_from_map(const std::string& v) {
+    if (std::string name = canonical_name(sampler_names(), v); !name.empty()) return name;
+    // Each sampler's aliases, as A1111 1.10 lists them with the sampler.
+    static const std::vector<std::pair<std::string, std::string>> aliases = {
+        {"k_dpmpp_2m", "DPM++ 2M"}, {"k_dpmpp_sde", "DPM++ SDE"}, {"k_dpmpp_2m_sde", "DPM++ 2M SDE"},
+        {"k_dpmpp_2m_sde_heun", "DPM++ 2M SDE Heun"}, {"k_dpmpp_2s_a", "DPM++ 2S a"}, {"k_dpmpp_3m_sde", "DPM++ 3M SDE"},
+        {"k_euler_a", "Euler a"}, {"k_euler_ancestral", "Euler a"}, {"k_euler", "Euler"}, {"k_lms", "LMS"}, {"k_heun", "Heun"},
+        {"k_dpm_2", "DPM2"}, {"k_dpm_2_a", "DPM2 a"}, {"k_dpm_fast", "DPM fast"}, {"k_dpm_ad", "DPM adaptive"},
+        {"restart", "Restart"}, {"ddim", "DDIM"}, {"ddim_cfgpp", "DDIM CFG++"}, {"plms", "PLMS"}, {"unipc", "UniPC"},
+        {"k_lcm", "LCM"}};
+    for (const auto& [alias, name] : aliases)
+        if (!canonical_name({alias}, v).empty()) return name;
+    return "";
+}
+
 std::string canonical_name(const std::vector<std::string>& names, const std::string& v) {
     for (const auto& name : names) {
         if (name.size() != v.size()) continue;
@@ -211,8 +226,9 @@ void validate(const GenerateRequest& r) {
         bad("Hires refiner must be \"first pass\", \"second pass\" or \"both passes\", not \"" + r.hr_refiner_pass + "\".");
     for (const std::string* m : {&r.vae_encode_method, &r.vae_decode_method})
         if (*m != "Full" && *m != "TAESD") bad("The VAE type for encode and decode must be \"Full\" or \"TAESD\", not \"" + *m + "\".");
-    if (r.live_preview_method != "Approx cheap" && r.live_preview_method != "TAESD")
-        bad("The live preview method must be \"Approx cheap\" or \"TAESD\", not \"" + r.live_preview_method + "\".");
+    if (r.live_preview_method != "Full" && r.live_preview_method != "Approx NN" && r.live_preview_method != "Approx cheap" &&
+        r.live_preview_method != "TAESD")
+        bad("The live preview method must be \"Full\", \"Approx NN\", \"Approx cheap\" or \"TAESD\", not \"" + r.live_preview_method + "\".");
     if (r.enable_hr) validate_hires(r);
 }
 

@@ -69,7 +69,8 @@ struct GenerateRequest {
     // (madebyollin's tiny autoencoder, a file in the VAE-taesd folder: much faster, softer detail).
     // The encoder makes the init latents of img2img, inpainting and the hires pass's upscaled image.
     std::string vae_encode_method = "Full", vae_decode_method = "Full";
-    // A1111's "Live preview display": "Approx cheap" (a fixed linear map) or "TAESD"; not recorded.
+    // A1111's "Live preview display": "Full" (the VAE), "Approx NN" (its VAE-approx model.pt),
+    // "Approx cheap" (a fixed linear map) or "TAESD"; not recorded.
     std::string live_preview_method = "Approx cheap";
     std::string unipc_variant = "bh1", unipc_skip_type = "time_uniform";
     int unipc_order = 3;
@@ -149,6 +150,9 @@ const std::vector<std::string>& sampler_names();
 // The name of `names` that v spells without regard to case (A1111 matches sampler, schedule and
 // other names so), or "".
 std::string canonical_name(const std::vector<std::string>& names, const std::string& v);
+// A1111's samplers_map: the sampler a name or an old alias ("k_euler_a", "k_dpmpp_2m", "ddim")
+// spells without regard to case, or "".
+std::string sampler_from_map(const std::string& v);
 const std::vector<std::string>& schedule_names();
 
 // Numbers from texts (pasted parameters, X/Y values, options) as integers, saturated at the type's

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "checkpoint_match.h"
 #include "status.h"
 
 namespace sdgimp {
@@ -113,12 +114,13 @@ const std::vector<std::string>& xy_fields() {
 std::string xy_checkpoint(const XYAxis& axis, size_t index, const std::vector<std::string>& checkpoints) {
     if (axis.field != "Checkpoint name") return "";
     const std::string& v = axis.values.at(index);
-    std::string path = checkpoint_named(checkpoints, v);
+    std::string path;
+    for (const auto& c : checkpoints)
+        if (c == v) path = c;
+    // A1111's apply_checkpoint: get_closet_checkpoint_match.
+    if (path.empty()) path = closest_checkpoint(checkpoints, v);
     if (path.empty())
-        for (const auto& c : checkpoints)
-            if (c == v) path = c;
-    if (path.empty())
-        bad("The checkpoint \"" + v + "\" is not among the model folders' files; write its file name without .safetensors/.ckpt.");
+        bad("The checkpoint \"" + v + "\" is not among the model folders' files; write its file name (or a part of it, or its hash).");
     return path;
 }
 
@@ -182,7 +184,7 @@ XYAxis parse_xy_axis(const std::string& field_as_written, const std::string& tex
             if (v.empty() || *end != '\0' || !std::isfinite(d))
                 bad("The " + field + " values must be numbers separated by commas, not \"" + v + "\".");
         } else if (field == "Sampler") {
-            const std::string canonical = canonical_name(sampler_names(), v);
+            const std::string canonical = sampler_from_map(v);
             if (canonical.empty()) bad("Unknown sampler \"" + v + "\" in the X/Y values; use A1111's names, e.g. Euler a, DPM++ 2M.");
             v = canonical;
         } else if (field == "Schedule type") {
@@ -197,7 +199,7 @@ XYAxis parse_xy_axis(const std::string& field_as_written, const std::string& tex
             // Resolved to files by the caller, which knows the model folders (xy_checkpoint()).
             if (v.empty()) bad("A Checkpoint name value is empty; use the file names of your checkpoints.");
         } else if (field == "Hires sampler") {
-            const std::string canonical = canonical_name(sampler_names(), v);
+            const std::string canonical = sampler_from_map(v);
             if (canonical.empty()) bad("Unknown sampler \"" + v + "\" in the X/Y values; use A1111's names, e.g. Euler a, DPM++ 2M.");
             v = canonical;
         } else if (field == "SGM noise multiplier" || field == "Always discard next-to-last sigma" ||

@@ -45,8 +45,8 @@ void apply_xy_value(GenerateRequest* r, const XYAxis& axis, size_t index);
 // apply_xy_value, as A1111 merges styles when the cell runs (Prompt S/R never edits a style's text).
 void apply_xy_styles(GenerateRequest* r, const XYAxis& axis, size_t index);
 
-// For a "Checkpoint name" axis: the file of `checkpoints` its value at `index` names (file name
-// without extension, as A1111 writes "Model: ..."; or the path itself); "" for other axes. Throws
+// For a "Checkpoint name" axis: the file of `checkpoints` its value at `index` names (the path
+// itself, else as A1111's get_closet_checkpoint_match finds it: checkpoint_match.h); "" for other axes. Throws
 // sdgimp::Error naming a value no checkpoint has.
 std::string xy_checkpoint(const XYAxis& axis, size_t index, const std::vector<std::string>& checkpoints);
 

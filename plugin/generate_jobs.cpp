@@ -108,7 +108,8 @@ wire::Message prepare(GenMode mode, gint32 image, gint32 drawable, GenerateReque
     return m;
 }
 
-gint32 apply_runs(gint32 image, const std::string& group_name, const std::vector<std::pair<GenerateRequest, wire::Message>>& runs) {
+gint32 apply_runs(gint32 image, const std::string& group_name, const std::vector<std::pair<GenerateRequest, wire::Message>>& runs,
+                  const Target* region) {
     gimp_image_undo_group_start(image);
     const gint32 group = gimp_layer_group_new(image);
     gimp_item_set_name(group, group_name.c_str());
@@ -118,8 +119,16 @@ gint32 apply_runs(gint32 image, const std::string& group_name, const std::vector
         const auto& images = res.header["images"];
         for (size_t i = 0; i < images.size(); ++i) {
             const std::string info = images[i]["infotext"];
-            const gint32 layer = add_layer(image, group, position++, layer_name(r.prompt, images[i]["seed"].get<long long>()),
-                                           wire::image_from(images[i], res), 0, 0);
+            const std::string name = layer_name(r.prompt, images[i]["seed"].get<long long>());
+            gint32 layer = -1;
+            if (region) {
+                const Target& t = *region;
+                layer = add_layer(image, group, position++, name, with_alpha(crop_box(wire::image_from(images[i], res), 0, 0, t.rect.w, t.rect.h), t.src),
+                                  t.ox + t.rect.x, t.oy + t.rect.y);
+                if (t.masked) add_mask(layer, t.selection);
+            } else {
+                layer = add_layer(image, group, position++, name, wire::image_from(images[i], res), 0, 0);
+            }
             attach_parameters(layer, info);
             if (position == 1) set_image_comment(image, info);
         }

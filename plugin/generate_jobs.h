@@ -33,8 +33,11 @@ wire::Message prepare(GenMode mode, gint32 image, gint32 drawable, GenerateReque
 // Returns the top new layer (or the batch's layer group).
 gint32 apply(GenMode mode, const Target& t, const wire::Message& result, const GenerateRequest& r);
 
-// The images of several Text to Image runs (a script's list of requests and their results) in one
-// layer group named `group_name` above the active layer, one undo group; returns the group.
-gint32 apply_runs(gint32 image, const std::string& group_name, const std::vector<std::pair<GenerateRequest, wire::Message>>& runs);
+// The images of several runs (a script's list of requests and their results) in one layer group
+// named `group_name` above the active layer, one undo group; returns the group. Text to Image
+// images lie at the image's corner; Image to Image ones (`region`: the runs' common target) over
+// the region they redrew, with its alpha and, where something was selected, the selection as mask.
+gint32 apply_runs(gint32 image, const std::string& group_name, const std::vector<std::pair<GenerateRequest, wire::Message>>& runs,
+                  const Target* region = nullptr);
 
 }  // namespace sdgimp::plugin

@@ -38,11 +38,11 @@ std::vector<GimpParam> interactive_arguments(const std::string& proc, const Gimp
     } else if (proc == "plug-in-diffusion-prompts-from-file") {
         a.insert(a.end(), {str(""), str(last.negative_prompt), i32(last.steps), str(last.sampler), str(last.schedule),
                            f(last.cfg_scale), f(-1), i32(last.width), i32(last.height), i32(1), i32(1), str(""), str(""),
-                           i32(0), i32(0), str("start"), str("")});
+                           i32(0), i32(0), str("start"), str(""), str("txt2img"), f(last.denoising_strength)});
     } else if (proc == "plug-in-diffusion-prompt-matrix") {
         a.insert(a.end(), {str(last.prompt), str(last.negative_prompt), i32(last.steps), str(last.sampler), str(last.schedule),
                            f(last.cfg_scale), f(static_cast<double>(last.seed)), i32(last.width), i32(last.height), str("positive"),
-                           i32(0), i32(0), str("comma"), i32(0), str("")});
+                           i32(0), i32(0), str("comma"), i32(0), str(""), str("txt2img"), f(last.denoising_strength)});
     } else if (proc == "plug-in-diffusion-sd-upscale" || proc == "plug-in-diffusion-xy-plot") {
         a.insert(a.end(), {str(last.prompt), str(last.negative_prompt), i32(last.steps), str(last.sampler), str(last.schedule),
                            f(last.cfg_scale), f(static_cast<double>(last.seed))});

@@ -94,6 +94,9 @@ void register_procedures() {
              arg(GIMP_PDB_STRING, "y-type", "Field along Y"), arg(GIMP_PDB_STRING, "y-values", "Comma-separated values"), model},
             {arg(GIMP_PDB_IMAGE, "plot", "A new image holding one layer per cell")});
 
+    // A1111 runs these scripts from its txt2img or its img2img tab.
+    const GimpParamDef source = arg(GIMP_PDB_STRING, "source", "\"txt2img\": new images; \"img2img\": the active layer (or its selected part) redrawn");
+    const GimpParamDef strength = arg(GIMP_PDB_FLOAT, "denoising-strength", "img2img only: how much may change (0.1-0.4 keeps the picture)");
     install("plug-in-diffusion-prompt-matrix", "A grid of images over every subset of the prompt's |-separated parts (A1111's Prompt matrix)",
             "_Prompt Matrix...", "RGB*, GRAY*",
             {kRunMode, kImage, kDrawable, arg(GIMP_PDB_STRING, "prompt", "Prompt: the fixed part, then variable parts after '|' (\"a cat|in a hat|on a bike\")"),
@@ -103,10 +106,10 @@ void register_procedures() {
              arg(GIMP_PDB_INT32, "put-at-start", "1: the variable parts before the fixed one (A1111's Set at prompt start)"),
              arg(GIMP_PDB_INT32, "different-seeds", "1: seed, seed + 1, ... for the cells (A1111's Random seeds); 0: one seed"),
              arg(GIMP_PDB_STRING, "joining", "\"comma\" or \"space\" between the parts"),
-             arg(GIMP_PDB_INT32, "margin", "Pixels between the cells (A1111's Grid margins)"), model},
+             arg(GIMP_PDB_INT32, "margin", "Pixels between the cells (A1111's Grid margins)"), model, source, strength},
             {arg(GIMP_PDB_IMAGE, "matrix", "A new image holding one layer per combination")});
 
-    install("plug-in-diffusion-prompts-from-file", "One Text to Image run per line of a list of prompts (A1111's Prompts from file or textbox)",
+    install("plug-in-diffusion-prompts-from-file", "One Text to Image (or Image to Image) run per line of a list of prompts (A1111's Prompts from file or textbox)",
             "Prompts from _File...", "RGB*, GRAY*",
             {kRunMode, kImage, kDrawable, prompt, negative, steps, sampler, schedule, cfg, seed,
              arg(GIMP_PDB_INT32, "width", "Width"), arg(GIMP_PDB_INT32, "height", "Height"),
@@ -115,7 +118,7 @@ void register_procedures() {
              arg(GIMP_PDB_STRING, "file", "A text file of such lines instead (\"\" = use prompts)"),
              arg(GIMP_PDB_INT32, "iterate-seed", "1: seed + batch size x count from line to line (A1111's Iterate seed every line)"),
              arg(GIMP_PDB_INT32, "same-seed", "1: one random seed for all lines (A1111's Use same random seed for all lines)"),
-             arg(GIMP_PDB_STRING, "position", "\"start\" or \"end\": where a line's prompt goes in the prompt above"), model},
+             arg(GIMP_PDB_STRING, "position", "\"start\" or \"end\": where a line's prompt goes in the prompt above"), model, source, strength},
             {arg(GIMP_PDB_LAYER, "group", "The layer group holding every line's images")});
 
     install("plug-in-diffusion-sd-upscale", "Upscale, then re-detail tile by tile with img2img (A1111's SD upscale)",

@@ -1,8 +1,10 @@
-// Prompt Matrix (A1111's script): one txt2img per subset of the prompt's '|'-separated variable
-// parts, laid out as A1111's grid in a new image, each layer named after its prompt.
+// Prompt Matrix (A1111's script): one txt2img (or img2img of the active layer) per subset of the
+// prompt's '|'-separated variable parts, laid out as A1111's grid in a new image, each layer named
+// after its prompt.
 #include "engine_call.h"
 #include "grid_image.h"
 #include "procedures.h"
+#include "script_source.h"
 #include "settings.h"
 #include "status.h"
 #include "text/prompt_matrix.h"
@@ -11,7 +13,7 @@ namespace sdgimp::plugin {
 
 void run_prompt_matrix(const GimpParam* params, int n, Reply* reply) {
     try {
-        if (n != 18) throw Error(ErrorCode::kInvalidRequest, "plug-in-diffusion-prompt-matrix takes 18 arguments.");
+        if (n != 20) throw Error(ErrorCode::kInvalidRequest, "plug-in-diffusion-prompt-matrix takes 20 arguments.");
         auto str = [&](int k) { return std::string(params[k].data.d_string ? params[k].data.d_string : ""); };
         Settings s = load_settings();
         GenerateRequest base = generation_args(params, s.last);
@@ -29,6 +31,8 @@ void run_prompt_matrix(const GimpParam* params, int n, Reply* reply) {
         // A1111's fix_seed, then every image at that seed (or seed + i) and variation seed + i.
         if (base.seed < 0) base.seed = static_cast<int64_t>(g_random_int_range(0, G_MAXINT32));
         if (base.subseed < 0) base.subseed = static_cast<int64_t>(g_random_int_range(0, G_MAXINT32));
+        const ScriptSource src = script_source(params, 18);
+        if (src.img2img) base.denoising_strength = src.denoising_strength;
         validate(base);
         const std::string model = resolve_model(str(17), s);
         const size_t count = pm.prompts.size();
@@ -38,9 +42,8 @@ void run_prompt_matrix(const GimpParam* params, int n, Reply* reply) {
             (negative ? r.negative_prompt : r.prompt) = pm.prompts[i];
             r.seed = base.seed + (different_seeds ? static_cast<int64_t>(i) : 0);
             r.subseed = base.subseed + static_cast<int64_t>(i);
-            validate(r);
-            wire::Message req;
-            req.header = {{"op", "txt2img"}, {"request", wire::request_to_json(r)}, {"model", model_header(s, model)}};
+            Target t;
+            const wire::Message req = script_message(src, params[1].data.d_image, params[2].data.d_drawable, &r, model, s, &t);
             const Status st = call_engine(req, "Prompt Matrix " + std::to_string(i + 1) + "/" + std::to_string(count), &cells[i]);
             if (!st.ok) throw Error(st.code, st.message);
         }

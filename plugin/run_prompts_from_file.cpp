@@ -1,12 +1,15 @@
-// Prompts from File (A1111's "Prompts from file or textbox" script): one Text to Image run per line
-// of a list (a prompt, or "--prompt ... --steps 30 ..." options), the images in one layer group.
+// Prompts from File (A1111's "Prompts from file or textbox" script): one Text to Image (or Image to
+// Image) run per line of a list (a prompt, or "--prompt ... --steps 30 ..." options), the images in
+// one layer group.
 #include <fstream>
 #include <sstream>
 
+#include "checkpoint_match.h"
 #include "engine_call.h"
 #include "generate_jobs.h"
 #include "procedures.h"
 #include "prompts_from_file.h"
+#include "script_source.h"
 #include "settings.h"
 #include "status.h"
 
@@ -14,7 +17,7 @@ namespace sdgimp::plugin {
 
 void run_prompts_from_file(const GimpParam* params, int n, Reply* reply) {
     try {
-        if (n != 20) throw Error(ErrorCode::kInvalidRequest, "plug-in-diffusion-prompts-from-file takes 20 arguments.");
+        if (n != 22) throw Error(ErrorCode::kInvalidRequest, "plug-in-diffusion-prompts-from-file takes 22 arguments.");
         auto str = [&](int k) { return std::string(params[k].data.d_string ? params[k].data.d_string : ""); };
         const gint32 image = params[1].data.d_image, drawable = params[2].data.d_drawable;
         Settings s = load_settings();
@@ -34,8 +37,11 @@ void run_prompts_from_file(const GimpParam* params, int n, Reply* reply) {
         const bool iterate = params[16].data.d_int32 != 0, same = params[17].data.d_int32 != 0;
         const std::string position = str(18);
         const std::string model = resolve_model(str(19), s);
-        const std::vector<std::string> choices = model_choices(s);
-        const auto lines = prompt_lines(text, [&](const std::string& name) { return !checkpoint_named(choices, name).empty(); });
+        const ScriptSource src = script_source(params, 20);
+        // --sd_model as A1111's get_closet_checkpoint_match reads it.
+        std::vector<CheckpointNames> choices;
+        for (const auto& path : model_choices(s)) choices.push_back(checkpoint_names(path));
+        const auto lines = prompt_lines(text, [&](const std::string& name) { return !closest_checkpoint(choices, name).empty(); });
         if (lines.empty()) throw Error(ErrorCode::kInvalidRequest, "The prompt list is empty; give one prompt (or --options) per line.");
         // A1111 fixes a random seed once when it iterates or keeps it for all lines; else each line
         // draws its own.
@@ -49,21 +55,40 @@ void run_prompts_from_file(const GimpParam* params, int n, Reply* reply) {
             std::string checkpoint;
             GenerateRequest r = prompt_line_request(b, line, position, &checkpoint, nullptr);
             if (!line.why_whole.empty()) g_printerr("gimp-diffusion: the line \"%s\" runs as a prompt (%s)\n", line.text.c_str(), line.why_whole.c_str());
+            if (src.img2img) r.denoising_strength = src.denoising_strength;
             validate(r);
-            jobs.emplace_back(r, checkpoint.empty() ? model : checkpoint_named(choices, checkpoint));
+            jobs.emplace_back(r, checkpoint.empty() ? model : closest_checkpoint(choices, checkpoint));
             if (iterate) seed += static_cast<int64_t>(base.batch_size) * base.batch_count;
         }
         std::vector<std::pair<GenerateRequest, wire::Message>> runs;
-        for (size_t i = 0; i < jobs.size(); ++i) {
-            GenerateRequest r = jobs[i].first;
-            Target t;
-            const wire::Message req = prepare(GenMode::kTxt2Img, image, drawable, &r, jobs[i].second, s, &t);
+        Target region;
+        auto run = [&](GenerateRequest r, const std::string& checkpoint, const std::string& what) {
+            const wire::Message req = script_message(src, image, drawable, &r, checkpoint, s, &region);
             wire::Message res;
-            const Status st = call_engine(req, "Prompts from file " + std::to_string(i + 1) + "/" + std::to_string(jobs.size()), &res);
+            const Status st = call_engine(req, what, &res);
             if (!st.ok) throw Error(st.code, st.message);
             runs.emplace_back(r, std::move(res));
+        };
+        for (size_t i = 0; i < jobs.size(); ++i) {
+            const std::string what = "Prompts from file " + std::to_string(i + 1) + "/" + std::to_string(jobs.size());
+            GenerateRequest r = jobs[i].first;
+            if (!src.img2img) {
+                run(r, jobs[i].second, what);
+                continue;
+            }
+            // The engine's Image to Image makes one batch: a line's batch count runs one batch after
+            // another, seeds and variation seeds going on by the batch size (A1111's all_seeds).
+            if (r.seed < 0) r.seed = static_cast<int64_t>(g_random_int_range(0, G_MAXINT32));
+            if (r.subseed < 0) r.subseed = static_cast<int64_t>(g_random_int_range(0, G_MAXINT32));
+            for (int k = 0; k < r.batch_count; ++k) {
+                GenerateRequest one = r;
+                one.batch_count = 1;
+                one.seed = r.seed + static_cast<int64_t>(k) * r.batch_size;
+                one.subseed = r.subseed + static_cast<int64_t>(k) * r.batch_size;
+                run(one, jobs[i].second, what);
+            }
         }
-        const gint32 group = apply_runs(image, "Prompts from file ×" + std::to_string(lines.size()), runs);
+        const gint32 group = apply_runs(image, "Prompts from file ×" + std::to_string(lines.size()), runs, src.img2img ? &region : nullptr);
         s.model = model;
         save_settings(s);
         reply->values[1].type = GIMP_PDB_LAYER;

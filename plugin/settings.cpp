@@ -37,6 +37,9 @@ nlohmann::json model_header(const Settings& s, const std::string& model_path, co
     nlohmann::json taesd = nlohmann::json::array();
     for (const auto& dir : model_folders()) taesd.push_back(dir + "/VAE-taesd");
     m["taesd_dirs"] = taesd;
+    nlohmann::json approx = nlohmann::json::array();
+    for (const auto& dir : model_folders()) approx.push_back(dir + "/VAE-approx");
+    m["vae_approx_dirs"] = approx;
     return m;
 }
 

@@ -19,6 +19,7 @@
 #include "../models/lora.h"
 #include "../models/module_slots.h"
 #include "../models/taesd.h"
+#include "../models/vae_approx.h"
 #include "../pipeline/conditioning.h"
 #include "../text/extra_networks.h"
 #include "../pipeline/generate.h"
@@ -97,6 +98,11 @@ struct Engine::Impl {
         torch::nn::Sequential net{nullptr};
     };
     Taesd taesd[2];
+    std::vector<std::string> vae_approx_dirs;     // the last load request's, searched first
+    struct VaeApproxFile {
+        std::string path, stamp;
+        models::VaeApprox net{nullptr};
+    } vae_approx;
     pipeline::TextualInversions embeddings;       // textual-inversion embeddings of the model's width
     std::string ti_hashes;                        // "TI hashes" of the run's prompts
     // The last Hires checkpoint and the last refiner (weights map the file, so keeping them costs
@@ -235,6 +241,7 @@ Status Engine::load_model(const ModelRequest& req, LoadedModel* out) {
         impl_->upscaler_dirs = req.upscaler_dirs;
         impl_->hypernetwork_dirs = req.hypernetwork_dirs;
         impl_->taesd_dirs = req.taesd_dirs;
+        impl_->vae_approx_dirs = req.vae_approx_dirs;
         if (out) *out = impl_->info;
     });
 }
@@ -490,7 +497,7 @@ std::pair<std::shared_ptr<const models::HypernetworkSet>, std::string> Engine::h
     return {set, key};
 }
 
-void Engine::use_taesd(const GenerateRequest& r, pipeline::RunHooks* hooks) {
+void Engine::use_vae_methods(const GenerateRequest& r, pipeline::RunHooks* hooks) {
     // The TAESD preview only where a preview is shown (a script's run with the setting saved needs no file).
     const bool preview = r.live_preview_method == "TAESD" && hooks->preview;
     const bool want[2] = {r.vae_decode_method == "TAESD" || preview, r.vae_encode_method == "TAESD"};
@@ -523,6 +530,31 @@ void Engine::use_taesd(const GenerateRequest& r, pipeline::RunHooks* hooks) {
         hooks->preview_decode = [dec = hooks->taesd_decoder](const torch::Tensor& latent) {
             return (models::taesd_decode(dec, latent.unsqueeze(0))[0] * 0.5 + 0.5).clamp(0, 1);
         };
+    }
+    if (!hooks->preview) return;
+    if (r.live_preview_method == "Full") {
+        // A1111 previews through the VAE itself here, whatever the decode method.
+        hooks->preview_decode = [model = impl_->model](const torch::Tensor& latent) {
+            return (model->vae_decode(latent.unsqueeze(0))[0] * 0.5 + 0.5).clamp(0, 1);
+        };
+    } else if (r.live_preview_method == "Approx NN") {
+        std::string path;
+        for (const auto& dir : io::search_dirs(impl_->vae_approx_dirs, impl_->info.path, "VAE-approx", {"/", "/../"}, "GIMP_DIFFUSION_VAE_APPROX_DIR"))
+            if (path.empty() && !io::file_stamp(dir + "/model.pt").empty()) path = dir + "/model.pt";
+        if (path.empty())
+            throw Error(ErrorCode::kModelNotFound, "The Approx NN live preview needs A1111's models/VAE-approx/model.pt in a VAE-approx folder beside the checkpoint's folder or in ~/.local/share/gimp-diffusion/models/VAE-approx; put it there or set the live preview to Approx cheap.");
+        auto& cached = impl_->vae_approx;
+        const std::string stamp = io::file_stamp(path);
+        if (!cached.net || cached.path != path || cached.stamp != stamp) {
+            cached = {};
+            auto net = models::load_vae_approx(path);
+            net->to(impl_->model->device);
+            cached = {path, stamp, net};
+        } else if (cached.net->conv1->weight.device() != impl_->model->device) {
+            cached.net->to(impl_->model->device);
+            models::clear_conv_weight_forms(*cached.net);
+        }
+        hooks->preview_decode = [net = cached.net](const torch::Tensor& latent) { return models::vae_approx_preview(net, latent); };
     }
 }
 
@@ -680,7 +712,7 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
         if (hires_model) use_companion_loras(false, r.hr_prompt.empty() ? r.prompt : r.hr_prompt);
         use_embeddings(r);
         pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);
-        use_taesd(r, &hooks);
+        use_vae_methods(r, &hooks);
         hooks.hires_model = hires_model;
         use_refiner(r, hires_model, &hooks);
         if (r.enable_hr) {
@@ -725,7 +757,7 @@ Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunC
         auto px = torch::from_blob(const_cast<uint8_t*>(init.pixels.data()), {init.height, init.width, init.channels}, torch::kUInt8);
         auto x = px.slice(2, 0, 3).permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0 * 2 - 1;
         pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);
-        use_taesd(r, &hooks);
+        use_vae_methods(r, &hooks);
         use_refiner(r, nullptr, &hooks);
         const auto batch = pipeline::generate_img2img(*impl_->model, *impl_->tok, r, x, hooks);
         forget_unused_refiner();
@@ -789,7 +821,7 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
         // What every tile's run shares: the refiner, TAESD, and the facts the texts note.
         pipeline::RunHooks run_hooks = hooks_for({}, &impl_->cond_cache, &impl_->embeddings);
         run_hooks.cancelled = cb.cancelled;
-        use_taesd(r, &run_hooks);
+        use_vae_methods(r, &run_hooks);
         use_refiner(r, nullptr, &run_hooks);
         Image up = imaging::to_rgb(image);
         if (upscaler != "None") {
@@ -857,7 +889,7 @@ Status Engine::inpaint(const GenerateRequest& req, const Image& image, const Ima
         use_loras(r.prompt);
         use_embeddings(r);
         pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);
-        use_taesd(r, &hooks);
+        use_vae_methods(r, &hooks);
         use_refiner(r, nullptr, &hooks);
         const auto res = pipeline::generate_inpaint(*impl_->model, *impl_->tok, r, imaging::to_rgb(image), mask, hooks);
         forget_unused_refiner();

@@ -67,6 +67,10 @@ struct ModelRequest {
     // folder's VAE-taesd/ and ../VAE-taesd/ (A1111's models/VAE-taesd), $GIMP_DIFFUSION_TAESD_DIR
     // and ~/.local/share/gimp-diffusion/models/VAE-taesd.
     std::vector<std::string> taesd_dirs;
+    // Where the "Approx NN" live preview finds A1111's model.pt, before the checkpoint's folder's
+    // VAE-approx/ and ../VAE-approx/ (A1111's models/VAE-approx), $GIMP_DIFFUSION_VAE_APPROX_DIR and
+    // ~/.local/share/gimp-diffusion/models/VAE-approx.
+    std::vector<std::string> vae_approx_dirs;
 };
 
 struct LoadedModel {
@@ -149,9 +153,10 @@ private:
     std::pair<std::shared_ptr<const models::HypernetworkSet>, std::string> hypernetworks_of(const std::string& prompt);
     // Them in `model`'s attention layers from now on (A1111 applies them to whichever model samples).
     void use_hypernetworks(pipeline::SDModel& model, const std::string& prompt);
-    // The TAESD halves and live preview a request asks for, put into the run's hooks (files read
-    // once and kept); throws sdgimp::Error naming the missing file and where it goes.
-    void use_taesd(const GenerateRequest& r, pipeline::RunHooks* hooks);
+    // The TAESD halves and the live preview (Full, Approx NN, Approx cheap, TAESD) a request asks
+    // for, put into the run's hooks (files read once and kept); throws sdgimp::Error naming the
+    // missing file and where it goes.
+    void use_vae_methods(const GenerateRequest& r, pipeline::RunHooks* hooks);
     // The same on the Hires checkpoint's (or the refiner's) weights (its own record of what it carries).
     void use_companion_loras(bool refiner, const std::string& prompt);
     // Textual-inversion embeddings (re)read from their folders, and the run's "TI hashes".

@@ -55,14 +55,26 @@ std::string hash_cache_path() {
     return dir + "/hashes.json";
 }
 
+namespace {
+
+std::string entry_sha256(const nlohmann::json& j, const std::string& key, const std::string& now) {
+    if (now.empty() || !j.contains(key) || !j[key].is_object()) return "";
+    const auto& e = j[key];
+    if (e.value("stamp", "") == now && e.contains("sha256") && e["sha256"].is_string() && is_hex64(e["sha256"]))
+        return e["sha256"].get<std::string>();
+    return "";
+}
+
+}  // namespace
+
+std::string remembered_sha256(const std::string& path) {
+    return entry_sha256(read_cache(hash_cache_path()), absolute(path), file_stamp(path));
+}
+
 std::string cached_sha256(const MappedFile& file) {
     const std::string key = absolute(file.path()), now = file_stamp(file.path()), cache = hash_cache_path();
     nlohmann::json j = read_cache(cache);
-    if (!now.empty() && j.contains(key) && j[key].is_object()) {
-        const auto& e = j[key];
-        if (e.value("stamp", "") == now && e.contains("sha256") && e["sha256"].is_string() && is_hex64(e["sha256"]))
-            return e["sha256"].get<std::string>();
-    }
+    if (std::string known = entry_sha256(j, key, now); !known.empty()) return known;
     const std::string sha = sha256_hex(file.data(), file.size());
     if (now.empty()) return sha;
     j[key] = {{"stamp", now}, {"sha256", sha}};

@@ -19,4 +19,7 @@ std::string hash_cache_path();
 // failing to write it only costs the next load another hash.
 std::string cached_sha256(const MappedFile& file);
 
+// The file's SHA-256 when the cache holds a current entry for it, else "" (nothing is computed).
+std::string remembered_sha256(const std::string& path);
+
 }  // namespace sdgimp::io

@@ -158,6 +158,11 @@ torch::Tensor decode_checked(const std::function<torch::Tensor()>& decode, const
 torch::Tensor SDModel::decode_first_stage(const torch::Tensor& latent) const {
     torch::NoGradGuard ng;
     if (taesd_decoder) return models::taesd_decode(taesd_decoder, latent);
+    return vae_decode(latent);
+}
+
+torch::Tensor SDModel::vae_decode(const torch::Tensor& latent) const {
+    torch::NoGradGuard ng;
     auto decode_all = [this, &latent]() {
         // At the decoder's own precision: the model's, or float32 once it overflowed.
         const torch::Tensor z = ((1.0 / cfg.scale_factor) * latent).to(net->vae->post_quant_conv->weight.scalar_type());

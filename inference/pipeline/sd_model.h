@@ -56,6 +56,8 @@ struct SDModel {
     // decode_first_stage: latent / scale_factor through the VAE decoder (output in ~[-1, 1]), or the
     // latent through TAESD's decoder while a run sets one (A1111's decode_first_stage).
     torch::Tensor decode_first_stage(const torch::Tensor& latent) const;
+    // The VAE's decode alone, whatever the run's decode method (A1111's "Full" live preview).
+    torch::Tensor vae_decode(const torch::Tensor& latent) const;
     // A1111's images_tensor_to_samples: the init latent of an image in [-1, 1], scaled: the VAE
     // posterior sampled with eps(mean), or TAESD's encoder's latent while a run sets one.
     torch::Tensor encode_init_latent(const torch::Tensor& image, const std::function<torch::Tensor(const torch::Tensor& mean)>& eps) const;

@@ -40,6 +40,7 @@ ModelRequest model_request(const Options& o) {
     if (o.has("embeddings-dir")) m.embedding_dirs.push_back(o.get("embeddings-dir"));
     if (o.has("hypernetwork-dir")) m.hypernetwork_dirs.push_back(o.get("hypernetwork-dir"));
     if (o.has("taesd-dir")) m.taesd_dirs.push_back(o.get("taesd-dir"));
+    if (o.has("vae-approx-dir")) m.vae_approx_dirs.push_back(o.get("vae-approx-dir"));
     return m;
 }
 
@@ -107,7 +108,7 @@ void apply_cli_styles(const Options& o, const std::string& model, GenerateReques
 
 int generate(const std::vector<std::string>& args, bool img2img, bool inpaint = false) {
     const Options o = parse_options(args, {"quiet"});
-    check_known(o, {"model", "vae", "lora-dir", "hypernetwork-dir", "taesd-dir", "embeddings-dir", "upscaler-dir", "vocab", "prediction", "precision", "device", "output", "quiet", "init-image", "mask", "save-latents", "styles", "styles-file"});
+    check_known(o, {"model", "vae", "lora-dir", "hypernetwork-dir", "taesd-dir", "vae-approx-dir", "embeddings-dir", "upscaler-dir", "vocab", "prediction", "precision", "device", "output", "quiet", "init-image", "mask", "save-latents", "styles", "styles-file"});
     if (!o.positional.empty()) throw Error(ErrorCode::kInvalidRequest, "Unexpected argument '" + o.positional[0] + "'; options start with --.");
     GenerateRequest r = request_from_options(o);
     apply_cli_styles(o, model_path(o), &r);
@@ -206,7 +207,7 @@ int cmd_remove(const std::vector<std::string>& args) {
 
 int cmd_sd_upscale(const std::vector<std::string>& args) {
     const Options o = parse_options(args, {"quiet"});
-    check_known(o, {"model", "vae", "lora-dir", "hypernetwork-dir", "taesd-dir", "embeddings-dir", "upscaler-dir", "vocab", "prediction", "precision", "device", "output", "quiet", "init-image", "upscaler", "scale", "overlap"});
+    check_known(o, {"model", "vae", "lora-dir", "hypernetwork-dir", "taesd-dir", "vae-approx-dir", "embeddings-dir", "upscaler-dir", "vocab", "prediction", "precision", "device", "output", "quiet", "init-image", "upscaler", "scale", "overlap"});
     if (!o.positional.empty()) throw Error(ErrorCode::kInvalidRequest, "Unexpected argument '" + o.positional[0] + "'; options start with --.");
     if (!o.has("init-image")) throw Error(ErrorCode::kInvalidRequest, "sd-upscale needs --init-image FILE.png.");
     GenerateRequest r = request_from_options(o);

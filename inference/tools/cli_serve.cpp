@@ -42,6 +42,9 @@ ModelRequest model_from(const nlohmann::json& h) {
     if (j.contains("taesd_dirs") && j["taesd_dirs"].is_array())
         for (const auto& d : j["taesd_dirs"])
             if (d.is_string()) m.taesd_dirs.push_back(d.get<std::string>());
+    if (j.contains("vae_approx_dirs") && j["vae_approx_dirs"].is_array())
+        for (const auto& d : j["vae_approx_dirs"])
+            if (d.is_string()) m.vae_approx_dirs.push_back(d.get<std::string>());
     if (j.contains("embedding_dirs") && j["embedding_dirs"].is_array())
         for (const auto& d : j["embedding_dirs"])
             if (d.is_string()) m.embedding_dirs.push_back(d.get<std::string>());

@@ -565,10 +565,11 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
         {"plug-in-diffusion-xy-plot", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed", "width",
                                        "height", "x_type", "x_values", "y_type", "y_values", "model"}},
         {"plug-in-diffusion-prompt-matrix", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed", "width",
-                                             "height", "prompt_type", "put_at_start", "different_seeds", "joining", "margin", "model"}},
+                                             "height", "prompt_type", "put_at_start", "different_seeds", "joining", "margin", "source",
+                                             "denoising_strength", "model"}},
         {"plug-in-diffusion-prompts-from-file", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed",
                                                  "width", "height", "batch_size", "batch_count", "prompts", "file", "iterate_seed",
-                                                 "same_seed", "position", "model"}},
+                                                 "same_seed", "position", "source", "denoising_strength", "model"}},
         {"plug-in-diffusion-load-model", {"model", "prediction", "vae"}},
     };
     for (const auto& [proc, keys] : expected) {
@@ -599,6 +600,8 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             if (f.key == "iterate_seed" || f.key == "same_seed") f.value = "0";
             if (f.key == "batch_size" || f.key == "batch_count") f.value = "1";
             if (f.key == "position") f.value = "start";
+            if (f.key == "source") f.value = "txt2img";
+            if (f.key == "denoising_strength") f.value = "0.75";
         }
         dialogs::FormDialog d(form->config);
         gtk_widget_show_all(d.window());
@@ -641,6 +644,15 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             d.set_value("file", "");
             gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget("iterate_seed")), TRUE);
             EXPECT_EQ(d.values()["iterate_seed"], "1");
+            // Run from A1111's img2img tab: the source and its strength go back to the procedure.
+            EXPECT_EQ(d.values()["source"], "txt2img");
+            gtk_combo_box_set_active_id(GTK_COMBO_BOX(d.widget("source")), "img2img");
+            gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("denoising_strength")), 0.3);
+            EXPECT_EQ(d.values()["source"], "img2img");
+            EXPECT_EQ(d.values()["denoising_strength"], "0.30");
+            const auto pff = dialogs::tool_form(proc, ctx);
+            EXPECT_EQ(pff->indices[pff->indices.size() - 3], 20);  // the PDB's source and strength follow the model
+            EXPECT_EQ(pff->indices[pff->indices.size() - 2], 21);
             EXPECT_TRUE(d.accept()) << d.error_text();
         } else if (proc == "plug-in-diffusion-prompt-matrix") {
             d.set_value("prompt", "a steam engine");

@@ -155,7 +155,7 @@ scm=$(cat <<SCM
     (gimp-image-delete plot))
   ; A1111's Prompt matrix: every subset of the '|' parts, on A1111's grid (2 x 2 here) with margins.
   (let* ((m (car (plug-in-diffusion-prompt-matrix RUN-NONINTERACTIVE img base "a cat|in a hat|on a bike" "" 2 "Euler a" "Automatic" 7.0 42
-                    64 64 "positive" 0 1 "comma" 4 "")))
+                    64 64 "positive" 0 1 "comma" 4 "" "txt2img" 0.75)))
          (cells (layers m)))
     (check (= (length cells) 4) "4 matrix cells")
     (check (= (car (gimp-image-width m)) 132) "matrix width = 2 cells and a margin")
@@ -168,7 +168,7 @@ scm=$(cat <<SCM
     (gimp-image-delete m))
   ; the negative prompt's parts joined by a space, at its start, one seed for all.
   (let* ((m (car (plug-in-diffusion-prompt-matrix RUN-NONINTERACTIVE img base "a cat" "blurry|dark" 2 "Euler a" "Automatic" 7.0 42
-                    64 64 "negative" 1 0 "space" 0 "")))
+                    64 64 "negative" 1 0 "space" 0 "" "txt2img" 0.75)))
          (cells (layers m)))
     (check (= (length cells) 2) "2 negative matrix cells")
     (check (= (car (gimp-image-height m)) 64) "one row")
@@ -179,7 +179,7 @@ scm=$(cat <<SCM
   ; A1111's Prompts from file: one run per line (a prompt, or --options), the images in one group;
   ; Iterate seed every line: the next line starts batch size x count further.
   (let* ((grp (car (plug-in-diffusion-prompts-from-file RUN-NONINTERACTIVE img base "masterpiece" "" 2 "Euler a" "Automatic" 7.0 7
-                      64 64 1 1 "a red house\n\n--prompt \"a blue car\" --steps 3 --width 128 --n_iter 2\n" "" 1 0 "start" "")))
+                      64 64 1 1 "a red house\n\n--prompt \"a blue car\" --steps 3 --width 128 --n_iter 2\n" "" 1 0 "start" "" "txt2img" 0.75)))
          (kids (children grp)))
     (check (string=? (car (gimp-item-get-name grp)) "Prompts from file ×2") "prompts group named")
     (check (= (length kids) 3) "3 images from 2 lines")
@@ -190,6 +190,28 @@ scm=$(cat <<SCM
     (check (contains (parasite (caddr kids)) "Seed: 9,") "second line's second batch")
     (check (= (car (gimp-drawable-width (cadr kids))) 128) "second line's width")
     (check (starts-with (parasite (cadr kids)) "a blue car masterpiece\n") "second line's prompt at the start"))
+  ; The same scripts from A1111's img2img tab: the active layer's selected part redrawn per line,
+  ; each image over that part with the selection as its mask; a batch count runs batch after batch.
+  (gimp-image-select-rectangle img CHANNEL-OP-REPLACE 16 16 64 48)
+  (let* ((grp (car (plug-in-diffusion-prompts-from-file RUN-NONINTERACTIVE img base "" "" 4 "Euler a" "Automatic" 7.0 11
+                      64 64 1 1 "pebbles\n--prompt moss --n_iter 2\n" "" 0 0 "start" "" "img2img" 0.3)))
+         (kids (children grp)))
+    (check (= (length kids) 3) "img2img: 3 images from 2 lines")
+    (check (= (car (gimp-drawable-width (car kids))) 64) "img2img image as wide as the selection")
+    (check (= (car (gimp-drawable-height (car kids))) 48) "img2img image as high as the selection")
+    (check (= (car (gimp-drawable-offsets (car kids))) 16) "img2img image over the selection")
+    (check (not (= (car (gimp-layer-get-mask (car kids))) -1)) "img2img image masked by the selection")
+    (check (starts-with (parasite (car kids)) "pebbles\nSteps: 4") "img2img first line")
+    (check (contains (parasite (car kids)) "Denoising strength: 0.3") "img2img strength recorded")
+    (check (contains (parasite (caddr kids)) "Seed: 12,") "img2img second batch's seed"))
+  (let* ((m (car (plug-in-diffusion-prompt-matrix RUN-NONINTERACTIVE img base "pebbles|moss" "" 4 "Euler a" "Automatic" 7.0 42
+                    64 64 "positive" 0 0 "comma" 0 "" "img2img" 0.3)))
+         (cells (layers m)))
+    (check (= (length cells) 2) "img2img matrix cells")
+    (check (starts-with (parasite (car cells)) "pebbles, moss\nSteps: 4") "img2img matrix prompt")
+    (check (contains (parasite (car cells)) "Denoising strength: 0.3") "img2img matrix strength recorded")
+    (gimp-image-delete m))
+  (gimp-selection-none img)
 
   ; 7. SD upscale x2 (Lanczos first, then img2img over 64 px tiles with 16 px overlap) into a new image.
   (let* ((r (plug-in-diffusion-sd-upscale RUN-NONINTERACTIVE img base "detailed" "" 2 "Euler a" "Automatic" 7.0 5 0.3
@@ -256,9 +278,11 @@ bad=$(cat <<SCM
   (catch (gimp-message "BAD6: rejected")
     (plug-in-diffusion-remove-object RUN-NONINTERACTIVE img l "PatchMatch"))
   (catch (gimp-message "BAD12: rejected")
-    (plug-in-diffusion-prompts-from-file RUN-NONINTERACTIVE img l "" "" 2 "Euler a" "Automatic" 7.0 1 64 64 1 1 "a\n--restore_faces true --prompt b" "" 0 0 "start" "$model"))
+    (plug-in-diffusion-prompts-from-file RUN-NONINTERACTIVE img l "" "" 2 "Euler a" "Automatic" 7.0 1 64 64 1 1 "a\n--restore_faces true --prompt b" "" 0 0 "start" "$model" "txt2img" 0.75))
+  (catch (gimp-message "BAD13: rejected")
+    (plug-in-diffusion-prompts-from-file RUN-NONINTERACTIVE img l "" "" 2 "Euler a" "Automatic" 7.0 1 64 64 1 1 "a" "" 0 0 "start" "$model" "img3img" 0.75))
   (catch (gimp-message "BAD11: rejected")
-    (plug-in-diffusion-prompt-matrix RUN-NONINTERACTIVE img l "a|b" "" 2 "Euler a" "Automatic" 7.0 1 64 64 "positive" 0 0 "tab" 0 "$model"))
+    (plug-in-diffusion-prompt-matrix RUN-NONINTERACTIVE img l "a|b" "" 2 "Euler a" "Automatic" 7.0 1 64 64 "positive" 0 0 "tab" 0 "$model" "txt2img" 0.75))
   (check (= (length (layers img)) 1) "image unchanged after the bad calls")
   ; A VAE file that is not there is refused; "None" (the checkpoint's own VAE) keeps the loaded model.
   (catch (gimp-message "BAD8: rejected")
@@ -323,6 +347,10 @@ ckpt=$(cat <<SCM
     (check (contains (parasite (car cells)) "VAE: own-vae.ckpt") "cell decoded by own-vae")
     (check (not (contains (parasite (cadr cells)) "VAE: ")) "cell decoded by the checkpoint's own VAE")
     (gimp-image-delete plot))
+  ; --sd_model as A1111's closest match finds it: here a part of one file's name.
+  (let* ((grp (car (plug-in-diffusion-prompts-from-file RUN-NONINTERACTIVE img l "" "" 2 "Euler a" "Automatic" 7.0 5
+                      64 64 1 1 "--prompt a red house --sd_model ll-b" "" 0 0 "start" "" "txt2img" 0.75))))
+    (check (contains (parasite (car (vector->list (cadr (gimp-item-get-children grp))))) "Model: cell-b") "--sd_model by a part of its name"))
   (catch (gimp-message "BAD10: rejected")
     (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 5 64 64 "VAE" "elsewhere" "Nothing" "" ""))
   (gimp-image-delete img)
@@ -339,7 +367,7 @@ grep -q 'CHECK FAILED' "$out/gimp.log" && fail "an assertion failed"
 grep -q 'WORKFLOW: PASS' "$out/gimp.log" || fail "the workflow did not finish"
 grep -q 'BADINPUT: PASS' "$out/gimp.log" || fail "the bad-input script did not finish"
 grep -q 'CKPTPLOT: PASS' "$out/gimp.log" || fail "the checkpoint plot did not finish"
-for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'Face restoration is not available here; remove --restore_faces true'; do
+for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'Face restoration is not available here; remove --restore_faces true' 'A script runs from "txt2img" (new images) or "img2img" (the active layer), not "img3img".'; do
   grep -q "$m" "$out/gimp.log" || fail "missing error message: $m"
 done
 # The model was read once for all the generate calls of the session (up to the checkpoint plot).

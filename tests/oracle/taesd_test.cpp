@@ -288,8 +288,9 @@ TEST(TaesdInfotext, NotedWhereA1111NotesThemAndPastedBack) {
     bad.vae_decode_method = "Approx NN";
     EXPECT_EQ(error_of([&] { validate(bad); }), "The VAE type for encode and decode must be \"Full\" or \"TAESD\", not \"Approx NN\".");
     bad = small_request();
-    bad.live_preview_method = "Full";
-    EXPECT_EQ(error_of([&] { validate(bad); }), "The live preview method must be \"Approx cheap\" or \"TAESD\", not \"Full\".");
+    bad.live_preview_method = "Approx fast";
+    EXPECT_EQ(error_of([&] { validate(bad); }),
+              "The live preview method must be \"Full\", \"Approx NN\", \"Approx cheap\" or \"TAESD\", not \"Approx fast\".");
 }
 
 TEST(TaesdPipeline, Img2imgStartsFromTheEncodersLatent) {

@@ -106,4 +106,8 @@ TEST(PromptsFromFile, EachLineSetsItsRequest) {
               "Face restoration is not available here; remove --restore_faces true from the line \"--restore_faces true --prompt b\".");
     EXPECT_EQ(error_of([&] { prompt_line_request(base, lines[1], "middle", nullptr, nullptr); }),
               "Prompts from a list go at the \"start\" or the \"end\" of the prompt, not \"middle\".");
+    // samplers_map's old aliases.
+    const auto aliased = prompt_lines("--sampler_name k_euler_a --prompt c\n--sampler_name K_DPMPP_2M_SDE --prompt d\n", nullptr);
+    EXPECT_EQ(prompt_line_request(base, aliased[0], "end", nullptr, nullptr).sampler, "Euler a");
+    EXPECT_EQ(prompt_line_request(base, aliased[1], "end", nullptr, nullptr).sampler, "DPM++ 2M SDE");
 }

@@ -47,6 +47,25 @@ TEST(XYPlot, SamplersByA1111NameWithoutCase) {
     apply_xy_value(&r, s, 2);
     EXPECT_EQ(r.sampler, "DPM++ SDE");
     EXPECT_EQ(error_of("Sampler", "Euler a, Nope"), "Unknown sampler \"Nope\" in the X/Y values; use A1111's names, e.g. Euler a, DPM++ 2M.");
+    // A1111's samplers_map aliases, also for the hires sampler.
+    EXPECT_EQ(parse_xy_axis("Sampler", "k_euler_a, K_DPMPP_2M, k_euler_ancestral, ddim_cfgpp, k_lcm", {}).values,
+              (std::vector<std::string>{"Euler a", "DPM++ 2M", "Euler a", "DDIM CFG++", "LCM"}));
+    EXPECT_EQ(parse_xy_axis("Hires sampler", "k_dpm_ad, restart", {}).values, (std::vector<std::string>{"DPM adaptive", "Restart"}));
+}
+
+TEST(SamplersMap, EveryNameAndAlias) {
+    for (const auto& name : sampler_names()) EXPECT_EQ(sampler_from_map(name), name);
+    const std::pair<const char*, const char*> aliases[] = {
+        {"k_dpmpp_2m", "DPM++ 2M"}, {"k_dpmpp_sde", "DPM++ SDE"}, {"k_dpmpp_2m_sde", "DPM++ 2M SDE"},
+        {"k_dpmpp_2m_sde_heun", "DPM++ 2M SDE Heun"}, {"k_dpmpp_2s_a", "DPM++ 2S a"}, {"k_dpmpp_3m_sde", "DPM++ 3M SDE"},
+        {"k_euler_a", "Euler a"}, {"k_euler_ancestral", "Euler a"}, {"k_euler", "Euler"}, {"k_lms", "LMS"}, {"k_heun", "Heun"},
+        {"k_dpm_2", "DPM2"}, {"k_dpm_2_a", "DPM2 a"}, {"k_dpm_fast", "DPM fast"}, {"k_dpm_ad", "DPM adaptive"},
+        {"restart", "Restart"}, {"ddim", "DDIM"}, {"ddim_cfgpp", "DDIM CFG++"}, {"plms", "PLMS"}, {"unipc", "UniPC"}, {"k_lcm", "LCM"}};
+    for (const auto& [alias, name] : aliases) EXPECT_EQ(sampler_from_map(alias), name) << alias;
+    EXPECT_EQ(sampler_from_map("Euler A"), "Euler a");
+    EXPECT_EQ(sampler_from_map("k_euler_"), "");
+    EXPECT_EQ(sampler_from_map("DPM++ 2M Karras"), "");  // A1111's old combined names are not in the map
+    EXPECT_EQ(sampler_from_map(""), "");
 }
 
 TEST(XYPlot, PromptSearchReplaceSwapsItsFirstValueInBothPrompts) {
@@ -118,7 +137,7 @@ TEST(XYPlot, CheckpointNamesResolveToFiles) {
         ADD_FAILURE() << "an unknown checkpoint was accepted";
     } catch (const Error& e) {
         EXPECT_EQ(std::string(e.what()),
-                  "The checkpoint \"missing\" is not among the model folders' files; write its file name without .safetensors/.ckpt.");
+                  "The checkpoint \"missing\" is not among the model folders' files; write its file name (or a part of it, or its hash).");
     }
 }
 
