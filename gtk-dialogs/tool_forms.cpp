@@ -153,6 +153,7 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
         fields.push_back({13, field("x_values", "X values", Kind::kEntry)});
         fields.push_back({14, combo_field("y_type", "Y type", kinds)});
         fields.push_back({15, field("y_values", "Y values", Kind::kEntry)});
+        add_source_fields(&fields, 17);
         fields.push_back({16, model_field(ctx)});
         cfg.describe = [](const FormValues& v) { return describe_checkpoint(v.at("model")); };
         cfg.validate = [](const FormValues& v) -> std::string {

@@ -49,7 +49,8 @@ std::vector<GimpParam> interactive_arguments(const std::string& proc, const Gimp
         if (proc == "plug-in-diffusion-sd-upscale")
             a.insert(a.end(), {f(0.3), str("ESRGAN thick"), f(2.0), i32(512), i32(64), str("")});
         else
-            a.insert(a.end(), {i32(last.width), i32(last.height), str("CFG Scale"), str("5, 7, 9"), str("Steps"), str("20, 30"), str("")});
+            a.insert(a.end(), {i32(last.width), i32(last.height), str("CFG Scale"), str("5, 7, 9"), str("Steps"), str("20, 30"), str(""),
+                               str("txt2img"), f(last.denoising_strength)});
     } else {
         return std::vector<GimpParam>(params, params + n);
     }

@@ -85,18 +85,19 @@ void register_procedures() {
             {kRunMode, kImage, kDrawable, arg(GIMP_PDB_STRING, "method", "Auto (LaMa when big-lama.pt is installed, else PatchMatch), PatchMatch or LaMa")},
             {arg(GIMP_PDB_LAYER, "layer", "The new layer, masked by the selection")});
 
+    // A1111 runs these scripts from its txt2img or its img2img tab.
+    const GimpParamDef source = arg(GIMP_PDB_STRING, "source", "\"txt2img\": new images; \"img2img\": the active layer (or its selected part) redrawn");
+    const GimpParamDef strength = arg(GIMP_PDB_FLOAT, "denoising-strength", "img2img only: how much may change (0.1-0.4 keeps the picture)");
     install("plug-in-diffusion-xy-plot", "A grid of images over two fields (CFG scale x steps, samplers, Prompt S/R, ...)", "_X/Y Plot...",
             "RGB*, GRAY*",
             {kRunMode, kImage, kDrawable, prompt, negative, steps, sampler, schedule, cfg, seed,
              arg(GIMP_PDB_INT32, "width", "Width of each cell"), arg(GIMP_PDB_INT32, "height", "Height of each cell"),
              arg(GIMP_PDB_STRING, "x-type", "Field along X, by A1111's X/Y/Z plot names: CFG Scale, Steps, Seed, Var. seed, Var. strength, Sampler, Schedule type, Prompt S/R, Prompt order, Checkpoint name, Clip skip, Eta, Sigma Churn, Size, Nothing, ... (README lists them all)"),
              arg(GIMP_PDB_STRING, "x-values", "Comma-separated values, e.g. \"5, 7, 9\""),
-             arg(GIMP_PDB_STRING, "y-type", "Field along Y"), arg(GIMP_PDB_STRING, "y-values", "Comma-separated values"), model},
+             arg(GIMP_PDB_STRING, "y-type", "Field along Y"), arg(GIMP_PDB_STRING, "y-values", "Comma-separated values"), model, source,
+             strength},
             {arg(GIMP_PDB_IMAGE, "plot", "A new image holding one layer per cell")});
 
-    // A1111 runs these scripts from its txt2img or its img2img tab.
-    const GimpParamDef source = arg(GIMP_PDB_STRING, "source", "\"txt2img\": new images; \"img2img\": the active layer (or its selected part) redrawn");
-    const GimpParamDef strength = arg(GIMP_PDB_FLOAT, "denoising-strength", "img2img only: how much may change (0.1-0.4 keeps the picture)");
     install("plug-in-diffusion-prompt-matrix", "A grid of images over every subset of the prompt's |-separated parts (A1111's Prompt matrix)",
             "_Prompt Matrix...", "RGB*, GRAY*",
             {kRunMode, kImage, kDrawable, arg(GIMP_PDB_STRING, "prompt", "Prompt: the fixed part, then variable parts after '|' (\"a cat|in a hat|on a bike\")"),

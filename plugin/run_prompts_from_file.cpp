@@ -38,6 +38,7 @@ void run_prompts_from_file(const GimpParam* params, int n, Reply* reply) {
         const std::string position = str(18);
         const std::string model = resolve_model(str(19), s);
         const ScriptSource src = script_source(params, 20);
+        if (src.img2img) base.denoising_strength = src.denoising_strength;
         // --sd_model as A1111's get_closet_checkpoint_match reads it.
         std::vector<CheckpointNames> choices;
         for (const auto& path : model_choices(s)) choices.push_back(checkpoint_names(path));
@@ -55,7 +56,6 @@ void run_prompts_from_file(const GimpParam* params, int n, Reply* reply) {
             std::string checkpoint;
             GenerateRequest r = prompt_line_request(b, line, position, &checkpoint, nullptr);
             if (!line.why_whole.empty()) g_printerr("gimp-diffusion: the line \"%s\" runs as a prompt (%s)\n", line.text.c_str(), line.why_whole.c_str());
-            if (src.img2img) r.denoising_strength = src.denoising_strength;
             validate(r);
             jobs.emplace_back(r, checkpoint.empty() ? model : closest_checkpoint(choices, checkpoint));
             if (iterate) seed += static_cast<int64_t>(base.batch_size) * base.batch_count;

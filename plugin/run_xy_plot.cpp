@@ -1,29 +1,31 @@
-// X/Y Plot: one txt2img per (x, y) pair of values of two fields (CFG scale x steps by default;
-// xy_plot.h lists them), laid out as a grid of layers in a new image, each named after its values.
+// X/Y Plot: one txt2img (or img2img of the active layer) per (x, y) pair of values of two fields
+// (CFG scale x steps by default; xy_plot.h lists them), laid out as a grid of layers in a new
+// image, each named after its values.
 #include <cstdlib>
 #include <sstream>
 
 #include "engine_call.h"
 #include "grid_image.h"
 #include "procedures.h"
+#include "script_source.h"
 #include "settings.h"
 #include "status.h"
 #include "xy_plot.h"
 
 namespace sdgimp::plugin {
-namespace {
-
-}  // namespace
 
 void run_xy_plot(const GimpParam* params, int n, Reply* reply) {
     try {
-        if (n != 17) throw Error(ErrorCode::kInvalidRequest, "plug-in-diffusion-xy-plot takes 17 arguments.");
+        if (n != 19) throw Error(ErrorCode::kInvalidRequest, "plug-in-diffusion-xy-plot takes 19 arguments.");
         auto str = [&](int k) { return std::string(params[k].data.d_string ? params[k].data.d_string : ""); };
         Settings s = load_settings();
         GenerateRequest base = generation_args(params, s.last);
         base.width = params[10].data.d_int32;
         base.height = params[11].data.d_int32;
         base.batch_size = base.batch_count = 1;
+        // From A1111's img2img tab: its strength first, so a "Denoising" axis sweeps it.
+        const ScriptSource src = script_source(params, 17);
+        if (src.img2img) base.denoising_strength = src.denoising_strength;
         std::vector<std::string> style_problems;
         const std::vector<text::PromptStyle> styles =
             str(12) == "Styles" || str(14) == "Styles" ? prompt_styles(resolve_model(str(16), s), &style_problems) : std::vector<text::PromptStyle>{};
@@ -57,11 +59,10 @@ void run_xy_plot(const GimpParam* params, int n, Reply* reply) {
                 std::string cell_model = model;
                 for (const std::string& m : {xy_checkpoint(xs, static_cast<size_t>(i), choices), xy_checkpoint(ys, static_cast<size_t>(j), choices)})
                     if (!m.empty()) cell_model = m;
-                nlohmann::json model_json = model_header(s, cell_model);
+                Target t;
+                wire::Message req = script_message(src, params[1].data.d_image, params[2].data.d_drawable, &r, cell_model, s, &t);
                 for (const auto& vae : {xy_vae(xs, static_cast<size_t>(i), vaes), xy_vae(ys, static_cast<size_t>(j), vaes)})
-                    if (vae) model_json["vae"] = *vae;
-                wire::Message req;
-                req.header = {{"op", "txt2img"}, {"request", wire::request_to_json(r)}, {"model", model_json}};
+                    if (vae) req.header["model"]["vae"] = *vae;
                 wire::Message res;
                 // A1111's "Nothing" axis adds no label.
                 std::string label;

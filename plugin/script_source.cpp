@@ -16,7 +16,6 @@ ScriptSource script_source(const GimpParam* params, int index) {
 
 wire::Message script_message(const ScriptSource& src, gint32 image, gint32 drawable, GenerateRequest* r, const std::string& model,
                              const Settings& s, Target* t) {
-    if (src.img2img) r->denoising_strength = src.denoising_strength;
     return prepare(src.img2img ? GenMode::kImg2Img : GenMode::kTxt2Img, image, drawable, r, model, s, t);
 }
 

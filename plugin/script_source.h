@@ -24,8 +24,9 @@ struct ScriptSource {
 ScriptSource script_source(const GimpParam* params, int index);
 
 // The engine message of one script run: Text to Image, or Image to Image over the active drawable
-// with the source's strength (the request's size becomes the region's, padded to multiples of 8);
-// *t gets what apply_runs needs to place its images.
+// (the request's size becomes the region's, padded to multiples of 8; its denoising strength is the
+// script's, which an X/Y "Denoising" axis may have changed); *t gets what apply_runs needs to place
+// its images.
 wire::Message script_message(const ScriptSource& src, gint32 image, gint32 drawable, GenerateRequest* r, const std::string& model,
                              const Settings& s, Target* t);
 

@@ -45,11 +45,16 @@ int img2img_callback_steps(const SamplingSettings& s, double strength) {
 
 namespace {
 
+// alphas_cumprod as A1111's timestep samplers read it: float16 under "Downcast alphas_cumprod".
+torch::Tensor timestep_alphas(const sampling::ModelSchedule& schedule) {
+    return schedule.half_table ? schedule.alphas_cumprod.to(torch::kHalf) : schedule.alphas_cumprod;
+}
+
 // The UNet wrapped as A1111 wraps it for this sampler (k-diffusion's CompVis eps / v denoiser, the
 // LCM one, or eps at timesteps for DDIM / PLMS / UniPC), before guidance.
 sampling::InnerDenoiser inner_denoiser(const LatentModel& m, const SamplingSettings& s, const torch::Tensor& concat) {
     auto unet = m.unet(concat);
-    if (sampling::find_sampler_kind(s.sampler).timesteps) return sampling::timestep_eps(unet, m.schedule.alphas_cumprod, m.prediction);
+    if (sampling::find_sampler_kind(s.sampler).timesteps) return sampling::timestep_eps(unet, timestep_alphas(m.schedule), m.prediction);
     if (s.sampler == SamplerKind::kLCM) {
         auto lcm = std::make_shared<sampling::LcmSchedule>(sampling::LcmSchedule::from(m.schedule));
         return [lcm, unet](const torch::Tensor& x, const torch::Tensor& sigma, const torch::Tensor& cond) {
@@ -222,7 +227,7 @@ torch::Tensor txt2img_latents(const LatentModel& m, const sampling::GuidanceAt& 
     if (sampling::find_sampler_kind(s.sampler).timesteps) {
         auto last_uncond = std::make_shared<torch::Tensor>();
         auto eps = guided_denoiser(m, s, guidance, s.steps, concat, refiner, last_uncond);
-        return run_timesteps(s, eps, last_uncond, rng.first(), sampling::ddim_timesteps(s.steps), m.schedule.alphas_cumprod, rng, cb, false);
+        return run_timesteps(s, eps, last_uncond, rng.first(), sampling::ddim_timesteps(s.steps), timestep_alphas(m.schedule), rng, cb, false);
     }
     auto sigmas = sampler_sigmas(s, m.schedule, s.steps);
     auto x = initial_latent(s, rng.first(), sigmas[0]);
@@ -250,11 +255,13 @@ torch::Tensor img2img_latents(const LatentModel& m, const sampling::GuidanceAt& 
     if (timesteps) {
         // A1111's timesteps img2img: the first t_enc timesteps, init noised to timesteps[t_enc].
         const auto ts = sampling::ddim_timesteps(st.steps);
-        const auto ac = m.schedule.alphas_cumprod;
-        const auto a = ac[ts[std::min<int64_t>(t_enc, ts.size(0) - 1)]];
+        const auto ac = timestep_alphas(m.schedule);
+        const auto a = ac[ts[std::min<int64_t>(t_enc, ts.size(0) - 1)]].to(torch::kFloat);
         const auto noise = start_noise(s, rng);
-        auto xi = init_latent * torch::sqrt(a) + noise * torch::sqrt(1 - a);
-        if (s.extra_noise > 0) xi = xi + noise * s.extra_noise * torch::sqrt(a);
+        const auto sqrt_a = sampling::alphas_dtype_arith(ac, torch::sqrt(a));
+        const auto sqrt_1ma = sampling::alphas_dtype_arith(ac, torch::sqrt(sampling::alphas_dtype_arith(ac, 1 - a)));
+        auto xi = init_latent * sqrt_a + noise * sqrt_1ma;
+        if (s.extra_noise > 0) xi = xi + noise * s.extra_noise * sqrt_a;
         auto last_uncond = std::make_shared<torch::Tensor>();
         auto eps = guided_denoiser(m, s, guidance, t_enc + 1, concat, refiner, last_uncond);
         if (blend) {

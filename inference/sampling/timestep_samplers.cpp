@@ -10,13 +10,20 @@ torch::Tensor ddim_timesteps(int steps, int64_t T) {
     return torch::tensor(ts, torch::kLong);
 }
 
+torch::Tensor alphas_dtype_arith(const torch::Tensor& alphas_cumprod, const torch::Tensor& result) {
+    return alphas_cumprod.scalar_type() == torch::kHalf ? result.to(torch::kHalf).to(torch::kFloat) : result;
+}
+
 InnerDenoiser timestep_eps(ModelFn model, const torch::Tensor& alphas_cumprod, Prediction pred) {
-    return [model = std::move(model), ac = alphas_cumprod, pred](const torch::Tensor& x, const torch::Tensor& t,
-                                                                 const torch::Tensor& cond) {
+    // A1111's CompVisTimestepsVDenoiser: sqrt(alphas_cumprod) and sqrt(1 - alphas_cumprod) in its dtype.
+    const auto ac = alphas_cumprod.to(torch::kFloat);
+    const auto sqrt_a = alphas_dtype_arith(alphas_cumprod, torch::sqrt(ac));
+    const auto sqrt_1ma = alphas_dtype_arith(alphas_cumprod, torch::sqrt(alphas_dtype_arith(alphas_cumprod, 1 - ac)));
+    return [model = std::move(model), sqrt_a, sqrt_1ma, pred](const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& cond) {
         auto out = model(x, t, cond);
         if (pred != Prediction::kV) return out;
-        auto a = ac.index({t.to(torch::kLong)}).view({-1, 1, 1, 1});
-        return torch::sqrt(a) * out + torch::sqrt(1 - a) * x;
+        const auto idx = t.to(torch::kLong);
+        return sqrt_a.index({idx}).view({-1, 1, 1, 1}) * out + sqrt_1ma.index({idx}).view({-1, 1, 1, 1}) * x;
     };
 }
 
@@ -26,12 +33,17 @@ torch::Tensor ddim_loop(const Denoiser& eps, const std::shared_ptr<torch::Tensor
                         const torch::Tensor& timesteps, const torch::Tensor& alphas_cumprod, double eta,
                         const NoiseFn& noise, const StepCallback& cb) {
     const int64_t n = timesteps.size(0);
-    const auto alphas = alphas_cumprod.index({timesteps});
+    const auto in_dtype = [&](const torch::Tensor& t) { return alphas_dtype_arith(alphas_cumprod, t); };
+    const auto alphas = alphas_cumprod.index({timesteps}).to(torch::kFloat);
     auto prev_idx = torch::cat({torch::zeros({1}, torch::kLong), timesteps.slice(0, 0, n - 1)});
     const auto alphas_prev = alphas_cumprod.index({prev_idx}).to(torch::kDouble);
-    const auto sqrt_one_minus = torch::sqrt(1 - alphas);
+    const auto sqrt_one_minus = in_dtype(torch::sqrt(in_dtype(1 - alphas)));
     const auto a64 = alphas.to(torch::kDouble);
-    const auto sigmas = eta * torch::sqrt((1 - alphas_prev) / (1 - a64) * (1 - a64 / alphas_prev));
+    // A1111: eta * np.sqrt((1 - alphas_prev) / (1 - alphas) * (1 - alphas / alphas_prev)) with
+    // alphas_prev a float64 array and alphas a tensor: the division is the tensor's
+    // reciprocal (in its dtype) times the array, the rest float64.
+    const auto recip = in_dtype(1.0 / in_dtype(1 - alphas)).to(torch::kDouble);
+    const auto sigmas = eta * torch::sqrt(recip * (1 - alphas_prev) * (1 - a64 / alphas_prev));
     const int64_t b = x.size(0);
     for (int64_t i = 0; i < n - 1; ++i) {
         const int64_t index = n - 1 - i;
@@ -68,10 +80,10 @@ torch::Tensor sample_ddim_cfgpp(const Denoiser& eps, const std::shared_ptr<torch
 torch::Tensor sample_plms(const Denoiser& eps, torch::Tensor x, const torch::Tensor& timesteps,
                           const torch::Tensor& alphas_cumprod, const StepCallback& cb) {
     const int64_t n = timesteps.size(0);
-    const auto alphas = alphas_cumprod.index({timesteps});
+    const auto alphas = alphas_cumprod.index({timesteps}).to(torch::kFloat);
     auto prev_idx = torch::cat({torch::zeros({1}, torch::kLong), timesteps.slice(0, 0, n - 1)});
     const auto alphas_prev = alphas_cumprod.index({prev_idx}).to(torch::kDouble);
-    const auto sqrt_one_minus = torch::sqrt(1 - alphas);
+    const auto sqrt_one_minus = alphas_dtype_arith(alphas_cumprod, torch::sqrt(alphas_dtype_arith(alphas_cumprod, 1 - alphas)));
     const int64_t b = x.size(0);
     const auto ones = torch::ones({b, 1, 1, 1});
     std::vector<torch::Tensor> old_eps;

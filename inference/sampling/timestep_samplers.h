@@ -11,8 +11,16 @@
 
 namespace sdgimp::sampling {
 
+// alphas_cumprod below is float32, or float16 for A1111's "Downcast alphas_cumprod": its samplers
+// then do part of their arithmetic in float16 (1 - a and its square root, the v-to-eps weights, the
+// reciprocal in DDIM's eta term), and so do these (alphas_dtype_arith).
+
 // clip(range(0, T, T // steps) + 1, 0, T - 1), ascending (consumed from the end).
 torch::Tensor ddim_timesteps(int steps, int64_t T = 1000);
+
+// The result of an operation on values of alphas_cumprod as A1111's tensor of that dtype gives it:
+// float32 as it is, float16 rounded (each float16 operation rounds its float32 result).
+torch::Tensor alphas_dtype_arith(const torch::Tensor& alphas_cumprod, const torch::Tensor& result);
 
 // The CFG denoiser's inner call for timestep samplers: the raw UNet output as eps (v models are
 // turned into eps: sqrt(a_t) v + sqrt(1 - a_t) x). "sigma" carries the timestep of each row.

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "../status.h"
+#include "timestep_samplers.h"
 
 namespace sdgimp::sampling {
 
@@ -11,24 +12,29 @@ namespace {
 using T = torch::Tensor;
 
 // Piecewise-linear y(x) through the knots (xp ascending), extended linearly past both ends.
-T interpolate(const T& x, const T& xp, const T& yp) {
+// half_y: yp is a float16 tensor in A1111 (downcast alphas_cumprod), so its knots' difference is
+// rounded to float16 before the float32 arithmetic takes it.
+T interpolate(const T& x, const T& xp, const T& yp, bool half_y = false) {
     const int64_t k = xp.size(0);
     const T idx = (xp.unsqueeze(0) < x.unsqueeze(1)).sum(1);  // knots strictly below each x
     const T lo = torch::where(idx == 0, torch::zeros_like(idx), torch::where(idx == k, torch::full_like(idx, k - 2), idx - 1));
     const T hi = lo + 1;
     const T sx = xp.index({lo}), ex = xp.index({hi}), sy = yp.index({lo}), ey = yp.index({hi});
-    return sy + (x - sx) * (ey - sy) / (ex - sx);
+    const T dy = half_y ? (ey - sy).to(torch::kHalf).to(torch::kFloat) : ey - sy;
+    return sy + (x - sx) * dy / (ex - sx);
 }
 
 // NoiseScheduleVP('discrete') over alphas_cumprod: t_n = (n + 1) / N.
+// A1111's copy keeps log_alpha in alphas_cumprod's dtype (float16 when downcast).
 struct VPSchedule {
     T t_array, log_alpha;
-    explicit VPSchedule(const T& alphas_cumprod) {
+    bool half = false;
+    explicit VPSchedule(const T& alphas_cumprod) : half(alphas_cumprod.scalar_type() == torch::kHalf) {
         const int64_t n = alphas_cumprod.size(0);
-        log_alpha = 0.5 * torch::log(alphas_cumprod.to(torch::kFloat));
+        log_alpha = alphas_dtype_arith(alphas_cumprod, 0.5 * alphas_dtype_arith(alphas_cumprod, torch::log(alphas_cumprod.to(torch::kFloat))));
         t_array = torch::linspace(0.0, 1.0, n + 1, torch::kFloat).slice(0, 1);
     }
-    T log_mean_coeff(const T& t) const { return interpolate(t.reshape({-1}), t_array, log_alpha); }
+    T log_mean_coeff(const T& t) const { return interpolate(t.reshape({-1}), t_array, log_alpha, half); }
     T alpha(const T& t) const { return torch::exp(log_mean_coeff(t)); }
     T std(const T& t) const { return torch::sqrt(1.0 - torch::exp(2.0 * log_mean_coeff(t))); }
     T lambda(const T& t) const {

@@ -119,7 +119,7 @@ scm=$(cat <<SCM
 
   ; 6. X/Y plot of CFG scale x steps: a new image, one layer per cell.
   (let* ((plot (car (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img base "a lighthouse" "" 2 "Euler a" "Automatic" 7.0 42
-                       64 64 "CFG Scale" "3, 7" "Steps" "2, 3, 4" "")))
+                       64 64 "CFG Scale" "3, 7" "Steps" "2, 3, 4" "" "txt2img" 0.75)))
          (cells (layers plot)))
     (check (= (length cells) 6) "6 plot cells")
     (check (= (car (gimp-image-width plot)) 128) "plot width = 2 cells")
@@ -129,7 +129,7 @@ scm=$(cat <<SCM
     (gimp-image-delete plot))
   ; A1111's Prompt S/R against samplers (matched without case).
   (let* ((plot (car (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img base "a lighthouse" "" 2 "Euler a" "Automatic" 7.0 42
-                       64 64 "Prompt S/R" "lighthouse, windmill" "Sampler" "euler a, DPM++ 2M" "")))
+                       64 64 "Prompt S/R" "lighthouse, windmill" "Sampler" "euler a, DPM++ 2M" "" "txt2img" 0.75)))
          (cells (layers plot)))
     (check (= (length cells) 4) "4 S/R cells")
     (check (string=? (car (gimp-item-get-name (car cells))) "Prompt S/R: windmill, Sampler: DPM++ 2M") "S/R cell named after its values")
@@ -138,7 +138,7 @@ scm=$(cat <<SCM
     (gimp-image-delete plot))
   ; A1111's Prompt order against Nothing: one row of the token orders, named without the Nothing axis.
   (let* ((plot (car (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img base "a lighthouse, at night" "" 2 "Euler a" "Automatic" 7.0 42
-                       64 64 "Prompt order" "a lighthouse, at night" "Nothing" "" "")))
+                       64 64 "Prompt order" "a lighthouse, at night" "Nothing" "" "" "txt2img" 0.75)))
          (cells (layers plot)))
     (check (= (length cells) 2) "2 prompt order cells")
     (check (= (car (gimp-image-height plot)) 64) "prompt order plot: one row")
@@ -147,7 +147,7 @@ scm=$(cat <<SCM
     (gimp-image-delete plot))
   ; A1111's Styles axis: the models folder's styles.csv merged into the cell's prompts.
   (let* ((plot (car (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img base "a lighthouse" "" 2 "Euler a" "Automatic" 7.0 42
-                       64 64 "Styles" "Film" "Nothing" "" "")))
+                       64 64 "Styles" "Film" "Nothing" "" "" "txt2img" 0.75)))
          (cells (layers plot)))
     (check (= (length cells) 1) "1 styles cell")
     (check (string=? (car (gimp-item-get-name (car cells))) "Styles: Film") "styles cell named")
@@ -211,6 +211,15 @@ scm=$(cat <<SCM
     (check (starts-with (parasite (car cells)) "pebbles, moss\nSteps: 4") "img2img matrix prompt")
     (check (contains (parasite (car cells)) "Denoising strength: 0.3") "img2img matrix strength recorded")
     (gimp-image-delete m))
+  ; X/Y from A1111's img2img tab: a Denoising axis sweeps the strength of the redraw.
+  (let* ((plot (car (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img base "pebbles" "" 4 "Euler a" "Automatic" 7.0 5
+                       64 64 "Denoising" "0.25, 0.5" "Nothing" "" "" "img2img" 0.75)))
+         (cells (layers plot)))
+    (check (= (length cells) 2) "img2img denoising cells")
+    (check (string=? (car (gimp-item-get-name (car cells))) "Denoising: 0.5") "denoising cell named")
+    (check (contains (parasite (car cells)) "Denoising strength: 0.5") "the axis's second strength")
+    (check (contains (parasite (cadr cells)) "Denoising strength: 0.25") "the axis's first strength")
+    (gimp-image-delete plot))
   (gimp-selection-none img)
 
   ; 7. SD upscale x2 (Lanczos first, then img2img over 64 px tiles with 16 px overlap) into a new image.
@@ -239,7 +248,7 @@ scm=$(cat <<SCM
     (check (contains (parasite hl) "Denoising strength: 0.5, Hires upscale: 2, Hires upscaler: Latent") "hires recorded"))
   ; and an X/Y plot over hires steps and upscalers follows it: cells of the hires size.
   (let* ((plot (car (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img base "a red house" "" 2 "Euler a" "Automatic" 7.0 5
-                       64 64 "Hires steps" "1, 2" "Hires upscaler" "Latent, Lanczos" "")))
+                       64 64 "Hires steps" "1, 2" "Hires upscaler" "Latent, Lanczos" "" "txt2img" 0.75)))
          (cells (layers plot)))
     (check (= (length cells) 4) "4 hires plot cells")
     (check (= (car (gimp-image-width plot)) 256) "hires plot width = 2 cells of 128")
@@ -328,7 +337,7 @@ ckpt=$(cat <<SCM
   (gimp-message "CKPTPLOT: START")
   (plug-in-diffusion-paste-parameters RUN-NONINTERACTIVE img l "x\nSteps: 2, Sampler: Euler a, CFG scale: 7, Seed: 5, Size: 64x64")
   (let* ((plot (car (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img l "a red house" "" 2 "Euler a" "Automatic" 7.0 5
-                       64 64 "Steps" "1, 2" "Checkpoint name" "cell-a, cell-b" "")))
+                       64 64 "Steps" "1, 2" "Checkpoint name" "cell-a, cell-b" "" "txt2img" 0.75)))
          (cells (layers plot)))
     (check (= (length cells) 4) "4 checkpoint cells")
     (check (= (car (gimp-image-height plot)) 128) "checkpoint plot height = 2 cells")
@@ -337,10 +346,10 @@ ckpt=$(cat <<SCM
     (check (contains (parasite (cadddr cells)) "Model: cell-a") "cell made by cell-a")
     (gimp-image-delete plot))
   (catch (gimp-message "BAD9: rejected")
-    (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 5 64 64 "Steps" "1" "Checkpoint name" "nowhere" ""))
+    (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 5 64 64 "Steps" "1" "Checkpoint name" "nowhere" "" "txt2img" 0.75))
   ; A1111's VAE axis: the checkpoint's own VAE and a file of the models folders' VAE/ by name.
   (let* ((plot (car (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img l "a red house" "" 2 "Euler a" "Automatic" 7.0 5
-                       64 64 "VAE" "None, own-vae" "Nothing" "" "")))
+                       64 64 "VAE" "None, own-vae" "Nothing" "" "" "txt2img" 0.75)))
          (cells (layers plot)))
     (check (= (length cells) 2) "2 VAE cells")
     (check (string=? (car (gimp-item-get-name (car cells))) "VAE: own-vae") "VAE cell named")
@@ -352,7 +361,7 @@ ckpt=$(cat <<SCM
                       64 64 1 1 "--prompt a red house --sd_model ll-b" "" 0 0 "start" "" "txt2img" 0.75))))
     (check (contains (parasite (car (vector->list (cadr (gimp-item-get-children grp))))) "Model: cell-b") "--sd_model by a part of its name"))
   (catch (gimp-message "BAD10: rejected")
-    (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 5 64 64 "VAE" "elsewhere" "Nothing" "" ""))
+    (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 5 64 64 "VAE" "elsewhere" "Nothing" "" "" "txt2img" 0.75))
   (gimp-image-delete img)
   (gimp-message "CKPTPLOT: PASS"))
 SCM

@@ -350,3 +350,67 @@ TEST(Denoiser, NgmsAllSteps) {
         EXPECT_EQ(rows, all ? 4 : 6) << all;  // cond + uncond on even calls only, or never
     }
 }
+
+// A1111's "Downcast alphas_cumprod" hands its timestep samplers a float16 alphas_cumprod, so some of
+// their arithmetic is float16 there: 1 - a and its square root (DDIM, PLMS, the img2img start), the
+// v-to-eps weights, the reciprocal in DDIM's eta term, UniPC's log alphas. DDIM with eta and a
+// v model, written out here with those roundings, against the sampler given a kHalf table.
+TEST(TimestepSamplers, DowncastAlphasRoundWhereA1111sFloat16TensorDoes) {
+    const auto half = sampling::ModelSchedule::linear(0.00085, 0.012, 1000).alpha_override(true, false);
+    const torch::Tensor ac32 = half.alphas_cumprod, ac16 = ac32.to(torch::kHalf);
+    auto r16 = [](const torch::Tensor& t) { return t.to(torch::kHalf).to(torch::kFloat); };
+    const auto cond = torch::ones({1});
+    const sampling::InnerDenoiser inner16 = sampling::timestep_eps(toy_unet, ac16, Prediction::kV);
+    const sampling::InnerDenoiser inner32 = sampling::timestep_eps(toy_unet, ac32, Prediction::kV);
+    const sampling::Denoiser eps16 = [&](const torch::Tensor& x, const torch::Tensor& t) { return inner16(x, t, cond); };
+    const sampling::Denoiser eps32 = [&](const torch::Tensor& x, const torch::Tensor& t) { return inner32(x, t, cond); };
+    torch::manual_seed(21);
+    const auto x0 = torch::randn({1, 4, 6, 6}) * 14.6;
+    std::vector<torch::Tensor> noises;
+    for (int i = 0; i < 8; ++i) noises.push_back(torch::randn({1, 4, 6, 6}));
+    auto noise_fn = [&noises](size_t* k) { return [&noises, k] { return noises.at((*k)++); }; };
+
+    // The v weights: sqrt(a) and sqrt(1 - a) of the float16 table, each rounded.
+    const auto xt = torch::randn({1, 4, 6, 6});
+    const auto t = torch::full({1}, 801.0f);
+    const auto a = ac32[801];
+    const auto want_eps = r16(torch::sqrt(a)) * toy_unet(xt, t, cond) + r16(torch::sqrt(r16(1 - a))) * xt;
+    EXPECT_TRUE(torch::allclose(eps16(xt, t), want_eps, 0, 0));
+    EXPECT_FALSE(torch::equal(eps16(xt, t), eps32(xt, t)));
+
+    // DDIM, eta 0.5.
+    const auto ts = sampling::ddim_timesteps(6);
+    const double eta = 0.5;
+    size_t k16 = 0, k32 = 0, kh = 0;
+    const auto got = sampling::sample_ddim(eps16, x0.clone(), ts, ac16, eta, noise_fn(&k16), {});
+    auto x = x0.clone();
+    const int64_t n = ts.size(0);
+    for (int64_t i = 0; i < n - 1; ++i) {
+        const int64_t index = n - 1 - i;
+        const auto a_t = ac32[ts[index]];
+        const double a_t64 = a_t.item<double>();
+        const double a_prev = ac32[index == 0 ? torch::tensor(0L) : ts[index - 1]].item<double>();
+        const double recip = r16(1.0 / r16(1 - a_t)).item<double>();
+        const float sigma_t = static_cast<float>(eta * std::sqrt(recip * (1 - a_prev) * (1 - a_t64 / a_prev)));
+        const float s1m = r16(torch::sqrt(r16(1 - a_t))).item<float>();
+        const auto e = eps16(x, torch::full({1}, static_cast<float>(ts[index].item<int64_t>())));
+        const auto pred = (x - s1m * e) / std::sqrt(a_t.item<float>());
+        const auto dir = std::sqrt(1.0f - static_cast<float>(a_prev) - sigma_t * sigma_t) * e;
+        x = std::sqrt(static_cast<float>(a_prev)) * pred + dir + sigma_t * noises.at(kh++);
+    }
+    EXPECT_TRUE(torch::allclose(got, x, 1e-5, 1e-5)) << (got - x).abs().max().item<double>();
+    const auto plain = sampling::sample_ddim(eps16, x0.clone(), ts, ac32, eta, noise_fn(&k32), {});
+    EXPECT_GT((got - plain).abs().max().item<double>(), 1e-5);  // the roundings change the image
+
+    // PLMS and UniPC take the same table: close to the float32 arithmetic, and not equal to it.
+    for (const bool unipc : {false, true}) {
+        SCOPED_TRACE(unipc ? "UniPC" : "PLMS");
+        sampling::UniPCOptions o;
+        const auto h = unipc ? sampling::sample_unipc(eps16, x0.clone(), 6, ac16, o, {}) : sampling::sample_plms(eps16, x0.clone(), ts, ac16, {});
+        const auto f = unipc ? sampling::sample_unipc(eps16, x0.clone(), 6, ac32, o, {}) : sampling::sample_plms(eps16, x0.clone(), ts, ac32, {});
+        ASSERT_TRUE(torch::isfinite(h).all().item<bool>());
+        const double diff = (h - f).abs().max().item<double>();
+        EXPECT_GT(diff, 1e-6);
+        EXPECT_LT(diff, 5e-2 * f.abs().max().item<double>());
+    }
+}
