@@ -1,5 +1,7 @@
 #include "denoiser.h"
 
+#include <optional>
+
 #include <memory>
 
 #include "../status.h"
@@ -52,12 +54,14 @@ Denoiser make_cfg_denoiser(ModelFn model, const ModelSchedule& sched, Prediction
 
 Denoiser make_cfg_denoiser(InnerDenoiser inner, GuidanceAt guidance, std::shared_ptr<torch::Tensor> last_uncond) {
     auto calls = std::make_shared<int>(0);
+    // What earlier passes left in the shared "padded" flag, read at this pass's first call.
+    auto padded_before = std::make_shared<std::optional<bool>>();
     auto require_finite = [](const torch::Tensor& out) {
         if (!torch::isfinite(out).all().item<bool>())
             throw Error(ErrorCode::kInternal,
                         "A tensor with NaNs was produced in the UNet; the model or its precision cannot handle this request (try full precision or another model).");
     };
-    return [inner = std::move(inner), guidance = std::move(guidance), calls, last_uncond, require_finite](const torch::Tensor& x,
+    return [inner = std::move(inner), guidance = std::move(guidance), calls, padded_before, last_uncond, require_finite](const torch::Tensor& x,
                                                                                                          const torch::Tensor& sigma) {
         const int call = (*calls)++;
         const Guidance g = guidance(call);
@@ -73,18 +77,25 @@ Denoiser make_cfg_denoiser(InnerDenoiser inner, GuidanceAt guidance, std::shared
         // Padding comes after the skips are decided and applies even when the uncond pass is skipped
         // (then only a padded prompt matters), as in A1111.
         torch::Tensor cond = g.cond, uncond_rows = g.uncond;
+        bool padded = false;
         if (cond.size(1) != uncond_rows.size(1) && g.pad == Guidance::Pad::kV0) {
             const int64_t diff = cond.size(1) - uncond_rows.size(1);
             uncond_rows = diff > 0 ? torch::cat({uncond_rows, uncond_rows.slice(1, -1).repeat({1, diff, 1})}, 1)
                                    : uncond_rows.slice(1, 0, cond.size(1));
-            if (g.padded) *g.padded = true;
+            padded = true;
         } else if (cond.size(1) != uncond_rows.size(1) && g.pad == Guidance::Pad::kEmpty && g.empty.defined()) {
             const int64_t diff = cond.size(1) - uncond_rows.size(1), len = g.empty.size(0);
             const int64_t repeats = diff >= 0 ? diff / len : -((-diff + len - 1) / len);  // Python's floor division
             const auto empty = g.empty.unsqueeze(0).to(cond.dtype());
             if (repeats < 0) cond = torch::cat({cond, empty.repeat({cond.size(0), -repeats, 1})}, 1);
             if (repeats > 0) uncond_rows = torch::cat({uncond_rows, empty.repeat({uncond_rows.size(0), repeats, 1})}, 1);
-            if (repeats != 0 && g.padded) *g.padded = true;
+            padded = repeats != 0;
+        }
+        // A1111 resets its flag at every call and reads it when the pass ends: a pass notes "Pad
+        // conds" when its last call padded (an earlier pass's note stays).
+        if (g.padded) {
+            if (!padded_before->has_value()) *padded_before = *g.padded;
+            *g.padded = **padded_before || padded;
         }
         torch::Tensor out;
         if (g.edit) {

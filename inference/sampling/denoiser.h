@@ -34,7 +34,8 @@ struct Guidance {
     // A1111's "Pad prompt/negative prompt": a prompt and negative prompt of different lengths share
     // one batch, the shorter padded with `empty` (the empty prompt's encoding, (tokens, dim)) as
     // often as needed; its older "v0" form instead repeats the negative prompt's last vector, or cuts
-    // it, to the prompt's length. Without either they run apart. `padded` is set when a call padded.
+    // it, to the prompt's length. Without either they run apart. `padded` (shared by a run's passes)
+    // ends a pass set when its last call padded, or when it was set before the pass.
     enum class Pad { kNone, kEmpty, kV0 };
     Pad pad = Pad::kNone;
     torch::Tensor empty;

@@ -329,6 +329,25 @@ TEST(Denoiser, PadCondsAsA1111) {
     call(s);
     ASSERT_EQ(seen.size(), 1u);
     EXPECT_EQ(seen[0].sizes(), (std::vector<int64_t>{1, 231, 8}));
+
+    // A1111 reads its flag (reset at every call) when the pass ends: a prompt schedule whose
+    // lengths meet by the last call leaves no note; a pass whose last call padded does, and a note
+    // of an earlier pass stays.
+    sampling::Guidance meet = g;
+    meet.pad = sampling::Guidance::Pad::kEmpty;
+    sampling::Guidance same = meet;
+    same.cond = torch::randn({1, 77, 8});
+    auto run = [&](const std::vector<sampling::Guidance>& per_call) {
+        auto den = sampling::make_cfg_denoiser(inner, [per_call](int k) { return per_call.at(static_cast<size_t>(k)); });
+        for (size_t k = 0; k < per_call.size(); ++k) den(x, sigma);
+    };
+    *meet.padded = false;
+    run({meet, meet, same});
+    EXPECT_FALSE(*meet.padded);
+    run({same, meet});
+    EXPECT_TRUE(*meet.padded);
+    run({meet, same});  // a later pass (a new denoiser) keeps the first pass's note
+    EXPECT_TRUE(*meet.padded);
 }
 
 // NGMS skips the uncond pass on every other call below its sigma, "NGMS all steps" on every one.
