@@ -41,6 +41,11 @@ XYAxis parse_xy_axis(const std::string& field, const std::string& text, const Ge
 
 // The request of the cell at `index` along `axis`.
 void apply_xy_value(GenerateRequest* r, const XYAxis& axis, size_t index);
+
+// Throws sdgimp::Error with one sentence when the axis cannot change a plot run from A1111's
+// img2img tab: the hires pass's fields (A1111 offers them in txt2img only) and Size (our img2img
+// redraws the layer at its own size).
+void check_xy_axis_for_img2img(const XYAxis& axis);
 // A "Styles" axis's styles merged into the cell's prompts (and hires prompts): after every axis's
 // apply_xy_value, as A1111 merges styles when the cell runs (Prompt S/R never edits a style's text).
 void apply_xy_styles(GenerateRequest* r, const XYAxis& axis, size_t index);

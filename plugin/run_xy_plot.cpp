@@ -31,6 +31,7 @@ void run_xy_plot(const GimpParam* params, int n, Reply* reply) {
             str(12) == "Styles" || str(14) == "Styles" ? prompt_styles(resolve_model(str(16), s), &style_problems) : std::vector<text::PromptStyle>{};
         if (styles.empty() && !style_problems.empty()) throw Error(ErrorCode::kBadFile, style_problems.front());
         const XYAxis xs = parse_xy_axis(str(12), str(13), base, styles), ys = parse_xy_axis(str(14), str(15), base, styles);
+        if (src.img2img) check_xy_axis_for_img2img(xs), check_xy_axis_for_img2img(ys);
         // A fixed seed for every cell, so the cells differ only by the plotted fields.
         if (base.seed < 0) base.seed = static_cast<int64_t>(g_random_int_range(0, G_MAXINT32));
         const std::string model = resolve_model(str(16), s);

@@ -288,6 +288,8 @@ bad=$(cat <<SCM
     (plug-in-diffusion-remove-object RUN-NONINTERACTIVE img l "PatchMatch"))
   (catch (gimp-message "BAD12: rejected")
     (plug-in-diffusion-prompts-from-file RUN-NONINTERACTIVE img l "" "" 2 "Euler a" "Automatic" 7.0 1 64 64 1 1 "a\n--restore_faces true --prompt b" "" 0 0 "start" "$model" "txt2img" 0.75))
+  (catch (gimp-message "BAD14: rejected")
+    (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 64 64 "Size" "64x64" "Nothing" "" "$model" "img2img" 0.5))
   (catch (gimp-message "BAD13: rejected")
     (plug-in-diffusion-prompts-from-file RUN-NONINTERACTIVE img l "" "" 2 "Euler a" "Automatic" 7.0 1 64 64 1 1 "a" "" 0 0 "start" "$model" "img3img" 0.75))
   (catch (gimp-message "BAD11: rejected")
@@ -376,7 +378,7 @@ grep -q 'CHECK FAILED' "$out/gimp.log" && fail "an assertion failed"
 grep -q 'WORKFLOW: PASS' "$out/gimp.log" || fail "the workflow did not finish"
 grep -q 'BADINPUT: PASS' "$out/gimp.log" || fail "the bad-input script did not finish"
 grep -q 'CKPTPLOT: PASS' "$out/gimp.log" || fail "the checkpoint plot did not finish"
-for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'Face restoration is not available here; remove --restore_faces true' 'A script runs from "txt2img" (new images) or "img2img" (the active layer), not "img3img".'; do
+for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'Face restoration is not available here; remove --restore_faces true' 'A script runs from "txt2img" (new images) or "img2img" (the active layer), not "img3img".' 'The X/Y axis "Size" needs txt2img'; do
   grep -q "$m" "$out/gimp.log" || fail "missing error message: $m"
 done
 # The model was read once for all the generate calls of the session (up to the checkpoint plot).

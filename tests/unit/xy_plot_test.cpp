@@ -53,6 +53,30 @@ TEST(XYPlot, SamplersByA1111NameWithoutCase) {
     EXPECT_EQ(parse_xy_axis("Hires sampler", "k_dpm_ad, restart", {}).values, (std::vector<std::string>{"DPM adaptive", "Restart"}));
 }
 
+// Run from A1111's img2img tab: the hires pass's axes and Size cannot change the plot.
+TEST(XYPlot, Img2ImgRefusesTheAxesThatCannotChangeIt) {
+    for (const auto& [field, values] : std::vector<std::pair<std::string, std::string>>{
+             {"Hires steps", "1, 2"}, {"Hires upscaler", "Latent"}, {"Hires sampler", "Euler"}, {"Token merging ratio high-res", "0.5"}}) {
+        try {
+            check_xy_axis_for_img2img(parse_xy_axis(field, values, {}));
+            ADD_FAILURE() << field << " accepted";
+        } catch (const Error& e) {
+            EXPECT_EQ(std::string(e.what()), "The X/Y axis \"" + field +
+                                                 "\" belongs to Text to Image (img2img has no hires pass); choose another axis or run as txt2img.");
+        }
+    }
+    try {
+        check_xy_axis_for_img2img(parse_xy_axis("Size", "512x512", {}));
+        ADD_FAILURE() << "Size accepted";
+    } catch (const Error& e) {
+        EXPECT_EQ(std::string(e.what()), "The X/Y axis \"Size\" needs txt2img: img2img redraws the layer at its own size.");
+    }
+    for (const char* ok : {"Denoising", "CFG Scale", "Steps", "Sampler", "Nothing"}) {
+        const std::string values = std::string(ok) == "Sampler" ? "Euler" : std::string(ok) == "Nothing" ? "" : "0.5";
+        EXPECT_NO_THROW(check_xy_axis_for_img2img(parse_xy_axis(ok, values, {}))) << ok;
+    }
+}
+
 TEST(SamplersMap, EveryNameAndAlias) {
     for (const auto& name : sampler_names()) EXPECT_EQ(sampler_from_map(name), name);
     const std::pair<const char*, const char*> aliases[] = {
