@@ -16,6 +16,7 @@
 #include "support/oracle.h"
 #include "support/torch_save_writer.h"
 #include "support/vocab.h"
+#include "support/error_text.h"
 
 using namespace sdgimp;
 namespace F = torch::nn::functional;
@@ -63,21 +64,7 @@ struct ApproxDir {
     std::string file() const { return dir + "/model.pt"; }
 };
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
-
-const test::OracleModel* sd1_model() {
-    static const auto models = test::oracle_models();
-    for (const auto& m : models)
-        if (m.name.find("sd1") != std::string::npos && m.name.find("inpaint") == std::string::npos) return &m;
-    return nullptr;
-}
+using test::error_of;
 
 GenerateRequest small_request() {
     GenerateRequest r;
@@ -153,7 +140,7 @@ TEST(LivePreviewMethods, AreTheFourOfA1111) {
 }
 
 TEST(LivePreviewEngine, FullAndApproxNNShowTheRunsLatents) {
-    const auto* mdl = sd1_model();
+    const auto* mdl = test::plain_sd1_model();
     if (!mdl) GTEST_SKIP() << "the oracle has no SD 1.x model";
     const ApproxDir d;
     Engine engine;
@@ -200,7 +187,7 @@ TEST(LivePreviewEngine, FullAndApproxNNShowTheRunsLatents) {
 }
 
 TEST(LivePreviewEngine, MissingApproxFileIsOneSentenceOnlyWhereShown) {
-    const auto* mdl = sd1_model();
+    const auto* mdl = test::plain_sd1_model();
     if (!mdl) GTEST_SKIP() << "the oracle has no SD 1.x model";
     const ApproxDir empty(false);
     // Only this empty folder is searched besides the checkpoint's (which holds no VAE-approx).

@@ -23,6 +23,7 @@
 #include "support/torch_save_writer.h"
 #include "support/vocab.h"
 #include "text/infotext.h"
+#include "support/error_text.h"
 
 using namespace sdgimp;
 namespace F = torch::nn::functional;
@@ -144,21 +145,7 @@ struct TaesdDir {
     std::string encoder() const { return dir + "/taesd_encoder.safetensors"; }
 };
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
-
-const test::OracleModel* sd1_model() {
-    static const auto models = test::oracle_models();
-    for (const auto& m : models)
-        if (m.name.find("sd1") != std::string::npos && m.name.find("inpaint") == std::string::npos) return &m;
-    return nullptr;
-}
+using test::error_of;
 
 GenerateRequest small_request() {
     GenerateRequest r;
@@ -294,7 +281,7 @@ TEST(TaesdInfotext, NotedWhereA1111NotesThemAndPastedBack) {
 }
 
 TEST(TaesdPipeline, Img2imgStartsFromTheEncodersLatent) {
-    const auto* mdl = sd1_model();
+    const auto* mdl = test::plain_sd1_model();
     if (!mdl) GTEST_SKIP() << "the oracle has no SD 1.x model";
     const TaesdDir t;
     const auto m = pipeline::load_sd_model(mdl->checkpoints.front());
@@ -325,7 +312,7 @@ TEST(TaesdPipeline, Img2imgStartsFromTheEncodersLatent) {
 
 TEST(TaesdEngine, DecodesRecordsPastesAndPreviews) {
     std::setlocale(LC_CTYPE, "C.UTF-8");
-    const auto* mdl = sd1_model();
+    const auto* mdl = test::plain_sd1_model();
     if (!mdl) GTEST_SKIP() << "the oracle has no SD 1.x model";
     const TaesdDir t;
     Engine engine;
@@ -383,7 +370,7 @@ TEST(TaesdEngine, DecodesRecordsPastesAndPreviews) {
 }
 
 TEST(TaesdEngine, MissingFilesAreOneSentence) {
-    const auto* mdl = sd1_model();
+    const auto* mdl = test::plain_sd1_model();
     if (!mdl) GTEST_SKIP() << "the oracle has no SD 1.x model";
     char tmpl[] = "/tmp/gd-taesd-empty-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);

@@ -79,4 +79,12 @@ inline std::vector<OracleModel> oracle_models() {
     return out;
 }
 
+// The first SD 1.x model of the oracle that is not an inpainting one, or nullptr.
+inline const OracleModel* plain_sd1_model() {
+    static const auto models = oracle_models();
+    for (const auto& m : models)
+        if (m.name.find("sd1") != std::string::npos && m.name.find("inpaint") == std::string::npos) return &m;
+    return nullptr;
+}
+
 }  // namespace sdgimp::test

@@ -6,19 +6,13 @@
 
 #include "prompts_from_file.h"
 #include "status.h"
+#include "support/error_text.h"
 
 using namespace sdgimp;
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
+using test::error_of;
 
 }  // namespace
 
