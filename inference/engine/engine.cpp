@@ -68,6 +68,35 @@ Status engine_call(const std::function<void()>& fn) {
     return st;
 }
 
+// A small network read from a file once and kept while the file is unchanged, on the model's
+// device (TAESD's halves, the VAE-approx preview).
+template <class Net>
+struct KeptNet {
+    std::string path, stamp;
+    Net net{nullptr};
+    Net get(const std::string& file, const std::function<Net(const std::string&)>& load, torch::Device device) {
+        const std::string now = io::file_stamp(file);
+        if (!net || path != file || stamp != now) {
+            *this = {};
+            Net loaded = load(file);
+            loaded->to(device);
+            *this = {file, now, loaded};
+        } else if (net->parameters().front().device() != device) {
+            net->to(device);
+            models::clear_conv_weight_forms(*net);  // made for the old device
+        }
+        return net;
+    }
+};
+
+// The first of `names` found in the folders, in order; "" when none is there.
+std::string first_file_in(const std::vector<std::string>& dirs, std::initializer_list<std::string> names) {
+    for (const auto& dir : dirs)
+        for (const auto& name : names)
+            if (!io::file_stamp(dir + "/" + name).empty()) return dir + "/" + name;
+    return "";
+}
+
 }  // namespace
 
 struct Engine::Impl {
@@ -91,18 +120,9 @@ struct Engine::Impl {
     std::vector<std::string> upscaler_dirs;       // the last load request's, searched first
     std::vector<std::string> hypernetwork_dirs;   // the last load request's, searched first
     std::vector<std::string> taesd_dirs;          // the last load request's, searched first
-    // TAESD halves read so far (decoder, encoder): path, io::file_stamp when read, and the stack on
-    // the model's device.
-    struct Taesd {
-        std::string path, stamp;
-        torch::nn::Sequential net{nullptr};
-    };
-    Taesd taesd[2];
+    KeptNet<torch::nn::Sequential> taesd[2];      // decoder, encoder
     std::vector<std::string> vae_approx_dirs;     // the last load request's, searched first
-    struct VaeApproxFile {
-        std::string path, stamp;
-        models::VaeApprox net{nullptr};
-    } vae_approx;
+    KeptNet<models::VaeApprox> vae_approx;
     pipeline::TextualInversions embeddings;       // textual-inversion embeddings of the model's width
     std::string ti_hashes;                        // "TI hashes" of the run's prompts
     // The last Hires checkpoint and the last refiner (weights map the file, so keeping them costs
@@ -504,27 +524,13 @@ void Engine::use_vae_methods(const GenerateRequest& r, pipeline::RunHooks* hooks
     for (int half = 0; half < 2; ++half) {
         if (!want[half]) continue;
         const std::string stem = half == 0 ? "taesd_decoder" : "taesd_encoder";
-        std::string path;
-        for (const auto& dir : io::search_dirs(impl_->taesd_dirs, impl_->info.path, "VAE-taesd", {"/", "/../"}, "GIMP_DIFFUSION_TAESD_DIR")) {
-            for (const char* ext : {".pth", ".safetensors"}) {
-                const std::string candidate = dir + "/" + stem + ext;
-                if (path.empty() && !io::file_stamp(candidate).empty()) path = candidate;
-            }
-        }
+        const std::string path =
+            first_file_in(io::search_dirs(impl_->taesd_dirs, impl_->info.path, "VAE-taesd", {"/", "/../"}, "GIMP_DIFFUSION_TAESD_DIR"),
+                          {stem + ".pth", stem + ".safetensors"});
         if (path.empty())
             throw Error(ErrorCode::kModelNotFound, "TAESD needs " + stem + ".pth (from github.com/madebyollin/taesd) in a VAE-taesd folder beside the checkpoint's folder or in ~/.local/share/gimp-diffusion/models/VAE-taesd; put it there or set the VAE type and live preview back to Full / Approx cheap.");
-        auto& cached = impl_->taesd[half];
-        const std::string stamp = io::file_stamp(path);
-        if (!cached.net || cached.path != path || cached.stamp != stamp) {
-            cached = {};
-            auto net = models::load_taesd(path, half == 0);
-            net->to(impl_->model->device);
-            cached = {path, stamp, net};
-        } else if (cached.net->parameters().front().device() != impl_->model->device) {
-            cached.net->to(impl_->model->device);
-            models::clear_conv_weight_forms(*cached.net);  // made for the old device
-        }
-        (half == 0 ? hooks->taesd_decoder : hooks->taesd_encoder) = cached.net;
+        (half == 0 ? hooks->taesd_decoder : hooks->taesd_encoder) = impl_->taesd[half].get(
+            path, [half](const std::string& f) { return models::load_taesd(f, half == 0); }, impl_->model->device);
     }
     if (preview) {
         hooks->preview_decode = [dec = hooks->taesd_decoder](const torch::Tensor& latent) {
@@ -538,23 +544,12 @@ void Engine::use_vae_methods(const GenerateRequest& r, pipeline::RunHooks* hooks
             return (model->vae_decode(latent.unsqueeze(0))[0] * 0.5 + 0.5).clamp(0, 1);
         };
     } else if (r.live_preview_method == "Approx NN") {
-        std::string path;
-        for (const auto& dir : io::search_dirs(impl_->vae_approx_dirs, impl_->info.path, "VAE-approx", {"/", "/../"}, "GIMP_DIFFUSION_VAE_APPROX_DIR"))
-            if (path.empty() && !io::file_stamp(dir + "/model.pt").empty()) path = dir + "/model.pt";
+        const std::string path = first_file_in(
+            io::search_dirs(impl_->vae_approx_dirs, impl_->info.path, "VAE-approx", {"/", "/../"}, "GIMP_DIFFUSION_VAE_APPROX_DIR"), {"model.pt"});
         if (path.empty())
             throw Error(ErrorCode::kModelNotFound, "The Approx NN live preview needs A1111's models/VAE-approx/model.pt in a VAE-approx folder beside the checkpoint's folder or in ~/.local/share/gimp-diffusion/models/VAE-approx; put it there or set the live preview to Approx cheap.");
-        auto& cached = impl_->vae_approx;
-        const std::string stamp = io::file_stamp(path);
-        if (!cached.net || cached.path != path || cached.stamp != stamp) {
-            cached = {};
-            auto net = models::load_vae_approx(path);
-            net->to(impl_->model->device);
-            cached = {path, stamp, net};
-        } else if (cached.net->conv1->weight.device() != impl_->model->device) {
-            cached.net->to(impl_->model->device);
-            models::clear_conv_weight_forms(*cached.net);
-        }
-        hooks->preview_decode = [net = cached.net](const torch::Tensor& latent) { return models::vae_approx_preview(net, latent); };
+        const models::VaeApprox net = impl_->vae_approx.get(path, models::load_vae_approx, impl_->model->device);
+        hooks->preview_decode = [net](const torch::Tensor& latent) { return models::vae_approx_preview(net, latent); };
     }
 }
 
