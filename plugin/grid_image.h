@@ -15,9 +15,11 @@
 namespace sdgimp::plugin {
 
 // cells: (layer name, the engine's result) row by row, `cols` to a row, `margin` pixels apart, at
-// the first cell's image size; built with undo off. The image is shown in interactive runs, the
-// model remembered, and the image returned in the reply.
+// the first cell's image size, or its top-left crop_w x crop_h (an img2img region's own size within
+// the padded image); built with undo off. The image is shown in interactive runs, the model
+// remembered, and the image returned in the reply.
 void reply_grid_image(const std::vector<std::pair<std::string, wire::Message>>& cells, int cols, int rows, int margin,
-                      const std::string& comment, const GimpParam* params, Settings* s, const std::string& model, Reply* reply);
+                      const std::string& comment, const GimpParam* params, Settings* s, const std::string& model, Reply* reply,
+                      int crop_w = 0, int crop_h = 0);
 
 }  // namespace sdgimp::plugin

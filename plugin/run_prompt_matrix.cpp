@@ -37,13 +37,13 @@ void run_prompt_matrix(const GimpParam* params, int n, Reply* reply) {
         const std::string model = resolve_model(str(17), s);
         const size_t count = pm.prompts.size();
         std::vector<wire::Message> cells(count);
+        Target region;  // an img2img run's region: the cells show it at its own size
         for (size_t i = 0; i < count; ++i) {
             GenerateRequest r = base;
             (negative ? r.negative_prompt : r.prompt) = pm.prompts[i];
             r.seed = base.seed + (different_seeds ? static_cast<int64_t>(i) : 0);
             r.subseed = base.subseed + static_cast<int64_t>(i);
-            Target t;
-            const wire::Message req = script_message(src, params[1].data.d_image, params[2].data.d_drawable, &r, model, s, &t);
+            const wire::Message req = script_message(src, params[1].data.d_image, params[2].data.d_drawable, &r, model, s, &region);
             const Status st = call_engine(req, "Prompt Matrix " + std::to_string(i + 1) + "/" + std::to_string(count), &cells[i]);
             if (!st.ok) throw Error(st.code, st.message);
         }
@@ -51,7 +51,7 @@ void run_prompt_matrix(const GimpParam* params, int n, Reply* reply) {
         std::vector<std::pair<std::string, wire::Message>> named;
         for (size_t k = 0; k < count; ++k) named.emplace_back(pm.prompts[k], std::move(cells[k]));
         reply_grid_image(named, pm.cols, pm.rows, margin, std::string("Prompt matrix: ") + (negative ? base.negative_prompt : base.prompt),
-                         params, &s, model, reply);
+                         params, &s, model, reply, src.img2img ? region.rect.w : 0, src.img2img ? region.rect.h : 0);
     } catch (const Error& e) {
         fail(reply, e);
     }

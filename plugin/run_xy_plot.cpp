@@ -45,6 +45,7 @@ void run_xy_plot(const GimpParam* params, int n, Reply* reply) {
         // Likewise a VAE axis (A1111 walks the costlier axis outermost: checkpoints, then VAEs).
         const bool x_outer = xs.field == "Checkpoint name" || (xs.field == "VAE" && ys.field != "Checkpoint name");
         std::vector<std::pair<std::string, wire::Message>> cells(static_cast<size_t>(cols * rows));
+        Target region;  // an img2img run's region: the cells show it at its own size
         int done = 0;
         for (int a = 0; a < (x_outer ? cols : rows); ++a)
             for (int b = 0; b < (x_outer ? rows : cols); ++b) {
@@ -60,8 +61,7 @@ void run_xy_plot(const GimpParam* params, int n, Reply* reply) {
                 std::string cell_model = model;
                 for (const std::string& m : {xy_checkpoint(xs, static_cast<size_t>(i), choices), xy_checkpoint(ys, static_cast<size_t>(j), choices)})
                     if (!m.empty()) cell_model = m;
-                Target t;
-                wire::Message req = script_message(src, params[1].data.d_image, params[2].data.d_drawable, &r, cell_model, s, &t);
+                wire::Message req = script_message(src, params[1].data.d_image, params[2].data.d_drawable, &r, cell_model, s, &region);
                 for (const auto& vae : {xy_vae(xs, static_cast<size_t>(i), vaes), xy_vae(ys, static_cast<size_t>(j), vaes)})
                     if (vae) req.header["model"]["vae"] = *vae;
                 wire::Message res;
@@ -76,7 +76,8 @@ void run_xy_plot(const GimpParam* params, int n, Reply* reply) {
                 cells[static_cast<size_t>(j * cols + i)] = {label, std::move(res)};
             }
         // Everything generated: now build the grid image in one go.
-        reply_grid_image(cells, cols, rows, 0, "X/Y plot: " + xs.field + " × " + ys.field, params, &s, model, reply);
+        reply_grid_image(cells, cols, rows, 0, "X/Y plot: " + xs.field + " × " + ys.field, params, &s, model, reply,
+                         src.img2img ? region.rect.w : 0, src.img2img ? region.rect.h : 0);
     } catch (const Error& e) {
         fail(reply, e);
     }
