@@ -1,7 +1,5 @@
 #include "checkpoint_match.h"
 
-#include <algorithm>
-
 #include "io/hash_cache.h"
 #include "io/mapped_file.h"
 #include "io/model_hash.h"

@@ -111,12 +111,12 @@ const std::vector<std::string>& xy_fields() {
     return kFields;
 }
 
-std::string xy_checkpoint(const XYAxis& axis, size_t index, const std::vector<std::string>& checkpoints) {
+std::string xy_checkpoint(const XYAxis& axis, size_t index, const std::vector<CheckpointNames>& checkpoints) {
     if (axis.field != "Checkpoint name") return "";
     const std::string& v = axis.values.at(index);
     std::string path;
     for (const auto& c : checkpoints)
-        if (c == v) path = c;
+        if (c.path == v) path = c.path;
     // A1111's apply_checkpoint: get_closet_checkpoint_match.
     if (path.empty()) path = closest_checkpoint(checkpoints, v);
     if (path.empty())

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "checkpoint_match.h"
 #include "request.h"
 #include "text/prompt_styles.h"
 
@@ -53,7 +54,7 @@ void apply_xy_styles(GenerateRequest* r, const XYAxis& axis, size_t index);
 // For a "Checkpoint name" axis: the file of `checkpoints` its value at `index` names (the path
 // itself, else as A1111's get_closet_checkpoint_match finds it: checkpoint_match.h); "" for other axes. Throws
 // sdgimp::Error naming a value no checkpoint has.
-std::string xy_checkpoint(const XYAxis& axis, size_t index, const std::vector<std::string>& checkpoints);
+std::string xy_checkpoint(const XYAxis& axis, size_t index, const std::vector<CheckpointNames>& checkpoints);
 
 // For a "VAE" axis: what ModelRequest::vae takes for its value at `index` ("Automatic" -> "",
 // "None", or the file of `vaes` the value names: its file name with or without the extension, or

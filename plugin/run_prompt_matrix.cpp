@@ -43,7 +43,7 @@ void run_prompt_matrix(const GimpParam* params, int n, Reply* reply) {
             (negative ? r.negative_prompt : r.prompt) = pm.prompts[i];
             r.seed = base.seed + (different_seeds ? static_cast<int64_t>(i) : 0);
             r.subseed = base.subseed + static_cast<int64_t>(i);
-            const wire::Message req = script_message(src, params[1].data.d_image, params[2].data.d_drawable, &r, model, s, &region);
+            const wire::Message req = prepare(src.mode(), params[1].data.d_image, params[2].data.d_drawable, &r, model, s, &region);
             const Status st = call_engine(req, "Prompt Matrix " + std::to_string(i + 1) + "/" + std::to_string(count), &cells[i]);
             if (!st.ok) throw Error(st.code, st.message);
         }

@@ -63,7 +63,7 @@ void run_prompts_from_file(const GimpParam* params, int n, Reply* reply) {
         std::vector<std::pair<GenerateRequest, wire::Message>> runs;
         Target region;
         auto run = [&](GenerateRequest r, const std::string& checkpoint, const std::string& what) {
-            const wire::Message req = script_message(src, image, drawable, &r, checkpoint, s, &region);
+            const wire::Message req = prepare(src.mode(), image, drawable, &r, checkpoint, s, &region);
             wire::Message res;
             const Status st = call_engine(req, what, &res);
             if (!st.ok) throw Error(st.code, st.message);

@@ -40,8 +40,13 @@ void run_xy_plot(const GimpParam* params, int n, Reply* reply) {
         // Checkpoints named on an axis are checked before any cell runs, and that axis is walked
         // outermost so each checkpoint loads once (as A1111's script orders it).
         const std::vector<std::string> choices = model_choices(s), vaes = vae_choices(s);
-        for (size_t i = 0; i < xs.values.size(); ++i) (void)xy_checkpoint(xs, i, choices), (void)xy_vae(xs, i, vaes);
-        for (size_t j = 0; j < ys.values.size(); ++j) (void)xy_checkpoint(ys, j, choices), (void)xy_vae(ys, j, vaes);
+        // The files' names and hashes are read once, and only for a checkpoint axis.
+        std::vector<CheckpointNames> names;
+        if (xs.field == "Checkpoint name" || ys.field == "Checkpoint name")
+            for (const auto& path : choices) names.push_back(checkpoint_names(path));
+        std::vector<std::string> x_models(static_cast<size_t>(cols)), y_models(static_cast<size_t>(rows));
+        for (size_t i = 0; i < xs.values.size(); ++i) x_models[i] = xy_checkpoint(xs, i, names), (void)xy_vae(xs, i, vaes);
+        for (size_t j = 0; j < ys.values.size(); ++j) y_models[j] = xy_checkpoint(ys, j, names), (void)xy_vae(ys, j, vaes);
         // Likewise a VAE axis (A1111 walks the costlier axis outermost: checkpoints, then VAEs).
         const bool x_outer = xs.field == "Checkpoint name" || (xs.field == "VAE" && ys.field != "Checkpoint name");
         std::vector<std::pair<std::string, wire::Message>> cells(static_cast<size_t>(cols * rows));
@@ -59,9 +64,9 @@ void run_xy_plot(const GimpParam* params, int n, Reply* reply) {
                 if (const std::string p = checkpoint_named(choices, r.refiner_checkpoint); !p.empty()) r.refiner_checkpoint = p;
                 validate(r);
                 std::string cell_model = model;
-                for (const std::string& m : {xy_checkpoint(xs, static_cast<size_t>(i), choices), xy_checkpoint(ys, static_cast<size_t>(j), choices)})
+                for (const std::string& m : {x_models[static_cast<size_t>(i)], y_models[static_cast<size_t>(j)]})
                     if (!m.empty()) cell_model = m;
-                wire::Message req = script_message(src, params[1].data.d_image, params[2].data.d_drawable, &r, cell_model, s, &region);
+                wire::Message req = prepare(src.mode(), params[1].data.d_image, params[2].data.d_drawable, &r, cell_model, s, &region);
                 for (const auto& vae : {xy_vae(xs, static_cast<size_t>(i), vaes), xy_vae(ys, static_cast<size_t>(j), vaes)})
                     if (vae) req.header["model"]["vae"] = *vae;
                 wire::Message res;

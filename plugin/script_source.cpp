@@ -14,9 +14,4 @@ ScriptSource script_source(const GimpParam* params, int index) {
     return src;
 }
 
-wire::Message script_message(const ScriptSource& src, gint32 image, gint32 drawable, GenerateRequest* r, const std::string& model,
-                             const Settings& s, Target* t) {
-    return prepare(src.img2img ? GenMode::kImg2Img : GenMode::kTxt2Img, image, drawable, r, model, s, t);
-}
-
 }  // namespace sdgimp::plugin

@@ -149,7 +149,7 @@ TEST(XYPlot, RefinerFields) {
 
 TEST(XYPlot, CheckpointNamesResolveToFiles) {
     const XYAxis ck = parse_xy_axis("Checkpoint name", "v1-5-pruned-emaonly, /m/other.ckpt", {});
-    const std::vector<std::string> files = {"/m/v1-5-pruned-emaonly.safetensors", "/m/other.ckpt"};
+    const std::vector<CheckpointNames> files = {checkpoint_names("/m/v1-5-pruned-emaonly.safetensors"), checkpoint_names("/m/other.ckpt")};
     EXPECT_EQ(xy_checkpoint(ck, 0, files), "/m/v1-5-pruned-emaonly.safetensors");
     EXPECT_EQ(xy_checkpoint(ck, 1, files), "/m/other.ckpt");
     EXPECT_EQ(xy_checkpoint(parse_xy_axis("Steps", "1", {}), 0, files), "");
