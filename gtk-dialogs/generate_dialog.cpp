@@ -470,7 +470,14 @@ void GenerateDialog::build_sampler_parameters(GtkWidget* box) {
     W["downcast_alphas"] = gtk_check_button_new_with_label("Downcast alphas_cumprod");
     gtk_widget_set_tooltip_text(W["downcast_alphas"], "The noise table in half precision, as A1111 before 1.7 had it (set by texts of those versions)");
     gtk_grid_attach(g, W["downcast_alphas"], 2, row + 2, 2, 1);
-    int hrow = row + 3, col = 0;
+    W["fp8_weight"] = combo({"Disable", "Enable for SDXL", "Enable"});
+    gtk_widget_set_tooltip_text(W["fp8_weight"], "Enable: the UNet's and text encoder's weights rounded to 8-bit floats, as A1111's FP8 weight "
+                                                 "setting stores them (changes the image; SDXL only for \"Enable for SDXL\")");
+    label_row(g, row + 3, 0, "FP8 weight", W["fp8_weight"]);
+    W["cache_fp16_weight"] = gtk_check_button_new_with_label("Cache FP16 weight for LoRA");
+    gtk_widget_set_tooltip_text(W["cache_fp16_weight"], "Under FP8 weight, LoRA networks merge into the unrounded weights");
+    gtk_grid_attach(g, W["cache_fp16_weight"], 2, row + 3, 2, 1);
+    int hrow = row + 4, col = 0;
     for (const auto& f : hypertile_flags()) {
         W[f.name] = gtk_check_button_new_with_label(f.label);
         gtk_widget_set_tooltip_text(W[f.name], f.tip);
@@ -720,6 +727,8 @@ GenerateRequest GenerateDialog::request() const {
     r.pad_cond_uncond = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("pad_conds")));
     r.s_min_uncond_all = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("ngms_all")));
     r.downcast_alphas_cumprod = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("downcast_alphas")));
+    r.fp8_weight = combo_id(widget("fp8_weight"));
+    r.cache_fp16_weight = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("cache_fp16_weight")));
     for (const auto& f : hypertile_flags()) r.*f.member = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget(f.name)));
     for (const auto& f : hypertile_fields()) r.*f.member = static_cast<int>(num(widget(f.name)));
     if (widget("denoising_strength")) r.denoising_strength = num(widget("denoising_strength"));
@@ -797,7 +806,7 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
                    r.vae_encode_method != "Full" || r.vae_decode_method != "Full" || r.live_preview_method != "Approx cheap" ||
                    r.sgm_noise_multiplier || r.always_discard_next_to_last_sigma || r.old_prompt_editing_timelines ||
                    r.pad_cond_uncond || r.pad_cond_uncond_v0 || r.s_min_uncond_all ||
-                   r.downcast_alphas_cumprod;
+                   r.downcast_alphas_cumprod || r.fp8_weight != "Disable" || r.cache_fp16_weight;
     const GenerateRequest defaults;
     for (const auto& f : sampler_fields()) {
         set_num(widget(f.name), r.*f.member);
@@ -817,6 +826,8 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
     gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("pad_conds")), r.pad_cond_uncond);
     gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("ngms_all")), r.s_min_uncond_all);
     gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("downcast_alphas")), r.downcast_alphas_cumprod);
+    set_combo(widget("fp8_weight"), r.fp8_weight);
+    gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("cache_fp16_weight")), r.cache_fp16_weight);
     // Settings a pasted text changed should be visible.
     gtk_expander_set_expanded(GTK_EXPANDER(widget("sampler_parameters")), changed);
     if (widget("denoising_strength")) set_num(widget("denoising_strength"), r.denoising_strength);

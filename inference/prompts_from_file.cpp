@@ -257,10 +257,11 @@ GenerateRequest prompt_line_request(const GenerateRequest& base, const PromptLin
         else if (tag == "tiling") r.tiling = v == "true";
         else if (tag == "sd_model") { if (checkpoint) *checkpoint = v; }
         else if (tag == "sampler_name") {
-            // samplers_map: a name or alias without regard to case. A1111 runs its default sampler
-            // for an unknown one; here it fails the run with a sentence.
+            // samplers_map: a name or alias without regard to case. An unknown one (an old
+            // "DPM++ 2M Karras" too) leaves None, for which A1111 runs its first sampler.
             const std::string name = sampler_from_map(v);
-            r.sampler = name.empty() ? v : name;
+            r.sampler = name.empty() ? sampler_names().front() : name;
+            if (name.empty() && unused) unused->push_back(tag);
         } else if (tag == "restore_faces") {
             if (v == "true")
                 throw Error(ErrorCode::kInvalidRequest, "Face restoration is not available here; remove --restore_faces true from the line \"" + line.text + "\".");

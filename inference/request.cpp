@@ -103,6 +103,8 @@ const std::vector<std::string>& hires_upscaler_names() {
 
 bool zero_terminal_snr(const GenerateRequest& r) { return r.noise_schedule == "Zero Terminal SNR"; }
 
+bool fp8_on(const GenerateRequest& r) { return r.fp8_weight == "Enable"; }
+
 double hires_token_merging_ratio(const GenerateRequest& r) {
     return r.token_merging_ratio_hr != 0 ? r.token_merging_ratio_hr : r.token_merging_ratio;
 }
@@ -229,6 +231,8 @@ void validate(const GenerateRequest& r) {
     if (r.live_preview_method != "Full" && r.live_preview_method != "Approx NN" && r.live_preview_method != "Approx cheap" &&
         r.live_preview_method != "TAESD")
         bad("The live preview method must be \"Full\", \"Approx NN\", \"Approx cheap\" or \"TAESD\", not \"" + r.live_preview_method + "\".");
+    if (r.fp8_weight != "Disable" && r.fp8_weight != "Enable for SDXL" && r.fp8_weight != "Enable")
+        bad("FP8 weight must be \"Disable\", \"Enable for SDXL\" or \"Enable\", not \"" + r.fp8_weight + "\".");
     if (r.enable_hr) validate_hires(r);
 }
 
@@ -326,6 +330,15 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     if (!str("Noise Schedule", &r->noise_schedule)) r->noise_schedule = "Default";
     std::string downcast;  // the parser also sets it for texts of versions before 1.7.0-225
     r->downcast_alphas_cumprod = str("Downcast alphas_cumprod", &downcast) && downcast == "True";
+    // Written only while A1111 held float8 weights (the parser fills in "Disable" otherwise).
+    std::string fp8;
+    if (str("FP8 weight", &fp8)) {
+        const bool known = fp8 == "Disable" || fp8 == "Enable" || fp8 == "Enable for SDXL";
+        r->fp8_weight = known ? fp8 : "Disable";
+        if (!known) ignored.push_back("FP8 weight");
+    }
+    std::string cache16;
+    r->cache_fp16_weight = str("Cache FP16 weight for LoRA", &cache16) && cache16 == "True";
     // The parser also sets it for texts of versions before 1.6, whose timelines were the old ones.
     std::string old_timelines;
     r->old_prompt_editing_timelines = str("Old prompt editing timelines", &old_timelines) && old_timelines == "True";
@@ -411,7 +424,7 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
         "Pad conds v0", "NGMS all steps", "Token merging ratio", "Token merging ratio hr", "Image CFG scale",
         "Hypertile U-Net", "Hypertile U-Net second pass", "Hypertile U-Net max depth", "Hypertile U-Net max tile size",
         "Hypertile U-Net swap size", "Hypertile VAE", "Hypertile VAE max depth", "Hypertile VAE max tile size", "Hypertile VAE swap size",
-        "VAE Encoder", "VAE Decoder"};
+        "VAE Encoder", "VAE Decoder", "FP8 weight", "Cache FP16 weight for LoRA"};
     // What the parser adds for an empty text is its defaults; only other values were really given.
     static const text::InfoParams defaults = text::parse_infotext("");
     for (const auto& [key, value] : p) {
@@ -587,6 +600,10 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     g.height = r.height;
     if (!model.hash.empty()) g.model_hash = model.hash;
     if (!model.name.empty()) g.model_name = model.name;
+    if (fp8_on(r)) {
+        g.extra.emplace_back("FP8 weight", text::InfoValue::str(r.fp8_weight));
+        g.extra.emplace_back("Cache FP16 weight for LoRA", text::InfoValue::boolean(r.cache_fp16_weight));
+    }
     if (!model.vae_hash.empty()) g.vae_hash = model.vae_hash;
     if (!model.vae_name.empty()) g.vae_name = model.vae_name;
     // Img2img's init() notes the encoder as it makes the init latents, before the networks load.

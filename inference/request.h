@@ -50,6 +50,12 @@ struct GenerateRequest {
     // A1111's "Downcast model alphas_cumprod to fp16 before sampling" (its half-precision models did
     // so before 1.7; texts of those versions set it).
     bool downcast_alphas_cumprod = false;
+    // A1111's "FP8 weight" (Settings > Optimizations): "Enable" rounds the UNet's and text encoder's
+    // convolution and linear weights to float8 (e4m3fn) values, which changes the image; "Disable"
+    // and "Enable for SDXL" (SDXL models only, none of ours) leave them. cache_fp16_weight: A1111's
+    // "Cache FP16 weight for LoRA" (LoRA networks merge into the unrounded weights).
+    std::string fp8_weight = "Disable";
+    bool cache_fp16_weight = false;
     // A1111's "Use old prompt editing timelines": [a:b:when] read as before 1.6 (a fraction below 1
     // of the steps, else a step; the hires pass counts the first pass's steps).
     bool old_prompt_editing_timelines = false;
@@ -131,6 +137,9 @@ bool is_latent_upscaler(const std::string& name);
 
 // Whether the request samples on A1111's "Zero Terminal SNR" noise schedule.
 bool zero_terminal_snr(const GenerateRequest& r);
+// Whether the run's weights are rounded to float8 ("FP8 weight: Enable"; "Enable for SDXL" is off
+// for the SD 1.x and 2.x models this engine loads, as in A1111).
+bool fp8_on(const GenerateRequest& r);
 // The hires pass's token merging ratio (A1111's get_token_merging_ratio(for_hr=True)).
 double hires_token_merging_ratio(const GenerateRequest& r);
 

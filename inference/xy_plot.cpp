@@ -42,7 +42,7 @@ std::vector<std::string> csv_values(const std::string& text) {
 
 bool numeric(const std::string& field) {
     for (const char* f : {"Sampler", "Prompt S/R", "Schedule type", "Hires upscaler", "Checkpoint name", "Refiner checkpoint",
-                          "Nothing", "Prompt order", "Hires sampler", "SGM noise multiplier", "RNG source", "Size", "Styles",
+                          "Nothing", "Prompt order", "Hires sampler", "SGM noise multiplier", "RNG source", "FP8 mode", "Size", "Styles",
                           "Always discard next-to-last sigma", "VAE", "[Hypertile] Unet First pass Enabled",
                           "[Hypertile] Unet Second pass Enabled", "[Hypertile] VAE Enabled"})
         if (field == f) return false;
@@ -102,7 +102,7 @@ const std::vector<std::string>& xy_fields() {
         "Schedule type", "Prompt S/R", "Checkpoint name", "Denoising", "Hires steps", "Hires upscaler", "Refiner checkpoint",
         "Refiner switch at", "Nothing", "Prompt order", "Hires sampler", "Eta", "Sigma Churn", "Sigma min", "Sigma max",
         "Sigma noise", "Negative Guidance minimum sigma", "Skip Early CFG", "UniPC Order", "SGM noise multiplier", "RNG source",
-        "Size", "Initial noise multiplier", "Extra noise", "Cond. Image Mask Weight", "Styles", "Schedule min sigma",
+        "FP8 mode", "Size", "Initial noise multiplier", "Extra noise", "Cond. Image Mask Weight", "Styles", "Schedule min sigma",
         "Schedule max sigma", "Schedule rho", "Beta schedule alpha", "Beta schedule beta", "Always discard next-to-last sigma", "VAE",
         "Token merging ratio", "Token merging ratio high-res", "[Hypertile] Unet First pass Enabled",
         "[Hypertile] Unet Second pass Enabled", "[Hypertile] Unet Max Depth", "[Hypertile] Unet Max Tile Size",
@@ -211,6 +211,11 @@ XYAxis parse_xy_axis(const std::string& field_as_written, const std::string& tex
             const std::string canonical = canonical_name({"GPU", "CPU", "NV"}, v);
             if (canonical.empty()) bad("Unknown RNG source \"" + v + "\" in the X/Y values; use GPU, CPU or NV.");
             v = canonical;
+        } else if (field == "FP8 mode") {
+            // A1111's choices for its fp8_storage setting.
+            const std::string canonical = canonical_name({"Disable", "Enable for SDXL", "Enable"}, v);
+            if (canonical.empty()) bad("Unknown FP8 mode \"" + v + "\" in the X/Y values; use Disable, Enable for SDXL or Enable.");
+            v = canonical;
         } else if (field == "Size") {
             int w = 0, h = 0;
             if (!parse_size(v, &w, &h)) bad("The Size values must be WIDTHxHEIGHT, e.g. 512x768, not \"" + v + "\".");
@@ -250,6 +255,13 @@ void apply_xy_styles(GenerateRequest* r, const XYAxis& axis, size_t index) {
     text::apply_styles_to_run(axis.style_sets.at(index), &r->prompt, &r->negative_prompt, &r->hr_prompt, &r->hr_negative_prompt);
 }
 
+double xy_axis_cost(const std::string& field) {
+    if (field == "Checkpoint name" || field == "Refiner checkpoint") return 1.0;
+    if (field == "FP8 mode") return 0.9;
+    if (field == "VAE") return 0.7;
+    return 0.0;
+}
+
 void check_xy_axis_for_img2img(const XYAxis& axis) {
     for (const char* f : {"Hires steps", "Hires upscaler", "Hires sampler", "Token merging ratio high-res"})
         if (axis.field == f)
@@ -286,6 +298,7 @@ void apply_xy_value(GenerateRequest* r, const XYAxis& axis, size_t index) {
     else if (axis.field == "UniPC Order") r->unipc_order = std::min(saturated_int(d), r->steps - 1);
     else if (axis.field == "SGM noise multiplier") r->sgm_noise_multiplier = v == "True";
     else if (axis.field == "RNG source") r->rng = v;
+    else if (axis.field == "FP8 mode") r->fp8_weight = v;
     else if (axis.field == "Schedule min sigma") r->schedule_sigma_min = d;
     else if (axis.field == "Schedule max sigma") r->schedule_sigma_max = d;
     else if (axis.field == "Schedule rho") r->schedule_rho = d;

@@ -47,6 +47,11 @@ void apply_xy_value(GenerateRequest* r, const XYAxis& axis, size_t index);
 // img2img tab: the hires pass's fields (A1111 offers them in txt2img only) and Size (our img2img
 // redraws the layer at its own size).
 void check_xy_axis_for_img2img(const XYAxis& axis);
+
+// A1111's AxisOption cost: how slow a change of the field is between cells (a checkpoint or a
+// refiner loads, FP8 mode rounds the weights, a VAE loads; 0 for the rest). The costlier axis is
+// walked outermost, so each slow change happens once per value.
+double xy_axis_cost(const std::string& field);
 // A "Styles" axis's styles merged into the cell's prompts (and hires prompts): after every axis's
 // apply_xy_value, as A1111 merges styles when the cell runs (Prompt S/R never edits a style's text).
 void apply_xy_styles(GenerateRequest* r, const XYAxis& axis, size_t index);

@@ -1,6 +1,7 @@
 // Prompts from File (A1111's "Prompts from file or textbox" script): one Text to Image (or Image to
 // Image) run per line of a list (a prompt, or "--prompt ... --steps 30 ..." options), the images in
 // one layer group.
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -54,8 +55,11 @@ void run_prompts_from_file(const GimpParam* params, int n, Reply* reply) {
             GenerateRequest b = base;
             b.seed = seed;
             std::string checkpoint;
-            GenerateRequest r = prompt_line_request(b, line, position, &checkpoint, nullptr);
+            std::vector<std::string> unused;
+            GenerateRequest r = prompt_line_request(b, line, position, &checkpoint, &unused);
             if (!line.why_whole.empty()) g_printerr("gimp-diffusion: the line \"%s\" runs as a prompt (%s)\n", line.text.c_str(), line.why_whole.c_str());
+            if (std::find(unused.begin(), unused.end(), "sampler_name") != unused.end())
+                g_printerr("gimp-diffusion: the line \"%s\" names no sampler A1111 knows; it runs with DPM++ 2M, as in A1111\n", line.text.c_str());
             validate(r);
             jobs.emplace_back(r, checkpoint.empty() ? model : closest_checkpoint(choices, checkpoint));
             if (iterate) seed += static_cast<int64_t>(base.batch_size) * base.batch_count;

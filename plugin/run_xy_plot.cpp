@@ -47,8 +47,8 @@ void run_xy_plot(const GimpParam* params, int n, Reply* reply) {
         std::vector<std::string> x_models(static_cast<size_t>(cols)), y_models(static_cast<size_t>(rows));
         for (size_t i = 0; i < xs.values.size(); ++i) x_models[i] = xy_checkpoint(xs, i, names), (void)xy_vae(xs, i, vaes);
         for (size_t j = 0; j < ys.values.size(); ++j) y_models[j] = xy_checkpoint(ys, j, names), (void)xy_vae(ys, j, vaes);
-        // Likewise a VAE axis (A1111 walks the costlier axis outermost: checkpoints, then VAEs).
-        const bool x_outer = xs.field == "Checkpoint name" || (xs.field == "VAE" && ys.field != "Checkpoint name");
+        // Likewise the other slow changes (A1111 walks the costlier axis outermost).
+        const bool x_outer = xy_axis_cost(xs.field) > xy_axis_cost(ys.field);
         std::vector<std::pair<std::string, wire::Message>> cells(static_cast<size_t>(cols * rows));
         Target region;  // an img2img run's region: the cells show it at its own size
         int done = 0;

@@ -112,6 +112,8 @@ struct Engine::Impl {
     int loads = 0;
     std::vector<std::string> lora_dirs;  // the last load request's, searched first
     models::LoraWeights loras;           // the <lora:...> networks the model's weights carry now
+    models::Fp8Weights fp8;              // its weights rounded to float8 (FP8 weight), or not
+    bool fp8_cache16 = false;            // and whether its networks merged into the unrounded ones
     // The run's "Lora hashes" (name as written, hash): the first pass's networks, then the hires pass's.
     std::vector<std::pair<std::string, std::string>> lora_record;
     // Hypernetwork files read so far: path -> (io::file_stamp when read, the network).
@@ -132,6 +134,8 @@ struct Engine::Impl {
         std::string key;    // its path, stamp, VAE and precision when it was loaded
         std::string title;  // A1111's short_title: "name [hash]"
         models::LoraWeights loras;  // the networks its weights carry now
+        models::Fp8Weights fp8;     // as the main model's
+        bool fp8_cache16 = false;
     };
     Companion hires, refiner;
     std::string run_hires_title;    // the running request's, or "" without one
@@ -149,6 +153,7 @@ int Engine::prompt_cache_hits() const { return impl_->cond_cache.hits; }
 void Engine::unload() {
     impl_->cond_cache = {};
     impl_->loras = {};
+    impl_->fp8 = {};
     impl_->lora_record.clear();
     impl_->hypernetworks.clear();
     impl_->embeddings = {};
@@ -449,13 +454,29 @@ std::string find_hypernetwork(const std::vector<std::string>& requested, const s
     return "";
 }
 
-// The calls' networks on the model's weights (`weights` remembers what they carry), their hashes
-// added to the run's record; true when the weights changed.
-bool apply_loras(pipeline::SDModel& model, models::LoraWeights& weights, const std::vector<models::LoraCall>& calls,
-                 std::vector<std::pair<std::string, std::string>>* record) {
+// The model's weights rounded to float8 or not, as the run's "FP8 weight" says (A1111 reloads the
+// weights when the setting changes); the networks on them come off first and merge again with the
+// run's calls. True when the weights changed.
+bool use_fp8(pipeline::SDModel& model, models::Fp8Weights& fp8, bool* cache16, models::LoraWeights& loras, const GenerateRequest& r) {
+    const bool on = fp8_on(r);
+    if (fp8.on() == on && (!on || *cache16 == r.cache_fp16_weight)) return false;
+    loras.restore();
+    loras = {};
+    if (on && !fp8.on()) fp8.apply(model.net);
+    if (!on) fp8.restore();
+    *cache16 = r.cache_fp16_weight;
+    model.reset_cuda_graphs();
+    return true;
+}
+
+// The calls' networks on the model's weights (`weights` remembers what they carry; under FP8
+// weight they merge as A1111 merges them there), their hashes added to the run's record; true when
+// the weights changed.
+bool apply_loras(pipeline::SDModel& model, models::LoraWeights& weights, const models::Fp8Weights& fp8, bool cache16,
+                 const std::vector<models::LoraCall>& calls, std::vector<std::pair<std::string, std::string>>* record) {
     const bool changed = calls != weights.applied();
     if (changed) {
-        weights.apply(model.net, calls, model.cfg.text.kind == TextEncoderKind::kOpenCLIP);
+        weights.apply(model.net, calls, model.cfg.text.kind == TextEncoderKind::kOpenCLIP, fp8.on() ? &fp8 : nullptr, cache16);
         // Captured CUDA graphs hold the weights' old addresses.
         model.reset_cuda_graphs();
     }
@@ -558,6 +579,11 @@ void Engine::use_hypernetworks(pipeline::SDModel& model, const std::string& prom
     model.set_hypernetworks(set, key);
 }
 
+void Engine::use_fp8_weights(const GenerateRequest& r) {
+    // The text encoder may have changed: its cached prompts are stale.
+    if (use_fp8(*impl_->model, impl_->fp8, &impl_->fp8_cache16, impl_->loras, r)) impl_->cond_cache = {};
+}
+
 void Engine::use_loras(const std::string& prompt, bool hires_pass) {
     use_hypernetworks(*impl_->model, prompt);
     use_lora_calls(lora_calls(lora_dirs_of(impl_->lora_dirs, impl_->info.path), prompt), hires_pass);
@@ -566,14 +592,15 @@ void Engine::use_loras(const std::string& prompt, bool hires_pass) {
 void Engine::use_lora_calls(const std::vector<models::LoraCall>& calls, bool hires_pass) {
     if (!hires_pass) impl_->lora_record.clear();
     // The text encoder may have changed: its cached prompts are stale.
-    if (apply_loras(*impl_->model, impl_->loras, calls, &impl_->lora_record)) impl_->cond_cache = {};
+    if (apply_loras(*impl_->model, impl_->loras, impl_->fp8, impl_->fp8_cache16, calls, &impl_->lora_record)) impl_->cond_cache = {};
 }
 
 void Engine::use_companion_loras(bool refiner, const std::string& prompt) {
     // Its prompts are not cached (the cache holds the first model's encodings).
     auto& c = refiner ? impl_->refiner : impl_->hires;
     use_hypernetworks(*c.model, prompt);
-    apply_loras(*c.model, c.loras, lora_calls(lora_dirs_of(impl_->lora_dirs, impl_->info.path), prompt), &impl_->lora_record);
+    apply_loras(*c.model, c.loras, c.fp8, c.fp8_cache16, lora_calls(lora_dirs_of(impl_->lora_dirs, impl_->info.path), prompt),
+                &impl_->lora_record);
 }
 
 void Engine::use_embeddings(const GenerateRequest& r) {
@@ -642,7 +669,10 @@ const pipeline::SDModel* Engine::use_companion(const std::string& spec, bool ref
 const pipeline::SDModel* Engine::use_hires_checkpoint(const GenerateRequest& r) {
     impl_->run_hires_title.clear();
     if (!r.enable_hr || r.hr_checkpoint.empty() || r.hr_checkpoint == "Use same checkpoint") return nullptr;
-    return use_companion(r.hr_checkpoint, false, &impl_->run_hires_title);
+    const pipeline::SDModel* m = use_companion(r.hr_checkpoint, false, &impl_->run_hires_title);
+    // A1111 loads it with the run's FP8 weight setting too.
+    if (m) use_fp8(*impl_->hires.model, impl_->hires.fp8, &impl_->hires.fp8_cache16, impl_->hires.loras, r);
+    return m;
 }
 
 void Engine::use_refiner(const GenerateRequest& r, const pipeline::SDModel* hires_model, pipeline::RunHooks* hooks) {
@@ -652,6 +682,7 @@ void Engine::use_refiner(const GenerateRequest& r, const pipeline::SDModel* hire
     const pipeline::SDModel* refiner = use_companion(r.refiner_checkpoint, true, &title);
     // The model itself as its refiner: A1111 finds it loaded already and never switches.
     if (!refiner) return;
+    use_fp8(*impl_->refiner.model, impl_->refiner.fp8, &impl_->refiner.fp8_cache16, impl_->refiner.loras, r);
     const bool hires = r.enable_hr;
     hooks->refiner = refiner;
     hooks->refiner_switch_at = r.refiner_switch_at;
@@ -678,7 +709,8 @@ void Engine::use_refiner(const GenerateRequest& r, const pipeline::SDModel* hire
                                    prompt = r.prompt, hr_prompt](bool hires_pass) {
         // Hypernetworks, as in A1111, act on whichever model samples.
         use_hypernetworks(*impl_->refiner.model, hires_pass ? hr_prompt : prompt);
-        apply_loras(*impl_->refiner.model, impl_->refiner.loras, hires_pass ? second : first, &impl_->lora_record);
+        auto& c = impl_->refiner;
+        apply_loras(*c.model, c.loras, c.fp8, c.fp8_cache16, hires_pass ? second : first, &impl_->lora_record);
     };
     hooks->refiner_switched = &impl_->refiner_switched;
     impl_->refiner_switched = false;
@@ -700,6 +732,7 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
         const GenerateRequest r = pipeline::with_resolved_seeds(req);
         impl_->model->set_tiling(r.tiling);
         const pipeline::SDModel* hires_model = use_hires_checkpoint(r);
+        use_fp8_weights(r);
         use_loras(r.prompt);
         // A1111 puts the hires prompt's networks on the hires checkpoint after it is loaded; with
         // a model of its own that can be done before the first pass (a bad LoRA fails early).
@@ -747,6 +780,7 @@ Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunC
         r.height = init.height;
         validate(r);
         impl_->model->set_tiling(r.tiling);
+        use_fp8_weights(r);
         use_loras(r.prompt);
         use_embeddings(r);
         auto px = torch::from_blob(const_cast<uint8_t*>(init.pixels.data()), {init.height, init.width, init.channels}, torch::kUInt8);
@@ -811,6 +845,7 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
         if (overlap < 0 || overlap >= std::min(r.width, r.height))
             throw Error(ErrorCode::kInvalidRequest, "The tile overlap must be smaller than the tile size.");
         impl_->model->set_tiling(r.tiling);
+        use_fp8_weights(r);
         use_loras(r.prompt);
         use_embeddings(r);
         // What every tile's run shares: the refiner, TAESD, and the facts the texts note.
@@ -881,6 +916,7 @@ Status Engine::inpaint(const GenerateRequest& req, const Image& image, const Ima
         const GenerateRequest r = pipeline::with_resolved_seeds(req);
         validate(r);
         impl_->model->set_tiling(r.tiling);
+        use_fp8_weights(r);
         use_loras(r.prompt);
         use_embeddings(r);
         pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);

@@ -145,6 +145,8 @@ private:
     // The prompt's <lora:...> networks on the model's weights (A1111's Lora extension), the ones of
     // the previous run taken off first; throws for a LoRA that does not fit. A hires pass adds its
     // networks to the run's "Lora hashes" (A1111 1.10 keeps the first pass's); a first pass starts them.
+    // The model's weights as the run's FP8 weight setting wants them (before its networks).
+    void use_fp8_weights(const GenerateRequest& r);
     void use_loras(const std::string& prompt, bool hires_pass = false);
     void use_lora_calls(const std::vector<models::LoraCall>& calls, bool hires_pass);
     // A1111's <hypernet:name:m> tags of a prompt: the networks its hypernetworks folders have (read

@@ -356,25 +356,35 @@ std::string lora_layer_name(const std::string& key, bool sd2) {
     return key;
 }
 
-std::vector<LoraResult> LoraWeights::apply(LatentDiffusion& net, const std::vector<LoraCall>& calls, bool sd2) {
+std::vector<LoraResult> LoraWeights::apply(LatentDiffusion& net, const std::vector<LoraCall>& calls, bool sd2, const Fp8Weights* fp8,
+                                           bool cache_fp16) {
     restore();
     try {
-        return apply_all(net, calls, sd2);
+        return apply_all(net, calls, sd2, fp8, cache_fp16);
     } catch (...) {
         restore();  // a call that failed halfway leaves no layer changed
         throw;
     }
 }
 
-std::vector<LoraResult> LoraWeights::apply_all(LatentDiffusion& net, const std::vector<LoraCall>& calls, bool sd2) {
+std::vector<LoraResult> LoraWeights::apply_all(LatentDiffusion& net, const std::vector<LoraCall>& calls, bool sd2, const Fp8Weights* fp8,
+                                               bool cache_fp16) {
     torch::NoGradGuard ng;
     const std::map<std::string, Layer> layers = layers_of(net);
     std::set<const void*> kept;
+    // The weight a network works on: the layer's own, or under FP8 weight with cache_fp16 its
+    // unrounded one in float16.
+    auto base = [&](const torch::Tensor& param) {
+        const torch::Tensor* original = fp8 ? fp8->original_of(param) : nullptr;
+        return original && cache_fp16 ? original->to(param.device()).to(torch::kHalf) : param.detach();
+    };
     // The parameter gets a new tensor; its first one is kept for restore().
     auto replace = [&](torch::Tensor& param, const torch::Tensor& d) {
         const torch::Tensor w = param.detach();
         if (kept.insert(param.unsafeGetTensorImpl()).second) saved_.emplace_back(param, w);
-        param.set_data((w.to(torch::kFloat) + d.to(w.device())).to(w.scalar_type()).contiguous(w.suggest_memory_format()));
+        torch::Tensor merged = base(param).to(torch::kFloat) + d.to(w.device());
+        if (fp8 && fp8->original_of(param)) merged = e4m3fn_rounded(merged);
+        param.set_data(merged.to(w.scalar_type()).contiguous(w.suggest_memory_format()));
     };
     std::vector<LoraResult> results;
     for (const LoraCall& call : calls) {
@@ -455,12 +465,12 @@ std::vector<LoraResult> LoraWeights::apply_all(LatentDiffusion& net, const std::
             };
             if (layer->kind == Kind::kLinear && !attention_at(name)) {
                 auto* l = static_cast<LinearImpl*>(layer->module);
-                replace(l->weight, delta(pair, l->weight, false, call.dyn, multiplier(name), call.path));
+                replace(l->weight, delta(pair, base(l->weight), false, call.dyn, multiplier(name), call.path));
                 bias_change(l->bias);
                 ++res.layers;
             } else if (layer->kind == Kind::kConv) {
                 auto* c = static_cast<Conv2dImpl*>(layer->module);
-                replace(c->weight, delta(pair, c->weight, true, call.dyn, multiplier(name), call.path));
+                replace(c->weight, delta(pair, base(c->weight), true, call.dyn, multiplier(name), call.path));
                 bias_change(c->bias);
                 ++res.layers;
             } else if (layer->kind == Kind::kNorm) {
@@ -489,7 +499,7 @@ std::vector<LoraResult> LoraWeights::apply_all(LatentDiffusion& net, const std::
                 for (int i = 0; i < 3; ++i)
                     d.push_back(delta(*parts[i], qkv[static_cast<size_t>(i)], false, call.dyn, multiplier(at + suffix[i]), call.path));
                 replace(a->in_proj_weight, torch::cat(d, 0));
-                replace(a->out_proj->weight, delta(*parts[3], a->out_proj->weight, false, call.dyn, multiplier(at + suffix[3]), call.path));
+                replace(a->out_proj->weight, delta(*parts[3], base(a->out_proj->weight), false, call.dyn, multiplier(at + suffix[3]), call.path));
                 res.layers += 4;
             }
         }

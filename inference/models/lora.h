@@ -10,6 +10,7 @@
 
 #include <torch/torch.h>
 
+#include "fp8_weights.h"
 #include "latent_diffusion.h"
 
 namespace sdgimp::models {
@@ -46,14 +47,20 @@ public:
     // differences, OFT and BOFT (kohya's and LyCORIS's), each with or without DoRA, as A1111 1.10
     // merges them. Throws sdgimp::Error naming a file that cannot be read or holds layers of other
     // shapes (a network of another model family).
-    std::vector<LoraResult> apply(LatentDiffusion& net, const std::vector<LoraCall>& calls, bool sd2);
+    // Under FP8 weight (`fp8` holding rounded layers) a changed layer is rounded again, as A1111
+    // copies the merged weight into its float8 one; with `cache_fp16` (A1111's "Cache FP16 weight
+    // for LoRA") each network starts from the layer's unrounded weight in float16 instead of the
+    // rounded one (so that, as there, the last network on a layer replaces the earlier ones).
+    std::vector<LoraResult> apply(LatentDiffusion& net, const std::vector<LoraCall>& calls, bool sd2,
+                                  const Fp8Weights* fp8 = nullptr, bool cache_fp16 = false);
     // Every changed weight back to the tensor it had.
     void restore();
     const std::vector<LoraCall>& applied() const { return applied_; }
     const std::vector<std::string>& applied_hashes() const { return hashes_; }  // one per applied() call
 
 private:
-    std::vector<LoraResult> apply_all(LatentDiffusion& net, const std::vector<LoraCall>& calls, bool sd2);
+    std::vector<LoraResult> apply_all(LatentDiffusion& net, const std::vector<LoraCall>& calls, bool sd2, const Fp8Weights* fp8,
+                                      bool cache_fp16);
     std::vector<std::pair<torch::Tensor, torch::Tensor>> saved_;  // parameter, its original data
     std::vector<LoraCall> applied_;
     std::vector<std::string> hashes_;

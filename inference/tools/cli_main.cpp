@@ -49,6 +49,8 @@ const char* kUsage =
     "      --old-karras-sigmas 1 (the range 0.1-10), --noise-schedule \"Zero Terminal SNR\",\n"
     "      --downcast-alphas 1 (alphas_cumprod in float16, as A1111 before 1.7), --old-prompt-editing 1 (A1111's old prompt editing timelines), --pad-conds 1 / --pad-conds-v0 1 (prompt\n"
     "        and negative prompt of different lengths padded to share a batch)\n"
+    "      --fp8-weight Enable (A1111's FP8 weight: UNet and text encoder weights rounded to float8), --cache-fp16-weight 1\n"
+    "        (A1111's Cache FP16 weight for LoRA)\n"
     "      --token-merging-ratio 0.5 (A1111's token merging: faster, slightly different images), --token-merging-ratio-hr\n"
     "        (the hires pass's; 0: the same)\n"
     "      --hypertile-unet 1 / --hypertile-unet-second-pass 1 / --hypertile-vae 1 (A1111's Hypertile: attention over tiles),\n"

@@ -64,7 +64,7 @@ const std::vector<std::string>& request_option_names() {
         "rng", "ensd", "clip-skip", "emphasis", "denoising-strength", "mask-blur", "masked-content", "inpaint-full-res",
         "inpaint-padding", "img2img-fix-steps", "eta", "eta-ddim", "s-churn", "s-tmin", "s-tmax", "s-noise", "s-min-uncond",
         "skip-early-cond", "sgm-noise-multiplier", "sigma-min", "sigma-max", "rho", "beta-alpha", "beta-beta",
-        "discard-penultimate-sigma", "old-karras-sigmas", "noise-schedule", "downcast-alphas", "old-prompt-editing", "pad-conds", "pad-conds-v0", "s-min-uncond-all", "image-cfg-scale", "token-merging-ratio", "token-merging-ratio-hr", "hypertile-unet", "hypertile-unet-second-pass", "hypertile-unet-max-depth", "hypertile-unet-max-tile", "hypertile-unet-swap-size", "hypertile-vae", "hypertile-vae-max-depth", "hypertile-vae-max-tile", "hypertile-vae-swap-size", "vae-encoder", "vae-decoder", "live-preview", "tiling", "unipc-variant", "unipc-skip-type", "unipc-order", "unipc-lower-order-final",
+        "discard-penultimate-sigma", "old-karras-sigmas", "noise-schedule", "downcast-alphas", "fp8-weight", "cache-fp16-weight", "old-prompt-editing", "pad-conds", "pad-conds-v0", "s-min-uncond-all", "image-cfg-scale", "token-merging-ratio", "token-merging-ratio-hr", "hypertile-unet", "hypertile-unet-second-pass", "hypertile-unet-max-depth", "hypertile-unet-max-tile", "hypertile-unet-swap-size", "hypertile-vae", "hypertile-vae-max-depth", "hypertile-vae-max-tile", "hypertile-vae-swap-size", "vae-encoder", "vae-decoder", "live-preview", "tiling", "unipc-variant", "unipc-skip-type", "unipc-order", "unipc-lower-order-final",
         "inpainting-mask-weight", "enable-hr", "hr-scale", "hr-resize-x", "hr-resize-y", "hr-upscaler", "hr-second-pass-steps",
         "hr-sampler", "hr-scheduler", "hr-prompt", "hr-negative-prompt", "hr-checkpoint", "soft-inpainting", "soft-schedule-bias",
         "soft-preservation-strength", "soft-transition-contrast", "soft-mask-influence", "soft-difference-threshold",
@@ -122,6 +122,8 @@ GenerateRequest request_from_options(const Options& o) {
     if (o.has("old-karras-sigmas")) r.old_karras_sigmas = o.get_int("old-karras-sigmas", 0) != 0;
     r.noise_schedule = o.get("noise-schedule", r.noise_schedule);
     if (o.has("downcast-alphas")) r.downcast_alphas_cumprod = o.get_int("downcast-alphas", 0) != 0;
+    r.fp8_weight = o.get("fp8-weight", r.fp8_weight);
+    if (o.has("cache-fp16-weight")) r.cache_fp16_weight = o.get_int("cache-fp16-weight", 0) != 0;
     if (o.has("s-min-uncond-all")) r.s_min_uncond_all = o.get_int("s-min-uncond-all", 0) != 0;
     if (o.has("pad-conds")) r.pad_cond_uncond = o.get_int("pad-conds", 0) != 0;
     if (o.has("pad-conds-v0")) r.pad_cond_uncond_v0 = o.get_int("pad-conds-v0", 0) != 0;

@@ -282,6 +282,19 @@ TEST_F(Dialogs, SamplerParametersFollowThePastedText) {
     EXPECT_TRUE(gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(d.widget("downcast_alphas"))));
     EXPECT_TRUE(d.request().old_prompt_editing_timelines);
     EXPECT_DOUBLE_EQ(r.beta_dist_alpha, 0.6);
+    // A text made under A1111's FP8 weight: both settings shown and sent; a text without them turns them off.
+    d.paste_parameters("a lighthouse\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 512x512, FP8 weight: Enable, "
+                       "Cache FP16 weight for LoRA: True");
+    EXPECT_EQ(dialogs::combo_id(d.widget("fp8_weight")), "Enable");
+    EXPECT_TRUE(gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(d.widget("cache_fp16_weight"))));
+    EXPECT_TRUE(gtk_expander_get_expanded(GTK_EXPANDER(d.widget("sampler_parameters"))));
+    r = d.request();
+    EXPECT_EQ(r.fp8_weight, "Enable");
+    EXPECT_TRUE(r.cache_fp16_weight);
+    d.paste_parameters("a lighthouse\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 512x512");
+    r = d.request();
+    EXPECT_EQ(r.fp8_weight, "Disable");
+    EXPECT_FALSE(r.cache_fp16_weight);
 }
 
 // Text to Image's Hires. fix fields: a pasted A1111 hires text fills them and opens the section,

@@ -104,4 +104,17 @@ TEST(PromptsFromFile, EachLineSetsItsRequest) {
     const auto aliased = prompt_lines("--sampler_name k_euler_a --prompt c\n--sampler_name K_DPMPP_2M_SDE --prompt d\n", nullptr);
     EXPECT_EQ(prompt_line_request(base, aliased[0], "end", nullptr, nullptr).sampler, "Euler a");
     EXPECT_EQ(prompt_line_request(base, aliased[1], "end", nullptr, nullptr).sampler, "DPM++ 2M SDE");
+    // A name samplers_map lacks (an old name with its schedule too) maps to None there, and A1111's
+    // fix_p_invalid_sampler_and_scheduler runs its first sampler with the schedule left as it was.
+    const auto unknown = prompt_lines("--sampler_name \"DPM++ 2M Karras\" --prompt e\n--sampler_name nope --prompt f\n", nullptr);
+    GenerateRequest karras_base = base;
+    karras_base.sampler = "Euler";
+    karras_base.schedule = "Exponential";
+    for (const auto& line : unknown) {
+        std::vector<std::string> unused;
+        const GenerateRequest r = prompt_line_request(karras_base, line, "end", nullptr, &unused);
+        EXPECT_EQ(r.sampler, "DPM++ 2M") << line.text;
+        EXPECT_EQ(r.schedule, "Exponential") << line.text;
+        EXPECT_EQ(unused, std::vector<std::string>{"sampler_name"}) << line.text;
+    }
 }

@@ -250,6 +250,20 @@ TEST(XYPlot, A1111sFurtherAxes) {
     apply_xy_value(&r, rng, 0);
     EXPECT_EQ(r.rng, "CPU");
     EXPECT_EQ(error_of("RNG source", "TPU", base), "Unknown RNG source \"TPU\" in the X/Y values; use GPU, CPU or NV.");
+    // A1111's "FP8 mode" sets its fp8_storage setting for the cell.
+    const XYAxis fp8 = parse_xy_axis("FP8 mode", "disable, ENABLE, enable for sdxl", base);
+    EXPECT_EQ(fp8.values, (std::vector<std::string>{"Disable", "Enable", "Enable for SDXL"}));
+    apply_xy_value(&r, fp8, 1);
+    EXPECT_EQ(r.fp8_weight, "Enable");
+    EXPECT_TRUE(fp8_on(r));
+    apply_xy_value(&r, fp8, 2);
+    EXPECT_FALSE(fp8_on(r));  // SDXL models only
+    EXPECT_GT(xy_axis_cost("Checkpoint name"), xy_axis_cost("FP8 mode"));
+    EXPECT_GT(xy_axis_cost("FP8 mode"), xy_axis_cost("VAE"));
+    EXPECT_GT(xy_axis_cost("VAE"), xy_axis_cost("CFG Scale"));
+    EXPECT_EQ(xy_axis_cost("Refiner checkpoint"), xy_axis_cost("Checkpoint name"));
+    EXPECT_EQ(error_of("FP8 mode", "Enable, fp16", base),
+              "Unknown FP8 mode \"fp16\" in the X/Y values; use Disable, Enable for SDXL or Enable.");
     const XYAxis hs = parse_xy_axis("Hires sampler", "dpm++ 2m", base);
     apply_xy_value(&r, hs, 0);
     EXPECT_EQ(r.hr_sampler, "DPM++ 2M");
