@@ -45,9 +45,11 @@ std::vector<UpscalerChoice> installed_upscalers() {
 namespace {
 
 const std::vector<std::string> kUpscalerEndings = {".pth", ".safetensors"};
-// A1111's menu names of the Real-ESRGAN files it knows (the RRDB ones), by file name.
+// A1111's menu names of the Real-ESRGAN files it knows, by file name (the compact models first).
 const std::vector<std::pair<std::string, std::string>> kRealEsrgan = {
-    {"R-ESRGAN 4x+", "RealESRGAN_x4plus"}, {"R-ESRGAN 4x+ Anime6B", "RealESRGAN_x4plus_anime_6B"}, {"R-ESRGAN 2x+", "RealESRGAN_x2plus"}};
+    {"R-ESRGAN General 4xV3", "realesr-general-x4v3"}, {"R-ESRGAN General WDN 4xV3", "realesr-general-wdn-x4v3"},
+    {"R-ESRGAN AnimeVideo", "realesr-animevideov3"}, {"R-ESRGAN 4x+", "RealESRGAN_x4plus"},
+    {"R-ESRGAN 4x+ Anime6B", "RealESRGAN_x4plus_anime_6B"}, {"R-ESRGAN 2x+", "RealESRGAN_x2plus"}};
 
 }  // namespace
 

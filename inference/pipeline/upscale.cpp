@@ -13,6 +13,8 @@
 #include "../models/blas_threads.h"
 #include "../imaging/inpaint_prep.h"
 #include "../imaging/resample.h"
+#include "../io/checkpoint_file.h"
+#include "../models/state_loader.h"
 #include "../status.h"
 #include "../upscalers.h"
 
@@ -25,9 +27,23 @@ const models::TfjsGraph& Upscalers::graph(const std::string& family, int scale) 
     return *slot;
 }
 
-const models::RRDBNet& Upscalers::esrgan(const std::string& path) {
+const Upscalers::FileNet& Upscalers::file_net(const std::string& path) {
     auto& slot = pth_cache_[path];
-    if (!slot) slot = std::make_unique<models::RRDBNet>(models::RRDBNet::load(path));
+    if (slot) return *slot;
+    // The layout decides, as spandrel's detection does: a compact model's body.1 is a PReLU.
+    std::map<std::string, torch::Tensor> keys;
+    for (const auto& [k, t] : io::open_checkpoint(path).tensors) keys[k] = models::to_torch(t);
+    auto net = std::make_unique<FileNet>();
+    if (models::SRVGGNet::is_layout(keys)) {
+        auto compact = std::make_shared<models::SRVGGNet>(models::SRVGGNet::load(path));
+        net->scale = compact->scale();
+        net->forward = [compact](const torch::Tensor& x) { return compact->forward(x); };
+    } else {
+        auto rrdb = std::make_shared<models::RRDBNet>(models::RRDBNet::load(path));
+        net->scale = rrdb->scale();
+        net->forward = [rrdb](const torch::Tensor& x) { return rrdb->forward_padded(x); };
+    }
+    slot = std::move(net);
     return *slot;
 }
 
@@ -177,11 +193,9 @@ Image Upscalers::upscale(const Image& in, const std::string& upscaler, double sc
             return imaging::resize(img, static_cast<int>(img.width * scale), static_cast<int>(img.height * scale), filter);
         };
     } else if (is_model_file(upscaler)) {
-        const auto& net = esrgan(upscaler);
+        const FileNet& net = file_net(upscaler);
         pass = [&net, &opt](const Image& img) {
-            return tiled_pass(img, net.scale(), [&net](const Image& tile) {
-                return run_bgr_net_tile(tile, [&net](const torch::Tensor& x) { return net.forward_padded(x); });
-            }, opt);
+            return tiled_pass(img, net.scale, [&net](const Image& tile) { return run_bgr_net_tile(tile, net.forward); }, opt);
         };
     } else {
         // "ESRGAN thick", "esrgan-thick" or "esrgan-thick-x4" (a fixed model scale, then resized to `scale`).

@@ -1,6 +1,6 @@
 // Upscaling by name, as A1111 offers it: "Lanczos", "Nearest", a learned model ("ESRGAN thick",
 // "ESRGAN medium", "ESRGAN slim": the UpscalerJS models), or the path of a user's ESRGAN /
-// Real-ESRGAN .pth or .safetensors. A learned model runs at its own scale
+// Real-ESRGAN .pth or .safetensors (RRDBNet, or the compact SRVGGNet). A learned model runs at its own scale
 // (the smallest of x2/x3/x4/x8 that reaches the request) over overlapping tiles, then Lanczos
 // brings the result to the exact size.
 #pragma once
@@ -12,6 +12,7 @@
 
 #include "../image.h"
 #include "../models/rrdbnet.h"
+#include "../models/srvgg_net.h"
 #include "../models/tfjs_graph.h"
 
 namespace sdgimp::pipeline {
@@ -49,9 +50,14 @@ public:
 
 private:
     const models::TfjsGraph& graph(const std::string& family, int scale);
-    const models::RRDBNet& esrgan(const std::string& path);
+    // A user's model file, either architecture, as A1111 calls it (spandrel's padding included).
+    struct FileNet {
+        int scale = 4;
+        std::function<torch::Tensor(const torch::Tensor&)> forward;
+    };
+    const FileNet& file_net(const std::string& path);
     std::map<std::string, std::unique_ptr<models::TfjsGraph>> cache_;
-    std::map<std::string, std::unique_ptr<models::RRDBNet>> pth_cache_;
+    std::map<std::string, std::unique_ptr<FileNet>> pth_cache_;
 };
 
 // A1111's resize_image (mode "just resize") with an upscaler, as its Hires. fix uses it: "None"

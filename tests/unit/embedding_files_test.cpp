@@ -75,20 +75,25 @@ TEST(UpscalerFiles, A1111NamesFindTheirFiles) {
     { std::ofstream(esr + "/4x-UltraSharp.pth") << "x"; }
     { std::ofstream(real + "/RealESRGAN_x4plus.pth") << "x"; }
     { std::ofstream(real + "/RealESRGAN_x4plus_anime_6B.pth") << "x"; }
+    { std::ofstream(real + "/realesr-general-x4v3.pth") << "x"; }
     const std::vector<std::string> dirs = {esr, real};
     EXPECT_EQ(find_upscaler_file("4x-UltraSharp", dirs), esr + "/4x-UltraSharp.pth");
     EXPECT_EQ(find_upscaler_file("R-ESRGAN 4x+", dirs), real + "/RealESRGAN_x4plus.pth");
     EXPECT_EQ(find_upscaler_file("R-ESRGAN 4x+ Anime6B", dirs), real + "/RealESRGAN_x4plus_anime_6B.pth");
     EXPECT_EQ(find_upscaler_file("R-ESRGAN 2x+", dirs), "");
     EXPECT_EQ(find_upscaler_file("SwinIR 4x", dirs), "");
-    EXPECT_EQ(upscaler_file_names(dirs), (std::vector<std::string>{"4x-UltraSharp", "R-ESRGAN 4x+", "R-ESRGAN 4x+ Anime6B"}));
+    EXPECT_EQ(find_upscaler_file("R-ESRGAN General 4xV3", dirs), real + "/realesr-general-x4v3.pth");
+    EXPECT_EQ(find_upscaler_file("R-ESRGAN AnimeVideo", dirs), "");
+    EXPECT_EQ(upscaler_file_names(dirs),
+              (std::vector<std::string>{"4x-UltraSharp", "R-ESRGAN 4x+", "R-ESRGAN 4x+ Anime6B", "R-ESRGAN General 4xV3"}));
     setenv("HOME", "/home/u", 1);
     unsetenv("GIMP_DIFFUSION_ESRGAN_DIR");
     const auto found = upscaler_file_dirs({"/mine"}, "/sd/models/Stable-diffusion/v1.safetensors");
     const std::vector<std::string> want = {"/mine", "/sd/models/Stable-diffusion/../ESRGAN", "/home/u/.local/share/gimp-diffusion/models/ESRGAN",
                                            "/sd/models/Stable-diffusion/../RealESRGAN", "/home/u/.local/share/gimp-diffusion/models/RealESRGAN"};
     EXPECT_EQ(found, want);
-    for (const std::string& f : std::vector<std::string>{esr + "/4x-UltraSharp.pth", real + "/RealESRGAN_x4plus.pth", real + "/RealESRGAN_x4plus_anime_6B.pth"})
+    for (const std::string& f : std::vector<std::string>{esr + "/4x-UltraSharp.pth", real + "/RealESRGAN_x4plus.pth", real + "/RealESRGAN_x4plus_anime_6B.pth",
+                                                         real + "/realesr-general-x4v3.pth"})
         std::remove(f.c_str());
     for (const std::string& d : std::vector<std::string>{esr, real, std::string(tmpl)}) ::rmdir(d.c_str());
 }

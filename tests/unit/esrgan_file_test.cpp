@@ -1,6 +1,7 @@
 // A user's ESRGAN file: a small but complete RRDBNet loads and upscales, and every damaged variant
 // (a convolution of the wrong shape, a missing bias, sizes no model has, a layer index past any
-// integer) is refused at load with one sentence naming the file, never halfway through an upscale.
+// integer) is refused at load with one sentence naming the file, never halfway through an upscale;
+// likewise Real-ESRGAN's compact models.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -9,10 +10,15 @@
 #include <map>
 #include <string>
 
+#include <fstream>
+
 #include "io/safetensors_writer.h"
-#include "support/tiny_esrgan.h"
 #include "models/rrdbnet.h"
+#include "models/srvgg_net.h"
+#include "pipeline/upscale.h"
 #include "status.h"
+#include "support/tiny_esrgan.h"
+#include "support/torch_save_writer.h"
 
 using namespace sdgimp;
 
@@ -102,4 +108,104 @@ TEST_F(EsrganFile, OldLayoutWithAnIndexPastAnyIntegerIsRefusedNotThrownThrough) 
     s["model.1.sub.0.RDB1.conv1.0.weight"] = {2, 4, 3, 3};
     const std::string e = load_error(s);
     EXPECT_EQ(e.rfind(path() + ": ", 0), 0u) << e;
+}
+
+namespace {
+
+// A Real-ESRGAN compact model (SRVGGNetCompact) as its .pth holds it: {"params": state_dict},
+// body.0 conv, body.1 PReLU, ..., body.last conv of 3 * scale^2 channels.
+std::vector<std::pair<std::string, torch::Tensor>> compact_weights(int64_t features, int convs, int64_t scale) {
+    torch::manual_seed(11);
+    std::vector<std::pair<std::string, torch::Tensor>> w;
+    for (int i = 0; i <= convs + 1; ++i) {
+        const int64_t out = i == convs + 1 ? 3 * scale * scale : features, in = i == 0 ? 3 : features;
+        w.emplace_back("body." + std::to_string(2 * i) + ".weight", torch::randn({out, in, 3, 3}) * 0.2);
+        w.emplace_back("body." + std::to_string(2 * i) + ".bias", torch::randn({out}) * 0.05);
+        if (i <= convs) w.emplace_back("body." + std::to_string(2 * i + 1) + ".weight", torch::rand({features}) * 0.3);
+    }
+    return w;
+}
+
+void write_pth(const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& w) {
+    using test::Py;
+    std::ofstream(path, std::ios::binary) << test::torch_save_zip(Py::dict_of({{Py::str("params"), Py::state_dict(w)}}));
+}
+
+// The network written out: convolutions, PReLU as max(x, 0) + a * min(x, 0), the pixel shuffle as
+// a reshape, the nearest enlargement as repeated rows and columns.
+torch::Tensor compact_reference(const std::vector<std::pair<std::string, torch::Tensor>>& w, const torch::Tensor& x, int64_t s) {
+    std::map<std::string, torch::Tensor> m(w.begin(), w.end());
+    torch::Tensor h = x;
+    for (int i = 0; m.count("body." + std::to_string(i) + ".weight"); i += 2) {
+        h = torch::conv2d(h, m["body." + std::to_string(i) + ".weight"], m["body." + std::to_string(i) + ".bias"], 1, 1);
+        if (auto a = m.find("body." + std::to_string(i + 1) + ".weight"); a != m.end())
+            h = h.clamp_min(0) + a->second.view({1, -1, 1, 1}) * h.clamp_max(0);
+    }
+    const int64_t n = h.size(0), c = h.size(1) / (s * s), hh = h.size(2), ww = h.size(3);
+    h = h.view({n, c, s, s, hh, ww}).permute({0, 1, 4, 2, 5, 3}).reshape({n, c, hh * s, ww * s});
+    return h + x.repeat_interleave(s, 2).repeat_interleave(s, 3);
+}
+
+}  // namespace
+
+// Real-ESRGAN's compact models ("R-ESRGAN General 4xV3", "R-ESRGAN AnimeVideo"): read from a .pth
+// as Real-ESRGAN ships them, the network against its layers written out, and an upscale by the
+// file's path through A1111's tiles equal to those tiles run through the written-out network.
+TEST_F(EsrganFile, CompactModelsLoadAndUpscale) {
+    const std::string pth = dir_ + "/realesr-general-x4v3.pth";
+    const auto w = compact_weights(6, 3, 4);
+    write_pth(pth, w);
+    const models::SRVGGNet net = models::SRVGGNet::load(pth);
+    EXPECT_EQ(net.scale(), 4);
+    EXPECT_EQ(net.features(), 6);
+    EXPECT_EQ(net.convolutions(), 5);
+    torch::manual_seed(2);
+    const torch::Tensor x = torch::rand({1, 3, 7, 5});
+    const torch::Tensor y = net.forward(x);
+    EXPECT_EQ(y.sizes(), torch::IntArrayRef({1, 3, 28, 20}));
+    EXPECT_LT((y - compact_reference(w, x, 4)).abs().max().item<double>(), 1e-5);
+
+    Image img{40, 24, 3, std::vector<uint8_t>(40 * 24 * 3)};
+    for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>((i * 37) % 256);
+    pipeline::UpscaleOptions opt;
+    opt.tile = 16;
+    opt.overlap = 4;
+    pipeline::Upscalers ups;
+    const Image got = ups.upscale(img, pth, 4, opt);
+    const Image want = pipeline::tiled_pass(img, 4, [&](const Image& tile) {
+        return pipeline::run_bgr_net_tile(tile, [&](const torch::Tensor& t) { return compact_reference(w, t, 4); });
+    }, opt);
+    ASSERT_EQ(got.width, 160);
+    ASSERT_EQ(got.height, 96);
+    size_t differ = 0;
+    for (size_t i = 0; i < got.pixels.size(); ++i) differ += got.pixels[i] != want.pixels[i];
+    EXPECT_EQ(differ, 0u);
+    ::unlink(pth.c_str());
+
+    // Damaged ones: one sentence naming the file at load.
+    auto error_for = [&](std::vector<std::pair<std::string, torch::Tensor>> v) {
+        write_pth(pth, v);
+        std::string e;
+        try {
+            (void)models::SRVGGNet::load(pth);
+        } catch (const Error& err) {
+            e = err.what();
+        }
+        ::unlink(pth.c_str());
+        return e;
+    };
+    auto with = [&](const std::string& key, const torch::Tensor& t) {
+        auto v = w;
+        for (auto& [k, val] : v)
+            if (k == key) val = t;
+        return v;
+    };
+    EXPECT_EQ(error_for(with("body.8.weight", torch::zeros({47, 6, 3, 3}))),
+              pth + ": ends in 47 channels, which no pixel shuffle of an RGB image at scales 1 to 8 takes; the file is damaged or not a Real-ESRGAN compact model.");
+    EXPECT_EQ(error_for(with("body.4.weight", torch::zeros({6, 5, 3, 3}))),
+              pth + ": has body.4 with weight [6, 5, 3, 3] and bias [6] where [6, 6, 3, 3] and [6] fit; the file is damaged or not a Real-ESRGAN compact model.");
+    EXPECT_EQ(error_for(with("body.0.weight", torch::zeros({6, 1, 3, 3}))),
+              pth + ": takes 1 input channels where an RGB upscaler takes 3; the file is damaged or not a Real-ESRGAN compact model.");
+    EXPECT_EQ(error_for(with("body.3.weight", torch::zeros({4}))),
+              pth + ": has a PReLU body.3 of 4 weights where 6 fit; the file is damaged or not a Real-ESRGAN compact model.");
 }
