@@ -221,6 +221,28 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
             return check_seed(v.at("seed"));
         };
         cfg.ok_label = "_Generate";
+    } else if (proc == "plug-in-diffusion-loopback") {
+        cfg.title = "Loopback";
+        cfg.intro = "Redraw the active layer (or its selected part), then redraw each result again, as A1111's Loopback script: "
+                    "the denoising strength moves from the first loop's to the final one along the curve; the images go in one layer group.";
+        fields = generation_fields();
+        fields.push_back({10, spin_field("denoising_strength", "Denoising strength", 0, 1, 0.01, 2)});
+        fields.push_back({11, spin_field("loops", "Loops", 1, 32, 1, 0)});
+        fields.push_back({12, spin_field("final_denoising_strength", "Final denoising strength", 0, 1, 0.01, 2)});
+        FormField curve = combo_field("denoising_curve", "Denoising strength curve", {"Aggressive", "Linear", "Lazy"});
+        curve.tooltip = "Aggressive moves fast at first, Lazy at the end, Linear evenly";
+        fields.push_back({13, curve});
+        FormField batches = spin_field("batch_count", "Batch count", 1, 100, 1, 0);
+        batches.tooltip = "Each batch starts from the layer again; with more than one, only each batch's last image is kept";
+        fields.push_back({14, batches});
+        fields.push_back({15, model_field(ctx)});
+        cfg.describe = [](const FormValues& v) {
+            const int loops = std::atoi(v.at("loops").c_str()), batches = std::atoi(v.at("batch_count").c_str());
+            return std::to_string(loops * batches) + " img2img run(s), " + std::to_string(batches > 1 ? batches : loops) + " image(s); " +
+                   describe_checkpoint(v.at("model"));
+        };
+        cfg.validate = [](const FormValues& v) { return check_seed(v.at("seed")); };
+        cfg.ok_label = "_Generate";
     } else if (proc == "plug-in-diffusion-load-model") {
         cfg.title = "Load Model";
         cfg.intro = "Load a checkpoint into the engine now, so the next generation starts at once.";

@@ -606,6 +606,8 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     }
     if (!model.vae_hash.empty()) g.vae_hash = model.vae_hash;
     if (!model.vae_name.empty()) g.vae_name = model.vae_name;
+    // Set by the script before processing starts.
+    for (const auto& [key, value] : r.script_info) g.extra.emplace_back(key, text::InfoValue::str(value));
     // Img2img's init() notes the encoder as it makes the init latents, before the networks load.
     if (img2img && r.vae_encode_method != "Full") g.extra.emplace_back("VAE Encoder", text::InfoValue::str(r.vae_encode_method));
     if (!model.lora_hashes.empty()) g.extra.emplace_back("Lora hashes", text::InfoValue::str(model.lora_hashes));

@@ -56,6 +56,9 @@ struct GenerateRequest {
     // "Cache FP16 weight for LoRA" (LoRA networks merge into the unrounded weights).
     std::string fp8_weight = "Disable";
     bool cache_fp16_weight = false;
+    // Keys a script adds to every image's parameters text before the run's own (A1111's
+    // p.extra_generation_params as a script sets it, e.g. Loopback's "Denoising curve"), values as written.
+    std::vector<std::pair<std::string, std::string>> script_info;
     // A1111's "Use old prompt editing timelines": [a:b:when] read as before 1.6 (a fraction below 1
     // of the steps, else a step; the hires pass counts the first pass's steps).
     bool old_prompt_editing_timelines = false;

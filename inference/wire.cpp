@@ -101,7 +101,7 @@ nlohmann::json request_to_json(const GenerateRequest& r) {
             {"beta_dist_beta", r.beta_dist_beta}, {"always_discard_next_to_last_sigma", r.always_discard_next_to_last_sigma},
             {"old_karras_sigmas", r.old_karras_sigmas}, {"noise_schedule", r.noise_schedule},
             {"downcast_alphas_cumprod", r.downcast_alphas_cumprod}, {"fp8_weight", r.fp8_weight},
-            {"cache_fp16_weight", r.cache_fp16_weight},
+            {"cache_fp16_weight", r.cache_fp16_weight}, {"script_info", r.script_info},
             {"image_cfg_scale", r.image_cfg_scale}, {"token_merging_ratio", r.token_merging_ratio}, {"token_merging_ratio_hr", r.token_merging_ratio_hr},
             {"hypertile_unet", r.hypertile_unet}, {"hypertile_unet_second_pass", r.hypertile_unet_second_pass},
             {"hypertile_unet_max_depth", r.hypertile_unet_max_depth}, {"hypertile_unet_max_tile", r.hypertile_unet_max_tile},
@@ -201,6 +201,7 @@ GenerateRequest request_from_json(const nlohmann::json& j) {
     take("downcast_alphas_cumprod", &r.downcast_alphas_cumprod);
     take("fp8_weight", &r.fp8_weight);
     take("cache_fp16_weight", &r.cache_fp16_weight);
+    take("script_info", &r.script_info);
     take("old_prompt_editing_timelines", &r.old_prompt_editing_timelines);
     take("pad_cond_uncond", &r.pad_cond_uncond);
     take("pad_cond_uncond_v0", &r.pad_cond_uncond_v0);

@@ -13,7 +13,7 @@
 
 namespace {
 
-// Menu and last-values runs of the tools (Upscale, SD Upscale, Remove Object, X/Y Plot): the PDB
+// Menu and last-values runs of the tools (Upscale, SD Upscale, Remove Object, X/Y Plot, ...): the PDB
 // arguments are filled with A1111's defaults and the last request (prompt, sampler, ...); interactive
 // runs then show them in the tool's dialog (tool_dialogs), last-values runs use them as they are.
 std::vector<GimpParam> interactive_arguments(const std::string& proc, const GimpParam* params, int n,
@@ -43,6 +43,10 @@ std::vector<GimpParam> interactive_arguments(const std::string& proc, const Gimp
         a.insert(a.end(), {str(last.prompt), str(last.negative_prompt), i32(last.steps), str(last.sampler), str(last.schedule),
                            f(last.cfg_scale), f(static_cast<double>(last.seed)), i32(last.width), i32(last.height), str("positive"),
                            i32(0), i32(0), str("comma"), i32(0), str(""), str("txt2img"), f(last.denoising_strength)});
+    } else if (proc == "plug-in-diffusion-loopback") {
+        a.insert(a.end(), {str(last.prompt), str(last.negative_prompt), i32(last.steps), str(last.sampler), str(last.schedule),
+                           f(last.cfg_scale), f(static_cast<double>(last.seed)), f(last.denoising_strength), i32(4), f(0.5),
+                           str("Linear"), i32(1), str("")});
     } else if (proc == "plug-in-diffusion-sd-upscale" || proc == "plug-in-diffusion-xy-plot") {
         a.insert(a.end(), {str(last.prompt), str(last.negative_prompt), i32(last.steps), str(last.sampler), str(last.schedule),
                            f(last.cfg_scale), f(static_cast<double>(last.seed))});
@@ -98,6 +102,7 @@ void run(const gchar* name, gint nparams, const GimpParam* params, gint* nreturn
     else if (proc == "plug-in-diffusion-prompt-matrix") run_prompt_matrix(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-prompts-from-file") run_prompts_from_file(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-sd-upscale") run_sd_upscale(params, nparams, &reply);
+    else if (proc == "plug-in-diffusion-loopback") run_loopback(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-upscale") run_upscale(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-load-model") run_load_model(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-unload-model") run_unload_model(params, nparams, &reply);

@@ -122,6 +122,16 @@ void register_procedures() {
              arg(GIMP_PDB_STRING, "position", "\"start\" or \"end\": where a line's prompt goes in the prompt above"), model, source, strength},
             {arg(GIMP_PDB_LAYER, "group", "The layer group holding every line's images")});
 
+    install("plug-in-diffusion-loopback", "Redraw the active layer (or its selected part), then each result again (A1111's Loopback)",
+            "_Loopback...", "RGB*, GRAY*",
+            {kRunMode, kImage, kDrawable, prompt, negative, steps, sampler, schedule, cfg, seed,
+             arg(GIMP_PDB_FLOAT, "denoising-strength", "Denoising strength of the first loop"),
+             arg(GIMP_PDB_INT32, "loops", "Loops (1-32; A1111's default 4)"),
+             arg(GIMP_PDB_FLOAT, "final-denoising-strength", "Denoising strength of the last loop (A1111's default 0.5)"),
+             arg(GIMP_PDB_STRING, "denoising-curve", "How the strength moves: \"Aggressive\", \"Linear\" or \"Lazy\""),
+             arg(GIMP_PDB_INT32, "batch-count", "Runs, each from the layer again (several: each run's last image only)"), model},
+            {arg(GIMP_PDB_LAYER, "group", "The layer group holding the images")});
+
     install("plug-in-diffusion-sd-upscale", "Upscale, then re-detail tile by tile with img2img (A1111's SD upscale)",
             "_SD Upscale...", "RGB*, GRAY*",
             {kRunMode, kImage, kDrawable, prompt, negative, steps, sampler, schedule, cfg, seed,

@@ -561,7 +561,7 @@ TEST_F(Dialogs, GenerateShowsProgressAndPreviewAndCancelStopsIt) {
     client.call(bye, {}, {}, &res);
 }
 
-// The tool dialogs (Upscale, SD Upscale, Remove Object, X/Y Plot, Load Model): every form builds from
+// The tool dialogs (Upscale, SD Upscale, Remove Object, X/Y Plot, Loopback, Load Model, ...): every form builds from
 // its procedure, shows A1111's fields with the given values, hands edited values back, keeps the
 // dialog open with one sentence for bad values, and describes the chosen checkpoint.
 TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
@@ -584,6 +584,9 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
         {"plug-in-diffusion-prompts-from-file", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed",
                                                  "width", "height", "batch_size", "batch_count", "prompts", "file", "iterate_seed",
                                                  "same_seed", "position", "source", "denoising_strength", "model"}},
+        {"plug-in-diffusion-loopback", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed",
+                                        "denoising_strength", "loops", "final_denoising_strength", "denoising_curve", "batch_count",
+                                        "model"}},
         {"plug-in-diffusion-load-model", {"model", "prediction", "vae"}},
     };
     for (const auto& [proc, keys] : expected) {
@@ -616,6 +619,9 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             if (f.key == "position") f.value = "start";
             if (f.key == "source") f.value = "txt2img";
             if (f.key == "denoising_strength") f.value = "0.75";
+            if (f.key == "loops") f.value = "4";
+            if (f.key == "final_denoising_strength") f.value = "0.50";
+            if (f.key == "denoising_curve") f.value = "Linear";
         }
         dialogs::FormDialog d(form->config);
         gtk_widget_show_all(d.window());
@@ -687,6 +693,23 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             EXPECT_EQ(v["joining"], "comma");
             EXPECT_FALSE(d.accept());  // the negative prompt holds no '|'
             d.set_value("negative_prompt", "blurry|dark");
+            EXPECT_TRUE(d.accept()) << d.error_text();
+        } else if (proc == "plug-in-diffusion-loopback") {
+            d.set_value("model", ckpt);
+            pump_until([] { return false; }, 0.1);
+            EXPECT_EQ(d.info_text().rfind("4 img2img run(s), 4 image(s); " + summarize_model(ckpt).kind, 0), 0u) << d.info_text();
+            gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("batch_count")), 3);
+            gtk_combo_box_set_active_id(GTK_COMBO_BOX(d.widget("denoising_curve")), "Lazy");
+            gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("final_denoising_strength")), 0.2);
+            pump_until([] { return false; }, 0.1);
+            EXPECT_EQ(d.info_text().rfind("12 img2img run(s), 3 image(s); ", 0), 0u) << d.info_text();
+            v = d.values();
+            EXPECT_EQ(v["denoising_curve"], "Lazy");
+            EXPECT_EQ(v["final_denoising_strength"], "0.20");
+            d.set_value("seed", "twelve");
+            EXPECT_FALSE(d.accept());
+            EXPECT_NE(d.error_text().find("Seed must be -1"), std::string::npos) << d.error_text();
+            d.set_value("seed", "-1");
             EXPECT_TRUE(d.accept()) << d.error_text();
         } else if (proc == "plug-in-diffusion-load-model") {
             d.set_value("model", ckpt);

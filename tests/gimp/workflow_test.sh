@@ -224,6 +224,28 @@ scm=$(cat <<SCM
     (check (contains (parasite (cadr cells)) "Denoising strength: 0.25") "the axis's first strength")
     (gimp-image-delete plot))
   (gimp-selection-none img)
+  ; A1111's Loopback: the layer redrawn three times, each loop from the last one's image, the
+  ; strength going linearly from 0.3 to 0.6 and the seed up by one; the third loop equals Image to
+  ; Image run on the second loop's layer with the third's seed and strength.
+  (let* ((grp (car (plug-in-diffusion-loopback RUN-NONINTERACTIVE img base "pebbles" "" 4 "Euler a" "Automatic" 7.0 21
+                      0.3 3 0.6 "Linear" 1 "")))
+         (kids (children grp)))
+    (check (string=? (car (gimp-item-get-name grp)) "Loopback ×3") "loopback group named")
+    (check (= (length kids) 3) "every loop kept")
+    (check (= (car (gimp-drawable-width (car kids))) 128) "loopback image as wide as the layer")
+    (check (contains (parasite (car kids)) "Seed: 21,") "first loop's seed")
+    (check (contains (parasite (car kids)) "Denoising strength: 0.3, Final denoising strength: 0.6, Denoising curve: Linear")
+           "first loop's strength and the script's keys")
+    (check (contains (parasite (cadr kids)) "Seed: 22,") "second loop's seed")
+    (check (contains (parasite (cadr kids)) "Denoising strength: 0.44999999999999996,") "second loop's strength as Python writes it")
+    (check (contains (parasite (caddr kids)) "Seed: 23,") "third loop's seed")
+    (file-png-save2 RUN-NONINTERACTIVE img (caddr kids) "$out/loopback-3.png" "loopback-3.png" 0 9 0 0 0 0 0 0 0)
+    (let ((again (car (plug-in-diffusion-img2img RUN-NONINTERACTIVE img (cadr kids) "pebbles" "" 4 "Euler a" "Automatic"
+                        7.0 23 0.6 1 ""))))
+      (file-png-save2 RUN-NONINTERACTIVE img again "$out/loopback-again.png" "loopback-again.png" 0 9 0 0 0 0 0 0 0)
+      (gimp-image-remove-layer img again))
+    (gimp-image-remove-layer img grp))
+  (gimp-image-set-active-layer img base)
 
   ; 7. SD upscale x2 (Lanczos first, then img2img over 64 px tiles with 16 px overlap) into a new image.
   (let* ((r (plug-in-diffusion-sd-upscale RUN-NONINTERACTIVE img base "detailed" "" 2 "Euler a" "Automatic" 7.0 5 0.3
@@ -297,6 +319,8 @@ bad=$(cat <<SCM
     (plug-in-diffusion-prompts-from-file RUN-NONINTERACTIVE img l "" "" 2 "Euler a" "Automatic" 7.0 1 64 64 1 1 "a" "" 0 0 "start" "$model" "img3img" 0.75))
   (catch (gimp-message "BAD11: rejected")
     (plug-in-diffusion-prompt-matrix RUN-NONINTERACTIVE img l "a|b" "" 2 "Euler a" "Automatic" 7.0 1 64 64 "positive" 0 0 "tab" 0 "$model" "txt2img" 0.75))
+  (catch (gimp-message "BAD15: rejected")
+    (plug-in-diffusion-loopback RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.5 2 0.5 "Steep" 1 "$model"))
   (check (= (length (layers img)) 1) "image unchanged after the bad calls")
   ; A VAE file that is not there is refused; "None" (the checkpoint's own VAE) keeps the loaded model.
   (catch (gimp-message "BAD8: rejected")
@@ -381,7 +405,7 @@ grep -q 'CHECK FAILED' "$out/gimp.log" && fail "an assertion failed"
 grep -q 'WORKFLOW: PASS' "$out/gimp.log" || fail "the workflow did not finish"
 grep -q 'BADINPUT: PASS' "$out/gimp.log" || fail "the bad-input script did not finish"
 grep -q 'CKPTPLOT: PASS' "$out/gimp.log" || fail "the checkpoint plot did not finish"
-for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'Face restoration is not available here; remove --restore_faces true' 'A script runs from "txt2img" (new images) or "img2img" (the active layer), not "img3img".' 'The X/Y axis "Size" needs txt2img'; do
+for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'Face restoration is not available here; remove --restore_faces true' 'A script runs from "txt2img" (new images) or "img2img" (the active layer), not "img3img".' 'The X/Y axis "Size" needs txt2img' 'The denoising curve must be "Aggressive", "Linear" or "Lazy", not "Steep".'; do
   grep -q "$m" "$out/gimp.log" || fail "missing error message: $m"
 done
 # The model was read once for all the generate calls of the session (up to the checkpoint plot).
@@ -394,6 +418,7 @@ grep -q '"vae": ".*/diffusion-models/VAE/own-vae.ckpt"' "$GIMP2_DIRECTORY/gimp-d
   --prompt "a steam engine, fall, sunset" --negative-prompt blurry --steps 4 --sampler "Euler a" --cfg-scale 7 \
   --seed 3331645590 --width 64 --height 64 --batch-size 4 -o "$out/cli.png" >/dev/null || fail "CLI run"
 "$build/tests/png_compare" "$out/cli-0.png" "$out/txt2img-0.png" || fail "layer pixels differ from the CLI's"
+"$build/tests/png_compare" "$out/loopback-3.png" "$out/loopback-again.png" || fail "a loop's image differs from Image to Image on the previous loop's"
 # No engine of this test outlives GIMP (it watches GIMP's pid).
 for i in $(seq 1 30); do ls "$run_dir"/gimp-diffusion-*.sock >/dev/null 2>&1 || break; sleep 0.5; done
 ls "$run_dir"/gimp-diffusion-*.sock >/dev/null 2>&1 && fail "the engine did not exit with GIMP"
