@@ -21,6 +21,7 @@
 #include "pipeline/sd_model.h"
 #include "request.h"
 #include "status.h"
+#include "support/checkpoint_variant.h"
 #include "support/error_text.h"
 #include "support/oracle.h"
 #include "support/synthetic_lora.h"
@@ -95,28 +96,6 @@ torch::Tensor reference_rounded(const torch::Tensor& t) {
     float* p = f.data_ptr<float>();
     for (int64_t i = 0; i < f.numel(); ++i) p[i] = reference_round(p[i]);
     return f;
-}
-
-// The model's tensors written as <dir>/<name>.safetensors with the keys in `round` rounded, and
-// its sidecar configs linked beside it.
-std::string write_rounded(const test::OracleModel& mdl, pipeline::SDModel& m, const std::set<std::string>& round, const std::string& dir,
-                          const std::string& name) {
-    std::vector<io::FloatTensor> ts;
-    auto add = [&](const std::string& key, const torch::Tensor& t) {
-        const torch::Tensor v = round.count(key) ? reference_rounded(t) : t.detach().to(torch::kFloat).contiguous();
-        ts.push_back({key, v.sizes().vec(), std::vector<float>(v.data_ptr<float>(), v.data_ptr<float>() + v.numel())});
-    };
-    for (const auto& p : m.net->named_parameters()) add(p.key(), p.value());
-    for (const auto& b : m.net->named_buffers()) add(b.key(), b.value());
-    const std::string path = dir + "/" + name + ".safetensors";
-    io::write_safetensors(path, ts);
-    for (const char* ext : {".yaml", ".json"}) {
-        const std::string side = mdl.dir + "/" + mdl.name + ext;
-        if (::access(side.c_str(), R_OK) == 0) {
-            EXPECT_EQ(::symlink(side.c_str(), (dir + "/" + name + ext).c_str()), 0);
-        }
-    }
-    return path;
 }
 
 std::string temp_dir() {
@@ -314,11 +293,14 @@ TEST(Fp8Weights, EngineRunsEqualARoundedCheckpoint) {
     for (const auto& mdl : test::oracle_models()) {
         if (mdl.checkpoints.empty()) continue;
         SCOPED_TRACE(mdl.name);
-        std::string rounded_path;
+        std::set<std::string> keys;
         {
             auto m = pipeline::load_sd_model(mdl.checkpoints.front());
-            rounded_path = write_rounded(mdl, *m, rounded_keys(*m), dir, mdl.name + "-rounded");
+            keys = rounded_keys(*m);
         }
+        const std::string rounded_path = test::write_changed(mdl, dir, mdl.name + "-rounded", [&](const std::string& key, const torch::Tensor& t) {
+            return keys.count(key) ? reference_rounded(t) : t;
+        });
         auto image = [&](Engine& e, const GenerateRequest& r, std::string* text) {
             std::vector<GeneratedImage> out;
             const Status st = e.txt2img(r, {}, &out);

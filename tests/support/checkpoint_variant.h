@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -14,14 +15,14 @@
 
 namespace sdgimp::test {
 
-// The oracle model's parameters, the UNet's scaled by `unet_scale`, written as
-// <dir>/<name>.safetensors with the model's sidecar configs linked beside it.
-inline std::string write_variant(const OracleModel& mdl, const std::string& dir, const std::string& name, float unet_scale) {
+// The oracle model's parameters and buffers, each through `change(key, tensor)`, written as
+// <dir>/<name>.safetensors (float32) with the model's sidecar configs linked beside it.
+inline std::string write_changed(const OracleModel& mdl, const std::string& dir, const std::string& name,
+                                 const std::function<torch::Tensor(const std::string&, const torch::Tensor&)>& change) {
     const auto m = pipeline::load_sd_model(mdl.checkpoints.front());
     std::vector<io::FloatTensor> ts;
     auto add = [&](const std::string& key, const torch::Tensor& t) {
-        const float s = key.rfind("model.diffusion_model.", 0) == 0 ? unet_scale : 1.0f;
-        const auto v = (t.to(torch::kFloat) * s).contiguous();
+        const auto v = change(key, t.detach().to(torch::kFloat)).to(torch::kFloat).contiguous();
         ts.push_back({key, v.sizes().vec(), std::vector<float>(v.data_ptr<float>(), v.data_ptr<float>() + v.numel())});
     };
     for (const auto& p : m->net->named_parameters()) add(p.key(), p.value());
@@ -35,6 +36,13 @@ inline std::string write_variant(const OracleModel& mdl, const std::string& dir,
         }
     }
     return path;
+}
+
+// The same with the UNet's tensors scaled by `unet_scale`.
+inline std::string write_variant(const OracleModel& mdl, const std::string& dir, const std::string& name, float unet_scale) {
+    return write_changed(mdl, dir, name, [unet_scale](const std::string& key, const torch::Tensor& t) {
+        return key.rfind("model.diffusion_model.", 0) == 0 ? t * unet_scale : t;
+    });
 }
 
 }  // namespace sdgimp::test
