@@ -118,6 +118,10 @@ if [ -n "$tiny" ] && [ -f "$tiny/tiny-sd2-v.safetensors" ]; then
   step tiny-hires-cuda 90 "${gen[@]}" "${hr[@]}" --device cuda --save-latents "$t/hires_cuda32.safetensors" -o "$t/hires_cuda32.png"
   step tiny-hires-cuda-lanczos 90 "${gen[@]}" "${hr[@]}" --device cuda --precision float16 --hr-upscaler Lanczos -o "$t/hires_lanczos16.png"
   step tiny-hires-compare 60 python3 "$root/tests/bench/compare_latents.py" "$t/hires_cpu.safetensors" "$t/hires_cuda32.safetensors"
+  # FP8 weight on the device (the weights rounded through host memory and put back): against the CPU's run.
+  step tiny-fp8-cpu 60 "${gen[@]}" --fp8-weight Enable --device cpu --save-latents "$t/fp8_cpu.safetensors" -o "$t/fp8_cpu.png"
+  step tiny-fp8-cuda 60 "${gen[@]}" --fp8-weight Enable --device cuda --save-latents "$t/fp8_cuda32.safetensors" -o "$t/fp8_cuda32.png"
+  step tiny-fp8-compare 60 python3 "$root/tests/bench/compare_latents.py" "$t/fp8_cpu.safetensors" "$t/fp8_cuda32.safetensors"
 fi
 
 # 5. Timings, each figure with its baseline in the same run (the float32 eager step for the ratios).
