@@ -97,6 +97,14 @@ std::string first_file_in(const std::vector<std::string>& dirs, std::initializer
     return "";
 }
 
+// What a loaded model's weights carry beyond the checkpoint's: the prompt's <lora:...> networks and
+// FP8 weight's rounding (and whether the networks merged into the unrounded weights).
+struct WeightEdits {
+    models::LoraWeights loras;
+    models::Fp8Weights fp8;
+    bool fp8_cache16 = false;
+};
+
 }  // namespace
 
 struct Engine::Impl {
@@ -111,9 +119,7 @@ struct Engine::Impl {
     LoadedModel info;
     int loads = 0;
     std::vector<std::string> lora_dirs;  // the last load request's, searched first
-    models::LoraWeights loras;           // the <lora:...> networks the model's weights carry now
-    models::Fp8Weights fp8;              // its weights rounded to float8 (FP8 weight), or not
-    bool fp8_cache16 = false;            // and whether its networks merged into the unrounded ones
+    WeightEdits edits;                   // what the model's weights carry now
     // The run's "Lora hashes" (name as written, hash): the first pass's networks, then the hires pass's.
     std::vector<std::pair<std::string, std::string>> lora_record;
     // Hypernetwork files read so far: path -> (io::file_stamp when read, the network).
@@ -133,9 +139,7 @@ struct Engine::Impl {
         std::shared_ptr<pipeline::SDModel> model;
         std::string key;    // its path, stamp, VAE and precision when it was loaded
         std::string title;  // A1111's short_title: "name [hash]"
-        models::LoraWeights loras;  // the networks its weights carry now
-        models::Fp8Weights fp8;     // as the main model's
-        bool fp8_cache16 = false;
+        WeightEdits edits;  // what its weights carry now
     };
     Companion hires, refiner;
     std::string run_hires_title;    // the running request's, or "" without one
@@ -152,8 +156,7 @@ int Engine::prompt_cache_hits() const { return impl_->cond_cache.hits; }
 
 void Engine::unload() {
     impl_->cond_cache = {};
-    impl_->loras = {};
-    impl_->fp8 = {};
+    impl_->edits = {};
     impl_->lora_record.clear();
     impl_->hypernetworks.clear();
     impl_->embeddings = {};
@@ -457,26 +460,27 @@ std::string find_hypernetwork(const std::vector<std::string>& requested, const s
 // The model's weights rounded to float8 or not, as the run's "FP8 weight" says (A1111 reloads the
 // weights when the setting changes); the networks on them come off first and merge again with the
 // run's calls. True when the weights changed.
-bool use_fp8(pipeline::SDModel& model, models::Fp8Weights& fp8, bool* cache16, models::LoraWeights& loras, const GenerateRequest& r) {
+bool use_fp8(pipeline::SDModel& model, WeightEdits& e, const GenerateRequest& r) {
     const bool on = fp8_on(r);
-    if (fp8.on() == on && (!on || *cache16 == r.cache_fp16_weight)) return false;
-    loras.restore();
-    loras = {};
-    if (on && !fp8.on()) fp8.apply(model.net);
-    if (!on) fp8.restore();
-    *cache16 = r.cache_fp16_weight;
+    if (e.fp8.on() == on && (!on || e.fp8_cache16 == r.cache_fp16_weight)) return false;
+    e.loras.restore();
+    e.loras = {};
+    if (on && !e.fp8.on()) e.fp8.apply(model.net);
+    if (!on) e.fp8.restore();
+    e.fp8_cache16 = r.cache_fp16_weight;
     model.reset_cuda_graphs();
     return true;
 }
 
-// The calls' networks on the model's weights (`weights` remembers what they carry; under FP8
+// The calls' networks on the model's weights (`e` remembers what they carry; under FP8
 // weight they merge as A1111 merges them there), their hashes added to the run's record; true when
 // the weights changed.
-bool apply_loras(pipeline::SDModel& model, models::LoraWeights& weights, const models::Fp8Weights& fp8, bool cache16,
-                 const std::vector<models::LoraCall>& calls, std::vector<std::pair<std::string, std::string>>* record) {
+bool apply_loras(pipeline::SDModel& model, WeightEdits& e, const std::vector<models::LoraCall>& calls,
+                 std::vector<std::pair<std::string, std::string>>* record) {
+    models::LoraWeights& weights = e.loras;
     const bool changed = calls != weights.applied();
     if (changed) {
-        weights.apply(model.net, calls, model.cfg.text.kind == TextEncoderKind::kOpenCLIP, fp8.on() ? &fp8 : nullptr, cache16);
+        weights.apply(model.net, calls, model.cfg.text.kind == TextEncoderKind::kOpenCLIP, e.fp8.on() ? &e.fp8 : nullptr, e.fp8_cache16);
         // Captured CUDA graphs hold the weights' old addresses.
         model.reset_cuda_graphs();
     }
@@ -581,7 +585,7 @@ void Engine::use_hypernetworks(pipeline::SDModel& model, const std::string& prom
 
 void Engine::use_fp8_weights(const GenerateRequest& r) {
     // The text encoder may have changed: its cached prompts are stale.
-    if (use_fp8(*impl_->model, impl_->fp8, &impl_->fp8_cache16, impl_->loras, r)) impl_->cond_cache = {};
+    if (use_fp8(*impl_->model, impl_->edits, r)) impl_->cond_cache = {};
 }
 
 void Engine::use_loras(const std::string& prompt, bool hires_pass) {
@@ -592,15 +596,14 @@ void Engine::use_loras(const std::string& prompt, bool hires_pass) {
 void Engine::use_lora_calls(const std::vector<models::LoraCall>& calls, bool hires_pass) {
     if (!hires_pass) impl_->lora_record.clear();
     // The text encoder may have changed: its cached prompts are stale.
-    if (apply_loras(*impl_->model, impl_->loras, impl_->fp8, impl_->fp8_cache16, calls, &impl_->lora_record)) impl_->cond_cache = {};
+    if (apply_loras(*impl_->model, impl_->edits, calls, &impl_->lora_record)) impl_->cond_cache = {};
 }
 
 void Engine::use_companion_loras(bool refiner, const std::string& prompt) {
     // Its prompts are not cached (the cache holds the first model's encodings).
     auto& c = refiner ? impl_->refiner : impl_->hires;
     use_hypernetworks(*c.model, prompt);
-    apply_loras(*c.model, c.loras, c.fp8, c.fp8_cache16, lora_calls(lora_dirs_of(impl_->lora_dirs, impl_->info.path), prompt),
-                &impl_->lora_record);
+    apply_loras(*c.model, c.edits, lora_calls(lora_dirs_of(impl_->lora_dirs, impl_->info.path), prompt), &impl_->lora_record);
 }
 
 void Engine::use_embeddings(const GenerateRequest& r) {
@@ -671,7 +674,7 @@ const pipeline::SDModel* Engine::use_hires_checkpoint(const GenerateRequest& r) 
     if (!r.enable_hr || r.hr_checkpoint.empty() || r.hr_checkpoint == "Use same checkpoint") return nullptr;
     const pipeline::SDModel* m = use_companion(r.hr_checkpoint, false, &impl_->run_hires_title);
     // A1111 loads it with the run's FP8 weight setting too.
-    if (m) use_fp8(*impl_->hires.model, impl_->hires.fp8, &impl_->hires.fp8_cache16, impl_->hires.loras, r);
+    if (m) use_fp8(*impl_->hires.model, impl_->hires.edits, r);
     return m;
 }
 
@@ -682,7 +685,7 @@ void Engine::use_refiner(const GenerateRequest& r, const pipeline::SDModel* hire
     const pipeline::SDModel* refiner = use_companion(r.refiner_checkpoint, true, &title);
     // The model itself as its refiner: A1111 finds it loaded already and never switches.
     if (!refiner) return;
-    use_fp8(*impl_->refiner.model, impl_->refiner.fp8, &impl_->refiner.fp8_cache16, impl_->refiner.loras, r);
+    use_fp8(*impl_->refiner.model, impl_->refiner.edits, r);
     const bool hires = r.enable_hr;
     hooks->refiner = refiner;
     hooks->refiner_switch_at = r.refiner_switch_at;
@@ -709,8 +712,7 @@ void Engine::use_refiner(const GenerateRequest& r, const pipeline::SDModel* hire
                                    prompt = r.prompt, hr_prompt](bool hires_pass) {
         // Hypernetworks, as in A1111, act on whichever model samples.
         use_hypernetworks(*impl_->refiner.model, hires_pass ? hr_prompt : prompt);
-        auto& c = impl_->refiner;
-        apply_loras(*c.model, c.loras, c.fp8, c.fp8_cache16, hires_pass ? second : first, &impl_->lora_record);
+        apply_loras(*impl_->refiner.model, impl_->refiner.edits, hires_pass ? second : first, &impl_->lora_record);
     };
     hooks->refiner_switched = &impl_->refiner_switched;
     impl_->refiner_switched = false;
