@@ -142,6 +142,36 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
         cfg.describe = [](const FormValues& v) { return describe_checkpoint(v.at("model")); };
         cfg.validate = [](const FormValues& v) { return check_seed(v.at("seed")); };
         cfg.ok_label = "_Upscale";
+    } else if (proc == "plug-in-diffusion-outpaint") {
+        cfg.title = "Poor Man's Outpainting";
+        cfg.intro = "Extend the active layer on the chosen sides and paint the new border tile by tile, as A1111's Poor man's "
+                    "outpainting script, into a new image. Many steps and a high denoising strength work best.";
+        fields = generation_fields();
+        fields.push_back({10, spin_field("denoising_strength", "Denoising strength", 0, 1, 0.01, 2)});
+        FormField pixels = spin_field("pixels", "Pixels to expand", 8, 256, 8, 0);
+        pixels.tooltip = "The canvas grows by this on each chosen side, rounded up to multiples of 64";
+        fields.push_back({11, pixels});
+        FormField blur = spin_field("outpaint_mask_blur", "Mask blur", 0, 64, 1, 0);
+        blur.tooltip = "The border's mask is blurred by twice this";
+        fields.push_back({12, blur});
+        fields.push_back({13, combo_field("masked_content", "Masked content", {"fill", "original", "latent noise", "latent nothing"})});
+        fields.push_back({14, field("left", "Left", Kind::kCheck)});
+        fields.push_back({15, field("right", "Right", Kind::kCheck)});
+        fields.push_back({16, field("up", "Up", Kind::kCheck)});
+        fields.push_back({17, field("down", "Down", Kind::kCheck)});
+        fields.push_back({18, spin_field("width", "Tile width", 64, 2048, 8, 0)});
+        fields.push_back({19, spin_field("height", "Tile height", 64, 2048, 8, 0)});
+        fields.push_back({20, model_field(ctx)});
+        cfg.describe = [](const FormValues& v) { return describe_checkpoint(v.at("model")); };
+        cfg.validate = [](const FormValues& v) -> std::string {
+            if (v.at("left") != "1" && v.at("right") != "1" && v.at("up") != "1" && v.at("down") != "1")
+                return "Choose at least one outpainting direction: left, right, up or down.";
+            const int pixels = std::atoi(v.at("pixels").c_str());
+            if (pixels >= std::atoi(v.at("width").c_str()) || pixels >= std::atoi(v.at("height").c_str()))
+                return "Pixels to expand must be smaller than the tile width and height; expand by less or make the tiles larger.";
+            return check_seed(v.at("seed"));
+        };
+        cfg.ok_label = "_Outpaint";
     } else if (proc == "plug-in-diffusion-xy-plot") {
         cfg.title = "X/Y Plot";
         cfg.intro = "A grid of images over two fields, e.g. CFG Scale against Steps, in a new image.";

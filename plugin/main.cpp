@@ -47,6 +47,11 @@ std::vector<GimpParam> interactive_arguments(const std::string& proc, const Gimp
         a.insert(a.end(), {str(last.prompt), str(last.negative_prompt), i32(last.steps), str(last.sampler), str(last.schedule),
                            f(last.cfg_scale), f(static_cast<double>(last.seed)), f(last.denoising_strength), i32(4), f(0.5),
                            str("Linear"), i32(1), str("")});
+    } else if (proc == "plug-in-diffusion-outpaint") {
+        // The script's defaults: 128 pixels, blur 4, fill, every side; A1111's recommended strength.
+        a.insert(a.end(), {str(last.prompt), str(last.negative_prompt), i32(last.steps), str(last.sampler), str(last.schedule),
+                           f(last.cfg_scale), f(static_cast<double>(last.seed)), f(0.8), i32(128), i32(4), str("fill"), i32(1), i32(1),
+                           i32(1), i32(1), i32(last.width), i32(last.height), str("")});
     } else if (proc == "plug-in-diffusion-sd-upscale" || proc == "plug-in-diffusion-xy-plot") {
         a.insert(a.end(), {str(last.prompt), str(last.negative_prompt), i32(last.steps), str(last.sampler), str(last.schedule),
                            f(last.cfg_scale), f(static_cast<double>(last.seed))});
@@ -103,6 +108,7 @@ void run(const gchar* name, gint nparams, const GimpParam* params, gint* nreturn
     else if (proc == "plug-in-diffusion-prompts-from-file") run_prompts_from_file(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-sd-upscale") run_sd_upscale(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-loopback") run_loopback(params, nparams, &reply);
+    else if (proc == "plug-in-diffusion-outpaint") run_outpaint(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-upscale") run_upscale(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-load-model") run_load_model(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-unload-model") run_unload_model(params, nparams, &reply);

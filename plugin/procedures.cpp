@@ -141,6 +141,18 @@ void register_procedures() {
              arg(GIMP_PDB_INT32, "overlap", "Tile overlap in pixels (A1111 default 64)"), model},
             {arg(GIMP_PDB_IMAGE, "result-image", "A new image with the result"), arg(GIMP_PDB_LAYER, "layer", "Its layer")});
 
+    install("plug-in-diffusion-outpaint", "Extend the active layer on every chosen side, inpainting the new border tile by tile (A1111's Poor man's outpainting)",
+            "Poor Man's _Outpainting...", "RGB*, GRAY*",
+            {kRunMode, kImage, kDrawable, prompt, negative, steps, sampler, schedule, cfg, seed,
+             arg(GIMP_PDB_FLOAT, "denoising-strength", "Denoising strength (A1111 recommends 0.8 or more here)"),
+             arg(GIMP_PDB_INT32, "pixels", "Pixels to expand (8-256; also the tiles' overlap)"),
+             arg(GIMP_PDB_INT32, "mask-blur", "Mask blur (0-64; the runs blur by twice this)"),
+             arg(GIMP_PDB_STRING, "masked-content", "fill (the script's default), original, latent noise or latent nothing"),
+             arg(GIMP_PDB_INT32, "left", "1: grow to the left"), arg(GIMP_PDB_INT32, "right", "1: grow to the right"),
+             arg(GIMP_PDB_INT32, "up", "1: grow upwards"), arg(GIMP_PDB_INT32, "down", "1: grow downwards"),
+             arg(GIMP_PDB_INT32, "width", "Tile width (multiple of 8)"), arg(GIMP_PDB_INT32, "height", "Tile height (multiple of 8)"), model},
+            {arg(GIMP_PDB_IMAGE, "result-image", "A new image with the result"), arg(GIMP_PDB_LAYER, "layer", "Its layer")});
+
     install("plug-in-diffusion-upscale", "Upscale the active layer", "_Upscale...", "RGB*, GRAY*",
             {kRunMode, kImage, kDrawable, arg(GIMP_PDB_STRING, "upscaler", "ESRGAN thick (default, learned), ESRGAN medium, ESRGAN slim, Lanczos or Nearest"),
              arg(GIMP_PDB_FLOAT, "scale", "Scale factor (1-8)"),

@@ -909,8 +909,81 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
     });
 }
 
+namespace {
+
+// The keys A1111 1.10's img2img init adds for a mask, in its order: mask mode, mask blur (when
+// there is one), inpaint area and masked content.
+std::vector<std::pair<std::string, text::InfoValue>> inpaint_info_keys(const GenerateRequest& r) {
+    std::vector<std::pair<std::string, text::InfoValue>> keys;
+    if (r.inpaint_not_masked) keys.emplace_back("Mask mode", text::InfoValue::str("Inpaint not masked"));
+    if (r.mask_blur > 0) keys.emplace_back("Mask blur", text::InfoValue::integer(r.mask_blur));
+    if (r.inpaint_full_res) {
+        keys.emplace_back("Inpaint area", text::InfoValue::str("Only masked"));
+        keys.emplace_back("Masked area padding", text::InfoValue::integer(r.inpaint_full_res_padding));
+    }
+    if (r.masked_content != 1) {
+        static const char* kContent[] = {"fill", "original", "latent noise", "latent nothing"};
+        keys.emplace_back("Masked content", text::InfoValue::str(kContent[r.masked_content]));
+    }
+    return keys;
+}
+
+}  // namespace
+
+Status Engine::outpaint(const GenerateRequest& req, const Image& image, const imaging::OutpaintSettings& settings,
+                        const RunCallbacks& cb, std::vector<GeneratedImage>* out) {
+    return engine_call([&] {
+        require_model();
+        // What the script sets on the run before its tiles.
+        GenerateRequest r = pipeline::with_resolved_seeds(req);
+        r.mask_blur = settings.mask_blur * 2;
+        r.inpaint_full_res = false;
+        r.inpaint_not_masked = false;
+        r.batch_size = r.batch_count = 1;
+        validate(r);
+        imaging::OutpaintSettings s = settings;
+        s.tile_w = r.width;
+        s.tile_h = r.height;
+        imaging::OutpaintPlan plan = imaging::plan_outpaint(image, s);
+        impl_->model->set_tiling(r.tiling);
+        use_fp8_weights(r);
+        use_loras(r.prompt);
+        use_embeddings(r);
+        pipeline::RunHooks run_hooks = hooks_for({}, &impl_->cond_cache, &impl_->embeddings);
+        run_hooks.cancelled = cb.cancelled;
+        use_vae_methods(r, &run_hooks);
+        use_refiner(r, nullptr, &run_hooks);
+        std::vector<Image> results;
+        int64_t first_subseed = r.subseed;
+        for (size_t i = 0; i < plan.work.size(); ++i) {
+            const auto& tile = plan.work[i];
+            GenerateRequest t = r;
+            t.seed = r.seed + static_cast<int64_t>(i);  // the script's p.seed = processed.seed + 1
+            const auto res = pipeline::generate_inpaint(*impl_->model, *impl_->tok, t, tile.image, tile.mask, run_hooks, tile.latent_mask);
+            if (i == 0) first_subseed = res.subseeds.at(0);
+            results.push_back(res.images.at(0));
+            if (cb.progress) cb.progress(static_cast<int>(i) + 1, static_cast<int>(plan.work.size()));
+        }
+        forget_unused_refiner();
+        ModelIdentity id = identity();
+        note_run_facts(&id, r, true, run_hooks);
+        GeneratedImage g;
+        g.image = imaging::finish_outpaint(std::move(plan), results);
+        g.seed = r.seed;
+        g.subseed = first_subseed;
+        // The script returns the first tile's text (its size is the tiles').
+        text::GenerationInfo gi = generation_info(r, id, g.seed, g.subseed, true);
+        add_soft_inpaint_info(r, &gi);
+        add_early_info(&gi, inpaint_info_keys(r));
+        g.infotext = text::create_infotext(gi);
+        out->clear();
+        out->push_back(std::move(g));
+    });
+}
+
 Status Engine::inpaint(const GenerateRequest& req, const Image& image, const Image& mask, const RunCallbacks& cb,
-                       std::vector<GeneratedImage>* out, Image* mask_for_overlay, std::vector<int>* paste_box) {
+                       std::vector<GeneratedImage>* out, Image* mask_for_overlay, std::vector<int>* paste_box,
+                       const Image& latent_mask) {
     return engine_call([&] {
         require_model();
         if (!image.valid() || !mask.valid() || image.width != mask.width || image.height != mask.height)
@@ -924,7 +997,7 @@ Status Engine::inpaint(const GenerateRequest& req, const Image& image, const Ima
         pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);
         use_vae_methods(r, &hooks);
         use_refiner(r, nullptr, &hooks);
-        const auto res = pipeline::generate_inpaint(*impl_->model, *impl_->tok, r, imaging::to_rgb(image), mask, hooks);
+        const auto res = pipeline::generate_inpaint(*impl_->model, *impl_->tok, r, imaging::to_rgb(image), mask, hooks, latent_mask);
         forget_unused_refiner();
         ModelIdentity id = identity();
         note_run_facts(&id, r, true, hooks);
@@ -938,18 +1011,7 @@ Status Engine::inpaint(const GenerateRequest& req, const Image& image, const Ima
             // In the order A1111 1.10 adds them: the soft inpainting script's keys, then its
             // img2img init's mask mode, mask blur (when there is one), inpaint area and masked content.
             add_soft_inpaint_info(r, &gi);
-            std::vector<std::pair<std::string, text::InfoValue>> keys;
-            if (r.inpaint_not_masked) keys.emplace_back("Mask mode", text::InfoValue::str("Inpaint not masked"));
-            if (r.mask_blur > 0) keys.emplace_back("Mask blur", text::InfoValue::integer(r.mask_blur));
-            if (r.inpaint_full_res) {
-                keys.emplace_back("Inpaint area", text::InfoValue::str("Only masked"));
-                keys.emplace_back("Masked area padding", text::InfoValue::integer(r.inpaint_full_res_padding));
-            }
-            if (r.masked_content != 1) {
-                static const char* kContent[] = {"fill", "original", "latent noise", "latent nothing"};
-                keys.emplace_back("Masked content", text::InfoValue::str(kContent[r.masked_content]));
-            }
-            add_early_info(&gi, keys);
+            add_early_info(&gi, inpaint_info_keys(r));
             g.infotext = text::create_infotext(gi);
             if (i < res.masks_for_overlay.size()) g.mask_for_overlay = res.masks_for_overlay[i];
             out->push_back(std::move(g));

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../image.h"
+#include "../imaging/outpaint.h"
 #include "../request.h"
 #include "../status.h"
 #include "engine_status.h"
@@ -120,9 +121,11 @@ public:
     // and the processing size with "whole picture" (as A1111, which resizes the image first); *mask_for_overlay
     // receives A1111's blurred mask (with soft inpainting the first image's; each has its own in
     // GeneratedImage::mask_for_overlay) and *paste_box the "only masked" region (x1, y1, x2, y2) or {}.
+    // latent_mask: A1111's p.latent_mask (imaging::InpaintSettings::latent_mask) at the processing
+    // size, or empty.
     Status inpaint(const GenerateRequest& req, const Image& image, const Image& mask, const RunCallbacks& cb,
                    std::vector<GeneratedImage>* out, Image* mask_for_overlay = nullptr,
-                   std::vector<int>* paste_box = nullptr);
+                   std::vector<int>* paste_box = nullptr, const Image& latent_mask = {});
 
     // upscaler: "ESRGAN thick" (the default learned model), "ESRGAN medium", "ESRGAN slim", "Lanczos",
     // "Nearest". Needs no checkpoint.
@@ -138,6 +141,13 @@ public:
     // req.width x req.height with `overlap`, recombined. One result per batch-count pass.
     Status sd_upscale(const GenerateRequest& req, const Image& image, const std::string& upscaler, double scale,
                       int overlap, const RunCallbacks& cb, std::vector<GeneratedImage>* out);
+
+    // A1111's Poor man's outpainting: `image` on a canvas grown by s.pixels on the chosen sides (to
+    // multiples of 64), the border inpainted in tiles of req.width x req.height (s.tile_w/h are
+    // taken from there) with req's masked content, denoising strength and seed (+1 per tile), the
+    // mask blurred by 2 x s.mask_blur. One image, with the first tile's parameters text.
+    Status outpaint(const GenerateRequest& req, const Image& image, const imaging::OutpaintSettings& s, const RunCallbacks& cb,
+                    std::vector<GeneratedImage>* out);
 
 private:
     ModelIdentity identity() const;

@@ -301,10 +301,15 @@ InpaintPrep prepare_inpaint(const Image& image_in, const Image& mask_in, const I
     p.overlay = overlay_of(image, p.mask_for_overlay);
     p.overlay_source = image;
     if (crop_box) image = resize_image(2, crop(image, *crop_box), s.width, s.height);
-    if (s.masked_content != 1) image = fill_masked(image, mask);
+    const bool own_latent_mask = s.latent_mask.valid();
+    if (own_latent_mask && (s.latent_mask.width != s.width || s.latent_mask.height != s.height))
+        throw Error(ErrorCode::kInvalidRequest, "The latent mask must have the processing size; make it " + std::to_string(s.width) + "x" +
+                                                    std::to_string(s.height) + ".");
+    const Image& latent_mask = own_latent_mask ? s.latent_mask : mask;
+    if (s.masked_content != 1) image = fill_masked(image, latent_mask);
     p.encoder_input = image;
     p.mask = mask;
-    const Image lat = resize(to_rgb(mask), s.width / 8, s.height / 8, Filter::kBicubic);
+    const Image lat = resize(to_rgb(latent_mask), s.width / 8, s.height / 8, Filter::kBicubic);
     p.latent_nmask.resize(static_cast<size_t>(lat.width) * lat.height);
     for (size_t i = 0; i < p.latent_nmask.size(); ++i) {
         const float v = lat.pixels[i * 3] / 255.0f;

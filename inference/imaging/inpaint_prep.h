@@ -56,6 +56,11 @@ struct InpaintSettings {
     int padding = 32;
     bool mask_round = true;
     bool invert = false;            // "Inpaint not masked"
+    // A1111's p.latent_mask (scripts set it; Poor man's outpainting does): a gray mask at the
+    // processing size, used as it is (no blur, no rounding of its pixels) for "fill" and for the
+    // latent blend, while the blurred mask still makes the overlay and an inpainting model's
+    // conditioning. Empty: the blurred mask serves for both.
+    Image latent_mask;
 };
 
 // Everything A1111's img2img init derives from the image and the mask before sampling.

@@ -7,7 +7,8 @@
 namespace sdgimp::pipeline {
 
 InpaintResult generate_inpaint(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r,
-                               const Image& image, const Image& mask, const RunHooks& hooks) {
+                               const Image& image, const Image& mask, const RunHooks& hooks,
+                               const Image& latent_mask) {
     validate(r);
     imaging::InpaintSettings is;
     is.width = r.width;
@@ -18,6 +19,7 @@ InpaintResult generate_inpaint(const SDModel& m, const text::ClipTokenizer& tok,
     is.padding = r.inpaint_full_res_padding;
     is.mask_round = !r.soft_inpainting;  // soft inpainting keeps the mask's partial values
     is.invert = r.inpaint_not_masked;
+    is.latent_mask = latent_mask;
     imaging::InpaintPrep prep = imaging::prepare_inpaint(image, mask, is);
     if (prep.empty_mask) throw Error(ErrorCode::kInvalidRequest, "The inpaint mask is empty; select the area to repaint first.");
     const GenerateRequest rr = with_resolved_seeds(r);

@@ -32,8 +32,9 @@ InpaintResult inpaint_prepared(const LatentModel& lm, const ImageCodec& codec, c
                                RefinerRun* refiner = nullptr);
 
 // image: RGB; mask: gray, same size (255 = regenerate, soft values honoured). r.width/height is the
-// processing size.
+// processing size. latent_mask: A1111's p.latent_mask (InpaintSettings::latent_mask), or empty.
 InpaintResult generate_inpaint(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r,
-                               const Image& image, const Image& mask, const RunHooks& hooks);
+                               const Image& image, const Image& mask, const RunHooks& hooks,
+                               const Image& latent_mask = {});
 
 }  // namespace sdgimp::pipeline

@@ -12,6 +12,7 @@ int cmd_inpaint(const std::vector<std::string>& args);
 int cmd_upscale(const std::vector<std::string>& args);
 int cmd_remove(const std::vector<std::string>& args);
 int cmd_sd_upscale(const std::vector<std::string>& args);
+int cmd_outpaint(const std::vector<std::string>& args);
 int cmd_tokenize(const std::vector<std::string>& args);
 int cmd_parse_prompt(const std::vector<std::string>& args);
 int cmd_infotext(const std::vector<std::string>& args);

@@ -229,4 +229,33 @@ int cmd_sd_upscale(const std::vector<std::string>& args) {
     return 0;
 }
 
+int cmd_outpaint(const std::vector<std::string>& args) {
+    const Options o = parse_options(args, {"quiet"});
+    check_known(o, {"model", "vae", "lora-dir", "hypernetwork-dir", "taesd-dir", "vae-approx-dir", "embeddings-dir", "upscaler-dir", "vocab", "prediction", "precision", "device", "output", "quiet", "init-image", "pixels", "outpaint-mask-blur", "directions"});
+    if (!o.positional.empty()) throw Error(ErrorCode::kInvalidRequest, "Unexpected argument '" + o.positional[0] + "'; options start with --.");
+    if (!o.has("init-image")) throw Error(ErrorCode::kInvalidRequest, "outpaint needs --init-image FILE.png.");
+    GenerateRequest r = request_from_options(o);
+    // The script's defaults: masked content "fill"; img2img's denoising strength.
+    if (!o.has("masked-content") && !o.has("parameters")) r.masked_content = 0;
+    imaging::OutpaintSettings os;
+    os.pixels = o.get_int("pixels", 128);
+    os.mask_blur = o.get_int("outpaint-mask-blur", 4);
+    imaging::set_outpaint_directions(o.get("directions", "left,right,up,down"), &os);
+    validate(r);
+    os.tile_w = r.width;
+    os.tile_h = r.height;
+    imaging::validate_outpaint(os);
+    const Image in = io::read_png(o.get("init-image")).image;
+    Engine engine;
+    Status st = engine.load_model(model_request(o), nullptr);
+    if (!st.ok) throw Error(st.code, st.message);
+    std::vector<GeneratedImage> out;
+    st = engine.outpaint(r, in, os, stderr_progress(o.has("quiet")), &out);
+    if (!st.ok) throw Error(st.code, st.message);
+    const std::string name = output_name(o, "outpaint", 0, 1, out[0].seed);
+    io::write_png(name, out[0].image, {{"parameters", out[0].infotext}});
+    std::cout << name << "\n";
+    return 0;
+}
+
 }  // namespace sdgimp::cli

@@ -69,6 +69,10 @@ const char* kUsage =
     "      [--scale 4] [-o OUT.png]                      no checkpoint needed\n"    "      (also esrgan-thick-x4 style names, lanczos, nearest, or an ESRGAN/Real-ESRGAN FILE.pth)\n"
     "  sd-upscale --model FILE --init-image IN.png [--upscaler Lanczos] [--scale 2] [--overlap 64]\n"
     "      [--width 512 --height 512 (the tile)] [--denoising-strength 0.3] [txt2img options]\n"
+    "  outpaint --model FILE --init-image IN.png [--pixels 128] [--outpaint-mask-blur 4]\n"
+    "      [--directions left,right,up,down] [--masked-content 0-3 (default 0, fill)]\n"
+    "      [--width 512 --height 512 (the tile)] [--denoising-strength 0.75] [txt2img options]\n"
+    "      A1111's Poor man's outpainting: the canvas grown, the border inpainted tile by tile\n"
     "  remove --init-image IN.png --mask MASK.png [--method Auto|PatchMatch|LaMa] [--lama big-lama.pt] [-o OUT.png]\n"
     "      Auto = LaMa when its TorchScript file is there ($GIMP_DIFFUSION_LAMA or\n"
     "      ~/.local/share/gimp-diffusion/models/big-lama.pt), else PatchMatch\n"
@@ -139,6 +143,7 @@ int main(int argc, char** argv) {
         if (cmd == "upscale") return sdgimp::cli::cmd_upscale(args);
         if (cmd == "remove") return sdgimp::cli::cmd_remove(args);
         if (cmd == "sd-upscale") return sdgimp::cli::cmd_sd_upscale(args);
+        if (cmd == "outpaint") return sdgimp::cli::cmd_outpaint(args);
         if (cmd == "tokenize") return sdgimp::cli::cmd_tokenize(args);
         if (cmd == "parse-prompt") return sdgimp::cli::cmd_parse_prompt(args);
         if (cmd == "infotext") return sdgimp::cli::cmd_infotext(args);

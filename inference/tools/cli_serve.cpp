@@ -146,7 +146,8 @@ bool serve_connection(int fd, Engine& engine) {
                 m.header = {{"event", "result"}, {"method", used}, {"model_loads", engine.model_loads()}};
                 m.header["image"] = wire::attach_image(&m, out);
                 wire::send_message(fd, m);
-            } else if (op == "txt2img" || op == "img2img" || op == "inpaint" || op == "sd-upscale") {
+            } else if (op == "txt2img" || op == "img2img" || op == "inpaint" || op == "sd-upscale" ||
+                       op == "outpaint") {
                 bool cancelled = false;
                 RunCallbacks cb;
                 cb.progress = [&](int done, int total) {
@@ -185,6 +186,13 @@ bool serve_connection(int fd, Engine& engine) {
                         if (!req.header.contains("image")) throw Error(ErrorCode::kInvalidRequest, "sd-upscale needs an image.");
                         s = engine.sd_upscale(r, wire::image_from(req.header["image"], req), req.header.value("upscaler", "ESRGAN thick"),
                                               req.header.value("scale", 2.0), req.header.value("overlap", 64), cb, &out);
+                    } else if (op == "outpaint") {
+                        if (!req.header.contains("image")) throw Error(ErrorCode::kInvalidRequest, "outpaint needs an image.");
+                        imaging::OutpaintSettings os;
+                        os.pixels = req.header.value("pixels", 128);
+                        os.mask_blur = req.header.value("outpaint_mask_blur", 4);
+                        imaging::set_outpaint_directions(req.header.value("directions", std::string("left,right,up,down")), &os);
+                        s = engine.outpaint(r, wire::image_from(req.header["image"], req), os, cb, &out);
                     } else if (op == "inpaint") {
                         if (!req.header.contains("image") || !req.header.contains("mask"))
                             throw Error(ErrorCode::kInvalidRequest, "inpaint needs an image and a mask.");

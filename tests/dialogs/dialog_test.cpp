@@ -587,6 +587,9 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
         {"plug-in-diffusion-loopback", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed",
                                         "denoising_strength", "loops", "final_denoising_strength", "denoising_curve", "batch_count",
                                         "model"}},
+        {"plug-in-diffusion-outpaint", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed",
+                                        "denoising_strength", "pixels", "outpaint_mask_blur", "masked_content", "left", "right", "up",
+                                        "down", "width", "height", "model"}},
         {"plug-in-diffusion-load-model", {"model", "prediction", "vae"}},
     };
     for (const auto& [proc, keys] : expected) {
@@ -622,6 +625,10 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             if (f.key == "loops") f.value = "4";
             if (f.key == "final_denoising_strength") f.value = "0.50";
             if (f.key == "denoising_curve") f.value = "Linear";
+            if (f.key == "pixels") f.value = "128";
+            if (f.key == "outpaint_mask_blur") f.value = "4";
+            if (f.key == "masked_content") f.value = "fill";
+            if (f.key == "left" || f.key == "right" || f.key == "up" || f.key == "down") f.value = "1";
         }
         dialogs::FormDialog d(form->config);
         gtk_widget_show_all(d.window());
@@ -710,6 +717,25 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             EXPECT_FALSE(d.accept());
             EXPECT_NE(d.error_text().find("Seed must be -1"), std::string::npos) << d.error_text();
             d.set_value("seed", "-1");
+            EXPECT_TRUE(d.accept()) << d.error_text();
+        } else if (proc == "plug-in-diffusion-outpaint") {
+            EXPECT_EQ(v["masked_content"], "fill");
+            EXPECT_EQ(v["left"], "1");
+            for (const char* side : {"left", "right", "up", "down"})
+                gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget(side)), FALSE);
+            EXPECT_FALSE(d.accept());
+            EXPECT_NE(d.error_text().find("at least one outpainting direction"), std::string::npos) << d.error_text();
+            gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget("up")), TRUE);
+            gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("height")), 128);
+            EXPECT_FALSE(d.accept());  // 128 pixels need tiles taller than 128
+            EXPECT_NE(d.error_text().find("smaller than the tile width and height"), std::string::npos) << d.error_text();
+            gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("pixels")), 64);
+            gtk_combo_box_set_active_id(GTK_COMBO_BOX(d.widget("masked_content")), "latent noise");
+            v = d.values();
+            EXPECT_EQ(v["up"], "1");
+            EXPECT_EQ(v["down"], "0");
+            EXPECT_EQ(v["pixels"], "64");
+            EXPECT_EQ(v["masked_content"], "latent noise");
             EXPECT_TRUE(d.accept()) << d.error_text();
         } else if (proc == "plug-in-diffusion-load-model") {
             d.set_value("model", ckpt);

@@ -254,6 +254,22 @@ scm=$(cat <<SCM
     (check (contains (parasite (cadr r)) "SD upscale overlap: 16") "SD upscale recorded")
     (gimp-image-delete (car r)))
 
+  ; 7b. Poor man's outpainting: 32 px on the left and the right (192 wide, the height already a
+  ; multiple of 64), the border inpainted in 64 px tiles into a new image; the middle is the layer's.
+  (let* ((r (plug-in-diffusion-outpaint RUN-NONINTERACTIVE img base "a wide view" "" 2 "Euler a" "Automatic" 7.0 31 0.8
+              32 4 "fill" 1 1 0 0 64 64 ""))
+         (mid (cadr (gimp-drawable-get-pixel (cadr r) 96 64)))
+         (was (cadr (gimp-drawable-get-pixel base 64 64))))
+    (check (= (car (gimp-image-width (car r))) 192) "outpainted width")
+    (check (= (car (gimp-image-height (car r))) 128) "outpainted height")
+    (check (and (= (vector-ref mid 0) (vector-ref was 0)) (= (vector-ref mid 1) (vector-ref was 1)) (= (vector-ref mid 2) (vector-ref was 2)))
+           "the layer's middle kept")
+    (check (contains (parasite (cadr r)) "Seed: 31, Size: 64x64") "outpainting's first tile recorded")
+    ; (the last values still hold the pasted soft inpainting and refiner: A1111's script keeps them too)
+    (check (contains (parasite (cadr r)) "Denoising strength: 0.8, Soft inpainting enabled: True") "outpainting's strength recorded")
+    (check (contains (parasite (cadr r)) "Mask blur: 8, Masked content: fill, Refiner: cell-a") "outpainting's mask recorded")
+    (gimp-image-delete (car r)))
+
   ; 8. Paste parameters from a layer, then Upscale x2 with Lanczos into this image.
   (plug-in-diffusion-paste-parameters RUN-NONINTERACTIVE img base "an steam engine\nSteps: 30, Sampler: Euler a, CFG scale: 7, Seed: 3331645590, Size: 768x768, Model hash: 4bdfc29c, Batch size: 4, Batch pos: 3")
   (let* ((r (plug-in-diffusion-upscale RUN-NONINTERACTIVE img base "Lanczos" 2.0 0)))
@@ -321,6 +337,10 @@ bad=$(cat <<SCM
     (plug-in-diffusion-prompt-matrix RUN-NONINTERACTIVE img l "a|b" "" 2 "Euler a" "Automatic" 7.0 1 64 64 "positive" 0 0 "tab" 0 "$model" "txt2img" 0.75))
   (catch (gimp-message "BAD15: rejected")
     (plug-in-diffusion-loopback RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.5 2 0.5 "Steep" 1 "$model"))
+  (catch (gimp-message "BAD16: rejected")
+    (plug-in-diffusion-outpaint RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.8 32 4 "fill" 0 0 0 0 64 64 "$model"))
+  (catch (gimp-message "BAD17: rejected")
+    (plug-in-diffusion-outpaint RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.8 32 4 "blank" 1 1 1 1 64 64 "$model"))
   (check (= (length (layers img)) 1) "image unchanged after the bad calls")
   ; A VAE file that is not there is refused; "None" (the checkpoint's own VAE) keeps the loaded model.
   (catch (gimp-message "BAD8: rejected")
@@ -405,7 +425,7 @@ grep -q 'CHECK FAILED' "$out/gimp.log" && fail "an assertion failed"
 grep -q 'WORKFLOW: PASS' "$out/gimp.log" || fail "the workflow did not finish"
 grep -q 'BADINPUT: PASS' "$out/gimp.log" || fail "the bad-input script did not finish"
 grep -q 'CKPTPLOT: PASS' "$out/gimp.log" || fail "the checkpoint plot did not finish"
-for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'Face restoration is not available here; remove --restore_faces true' 'A script runs from "txt2img" (new images) or "img2img" (the active layer), not "img3img".' 'The X/Y axis "Size" needs txt2img' 'The denoising curve must be "Aggressive", "Linear" or "Lazy", not "Steep".'; do
+for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'Face restoration is not available here; remove --restore_faces true' 'A script runs from "txt2img" (new images) or "img2img" (the active layer), not "img3img".' 'The X/Y axis "Size" needs txt2img' 'The denoising curve must be "Aggressive", "Linear" or "Lazy", not "Steep".' 'Choose at least one outpainting direction' 'Unknown masked content "blank"'; do
   grep -q "$m" "$out/gimp.log" || fail "missing error message: $m"
 done
 # The model was read once for all the generate calls of the session (up to the checkpoint plot).

@@ -166,7 +166,7 @@ TEST(Cli, HypertileIsRecordedAndReproduced) {
     ::rmdir(dir.c_str());
 }
 
-// remove (PatchMatch here; the LaMa path has its own tests) and sd-upscale from the command line.
+// remove (PatchMatch here; the LaMa path has its own tests), sd-upscale and outpaint from the command line.
 TEST(Cli, RemoveAndSdUpscale) {
     const std::string dir = tmpdir();
     Image img{64, 48, 3, std::vector<uint8_t>(64 * 48 * 3)};
@@ -206,6 +206,21 @@ TEST(Cli, RemoveAndSdUpscale) {
         EXPECT_EQ(up.image.height, 96);
         EXPECT_NE(up.text.at("parameters").find("Denoising strength: 0.3"), std::string::npos) << up.text.at("parameters");
         std::remove((dir + "/up.png").c_str());
+        // Poor man's outpainting upwards: 48 + 16 rows, the new rows painted.
+        ASSERT_EQ(run(cli() + " outpaint --quiet --model " + quote(mdl.checkpoints.front()) + " --vocab " + quote(test::vocab_path()) +
+                          " --init-image " + dir + "/in.png --directions up --pixels 16 --width 64 --height 64" +
+                          " --steps 2 --seed 5 --prompt sky -o " + dir + "/wide.png", &log), 0) << log;
+        const auto wide = io::read_png(dir + "/wide.png");
+        EXPECT_EQ(wide.image.width, 64);
+        EXPECT_EQ(wide.image.height, 64);
+        EXPECT_NE(wide.text.at("parameters").find("Mask blur: 8, Masked content: fill"), std::string::npos) << wide.text.at("parameters");
+        int painted = 0;
+        for (size_t i = 0; i < 64 * 8 * 3; ++i) painted += wide.image.pixels[i] != 0;
+        EXPECT_GT(painted, 0) << "the new rows stayed black";
+        EXPECT_NE(run(cli() + " outpaint --quiet --model " + quote(mdl.checkpoints.front()) + " --init-image " + dir +
+                          "/in.png --directions sideways -o " + dir + "/wide.png", &log), 0);
+        EXPECT_NE(log.find("Unknown outpainting direction \"sideways\""), std::string::npos) << log;
+        std::remove((dir + "/wide.png").c_str());
         ++runs;
     }
     EXPECT_EQ(runs, 1);

@@ -1113,6 +1113,80 @@ TEST(OracleNets, EngineSdUpscale) {
     EXPECT_EQ(engine.sd_upscale(r, img, "Lanczos", 2.0, 64, {}, &out).code, ErrorCode::kInvalidRequest);
 }
 
+// Poor man's outpainting: the engine's run equals the script's tiles inpainted one by one through
+// the public inpaint call (seed + 1 per tile, twice the blur, the latent mask) and put back; the
+// old image's middle comes back unchanged; the first tile's text; the checks.
+TEST(OracleNets, EngineOutpaint) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    Engine engine;
+    ASSERT_TRUE(engine.load_model({models.front().checkpoints.front(), "", test::vocab_path()}).ok);
+    Image img{96, 64, 3, std::vector<uint8_t>(96 * 64 * 3)};
+    for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>((i * 13) % 241);
+    GenerateRequest r;
+    r.prompt = "a wide landscape";
+    r.steps = 2;
+    r.seed = 9;
+    r.subseed = 4;
+    r.width = r.height = 64;
+    r.denoising_strength = 0.8;
+    r.masked_content = 0;
+    imaging::OutpaintSettings os;
+    os.pixels = 32;
+    os.mask_blur = 4;
+    int done = 0, total = 0;
+    RunCallbacks cb;
+    cb.progress = [&](int d, int t) { done = d; total = t; };
+    std::vector<GeneratedImage> out;
+    const Status st = engine.outpaint(r, img, os, cb, &out);
+    ASSERT_TRUE(st.ok) << st.message;
+    ASSERT_EQ(out.size(), 1u);
+    ASSERT_EQ(out[0].image.width, 192);  // 96 + 2 x 32 rounded up to 64s
+    ASSERT_EQ(out[0].image.height, 128);
+    os.tile_w = os.tile_h = 64;
+    auto plan = imaging::plan_outpaint(img, os);
+    EXPECT_EQ(total, static_cast<int>(plan.work.size()));
+    EXPECT_EQ(done, total);
+    std::vector<Image> tiles;
+    for (size_t i = 0; i < plan.work.size(); ++i) {
+        GenerateRequest t = r;
+        t.seed = r.seed + static_cast<int64_t>(i);
+        t.mask_blur = 8;
+        std::vector<GeneratedImage> one;
+        const Status ts = engine.inpaint(t, plan.work[i].image, plan.work[i].mask, {}, &one, nullptr, nullptr, plan.work[i].latent_mask);
+        ASSERT_TRUE(ts.ok) << ts.message;
+        tiles.push_back(one.at(0).image);
+    }
+    EXPECT_EQ(out[0].image.pixels, imaging::finish_outpaint(plan, tiles).pixels);
+    // The middle of the old image (beyond the reach of the blur's 41-tap kernel) is the image itself.
+    ASSERT_EQ(plan.left, 48);
+    ASSERT_EQ(plan.up, 32);
+    for (int y = 32 + 8 + 21; y <= 128 - 32 - 8 - 21; ++y)
+        for (int x = 48 + 8 + 21; x <= 192 - 48 - 8 - 21; ++x)
+            for (int c = 0; c < 3; ++c)
+                ASSERT_EQ(out[0].image.pixels[(static_cast<size_t>(y) * 192 + x) * 3 + c],
+                          img.pixels[(static_cast<size_t>(y - plan.up) * 96 + (x - plan.left)) * 3 + c]) << x << "," << y;
+    const std::string& info = out[0].infotext;
+    EXPECT_NE(info.find("Seed: 9, Size: 64x64"), std::string::npos) << info;
+    EXPECT_NE(info.find("Denoising strength: 0.8, Mask blur: 8, Masked content: fill"), std::string::npos) << info;
+    // Without the latent mask the tiles differ ("fill" and the blend follow the blurred mask).
+    GenerateRequest t = r;
+    t.mask_blur = 8;
+    std::vector<GeneratedImage> blurred;
+    ASSERT_TRUE(engine.inpaint(t, plan.work[0].image, plan.work[0].mask, {}, &blurred).ok);
+    EXPECT_NE(blurred.at(0).image.pixels, tiles[0].pixels);
+
+    imaging::OutpaintSettings none = os;
+    none.left = none.right = none.up = none.down = false;
+    const Status bad = engine.outpaint(r, img, none, {}, &out);
+    EXPECT_EQ(bad.code, ErrorCode::kInvalidRequest);
+    EXPECT_NE(bad.message.find("at least one outpainting direction"), std::string::npos) << bad.message;
+    imaging::OutpaintSettings wide = os;
+    wide.pixels = 64;
+    EXPECT_NE(engine.outpaint(r, img, wide, {}, &out).message.find("smaller than the width and height of the tiles"), std::string::npos);
+}
+
 // A1111's img2img noise settings: "Noise multiplier" scales the starting noise and "Extra noise" adds
 // it once more (x = init + n*m*sigma0 + n*m*extra), so m = 0.5 starts where m = 0.25 with extra =
 // sigma0 does; recorded, pasted back, range-checked; the hires pass takes extra noise, not the multiplier.

@@ -7,6 +7,7 @@
 #include "sampling/denoiser.h"
 #include "io/png_file.h"
 #include "support/oracle.h"
+#include "status.h"
 #include "support/tensor_file.h"
 
 using namespace sdgimp;
@@ -188,4 +189,53 @@ TEST(OracleMath, InpaintToyPipelines) {
         ++ran;
     }
     EXPECT_EQ(ran, static_cast<int>(data["pipeline"].size()));
+}
+
+// A1111's p.latent_mask (set by Poor man's outpainting): with one, "fill" and the latent blend
+// follow it while the blurred image mask still makes the overlay; without one they follow the
+// image mask, so passing that mask itself changes nothing.
+TEST(OracleMath, InpaintLatentMask) {
+    const auto data = test::read_json(dir() + "inpaint.json");
+    int ran = 0;
+    for (const auto& c : data["helpers"]) {
+        SCOPED_TRACE(c["mask"].get<std::string>());
+        const Image image = png(c["image"]), mask = png(c["mask"]);
+        if (image.width % 8 || image.height % 8) continue;
+        imaging::InpaintSettings s;
+        s.width = image.width;
+        s.height = image.height;
+        s.masked_content = 0;
+        const auto plain = imaging::prepare_inpaint(image, mask, s);
+        imaging::InpaintSettings own = s;
+        own.latent_mask = plain.mask;
+        const auto same = imaging::prepare_inpaint(image, mask, own);
+        EXPECT_EQ(same.encoder_input.pixels, plain.encoder_input.pixels);
+        EXPECT_EQ(same.latent_nmask, plain.latent_nmask);
+
+        // The sharp (binary) mask as the latent mask: A1111's fill with it, to the bit, and the
+        // latent cells of an unblurred run; the overlay and the mask still the blurred ones.
+        imaging::InpaintSettings sharp = s;
+        sharp.latent_mask = png(c["create_binary_mask_round1"]);
+        const auto p = imaging::prepare_inpaint(image, mask, sharp);
+        EXPECT_EQ(max_diff(p.encoder_input, png(c["fill_with_binary_mask"])), 0);
+        imaging::InpaintSettings unblurred = s;
+        unblurred.mask_blur_x = unblurred.mask_blur_y = 0;
+        EXPECT_EQ(p.latent_nmask, imaging::prepare_inpaint(image, mask, unblurred).latent_nmask);
+        EXPECT_EQ(p.mask.pixels, plain.mask.pixels);
+        EXPECT_EQ(p.mask_for_overlay.pixels, plain.mask_for_overlay.pixels);
+        EXPECT_EQ(p.overlay.pixels, plain.overlay.pixels);
+        ++ran;
+    }
+    EXPECT_GT(ran, 0);
+    imaging::InpaintSettings s;
+    s.width = 64;
+    s.height = 64;
+    s.latent_mask = Image{32, 32, 1, std::vector<uint8_t>(32 * 32, 255)};
+    const Image img{64, 64, 3, std::vector<uint8_t>(64 * 64 * 3, 9)}, m{64, 64, 1, std::vector<uint8_t>(64 * 64, 255)};
+    try {
+        (void)imaging::prepare_inpaint(img, m, s);
+        ADD_FAILURE() << "a latent mask of another size was taken";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("latent mask must have the processing size; make it 64x64"), std::string::npos) << e.what();
+    }
 }
