@@ -172,6 +172,34 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
             return check_seed(v.at("seed"));
         };
         cfg.ok_label = "_Outpaint";
+    } else if (proc == "plug-in-diffusion-outpaint-mk2") {
+        cfg.title = "Outpainting mk2";
+        cfg.intro = "Extend the active layer one side at a time, as A1111's Outpainting mk2 script: the new part starts from noise "
+                    "matched to the picture and a strip at the new edge is redrawn, into a new image. Recommended: 80-100 steps of "
+                    "Euler a, denoising strength 0.8.";
+        fields = generation_fields();
+        fields.push_back({10, spin_field("denoising_strength", "Denoising strength", 0, 1, 0.01, 2)});
+        fields.push_back({11, spin_field("pixels", "Pixels to expand", 8, 256, 8, 0)});
+        FormField blur = spin_field("outpaint_mask_blur", "Mask blur", 0, 64, 1, 0);
+        blur.tooltip = "The kept part's edge is inset by this; the redraw blurs the mask by four times this";
+        fields.push_back({12, blur});
+        fields.push_back({13, field("left", "Left", Kind::kCheck)});
+        fields.push_back({14, field("right", "Right", Kind::kCheck)});
+        fields.push_back({15, field("up", "Up", Kind::kCheck)});
+        fields.push_back({16, field("down", "Down", Kind::kCheck)});
+        fields.push_back({17, spin_field("noise_q", "Fall-off exponent (lower=higher detail)", 0, 4, 0.01, 2)});
+        fields.push_back({18, spin_field("color_variation", "Color variation", 0, 1, 0.01, 2)});
+        fields.push_back({19, spin_field("width", "Width", 64, 2048, 8, 0)});
+        fields.push_back({20, spin_field("height", "Height", 64, 2048, 8, 0)});
+        fields.push_back({21, spin_field("batch_size", "Batch size", 1, 8, 1, 0)});
+        fields.push_back({22, model_field(ctx)});
+        cfg.describe = [](const FormValues& v) { return describe_checkpoint(v.at("model")); };
+        cfg.validate = [](const FormValues& v) -> std::string {
+            if (v.at("left") != "1" && v.at("right") != "1" && v.at("up") != "1" && v.at("down") != "1")
+                return "Choose at least one outpainting direction: left, right, up or down.";
+            return check_seed(v.at("seed"));
+        };
+        cfg.ok_label = "_Outpaint";
     } else if (proc == "plug-in-diffusion-xy-plot") {
         cfg.title = "X/Y Plot";
         cfg.intro = "A grid of images over two fields, e.g. CFG Scale against Steps, in a new image.";

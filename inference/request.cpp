@@ -187,8 +187,8 @@ void validate(const GenerateRequest& r) {
     if (!(r.denoising_strength >= 0 && r.denoising_strength <= 1)) bad("Denoising strength must be between 0 and 1.");
     if (r.rng != "GPU" && r.rng != "CPU" && r.rng != "NV") bad("RNG must be GPU, CPU or NV, not \"" + r.rng + "\".");
     if (r.clip_skip < 1 || r.clip_skip > 12) bad("Clip skip must be between 1 and 12.");
-    // 128: Poor man's outpainting blurs by twice its own 0-64.
-    if (r.mask_blur < 0 || r.mask_blur > 128) bad("Mask blur must be between 0 and 128.");
+    // 256: the outpainting scripts blur by 2x (Poor man's) and 4x (mk2) their own 0-64.
+    if (r.mask_blur < 0 || r.mask_blur > 256) bad("Mask blur must be between 0 and 256.");
     if (r.masked_content < 0 || r.masked_content > 3)
         bad("Masked content must be 0 (fill), 1 (original), 2 (latent noise) or 3 (latent nothing).");
     if (r.inpaint_full_res_padding < 0 || r.inpaint_full_res_padding > 256) bad("Inpaint padding must be between 0 and 256.");

@@ -52,6 +52,12 @@ std::vector<GimpParam> interactive_arguments(const std::string& proc, const Gimp
         a.insert(a.end(), {str(last.prompt), str(last.negative_prompt), i32(last.steps), str(last.sampler), str(last.schedule),
                            f(last.cfg_scale), f(static_cast<double>(last.seed)), f(0.8), i32(128), i32(4), str("fill"), i32(1), i32(1),
                            i32(1), i32(1), i32(last.width), i32(last.height), str("")});
+    } else if (proc == "plug-in-diffusion-outpaint-mk2") {
+        // The script's defaults (128 pixels, blur 8, every side, fall-off 1, colour variation 0.05)
+        // and its recommended strength.
+        a.insert(a.end(), {str(last.prompt), str(last.negative_prompt), i32(last.steps), str(last.sampler), str(last.schedule),
+                           f(last.cfg_scale), f(static_cast<double>(last.seed)), f(0.8), i32(128), i32(8), i32(1), i32(1), i32(1),
+                           i32(1), f(1.0), f(0.05), i32(last.width), i32(last.height), i32(1), str("")});
     } else if (proc == "plug-in-diffusion-sd-upscale" || proc == "plug-in-diffusion-xy-plot") {
         a.insert(a.end(), {str(last.prompt), str(last.negative_prompt), i32(last.steps), str(last.sampler), str(last.schedule),
                            f(last.cfg_scale), f(static_cast<double>(last.seed))});
@@ -109,6 +115,7 @@ void run(const gchar* name, gint nparams, const GimpParam* params, gint* nreturn
     else if (proc == "plug-in-diffusion-sd-upscale") run_sd_upscale(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-loopback") run_loopback(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-outpaint") run_outpaint(params, nparams, &reply);
+    else if (proc == "plug-in-diffusion-outpaint-mk2") run_outpaint_mk2(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-upscale") run_upscale(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-load-model") run_load_model(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-unload-model") run_unload_model(params, nparams, &reply);

@@ -153,6 +153,20 @@ void register_procedures() {
              arg(GIMP_PDB_INT32, "width", "Tile width (multiple of 8)"), arg(GIMP_PDB_INT32, "height", "Tile height (multiple of 8)"), model},
             {arg(GIMP_PDB_IMAGE, "result-image", "A new image with the result"), arg(GIMP_PDB_LAYER, "layer", "Its layer")});
 
+    install("plug-in-diffusion-outpaint-mk2", "Extend the active layer side by side over noise matched to it, inpainting each new strip (A1111's Outpainting mk2)",
+            "Outpainting _mk2...", "RGB*, GRAY*",
+            {kRunMode, kImage, kDrawable, prompt, negative, steps, sampler, schedule, cfg, seed,
+             arg(GIMP_PDB_FLOAT, "denoising-strength", "Denoising strength (A1111 recommends 0.8, with 80-100 steps of Euler a)"),
+             arg(GIMP_PDB_INT32, "pixels", "Pixels to expand (8-256)"),
+             arg(GIMP_PDB_INT32, "mask-blur", "Mask blur (0-64; the script's default 8, the runs blur by four times this)"),
+             arg(GIMP_PDB_INT32, "left", "1: grow to the left"), arg(GIMP_PDB_INT32, "right", "1: grow to the right"),
+             arg(GIMP_PDB_INT32, "up", "1: grow upwards"), arg(GIMP_PDB_INT32, "down", "1: grow downwards"),
+             arg(GIMP_PDB_FLOAT, "fall-off", "Fall-off exponent (0-4, lower = more detail; default 1)"),
+             arg(GIMP_PDB_FLOAT, "color-variation", "Colour variation of the starting noise (0-1; default 0.05)"),
+             arg(GIMP_PDB_INT32, "width", "Largest strip width (multiple of 8)"), arg(GIMP_PDB_INT32, "height", "Largest strip height (multiple of 8)"),
+             arg(GIMP_PDB_INT32, "batch-size", "Number of results (seeds seed, seed+1, ...)"), model},
+            {arg(GIMP_PDB_IMAGE, "result-image", "A new image with the results"), arg(GIMP_PDB_LAYER, "layer", "Its top layer")});
+
     install("plug-in-diffusion-upscale", "Upscale the active layer", "_Upscale...", "RGB*, GRAY*",
             {kRunMode, kImage, kDrawable, arg(GIMP_PDB_STRING, "upscaler", "ESRGAN thick (default, learned), ESRGAN medium, ESRGAN slim, Lanczos or Nearest"),
              arg(GIMP_PDB_FLOAT, "scale", "Scale factor (1-8)"),

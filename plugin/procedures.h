@@ -43,5 +43,6 @@ void run_prompts_from_file(const GimpParam* params, int n, Reply* reply);
 void run_sd_upscale(const GimpParam* params, int n, Reply* reply);
 void run_loopback(const GimpParam* params, int n, Reply* reply);
 void run_outpaint(const GimpParam* params, int n, Reply* reply);
+void run_outpaint_mk2(const GimpParam* params, int n, Reply* reply);
 
 }  // namespace sdgimp::plugin

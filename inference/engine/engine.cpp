@@ -28,6 +28,7 @@
 #include "../pipeline/upscale.h"
 #include "../imaging/grid.h"
 #include "../imaging/sd_upscale.h"
+#include "../pipeline/matched_noise.h"
 #include "../imaging/inpaint_prep.h"
 #include "../imaging/patchmatch_fill.h"
 #include "../imaging/removal_box.h"
@@ -978,6 +979,77 @@ Status Engine::outpaint(const GenerateRequest& req, const Image& image, const im
         g.infotext = text::create_infotext(gi);
         out->clear();
         out->push_back(std::move(g));
+    });
+}
+
+Status Engine::outpaint_mk2(const GenerateRequest& req, const Image& image, const imaging::OutpaintMk2Settings& settings,
+                            const RunCallbacks& cb, std::vector<GeneratedImage>* out) {
+    return engine_call([&] {
+        require_model();
+        // What the script sets on the run.
+        GenerateRequest r = pipeline::with_resolved_seeds(req);
+        r.mask_blur = settings.mask_blur * 4;
+        r.masked_content = 1;
+        r.inpaint_full_res = false;
+        r.inpaint_not_masked = false;
+        r.batch_count = 1;
+        validate(r);
+        if (!image.valid()) throw Error(ErrorCode::kInvalidRequest, "The image to outpaint is empty or damaged.");
+        const Image start = imaging::to_rgb(image);
+        const auto steps = imaging::plan_outpaint_mk2(start.width, start.height, settings, r.width, r.height);
+        impl_->model->set_tiling(r.tiling);
+        use_fp8_weights(r);
+        use_loras(r.prompt);
+        use_embeddings(r);
+        pipeline::RunHooks run_hooks = hooks_for({}, &impl_->cond_cache, &impl_->embeddings);
+        run_hooks.cancelled = cb.cancelled;
+        use_vae_methods(r, &run_hooks);
+        use_refiner(r, nullptr, &run_hooks);
+        const int count = r.batch_size;
+        std::vector<Image> images(static_cast<size_t>(count), start);
+        GenerateRequest first;
+        int64_t first_subseed = r.subseed;
+        int done = 0;
+        const int total = static_cast<int>(steps.size()) * count;
+        for (size_t k = 0; k < steps.size(); ++k) {
+            const auto& st = steps[k];
+            for (int n = 0; n < count; ++n) {
+                auto [canvas, mask] = imaging::mk2_canvas(images[static_cast<size_t>(n)], st);
+                const Image noised = pipeline::matched_noise(canvas, mask, settings.noise_q, settings.color_variation);
+                auto [strip_mask, latent_mask] = imaging::mk2_strip_masks(mask, st);
+                // One batch's image n: A1111's seeds (seed + n unless a variation strength holds it) and subseeds.
+                GenerateRequest t = r;
+                t.batch_size = 1;
+                t.seed = r.seed + (r.subseed_strength == 0 ? n : 0);
+                t.subseed = r.subseed + n;
+                t.width = st.proc_w;
+                t.height = st.proc_h;
+                const Image strip = imaging::crop(noised, {st.crop[0], st.crop[1], st.crop[2], st.crop[3]});
+                const auto res = pipeline::generate_inpaint(*impl_->model, *impl_->tok, t, strip, strip_mask, run_hooks, latent_mask);
+                if (k == 0 && n == 0) {
+                    first = t;
+                    first_subseed = res.subseeds.at(0);
+                }
+                images[static_cast<size_t>(n)] = imaging::mk2_finish(noised, res.images.at(0), st);
+                if (cb.progress) cb.progress(++done, total);
+            }
+        }
+        forget_unused_refiner();
+        ModelIdentity id = identity();
+        note_run_facts(&id, first, true, run_hooks);
+        text::GenerationInfo gi = generation_info(first, id, first.seed, first_subseed, true);
+        add_soft_inpaint_info(first, &gi);
+        add_early_info(&gi, inpaint_info_keys(first));
+        const std::string info = text::create_infotext(gi);
+        out->clear();
+        for (int n = 0; n < count; ++n) {
+            GeneratedImage g;
+            g.image = images[static_cast<size_t>(n)];
+            g.seed = r.seed + (r.subseed_strength == 0 ? n : 0);
+            g.subseed = r.subseed + n;
+            g.infotext = info;
+            out->push_back(std::move(g));
+        }
     });
 }
 

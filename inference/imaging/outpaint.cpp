@@ -129,4 +129,89 @@ Image finish_outpaint(OutpaintPlan plan, const std::vector<Image>& results) {
     return combine_grid(plan.grid);
 }
 
+void validate_outpaint_mk2(const OutpaintMk2Settings& s) {
+    if (!s.left && !s.right && !s.up && !s.down)
+        throw Error(ErrorCode::kInvalidRequest, "Choose at least one outpainting direction: left, right, up or down.");
+    if (s.pixels < 8 || s.pixels > 256) throw Error(ErrorCode::kInvalidRequest, "Pixels to expand must be between 8 and 256.");
+    if (s.mask_blur < 0 || s.mask_blur > 64) throw Error(ErrorCode::kInvalidRequest, "The outpainting mask blur must be between 0 and 64.");
+    if (!(s.noise_q >= 0 && s.noise_q <= 4)) throw Error(ErrorCode::kInvalidRequest, "The fall-off exponent must be between 0 and 4.");
+    if (!(s.color_variation >= 0 && s.color_variation <= 1)) throw Error(ErrorCode::kInvalidRequest, "The colour variation must be between 0 and 1.");
+}
+
+std::vector<OutpaintMk2Step> plan_outpaint_mk2(int w, int h, const OutpaintMk2Settings& s, int process_w, int process_h) {
+    validate_outpaint_mk2(s);
+    if (w <= 0 || h <= 0) throw Error(ErrorCode::kInvalidRequest, "The image to outpaint is empty or damaged.");
+    int left = s.left ? s.pixels : 0, right = s.right ? s.pixels : 0, up = s.up ? s.pixels : 0, down = s.down ? s.pixels : 0;
+    const int target_w = (w + left + right + 63) / 64 * 64, target_h = (h + up + down + 63) / 64 * 64;
+    if (left > 0) left = left * (target_w - w) / (left + right);
+    if (right > 0) right = target_w - w - left;
+    if (up > 0) up = up * (target_h - h) / (up + down);
+    if (down > 0) down = target_h - h - up;
+    std::vector<OutpaintMk2Step> steps;
+    const int b = s.mask_blur;
+    for (const auto& [side, e] : {std::pair{OutpaintSide::kLeft, left}, {OutpaintSide::kRight, right}, {OutpaintSide::kUp, up},
+                                  {OutpaintSide::kDown, down}}) {
+        if (e <= 0) continue;
+        const bool is_left = side == OutpaintSide::kLeft, is_right = side == OutpaintSide::kRight;
+        const bool is_top = side == OutpaintSide::kUp, is_bottom = side == OutpaintSide::kDown;
+        const bool horiz = is_left || is_right;
+        OutpaintMk2Step st;
+        st.side = side;
+        st.expand = e;
+        st.res_w = w + (horiz ? e : 0);
+        st.res_h = h + (horiz ? 0 : e);
+        st.canvas_w = (st.res_w + 63) / 64 * 64;
+        st.canvas_h = (st.res_h + 63) / 64 * 64;
+        st.paste_x = is_left ? e : 0;
+        st.paste_y = is_top ? e : 0;
+        st.mask_rect = {is_left ? e + b : 0, is_top ? e + b : 0, is_right ? st.canvas_w - e - b : st.res_w,
+                        is_bottom ? st.canvas_h - e - b : st.res_h};
+        const int tw = horiz ? std::min(process_w, w + e) : st.canvas_w;
+        const int th = horiz ? st.canvas_h : std::min(process_h, h + e);
+        st.crop = {is_left ? 0 : st.canvas_w - tw, is_top ? 0 : st.canvas_h - th, is_left ? tw : st.canvas_w, is_top ? th : st.canvas_h};
+        st.proc_w = tw;
+        st.proc_h = th;
+        st.latent_rect = {is_left ? e + 2 * b : 0, is_top ? e + 2 * b : 0, is_right ? tw - e - 2 * b : st.res_w,
+                          is_bottom ? th - e - 2 * b : st.res_h};
+        static const char* kNames[] = {"left", "right", "up", "down"};
+        const std::string name = kNames[static_cast<int>(side)];
+        if (tw % 8 || th % 8)
+            throw Error(ErrorCode::kInvalidRequest, "Outpainting " + name + " would run on a " + std::to_string(tw) + "x" + std::to_string(th) +
+                                                        " strip, which is not a multiple of 8 (A1111 cannot run it either); make the image " +
+                                                        (horiz ? "width" : "height") + " plus the pixels a multiple of 8 or at least the run's " +
+                                                        (horiz ? "width." : "height."));
+        // PIL refuses rectangles whose corners cross.
+        if (st.mask_rect[2] < st.mask_rect[0] || st.mask_rect[3] < st.mask_rect[1] || st.latent_rect[2] < st.latent_rect[0] ||
+            st.latent_rect[3] < st.latent_rect[1])
+            throw Error(ErrorCode::kInvalidRequest, "The mask blur (" + std::to_string(b) + ") is too large for outpainting " + name +
+                                                        " by " + std::to_string(e) + " pixels here; lower the mask blur.");
+        steps.push_back(st);
+        w = st.res_w;
+        h = st.res_h;
+    }
+    return steps;
+}
+
+std::pair<Image, Image> mk2_canvas(const Image& image, const OutpaintMk2Step& st) {
+    Image canvas{st.canvas_w, st.canvas_h, 3, std::vector<uint8_t>(static_cast<size_t>(st.canvas_w) * st.canvas_h * 3, 0)};
+    paste(&canvas, to_rgb(image), st.paste_x, st.paste_y);
+    const auto& r = st.mask_rect;
+    return {canvas, border_mask(st.canvas_w, st.canvas_h, r[0], r[1], r[2], r[3])};
+}
+
+std::pair<Image, Image> mk2_strip_masks(const Image& mask, const OutpaintMk2Step& st) {
+    const Image strip = crop(to_rgb(mask), {st.crop[0], st.crop[1], st.crop[2], st.crop[3]});
+    const auto& r = st.latent_rect;
+    return {first_channel(strip), border_mask(st.proc_w, st.proc_h, r[0], r[1], r[2], r[3])};
+}
+
+Image mk2_finish(const Image& noised_canvas, const Image& strip, const OutpaintMk2Step& st) {
+    Image out = to_rgb(noised_canvas);
+    const Image s = to_rgb(strip);
+    // Pasted at the new edge's corner, as the script does with the run's image.
+    const bool at_left = st.side == OutpaintSide::kLeft, at_top = st.side == OutpaintSide::kUp;
+    paste(&out, s, at_left ? 0 : out.width - s.width, at_top ? 0 : out.height - s.height);
+    return crop(out, {0, 0, st.res_w, st.res_h});
+}
+
 }  // namespace sdgimp::imaging

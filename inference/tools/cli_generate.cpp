@@ -231,30 +231,44 @@ int cmd_sd_upscale(const std::vector<std::string>& args) {
 
 int cmd_outpaint(const std::vector<std::string>& args) {
     const Options o = parse_options(args, {"quiet"});
-    check_known(o, {"model", "vae", "lora-dir", "hypernetwork-dir", "taesd-dir", "vae-approx-dir", "embeddings-dir", "upscaler-dir", "vocab", "prediction", "precision", "device", "output", "quiet", "init-image", "pixels", "outpaint-mask-blur", "directions"});
+    check_known(o, {"model", "vae", "lora-dir", "hypernetwork-dir", "taesd-dir", "vae-approx-dir", "embeddings-dir", "upscaler-dir", "vocab", "prediction", "precision", "device", "output", "quiet", "init-image", "pixels", "outpaint-mask-blur", "directions", "mk2", "fall-off", "color-variation"});
     if (!o.positional.empty()) throw Error(ErrorCode::kInvalidRequest, "Unexpected argument '" + o.positional[0] + "'; options start with --.");
     if (!o.has("init-image")) throw Error(ErrorCode::kInvalidRequest, "outpaint needs --init-image FILE.png.");
+    const bool mk2 = o.get_int("mk2", 0) != 0;
     GenerateRequest r = request_from_options(o);
-    // The script's defaults: masked content "fill"; img2img's denoising strength.
+    // Poor man's default: masked content "fill" (mk2 always starts from its own noise).
     if (!o.has("masked-content") && !o.has("parameters")) r.masked_content = 0;
     imaging::OutpaintSettings os;
     os.pixels = o.get_int("pixels", 128);
-    os.mask_blur = o.get_int("outpaint-mask-blur", 4);
+    os.mask_blur = o.get_int("outpaint-mask-blur", mk2 ? 8 : 4);
     imaging::set_outpaint_directions(o.get("directions", "left,right,up,down"), &os);
     validate(r);
+    imaging::OutpaintMk2Settings m2;
+    m2.pixels = os.pixels;
+    m2.mask_blur = os.mask_blur;
+    m2.left = os.left;
+    m2.right = os.right;
+    m2.up = os.up;
+    m2.down = os.down;
+    m2.noise_q = o.get_double("fall-off", 1.0);
+    m2.color_variation = o.get_double("color-variation", 0.05);
     os.tile_w = r.width;
     os.tile_h = r.height;
-    imaging::validate_outpaint(os);
+    if (mk2) imaging::validate_outpaint_mk2(m2);
+    else imaging::validate_outpaint(os);
     const Image in = io::read_png(o.get("init-image")).image;
     Engine engine;
     Status st = engine.load_model(model_request(o), nullptr);
     if (!st.ok) throw Error(st.code, st.message);
     std::vector<GeneratedImage> out;
-    st = engine.outpaint(r, in, os, stderr_progress(o.has("quiet")), &out);
+    st = mk2 ? engine.outpaint_mk2(r, in, m2, stderr_progress(o.has("quiet")), &out)
+             : engine.outpaint(r, in, os, stderr_progress(o.has("quiet")), &out);
     if (!st.ok) throw Error(st.code, st.message);
-    const std::string name = output_name(o, "outpaint", 0, 1, out[0].seed);
-    io::write_png(name, out[0].image, {{"parameters", out[0].infotext}});
-    std::cout << name << "\n";
+    for (size_t i = 0; i < out.size(); ++i) {
+        const std::string name = output_name(o, "outpaint", i, out.size(), out[i].seed);
+        io::write_png(name, out[i].image, {{"parameters", out[i].infotext}});
+        std::cout << name << "\n";
+    }
     return 0;
 }
 

@@ -590,6 +590,9 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
         {"plug-in-diffusion-outpaint", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed",
                                         "denoising_strength", "pixels", "outpaint_mask_blur", "masked_content", "left", "right", "up",
                                         "down", "width", "height", "model"}},
+        {"plug-in-diffusion-outpaint-mk2", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed",
+                                            "denoising_strength", "pixels", "outpaint_mask_blur", "left", "right", "up", "down",
+                                            "noise_q", "color_variation", "width", "height", "batch_size", "model"}},
         {"plug-in-diffusion-load-model", {"model", "prediction", "vae"}},
     };
     for (const auto& [proc, keys] : expected) {
@@ -629,6 +632,8 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             if (f.key == "outpaint_mask_blur") f.value = "4";
             if (f.key == "masked_content") f.value = "fill";
             if (f.key == "left" || f.key == "right" || f.key == "up" || f.key == "down") f.value = "1";
+            if (f.key == "noise_q") f.value = "1.00";
+            if (f.key == "color_variation") f.value = "0.05";
         }
         dialogs::FormDialog d(form->config);
         gtk_widget_show_all(d.window());
@@ -736,6 +741,21 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             EXPECT_EQ(v["down"], "0");
             EXPECT_EQ(v["pixels"], "64");
             EXPECT_EQ(v["masked_content"], "latent noise");
+            EXPECT_TRUE(d.accept()) << d.error_text();
+        } else if (proc == "plug-in-diffusion-outpaint-mk2") {
+            EXPECT_EQ(v["noise_q"], "1.00");
+            EXPECT_EQ(v["color_variation"], "0.05");
+            for (const char* side : {"left", "right", "up", "down"})
+                gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget(side)), FALSE);
+            EXPECT_FALSE(d.accept());
+            EXPECT_NE(d.error_text().find("at least one outpainting direction"), std::string::npos) << d.error_text();
+            gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget("down")), TRUE);
+            gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("noise_q")), 2.5);
+            gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("batch_size")), 3);
+            v = d.values();
+            EXPECT_EQ(v["noise_q"], "2.50");
+            EXPECT_EQ(v["batch_size"], "3");
+            EXPECT_EQ(v["down"], "1");
             EXPECT_TRUE(d.accept()) << d.error_text();
         } else if (proc == "plug-in-diffusion-load-model") {
             d.set_value("model", ckpt);

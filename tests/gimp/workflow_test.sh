@@ -270,6 +270,22 @@ scm=$(cat <<SCM
     (check (contains (parasite (cadr r)) "Mask blur: 8, Masked content: fill, Refiner: cell-a") "outpainting's mask recorded")
     (gimp-image-delete (car r)))
 
+  ; 7c. Outpainting mk2 upwards by 64 (the strip at the top, at most 64 high, redrawn over matched
+  ; noise), two results in a new image; the layer's lower part is its own.
+  (let* ((r (plug-in-diffusion-outpaint-mk2 RUN-NONINTERACTIVE img base "a sky" "" 2 "Euler a" "Automatic" 7.0 41 0.8
+              64 4 0 0 1 0 1.0 0.05 64 64 2 ""))
+         (kids (layers (car r)))
+         (low (cadr (gimp-drawable-get-pixel (cadr r) 64 150)))
+         (was (cadr (gimp-drawable-get-pixel base 64 86))))
+    (check (= (car (gimp-image-width (car r))) 128) "mk2 width")
+    (check (= (car (gimp-image-height (car r))) 192) "mk2 height: 128 + 64")
+    (check (= (length kids) 2) "mk2 batch of two")
+    (check (and (= (vector-ref low 0) (vector-ref was 0)) (= (vector-ref low 1) (vector-ref was 1)) (= (vector-ref low 2) (vector-ref was 2)))
+           "mk2 keeps the layer below the strip")
+    (check (contains (parasite (car kids)) "Seed: 41, Size: 128x64") "mk2's first run recorded")
+    (check (contains (parasite (car kids)) "Mask blur: 16") "mk2's blur recorded")
+    (gimp-image-delete (car r)))
+
   ; 8. Paste parameters from a layer, then Upscale x2 with Lanczos into this image.
   (plug-in-diffusion-paste-parameters RUN-NONINTERACTIVE img base "an steam engine\nSteps: 30, Sampler: Euler a, CFG scale: 7, Seed: 3331645590, Size: 768x768, Model hash: 4bdfc29c, Batch size: 4, Batch pos: 3")
   (let* ((r (plug-in-diffusion-upscale RUN-NONINTERACTIVE img base "Lanczos" 2.0 0)))
@@ -341,6 +357,8 @@ bad=$(cat <<SCM
     (plug-in-diffusion-outpaint RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.8 32 4 "fill" 0 0 0 0 64 64 "$model"))
   (catch (gimp-message "BAD17: rejected")
     (plug-in-diffusion-outpaint RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.8 32 4 "blank" 1 1 1 1 64 64 "$model"))
+  (catch (gimp-message "BAD18: rejected")
+    (plug-in-diffusion-outpaint-mk2 RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.8 64 64 0 1 0 0 1.0 0.05 512 512 1 "$model"))
   (check (= (length (layers img)) 1) "image unchanged after the bad calls")
   ; A VAE file that is not there is refused; "None" (the checkpoint's own VAE) keeps the loaded model.
   (catch (gimp-message "BAD8: rejected")
@@ -425,7 +443,7 @@ grep -q 'CHECK FAILED' "$out/gimp.log" && fail "an assertion failed"
 grep -q 'WORKFLOW: PASS' "$out/gimp.log" || fail "the workflow did not finish"
 grep -q 'BADINPUT: PASS' "$out/gimp.log" || fail "the bad-input script did not finish"
 grep -q 'CKPTPLOT: PASS' "$out/gimp.log" || fail "the checkpoint plot did not finish"
-for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'Face restoration is not available here; remove --restore_faces true' 'A script runs from "txt2img" (new images) or "img2img" (the active layer), not "img3img".' 'The X/Y axis "Size" needs txt2img' 'The denoising curve must be "Aggressive", "Linear" or "Lazy", not "Steep".' 'Choose at least one outpainting direction' 'Unknown masked content "blank"'; do
+for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'Face restoration is not available here; remove --restore_faces true' 'A script runs from "txt2img" (new images) or "img2img" (the active layer), not "img3img".' 'The X/Y axis "Size" needs txt2img' 'The denoising curve must be "Aggressive", "Linear" or "Lazy", not "Steep".' 'Choose at least one outpainting direction' 'Unknown masked content "blank"' 'The mask blur (64) is too large for outpainting right'; do
   grep -q "$m" "$out/gimp.log" || fail "missing error message: $m"
 done
 # The model was read once for all the generate calls of the session (up to the checkpoint plot).

@@ -220,6 +220,17 @@ TEST(Cli, RemoveAndSdUpscale) {
         EXPECT_NE(run(cli() + " outpaint --quiet --model " + quote(mdl.checkpoints.front()) + " --init-image " + dir +
                           "/in.png --directions sideways -o " + dir + "/wide.png", &log), 0);
         EXPECT_NE(log.find("Unknown outpainting direction \"sideways\""), std::string::npos) << log;
+        // Outpainting mk2 downwards, two images.
+        ASSERT_EQ(run(cli() + " outpaint --mk2 1 --quiet --model " + quote(mdl.checkpoints.front()) + " --vocab " + quote(test::vocab_path()) +
+                          " --init-image " + dir + "/in.png --directions down --pixels 16 --outpaint-mask-blur 2 --width 64 --height 64" +
+                          " --batch-size 2 --steps 2 --seed 5 --prompt ground -o " + dir + "/mk2.png", &log), 0) << log;
+        for (const char* f : {"/mk2-0.png", "/mk2-1.png"}) {
+            const auto m = io::read_png(dir + f);
+            EXPECT_EQ(m.image.width, 64);
+            EXPECT_EQ(m.image.height, 64);
+            EXPECT_NE(m.text.at("parameters").find("Mask blur: 8, Version"), std::string::npos) << m.text.at("parameters");
+            std::remove((dir + f).c_str());
+        }
         std::remove((dir + "/wide.png").c_str());
         ++runs;
     }

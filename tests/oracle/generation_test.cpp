@@ -21,6 +21,8 @@
 #include "pipeline/textual_inversion.h"
 #include "pipeline/conditioning.h"
 #include "pipeline/generate.h"
+#include "imaging/inpaint_prep.h"
+#include "pipeline/matched_noise.h"
 #include "pipeline/txt2img.h"
 #include "sampling/samplers.h"
 #include "sampling/schedules.h"
@@ -1185,6 +1187,81 @@ TEST(OracleNets, EngineOutpaint) {
     imaging::OutpaintSettings wide = os;
     wide.pixels = 64;
     EXPECT_NE(engine.outpaint(r, img, wide, {}, &out).message.find("smaller than the width and height of the tiles"), std::string::npos);
+}
+
+// Outpainting mk2: the engine's run equals its sides done one by one through the public inpaint call
+// (the canvas filled with matched noise, the strip at the new edge inpainted over it with a latent
+// mask, put back and cut); a batch's images take the batch's seeds; the first run's text.
+TEST(OracleNets, EngineOutpaintMk2) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    Engine engine;
+    ASSERT_TRUE(engine.load_model({models.front().checkpoints.front(), "", test::vocab_path()}).ok);
+    Image img{96, 64, 3, std::vector<uint8_t>(96 * 64 * 3)};
+    for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>((i * 13) % 241);
+    GenerateRequest r;
+    r.prompt = "a wide landscape";
+    r.steps = 2;
+    r.seed = 9;
+    r.subseed = 4;
+    r.width = r.height = 64;
+    r.batch_size = 2;
+    r.denoising_strength = 0.8;
+    imaging::OutpaintMk2Settings os;
+    os.pixels = 32;
+    os.mask_blur = 4;
+    int done = 0, total = 0;
+    RunCallbacks cb;
+    cb.progress = [&](int d, int t) { done = d; total = t; };
+    std::vector<GeneratedImage> out;
+    const Status st = engine.outpaint_mk2(r, img, os, cb, &out);
+    ASSERT_TRUE(st.ok) << st.message;
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(total, 8);  // four sides, two images
+    EXPECT_EQ(done, total);
+    const auto steps = imaging::plan_outpaint_mk2(96, 64, os, 64, 64);
+    ASSERT_EQ(steps.size(), 4u);
+    for (int n = 0; n < 2; ++n) {
+        SCOPED_TRACE(n);
+        Image cur = img;
+        for (const auto& step : steps) {
+            auto [canvas, mask] = imaging::mk2_canvas(cur, step);
+            const Image noised = pipeline::matched_noise(canvas, mask, 1.0, 0.05);
+            auto [strip_mask, latent] = imaging::mk2_strip_masks(mask, step);
+            GenerateRequest t = r;
+            t.batch_size = 1;
+            t.seed = 9 + n;
+            t.subseed = 4 + n;
+            t.width = step.proc_w;
+            t.height = step.proc_h;
+            t.mask_blur = 16;
+            t.masked_content = 1;
+            std::vector<GeneratedImage> one;
+            const Status ts = engine.inpaint(t, imaging::crop(noised, {step.crop[0], step.crop[1], step.crop[2], step.crop[3]}), strip_mask, {},
+                                             &one, nullptr, nullptr, latent);
+            ASSERT_TRUE(ts.ok) << ts.message;
+            cur = imaging::mk2_finish(noised, one.at(0).image, step);
+        }
+        ASSERT_EQ(out[static_cast<size_t>(n)].image.width, 192);
+        ASSERT_EQ(out[static_cast<size_t>(n)].image.height, 128);
+        EXPECT_EQ(out[static_cast<size_t>(n)].image.pixels, cur.pixels);
+        EXPECT_EQ(out[static_cast<size_t>(n)].seed, 9 + n);
+    }
+    EXPECT_NE(out[0].image.pixels, out[1].image.pixels);
+    const std::string& info = out[1].infotext;  // both carry the first run's text
+    EXPECT_EQ(info, out[0].infotext);
+    EXPECT_NE(info.find("Seed: 9, Size: 64x64"), std::string::npos) << info;
+    EXPECT_NE(info.find("Denoising strength: 0.8, Mask blur: 16, Version"), std::string::npos) << info;
+
+    imaging::OutpaintMk2Settings odd = os;
+    odd.up = odd.down = false;
+    Image narrow{100, 64, 3, std::vector<uint8_t>(100 * 64 * 3, 90)};
+    odd.pixels = 32;
+    r.width = 512;
+    const Status bad = engine.outpaint_mk2(r, narrow, odd, {}, &out);
+    EXPECT_EQ(bad.code, ErrorCode::kInvalidRequest);
+    EXPECT_NE(bad.message.find("not a multiple of 8"), std::string::npos) << bad.message;
 }
 
 // A1111's img2img noise settings: "Noise multiplier" scales the starting noise and "Extra noise" adds

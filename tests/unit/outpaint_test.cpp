@@ -5,7 +5,10 @@
 
 #include <array>
 #include <functional>
+#include <tuple>
 
+#include "imaging/histogram_match.h"
+#include "imaging/numpy_random.h"
 #include "imaging/outpaint.h"
 #include "status.h"
 
@@ -173,4 +176,124 @@ TEST(Outpaint, DirectionsAndChecks) {
     blur.mask_blur = 16;  // 64 - 4 * 16 = 0: a rectangle one pixel wide, as PIL draws it
     EXPECT_EQ(imaging::plan_outpaint(pattern(64, 64), blur).canvas.width, 192);
     EXPECT_NE(error_of([&] { (void)imaging::plan_outpaint(Image{}, OutpaintSettings{}); }).find("empty or damaged"), std::string::npos);
+}
+
+// NumPy's np.random.default_rng(0).random(5), as NumPy prints it (repr): the draws A1111's
+// Outpainting mk2 starts its noise from.
+TEST(OutpaintMk2, NumpyDefaultRngZero) {
+    imaging::NumpyPcg64 rng(0);
+    const double want[] = {0.6369616873214543, 0.2697867137638703, 0.04097352393619469, 0.016527635528529094, 0.8132702392002724};
+    for (double w : want) EXPECT_EQ(rng.random(), w);
+}
+
+// scikit-image's _match_cumulative_cdf and NumPy's interp, on cases worked by hand.
+TEST(OutpaintMk2, HistogramMatching) {
+    // Source quantiles 0.25, 0.75, 1 against the template's 0.5, 1 (values 0, 1): below the first
+    // knot the first value, then NumPy's slope formula, the last knot exactly.
+    EXPECT_EQ(imaging::match_cumulative_cdf({0.1, 0.5, 0.5, 0.9}, {0.0, 1.0}), (std::vector<double>{0.0, 0.5, 0.5, 1.0}));
+    // Order kept, repeated template values counted.
+    EXPECT_EQ(imaging::match_cumulative_cdf({3, 1, 2}, {10, 10, 20}), (std::vector<double>{20, 10, 10}));
+    EXPECT_EQ(imaging::numpy_interp(2.5, {1, 2, 3}, {10, 20, 40}), 30.0);
+    EXPECT_EQ(imaging::numpy_interp(9, {1, 2, 3}, {10, 20, 40}), 40.0);
+    EXPECT_EQ(imaging::numpy_interp(-9, {1, 2, 3}, {10, 20, 40}), 10.0);
+    EXPECT_EQ(imaging::numpy_interp(2, {1, 2, 3}, {10, 20, 40}), 20.0);
+}
+
+namespace {
+
+struct Mk2Case {
+    int w, h, pixels, blur;
+    const char* directions;
+    int process_w, process_h;
+    // side, expand, res w/h, canvas w/h, paste x/y, mask rect, crop, proc w/h, latent rect
+    std::vector<std::tuple<imaging::OutpaintSide, int, std::array<int, 6>, std::array<int, 4>, std::array<int, 4>, std::array<int, 2>,
+                           std::array<int, 4>>>
+        steps;
+};
+
+}  // namespace
+
+// Expected values: the script's run() and expand() (A1111 1.10, scripts/outpainting_mk_2.py)
+// transcribed into CPython 3.11 for the sizes alone.
+TEST(OutpaintMk2, PlanEqualsTheScript) {
+    using S = imaging::OutpaintSide;
+    const std::vector<Mk2Case> cases = {
+        {96, 64, 64, 8, "left right up down", 512, 512,
+         {{S::kLeft, 80, {176, 64, 192, 64, 80, 0}, {88, 0, 176, 64}, {0, 0, 176, 64}, {176, 64}, {96, 0, 176, 64}},
+          {S::kRight, 80, {256, 64, 256, 64, 0, 0}, {0, 0, 168, 64}, {0, 0, 256, 64}, {256, 64}, {0, 0, 160, 64}},
+          {S::kUp, 64, {256, 128, 256, 128, 0, 64}, {0, 72, 256, 128}, {0, 0, 256, 128}, {256, 128}, {0, 80, 256, 128}},
+          {S::kDown, 64, {256, 192, 256, 192, 0, 0}, {0, 0, 256, 120}, {0, 0, 256, 192}, {256, 192}, {0, 0, 256, 112}}}},
+        {512, 512, 128, 8, "left", 512, 512,
+         {{S::kLeft, 128, {640, 512, 640, 512, 128, 0}, {136, 0, 640, 512}, {0, 0, 512, 512}, {512, 512}, {144, 0, 640, 512}}}},
+        {200, 136, 24, 3, "right down", 128, 96,
+         {{S::kRight, 56, {256, 136, 256, 192, 0, 0}, {0, 0, 197, 136}, {128, 0, 256, 192}, {128, 192}, {0, 0, 66, 136}},
+          {S::kDown, 56, {256, 192, 256, 192, 0, 0}, {0, 0, 256, 133}, {0, 96, 256, 192}, {256, 96}, {0, 0, 256, 34}}}},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(std::to_string(c.w) + "x" + std::to_string(c.h) + " " + c.directions);
+        imaging::OutpaintMk2Settings s;
+        s.pixels = c.pixels;
+        s.mask_blur = c.blur;
+        imaging::OutpaintSettings sides;
+        imaging::set_outpaint_directions(c.directions, &sides);
+        s.left = sides.left;
+        s.right = sides.right;
+        s.up = sides.up;
+        s.down = sides.down;
+        const auto steps = imaging::plan_outpaint_mk2(c.w, c.h, s, c.process_w, c.process_h);
+        ASSERT_EQ(steps.size(), c.steps.size());
+        for (size_t i = 0; i < steps.size(); ++i) {
+            const auto& st = steps[i];
+            const auto& [side, e, sizes, rect, crop, proc, latent] = c.steps[i];
+            EXPECT_EQ(st.side, side);
+            EXPECT_EQ(st.expand, e);
+            EXPECT_EQ((std::array<int, 6>{st.res_w, st.res_h, st.canvas_w, st.canvas_h, st.paste_x, st.paste_y}), sizes) << i;
+            EXPECT_EQ(st.mask_rect, rect) << i;
+            EXPECT_EQ(st.crop, crop) << i;
+            EXPECT_EQ((std::array<int, 2>{st.proc_w, st.proc_h}), proc) << i;
+            EXPECT_EQ(st.latent_rect, latent) << i;
+        }
+    }
+    // The masks as PIL draws them, and the strip put back and cut.
+    imaging::OutpaintMk2Settings s;
+    s.pixels = 64;
+    s.up = s.down = s.right = false;
+    const auto st = imaging::plan_outpaint_mk2(96, 64, s, 512, 512).at(0);  // the 64-rounding makes it 96: canvas 192x64
+    ASSERT_EQ(st.expand, 96);
+    const Image img = pattern(96, 64);
+    auto [canvas, mask] = imaging::mk2_canvas(img, st);
+    ASSERT_EQ(canvas.width, 192);
+    EXPECT_EQ(canvas.pixels[96 * 3], img.pixels[0]);
+    EXPECT_EQ(canvas.pixels[95 * 3], 0);
+    EXPECT_EQ(mask.pixels[103], 255);
+    EXPECT_EQ(mask.pixels[104], 0);
+    EXPECT_EQ(mask.pixels[191], 0);
+    EXPECT_EQ(mask.pixels[192], 255);  // the second row starts new
+    auto [strip_mask, latent] = imaging::mk2_strip_masks(mask, st);
+    EXPECT_EQ(strip_mask.width, 192);
+    EXPECT_EQ(latent.pixels[111], 255);
+    EXPECT_EQ(latent.pixels[112], 0);
+    const Image strip{192, 64, 3, std::vector<uint8_t>(192 * 64 * 3, 7)};
+    const Image done = imaging::mk2_finish(canvas, strip, st);
+    EXPECT_EQ(done.width, 192);
+    EXPECT_EQ(done.height, 64);
+    EXPECT_EQ(done.pixels[0], 7);
+
+    // A strip A1111 cannot run (146 wide), a mask the blur eats, no direction: one sentence each.
+    imaging::OutpaintMk2Settings odd;
+    odd.pixels = 32;
+    odd.up = odd.down = false;
+    EXPECT_NE(error_of([&] { (void)imaging::plan_outpaint_mk2(100, 64, odd, 512, 512); }).find("146x64 strip, which is not a multiple of 8"),
+              std::string::npos);
+    imaging::OutpaintMk2Settings blur;
+    blur.pixels = 64;
+    blur.mask_blur = 64;
+    blur.left = blur.up = blur.down = false;
+    EXPECT_NE(error_of([&] { (void)imaging::plan_outpaint_mk2(64, 64, blur, 512, 512); }).find("too large for outpainting right"), std::string::npos);
+    imaging::OutpaintMk2Settings none;
+    none.left = none.right = none.up = none.down = false;
+    EXPECT_NE(error_of([&] { imaging::validate_outpaint_mk2(none); }).find("at least one outpainting direction"), std::string::npos);
+    imaging::OutpaintMk2Settings q;
+    q.noise_q = 5;
+    EXPECT_NE(error_of([&] { imaging::validate_outpaint_mk2(q); }).find("fall-off exponent"), std::string::npos);
 }
