@@ -221,6 +221,37 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
             return check_seed(v.at("seed"));
         };
         cfg.ok_label = "_Plot";
+    } else if (proc == "plug-in-diffusion-xyz-plot") {
+        cfg.title = "X/Y/Z Plot";
+        cfg.intro = "Grids of images over three fields, as A1111's X/Y/Z plot: one X/Y grid per Z value, side by side in a new image "
+                    "(a layer group per grid).";
+        const std::vector<std::string>& kinds = xy_fields();
+        fields = generation_fields();
+        fields.push_back({10, spin_field("width", "Width", 64, 2048, 8, 0)});
+        fields.push_back({11, spin_field("height", "Height", 64, 2048, 8, 0)});
+        fields.push_back({12, combo_field("x_type", "X type", kinds)});
+        fields.push_back({13, field("x_values", "X values", Kind::kEntry)});
+        fields.push_back({14, combo_field("y_type", "Y type", kinds)});
+        fields.push_back({15, field("y_values", "Y values", Kind::kEntry)});
+        fields.push_back({16, combo_field("z_type", "Z type", kinds)});
+        fields.push_back({17, field("z_values", "Z values", Kind::kEntry)});
+        fields.push_back({21, field("vary_seeds_x", "Vary seeds for X", Kind::kCheck)});
+        fields.push_back({22, field("vary_seeds_y", "Vary seeds for Y", Kind::kCheck)});
+        fields.push_back({23, field("vary_seeds_z", "Vary seeds for Z", Kind::kCheck)});
+        FormField keep = field("keep_minus_one", "Keep -1 for seeds", Kind::kCheck);
+        keep.tooltip = "A seed of -1 gives every cell a new random seed instead of one for all";
+        fields.push_back({24, keep});
+        fields.push_back({25, spin_field("margin", "Grid margins (px)", 0, 500, 2, 0)});
+        add_source_fields(&fields, 19);
+        fields.push_back({18, model_field(ctx)});
+        cfg.describe = [](const FormValues& v) { return describe_checkpoint(v.at("model")); };
+        cfg.validate = [](const FormValues& v) -> std::string {
+            for (const char* axis : {"x", "y", "z"})
+                if (v.at(std::string(axis) + "_values").empty() && v.at(std::string(axis) + "_type") != "Nothing")
+                    return "Give the X, Y and Z values, comma separated (e.g. 5, 7, 9), or choose Nothing.";
+            return check_seed(v.at("seed"));
+        };
+        cfg.ok_label = "_Plot";
     } else if (proc == "plug-in-diffusion-prompt-matrix") {
         cfg.title = "Prompt Matrix";
         cfg.intro = "One image for every combination of the prompt's parts after '|' (\"a cat|in a hat|on a bike\": 4 images), "

@@ -262,6 +262,53 @@ double xy_axis_cost(const std::string& field) {
     return 0.0;
 }
 
+std::vector<std::array<int, 3>> xyz_cell_order(const XYAxis& x, const XYAxis& y, const XYAxis& z) {
+    const double cx = xy_axis_cost(x.field), cy = xy_axis_cost(y.field), cz = xy_axis_cost(z.field);
+    // Axis indices 0 = x, 1 = y, 2 = z, as A1111 picks its first and second axes.
+    int first = 2, second = 1;
+    if (cx > cy && cx > cz) {
+        first = 0;
+        second = cy > cz ? 1 : 2;
+    } else if (cy > cx && cy > cz) {
+        first = 1;
+        second = cx > cz ? 0 : 2;
+    } else if (cz > cx && cz > cy) {
+        first = 2;
+        second = cx > cy ? 0 : 1;
+    }
+    const int third = 3 - first - second;
+    const int n[3] = {static_cast<int>(x.values.size()), static_cast<int>(y.values.size()), static_cast<int>(z.values.size())};
+    std::vector<std::array<int, 3>> order;
+    for (int a = 0; a < n[first]; ++a)
+        for (int b = 0; b < n[second]; ++b)
+            for (int c = 0; c < n[third]; ++c) {
+                std::array<int, 3> cell{};
+                cell[static_cast<size_t>(first)] = a;
+                cell[static_cast<size_t>(second)] = b;
+                cell[static_cast<size_t>(third)] = c;
+                order.push_back(cell);
+            }
+    return order;
+}
+
+int64_t xyz_seed_offset(int ix, int iy, int iz, int nx, int ny, bool vary_x, bool vary_y, bool vary_z) {
+    const int64_t xdim = vary_x ? nx : 1, ydim = vary_y ? ny : 1;
+    int64_t off = 0;
+    if (vary_x) off += ix;
+    if (vary_y) off += static_cast<int64_t>(iy) * xdim;
+    if (vary_z) off += static_cast<int64_t>(iz) * xdim * ydim;
+    return off;
+}
+
+void fix_xy_axis_seeds(XYAxis* axis, const std::function<int64_t()>& random) {
+    if (axis->field != "Seed" && axis->field != "Variation seed") return;
+    for (auto& v : axis->values) {
+        char* end = nullptr;
+        const double d = std::strtod(v.c_str(), &end);
+        if (v.empty() || (end && *end == '\0' && d == -1)) v = std::to_string(random());
+    }
+}
+
 void check_xy_axis_for_img2img(const XYAxis& axis) {
     for (const char* f : {"Hires steps", "Hires upscaler", "Hires sampler", "Token merging ratio high-res"})
         if (axis.field == f)

@@ -2,6 +2,9 @@
 // parses them (comma-separated, quotes keep commas), applied to one cell's request.
 #pragma once
 
+#include <array>
+#include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -52,6 +55,18 @@ void check_xy_axis_for_img2img(const XYAxis& axis);
 // refiner loads, FP8 mode rounds the weights, a VAE loads; 0 for the rest). The costlier axis is
 // walked outermost, so each slow change happens once per value.
 double xy_axis_cost(const std::string& field);
+// A1111's X/Y/Z plot walks its cells with the costliest axis outermost: the first axis is the one
+// whose cost is above both others' (Z when none is), the second the costlier of the remaining two
+// (ties: Y before X, Z before the other). Returns (ix, iy, iz) in that order.
+std::vector<std::array<int, 3>> xyz_cell_order(const XYAxis& x, const XYAxis& y, const XYAxis& z);
+
+// A1111's "Vary seeds for X/Y/Z": the seed offset of cell (ix, iy, iz) of an nx x ny x nz plot.
+int64_t xyz_seed_offset(int ix, int iy, int iz, int nx, int ny, bool vary_x, bool vary_y, bool vary_z);
+
+// A1111's fix_axis_seeds: on a "Seed" or "Variation seed" axis each -1 value becomes one random seed
+// (drawn by `random`), the same for every cell of that value; other axes are left as they are.
+void fix_xy_axis_seeds(XYAxis* axis, const std::function<int64_t()>& random);
+
 // A "Styles" axis's styles merged into the cell's prompts (and hires prompts): after every axis's
 // apply_xy_value, as A1111 merges styles when the cell runs (Prompt S/R never edits a style's text).
 void apply_xy_styles(GenerateRequest* r, const XYAxis& axis, size_t index);

@@ -52,6 +52,11 @@ std::vector<GimpParam> interactive_arguments(const std::string& proc, const Gimp
         a.insert(a.end(), {str(last.prompt), str(last.negative_prompt), i32(last.steps), str(last.sampler), str(last.schedule),
                            f(last.cfg_scale), f(static_cast<double>(last.seed)), f(0.8), i32(128), i32(4), str("fill"), i32(1), i32(1),
                            i32(1), i32(1), i32(last.width), i32(last.height), str("")});
+    } else if (proc == "plug-in-diffusion-xyz-plot") {
+        a.insert(a.end(), {str(last.prompt), str(last.negative_prompt), i32(last.steps), str(last.sampler), str(last.schedule),
+                           f(last.cfg_scale), f(static_cast<double>(last.seed)), i32(last.width), i32(last.height), str("CFG Scale"),
+                           str("5, 7, 9"), str("Steps"), str("20, 30"), str("Nothing"), str(""), str(""), str("txt2img"),
+                           f(last.denoising_strength), i32(0), i32(0), i32(0), i32(0), i32(0)});
     } else if (proc == "plug-in-diffusion-outpaint-mk2") {
         // The script's defaults (128 pixels, blur 8, every side, fall-off 1, colour variation 0.05)
         // and its recommended strength.
@@ -110,6 +115,7 @@ void run(const gchar* name, gint nparams, const GimpParam* params, gint* nreturn
     else if (proc == "plug-in-diffusion-inpaint") run_inpaint(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-remove-object") run_remove_object(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-xy-plot") run_xy_plot(params, nparams, &reply);
+    else if (proc == "plug-in-diffusion-xyz-plot") run_xyz_plot(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-prompt-matrix") run_prompt_matrix(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-prompts-from-file") run_prompts_from_file(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-sd-upscale") run_sd_upscale(params, nparams, &reply);

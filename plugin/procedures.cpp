@@ -98,6 +98,21 @@ void register_procedures() {
              strength},
             {arg(GIMP_PDB_IMAGE, "plot", "A new image holding one layer per cell")});
 
+    install("plug-in-diffusion-xyz-plot", "Grids of images over three fields: one X/Y grid per Z value (A1111's X/Y/Z plot)", "X/Y/_Z Plot...",
+            "RGB*, GRAY*",
+            {kRunMode, kImage, kDrawable, prompt, negative, steps, sampler, schedule, cfg, seed,
+             arg(GIMP_PDB_INT32, "width", "Width of each cell"), arg(GIMP_PDB_INT32, "height", "Height of each cell"),
+             arg(GIMP_PDB_STRING, "x-type", "Field along X (the X/Y plot's names)"), arg(GIMP_PDB_STRING, "x-values", "Comma-separated values"),
+             arg(GIMP_PDB_STRING, "y-type", "Field along Y"), arg(GIMP_PDB_STRING, "y-values", "Comma-separated values"),
+             arg(GIMP_PDB_STRING, "z-type", "Field along Z: one grid per value"), arg(GIMP_PDB_STRING, "z-values", "Comma-separated values"),
+             model, source, strength,
+             arg(GIMP_PDB_INT32, "vary-seeds-x", "1: seed + the X index (A1111's Vary seeds for X)"),
+             arg(GIMP_PDB_INT32, "vary-seeds-y", "1: seed + the Y index times the varied X count"),
+             arg(GIMP_PDB_INT32, "vary-seeds-z", "1: seed + the Z index times the varied X and Y counts"),
+             arg(GIMP_PDB_INT32, "keep-minus-one", "1: a seed of -1 stays random in every cell (A1111's Keep -1 for seeds)"),
+             arg(GIMP_PDB_INT32, "margin", "Pixels between the cells and the grids (A1111's Grid margins)")},
+            {arg(GIMP_PDB_IMAGE, "plot", "A new image holding one layer group per Z value, one layer per cell")});
+
     install("plug-in-diffusion-prompt-matrix", "A grid of images over every subset of the prompt's |-separated parts (A1111's Prompt matrix)",
             "_Prompt Matrix...", "RGB*, GRAY*",
             {kRunMode, kImage, kDrawable, arg(GIMP_PDB_STRING, "prompt", "Prompt: the fixed part, then variable parts after '|' (\"a cat|in a hat|on a bike\")"),

@@ -38,6 +38,7 @@ void run_paste_parameters(const GimpParam* params, int n, Reply* reply);
 void run_upscale(const GimpParam* params, int n, Reply* reply);
 void run_remove_object(const GimpParam* params, int n, Reply* reply);
 void run_xy_plot(const GimpParam* params, int n, Reply* reply);
+void run_xyz_plot(const GimpParam* params, int n, Reply* reply);
 void run_prompt_matrix(const GimpParam* params, int n, Reply* reply);
 void run_prompts_from_file(const GimpParam* params, int n, Reply* reply);
 void run_sd_upscale(const GimpParam* params, int n, Reply* reply);

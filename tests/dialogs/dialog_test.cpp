@@ -578,6 +578,10 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
         {"plug-in-diffusion-xy-plot", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed", "width",
                                        "height", "x_type", "x_values", "y_type", "y_values", "source", "denoising_strength",
                                        "model"}},
+        {"plug-in-diffusion-xyz-plot", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed", "width",
+                                        "height", "x_type", "x_values", "y_type", "y_values", "z_type", "z_values", "vary_seeds_x",
+                                        "vary_seeds_y", "vary_seeds_z", "keep_minus_one", "margin", "source", "denoising_strength",
+                                        "model"}},
         {"plug-in-diffusion-prompt-matrix", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed", "width",
                                              "height", "prompt_type", "put_at_start", "different_seeds", "joining", "margin", "source",
                                              "denoising_strength", "model"}},
@@ -633,6 +637,8 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             if (f.key == "masked_content") f.value = "fill";
             if (f.key == "left" || f.key == "right" || f.key == "up" || f.key == "down") f.value = "1";
             if (f.key == "noise_q") f.value = "1.00";
+            if (f.key == "z_type") f.value = "Nothing";
+            if (f.key == "vary_seeds_x" || f.key == "vary_seeds_y" || f.key == "vary_seeds_z" || f.key == "keep_minus_one") f.value = "0";
             if (f.key == "color_variation") f.value = "0.05";
         }
         dialogs::FormDialog d(form->config);
@@ -741,6 +747,19 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             EXPECT_EQ(v["down"], "0");
             EXPECT_EQ(v["pixels"], "64");
             EXPECT_EQ(v["masked_content"], "latent noise");
+            EXPECT_TRUE(d.accept()) << d.error_text();
+        } else if (proc == "plug-in-diffusion-xyz-plot") {
+            EXPECT_EQ(v["z_type"], "Nothing");
+            EXPECT_TRUE(d.accept()) << d.error_text();  // Nothing along Z needs no values
+            gtk_combo_box_set_active_id(GTK_COMBO_BOX(d.widget("z_type")), "Seed");
+            EXPECT_FALSE(d.accept());
+            EXPECT_NE(d.error_text().find("Give the X, Y and Z values"), std::string::npos) << d.error_text();
+            d.set_value("z_values", "1, 2");
+            gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget("vary_seeds_y")), TRUE);
+            v = d.values();
+            EXPECT_EQ(v["z_type"], "Seed");
+            EXPECT_EQ(v["vary_seeds_y"], "1");
+            EXPECT_EQ(v["keep_minus_one"], "0");
             EXPECT_TRUE(d.accept()) << d.error_text();
         } else if (proc == "plug-in-diffusion-outpaint-mk2") {
             EXPECT_EQ(v["noise_q"], "1.00");

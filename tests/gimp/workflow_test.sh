@@ -127,6 +127,21 @@ scm=$(cat <<SCM
     (check (string=? (car (gimp-item-get-name (car cells))) "CFG Scale: 7, Steps: 4") "last cell named after its values")
     (check (contains (parasite (car cells)) "Steps: 4, Sampler: Euler a") "cell parameters")
     (gimp-image-delete plot))
+  ; A1111's X/Y/Z plot: CFG scale along X, steps along Z (a layer group per grid, side by side with
+  ; 4 px margins), seeds varied along X and Z: seed + ix + 2 iz.
+  (let* ((plot (car (plug-in-diffusion-xyz-plot RUN-NONINTERACTIVE img base "a lighthouse" "" 2 "Euler a" "Automatic" 7.0 42
+                       64 64 "CFG Scale" "3, 7" "Nothing" "" "Steps" "2, 3" "" "txt2img" 0.75 1 0 1 0 4)))
+         (grids (layers plot))
+         (second (children (cadr grids))))
+    (check (= (length grids) 2) "2 Z grids")
+    (check (string=? (car (gimp-item-get-name (car grids))) "Steps: 2") "first Z grid on top, named")
+    (check (= (car (gimp-image-width plot)) 268) "two grids of two cells with 4 px margins")
+    (check (= (car (gimp-image-height plot)) 64) "one row")
+    (check (= (length second) 2) "2 cells in the second grid")
+    (check (string=? (car (gimp-item-get-name (car second))) "CFG Scale: 7, Steps: 3") "Z cell named after its values")
+    (check (= (car (gimp-drawable-offsets (car second))) 204) "the second grid's second cell at 136 + 68")
+    (check (contains (parasite (car second)) "Steps: 3, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7.0, Seed: 45,") "seed varied along X and Z")
+    (gimp-image-delete plot))
   ; A1111's Prompt S/R against samplers (matched without case).
   (let* ((plot (car (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img base "a lighthouse" "" 2 "Euler a" "Automatic" 7.0 42
                        64 64 "Prompt S/R" "lighthouse, windmill" "Sampler" "euler a, DPM++ 2M" "" "txt2img" 0.75)))

@@ -3,6 +3,8 @@
 // prompts, and one sentence for a value that is not one of the field.
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include "status.h"
 #include "wire.h"
 #include "xy_plot.h"
@@ -330,4 +332,59 @@ TEST(XYPlot, VaeAxisNamesFiles) {
     } catch (const Error& e) {
         EXPECT_STREQ(e.what(), "The VAE \"kl-f8\" is not among the model folders' VAE files; write Automatic, None or its file name.");
     }
+}
+
+// A1111's X/Y/Z plot: the loop order by axis cost (its first/second axis rules, ties included), the
+// seed offsets of "Vary seeds for X/Y/Z", and fix_axis_seeds' one random seed per -1 value.
+TEST(XYZPlot, CellOrderSeedOffsetsAndFixedSeeds) {
+    auto axis = [](const std::string& field, size_t n) {
+        XYAxis a;
+        a.field = field;
+        for (size_t i = 0; i < n; ++i) a.values.push_back(std::to_string(i));
+        return a;
+    };
+    using Cell = std::array<int, 3>;
+    // No slow axis: Z outermost, then Y, X innermost (A1111's default).
+    auto order = xyz_cell_order(axis("CFG Scale", 2), axis("Steps", 2), axis("Seed", 2));
+    ASSERT_EQ(order.size(), 8u);
+    EXPECT_EQ(order[0], (Cell{0, 0, 0}));
+    EXPECT_EQ(order[1], (Cell{1, 0, 0}));
+    EXPECT_EQ(order[2], (Cell{0, 1, 0}));
+    EXPECT_EQ(order[4], (Cell{0, 0, 1}));
+    // A checkpoint on X: X outermost; Y and Z tie, so Z second and Y innermost.
+    order = xyz_cell_order(axis("Checkpoint name", 2), axis("Steps", 2), axis("CFG Scale", 2));
+    EXPECT_EQ(order[1], (Cell{0, 1, 0}));
+    EXPECT_EQ(order[2], (Cell{0, 0, 1}));
+    EXPECT_EQ(order[4], (Cell{1, 0, 0}));
+    // FP8 on Z beats a VAE on Y: Z first, then Y (X costs nothing).
+    order = xyz_cell_order(axis("Nothing", 1), axis("VAE", 2), axis("FP8 mode", 2));
+    EXPECT_EQ(order[1], (Cell{0, 1, 0}));
+    EXPECT_EQ(order[2], (Cell{0, 0, 1}));
+    // FP8 on X, a VAE on Y: X first, Y second, Z innermost.
+    order = xyz_cell_order(axis("FP8 mode", 2), axis("VAE", 2), axis("Steps", 2));
+    EXPECT_EQ(order[1], (Cell{0, 0, 1}));
+    EXPECT_EQ(order[2], (Cell{0, 1, 0}));
+    EXPECT_EQ(order[4], (Cell{1, 0, 0}));
+    // Two checkpoint axes tie with each other: no axis is above both, so A1111's default order.
+    order = xyz_cell_order(axis("Checkpoint name", 2), axis("Checkpoint name", 2), axis("Steps", 2));
+    EXPECT_EQ(order[1], (Cell{1, 0, 0}));
+    EXPECT_EQ(order[4], (Cell{0, 0, 1}));
+
+    // Vary seeds: X adds ix, Y adds iy times the X count when X varies (else 1), Z likewise.
+    EXPECT_EQ(xyz_seed_offset(2, 1, 1, 3, 2, true, true, true), 2 + 1 * 3 + 1 * 3 * 2);
+    EXPECT_EQ(xyz_seed_offset(2, 1, 1, 3, 2, false, true, true), 1 + 1 * 2);
+    EXPECT_EQ(xyz_seed_offset(2, 1, 1, 3, 2, false, false, true), 1);
+    EXPECT_EQ(xyz_seed_offset(2, 1, 1, 3, 2, false, false, false), 0);
+
+    int64_t next = 100;
+    auto draw = [&] { return next++; };
+    XYAxis seeds = parse_xy_axis("Seed", "-1, 5, -1", {});
+    fix_xy_axis_seeds(&seeds, draw);
+    EXPECT_EQ(seeds.values, (std::vector<std::string>{"100", "5", "101"}));
+    XYAxis subs = parse_xy_axis("Var. seed", "-1", {});
+    fix_xy_axis_seeds(&subs, draw);
+    EXPECT_EQ(subs.values, (std::vector<std::string>{"102"}));
+    XYAxis steps = parse_xy_axis("Steps", "20, 30", {});
+    fix_xy_axis_seeds(&steps, draw);
+    EXPECT_EQ(steps.values, (std::vector<std::string>{"20", "30"}));
 }
