@@ -46,10 +46,12 @@ namespace {
 
 const std::vector<std::string> kUpscalerEndings = {".pth", ".safetensors"};
 // A1111's menu names of the Real-ESRGAN files it knows, by file name (the compact models first).
-const std::vector<std::pair<std::string, std::string>> kRealEsrgan = {
+const std::vector<std::pair<std::string, std::string>> kMenuNames = {
     {"R-ESRGAN General 4xV3", "realesr-general-x4v3"}, {"R-ESRGAN General WDN 4xV3", "realesr-general-wdn-x4v3"},
     {"R-ESRGAN AnimeVideo", "realesr-animevideov3"}, {"R-ESRGAN 4x+", "RealESRGAN_x4plus"},
-    {"R-ESRGAN 4x+ Anime6B", "RealESRGAN_x4plus_anime_6B"}, {"R-ESRGAN 2x+", "RealESRGAN_x2plus"}};
+    {"R-ESRGAN 4x+ Anime6B", "RealESRGAN_x4plus_anime_6B"}, {"R-ESRGAN 2x+", "RealESRGAN_x2plus"},
+    // A1111 saves its SwinIR download under this name in models/SwinIR.
+    {"SwinIR 4x", "SwinIR_4x"}};
 
 }  // namespace
 
@@ -58,7 +60,7 @@ std::vector<std::string> upscaler_file_names(const std::vector<std::string>& dir
     for (const auto& dir : dirs)
         for (const auto& path : io::files_under(dir, kUpscalerEndings)) {
             std::string name = io::name_without(path, kUpscalerEndings);
-            for (const auto& [menu, file] : kRealEsrgan)
+            for (const auto& [menu, file] : kMenuNames)
                 if (name == file) name = menu;
             if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
         }
@@ -69,7 +71,7 @@ std::vector<std::string> upscaler_file_names(const std::vector<std::string>& dir
 std::string find_upscaler_file(const std::string& name, const std::vector<std::string>& dirs) {
     const auto& kEndings = kUpscalerEndings;
     std::string stem = name;
-    for (const auto& [menu, file] : kRealEsrgan)
+    for (const auto& [menu, file] : kMenuNames)
         if (name == menu) stem = file;
     if (stem.empty()) return "";
     for (const auto& dir : dirs)
@@ -83,9 +85,11 @@ std::vector<std::string> upscaler_file_dirs(const std::vector<std::string>& requ
     if (!checkpoint.empty()) {
         for (const auto& d : io::search_dirs(requested, checkpoint, "ESRGAN", {"/../"}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
         for (const auto& d : io::search_dirs({}, checkpoint, "RealESRGAN", {"/../"}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
+        for (const auto& d : io::search_dirs({}, checkpoint, "SwinIR", {"/../"}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
     } else {
         for (const auto& d : io::search_dirs(requested, "", "ESRGAN", {}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
         for (const auto& d : io::search_dirs({}, "", "RealESRGAN", {}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
+        for (const auto& d : io::search_dirs({}, "", "SwinIR", {}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
     }
     std::vector<std::string> unique;
     for (auto& d : dirs)

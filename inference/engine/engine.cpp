@@ -388,6 +388,10 @@ std::string resolve_upscaler(const std::string& name, const std::vector<std::str
     }
     const std::vector<std::string> dirs = upscaler_file_dirs(requested, checkpoint);
     const std::string file = find_upscaler_file(name, dirs);
+    if (file.empty() && name == "SwinIR 4x")
+        throw Error(ErrorCode::kModelNotFound,
+                    "The upscaler \"SwinIR 4x\" was not found: put its file (SwinIR's 003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth, "
+                    "saved as SwinIR_4x.pth) in a SwinIR folder beside your checkpoints' (A1111's models/SwinIR), or choose ESRGAN thick, Lanczos or Nearest.");
     if (file.empty())
         throw Error(ErrorCode::kModelNotFound,
                     "The upscaler \"" + name + "\" was not found: put its .pth file in " + (dirs.empty() ? std::string("an ESRGAN folder") : dirs.front()) +

@@ -15,6 +15,7 @@
 #include "../imaging/resample.h"
 #include "../io/checkpoint_file.h"
 #include "../models/state_loader.h"
+#include "../models/swinir.h"
 #include "../status.h"
 #include "../upscalers.h"
 
@@ -34,7 +35,12 @@ const Upscalers::FileNet& Upscalers::file_net(const std::string& path) {
     std::map<std::string, torch::Tensor> keys;
     for (const auto& [k, t] : io::open_checkpoint(path).tensors) keys[k] = models::to_torch(t);
     auto net = std::make_unique<FileNet>();
-    if (models::SRVGGNet::is_layout(keys)) {
+    if (models::SwinIR::is_layout(keys)) {
+        auto swin = std::make_shared<models::SwinIR>(models::SwinIR::from_tensors(keys, path));
+        net->scale = swin->scale();
+        net->forward = [swin](const torch::Tensor& x) { return swin->forward(x.to(torch::kFloat)); };
+        net->weighted_tiles = true;
+    } else if (models::SRVGGNet::is_layout(keys)) {
         auto compact = std::make_shared<models::SRVGGNet>(models::SRVGGNet::load(path));
         net->scale = compact->scale();
         net->forward = [compact](const torch::Tensor& x) { return compact->forward(x); };
@@ -126,6 +132,50 @@ Image run_bgr_net_tile(const Image& tile, const std::function<torch::Tensor(cons
                  std::vector<uint8_t>(px.data_ptr<uint8_t>(), px.data_ptr<uint8_t>() + px.numel())};
 }
 
+Image weighted_tiles_pass(const Image& rgb, int model_scale, int tile, int overlap,
+                          const std::function<torch::Tensor(const torch::Tensor&)>& net, const UpscaleOptions& opt) {
+    auto t = torch::from_blob(const_cast<uint8_t*>(rgb.pixels.data()), {rgb.height, rgb.width, 3}, torch::kUInt8);
+    const torch::Tensor img = (t.to(torch::kDouble) / 255.0).to(torch::kFloat).flip({2}).permute({2, 0, 1}).unsqueeze(0).contiguous();
+    const int64_t h = rgb.height, w = rgb.width, s = model_scale;
+    torch::Tensor out;
+    if (tile <= 0) {
+        torch::NoGradGuard ng;
+        out = net(img);
+        if (opt.progress) opt.progress(1, 1);
+    } else {
+        const int64_t ts = std::min<int64_t>({tile, h, w});
+        const int64_t stride = ts - overlap;
+        if (stride <= 0) throw Error(ErrorCode::kInvalidRequest, "The SwinIR tile overlap must be smaller than the tile.");
+        // Python's range(0, h - tile, stride) + [h - tile].
+        auto starts = [&](int64_t n) {
+            std::vector<int64_t> v;
+            for (int64_t i = 0; i < n - ts; i += stride) v.push_back(i);
+            v.push_back(n - ts);
+            return v;
+        };
+        const auto hs = starts(h), ws = starts(w);
+        torch::Tensor result = torch::zeros({1, 3, h * s, w * s}), weights = torch::zeros_like(result);
+        int done = 0;
+        const int total = static_cast<int>(hs.size() * ws.size());
+        for (int64_t y : hs)
+            for (int64_t x : ws) {
+                if (opt.cancelled && opt.cancelled()) throw Cancelled();
+                torch::Tensor patch;
+                {
+                    torch::NoGradGuard ng;
+                    patch = net(img.slice(2, y, y + ts).slice(3, x, x + ts)).to(torch::kFloat);
+                }
+                result.slice(2, y * s, (y + ts) * s).slice(3, x * s, (x + ts) * s).add_(patch);
+                weights.slice(2, y * s, (y + ts) * s).slice(3, x * s, (x + ts) * s).add_(1.0f);
+                if (opt.progress) opt.progress(++done, total);
+            }
+        out = result.div_(weights);
+    }
+    auto px = torch::round(out[0].to(torch::kFloat).clamp(0, 1).permute({1, 2, 0}) * 255.0f).to(torch::kUInt8).flip({2}).contiguous();
+    return Image{static_cast<int>(px.size(1)), static_cast<int>(px.size(0)), 3,
+                 std::vector<uint8_t>(px.data_ptr<uint8_t>(), px.data_ptr<uint8_t>() + px.numel())};
+}
+
 Image tiled_pass(const Image& rgb, int model_scale, const std::function<Image(const Image&)>& run_tile, const UpscaleOptions& opt) {
     if (opt.tile <= 0) {
         Image up = run_tile(rgb);
@@ -195,6 +245,8 @@ Image Upscalers::upscale(const Image& in, const std::string& upscaler, double sc
     } else if (is_model_file(upscaler)) {
         const FileNet& net = file_net(upscaler);
         pass = [&net, &opt](const Image& img) {
+            // A1111's SWIN_tile / SWIN_tile_overlap defaults: 192 and 8, as the ESRGAN ones.
+            if (net.weighted_tiles) return weighted_tiles_pass(img, net.scale, opt.tile, opt.overlap, net.forward, opt);
             return tiled_pass(img, net.scale, [&net](const Image& tile) { return run_bgr_net_tile(tile, net.forward); }, opt);
         };
     } else {

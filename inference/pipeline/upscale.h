@@ -37,6 +37,12 @@ struct UpscaleOptions {
 // output clamped, x 255, rounded half to even, back to RGB.
 Image run_bgr_net_tile(const Image& tile, const std::function<torch::Tensor(const torch::Tensor&)>& net);
 
+// A1111's tiled_upscale_2 (its SwinIR path): the whole image as BGR floats, tiles of min(tile, h, w)
+// every tile - overlap pixels (the last flush with the edge) through the network, the outputs
+// summed and divided by how many tiles covered each pixel, then clamped, x 255, rounded half to even.
+Image weighted_tiles_pass(const Image& rgb, int model_scale, int tile, int overlap,
+                          const std::function<torch::Tensor(const torch::Tensor&)>& net, const UpscaleOptions& opt);
+
 // A1111's tiled pass (split_grid with zero fill, then combine_grid at model_scale); tile 0 runs whole.
 Image tiled_pass(const Image& rgb, int model_scale, const std::function<Image(const Image&)>& run_tile, const UpscaleOptions& opt);
 
@@ -54,6 +60,7 @@ private:
     struct FileNet {
         int scale = 4;
         std::function<torch::Tensor(const torch::Tensor&)> forward;
+        bool weighted_tiles = false;  // SwinIR: A1111's tiled_upscale_2 instead of split_grid tiles
     };
     const FileNet& file_net(const std::string& path);
     std::map<std::string, std::unique_ptr<models::TfjsGraph>> cache_;

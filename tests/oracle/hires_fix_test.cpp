@@ -222,6 +222,11 @@ TEST(HiresFix, EngineSizesProgressTextAndCancel) {
     EXPECT_FALSE(st.ok);
     EXPECT_NE(st.message.find("The upscaler \"R-ESRGAN 4x+\" was not found: put its .pth file in"), std::string::npos) << st.message;
     EXPECT_EQ(done, 0);
+    r.hr_upscaler = "SwinIR 4x";  // A1111's built-in name: where its file goes
+    st = engine.txt2img(r, cb, &out);
+    EXPECT_NE(st.message.find("The upscaler \"SwinIR 4x\" was not found: put its file (SwinIR's 003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth"),
+              std::string::npos) << st.message;
+    EXPECT_EQ(done, 0);
     r.hr_upscaler = "/nowhere/4x-UltraSharp.pth";
     st = engine.txt2img(r, cb, &out);
     EXPECT_NE(st.message.find("cannot be read"), std::string::npos) << st.message;

@@ -65,35 +65,40 @@ TEST(EmbeddingFiles, SearchDirsFollowA1111sLayout) {
     EXPECT_EQ(dirs, want);
 }
 
-// Upscalers by A1111's names: a file's name, or Real-ESRGAN's menu names for its files.
+// Upscalers by A1111's names: a file's name, or Real-ESRGAN's and SwinIR's menu names for their files.
 TEST(UpscalerFiles, A1111NamesFindTheirFiles) {
     char tmpl[] = "/tmp/gd-ups-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    const std::string esr = std::string(tmpl) + "/ESRGAN", real = std::string(tmpl) + "/RealESRGAN";
+    const std::string esr = std::string(tmpl) + "/ESRGAN", real = std::string(tmpl) + "/RealESRGAN", swin = std::string(tmpl) + "/SwinIR";
     ASSERT_EQ(::mkdir(esr.c_str(), 0700), 0);
     ASSERT_EQ(::mkdir(real.c_str(), 0700), 0);
+    ASSERT_EQ(::mkdir(swin.c_str(), 0700), 0);
     { std::ofstream(esr + "/4x-UltraSharp.pth") << "x"; }
     { std::ofstream(real + "/RealESRGAN_x4plus.pth") << "x"; }
     { std::ofstream(real + "/RealESRGAN_x4plus_anime_6B.pth") << "x"; }
     { std::ofstream(real + "/realesr-general-x4v3.pth") << "x"; }
-    const std::vector<std::string> dirs = {esr, real};
+    const std::vector<std::string> dirs = {esr, real, swin};
     EXPECT_EQ(find_upscaler_file("4x-UltraSharp", dirs), esr + "/4x-UltraSharp.pth");
     EXPECT_EQ(find_upscaler_file("R-ESRGAN 4x+", dirs), real + "/RealESRGAN_x4plus.pth");
     EXPECT_EQ(find_upscaler_file("R-ESRGAN 4x+ Anime6B", dirs), real + "/RealESRGAN_x4plus_anime_6B.pth");
     EXPECT_EQ(find_upscaler_file("R-ESRGAN 2x+", dirs), "");
     EXPECT_EQ(find_upscaler_file("SwinIR 4x", dirs), "");
+    // A1111 saves its SwinIR download as models/SwinIR/SwinIR_4x.pth.
+    { std::ofstream(swin + "/SwinIR_4x.pth") << "x"; }
+    EXPECT_EQ(find_upscaler_file("SwinIR 4x", dirs), swin + "/SwinIR_4x.pth");
     EXPECT_EQ(find_upscaler_file("R-ESRGAN General 4xV3", dirs), real + "/realesr-general-x4v3.pth");
     EXPECT_EQ(find_upscaler_file("R-ESRGAN AnimeVideo", dirs), "");
     EXPECT_EQ(upscaler_file_names(dirs),
-              (std::vector<std::string>{"4x-UltraSharp", "R-ESRGAN 4x+", "R-ESRGAN 4x+ Anime6B", "R-ESRGAN General 4xV3"}));
+              (std::vector<std::string>{"4x-UltraSharp", "R-ESRGAN 4x+", "R-ESRGAN 4x+ Anime6B", "R-ESRGAN General 4xV3", "SwinIR 4x"}));
     setenv("HOME", "/home/u", 1);
     unsetenv("GIMP_DIFFUSION_ESRGAN_DIR");
     const auto found = upscaler_file_dirs({"/mine"}, "/sd/models/Stable-diffusion/v1.safetensors");
     const std::vector<std::string> want = {"/mine", "/sd/models/Stable-diffusion/../ESRGAN", "/home/u/.local/share/gimp-diffusion/models/ESRGAN",
-                                           "/sd/models/Stable-diffusion/../RealESRGAN", "/home/u/.local/share/gimp-diffusion/models/RealESRGAN"};
+                                           "/sd/models/Stable-diffusion/../RealESRGAN", "/home/u/.local/share/gimp-diffusion/models/RealESRGAN",
+                                           "/sd/models/Stable-diffusion/../SwinIR", "/home/u/.local/share/gimp-diffusion/models/SwinIR"};
     EXPECT_EQ(found, want);
     for (const std::string& f : std::vector<std::string>{esr + "/4x-UltraSharp.pth", real + "/RealESRGAN_x4plus.pth", real + "/RealESRGAN_x4plus_anime_6B.pth",
-                                                         real + "/realesr-general-x4v3.pth"})
+                                                         real + "/realesr-general-x4v3.pth", swin + "/SwinIR_4x.pth"})
         std::remove(f.c_str());
-    for (const std::string& d : std::vector<std::string>{esr, real, std::string(tmpl)}) ::rmdir(d.c_str());
+    for (const std::string& d : std::vector<std::string>{esr, real, swin, std::string(tmpl)}) ::rmdir(d.c_str());
 }
