@@ -116,6 +116,7 @@ SwinIR SwinIR::from_tensors(const std::map<std::string, torch::Tensor>& tensors,
     if (table.dim() != 2 || side * side != table.size(0) || side % 2 == 0)
         throw_bad_file(path, "has a relative position table of shape " + io::shape_text(table.sizes().vec()) + ", which no window fits" + kNotSwinIR);
     net.window_ = static_cast<int>((side + 1) / 2);
+    if (net.window_ > 64) throw_bad_file(path, "has a window of " + std::to_string(net.window_) + " pixels, more than any SwinIR model uses" + kNotSwinIR);
     if (w.count("absolute_pos_embed"))
         throw_bad_file(path, "uses an absolute position embedding, which ties it to the size it was trained at; use a SwinIR model without one");
     net.patch_norm_ = w.count("patch_embed.norm.weight") > 0;
@@ -244,6 +245,10 @@ torch::Tensor SwinIR::forward(const torch::Tensor& input) const {
     const int64_t h = input.size(2), w = input.size(3);
     // Whole windows: reflection padding on the right and bottom, cut off at the end.
     const int64_t ph = (window_ - h % window_) % window_, pw = (window_ - w % window_) % window_;
+    // Reflection needs more pixels than it adds (as in PyTorch, where A1111 would fail too).
+    if (ph >= h || pw >= w)
+        throw Error(ErrorCode::kInvalidRequest, "The image (" + std::to_string(w) + "x" + std::to_string(h) + ") is too small for this SwinIR model's " +
+                                                    std::to_string(window_) + "-pixel windows; upscale a larger image or use another upscaler.");
     torch::Tensor x = input;
     if (ph || pw) x = F::pad(x, F::PadFuncOptions({0, pw, 0, ph}).mode(torch::kReflect));
     const torch::Tensor mean = torch::tensor({0.4488f, 0.4371f, 0.4040f}).view({1, 3, 1, 1}).to(x.dtype());

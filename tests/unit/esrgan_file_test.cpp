@@ -443,6 +443,13 @@ TEST_F(EsrganFile, SwinIRLoadsAndUpscales) {
         ::unlink(p2.c_str());
     }
 
+    try {
+        (void)net.forward(torch::rand({1, 3, 2, 9}));  // 2 rows cannot reflect the 2 a 4-pixel window needs
+        ADD_FAILURE() << "a 9x2 image went through";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("too small for this SwinIR model's 4-pixel windows"), std::string::npos) << e.what();
+    }
+
     // An upscale by path: A1111's weighted tiles (tile 8, overlap 2 here) over the written-out network.
     Image img{20, 12, 3, std::vector<uint8_t>(20 * 12 * 3)};
     for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>((i * 53) % 256);
