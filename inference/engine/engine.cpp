@@ -843,6 +843,20 @@ Status Engine::remove_object(const Image& image, const Image& mask, const std::s
     });
 }
 
+pipeline::RunHooks Engine::prepare_script_runs(const GenerateRequest& r, const RunCallbacks& cb) {
+    impl_->model->set_tiling(r.tiling);
+    use_fp8_weights(r);
+    use_loras(r.prompt);
+    use_embeddings(r);
+    // What every run of the script shares: the refiner, TAESD, and the facts the texts note. The
+    // script reports progress by its runs, so the runs themselves report none.
+    pipeline::RunHooks hooks = hooks_for({}, &impl_->cond_cache, &impl_->embeddings);
+    hooks.cancelled = cb.cancelled;
+    use_vae_methods(r, &hooks);
+    use_refiner(r, nullptr, &hooks);
+    return hooks;
+}
+
 Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const std::string& upscaler, double scale,
                           int overlap, const RunCallbacks& cb, std::vector<GeneratedImage>* out) {
     return engine_call([&] {
@@ -851,15 +865,7 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
         validate(r);
         if (overlap < 0 || overlap >= std::min(r.width, r.height))
             throw Error(ErrorCode::kInvalidRequest, "The tile overlap must be smaller than the tile size.");
-        impl_->model->set_tiling(r.tiling);
-        use_fp8_weights(r);
-        use_loras(r.prompt);
-        use_embeddings(r);
-        // What every tile's run shares: the refiner, TAESD, and the facts the texts note.
-        pipeline::RunHooks run_hooks = hooks_for({}, &impl_->cond_cache, &impl_->embeddings);
-        run_hooks.cancelled = cb.cancelled;
-        use_vae_methods(r, &run_hooks);
-        use_refiner(r, nullptr, &run_hooks);
+        pipeline::RunHooks run_hooks = prepare_script_runs(r, cb);
         Image up = imaging::to_rgb(image);
         if (upscaler != "None") {
             pipeline::UpscaleOptions uo;
@@ -950,14 +956,7 @@ Status Engine::outpaint(const GenerateRequest& req, const Image& image, const im
         s.tile_w = r.width;
         s.tile_h = r.height;
         imaging::OutpaintPlan plan = imaging::plan_outpaint(image, s);
-        impl_->model->set_tiling(r.tiling);
-        use_fp8_weights(r);
-        use_loras(r.prompt);
-        use_embeddings(r);
-        pipeline::RunHooks run_hooks = hooks_for({}, &impl_->cond_cache, &impl_->embeddings);
-        run_hooks.cancelled = cb.cancelled;
-        use_vae_methods(r, &run_hooks);
-        use_refiner(r, nullptr, &run_hooks);
+        pipeline::RunHooks run_hooks = prepare_script_runs(r, cb);
         std::vector<Image> results;
         int64_t first_subseed = r.subseed;
         for (size_t i = 0; i < plan.work.size(); ++i) {
@@ -1001,14 +1000,7 @@ Status Engine::outpaint_mk2(const GenerateRequest& req, const Image& image, cons
         if (!image.valid()) throw Error(ErrorCode::kInvalidRequest, "The image to outpaint is empty or damaged.");
         const Image start = imaging::to_rgb(image);
         const auto steps = imaging::plan_outpaint_mk2(start.width, start.height, settings, r.width, r.height);
-        impl_->model->set_tiling(r.tiling);
-        use_fp8_weights(r);
-        use_loras(r.prompt);
-        use_embeddings(r);
-        pipeline::RunHooks run_hooks = hooks_for({}, &impl_->cond_cache, &impl_->embeddings);
-        run_hooks.cancelled = cb.cancelled;
-        use_vae_methods(r, &run_hooks);
-        use_refiner(r, nullptr, &run_hooks);
+        pipeline::RunHooks run_hooks = prepare_script_runs(r, cb);
         const int count = r.batch_size;
         std::vector<Image> images(static_cast<size_t>(count), start);
         GenerateRequest first;

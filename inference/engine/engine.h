@@ -165,6 +165,9 @@ private:
     // networks to the run's "Lora hashes" (A1111 1.10 keeps the first pass's); a first pass starts them.
     // The model's weights as the run's FP8 weight setting wants them (before its networks).
     void use_fp8_weights(const GenerateRequest& r);
+    // The model made ready for a script's img2img/inpaint runs over tiles or sides (SD upscale, the
+    // outpainting scripts): tiling, FP8, networks, embeddings; the hooks the runs share.
+    pipeline::RunHooks prepare_script_runs(const GenerateRequest& r, const RunCallbacks& cb);
     void use_loras(const std::string& prompt, bool hires_pass = false);
     void use_lora_calls(const std::vector<models::LoraCall>& calls, bool hires_pass);
     // A1111's <hypernet:name:m> tags of a prompt: the networks its hypernetworks folders have (read
