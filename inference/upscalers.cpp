@@ -51,7 +51,9 @@ const std::vector<std::pair<std::string, std::string>> kMenuNames = {
     {"R-ESRGAN AnimeVideo", "realesr-animevideov3"}, {"R-ESRGAN 4x+", "RealESRGAN_x4plus"},
     {"R-ESRGAN 4x+ Anime6B", "RealESRGAN_x4plus_anime_6B"}, {"R-ESRGAN 2x+", "RealESRGAN_x2plus"},
     // A1111 saves its SwinIR download under this name in models/SwinIR.
-    {"SwinIR 4x", "SwinIR_4x"}};
+    {"SwinIR 4x", "SwinIR_4x"},
+    // ScuNET's releases (A1111's two denoisers).
+    {"ScuNET GAN", "scunet_color_real_gan"}, {"ScuNET PSNR", "scunet_color_real_psnr"}};
 
 }  // namespace
 
@@ -85,11 +87,13 @@ std::vector<std::string> upscaler_file_dirs(const std::vector<std::string>& requ
     if (!checkpoint.empty()) {
         for (const auto& d : io::search_dirs(requested, checkpoint, "ESRGAN", {"/../"}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
         for (const auto& d : io::search_dirs({}, checkpoint, "RealESRGAN", {"/../"}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
-        for (const auto& d : io::search_dirs({}, checkpoint, "SwinIR", {"/../"}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
+        for (const char* sub : {"SwinIR", "ScuNET"})
+            for (const auto& d : io::search_dirs({}, checkpoint, sub, {"/../"}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
     } else {
         for (const auto& d : io::search_dirs(requested, "", "ESRGAN", {}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
         for (const auto& d : io::search_dirs({}, "", "RealESRGAN", {}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
-        for (const auto& d : io::search_dirs({}, "", "SwinIR", {}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
+        for (const char* sub : {"SwinIR", "ScuNET"})
+            for (const auto& d : io::search_dirs({}, "", sub, {}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
     }
     std::vector<std::string> unique;
     for (auto& d : dirs)

@@ -15,6 +15,7 @@
 #include "../imaging/resample.h"
 #include "../io/checkpoint_file.h"
 #include "../models/state_loader.h"
+#include "../models/scunet.h"
 #include "../models/swinir.h"
 #include "../status.h"
 #include "../upscalers.h"
@@ -35,7 +36,13 @@ const Upscalers::FileNet& Upscalers::file_net(const std::string& path) {
     std::map<std::string, torch::Tensor> keys;
     for (const auto& [k, t] : io::open_checkpoint(path).tensors) keys[k] = models::to_torch(t);
     auto net = std::make_unique<FileNet>();
-    if (models::SwinIR::is_layout(keys)) {
+    if (models::SCUNet::is_layout(keys)) {
+        auto scunet = std::make_shared<models::SCUNet>(models::SCUNet::from_tensors(keys, path));
+        net->scale = 1;
+        net->forward = [scunet](const torch::Tensor& x) { return scunet->forward(x.to(torch::kFloat)); };
+        net->weighted_tiles = true;
+        net->tile = 256;
+    } else if (models::SwinIR::is_layout(keys)) {
         auto swin = std::make_shared<models::SwinIR>(models::SwinIR::from_tensors(keys, path));
         net->scale = swin->scale();
         net->forward = [swin](const torch::Tensor& x) { return swin->forward(x.to(torch::kFloat)); };
@@ -246,7 +253,8 @@ Image Upscalers::upscale(const Image& in, const std::string& upscaler, double sc
         const FileNet& net = file_net(upscaler);
         pass = [&net, &opt](const Image& img) {
             // A1111's SWIN_tile / SWIN_tile_overlap defaults: 192 and 8, as the ESRGAN ones.
-            if (net.weighted_tiles) return weighted_tiles_pass(img, net.scale, opt.tile, opt.overlap, net.forward, opt);
+            if (net.weighted_tiles)
+                return weighted_tiles_pass(img, net.scale, opt.tile > 0 && net.tile > 0 ? net.tile : opt.tile, opt.overlap, net.forward, opt);
             return tiled_pass(img, net.scale, [&net](const Image& tile) { return run_bgr_net_tile(tile, net.forward); }, opt);
         };
     } else {

@@ -60,7 +60,8 @@ private:
     struct FileNet {
         int scale = 4;
         std::function<torch::Tensor(const torch::Tensor&)> forward;
-        bool weighted_tiles = false;  // SwinIR: A1111's tiled_upscale_2 instead of split_grid tiles
+        bool weighted_tiles = false;  // SwinIR, SCUNet: A1111's tiled_upscale_2 instead of split_grid tiles
+        int tile = 0;                 // its own tile size in A1111 (SCUNET_tile 256); 0: the options'
     };
     const FileNet& file_net(const std::string& path);
     std::map<std::string, std::unique_ptr<models::TfjsGraph>> cache_;

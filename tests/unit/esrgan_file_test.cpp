@@ -12,9 +12,12 @@
 
 #include <fstream>
 
+#include "io/checkpoint_file.h"
 #include "io/safetensors_writer.h"
+#include "models/state_loader.h"
 #include "models/rrdbnet.h"
 #include "models/srvgg_net.h"
+#include "models/scunet.h"
 #include "models/swinir.h"
 #include "pipeline/upscale.h"
 #include "status.h"
@@ -498,5 +501,148 @@ TEST_F(EsrganFile, SwinIRLoadsAndUpscales) {
     auto v = w;
     v.erase(std::remove_if(v.begin(), v.end(), [](const auto& kv) { return kv.first == "conv_hr.weight"; }), v.end());
     EXPECT_EQ(error_for(v), pth + ": has no conv_hr.weight; the file is damaged or not a SwinIR model.");
+    ::unlink(pth.c_str());
+}
+
+namespace {
+
+// SCUNet's window attention token by token: each query sees the keys of its window on the map
+// rolled by half a window (when shifted), the embedding rel[h][dy + 7][dx + 7], nothing across the wrap.
+torch::Tensor scunet_attention_by_loops(const models::ScunetAttention& a, const torch::Tensor& x) {
+    const int64_t h = x.size(1), w = x.size(2), c = x.size(3), hd = a.head_dim, heads = c / hd, p = a.window, s = a.shifted ? p / 2 : 0;
+    auto band = [&](int64_t v, int64_t size) { return v < size - p ? 0 : (v < size - s ? 1 : 2); };
+    torch::Tensor out = torch::zeros({1, h, w, c});
+    for (int64_t y = 0; y < h; ++y)
+        for (int64_t xx = 0; xx < w; ++xx) {
+            auto src = [&](int64_t sy, int64_t sx) { return std::pair{(sy + s) % h, (sx + s) % w}; };
+            const auto [qy, qx] = src(y, xx);
+            const auto qkv = torch::linear(x[0][qy][qx], a.qkv_w, a.qkv_b);
+            std::vector<torch::Tensor> outs;
+            for (int64_t hh = 0; hh < heads; ++hh) {
+                std::vector<double> logits;
+                std::vector<torch::Tensor> vals;
+                for (int64_t ky = y / p * p; ky < y / p * p + p; ++ky)
+                    for (int64_t kx = xx / p * p; kx < xx / p * p + p; ++kx) {
+                        const auto [sy, sx] = src(ky, kx);
+                        const auto kv = torch::linear(x[0][sy][sx], a.qkv_w, a.qkv_b);
+                        if (s > 0 && (band(y, h) != band(ky, h) || band(xx, w) != band(kx, w))) continue;  // -inf
+                        double l = (qkv.slice(0, hh * hd, (hh + 1) * hd) * kv.slice(0, c + hh * hd, c + (hh + 1) * hd)).sum().item<double>() /
+                                   std::sqrt(static_cast<double>(hd));
+                        l += a.rel[hh][y % p - ky % p + p - 1][xx % p - kx % p + p - 1].item<double>();
+                        logits.push_back(l);
+                        vals.push_back(kv.slice(0, 2 * c + hh * hd, 2 * c + (hh + 1) * hd));
+                    }
+                const double top = *std::max_element(logits.begin(), logits.end());
+                double z = 0;
+                for (double l : logits) z += std::exp(l - top);
+                torch::Tensor acc = torch::zeros({hd});
+                for (size_t k = 0; k < logits.size(); ++k) acc += vals[k] * (std::exp(logits[k] - top) / z);
+                outs.push_back(acc);
+            }
+            out[0][qy][qx] = torch::linear(torch::cat(outs), a.out_w, a.out_b);
+        }
+    return out;
+}
+
+// A SCUNet state dict as its releases hold it: dim 64 (32-channel heads), `config` blocks per stage.
+std::vector<std::pair<std::string, torch::Tensor>> scunet_weights(const std::vector<int>& config) {
+    torch::manual_seed(9);
+    std::vector<std::pair<std::string, torch::Tensor>> w;
+    const int64_t dim = 64;
+    auto add = [&](const std::string& k, std::vector<int64_t> s, double sc, double off = 0) { w.emplace_back(k, torch::randn(s) * sc + off); };
+    add("m_head.0.weight", {dim, 3, 3, 3}, 0.2);
+    const char* names[7] = {"m_down1", "m_down2", "m_down3", "m_body", "m_up3", "m_up2", "m_up1"};
+    const int64_t widths[7] = {dim, 2 * dim, 4 * dim, 8 * dim, 4 * dim, 2 * dim, dim};
+    for (int st = 0; st < 7; ++st) {
+        const int64_t c = widths[st], hf = c / 2;
+        const int first = st >= 4 ? 1 : 0;
+        if (st >= 4) add(std::string(names[st]) + ".0.weight", {2 * c, c, 2, 2}, 0.05);
+        for (int i = 0; i < config[static_cast<size_t>(st)]; ++i) {
+            const std::string p = std::string(names[st]) + "." + std::to_string(first + i) + ".";
+            const double k1 = 0.5 / std::sqrt(static_cast<double>(c)), k3 = 0.5 / std::sqrt(static_cast<double>(hf * 9));
+            add(p + "conv1_1.weight", {c, c, 1, 1}, k1), add(p + "conv1_1.bias", {c}, 0.02);
+            add(p + "conv1_2.weight", {c, c, 1, 1}, k1), add(p + "conv1_2.bias", {c}, 0.02);
+            add(p + "conv_block.0.weight", {hf, hf, 3, 3}, k3), add(p + "conv_block.2.weight", {hf, hf, 3, 3}, k3);
+            const std::string t = p + "trans_block.";
+            add(t + "ln1.weight", {hf}, 0.1, 1), add(t + "ln1.bias", {hf}, 0.1), add(t + "ln2.weight", {hf}, 0.1, 1), add(t + "ln2.bias", {hf}, 0.1);
+            const double kl = 0.5 / std::sqrt(static_cast<double>(hf));
+            add(t + "msa.embedding_layer.weight", {3 * hf, hf}, kl), add(t + "msa.embedding_layer.bias", {3 * hf}, 0.02);
+            add(t + "msa.relative_position_params", {hf / 32, 15, 15}, 0.3);
+            add(t + "msa.linear.weight", {hf, hf}, kl), add(t + "msa.linear.bias", {hf}, 0.02);
+            add(t + "mlp.0.weight", {4 * hf, hf}, kl), add(t + "mlp.0.bias", {4 * hf}, 0.02);
+            add(t + "mlp.2.weight", {hf, 4 * hf}, 0.5 / std::sqrt(static_cast<double>(4 * hf))), add(t + "mlp.2.bias", {hf}, 0.02);
+        }
+        if (st < 3) add(std::string(names[st]) + "." + std::to_string(config[static_cast<size_t>(st)]) + ".weight", {2 * c, c, 2, 2}, 0.05);
+    }
+    add("m_tail.0.weight", {3, dim, 3, 3}, 0.05);
+    return w;
+}
+
+}  // namespace
+
+// SCUNet (A1111's "ScuNET GAN" / "ScuNET PSNR" denoisers): its shifted-window mask equal to SwinIR's
+// (checked above against SwinIR's construction) where that one is nonzero, its attention against the
+// same attention token by token, the whole network read from a release-shaped .pth (sizes, padding to
+// 64s and back), a denoise by path through A1111's weighted tiles against those tiles written out.
+TEST_F(EsrganFile, SCUNetLoadsAndDenoises) {
+    EXPECT_TRUE(torch::equal(models::scunet_attention_mask(2, 3, 8), models::swin_attention_mask(16, 24, 8, 4) != 0));
+    torch::manual_seed(6);
+    for (bool shifted : {false, true}) {
+        models::ScunetAttention a;
+        a.qkv_w = torch::randn({192, 64}) * 0.1, a.qkv_b = torch::randn({192}) * 0.05;
+        a.out_w = torch::randn({64, 64}) * 0.1, a.out_b = torch::randn({64}) * 0.05;
+        a.rel = torch::randn({2, 15, 15}) * 0.3;
+        a.shifted = shifted;
+        const auto x = torch::randn({1, 16, 8, 64});
+        EXPECT_LT((a.forward(x) - scunet_attention_by_loops(a, x)).abs().max().item<double>(), 1e-5) << shifted;
+    }
+
+    const std::string pth = dir_ + "/scunet_color_real_gan.pth";
+    {
+        using test::Py;
+        std::ofstream(pth, std::ios::binary) << test::torch_save_zip(Py::state_dict(scunet_weights({2, 1, 1, 2, 1, 1, 2})));
+    }
+    std::map<std::string, torch::Tensor> keys;
+    for (const auto& [k, t] : io::open_checkpoint(pth).tensors) keys[k] = models::to_torch(t).to(torch::kFloat);
+    const models::SCUNet net = models::SCUNet::from_tensors(keys, pth);
+    EXPECT_EQ(net.config(), (std::vector<int>{2, 1, 1, 2, 1, 1, 2}));
+    const auto x = torch::rand({1, 3, 50, 70});
+    const auto y = net.forward(x);
+    EXPECT_EQ(y.sizes(), torch::IntArrayRef({1, 3, 50, 70}));
+    // The replication padding only adds: the part a 64x64 input covers alone is the same as in a padded run's.
+    EXPECT_TRUE(torch::isfinite(y).all().item<bool>());
+
+    Image img{40, 24, 3, std::vector<uint8_t>(40 * 24 * 3)};
+    for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>((i * 29) % 256);
+    pipeline::UpscaleOptions opt;
+    opt.overlap = 8;
+    pipeline::Upscalers ups;
+    const Image got = ups.upscale(img, pth, 1, opt);
+    ASSERT_EQ(got.width, 40);
+    ASSERT_EQ(got.height, 24);
+    // A1111's SCUNET_tile (256) is larger than the image: tiles of 24 (its height), at x = 0 and 16.
+    auto t = torch::from_blob(img.pixels.data(), {24, 40, 3}, torch::kUInt8);
+    const auto bgr = (t.to(torch::kDouble) / 255.0).to(torch::kFloat).flip({2}).permute({2, 0, 1}).unsqueeze(0);
+    auto sum = torch::zeros({1, 3, 24, 40}), count = torch::zeros({1, 3, 24, 40});
+    for (int64_t tx : {0, 16}) {
+        sum.slice(3, tx, tx + 24) += net.forward(bgr.slice(3, tx, tx + 24));
+        count.slice(3, tx, tx + 24) += 1;
+    }
+    const auto want = torch::round((sum / count)[0].clamp(0, 1).permute({1, 2, 0}) * 255.0f).to(torch::kUInt8).flip({2}).contiguous();
+    int far = 0;
+    for (int64_t i = 0; i < want.numel(); ++i) far += std::abs(static_cast<int>(want.data_ptr<uint8_t>()[i]) - got.pixels[static_cast<size_t>(i)]) > 1;
+    EXPECT_EQ(far, 0);
+
+    // A damaged one: the key and the shapes in one sentence.
+    auto bad = scunet_weights({2, 1, 1, 2, 1, 1, 2});
+    for (auto& [k, v] : bad)
+        if (k == "m_body.1.trans_block.msa.relative_position_params") v = torch::zeros({8, 13, 13});
+    std::map<std::string, torch::Tensor> bad_keys(bad.begin(), bad.end());
+    try {
+        (void)models::SCUNet::from_tensors(bad_keys, pth);
+        ADD_FAILURE() << "a damaged SCUNet was taken";
+    } catch (const Error& e) {
+        EXPECT_EQ(std::string(e.what()), pth + ": has m_body.1.trans_block.msa.relative_position_params of shape [8, 13, 13] where [8, 15, 15] fits; the file is damaged or not a SCUNet model.");
+    }
     ::unlink(pth.c_str());
 }
