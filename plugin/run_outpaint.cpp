@@ -18,6 +18,16 @@ int masked_content_index(const std::string& name) {
     throw Error(ErrorCode::kInvalidRequest, "Unknown masked content \"" + name + "\"; use fill, original, latent noise or latent nothing.");
 }
 
+// The left, right, up, down arguments from `first` on.
+imaging::OutpaintSides sides_arg(const GimpParam* params, int first) {
+    imaging::OutpaintSides s;
+    s.left = params[first].data.d_int32 != 0;
+    s.right = params[first + 1].data.d_int32 != 0;
+    s.up = params[first + 2].data.d_int32 != 0;
+    s.down = params[first + 3].data.d_int32 != 0;
+    return s;
+}
+
 // The active layer's RGB pixels (its alpha dropped, as A1111 takes an RGB image).
 Image layer_rgb(gint32 image, gint32 drawable) {
     if (gimp_item_is_group(drawable))
@@ -70,10 +80,7 @@ void run_outpaint(const GimpParam* params, int n, Reply* reply) {
         os.pixels = params[11].data.d_int32;
         os.mask_blur = params[12].data.d_int32;
         r.masked_content = masked_content_index(str(13));
-        os.left = params[14].data.d_int32 != 0;
-        os.right = params[15].data.d_int32 != 0;
-        os.up = params[16].data.d_int32 != 0;
-        os.down = params[17].data.d_int32 != 0;
+        os.sides = sides_arg(params, 14);
         r.width = params[18].data.d_int32;
         r.height = params[19].data.d_int32;
         r.batch_size = r.batch_count = 1;
@@ -85,7 +92,7 @@ void run_outpaint(const GimpParam* params, int n, Reply* reply) {
         const Image rgb = layer_rgb(image, drawable);
         wire::Message req, res;
         req.header = {{"op", "outpaint"}, {"request", wire::request_to_json(r)}, {"pixels", os.pixels},
-                      {"outpaint_mask_blur", os.mask_blur}, {"directions", imaging::outpaint_directions(os)},
+                      {"outpaint_mask_blur", os.mask_blur}, {"directions", imaging::outpaint_directions(os.sides)},
                       {"model", model_header(s, model)}};
         req.header["image"] = wire::attach_image(&req, rgb);
         const Status st = call_engine(req, "Poor man's outpainting", &res);
@@ -109,10 +116,7 @@ void run_outpaint_mk2(const GimpParam* params, int n, Reply* reply) {
         imaging::OutpaintMk2Settings os;
         os.pixels = params[11].data.d_int32;
         os.mask_blur = params[12].data.d_int32;
-        os.left = params[13].data.d_int32 != 0;
-        os.right = params[14].data.d_int32 != 0;
-        os.up = params[15].data.d_int32 != 0;
-        os.down = params[16].data.d_int32 != 0;
+        os.sides = sides_arg(params, 13);
         os.noise_q = params[17].data.d_float;
         os.color_variation = params[18].data.d_float;
         r.width = params[19].data.d_int32;
@@ -126,14 +130,9 @@ void run_outpaint_mk2(const GimpParam* params, int n, Reply* reply) {
         const Image rgb = layer_rgb(image, drawable);
         // Every side's strip checked before the engine starts (one sentence for a size A1111 cannot run).
         (void)imaging::plan_outpaint_mk2(rgb.width, rgb.height, os, r.width, r.height);
-        imaging::OutpaintSettings sides;
-        sides.left = os.left;
-        sides.right = os.right;
-        sides.up = os.up;
-        sides.down = os.down;
         wire::Message req, res;
         req.header = {{"op", "outpaint-mk2"}, {"request", wire::request_to_json(r)}, {"pixels", os.pixels},
-                      {"outpaint_mask_blur", os.mask_blur}, {"directions", imaging::outpaint_directions(sides)},
+                      {"outpaint_mask_blur", os.mask_blur}, {"directions", imaging::outpaint_directions(os.sides)},
                       {"noise_q", os.noise_q}, {"color_variation", os.color_variation}, {"model", model_header(s, model)}};
         req.header["image"] = wire::attach_image(&req, rgb);
         const Status st = call_engine(req, "Outpainting mk2", &res);

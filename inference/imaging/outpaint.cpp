@@ -27,7 +27,7 @@ Image first_channel(const Image& rgb) {
 
 }  // namespace
 
-void set_outpaint_directions(const std::string& list, OutpaintSettings* s) {
+void set_outpaint_directions(const std::string& list, OutpaintSides* s) {
     s->left = s->right = s->up = s->down = false;
     std::string word;
     auto take = [&] {
@@ -48,15 +48,31 @@ void set_outpaint_directions(const std::string& list, OutpaintSettings* s) {
     take();
 }
 
-std::string outpaint_directions(const OutpaintSettings& s) {
+std::string outpaint_directions(const OutpaintSides& s) {
     std::string out;
     for (const auto& [on, name] : {std::pair{s.left, "left"}, {s.right, "right"}, {s.up, "up"}, {s.down, "down"}})
         if (on) out += (out.empty() ? "" : ",") + std::string(name);
     return out;
 }
 
+OutpaintBorder outpaint_border(int w, int h, int pixels, const OutpaintSides& sides) {
+    OutpaintBorder b;
+    b.left = sides.left ? pixels : 0;
+    b.right = sides.right ? pixels : 0;
+    b.up = sides.up ? pixels : 0;
+    b.down = sides.down ? pixels : 0;
+    b.target_w = (w + b.left + b.right + 63) / 64 * 64;
+    b.target_h = (h + b.up + b.down + 63) / 64 * 64;
+    // Python's floor division; all values here are non-negative.
+    if (b.left > 0) b.left = b.left * (b.target_w - w) / (b.left + b.right);
+    if (b.right > 0) b.right = b.target_w - w - b.left;
+    if (b.up > 0) b.up = b.up * (b.target_h - h) / (b.up + b.down);
+    if (b.down > 0) b.down = b.target_h - h - b.up;
+    return b;
+}
+
 void validate_outpaint(const OutpaintSettings& s) {
-    if (!s.left && !s.right && !s.up && !s.down)
+    if (!s.sides.any())
         throw Error(ErrorCode::kInvalidRequest, "Choose at least one outpainting direction: left, right, up or down.");
     if (s.pixels < 8 || s.pixels > 256)
         throw Error(ErrorCode::kInvalidRequest, "Pixels to expand must be between 8 and 256.");
@@ -70,16 +86,10 @@ OutpaintPlan plan_outpaint(const Image& image, const OutpaintSettings& s) {
     validate_outpaint(s);
     if (!image.valid()) throw Error(ErrorCode::kInvalidRequest, "The image to outpaint is empty or damaged.");
     OutpaintPlan p;
-    int left = s.left ? s.pixels : 0, right = s.right ? s.pixels : 0;
-    int up = s.up ? s.pixels : 0, down = s.down ? s.pixels : 0;
-    // The canvas rounded up to multiples of 64, the rounding shared by the growing sides as the
-    // script does (Python's floor division; all values here are non-negative).
+    const OutpaintBorder border = outpaint_border(image.width, image.height, s.pixels, s.sides);
+    const int left = border.left, right = border.right, up = border.up, down = border.down;
+    const int target_w = border.target_w, target_h = border.target_h;
     const int w = image.width, h = image.height;
-    const int target_w = (w + left + right + 63) / 64 * 64, target_h = (h + up + down + 63) / 64 * 64;
-    if (left > 0) left = left * (target_w - w) / (left + right);
-    if (right > 0) right = target_w - w - left;
-    if (up > 0) up = up * (target_h - h) / (up + down);
-    if (down > 0) down = target_h - h - up;
     p.left = left;
     p.right = right;
     p.up = up;
@@ -130,7 +140,7 @@ Image finish_outpaint(OutpaintPlan plan, const std::vector<Image>& results) {
 }
 
 void validate_outpaint_mk2(const OutpaintMk2Settings& s) {
-    if (!s.left && !s.right && !s.up && !s.down)
+    if (!s.sides.any())
         throw Error(ErrorCode::kInvalidRequest, "Choose at least one outpainting direction: left, right, up or down.");
     if (s.pixels < 8 || s.pixels > 256) throw Error(ErrorCode::kInvalidRequest, "Pixels to expand must be between 8 and 256.");
     if (s.mask_blur < 0 || s.mask_blur > 64) throw Error(ErrorCode::kInvalidRequest, "The outpainting mask blur must be between 0 and 64.");
@@ -141,12 +151,8 @@ void validate_outpaint_mk2(const OutpaintMk2Settings& s) {
 std::vector<OutpaintMk2Step> plan_outpaint_mk2(int w, int h, const OutpaintMk2Settings& s, int process_w, int process_h) {
     validate_outpaint_mk2(s);
     if (w <= 0 || h <= 0) throw Error(ErrorCode::kInvalidRequest, "The image to outpaint is empty or damaged.");
-    int left = s.left ? s.pixels : 0, right = s.right ? s.pixels : 0, up = s.up ? s.pixels : 0, down = s.down ? s.pixels : 0;
-    const int target_w = (w + left + right + 63) / 64 * 64, target_h = (h + up + down + 63) / 64 * 64;
-    if (left > 0) left = left * (target_w - w) / (left + right);
-    if (right > 0) right = target_w - w - left;
-    if (up > 0) up = up * (target_h - h) / (up + down);
-    if (down > 0) down = target_h - h - up;
+    const OutpaintBorder border = outpaint_border(w, h, s.pixels, s.sides);
+    const int left = border.left, right = border.right, up = border.up, down = border.down;
     std::vector<OutpaintMk2Step> steps;
     const int b = s.mask_blur;
     for (const auto& [side, e] : {std::pair{OutpaintSide::kLeft, left}, {OutpaintSide::kRight, right}, {OutpaintSide::kUp, up},

@@ -14,10 +14,23 @@
 
 namespace sdgimp::imaging {
 
+// Both scripts' "Outpainting direction".
+struct OutpaintSides {
+    bool left = true, right = true, up = true, down = true;
+    bool any() const { return left || right || up || down; }
+};
+
+// What both scripts add on each side: the canvas (w + pixels per growing side) rounded up to
+// multiples of 64, the rounding shared by the growing sides as the scripts do.
+struct OutpaintBorder {
+    int left = 0, right = 0, up = 0, down = 0, target_w = 0, target_h = 0;
+};
+OutpaintBorder outpaint_border(int w, int h, int pixels, const OutpaintSides& sides);
+
 struct OutpaintSettings {
     int pixels = 128;   // "Pixels to expand" (8-256): also the tiles' overlap
     int mask_blur = 4;  // the script's "Mask blur" (0-64); its runs blur the mask by twice this
-    bool left = true, right = true, up = true, down = true;  // "Outpainting direction"
+    OutpaintSides sides;
     int tile_w = 512, tile_h = 512;  // the run's width and height
 };
 
@@ -35,8 +48,8 @@ struct OutpaintPlan {
 };
 
 // "left, right, up, down" (any of them, any order, commas or spaces) into s; throws for another word.
-void set_outpaint_directions(const std::string& list, OutpaintSettings* s);
-std::string outpaint_directions(const OutpaintSettings& s);
+void set_outpaint_directions(const std::string& list, OutpaintSides* s);
+std::string outpaint_directions(const OutpaintSides& s);
 
 // Throws sdgimp::Error (one sentence) for settings the script cannot run with.
 void validate_outpaint(const OutpaintSettings& s);
@@ -53,7 +66,7 @@ Image finish_outpaint(OutpaintPlan plan, const std::vector<Image>& results);
 struct OutpaintMk2Settings {
     int pixels = 128;     // "Pixels to expand" (8-256), shared between opposite sides as Poor man's does
     int mask_blur = 8;    // the script's (0-64): its mask is inset by this, its runs blur by 4 x this
-    bool left = true, right = true, up = true, down = true;
+    OutpaintSides sides;
     double noise_q = 1.0;           // "Fall-off exponent (lower=higher detail)" (0-4)
     double color_variation = 0.05;  // "Color variation" (0-1)
 };

@@ -241,15 +241,12 @@ int cmd_outpaint(const std::vector<std::string>& args) {
     imaging::OutpaintSettings os;
     os.pixels = o.get_int("pixels", 128);
     os.mask_blur = o.get_int("outpaint-mask-blur", mk2 ? 8 : 4);
-    imaging::set_outpaint_directions(o.get("directions", "left,right,up,down"), &os);
+    imaging::set_outpaint_directions(o.get("directions", "left,right,up,down"), &os.sides);
     validate(r);
     imaging::OutpaintMk2Settings m2;
     m2.pixels = os.pixels;
     m2.mask_blur = os.mask_blur;
-    m2.left = os.left;
-    m2.right = os.right;
-    m2.up = os.up;
-    m2.down = os.down;
+    m2.sides = os.sides;
     m2.noise_q = o.get_double("fall-off", 1.0);
     m2.color_variation = o.get_double("color-variation", 0.05);
     os.tile_w = r.width;

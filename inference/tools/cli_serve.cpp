@@ -191,7 +191,7 @@ bool serve_connection(int fd, Engine& engine) {
                         imaging::OutpaintSettings os;
                         os.pixels = req.header.value("pixels", 128);
                         os.mask_blur = req.header.value("outpaint_mask_blur", 4);
-                        imaging::set_outpaint_directions(req.header.value("directions", std::string("left,right,up,down")), &os);
+                        imaging::set_outpaint_directions(req.header.value("directions", std::string("left,right,up,down")), &os.sides);
                         s = engine.outpaint(r, wire::image_from(req.header["image"], req), os, cb, &out);
                     } else if (op == "outpaint-mk2") {
                         if (!req.header.contains("image")) throw Error(ErrorCode::kInvalidRequest, "outpaint-mk2 needs an image.");
@@ -200,12 +200,7 @@ bool serve_connection(int fd, Engine& engine) {
                         os.mask_blur = req.header.value("outpaint_mask_blur", 8);
                         os.noise_q = req.header.value("noise_q", 1.0);
                         os.color_variation = req.header.value("color_variation", 0.05);
-                        imaging::OutpaintSettings sides;
-                        imaging::set_outpaint_directions(req.header.value("directions", std::string("left,right,up,down")), &sides);
-                        os.left = sides.left;
-                        os.right = sides.right;
-                        os.up = sides.up;
-                        os.down = sides.down;
+                        imaging::set_outpaint_directions(req.header.value("directions", std::string("left,right,up,down")), &os.sides);
                         s = engine.outpaint_mk2(r, wire::image_from(req.header["image"], req), os, cb, &out);
                     } else if (op == "inpaint") {
                         if (!req.header.contains("image") || !req.header.contains("mask"))

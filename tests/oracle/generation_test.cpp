@@ -1180,7 +1180,7 @@ TEST(OracleNets, EngineOutpaint) {
     EXPECT_NE(blurred.at(0).image.pixels, tiles[0].pixels);
 
     imaging::OutpaintSettings none = os;
-    none.left = none.right = none.up = none.down = false;
+    none.sides = {false, false, false, false};
     const Status bad = engine.outpaint(r, img, none, {}, &out);
     EXPECT_EQ(bad.code, ErrorCode::kInvalidRequest);
     EXPECT_NE(bad.message.find("at least one outpainting direction"), std::string::npos) << bad.message;
@@ -1255,7 +1255,7 @@ TEST(OracleNets, EngineOutpaintMk2) {
     EXPECT_NE(info.find("Denoising strength: 0.8, Mask blur: 16, Version"), std::string::npos) << info;
 
     imaging::OutpaintMk2Settings odd = os;
-    odd.up = odd.down = false;
+    odd.sides.up = odd.sides.down = false;
     Image narrow{100, 64, 3, std::vector<uint8_t>(100 * 64 * 3, 90)};
     odd.pixels = 32;
     r.width = 512;

@@ -55,7 +55,7 @@ OutpaintSettings settings_of(const Case& c) {
     OutpaintSettings s;
     s.pixels = c.pixels;
     s.mask_blur = c.blur;
-    imaging::set_outpaint_directions(c.directions, &s);
+    imaging::set_outpaint_directions(c.directions, &s.sides);
     s.tile_w = c.tile_w;
     s.tile_h = c.tile_h;
     return s;
@@ -148,7 +148,7 @@ TEST(Outpaint, FinishPutsTheTilesBack) {
 }
 
 TEST(Outpaint, DirectionsAndChecks) {
-    OutpaintSettings s;
+    imaging::OutpaintSides s;
     imaging::set_outpaint_directions("Up, down", &s);
     EXPECT_FALSE(s.left);
     EXPECT_FALSE(s.right);
@@ -157,7 +157,7 @@ TEST(Outpaint, DirectionsAndChecks) {
     EXPECT_EQ(imaging::outpaint_directions(s), "up,down");
     EXPECT_NE(error_of([&] { imaging::set_outpaint_directions("left, sideways", &s); }).find("\"sideways\""), std::string::npos);
     OutpaintSettings none;
-    none.left = none.right = none.up = none.down = false;
+    none.sides = {false, false, false, false};
     EXPECT_NE(error_of([&] { imaging::validate_outpaint(none); }).find("at least one outpainting direction"), std::string::npos);
     OutpaintSettings big;
     big.pixels = 256;
@@ -234,12 +234,7 @@ TEST(OutpaintMk2, PlanEqualsTheScript) {
         imaging::OutpaintMk2Settings s;
         s.pixels = c.pixels;
         s.mask_blur = c.blur;
-        imaging::OutpaintSettings sides;
-        imaging::set_outpaint_directions(c.directions, &sides);
-        s.left = sides.left;
-        s.right = sides.right;
-        s.up = sides.up;
-        s.down = sides.down;
+        imaging::set_outpaint_directions(c.directions, &s.sides);
         const auto steps = imaging::plan_outpaint_mk2(c.w, c.h, s, c.process_w, c.process_h);
         ASSERT_EQ(steps.size(), c.steps.size());
         for (size_t i = 0; i < steps.size(); ++i) {
@@ -257,7 +252,7 @@ TEST(OutpaintMk2, PlanEqualsTheScript) {
     // The masks as PIL draws them, and the strip put back and cut.
     imaging::OutpaintMk2Settings s;
     s.pixels = 64;
-    s.up = s.down = s.right = false;
+    s.sides = {true, false, false, false};
     const auto st = imaging::plan_outpaint_mk2(96, 64, s, 512, 512).at(0);  // the 64-rounding makes it 96: canvas 192x64
     ASSERT_EQ(st.expand, 96);
     const Image img = pattern(96, 64);
@@ -282,16 +277,16 @@ TEST(OutpaintMk2, PlanEqualsTheScript) {
     // A strip A1111 cannot run (146 wide), a mask the blur eats, no direction: one sentence each.
     imaging::OutpaintMk2Settings odd;
     odd.pixels = 32;
-    odd.up = odd.down = false;
+    odd.sides.up = odd.sides.down = false;
     EXPECT_NE(error_of([&] { (void)imaging::plan_outpaint_mk2(100, 64, odd, 512, 512); }).find("146x64 strip, which is not a multiple of 8"),
               std::string::npos);
     imaging::OutpaintMk2Settings blur;
     blur.pixels = 64;
     blur.mask_blur = 64;
-    blur.left = blur.up = blur.down = false;
+    blur.sides = {false, true, false, false};
     EXPECT_NE(error_of([&] { (void)imaging::plan_outpaint_mk2(64, 64, blur, 512, 512); }).find("too large for outpainting right"), std::string::npos);
     imaging::OutpaintMk2Settings none;
-    none.left = none.right = none.up = none.down = false;
+    none.sides = {false, false, false, false};
     EXPECT_NE(error_of([&] { imaging::validate_outpaint_mk2(none); }).find("at least one outpainting direction"), std::string::npos);
     imaging::OutpaintMk2Settings q;
     q.noise_q = 5;
