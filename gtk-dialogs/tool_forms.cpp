@@ -1,6 +1,7 @@
 #include "tool_forms.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <unistd.h>
 
@@ -79,6 +80,22 @@ std::vector<Bound> generation_fields() {
             {7, combo_field("schedule", "Schedule type", schedule_names())},
             {8, spin_field("cfg_scale", "CFG Scale", 1, 30, 0.5, 1)},
             {9, field("seed", "Seed (-1 = random)", Kind::kEntry)}};
+}
+
+// The plots' generation fields, cell size (arguments 10, 11) and each axis's type and values
+// (from argument 12 on, two per axis).
+std::vector<Bound> plot_fields(const std::vector<std::string>& axes) {
+    std::vector<Bound> fields = generation_fields();
+    fields.push_back({10, spin_field("width", "Width", 64, 2048, 8, 0)});
+    fields.push_back({11, spin_field("height", "Height", 64, 2048, 8, 0)});
+    int index = 12;
+    for (const auto& a : axes) {
+        std::string upper = a;
+        for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        fields.push_back({index++, combo_field(a + "_type", upper + " type", xy_fields())});
+        fields.push_back({index++, field(a + "_values", upper + " values", Kind::kEntry)});
+    }
+    return fields;
 }
 
 std::string describe_checkpoint(const std::string& path) {
@@ -203,14 +220,7 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
     } else if (proc == "plug-in-diffusion-xy-plot") {
         cfg.title = "X/Y Plot";
         cfg.intro = "A grid of images over two fields, e.g. CFG Scale against Steps, in a new image.";
-        const std::vector<std::string>& kinds = xy_fields();
-        fields = generation_fields();
-        fields.push_back({10, spin_field("width", "Width", 64, 2048, 8, 0)});
-        fields.push_back({11, spin_field("height", "Height", 64, 2048, 8, 0)});
-        fields.push_back({12, combo_field("x_type", "X type", kinds)});
-        fields.push_back({13, field("x_values", "X values", Kind::kEntry)});
-        fields.push_back({14, combo_field("y_type", "Y type", kinds)});
-        fields.push_back({15, field("y_values", "Y values", Kind::kEntry)});
+        fields = plot_fields({"x", "y"});
         add_source_fields(&fields, 17);
         fields.push_back({16, model_field(ctx)});
         cfg.describe = [](const FormValues& v) { return describe_checkpoint(v.at("model")); };
@@ -225,16 +235,7 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
         cfg.title = "X/Y/Z Plot";
         cfg.intro = "Grids of images over three fields, as A1111's X/Y/Z plot: one X/Y grid per Z value, side by side in a new image "
                     "(a layer group per grid).";
-        const std::vector<std::string>& kinds = xy_fields();
-        fields = generation_fields();
-        fields.push_back({10, spin_field("width", "Width", 64, 2048, 8, 0)});
-        fields.push_back({11, spin_field("height", "Height", 64, 2048, 8, 0)});
-        fields.push_back({12, combo_field("x_type", "X type", kinds)});
-        fields.push_back({13, field("x_values", "X values", Kind::kEntry)});
-        fields.push_back({14, combo_field("y_type", "Y type", kinds)});
-        fields.push_back({15, field("y_values", "Y values", Kind::kEntry)});
-        fields.push_back({16, combo_field("z_type", "Z type", kinds)});
-        fields.push_back({17, field("z_values", "Z values", Kind::kEntry)});
+        fields = plot_fields({"x", "y", "z"});
         fields.push_back({21, field("vary_seeds_x", "Vary seeds for X", Kind::kCheck)});
         fields.push_back({22, field("vary_seeds_y", "Vary seeds for Y", Kind::kCheck)});
         fields.push_back({23, field("vary_seeds_z", "Vary seeds for Z", Kind::kCheck)});
