@@ -234,6 +234,10 @@ void GenerateDialog::build() {
         gtk_widget_set_tooltip_text(W["extra_noise"], "Adds the starting noise once more at this strength (A1111's Extra noise)");
         label_row(GTK_GRID(eg), 3, 0, "Noise multiplier", W["noise_multiplier"]);
         label_row(GTK_GRID(eg), 3, 2, "Extra noise", W["extra_noise"]);
+        W["color_correction"] = gtk_check_button_new_with_label("Color correction");
+        gtk_widget_set_tooltip_text(W["color_correction"], "Match the result's colours to the image it started from (A1111's \"Apply color "
+                                                           "correction to img2img results\"): keeps low-denoising runs and loops from drifting");
+        gtk_grid_attach(GTK_GRID(eg), W["color_correction"], 1, 4, 1, 1);
     }
     gtk_container_add(GTK_CONTAINER(extra), eg);
     gtk_box_pack_start(GTK_BOX(left), extra, FALSE, FALSE, 0);
@@ -736,6 +740,7 @@ GenerateRequest GenerateDialog::request() const {
     if (widget("noise_multiplier")) {
         r.noise_multiplier = num(widget("noise_multiplier"));
         r.extra_noise = num(widget("extra_noise"));
+        r.img2img_color_correction = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("color_correction")));
     }
     if (widget("enable_hr")) {
         r.enable_hr = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("enable_hr")));
@@ -835,6 +840,7 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
     if (widget("noise_multiplier")) {
         set_num(widget("noise_multiplier"), r.noise_multiplier);
         set_num(widget("extra_noise"), r.extra_noise);
+        gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("color_correction")), r.img2img_color_correction);
     }
     if (widget("enable_hr")) {
         gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("enable_hr")), r.enable_hr);

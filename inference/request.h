@@ -31,6 +31,9 @@ struct GenerateRequest {
     // result keeps to the input image; 1 = plain CFG with the image on both sides.
     double image_cfg_scale = 1.5;
     bool img2img_fix_steps = false;    // A1111's "do exactly the amount of steps the slider specifies"
+    // A1111's "Apply color correction to img2img results to match original colors" (img2img,
+    // inpaint and the scripts that run them): not written to the parameters text, as there.
+    bool img2img_color_correction = false;
     // A1111's "Sampler parameters" settings; written to the parameters text when not the default.
     double eta_ancestral = 1.0;  // "Eta": ancestral, SDE and DPM fast/adaptive samplers
     double eta_ddim = 0.0;       // "Eta DDIM": DDIM, DDIM CFG++

@@ -33,12 +33,15 @@ void run_loopback(const GimpParam* params, int n, Reply* reply) {
         const auto steps = loopback_steps(base.seed, base.denoising_strength, loop);
         std::vector<std::pair<GenerateRequest, wire::Message>> runs;
         Target region;
-        Image previous;
+        Image previous, original;
         for (size_t i = 0; i < steps.size(); ++i) {
             GenerateRequest r = base;
             r.seed = steps[i].seed;
             r.denoising_strength = steps[i].denoising_strength;
             wire::Message req = prepare(GenMode::kImg2Img, image, drawable, &r, model, s, &region);
+            if (i == 0) original = wire::image_from(req.header["image"], req);
+            // A1111's script matches every loop's colours to the original image, not the loop's input.
+            if (r.img2img_color_correction) req.header["color_reference"] = wire::attach_image(&req, original);
             if (!steps[i].first_of_batch) {
                 // The previous loop's image (at the region's padded size, as the engine returns it) in place of the layer's.
                 auto& slot = req.payloads.at(req.header["image"]["payload"].get<size_t>());

@@ -26,6 +26,7 @@
 #include "../pipeline/hires_fix.h"
 #include "../pipeline/inpaint.h"
 #include "../pipeline/upscale.h"
+#include "../imaging/color_correction.h"
 #include "../imaging/grid.h"
 #include "../imaging/sd_upscale.h"
 #include "../pipeline/matched_noise.h"
@@ -776,7 +777,7 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
 }
 
 Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunCallbacks& cb,
-                       std::vector<GeneratedImage>* out) {
+                       std::vector<GeneratedImage>* out, const Image* color_reference) {
     return engine_call([&] {
         require_model();
         if (init.channels < 3 || init.width % 8 || init.height % 8 ||
@@ -795,6 +796,11 @@ Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunC
         pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);
         use_vae_methods(r, &hooks);
         use_refiner(r, nullptr, &hooks);
+        if (r.img2img_color_correction && color_reference) {
+            if (!color_reference->valid() || color_reference->channels < 3)
+                throw Error(ErrorCode::kInvalidRequest, "The colour correction reference must be an RGB(A) image.");
+            hooks.color_correction_target = std::make_shared<const Image>(imaging::color_correction_target(*color_reference));
+        }
         const auto batch = pipeline::generate_img2img(*impl_->model, *impl_->tok, r, x, hooks);
         forget_unused_refiner();
         *out = results(batch, r, identity(), true, cb.keep_latents, hooks);

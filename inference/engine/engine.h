@@ -113,8 +113,10 @@ public:
 
     Status txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::vector<GeneratedImage>* out);
     // init: the source image at the request's size; every batch image starts from it.
+    // color_reference: with req.img2img_color_correction, the image whose colours the results are
+    // matched to when not init (A1111's Loopback keeps its first image's); nullptr: init.
     Status img2img(const GenerateRequest& req, const Image& init, const RunCallbacks& cb,
-                   std::vector<GeneratedImage>* out);
+                   std::vector<GeneratedImage>* out, const Image* color_reference = nullptr);
 
     // image: RGB(A) at any size; mask: gray of the same size (255 = repaint, soft edges kept).
     // req.width/height is the processing size. Results have the size of `image` with "only masked"

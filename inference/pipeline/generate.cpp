@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include "../imaging/color_correction.h"
 #include "../status.h"
 #include "conditioning.h"
 #include "hires_fix.h"
@@ -307,16 +308,34 @@ GeneratedBatch generate_img2img(const SDModel& m, const text::ClipTokenizer& tok
         // by the model's VAE whichever encoder made the init latent).
         concat = vae_mean.defined() ? vae_mean : m.encode_posterior(init).first;
     }
-    return run_batches(m, tok, sized, img2img_callback_steps(s, r.denoising_strength), hooks,
-                       [&](const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds, const sampling::Variation& var,
-                           const sampling::StepCallback& cb, const SDModel** decoder) {
-                           auto lat = init_latent.repeat({static_cast<int64_t>(seeds.size()), 1, 1, 1});
-                           auto refiner = refiner_for_pass(hooks, tok, r, false, r.prompt, r.negative_prompt);
-                           auto samples = img2img_latents(lm, g, lat, seeds, r.denoising_strength, s, cb, var, concat, nullptr,
-                                                          refiner ? &*refiner : nullptr);
-                           *decoder = &model_after_pass(hooks, refiner, m);
-                           return samples;
-                       });
+    GeneratedBatch batch =
+        run_batches(m, tok, sized, img2img_callback_steps(s, r.denoising_strength), hooks,
+                    [&](const sampling::GuidanceAt& g, const std::vector<uint64_t>& seeds, const sampling::Variation& var,
+                        const sampling::StepCallback& cb, const SDModel** decoder) {
+                        auto lat = init_latent.repeat({static_cast<int64_t>(seeds.size()), 1, 1, 1});
+                        auto refiner = refiner_for_pass(hooks, tok, r, false, r.prompt, r.negative_prompt);
+                        auto samples = img2img_latents(lm, g, lat, seeds, r.denoising_strength, s, cb, var, concat, nullptr,
+                                                       refiner ? &*refiner : nullptr);
+                        *decoder = &model_after_pass(hooks, refiner, m);
+                        return samples;
+                    });
+    if (r.img2img_color_correction) color_correct_batch(&batch.images, init, hooks);
+    return batch;
+}
+
+void color_correct_batch(torch::Tensor* images, const torch::Tensor& init, const RunHooks& hooks) {
+    Image target;
+    if (hooks.color_correction_target) {
+        target = *hooks.color_correction_target;
+    } else {
+        // The init image's bytes again (A1111 takes the target from the uint8 picture it encodes).
+        auto bytes = ((init[0].to(torch::kCPU, torch::kFloat) + 1) * 127.5).round().clamp(0, 255).to(torch::kUInt8).permute({1, 2, 0});
+        target = imaging::color_correction_target(rgb_image(bytes.contiguous()));
+    }
+    for (int64_t i = 0; i < images->size(0); ++i) {
+        const Image fixed = imaging::apply_color_correction(target, rgb_image((*images)[i].contiguous()));
+        (*images)[i].copy_(torch::from_blob(const_cast<uint8_t*>(fixed.pixels.data()), {fixed.height, fixed.width, 3}, torch::kUInt8));
+    }
 }
 
 }  // namespace sdgimp::pipeline

@@ -60,6 +60,10 @@ struct RunHooks {
     std::shared_ptr<bool> padded_conds;
     // Set when a guided call of the run skipped its uncond pass for NGMS (A1111 notes it only then).
     std::shared_ptr<bool> ngms_skipped;
+    // With r.img2img_color_correction: the Lab colours the results are matched to when a script
+    // sets them (A1111's p.color_corrections: Loopback's first image). Unset: the run's own init
+    // image, as A1111's img2img init takes it.
+    std::shared_ptr<const Image> color_correction_target;
 };
 
 struct GeneratedBatch {
@@ -118,7 +122,12 @@ TextSettings text_settings(const GenerateRequest& r, const RunHooks& hooks = {})
 GeneratedBatch generate_txt2img(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r,
                                 const RunHooks& hooks);
 
-// init: (1, 3, H, W) in [-1, 1]. vae_eps draws the posterior sample (A1111 uses the unseeded global
+// A1111's img2img colour correction of one run's results: (N, H, W, 3) uint8 images matched in
+// place to `init`'s colours ((1, 3, H, W) in [-1, 1]) or to the hooks' target when set.
+void color_correct_batch(torch::Tensor* images, const torch::Tensor& init, const RunHooks& hooks);
+
+// init: (1, 3, H, W) in [-1, 1]; with r.img2img_color_correction the results are colour corrected
+// against it (color_correct_batch). vae_eps draws the posterior sample (A1111 uses the unseeded global
 // RNG there; tests pass the reference's).
 GeneratedBatch generate_img2img(const SDModel& m, const text::ClipTokenizer& tok, const GenerateRequest& r,
                                 const torch::Tensor& init, const RunHooks& hooks,

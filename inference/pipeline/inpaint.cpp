@@ -1,5 +1,6 @@
 #include "inpaint.h"
 
+#include "../imaging/color_correction.h"
 #include "../status.h"
 #include "conditioning.h"
 #include "soft_inpaint.h"
@@ -49,6 +50,9 @@ InpaintResult inpaint_prepared(const LatentModel& lm, const ImageCodec& codec, c
         vae_mean = mean;
         return seeded_normal(mean, rr.seed);
     });
+    const Image correction_target = !rr.img2img_color_correction ? Image{}
+                                    : hooks.color_correction_target ? *hooks.color_correction_target
+                                                                    : imaging::color_correction_target(out.prep.encoder_input);
     const int lh = rr.height / 8, lw = rr.width / 8;
     auto nmask1 = torch::from_blob(const_cast<float*>(out.prep.latent_nmask.data()), {1, 1, lh, lw}, torch::kFloat).clone();
     auto nmask = nmask1.expand({1, init_single.size(1), lh, lw});
@@ -110,7 +114,10 @@ InpaintResult inpaint_prepared(const LatentModel& lm, const ImageCodec& codec, c
         latents.push_back(samples);
         const ImageCodec& decoder = refiner && refiner->switched ? refiner->codec : codec;
         for (int64_t i = 0; i < b; ++i) {
-            const Image decoded = rgb_image(to_uint8_images(decoder.decode_first_stage(samples.slice(0, i, i + 1)))[0]);
+            const Image vae_out = rgb_image(to_uint8_images(decoder.decode_first_stage(samples.slice(0, i, i + 1)))[0]);
+            // A1111 corrects the colours before the result goes back under the overlay, against the
+            // prepared (filled) image.
+            const Image decoded = rr.img2img_color_correction ? imaging::apply_color_correction(correction_target, vae_out) : vae_out;
             if (rr.soft_inpainting) {
                 // The overlay remade from where this image's latents moved from the original's.
                 const Image m = soft_composite_mask(soft, nmask1[0][0], init[i], samples[i], rr.width, rr.height, out.prep.paste_to,
@@ -120,7 +127,7 @@ InpaintResult inpaint_prepared(const LatentModel& lm, const ImageCodec& codec, c
             } else {
                 out.images.push_back(imaging::finish_inpaint(decoded, out.prep));
             }
-            out.decoded.push_back(decoded);
+            out.decoded.push_back(vae_out);
             out.seeds.push_back(static_cast<int64_t>(seeds[static_cast<size_t>(i)]));
             out.subseeds.push_back(static_cast<int64_t>(subs[static_cast<size_t>(i)]));
         }

@@ -209,7 +209,11 @@ bool serve_connection(int fd, Engine& engine) {
                                            cb, &out, &overlay_mask, &paste_box);
                     } else {
                         if (!req.header.contains("image")) throw Error(ErrorCode::kInvalidRequest, "img2img needs an init image.");
-                        s = engine.img2img(r, wire::image_from(req.header["image"], req), cb, &out);
+                        // Loopback's first image, whose colours every loop's result is matched to.
+                        Image reference;
+                        if (req.header.contains("color_reference")) reference = wire::image_from(req.header["color_reference"], req);
+                        s = engine.img2img(r, wire::image_from(req.header["image"], req), cb, &out,
+                                           reference.valid() ? &reference : nullptr);
                     }
                     if (!s.ok) throw Error(s.code, s.message);
                 });

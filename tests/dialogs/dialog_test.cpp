@@ -148,6 +148,17 @@ TEST_F(Dialogs, EveryDialogBuildsAndDescribesItsRequest) {
         EXPECT_EQ(r.seed, 3331645590LL);
         EXPECT_EQ(r.width, 768);
         EXPECT_EQ(d.widget("denoising_strength") != nullptr, mode != dialogs::Mode::kTxt2Img);
+        // A1111's colour correction setting beside the img2img options; a paste keeps it.
+        EXPECT_EQ(d.widget("color_correction") != nullptr, mode != dialogs::Mode::kTxt2Img);
+        if (mode != dialogs::Mode::kTxt2Img) {
+            EXPECT_FALSE(d.request().img2img_color_correction);
+            gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget("color_correction")), TRUE);
+            EXPECT_TRUE(d.request().img2img_color_correction);
+            d.paste_parameters("stones\nSteps: 12, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 512x512");
+            EXPECT_TRUE(d.request().img2img_color_correction);
+            EXPECT_EQ(d.request().steps, 12);
+            d.set_request(r);
+        }
         EXPECT_EQ(d.widget("masked_content") != nullptr, mode == dialogs::Mode::kInpaint);
         if (mode == dialogs::Mode::kInpaint) {
             gtk_combo_box_set_active(GTK_COMBO_BOX(d.widget("masked_content")), 2);

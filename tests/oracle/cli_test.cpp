@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <unistd.h>
 
+#include "imaging/color_correction.h"
+#include "imaging/inpaint_prep.h"
 #include "io/png_file.h"
 #include "support/oracle.h"
 #include "support/tensor_file.h"
@@ -232,6 +234,19 @@ TEST(Cli, RemoveAndSdUpscale) {
             std::remove((dir + f).c_str());
         }
         std::remove((dir + "/wide.png").c_str());
+        // img2img with A1111's colour correction: the plain result matched to the init image.
+        Image sq{64, 64, 3, std::vector<uint8_t>(64 * 64 * 3)};
+        for (size_t i = 0; i < sq.pixels.size(); ++i) sq.pixels[i] = static_cast<uint8_t>((i * 11 + i / 190) % 247);
+        io::write_png(dir + "/sq.png", sq);
+        const std::string i2i = cli() + " img2img --quiet --model " + quote(mdl.checkpoints.front()) + " --vocab " +
+                                quote(test::vocab_path()) + " --init-image " + dir + "/sq.png --steps 3 --seed 5 --prompt moss" +
+                                " --denoising-strength 0.5 -o ";
+        ASSERT_EQ(run(i2i + dir + "/plain.png", &log), 0) << log;
+        ASSERT_EQ(run(i2i + dir + "/cc.png --color-correction 1", &log), 0) << log;
+        const Image plain = io::read_png(dir + "/plain.png").image, cc = io::read_png(dir + "/cc.png").image;
+        EXPECT_EQ(cc.pixels, imaging::apply_color_correction(imaging::color_correction_target(sq), imaging::to_rgb(plain)).pixels);
+        EXPECT_NE(cc.pixels, imaging::to_rgb(plain).pixels);
+        for (const char* f : {"/plain.png", "/cc.png", "/sq.png"}) std::remove((dir + f).c_str());
         ++runs;
     }
     EXPECT_EQ(runs, 1);

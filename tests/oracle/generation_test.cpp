@@ -21,7 +21,9 @@
 #include "pipeline/textual_inversion.h"
 #include "pipeline/conditioning.h"
 #include "pipeline/generate.h"
+#include "imaging/color_correction.h"
 #include "imaging/inpaint_prep.h"
+#include "pipeline/inpaint.h"
 #include "pipeline/matched_noise.h"
 #include "pipeline/txt2img.h"
 #include "sampling/samplers.h"
@@ -1363,6 +1365,81 @@ TEST(OracleNets, EngineImg2ImgNoiseSettings) {
     // An image upscaler's second pass encodes with seeded noise too: repeatable.
     h.hr_upscaler = "Lanczos";
     EXPECT_EQ(hires(h, &t1), hires(h, &t2));
+}
+
+// A1111's img2img colour correction: every image of a batch matched to the init image's colours
+// after decoding (not recorded in the text), to a script's reference when one is given (Loopback's
+// first image), and for inpainting to the prepared (filled) image before the result goes back under
+// the overlay. Each run equals the uncorrected one corrected by the public pieces.
+TEST(OracleNets, ColorCorrectionFollowsA1111) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    const auto& mdl = models.front();
+    Engine engine;
+    ASSERT_TRUE(engine.load_model({mdl.checkpoints.front(), "", test::vocab_path()}).ok);
+    Image img{64, 64, 3, std::vector<uint8_t>(64 * 64 * 3)};
+    for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>((i * 29 + i / 197) % 233);
+    GenerateRequest r;
+    r.prompt = "pebbles";
+    r.steps = 4;
+    r.seed = 21;
+    r.width = r.height = 64;
+    r.batch_size = 2;
+    r.denoising_strength = 0.5;
+    std::vector<GeneratedImage> plain, fixed, referenced;
+    ASSERT_TRUE(engine.img2img(r, img, {}, &plain).ok);
+    GenerateRequest c = r;
+    c.img2img_color_correction = true;
+    Status st = engine.img2img(c, img, {}, &fixed);
+    ASSERT_TRUE(st.ok) << st.message;
+    ASSERT_EQ(fixed.size(), 2u);
+    const Image target = imaging::color_correction_target(img);
+    bool moved = false;
+    for (size_t i = 0; i < 2; ++i) {
+        EXPECT_EQ(fixed[i].image.pixels, imaging::apply_color_correction(target, plain[i].image).pixels) << i;
+        EXPECT_EQ(fixed[i].infotext, plain[i].infotext);
+        moved = moved || fixed[i].image.pixels != plain[i].image.pixels;
+    }
+    EXPECT_TRUE(moved);
+    // A reference image of another size: its colours are the target.
+    Image ref{40, 24, 4, std::vector<uint8_t>(40 * 24 * 4)};
+    for (size_t i = 0; i < ref.pixels.size(); ++i) ref.pixels[i] = static_cast<uint8_t>(i % 4 == 3 ? 255 : 90 + (i * 7) % 60);
+    st = engine.img2img(c, img, {}, &referenced, &ref);
+    ASSERT_TRUE(st.ok) << st.message;
+    for (size_t i = 0; i < 2; ++i)
+        EXPECT_EQ(referenced[i].image.pixels,
+                  imaging::apply_color_correction(imaging::color_correction_target(imaging::to_rgb(ref)), plain[i].image).pixels) << i;
+    // Without the setting the reference changes nothing; a gray reference is refused.
+    st = engine.img2img(r, img, {}, &referenced, &ref);
+    ASSERT_TRUE(st.ok) << st.message;
+    EXPECT_EQ(referenced[0].image.pixels, plain[0].image.pixels);
+    Image gray{8, 8, 1, std::vector<uint8_t>(64, 9)};
+    st = engine.img2img(c, img, {}, &referenced, &gray);
+    EXPECT_EQ(st.code, ErrorCode::kInvalidRequest);
+    EXPECT_NE(st.message.find("colour correction reference"), std::string::npos) << st.message;
+
+    // Inpainting, "fill" and "only masked": the correction sees the filled crop at the processing size.
+    const auto model = pipeline::load_sd_model(mdl.checkpoints.front());
+    text::ClipTokenizer tok(test::vocab_path());
+    Image mask{64, 64, 1, std::vector<uint8_t>(64 * 64, 0)};
+    for (int y = 20; y < 44; ++y)
+        for (int x = 16; x < 40; ++x) mask.pixels[static_cast<size_t>(y) * 64 + x] = 255;
+    GenerateRequest ir = pipeline::with_resolved_seeds(r);
+    ir.batch_size = 1;
+    ir.masked_content = 0;
+    ir.inpaint_full_res = true;
+    ir.inpaint_full_res_padding = 8;
+    ir.width = ir.height = 64;
+    const auto before = pipeline::generate_inpaint(*model, tok, ir, img, mask, {});
+    ir.img2img_color_correction = true;
+    const auto after = pipeline::generate_inpaint(*model, tok, ir, img, mask, {});
+    ASSERT_EQ(after.images.size(), 1u);
+    EXPECT_EQ(after.decoded[0].pixels, before.decoded[0].pixels);
+    const Image corrected = imaging::apply_color_correction(imaging::color_correction_target(after.prep.encoder_input), before.decoded[0]);
+    EXPECT_NE(corrected.pixels, before.decoded[0].pixels);
+    EXPECT_EQ(after.images[0].pixels, imaging::finish_inpaint(corrected, after.prep).pixels);
+    EXPECT_NE(after.images[0].pixels, before.images[0].pixels);
 }
 
 // A1111's "Zero Terminal SNR" noise schedule reaches every pass that samples (txt2img, the hires

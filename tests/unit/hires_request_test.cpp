@@ -213,6 +213,13 @@ TEST(HiresRequest, HiresKeysGoBeforeNetworkHashes) {
     EXPECT_EQ(text::create_infotext(generation_info(r, id, 5, 6, true)).find("Hires"), std::string::npos);
 }
 
+TEST(HiresRequest, WireCarriesColorCorrection) {
+    GenerateRequest r;
+    EXPECT_FALSE(wire::request_from_json(wire::request_to_json(r)).img2img_color_correction);
+    r.img2img_color_correction = true;
+    EXPECT_TRUE(wire::request_from_json(wire::request_to_json(r)).img2img_color_correction);
+}
+
 TEST(HiresRequest, WireRoundTrip) {
     GenerateRequest r = hires(512, 768, 1.25, 0, 1000);
     r.hr_upscaler = "Latent (bicubic antialiased)";
