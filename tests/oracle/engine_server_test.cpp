@@ -88,6 +88,28 @@ TEST(EngineServer, ResidentCancelCrashRestart) {
     EXPECT_EQ(st.code, ErrorCode::kInvalidRequest);
     EXPECT_NE(st.message.find("multiples of 8"), std::string::npos);
 
+    // img2img with colour correction: a colour reference in the message (Loopback's first image)
+    // is what the results match; the init image as reference is the same as none.
+    Image init{64, 64, 3, std::vector<uint8_t>(64 * 64 * 3)};
+    for (size_t i = 0; i < init.pixels.size(); ++i) init.pixels[i] = static_cast<uint8_t>((i * 13 + i / 97) % 239);
+    Image warm{32, 32, 3, std::vector<uint8_t>(32 * 32 * 3)};
+    for (size_t i = 0; i < warm.pixels.size(); ++i) warm.pixels[i] = static_cast<uint8_t>(i % 3 == 0 ? 200 + i % 40 : 40 + i % 50);
+    auto i2i = [&](const Image* reference) {
+        wire::Message m = txt2img(model, 3);
+        m.header["op"] = "img2img";
+        m.header["request"]["img2img_color_correction"] = true;
+        m.header["image"] = wire::attach_image(&m, init);
+        if (reference) m.header["color_reference"] = wire::attach_image(&m, *reference);
+        wire::Message out;
+        const Status s = c.call(m, {}, {}, &out);
+        EXPECT_TRUE(s.ok) << s.message;
+        return s.ok ? wire::image_from(out.header["images"][0], out).pixels : std::vector<uint8_t>();
+    };
+    const auto own = i2i(nullptr);
+    ASSERT_FALSE(own.empty());
+    EXPECT_EQ(i2i(&init), own);
+    EXPECT_NE(i2i(&warm), own);
+
     // A crash costs that call only; the next one starts a fresh engine.
     st = c.call(op("crash-for-test"), {}, {}, &res);
     EXPECT_FALSE(st.ok);
