@@ -471,6 +471,9 @@ void GenerateDialog::build_sampler_parameters(GtkWidget* box) {
     W["ngms_all"] = gtk_check_button_new_with_label("NGMS on every step");
     gtk_widget_set_tooltip_text(W["ngms_all"], "Skip the negative prompt on every step below the NGMS sigma, not every other one");
     gtk_grid_attach(g, W["ngms_all"], 0, row + 2, 2, 1);
+    W["enable_quantization"] = gtk_check_button_new_with_label("Quantization in K samplers");
+    gtk_widget_set_tooltip_text(W["enable_quantization"], "The k-diffusion samplers call the model at whole timesteps (A1111's \"Enable "
+                                                          "quantization in K samplers\": sharper, changes the image; not in the parameters text)");
     W["downcast_alphas"] = gtk_check_button_new_with_label("Downcast alphas_cumprod");
     gtk_widget_set_tooltip_text(W["downcast_alphas"], "The noise table in half precision, as A1111 before 1.7 had it (set by texts of those versions)");
     gtk_grid_attach(g, W["downcast_alphas"], 2, row + 2, 2, 1);
@@ -481,7 +484,8 @@ void GenerateDialog::build_sampler_parameters(GtkWidget* box) {
     W["cache_fp16_weight"] = gtk_check_button_new_with_label("Cache FP16 weight for LoRA");
     gtk_widget_set_tooltip_text(W["cache_fp16_weight"], "Under FP8 weight, LoRA networks merge into the unrounded weights");
     gtk_grid_attach(g, W["cache_fp16_weight"], 2, row + 3, 2, 1);
-    int hrow = row + 4, col = 0;
+    gtk_grid_attach(g, W["enable_quantization"], 0, row + 4, 2, 1);
+    int hrow = row + 5, col = 0;
     for (const auto& f : hypertile_flags()) {
         W[f.name] = gtk_check_button_new_with_label(f.label);
         gtk_widget_set_tooltip_text(W[f.name], f.tip);
@@ -731,6 +735,7 @@ GenerateRequest GenerateDialog::request() const {
     r.pad_cond_uncond = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("pad_conds")));
     r.s_min_uncond_all = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("ngms_all")));
     r.downcast_alphas_cumprod = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("downcast_alphas")));
+    r.enable_quantization = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("enable_quantization")));
     r.fp8_weight = combo_id(widget("fp8_weight"));
     r.cache_fp16_weight = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("cache_fp16_weight")));
     for (const auto& f : hypertile_flags()) r.*f.member = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget(f.name)));
@@ -811,7 +816,7 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
                    r.vae_encode_method != "Full" || r.vae_decode_method != "Full" || r.live_preview_method != "Approx cheap" ||
                    r.sgm_noise_multiplier || r.always_discard_next_to_last_sigma || r.old_prompt_editing_timelines ||
                    r.pad_cond_uncond || r.pad_cond_uncond_v0 || r.s_min_uncond_all ||
-                   r.downcast_alphas_cumprod || r.fp8_weight != "Disable" || r.cache_fp16_weight;
+                   r.downcast_alphas_cumprod || r.enable_quantization || r.fp8_weight != "Disable" || r.cache_fp16_weight;
     const GenerateRequest defaults;
     for (const auto& f : sampler_fields()) {
         set_num(widget(f.name), r.*f.member);
@@ -831,6 +836,7 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
     gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("pad_conds")), r.pad_cond_uncond);
     gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("ngms_all")), r.s_min_uncond_all);
     gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("downcast_alphas")), r.downcast_alphas_cumprod);
+    gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("enable_quantization")), r.enable_quantization);
     set_combo(widget("fp8_weight"), r.fp8_weight);
     gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("cache_fp16_weight")), r.cache_fp16_weight);
     // Settings a pasted text changed should be visible.

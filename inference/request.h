@@ -34,6 +34,10 @@ struct GenerateRequest {
     // A1111's "Apply color correction to img2img results to match original colors" (img2img,
     // inpaint and the scripts that run them): not written to the parameters text, as there.
     bool img2img_color_correction = false;
+    // A1111's "Enable quantization in K samplers": the k-diffusion samplers' model calls (and the
+    // SGM Uniform / Normal schedules) use the nearest whole timestep. A setting A1111 does not write
+    // to the parameters text.
+    bool enable_quantization = false;
     // A1111's "Sampler parameters" settings; written to the parameters text when not the default.
     double eta_ancestral = 1.0;  // "Eta": ancestral, SDE and DPM fast/adaptive samplers
     double eta_ddim = 0.0;       // "Eta DDIM": DDIM, DDIM CFG++

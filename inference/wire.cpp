@@ -90,7 +90,8 @@ nlohmann::json request_to_json(const GenerateRequest& r) {
             {"width", r.width}, {"height", r.height}, {"batch_size", r.batch_size}, {"batch_count", r.batch_count},
             {"rng", r.rng}, {"eta_noise_seed_delta", r.eta_noise_seed_delta}, {"clip_skip", r.clip_skip},
             {"emphasis", r.emphasis}, {"denoising_strength", r.denoising_strength}, {"img2img_fix_steps", r.img2img_fix_steps},
-            {"img2img_color_correction", r.img2img_color_correction}, {"mask_blur", r.mask_blur},
+            {"img2img_color_correction", r.img2img_color_correction}, {"enable_quantization", r.enable_quantization},
+            {"mask_blur", r.mask_blur},
             {"masked_content", r.masked_content}, {"inpaint_full_res", r.inpaint_full_res},
             {"inpaint_full_res_padding", r.inpaint_full_res_padding}, {"inpaint_not_masked", r.inpaint_not_masked},
             {"noise_multiplier", r.noise_multiplier}, {"extra_noise", r.extra_noise},
@@ -160,6 +161,7 @@ GenerateRequest request_from_json(const nlohmann::json& j) {
     take("denoising_strength", &r.denoising_strength);
     take("img2img_fix_steps", &r.img2img_fix_steps);
     take("img2img_color_correction", &r.img2img_color_correction);
+    take("enable_quantization", &r.enable_quantization);
     take("mask_blur", &r.mask_blur);
     take("masked_content", &r.masked_content);
     take("inpaint_full_res", &r.inpaint_full_res);

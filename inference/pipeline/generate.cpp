@@ -186,7 +186,9 @@ GeneratedBatch run_batches(const SDModel& m, const text::ClipTokenizer& tok, con
 }  // namespace
 
 LatentModel latent_model_of(const SDModel& m, const GenerateRequest& r) {
-    return m.latent_model(r.downcast_alphas_cumprod, zero_terminal_snr(r), r.token_merging_ratio);
+    LatentModel lm = m.latent_model(r.downcast_alphas_cumprod, zero_terminal_snr(r), r.token_merging_ratio);
+    lm.schedule.quantize = r.enable_quantization;
+    return lm;
 }
 
 models::HypertileSettings hypertile_settings(const GenerateRequest& r) {

@@ -61,6 +61,7 @@ ModelSchedule ModelSchedule::alpha_override(bool downcast, bool zero_terminal_sn
 torch::Tensor ModelSchedule::sigma_to_t(const torch::Tensor& sigma) const {
     auto log_sigma = sigma.log();
     auto dists = log_sigma - log_sigmas.unsqueeze(1);
+    if (quantize) return dists.abs().argmin(0).view(sigma.sizes()).to(torch::kFloat);
     auto low_idx = dists.ge(0).cumsum(0).argmax(0).clamp_max(log_sigmas.size(0) - 2);
     auto high_idx = low_idx + 1;
     auto low = log_sigmas.index({low_idx}), high = log_sigmas.index({high_idx});

@@ -15,6 +15,9 @@ struct ModelSchedule {
     // The table was computed in float16 (A1111's "Downcast alphas_cumprod", what its half-precision
     // models did before 1.7): sigma_to_t's step between two entries is then a float16 difference.
     bool half_table = false;
+    // k-diffusion's DiscreteSchedule quantize (A1111's "Enable quantization in K samplers"):
+    // sigma_to_t answers the nearest table index instead of interpolating between two.
+    bool quantize = false;
     static ModelSchedule linear(double linear_start, double linear_end, int timesteps);
     // A1111's apply_alpha_schedule_override: alphas_cumprod cast to float16 when `downcast`, then
     // with `zero_terminal_snr` sqrt(alphas_cumprod) shifted to end at zero and scaled back to its
@@ -25,7 +28,8 @@ struct ModelSchedule {
     ModelSchedule zero_terminal_snr() const { return alpha_override(false, true); }
     double sigma_min() const { return sigmas[0].item<double>(); }
     double sigma_max() const { return sigmas[-1].item<double>(); }
-    // k-diffusion's continuous conversions (log-linear interpolation of the table).
+    // k-diffusion's continuous conversions (log-linear interpolation of the table; whole indices,
+    // as float, when quantize is set).
     torch::Tensor sigma_to_t(const torch::Tensor& sigma) const;
     torch::Tensor t_to_sigma(const torch::Tensor& t) const;
 };

@@ -47,6 +47,7 @@ const char* kUsage =
     "      schedule settings: --sigma-min, --sigma-max (0: the model's), --rho (0: 7 for Karras, 1 for Polyexponential),\n"
     "      --beta-alpha 0.6 --beta-beta 0.6 (Beta schedule), --discard-penultimate-sigma 1,\n"
     "      --old-karras-sigmas 1 (the range 0.1-10), --noise-schedule \"Zero Terminal SNR\",\n"
+    "      --enable-quantization 1 (A1111's quantization in K samplers: whole timesteps),\n"
     "      --downcast-alphas 1 (alphas_cumprod in float16, as A1111 before 1.7), --old-prompt-editing 1 (A1111's old prompt editing timelines), --pad-conds 1 / --pad-conds-v0 1 (prompt\n"
     "        and negative prompt of different lengths padded to share a batch)\n"
     "      --fp8-weight Enable (A1111's FP8 weight: UNet and text encoder weights rounded to float8), --cache-fp16-weight 1\n"

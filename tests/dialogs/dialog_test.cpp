@@ -277,6 +277,13 @@ TEST_F(Dialogs, SamplerParametersFollowThePastedText) {
     r = d.request();
     EXPECT_DOUBLE_EQ(r.beta_dist_alpha, 0.4);
     EXPECT_FALSE(r.always_discard_next_to_last_sigma);
+    // A1111's quantization setting is not in its texts: a paste leaves it as it is.
+    EXPECT_FALSE(r.enable_quantization);
+    gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget("enable_quantization")), TRUE);
+    EXPECT_TRUE(d.request().enable_quantization);
+    d.paste_parameters("a lighthouse\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 512x512");
+    EXPECT_TRUE(d.request().enable_quantization);
+    gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget("enable_quantization")), FALSE);
     // A text without them puts the defaults back (A1111 records each that is not its default).
     d.paste_parameters("a lighthouse\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 512x512");
     r = d.request();

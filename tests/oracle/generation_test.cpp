@@ -1367,6 +1367,38 @@ TEST(OracleNets, EngineImg2ImgNoiseSettings) {
     EXPECT_EQ(hires(h, &t1), hires(h, &t2));
 }
 
+// A1111's "Enable quantization in K samplers": a k-diffusion sampler's image changes (whole
+// timesteps), repeatably and without a trace in the text; DDIM, which samples at the table's own
+// timesteps, does not change.
+TEST(OracleNets, QuantizationInKSamplers) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    Engine engine;
+    ASSERT_TRUE(engine.load_model({models.front().checkpoints.front(), "", test::vocab_path()}).ok);
+    GenerateRequest r;
+    r.prompt = "a quiet harbour";
+    r.steps = 6;
+    r.seed = 8;
+    r.width = r.height = 64;
+    r.sampler = "DPM++ 2M";
+    auto run = [&](const GenerateRequest& q) {
+        std::vector<GeneratedImage> out;
+        const Status st = engine.txt2img(q, {}, &out);
+        EXPECT_TRUE(st.ok) << st.message;
+        return st.ok ? out[0] : GeneratedImage{};
+    };
+    const GeneratedImage plain = run(r);
+    GenerateRequest q = r;
+    q.enable_quantization = true;
+    const GeneratedImage quantized = run(q);
+    EXPECT_NE(quantized.image.pixels, plain.image.pixels);
+    EXPECT_EQ(run(q).image.pixels, quantized.image.pixels);
+    EXPECT_EQ(quantized.infotext, plain.infotext);
+    r.sampler = q.sampler = "DDIM";
+    EXPECT_EQ(run(q).image.pixels, run(r).image.pixels);
+}
+
 // A1111's img2img colour correction: every image of a batch matched to the init image's colours
 // after decoding (not recorded in the text), to a script's reference when one is given (Loopback's
 // first image), and for inpainting to the prepared (filled) image before the result goes back under

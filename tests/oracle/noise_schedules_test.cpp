@@ -234,6 +234,42 @@ TEST(ScheduleSettings, RhoBetaAndRangeFollowTheFormulas) {
                              sampling::make_sigmas(sampling::ScheduleKind::kSimple, 5, model)));
 }
 
+// A1111's "Enable quantization in K samplers" (k-diffusion's quantize=True): sigma_to_t answers the
+// table index nearest in log sigma, as a whole number, and the schedules that go through timesteps
+// (SGM Uniform, Normal) start and end at such indices; the others do not change.
+TEST(ScheduleSettings, QuantizedTimestepsAreTheNearestTableEntries) {
+    auto model = sampling::ModelSchedule::linear(0.00085, 0.012, 1000);
+    auto quantized = model;
+    quantized.quantize = true;
+    const auto sigmas = torch::tensor({0.0292f, 0.05f, 0.7f, 1.0f, 3.3f, 9.9f, 14.61f});
+    const auto t = quantized.sigma_to_t(sigmas);
+    const auto interpolated = model.sigma_to_t(sigmas);
+    const auto log_table = model.sigmas.to(torch::kDouble).log();
+    for (int64_t i = 0; i < sigmas.size(0); ++i) {
+        // The nearest entry found by a plain scan.
+        const double ls = std::log(static_cast<double>(sigmas[i].item<float>()));
+        int64_t best = 0;
+        for (int64_t k = 1; k < log_table.size(0); ++k)
+            if (std::abs(ls - log_table[k].item<double>()) < std::abs(ls - log_table[best].item<double>())) best = k;
+        EXPECT_EQ(t[i].item<double>(), static_cast<double>(best)) << i;
+        EXPECT_NEAR(t[i].item<double>(), interpolated[i].item<double>(), 0.5 + 1e-4) << i;
+    }
+    EXPECT_GT((t - interpolated).abs().max().item<double>(), 0.05);
+    // SGM Uniform over a custom range: linspace between the quantized ends, then the table's sigmas.
+    sampling::ScheduleOverrides o;
+    o.sigma_min = 0.3;
+    o.sigma_max = 9.0;
+    const auto sgm = sampling::make_sigmas(sampling::ScheduleKind::kSGMUniform, 4, quantized, o);
+    const float start = quantized.sigma_to_t(torch::tensor(9.0f)).item<float>();
+    const float end = quantized.sigma_to_t(torch::tensor(0.3f)).item<float>();
+    EXPECT_EQ(start, std::round(start));
+    const auto ts = torch::linspace(start, end, 5, torch::kFloat).slice(0, 0, 4);
+    for (int i = 0; i < 4; ++i) EXPECT_FLOAT_EQ(sgm[i].item<float>(), model.t_to_sigma(ts[i]).item<float>()) << i;
+    EXPECT_FALSE(torch::equal(sgm, sampling::make_sigmas(sampling::ScheduleKind::kSGMUniform, 4, model, o)));
+    EXPECT_TRUE(torch::equal(sampling::make_sigmas(sampling::ScheduleKind::kKarras, 6, quantized, o),
+                             sampling::make_sigmas(sampling::ScheduleKind::kKarras, 6, model, o)));
+}
+
 TEST(OracleMath, Slerp) {
     const auto meta = test::read_json(test::oracle_dir() + "/math/variation.json");
     const auto ref = test::load_tensor_file(test::oracle_dir() + "/math/variation.safetensors");

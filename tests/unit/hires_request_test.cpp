@@ -213,11 +213,14 @@ TEST(HiresRequest, HiresKeysGoBeforeNetworkHashes) {
     EXPECT_EQ(text::create_infotext(generation_info(r, id, 5, 6, true)).find("Hires"), std::string::npos);
 }
 
-TEST(HiresRequest, WireCarriesColorCorrection) {
+TEST(HiresRequest, WireCarriesTheSettingsOutsideTheText) {
     GenerateRequest r;
     EXPECT_FALSE(wire::request_from_json(wire::request_to_json(r)).img2img_color_correction);
+    EXPECT_FALSE(wire::request_from_json(wire::request_to_json(r)).enable_quantization);
     r.img2img_color_correction = true;
     EXPECT_TRUE(wire::request_from_json(wire::request_to_json(r)).img2img_color_correction);
+    r.enable_quantization = true;
+    EXPECT_TRUE(wire::request_from_json(wire::request_to_json(r)).enable_quantization);
 }
 
 TEST(HiresRequest, WireRoundTrip) {
