@@ -6,6 +6,7 @@
 
 #include <cairo.h>
 #include <cmath>
+#include <cstdio>
 #include <map>
 
 #include "status.h"
@@ -238,6 +239,11 @@ void GenerateDialog::build() {
         gtk_widget_set_tooltip_text(W["color_correction"], "Match the result's colours to the image it started from (A1111's \"Apply color "
                                                            "correction to img2img results\"): keeps low-denoising runs and loops from drifting");
         gtk_grid_attach(GTK_GRID(eg), W["color_correction"], 1, 4, 1, 1);
+        W["background_color"] = gtk_color_button_new();
+        gtk_color_chooser_set_use_alpha(GTK_COLOR_CHOOSER(W["background_color"]), FALSE);
+        gtk_widget_set_tooltip_text(W["background_color"], "What shows through the layer's transparent pixels when it is redrawn "
+                                                           "(A1111's \"Background color for img2img\")");
+        label_row(GTK_GRID(eg), 4, 2, "Background", W["background_color"]);
     }
     gtk_container_add(GTK_CONTAINER(extra), eg);
     gtk_box_pack_start(GTK_BOX(left), extra, FALSE, FALSE, 0);
@@ -746,6 +752,12 @@ GenerateRequest GenerateDialog::request() const {
         r.noise_multiplier = num(widget("noise_multiplier"));
         r.extra_noise = num(widget("extra_noise"));
         r.img2img_color_correction = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("color_correction")));
+        GdkRGBA c;
+        gtk_color_chooser_get_rgba(GTK_COLOR_CHOOSER(widget("background_color")), &c);
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "#%02x%02x%02x", static_cast<int>(std::lround(c.red * 255)),
+                      static_cast<int>(std::lround(c.green * 255)), static_cast<int>(std::lround(c.blue * 255)));
+        r.img2img_background_color = hex;
     }
     if (widget("enable_hr")) {
         r.enable_hr = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("enable_hr")));
@@ -847,6 +859,8 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
         set_num(widget("noise_multiplier"), r.noise_multiplier);
         set_num(widget("extra_noise"), r.extra_noise);
         gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("color_correction")), r.img2img_color_correction);
+        GdkRGBA c;
+        if (gdk_rgba_parse(&c, r.img2img_background_color.c_str())) gtk_color_chooser_set_rgba(GTK_COLOR_CHOOSER(widget("background_color")), &c);
     }
     if (widget("enable_hr")) {
         gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("enable_hr")), r.enable_hr);

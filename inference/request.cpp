@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "imaging/flatten.h"
 #include "status.h"
 
 namespace sdgimp {
@@ -182,6 +183,7 @@ void validate(const GenerateRequest& r) {
             std::to_string(r.height) + ".");
     if (r.batch_size < 1 || r.batch_size > 64) bad("Batch size must be between 1 and 64.");
     if (r.batch_count < 1 || r.batch_count > 1000) bad("Batch count must be between 1 and 1000.");
+    (void)imaging::parse_background_color(r.img2img_background_color);  // one sentence before any work
     if (r.seed < -1 || r.subseed < -1) bad("Seeds must be -1 (random) or a non-negative number.");
     if (!(r.subseed_strength >= 0 && r.subseed_strength <= 1)) bad("Variation strength must be between 0 and 1.");
     if (!(r.denoising_strength >= 0 && r.denoising_strength <= 1)) bad("Denoising strength must be between 0 and 1.");

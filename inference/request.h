@@ -34,6 +34,9 @@ struct GenerateRequest {
     // A1111's "Apply color correction to img2img results to match original colors" (img2img,
     // inpaint and the scripts that run them): not written to the parameters text, as there.
     bool img2img_color_correction = false;
+    // A1111's "Background color for img2img": what shows through a transparent init image (img2img,
+    // inpainting, SD upscale), "#rrggbb". A setting, not in the parameters text.
+    std::string img2img_background_color = "#ffffff";
     // A1111's "Enable quantization in K samplers": the k-diffusion samplers' model calls (and the
     // SGM Uniform / Normal schedules) use the nearest whole timestep. A setting A1111 does not write
     // to the parameters text.

@@ -91,6 +91,7 @@ nlohmann::json request_to_json(const GenerateRequest& r) {
             {"rng", r.rng}, {"eta_noise_seed_delta", r.eta_noise_seed_delta}, {"clip_skip", r.clip_skip},
             {"emphasis", r.emphasis}, {"denoising_strength", r.denoising_strength}, {"img2img_fix_steps", r.img2img_fix_steps},
             {"img2img_color_correction", r.img2img_color_correction}, {"enable_quantization", r.enable_quantization},
+            {"img2img_background_color", r.img2img_background_color},
             {"mask_blur", r.mask_blur},
             {"masked_content", r.masked_content}, {"inpaint_full_res", r.inpaint_full_res},
             {"inpaint_full_res_padding", r.inpaint_full_res_padding}, {"inpaint_not_masked", r.inpaint_not_masked},
@@ -162,6 +163,7 @@ GenerateRequest request_from_json(const nlohmann::json& j) {
     take("img2img_fix_steps", &r.img2img_fix_steps);
     take("img2img_color_correction", &r.img2img_color_correction);
     take("enable_quantization", &r.enable_quantization);
+    take("img2img_background_color", &r.img2img_background_color);
     take("mask_blur", &r.mask_blur);
     take("masked_content", &r.masked_content);
     take("inpaint_full_res", &r.inpaint_full_res);

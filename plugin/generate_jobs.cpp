@@ -8,14 +8,15 @@
 namespace sdgimp::plugin {
 namespace {
 
-// RGB copy padded to w8 x h8 by repeating the edge pixels.
-Image pad_rgb(const Image& rgba, int w8, int h8) {
-    Image out{w8, h8, 3, std::vector<uint8_t>(static_cast<size_t>(w8) * h8 * 3)};
+// RGBA copy padded to w8 x h8 by repeating the edge pixels (the engine flattens the transparency
+// onto the request's background colour, as A1111 does with its init images).
+Image pad_rgba(const Image& rgba, int w8, int h8) {
+    Image out{w8, h8, 4, std::vector<uint8_t>(static_cast<size_t>(w8) * h8 * 4)};
     for (int y = 0; y < h8; ++y)
         for (int x = 0; x < w8; ++x) {
             const int sx = std::min(x, rgba.width - 1), sy = std::min(y, rgba.height - 1);
-            for (int c = 0; c < 3; ++c)
-                out.pixels[(static_cast<size_t>(y) * w8 + x) * 3 + c] = rgba.pixels[(static_cast<size_t>(sy) * rgba.width + sx) * 4 + c];
+            for (int c = 0; c < 4; ++c)
+                out.pixels[(static_cast<size_t>(y) * w8 + x) * 4 + c] = rgba.pixels[(static_cast<size_t>(sy) * rgba.width + sx) * 4 + c];
         }
     return out;
 }
@@ -103,7 +104,7 @@ wire::Message prepare(GenMode mode, gint32 image, gint32 drawable, GenerateReque
     if (mode == GenMode::kImg2Img) r->batch_count = 1;
     validate(*r);
     wire::Message m = message(mode == GenMode::kImg2Img ? "img2img" : "inpaint", *r, model, s);
-    m.header["image"] = wire::attach_image(&m, pad_rgb(t->src, t->w8, t->h8));
+    m.header["image"] = wire::attach_image(&m, pad_rgba(t->src, t->w8, t->h8));
     if (mode == GenMode::kInpaint) m.header["mask"] = wire::attach_image(&m, pad_gray(t->selection, t->w8, t->h8));
     return m;
 }

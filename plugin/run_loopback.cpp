@@ -43,11 +43,12 @@ void run_loopback(const GimpParam* params, int n, Reply* reply) {
             // A1111's script matches every loop's colours to the original image, not the loop's input.
             if (r.img2img_color_correction) req.header["color_reference"] = wire::attach_image(&req, original);
             if (!steps[i].first_of_batch) {
-                // The previous loop's image (at the region's padded size, as the engine returns it) in place of the layer's.
-                auto& slot = req.payloads.at(req.header["image"]["payload"].get<size_t>());
-                if (previous.pixels.size() != slot.size())
+                // The previous loop's image (RGB at the region's padded size, as the engine returns it) in place of the layer's.
+                auto& desc = req.header["image"];
+                if (previous.width != desc["width"].get<int>() || previous.height != desc["height"].get<int>())
                     throw Error(ErrorCode::kInternal, "Loopback got an image of another size back from the engine; run it again.");
-                slot = previous.pixels;
+                req.payloads.at(desc["payload"].get<size_t>()) = previous.pixels;
+                desc["channels"] = previous.channels;
             }
             wire::Message res;
             const Status st = call_engine(req, "Loopback " + std::to_string(i + 1) + "/" + std::to_string(steps.size()), &res);

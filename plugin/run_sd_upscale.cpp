@@ -30,14 +30,12 @@ void run_sd_upscale(const GimpParam* params, int n, Reply* reply) {
         if (!(scale >= 1.0 && scale <= 8.0)) throw Error(ErrorCode::kInvalidRequest, "Scale must be between 1 and 8.");
         const std::string model = resolve_model(str(15), s);
         const int w = gimp_drawable_width(drawable), h = gimp_drawable_height(drawable);
+        // RGBA: the engine flattens the transparency onto the background colour, as A1111's script does.
         const Image src = read_rgba(drawable, {0, 0, w, h});
-        Image rgb{w, h, 3, std::vector<uint8_t>(static_cast<size_t>(w) * h * 3)};
-        for (size_t i = 0; i < static_cast<size_t>(w) * h; ++i)
-            for (int c = 0; c < 3; ++c) rgb.pixels[i * 3 + c] = src.pixels[i * 4 + c];
         wire::Message req, res;
         req.header = {{"op", "sd-upscale"}, {"request", wire::request_to_json(r)}, {"upscaler", upscaler}, {"scale", scale},
                       {"overlap", overlap}, {"model", model_header(s, model)}};
-        req.header["image"] = wire::attach_image(&req, rgb);
+        req.header["image"] = wire::attach_image(&req, src);
         const Status st = call_engine(req, "SD Upscale", &res);
         if (!st.ok) throw Error(st.code, st.message);
         const auto& d = res.header["images"][0];

@@ -27,6 +27,7 @@
 #include "../pipeline/inpaint.h"
 #include "../pipeline/upscale.h"
 #include "../imaging/color_correction.h"
+#include "../imaging/flatten.h"
 #include "../imaging/grid.h"
 #include "../imaging/sd_upscale.h"
 #include "../pipeline/matched_noise.h"
@@ -791,8 +792,10 @@ Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunC
         use_fp8_weights(r);
         use_loras(r.prompt);
         use_embeddings(r);
-        auto px = torch::from_blob(const_cast<uint8_t*>(init.pixels.data()), {init.height, init.width, init.channels}, torch::kUInt8);
-        auto x = px.slice(2, 0, 3).permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0 * 2 - 1;
+        // A1111 flattens a transparent init image onto its background colour first.
+        const Image rgb = imaging::flatten(init, imaging::parse_background_color(r.img2img_background_color));
+        auto px = torch::from_blob(const_cast<uint8_t*>(rgb.pixels.data()), {rgb.height, rgb.width, 3}, torch::kUInt8);
+        auto x = px.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0 * 2 - 1;
         pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);
         use_vae_methods(r, &hooks);
         use_refiner(r, nullptr, &hooks);
@@ -872,7 +875,7 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
         if (overlap < 0 || overlap >= std::min(r.width, r.height))
             throw Error(ErrorCode::kInvalidRequest, "The tile overlap must be smaller than the tile size.");
         pipeline::RunHooks run_hooks = prepare_script_runs(r, cb);
-        Image up = imaging::to_rgb(image);
+        Image up = imaging::flatten(image, imaging::parse_background_color(r.img2img_background_color));
         if (upscaler != "None") {
             pipeline::UpscaleOptions uo;
             uo.a1111_size = true;  // A1111's SD upscale starts from its upscaler's multiple-of-8 size
@@ -1071,7 +1074,8 @@ Status Engine::inpaint(const GenerateRequest& req, const Image& image, const Ima
         pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);
         use_vae_methods(r, &hooks);
         use_refiner(r, nullptr, &hooks);
-        const auto res = pipeline::generate_inpaint(*impl_->model, *impl_->tok, r, imaging::to_rgb(image), mask, hooks, latent_mask);
+        const Image flat = imaging::flatten(image, imaging::parse_background_color(r.img2img_background_color));
+        const auto res = pipeline::generate_inpaint(*impl_->model, *impl_->tok, r, flat, mask, hooks, latent_mask);
         forget_unused_refiner();
         ModelIdentity id = identity();
         note_run_facts(&id, r, true, hooks);

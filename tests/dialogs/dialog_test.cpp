@@ -157,6 +157,12 @@ TEST_F(Dialogs, EveryDialogBuildsAndDescribesItsRequest) {
             d.paste_parameters("stones\nSteps: 12, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 512x512");
             EXPECT_TRUE(d.request().img2img_color_correction);
             EXPECT_EQ(d.request().steps, 12);
+            // A1111's background colour for transparent layers: white by default, carried both ways.
+            EXPECT_EQ(d.request().img2img_background_color, "#ffffff");
+            GenerateRequest colored = d.request();
+            colored.img2img_background_color = "#204080";
+            d.set_request(colored);
+            EXPECT_EQ(d.request().img2img_background_color, "#204080");
             d.set_request(r);
         }
         EXPECT_EQ(d.widget("masked_content") != nullptr, mode == dialogs::Mode::kInpaint);

@@ -22,6 +22,7 @@
 #include "pipeline/conditioning.h"
 #include "pipeline/generate.h"
 #include "imaging/color_correction.h"
+#include "imaging/flatten.h"
 #include "imaging/inpaint_prep.h"
 #include "pipeline/inpaint.h"
 #include "pipeline/matched_noise.h"
@@ -1397,6 +1398,61 @@ TEST(OracleNets, QuantizationInKSamplers) {
     EXPECT_EQ(quantized.infotext, plain.infotext);
     r.sampler = q.sampler = "DDIM";
     EXPECT_EQ(run(q).image.pixels, run(r).image.pixels);
+}
+
+// A1111 flattens a transparent init image onto its "Background color for img2img" before img2img,
+// inpainting and SD upscale: an RGBA image gives exactly the run of its flattened RGB, the colour
+// setting changes what shows through, a bad colour is one sentence.
+TEST(OracleNets, TransparentInitImagesAreFlattened) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    Engine engine;
+    ASSERT_TRUE(engine.load_model({models.front().checkpoints.front(), "", test::vocab_path()}).ok);
+    Image rgba{64, 64, 4, std::vector<uint8_t>(64 * 64 * 4)};
+    for (int y = 0; y < 64; ++y)
+        for (int x = 0; x < 64; ++x) {
+            uint8_t* p = &rgba.pixels[(static_cast<size_t>(y) * 64 + x) * 4];
+            p[0] = static_cast<uint8_t>(x * 4);
+            p[1] = static_cast<uint8_t>(y * 4);
+            p[2] = 0;  // hidden colour under the transparent half: black
+            p[3] = static_cast<uint8_t>(x < 32 ? 255 : (x - 32) * 4);
+        }
+    GenerateRequest r;
+    r.prompt = "glass";
+    r.steps = 3;
+    r.seed = 4;
+    r.width = r.height = 64;
+    r.denoising_strength = 0.4;
+    auto pixels_of = [](const std::vector<GeneratedImage>& out) { return out.empty() ? std::vector<uint8_t>() : out[0].image.pixels; };
+    for (const char* bg : {"#ffffff", "#204080"}) {
+        SCOPED_TRACE(bg);
+        r.img2img_background_color = bg;
+        const Image flat = imaging::flatten(rgba, imaging::parse_background_color(bg));
+        std::vector<GeneratedImage> a, b;
+        ASSERT_TRUE(engine.img2img(r, rgba, {}, &a).ok);
+        ASSERT_TRUE(engine.img2img(r, flat, {}, &b).ok);
+        EXPECT_EQ(pixels_of(a), pixels_of(b));
+        Image mask{64, 64, 1, std::vector<uint8_t>(64 * 64, 0)};
+        for (size_t i = 0; i < mask.pixels.size(); ++i) mask.pixels[i] = (i % 64) > 20 && (i % 64) < 50 ? 255 : 0;
+        ASSERT_TRUE(engine.inpaint(r, rgba, mask, {}, &a).ok);
+        ASSERT_TRUE(engine.inpaint(r, flat, mask, {}, &b).ok);
+        EXPECT_EQ(pixels_of(a), pixels_of(b));
+        ASSERT_TRUE(engine.sd_upscale(r, rgba, "Lanczos", 1.0, 16, {}, &a).ok);
+        ASSERT_TRUE(engine.sd_upscale(r, flat, "Lanczos", 1.0, 16, {}, &b).ok);
+        EXPECT_EQ(pixels_of(a), pixels_of(b));
+    }
+    // What shows through differs with the colour.
+    std::vector<GeneratedImage> white, blue;
+    r.img2img_background_color = "#ffffff";
+    ASSERT_TRUE(engine.img2img(r, rgba, {}, &white).ok);
+    r.img2img_background_color = "#204080";
+    ASSERT_TRUE(engine.img2img(r, rgba, {}, &blue).ok);
+    EXPECT_NE(pixels_of(white), pixels_of(blue));
+    r.img2img_background_color = "blue";
+    const Status st = engine.img2img(r, rgba, {}, &blue);
+    EXPECT_EQ(st.code, ErrorCode::kInvalidRequest);
+    EXPECT_NE(st.message.find("#rrggbb"), std::string::npos) << st.message;
 }
 
 // A1111's img2img colour correction: every image of a batch matched to the init image's colours
