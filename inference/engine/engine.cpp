@@ -819,6 +819,25 @@ Status Engine::upscale(const Image& image, const std::string& upscaler, double s
     });
 }
 
+Status Engine::extras_upscale(const Image& image, const imaging::ExtrasUpscaleSettings& settings, const RunCallbacks& cb,
+                              Image* out, std::string* info) {
+    return engine_call([&] {
+        imaging::validate_extras_upscale(settings);
+        if (!image.valid()) throw Error(ErrorCode::kInvalidRequest, "Cannot upscale an empty image.");
+        // Both found (or refused) before either runs.
+        auto resolve = [&](const std::string& name) {
+            return name == "None" || name.empty() ? std::string("None") : resolve_upscaler(name, impl_->upscaler_dirs, impl_->info.path);
+        };
+        const std::string file_1 = resolve(settings.upscaler_1);
+        const bool second = settings.upscaler_2 != "None" && !settings.upscaler_2.empty() && settings.upscaler_2_visibility > 0;
+        const std::string file_2 = second ? resolve(settings.upscaler_2) : std::string("None");
+        pipeline::UpscaleOptions opt;
+        opt.progress = cb.progress;
+        opt.cancelled = cb.cancelled;
+        *out = pipeline::extras_upscale(impl_->upscalers, image, settings, file_1, file_2, opt, info);
+    });
+}
+
 Status Engine::remove_object(const Image& image, const Image& mask, const std::string& method, const std::string& lama_path,
                              const RunCallbacks& cb, Image* out, std::string* used) {
     return engine_call([&] {

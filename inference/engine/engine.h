@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../image.h"
+#include "../imaging/extras_upscale.h"
 #include "../imaging/outpaint.h"
 #include "../request.h"
 #include "../status.h"
@@ -132,6 +133,10 @@ public:
     // upscaler: "ESRGAN thick" (the default learned model), "ESRGAN medium", "ESRGAN slim", "Lanczos",
     // "Nearest". Needs no checkpoint.
     Status upscale(const Image& image, const std::string& upscaler, double scale, const RunCallbacks& cb, Image* out);
+    // A1111's Extras tab upscale (imaging::ExtrasUpscaleSettings; names as for upscale, A1111's
+    // file names included). *info: the "Postprocess ..." text A1111 records. Needs no checkpoint.
+    Status extras_upscale(const Image& image, const imaging::ExtrasUpscaleSettings& settings, const RunCallbacks& cb, Image* out,
+                          std::string* info);
 
     // Object removal: "PatchMatch" (classical, always there), "LaMa" (the user's big-lama.pt at
     // lama_path, or the default place when empty) or "Auto" (LaMa when its file exists). mask: gray,

@@ -124,6 +124,39 @@ Image resize_with_upscaler(Upscalers& upscalers, const Image& rgb, const std::st
     return img;
 }
 
+Image extras_upscale(Upscalers& upscalers, const Image& rgb, const imaging::ExtrasUpscaleSettings& s, const std::string& file_1,
+                     const std::string& file_2, const UpscaleOptions& opt, std::string* info) {
+    imaging::validate_extras_upscale(s);
+    const Image img = imaging::to_rgb(rgb);
+    if (info) info->clear();
+    if (s.upscaler_1 == "None") return img;
+    const imaging::ExtrasUpscaleCall call = imaging::plan_extras_upscale(img.width, img.height, s);
+    auto one = [&](const std::string& file) {
+        Image up;
+        if (call.factor >= 1.0) {
+            UpscaleOptions o = opt;
+            o.a1111_size = true;
+            up = upscalers.upscale(img, file, call.factor, o);
+        } else {
+            // A1111's Upscaler skips its model below 1x and resizes to the multiple-of-8 size.
+            const int w = static_cast<int>(std::floor(img.width * call.factor / 8) * 8);
+            const int h = static_cast<int>(std::floor(img.height * call.factor / 8) * 8);
+            if (w < 1 || h < 1) throw Error(ErrorCode::kInvalidRequest, "The image is too small for that size; choose a larger one.");
+            up = imaging::resize(img, w, h, imaging::Filter::kLanczos);
+        }
+        return call.crop ? imaging::paste_centered(up, call.crop_w, call.crop_h) : up;
+    };
+    auto keys = call.info;
+    Image out = one(file_1);
+    keys.emplace_back("Postprocess upscaler", s.upscaler_1);
+    if (s.upscaler_2 != "None" && !s.upscaler_2.empty() && s.upscaler_2_visibility > 0) {
+        out = imaging::pil_blend(out, one(file_2), s.upscaler_2_visibility);
+        keys.emplace_back("Postprocess upscaler 2", s.upscaler_2);
+    }
+    if (info) *info = imaging::extras_info_text(keys);
+    return out;
+}
+
 Image run_bgr_net_tile(const Image& tile, const std::function<torch::Tensor(const torch::Tensor&)>& net) {
     // A1111 (upscaler_utils): uint8 / 255 in float64, then the model's float32; channels flipped to BGR.
     auto t = torch::from_blob(const_cast<uint8_t*>(tile.pixels.data()), {tile.height, tile.width, 3}, torch::kUInt8);

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "../image.h"
+#include "../imaging/extras_upscale.h"
 #include "../models/rrdbnet.h"
 #include "../models/srvgg_net.h"
 #include "../models/tfjs_graph.h"
@@ -73,5 +74,13 @@ private:
 // the upscaler at A1111's sizes, then Lanczos to exactly width x height.
 Image resize_with_upscaler(Upscalers& upscalers, const Image& rgb, const std::string& upscaler, int width, int height,
                            const UpscaleOptions& opt = {});
+
+// A1111's Extras upscale (postprocessing_upscale.py's process): Upscaler 1 by the planned factor at
+// A1111's sizes (a factor below 1 is Lanczos to that size, as its Upscaler does), centred on the crop
+// canvas when "Scale to" crops, then Upscaler 2 the same way blended in at its visibility (PIL's
+// Image.blend). file_1 / file_2: the upscalers as Upscalers::upscale takes them (s keeps the names
+// A1111 records). *info: its keys as text; empty, and the image unchanged, when Upscaler 1 is "None".
+Image extras_upscale(Upscalers& upscalers, const Image& rgb, const imaging::ExtrasUpscaleSettings& s, const std::string& file_1,
+                     const std::string& file_2, const UpscaleOptions& opt, std::string* info);
 
 }  // namespace sdgimp::pipeline

@@ -181,6 +181,46 @@ int cmd_upscale(const std::vector<std::string>& args) {
     return 0;
 }
 
+int cmd_extras(const std::vector<std::string>& args) {
+    const Options o = parse_options(args, {"quiet"});
+    static const std::vector<std::string> known = {"init-image", "upscaler-1", "upscaler-2", "upscaler-2-visibility", "scale-by",
+                                                   "max-side-length", "scale-to", "crop", "output", "quiet"};
+    for (const auto& [k, v] : o.values)
+        if (std::find(known.begin(), known.end(), k) == known.end())
+            throw Error(ErrorCode::kInvalidRequest, "Unknown option --" + k + " for extras; see gimp-diffusion-cli --help.");
+    if (!o.has("init-image")) throw Error(ErrorCode::kInvalidRequest, "extras needs --init-image FILE.png.");
+    imaging::ExtrasUpscaleSettings s;
+    s.upscaler_1 = o.get("upscaler-1", s.upscaler_1);
+    s.upscaler_2 = o.get("upscaler-2", s.upscaler_2);
+    s.upscaler_2_visibility = o.get_double("upscaler-2-visibility", s.upscaler_2_visibility);
+    s.upscale_by = o.get_double("scale-by", s.upscale_by);
+    s.max_side_length = o.get_int("max-side-length", s.max_side_length);
+    if (o.has("scale-to")) {
+        const std::string wh = o.get("scale-to");
+        const size_t x = wh.find('x');
+        char* end = nullptr;
+        const long w = x == std::string::npos ? 0 : std::strtol(wh.c_str(), &end, 10);
+        const bool ok = x != std::string::npos && end == wh.c_str() + x;
+        const long h = ok ? std::strtol(wh.c_str() + x + 1, &end, 10) : 0;
+        if (!ok || *end != '\0') throw Error(ErrorCode::kInvalidRequest, "--scale-to takes WIDTHxHEIGHT, e.g. 1024x768.");
+        s.scale_to = true;
+        s.to_width = static_cast<int>(w);
+        s.to_height = static_cast<int>(h);
+    }
+    s.crop = o.get_int("crop", 1) != 0;
+    const Image in = io::read_png(o.get("init-image")).image;
+    Engine engine;
+    Image out;
+    std::string info;
+    const Status st = engine.extras_upscale(in, s, stderr_progress(o.has("quiet")), &out, &info);
+    if (!st.ok) throw Error(st.code, st.message);
+    const std::string name = o.get("output", "extras.png");
+    // A1111 keeps the Extras text under the PNG's "postprocessing" key.
+    io::write_png(name, out, info.empty() ? std::map<std::string, std::string>{} : std::map<std::string, std::string>{{"postprocessing", info}});
+    std::cout << name << "\n";
+    return 0;
+}
+
 int cmd_remove(const std::vector<std::string>& args) {
     const Options o = parse_options(args, {"quiet"});
     for (const auto& [k, v] : o.values)

@@ -70,6 +70,8 @@ const char* kUsage =
     "       --soft-mask-influence 0 --soft-difference-threshold 0.5 --soft-difference-contrast 2]]\n"
     "  upscale --init-image IN.png [--upscaler \"ESRGAN thick\"|\"ESRGAN medium\"|\"ESRGAN slim\"|Lanczos|Nearest]\n"
     "      [--scale 4] [-o OUT.png]                      no checkpoint needed\n"    "      (also esrgan-thick-x4 style names, lanczos, nearest, or an ESRGAN/Real-ESRGAN FILE.pth)\n"
+    "  extras --init-image IN.png [--upscaler-1 \"ESRGAN thick\"] [--upscaler-2 Lanczos --upscaler-2-visibility 0.5]\n"
+    "      [--scale-by 2 [--max-side-length 0] | --scale-to 1024x768 [--crop 1]] [-o OUT.png]   A1111's Extras upscale\n"
     "  sd-upscale --model FILE --init-image IN.png [--upscaler Lanczos] [--scale 2] [--overlap 64]\n"
     "      [--width 512 --height 512 (the tile)] [--denoising-strength 0.3] [txt2img options]\n"
     "  outpaint --model FILE --init-image IN.png [--pixels 128] [--outpaint-mask-blur 4]\n"
@@ -146,6 +148,7 @@ int main(int argc, char** argv) {
         if (cmd == "img2img") return sdgimp::cli::cmd_img2img(args);
         if (cmd == "inpaint") return sdgimp::cli::cmd_inpaint(args);
         if (cmd == "upscale") return sdgimp::cli::cmd_upscale(args);
+        if (cmd == "extras") return sdgimp::cli::cmd_extras(args);
         if (cmd == "remove") return sdgimp::cli::cmd_remove(args);
         if (cmd == "sd-upscale") return sdgimp::cli::cmd_sd_upscale(args);
         if (cmd == "outpaint") return sdgimp::cli::cmd_outpaint(args);

@@ -122,6 +122,38 @@ bool serve_connection(int fd, Engine& engine) {
                 m.header = {{"event", "result"}, {"model_loads", engine.model_loads()}};
                 m.header["image"] = wire::attach_image(&m, out);
                 wire::send_message(fd, m);
+            } else if (op == "extras-upscale") {
+                Image out;
+                std::string info;
+                RunCallbacks cb;
+                cb.progress = [&](int done, int total) {
+                    wire::Message m;
+                    m.header = {{"event", "progress"}, {"done", done}, {"total", total}};
+                    wire::send_message(fd, m);
+                };
+                Status st = guarded([&] {
+                    if (!req.header.contains("image")) throw Error(ErrorCode::kInvalidRequest, "extras-upscale needs an image.");
+                    imaging::ExtrasUpscaleSettings es;
+                    es.upscaler_1 = req.header.value("upscaler_1", es.upscaler_1);
+                    es.upscaler_2 = req.header.value("upscaler_2", es.upscaler_2);
+                    es.upscaler_2_visibility = req.header.value("upscaler_2_visibility", es.upscaler_2_visibility);
+                    es.scale_to = req.header.value("scale_to", es.scale_to);
+                    es.upscale_by = req.header.value("upscale_by", es.upscale_by);
+                    es.max_side_length = req.header.value("max_side_length", es.max_side_length);
+                    es.to_width = req.header.value("to_width", es.to_width);
+                    es.to_height = req.header.value("to_height", es.to_height);
+                    es.crop = req.header.value("crop", es.crop);
+                    Status s = engine.extras_upscale(wire::image_from(req.header["image"], req), es, cb, &out, &info);
+                    if (!s.ok) throw Error(s.code, s.message);
+                });
+                if (!st.ok) {
+                    wire::send_message(fd, error_message(st));
+                    continue;
+                }
+                wire::Message m;
+                m.header = {{"event", "result"}, {"model_loads", engine.model_loads()}, {"info", info}};
+                m.header["image"] = wire::attach_image(&m, out);
+                wire::send_message(fd, m);
             } else if (op == "remove") {
                 Image out;
                 std::string used;
