@@ -128,6 +128,25 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
         up.tooltip = "A name from the list or the path of an ESRGAN .pth / .safetensors file";
         fields = {{3, up}, {4, spin_field("scale", "Scale factor", 1, 8, 0.5, 2)}, {5, field("new_image", "Open as a new image", Kind::kCheck)}};
         cfg.ok_label = "_Upscale";
+    } else if (proc == "plug-in-diffusion-extras-upscale") {
+        cfg.title = "Extras Upscale";
+        cfg.intro = "Upscale the active layer as A1111's Extras tab does, into a new image: Upscaler 2 blended in at its "
+                    "visibility, sizes rounded down to multiples of 8 as A1111 makes them.";
+        FormField up1 = combo_field("upscaler_1", "Upscaler 1", upscaler_choices(false, ctx.upscalers), true);
+        up1.tooltip = "A name from the list, an A1111 upscaler name or the path of an ESRGAN .pth / .safetensors file";
+        FormField up2 = combo_field("upscaler_2", "Upscaler 2", upscaler_choices(true, ctx.upscalers), true);
+        FormField max_side = spin_field("max_side_length", "Max side length", 0, 16384, 8, 0);
+        max_side.tooltip = "Scale by: if a side ends up longer, the image is made to fit (0 = no limit)";
+        fields = {{3, up1},
+                  {4, up2},
+                  {5, spin_field("upscaler_2_visibility", "Upscaler 2 visibility", 0, 1, 0.05, 3)},
+                  {6, combo_field("resize_mode", "Resize", {"Scale by", "Scale to"})},
+                  {7, spin_field("scale", "Scale by", 1, 8, 0.05, 2)},
+                  {8, max_side},
+                  {9, spin_field("width", "Scale to width", 64, 8192, 8, 0)},
+                  {10, spin_field("height", "Scale to height", 64, 8192, 8, 0)},
+                  {11, field("crop", "Crop to fit", Kind::kCheck)}};
+        cfg.ok_label = "_Upscale";
     } else if (proc == "plug-in-diffusion-remove-object") {
         cfg.title = "Remove Object";
         const std::string lama = ctx.lama_path;

@@ -33,6 +33,8 @@ std::vector<GimpParam> interactive_arguments(const std::string& proc, const Gimp
     a.resize(3);
     if (proc == "plug-in-diffusion-upscale") {
         a.insert(a.end(), {str("ESRGAN thick"), f(2.0), i32(1)});
+    } else if (proc == "plug-in-diffusion-extras-upscale") {
+        a.insert(a.end(), {str("ESRGAN thick"), str("None"), f(0.0), str("Scale by"), f(2.0), i32(0), i32(1024), i32(1024), i32(1)});
     } else if (proc == "plug-in-diffusion-remove-object") {
         a.push_back(str("Auto"));
     } else if (proc == "plug-in-diffusion-prompts-from-file") {
@@ -123,6 +125,7 @@ void run(const gchar* name, gint nparams, const GimpParam* params, gint* nreturn
     else if (proc == "plug-in-diffusion-outpaint") run_outpaint(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-outpaint-mk2") run_outpaint_mk2(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-upscale") run_upscale(params, nparams, &reply);
+    else if (proc == "plug-in-diffusion-extras-upscale") run_extras_upscale(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-load-model") run_load_model(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-unload-model") run_unload_model(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-paste-parameters") run_paste_parameters(params, nparams, &reply);

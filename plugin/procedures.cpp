@@ -189,6 +189,19 @@ void register_procedures() {
             {arg(GIMP_PDB_IMAGE, "result-image", "The image holding the result"),
              arg(GIMP_PDB_LAYER, "layer", "The upscaled layer")});
 
+    install("plug-in-diffusion-extras-upscale", "Upscale the active layer as A1111's Extras tab does, into a new image",
+            "_Extras Upscale...", "RGB*, GRAY*",
+            {kRunMode, kImage, kDrawable,
+             arg(GIMP_PDB_STRING, "upscaler-1", "ESRGAN thick (default), ESRGAN medium/slim, Lanczos, Nearest, None, an A1111 upscaler name or an ESRGAN .pth file"),
+             arg(GIMP_PDB_STRING, "upscaler-2", "None (default) or an upscaler as above, blended in"),
+             arg(GIMP_PDB_FLOAT, "upscaler-2-visibility", "How much of Upscaler 2 shows (0-1)"),
+             arg(GIMP_PDB_STRING, "resize-mode", "\"Scale by\" or \"Scale to\""),
+             arg(GIMP_PDB_FLOAT, "scale", "Scale by: the factor (1-8)"),
+             arg(GIMP_PDB_INT32, "max-side-length", "Scale by: shrink to fit this longest side (0 = no limit)"),
+             arg(GIMP_PDB_INT32, "width", "Scale to: width (64-8192)"), arg(GIMP_PDB_INT32, "height", "Scale to: height (64-8192)"),
+             arg(GIMP_PDB_INT32, "crop", "Scale to: 1 crops to fit (centred), 0 keeps the whole image")},
+            {arg(GIMP_PDB_IMAGE, "result-image", "A new image with the result"), arg(GIMP_PDB_LAYER, "layer", "Its layer")});
+
     install("plug-in-diffusion-load-model", "Load a checkpoint into the resident engine", "_Load Model...", "",
             {kRunMode, model, arg(GIMP_PDB_STRING, "prediction", "\"\" (from the file), \"v\" or \"eps\""),
              arg(GIMP_PDB_STRING, "vae", "\"\" or \"Automatic\" (MODEL.vae.safetensors beside it, if any), \"None\" or a VAE file")},

@@ -36,6 +36,7 @@ void run_load_model(const GimpParam* params, int n, Reply* reply);
 void run_unload_model(const GimpParam* params, int n, Reply* reply);
 void run_paste_parameters(const GimpParam* params, int n, Reply* reply);
 void run_upscale(const GimpParam* params, int n, Reply* reply);
+void run_extras_upscale(const GimpParam* params, int n, Reply* reply);
 void run_remove_object(const GimpParam* params, int n, Reply* reply);
 void run_xy_plot(const GimpParam* params, int n, Reply* reply);
 void run_xyz_plot(const GimpParam* params, int n, Reply* reply);

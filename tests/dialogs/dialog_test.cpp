@@ -596,6 +596,8 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
     dialogs::ToolContext ctx{{ckpt}, "/nonexistent/big-lama.pt", {"Automatic", "None"}, {}};
     const std::vector<std::pair<std::string, std::vector<std::string>>> expected = {
         {"plug-in-diffusion-upscale", {"upscaler", "scale", "new_image"}},
+        {"plug-in-diffusion-extras-upscale", {"upscaler_1", "upscaler_2", "upscaler_2_visibility", "resize_mode", "scale",
+                                              "max_side_length", "width", "height", "crop"}},
         {"plug-in-diffusion-remove-object", {"method"}},
         {"plug-in-diffusion-sd-upscale", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed",
                                           "denoising_strength", "upscaler", "scale", "tile", "overlap", "model"}},
@@ -685,6 +687,23 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             EXPECT_EQ(v["upscaler"], "/models/4x_RealESRGAN.pth");
             EXPECT_EQ(v["scale"], "4.00");
             EXPECT_EQ(v["new_image"], "1");
+            EXPECT_TRUE(d.accept());
+        } else if (proc == "plug-in-diffusion-extras-upscale") {
+            // A1111's Extras fields: two upscalers (the second's "None" offered), visibility, the resize tabs.
+            d.set_value("upscaler_1", "4x-UltraSharp");
+            EXPECT_TRUE(gtk_combo_box_set_active_id(GTK_COMBO_BOX(d.widget("upscaler_2")), "None"));
+            EXPECT_TRUE(gtk_combo_box_set_active_id(GTK_COMBO_BOX(d.widget("upscaler_2")), "Lanczos"));
+            gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("upscaler_2_visibility")), 0.35);
+            EXPECT_TRUE(gtk_combo_box_set_active_id(GTK_COMBO_BOX(d.widget("resize_mode")), "Scale to"));
+            gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("width")), 1000);
+            gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget("crop")), FALSE);
+            v = d.values();
+            EXPECT_EQ(v["upscaler_1"], "4x-UltraSharp");
+            EXPECT_EQ(v["upscaler_2"], "Lanczos");
+            EXPECT_EQ(v["upscaler_2_visibility"], "0.350");
+            EXPECT_EQ(v["resize_mode"], "Scale to");
+            EXPECT_EQ(v["width"], "1000");
+            EXPECT_EQ(v["crop"], "0");
             EXPECT_TRUE(d.accept());
         } else if (proc == "plug-in-diffusion-remove-object") {
             EXPECT_NE(d.info_text().find("PatchMatch"), std::string::npos) << d.info_text();  // Auto without LaMa

@@ -311,6 +311,17 @@ scm=$(cat <<SCM
     (check (= (car (gimp-image-width (car r))) 512) "learned x2 into a new image")
     (check (contains (car (gimp-item-get-name (cadr r))) "ESRGAN thick") "learned upscaler named")
     (gimp-image-delete (car r)))
+  ; 8b. Extras Upscale as A1111's Extras tab: Lanczos with Nearest at 0.5 by 1.5 (256 -> 384), the
+  ; Postprocess text kept; "Scale to" 200x120 cropped to that size.
+  (let* ((r (plug-in-diffusion-extras-upscale RUN-NONINTERACTIVE img base "Lanczos" "Nearest" 0.5 "Scale by" 1.5 0 512 512 1))
+         (info (caddr (car (gimp-item-get-parasite (cadr r) "gimp-diffusion-postprocessing")))))
+    (check (= (car (gimp-image-width (car r))) 384) "extras x1.5 width")
+    (check (contains info "Postprocess upscale by: 1.5, Postprocess upscaler: Lanczos, Postprocess upscaler 2: Nearest") "extras text")
+    (gimp-image-delete (car r)))
+  (let* ((r (plug-in-diffusion-extras-upscale RUN-NONINTERACTIVE img base "Lanczos" "None" 0.0 "Scale to" 2.0 0 200 120 1)))
+    (check (= (car (gimp-image-width (car r))) 200) "extras scale-to width")
+    (check (= (car (gimp-image-height (car r))) 120) "extras scale-to height")
+    (gimp-image-delete (car r)))
 
   ; 9. A pasted A1111 hires text, then Text to Image with the last values: Hires. fix, 64 -> 128.
   (plug-in-diffusion-paste-parameters RUN-NONINTERACTIVE img base "a red house\nSteps: 2, Sampler: Euler a, CFG scale: 7, Seed: 5, Size: 64x64, Denoising strength: 0.5, Hires upscale: 2, Hires upscaler: Latent")
@@ -374,6 +385,8 @@ bad=$(cat <<SCM
     (plug-in-diffusion-outpaint RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.8 32 4 "blank" 1 1 1 1 64 64 "$model"))
   (catch (gimp-message "BAD18: rejected")
     (plug-in-diffusion-outpaint-mk2 RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.8 64 64 0 1 0 0 1.0 0.05 512 512 1 "$model"))
+  (catch (gimp-message "BAD19: rejected")
+    (plug-in-diffusion-extras-upscale RUN-NONINTERACTIVE img l "Lanczos" "None" 0.0 "Scale up" 2.0 0 512 512 1))
   (check (= (length (layers img)) 1) "image unchanged after the bad calls")
   ; A VAE file that is not there is refused; "None" (the checkpoint's own VAE) keeps the loaded model.
   (catch (gimp-message "BAD8: rejected")
@@ -458,7 +471,7 @@ grep -q 'CHECK FAILED' "$out/gimp.log" && fail "an assertion failed"
 grep -q 'WORKFLOW: PASS' "$out/gimp.log" || fail "the workflow did not finish"
 grep -q 'BADINPUT: PASS' "$out/gimp.log" || fail "the bad-input script did not finish"
 grep -q 'CKPTPLOT: PASS' "$out/gimp.log" || fail "the checkpoint plot did not finish"
-for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'Face restoration is not available here; remove --restore_faces true' 'A script runs from "txt2img" (new images) or "img2img" (the active layer), not "img3img".' 'The X/Y axis "Size" needs txt2img' 'The denoising curve must be "Aggressive", "Linear" or "Lazy", not "Steep".' 'Choose at least one outpainting direction' 'Unknown masked content "blank"' 'The mask blur (64) is too large for outpainting right'; do
+for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'Face restoration is not available here; remove --restore_faces true' 'A script runs from "txt2img" (new images) or "img2img" (the active layer), not "img3img".' 'The X/Y axis "Size" needs txt2img' 'The denoising curve must be "Aggressive", "Linear" or "Lazy", not "Steep".' 'Choose at least one outpainting direction' 'Unknown masked content "blank"' 'The mask blur (64) is too large for outpainting right' 'The resize mode is "Scale by" or "Scale to", not "Scale up".'; do
   grep -q "$m" "$out/gimp.log" || fail "missing error message: $m"
 done
 # The model was read once for all the generate calls of the session (up to the checkpoint plot).
