@@ -244,6 +244,10 @@ void GenerateDialog::build() {
         gtk_widget_set_tooltip_text(W["background_color"], "What shows through the layer's transparent pixels when it is redrawn "
                                                            "(A1111's \"Background color for img2img\")");
         label_row(GTK_GRID(eg), 4, 2, "Background", W["background_color"]);
+        W["img2img_fix_steps"] = gtk_check_button_new_with_label("Exact steps");
+        gtk_widget_set_tooltip_text(W["img2img_fix_steps"], "Run exactly the steps set, whatever the denoising strength (A1111's \"With "
+                                                            "img2img, do exactly the amount of steps the slider specifies\"; not in the text)");
+        gtk_grid_attach(GTK_GRID(eg), W["img2img_fix_steps"], 1, 5, 1, 1);
     }
     gtk_container_add(GTK_CONTAINER(extra), eg);
     gtk_box_pack_start(GTK_BOX(left), extra, FALSE, FALSE, 0);
@@ -752,6 +756,7 @@ GenerateRequest GenerateDialog::request() const {
         r.noise_multiplier = num(widget("noise_multiplier"));
         r.extra_noise = num(widget("extra_noise"));
         r.img2img_color_correction = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("color_correction")));
+        r.img2img_fix_steps = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("img2img_fix_steps")));
         GdkRGBA c;
         gtk_color_chooser_get_rgba(GTK_COLOR_CHOOSER(widget("background_color")), &c);
         char hex[8];
@@ -859,6 +864,7 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
         set_num(widget("noise_multiplier"), r.noise_multiplier);
         set_num(widget("extra_noise"), r.extra_noise);
         gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("color_correction")), r.img2img_color_correction);
+        gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("img2img_fix_steps")), r.img2img_fix_steps);
         GdkRGBA c;
         if (gdk_rgba_parse(&c, r.img2img_background_color.c_str())) gtk_color_chooser_set_rgba(GTK_COLOR_CHOOSER(widget("background_color")), &c);
     }

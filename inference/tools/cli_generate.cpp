@@ -6,6 +6,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "../engine/checkpoint_merger.h"
 #include "../engine/engine.h"
 #include "../imaging/inpaint_prep.h"
 #include "../io/png_file.h"
@@ -218,6 +219,31 @@ int cmd_extras(const std::vector<std::string>& args) {
     // A1111 keeps the Extras text under the PNG's "postprocessing" key.
     io::write_png(name, out, info.empty() ? std::map<std::string, std::string>{} : std::map<std::string, std::string>{{"postprocessing", info}});
     std::cout << name << "\n";
+    return 0;
+}
+
+int cmd_merge(const std::vector<std::string>& args) {
+    const Options o = parse_options(args, {"quiet"});
+    static const std::vector<std::string> known = {"primary", "secondary", "tertiary", "method", "multiplier", "save-as-half",
+                                                   "custom-name", "bake-in-vae", "discard-weights", "output-dir", "no-metadata", "quiet"};
+    for (const auto& [k, v] : o.values)
+        if (std::find(known.begin(), known.end(), k) == known.end())
+            throw Error(ErrorCode::kInvalidRequest, "Unknown option --" + k + " for merge; see gimp-diffusion-cli --help.");
+    MergeSettings s;
+    s.primary = o.get("primary", "");
+    s.secondary = o.get("secondary", "");
+    s.tertiary = o.get("tertiary", "");
+    s.method = o.get("method", s.method);
+    s.multiplier = o.get_double("multiplier", s.multiplier);
+    s.save_as_half = o.get_int("save-as-half", 0) != 0;
+    s.custom_name = o.get("custom-name", "");
+    s.bake_in_vae = o.get("bake-in-vae", "");
+    s.discard_weights = o.get("discard-weights", "");
+    s.output_dir = o.get("output-dir", "");
+    s.save_metadata = o.get_int("no-metadata", 0) == 0;
+    const auto progress = stderr_progress(o.has("quiet")).progress;
+    const MergeResult r = merge_checkpoints(s, progress);
+    std::cout << r.path << "\n";
     return 0;
 }
 

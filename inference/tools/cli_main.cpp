@@ -72,6 +72,9 @@ const char* kUsage =
     "      [--scale 4] [-o OUT.png]                      no checkpoint needed\n"    "      (also esrgan-thick-x4 style names, lanczos, nearest, or an ESRGAN/Real-ESRGAN FILE.pth)\n"
     "  extras --init-image IN.png [--upscaler-1 \"ESRGAN thick\"] [--upscaler-2 Lanczos --upscaler-2-visibility 0.5]\n"
     "      [--scale-by 2 [--max-side-length 0] | --scale-to 1024x768 [--crop 1]] [-o OUT.png]   A1111's Extras upscale\n"
+    "  merge --primary A.safetensors --secondary B.ckpt [--tertiary C.ckpt] [--method \"Weighted sum\"|\"Add difference\"|\n"
+    "      \"No interpolation\"] [--multiplier 0.3] [--save-as-half 1] [--custom-name NAME] [--bake-in-vae VAE.pt]\n"
+    "      [--discard-weights REGEX] [--output-dir DIR (A's folder)] [--no-metadata 1]   A1111's Checkpoint Merger\n"
     "  sd-upscale --model FILE --init-image IN.png [--upscaler Lanczos] [--scale 2] [--overlap 64]\n"
     "      [--width 512 --height 512 (the tile)] [--denoising-strength 0.3] [txt2img options]\n"
     "  outpaint --model FILE --init-image IN.png [--pixels 128] [--outpaint-mask-blur 4]\n"
@@ -149,6 +152,7 @@ int main(int argc, char** argv) {
         if (cmd == "inpaint") return sdgimp::cli::cmd_inpaint(args);
         if (cmd == "upscale") return sdgimp::cli::cmd_upscale(args);
         if (cmd == "extras") return sdgimp::cli::cmd_extras(args);
+        if (cmd == "merge") return sdgimp::cli::cmd_merge(args);
         if (cmd == "remove") return sdgimp::cli::cmd_remove(args);
         if (cmd == "sd-upscale") return sdgimp::cli::cmd_sd_upscale(args);
         if (cmd == "outpaint") return sdgimp::cli::cmd_outpaint(args);

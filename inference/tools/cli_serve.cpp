@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "../engine/checkpoint_merger.h"
 #include "../engine/engine.h"
 #include "../wire.h"
 #include "cli_commands.h"
@@ -121,6 +122,44 @@ bool serve_connection(int fd, Engine& engine) {
                 wire::Message m;
                 m.header = {{"event", "result"}, {"model_loads", engine.model_loads()}};
                 m.header["image"] = wire::attach_image(&m, out);
+                wire::send_message(fd, m);
+            } else if (op == "merge-checkpoints") {
+                MergeResult result;
+                bool cancelled = false;
+                Status st = guarded([&] {
+                    MergeSettings ms;
+                    ms.primary = req.header.value("primary", std::string());
+                    ms.secondary = req.header.value("secondary", std::string());
+                    ms.tertiary = req.header.value("tertiary", std::string());
+                    ms.method = req.header.value("method", ms.method);
+                    ms.multiplier = req.header.value("multiplier", ms.multiplier);
+                    ms.save_as_half = req.header.value("save_as_half", ms.save_as_half);
+                    ms.custom_name = req.header.value("custom_name", std::string());
+                    ms.bake_in_vae = req.header.value("bake_in_vae", std::string());
+                    ms.discard_weights = req.header.value("discard_weights", std::string());
+                    result = merge_checkpoints(
+                        ms,
+                        [&](int done, int total) {
+                            wire::Message m;
+                            m.header = {{"event", "progress"}, {"done", done}, {"total", total}};
+                            wire::send_message(fd, m);
+                        },
+                        [&] {
+                            if (!cancelled && wire::readable(fd, 0)) {
+                                wire::Message in;
+                                if (!wire::recv_message(fd, &in) || in.header.value("op", "") == "cancel") cancelled = true;
+                            }
+                            return cancelled;
+                        });
+                });
+                if (!st.ok) {
+                    wire::send_message(fd, error_message(st));
+                    continue;
+                }
+                wire::Message m;
+                m.header = {{"event", "result"}, {"model_loads", engine.model_loads()}, {"path", result.path},
+                            {"merged", result.merged}, {"written", result.written}, {"inpainting", result.inpainting},
+                            {"instruct_pix2pix", result.instruct_pix2pix}};
                 wire::send_message(fd, m);
             } else if (op == "extras-upscale") {
                 Image out;

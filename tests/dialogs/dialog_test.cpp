@@ -163,6 +163,10 @@ TEST_F(Dialogs, EveryDialogBuildsAndDescribesItsRequest) {
             colored.img2img_background_color = "#204080";
             d.set_request(colored);
             EXPECT_EQ(d.request().img2img_background_color, "#204080");
+            // A1111's exact img2img steps setting, likewise.
+            EXPECT_FALSE(d.request().img2img_fix_steps);
+            gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget("img2img_fix_steps")), TRUE);
+            EXPECT_TRUE(d.request().img2img_fix_steps);
             d.set_request(r);
         }
         EXPECT_EQ(d.widget("masked_content") != nullptr, mode == dialogs::Mode::kInpaint);

@@ -196,6 +196,17 @@ TEST(Cli, RemoveAndSdUpscale) {
     EXPECT_GT(changed_inside, 0);
     EXPECT_NE(run(cli() + " remove --init-image " + dir + "/in.png --mask " + dir + "/in.png --method Telea", &log), 0);
     EXPECT_NE(log.find("Unknown removal method"), std::string::npos) << log;
+    // A1111's Extras upscale: its sizes and its text under the PNG's "postprocessing" key.
+    ASSERT_EQ(run(cli() + " extras --quiet --init-image " + dir + "/in.png --upscaler-1 Lanczos --upscaler-2 Nearest" +
+                      " --upscaler-2-visibility 0.25 --scale-to 100x80 -o " + dir + "/ex.png", &log), 0) << log;
+    const auto ex = io::read_png(dir + "/ex.png");
+    EXPECT_EQ(ex.image.width, 100);
+    EXPECT_EQ(ex.image.height, 80);
+    EXPECT_EQ(ex.text.at("postprocessing"),
+              "Postprocess upscale to: 100x80, Postprocess crop to: 100x80, Postprocess upscaler: Lanczos, Postprocess upscaler 2: Nearest");
+    std::remove((dir + "/ex.png").c_str());
+    EXPECT_NE(run(cli() + " extras --init-image " + dir + "/in.png --scale-to 100 -o " + dir + "/ex.png", &log), 0);
+    EXPECT_NE(log.find("--scale-to takes WIDTHxHEIGHT"), std::string::npos) << log;
 
     int runs = 0;
     for (const auto& mdl : test::oracle_models()) {
