@@ -352,6 +352,45 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
         };
         cfg.validate = [](const FormValues& v) { return check_seed(v.at("seed")); };
         cfg.ok_label = "_Generate";
+    } else if (proc == "plug-in-diffusion-merge-checkpoints") {
+        cfg.title = "Checkpoint Merger";
+        cfg.intro = "Merge checkpoints as A1111's Checkpoint Merger does; the result is written as .safetensors beside model A.";
+        auto model = [&](const char* key, const char* label) {
+            FormField f = field(key, label, Kind::kFile);
+            f.options = ctx.models;
+            f.file_patterns = {"*.safetensors", "*.ckpt"};
+            return f;
+        };
+        FormField vae = field("bake_in_vae", "Bake in VAE", Kind::kFile);
+        vae.options = {"None"};
+        for (const auto& v : ctx.vaes)
+            if (v != "Automatic" && v != "None") vae.options.push_back(v);
+        vae.file_patterns = {"*.safetensors", "*.ckpt", "*.pt"};
+        FormField discard = field("discard_weights", "Discard weights", Kind::kEntry);
+        discard.tooltip = "A regular expression: keys it finds are left out of the result";
+        fields = {{1, model("primary", "Primary model (A)")},
+                  {2, model("secondary", "Secondary model (B)")},
+                  {3, model("tertiary", "Tertiary model (C)")},
+                  {4, combo_field("method", "Interpolation", {"Weighted sum", "Add difference", "No interpolation"})},
+                  {5, spin_field("multiplier", "Multiplier (M)", 0, 1, 0.05, 2)},
+                  {6, field("save_as_half", "Save as float16", Kind::kCheck)},
+                  {7, field("custom_name", "Custom name (optional)", Kind::kEntry)},
+                  {8, vae},
+                  {9, discard}};
+        cfg.describe = [](const FormValues& v) {
+            const std::string& m = v.at("method");
+            if (m == "Add difference") return std::string("A + M (B - C)");
+            if (m == "No interpolation") return std::string("A as it is (with the options below)");
+            return std::string("(1 - M) A + M B");
+        };
+        cfg.validate = [](const FormValues& v) -> std::string {
+            const std::string& m = v.at("method");
+            if (v.at("primary").empty()) return "Choose the primary model (A).";
+            if (m != "No interpolation" && v.at("secondary").empty()) return m + " needs a secondary model (B).";
+            if (m == "Add difference" && v.at("tertiary").empty()) return "Add difference needs a tertiary model (C).";
+            return "";
+        };
+        cfg.ok_label = "_Merge";
     } else if (proc == "plug-in-diffusion-load-model") {
         cfg.title = "Load Model";
         cfg.intro = "Load a checkpoint into the engine now, so the next generation starts at once.";

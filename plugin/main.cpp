@@ -33,6 +33,10 @@ std::vector<GimpParam> interactive_arguments(const std::string& proc, const Gimp
     a.resize(3);
     if (proc == "plug-in-diffusion-upscale") {
         a.insert(a.end(), {str("ESRGAN thick"), f(2.0), i32(1)});
+    } else if (proc == "plug-in-diffusion-merge-checkpoints") {
+        // No image: run mode, then A1111's defaults (Weighted sum at 0.3).
+        a.resize(1);
+        a.insert(a.end(), {str(""), str(""), str(""), str("Weighted sum"), f(0.3), i32(0), str(""), str("None"), str("")});
     } else if (proc == "plug-in-diffusion-extras-upscale") {
         a.insert(a.end(), {str("ESRGAN thick"), str("None"), f(0.0), str("Scale by"), f(2.0), i32(0), i32(1024), i32(1024), i32(1)});
     } else if (proc == "plug-in-diffusion-remove-object") {
@@ -127,6 +131,7 @@ void run(const gchar* name, gint nparams, const GimpParam* params, gint* nreturn
     else if (proc == "plug-in-diffusion-upscale") run_upscale(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-extras-upscale") run_extras_upscale(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-load-model") run_load_model(params, nparams, &reply);
+    else if (proc == "plug-in-diffusion-merge-checkpoints") run_merge_checkpoints(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-unload-model") run_unload_model(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-paste-parameters") run_paste_parameters(params, nparams, &reply);
     else {

@@ -208,6 +208,18 @@ void register_procedures() {
             {arg(GIMP_PDB_STRING, "model-kind", "Family and prediction, e.g. sd2-v"),
              arg(GIMP_PDB_STRING, "model-hash", "A1111's short hash")});
 
+    install("plug-in-diffusion-merge-checkpoints", "Merge checkpoints as A1111's Checkpoint Merger does", "Checkpoint _Merger...", "",
+            {kRunMode, arg(GIMP_PDB_STRING, "primary", "Model A (a checkpoint file)"),
+             arg(GIMP_PDB_STRING, "secondary", "Model B (\"\" for No interpolation)"),
+             arg(GIMP_PDB_STRING, "tertiary", "Model C (Add difference only)"),
+             arg(GIMP_PDB_STRING, "method", "\"Weighted sum\", \"Add difference\" or \"No interpolation\""),
+             arg(GIMP_PDB_FLOAT, "multiplier", "M: (1 - M) A + M B, or A + M (B - C)"),
+             arg(GIMP_PDB_INT32, "save-as-half", "1: float16 weights"),
+             arg(GIMP_PDB_STRING, "custom-name", "\"\" for A1111's name from the models and M"),
+             arg(GIMP_PDB_STRING, "bake-in-vae", "\"\" or \"None\", else a VAE file written into the result"),
+             arg(GIMP_PDB_STRING, "discard-weights", "A regular expression: matching keys are left out")},
+            {arg(GIMP_PDB_STRING, "path", "The new checkpoint (.safetensors, beside model A)")});
+
     install("plug-in-diffusion-unload-model", "Free the engine's memory", "_Unload Model", "", {kRunMode}, {});
 
     install("plug-in-diffusion-paste-parameters", "Fill the next run from an A1111 parameters text", "_Paste Parameters...",

@@ -628,6 +628,8 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
                                             "denoising_strength", "pixels", "outpaint_mask_blur", "left", "right", "up", "down",
                                             "noise_q", "color_variation", "width", "height", "batch_size", "model"}},
         {"plug-in-diffusion-load-model", {"model", "prediction", "vae"}},
+        {"plug-in-diffusion-merge-checkpoints", {"primary", "secondary", "tertiary", "method", "multiplier", "save_as_half",
+                                                 "custom_name", "bake_in_vae", "discard_weights"}},
     };
     for (const auto& [proc, keys] : expected) {
         SCOPED_TRACE(proc);
@@ -823,6 +825,21 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             EXPECT_EQ(v["batch_size"], "3");
             EXPECT_EQ(v["down"], "1");
             EXPECT_TRUE(d.accept()) << d.error_text();
+        } else if (proc == "plug-in-diffusion-merge-checkpoints") {
+            // A1111's merger: the method's formula shown, the models it needs asked for.
+            EXPECT_TRUE(gtk_combo_box_set_active_id(GTK_COMBO_BOX(d.widget("method")), "Add difference"));
+            pump_until([] { return false; }, 0.1);
+            EXPECT_NE(d.info_text().find("A + M (B - C)"), std::string::npos) << d.info_text();
+            d.set_value("primary", ckpt);
+            d.set_value("secondary", ckpt);
+            EXPECT_FALSE(d.accept());
+            EXPECT_NE(d.error_text().find("needs a tertiary model (C)"), std::string::npos) << d.error_text();
+            d.set_value("tertiary", ckpt);
+            d.set_value("discard_weights", "^model_ema");
+            v = d.values();
+            EXPECT_EQ(v["method"], "Add difference");
+            EXPECT_EQ(v["discard_weights"], "^model_ema");
+            EXPECT_TRUE(d.accept());
         } else if (proc == "plug-in-diffusion-load-model") {
             d.set_value("model", ckpt);
             pump_until([] { return false; }, 0.1);

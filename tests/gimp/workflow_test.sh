@@ -457,6 +457,15 @@ ckpt=$(cat <<SCM
     (check (contains (parasite (car (vector->list (cadr (gimp-item-get-children grp))))) "Model: cell-b") "--sd_model by a part of its name"))
   (catch (gimp-message "BAD10: rejected")
     (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 5 64 64 "VAE" "elsewhere" "Nothing" "" "" "txt2img" 0.75))
+  ; Checkpoint Merger: cell-a and cell-b at 0.5 beside cell-a, loadable; a missing model C refused.
+  (let* ((dir "$GIMP2_DIRECTORY/diffusion-models")
+         (path (car (plug-in-diffusion-merge-checkpoints RUN-NONINTERACTIVE (string-append dir "/cell-a.ckpt")
+                      (string-append dir "/cell-b.ckpt") "" "Weighted sum" 0.5 1 "merged-x" "None" ""))))
+    (check (string=? path (string-append dir "/merged-x.safetensors")) "merged checkpoint beside model A")
+    (check (> (string-length (car (plug-in-diffusion-load-model RUN-NONINTERACTIVE path "" (string-append dir "/VAE/own-vae.ckpt")))) 0) "merged checkpoint loads"))
+  (catch (gimp-message "BAD20: rejected")
+    (plug-in-diffusion-merge-checkpoints RUN-NONINTERACTIVE "$GIMP2_DIRECTORY/diffusion-models/cell-a.ckpt"
+      "$GIMP2_DIRECTORY/diffusion-models/cell-b.ckpt" "" "Add difference" 0.5 0 "" "None" ""))
   (gimp-image-delete img)
   (gimp-message "CKPTPLOT: PASS"))
 SCM
@@ -471,7 +480,7 @@ grep -q 'CHECK FAILED' "$out/gimp.log" && fail "an assertion failed"
 grep -q 'WORKFLOW: PASS' "$out/gimp.log" || fail "the workflow did not finish"
 grep -q 'BADINPUT: PASS' "$out/gimp.log" || fail "the bad-input script did not finish"
 grep -q 'CKPTPLOT: PASS' "$out/gimp.log" || fail "the checkpoint plot did not finish"
-for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'Face restoration is not available here; remove --restore_faces true' 'A script runs from "txt2img" (new images) or "img2img" (the active layer), not "img3img".' 'The X/Y axis "Size" needs txt2img' 'The denoising curve must be "Aggressive", "Linear" or "Lazy", not "Steep".' 'Choose at least one outpainting direction' 'Unknown masked content "blank"' 'The mask blur (64) is too large for outpainting right' 'The resize mode is "Scale by" or "Scale to", not "Scale up".'; do
+for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'Face restoration is not available here; remove --restore_faces true' 'A script runs from "txt2img" (new images) or "img2img" (the active layer), not "img3img".' 'The X/Y axis "Size" needs txt2img' 'The denoising curve must be "Aggressive", "Linear" or "Lazy", not "Steep".' 'Choose at least one outpainting direction' 'Unknown masked content "blank"' 'The mask blur (64) is too large for outpainting right' 'The resize mode is "Scale by" or "Scale to", not "Scale up".' 'Add difference needs a tertiary model (C).'; do
   grep -q "$m" "$out/gimp.log" || fail "missing error message: $m"
 done
 # The model was read once for all the generate calls of the session (up to the checkpoint plot).
