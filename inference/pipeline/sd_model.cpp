@@ -169,7 +169,10 @@ torch::Tensor SDModel::vae_decode(const torch::Tensor& latent) const {
         auto decode = [this](const torch::Tensor& t) {
             return to_host_float(net->vae->decode(t.to(device).contiguous(torch::MemoryFormat::ChannelsLast)));
         };
-        if (!vae_tiling.applies(z.size(2), z.size(3))) return decode(z);
+        // Under Hypertile's VAE setting the middle attention already runs over tiles (its memory is
+        // small), and A1111 decodes the whole image: one draw per decode, as there.
+        const models::Hypertile* ht = net->vae->decoder->mid->attn_1->hypertile;
+        if ((ht && ht->settings().vae) || !vae_tiling.applies(z.size(2), z.size(3))) return decode(z);
         return run_tiled(decode, z, vae_tiling.tile, vae_tiling.overlap, 8, 1);
     };
     auto to_float32 = [this]() {

@@ -15,6 +15,7 @@
 #include "io/safetensors_writer.h"
 #include "io/sha256.h"
 #include "models/hypernetwork.h"
+#include "models/hypertile.h"
 #include "models/lora.h"
 #include "models/state_loader.h"
 #include "pipeline/sd_model.h"
@@ -1366,6 +1367,35 @@ TEST(OracleNets, EngineImg2ImgNoiseSettings) {
     // An image upscaler's second pass encodes with seeded noise too: repeatable.
     h.hr_upscaler = "Lanczos";
     EXPECT_EQ(hires(h, &t1), hires(h, &t2));
+}
+
+// Under Hypertile's VAE setting a large image (above our tiling threshold) is decoded whole, as A1111
+// decodes it: one VAE draw per decode, and the same pixels as with tiling switched off.
+TEST(OracleNets, HypertileVaeDecodesTheWholeImage) {
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    auto m = pipeline::load_sd_model(models.front().checkpoints.front());
+    const int64_t side = 136;  // a 1088 x 1088 image: past the 1024 x 1024 where tiling starts
+    ASSERT_TRUE(m->vae_tiling.applies(side, side));
+    torch::manual_seed(3);
+    const auto z = torch::randn({1, m->cfg.unet.out_channels, side, side}) * 0.5;
+    models::HypertileSettings hs;
+    hs.vae = true;
+    models::Hypertile whole_ht(hs), tiled_off_ht(hs);
+    whole_ht.start(7, static_cast<int>(side * 8), static_cast<int>(side * 8));
+    tiled_off_ht.start(7, static_cast<int>(side * 8), static_cast<int>(side * 8));
+    m->set_hypertile(&whole_ht);
+    const auto a = m->decode_first_stage(z);
+    m->vae_tiling.enabled = false;
+    m->set_hypertile(&tiled_off_ht);
+    const auto b = m->decode_first_stage(z);
+    m->set_hypertile(nullptr);
+    m->vae_tiling.enabled = true;
+    int vae_draws = 0;
+    for (const auto& d : whole_ht.draws()) vae_draws += d[0] == -1;
+    EXPECT_EQ(vae_draws, 1);
+    EXPECT_EQ(whole_ht.draws(), tiled_off_ht.draws());
+    EXPECT_TRUE(torch::equal(a, b));
 }
 
 // A1111's "Enable quantization in K samplers": a k-diffusion sampler's image changes (whole
