@@ -25,6 +25,14 @@ void install(const char* name, const char* blurb, const char* label, const char*
 
 }  // namespace
 
+void reply_image_layer(Reply* reply, gint32 image, gint32 layer) {
+    reply->values[1].type = GIMP_PDB_IMAGE;
+    reply->values[1].data.d_image = image;
+    reply->values[2].type = GIMP_PDB_LAYER;
+    reply->values[2].data.d_layer = layer;
+    reply->count = 3;
+}
+
 void fail(Reply* reply, const Error& e) {
     reply->status = e.code() == ErrorCode::kInvalidRequest ? GIMP_PDB_CALLING_ERROR : GIMP_PDB_EXECUTION_ERROR;
     reply->error = e.what();

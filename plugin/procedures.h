@@ -21,6 +21,9 @@ struct Reply {
     int count = 1;
 };
 
+// The reply of a procedure that made a new image (and its top layer): the two return values.
+void reply_image_layer(Reply* reply, gint32 image, gint32 layer);
+
 // The reply of a procedure that failed: a calling error for bad arguments, else an execution error,
 // with the error's sentence.
 void fail(Reply* reply, const Error& e);

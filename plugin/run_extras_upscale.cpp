@@ -89,11 +89,7 @@ void run_extras_upscale(const GimpParam* params, int n, Reply* reply) {
         gimp_image_undo_enable(target);
         if (params[0].data.d_int32 == GIMP_RUN_INTERACTIVE) gimp_display_new(target);
         gimp_displays_flush();
-        reply->values[1].type = GIMP_PDB_IMAGE;
-        reply->values[1].data.d_image = target;
-        reply->values[2].type = GIMP_PDB_LAYER;
-        reply->values[2].data.d_layer = layer;
-        reply->count = 3;
+        reply_image_layer(reply, target, layer);
     } catch (const Error& e) {
         fail(reply, e);
     }

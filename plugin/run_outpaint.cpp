@@ -59,11 +59,7 @@ void new_image_of(gint32 image, gint32 drawable, const wire::Message& res, int r
     set_image_comment(img, list[0]["infotext"]);
     gimp_image_undo_enable(img);
     if (run_mode == GIMP_RUN_INTERACTIVE) gimp_display_new(img);
-    reply->values[1].type = GIMP_PDB_IMAGE;
-    reply->values[1].data.d_image = img;
-    reply->values[2].type = GIMP_PDB_LAYER;
-    reply->values[2].data.d_layer = top;
-    reply->count = 3;
+    reply_image_layer(reply, img, top);
 }
 
 }  // namespace

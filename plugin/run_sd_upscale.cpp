@@ -49,11 +49,7 @@ void run_sd_upscale(const GimpParam* params, int n, Reply* reply) {
         if (params[0].data.d_int32 == GIMP_RUN_INTERACTIVE) gimp_display_new(img);
         s.model = model;
         save_settings(s);
-        reply->values[1].type = GIMP_PDB_IMAGE;
-        reply->values[1].data.d_image = img;
-        reply->values[2].type = GIMP_PDB_LAYER;
-        reply->values[2].data.d_layer = layer;
-        reply->count = 3;
+        reply_image_layer(reply, img, layer);
     } catch (const Error& e) {
         fail(reply, e);
     }

@@ -66,11 +66,7 @@ void run_upscale(const GimpParam* params, int n, Reply* reply) {
             gimp_image_undo_group_end(image);
         }
         gimp_displays_flush();
-        reply->values[1].type = GIMP_PDB_IMAGE;
-        reply->values[1].data.d_image = target;
-        reply->values[2].type = GIMP_PDB_LAYER;
-        reply->values[2].data.d_layer = layer;
-        reply->count = 3;
+        reply_image_layer(reply, target, layer);
     } catch (const Error& e) {
         fail(reply, e);
     }

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <functional>
 #include <iostream>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -19,6 +20,26 @@
 
 namespace sdgimp::cli {
 namespace {
+
+// The run's progress as events to the client.
+std::function<void(int, int)> progress_events(int fd) {
+    return [fd](int done, int total) {
+        wire::Message m;
+        m.header = {{"event", "progress"}, {"done", done}, {"total", total}};
+        wire::send_message(fd, m);
+    };
+}
+
+// Polled by a run: a cancel message, or the client going away, stops it (*cancelled remembers).
+std::function<bool()> cancel_watch(int fd, bool* cancelled) {
+    return [fd, cancelled] {
+        if (!*cancelled && wire::readable(fd, 0)) {
+            wire::Message in;
+            if (!wire::recv_message(fd, &in) || in.header.value("op", "") == "cancel") *cancelled = true;
+        }
+        return *cancelled;
+    };
+}
 
 ModelRequest model_from(const nlohmann::json& h) {
     ModelRequest m;
@@ -104,11 +125,7 @@ bool serve_connection(int fd, Engine& engine) {
             } else if (op == "upscale") {
                 Image out;
                 RunCallbacks cb;
-                cb.progress = [&](int done, int total) {
-                    wire::Message m;
-                    m.header = {{"event", "progress"}, {"done", done}, {"total", total}};
-                    wire::send_message(fd, m);
-                };
+                cb.progress = progress_events(fd);
                 Status st = guarded([&] {
                     if (!req.header.contains("image")) throw Error(ErrorCode::kInvalidRequest, "upscale needs an image.");
                     Status s = engine.upscale(wire::image_from(req.header["image"], req), req.header.value("upscaler", "ESRGAN thick"),
@@ -137,20 +154,7 @@ bool serve_connection(int fd, Engine& engine) {
                     ms.custom_name = req.header.value("custom_name", std::string());
                     ms.bake_in_vae = req.header.value("bake_in_vae", std::string());
                     ms.discard_weights = req.header.value("discard_weights", std::string());
-                    result = merge_checkpoints(
-                        ms,
-                        [&](int done, int total) {
-                            wire::Message m;
-                            m.header = {{"event", "progress"}, {"done", done}, {"total", total}};
-                            wire::send_message(fd, m);
-                        },
-                        [&] {
-                            if (!cancelled && wire::readable(fd, 0)) {
-                                wire::Message in;
-                                if (!wire::recv_message(fd, &in) || in.header.value("op", "") == "cancel") cancelled = true;
-                            }
-                            return cancelled;
-                        });
+                    result = merge_checkpoints(ms, progress_events(fd), cancel_watch(fd, &cancelled));
                 });
                 if (!st.ok) {
                     wire::send_message(fd, error_message(st));
@@ -165,11 +169,7 @@ bool serve_connection(int fd, Engine& engine) {
                 Image out;
                 std::string info;
                 RunCallbacks cb;
-                cb.progress = [&](int done, int total) {
-                    wire::Message m;
-                    m.header = {{"event", "progress"}, {"done", done}, {"total", total}};
-                    wire::send_message(fd, m);
-                };
+                cb.progress = progress_events(fd);
                 Status st = guarded([&] {
                     if (!req.header.contains("image")) throw Error(ErrorCode::kInvalidRequest, "extras-upscale needs an image.");
                     imaging::ExtrasUpscaleSettings es;
@@ -197,11 +197,7 @@ bool serve_connection(int fd, Engine& engine) {
                 Image out;
                 std::string used;
                 RunCallbacks cb;
-                cb.progress = [&](int done, int total) {
-                    wire::Message m;
-                    m.header = {{"event", "progress"}, {"done", done}, {"total", total}};
-                    wire::send_message(fd, m);
-                };
+                cb.progress = progress_events(fd);
                 Status st = guarded([&] {
                     if (!req.header.contains("image") || !req.header.contains("mask"))
                         throw Error(ErrorCode::kInvalidRequest, "remove needs an image and a mask.");
@@ -221,19 +217,8 @@ bool serve_connection(int fd, Engine& engine) {
                        op == "outpaint" || op == "outpaint-mk2") {
                 bool cancelled = false;
                 RunCallbacks cb;
-                cb.progress = [&](int done, int total) {
-                    wire::Message m;
-                    m.header = {{"event", "progress"}, {"done", done}, {"total", total}};
-                    wire::send_message(fd, m);
-                };
-                cb.cancelled = [&] {
-                    if (!cancelled && wire::readable(fd, 0)) {
-                        wire::Message in;
-                        // A cancel message, or the client going away, stops the run.
-                        if (!wire::recv_message(fd, &in) || in.header.value("op", "") == "cancel") cancelled = true;
-                    }
-                    return cancelled;
-                };
+                cb.progress = progress_events(fd);
+                cb.cancelled = cancel_watch(fd, &cancelled);
                 const int preview_every = req.header.value("preview_every", 0);
                 cb.preview_every = preview_every;
                 if (preview_every > 0)
