@@ -72,7 +72,8 @@ Loaded read_state_dict(const std::string& path) {
     const auto ln = ck.tensors.find("conditioner.embedders.0.model.ln_final.weight");
     const bool turbo = ln != ck.tensors.end() && !ln->second.shape.empty() && ln->second.shape[0] == 1024;
     Loaded l;
-    for (const auto& [k, raw] : ck.tensors) l.tensors.emplace_back(a1111_key(k, turbo), models::to_torch(raw));
+    // Views of the mapped file where the layout allows: only what the merge changes takes memory.
+    for (const auto& [k, raw] : ck.tensors) l.tensors.emplace_back(a1111_key(k, turbo), models::file_backed(raw));
     l.metadata = ck.metadata;
     l.file = ck.file;
     return l;

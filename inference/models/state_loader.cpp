@@ -57,6 +57,8 @@ torch::Tensor file_backed(const io::RawTensor& t, torch::Dtype dtype) {
     return torch::from_blob(const_cast<uint8_t*>(first), t.shape, [owner](void*) {}, torch::TensorOptions().dtype(own));
 }
 
+torch::Tensor file_backed(const io::RawTensor& t) { return file_backed(t, torch_dtype(t.dtype)); }
+
 LoadReport load_state(torch::nn::Module& m, const io::TensorMap& tensors, const std::string& prefix, torch::Dtype dtype) {
     LoadReport r;
     torch::NoGradGuard no_grad;

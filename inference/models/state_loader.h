@@ -23,6 +23,8 @@ torch::Tensor to_torch(const io::RawTensor& t);
 // The raw tensor as `dtype`: a view of the mapped file itself when it is already contiguous, aligned
 // and of that dtype (safetensors and zip checkpoints: loading costs no copy), else a converted copy.
 torch::Tensor file_backed(const io::RawTensor& t, torch::Dtype dtype);
+// The same in the tensor's own dtype.
+torch::Tensor file_backed(const io::RawTensor& t);
 
 // Sets every parameter and buffer of `m` from tensors[prefix + name] (file_backed), converting to
 // `dtype` for floating tensors. Keys of `tensors` under `prefix` that `m` does not have are unexpected.
