@@ -376,7 +376,8 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
                   {6, field("save_as_half", "Save as float16", Kind::kCheck)},
                   {7, field("custom_name", "Custom name (optional)", Kind::kEntry)},
                   {8, vae},
-                  {9, discard}};
+                  {9, discard},
+                  {10, combo_field("config_source", "Copy config from", {"A, B or C", "B", "C", "Don't"})}};
         cfg.describe = [](const FormValues& v) {
             const std::string& m = v.at("method");
             if (m == "Add difference") return std::string("A + M (B - C)");

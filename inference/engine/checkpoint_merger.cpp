@@ -1,6 +1,7 @@
 #include "checkpoint_merger.h"
 
 #include <cstdio>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sys/stat.h>
@@ -167,6 +168,13 @@ OJson metadata_value(const std::map<std::string, std::string>& md, const std::st
 
 }  // namespace
 
+int parse_config_source(const std::string& name) {
+    static const char* kNames[] = {"A, B or C", "B", "C", "Don't"};
+    for (int i = 0; i < 4; ++i)
+        if (name == kNames[i]) return i;
+    throw Error(ErrorCode::kInvalidRequest, "Copy config from is \"A, B or C\", \"B\", \"C\" or \"Don't\", not \"" + name + "\".");
+}
+
 void validate_merge(const MergeSettings& s) {
     auto bad = [](const std::string& m) { throw Error(ErrorCode::kInvalidRequest, m); };
     if (s.method != "Weighted sum" && s.method != "Add difference" && s.method != "No interpolation")
@@ -187,6 +195,7 @@ void validate_merge(const MergeSettings& s) {
         }
     }
     if (s.custom_name.find('/') != std::string::npos) bad("The custom name is a file name, without folders.");
+    if (s.config_source < 0 || s.config_source > 3) bad("Copy config from is 0 (A, B or C), 1 (B), 2 (C) or 3 (Don't).");
 }
 
 std::string merged_file_name(const MergeSettings& s, bool inpainting, bool instruct_pix2pix) {
@@ -327,7 +336,7 @@ MergeResult merge_checkpoints(const MergeSettings& s, const std::function<void(i
         recipe["multiplier"] = m;
         recipe["save_as_half"] = s.save_as_half;
         recipe["custom_name"] = s.custom_name;
-        recipe["config_source"] = 0;
+        recipe["config_source"] = s.config_source;
         recipe["bake_in_vae"] = s.bake_in_vae.empty() ? std::string("None") : s.bake_in_vae;
         recipe["discard_weights"] = s.discard_weights;
         recipe["is_inpainting"] = res.inpainting;
@@ -347,6 +356,28 @@ MergeResult merge_checkpoints(const MergeSettings& s, const std::function<void(i
     }
     io::write_safetensors_raw(res.path, out, metadata);
     res.written = static_cast<int>(out.size());
+    // A1111's create_config: "<model>.yaml" beside the models the merge used, copied under the result's name.
+    auto config_of = [](const std::string& model) {
+        const std::string yaml = model.empty() ? "" : model.substr(0, model.size() - file_name(model).size()) + stem(model) + ".yaml";
+        return !yaml.empty() && exists(yaml) ? yaml : std::string();
+    };
+    const std::string b = weighted || difference ? s.secondary : "", c = difference ? s.tertiary : "";
+    std::string cfg;
+    if (s.config_source == 0) {
+        for (const std::string& m : {s.primary, b, c})
+            if (cfg.empty()) cfg = config_of(m);
+    } else if (s.config_source == 1) {
+        cfg = config_of(b);
+    } else if (s.config_source == 2) {
+        cfg = config_of(c);
+    }
+    if (!cfg.empty()) {
+        res.config = res.path.substr(0, res.path.size() - std::string(".safetensors").size()) + ".yaml";
+        std::ifstream in(cfg, std::ios::binary);
+        std::ofstream out_cfg(res.config, std::ios::binary);
+        out_cfg << in.rdbuf();
+        if (!out_cfg) throw Error(ErrorCode::kBadFile, "The merged model was written, but its config could not be copied to " + res.config + ".");
+    }
     return res;
 }
 

@@ -19,15 +19,22 @@ struct MergeSettings {
     std::string bake_in_vae;                   // "" or "None", else a VAE file
     std::string discard_weights;               // a regular expression; matching keys are left out
     std::string output_dir;                    // "" = the primary checkpoint's folder
+    // A1111's "Copy config from": 0 "A, B or C" (the first model used with a .yaml beside it), 1 "B",
+    // 2 "C", 3 "Don't"; the config is copied beside the result under its name.
+    int config_source = 0;
     bool save_metadata = true;                 // format, sd_merge_recipe and sd_merge_models
 };
 
 struct MergeResult {
     std::string path;
+    std::string config;  // the .yaml copied beside it, or ""
     bool inpainting = false, instruct_pix2pix = false;
     int merged = 0;   // keys combined from more than one file
     int written = 0;  // keys in the new file
 };
+
+// "A, B or C", "B", "C", "Don't" as config_source (throws sdgimp::Error for another name).
+int parse_config_source(const std::string& name);
 
 // Throws sdgimp::Error with one sentence for a missing model, unknown method, bad multiplier or
 // regular expression, or an existing output file.

@@ -225,7 +225,8 @@ int cmd_extras(const std::vector<std::string>& args) {
 int cmd_merge(const std::vector<std::string>& args) {
     const Options o = parse_options(args, {"quiet"});
     static const std::vector<std::string> known = {"primary", "secondary", "tertiary", "method", "multiplier", "save-as-half",
-                                                   "custom-name", "bake-in-vae", "discard-weights", "output-dir", "no-metadata", "quiet"};
+                                                   "custom-name", "bake-in-vae", "discard-weights", "config-source", "output-dir", "no-metadata",
+                                                   "quiet"};
     for (const auto& [k, v] : o.values)
         if (std::find(known.begin(), known.end(), k) == known.end())
             throw Error(ErrorCode::kInvalidRequest, "Unknown option --" + k + " for merge; see gimp-diffusion-cli --help.");
@@ -239,6 +240,7 @@ int cmd_merge(const std::vector<std::string>& args) {
     s.custom_name = o.get("custom-name", "");
     s.bake_in_vae = o.get("bake-in-vae", "");
     s.discard_weights = o.get("discard-weights", "");
+    s.config_source = parse_config_source(o.get("config-source", "A, B or C"));
     s.output_dir = o.get("output-dir", "");
     s.save_metadata = o.get_int("no-metadata", 0) == 0;
     const auto progress = stderr_progress(o.has("quiet")).progress;

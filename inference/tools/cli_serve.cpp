@@ -154,6 +154,7 @@ bool serve_connection(int fd, Engine& engine) {
                     ms.custom_name = req.header.value("custom_name", std::string());
                     ms.bake_in_vae = req.header.value("bake_in_vae", std::string());
                     ms.discard_weights = req.header.value("discard_weights", std::string());
+                    ms.config_source = parse_config_source(req.header.value("config_source", std::string("A, B or C")));
                     result = merge_checkpoints(ms, progress_events(fd), cancel_watch(fd, &cancelled));
                 });
                 if (!st.ok) {
@@ -162,7 +163,7 @@ bool serve_connection(int fd, Engine& engine) {
                 }
                 wire::Message m;
                 m.header = {{"event", "result"}, {"model_loads", engine.model_loads()}, {"path", result.path},
-                            {"merged", result.merged}, {"written", result.written}, {"inpainting", result.inpainting},
+                            {"merged", result.merged}, {"written", result.written}, {"config", result.config}, {"inpainting", result.inpainting},
                             {"instruct_pix2pix", result.instruct_pix2pix}};
                 wire::send_message(fd, m);
             } else if (op == "extras-upscale") {

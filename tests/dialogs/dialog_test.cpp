@@ -629,7 +629,7 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
                                             "noise_q", "color_variation", "width", "height", "batch_size", "model"}},
         {"plug-in-diffusion-load-model", {"model", "prediction", "vae"}},
         {"plug-in-diffusion-merge-checkpoints", {"primary", "secondary", "tertiary", "method", "multiplier", "save_as_half",
-                                                 "custom_name", "bake_in_vae", "discard_weights"}},
+                                                 "custom_name", "bake_in_vae", "discard_weights", "config_source"}},
     };
     for (const auto& [proc, keys] : expected) {
         SCOPED_TRACE(proc);

@@ -460,12 +460,12 @@ ckpt=$(cat <<SCM
   ; Checkpoint Merger: cell-a and cell-b at 0.5 beside cell-a, loadable; a missing model C refused.
   (let* ((dir "$GIMP2_DIRECTORY/diffusion-models")
          (path (car (plug-in-diffusion-merge-checkpoints RUN-NONINTERACTIVE (string-append dir "/cell-a.ckpt")
-                      (string-append dir "/cell-b.ckpt") "" "Weighted sum" 0.5 1 "merged-x" "None" ""))))
+                      (string-append dir "/cell-b.ckpt") "" "Weighted sum" 0.5 1 "merged-x" "None" "" "A, B or C"))))
     (check (string=? path (string-append dir "/merged-x.safetensors")) "merged checkpoint beside model A")
     (check (> (string-length (car (plug-in-diffusion-load-model RUN-NONINTERACTIVE path "" (string-append dir "/VAE/own-vae.ckpt")))) 0) "merged checkpoint loads"))
   (catch (gimp-message "BAD20: rejected")
     (plug-in-diffusion-merge-checkpoints RUN-NONINTERACTIVE "$GIMP2_DIRECTORY/diffusion-models/cell-a.ckpt"
-      "$GIMP2_DIRECTORY/diffusion-models/cell-b.ckpt" "" "Add difference" 0.5 0 "" "None" ""))
+      "$GIMP2_DIRECTORY/diffusion-models/cell-b.ckpt" "" "Add difference" 0.5 0 "" "None" "" "A, B or C"))
   (gimp-image-delete img)
   (gimp-message "CKPTPLOT: PASS"))
 SCM

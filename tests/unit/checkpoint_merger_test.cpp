@@ -7,6 +7,7 @@
 
 #include <c10/util/Half.h>
 #include <cstdlib>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
@@ -236,6 +237,36 @@ TEST(CheckpointMerger, AddDifferenceHalfVaeAndDiscard) {
     EXPECT_EQ(t.at("alphas_cumprod").scalar_type(), torch::kHalf);
     EXPECT_EQ(t.at(kPos).scalar_type(), torch::kLong);
     EXPECT_EQ(rn.merged, 0);
+}
+
+TEST(CheckpointMerger, CopiesTheConfigAsA1111) {
+    // "A, B or C": the first used model with a .yaml beside it (here B's); "B" likewise; "C" has
+    // none; "Don't" copies nothing; the name follows the result's.
+    Files fx;
+    const std::string yaml = "model:\n  params:\n    parameterization: \"v\"\n";
+    {
+        std::ofstream(fx.dir + "/style-b.yaml") << yaml;
+    }
+    auto run = [&](int source, const std::string& name) {
+        MergeSettings s;
+        s.primary = fx.a;
+        s.secondary = fx.b;
+        s.custom_name = name;
+        s.config_source = source;
+        s.save_metadata = false;
+        return merge_checkpoints(s);
+    };
+    MergeResult r = run(0, "any");
+    EXPECT_EQ(r.config, fx.dir + "/any.inpainting.yaml");
+    std::ifstream in(r.config);
+    const std::string copied((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(copied, yaml);
+    EXPECT_EQ(run(1, "from-b").config, fx.dir + "/from-b.inpainting.yaml");
+    EXPECT_EQ(run(2, "from-c").config, "");
+    EXPECT_EQ(run(3, "none").config, "");
+    EXPECT_EQ(access((fx.dir + "/none.inpainting.yaml").c_str(), F_OK), -1);
+    EXPECT_EQ(parse_config_source("Don't"), 3);
+    EXPECT_THROW(parse_config_source("D"), Error);
 }
 
 TEST(CheckpointMerger, RefusesWithOneSentence) {
