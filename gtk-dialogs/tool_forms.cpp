@@ -354,7 +354,7 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
         cfg.ok_label = "_Generate";
     } else if (proc == "plug-in-diffusion-merge-checkpoints") {
         cfg.title = "Checkpoint Merger";
-        cfg.intro = "Merge checkpoints as A1111's Checkpoint Merger does; the result is written as .safetensors beside model A.";
+        cfg.intro = "Merge checkpoints as A1111's Checkpoint Merger does; the result is written beside model A.";
         auto model = [&](const char* key, const char* label) {
             FormField f = field(key, label, Kind::kFile);
             f.options = ctx.models;
@@ -366,6 +366,8 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
         for (const auto& v : ctx.vaes)
             if (v != "Automatic" && v != "None") vae.options.push_back(v);
         vae.file_patterns = {"*.safetensors", "*.ckpt", "*.pt"};
+        FormField format = combo_field("checkpoint_format", "Checkpoint format", {"safetensors", "ckpt"});
+        format.value = "safetensors";  // A1111's default; "ckpt" writes torch.save's archive
         FormField discard = field("discard_weights", "Discard weights", Kind::kEntry);
         discard.tooltip = "A regular expression: keys it finds are left out of the result";
         fields = {{1, model("primary", "Primary model (A)")},
@@ -377,7 +379,8 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
                   {7, field("custom_name", "Custom name (optional)", Kind::kEntry)},
                   {8, vae},
                   {9, discard},
-                  {10, combo_field("config_source", "Copy config from", {"A, B or C", "B", "C", "Don't"})}};
+                  {10, combo_field("config_source", "Copy config from", {"A, B or C", "B", "C", "Don't"})},
+                  {11, format}};
         cfg.describe = [](const FormValues& v) {
             const std::string& m = v.at("method");
             if (m == "Add difference") return std::string("A + M (B - C)");

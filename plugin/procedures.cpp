@@ -226,8 +226,9 @@ void register_procedures() {
              arg(GIMP_PDB_STRING, "custom-name", "\"\" for A1111's name from the models and M"),
              arg(GIMP_PDB_STRING, "bake-in-vae", "\"\" or \"None\", else a VAE file written into the result"),
              arg(GIMP_PDB_STRING, "discard-weights", "A regular expression: matching keys are left out"),
-             arg(GIMP_PDB_STRING, "config-source", "Copy config from: \"A, B or C\" (default), \"B\", \"C\" or \"Don't\"")},
-            {arg(GIMP_PDB_STRING, "path", "The new checkpoint (.safetensors, beside model A)")});
+             arg(GIMP_PDB_STRING, "config-source", "Copy config from: \"A, B or C\" (default), \"B\", \"C\" or \"Don't\""),
+             arg(GIMP_PDB_STRING, "checkpoint-format", "\"safetensors\" (default) or \"ckpt\" (torch.save)")},
+            {arg(GIMP_PDB_STRING, "path", "The new checkpoint (beside model A)")});
 
     install("plug-in-diffusion-unload-model", "Free the engine's memory", "_Unload Model", "", {kRunMode}, {});
 

@@ -52,14 +52,15 @@ void run_load_model(const GimpParam* params, int n, Reply* reply) {
 
 void run_merge_checkpoints(const GimpParam* params, int n, Reply* reply) {
     try {
-        if (n != 11) throw Error(ErrorCode::kInvalidRequest, "plug-in-diffusion-merge-checkpoints takes 11 arguments.");
+        if (n != 12) throw Error(ErrorCode::kInvalidRequest, "plug-in-diffusion-merge-checkpoints takes 12 arguments.");
         // The engine process does the work (torch stays out of GIMP's); it checks every value.
         wire::Message req;
         req.header = {{"op", "merge-checkpoints"}, {"primary", str(params[1])}, {"secondary", str(params[2])},
                       {"tertiary", str(params[3])}, {"method", str(params[4])}, {"multiplier", params[5].data.d_float},
                       {"save_as_half", params[6].data.d_int32 != 0}, {"custom_name", str(params[7])},
                       {"bake_in_vae", str(params[8])}, {"discard_weights", str(params[9])},
-                      {"config_source", str(params[10]).empty() ? std::string("A, B or C") : str(params[10])}};
+                      {"config_source", str(params[10]).empty() ? std::string("A, B or C") : str(params[10])},
+                      {"checkpoint_format", str(params[11]).empty() ? std::string("safetensors") : str(params[11])}};
         wire::Message res;
         const Status st = call_engine(req, "Checkpoint Merger", &res);
         if (!st.ok) throw Error(st.code, st.message);

@@ -11,6 +11,7 @@
 #include "../io/hash_cache.h"
 #include "../io/model_hash.h"
 #include "../io/safetensors_writer.h"
+#include "../io/torch_checkpoint_writer.h"
 #include "../models/state_loader.h"
 #include "../status.h"
 #include "../text/infotext.h"
@@ -196,6 +197,8 @@ void validate_merge(const MergeSettings& s) {
     }
     if (s.custom_name.find('/') != std::string::npos) bad("The custom name is a file name, without folders.");
     if (s.config_source < 0 || s.config_source > 3) bad("Copy config from is 0 (A, B or C), 1 (B), 2 (C) or 3 (Don't).");
+    if (s.checkpoint_format != "safetensors" && s.checkpoint_format != "ckpt")
+        bad("The checkpoint format is \"safetensors\" or \"ckpt\", not \"" + s.checkpoint_format + "\".");
 }
 
 std::string merged_file_name(const MergeSettings& s, bool inpainting, bool instruct_pix2pix) {
@@ -210,7 +213,7 @@ std::string merged_file_name(const MergeSettings& s, bool inpainting, bool instr
     }
     if (inpainting) name += ".inpainting";
     if (instruct_pix2pix) name += ".instruct-pix2pix";
-    return name + ".safetensors";
+    return name + "." + s.checkpoint_format;
 }
 
 MergeResult merge_checkpoints(const MergeSettings& s, const std::function<void(int, int)>& progress,
@@ -305,7 +308,8 @@ MergeResult merge_checkpoints(const MergeSettings& s, const std::function<void(i
     res.path = dir + "/" + merged_file_name(s, res.inpainting, res.instruct_pix2pix);
     if (exists(res.path)) throw Error(ErrorCode::kInvalidRequest, "The file " + res.path + " exists already; give the merge another name.");
     std::map<std::string, std::string> metadata;
-    if (s.save_metadata) {
+    // As in A1111, the recipe goes only into a .safetensors file (torch.save has no metadata).
+    if (s.save_metadata && s.checkpoint_format == "safetensors") {
         metadata["format"] = "pt";
         auto hashes = [](const std::string& path) {
             const auto f = io::MappedFile::open(path);
@@ -354,7 +358,8 @@ MergeResult merge_checkpoints(const MergeSettings& s, const std::function<void(i
         out.push_back({kv.first, safetensors_dtype(kv.second.scalar_type()), shape, static_cast<const uint8_t*>(kv.second.data_ptr()),
                        static_cast<size_t>(kv.second.numel()) * kv.second.element_size()});
     }
-    io::write_safetensors_raw(res.path, out, metadata);
+    if (s.checkpoint_format == "ckpt") io::write_torch_checkpoint(res.path, out);
+    else io::write_safetensors_raw(res.path, out, metadata);
     res.written = static_cast<int>(out.size());
     // A1111's create_config: "<model>.yaml" beside the models the merge used, copied under the result's name.
     auto config_of = [](const std::string& model) {
@@ -372,7 +377,7 @@ MergeResult merge_checkpoints(const MergeSettings& s, const std::function<void(i
         cfg = config_of(c);
     }
     if (!cfg.empty()) {
-        res.config = res.path.substr(0, res.path.size() - std::string(".safetensors").size()) + ".yaml";
+        res.config = res.path.substr(0, res.path.size() - s.checkpoint_format.size() - 1) + ".yaml";
         std::ifstream in(cfg, std::ios::binary);
         std::ofstream out_cfg(res.config, std::ios::binary);
         out_cfg << in.rdbuf();

@@ -2,7 +2,8 @@
 // checkpoints combined key by key ("Weighted sum" (1 - M) A + M B, "Add difference" A + M (B - C),
 // or "No interpolation"), inpainting / InstructPix2Pix first layers merged on their shared
 // channels, optionally saved in float16, a VAE baked in and keys discarded by a regular
-// expression; written as .safetensors with A1111's merge recipe in its metadata.
+// expression; written as .safetensors with A1111's merge recipe in its metadata, or as a torch.save
+// .ckpt.
 #pragma once
 
 #include <functional>
@@ -22,7 +23,8 @@ struct MergeSettings {
     // A1111's "Copy config from": 0 "A, B or C" (the first model used with a .yaml beside it), 1 "B",
     // 2 "C", 3 "Don't"; the config is copied beside the result under its name.
     int config_source = 0;
-    bool save_metadata = true;                 // format, sd_merge_recipe and sd_merge_models
+    bool save_metadata = true;                 // format, sd_merge_recipe and sd_merge_models (safetensors only)
+    std::string checkpoint_format = "safetensors";  // A1111's "Checkpoint format": "safetensors" or "ckpt"
 };
 
 struct MergeResult {
@@ -41,7 +43,8 @@ int parse_config_source(const std::string& name);
 void validate_merge(const MergeSettings& s);
 
 // A1111's file name without folder: "0.7(a) + 0.3(b)", "a + 0.3(b - c)" or "a" (or the custom
-// name), then ".inpainting" / ".instruct-pix2pix" when the result is one, then ".safetensors".
+// name), then ".inpainting" / ".instruct-pix2pix" when the result is one, then ".safetensors" or
+// ".ckpt".
 std::string merged_file_name(const MergeSettings& s, bool inpainting, bool instruct_pix2pix);
 
 // Runs the merge and writes the file. progress(done, total) counts keys; cancelled() is polled

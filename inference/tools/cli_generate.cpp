@@ -225,7 +225,7 @@ int cmd_extras(const std::vector<std::string>& args) {
 int cmd_merge(const std::vector<std::string>& args) {
     const Options o = parse_options(args, {"quiet"});
     static const std::vector<std::string> known = {"primary", "secondary", "tertiary", "method", "multiplier", "save-as-half",
-                                                   "custom-name", "bake-in-vae", "discard-weights", "config-source", "output-dir", "no-metadata",
+                                                   "custom-name", "bake-in-vae", "discard-weights", "config-source", "checkpoint-format", "output-dir", "no-metadata",
                                                    "quiet"};
     for (const auto& [k, v] : o.values)
         if (std::find(known.begin(), known.end(), k) == known.end())
@@ -241,6 +241,7 @@ int cmd_merge(const std::vector<std::string>& args) {
     s.bake_in_vae = o.get("bake-in-vae", "");
     s.discard_weights = o.get("discard-weights", "");
     s.config_source = parse_config_source(o.get("config-source", "A, B or C"));
+    s.checkpoint_format = o.get("checkpoint-format", s.checkpoint_format);
     s.output_dir = o.get("output-dir", "");
     s.save_metadata = o.get_int("no-metadata", 0) == 0;
     const auto progress = stderr_progress(o.has("quiet")).progress;

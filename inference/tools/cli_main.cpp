@@ -74,7 +74,7 @@ const char* kUsage =
     "      [--scale-by 2 [--max-side-length 0] | --scale-to 1024x768 [--crop 1]] [-o OUT.png]   A1111's Extras upscale\n"
     "  merge --primary A.safetensors --secondary B.ckpt [--tertiary C.ckpt] [--method \"Weighted sum\"|\"Add difference\"|\n"
     "      \"No interpolation\"] [--multiplier 0.3] [--save-as-half 1] [--custom-name NAME] [--bake-in-vae VAE.pt]\n"
-    "      [--discard-weights REGEX] [--config-source \"A, B or C\"|B|C|\"Don't\"]\n"
+    "      [--discard-weights REGEX] [--config-source \"A, B or C\"|B|C|\"Don't\"] [--checkpoint-format safetensors|ckpt]\n"
     "      [--output-dir DIR (A's folder)] [--no-metadata 1]   A1111's Checkpoint Merger\n"
     "  sd-upscale --model FILE --init-image IN.png [--upscaler Lanczos] [--scale 2] [--overlap 64]\n"
     "      [--width 512 --height 512 (the tile)] [--denoising-strength 0.3] [txt2img options]\n"

@@ -155,6 +155,7 @@ bool serve_connection(int fd, Engine& engine) {
                     ms.bake_in_vae = req.header.value("bake_in_vae", std::string());
                     ms.discard_weights = req.header.value("discard_weights", std::string());
                     ms.config_source = parse_config_source(req.header.value("config_source", std::string("A, B or C")));
+                    ms.checkpoint_format = req.header.value("checkpoint_format", ms.checkpoint_format);
                     result = merge_checkpoints(ms, progress_events(fd), cancel_watch(fd, &cancelled));
                 });
                 if (!st.ok) {

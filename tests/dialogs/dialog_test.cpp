@@ -629,7 +629,8 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
                                             "noise_q", "color_variation", "width", "height", "batch_size", "model"}},
         {"plug-in-diffusion-load-model", {"model", "prediction", "vae"}},
         {"plug-in-diffusion-merge-checkpoints", {"primary", "secondary", "tertiary", "method", "multiplier", "save_as_half",
-                                                 "custom_name", "bake_in_vae", "discard_weights", "config_source"}},
+                                                 "custom_name", "bake_in_vae", "discard_weights", "config_source",
+                                                 "checkpoint_format"}},
     };
     for (const auto& [proc, keys] : expected) {
         SCOPED_TRACE(proc);
@@ -837,6 +838,10 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             d.set_value("tertiary", ckpt);
             d.set_value("discard_weights", "^model_ema");
             v = d.values();
+            EXPECT_EQ(v["checkpoint_format"], "safetensors");  // A1111's default
+            d.set_value("checkpoint_format", "ckpt");
+            v = d.values();
+            EXPECT_EQ(v["checkpoint_format"], "ckpt");
             EXPECT_EQ(v["method"], "Add difference");
             EXPECT_EQ(v["discard_weights"], "^model_ema");
             EXPECT_TRUE(d.accept());

@@ -457,15 +457,20 @@ ckpt=$(cat <<SCM
     (check (contains (parasite (car (vector->list (cadr (gimp-item-get-children grp))))) "Model: cell-b") "--sd_model by a part of its name"))
   (catch (gimp-message "BAD10: rejected")
     (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 5 64 64 "VAE" "elsewhere" "Nothing" "" "" "txt2img" 0.75))
-  ; Checkpoint Merger: cell-a and cell-b at 0.5 beside cell-a, loadable; a missing model C refused.
+  ; Checkpoint Merger: cell-a and cell-b at 0.5 beside cell-a, loadable (as .safetensors and as a
+  ; torch.save .ckpt); a missing model C refused.
   (let* ((dir "$GIMP2_DIRECTORY/diffusion-models")
          (path (car (plug-in-diffusion-merge-checkpoints RUN-NONINTERACTIVE (string-append dir "/cell-a.ckpt")
-                      (string-append dir "/cell-b.ckpt") "" "Weighted sum" 0.5 1 "merged-x" "None" "" "A, B or C"))))
+                      (string-append dir "/cell-b.ckpt") "" "Weighted sum" 0.5 1 "merged-x" "None" "" "A, B or C" "safetensors")))
+         (ckpt (car (plug-in-diffusion-merge-checkpoints RUN-NONINTERACTIVE (string-append dir "/cell-a.ckpt")
+                      (string-append dir "/cell-b.ckpt") "" "Weighted sum" 0.5 1 "merged-y" "None" "" "A, B or C" "ckpt"))))
     (check (string=? path (string-append dir "/merged-x.safetensors")) "merged checkpoint beside model A")
+    (check (string=? ckpt (string-append dir "/merged-y.ckpt")) "merged .ckpt beside model A")
+    (check (> (string-length (car (plug-in-diffusion-load-model RUN-NONINTERACTIVE ckpt "" (string-append dir "/VAE/own-vae.ckpt")))) 0) "merged .ckpt loads")
     (check (> (string-length (car (plug-in-diffusion-load-model RUN-NONINTERACTIVE path "" (string-append dir "/VAE/own-vae.ckpt")))) 0) "merged checkpoint loads"))
   (catch (gimp-message "BAD20: rejected")
     (plug-in-diffusion-merge-checkpoints RUN-NONINTERACTIVE "$GIMP2_DIRECTORY/diffusion-models/cell-a.ckpt"
-      "$GIMP2_DIRECTORY/diffusion-models/cell-b.ckpt" "" "Add difference" 0.5 0 "" "None" "" "A, B or C"))
+      "$GIMP2_DIRECTORY/diffusion-models/cell-b.ckpt" "" "Add difference" 0.5 0 "" "None" "" "A, B or C" "safetensors"))
   (gimp-image-delete img)
   (gimp-message "CKPTPLOT: PASS"))
 SCM

@@ -17,6 +17,7 @@
 #include "io/model_hash.h"
 #include "io/safetensors_writer.h"
 #include "io/sha256.h"
+#include "io/torch_checkpoint_writer.h"
 #include "models/state_loader.h"
 #include "status.h"
 
@@ -122,6 +123,71 @@ float f16(float v) { return static_cast<float>(c10::Half(v)); }
 std::vector<float> values(const torch::Tensor& t) {
     const auto f = t.to(torch::kFloat).contiguous();
     return std::vector<float>(f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
+}
+
+// The archive as CPython's zipfile and pickle read it (tests/tools/read_torch_zip.py): an
+// independent reader, with torch's rebuild functions stood in.
+nlohmann::json python_reading(const std::string& path) {
+    const std::string cmd = "python3 '" SDGIMP_SOURCE_DIR "/tests/tools/read_torch_zip.py' '" + path + "' 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    if (!p) return nullptr;
+    std::string text;
+    char buf[4096];
+    while (size_t n = fread(buf, 1, sizeof buf, p)) text.append(buf, n);
+    const int rc = pclose(p);
+    if (rc != 0) {
+        ADD_FAILURE() << "python3 could not read " << path << ": " << text;
+        return nullptr;
+    }
+    return nlohmann::json::parse(text);
+}
+
+std::string bytes_sha(const torch::Tensor& t) {
+    const auto c = t.contiguous();
+    return io::sha256_hex(static_cast<const uint8_t*>(c.data_ptr()), static_cast<size_t>(c.numel()) * c.element_size());
+}
+
+const char* storage_of(torch::ScalarType t) {
+    switch (t) {
+        case torch::kFloat: return "FloatStorage";
+        case torch::kHalf: return "HalfStorage";
+        case torch::kBFloat16: return "BFloat16Storage";
+        case torch::kDouble: return "DoubleStorage";
+        case torch::kLong: return "LongStorage";
+        case torch::kInt: return "IntStorage";
+        case torch::kShort: return "ShortStorage";
+        case torch::kChar: return "CharStorage";
+        case torch::kByte: return "ByteStorage";
+        case torch::kBool: return "BoolStorage";
+        default: return "?";
+    }
+}
+
+// Every tensor of `expected` in CPython's reading of the archive: storage class, contiguous size
+// and stride, offset 0, its bytes; the records 64-byte aligned as torch writes them.
+void expect_python_reads(const std::string& path, const std::map<std::string, torch::Tensor>& expected) {
+    const nlohmann::json j = python_reading(path);
+    ASSERT_TRUE(j.is_object());
+    EXPECT_EQ(j["version"], "3\n");
+    EXPECT_EQ(j["byteorder"], "little");
+    EXPECT_EQ(j["type"], "dict");
+    EXPECT_EQ(j["names"][0], "archive/data.pkl");
+    ASSERT_EQ(j["tensors"].size(), expected.size());
+    for (const auto& [key, t] : expected) {
+        SCOPED_TRACE(key);
+        ASSERT_TRUE(j["tensors"].contains(key));
+        const auto& e = j["tensors"][key];
+        EXPECT_EQ(e["storage"], storage_of(t.scalar_type()));
+        EXPECT_EQ(e["numel"].get<int64_t>(), t.numel());
+        EXPECT_EQ(e["offset"], 0);
+        EXPECT_EQ(e["size"].get<std::vector<int64_t>>(), t.sizes().vec());
+        EXPECT_EQ(e["stride"].get<std::vector<int64_t>>(), t.contiguous().strides().vec());
+        EXPECT_EQ(e["requires_grad"], false);
+        EXPECT_EQ(e["hooks"], 0);
+        EXPECT_EQ(e["sha256"], bytes_sha(t));
+    }
+    for (const auto& [name, offset] : j["data_offsets"].items())
+        if (name.rfind("archive/data/", 0) == 0) EXPECT_EQ(offset.get<int64_t>() % 64, 0) << name;
 }
 
 }  // namespace
@@ -297,4 +363,95 @@ TEST(CheckpointMerger, RefusesWithOneSentence) {
     s.secondary = fx.dir + "/missing.ckpt";
     refused(s, "cannot be read");
     EXPECT_EQ(merged_file_name(s, false, true), "0.7(normal) + 0.3(missing).instruct-pix2pix.safetensors");
+}
+
+TEST(CheckpointMerger, SavesACkptAsTorchSaveDoes) {
+    // A1111's Checkpoint format "ckpt": torch.save's zip archive of the same tensors the
+    // .safetensors holds (no metadata: torch.save has none), read back by our loader and by CPython.
+    Files fx;
+    {
+        std::ofstream(fx.dir + "/style-b.yaml") << "model: {}\n";
+    }
+    MergeSettings s;
+    s.primary = fx.a;
+    s.secondary = fx.b;
+    s.multiplier = 0.3;
+    s.custom_name = "as-safetensors";
+    const MergeResult st = merge_checkpoints(s);
+    s.custom_name = "";
+    s.checkpoint_format = "ckpt";
+    const MergeResult ck = merge_checkpoints(s);
+    EXPECT_EQ(ck.path, fx.dir + "/0.7(inpaint-a) + 0.3(style-b).inpainting.ckpt");
+    EXPECT_EQ(ck.config, fx.dir + "/0.7(inpaint-a) + 0.3(style-b).inpainting.yaml");
+    EXPECT_EQ(ck.written, st.written);
+    std::map<std::string, std::string> md;
+    const auto a = read(st.path), b = read(ck.path, &md);
+    EXPECT_TRUE(md.empty());
+    ASSERT_EQ(a.size(), b.size());
+    for (const auto& [key, t] : a) {
+        SCOPED_TRACE(key);
+        ASSERT_TRUE(b.count(key));
+        EXPECT_EQ(b.at(key).scalar_type(), t.scalar_type());
+        EXPECT_TRUE(torch::equal(b.at(key), t));
+    }
+    expect_python_reads(ck.path, a);
+    s.checkpoint_format = "pt";
+    try {
+        merge_checkpoints(s);
+        ADD_FAILURE() << "a third format was accepted";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("\"safetensors\" or \"ckpt\""), std::string::npos) << e.what();
+    }
+}
+
+TEST(TorchCheckpointWriter, EveryDtypeAndZip64) {
+    // Every storage torch.load maps, a scalar, an empty tensor and a large shape, in the plain and
+    // the ZIP64 layout (which files past 4 GiB need; forced here on a small one).
+    Files fx;
+    torch::manual_seed(5);
+    std::map<std::string, torch::Tensor> ts = {
+        {"f32", torch::randn({3, 5})},
+        {"f16", torch::randn({7}).to(torch::kHalf)},
+        {"bf16", torch::randn({2, 2, 3}).to(torch::kBFloat16)},
+        {"f64", torch::randn({4}, torch::kDouble)},
+        {"i64", torch::arange(-3, 9, torch::kLong).reshape({3, 4})},
+        {"i32", torch::arange(0, 6, torch::kInt)},
+        {"i16", torch::arange(-2, 2, torch::kShort)},
+        {"i8", torch::arange(-5, 5, torch::kChar)},
+        {"u8", torch::arange(250, 256, torch::kInt).to(torch::kByte)},
+        {"bool", torch::tensor({true, false, true})},
+        {"scalar", torch::tensor(0.9999f)},
+        {"empty", torch::zeros({0, 4})},
+        {"model.diffusion_model.wide", torch::randn({1, 3000})}};
+    for (const bool zip64 : {false, true}) {
+        SCOPED_TRACE(zip64 ? "ZIP64" : "plain");
+        std::vector<io::RawBytesTensor> out;
+        static const std::map<torch::ScalarType, std::string> names = {
+            {torch::kFloat, "F32"}, {torch::kHalf, "F16"}, {torch::kBFloat16, "BF16"}, {torch::kDouble, "F64"},
+            {torch::kLong, "I64"}, {torch::kInt, "I32"}, {torch::kShort, "I16"}, {torch::kChar, "I8"},
+            {torch::kByte, "U8"}, {torch::kBool, "BOOL"}};
+        for (const auto& [k, t] : ts)
+            out.push_back({k, names.at(t.scalar_type()), t.sizes().vec(), static_cast<const uint8_t*>(t.data_ptr()),
+                           static_cast<size_t>(t.numel()) * t.element_size()});
+        const std::string path = fx.dir + (zip64 ? "/zip64.ckpt" : "/plain.ckpt");
+        io::write_torch_checkpoint(path, out, zip64);
+        const auto back = read(path);
+        ASSERT_EQ(back.size(), ts.size());
+        for (const auto& [k, t] : ts) {
+            SCOPED_TRACE(k);
+            EXPECT_EQ(back.at(k).scalar_type(), t.scalar_type());
+            EXPECT_EQ(back.at(k).sizes(), t.sizes());
+            EXPECT_TRUE(torch::equal(back.at(k), t));
+        }
+        expect_python_reads(path, ts);
+        EXPECT_EQ(access((path + ".partial").c_str(), F_OK), -1);
+    }
+    // A size that disagrees with the shape, or a dtype torch has no storage for: one sentence,
+    // nothing written.
+    const float v[2] = {1, 2};
+    const std::string bad = fx.dir + "/bad.ckpt";
+    EXPECT_THROW(io::write_torch_checkpoint(bad, {{"x", "F32", {3}, reinterpret_cast<const uint8_t*>(v), 8}}), Error);
+    EXPECT_THROW(io::write_torch_checkpoint(bad, {{"x", "F8", {2}, reinterpret_cast<const uint8_t*>(v), 2}}), Error);
+    EXPECT_THROW(io::write_torch_checkpoint(fx.dir + "/no-such-folder/x.ckpt", {}), Error);
+    EXPECT_EQ(access(bad.c_str(), F_OK), -1);
 }
