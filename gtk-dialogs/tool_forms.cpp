@@ -228,7 +228,10 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
         fields.push_back({19, spin_field("width", "Width", 64, 2048, 8, 0)});
         fields.push_back({20, spin_field("height", "Height", 64, 2048, 8, 0)});
         fields.push_back({21, spin_field("batch_size", "Batch size", 1, 8, 1, 0)});
-        fields.push_back({22, model_field(ctx)});
+        FormField batches = spin_field("batch_count", "Batch count", 1, 100, 1, 0);
+        batches.tooltip = "Runs the whole script again: a fixed seed gives the same images, seed -1 new ones (as in A1111)";
+        fields.push_back({22, batches});
+        fields.push_back({23, model_field(ctx)});
         cfg.describe = [](const FormValues& v) { return describe_checkpoint(v.at("model")); };
         cfg.validate = [](const FormValues& v) -> std::string {
             if (v.at("left") != "1" && v.at("right") != "1" && v.at("up") != "1" && v.at("down") != "1")

@@ -68,7 +68,7 @@ std::vector<GimpParam> interactive_arguments(const std::string& proc, const Gimp
         // and its recommended strength.
         a.insert(a.end(), {str(last.prompt), str(last.negative_prompt), i32(last.steps), str(last.sampler), str(last.schedule),
                            f(last.cfg_scale), f(static_cast<double>(last.seed)), f(0.8), i32(128), i32(8), i32(1), i32(1), i32(1),
-                           i32(1), f(1.0), f(0.05), i32(last.width), i32(last.height), i32(1), str("")});
+                           i32(1), f(1.0), f(0.05), i32(last.width), i32(last.height), i32(1), i32(1), str("")});
     } else if (proc == "plug-in-diffusion-sd-upscale" || proc == "plug-in-diffusion-xy-plot") {
         a.insert(a.end(), {str(last.prompt), str(last.negative_prompt), i32(last.steps), str(last.sampler), str(last.schedule),
                            f(last.cfg_scale), f(static_cast<double>(last.seed))});

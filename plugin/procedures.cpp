@@ -187,7 +187,8 @@ void register_procedures() {
              arg(GIMP_PDB_FLOAT, "fall-off", "Fall-off exponent (0-4, lower = more detail; default 1)"),
              arg(GIMP_PDB_FLOAT, "color-variation", "Colour variation of the starting noise (0-1; default 0.05)"),
              arg(GIMP_PDB_INT32, "width", "Largest strip width (multiple of 8)"), arg(GIMP_PDB_INT32, "height", "Largest strip height (multiple of 8)"),
-             arg(GIMP_PDB_INT32, "batch-size", "Number of results (seeds seed, seed+1, ...)"), model},
+             arg(GIMP_PDB_INT32, "batch-size", "Number of results (seeds seed, seed+1, ...)"),
+             arg(GIMP_PDB_INT32, "batch-count", "Batches run one after another (as A1111: a fixed seed repeats, seed -1 draws anew)"), model},
             {arg(GIMP_PDB_IMAGE, "result-image", "A new image with the results"), arg(GIMP_PDB_LAYER, "layer", "Its top layer")});
 
     install("plug-in-diffusion-upscale", "Upscale the active layer", "_Upscale...", "RGB*, GRAY*",

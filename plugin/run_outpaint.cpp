@@ -103,7 +103,7 @@ void run_outpaint(const GimpParam* params, int n, Reply* reply) {
 
 void run_outpaint_mk2(const GimpParam* params, int n, Reply* reply) {
     try {
-        if (n != 23) throw Error(ErrorCode::kInvalidRequest, "plug-in-diffusion-outpaint-mk2 takes 23 arguments.");
+        if (n != 24) throw Error(ErrorCode::kInvalidRequest, "plug-in-diffusion-outpaint-mk2 takes 24 arguments.");
         auto str = [&](int k) { return std::string(params[k].data.d_string ? params[k].data.d_string : ""); };
         const gint32 image = params[1].data.d_image, drawable = params[2].data.d_drawable;
         Settings s = load_settings();
@@ -118,11 +118,11 @@ void run_outpaint_mk2(const GimpParam* params, int n, Reply* reply) {
         r.width = params[19].data.d_int32;
         r.height = params[20].data.d_int32;
         r.batch_size = params[21].data.d_int32;
-        r.batch_count = 1;
+        r.batch_count = params[22].data.d_int32;
         r.masked_content = 1;
         validate(r);
         imaging::validate_outpaint_mk2(os);
-        const std::string model = resolve_model(str(22), s);
+        const std::string model = resolve_model(str(23), s);
         const Image rgb = layer_rgb(image, drawable);
         // Every side's strip checked before the engine starts (one sentence for a size A1111 cannot run).
         (void)imaging::plan_outpaint_mk2(rgb.width, rgb.height, os, r.width, r.height);

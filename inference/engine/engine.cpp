@@ -1023,39 +1023,64 @@ Status Engine::outpaint_mk2(const GenerateRequest& req, const Image& image, cons
         r.masked_content = 1;
         r.inpaint_full_res = false;
         r.inpaint_not_masked = false;
-        r.batch_count = 1;
         validate(r);
+        const int batches = r.batch_count;
+        r.batch_count = 1;
         if (!image.valid()) throw Error(ErrorCode::kInvalidRequest, "The image to outpaint is empty or damaged.");
         const Image start = imaging::to_rgb(image);
         const auto steps = imaging::plan_outpaint_mk2(start.width, start.height, settings, r.width, r.height);
         pipeline::RunHooks run_hooks = prepare_script_runs(r, cb);
         const int count = r.batch_size;
-        std::vector<Image> images(static_cast<size_t>(count), start);
         GenerateRequest first;
         int64_t first_subseed = r.subseed;
         int done = 0;
-        const int total = static_cast<int>(steps.size()) * count;
-        for (size_t k = 0; k < steps.size(); ++k) {
-            const auto& st = steps[k];
-            for (int n = 0; n < count; ++n) {
-                auto [canvas, mask] = imaging::mk2_canvas(images[static_cast<size_t>(n)], st);
-                const Image noised = pipeline::matched_noise(canvas, mask, settings.noise_q, settings.color_variation);
-                auto [strip_mask, latent_mask] = imaging::mk2_strip_masks(mask, st);
-                // One batch's image n: A1111's seeds (seed + n unless a variation strength holds it) and subseeds.
-                GenerateRequest t = r;
-                t.batch_size = 1;
-                t.seed = r.seed + (r.subseed_strength == 0 ? n : 0);
-                t.subseed = r.subseed + n;
-                t.width = st.proc_w;
-                t.height = st.proc_h;
-                const Image strip = imaging::crop(noised, {st.crop[0], st.crop[1], st.crop[2], st.crop[3]});
-                const auto res = pipeline::generate_inpaint(*impl_->model, *impl_->tok, t, strip, strip_mask, run_hooks, latent_mask);
-                if (k == 0 && n == 0) {
-                    first = t;
-                    first_subseed = res.subseeds.at(0);
+        const int total = static_cast<int>(steps.size()) * count * batches;
+        out->clear();
+        std::vector<GeneratedImage> results;
+        // A1111's script runs batch count times over the same settings, one process_images per side:
+        // a fixed seed repeats in every side and batch; seed -1 is drawn afresh by each of those calls.
+        for (int b = 0; b < batches; ++b) {
+            std::vector<Image> images(static_cast<size_t>(count), start);
+            GenerateRequest batch_first = r;
+            for (size_t k = 0; k < steps.size(); ++k) {
+                const auto& st = steps[k];
+                GenerateRequest side = r;
+                if (b > 0 || k > 0) {
+                    GenerateRequest draw = r;
+                    draw.seed = req.seed == -1 ? -1 : r.seed;
+                    draw.subseed = req.subseed == -1 ? -1 : r.subseed;
+                    draw = pipeline::with_resolved_seeds(draw);
+                    side.seed = draw.seed;
+                    side.subseed = draw.subseed;
                 }
-                images[static_cast<size_t>(n)] = imaging::mk2_finish(noised, res.images.at(0), st);
-                if (cb.progress) cb.progress(++done, total);
+                if (k == 0) batch_first = side;
+                for (int n = 0; n < count; ++n) {
+                    auto [canvas, mask] = imaging::mk2_canvas(images[static_cast<size_t>(n)], st);
+                    const Image noised = pipeline::matched_noise(canvas, mask, settings.noise_q, settings.color_variation);
+                    auto [strip_mask, latent_mask] = imaging::mk2_strip_masks(mask, st);
+                    // One batch's image n: A1111's seeds (seed + n unless a variation strength holds it) and subseeds.
+                    GenerateRequest t = side;
+                    t.batch_size = 1;
+                    t.seed = side.seed + (side.subseed_strength == 0 ? n : 0);
+                    t.subseed = side.subseed + n;
+                    t.width = st.proc_w;
+                    t.height = st.proc_h;
+                    const Image strip = imaging::crop(noised, {st.crop[0], st.crop[1], st.crop[2], st.crop[3]});
+                    const auto res = pipeline::generate_inpaint(*impl_->model, *impl_->tok, t, strip, strip_mask, run_hooks, latent_mask);
+                    if (b == 0 && k == 0 && n == 0) {
+                        first = t;
+                        first_subseed = res.subseeds.at(0);
+                    }
+                    images[static_cast<size_t>(n)] = imaging::mk2_finish(noised, res.images.at(0), st);
+                    if (cb.progress) cb.progress(++done, total);
+                }
+            }
+            for (int n = 0; n < count; ++n) {
+                GeneratedImage g;
+                g.image = std::move(images[static_cast<size_t>(n)]);
+                g.seed = batch_first.seed + (batch_first.subseed_strength == 0 ? n : 0);
+                g.subseed = batch_first.subseed + n;
+                results.push_back(std::move(g));
             }
         }
         forget_unused_refiner();
@@ -1065,15 +1090,8 @@ Status Engine::outpaint_mk2(const GenerateRequest& req, const Image& image, cons
         add_soft_inpaint_info(first, &gi);
         add_early_info(&gi, inpaint_info_keys(first));
         const std::string info = text::create_infotext(gi);
-        out->clear();
-        for (int n = 0; n < count; ++n) {
-            GeneratedImage g;
-            g.image = images[static_cast<size_t>(n)];
-            g.seed = r.seed + (r.subseed_strength == 0 ? n : 0);
-            g.subseed = r.subseed + n;
-            g.infotext = info;
-            out->push_back(std::move(g));
-        }
+        for (auto& g : results) g.infotext = info;
+        *out = std::move(results);
     });
 }
 

@@ -158,9 +158,10 @@ public:
 
     // A1111's Outpainting mk2: one side after another, the new part filled with matched noise and
     // the strip at the new edge (at most req.width x req.height) inpainted over it ("original"
-    // content, the mask blurred by 4 x s.mask_blur, a latent mask). req.batch_size images (seeds as
-    // a batch's: seed + i, or seed with a variation strength); each carries the text of the first
-    // side's run of the first image, as A1111's script returns it.
+    // content, the mask blurred by 4 x s.mask_blur, a latent mask). req.batch_count x req.batch_size
+    // images (seeds as a batch's: seed + i, or seed with a variation strength; A1111 repeats a fixed
+    // seed in every batch and draws seed -1 afresh for every side and batch); each carries the text
+    // of the first side's run of the first image, as A1111's script returns it.
     Status outpaint_mk2(const GenerateRequest& req, const Image& image, const imaging::OutpaintMk2Settings& s, const RunCallbacks& cb,
                         std::vector<GeneratedImage>* out);
 

@@ -626,7 +626,7 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
                                         "down", "width", "height", "model"}},
         {"plug-in-diffusion-outpaint-mk2", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed",
                                             "denoising_strength", "pixels", "outpaint_mask_blur", "left", "right", "up", "down",
-                                            "noise_q", "color_variation", "width", "height", "batch_size", "model"}},
+                                            "noise_q", "color_variation", "width", "height", "batch_size", "batch_count", "model"}},
         {"plug-in-diffusion-load-model", {"model", "prediction", "vae"}},
         {"plug-in-diffusion-merge-checkpoints", {"primary", "secondary", "tertiary", "method", "multiplier", "save_as_half",
                                                  "custom_name", "bake_in_vae", "discard_weights", "config_source",
@@ -821,9 +821,12 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget("down")), TRUE);
             gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("noise_q")), 2.5);
             gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("batch_size")), 3);
+            EXPECT_EQ(v["batch_count"], "1");
+            gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("batch_count")), 2);
             v = d.values();
             EXPECT_EQ(v["noise_q"], "2.50");
             EXPECT_EQ(v["batch_size"], "3");
+            EXPECT_EQ(v["batch_count"], "2");
             EXPECT_EQ(v["down"], "1");
             EXPECT_TRUE(d.accept()) << d.error_text();
         } else if (proc == "plug-in-diffusion-merge-checkpoints") {

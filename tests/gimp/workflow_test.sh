@@ -288,7 +288,7 @@ scm=$(cat <<SCM
   ; 7c. Outpainting mk2 upwards by 64 (the strip at the top, at most 64 high, redrawn over matched
   ; noise), two results in a new image; the layer's lower part is its own.
   (let* ((r (plug-in-diffusion-outpaint-mk2 RUN-NONINTERACTIVE img base "a sky" "" 2 "Euler a" "Automatic" 7.0 41 0.8
-              64 4 0 0 1 0 1.0 0.05 64 64 2 ""))
+              64 4 0 0 1 0 1.0 0.05 64 64 2 1 ""))
          (kids (layers (car r)))
          (low (cadr (gimp-drawable-get-pixel (cadr r) 64 150)))
          (was (cadr (gimp-drawable-get-pixel base 64 86))))
@@ -384,7 +384,7 @@ bad=$(cat <<SCM
   (catch (gimp-message "BAD17: rejected")
     (plug-in-diffusion-outpaint RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.8 32 4 "blank" 1 1 1 1 64 64 "$model"))
   (catch (gimp-message "BAD18: rejected")
-    (plug-in-diffusion-outpaint-mk2 RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.8 64 64 0 1 0 0 1.0 0.05 512 512 1 "$model"))
+    (plug-in-diffusion-outpaint-mk2 RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.8 64 64 0 1 0 0 1.0 0.05 512 512 1 1 "$model"))
   (catch (gimp-message "BAD19: rejected")
     (plug-in-diffusion-extras-upscale RUN-NONINTERACTIVE img l "Lanczos" "None" 0.0 "Scale up" 2.0 0 512 512 1))
   (check (= (length (layers img)) 1) "image unchanged after the bad calls")

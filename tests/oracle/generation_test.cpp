@@ -1258,6 +1258,43 @@ TEST(OracleNets, EngineOutpaintMk2) {
     EXPECT_NE(info.find("Seed: 9, Size: 64x64"), std::string::npos) << info;
     EXPECT_NE(info.find("Denoising strength: 0.8, Mask blur: 16, Version"), std::string::npos) << info;
 
+    // Batch count: A1111's script runs its loop again with the same settings, so a fixed seed gives
+    // the same images again, under the first run's text.
+    imaging::OutpaintMk2Settings up = os;
+    up.sides.left = up.sides.right = up.sides.down = false;
+    GenerateRequest twice = r;
+    twice.batch_size = 1;
+    twice.batch_count = 2;
+    std::vector<GeneratedImage> repeated;
+    ASSERT_TRUE(engine.outpaint_mk2(twice, img, up, {}, &repeated).ok);
+    ASSERT_EQ(repeated.size(), 2u);
+    EXPECT_EQ(repeated[0].image.pixels, repeated[1].image.pixels);
+    EXPECT_EQ(repeated[1].seed, 9);
+    EXPECT_EQ(repeated[1].infotext, repeated[0].infotext);
+    // Seed -1: each process_images call (every side of every batch) draws its own seed; the text
+    // and the first image's seed are the first call's.
+    imaging::OutpaintMk2Settings two = up;
+    two.sides.down = true;
+    GenerateRequest drawn = twice;
+    drawn.seed = -1;
+    std::vector<GeneratedImage> fresh;
+    ASSERT_TRUE(engine.outpaint_mk2(drawn, img, two, {}, &fresh).ok);
+    ASSERT_EQ(fresh.size(), 2u);
+    EXPECT_NE(fresh[0].seed, fresh[1].seed);
+    EXPECT_NE(fresh[0].image.pixels, fresh[1].image.pixels);
+    EXPECT_NE(fresh[0].infotext.find("Seed: " + std::to_string(fresh[0].seed) + ","), std::string::npos) << fresh[0].infotext;
+    EXPECT_EQ(fresh[1].infotext, fresh[0].infotext);
+    // The second side drew another seed: the first side's seed held for both sides gives another image.
+    GenerateRequest held = drawn;
+    held.seed = fresh[0].seed;
+    held.batch_count = 1;
+    std::vector<GeneratedImage> same_seed;
+    ASSERT_TRUE(engine.outpaint_mk2(held, img, two, {}, &same_seed).ok);
+    ASSERT_EQ(same_seed.size(), 1u);
+    EXPECT_NE(same_seed[0].image.pixels, fresh[0].image.pixels);
+    twice.batch_count = 0;
+    EXPECT_EQ(engine.outpaint_mk2(twice, img, up, {}, &repeated).code, ErrorCode::kInvalidRequest);
+
     imaging::OutpaintMk2Settings odd = os;
     odd.sides.up = odd.sides.down = false;
     Image narrow{100, 64, 3, std::vector<uint8_t>(100 * 64 * 3, 90)};
