@@ -53,7 +53,9 @@ const std::vector<std::pair<std::string, std::string>> kMenuNames = {
     // A1111 saves its SwinIR download under this name in models/SwinIR.
     {"SwinIR 4x", "SwinIR_4x"},
     // ScuNET's releases (A1111's two denoisers).
-    {"ScuNET GAN", "scunet_color_real_gan"}, {"ScuNET PSNR", "scunet_color_real_psnr"}};
+    {"ScuNET GAN", "scunet_color_real_gan"}, {"ScuNET PSNR", "scunet_color_real_psnr"},
+    // A1111's DAT downloads (models/DAT).
+    {"DAT x2", "DAT_x2"}, {"DAT x3", "DAT_x3"}, {"DAT x4", "DAT_x4"}};
 
 }  // namespace
 
@@ -87,12 +89,12 @@ std::vector<std::string> upscaler_file_dirs(const std::vector<std::string>& requ
     if (!checkpoint.empty()) {
         for (const auto& d : io::search_dirs(requested, checkpoint, "ESRGAN", {"/../"}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
         for (const auto& d : io::search_dirs({}, checkpoint, "RealESRGAN", {"/../"}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
-        for (const char* sub : {"SwinIR", "ScuNET"})
+        for (const char* sub : {"SwinIR", "ScuNET", "DAT"})
             for (const auto& d : io::search_dirs({}, checkpoint, sub, {"/../"}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
     } else {
         for (const auto& d : io::search_dirs(requested, "", "ESRGAN", {}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
         for (const auto& d : io::search_dirs({}, "", "RealESRGAN", {}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
-        for (const char* sub : {"SwinIR", "ScuNET"})
+        for (const char* sub : {"SwinIR", "ScuNET", "DAT"})
             for (const auto& d : io::search_dirs({}, "", sub, {}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
     }
     std::vector<std::string> unique;

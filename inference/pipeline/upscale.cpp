@@ -15,6 +15,7 @@
 #include "../imaging/resample.h"
 #include "../io/checkpoint_file.h"
 #include "../models/state_loader.h"
+#include "../models/dat.h"
 #include "../models/scunet.h"
 #include "../models/swinir.h"
 #include "../status.h"
@@ -42,6 +43,11 @@ const Upscalers::FileNet& Upscalers::file_net(const std::string& path) {
         net->forward = [scunet](const torch::Tensor& x) { return scunet->forward(x.to(torch::kFloat)); };
         net->weighted_tiles = true;
         net->tile = 256;
+    } else if (models::DAT::is_layout(keys)) {
+        // A1111 runs DAT through upscale_with_model: split_grid tiles (DAT_tile 192, overlap 8).
+        auto dat = std::make_shared<models::DAT>(models::DAT::from_tensors(keys, path));
+        net->scale = dat->scale();
+        net->forward = [dat](const torch::Tensor& x) { return dat->forward(x.to(torch::kFloat)); };
     } else if (models::SwinIR::is_layout(keys)) {
         auto swin = std::make_shared<models::SwinIR>(models::SwinIR::from_tensors(keys, path));
         net->scale = swin->scale();
