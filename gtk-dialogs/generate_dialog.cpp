@@ -522,6 +522,10 @@ void GenerateDialog::build_sampler_parameters(GtkWidget* box) {
     W["live_preview_method"] = combo({"Full", "Approx NN", "Approx cheap", "TAESD"});
     gtk_widget_set_tooltip_text(W["live_preview_method"], "How the live preview is drawn: the VAE itself (exact, slow), A1111's small VAE-approx network (needs VAE-approx/model.pt), a fixed colour map, or TAESD's decoder (close to the result; needs taesd_decoder.pth)");
     label_row(g, vrow + 1, 0, "Live preview", W["live_preview_method"]);
+    W["vae_whole_image"] = gtk_check_button_new_with_label("Large images whole");
+    gtk_widget_set_tooltip_text(W["vae_whole_image"], "Images above 1024x1024 go through the VAE in one pass, as in A1111 (its exact pixels; "
+                                                      "several GiB of memory at 2048x2048), instead of blended tiles");
+    gtk_grid_attach(g, W["vae_whole_image"], 2, vrow + 1, 2, 1);
     gtk_container_add(GTK_CONTAINER(exp), sg);
     gtk_box_pack_start(GTK_BOX(box), exp, FALSE, FALSE, 0);
     W["sampler_parameters"] = exp;
@@ -737,6 +741,7 @@ GenerateRequest GenerateDialog::request() const {
     r.noise_schedule = combo_id(widget("noise_schedule"));
     r.vae_encode_method = combo_id(widget("vae_encode_method"));
     r.vae_decode_method = combo_id(widget("vae_decode_method"));
+    r.vae_whole_image = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("vae_whole_image")));
     r.live_preview_method = combo_id(widget("live_preview_method"));
     for (const auto& f : sampler_fields()) r.*f.member = num(widget(f.name));
     r.sgm_noise_multiplier = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("sgm_noise_multiplier")));
@@ -829,11 +834,13 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
     set_combo(widget("vae_encode_method"), r.vae_encode_method);
     set_combo(widget("vae_decode_method"), r.vae_decode_method);
     set_combo(widget("live_preview_method"), r.live_preview_method);
+    gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("vae_whole_image")), r.vae_whole_image);
     bool changed = r.rng != "GPU" || r.eta_noise_seed_delta != 0 || r.emphasis != "Original" || r.noise_schedule != "Default" ||
                    r.vae_encode_method != "Full" || r.vae_decode_method != "Full" || r.live_preview_method != "Approx cheap" ||
                    r.sgm_noise_multiplier || r.always_discard_next_to_last_sigma || r.old_prompt_editing_timelines ||
                    r.pad_cond_uncond || r.pad_cond_uncond_v0 || r.s_min_uncond_all ||
-                   r.downcast_alphas_cumprod || r.enable_quantization || r.fp8_weight != "Disable" || r.cache_fp16_weight;
+                   r.downcast_alphas_cumprod || r.enable_quantization || r.fp8_weight != "Disable" || r.cache_fp16_weight ||
+                   r.vae_whole_image;
     const GenerateRequest defaults;
     for (const auto& f : sampler_fields()) {
         set_num(widget(f.name), r.*f.member);

@@ -88,6 +88,10 @@ struct GenerateRequest {
     // (madebyollin's tiny autoencoder, a file in the VAE-taesd folder: much faster, softer detail).
     // The encoder makes the init latents of img2img, inpainting and the hires pass's upscaled image.
     std::string vae_encode_method = "Full", vae_decode_method = "Full";
+    // Large images (above 1024 x 1024) through the VAE in one pass, as A1111 does, instead of
+    // blended 512-pixel tiles (which keep the memory of one tile and differ slightly from A1111's
+    // pixels); a 2048 x 2048 decode then needs several GiB. Not recorded in the text.
+    bool vae_whole_image = false;
     // A1111's "Live preview display": "Full" (the VAE), "Approx NN" (its VAE-approx model.pt),
     // "Approx cheap" (a fixed linear map) or "TAESD"; not recorded.
     std::string live_preview_method = "Approx cheap";

@@ -550,6 +550,7 @@ std::pair<std::shared_ptr<const models::HypernetworkSet>, std::string> Engine::h
 }
 
 void Engine::use_vae_methods(const GenerateRequest& r, pipeline::RunHooks* hooks) {
+    impl_->model->vae_tiling.enabled = !r.vae_whole_image;
     // The TAESD preview only where a preview is shown (a script's run with the setting saved needs no file).
     const bool preview = r.live_preview_method == "TAESD" && hooks->preview;
     const bool want[2] = {r.vae_decode_method == "TAESD" || preview, r.vae_encode_method == "TAESD"};

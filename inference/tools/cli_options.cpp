@@ -64,7 +64,7 @@ const std::vector<std::string>& request_option_names() {
         "rng", "ensd", "clip-skip", "emphasis", "denoising-strength", "mask-blur", "masked-content", "inpaint-full-res",
         "inpaint-padding", "img2img-fix-steps", "color-correction", "enable-quantization", "background-color", "eta", "eta-ddim", "s-churn", "s-tmin", "s-tmax", "s-noise", "s-min-uncond",
         "skip-early-cond", "sgm-noise-multiplier", "sigma-min", "sigma-max", "rho", "beta-alpha", "beta-beta",
-        "discard-penultimate-sigma", "old-karras-sigmas", "noise-schedule", "downcast-alphas", "fp8-weight", "cache-fp16-weight", "old-prompt-editing", "pad-conds", "pad-conds-v0", "s-min-uncond-all", "image-cfg-scale", "token-merging-ratio", "token-merging-ratio-hr", "hypertile-unet", "hypertile-unet-second-pass", "hypertile-unet-max-depth", "hypertile-unet-max-tile", "hypertile-unet-swap-size", "hypertile-vae", "hypertile-vae-max-depth", "hypertile-vae-max-tile", "hypertile-vae-swap-size", "vae-encoder", "vae-decoder", "live-preview", "tiling", "unipc-variant", "unipc-skip-type", "unipc-order", "unipc-lower-order-final",
+        "discard-penultimate-sigma", "old-karras-sigmas", "noise-schedule", "downcast-alphas", "fp8-weight", "cache-fp16-weight", "old-prompt-editing", "pad-conds", "pad-conds-v0", "s-min-uncond-all", "image-cfg-scale", "token-merging-ratio", "token-merging-ratio-hr", "hypertile-unet", "hypertile-unet-second-pass", "hypertile-unet-max-depth", "hypertile-unet-max-tile", "hypertile-unet-swap-size", "hypertile-vae", "hypertile-vae-max-depth", "hypertile-vae-max-tile", "hypertile-vae-swap-size", "vae-encoder", "vae-decoder", "vae-whole-image", "live-preview", "tiling", "unipc-variant", "unipc-skip-type", "unipc-order", "unipc-lower-order-final",
         "inpainting-mask-weight", "enable-hr", "hr-scale", "hr-resize-x", "hr-resize-y", "hr-upscaler", "hr-second-pass-steps",
         "hr-sampler", "hr-scheduler", "hr-prompt", "hr-negative-prompt", "hr-checkpoint", "soft-inpainting", "soft-schedule-bias",
         "soft-preservation-strength", "soft-transition-contrast", "soft-mask-influence", "soft-difference-threshold",
@@ -146,6 +146,7 @@ GenerateRequest request_from_options(const Options& o) {
     r.hypertile_vae_swap_size = o.get_int("hypertile-vae-swap-size", r.hypertile_vae_swap_size);
     r.vae_encode_method = o.get("vae-encoder", r.vae_encode_method);
     r.vae_decode_method = o.get("vae-decoder", r.vae_decode_method);
+    if (o.has("vae-whole-image")) r.vae_whole_image = o.get_int("vae-whole-image", 0) != 0;
     r.live_preview_method = o.get("live-preview", r.live_preview_method);
     if (o.has("tiling")) r.tiling = o.get_int("tiling", 0) != 0;
     r.unipc_variant = o.get("unipc-variant", r.unipc_variant);

@@ -294,6 +294,12 @@ TEST_F(Dialogs, SamplerParametersFollowThePastedText) {
     d.paste_parameters("a lighthouse\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 512x512");
     EXPECT_TRUE(d.request().enable_quantization);
     gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget("enable_quantization")), FALSE);
+    // So is decoding large images whole.
+    EXPECT_FALSE(d.request().vae_whole_image);
+    gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget("vae_whole_image")), TRUE);
+    d.paste_parameters("a lighthouse\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 512x512");
+    EXPECT_TRUE(d.request().vae_whole_image);
+    gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget("vae_whole_image")), FALSE);
     // A text without them puts the defaults back (A1111 records each that is not its default).
     d.paste_parameters("a lighthouse\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 512x512");
     r = d.request();

@@ -1435,6 +1435,47 @@ TEST(OracleNets, HypertileVaeDecodesTheWholeImage) {
     EXPECT_TRUE(torch::equal(a, b));
 }
 
+// "Large images whole": above 1024 x 1024 the engine's VAE decodes (and encodes) in one pass as
+// A1111 does: its image equals the pipeline's with tiling off, and the default (tiled) run differs
+// from it only slightly (the tiles' own normalisation statistics).
+TEST(OracleNets, LargeImagesWholeFollowTheSetting) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    Engine engine;
+    ASSERT_TRUE(engine.load_model({models.front().checkpoints.front(), "", test::vocab_path()}).ok);
+    GenerateRequest r;
+    r.prompt = "a wide field";
+    r.steps = 1;
+    r.seed = 4;
+    r.subseed = 0;
+    r.sampler = "Euler";
+    r.width = r.height = 1032;  // past the 1024 x 1024 where tiling starts
+    auto run = [&](const GenerateRequest& q) {
+        std::vector<GeneratedImage> out;
+        const Status st = engine.txt2img(q, {}, &out);
+        EXPECT_TRUE(st.ok) << st.message;
+        return st.ok ? out[0].image.pixels : std::vector<uint8_t>();
+    };
+    const auto tiled = run(r);
+    GenerateRequest whole = r;
+    whole.vae_whole_image = true;
+    const auto one_pass = run(whole);
+    ASSERT_EQ(one_pass.size(), 1032u * 1032 * 3);
+    auto m = pipeline::load_sd_model(models.front().checkpoints.front());
+    text::ClipTokenizer tok(test::vocab_path());
+    m->vae_tiling.enabled = false;
+    const torch::Tensor px = pipeline::generate_txt2img(*m, tok, r, {}).images[0].contiguous();
+    EXPECT_EQ(one_pass, std::vector<uint8_t>(px.data_ptr<uint8_t>(), px.data_ptr<uint8_t>() + px.numel()));
+    size_t differ = 0, far = 0;
+    for (size_t i = 0; i < tiled.size(); ++i) {
+        differ += tiled[i] != one_pass[i];
+        far += std::abs(static_cast<int>(tiled[i]) - one_pass[i]) > 24;
+    }
+    EXPECT_GT(differ, 0u);
+    EXPECT_LT(far, tiled.size() / 100);
+}
+
 // A1111's "Enable quantization in K samplers": a k-diffusion sampler's image changes (whole
 // timesteps), repeatably and without a trace in the text; DDIM, which samples at the table's own
 // timesteps, does not change.

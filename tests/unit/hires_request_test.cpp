@@ -221,6 +221,9 @@ TEST(HiresRequest, WireCarriesTheSettingsOutsideTheText) {
     EXPECT_TRUE(wire::request_from_json(wire::request_to_json(r)).img2img_color_correction);
     r.enable_quantization = true;
     EXPECT_TRUE(wire::request_from_json(wire::request_to_json(r)).enable_quantization);
+    EXPECT_FALSE(wire::request_from_json(wire::request_to_json(r)).vae_whole_image);
+    r.vae_whole_image = true;
+    EXPECT_TRUE(wire::request_from_json(wire::request_to_json(r)).vae_whole_image);
 }
 
 TEST(HiresRequest, WireRoundTrip) {
