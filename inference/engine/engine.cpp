@@ -682,7 +682,10 @@ const pipeline::SDModel* Engine::use_hires_checkpoint(const GenerateRequest& r) 
     if (!r.enable_hr || r.hr_checkpoint.empty() || r.hr_checkpoint == "Use same checkpoint") return nullptr;
     const pipeline::SDModel* m = use_companion(r.hr_checkpoint, false, &impl_->run_hires_title);
     // A1111 loads it with the run's FP8 weight setting too.
-    if (m) use_fp8(*impl_->hires.model, impl_->hires.edits, r);
+    if (m) {
+        use_fp8(*impl_->hires.model, impl_->hires.edits, r);
+        impl_->hires.model->vae_tiling.enabled = !r.vae_whole_image;
+    }
     return m;
 }
 
@@ -694,6 +697,7 @@ void Engine::use_refiner(const GenerateRequest& r, const pipeline::SDModel* hire
     // The model itself as its refiner: A1111 finds it loaded already and never switches.
     if (!refiner) return;
     use_fp8(*impl_->refiner.model, impl_->refiner.edits, r);
+    impl_->refiner.model->vae_tiling.enabled = !r.vae_whole_image;  // it decodes when it finishes the run
     const bool hires = r.enable_hr;
     hooks->refiner = refiner;
     hooks->refiner_switch_at = r.refiner_switch_at;
