@@ -91,19 +91,23 @@ TEST(UpscalerFiles, A1111NamesFindTheirFiles) {
     EXPECT_EQ(find_upscaler_file("ScuNET PSNR", dirs), swin + "/scunet_color_real_psnr.pth");
     EXPECT_EQ(find_upscaler_file("R-ESRGAN General 4xV3", dirs), real + "/realesr-general-x4v3.pth");
     EXPECT_EQ(find_upscaler_file("R-ESRGAN AnimeVideo", dirs), "");
-    EXPECT_EQ(upscaler_file_names(dirs),
-              (std::vector<std::string>{"4x-UltraSharp", "R-ESRGAN 4x+", "R-ESRGAN 4x+ Anime6B", "R-ESRGAN General 4xV3", "ScuNET PSNR", "SwinIR 4x"}));
+    EXPECT_EQ(find_upscaler_file("DAT x4", dirs), "");
+    { std::ofstream(swin + "/DAT_x4.pth") << "x"; }  // A1111's DAT download name
+    EXPECT_EQ(find_upscaler_file("DAT x4", dirs), swin + "/DAT_x4.pth");
+    EXPECT_EQ(upscaler_file_names(dirs), (std::vector<std::string>{"4x-UltraSharp", "DAT x4", "R-ESRGAN 4x+", "R-ESRGAN 4x+ Anime6B",
+                                                                   "R-ESRGAN General 4xV3", "ScuNET PSNR", "SwinIR 4x"}));
     setenv("HOME", "/home/u", 1);
     unsetenv("GIMP_DIFFUSION_ESRGAN_DIR");
     const auto found = upscaler_file_dirs({"/mine"}, "/sd/models/Stable-diffusion/v1.safetensors");
     const std::vector<std::string> want = {"/mine", "/sd/models/Stable-diffusion/../ESRGAN", "/home/u/.local/share/gimp-diffusion/models/ESRGAN",
                                            "/sd/models/Stable-diffusion/../RealESRGAN", "/home/u/.local/share/gimp-diffusion/models/RealESRGAN",
                                            "/sd/models/Stable-diffusion/../SwinIR", "/home/u/.local/share/gimp-diffusion/models/SwinIR",
-                                           "/sd/models/Stable-diffusion/../ScuNET", "/home/u/.local/share/gimp-diffusion/models/ScuNET"};
+                                           "/sd/models/Stable-diffusion/../ScuNET", "/home/u/.local/share/gimp-diffusion/models/ScuNET",
+                                           "/sd/models/Stable-diffusion/../DAT", "/home/u/.local/share/gimp-diffusion/models/DAT"};
     EXPECT_EQ(found, want);
     for (const std::string& f : std::vector<std::string>{esr + "/4x-UltraSharp.pth", real + "/RealESRGAN_x4plus.pth", real + "/RealESRGAN_x4plus_anime_6B.pth",
                                                          real + "/realesr-general-x4v3.pth", swin + "/SwinIR_4x.pth",
-                                                         swin + "/scunet_color_real_psnr.pth"})
+                                                         swin + "/scunet_color_real_psnr.pth", swin + "/DAT_x4.pth"})
         std::remove(f.c_str());
     for (const std::string& d : std::vector<std::string>{esr, real, swin, std::string(tmpl)}) ::rmdir(d.c_str());
 }
