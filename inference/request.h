@@ -31,6 +31,10 @@ struct GenerateRequest {
     // result keeps to the input image; 1 = plain CFG with the image on both sides.
     double image_cfg_scale = 1.5;
     bool img2img_fix_steps = false;    // A1111's "do exactly the amount of steps the slider specifies"
+    // img2img: the init image resized to width x height first, by A1111's "Just resize" (Lanczos),
+    // as A1111 resizes it to its tab's size (the plug-in's scripts set this where a line or an axis
+    // asks for another size than the layer's). Off: the run takes the init image's own size.
+    bool resize_init_image = false;
     // A1111's "Apply color correction to img2img results to match original colors" (img2img,
     // inpaint and the scripts that run them): not written to the parameters text, as there.
     bool img2img_color_correction = false;

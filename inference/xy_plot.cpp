@@ -313,8 +313,6 @@ void check_xy_axis_for_img2img(const XYAxis& axis) {
     for (const char* f : {"Hires steps", "Hires upscaler", "Hires sampler", "Token merging ratio high-res"})
         if (axis.field == f)
             bad("The X/Y axis \"" + axis.field + "\" belongs to Text to Image (img2img has no hires pass); choose another axis or run as txt2img.");
-    if (axis.field == "Size")
-        bad("The X/Y axis \"Size\" needs txt2img: img2img redraws the layer at its own size.");
 }
 
 void apply_xy_value(GenerateRequest* r, const XYAxis& axis, size_t index) {

@@ -47,8 +47,8 @@ XYAxis parse_xy_axis(const std::string& field, const std::string& text, const Ge
 void apply_xy_value(GenerateRequest* r, const XYAxis& axis, size_t index);
 
 // Throws sdgimp::Error with one sentence when the axis cannot change a plot run from A1111's
-// img2img tab: the hires pass's fields (A1111 offers them in txt2img only) and Size (our img2img
-// redraws the layer at its own size).
+// img2img tab: the hires pass's fields (A1111 offers them in txt2img only). (Size resizes the
+// layer's pixels to each value there, as A1111 resizes its init image.)
 void check_xy_axis_for_img2img(const XYAxis& axis);
 
 // A1111's AxisOption cost: how slow a change of the field is between cells (a checkpoint or a

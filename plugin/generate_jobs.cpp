@@ -65,6 +65,27 @@ wire::Message message(const char* op, const GenerateRequest& r, const std::strin
 
 }  // namespace
 
+namespace {
+
+// The part of the drawable an Image to Image run redraws: its selected part, or all of it.
+Rect img2img_rect(gint32 drawable) {
+    Rect rect;
+    if (!gimp_drawable_mask_intersect(drawable, &rect.x, &rect.y, &rect.w, &rect.h) || rect.w < 1 || rect.h < 1)
+        throw Error(ErrorCode::kInvalidRequest, "The selection lies outside the active layer; select part of the layer or use Select > None.");
+    return rect;
+}
+
+int padded8(int v) { return std::max(64, (v + 7) / 8 * 8); }
+
+}  // namespace
+
+std::pair<int, int> img2img_size(gint32 image, gint32 drawable) {
+    check_image(image);
+    check_drawable(drawable, "Image to Image");
+    const Rect rect = img2img_rect(drawable);
+    return {padded8(rect.w), padded8(rect.h)};
+}
+
 wire::Message prepare(GenMode mode, gint32 image, gint32 drawable, GenerateRequest* r, const std::string& model,
                       const Settings& s, Target* t) {
     check_image(image);
@@ -77,8 +98,7 @@ wire::Message prepare(GenMode mode, gint32 image, gint32 drawable, GenerateReque
     check_drawable(drawable, mode == GenMode::kImg2Img ? "Image to Image" : "Inpaint");
     gimp_drawable_offsets(drawable, &t->ox, &t->oy);
     if (mode == GenMode::kImg2Img) {
-        if (!gimp_drawable_mask_intersect(drawable, &t->rect.x, &t->rect.y, &t->rect.w, &t->rect.h) || t->rect.w < 1 || t->rect.h < 1)
-            throw Error(ErrorCode::kInvalidRequest, "The selection lies outside the active layer; select part of the layer or use Select > None.");
+        t->rect = img2img_rect(drawable);
     } else {
         if (gimp_selection_is_empty(image))
             throw Error(ErrorCode::kInvalidRequest, "Inpaint repaints the selection, and nothing is selected; select the area first.");
@@ -87,14 +107,16 @@ wire::Message prepare(GenMode mode, gint32 image, gint32 drawable, GenerateReque
     t->src = read_rgba(drawable, t->rect);
     t->masked = !gimp_selection_is_empty(image);
     t->selection = read_selection(image, {t->ox + t->rect.x, t->oy + t->rect.y, t->rect.w, t->rect.h});
-    t->w8 = std::max(64, (t->rect.w + 7) / 8 * 8);
-    t->h8 = std::max(64, (t->rect.h + 7) / 8 * 8);
+    t->w8 = padded8(t->rect.w);
+    t->h8 = padded8(t->rect.h);
     if (mode == GenMode::kInpaint) {
         bool any = false;
         for (uint8_t v : t->selection.pixels) any = any || v != 0;
         if (!any) throw Error(ErrorCode::kInvalidRequest, "The selection lies outside the active layer; select part of the layer.");
     }
-    if (mode == GenMode::kImg2Img || !r->inpaint_full_res) {
+    if (mode == GenMode::kImg2Img && r->resize_init_image) {
+        // A script's own size: the region's pixels resized to it in the engine (A1111's Just resize).
+    } else if (mode == GenMode::kImg2Img || !r->inpaint_full_res) {
         r->width = t->w8;
         r->height = t->h8;
     } else {
@@ -104,7 +126,8 @@ wire::Message prepare(GenMode mode, gint32 image, gint32 drawable, GenerateReque
     if (mode == GenMode::kImg2Img) r->batch_count = 1;
     validate(*r);
     wire::Message m = message(mode == GenMode::kImg2Img ? "img2img" : "inpaint", *r, model, s);
-    m.header["image"] = wire::attach_image(&m, pad_rgba(t->src, t->w8, t->h8));
+    const bool resized = mode == GenMode::kImg2Img && r->resize_init_image;
+    m.header["image"] = wire::attach_image(&m, resized ? t->src : pad_rgba(t->src, t->w8, t->h8));
     if (mode == GenMode::kInpaint) m.header["mask"] = wire::attach_image(&m, pad_gray(t->selection, t->w8, t->h8));
     return m;
 }
@@ -122,7 +145,11 @@ gint32 apply_runs(gint32 image, const std::string& group_name, const std::vector
             const std::string info = images[i]["infotext"];
             const std::string name = layer_name(r.prompt, images[i]["seed"].get<long long>());
             gint32 layer = -1;
-            if (region) {
+            if (region && (r.width != region->w8 || r.height != region->h8)) {
+                // Resized to a script's size: the whole result at the region's corner.
+                layer = add_layer(image, group, position++, name, wire::image_from(images[i], res), region->ox + region->rect.x,
+                                  region->oy + region->rect.y);
+            } else if (region) {
                 const Target& t = *region;
                 layer = add_layer(image, group, position++, name, with_alpha(crop_box(wire::image_from(images[i], res), 0, 0, t.rect.w, t.rect.h), t.src),
                                   t.ox + t.rect.x, t.oy + t.rect.y);

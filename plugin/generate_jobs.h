@@ -5,6 +5,7 @@
 #include <libgimp/gimp.h>
 
 #include <string>
+#include <utility>
 
 #include "dialogs_mode.h"
 #include "gimp_pixels.h"
@@ -25,8 +26,13 @@ struct Target {
     int w8 = 0, h8 = 0;   // the region padded to multiples of 8 (at least 64)
 };
 
+// The size an Image to Image run over the active layer (or its selected part) takes by default:
+// the region padded to multiples of 8, at least 64 (A1111's img2img tab size, here the layer's).
+std::pair<int, int> img2img_size(gint32 image, gint32 drawable);
+
 // Throws sdgimp::Error with one sentence for images or selections a mode cannot use.
-// `r` is adjusted (sizes) for the mode; `model` is the checkpoint file.
+// `r` is adjusted (sizes) for the mode; `model` is the checkpoint file. Image to Image with
+// r->resize_init_image keeps r's size and sends the region's own pixels for the engine to resize.
 wire::Message prepare(GenMode mode, gint32 image, gint32 drawable, GenerateRequest* r, const std::string& model,
                       const Settings& s, Target* t);
 

@@ -39,7 +39,15 @@ void run_prompts_from_file(const GimpParam* params, int n, Reply* reply) {
         const std::string position = str(18);
         const std::string model = resolve_model(str(19), s);
         const ScriptSource src = script_source(params, 20);
-        if (src.img2img) base.denoising_strength = src.denoising_strength;
+        // From the img2img tab a line's --width / --height resize the layer's pixels to that size (as
+        // A1111 resizes its init image); lines without them keep the layer's size.
+        std::pair<int, int> natural{0, 0};
+        if (src.img2img) {
+            base.denoising_strength = src.denoising_strength;
+            natural = img2img_size(image, drawable);
+            base.width = natural.first;
+            base.height = natural.second;
+        }
         // --sd_model as A1111's get_closet_checkpoint_match reads it.
         std::vector<CheckpointNames> choices;
         for (const auto& path : model_choices(s)) choices.push_back(checkpoint_names(path));
@@ -57,6 +65,7 @@ void run_prompts_from_file(const GimpParam* params, int n, Reply* reply) {
             std::string checkpoint;
             std::vector<std::string> unused;
             GenerateRequest r = prompt_line_request(b, line, position, &checkpoint, &unused);
+            r.resize_init_image = src.img2img && (r.width != natural.first || r.height != natural.second);
             if (!line.why_whole.empty()) g_printerr("gimp-diffusion: the line \"%s\" runs as a prompt (%s)\n", line.text.c_str(), line.why_whole.c_str());
             if (std::find(unused.begin(), unused.end(), "sampler_name") != unused.end())
                 g_printerr("gimp-diffusion: the line \"%s\" names no sampler A1111 knows; it runs with DPM++ 2M, as in A1111\n", line.text.c_str());

@@ -29,7 +29,15 @@ struct AxisText {
 void run_plot(const GimpParam* params, GenerateRequest base, const ScriptSource& src, const std::string& model_arg,
               const AxisText& x, const AxisText& y, const AxisText& z, const PlotOptions& opt, Reply* reply) {
     Settings s = load_settings();
-    if (src.img2img) base.denoising_strength = src.denoising_strength;  // so a "Denoising" axis sweeps it
+    // From the img2img tab the cells redraw the layer at its size, or resized to a Size axis value
+    // (as A1111 resizes its init image to the tab's size).
+    std::pair<int, int> natural{0, 0};
+    if (src.img2img) {
+        base.denoising_strength = src.denoising_strength;  // so a "Denoising" axis sweeps it
+        natural = img2img_size(params[1].data.d_image, params[2].data.d_drawable);
+        base.width = natural.first;
+        base.height = natural.second;
+    }
     std::vector<std::string> style_problems;
     const bool any_styles = x.field == "Styles" || y.field == "Styles" || z.field == "Styles";
     const std::vector<text::PromptStyle> styles =
@@ -75,6 +83,7 @@ void run_plot(const GimpParam* params, GenerateRequest base, const ScriptSource&
         r.seed += xyz_seed_offset(ix, iy, iz, nx, ny, opt.vary_x, opt.vary_y, opt.vary_z);
         // A refiner named as A1111 names it: that file of the model folders when it is one.
         if (const std::string p = checkpoint_named(choices, r.refiner_checkpoint); !p.empty()) r.refiner_checkpoint = p;
+        r.resize_init_image = src.img2img && (r.width != natural.first || r.height != natural.second);
         validate(r);
         std::string cell_model = model;
         for (int a = 0; a < 3; ++a)
@@ -98,8 +107,10 @@ void run_plot(const GimpParam* params, GenerateRequest base, const ScriptSource&
         for (const auto& v : zs.values) groups.push_back(zs.field + ": " + v);
     std::string comment = "X/Y plot: " + xs.field + " × " + ys.field;
     if (!groups.empty()) comment = "X/Y/Z plot: " + xs.field + " × " + ys.field + " × " + zs.field;
-    reply_grid_image(cells, nx, ny, opt.margin, comment, params, &s, model, reply, src.img2img ? region.rect.w : 0,
-                     src.img2img ? region.rect.h : 0, groups);
+    // Cells of the layer's size are cut back to the region; resized ones stay whole.
+    const bool sized = xs.field == "Size" || ys.field == "Size" || zs.field == "Size";
+    const bool crop = src.img2img && !sized;
+    reply_grid_image(cells, nx, ny, opt.margin, comment, params, &s, model, reply, crop ? region.rect.w : 0, crop ? region.rect.h : 0, groups);
 }
 
 std::string text_arg(const GimpParam* params, int k) { return params[k].data.d_string ? params[k].data.d_string : ""; }

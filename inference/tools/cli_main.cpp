@@ -64,6 +64,7 @@ const char* kUsage =
     "      [--image-cfg-scale 1.5 (InstructPix2Pix checkpoints)]\n"
     "      [--color-correction 1 (A1111's colour correction: the results keep the init image's colours; also inpaint)]\n"
     "      [--background-color '#ffffff' (what shows through a transparent init image; also inpaint, sd-upscale)]\n"
+    "      [--resize-init 1 (the init image resized to --width x --height first, A1111's Just resize)]\n"
     "      [txt2img options]\n"
     "  inpaint --model FILE --init-image IN.png --mask MASK.png [--mask-blur 4] [--masked-content 0-3]\n"
     "      [--inpaint-full-res 1 --inpaint-padding 32] [--inpaint-not-masked 1] [--denoising-strength 0.75] [txt2img options]\n"

@@ -105,6 +105,7 @@ GenerateRequest request_from_options(const Options& o) {
     if (o.has("inpaint-full-res")) r.inpaint_full_res = o.get_int("inpaint-full-res", 0) != 0;
     r.inpaint_full_res_padding = o.get_int("inpaint-padding", r.inpaint_full_res_padding);
     if (o.has("img2img-fix-steps")) r.img2img_fix_steps = o.get_int("img2img-fix-steps", 0) != 0;
+    if (o.has("resize-init")) r.resize_init_image = o.get_int("resize-init", 0) != 0;
     if (o.has("color-correction")) r.img2img_color_correction = o.get_int("color-correction", 0) != 0;
     if (o.has("enable-quantization")) r.enable_quantization = o.get_int("enable-quantization", 0) != 0;
     r.img2img_background_color = o.get("background-color", r.img2img_background_color);

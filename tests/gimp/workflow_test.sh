@@ -206,12 +206,19 @@ scm=$(cat <<SCM
     (check (= (car (gimp-drawable-width (cadr kids))) 128) "second line's width")
     (check (starts-with (parasite (cadr kids)) "a blue car masterpiece\n") "second line's prompt at the start"))
   ; The same scripts from A1111's img2img tab: the active layer's selected part redrawn per line,
-  ; each image over that part with the selection as its mask; a batch count runs batch after batch.
+  ; each image over that part with the selection as its mask; a batch count runs batch after batch;
+  ; a line's size resizes the part to it (A1111 resizes its init image), whole at the part's corner.
   (gimp-image-select-rectangle img CHANNEL-OP-REPLACE 16 16 64 48)
   (let* ((grp (car (plug-in-diffusion-prompts-from-file RUN-NONINTERACTIVE img base "" "" 4 "Euler a" "Automatic" 7.0 11
-                      64 64 1 1 "pebbles\n--prompt moss --n_iter 2\n" "" 0 0 "start" "" "img2img" 0.3)))
-         (kids (children grp)))
-    (check (= (length kids) 3) "img2img: 3 images from 2 lines")
+                      64 64 1 1 "pebbles\n--prompt moss --n_iter 2\n--prompt stones --width 96 --height 64" "" 0 0 "start" "" "img2img" 0.3)))
+         (kids (children grp))
+         (sized (cadddr kids)))
+    (check (= (length kids) 4) "img2img: 4 images from 3 lines")
+    (check (= (car (gimp-drawable-width sized)) 96) "img2img line's width")
+    (check (= (car (gimp-drawable-height sized)) 64) "img2img line's height")
+    (check (= (car (gimp-drawable-offsets sized)) 16) "img2img resized image at the part's corner")
+    (check (= (car (gimp-layer-get-mask sized)) -1) "img2img resized image unmasked")
+    (check (contains (parasite sized) "Size: 96x64") "img2img line's size recorded")
     (check (= (car (gimp-drawable-width (car kids))) 64) "img2img image as wide as the selection")
     (check (= (car (gimp-drawable-height (car kids))) 48) "img2img image as high as the selection")
     (check (= (car (gimp-drawable-offsets (car kids))) 16) "img2img image over the selection")
@@ -237,6 +244,18 @@ scm=$(cat <<SCM
     (check (string=? (car (gimp-item-get-name (car cells))) "Denoising: 0.5") "denoising cell named")
     (check (contains (parasite (car cells)) "Denoising strength: 0.5") "the axis's second strength")
     (check (contains (parasite (cadr cells)) "Denoising strength: 0.25") "the axis's first strength")
+    (gimp-image-delete plot))
+  ; A Size axis from the img2img tab: the part redrawn at each size (resized when it is not the
+  ; part's own), the cells whole.
+  (let* ((plot (car (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img base "pebbles" "" 4 "Euler a" "Automatic" 7.0 5
+                       64 64 "Size" "64x64, 96x64" "Nothing" "" "" "img2img" 0.3)))
+         (cells (layers plot)))
+    (check (= (length cells) 2) "img2img size cells")
+    (check (= (car (gimp-drawable-width (car cells))) 96) "the resized cell's width")
+    (check (= (car (gimp-drawable-height (car cells))) 64) "the resized cell's height")
+    (check (string=? (car (gimp-item-get-name (car cells))) "Size: 96x64") "size cell named")
+    (check (contains (parasite (car cells)) "Size: 96x64") "the cell's size recorded")
+    (check (contains (parasite (cadr cells)) "Size: 64x64") "the part's own size")
     (gimp-image-delete plot))
   (gimp-selection-none img)
   ; A1111's Loopback: the layer redrawn three times, each loop from the last one's image, the
@@ -372,7 +391,7 @@ bad=$(cat <<SCM
   (catch (gimp-message "BAD12: rejected")
     (plug-in-diffusion-prompts-from-file RUN-NONINTERACTIVE img l "" "" 2 "Euler a" "Automatic" 7.0 1 64 64 1 1 "a\n--restore_faces true --prompt b" "" 0 0 "start" "$model" "txt2img" 0.75))
   (catch (gimp-message "BAD14: rejected")
-    (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 64 64 "Size" "64x64" "Nothing" "" "$model" "img2img" 0.5))
+    (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 64 64 "Hires steps" "1, 2" "Nothing" "" "$model" "img2img" 0.5))
   (catch (gimp-message "BAD13: rejected")
     (plug-in-diffusion-prompts-from-file RUN-NONINTERACTIVE img l "" "" 2 "Euler a" "Automatic" 7.0 1 64 64 1 1 "a" "" 0 0 "start" "$model" "img3img" 0.75))
   (catch (gimp-message "BAD11: rejected")
@@ -485,7 +504,7 @@ grep -q 'CHECK FAILED' "$out/gimp.log" && fail "an assertion failed"
 grep -q 'WORKFLOW: PASS' "$out/gimp.log" || fail "the workflow did not finish"
 grep -q 'BADINPUT: PASS' "$out/gimp.log" || fail "the bad-input script did not finish"
 grep -q 'CKPTPLOT: PASS' "$out/gimp.log" || fail "the checkpoint plot did not finish"
-for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'Face restoration is not available here; remove --restore_faces true' 'A script runs from "txt2img" (new images) or "img2img" (the active layer), not "img3img".' 'The X/Y axis "Size" needs txt2img' 'The denoising curve must be "Aggressive", "Linear" or "Lazy", not "Steep".' 'Choose at least one outpainting direction' 'Unknown masked content "blank"' 'The mask blur (64) is too large for outpainting right' 'The resize mode is "Scale by" or "Scale to", not "Scale up".' 'Add difference needs a tertiary model (C).'; do
+for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'Face restoration is not available here; remove --restore_faces true' 'A script runs from "txt2img" (new images) or "img2img" (the active layer), not "img3img".' 'The X/Y axis "Hires steps" belongs to Text to Image' 'The denoising curve must be "Aggressive", "Linear" or "Lazy", not "Steep".' 'Choose at least one outpainting direction' 'Unknown masked content "blank"' 'The mask blur (64) is too large for outpainting right' 'The resize mode is "Scale by" or "Scale to", not "Scale up".' 'Add difference needs a tertiary model (C).'; do
   grep -q "$m" "$out/gimp.log" || fail "missing error message: $m"
 done
 # The model was read once for all the generate calls of the session (up to the checkpoint plot).

@@ -1305,6 +1305,43 @@ TEST(OracleNets, EngineOutpaintMk2) {
     EXPECT_NE(bad.message.find("not a multiple of 8"), std::string::npos) << bad.message;
 }
 
+// A1111 resizes its init image to the tab's size ("Just resize", Lanczos) before img2img; with
+// resize_init_image the engine does the same (the scripts ask for it when a line or an axis sets a
+// size): the run equals the one on the image resized beforehand, at any init size. Without it an
+// init image that is no multiple of 8 is refused.
+TEST(OracleNets, Img2ImgResizesItsInitImageWhenAsked) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    Engine engine;
+    ASSERT_TRUE(engine.load_model({models.front().checkpoints.front(), "", test::vocab_path()}).ok);
+    Image img{70, 50, 3, std::vector<uint8_t>(70 * 50 * 3)};
+    for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>((i * 7) % 251);
+    GenerateRequest r;
+    r.prompt = "gravel";
+    r.steps = 3;
+    r.seed = 6;
+    r.subseed = 1;
+    r.denoising_strength = 0.5;
+    r.width = 96;
+    r.height = 64;
+    std::vector<GeneratedImage> plain, resized;
+    Status st = engine.img2img(r, img, {}, &plain);
+    EXPECT_EQ(st.code, ErrorCode::kInvalidRequest);
+    EXPECT_NE(st.message.find("multiples of 8"), std::string::npos) << st.message;
+    GenerateRequest asked = r;
+    asked.resize_init_image = true;
+    st = engine.img2img(asked, img, {}, &resized);
+    ASSERT_TRUE(st.ok) << st.message;
+    ASSERT_EQ(resized[0].image.width, 96);
+    ASSERT_EQ(resized[0].image.height, 64);
+    st = engine.img2img(r, imaging::resize_image(0, img, 96, 64), {}, &plain);
+    ASSERT_TRUE(st.ok) << st.message;
+    EXPECT_EQ(resized[0].image.pixels, plain[0].image.pixels);
+    EXPECT_EQ(resized[0].infotext, plain[0].infotext);
+    EXPECT_NE(resized[0].infotext.find("Size: 96x64"), std::string::npos) << resized[0].infotext;
+}
+
 // A1111's img2img noise settings: "Noise multiplier" scales the starting noise and "Extra noise" adds
 // it once more (x = init + n*m*sigma0 + n*m*extra), so m = 0.5 starts where m = 0.25 with extra =
 // sigma0 does; recorded, pasted back, range-checked; the hires pass takes extra noise, not the multiplier.

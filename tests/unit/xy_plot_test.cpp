@@ -55,7 +55,7 @@ TEST(XYPlot, SamplersByA1111NameWithoutCase) {
     EXPECT_EQ(parse_xy_axis("Hires sampler", "k_dpm_ad, restart", {}).values, (std::vector<std::string>{"DPM adaptive", "Restart"}));
 }
 
-// Run from A1111's img2img tab: the hires pass's axes and Size cannot change the plot.
+// Run from A1111's img2img tab: the hires pass's axes cannot change the plot; Size resizes the layer.
 TEST(XYPlot, Img2ImgRefusesTheAxesThatCannotChangeIt) {
     for (const auto& [field, values] : std::vector<std::pair<std::string, std::string>>{
              {"Hires steps", "1, 2"}, {"Hires upscaler", "Latent"}, {"Hires sampler", "Euler"}, {"Token merging ratio high-res", "0.5"}}) {
@@ -67,14 +67,8 @@ TEST(XYPlot, Img2ImgRefusesTheAxesThatCannotChangeIt) {
                                                  "\" belongs to Text to Image (img2img has no hires pass); choose another axis or run as txt2img.");
         }
     }
-    try {
-        check_xy_axis_for_img2img(parse_xy_axis("Size", "512x512", {}));
-        ADD_FAILURE() << "Size accepted";
-    } catch (const Error& e) {
-        EXPECT_EQ(std::string(e.what()), "The X/Y axis \"Size\" needs txt2img: img2img redraws the layer at its own size.");
-    }
-    for (const char* ok : {"Denoising", "CFG Scale", "Steps", "Sampler", "Nothing"}) {
-        const std::string values = std::string(ok) == "Sampler" ? "Euler" : std::string(ok) == "Nothing" ? "" : "0.5";
+    for (const char* ok : {"Denoising", "CFG Scale", "Steps", "Sampler", "Nothing", "Size"}) {
+        const std::string values = std::string(ok) == "Sampler" ? "Euler" : std::string(ok) == "Nothing" ? "" : std::string(ok) == "Size" ? "512x512" : "0.5";
         EXPECT_NO_THROW(check_xy_axis_for_img2img(parse_xy_axis(ok, values, {}))) << ok;
     }
 }
