@@ -394,6 +394,11 @@ std::string resolve_upscaler(const std::string& name, const std::vector<std::str
         throw Error(ErrorCode::kModelNotFound,
                     "The upscaler \"SwinIR 4x\" was not found: put its file (SwinIR's 003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth, "
                     "saved as SwinIR_4x.pth) in a SwinIR folder beside your checkpoints' (A1111's models/SwinIR), or choose ESRGAN thick, Lanczos or Nearest.");
+    if (file.empty() && (name == "DAT x2" || name == "DAT x3" || name == "DAT x4"))
+        throw Error(ErrorCode::kModelNotFound, "The upscaler \"" + name + "\" was not found: put its file (" + name.substr(0, 3) + "_" +
+                                                   name.substr(4) + ".pth from the DAT release) in a DAT folder beside your checkpoints' (A1111's models/DAT), or choose ESRGAN thick, Lanczos or Nearest.");
+    if (file.empty() && name == "LDSR")
+        throw Error(ErrorCode::kInvalidRequest, "The LDSR upscaler is not available here (it is a latent diffusion model of its own); choose ESRGAN thick, a DAT or SwinIR file, Lanczos or Nearest.");
     if (file.empty())
         throw Error(ErrorCode::kModelNotFound,
                     "The upscaler \"" + name + "\" was not found: put its .pth file in " + (dirs.empty() ? std::string("an ESRGAN folder") : dirs.front()) +

@@ -227,6 +227,14 @@ TEST(HiresFix, EngineSizesProgressTextAndCancel) {
     EXPECT_NE(st.message.find("The upscaler \"SwinIR 4x\" was not found: put its file (SwinIR's 003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth"),
               std::string::npos) << st.message;
     EXPECT_EQ(done, 0);
+    r.hr_upscaler = "DAT x4";  // likewise A1111's DAT downloads
+    st = engine.txt2img(r, cb, &out);
+    EXPECT_NE(st.message.find("put its file (DAT_x4.pth from the DAT release) in a DAT folder"), std::string::npos) << st.message;
+    r.hr_upscaler = "LDSR";
+    st = engine.txt2img(r, cb, &out);
+    EXPECT_EQ(st.code, ErrorCode::kInvalidRequest);
+    EXPECT_NE(st.message.find("The LDSR upscaler is not available here"), std::string::npos) << st.message;
+    EXPECT_EQ(done, 0);
     r.hr_upscaler = "/nowhere/4x-UltraSharp.pth";
     st = engine.txt2img(r, cb, &out);
     EXPECT_NE(st.message.find("cannot be read"), std::string::npos) << st.message;
