@@ -63,10 +63,6 @@ wire::Message message(const char* op, const GenerateRequest& r, const std::strin
     return m;
 }
 
-}  // namespace
-
-namespace {
-
 // The part of the drawable an Image to Image run redraws: its selected part, or all of it.
 Rect img2img_rect(gint32 drawable) {
     Rect rect;
@@ -145,7 +141,7 @@ gint32 apply_runs(gint32 image, const std::string& group_name, const std::vector
             const std::string info = images[i]["infotext"];
             const std::string name = layer_name(r.prompt, images[i]["seed"].get<long long>());
             gint32 layer = -1;
-            if (region && (r.width != region->w8 || r.height != region->h8)) {
+            if (region && r.resize_init_image) {
                 // Resized to a script's size: the whole result at the region's corner.
                 layer = add_layer(image, group, position++, name, wire::image_from(images[i], res), region->ox + region->rect.x,
                                   region->oy + region->rect.y);
