@@ -1007,6 +1007,12 @@ Status Engine::outpaint(const GenerateRequest& req, const Image& image, const im
             const auto& tile = plan.work[i];
             GenerateRequest t = r;
             t.seed = r.seed + static_cast<int64_t>(i);  // the script's p.seed = processed.seed + 1
+            // Its subseed stays as given: -1 is drawn afresh by every tile's process_images call.
+            if (i > 0 && req.subseed == -1) {
+                GenerateRequest draw = r;
+                draw.subseed = -1;
+                t.subseed = pipeline::with_resolved_seeds(draw).subseed;
+            }
             const auto res = pipeline::generate_inpaint(*impl_->model, *impl_->tok, t, tile.image, tile.mask, run_hooks, tile.latent_mask);
             if (i == 0) first_subseed = res.subseeds.at(0);
             results.push_back(res.images.at(0));

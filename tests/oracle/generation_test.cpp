@@ -1182,6 +1182,18 @@ TEST(OracleNets, EngineOutpaint) {
     std::vector<GeneratedImage> blurred;
     ASSERT_TRUE(engine.inpaint(t, plan.work[0].image, plan.work[0].mask, {}, &blurred).ok);
     EXPECT_NE(blurred.at(0).image.pixels, tiles[0].pixels);
+    // With a variation strength and subseed -1 every tile's process_images draws its own subseed:
+    // holding the first tile's for all of them gives another image.
+    GenerateRequest varied = r;
+    varied.subseed = -1;
+    varied.subseed_strength = 0.8;
+    std::vector<GeneratedImage> drawn, held_out;
+    ASSERT_TRUE(engine.outpaint(varied, img, os, {}, &drawn).ok);
+    GenerateRequest held = varied;
+    held.subseed = drawn[0].subseed;
+    ASSERT_TRUE(engine.outpaint(held, img, os, {}, &held_out).ok);
+    EXPECT_EQ(held_out[0].infotext, drawn[0].infotext);  // the first tile's text either way
+    EXPECT_NE(held_out[0].image.pixels, drawn[0].image.pixels);
 
     imaging::OutpaintSettings none = os;
     none.sides = {false, false, false, false};
