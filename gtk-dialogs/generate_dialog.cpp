@@ -1,5 +1,7 @@
 #include "generate_dialog.h"
 
+#include <algorithm>
+
 #include <gdk/gdkkeysyms.h>
 #include <gdk/gdkx.h>
 #undef Status  // Xlib defines Status as a macro; ours is sdgimp::Status
@@ -248,6 +250,17 @@ void GenerateDialog::build() {
         gtk_widget_set_tooltip_text(W["img2img_fix_steps"], "Run exactly the steps set, whatever the denoising strength (A1111's \"With "
                                                             "img2img, do exactly the amount of steps the slider specifies\"; not in the text)");
         gtk_grid_attach(GTK_GRID(eg), W["img2img_fix_steps"], 1, 5, 1, 1);
+    }
+    if (cfg_.mode == Mode::kImg2Img) {
+        // A1111's img2img tab size: the layer's part redrawn at Width x Height instead of its own.
+        W["resize_init_image"] = gtk_check_button_new_with_label("Resize to width x height");
+        gtk_widget_set_tooltip_text(W["resize_init_image"], "Redraw the layer (or its selected part) at the Width and Height above, resized "
+                                                            "first as A1111's img2img resizes its image; the result lies at the part's corner");
+        gtk_grid_attach(GTK_GRID(eg), W["resize_init_image"], 1, 6, 1, 1);
+        W["resize_mode"] = combo({"Just resize", "Crop and resize", "Resize and fill", "Just resize (latent upscale)"});
+        gtk_widget_set_tooltip_text(W["resize_mode"], "A1111's Resize mode: stretch, fill and crop the middle, fit and stretch the edges into "
+                                                      "the gaps, or enlarge the latent instead of the picture");
+        label_row(GTK_GRID(eg), 6, 2, "Resize mode", W["resize_mode"]);
     }
     gtk_container_add(GTK_CONTAINER(extra), eg);
     gtk_box_pack_start(GTK_BOX(left), extra, FALSE, FALSE, 0);
@@ -762,6 +775,10 @@ GenerateRequest GenerateDialog::request() const {
         r.extra_noise = num(widget("extra_noise"));
         r.img2img_color_correction = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("color_correction")));
         r.img2img_fix_steps = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("img2img_fix_steps")));
+        if (widget("resize_init_image")) {
+            r.resize_init_image = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("resize_init_image")));
+            r.resize_mode = std::max(0, gtk_combo_box_get_active(GTK_COMBO_BOX(widget("resize_mode"))));
+        }
         GdkRGBA c;
         gtk_color_chooser_get_rgba(GTK_COLOR_CHOOSER(widget("background_color")), &c);
         char hex[8];
@@ -872,6 +889,10 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
         set_num(widget("extra_noise"), r.extra_noise);
         gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("color_correction")), r.img2img_color_correction);
         gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("img2img_fix_steps")), r.img2img_fix_steps);
+        if (widget("resize_init_image")) {
+            gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("resize_init_image")), r.resize_init_image);
+            gtk_combo_box_set_active(GTK_COMBO_BOX(widget("resize_mode")), std::clamp(r.resize_mode, 0, 3));
+        }
         GdkRGBA c;
         if (gdk_rgba_parse(&c, r.img2img_background_color.c_str())) gtk_color_chooser_set_rgba(GTK_COLOR_CHOOSER(widget("background_color")), &c);
     }

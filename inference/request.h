@@ -31,10 +31,14 @@ struct GenerateRequest {
     // result keeps to the input image; 1 = plain CFG with the image on both sides.
     double image_cfg_scale = 1.5;
     bool img2img_fix_steps = false;    // A1111's "do exactly the amount of steps the slider specifies"
-    // img2img: the init image resized to width x height first, by A1111's "Just resize" (Lanczos),
-    // as A1111 resizes it to its tab's size (the plug-in's scripts set this where a line or an axis
-    // asks for another size than the layer's). Off: the run takes the init image's own size.
+    // img2img: the init image resized to width x height first, as A1111 resizes it to its tab's
+    // size (the plug-in's scripts set this where a line or an axis asks for another size than the
+    // layer's; the Image to Image dialog's "Resize to"). Off: the run takes the init image's size.
     bool resize_init_image = false;
+    // How (A1111's img2img "Resize mode"): 0 Just resize (Lanczos), 1 Crop and resize (fill and
+    // centre-crop), 2 Resize and fill (fit, the edges stretched into the gaps), 3 Just resize
+    // (latent upscale: the init latent enlarged bilinearly instead of the picture).
+    int resize_mode = 0;
     // A1111's "Apply color correction to img2img results to match original colors" (img2img,
     // inpaint and the scripts that run them): not written to the parameters text, as there.
     bool img2img_color_correction = false;

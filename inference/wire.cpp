@@ -90,7 +90,7 @@ nlohmann::json request_to_json(const GenerateRequest& r) {
             {"width", r.width}, {"height", r.height}, {"batch_size", r.batch_size}, {"batch_count", r.batch_count},
             {"rng", r.rng}, {"eta_noise_seed_delta", r.eta_noise_seed_delta}, {"clip_skip", r.clip_skip},
             {"emphasis", r.emphasis}, {"denoising_strength", r.denoising_strength}, {"img2img_fix_steps", r.img2img_fix_steps},
-            {"resize_init_image", r.resize_init_image},
+            {"resize_init_image", r.resize_init_image}, {"resize_mode", r.resize_mode},
             {"img2img_color_correction", r.img2img_color_correction}, {"enable_quantization", r.enable_quantization},
             {"img2img_background_color", r.img2img_background_color},
             {"mask_blur", r.mask_blur},
@@ -164,6 +164,7 @@ GenerateRequest request_from_json(const nlohmann::json& j) {
     take("denoising_strength", &r.denoising_strength);
     take("img2img_fix_steps", &r.img2img_fix_steps);
     take("resize_init_image", &r.resize_init_image);
+    take("resize_mode", &r.resize_mode);
     take("img2img_color_correction", &r.img2img_color_correction);
     take("enable_quantization", &r.enable_quantization);
     take("img2img_background_color", &r.img2img_background_color);

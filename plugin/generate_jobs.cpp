@@ -207,7 +207,14 @@ gint32 apply(GenMode mode, const Target& t, const wire::Message& res, const Gene
             mask = t.selection;
         }
         const Image src = crop_box(t.src, bx, by, bw, bh);
-        for (size_t i = 0; i < images.size(); ++i) {
+        // Resized to another size ("Resize to"): the whole result at the part's corner, unmasked.
+        const bool resized = mode == GenMode::kImg2Img && r.resize_init_image;
+        for (size_t i = 0; i < images.size() && resized; ++i) {
+            top = add_layer(image, 0, -1, layer_name(r.prompt, images[i]["seed"].get<long long>()), wire::image_from(images[i], res),
+                            t.ox + t.rect.x, t.oy + t.rect.y);
+            attach_parameters(top, images[i]["infotext"]);
+        }
+        for (size_t i = 0; i < images.size() && !resized; ++i) {
             const Image full = wire::image_from(images[i], res);
             const gint32 layer = add_layer(image, 0, -1, layer_name(r.prompt, images[i]["seed"].get<long long>()),
                                            with_alpha(crop_box(full, bx, by, bw, bh), src), t.ox + t.rect.x + bx,

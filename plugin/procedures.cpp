@@ -48,6 +48,9 @@ GenerateRequest generation_args(const GimpParam* params, const GenerateRequest& 
     r.schedule = str(7);
     r.cfg_scale = params[8].data.d_float;
     r.seed = static_cast<int64_t>(params[9].data.d_float);
+    // The Image to Image dialog's "Resize to" is not a setting the scripts take over: they redraw
+    // at the layer's size unless their own lines or axes ask for another.
+    r.resize_init_image = false;
     return r;
 }
 

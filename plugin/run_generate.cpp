@@ -148,6 +148,7 @@ void run_generate(GenMode mode, const GimpParam* params, int n, Reply* reply) {
             return;
         }
         read_args(mode, a, &r, &model_arg);
+        r.resize_init_image = false;  // no argument for it: the layer's size, as the procedure says
     }
     try {
         const std::string model = resolve_model(model_arg, s);

@@ -794,7 +794,8 @@ Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunC
         if (init.channels < 3 || init.width < 1 || init.height < 1 ||
             init.pixels.size() != static_cast<size_t>(init.width) * init.height * init.channels)
             throw Error(ErrorCode::kInvalidRequest, "The init image must be an RGB(A) image.");
-        if (!req.resize_init_image && (init.width % 8 || init.height % 8))
+        const bool latent_resize = req.resize_init_image && req.resize_mode == 3;
+        if ((!req.resize_init_image || latent_resize) && (init.width % 8 || init.height % 8))
             throw Error(ErrorCode::kInvalidRequest, "The init image must have a width and height that are multiples of 8 (or be resized to the run's size).");
         GenerateRequest r = pipeline::with_resolved_seeds(req);
         if (!r.resize_init_image) {
@@ -808,8 +809,8 @@ Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunC
         use_embeddings(r);
         // A1111 flattens a transparent init image onto its background colour first.
         Image rgb = imaging::flatten(init, imaging::parse_background_color(r.img2img_background_color));
-        // Then A1111's resize_image(0, ...) to the run's size.
-        if (rgb.width != r.width || rgb.height != r.height) rgb = imaging::resize_image(0, rgb, r.width, r.height);
+        // Then A1111's resize_image(mode, ...) to the run's size (mode 3 enlarges the latent instead).
+        if (!latent_resize && (rgb.width != r.width || rgb.height != r.height)) rgb = imaging::resize_image(r.resize_mode, rgb, r.width, r.height);
         auto px = torch::from_blob(const_cast<uint8_t*>(rgb.pixels.data()), {rgb.height, rgb.width, 3}, torch::kUInt8);
         auto x = px.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0 * 2 - 1;
         pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);

@@ -291,13 +291,26 @@ GeneratedBatch generate_img2img(const SDModel& m, const text::ClipTokenizer& tok
         throw Error(ErrorCode::kInvalidRequest, "The init image must be RGB with a width and height that are multiples of 8.");
     const FirstStageScope first_stage(r, hooks, {&m, hooks.refiner});
     torch::Tensor vae_mean;  // the VAE's posterior mean, when it made the init latent
-    const auto init_latent = m.encode_init_latent(init, [&](const torch::Tensor& mean) {
+    auto init_latent = m.encode_init_latent(init, [&](const torch::Tensor& mean) {
         vae_mean = mean;
         return vae_eps ? *vae_eps : seeded_normal(mean, r.seed);
     });
     GenerateRequest sized = r;
     sized.width = static_cast<int>(init.size(3));
     sized.height = static_cast<int>(init.size(2));
+    // A1111's "Just resize (latent upscale)": the init latent enlarged bilinearly to the run's size.
+    if (r.resize_init_image && r.resize_mode == 3 && (sized.width != r.width || sized.height != r.height)) {
+        if (m.cfg.unet.in_channels != 4)
+            throw Error(ErrorCode::kInvalidRequest, "Just resize (latent upscale) needs a plain model (an inpainting or InstructPix2Pix model "
+                                                    "is conditioned on the picture); choose another resize mode.");
+        namespace F = torch::nn::functional;
+        init_latent = F::interpolate(init_latent, F::InterpolateFuncOptions()
+                                                      .size(std::vector<int64_t>{r.height / 8, r.width / 8})
+                                                      .mode(torch::kBilinear)
+                                                      .align_corners(false));
+        sized.width = r.width;
+        sized.height = r.height;
+    }
     const LatentModel lm = latent_model_of(m, r);
     const HypertileScope hypertile(r, sized.width, sized.height, {&m, hooks.refiner});
     torch::Tensor concat;

@@ -169,6 +169,22 @@ TEST_F(Dialogs, EveryDialogBuildsAndDescribesItsRequest) {
             EXPECT_TRUE(d.request().img2img_fix_steps);
             d.set_request(r);
         }
+        // Image to Image's "Resize to width x height" and A1111's resize modes (not Inpaint's).
+        EXPECT_EQ(d.widget("resize_init_image") != nullptr, mode == dialogs::Mode::kImg2Img);
+        if (mode == dialogs::Mode::kImg2Img) {
+            EXPECT_FALSE(d.request().resize_init_image);
+            EXPECT_EQ(d.request().resize_mode, 0);
+            gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget("resize_init_image")), TRUE);
+            gtk_combo_box_set_active(GTK_COMBO_BOX(d.widget("resize_mode")), 2);
+            EXPECT_TRUE(d.request().resize_init_image);
+            EXPECT_EQ(d.request().resize_mode, 2);
+            GenerateRequest latent = d.request();
+            latent.resize_mode = 3;
+            d.set_request(latent);
+            EXPECT_EQ(dialogs::combo_id(d.widget("resize_mode")), "Just resize (latent upscale)");
+            d.set_request(r);
+            EXPECT_FALSE(d.request().resize_init_image);
+        }
         EXPECT_EQ(d.widget("masked_content") != nullptr, mode == dialogs::Mode::kInpaint);
         if (mode == dialogs::Mode::kInpaint) {
             gtk_combo_box_set_active(GTK_COMBO_BOX(d.widget("masked_content")), 2);

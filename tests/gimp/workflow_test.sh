@@ -521,4 +521,34 @@ grep -q '"vae": ".*/diffusion-models/VAE/own-vae.ckpt"' "$GIMP2_DIRECTORY/gimp-d
 # No engine of this test outlives GIMP (it watches GIMP's pid).
 for i in $(seq 1 30); do ls "$run_dir"/gimp-diffusion-*.sock >/dev/null 2>&1 || break; sleep 0.5; done
 ls "$run_dir"/gimp-diffusion-*.sock >/dev/null 2>&1 && fail "the engine did not exit with GIMP"
+# The Image to Image dialog's "Resize to", as its last values repeat it: the layer's selected part
+# redrawn at 96 x 64 by Crop and resize, the whole result at the part's corner, unmasked.
+python3 - "$GIMP2_DIRECTORY/gimp-diffusion.json" <<'PY' || fail "cannot set the last values"
+import json, sys
+path = sys.argv[1]
+s = json.load(open(path))
+s["request"].update({"resize_init_image": True, "resize_mode": 1, "width": 96, "height": 64, "steps": 2, "seed": 3,
+                     "denoising_strength": 0.4, "prompt": "gravel", "batch_size": 1})
+json.dump(s, open(path, "w"))
+PY
+resize='
+(define (check ok what) (if (not ok) (error (string-append "CHECK FAILED: " what))))
+(let* ((img (car (gimp-image-new 80 80 RGB)))
+       (l (car (gimp-layer-new img 80 80 RGB-IMAGE "base" 100 LAYER-MODE-NORMAL))))
+  (gimp-image-insert-layer img l 0 0)
+  (gimp-drawable-fill l FILL-WHITE)
+  (gimp-image-select-rectangle img CHANNEL-OP-REPLACE 8 8 64 48)
+  (let ((top (car (plug-in-diffusion-img2img RUN-WITH-LAST-VALS img l "" "" 1 "" "" 7.0 -1 0.4 1 ""))))
+    (check (= (car (gimp-drawable-width top)) 96) "resized width")
+    (check (= (car (gimp-drawable-height top)) 64) "resized height")
+    (check (= (car (gimp-drawable-offsets top)) 8) "at the part s corner")
+    (check (= (car (gimp-layer-get-mask top)) -1) "unmasked")
+    (check (= (car (gimp-drawable-width l)) 80) "the layer unchanged"))
+  (gimp-message "RESIZE: PASS"))'
+timeout 300 gimp-console-2.10 -i -d -f -b "$resize" -b '(gimp-quit 0)' >"$out/gimp-resize.log" 2>&1
+cat "$out/gimp-resize.log"
+grep -q 'CHECK FAILED' "$out/gimp-resize.log" && fail "a resize assertion failed"
+grep -q 'RESIZE: PASS' "$out/gimp-resize.log" || fail "the resized Image to Image did not finish"
+for i in $(seq 1 30); do ls "$run_dir"/gimp-diffusion-*.sock >/dev/null 2>&1 || break; sleep 0.5; done
+ls "$run_dir"/gimp-diffusion-*.sock >/dev/null 2>&1 && fail "the engine did not exit with GIMP"
 echo "PASS"

@@ -1352,6 +1352,33 @@ TEST(OracleNets, Img2ImgResizesItsInitImageWhenAsked) {
     EXPECT_EQ(resized[0].image.pixels, plain[0].image.pixels);
     EXPECT_EQ(resized[0].infotext, plain[0].infotext);
     EXPECT_NE(resized[0].infotext.find("Size: 96x64"), std::string::npos) << resized[0].infotext;
+    // A1111's other resize modes: Crop and resize, Resize and fill (its resize_image on the picture).
+    for (int mode : {1, 2}) {
+        SCOPED_TRACE(mode);
+        GenerateRequest m = asked;
+        m.resize_mode = mode;
+        ASSERT_TRUE(engine.img2img(m, img, {}, &resized).ok);
+        ASSERT_TRUE(engine.img2img(r, imaging::resize_image(mode, img, 96, 64), {}, &plain).ok);
+        EXPECT_EQ(resized[0].image.pixels, plain[0].image.pixels);
+    }
+    // Just resize (latent upscale): the picture at its own size (a multiple of 8), its latent enlarged.
+    const Image even = imaging::resize_image(0, img, 64, 48);
+    GenerateRequest latent = asked;
+    latent.resize_mode = 3;
+    EXPECT_EQ(engine.img2img(latent, img, {}, &resized).code, ErrorCode::kInvalidRequest);  // 70 x 50 cannot be encoded
+    ASSERT_TRUE(engine.img2img(latent, even, {}, &resized).ok);
+    ASSERT_EQ(resized[0].image.width, 96);
+    ASSERT_EQ(resized[0].image.height, 64);
+    std::vector<GeneratedImage> again, by_picture;
+    ASSERT_TRUE(engine.img2img(latent, even, {}, &again).ok);
+    EXPECT_EQ(again[0].image.pixels, resized[0].image.pixels);
+    GenerateRequest picture = asked;
+    ASSERT_TRUE(engine.img2img(picture, even, {}, &by_picture).ok);
+    EXPECT_NE(by_picture[0].image.pixels, resized[0].image.pixels);
+    latent.resize_mode = 4;
+    const Status bad = engine.img2img(latent, even, {}, &resized);
+    EXPECT_EQ(bad.code, ErrorCode::kInvalidRequest);
+    EXPECT_NE(bad.message.find("The resize mode is 0 (Just resize)"), std::string::npos) << bad.message;
 }
 
 // A1111's img2img noise settings: "Noise multiplier" scales the starting noise and "Extra noise" adds
