@@ -1379,6 +1379,16 @@ TEST(OracleNets, Img2ImgResizesItsInitImageWhenAsked) {
     const Status bad = engine.img2img(latent, even, {}, &resized);
     EXPECT_EQ(bad.code, ErrorCode::kInvalidRequest);
     EXPECT_NE(bad.message.find("The resize mode is 0 (Just resize)"), std::string::npos) << bad.message;
+    // An inpainting model is conditioned on the picture: the latent upscale is refused for it.
+    for (const auto& m : models) {
+        if (m.name.find("inpaint") == std::string::npos) continue;
+        Engine inpainting;
+        ASSERT_TRUE(inpainting.load_model({m.checkpoints.front(), "", test::vocab_path()}).ok);
+        latent.resize_mode = 3;
+        const Status refused = inpainting.img2img(latent, even, {}, &resized);
+        EXPECT_EQ(refused.code, ErrorCode::kInvalidRequest);
+        EXPECT_NE(refused.message.find("needs a plain model"), std::string::npos) << refused.message;
+    }
 }
 
 // A1111's img2img noise settings: "Noise multiplier" scales the starting noise and "Extra noise" adds
