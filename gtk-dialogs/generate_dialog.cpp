@@ -261,6 +261,12 @@ void GenerateDialog::build() {
         gtk_widget_set_tooltip_text(W["resize_mode"], "A1111's Resize mode: stretch, fill and crop the middle, fit and stretch the edges into "
                                                       "the gaps, or enlarge the latent instead of the picture");
         label_row(GTK_GRID(eg), 6, 2, "Resize mode", W["resize_mode"]);
+        std::vector<std::string> ups = {"None", "Lanczos", "Nearest", "ESRGAN thick", "ESRGAN medium", "ESRGAN slim"};
+        ups.insert(ups.end(), cfg_.upscalers.begin(), cfg_.upscalers.end());
+        W["img2img_upscaler"] = combo(ups);
+        gtk_widget_set_tooltip_text(W["img2img_upscaler"], "What enlarges the picture when it is resized up (A1111's \"Upscaler for "
+                                                           "img2img\"; None: Lanczos)");
+        label_row(GTK_GRID(eg), 7, 2, "Upscaler for img2img", W["img2img_upscaler"]);
     }
     gtk_container_add(GTK_CONTAINER(extra), eg);
     gtk_box_pack_start(GTK_BOX(left), extra, FALSE, FALSE, 0);
@@ -778,6 +784,8 @@ GenerateRequest GenerateDialog::request() const {
         if (widget("resize_init_image")) {
             r.resize_init_image = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("resize_init_image")));
             r.resize_mode = std::max(0, gtk_combo_box_get_active(GTK_COMBO_BOX(widget("resize_mode"))));
+            r.img2img_upscaler = combo_id(widget("img2img_upscaler"));
+            if (r.img2img_upscaler.empty()) r.img2img_upscaler = "None";
         }
         GdkRGBA c;
         gtk_color_chooser_get_rgba(GTK_COLOR_CHOOSER(widget("background_color")), &c);
@@ -892,6 +900,7 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
         if (widget("resize_init_image")) {
             gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("resize_init_image")), r.resize_init_image);
             gtk_combo_box_set_active(GTK_COMBO_BOX(widget("resize_mode")), std::clamp(r.resize_mode, 0, 3));
+            set_combo(widget("img2img_upscaler"), r.img2img_upscaler);
         }
         GdkRGBA c;
         if (gdk_rgba_parse(&c, r.img2img_background_color.c_str())) gtk_color_chooser_set_rgba(GTK_COLOR_CHOOSER(widget("background_color")), &c);

@@ -39,6 +39,9 @@ struct GenerateRequest {
     // centre-crop), 2 Resize and fill (fit, the edges stretched into the gaps), 3 Just resize
     // (latent upscale: the init latent enlarged bilinearly instead of the picture).
     int resize_mode = 0;
+    // A1111's "Upscaler for img2img" setting: what enlarges the picture in those resizes ("None":
+    // Lanczos; else an upscaler by name, then Lanczos to the exact size). Not in the text.
+    std::string img2img_upscaler = "None";
     // A1111's "Apply color correction to img2img results to match original colors" (img2img,
     // inpaint and the scripts that run them): not written to the parameters text, as there.
     bool img2img_color_correction = false;

@@ -91,6 +91,7 @@ nlohmann::json request_to_json(const GenerateRequest& r) {
             {"rng", r.rng}, {"eta_noise_seed_delta", r.eta_noise_seed_delta}, {"clip_skip", r.clip_skip},
             {"emphasis", r.emphasis}, {"denoising_strength", r.denoising_strength}, {"img2img_fix_steps", r.img2img_fix_steps},
             {"resize_init_image", r.resize_init_image}, {"resize_mode", r.resize_mode},
+            {"img2img_upscaler", r.img2img_upscaler},
             {"img2img_color_correction", r.img2img_color_correction}, {"enable_quantization", r.enable_quantization},
             {"img2img_background_color", r.img2img_background_color},
             {"mask_blur", r.mask_blur},
@@ -165,6 +166,7 @@ GenerateRequest request_from_json(const nlohmann::json& j) {
     take("img2img_fix_steps", &r.img2img_fix_steps);
     take("resize_init_image", &r.resize_init_image);
     take("resize_mode", &r.resize_mode);
+    take("img2img_upscaler", &r.img2img_upscaler);
     take("img2img_color_correction", &r.img2img_color_correction);
     take("enable_quantization", &r.enable_quantization);
     take("img2img_background_color", &r.img2img_background_color);

@@ -809,8 +809,16 @@ Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunC
         use_embeddings(r);
         // A1111 flattens a transparent init image onto its background colour first.
         Image rgb = imaging::flatten(init, imaging::parse_background_color(r.img2img_background_color));
-        // Then A1111's resize_image(mode, ...) to the run's size (mode 3 enlarges the latent instead).
-        if (!latent_resize && (rgb.width != r.width || rgb.height != r.height)) rgb = imaging::resize_image(r.resize_mode, rgb, r.width, r.height);
+        // Then A1111's resize_image(mode, ...) to the run's size (mode 3 enlarges the latent instead),
+        // its resizes through the "Upscaler for img2img" when one is set.
+        if (!latent_resize && (rgb.width != r.width || rgb.height != r.height)) {
+            const std::string upscaler = resolve_upscaler(r.img2img_upscaler.empty() ? "None" : r.img2img_upscaler, impl_->upscaler_dirs, impl_->info.path);
+            rgb = imaging::resize_image(r.resize_mode, rgb, r.width, r.height, [&](const Image& im, int w, int h) {
+                pipeline::UpscaleOptions opt;
+                opt.cancelled = cb.cancelled;
+                return pipeline::resize_with_upscaler(impl_->upscalers, im, upscaler, w, h, opt);
+            });
+        }
         auto px = torch::from_blob(const_cast<uint8_t*>(rgb.pixels.data()), {rgb.height, rgb.width, 3}, torch::kUInt8);
         auto x = px.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat) / 255.0 * 2 - 1;
         pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);

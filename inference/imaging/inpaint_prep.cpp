@@ -205,7 +205,8 @@ void paste(Image* dst, const Image& src, int ox, int oy) {
 }
 
 
-Image resize_image(int mode, const Image& img, int width, int height) {
+Image resize_image(int mode, const Image& img, int width, int height, const std::function<Image(const Image&, int, int)>& resize_fn) {
+    auto resize = [&](const Image& im, int w, int h) { return resize_fn ? resize_fn(im, w, h) : imaging::resize(im, w, h); };
     if (mode == 0) return resize(img, width, height);
     const double ratio = static_cast<double>(width) / height;
     const double src_ratio = static_cast<double>(img.width) / img.height;

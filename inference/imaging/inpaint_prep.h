@@ -3,6 +3,8 @@
 // "fill" for masked content, and the overlay that is composited over the result.
 #pragma once
 
+#include <functional>
+
 #include <array>
 #include <optional>
 
@@ -31,7 +33,10 @@ Image crop(const Image& img, const Box& box);
 void paste(Image* dst, const Image& src, int x, int y);
 
 // A1111's resize modes: 0 stretch, 1 keep aspect + center crop, 2 keep aspect + fill the borders.
-Image resize_image(int mode, const Image& img, int width, int height);
+// `resize` makes the picture's own resizes (A1111's inner resize(): Lanczos, or its "Upscaler for
+// img2img" when set); the filled borders of mode 2 stay PIL's.
+Image resize_image(int mode, const Image& img, int width, int height,
+                   const std::function<Image(const Image&, int, int)>& resize = {});
 
 // "Masked content: fill": the masked area replaced by progressively blurred surroundings.
 Image fill_masked(const Image& rgb, const Image& mask);

@@ -65,7 +65,7 @@ const char* kUsage =
     "      [--color-correction 1 (A1111's colour correction: the results keep the init image's colours; also inpaint)]\n"
     "      [--background-color '#ffffff' (what shows through a transparent init image; also inpaint, sd-upscale)]\n"
     "      [--resize-init 1 [--resize-mode 0-3] (the init image resized to --width x --height first: A1111's Just resize,\n"
-    "        Crop and resize, Resize and fill, Just resize (latent upscale))]\n"
+    "        Crop and resize, Resize and fill, Just resize (latent upscale)) [--img2img-upscaler NAME (what enlarges; None: Lanczos)]]\n"
     "      [txt2img options]\n"
     "  inpaint --model FILE --init-image IN.png --mask MASK.png [--mask-blur 4] [--masked-content 0-3]\n"
     "      [--inpaint-full-res 1 --inpaint-padding 32] [--inpaint-not-masked 1] [--denoising-strength 0.75] [txt2img options]\n"

@@ -64,7 +64,7 @@ const std::vector<std::string>& request_option_names() {
         "rng", "ensd", "clip-skip", "emphasis", "denoising-strength", "mask-blur", "masked-content", "inpaint-full-res",
         "inpaint-padding", "img2img-fix-steps", "color-correction", "enable-quantization", "background-color", "eta", "eta-ddim", "s-churn", "s-tmin", "s-tmax", "s-noise", "s-min-uncond",
         "skip-early-cond", "sgm-noise-multiplier", "sigma-min", "sigma-max", "rho", "beta-alpha", "beta-beta",
-        "discard-penultimate-sigma", "old-karras-sigmas", "noise-schedule", "downcast-alphas", "fp8-weight", "cache-fp16-weight", "old-prompt-editing", "pad-conds", "pad-conds-v0", "s-min-uncond-all", "image-cfg-scale", "token-merging-ratio", "token-merging-ratio-hr", "hypertile-unet", "hypertile-unet-second-pass", "hypertile-unet-max-depth", "hypertile-unet-max-tile", "hypertile-unet-swap-size", "hypertile-vae", "hypertile-vae-max-depth", "hypertile-vae-max-tile", "hypertile-vae-swap-size", "vae-encoder", "vae-decoder", "vae-whole-image", "resize-init", "resize-mode", "live-preview", "tiling", "unipc-variant", "unipc-skip-type", "unipc-order", "unipc-lower-order-final",
+        "discard-penultimate-sigma", "old-karras-sigmas", "noise-schedule", "downcast-alphas", "fp8-weight", "cache-fp16-weight", "old-prompt-editing", "pad-conds", "pad-conds-v0", "s-min-uncond-all", "image-cfg-scale", "token-merging-ratio", "token-merging-ratio-hr", "hypertile-unet", "hypertile-unet-second-pass", "hypertile-unet-max-depth", "hypertile-unet-max-tile", "hypertile-unet-swap-size", "hypertile-vae", "hypertile-vae-max-depth", "hypertile-vae-max-tile", "hypertile-vae-swap-size", "vae-encoder", "vae-decoder", "vae-whole-image", "resize-init", "resize-mode", "img2img-upscaler", "live-preview", "tiling", "unipc-variant", "unipc-skip-type", "unipc-order", "unipc-lower-order-final",
         "inpainting-mask-weight", "enable-hr", "hr-scale", "hr-resize-x", "hr-resize-y", "hr-upscaler", "hr-second-pass-steps",
         "hr-sampler", "hr-scheduler", "hr-prompt", "hr-negative-prompt", "hr-checkpoint", "soft-inpainting", "soft-schedule-bias",
         "soft-preservation-strength", "soft-transition-contrast", "soft-mask-influence", "soft-difference-threshold",
@@ -107,6 +107,7 @@ GenerateRequest request_from_options(const Options& o) {
     if (o.has("img2img-fix-steps")) r.img2img_fix_steps = o.get_int("img2img-fix-steps", 0) != 0;
     if (o.has("resize-init")) r.resize_init_image = o.get_int("resize-init", 0) != 0;
     r.resize_mode = o.get_int("resize-mode", r.resize_mode);
+    r.img2img_upscaler = o.get("img2img-upscaler", r.img2img_upscaler);
     if (o.has("color-correction")) r.img2img_color_correction = o.get_int("color-correction", 0) != 0;
     if (o.has("enable-quantization")) r.enable_quantization = o.get_int("enable-quantization", 0) != 0;
     r.img2img_background_color = o.get("background-color", r.img2img_background_color);

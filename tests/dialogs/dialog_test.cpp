@@ -178,10 +178,14 @@ TEST_F(Dialogs, EveryDialogBuildsAndDescribesItsRequest) {
             gtk_combo_box_set_active(GTK_COMBO_BOX(d.widget("resize_mode")), 2);
             EXPECT_TRUE(d.request().resize_init_image);
             EXPECT_EQ(d.request().resize_mode, 2);
+            EXPECT_EQ(d.request().img2img_upscaler, "None");
+            EXPECT_TRUE(gtk_combo_box_set_active_id(GTK_COMBO_BOX(d.widget("img2img_upscaler")), "Nearest"));
+            EXPECT_EQ(d.request().img2img_upscaler, "Nearest");
             GenerateRequest latent = d.request();
             latent.resize_mode = 3;
             d.set_request(latent);
             EXPECT_EQ(dialogs::combo_id(d.widget("resize_mode")), "Just resize (latent upscale)");
+            EXPECT_EQ(dialogs::combo_id(d.widget("img2img_upscaler")), "Nearest");
             d.set_request(r);
             EXPECT_FALSE(d.request().resize_init_image);
         }

@@ -28,6 +28,7 @@
 #include "pipeline/inpaint.h"
 #include "pipeline/matched_noise.h"
 #include "pipeline/txt2img.h"
+#include "pipeline/upscale.h"
 #include "sampling/samplers.h"
 #include "sampling/schedules.h"
 #include "support/oracle.h"
@@ -1361,6 +1362,27 @@ TEST(OracleNets, Img2ImgResizesItsInitImageWhenAsked) {
         ASSERT_TRUE(engine.img2img(r, imaging::resize_image(mode, img, 96, 64), {}, &plain).ok);
         EXPECT_EQ(resized[0].image.pixels, plain[0].image.pixels);
     }
+    // A1111's "Upscaler for img2img": its resize() through the upscaler, then Lanczos to the size.
+    pipeline::Upscalers ups;
+    auto through = [&](const Image& im, int w, int h) { return pipeline::resize_with_upscaler(ups, im, "Nearest", w, h); };
+    for (int mode : {0, 1}) {
+        SCOPED_TRACE(mode);
+        GenerateRequest m = asked;
+        m.resize_mode = mode;
+        m.img2img_upscaler = "Nearest";
+        ASSERT_TRUE(engine.img2img(m, img, {}, &resized).ok);
+        ASSERT_TRUE(engine.img2img(r, imaging::resize_image(mode, img, 96, 64, through), {}, &plain).ok);
+        EXPECT_EQ(resized[0].image.pixels, plain[0].image.pixels);
+        std::vector<GeneratedImage> lanczos;
+        m.img2img_upscaler = "None";
+        ASSERT_TRUE(engine.img2img(m, img, {}, &lanczos).ok);
+        EXPECT_NE(lanczos[0].image.pixels, resized[0].image.pixels);
+    }
+    GenerateRequest unknown = asked;
+    unknown.img2img_upscaler = "4x-Nowhere";
+    const Status missing = engine.img2img(unknown, img, {}, &resized);
+    EXPECT_EQ(missing.code, ErrorCode::kModelNotFound);
+    EXPECT_NE(missing.message.find("The upscaler \"4x-Nowhere\" was not found"), std::string::npos) << missing.message;
     // Just resize (latent upscale): the picture at its own size (a multiple of 8), its latent enlarged.
     const Image even = imaging::resize_image(0, img, 64, 48);
     GenerateRequest latent = asked;
