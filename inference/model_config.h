@@ -29,6 +29,9 @@ struct UNetConfig {
     int num_heads = -1;           // SD 1.x style
     int num_head_channels = -1;   // SD 2.x style
     bool upcast_attention = false;
+    // ldm's AttentionBlock (self-attention only, num_head_channels per head) where the others have
+    // a SpatialTransformer: UNets conditioned by concatenation alone (LDSR).
+    bool self_attention_blocks = false;
     int heads_at(int channels) const;  // heads of a transformer with `channels` channels
 };
 

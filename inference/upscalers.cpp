@@ -57,12 +57,36 @@ const std::vector<std::pair<std::string, std::string>> kMenuNames = {
     // A1111's DAT downloads (models/DAT).
     {"DAT x2", "DAT_x2"}, {"DAT x3", "DAT_x3"}, {"DAT x4", "DAT_x4"}};
 
+// A1111 keeps LDSR as model.safetensors or model.ckpt (project.yaml beside it) in models/LDSR.
+bool is_ldsr_file(const std::string& path) {
+    for (const char* f : {"/LDSR/model.safetensors", "/LDSR/model.ckpt", "/LDSR/model.pth"}) {
+        const std::string e = f;
+        if (path.size() >= e.size() && path.compare(path.size() - e.size(), e.size(), e) == 0) return true;
+    }
+    return false;
+}
+
 }  // namespace
+
+std::string find_ldsr_file(const std::vector<std::string>& dirs) {
+    for (const auto& dir : dirs) {
+        const bool is_ldsr_dir = dir.size() >= 4 && dir.compare(dir.size() - 4, 4, "LDSR") == 0 &&
+                                 (dir.size() == 4 || dir[dir.size() - 5] == '/');
+        // A1111 prefers the .safetensors; model.pth is the name it renames to model.ckpt.
+        for (const char* name : {"model.safetensors", "model.ckpt", "model.pth"}) {
+            const std::string path = is_ldsr_dir ? dir + "/" + name : dir + "/LDSR/" + name;
+            if (::access(path.c_str(), R_OK) == 0) return path;
+        }
+    }
+    return "";
+}
 
 std::vector<std::string> upscaler_file_names(const std::vector<std::string>& dirs) {
     std::vector<std::string> out;
+    if (!find_ldsr_file(dirs).empty()) out.push_back("LDSR");
     for (const auto& dir : dirs)
         for (const auto& path : io::files_under(dir, kUpscalerEndings)) {
+            if (is_ldsr_file(path)) continue;
             std::string name = io::name_without(path, kUpscalerEndings);
             for (const auto& [menu, file] : kMenuNames)
                 if (name == file) name = menu;
@@ -73,6 +97,7 @@ std::vector<std::string> upscaler_file_names(const std::vector<std::string>& dir
 }
 
 std::string find_upscaler_file(const std::string& name, const std::vector<std::string>& dirs) {
+    if (name == "LDSR") return find_ldsr_file(dirs);
     const auto& kEndings = kUpscalerEndings;
     std::string stem = name;
     for (const auto& [menu, file] : kMenuNames)
@@ -80,7 +105,7 @@ std::string find_upscaler_file(const std::string& name, const std::vector<std::s
     if (stem.empty()) return "";
     for (const auto& dir : dirs)
         for (const auto& path : io::files_under(dir, kEndings))
-            if (io::name_without(path, kEndings) == stem) return path;
+            if (io::name_without(path, kEndings) == stem && !is_ldsr_file(path)) return path;
     return "";
 }
 
@@ -89,12 +114,12 @@ std::vector<std::string> upscaler_file_dirs(const std::vector<std::string>& requ
     if (!checkpoint.empty()) {
         for (const auto& d : io::search_dirs(requested, checkpoint, "ESRGAN", {"/../"}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
         for (const auto& d : io::search_dirs({}, checkpoint, "RealESRGAN", {"/../"}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
-        for (const char* sub : {"SwinIR", "ScuNET", "DAT"})
+        for (const char* sub : {"SwinIR", "ScuNET", "DAT", "LDSR"})
             for (const auto& d : io::search_dirs({}, checkpoint, sub, {"/../"}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
     } else {
         for (const auto& d : io::search_dirs(requested, "", "ESRGAN", {}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
         for (const auto& d : io::search_dirs({}, "", "RealESRGAN", {}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
-        for (const char* sub : {"SwinIR", "ScuNET", "DAT"})
+        for (const char* sub : {"SwinIR", "ScuNET", "DAT", "LDSR"})
             for (const auto& d : io::search_dirs({}, "", sub, {}, "GIMP_DIFFUSION_ESRGAN_DIR")) dirs.push_back(d);
     }
     std::vector<std::string> unique;

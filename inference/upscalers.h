@@ -29,6 +29,10 @@ std::string upscaler_model_path(const std::string& family, int scale);
 // Returns the file, or "" when no folder has one.
 std::string find_upscaler_file(const std::string& name, const std::vector<std::string>& dirs);
 
+// A1111's LDSR model: model.safetensors, model.ckpt (or the model.pth it renames) in one of `dirs`
+// that is an LDSR folder, or in an LDSR folder inside one; "" when none is there.
+std::string find_ldsr_file(const std::vector<std::string>& dirs);
+
 // The A1111 names of the upscaler files in `dirs` (file names; Real-ESRGAN's files by its menu
 // names), sorted, for the dialogs' menus.
 std::vector<std::string> upscaler_file_names(const std::vector<std::string>& dirs);

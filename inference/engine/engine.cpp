@@ -398,7 +398,8 @@ std::string resolve_upscaler(const std::string& name, const std::vector<std::str
         throw Error(ErrorCode::kModelNotFound, "The upscaler \"" + name + "\" was not found: put its file (" + name.substr(0, 3) + "_" +
                                                    name.substr(4) + ".pth from the DAT release) in a DAT folder beside your checkpoints' (A1111's models/DAT), or choose ESRGAN thick, Lanczos or Nearest.");
     if (file.empty() && name == "LDSR")
-        throw Error(ErrorCode::kInvalidRequest, "The LDSR upscaler is not available here (it is a latent diffusion model of its own); choose ESRGAN thick, a DAT or SwinIR file, Lanczos or Nearest.");
+        throw Error(ErrorCode::kModelNotFound,
+                    "The upscaler \"LDSR\" was not found: put its model.ckpt (and project.yaml) in an LDSR folder beside your checkpoints' (A1111's models/LDSR), or choose ESRGAN thick, Lanczos or Nearest.");
     if (file.empty())
         throw Error(ErrorCode::kModelNotFound,
                     "The upscaler \"" + name + "\" was not found: put its .pth file in " + (dirs.empty() ? std::string("an ESRGAN folder") : dirs.front()) +

@@ -27,14 +27,15 @@ UNetImpl::UNetImpl(const UNetConfig& c) : cfg(c) {
     auto has_attn = [&](int ds) {
         return std::find(c.attention_resolutions.begin(), c.attention_resolutions.end(), ds) != c.attention_resolutions.end();
     };
-    auto transformer = [&](int64_t ch) {
+    auto transformer = [&](int64_t ch) -> std::shared_ptr<torch::nn::Module> {
         int64_t heads, dim_head;
         if (c.num_head_channels > 0) { dim_head = c.num_head_channels; heads = ch / dim_head; }
         else { heads = c.num_heads > 0 ? c.num_heads : 8; dim_head = ch / heads; }
+        if (c.self_attention_blocks) return AttentionBlock(ch, heads).ptr();
         SpatialTransformer st(ch, heads, dim_head, c.transformer_depth, c.context_dim, c.use_linear_in_transformer,
                               c.upcast_attention);
         st->attention_call = attention_call;
-        return st;
+        return st.ptr();
     };
     input_blocks = register_module("input_blocks", torch::nn::ModuleList());
     output_blocks = register_module("output_blocks", torch::nn::ModuleList());
@@ -53,7 +54,7 @@ UNetImpl::UNetImpl(const UNetConfig& c) : cfg(c) {
             const int64_t out_ch = mc * c.channel_mult[level];
             b->add(ResBlock(ch, ted, out_ch).ptr());
             ch = out_ch;
-            if (has_attn(ds)) b->add(transformer(ch).ptr());
+            if (has_attn(ds)) b->add(transformer(ch));
             input_blocks->push_back(b);
             skip_ch.push_back(ch);
         }
@@ -67,7 +68,7 @@ UNetImpl::UNetImpl(const UNetConfig& c) : cfg(c) {
     }
     middle_block = register_module("middle_block", TimestepBlock());
     middle_block->add(ResBlock(ch, ted, ch).ptr());
-    middle_block->add(transformer(ch).ptr());
+    middle_block->add(transformer(ch));
     middle_block->add(ResBlock(ch, ted, ch).ptr());
     for (int level = levels - 1; level >= 0; --level) {
         for (int r = 0; r <= c.num_res_blocks; ++r) {
@@ -77,7 +78,7 @@ UNetImpl::UNetImpl(const UNetConfig& c) : cfg(c) {
             const int64_t out_ch = mc * c.channel_mult[level];
             b->add(ResBlock(ch + skip, ted, out_ch).ptr());
             ch = out_ch;
-            if (has_attn(ds)) b->add(transformer(ch).ptr());
+            if (has_attn(ds)) b->add(transformer(ch));
             if (level > 0 && r == c.num_res_blocks) {
                 b->add(Upsample(ch).ptr());
                 ds /= 2;

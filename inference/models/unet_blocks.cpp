@@ -150,10 +150,28 @@ void TimestepBlockImpl::add(std::shared_ptr<torch::nn::Module> m) {
     layers.push_back(std::move(m));
 }
 
+AttentionBlockImpl::AttentionBlockImpl(int64_t channels, int64_t heads_) : heads(heads_) {
+    norm = register_module("norm", group_norm(channels, 1e-5));
+    qkv = register_module("qkv", torch::nn::Conv1d(torch::nn::Conv1dOptions(channels, 3 * channels, 1)));
+    proj_out = register_module("proj_out", torch::nn::Conv1d(torch::nn::Conv1dOptions(channels, channels, 1)));
+}
+
+torch::Tensor AttentionBlockImpl::forward(const torch::Tensor& x) {
+    const int64_t b = x.size(0), c = x.size(1), n = x.numel() / (b * c), d = c / heads;
+    auto flat = x.reshape({b, c, n});
+    auto normed = group_norm_act(x.contiguous(), norm, false).reshape({b, c, n});
+    // (B, heads, 3d, N): each head's q, k and v rows lie together (QKVAttentionLegacy's split).
+    auto parts = qkv->forward(normed).reshape({b, heads, 3 * d, n}).split(d, 2);
+    auto seq = [](const torch::Tensor& t) { return t.transpose(2, 3); };  // (B, heads, N, d)
+    auto o = attention(seq(parts[0]), seq(parts[1]), seq(parts[2]));
+    return flat.add(proj_out->forward(o.transpose(2, 3).reshape({b, c, n}))).reshape(x.sizes());
+}
+
 torch::Tensor TimestepBlockImpl::forward(torch::Tensor x, const torch::Tensor& emb, const torch::Tensor& context) {
     for (const auto& m : layers) {
         if (auto* r = m->as<ResBlockImpl>()) x = r->forward(x, emb);
         else if (auto* s = m->as<SpatialTransformerImpl>()) x = s->forward(x, context);
+        else if (auto* a = m->as<AttentionBlockImpl>()) x = a->forward(x);
         else if (auto* d = m->as<DownsampleImpl>()) x = d->forward(x);
         else if (auto* u = m->as<UpsampleImpl>()) x = u->forward(x);
         else if (auto* c = m->as<Conv2dImpl>()) x = c->forward(x);

@@ -75,6 +75,18 @@ struct SpatialTransformerImpl : torch::nn::Module {
 };
 TORCH_MODULE(SpatialTransformer);
 
+// ldm's openaimodel.AttentionBlock (the "legacy" order): self-attention over the pixels for UNets
+// without cross-attention (LDSR's). qkv is a 1x1 Conv1d whose 3*C outputs hold, head by head, that
+// head's queries, keys and values; norm is a 32-group GroupNorm.
+struct AttentionBlockImpl : torch::nn::Module {
+    AttentionBlockImpl(int64_t channels, int64_t heads);
+    torch::Tensor forward(const torch::Tensor& x);
+    torch::nn::GroupNorm norm{nullptr};
+    torch::nn::Conv1d qkv{nullptr}, proj_out{nullptr};
+    int64_t heads;
+};
+TORCH_MODULE(AttentionBlock);
+
 struct DownsampleImpl : torch::nn::Module {
     explicit DownsampleImpl(int64_t channels);
     torch::Tensor forward(const torch::Tensor& x) { return op(x); }

@@ -66,6 +66,12 @@ const Upscalers::FileNet& Upscalers::file_net(const std::string& path) {
     return *slot;
 }
 
+models::Ldsr* Upscalers::ldsr_model(const std::string& path) {
+    if (auto it = ldsr_cache_.find(path); it != ldsr_cache_.end()) return it->second.get();
+    if (!models::Ldsr::is_layout(io::open_checkpoint(path).tensors)) return nullptr;
+    return (ldsr_cache_[path] = models::Ldsr::load(path)).get();
+}
+
 namespace {
 
 bool is_model_file(const std::string& s) {
@@ -287,6 +293,16 @@ Image Upscalers::upscale(const Image& in, const std::string& upscaler, double sc
         const auto filter = lower == "lanczos" ? imaging::Filter::kLanczos : imaging::Filter::kNearest;
         pass = [scale, filter](const Image& img) {
             return imaging::resize(img, static_cast<int>(img.width * scale), static_cast<int>(img.height * scale), filter);
+        };
+    } else if (models::Ldsr* ldsr = is_model_file(upscaler) ? ldsr_model(upscaler) : nullptr) {
+        // A1111 hands LDSR the whole scale at every pass (its do_upscale reads self.scale).
+        pass = [ldsr, scale, &opt](const Image& img) {
+            models::LdsrRun run;
+            run.steps = opt.ldsr_steps;
+            run.seed = opt.ldsr_seed;
+            run.progress = opt.progress;
+            run.cancelled = opt.cancelled;
+            return ldsr->super_resolution(img, scale, run);
         };
     } else if (is_model_file(upscaler)) {
         const FileNet& net = file_net(upscaler);

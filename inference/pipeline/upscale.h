@@ -12,6 +12,7 @@
 
 #include "../image.h"
 #include "../imaging/extras_upscale.h"
+#include "../models/ldsr.h"
 #include "../models/rrdbnet.h"
 #include "../models/srvgg_net.h"
 #include "../models/tfjs_graph.h"
@@ -30,6 +31,10 @@ struct UpscaleOptions {
     // upscaler --image-size N` compares the two on any machine).
     bool parallel_tiles = true;
     int parallel_tiles_min_threads = 3;
+    // LDSR (an LDSR model.ckpt / .safetensors path): A1111's "LDSR processing steps" (ldsr_steps),
+    // and the seed of its noise (A1111 draws it from torch's global generator).
+    int ldsr_steps = 100;
+    uint64_t ldsr_seed = 0;
     std::function<void(int done, int total)> progress;
     std::function<bool()> cancelled;
 };
@@ -65,6 +70,9 @@ private:
         int tile = 0;                 // its own tile size in A1111 (SCUNET_tile 256); 0: the options'
     };
     const FileNet& file_net(const std::string& path);
+    // The LDSR model in that file, or nullptr when the file holds another kind of network.
+    models::Ldsr* ldsr_model(const std::string& path);
+    std::map<std::string, std::unique_ptr<models::Ldsr>> ldsr_cache_;
     std::map<std::string, std::unique_ptr<models::TfjsGraph>> cache_;
     std::map<std::string, std::unique_ptr<FileNet>> pth_cache_;
 };

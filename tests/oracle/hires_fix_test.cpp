@@ -232,8 +232,8 @@ TEST(HiresFix, EngineSizesProgressTextAndCancel) {
     EXPECT_NE(st.message.find("put its file (DAT_x4.pth from the DAT release) in a DAT folder"), std::string::npos) << st.message;
     r.hr_upscaler = "LDSR";
     st = engine.txt2img(r, cb, &out);
-    EXPECT_EQ(st.code, ErrorCode::kInvalidRequest);
-    EXPECT_NE(st.message.find("The LDSR upscaler is not available here"), std::string::npos) << st.message;
+    EXPECT_EQ(st.code, ErrorCode::kModelNotFound);
+    EXPECT_NE(st.message.find("The upscaler \"LDSR\" was not found: put its model.ckpt (and project.yaml) in an LDSR folder"), std::string::npos) << st.message;
     EXPECT_EQ(done, 0);
     r.hr_upscaler = "/nowhere/4x-UltraSharp.pth";
     st = engine.txt2img(r, cb, &out);
