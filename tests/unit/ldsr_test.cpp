@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/engine.h"
 #include "imaging/resample.h"
 #include "io/checkpoint_file.h"
 #include "io/safetensors_writer.h"
@@ -378,6 +379,23 @@ TEST(Ldsr, RunsAsAnUpscalerByPathAndByA1111sName) {
     EXPECT_EQ(direct.width, 92);
     EXPECT_EQ(direct.height, 60);
     EXPECT_EQ(imaging::resize(direct, 90, 60, imaging::Filter::kLanczos).pixels, up.pixels);
+
+    // The engine finds it by A1111's name (here through $GIMP_DIFFUSION_ESRGAN_DIR, no checkpoint
+    // loaded) and runs A1111's 100 steps.
+    ::setenv("GIMP_DIFFUSION_ESRGAN_DIR", dir.c_str(), 1);
+    Engine engine;
+    RunCallbacks cb;
+    int last = 0, total = 0;
+    cb.progress = [&](int done, int t) { last = done, total = t; };
+    Image named;
+    const Status st = engine.upscale(pattern(16, 12), "LDSR", 2.0, cb, &named);
+    ::unsetenv("GIMP_DIFFUSION_ESRGAN_DIR");
+    ASSERT_TRUE(st.ok) << st.message;
+    EXPECT_EQ(named.width, 32);
+    EXPECT_EQ(named.height, 24);
+    EXPECT_EQ(total, 100);
+    EXPECT_EQ(last, 100);
+    EXPECT_NE(named.pixels, imaging::resize(pattern(16, 12), 32, 24, imaging::Filter::kLanczos).pixels);
     std::system(("rm -rf " + dir).c_str());
 }
 
