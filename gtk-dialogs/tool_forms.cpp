@@ -126,7 +126,10 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
                     "or Real-ESRGAN .pth file runs as in A1111.";
         FormField up = combo_field("upscaler", "Upscaler", upscaler_choices(false, ctx.upscalers), true);
         up.tooltip = "A name from the list or the path of an ESRGAN .pth / .safetensors file";
-        fields = {{3, up}, {4, spin_field("scale", "Scale factor", 1, 8, 0.5, 2)}, {5, field("new_image", "Open as a new image", Kind::kCheck)}};
+        FormField steps = spin_field("ldsr_steps", "LDSR steps", 0, 200, 1, 0);
+        steps.tooltip = "A1111's \"LDSR processing steps\": DDIM steps of the LDSR upscaler (fewer is faster); 0 is its default, 100";
+        fields = {{3, up}, {4, spin_field("scale", "Scale factor", 1, 8, 0.5, 2)}, {5, field("new_image", "Open as a new image", Kind::kCheck)},
+                  {6, steps}};
         cfg.ok_label = "_Upscale";
     } else if (proc == "plug-in-diffusion-extras-upscale") {
         cfg.title = "Extras Upscale";

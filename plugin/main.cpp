@@ -32,7 +32,7 @@ std::vector<GimpParam> interactive_arguments(const std::string& proc, const Gimp
     auto f = [](double v) { GimpParam p{}; p.type = GIMP_PDB_FLOAT; p.data.d_float = v; return p; };
     a.resize(3);
     if (proc == "plug-in-diffusion-upscale") {
-        a.insert(a.end(), {str("ESRGAN thick"), f(2.0), i32(1)});
+        a.insert(a.end(), {str("ESRGAN thick"), f(2.0), i32(1), i32(100)});
     } else if (proc == "plug-in-diffusion-merge-checkpoints") {
         // No image: run mode, then A1111's defaults (Weighted sum at 0.3).
         a.resize(1);

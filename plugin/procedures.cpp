@@ -195,9 +195,10 @@ void register_procedures() {
             {arg(GIMP_PDB_IMAGE, "result-image", "A new image with the results"), arg(GIMP_PDB_LAYER, "layer", "Its top layer")});
 
     install("plug-in-diffusion-upscale", "Upscale the active layer", "_Upscale...", "RGB*, GRAY*",
-            {kRunMode, kImage, kDrawable, arg(GIMP_PDB_STRING, "upscaler", "ESRGAN thick (default, learned), ESRGAN medium, ESRGAN slim, Lanczos or Nearest"),
+            {kRunMode, kImage, kDrawable, arg(GIMP_PDB_STRING, "upscaler", "ESRGAN thick (default, learned), ESRGAN medium, ESRGAN slim, Lanczos, Nearest, an A1111 upscaler name (LDSR, R-ESRGAN 4x+, ...) or a model file"),
              arg(GIMP_PDB_FLOAT, "scale", "Scale factor (1-8)"),
-             arg(GIMP_PDB_INT32, "new-image", "0: scale this image and add the layer; 1: open a new image")},
+             arg(GIMP_PDB_INT32, "new-image", "0: scale this image and add the layer; 1: open a new image"),
+             arg(GIMP_PDB_INT32, "ldsr-steps", "LDSR's DDIM steps (A1111's \"LDSR processing steps\", 1-200; 0: its default 100)")},
             {arg(GIMP_PDB_IMAGE, "result-image", "The image holding the result"),
              arg(GIMP_PDB_LAYER, "layer", "The upscaled layer")});
 

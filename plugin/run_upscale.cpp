@@ -12,11 +12,13 @@ namespace sdgimp::plugin {
 
 void run_upscale(const GimpParam* params, int n, Reply* reply) {
     try {
-        if (n != 6) throw Error(ErrorCode::kInvalidRequest, "plug-in-diffusion-upscale takes 6 arguments.");
+        if (n != 7) throw Error(ErrorCode::kInvalidRequest, "plug-in-diffusion-upscale takes 7 arguments.");
         const gint32 image = params[1].data.d_image, drawable = params[2].data.d_drawable;
         const std::string upscaler = params[3].data.d_string && *params[3].data.d_string ? params[3].data.d_string : "ESRGAN thick";
         const double scale = params[4].data.d_float;
         const bool new_image = params[5].data.d_int32 != 0;
+        const int ldsr_steps = params[6].data.d_int32 == 0 ? 100 : params[6].data.d_int32;
+        if (ldsr_steps < 1 || ldsr_steps > 1000) throw Error(ErrorCode::kInvalidRequest, "LDSR steps must be between 1 and 1000 (0 for A1111's 100).");
         if (!(scale >= 1.0 && scale <= 8.0)) throw Error(ErrorCode::kInvalidRequest, "Scale must be between 1 and 8.");
         if (gimp_item_is_group(drawable))
             throw Error(ErrorCode::kInvalidRequest, "A layer group has no pixels of its own; select a normal layer to upscale.");
@@ -31,7 +33,7 @@ void run_upscale(const GimpParam* params, int n, Reply* reply) {
         } else {
             // Learned upscalers run in the engine process (torch stays out of GIMP's).
             wire::Message req, res;
-            req.header = {{"op", "upscale"}, {"upscaler", upscaler}, {"scale", scale}};
+            req.header = {{"op", "upscale"}, {"upscaler", upscaler}, {"scale", scale}, {"ldsr_steps", ldsr_steps}};
             Image rgb{w, h, 3, std::vector<uint8_t>(static_cast<size_t>(w) * h * 3)};
             for (size_t i = 0; i < static_cast<size_t>(w) * h; ++i)
                 for (int c = 0; c < 3; ++c) rgb.pixels[i * 3 + c] = src.pixels[i * 4 + c];

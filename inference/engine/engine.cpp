@@ -836,9 +836,12 @@ Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunC
     });
 }
 
-Status Engine::upscale(const Image& image, const std::string& upscaler, double scale, const RunCallbacks& cb, Image* out) {
+Status Engine::upscale(const Image& image, const std::string& upscaler, double scale, const RunCallbacks& cb, Image* out,
+                       int ldsr_steps) {
     return engine_call([&] {
+        if (ldsr_steps < 1 || ldsr_steps > 1000) throw Error(ErrorCode::kInvalidRequest, "LDSR steps must be between 1 and 1000.");
         pipeline::UpscaleOptions opt;
+        opt.ldsr_steps = ldsr_steps;
         opt.progress = cb.progress;
         opt.cancelled = cb.cancelled;
         *out = impl_->upscalers.upscale(image, resolve_upscaler(upscaler, impl_->upscaler_dirs, impl_->info.path), scale, opt);

@@ -132,7 +132,9 @@ public:
 
     // upscaler: "ESRGAN thick" (the default learned model), "ESRGAN medium", "ESRGAN slim", "Lanczos",
     // "Nearest". Needs no checkpoint.
-    Status upscale(const Image& image, const std::string& upscaler, double scale, const RunCallbacks& cb, Image* out);
+    // ldsr_steps: A1111's "LDSR processing steps" for the LDSR upscaler (1-1000).
+    Status upscale(const Image& image, const std::string& upscaler, double scale, const RunCallbacks& cb, Image* out,
+                   int ldsr_steps = 100);
     // A1111's Extras tab upscale (imaging::ExtrasUpscaleSettings; names as for upscale, A1111's
     // file names included). *info: the "Postprocess ..." text A1111 records. Needs no checkpoint.
     Status extras_upscale(const Image& image, const imaging::ExtrasUpscaleSettings& settings, const RunCallbacks& cb, Image* out,

@@ -197,7 +197,10 @@ DdimSchedule ddim_schedule(const std::vector<float>& ac, int steps, double eta) 
     const int c = n / steps;
     for (int t = 0; t < n; t += c) s.timesteps.push_back(t + 1);
     for (size_t i = 0; i < s.timesteps.size(); ++i) {
-        if (s.timesteps[i] >= n) throw Error(ErrorCode::kInvalidRequest, "LDSR steps must divide the schedule's " + std::to_string(n) + " timesteps into at least two.");
+        if (s.timesteps[i] >= n)
+            throw Error(ErrorCode::kInvalidRequest, "LDSR cannot run " + std::to_string(steps) + " steps: ldm's schedule would end on timestep " +
+                                                        std::to_string(n) + ", past its last (A1111 fails there too); choose " +
+                                                        std::to_string(steps - 1) + " or " + std::to_string(steps + 1) + " steps.");
         const double a = ac[static_cast<size_t>(s.timesteps[i])];
         const double prev = i == 0 ? ac[0] : ac[static_cast<size_t>(s.timesteps[i - 1])];
         s.alphas.push_back(static_cast<float>(a));

@@ -168,13 +168,14 @@ int cmd_inpaint(const std::vector<std::string>& args) { return generate(args, tr
 int cmd_upscale(const std::vector<std::string>& args) {
     const Options o = parse_options(args, {"quiet"});
     for (const auto& [k, v] : o.values)
-        if (k != "upscaler" && k != "scale" && k != "init-image" && k != "output" && k != "quiet")
+        if (k != "upscaler" && k != "scale" && k != "init-image" && k != "output" && k != "quiet" && k != "ldsr-steps")
             throw Error(ErrorCode::kInvalidRequest, "Unknown option --" + k + " for upscale; see gimp-diffusion-cli --help.");
     if (!o.has("init-image")) throw Error(ErrorCode::kInvalidRequest, "upscale needs --init-image FILE.png.");
     const Image in = io::read_png(o.get("init-image")).image;
     Engine engine;
     Image out;
-    const Status st = engine.upscale(in, o.get("upscaler", "ESRGAN thick"), o.get_double("scale", 4.0), stderr_progress(o.has("quiet")), &out);
+    const Status st = engine.upscale(in, o.get("upscaler", "ESRGAN thick"), o.get_double("scale", 4.0), stderr_progress(o.has("quiet")), &out,
+                                     o.get_int("ldsr-steps", 100));
     if (!st.ok) throw Error(st.code, st.message);
     const std::string name = o.get("output", "upscaled.png");
     io::write_png(name, out);

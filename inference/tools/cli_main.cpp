@@ -72,7 +72,7 @@ const char* kUsage =
     "      [--soft-inpainting 1 [--soft-schedule-bias 1 --soft-preservation-strength 0.5 --soft-transition-contrast 4\n"
     "       --soft-mask-influence 0 --soft-difference-threshold 0.5 --soft-difference-contrast 2]]\n"
     "  upscale --init-image IN.png [--upscaler \"ESRGAN thick\"|\"ESRGAN medium\"|\"ESRGAN slim\"|Lanczos|Nearest]\n"
-    "      [--scale 4] [-o OUT.png]                      no checkpoint needed\n"    "      (also esrgan-thick-x4 style names, lanczos, nearest, or an ESRGAN/Real-ESRGAN FILE.pth)\n"
+    "      [--scale 4] [--ldsr-steps 100] [-o OUT.png]   no checkpoint needed (LDSR: its DDIM steps)\n"    "      (also esrgan-thick-x4 style names, lanczos, nearest, or an ESRGAN/Real-ESRGAN FILE.pth)\n"
     "  extras --init-image IN.png [--upscaler-1 \"ESRGAN thick\"] [--upscaler-2 Lanczos --upscaler-2-visibility 0.5]\n"
     "      [--scale-by 2 [--max-side-length 0] | --scale-to 1024x768 [--crop 1]] [-o OUT.png]   A1111's Extras upscale\n"
     "  merge --primary A.safetensors --secondary B.ckpt [--tertiary C.ckpt] [--method \"Weighted sum\"|\"Add difference\"|\n"

@@ -129,7 +129,7 @@ bool serve_connection(int fd, Engine& engine) {
                 Status st = guarded([&] {
                     if (!req.header.contains("image")) throw Error(ErrorCode::kInvalidRequest, "upscale needs an image.");
                     Status s = engine.upscale(wire::image_from(req.header["image"], req), req.header.value("upscaler", "ESRGAN thick"),
-                                              req.header.value("scale", 4.0), cb, &out);
+                                              req.header.value("scale", 4.0), cb, &out, req.header.value("ldsr_steps", 100));
                     if (!s.ok) throw Error(s.code, s.message);
                 });
                 if (!st.ok) {

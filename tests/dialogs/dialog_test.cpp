@@ -625,7 +625,7 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
     const std::string ckpt = models.front().checkpoints.front();
     dialogs::ToolContext ctx{{ckpt}, "/nonexistent/big-lama.pt", {"Automatic", "None"}, {}};
     const std::vector<std::pair<std::string, std::vector<std::string>>> expected = {
-        {"plug-in-diffusion-upscale", {"upscaler", "scale", "new_image"}},
+        {"plug-in-diffusion-upscale", {"upscaler", "scale", "new_image", "ldsr_steps"}},
         {"plug-in-diffusion-extras-upscale", {"upscaler_1", "upscaler_2", "upscaler_2_visibility", "resize_mode", "scale",
                                               "max_side_length", "width", "height", "crop"}},
         {"plug-in-diffusion-remove-object", {"method"}},
@@ -716,7 +716,9 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             d.set_value("upscaler", "/models/4x_RealESRGAN.pth");  // free text: a user's ESRGAN file
             gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("scale")), 4);
             gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget("new_image")), TRUE);
+            gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("ldsr_steps")), 30);
             v = d.values();
+            EXPECT_EQ(v["ldsr_steps"], "30");
             EXPECT_EQ(v["upscaler"], "/models/4x_RealESRGAN.pth");
             EXPECT_EQ(v["scale"], "4.00");
             EXPECT_EQ(v["new_image"], "1");

@@ -322,11 +322,11 @@ scm=$(cat <<SCM
 
   ; 8. Paste parameters from a layer, then Upscale x2 with Lanczos into this image.
   (plug-in-diffusion-paste-parameters RUN-NONINTERACTIVE img base "an steam engine\nSteps: 30, Sampler: Euler a, CFG scale: 7, Seed: 3331645590, Size: 768x768, Model hash: 4bdfc29c, Batch size: 4, Batch pos: 3")
-  (let* ((r (plug-in-diffusion-upscale RUN-NONINTERACTIVE img base "Lanczos" 2.0 0)))
+  (let* ((r (plug-in-diffusion-upscale RUN-NONINTERACTIVE img base "Lanczos" 2.0 0 0)))
     (check (= (car (gimp-image-width img)) 256) "image scaled x2")
     (check (= (car (gimp-drawable-width (cadr r))) 256) "upscaled layer x2"))
   ; and with the learned default into a new image
-  (let* ((r (plug-in-diffusion-upscale RUN-NONINTERACTIVE img base "" 2.0 1)))
+  (let* ((r (plug-in-diffusion-upscale RUN-NONINTERACTIVE img base "" 2.0 1 0)))
     (check (= (car (gimp-image-width (car r))) 512) "learned x2 into a new image")
     (check (contains (car (gimp-item-get-name (cadr r))) "ESRGAN thick") "learned upscaler named")
     (gimp-image-delete (car r)))
@@ -423,7 +423,7 @@ bad=$(cat <<SCM
     (gimp-image-insert-layer g gl 0 0)
     (let ((out (car (plug-in-diffusion-txt2img RUN-NONINTERACTIVE g gl "x" "" 2 "Euler a" "Automatic" 7.0 1 64 64 1 1 -1 0.0 "$model"))))
       (check (= (car (gimp-drawable-is-gray out)) 1) "gray image gets a gray layer"))
-    (let ((up (plug-in-diffusion-upscale RUN-WITH-LAST-VALS g gl "" 0 0)))
+    (let ((up (plug-in-diffusion-upscale RUN-WITH-LAST-VALS g gl "" 0 0 0)))
       (check (= (car (gimp-image-width (car up))) 128) "menu run of Upscale: ESRGAN thick x2 into a new image")
       (gimp-image-delete (car up)))
     ; Pasting "VAE: <name>" chooses that VAE file of the models folders; an unknown one is listed

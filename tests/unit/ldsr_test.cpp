@@ -220,6 +220,17 @@ TEST(Ldsr, ScheduleAndDdimStepFollowLdm) {
     EXPECT_EQ(models::ddim_schedule(ldsr, 10, 0.0).sigmas[3], 0.0f);
     EXPECT_THROW(models::ddim_schedule(ldsr, 0, 1.0), Error);
     EXPECT_THROW(models::ddim_schedule(ldsr, 1001, 1.0), Error);
+    // c = 333 (or 111): range(0, 1000, c) ends on 999, whose + 1 is past the table, where ldm's
+    // indexing fails; refused with a sentence.
+    for (int bad : {3, 9, 105}) {
+        try {
+            (void)models::ddim_schedule(ldsr, bad, 1.0);
+            ADD_FAILURE() << bad;
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find("LDSR cannot run " + std::to_string(bad) + " steps"), std::string::npos) << e.what();
+        }
+    }
+    EXPECT_EQ(models::ddim_schedule(ldsr, 4, 1.0).timesteps, (std::vector<int64_t>{1, 251, 501, 751}));
 
     torch::manual_seed(3);
     const auto x = torch::randn({1, 3, 4, 5}), e = torch::randn({1, 3, 4, 5}), n = torch::randn({1, 3, 4, 5});
@@ -381,21 +392,27 @@ TEST(Ldsr, RunsAsAnUpscalerByPathAndByA1111sName) {
     EXPECT_EQ(imaging::resize(direct, 90, 60, imaging::Filter::kLanczos).pixels, up.pixels);
 
     // The engine finds it by A1111's name (here through $GIMP_DIFFUSION_ESRGAN_DIR, no checkpoint
-    // loaded) and runs A1111's 100 steps.
+    // loaded), with the steps asked for (A1111's 100 unless told).
+    EXPECT_EQ(pipeline::UpscaleOptions{}.ldsr_steps, 100);
     ::setenv("GIMP_DIFFUSION_ESRGAN_DIR", dir.c_str(), 1);
     Engine engine;
     RunCallbacks cb;
     int last = 0, total = 0;
     cb.progress = [&](int done, int t) { last = done, total = t; };
     Image named;
-    const Status st = engine.upscale(pattern(16, 12), "LDSR", 2.0, cb, &named);
-    ::unsetenv("GIMP_DIFFUSION_ESRGAN_DIR");
+    const Status st = engine.upscale(pattern(16, 12), "LDSR", 2.0, cb, &named, 4);
     ASSERT_TRUE(st.ok) << st.message;
+    EXPECT_EQ(total, 4);
+    EXPECT_EQ(last, 4);
+    opt.ldsr_steps = 4;
+    opt.ldsr_seed = 0;
+    EXPECT_EQ(named.pixels, ups.upscale(pattern(16, 12), path, 2.0, opt).pixels);
     EXPECT_EQ(named.width, 32);
     EXPECT_EQ(named.height, 24);
-    EXPECT_EQ(total, 100);
-    EXPECT_EQ(last, 100);
-    EXPECT_NE(named.pixels, imaging::resize(pattern(16, 12), 32, 24, imaging::Filter::kLanczos).pixels);
+    const Status bad = engine.upscale(pattern(16, 12), "LDSR", 2.0, cb, &named, 0);
+    EXPECT_FALSE(bad.ok);
+    EXPECT_NE(bad.message.find("LDSR steps must be between 1 and 1000"), std::string::npos) << bad.message;
+    ::unsetenv("GIMP_DIFFUSION_ESRGAN_DIR");
     std::system(("rm -rf " + dir).c_str());
 }
 
