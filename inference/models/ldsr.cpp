@@ -75,6 +75,7 @@ UNetConfig unet_config(const io::TensorMap& t, const std::string& path, const nl
     for (int i = 1; i < blocks; ++i) {
         const std::string b = p + "input_blocks." + std::to_string(i) + ".";
         if (has(t, b + "0.op.weight")) {
+            if (level >= 8) throw_bad_file(path, "has more than 8 downsampling levels, which no LDSR model has.");
             if (per_level == 0) throw_bad_file(path, "has a downsampling block with no residual block before it, which no LDSR model has.");
             if (level == 0) c.num_res_blocks = per_level;
             else if (per_level != c.num_res_blocks) throw_bad_file(path, "has levels with different numbers of residual blocks, which no LDSR model has.");
@@ -98,6 +99,18 @@ UNetConfig unet_config(const io::TensorMap& t, const std::string& path, const nl
     if (const auto* up = at_path(yaml, {"model", "params", "unet_config", "params"})) {
         if (const auto* v = at_path(up, {"num_head_channels"}); v && v->is_number_integer()) c.num_head_channels = v->get<int>();
         if (const auto* v = at_path(up, {"num_heads"}); v && v->is_number_integer()) c.num_heads = v->get<int>();
+    }
+    // Every attention block's channels must split into whole heads (as openaimodel asserts).
+    std::vector<int64_t> attended{static_cast<int64_t>(c.model_channels) * c.channel_mult.back()};  // the middle block
+    for (size_t l = 0; l < c.channel_mult.size(); ++l)
+        if (std::find(c.attention_resolutions.begin(), c.attention_resolutions.end(), 1 << l) != c.attention_resolutions.end())
+            attended.push_back(static_cast<int64_t>(c.model_channels) * c.channel_mult[l]);
+    for (const int64_t ch : attended) {
+        const int64_t heads = c.num_head_channels > 0 ? ch / c.num_head_channels : (c.num_heads > 0 ? c.num_heads : 8);
+        if (c.num_head_channels == 0 || heads < 1 || ch % heads || (c.num_head_channels > 0 && ch % c.num_head_channels))
+            throw_bad_file(path, "has attention blocks of " + std::to_string(ch) + " channels that its project.yaml's heads (num_head_channels " +
+                                     std::to_string(c.num_head_channels) + ", num_heads " + std::to_string(c.num_heads) +
+                                     ") do not split; use A1111's project.yaml.");
     }
     return c;
 }
@@ -273,8 +286,6 @@ std::unique_ptr<Ldsr> Ldsr::from_tensors(const io::TensorMap& t, const std::stri
     if (uc.out_channels != vc.embed_dim || uc.in_channels != uc.out_channels + 3)
         throw_bad_file(path, "has a UNet of " + std::to_string(uc.in_channels) + " inputs and " + std::to_string(uc.out_channels) +
                                  " outputs, where LDSR's takes its latent and the RGB picture.");
-    if (uc.num_head_channels > 0 && uc.model_channels % uc.num_head_channels)
-        throw_bad_file(path, "has channels that its " + std::to_string(uc.num_head_channels) + "-channel attention heads cannot split.");
     const int64_t n_embed = dim(t, std::string(kFirst) + "quantize.embedding.weight", 0, path);
     m->unet = UNet(uc);
     throw_report(load_state(*m->unet, unet_weights(t), kUnet), path, "UNet");

@@ -103,7 +103,8 @@ TEST(UpscalerFiles, A1111NamesFindTheirFiles) {
                                            "/sd/models/Stable-diffusion/../RealESRGAN", "/home/u/.local/share/gimp-diffusion/models/RealESRGAN",
                                            "/sd/models/Stable-diffusion/../SwinIR", "/home/u/.local/share/gimp-diffusion/models/SwinIR",
                                            "/sd/models/Stable-diffusion/../ScuNET", "/home/u/.local/share/gimp-diffusion/models/ScuNET",
-                                           "/sd/models/Stable-diffusion/../DAT", "/home/u/.local/share/gimp-diffusion/models/DAT"};
+                                           "/sd/models/Stable-diffusion/../DAT", "/home/u/.local/share/gimp-diffusion/models/DAT",
+                                           "/sd/models/Stable-diffusion/../LDSR", "/home/u/.local/share/gimp-diffusion/models/LDSR"};
     EXPECT_EQ(found, want);
     for (const std::string& f : std::vector<std::string>{esr + "/4x-UltraSharp.pth", real + "/RealESRGAN_x4plus.pth", real + "/RealESRGAN_x4plus_anime_6B.pth",
                                                          real + "/realesr-general-x4v3.pth", swin + "/SwinIR_4x.pth",

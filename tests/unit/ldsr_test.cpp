@@ -455,5 +455,10 @@ TEST(Ldsr, DamagedFilesAreNamed) {
         if (s.names[i] == "model.diffusion_model.middle_block.1.qkv.weight") s.values[i] = torch::zeros({192, 64, 1});
     s.write(dir + "/model.safetensors");
     EXPECT_NE(message(dir + "/model.safetensors").find("gives a schedule"), std::string::npos) << message(dir + "/model.safetensors");
+    // Heads that do not split the attention blocks' channels (0 would divide by zero).
+    for (const char* heads : {"48", "0", "100000"}) {
+        std::ofstream(dir + "/project.yaml") << "model:\n  params:\n    unet_config:\n      params:\n        num_head_channels: " << heads << "\n";
+        EXPECT_NE(message(dir + "/model.safetensors").find("do not split"), std::string::npos) << heads << ": " << message(dir + "/model.safetensors");
+    }
     std::system(("rm -rf " + dir).c_str());
 }
