@@ -299,8 +299,8 @@ std::unique_ptr<Ldsr> Ldsr::from_tensors(const io::TensorMap& t, const std::stri
     }
     m->first_stage = VqFirstStage(vc, n_embed);
     throw_report(load_state(*m->first_stage, vq, kFirst), path, "first stage");
-    for (auto& p : m->unet->parameters()) p.set_data(p.detach().clone());
-    for (auto& p : m->first_stage->parameters()) p.set_data(p.detach().clone());
+    // The weights stay views of the mapped file where it allows (load_state's file_backed: their
+    // deleters hold the mapping), so a cached model costs page cache the system can drop, not memory.
     m->unet->eval();
     m->first_stage->eval();
 
