@@ -110,6 +110,18 @@ TEST(EngineServer, ResidentCancelCrashRestart) {
     EXPECT_EQ(i2i(&init), own);
     EXPECT_NE(i2i(&warm), own);
 
+    // The Upscale procedure's LDSR steps travel with the request (read before any upscaler runs).
+    wire::Message up = op("upscale");
+    up.header["upscaler"] = "Lanczos";
+    up.header["scale"] = 2.0;
+    up.header["image"] = wire::attach_image(&up, warm);
+    ASSERT_TRUE(c.call(up, {}, {}, &res).ok);
+    EXPECT_EQ(wire::image_from(res.header["image"], res).width, 64);
+    up.header["ldsr_steps"] = 0;
+    st = c.call(up, {}, {}, &res);
+    EXPECT_EQ(st.code, ErrorCode::kInvalidRequest);
+    EXPECT_NE(st.message.find("LDSR steps must be between 1 and 1000"), std::string::npos) << st.message;
+
     // A crash costs that call only; the next one starts a fresh engine.
     st = c.call(op("crash-for-test"), {}, {}, &res);
     EXPECT_FALSE(st.ok);
