@@ -545,6 +545,10 @@ void GenerateDialog::build_sampler_parameters(GtkWidget* box) {
     gtk_widget_set_tooltip_text(W["vae_whole_image"], "Images above 1024x1024 go through the VAE in one pass, as in A1111 (its exact pixels; "
                                                       "several GiB of memory at 2048x2048), instead of blended tiles");
     gtk_grid_attach(g, W["vae_whole_image"], 2, vrow + 1, 2, 1);
+    W["ldsr_steps"] = spin(1, 200, 1, 0);
+    gtk_widget_set_tooltip_text(W["ldsr_steps"], "A1111's \"LDSR processing steps\": DDIM steps of the LDSR upscaler where this run "
+                                                 "upscales (fewer is faster; A1111's default is 100)");
+    label_row(g, vrow + 2, 0, "LDSR steps", W["ldsr_steps"]);
     gtk_container_add(GTK_CONTAINER(exp), sg);
     gtk_box_pack_start(GTK_BOX(box), exp, FALSE, FALSE, 0);
     W["sampler_parameters"] = exp;
@@ -761,6 +765,7 @@ GenerateRequest GenerateDialog::request() const {
     r.vae_encode_method = combo_id(widget("vae_encode_method"));
     r.vae_decode_method = combo_id(widget("vae_decode_method"));
     r.vae_whole_image = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("vae_whole_image")));
+    r.ldsr_steps = static_cast<int>(num(widget("ldsr_steps")));
     r.live_preview_method = combo_id(widget("live_preview_method"));
     for (const auto& f : sampler_fields()) r.*f.member = num(widget(f.name));
     r.sgm_noise_multiplier = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("sgm_noise_multiplier")));
@@ -860,12 +865,13 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
     set_combo(widget("vae_decode_method"), r.vae_decode_method);
     set_combo(widget("live_preview_method"), r.live_preview_method);
     gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("vae_whole_image")), r.vae_whole_image);
+    set_num(widget("ldsr_steps"), r.ldsr_steps);
     bool changed = r.rng != "GPU" || r.eta_noise_seed_delta != 0 || r.emphasis != "Original" || r.noise_schedule != "Default" ||
                    r.vae_encode_method != "Full" || r.vae_decode_method != "Full" || r.live_preview_method != "Approx cheap" ||
                    r.sgm_noise_multiplier || r.always_discard_next_to_last_sigma || r.old_prompt_editing_timelines ||
                    r.pad_cond_uncond || r.pad_cond_uncond_v0 || r.s_min_uncond_all ||
                    r.downcast_alphas_cumprod || r.enable_quantization || r.fp8_weight != "Disable" || r.cache_fp16_weight ||
-                   r.vae_whole_image;
+                   r.vae_whole_image || r.ldsr_steps != 100;
     const GenerateRequest defaults;
     for (const auto& f : sampler_fields()) {
         set_num(widget(f.name), r.*f.member);

@@ -178,6 +178,7 @@ void validate_hires(const GenerateRequest& r) {
 void validate(const GenerateRequest& r) {
     if (r.steps < 1 || r.steps > 1000) bad("Steps must be between 1 and 1000, not " + std::to_string(r.steps) + ".");
     if (!(r.cfg_scale >= 0 && r.cfg_scale <= 100)) bad("CFG scale must be between 0 and 100.");
+    if (r.ldsr_steps < 1 || r.ldsr_steps > 1000) bad("LDSR steps must be between 1 and 1000, not " + std::to_string(r.ldsr_steps) + ".");
     if (r.resize_mode < 0 || r.resize_mode > 3)
         bad("The resize mode is 0 (Just resize), 1 (Crop and resize), 2 (Resize and fill) or 3 (Just resize (latent upscale)), not " +
             std::to_string(r.resize_mode) + ".");

@@ -103,6 +103,9 @@ struct GenerateRequest {
     // blended 512-pixel tiles (which keep the memory of one tile and differ slightly from A1111's
     // pixels); a 2048 x 2048 decode then needs several GiB. Not recorded in the text.
     bool vae_whole_image = false;
+    // A1111's "LDSR processing steps" for the LDSR upscaler where the run upscales (Hires. fix, the
+    // img2img and SD upscale upscalers); not recorded.
+    int ldsr_steps = 100;
     // A1111's "Live preview display": "Full" (the VAE), "Approx NN" (its VAE-approx model.pt),
     // "Approx cheap" (a fixed linear map) or "TAESD"; not recorded.
     std::string live_preview_method = "Approx cheap";

@@ -114,7 +114,7 @@ nlohmann::json request_to_json(const GenerateRequest& r) {
             {"hypertile_vae_max_depth", r.hypertile_vae_max_depth}, {"hypertile_vae_max_tile", r.hypertile_vae_max_tile},
             {"hypertile_vae_swap_size", r.hypertile_vae_swap_size},
             {"vae_encode_method", r.vae_encode_method}, {"vae_decode_method", r.vae_decode_method},
-            {"vae_whole_image", r.vae_whole_image},
+            {"vae_whole_image", r.vae_whole_image}, {"ldsr_steps", r.ldsr_steps},
             {"live_preview_method", r.live_preview_method},
             {"old_prompt_editing_timelines", r.old_prompt_editing_timelines}, {"pad_cond_uncond", r.pad_cond_uncond},
             {"pad_cond_uncond_v0", r.pad_cond_uncond_v0},
@@ -210,6 +210,7 @@ GenerateRequest request_from_json(const nlohmann::json& j) {
     take("vae_encode_method", &r.vae_encode_method);
     take("vae_decode_method", &r.vae_decode_method);
     take("vae_whole_image", &r.vae_whole_image);
+    take("ldsr_steps", &r.ldsr_steps);
     take("live_preview_method", &r.live_preview_method);
     take("downcast_alphas_cumprod", &r.downcast_alphas_cumprod);
     take("fp8_weight", &r.fp8_weight);

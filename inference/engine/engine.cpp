@@ -766,9 +766,10 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
         if (r.enable_hr) {
             // Found (or refused) before the first pass rather than after it.
             const std::string upscaler = resolve_upscaler(r.hr_upscaler, impl_->upscaler_dirs, impl_->info.path, true);
-            hooks.hires_upscale = [this, upscaler, &cb](const Image& img, int w, int h) {
+            hooks.hires_upscale = [this, upscaler, &cb, ldsr_steps = r.ldsr_steps](const Image& img, int w, int h) {
                 pipeline::UpscaleOptions opt;
                 opt.cancelled = cb.cancelled;
+                opt.ldsr_steps = ldsr_steps;
                 return pipeline::resize_with_upscaler(impl_->upscalers, img, upscaler, w, h, opt);
             };
             // A hires prompt with other <lora:...> tags: A1111 switches networks between the passes.
@@ -817,6 +818,7 @@ Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunC
             rgb = imaging::resize_image(r.resize_mode, rgb, r.width, r.height, [&](const Image& im, int w, int h) {
                 pipeline::UpscaleOptions opt;
                 opt.cancelled = cb.cancelled;
+                opt.ldsr_steps = r.ldsr_steps;
                 return pipeline::resize_with_upscaler(impl_->upscalers, im, upscaler, w, h, opt);
             });
         }
@@ -927,6 +929,7 @@ Status Engine::sd_upscale(const GenerateRequest& req, const Image& image, const 
         if (upscaler != "None") {
             pipeline::UpscaleOptions uo;
             uo.a1111_size = true;  // A1111's SD upscale starts from its upscaler's multiple-of-8 size
+            uo.ldsr_steps = r.ldsr_steps;
             up = impl_->upscalers.upscale(up, resolve_upscaler(upscaler, impl_->upscaler_dirs, impl_->info.path), scale, uo);
             up = imaging::sd_upscale_resize_target(up, image.width, image.height, scale);
         }

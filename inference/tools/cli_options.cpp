@@ -150,6 +150,7 @@ GenerateRequest request_from_options(const Options& o) {
     r.vae_encode_method = o.get("vae-encoder", r.vae_encode_method);
     r.vae_decode_method = o.get("vae-decoder", r.vae_decode_method);
     if (o.has("vae-whole-image")) r.vae_whole_image = o.get_int("vae-whole-image", 0) != 0;
+    r.ldsr_steps = o.get_int("ldsr-steps", r.ldsr_steps);
     r.live_preview_method = o.get("live-preview", r.live_preview_method);
     if (o.has("tiling")) r.tiling = o.get_int("tiling", 0) != 0;
     r.unipc_variant = o.get("unipc-variant", r.unipc_variant);

@@ -320,6 +320,12 @@ TEST_F(Dialogs, SamplerParametersFollowThePastedText) {
     d.paste_parameters("a lighthouse\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 512x512");
     EXPECT_TRUE(d.request().vae_whole_image);
     gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget("vae_whole_image")), FALSE);
+    // And the LDSR upscaler's steps.
+    EXPECT_EQ(d.request().ldsr_steps, 100);
+    gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("ldsr_steps")), 40);
+    d.paste_parameters("a lighthouse\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 512x512");
+    EXPECT_EQ(d.request().ldsr_steps, 40);
+    gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("ldsr_steps")), 100);
     // A text without them puts the defaults back (A1111 records each that is not its default).
     d.paste_parameters("a lighthouse\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 512x512");
     r = d.request();

@@ -224,6 +224,18 @@ TEST(HiresRequest, WireCarriesTheSettingsOutsideTheText) {
     EXPECT_FALSE(wire::request_from_json(wire::request_to_json(r)).vae_whole_image);
     r.vae_whole_image = true;
     EXPECT_TRUE(wire::request_from_json(wire::request_to_json(r)).vae_whole_image);
+    // A1111's "LDSR processing steps": 100 unless set, carried, checked.
+    EXPECT_EQ(wire::request_from_json(wire::request_to_json(r)).ldsr_steps, 100);
+    r.ldsr_steps = 30;
+    EXPECT_EQ(wire::request_from_json(wire::request_to_json(r)).ldsr_steps, 30);
+    EXPECT_NO_THROW(validate(r));
+    r.ldsr_steps = 0;
+    try {
+        validate(r);
+        ADD_FAILURE() << "0 LDSR steps accepted";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("LDSR steps must be between 1 and 1000, not 0."), std::string::npos) << e.what();
+    }
 }
 
 TEST(HiresRequest, WireRoundTrip) {

@@ -28,6 +28,8 @@
 #include "pipeline/upscale.h"
 #include "sampling/schedules.h"
 #include "status.h"
+#include "support/oracle.h"
+#include "support/vocab.h"
 #include "upscalers.h"
 
 using namespace sdgimp;
@@ -460,5 +462,44 @@ TEST(Ldsr, DamagedFilesAreNamed) {
         std::ofstream(dir + "/project.yaml") << "model:\n  params:\n    unet_config:\n      params:\n        num_head_channels: " << heads << "\n";
         EXPECT_NE(message(dir + "/model.safetensors").find("do not split"), std::string::npos) << heads << ": " << message(dir + "/model.safetensors");
     }
+    std::system(("rm -rf " + dir).c_str());
+}
+
+// Hires. fix with "LDSR" between the passes runs it at the request's "LDSR processing steps".
+TEST(Ldsr, HiresFixRunsItAtTheRequestsSteps) {
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    const std::string dir = temp_dir();
+    ASSERT_EQ(::mkdir((dir + "/LDSR").c_str(), 0755), 0);
+    write_model(dir + "/LDSR/model.safetensors");
+    Engine engine;
+    ModelRequest mr(models.front().checkpoints.front(), "", test::vocab_path());
+    mr.upscaler_dirs = {dir};
+    ASSERT_TRUE(engine.load_model(mr, nullptr).ok);
+    GenerateRequest r;
+    r.prompt = "a red house";
+    r.seed = 11;
+    r.steps = 2;
+    r.width = r.height = 64;
+    r.rng = "CPU";
+    r.enable_hr = true;
+    r.hr_scale = 2;
+    r.denoising_strength = 0.5;
+    r.hr_upscaler = "LDSR";
+    std::vector<GeneratedImage> out;
+    r.ldsr_steps = 3;  // reaches LDSR: a count ldm's schedule cannot index
+    Status st = engine.txt2img(r, {}, &out);
+    EXPECT_FALSE(st.ok);
+    EXPECT_NE(st.message.find("LDSR cannot run 3 steps"), std::string::npos) << st.message;
+    r.ldsr_steps = 2;
+    st = engine.txt2img(r, {}, &out);
+    ASSERT_TRUE(st.ok) << st.message;
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].image.width, 128);
+    EXPECT_NE(out[0].infotext.find("Hires upscaler: LDSR"), std::string::npos) << out[0].infotext;
+    const auto two = out[0].image.pixels;
+    r.ldsr_steps = 4;
+    ASSERT_TRUE(engine.txt2img(r, {}, &out).ok);
+    EXPECT_NE(out[0].image.pixels, two);
     std::system(("rm -rf " + dir).c_str());
 }
