@@ -108,6 +108,12 @@ std::string describe_checkpoint(const std::string& path) {
     }
 }
 
+FormField ldsr_steps_field() {
+    FormField steps = spin_field("ldsr_steps", "LDSR steps", 0, 200, 1, 0);
+    steps.tooltip = "A1111's \"LDSR processing steps\": DDIM steps of the LDSR upscaler (fewer is faster); 0 is its default, 100";
+    return steps;
+}
+
 std::string check_seed(const std::string& t) {
     char* end = nullptr;
     const long long v = std::strtoll(t.c_str(), &end, 10);
@@ -126,10 +132,8 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
                     "or Real-ESRGAN .pth file runs as in A1111.";
         FormField up = combo_field("upscaler", "Upscaler", upscaler_choices(false, ctx.upscalers), true);
         up.tooltip = "A name from the list or the path of an ESRGAN .pth / .safetensors file";
-        FormField steps = spin_field("ldsr_steps", "LDSR steps", 0, 200, 1, 0);
-        steps.tooltip = "A1111's \"LDSR processing steps\": DDIM steps of the LDSR upscaler (fewer is faster); 0 is its default, 100";
         fields = {{3, up}, {4, spin_field("scale", "Scale factor", 1, 8, 0.5, 2)}, {5, field("new_image", "Open as a new image", Kind::kCheck)},
-                  {6, steps}};
+                  {6, ldsr_steps_field()}};
         cfg.ok_label = "_Upscale";
     } else if (proc == "plug-in-diffusion-extras-upscale") {
         cfg.title = "Extras Upscale";
@@ -148,7 +152,8 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
                   {8, max_side},
                   {9, spin_field("width", "Scale to width", 64, 8192, 8, 0)},
                   {10, spin_field("height", "Scale to height", 64, 8192, 8, 0)},
-                  {11, field("crop", "Crop to fit", Kind::kCheck)}};
+                  {11, field("crop", "Crop to fit", Kind::kCheck)},
+                  {12, ldsr_steps_field()}};
         cfg.ok_label = "_Upscale";
     } else if (proc == "plug-in-diffusion-remove-object") {
         cfg.title = "Remove Object";

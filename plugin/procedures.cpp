@@ -212,7 +212,8 @@ void register_procedures() {
              arg(GIMP_PDB_FLOAT, "scale", "Scale by: the factor (1-8)"),
              arg(GIMP_PDB_INT32, "max-side-length", "Scale by: shrink to fit this longest side (0 = no limit)"),
              arg(GIMP_PDB_INT32, "width", "Scale to: width (64-8192)"), arg(GIMP_PDB_INT32, "height", "Scale to: height (64-8192)"),
-             arg(GIMP_PDB_INT32, "crop", "Scale to: 1 crops to fit (centred), 0 keeps the whole image")},
+             arg(GIMP_PDB_INT32, "crop", "Scale to: 1 crops to fit (centred), 0 keeps the whole image"),
+             arg(GIMP_PDB_INT32, "ldsr-steps", "LDSR's DDIM steps (A1111's \"LDSR processing steps\", 1-200; 0: its default 100)")},
             {arg(GIMP_PDB_IMAGE, "result-image", "A new image with the result"), arg(GIMP_PDB_LAYER, "layer", "Its layer")});
 
     install("plug-in-diffusion-load-model", "Load a checkpoint into the resident engine", "_Load Model...", "",

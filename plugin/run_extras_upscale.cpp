@@ -15,7 +15,8 @@ wire::Message extras_message(const imaging::ExtrasUpscaleSettings& s, const Imag
     wire::Message req;
     req.header = {{"op", "extras-upscale"}, {"upscaler_1", s.upscaler_1}, {"upscaler_2", s.upscaler_2},
                   {"upscaler_2_visibility", s.upscaler_2_visibility}, {"scale_to", s.scale_to}, {"upscale_by", s.upscale_by},
-                  {"max_side_length", s.max_side_length}, {"to_width", s.to_width}, {"to_height", s.to_height}, {"crop", s.crop}};
+                  {"max_side_length", s.max_side_length}, {"to_width", s.to_width}, {"to_height", s.to_height}, {"crop", s.crop},
+                  {"ldsr_steps", s.ldsr_steps}};
     req.header["image"] = wire::attach_image(&req, img);
     return req;
 }
@@ -24,7 +25,7 @@ wire::Message extras_message(const imaging::ExtrasUpscaleSettings& s, const Imag
 
 void run_extras_upscale(const GimpParam* params, int n, Reply* reply) {
     try {
-        if (n != 12) throw Error(ErrorCode::kInvalidRequest, "plug-in-diffusion-extras-upscale takes 12 arguments.");
+        if (n != 13) throw Error(ErrorCode::kInvalidRequest, "plug-in-diffusion-extras-upscale takes 13 arguments.");
         auto str = [&](int k) { return std::string(params[k].data.d_string ? params[k].data.d_string : ""); };
         const gint32 image = params[1].data.d_image, drawable = params[2].data.d_drawable;
         imaging::ExtrasUpscaleSettings s;
@@ -40,6 +41,7 @@ void run_extras_upscale(const GimpParam* params, int n, Reply* reply) {
         s.to_width = params[9].data.d_int32;
         s.to_height = params[10].data.d_int32;
         s.crop = params[11].data.d_int32 != 0;
+        s.ldsr_steps = params[12].data.d_int32 == 0 ? 100 : params[12].data.d_int32;
         imaging::validate_extras_upscale(s);
         if (gimp_item_is_group(drawable))
             throw Error(ErrorCode::kInvalidRequest, "A layer group has no pixels of its own; select a normal layer to upscale.");

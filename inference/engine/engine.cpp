@@ -863,6 +863,7 @@ Status Engine::extras_upscale(const Image& image, const imaging::ExtrasUpscaleSe
         const bool second = settings.upscaler_2 != "None" && !settings.upscaler_2.empty() && settings.upscaler_2_visibility > 0;
         const std::string file_2 = second ? resolve(settings.upscaler_2) : std::string("None");
         pipeline::UpscaleOptions opt;
+        opt.ldsr_steps = settings.ldsr_steps;
         opt.progress = cb.progress;
         opt.cancelled = cb.cancelled;
         *out = pipeline::extras_upscale(impl_->upscalers, image, settings, file_1, file_2, opt, info);

@@ -49,6 +49,7 @@ void validate_extras_upscale(const ExtrasUpscaleSettings& s) {
     if (s.max_side_length < 0 || s.max_side_length > 16384) bad("Max side length must be between 0 (no limit) and 16384.");
     if (s.scale_to && (s.to_width < 64 || s.to_width > 8192 || s.to_height < 64 || s.to_height > 8192))
         bad("Scale to needs a width and height between 64 and 8192.");
+    if (s.ldsr_steps < 1 || s.ldsr_steps > 1000) bad("LDSR steps must be between 1 and 1000.");
 }
 
 std::pair<int, int> limit_size_by_one_dimension(double w, double h, int limit) {

@@ -20,6 +20,7 @@ struct ExtrasUpscaleSettings {
     int max_side_length = 0;           // "Scale by": shrink to fit this side (0 = no limit)
     int to_width = 512, to_height = 512;
     bool crop = true;                  // "Scale to": crop to fit
+    int ldsr_steps = 100;              // A1111's "LDSR processing steps" (the LDSR upscaler), 1..1000
 };
 
 // Throws sdgimp::Error with one sentence for a value outside A1111's sliders.

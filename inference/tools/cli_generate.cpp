@@ -186,7 +186,7 @@ int cmd_upscale(const std::vector<std::string>& args) {
 int cmd_extras(const std::vector<std::string>& args) {
     const Options o = parse_options(args, {"quiet"});
     static const std::vector<std::string> known = {"init-image", "upscaler-1", "upscaler-2", "upscaler-2-visibility", "scale-by",
-                                                   "max-side-length", "scale-to", "crop", "output", "quiet"};
+                                                   "max-side-length", "scale-to", "crop", "ldsr-steps", "output", "quiet"};
     for (const auto& [k, v] : o.values)
         if (std::find(known.begin(), known.end(), k) == known.end())
             throw Error(ErrorCode::kInvalidRequest, "Unknown option --" + k + " for extras; see gimp-diffusion-cli --help.");
@@ -210,6 +210,7 @@ int cmd_extras(const std::vector<std::string>& args) {
         s.to_height = static_cast<int>(h);
     }
     s.crop = o.get_int("crop", 1) != 0;
+    s.ldsr_steps = o.get_int("ldsr-steps", s.ldsr_steps);
     const Image in = io::read_png(o.get("init-image")).image;
     Engine engine;
     Image out;

@@ -184,6 +184,7 @@ bool serve_connection(int fd, Engine& engine) {
                     es.to_width = req.header.value("to_width", es.to_width);
                     es.to_height = req.header.value("to_height", es.to_height);
                     es.crop = req.header.value("crop", es.crop);
+                    es.ldsr_steps = req.header.value("ldsr_steps", es.ldsr_steps);
                     Status s = engine.extras_upscale(wire::image_from(req.header["image"], req), es, cb, &out, &info);
                     if (!s.ok) throw Error(s.code, s.message);
                 });

@@ -633,7 +633,7 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
     const std::vector<std::pair<std::string, std::vector<std::string>>> expected = {
         {"plug-in-diffusion-upscale", {"upscaler", "scale", "new_image", "ldsr_steps"}},
         {"plug-in-diffusion-extras-upscale", {"upscaler_1", "upscaler_2", "upscaler_2_visibility", "resize_mode", "scale",
-                                              "max_side_length", "width", "height", "crop"}},
+                                              "max_side_length", "width", "height", "crop", "ldsr_steps"}},
         {"plug-in-diffusion-remove-object", {"method"}},
         {"plug-in-diffusion-sd-upscale", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed",
                                           "denoising_strength", "upscaler", "scale", "tile", "overlap", "model"}},

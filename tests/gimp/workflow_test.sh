@@ -332,12 +332,12 @@ scm=$(cat <<SCM
     (gimp-image-delete (car r)))
   ; 8b. Extras Upscale as A1111's Extras tab: Lanczos with Nearest at 0.5 by 1.5 (256 -> 384), the
   ; Postprocess text kept; "Scale to" 200x120 cropped to that size.
-  (let* ((r (plug-in-diffusion-extras-upscale RUN-NONINTERACTIVE img base "Lanczos" "Nearest" 0.5 "Scale by" 1.5 0 512 512 1))
+  (let* ((r (plug-in-diffusion-extras-upscale RUN-NONINTERACTIVE img base "Lanczos" "Nearest" 0.5 "Scale by" 1.5 0 512 512 1 0))
          (info (caddr (car (gimp-item-get-parasite (cadr r) "gimp-diffusion-postprocessing")))))
     (check (= (car (gimp-image-width (car r))) 384) "extras x1.5 width")
     (check (contains info "Postprocess upscale by: 1.5, Postprocess upscaler: Lanczos, Postprocess upscaler 2: Nearest") "extras text")
     (gimp-image-delete (car r)))
-  (let* ((r (plug-in-diffusion-extras-upscale RUN-NONINTERACTIVE img base "Lanczos" "None" 0.0 "Scale to" 2.0 0 200 120 1)))
+  (let* ((r (plug-in-diffusion-extras-upscale RUN-NONINTERACTIVE img base "Lanczos" "None" 0.0 "Scale to" 2.0 0 200 120 1 0)))
     (check (= (car (gimp-image-width (car r))) 200) "extras scale-to width")
     (check (= (car (gimp-image-height (car r))) 120) "extras scale-to height")
     (gimp-image-delete (car r)))
@@ -405,7 +405,7 @@ bad=$(cat <<SCM
   (catch (gimp-message "BAD18: rejected")
     (plug-in-diffusion-outpaint-mk2 RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.8 64 64 0 1 0 0 1.0 0.05 512 512 1 1 "$model"))
   (catch (gimp-message "BAD19: rejected")
-    (plug-in-diffusion-extras-upscale RUN-NONINTERACTIVE img l "Lanczos" "None" 0.0 "Scale up" 2.0 0 512 512 1))
+    (plug-in-diffusion-extras-upscale RUN-NONINTERACTIVE img l "Lanczos" "None" 0.0 "Scale up" 2.0 0 512 512 1 0))
   (check (= (length (layers img)) 1) "image unchanged after the bad calls")
   ; A VAE file that is not there is refused; "None" (the checkpoint's own VAE) keeps the loaded model.
   (catch (gimp-message "BAD8: rejected")

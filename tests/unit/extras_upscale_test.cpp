@@ -61,6 +61,10 @@ TEST(ExtrasUpscale, SizeArithmeticFollowsA1111) {
     s = {};
     s.upscaler_2_visibility = 1.5;
     EXPECT_THROW(imaging::validate_extras_upscale(s), Error);
+    s = {};
+    EXPECT_EQ(s.ldsr_steps, 100);  // A1111's "LDSR processing steps" default
+    s.ldsr_steps = 0;
+    EXPECT_THROW(imaging::validate_extras_upscale(s), Error);
 }
 
 TEST(ExtrasUpscale, PilBlendAndPaste) {

@@ -411,6 +411,19 @@ TEST(Ldsr, RunsAsAnUpscalerByPathAndByA1111sName) {
     EXPECT_EQ(named.pixels, ups.upscale(pattern(16, 12), path, 2.0, opt).pixels);
     EXPECT_EQ(named.width, 32);
     EXPECT_EQ(named.height, 24);
+    // Extras Upscale takes its steps from its settings.
+    imaging::ExtrasUpscaleSettings es;
+    es.upscaler_1 = "LDSR";
+    es.ldsr_steps = 3;
+    std::string info;
+    Image extra;
+    const Status ex3 = engine.extras_upscale(pattern(16, 12), es, {}, &extra, &info);
+    EXPECT_NE(ex3.message.find("LDSR cannot run 3 steps"), std::string::npos) << ex3.message;
+    es.ldsr_steps = 4;
+    const Status ex4 = engine.extras_upscale(pattern(16, 12), es, {}, &extra, &info);
+    ASSERT_TRUE(ex4.ok) << ex4.message;
+    EXPECT_EQ(extra.width, 32);
+    EXPECT_NE(info.find("Postprocess upscaler: LDSR"), std::string::npos) << info;
     const Status bad = engine.upscale(pattern(16, 12), "LDSR", 2.0, cb, &named, 0);
     EXPECT_FALSE(bad.ok);
     EXPECT_NE(bad.message.find("LDSR steps must be between 1 and 1000"), std::string::npos) << bad.message;
