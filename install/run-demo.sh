@@ -30,7 +30,7 @@ scm=$(cat <<SCM
        (w (car (gimp-image-width img))) (h (car (gimp-image-height img))))
   (gimp-item-set-name photo "photo")
   ; 1. Upscale x2 with the learned default (ESRGAN thick) into this image.
-  (let* ((up (cadr (plug-in-diffusion-upscale RUN-NONINTERACTIVE img photo "ESRGAN thick" 2.0 0))))
+  (let* ((up (cadr (plug-in-diffusion-upscale RUN-NONINTERACTIVE img photo "ESRGAN thick" 2.0 0 0))))
     ; 2. Remove an object: the selection is an ellipse in the lower right quarter.
     (gimp-image-select-ellipse img CHANNEL-OP-REPLACE (* w 1.2) (* h 1.2) (* w 0.4) (* h 0.3))
     (plug-in-diffusion-remove-object RUN-NONINTERACTIVE img up "PatchMatch")
