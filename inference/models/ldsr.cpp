@@ -12,6 +12,7 @@
 #include "../imaging/resample.h"
 #include "../io/checkpoint_file.h"
 #include "../io/yaml_lite.h"
+#include "../sampling/schedules.h"
 #include "../status.h"
 #include "state_loader.h"
 
@@ -190,17 +191,8 @@ torch::Tensor ldsr_fold_crops(const torch::Tensor& x, int64_t ks, int64_t stride
 }
 
 std::vector<float> linear_alphas_cumprod(double linear_start, double linear_end, int n) {
-    std::vector<float> out(static_cast<size_t>(n));
-    const double a = std::sqrt(linear_start), b = std::sqrt(linear_end);
-    double prod = 1.0;
-    for (int i = 0; i < n; ++i) {
-        // torch.linspace in float64: start + i * step, the second half counted back from the end.
-        const double step = n > 1 ? (b - a) / (n - 1) : 0.0;
-        const double v = i < n / 2 ? a + step * i : b - step * (n - 1 - i);
-        prod *= 1.0 - v * v;
-        out[static_cast<size_t>(i)] = static_cast<float>(prod);
-    }
-    return out;
+    const auto a = sampling::ModelSchedule::linear(linear_start, linear_end, n).alphas_cumprod.contiguous();
+    return std::vector<float>(a.data_ptr<float>(), a.data_ptr<float>() + a.numel());
 }
 
 DdimSchedule ddim_schedule(const std::vector<float>& ac, int steps, double eta) {

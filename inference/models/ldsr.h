@@ -42,8 +42,7 @@ struct DdimSchedule {
 };
 DdimSchedule ddim_schedule(const std::vector<float>& alphas_cumprod, int steps, double eta);
 
-// ldm's "linear" schedule: betas = linspace(sqrt(start), sqrt(end), n)^2 in float64, then the
-// cumulative product of 1 - beta, as float32.
+// ldm's "linear" schedule (sampling::ModelSchedule::linear's alphas_cumprod) as float32 values.
 std::vector<float> linear_alphas_cumprod(double linear_start, double linear_end, int n);
 
 // One DDIM step of ldm's p_sample_ddim (eps prediction): pred_x0, the direction to x_t and
