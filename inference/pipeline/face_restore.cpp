@@ -1,0 +1,181 @@
+#include "face_restore.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "../imaging/face_warp.h"
+#include "../io/checkpoint_file.h"
+#include "../io/folder_files.h"
+#include "../models/state_loader.h"
+#include "../status.h"
+
+namespace sdgimp::pipeline {
+namespace {
+
+using torch::indexing::Slice;
+constexpr int kFaceSize = 512;
+
+// An (H, W, 3) float tensor of the picture's 8-bit values in OpenCV's BGR order.
+torch::Tensor bgr_of(const Image& image) {
+    const torch::Tensor px = torch::from_blob(const_cast<uint8_t*>(image.pixels.data()), {image.height, image.width, image.channels}, torch::kUInt8);
+    return px.slice(2, 0, 3).flip({2}).to(torch::kDouble);
+}
+
+// A1111's bgr_image_to_rgb_tensor(face / 255) and normalize(0.5, 0.5): (1, 3, H, W) float32 in [-1, 1].
+torch::Tensor face_tensor(const torch::Tensor& bgr) {
+    const torch::Tensor rgb = (bgr / 255.0).to(torch::kFloat).flip({2}).permute({2, 0, 1}).unsqueeze(0);
+    return ((rgb - 0.5f) / 0.5f).contiguous();
+}
+
+std::map<std::string, torch::Tensor> tensors_of(const std::string& path) {
+    std::map<std::string, torch::Tensor> keys;
+    for (const auto& [k, t] : io::open_checkpoint(path).tensors) keys[k] = models::to_torch(t);
+    return keys;
+}
+
+void check_rgb(const Image& image) {
+    if (!image.valid() || image.channels < 3)
+        throw Error(ErrorCode::kInvalidRequest, "Face restoration needs an RGB image; convert the image to RGB first.");
+}
+
+}  // namespace
+
+std::vector<std::array<double, 2>> face_template_512() {
+    return {{192.98138, 239.94708}, {318.90277, 240.1936}, {256.63416, 314.01935}, {201.26117, 371.41043}, {313.08905, 371.15118}};
+}
+
+torch::Tensor face_paste_mask(const torch::Tensor& labels) {
+    // MASK_COLORMAP: classes 0 (background), 14 (neck), 16 (cloth), 17 (hair) and 18 (hat) stay out.
+    torch::Tensor keep = torch::ones_like(labels, torch::kBool);
+    for (int64_t c : {0, 14, 16, 17, 18}) keep &= labels != c;
+    return keep.to(torch::kDouble) * 255.0;
+}
+
+std::vector<std::vector<imaging::Point2>> find_face_landmarks(const Image& image, const models::RetinaFace& detector) {
+    check_rgb(image);
+    torch::NoGradGuard ng;
+    const int h = image.height, w = image.width;
+    const double scale = std::min(h, w) / 640.0;
+    const int dh = static_cast<int>(h / scale), dw = static_cast<int>(w / scale);
+    const torch::Tensor small = imaging::resize_lanczos4(bgr_of(image), dw, dh);
+    std::vector<std::vector<imaging::Point2>> faces;
+    for (const auto& d : detector.detect(small, 0.97, 0.4)) {
+        std::vector<imaging::Point2> marks;
+        for (int k = 0; k < 5; ++k) marks.push_back({d.landmarks[static_cast<size_t>(2 * k)] * scale, d.landmarks[static_cast<size_t>(2 * k + 1)] * scale});
+        if (std::hypot(marks[0][0] - marks[1][0], marks[0][1] - marks[1][1]) < 5) continue;
+        faces.push_back(std::move(marks));
+    }
+    return faces;
+}
+
+Image paste_restored_faces(const Image& image, const std::vector<std::vector<imaging::Point2>>& faces, const models::ParseNet& parser,
+                           const RestoreFace& restore, const FaceRestoreRun& run) {
+    check_rgb(image);
+    torch::NoGradGuard ng;
+    const int h = image.height, w = image.width;
+    const torch::Tensor bgr = bgr_of(image);
+    torch::Tensor canvas = bgr.clone();
+    const auto tmpl = face_template_512();
+    int restored = 0;
+    for (const auto& marks : faces) {
+        if (run.cancelled && run.cancelled()) throw Cancelled();
+        const imaging::Affine fit = imaging::fit_similarity(marks, tmpl);
+        const torch::Tensor crop = imaging::warp_affine(bgr, fit, kFaceSize, kFaceSize, imaging::WarpFilter::kBilinear, {135, 133, 132}, true);
+        torch::Tensor out = restore(face_tensor(crop));
+        if (out.dim() != 4 || out.size(0) != 1 || out.size(1) != 3 || out.size(2) != kFaceSize || out.size(3) != kFaceSize)
+            throw Error(ErrorCode::kInternal, "The face restorer returned a face of another size.");
+        if (!torch::isfinite(out).all().item<bool>()) throw Error(ErrorCode::kInternal, "The face restorer returned values that are not numbers.");
+        // rgb_tensor_to_bgr_image(min_max=(-1, 1)) * 255, truncated to 8 bits as astype('uint8').
+        const torch::Tensor unit = (out.squeeze(0).to(torch::kFloat).clamp(-1, 1) + 1.0f) / 2.0f;
+        const torch::Tensor face_bgr = torch::trunc(unit.permute({1, 2, 0}).flip({2}) * 255.0f).to(torch::kDouble);
+
+        const imaging::Affine back = imaging::invert_affine(fit);
+        const torch::Tensor pasted = imaging::warp_affine(face_bgr, back, w, h, imaging::WarpFilter::kBilinear, {0, 0, 0}, true);
+        const torch::Tensor labels = parser.forward(face_tensor(face_bgr)).argmax(1).squeeze(0);
+        torch::Tensor mask = face_paste_mask(labels);
+        mask = imaging::gaussian_blur_reflect101(mask, 101, 11);
+        mask = imaging::gaussian_blur_reflect101(mask, 101, 11);
+        const int edge = 10;  // the black border a warp can leave
+        mask.index_put_({Slice(0, edge)}, 0.0);
+        mask.index_put_({Slice(-edge, torch::indexing::None)}, 0.0);
+        mask.index_put_({Slice(), Slice(0, edge)}, 0.0);
+        mask.index_put_({Slice(), Slice(-edge, torch::indexing::None)}, 0.0);
+        mask = mask / 255.0;
+        const torch::Tensor soft = imaging::warp_affine(mask, back, w, h, imaging::WarpFilter::kBicubic, {0.0}, false).unsqueeze(2);
+        canvas = soft * pasted + (1 - soft) * canvas;
+        ++restored;
+    }
+    if (run.faces_found) *run.faces_found = restored;
+    if (restored == 0) return image;
+
+    // astype(np.uint8) truncates; the cubic mask's overshoot is kept within 0..255.
+    const torch::Tensor rgb = torch::trunc(canvas).clamp(0, 255).flip({2}).to(torch::kUInt8).contiguous();
+    Image out = image;
+    const torch::Tensor px = torch::from_blob(out.pixels.data(), {h, w, out.channels}, torch::kUInt8);
+    px.slice(2, 0, 3).copy_(rgb);
+    return out;
+}
+
+Image restore_faces(const Image& image, const models::RetinaFace& detector, const models::ParseNet& parser, const RestoreFace& restore,
+                    const FaceRestoreRun& run) {
+    return paste_restored_faces(image, find_face_landmarks(image, detector), parser, restore, run);
+}
+
+FaceRestorer::Files FaceRestorer::find_files(const std::vector<std::string>& dirs) {
+    Files f;
+    const std::vector<std::string> endings = {".pth", ".safetensors"};
+    for (const auto& dir : dirs)
+        for (const auto& path : io::files_under(dir, endings)) {
+            const std::string name = path.substr(path.find_last_of('/') + 1);
+            if (f.gfpgan.empty() && name.find("GFPGAN") != std::string::npos) f.gfpgan = path;
+            if (f.detector.empty() && name == "detection_Resnet50_Final.pth") f.detector = path;
+            if (f.parser.empty() && name == "parsing_parsenet.pth") f.parser = path;
+        }
+    const std::string where = dirs.empty() ? std::string("a GFPGAN folder beside your checkpoints' (A1111's models/GFPGAN)") : dirs.front();
+    if (f.gfpgan.empty())
+        throw Error(ErrorCode::kModelNotFound, "GFPGAN was not found: put GFPGANv1.4.pth (TencentARC's release) in " + where + ".");
+    if (f.detector.empty() || f.parser.empty())
+        throw Error(ErrorCode::kModelNotFound, "GFPGAN needs facexlib's detection_Resnet50_Final.pth and parsing_parsenet.pth (its face finder and "
+                                               "face parser): put them in " + where + " beside " + f.gfpgan.substr(f.gfpgan.find_last_of('/') + 1) + ".");
+    return f;
+}
+
+void FaceRestorer::use(const Files& files) {
+    if (files.detector != loaded_.detector || !detector_) {
+        detector_.reset();
+        detector_ = std::make_unique<models::RetinaFace>(models::RetinaFace::from_tensors(tensors_of(files.detector), files.detector));
+    }
+    if (files.parser != loaded_.parser || !parser_) {
+        parser_.reset();
+        parser_ = std::make_unique<models::ParseNet>(models::ParseNet::from_tensors(tensors_of(files.parser), files.parser));
+    }
+    if (files.gfpgan != loaded_.gfpgan || !gfpgan_) {
+        gfpgan_.reset();
+        auto net = std::make_unique<models::GFPGAN>(models::GFPGAN::from_tensors(tensors_of(files.gfpgan), files.gfpgan));
+        if (net->out_size() != kFaceSize)
+            throw_bad_file(files.gfpgan, "restores " + std::to_string(net->out_size()) + "-pixel faces; A1111's face restoration works on 512-pixel faces (GFPGAN v1.2-1.4).");
+        gfpgan_ = std::move(net);
+    }
+    loaded_ = files;
+}
+
+Image FaceRestorer::restore(const Image& image, uint64_t seed, const FaceRestoreRun& run) {
+    if (!gfpgan_) throw Error(ErrorCode::kInternal, "FaceRestorer::restore before use().");
+    torch::Generator noise = at::detail::createCPUGenerator(seed);
+    const models::GFPGAN& net = *gfpgan_;
+    return restore_faces(image, *detector_, *parser_, [&](const torch::Tensor& face) { return net.forward(face, noise); }, run);
+}
+
+std::vector<std::string> face_restoration_dirs(const std::vector<std::string>& requested, const std::string& checkpoint) {
+    std::vector<std::string> dirs;
+    for (const char* sub : {"GFPGAN", "Codeformer"}) {
+        const std::vector<std::string> first = dirs.empty() ? requested : std::vector<std::string>{};
+        const auto found = checkpoint.empty() ? io::search_dirs(first, "", sub, {}, "GIMP_DIFFUSION_GFPGAN_DIR")
+                                              : io::search_dirs(first, checkpoint, sub, {"/../"}, "GIMP_DIFFUSION_GFPGAN_DIR");
+        for (const auto& d : found)
+            if (std::find(dirs.begin(), dirs.end(), d) == dirs.end()) dirs.push_back(d);
+    }
+    return dirs;
+}
+
+}  // namespace sdgimp::pipeline
