@@ -26,6 +26,8 @@
 #include "../pipeline/hires_fix.h"
 #include "../pipeline/inpaint.h"
 #include "../pipeline/upscale.h"
+#include "../pipeline/face_restore.h"
+#include "../text/infotext.h"
 #include "../imaging/color_correction.h"
 #include "../imaging/flatten.h"
 #include "../imaging/grid.h"
@@ -113,6 +115,7 @@ struct WeightEdits {
 struct Engine::Impl {
     pipeline::Upscalers upscalers;
     std::unique_ptr<pipeline::LamaRemover> lama;  // kept between calls, like the checkpoint
+    pipeline::FaceRestorer face_restorer;          // likewise
     pipeline::ConditioningCache cond_cache;
     std::shared_ptr<pipeline::SDModel> model;
     std::unique_ptr<text::ClipTokenizer> tok;
@@ -847,6 +850,40 @@ Status Engine::upscale(const Image& image, const std::string& upscaler, double s
         opt.progress = cb.progress;
         opt.cancelled = cb.cancelled;
         *out = impl_->upscalers.upscale(image, resolve_upscaler(upscaler, impl_->upscaler_dirs, impl_->info.path), scale, opt);
+    });
+}
+
+Status Engine::restore_faces(const Image& image, const FaceRestoreSettings& s, const RunCallbacks& cb, Image* out, std::string* info,
+                             int* faces) {
+    return engine_call([&] {
+        if (!(s.visibility >= 0 && s.visibility <= 1)) throw Error(ErrorCode::kInvalidRequest, "GFPGAN visibility must be between 0 and 1.");
+        if (!image.valid() || image.channels < 3)
+            throw Error(ErrorCode::kInvalidRequest, "Face restoration needs an RGB image; convert the image to RGB first.");
+        if (info) info->clear();
+        if (faces) *faces = 0;
+        if (s.visibility == 0) {  // A1111 skips GFPGAN at visibility 0
+            *out = image;
+            return;
+        }
+        impl_->face_restorer.use(pipeline::FaceRestorer::find_files(pipeline::face_restoration_dirs(s.model_dirs, impl_->info.path)));
+        pipeline::FaceRestoreRun run;
+        run.cancelled = cb.cancelled;
+        run.faces_found = faces;
+        Image restored = impl_->face_restorer.restore(image, s.seed, run);
+        if (s.visibility < 1) {
+            // Image.blend(source, restored, visibility) on the RGB; alpha stays the source's.
+            Image a{image.width, image.height, 3, {}}, b = a;
+            for (size_t i = 0; i < static_cast<size_t>(image.width) * image.height; ++i)
+                for (int c = 0; c < 3; ++c) {
+                    a.pixels.push_back(image.pixels[i * image.channels + c]);
+                    b.pixels.push_back(restored.pixels[i * image.channels + c]);
+                }
+            const Image mixed = imaging::pil_blend(a, b, s.visibility);
+            for (size_t i = 0; i < mixed.pixels.size() / 3; ++i)
+                for (int c = 0; c < 3; ++c) restored.pixels[i * image.channels + c] = mixed.pixels[i * 3 + c];
+        }
+        *out = std::move(restored);
+        if (info) *info = "GFPGAN visibility: " + text::python_float_repr(std::round(s.visibility * 1000) / 1000);
     });
 }
 

@@ -81,6 +81,12 @@ struct LoadedModel {
     int default_size = 512;              // 768 for SD 2.x v-prediction
 };
 
+struct FaceRestoreSettings {
+    double visibility = 1.0;              // 0-1
+    std::vector<std::string> model_dirs;  // searched first
+    uint64_t seed = 0;                    // GFPGAN's injected noise (A1111 draws it from torch's global generator)
+};
+
 struct RunCallbacks {
     std::function<void(int done, int total)> progress;
     std::function<bool()> cancelled;          // polled after every step; true stops the run
@@ -139,6 +145,16 @@ public:
     // file names included). *info: the "Postprocess ..." text A1111 records. Needs no checkpoint.
     Status extras_upscale(const Image& image, const imaging::ExtrasUpscaleSettings& settings, const RunCallbacks& cb, Image* out,
                           std::string* info);
+
+    // A1111's GFPGAN face restoration (its Extras tab's "GFPGAN visibility"): every face RetinaFace
+    // finds aligned, restored and pasted back (imaging in pipeline/face_restore.h), the result
+    // blended over the picture at s.visibility (0 returns it unchanged). The files (GFPGANv1.4.pth,
+    // facexlib's detection_Resnet50_Final.pth and parsing_parsenet.pth) are looked for in
+    // s.model_dirs, then GFPGAN / Codeformer folders beside the loaded checkpoint, then the default
+    // places (pipeline::face_restoration_dirs). *info: "GFPGAN visibility: v" as A1111 records it;
+    // *faces: how many were restored. Needs no checkpoint.
+    Status restore_faces(const Image& image, const FaceRestoreSettings& s, const RunCallbacks& cb, Image* out,
+                         std::string* info = nullptr, int* faces = nullptr);
 
     // Object removal: "PatchMatch" (classical, always there), "LaMa" (the user's big-lama.pt at
     // lama_path, or the default place when empty) or "Auto" (LaMa when its file exists). mask: gray,

@@ -127,14 +127,16 @@ torch::Tensor gaussian_blur_reflect101(const torch::Tensor& img, int ksize, doub
         sum += k[static_cast<size_t>(i)];
     }
     for (auto& v : k) v /= sum;
-    const torch::Tensor kernel = torch::tensor(k, torch::kDouble);
     const int r = ksize / 2;
-    torch::Tensor x = img.to(torch::kDouble).unsqueeze(0).unsqueeze(0);
-    if (r >= x.size(2) || r >= x.size(3)) throw Error(ErrorCode::kInternal, "gaussian_blur_reflect101: the kernel is wider than the image.");
-    x = torch::reflection_pad2d(x, {r, r, r, r});
-    x = torch::conv2d(x, kernel.view({1, 1, 1, ksize}));
-    x = torch::conv2d(x, kernel.view({1, 1, ksize, 1}));
-    return x.squeeze(0).squeeze(0);
+    const int64_t h = img.size(0), w = img.size(1);
+    if (r >= h || r >= w) throw Error(ErrorCode::kInternal, "gaussian_blur_reflect101: the kernel is wider than the image.");
+    const torch::Tensor x = torch::reflection_pad2d(img.to(torch::kDouble).unsqueeze(0).unsqueeze(0), {r, r, r, r}).squeeze(0).squeeze(0);
+    // Rows, then columns: each output the kernel-weighted sum of its shifted neighbours.
+    torch::Tensor rows = torch::zeros({h + 2 * r, w}, torch::kDouble);
+    for (int i = 0; i < ksize; ++i) rows.add_(x.slice(1, i, i + w), k[static_cast<size_t>(i)]);
+    torch::Tensor out = torch::zeros({h, w}, torch::kDouble);
+    for (int i = 0; i < ksize; ++i) out.add_(rows.slice(0, i, i + h), k[static_cast<size_t>(i)]);
+    return out;
 }
 
 std::array<float, 8> lanczos4_weights(float x) {

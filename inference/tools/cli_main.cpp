@@ -73,10 +73,15 @@ const char* kUsage =
     "      [--soft-inpainting 1 [--soft-schedule-bias 1 --soft-preservation-strength 0.5 --soft-transition-contrast 4\n"
     "       --soft-mask-influence 0 --soft-difference-threshold 0.5 --soft-difference-contrast 2]]\n"
     "  upscale --init-image IN.png [--upscaler \"ESRGAN thick\"|\"ESRGAN medium\"|\"ESRGAN slim\"|Lanczos|Nearest]\n"
-    "      [--scale 4] [--ldsr-steps 100] [-o OUT.png]   no checkpoint needed (LDSR: its DDIM steps)\n"    "      (also esrgan-thick-x4 style names, lanczos, nearest, or an ESRGAN/Real-ESRGAN FILE.pth)\n"
+    "      [--scale 4] [--ldsr-steps 100] [-o OUT.png]   no checkpoint needed (LDSR: its DDIM steps)\n"
+    "      (also esrgan-thick-x4 style names, lanczos, nearest, or an ESRGAN/Real-ESRGAN FILE.pth)\n"
     "  extras --init-image IN.png [--upscaler-1 \"ESRGAN thick\"] [--upscaler-2 Lanczos --upscaler-2-visibility 0.5]\n"
     "      [--scale-by 2 [--max-side-length 0] | --scale-to 1024x768 [--crop 1]] [--ldsr-steps 100] [-o OUT.png]\n"
     "      A1111's Extras upscale\n"
+    "  restore-faces --init-image IN.png [--visibility 1] [--gfpgan-dir DIR] [--seed 0] [-o OUT.png]\n"
+    "      A1111's GFPGAN face restoration (GFPGANv1.4.pth, detection_Resnet50_Final.pth and\n"
+    "      parsing_parsenet.pth in DIR, A1111's models/GFPGAN, $GIMP_DIFFUSION_GFPGAN_DIR or\n"
+    "      ~/.local/share/gimp-diffusion/models/GFPGAN)\n"
     "  merge --primary A.safetensors --secondary B.ckpt [--tertiary C.ckpt] [--method \"Weighted sum\"|\"Add difference\"|\n"
     "      \"No interpolation\"] [--multiplier 0.3] [--save-as-half 1] [--custom-name NAME] [--bake-in-vae VAE.pt]\n"
     "      [--discard-weights REGEX] [--config-source \"A, B or C\"|B|C|\"Don't\"] [--checkpoint-format safetensors|ckpt]\n"
@@ -158,6 +163,7 @@ int main(int argc, char** argv) {
         if (cmd == "inpaint") return sdgimp::cli::cmd_inpaint(args);
         if (cmd == "upscale") return sdgimp::cli::cmd_upscale(args);
         if (cmd == "extras") return sdgimp::cli::cmd_extras(args);
+        if (cmd == "restore-faces") return sdgimp::cli::cmd_restore_faces(args);
         if (cmd == "merge") return sdgimp::cli::cmd_merge(args);
         if (cmd == "remove") return sdgimp::cli::cmd_remove(args);
         if (cmd == "sd-upscale") return sdgimp::cli::cmd_sd_upscale(args);

@@ -140,6 +140,30 @@ bool serve_connection(int fd, Engine& engine) {
                 m.header = {{"event", "result"}, {"model_loads", engine.model_loads()}};
                 m.header["image"] = wire::attach_image(&m, out);
                 wire::send_message(fd, m);
+            } else if (op == "restore-faces") {
+                Image out;
+                std::string info;
+                int faces = 0;
+                RunCallbacks cb;
+                cb.progress = progress_events(fd);
+                Status st = guarded([&] {
+                    if (!req.header.contains("image")) throw Error(ErrorCode::kInvalidRequest, "restore-faces needs an image.");
+                    FaceRestoreSettings fs;
+                    fs.visibility = req.header.value("visibility", 1.0);
+                    if (req.header.contains("model_dirs") && req.header["model_dirs"].is_array())
+                        for (const auto& d : req.header["model_dirs"])
+                            if (d.is_string()) fs.model_dirs.push_back(d.get<std::string>());
+                    Status s = engine.restore_faces(wire::image_from(req.header["image"], req), fs, cb, &out, &info, &faces);
+                    if (!s.ok) throw Error(s.code, s.message);
+                });
+                if (!st.ok) {
+                    wire::send_message(fd, error_message(st));
+                    continue;
+                }
+                wire::Message m;
+                m.header = {{"event", "result"}, {"model_loads", engine.model_loads()}, {"faces", faces}, {"info", info}};
+                m.header["image"] = wire::attach_image(&m, out);
+                wire::send_message(fd, m);
             } else if (op == "merge-checkpoints") {
                 MergeResult result;
                 bool cancelled = false;

@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/engine.h"
+#include "imaging/extras_upscale.h"
 #include "imaging/face_warp.h"
 #include "io/safetensors_writer.h"
 #include "models/gfpgan.h"
@@ -605,5 +607,48 @@ TEST(FaceRestore, FindsA1111sFilesAndRunsGfpganFromThem) {
     auto swapped = files;
     swapped.detector = files.parser;
     EXPECT_NE(error_of([&] { pipeline::FaceRestorer().use(swapped); }).find("parsing_parsenet.pth: is not a RetinaFace face detector"), std::string::npos);
+    std::system(("rm -rf '" + root + "'").c_str());
+}
+
+TEST(FaceRestore, EngineBlendsAtA1111sVisibilityAndSaysWhatIsMissing) {
+    const std::string root = temp_dir();
+    ASSERT_FALSE(root.empty());
+    Engine engine;
+    FaceRestoreSettings s;
+    s.model_dirs = {root};
+    Image out;
+    std::string info;
+    const Image img = gradient(64, 64);
+    Status st = engine.restore_faces(img, s, {}, &out, &info);
+    EXPECT_FALSE(st.ok);
+    EXPECT_EQ(st.message, "GFPGAN was not found: put GFPGANv1.4.pth (TencentARC's release) in " + root + ".");
+    s.visibility = 1.5;
+    EXPECT_EQ(engine.restore_faces(img, s, {}, &out, &info).message, "GFPGAN visibility must be between 0 and 1.");
+
+    torch::manual_seed(8);
+    save(root + "/GFPGANv1.4.pth", small_gfpgan(7, 4, 4, true, true));
+    save(root + "/parsing_parsenet.pth", small_parsenet(true));
+    // Faces at every position of the coarsest level, boxes so large (256 e^1.8 pixels) that NMS keeps a few; eyes
+    // 4 x 25.6 pixels apart where the detector looks (640 x 640), 10 in the picture.
+    save(root + "/detection_Resnet50_Final.pth",
+         small_retinaface({kNoFace, kNoFace, kFirstAnchorFace}, {0, 0, 9, 9}, {-2, -1, 2, -1, 0, 0.5f, -1.5f, 2, 1.5f, 2}));
+    s.visibility = 1;
+    int faces = 0;
+    Image full;
+    st = engine.restore_faces(img, s, {}, &full, &info, &faces);
+    ASSERT_TRUE(st.ok) << st.message;
+    EXPECT_GE(faces, 1);
+    EXPECT_EQ(info, "GFPGAN visibility: 1.0");
+    EXPECT_NE(full.pixels, img.pixels);
+    // Visibility 0.5 is PIL's Image.blend of the picture and the whole restoration (the same noise seed).
+    s.visibility = 0.5;
+    ASSERT_TRUE(engine.restore_faces(img, s, {}, &out, &info).ok);
+    EXPECT_EQ(info, "GFPGAN visibility: 0.5");
+    EXPECT_EQ(out.pixels, imaging::pil_blend(img, full, 0.5).pixels);
+    s.visibility = 0;
+    ASSERT_TRUE(engine.restore_faces(img, s, {}, &out, &info, &faces).ok);
+    EXPECT_EQ(out.pixels, img.pixels);
+    EXPECT_EQ(info, "");
+    EXPECT_EQ(faces, 0);
     std::system(("rm -rf '" + root + "'").c_str());
 }
