@@ -173,6 +173,18 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
             return "";
         };
         cfg.ok_label = "_Remove";
+    } else if (proc == "plug-in-diffusion-restore-faces") {
+        cfg.title = "Restore Faces (GFPGAN)";
+        cfg.intro = "Restore the faces of the active layer with GFPGAN, as A1111's face restoration does, into a new layer above it. "
+                    "It needs GFPGANv1.4.pth, detection_Resnet50_Final.pth and parsing_parsenet.pth in a GFPGAN folder "
+                    "(A1111's models/GFPGAN, or ~/.local/share/gimp-diffusion/models/GFPGAN).";
+        FormField vis = spin_field("visibility", "GFPGAN visibility", 0, 1, 0.05, 3);
+        vis.tooltip = "How much of the restoration shows over the layer (A1111's Extras slider)";
+        fields = {{3, vis}};
+        cfg.validate = [](const FormValues& v) -> std::string {
+            return std::atof(v.at("visibility").c_str()) > 0 ? "" : "Set the GFPGAN visibility above 0; at 0 nothing would change.";
+        };
+        cfg.ok_label = "_Restore";
     } else if (proc == "plug-in-diffusion-sd-upscale") {
         cfg.title = "SD Upscale";
         cfg.intro = "Upscale, then re-detail the image tile by tile with img2img (A1111's SD upscale script).";

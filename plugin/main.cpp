@@ -41,6 +41,8 @@ std::vector<GimpParam> interactive_arguments(const std::string& proc, const Gimp
         a.insert(a.end(), {str("ESRGAN thick"), str("None"), f(0.0), str("Scale by"), f(2.0), i32(0), i32(1024), i32(1024), i32(1), i32(100)});
     } else if (proc == "plug-in-diffusion-remove-object") {
         a.push_back(str("Auto"));
+    } else if (proc == "plug-in-diffusion-restore-faces") {
+        a.push_back(f(1.0));
     } else if (proc == "plug-in-diffusion-prompts-from-file") {
         a.insert(a.end(), {str(""), str(last.negative_prompt), i32(last.steps), str(last.sampler), str(last.schedule),
                            f(last.cfg_scale), f(-1), i32(last.width), i32(last.height), i32(1), i32(1), str(""), str(""),
@@ -130,6 +132,7 @@ void run(const gchar* name, gint nparams, const GimpParam* params, gint* nreturn
     else if (proc == "plug-in-diffusion-outpaint-mk2") run_outpaint_mk2(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-upscale") run_upscale(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-extras-upscale") run_extras_upscale(params, nparams, &reply);
+    else if (proc == "plug-in-diffusion-restore-faces") run_restore_faces(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-load-model") run_load_model(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-merge-checkpoints") run_merge_checkpoints(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-unload-model") run_unload_model(params, nparams, &reply);

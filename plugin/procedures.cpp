@@ -216,6 +216,12 @@ void register_procedures() {
              arg(GIMP_PDB_INT32, "ldsr-steps", "LDSR's DDIM steps (A1111's \"LDSR processing steps\", 1-200; 0: its default 100)")},
             {arg(GIMP_PDB_IMAGE, "result-image", "A new image with the result"), arg(GIMP_PDB_LAYER, "layer", "Its layer")});
 
+    install("plug-in-diffusion-restore-faces", "Restore the faces of the active layer with GFPGAN (A1111's face restoration), as a new layer",
+            "Restore _Faces (GFPGAN)...", "RGB*, GRAY*",
+            {kRunMode, kImage, kDrawable,
+             arg(GIMP_PDB_FLOAT, "visibility", "A1111's GFPGAN visibility: how much of the restoration shows over the layer (above 0, at most 1)")},
+            {arg(GIMP_PDB_IMAGE, "result-image", "The image"), arg(GIMP_PDB_LAYER, "layer", "The new layer with the restored faces")});
+
     install("plug-in-diffusion-load-model", "Load a checkpoint into the resident engine", "_Load Model...", "",
             {kRunMode, model, arg(GIMP_PDB_STRING, "prediction", "\"\" (from the file), \"v\" or \"eps\""),
              arg(GIMP_PDB_STRING, "vae", "\"\" or \"Automatic\" (MODEL.vae.safetensors beside it, if any), \"None\" or a VAE file")},

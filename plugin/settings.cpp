@@ -266,4 +266,13 @@ std::vector<std::string> upscaler_names(const Settings& s) {
     return upscaler_file_names(upscaler_file_dirs(dirs, s.model));
 }
 
+std::vector<std::string> face_model_dirs(const Settings& s) {
+    std::vector<std::string> dirs;
+    for (const auto& dir : model_folders())
+        for (const char* sub : {"/GFPGAN", "/Codeformer"}) dirs.push_back(dir + sub);
+    if (s.model.find('/') != std::string::npos)
+        for (const char* sub : {"/../GFPGAN", "/../Codeformer"}) dirs.push_back(s.model.substr(0, s.model.find_last_of('/')) + sub);
+    return dirs;
+}
+
 }  // namespace sdgimp::plugin

@@ -56,6 +56,9 @@ std::vector<std::pair<std::string, int>> embedding_counts(const std::string& mod
 // Upscaler files (ESRGAN/, RealESRGAN/ of the model folders and the engine's other places) by
 // A1111's names, for the dialogs' upscaler menus.
 std::vector<std::string> upscaler_names(const Settings& s);
+// Where Restore Faces looks for GFPGAN's files first: GFPGAN/ and Codeformer/ of the model folders
+// and beside the chosen checkpoint's folder (A1111's models/GFPGAN); the engine adds its defaults.
+std::vector<std::string> face_model_dirs(const Settings& s);
 
 // The checkpoint to use: the explicit one, else the last one, else $GIMP_DIFFUSION_MODEL, else the
 // first checkpoint in the model folders. Throws sdgimp::Error saying where to put one.

@@ -635,6 +635,7 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
         {"plug-in-diffusion-extras-upscale", {"upscaler_1", "upscaler_2", "upscaler_2_visibility", "resize_mode", "scale",
                                               "max_side_length", "width", "height", "crop", "ldsr_steps"}},
         {"plug-in-diffusion-remove-object", {"method"}},
+        {"plug-in-diffusion-restore-faces", {"visibility"}},
         {"plug-in-diffusion-sd-upscale", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed",
                                           "denoising_strength", "upscaler", "scale", "tile", "overlap", "model"}},
         {"plug-in-diffusion-xy-plot", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed", "width",
@@ -705,6 +706,7 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             if (f.key == "z_type") f.value = "Nothing";
             if (f.key == "vary_seeds_x" || f.key == "vary_seeds_y" || f.key == "vary_seeds_z" || f.key == "keep_minus_one") f.value = "0";
             if (f.key == "color_variation") f.value = "0.05";
+            if (f.key == "visibility") f.value = "1.0";
         }
         dialogs::FormDialog d(form->config);
         gtk_widget_show_all(d.window());
@@ -745,6 +747,14 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             EXPECT_EQ(v["resize_mode"], "Scale to");
             EXPECT_EQ(v["width"], "1000");
             EXPECT_EQ(v["crop"], "0");
+            EXPECT_TRUE(d.accept());
+        } else if (proc == "plug-in-diffusion-restore-faces") {
+            EXPECT_EQ(v["visibility"], "1.000");
+            gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("visibility")), 0);
+            EXPECT_FALSE(d.accept());
+            EXPECT_EQ(d.error_text(), "Set the GFPGAN visibility above 0; at 0 nothing would change.");
+            gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("visibility")), 0.4);
+            EXPECT_EQ(d.values()["visibility"], "0.400");
             EXPECT_TRUE(d.accept());
         } else if (proc == "plug-in-diffusion-remove-object") {
             EXPECT_NE(d.info_text().find("PatchMatch"), std::string::npos) << d.info_text();  // Auto without LaMa
