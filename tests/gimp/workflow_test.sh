@@ -28,6 +28,8 @@ ln -s "$model" "$GIMP2_DIRECTORY/diffusion-models/VAE/own-vae.ckpt"
 model2=$(find "$oracle/nets" -mindepth 2 -maxdepth 2 \( -name '*.safetensors' -o -name '*.ckpt' \) ! -name 'ref_*' | sort | sed -n 2p)
 ln -s "$model" "$GIMP2_DIRECTORY/diffusion-models/cell-a.ckpt"
 ln -s "${model2:-$model}" "$GIMP2_DIRECTORY/diffusion-models/cell-b.ckpt"
+# Small GFPGAN, RetinaFace and ParseNet files where Restore Faces looks (the models folder's GFPGAN/).
+"$build/tests/make_face_models" "$GIMP2_DIRECTORY/diffusion-models/GFPGAN" || { echo "FAIL: cannot write the face models"; exit 1; }
 # An A1111 styles file in the models folder, for an X/Y plot over "Styles".
 printf 'name,prompt,negative_prompt\nFilm,"{prompt}, film grain",digital\n' > "$GIMP2_DIRECTORY/diffusion-models/styles.csv"
 
@@ -116,6 +118,14 @@ scm=$(cat <<SCM
     (check (not (= (car (gimp-layer-get-mask rm)) -1)) "removal layer is masked by the selection")
     (check (string=? (car (gimp-item-get-name rm)) "Object removed (PatchMatch)") "removal layer name"))
   (gimp-selection-none img)
+
+  ; 5b. Restore faces (GFPGAN) into a new layer above the active one; the layer itself unchanged.
+  (let* ((before (length (layers img)))
+         (restored (cadr (plug-in-diffusion-restore-faces RUN-NONINTERACTIVE img base 0.8))))
+    (check (= (length (layers img)) (+ before 1)) "restored layer added")
+    (check (string=? (car (gimp-item-get-name restored)) "base GFPGAN") "restored layer name")
+    (gimp-image-remove-layer img restored))
+  (file-png-save2 RUN-NONINTERACTIVE img base "$out/base-after-faces.png" "base-after-faces.png" 0 9 0 0 0 0 0 0 0)
 
   ; 6. X/Y plot of CFG scale x steps: a new image, one layer per cell.
   (let* ((plot (car (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img base "a lighthouse" "" 2 "Euler a" "Automatic" 7.0 42
@@ -404,6 +414,8 @@ bad=$(cat <<SCM
     (plug-in-diffusion-outpaint RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.8 32 4 "blank" 1 1 1 1 64 64 "$model"))
   (catch (gimp-message "BAD18: rejected")
     (plug-in-diffusion-outpaint-mk2 RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.8 64 64 0 1 0 0 1.0 0.05 512 512 1 1 "$model"))
+  (catch (gimp-message "BAD20: rejected")
+    (plug-in-diffusion-restore-faces RUN-NONINTERACTIVE img l 0.0))
   (catch (gimp-message "BAD19: rejected")
     (plug-in-diffusion-extras-upscale RUN-NONINTERACTIVE img l "Lanczos" "None" 0.0 "Scale up" 2.0 0 512 512 1 0))
   (check (= (length (layers img)) 1) "image unchanged after the bad calls")
@@ -504,7 +516,7 @@ grep -q 'CHECK FAILED' "$out/gimp.log" && fail "an assertion failed"
 grep -q 'WORKFLOW: PASS' "$out/gimp.log" || fail "the workflow did not finish"
 grep -q 'BADINPUT: PASS' "$out/gimp.log" || fail "the bad-input script did not finish"
 grep -q 'CKPTPLOT: PASS' "$out/gimp.log" || fail "the checkpoint plot did not finish"
-for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'Face restoration is not available here; remove --restore_faces true' 'A script runs from "txt2img" (new images) or "img2img" (the active layer), not "img3img".' 'The X/Y axis "Hires steps" belongs to Text to Image' 'The denoising curve must be "Aggressive", "Linear" or "Lazy", not "Steep".' 'Choose at least one outpainting direction' 'Unknown masked content "blank"' 'The mask blur (64) is too large for outpainting right' 'The resize mode is "Scale by" or "Scale to", not "Scale up".' 'Add difference needs a tertiary model (C).'; do
+for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'Face restoration is not available here; remove --restore_faces true' 'A script runs from "txt2img" (new images) or "img2img" (the active layer), not "img3img".' 'The X/Y axis "Hires steps" belongs to Text to Image' 'The denoising curve must be "Aggressive", "Linear" or "Lazy", not "Steep".' 'Choose at least one outpainting direction' 'Unknown masked content "blank"' 'The mask blur (64) is too large for outpainting right' 'The resize mode is "Scale by" or "Scale to", not "Scale up".' 'Add difference needs a tertiary model (C).' 'GFPGAN visibility must be above 0 and at most 1.'; do
   grep -q "$m" "$out/gimp.log" || fail "missing error message: $m"
 done
 # The model was read once for all the generate calls of the session (up to the checkpoint plot).
@@ -512,6 +524,7 @@ loads=$(sed '/CKPTPLOT: START/q' "$out/gimp.log" | grep -o 'engine model loads: 
 [ "$loads" = "1 " ] || fail "the engine reloaded the model (loads seen: $loads)"
 grep -q '"vae": ".*/diffusion-models/VAE/own-vae.ckpt"' "$GIMP2_DIRECTORY/gimp-diffusion.json" || fail "the pasted VAE was not chosen"
 "$build/tests/png_compare" "$out/base-before.png" "$out/base-after.png" || fail "the original layer changed"
+"$build/tests/png_compare" "$out/base-before.png" "$out/base-after-faces.png" || fail "Restore Faces changed the layer it read"
 # Same request through the CLI gives the same pixels as the first batch layer.
 "$build/inference/engine/gimp-diffusion-cli" txt2img --quiet --model "$model" --vocab "$vocab" \
   --prompt "a steam engine, fall, sunset" --negative-prompt blurry --steps 4 --sampler "Euler a" --cfg-scale 7 \

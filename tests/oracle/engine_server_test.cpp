@@ -122,6 +122,20 @@ TEST(EngineServer, ResidentCancelCrashRestart) {
     EXPECT_EQ(st.code, ErrorCode::kInvalidRequest);
     EXPECT_NE(st.message.find("LDSR steps must be between 1 and 1000"), std::string::npos) << st.message;
 
+    // Restore Faces: its folders and visibility travel with the request (the first folder named
+    // where the files go when none holds them; the full run is in face-restore and gimp-workflow).
+    wire::Message faces = op("restore-faces");
+    const std::string nowhere = "/tmp/gd-no-faces-" + std::to_string(getpid());
+    faces.header["model_dirs"] = {nowhere};
+    faces.header["visibility"] = 0.5;
+    faces.header["image"] = wire::attach_image(&faces, warm);
+    st = c.call(faces, {}, {}, &res);
+    EXPECT_EQ(st.code, ErrorCode::kModelNotFound);
+    EXPECT_EQ(st.message, "GFPGAN was not found: put GFPGANv1.4.pth (TencentARC's release) in " + nowhere + ".");
+    faces.header["visibility"] = 2.0;
+    st = c.call(faces, {}, {}, &res);
+    EXPECT_EQ(st.message, "GFPGAN visibility must be between 0 and 1.");
+
     // A crash costs that call only; the next one starts a fresh engine.
     st = c.call(op("crash-for-test"), {}, {}, &res);
     EXPECT_FALSE(st.ok);

@@ -26,13 +26,12 @@
 #include "models/retinaface.h"
 #include "pipeline/face_restore.h"
 #include "status.h"
+#include "support/face_models.h"
 
 using namespace sdgimp;
-using Map = std::map<std::string, torch::Tensor>;
+using namespace sdgimp::test;
 
 namespace {
-
-torch::Tensor rnd(std::vector<int64_t> shape, double scale = 0.2) { return torch::randn(shape) * scale; }
 
 std::string error_of(const std::function<void()>& f) {
     try {
@@ -41,143 +40,6 @@ std::string error_of(const std::function<void()>& f) {
         return e.what();
     }
     return "";
-}
-
-void bn(Map& m, const std::string& p, int64_t c) {
-    m[p + ".weight"] = torch::rand({c}) + 0.5;
-    m[p + ".bias"] = rnd({c});
-    m[p + ".running_mean"] = rnd({c});
-    m[p + ".running_var"] = torch::rand({c}) + 0.5;
-    m[p + ".num_batches_tracked"] = torch::zeros({}, torch::kLong);
-}
-
-void conv_bn(Map& m, const std::string& conv, const std::string& norm, int64_t out, int64_t in, int64_t k) {
-    m[conv + ".weight"] = rnd({out, in, k, k});
-    bn(m, norm, out);
-}
-
-// A narrow RetinaFace (pyramid of 16 channels, so facexlib's LeakyReLU 0.1 applies) with one block
-// per ResNet stage. Heads: class biases `cls[level]` (two anchors x {not face, face}), box and
-// landmark biases as given, head weights zero so every position of a level says the same.
-Map small_retinaface(const std::array<std::array<float, 4>, 3>& cls, const std::array<float, 4>& box, const std::array<float, 10>& marks) {
-    Map m;
-    conv_bn(m, "body.conv1", "body.bn1", 8, 3, 7);
-    const int64_t widths[4] = {4, 8, 8, 8}, outs[4] = {16, 32, 32, 32};
-    int64_t in = 8;
-    for (int l = 0; l < 4; ++l) {
-        const std::string p = "body.layer" + std::to_string(l + 1) + ".0.";
-        conv_bn(m, p + "conv1", p + "bn1", widths[l], in, 1);
-        conv_bn(m, p + "conv2", p + "bn2", widths[l], widths[l], 3);
-        conv_bn(m, p + "conv3", p + "bn3", outs[l], widths[l], 1);
-        conv_bn(m, p + "downsample.0", p + "downsample.1", outs[l], in, 1);
-        in = outs[l];
-    }
-    for (int k = 1; k <= 3; ++k) conv_bn(m, "fpn.output" + std::to_string(k) + ".0", "fpn.output" + std::to_string(k) + ".1", 16, outs[k], 1);
-    for (int k = 1; k <= 2; ++k) conv_bn(m, "fpn.merge" + std::to_string(k) + ".0", "fpn.merge" + std::to_string(k) + ".1", 16, 16, 3);
-    for (int k = 0; k < 3; ++k) {
-        const std::string p = "ssh" + std::to_string(k + 1) + ".";
-        conv_bn(m, p + "conv3X3.0", p + "conv3X3.1", 8, 16, 3);
-        conv_bn(m, p + "conv5X5_1.0", p + "conv5X5_1.1", 4, 16, 3);
-        conv_bn(m, p + "conv5X5_2.0", p + "conv5X5_2.1", 4, 4, 3);
-        conv_bn(m, p + "conv7X7_2.0", p + "conv7X7_2.1", 4, 4, 3);
-        conv_bn(m, p + "conv7x7_3.0", p + "conv7x7_3.1", 4, 4, 3);
-        const std::string i = std::to_string(k);
-        m["ClassHead." + i + ".conv1x1.weight"] = torch::zeros({4, 16, 1, 1});
-        m["ClassHead." + i + ".conv1x1.bias"] = torch::tensor(std::vector<float>(cls[k].begin(), cls[k].end()));
-        m["BboxHead." + i + ".conv1x1.weight"] = torch::zeros({8, 16, 1, 1});
-        m["BboxHead." + i + ".conv1x1.bias"] = torch::tensor(std::vector<float>(box.begin(), box.end())).repeat({2});
-        m["LandmarkHead." + i + ".conv1x1.weight"] = torch::zeros({20, 16, 1, 1});
-        m["LandmarkHead." + i + ".conv1x1.bias"] = torch::tensor(std::vector<float>(marks.begin(), marks.end())).repeat({2});
-    }
-    return m;
-}
-
-const std::array<float, 4> kNoFace = {5, -5, 5, -5}, kFirstAnchorFace = {-5, 5, 5, -5};
-
-// A ParseNet of 4-8 channels (two down and two up blocks, two body blocks); with `face_everywhere`
-// every weight is zero and class 1 (skin) wins at every pixel.
-Map small_parsenet(bool face_everywhere) {
-    Map m;
-    auto conv = [&](const std::string& p, int64_t out, int64_t in, bool norm) {
-        m[p + "conv2d.weight"] = face_everywhere ? torch::zeros({out, in, 3, 3}) : rnd({out, in, 3, 3});
-        if (norm) bn(m, p + "norm.norm", out);
-        else m[p + "conv2d.bias"] = face_everywhere ? torch::zeros({out}) : rnd({out});
-    };
-    conv("encoder.0.", 4, 3, false);
-    auto block = [&](const std::string& p, int64_t in, int64_t out, bool shortcut) {
-        conv(p + "conv1.", out, in, true);
-        conv(p + "conv2.", out, out, true);
-        if (shortcut) conv(p + "shortcut_func.", out, in, false);
-    };
-    block("encoder.1.", 4, 8, true);
-    block("encoder.2.", 8, 8, true);
-    block("body.0.", 8, 8, false);
-    block("body.1.", 8, 8, false);
-    block("decoder.0.", 8, 8, true);
-    block("decoder.1.", 8, 4, true);
-    conv("out_img_conv.", 3, 4, false);
-    conv("out_mask_conv.", 19, 4, false);
-    if (face_everywhere) m["out_mask_conv.conv2d.bias"].index_put_({1}, 1.0f);
-    return m;
-}
-
-// A GFPGANv1Clean of `levels` levels (faces of 4 << levels pixels), `ch` channels throughout,
-// style latents of `s` values (one per layer when per_layer), SFT on half the channels or all.
-Map small_gfpgan(int levels, int64_t ch, int64_t s, bool per_layer, bool sft_half, double noise = 0.1) {
-    Map m;
-    auto conv = [&](const std::string& p, int64_t out, int64_t in, int64_t k, bool bias = true) {
-        m[p + "weight"] = rnd({out, in, k, k}, 0.3);
-        if (bias) m[p + "bias"] = rnd({out}, 0.1);
-    };
-    auto res = [&](const std::string& p) {
-        conv(p + "conv1.", ch, ch, 3);
-        conv(p + "conv2.", ch, ch, 3);
-        conv(p + "skip.", ch, ch, 1, false);
-    };
-    conv("conv_body_first.", ch, 3, 1);
-    for (int i = 0; i < levels; ++i) res("conv_body_down." + std::to_string(i) + ".");
-    conv("final_conv.", ch, ch, 3);
-    const int64_t n_latent = 2 * levels + 2, rows = per_layer ? s * n_latent : s;
-    m["final_linear.weight"] = rnd({rows, ch * 16}, 0.1);
-    m["final_linear.bias"] = rnd({rows}, 0.1);
-    const int64_t sft = sft_half ? ch / 2 : ch;
-    for (int i = 0; i < levels; ++i) {
-        const std::string n = std::to_string(i);
-        res("conv_body_up." + n + ".");
-        m["toRGB." + n + ".weight"] = rnd({3, ch, 1, 1});
-        m["toRGB." + n + ".bias"] = rnd({3});
-        for (const char* c : {"condition_scale.", "condition_shift."}) {
-            conv(c + n + ".0.", ch, ch, 3);
-            conv(c + n + ".2.", sft, ch, 3);
-        }
-    }
-    const std::string d = "stylegan_decoder.";
-    m[d + "constant_input.weight"] = rnd({1, ch, 4, 4}, 1.0);
-    auto style_conv = [&](const std::string& p) {
-        m[p + "modulated_conv.weight"] = rnd({1, ch, ch, 3, 3}, 0.3);
-        m[p + "modulated_conv.modulation.weight"] = rnd({ch, s}, 0.3);
-        m[p + "modulated_conv.modulation.bias"] = torch::ones({ch});
-        m[p + "weight"] = torch::full({1}, noise);
-        m[p + "bias"] = rnd({1, ch, 1, 1}, 0.1);
-    };
-    auto to_rgb = [&](const std::string& p) {
-        m[p + "modulated_conv.weight"] = rnd({1, 3, ch, 1, 1}, 0.3);
-        m[p + "modulated_conv.modulation.weight"] = rnd({ch, s}, 0.3);
-        m[p + "modulated_conv.modulation.bias"] = torch::ones({ch});
-        m[p + "bias"] = rnd({1, 3, 1, 1}, 0.1);
-    };
-    style_conv(d + "style_conv1.");
-    to_rgb(d + "to_rgb1.");
-    for (int i = 0; i < levels; ++i) {
-        style_conv(d + "style_convs." + std::to_string(2 * i) + ".");
-        style_conv(d + "style_convs." + std::to_string(2 * i + 1) + ".");
-        to_rgb(d + "to_rgbs." + std::to_string(i) + ".");
-    }
-    for (int k = 1; k <= 15; k += 2) {  // the style MLP the file carries (unused: input_is_latent)
-        m[d + "style_mlp." + std::to_string(k) + ".weight"] = rnd({s, s});
-        m[d + "style_mlp." + std::to_string(k) + ".bias"] = rnd({s});
-    }
-    return m;
 }
 
 // An RGB picture: red follows x, green follows y, blue 100.
@@ -199,16 +61,6 @@ std::string temp_dir() {
     char tmpl[] = "/tmp/gd-face-XXXXXX";
     const char* d = mkdtemp(tmpl);
     return d ? d : "";
-}
-
-void save(const std::string& path, const Map& m) {
-    std::vector<io::FloatTensor> out;
-    for (const auto& [k, t] : m) {
-        if (t.scalar_type() != torch::kFloat) continue;
-        const torch::Tensor c = t.contiguous();
-        out.push_back({k, c.sizes().vec(), std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel())});
-    }
-    io::write_safetensors(path, out);
 }
 
 }  // namespace
@@ -625,13 +477,7 @@ TEST(FaceRestore, EngineBlendsAtA1111sVisibilityAndSaysWhatIsMissing) {
     s.visibility = 1.5;
     EXPECT_EQ(engine.restore_faces(img, s, {}, &out, &info).message, "GFPGAN visibility must be between 0 and 1.");
 
-    torch::manual_seed(8);
-    save(root + "/GFPGANv1.4.pth", small_gfpgan(7, 4, 4, true, true));
-    save(root + "/parsing_parsenet.pth", small_parsenet(true));
-    // Faces at every position of the coarsest level, boxes so large (256 e^1.8 pixels) that NMS keeps a few; eyes
-    // 4 x 25.6 pixels apart where the detector looks (640 x 640), 10 in the picture.
-    save(root + "/detection_Resnet50_Final.pth",
-         small_retinaface({kNoFace, kNoFace, kFirstAnchorFace}, {0, 0, 9, 9}, {-2, -1, 2, -1, 0, 0.5f, -1.5f, 2, 1.5f, 2}));
+    write_face_models(root);
     s.visibility = 1;
     int faces = 0;
     Image full;
