@@ -856,20 +856,23 @@ Status Engine::upscale(const Image& image, const std::string& upscaler, double s
 Status Engine::restore_faces(const Image& image, const FaceRestoreSettings& s, const RunCallbacks& cb, Image* out, std::string* info,
                              int* faces) {
     return engine_call([&] {
-        if (!(s.visibility >= 0 && s.visibility <= 1)) throw Error(ErrorCode::kInvalidRequest, "GFPGAN visibility must be between 0 and 1.");
+        if (s.model != "GFPGAN" && s.model != "CodeFormer")
+            throw Error(ErrorCode::kInvalidRequest, "Unknown face restorer \"" + s.model + "\"; use GFPGAN or CodeFormer.");
+        if (!(s.visibility >= 0 && s.visibility <= 1)) throw Error(ErrorCode::kInvalidRequest, s.model + " visibility must be between 0 and 1.");
+        if (!(s.codeformer_weight >= 0 && s.codeformer_weight <= 1)) throw Error(ErrorCode::kInvalidRequest, "CodeFormer weight must be between 0 and 1.");
         if (!image.valid() || image.channels < 3)
             throw Error(ErrorCode::kInvalidRequest, "Face restoration needs an RGB image; convert the image to RGB first.");
         if (info) info->clear();
         if (faces) *faces = 0;
-        if (s.visibility == 0) {  // A1111 skips GFPGAN at visibility 0
+        if (s.visibility == 0) {  // A1111 skips the restorer at visibility 0
             *out = image;
             return;
         }
-        impl_->face_restorer.use(pipeline::FaceRestorer::find_files(pipeline::face_restoration_dirs(s.model_dirs, impl_->info.path)));
+        impl_->face_restorer.use(pipeline::FaceRestorer::find_files(pipeline::face_restoration_dirs(s.model_dirs, impl_->info.path), s.model), s.model);
         pipeline::FaceRestoreRun run;
         run.cancelled = cb.cancelled;
         run.faces_found = faces;
-        Image restored = impl_->face_restorer.restore(image, s.seed, run);
+        Image restored = impl_->face_restorer.restore(image, s.seed, s.codeformer_weight, run);
         if (s.visibility < 1) {
             // Image.blend(source, restored, visibility) on the RGB; alpha stays the source's.
             Image a{image.width, image.height, 3, {}}, b = a;
@@ -883,7 +886,9 @@ Status Engine::restore_faces(const Image& image, const FaceRestoreSettings& s, c
                 for (int c = 0; c < 3; ++c) restored.pixels[i * image.channels + c] = mixed.pixels[i * 3 + c];
         }
         *out = std::move(restored);
-        if (info) *info = "GFPGAN visibility: " + text::python_float_repr(std::round(s.visibility * 1000) / 1000);
+        // round(v, 3) as A1111 records its sliders.
+        auto r3 = [](double v) { return text::python_float_repr(std::round(v * 1000) / 1000); };
+        if (info) *info = s.model + " visibility: " + r3(s.visibility) + (s.model == "CodeFormer" ? ", CodeFormer weight: " + r3(s.codeformer_weight) : "");
     });
 }
 

@@ -82,7 +82,9 @@ struct LoadedModel {
 };
 
 struct FaceRestoreSettings {
+    std::string model = "GFPGAN";         // or "CodeFormer"
     double visibility = 1.0;              // 0-1
+    double codeformer_weight = 0.5;       // 0-1: how much of the picture's own features CodeFormer keeps
     std::vector<std::string> model_dirs;  // searched first
     uint64_t seed = 0;                    // GFPGAN's injected noise (A1111 draws it from torch's global generator)
 };
@@ -146,13 +148,14 @@ public:
     Status extras_upscale(const Image& image, const imaging::ExtrasUpscaleSettings& settings, const RunCallbacks& cb, Image* out,
                           std::string* info);
 
-    // A1111's GFPGAN face restoration (its Extras tab's "GFPGAN visibility"): every face RetinaFace
-    // finds aligned, restored and pasted back (imaging in pipeline/face_restore.h), the result
-    // blended over the picture at s.visibility (0 returns it unchanged). The files (GFPGANv1.4.pth,
-    // facexlib's detection_Resnet50_Final.pth and parsing_parsenet.pth) are looked for in
-    // s.model_dirs, then GFPGAN / Codeformer folders beside the loaded checkpoint, then the default
-    // places (pipeline::face_restoration_dirs). *info: "GFPGAN visibility: v" as A1111 records it;
-    // *faces: how many were restored. Needs no checkpoint.
+    // A1111's face restoration by s.model, "GFPGAN" or "CodeFormer" (its Extras tab's visibility
+    // and CodeFormer weight): every face RetinaFace finds aligned, restored and pasted back (imaging
+    // in pipeline/face_restore.h), the result blended over the picture at s.visibility (0 returns it
+    // unchanged). The files (GFPGANv1.4.pth or codeformer-v0.1.0.pth, facexlib's
+    // detection_Resnet50_Final.pth and parsing_parsenet.pth) are looked for in s.model_dirs, then
+    // GFPGAN / Codeformer folders beside the loaded checkpoint, then the default places
+    // (pipeline::face_restoration_dirs). *info: "GFPGAN visibility: v" or "CodeFormer visibility: v,
+    // CodeFormer weight: w" as A1111 records them; *faces: how many were restored. Needs no checkpoint.
     Status restore_faces(const Image& image, const FaceRestoreSettings& s, const RunCallbacks& cb, Image* out,
                          std::string* info = nullptr, int* faces = nullptr);
 

@@ -1,6 +1,7 @@
 #include "face_restore.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 
 #include "../imaging/face_warp.h"
@@ -121,46 +122,74 @@ Image restore_faces(const Image& image, const models::RetinaFace& detector, cons
     return paste_restored_faces(image, find_face_landmarks(image, detector), parser, restore, run);
 }
 
-FaceRestorer::Files FaceRestorer::find_files(const std::vector<std::string>& dirs) {
+FaceRestorer::Files FaceRestorer::find_files(const std::vector<std::string>& dirs, const std::string& model) {
+    const bool gfpgan = model == "GFPGAN";
+    if (!gfpgan && model != "CodeFormer") throw Error(ErrorCode::kInvalidRequest, "Unknown face restorer \"" + model + "\"; use GFPGAN or CodeFormer.");
+    auto lower = [](std::string v) {
+        for (auto& ch : v) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        return v;
+    };
     Files f;
     const std::vector<std::string> endings = {".pth", ".safetensors"};
     for (const auto& dir : dirs)
         for (const auto& path : io::files_under(dir, endings)) {
             const std::string name = path.substr(path.find_last_of('/') + 1);
-            if (f.gfpgan.empty() && name.find("GFPGAN") != std::string::npos) f.gfpgan = path;
+            const bool is_restorer = gfpgan ? name.find("GFPGAN") != std::string::npos : lower(name).find("codeformer") != std::string::npos;
+            if (f.restorer.empty() && is_restorer) f.restorer = path;
             if (f.detector.empty() && name == "detection_Resnet50_Final.pth") f.detector = path;
             if (f.parser.empty() && name == "parsing_parsenet.pth") f.parser = path;
         }
-    const std::string where = dirs.empty() ? std::string("a GFPGAN folder beside your checkpoints' (A1111's models/GFPGAN)") : dirs.front();
-    if (f.gfpgan.empty())
-        throw Error(ErrorCode::kModelNotFound, "GFPGAN was not found: put GFPGANv1.4.pth (TencentARC's release) in " + where + ".");
+    const std::string where = !dirs.empty() ? dirs.front()
+                              : gfpgan      ? std::string("a GFPGAN folder beside your checkpoints' (A1111's models/GFPGAN)")
+                                            : std::string("a Codeformer folder beside your checkpoints' (A1111's models/Codeformer)");
+    if (f.restorer.empty())
+        throw Error(ErrorCode::kModelNotFound, gfpgan ? "GFPGAN was not found: put GFPGANv1.4.pth (TencentARC's release) in " + where + "."
+                                                      : "CodeFormer was not found: put codeformer-v0.1.0.pth (sczhou's release) in " + where + ".");
     if (f.detector.empty() || f.parser.empty())
-        throw Error(ErrorCode::kModelNotFound, "GFPGAN needs facexlib's detection_Resnet50_Final.pth and parsing_parsenet.pth (its face finder and "
-                                               "face parser): put them in " + where + " beside " + f.gfpgan.substr(f.gfpgan.find_last_of('/') + 1) + ".");
+        throw Error(ErrorCode::kModelNotFound, model + " needs facexlib's detection_Resnet50_Final.pth and parsing_parsenet.pth (its face finder and "
+                                               "face parser): put them in " + where + " beside " + f.restorer.substr(f.restorer.find_last_of('/') + 1) + ".");
     return f;
 }
 
-void FaceRestorer::use(const Files& files) {
+void FaceRestorer::use(const Files& files, const std::string& model) {
     if (files.detector != loaded_.detector || !detector_) {
         detector_.reset();
         detector_ = std::make_unique<models::RetinaFace>(models::RetinaFace::from_tensors(tensors_of(files.detector), files.detector));
+        loaded_.detector = files.detector;
     }
     if (files.parser != loaded_.parser || !parser_) {
         parser_.reset();
         parser_ = std::make_unique<models::ParseNet>(models::ParseNet::from_tensors(tensors_of(files.parser), files.parser));
+        loaded_.parser = files.parser;
     }
-    if (files.gfpgan != loaded_.gfpgan || !gfpgan_) {
+    if (files.restorer != loaded_.restorer || model != model_) {
         gfpgan_.reset();
-        auto net = std::make_unique<models::GFPGAN>(models::GFPGAN::from_tensors(tensors_of(files.gfpgan), files.gfpgan));
-        if (net->out_size() != kFaceSize)
-            throw_bad_file(files.gfpgan, "restores " + std::to_string(net->out_size()) + "-pixel faces; A1111's face restoration works on 512-pixel faces (GFPGAN v1.2-1.4).");
-        gfpgan_ = std::move(net);
+        codeformer_.reset();
+        loaded_.restorer.clear();
+        model_.clear();
+        const auto keys = tensors_of(files.restorer);
+        int64_t size = 0;
+        if (model == "GFPGAN") {
+            gfpgan_ = std::make_unique<models::GFPGAN>(models::GFPGAN::from_tensors(keys, files.restorer));
+            size = gfpgan_->out_size();
+        } else {
+            codeformer_ = std::make_unique<models::CodeFormer>(models::CodeFormer::from_tensors(keys, files.restorer));
+            size = codeformer_->face_size();
+        }
+        if (size != kFaceSize)
+            throw_bad_file(files.restorer, "restores " + std::to_string(size) + "-pixel faces; A1111's face restoration works on 512-pixel faces (" +
+                                               (model == "GFPGAN" ? "GFPGAN v1.2-1.4" : "CodeFormer v0.1.0") + ").");
+        loaded_.restorer = files.restorer;
+        model_ = model;
     }
-    loaded_ = files;
 }
 
-Image FaceRestorer::restore(const Image& image, uint64_t seed, const FaceRestoreRun& run) {
-    if (!gfpgan_) throw Error(ErrorCode::kInternal, "FaceRestorer::restore before use().");
+Image FaceRestorer::restore(const Image& image, uint64_t seed, double codeformer_weight, const FaceRestoreRun& run) {
+    if (model_.empty()) throw Error(ErrorCode::kInternal, "FaceRestorer::restore before use().");
+    if (codeformer_) {
+        const models::CodeFormer& net = *codeformer_;
+        return restore_faces(image, *detector_, *parser_, [&](const torch::Tensor& face) { return net.forward(face, codeformer_weight); }, run);
+    }
     torch::Generator noise = at::detail::createCPUGenerator(seed);
     const models::GFPGAN& net = *gfpgan_;
     return restore_faces(image, *detector_, *parser_, [&](const torch::Tensor& face) { return net.forward(face, noise); }, run);

@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 
 #include "../image.h"
+#include "../models/codeformer.h"
 #include "../models/gfpgan.h"
 #include "../models/parsenet.h"
 #include "../models/retinaface.h"
@@ -48,27 +49,31 @@ Image paste_restored_faces(const Image& image, const std::vector<std::vector<std
 Image restore_faces(const Image& image, const models::RetinaFace& detector, const models::ParseNet& parser,
                     const RestoreFace& restore, const FaceRestoreRun& run = {});
 
-// The three files A1111's GFPGAN restoration needs, loaded once and kept.
+// The three files a restorer needs (A1111's "GFPGAN" or "CodeFormer"), loaded once and kept.
 class FaceRestorer {
 public:
     struct Files {
-        std::string gfpgan, detector, parser;
+        std::string restorer, detector, parser;
     };
-    // A1111's places: a file with "GFPGAN" in its name (.pth / .safetensors) and facexlib's
-    // detection_Resnet50_Final.pth and parsing_parsenet.pth, in `dirs` or folders under them.
-    // Throws sdgimp::Error (kModelNotFound) naming what is missing and where it goes.
-    static Files find_files(const std::vector<std::string>& dirs);
+    // A1111's places: for "GFPGAN" a file with "GFPGAN" in its name (.pth / .safetensors), for
+    // "CodeFormer" one with "codeformer" in it (any case), and facexlib's detection_Resnet50_Final.pth
+    // and parsing_parsenet.pth, in `dirs` or folders under them. Throws sdgimp::Error
+    // (kModelNotFound) naming what is missing and where it goes.
+    static Files find_files(const std::vector<std::string>& dirs, const std::string& model);
 
-    // Loads (or reuses) the models of `files`; throws for files that are not those models.
-    void use(const Files& files);
-    // GFPGAN's restoration of `image`; noise for GFPGAN's generator from `seed`.
-    Image restore(const Image& image, uint64_t seed, const FaceRestoreRun& run = {});
+    // Loads (or reuses) the models of `files` for `model`; throws for files that are not those models.
+    void use(const Files& files, const std::string& model);
+    // The restoration of `image` by the model in use: GFPGAN's noise from `seed`, CodeFormer's
+    // fusion at `codeformer_weight`.
+    Image restore(const Image& image, uint64_t seed, double codeformer_weight, const FaceRestoreRun& run = {});
 
 private:
+    std::string model_;
     Files loaded_;
     std::unique_ptr<models::RetinaFace> detector_;
     std::unique_ptr<models::ParseNet> parser_;
     std::unique_ptr<models::GFPGAN> gfpgan_;
+    std::unique_ptr<models::CodeFormer> codeformer_;
 };
 
 // Where those files are looked for: `requested`, GFPGAN and Codeformer folders beside the checkpoint's

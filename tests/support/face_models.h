@@ -166,14 +166,110 @@ inline void save(const std::string& path, const Map& m) {
 }
 
 
-// GFPGAN's three files in `dir` under A1111's names: a 512-pixel GFPGAN of 4 channels, a ParseNet
-// that calls every pixel skin, and a detector that finds faces at every position of its coarsest
+// A CodeFormer in the release's block layout (six encoder/generator levels of two residual blocks,
+// attention at the last) with `widths` channels per level (the release: 64, 128, 128, 256, 256, 512),
+// codes of `emb` values, a `dim`-wide transformer of `layers` layers over side x side positions (faces
+// of 32 x side pixels), the four fused levels of the release.
+inline Map small_codeformer(int64_t side = 2, std::vector<int64_t> widths = {32, 32, 32, 32, 32, 32}, int64_t emb = 16, int64_t dim = 16,
+                            int layers = 2, int64_t codes = 12) {
+    Map m;
+    auto conv = [&](const std::string& p, int64_t out, int64_t in, int64_t k) {
+        m[p + ".weight"] = rnd({out, in, k, k}, 0.1);
+        m[p + ".bias"] = rnd({out}, 0.05);
+    };
+    auto gn = [&](const std::string& p, int64_t c) {
+        m[p + ".weight"] = 1 + rnd({c}, 0.1);
+        m[p + ".bias"] = rnd({c}, 0.1);
+    };
+    auto res = [&](const std::string& p, int64_t in, int64_t out) {
+        gn(p + ".norm1", in);
+        conv(p + ".conv1", out, in, 3);
+        gn(p + ".norm2", out);
+        conv(p + ".conv2", out, out, 3);
+        if (in != out) conv(p + ".conv_out", out, in, 1);
+    };
+    auto attn = [&](const std::string& p, int64_t c) {
+        gn(p + ".norm", c);
+        for (const char* n : {".q", ".k", ".v", ".proj_out"}) conv(p + n, c, c, 1);
+    };
+    int i = 0;
+    auto next = [&](const char* list) { return std::string(list) + "." + std::to_string(i++); };
+    conv(next("encoder.blocks"), widths[0], 3, 3);
+    int64_t ch = widths[0];
+    for (size_t l = 0; l < 6; ++l) {
+        for (int r = 0; r < 2; ++r) {
+            res(next("encoder.blocks"), ch, widths[l]);
+            ch = widths[l];
+            if (l == 5) attn(next("encoder.blocks"), ch);
+        }
+        if (l < 5) conv(next("encoder.blocks") + ".conv", ch, ch, 3);
+    }
+    res(next("encoder.blocks"), ch, ch);
+    attn(next("encoder.blocks"), ch);
+    res(next("encoder.blocks"), ch, ch);
+    gn(next("encoder.blocks"), ch);
+    conv(next("encoder.blocks"), emb, ch, 3);
+    i = 0;
+    ch = widths[5];
+    conv(next("generator.blocks"), ch, emb, 3);
+    res(next("generator.blocks"), ch, ch);
+    attn(next("generator.blocks"), ch);
+    res(next("generator.blocks"), ch, ch);
+    for (int l = 5; l >= 0; --l) {
+        for (int r = 0; r < 2; ++r) {
+            res(next("generator.blocks"), ch, widths[static_cast<size_t>(l)]);
+            ch = widths[static_cast<size_t>(l)];
+            if (l == 5) attn(next("generator.blocks"), ch);
+        }
+        if (l > 0) conv(next("generator.blocks") + ".conv", ch, ch, 3);
+    }
+    gn(next("generator.blocks"), ch);
+    conv(next("generator.blocks"), 3, ch, 3);
+    m["quantize.embedding.weight"] = rnd({codes, emb}, 1.0);
+    m["position_emb"] = rnd({side * side, dim}, 0.5);
+    m["feat_emb.weight"] = rnd({dim, emb}, 0.3);
+    m["feat_emb.bias"] = rnd({dim}, 0.1);
+    for (int l = 0; l < layers; ++l) {
+        const std::string p = "ft_layers." + std::to_string(l) + ".";
+        m[p + "self_attn.in_proj_weight"] = rnd({3 * dim, dim}, 0.3);
+        m[p + "self_attn.in_proj_bias"] = rnd({3 * dim}, 0.1);
+        m[p + "self_attn.out_proj.weight"] = rnd({dim, dim}, 0.3);
+        m[p + "self_attn.out_proj.bias"] = rnd({dim}, 0.1);
+        m[p + "linear1.weight"] = rnd({2 * dim, dim}, 0.3);
+        m[p + "linear1.bias"] = rnd({2 * dim}, 0.1);
+        m[p + "linear2.weight"] = rnd({dim, 2 * dim}, 0.3);
+        m[p + "linear2.bias"] = rnd({dim}, 0.1);
+        gn(p + "norm1", dim);
+        gn(p + "norm2", dim);
+    }
+    gn("idx_pred_layer.0", dim);
+    m["idx_pred_layer.1.weight"] = rnd({codes, dim}, 1.0);
+    // The release's fused levels: after encoder blocks 14, 11, 8, 5 and generator blocks 9, 12, 15, 18.
+    const std::pair<const char*, size_t> fused[] = {{"32", 4}, {"64", 3}, {"128", 2}, {"256", 1}};
+    for (const auto& [name, level] : fused) {
+        const std::string p = std::string("fuse_convs_dict.") + name;
+        const int64_t c = widths[level];
+        res(p + ".encode_enc", 2 * c, c);
+        for (const char* b : {".scale.0", ".shift.0"}) conv(p + b, c, c, 3);
+        // Small last layers, as trained ones are: a random scale of ~30 at each of four levels would
+        // multiply the features past float range.
+        for (const char* b : {".scale.2", ".shift.2"}) {
+            m[p + b + ".weight"] = rnd({c, c, 3, 3}, 0.005);
+            m[p + b + ".bias"] = rnd({c}, 0.01);
+        }
+    }
+    return m;
+}
+
+// The face restorers' files in `dir` under A1111's names: a 512-pixel GFPGAN of 4 channels, a
+// 512-pixel CodeFormer of 32, a ParseNet that calls every pixel skin, and a detector that finds faces at every position of its coarsest
 // level with boxes so large (256 e^1.8 pixels) that NMS keeps a few, eyes 4 x 25.6 pixels apart
 // where it looks (the picture's short side at 640).
 inline void write_face_models(const std::string& dir) {
     torch::manual_seed(8);
     save(dir + "/GFPGANv1.4.pth", small_gfpgan(7, 4, 4, true, true));
     save(dir + "/parsing_parsenet.pth", small_parsenet(true));
+    save(dir + "/codeformer-v0.1.0.pth", small_codeformer(16));  // 512-pixel faces
     save(dir + "/detection_Resnet50_Final.pth",
          small_retinaface({kNoFace, kNoFace, kFirstAnchorFace}, {0, 0, 9, 9}, {-2, -1, 2, -1, 0, 0.5f, -1.5f, 2, 1.5f, 2}));
 }

@@ -21,6 +21,7 @@
 #include "imaging/extras_upscale.h"
 #include "imaging/face_warp.h"
 #include "io/safetensors_writer.h"
+#include "models/codeformer.h"
 #include "models/gfpgan.h"
 #include "models/parsenet.h"
 #include "models/retinaface.h"
@@ -331,6 +332,79 @@ TEST(Gfpgan, LatentsSftAndNoiseAsTheCleanArchitecture) {
     EXPECT_NE(error_of([&] { net.forward(torch::zeros({1, 3, 32, 32}), at::detail::createCPUGenerator(1)); }), "");
 }
 
+TEST(CodeFormer, AttentionAndAdaInAsTheirDefinitions) {
+    torch::manual_seed(11);
+    const int64_t l = 5, e = 8, heads = 2, hd = 4;
+    const torch::Tensor qk = torch::randn({l, 1, e}), v_in = torch::randn({l, 1, e});
+    const torch::Tensor in_w = torch::randn({3 * e, e}) * 0.3, in_b = torch::randn({3 * e}) * 0.1;
+    const torch::Tensor out_w = torch::randn({e, e}) * 0.3, out_b = torch::randn({e}) * 0.1;
+    // Each head on its slice of the projections, query by query.
+    const torch::Tensor q = torch::linear(qk.squeeze(1), in_w.slice(0, 0, e), in_b.slice(0, 0, e));
+    const torch::Tensor k = torch::linear(qk.squeeze(1), in_w.slice(0, e, 2 * e), in_b.slice(0, e, 2 * e));
+    const torch::Tensor v = torch::linear(v_in.squeeze(1), in_w.slice(0, 2 * e), in_b.slice(0, 2 * e));
+    torch::Tensor joined = torch::zeros({l, e});
+    for (int64_t h = 0; h < heads; ++h)
+        for (int64_t i = 0; i < l; ++i) {
+            std::vector<double> s(static_cast<size_t>(l));
+            double mx = -1e30, total = 0;
+            for (int64_t j = 0; j < l; ++j) {
+                s[static_cast<size_t>(j)] = (q[i].slice(0, h * hd, (h + 1) * hd) * k[j].slice(0, h * hd, (h + 1) * hd)).sum().item<double>() / 2.0;
+                mx = std::max(mx, s[static_cast<size_t>(j)]);
+            }
+            for (auto& x : s) total += (x = std::exp(x - mx));
+            for (int64_t j = 0; j < l; ++j)
+                joined[i].slice(0, h * hd, (h + 1) * hd) += v[j].slice(0, h * hd, (h + 1) * hd) * (s[static_cast<size_t>(j)] / total);
+        }
+    EXPECT_TRUE(torch::allclose(models::multihead_attention(qk, v_in, in_w, in_b, out_w, out_b, heads).squeeze(1), torch::linear(joined, out_w, out_b), 1e-5, 1e-5));
+
+    const torch::Tensor content = torch::randn({1, 3, 4, 5}), style = torch::randn({1, 3, 6, 2}) * 3 + 1;
+    const torch::Tensor got = models::adaptive_instance_norm(content, style);
+    for (int c = 0; c < 3; ++c) {
+        auto mean_var = [](const torch::Tensor& x) {
+            const double n = static_cast<double>(x.numel()), m = x.sum().item<double>() / n;
+            return std::make_pair(m, (x - m).pow(2).sum().item<double>() / (n - 1));  // torch.var: unbiased
+        };
+        const auto [cm, cv] = mean_var(content[0][c]);
+        const auto [sm, sv] = mean_var(style[0][c]);
+        const torch::Tensor expect = (content[0][c] - cm) / std::sqrt(cv + 1e-5) * std::sqrt(sv + 1e-5) + sm;
+        EXPECT_TRUE(torch::allclose(got[0][c], expect, 1e-5, 1e-5)) << c;
+    }
+}
+
+TEST(CodeFormer, FusesByItsWeightAndNamesDamage) {
+    torch::manual_seed(12);
+    const Map m = small_codeformer();
+    const models::CodeFormer net = models::CodeFormer::from_tensors(m, "cf.pth");
+    EXPECT_EQ(net.face_size(), 64);
+    const torch::Tensor face = torch::rand({1, 3, 64, 64}) * 2 - 1;
+    const torch::Tensor half = net.forward(face, 0.5);
+    EXPECT_EQ(half.sizes().vec(), (std::vector<int64_t>{1, 3, 64, 64}));
+    EXPECT_TRUE(torch::isfinite(half).all().item<bool>());
+    EXPECT_TRUE(torch::equal(half, net.forward(face, 0.5)));
+    const torch::Tensor none = net.forward(face, 0);
+    EXPECT_FALSE(torch::allclose(half, none));
+    // Weight 0 skips the fusion: the same as fusion blocks whose scale and shift are zero.
+    Map flat = m;
+    for (auto& [k, t] : flat)
+        if (k.rfind("fuse_convs_dict.", 0) == 0 && (k.find(".scale.2.") != std::string::npos || k.find(".shift.2.") != std::string::npos))
+            t = torch::zeros_like(t);
+    EXPECT_TRUE(torch::allclose(models::CodeFormer::from_tensors(flat, "cf.pth").forward(face, 0.8), none, 1e-5, 1e-5));
+
+    Map bad = m;
+    bad["ft_layers.1.linear2.bias"] = torch::zeros({5});
+    EXPECT_NE(error_of([&] { models::CodeFormer::from_tensors(bad, "cf.pth"); }).find("cf.pth: has ft_layers.1.linear2.bias of shape [5] where [16] fits"),
+              std::string::npos);
+    bad = m;
+    bad.erase("fuse_convs_dict.64.shift.0.bias");
+    EXPECT_NE(error_of([&] { models::CodeFormer::from_tensors(bad, "cf.pth"); }).find("has no fuse_convs_dict.64.shift.0.bias; the file is damaged or not a CodeFormer"),
+              std::string::npos);
+    bad = m;
+    bad["position_emb"] = torch::zeros({5, 16});
+    EXPECT_NE(error_of([&] { models::CodeFormer::from_tensors(bad, "cf.pth"); }).find("has 5 positions, not a square grid"), std::string::npos);
+    EXPECT_NE(error_of([&] { models::CodeFormer::from_tensors(small_gfpgan(2, 4, 4, true, true), "g.pth"); }).find("is not a CodeFormer model"),
+              std::string::npos);
+}
+
 TEST(ParseNet, ParsesAtTheInputSizeAndNamesDamage) {
     torch::manual_seed(4);
     const models::ParseNet net = models::ParseNet::from_tensors(small_parsenet(false), "parse.pth");
@@ -418,27 +492,27 @@ TEST(FaceRestore, FindsA1111sFilesAndRunsGfpganFromThem) {
     const std::string dir = root + "/GFPGAN";
     ::mkdir(dir.c_str(), 0700);
     ::mkdir((dir + "/weights").c_str(), 0700);
-    EXPECT_EQ(error_of([&] { pipeline::FaceRestorer::find_files({dir}); }),
+    EXPECT_EQ(error_of([&] { pipeline::FaceRestorer::find_files({dir}, "GFPGAN"); }),
               "GFPGAN was not found: put GFPGANv1.4.pth (TencentARC's release) in " + dir + ".");
     torch::manual_seed(7);
     save(dir + "/GFPGANv1.4.pth", small_gfpgan(7, 4, 4, true, true));  // 512-pixel faces, 4 channels
-    EXPECT_EQ(error_of([&] { pipeline::FaceRestorer::find_files({dir}); }),
+    EXPECT_EQ(error_of([&] { pipeline::FaceRestorer::find_files({dir}, "GFPGAN"); }),
               "GFPGAN needs facexlib's detection_Resnet50_Final.pth and parsing_parsenet.pth (its face finder and face parser): put them in " + dir +
                   " beside GFPGANv1.4.pth.");
     save(dir + "/weights/detection_Resnet50_Final.pth", small_retinaface({kNoFace, kNoFace, kNoFace}, {0, 0, 0, 0}, {}));
     save(dir + "/weights/parsing_parsenet.pth", small_parsenet(true));
-    const auto files = pipeline::FaceRestorer::find_files({root + "/elsewhere", dir});
-    EXPECT_EQ(files.gfpgan, dir + "/GFPGANv1.4.pth");
+    const auto files = pipeline::FaceRestorer::find_files({root + "/elsewhere", dir}, "GFPGAN");
+    EXPECT_EQ(files.restorer, dir + "/GFPGANv1.4.pth");
     EXPECT_EQ(files.detector, dir + "/weights/detection_Resnet50_Final.pth");
     EXPECT_EQ(files.parser, dir + "/weights/parsing_parsenet.pth");
 
     pipeline::FaceRestorer restorer;
-    restorer.use(files);
+    restorer.use(files, "GFPGAN");
     const Image img = gradient(120, 90);
     int found = -1;
     pipeline::FaceRestoreRun run;
     run.faces_found = &found;
-    EXPECT_EQ(restorer.restore(img, 1, run).pixels, img.pixels);  // this detector finds nobody
+    EXPECT_EQ(restorer.restore(img, 1, 0.5, run).pixels, img.pixels);  // this detector finds nobody
     EXPECT_EQ(found, 0);
 
     // GFPGAN's own net through the paste: the face changes, the rest does not.
@@ -453,12 +527,22 @@ TEST(FaceRestore, FindsA1111sFilesAndRunsGfpganFromThem) {
 
     save(root + "/GFPGAN-small.pth", small_gfpgan(2, 4, 4, true, true));
     auto small = files;
-    small.gfpgan = root + "/GFPGAN-small.pth";
-    EXPECT_EQ(error_of([&] { restorer.use(small); }),
-              small.gfpgan + ": restores 16-pixel faces; A1111's face restoration works on 512-pixel faces (GFPGAN v1.2-1.4).");
+    small.restorer = root + "/GFPGAN-small.pth";
+    EXPECT_EQ(error_of([&] { restorer.use(small, "GFPGAN"); }),
+              small.restorer + ": restores 16-pixel faces; A1111's face restoration works on 512-pixel faces (GFPGAN v1.2-1.4).");
+    // CodeFormer's file by A1111's download name; a 64-pixel one refused like the small GFPGAN.
+    EXPECT_EQ(error_of([&] { pipeline::FaceRestorer::find_files({dir}, "CodeFormer"); }),
+              "CodeFormer was not found: put codeformer-v0.1.0.pth (sczhou's release) in " + dir + ".");
+    save(dir + "/weights/codeformer-v0.1.0.pth", small_codeformer());
+    const auto cf = pipeline::FaceRestorer::find_files({dir}, "CodeFormer");
+    EXPECT_EQ(cf.restorer, dir + "/weights/codeformer-v0.1.0.pth");
+    EXPECT_EQ(cf.detector, files.detector);
+    EXPECT_EQ(error_of([&] { restorer.use(cf, "CodeFormer"); }),
+              cf.restorer + ": restores 64-pixel faces; A1111's face restoration works on 512-pixel faces (CodeFormer v0.1.0).");
+    EXPECT_EQ(error_of([&] { pipeline::FaceRestorer::find_files({dir}, "RestoreFormer"); }), "Unknown face restorer \"RestoreFormer\"; use GFPGAN or CodeFormer.");
     auto swapped = files;
     swapped.detector = files.parser;
-    EXPECT_NE(error_of([&] { pipeline::FaceRestorer().use(swapped); }).find("parsing_parsenet.pth: is not a RetinaFace face detector"), std::string::npos);
+    EXPECT_NE(error_of([&] { pipeline::FaceRestorer().use(swapped, "GFPGAN"); }).find("parsing_parsenet.pth: is not a RetinaFace face detector"), std::string::npos);
     std::system(("rm -rf '" + root + "'").c_str());
 }
 
@@ -491,6 +575,24 @@ TEST(FaceRestore, EngineBlendsAtA1111sVisibilityAndSaysWhatIsMissing) {
     ASSERT_TRUE(engine.restore_faces(img, s, {}, &out, &info).ok);
     EXPECT_EQ(info, "GFPGAN visibility: 0.5");
     EXPECT_EQ(out.pixels, imaging::pil_blend(img, full, 0.5).pixels);
+    // CodeFormer from the same folder, its weight recorded beside its visibility and used.
+    s.model = "CodeFormer";
+    s.visibility = 1;
+    s.codeformer_weight = 0.7;
+    Image cf;
+    st = engine.restore_faces(img, s, {}, &cf, &info, &faces);
+    ASSERT_TRUE(st.ok) << st.message;
+    EXPECT_GE(faces, 1);
+    EXPECT_EQ(info, "CodeFormer visibility: 1.0, CodeFormer weight: 0.7");
+    EXPECT_NE(cf.pixels, img.pixels);
+    EXPECT_NE(cf.pixels, full.pixels);
+    s.codeformer_weight = 0;
+    ASSERT_TRUE(engine.restore_faces(img, s, {}, &out, &info).ok);
+    EXPECT_NE(out.pixels, cf.pixels);
+    s.codeformer_weight = 1.5;
+    EXPECT_EQ(engine.restore_faces(img, s, {}, &out, &info).message, "CodeFormer weight must be between 0 and 1.");
+    s.model = "GFPGAN";
+    s.codeformer_weight = 0.5;
     s.visibility = 0;
     ASSERT_TRUE(engine.restore_faces(img, s, {}, &out, &info, &faces).ok);
     EXPECT_EQ(out.pixels, img.pixels);
