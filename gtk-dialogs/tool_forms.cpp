@@ -174,15 +174,18 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
         };
         cfg.ok_label = "_Remove";
     } else if (proc == "plug-in-diffusion-restore-faces") {
-        cfg.title = "Restore Faces (GFPGAN)";
-        cfg.intro = "Restore the faces of the active layer with GFPGAN, as A1111's face restoration does, into a new layer above it. "
-                    "It needs GFPGANv1.4.pth, detection_Resnet50_Final.pth and parsing_parsenet.pth in a GFPGAN folder "
-                    "(A1111's models/GFPGAN, or ~/.local/share/gimp-diffusion/models/GFPGAN).";
-        FormField vis = spin_field("visibility", "GFPGAN visibility", 0, 1, 0.05, 3);
+        cfg.title = "Restore Faces";
+        cfg.intro = "Restore the faces of the active layer as A1111's face restoration does, into a new layer above it. "
+                    "CodeFormer needs codeformer-v0.1.0.pth, GFPGAN needs GFPGANv1.4.pth, and both facexlib's "
+                    "detection_Resnet50_Final.pth and parsing_parsenet.pth, in a GFPGAN or Codeformer folder "
+                    "(A1111's models/, or ~/.local/share/gimp-diffusion/models/GFPGAN).";
+        FormField vis = spin_field("visibility", "Visibility", 0, 1, 0.05, 3);
         vis.tooltip = "How much of the restoration shows over the layer (A1111's Extras slider)";
-        fields = {{3, vis}};
+        FormField weight = spin_field("codeformer_weight", "CodeFormer weight", 0, 1, 0.05, 3);
+        weight.tooltip = "0: CodeFormer's own face from its codebook; 1: as much of the layer's face as it keeps (A1111's default 0.5)";
+        fields = {{3, combo_field("restorer", "Face restorer", {"CodeFormer", "GFPGAN"})}, {4, vis}, {5, weight}};
         cfg.validate = [](const FormValues& v) -> std::string {
-            return std::atof(v.at("visibility").c_str()) > 0 ? "" : "Set the GFPGAN visibility above 0; at 0 nothing would change.";
+            return std::atof(v.at("visibility").c_str()) > 0 ? "" : "Set the visibility above 0; at 0 nothing would change.";
         };
         cfg.ok_label = "_Restore";
     } else if (proc == "plug-in-diffusion-sd-upscale") {

@@ -42,7 +42,7 @@ std::vector<GimpParam> interactive_arguments(const std::string& proc, const Gimp
     } else if (proc == "plug-in-diffusion-remove-object") {
         a.push_back(str("Auto"));
     } else if (proc == "plug-in-diffusion-restore-faces") {
-        a.push_back(f(1.0));
+        a.insert(a.end(), {str("CodeFormer"), f(1.0), f(0.5)});
     } else if (proc == "plug-in-diffusion-prompts-from-file") {
         a.insert(a.end(), {str(""), str(last.negative_prompt), i32(last.steps), str(last.sampler), str(last.schedule),
                            f(last.cfg_scale), f(-1), i32(last.width), i32(last.height), i32(1), i32(1), str(""), str(""),

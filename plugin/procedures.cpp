@@ -216,10 +216,12 @@ void register_procedures() {
              arg(GIMP_PDB_INT32, "ldsr-steps", "LDSR's DDIM steps (A1111's \"LDSR processing steps\", 1-200; 0: its default 100)")},
             {arg(GIMP_PDB_IMAGE, "result-image", "A new image with the result"), arg(GIMP_PDB_LAYER, "layer", "Its layer")});
 
-    install("plug-in-diffusion-restore-faces", "Restore the faces of the active layer with GFPGAN (A1111's face restoration), as a new layer",
-            "Restore _Faces (GFPGAN)...", "RGB*, GRAY*",
+    install("plug-in-diffusion-restore-faces", "Restore the faces of the active layer with CodeFormer or GFPGAN (A1111's face restoration), as a new layer",
+            "Restore _Faces...", "RGB*, GRAY*",
             {kRunMode, kImage, kDrawable,
-             arg(GIMP_PDB_FLOAT, "visibility", "A1111's GFPGAN visibility: how much of the restoration shows over the layer (above 0, at most 1)")},
+             arg(GIMP_PDB_STRING, "restorer", "\"CodeFormer\" (A1111's default; also for \"\") or \"GFPGAN\""),
+             arg(GIMP_PDB_FLOAT, "visibility", "How much of the restoration shows over the layer (above 0, at most 1; A1111's Extras slider)"),
+             arg(GIMP_PDB_FLOAT, "codeformer-weight", "CodeFormer weight (0-1; A1111's default 0.5): how much of the layer's own face CodeFormer keeps")},
             {arg(GIMP_PDB_IMAGE, "result-image", "The image"), arg(GIMP_PDB_LAYER, "layer", "The new layer with the restored faces")});
 
     install("plug-in-diffusion-load-model", "Load a checkpoint into the resident engine", "_Load Model...", "",

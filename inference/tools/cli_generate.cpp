@@ -226,13 +226,15 @@ int cmd_extras(const std::vector<std::string>& args) {
 
 int cmd_restore_faces(const std::vector<std::string>& args) {
     const Options o = parse_options(args, {"quiet"});
-    static const std::vector<std::string> known = {"init-image", "visibility", "gfpgan-dir", "seed", "output", "quiet"};
+    static const std::vector<std::string> known = {"init-image", "restorer", "visibility", "codeformer-weight", "gfpgan-dir", "seed", "output", "quiet"};
     for (const auto& [k, v] : o.values)
         if (std::find(known.begin(), known.end(), k) == known.end())
             throw Error(ErrorCode::kInvalidRequest, "Unknown option --" + k + " for restore-faces; see gimp-diffusion-cli --help.");
     if (!o.has("init-image")) throw Error(ErrorCode::kInvalidRequest, "restore-faces needs --init-image FILE.png.");
     FaceRestoreSettings s;
+    s.model = o.get("restorer", "CodeFormer");
     s.visibility = o.get_double("visibility", 1.0);
+    s.codeformer_weight = o.get_double("codeformer-weight", 0.5);
     if (o.has("gfpgan-dir")) s.model_dirs.push_back(o.get("gfpgan-dir"));
     s.seed = static_cast<uint64_t>(o.get_int("seed", 0));
     const Image in = io::read_png(o.get("init-image")).image;

@@ -149,7 +149,9 @@ bool serve_connection(int fd, Engine& engine) {
                 Status st = guarded([&] {
                     if (!req.header.contains("image")) throw Error(ErrorCode::kInvalidRequest, "restore-faces needs an image.");
                     FaceRestoreSettings fs;
+                    fs.model = req.header.value("restorer", std::string("CodeFormer"));
                     fs.visibility = req.header.value("visibility", 1.0);
+                    fs.codeformer_weight = req.header.value("codeformer_weight", 0.5);
                     if (req.header.contains("model_dirs") && req.header["model_dirs"].is_array())
                         for (const auto& d : req.header["model_dirs"])
                             if (d.is_string()) fs.model_dirs.push_back(d.get<std::string>());

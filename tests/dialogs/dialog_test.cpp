@@ -635,7 +635,7 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
         {"plug-in-diffusion-extras-upscale", {"upscaler_1", "upscaler_2", "upscaler_2_visibility", "resize_mode", "scale",
                                               "max_side_length", "width", "height", "crop", "ldsr_steps"}},
         {"plug-in-diffusion-remove-object", {"method"}},
-        {"plug-in-diffusion-restore-faces", {"visibility"}},
+        {"plug-in-diffusion-restore-faces", {"restorer", "visibility", "codeformer_weight"}},
         {"plug-in-diffusion-sd-upscale", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed",
                                           "denoising_strength", "upscaler", "scale", "tile", "overlap", "model"}},
         {"plug-in-diffusion-xy-plot", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed", "width",
@@ -707,6 +707,8 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             if (f.key == "vary_seeds_x" || f.key == "vary_seeds_y" || f.key == "vary_seeds_z" || f.key == "keep_minus_one") f.value = "0";
             if (f.key == "color_variation") f.value = "0.05";
             if (f.key == "visibility") f.value = "1.0";
+            if (f.key == "codeformer_weight") f.value = "0.5";
+            if (f.key == "restorer") f.value = "CodeFormer";
         }
         dialogs::FormDialog d(form->config);
         gtk_widget_show_all(d.window());
@@ -750,11 +752,18 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             EXPECT_TRUE(d.accept());
         } else if (proc == "plug-in-diffusion-restore-faces") {
             EXPECT_EQ(v["visibility"], "1.000");
+            EXPECT_EQ(v["restorer"], "CodeFormer");
+            EXPECT_EQ(v["codeformer_weight"], "0.500");
             gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("visibility")), 0);
             EXPECT_FALSE(d.accept());
-            EXPECT_EQ(d.error_text(), "Set the GFPGAN visibility above 0; at 0 nothing would change.");
+            EXPECT_EQ(d.error_text(), "Set the visibility above 0; at 0 nothing would change.");
             gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("visibility")), 0.4);
-            EXPECT_EQ(d.values()["visibility"], "0.400");
+            EXPECT_TRUE(gtk_combo_box_set_active_id(GTK_COMBO_BOX(d.widget("restorer")), "GFPGAN"));
+            gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("codeformer_weight")), 0.8);
+            v = d.values();
+            EXPECT_EQ(v["visibility"], "0.400");
+            EXPECT_EQ(v["restorer"], "GFPGAN");
+            EXPECT_EQ(v["codeformer_weight"], "0.800");
             EXPECT_TRUE(d.accept());
         } else if (proc == "plug-in-diffusion-remove-object") {
             EXPECT_NE(d.info_text().find("PatchMatch"), std::string::npos) << d.info_text();  // Auto without LaMa

@@ -119,11 +119,15 @@ scm=$(cat <<SCM
     (check (string=? (car (gimp-item-get-name rm)) "Object removed (PatchMatch)") "removal layer name"))
   (gimp-selection-none img)
 
-  ; 5b. Restore faces (GFPGAN) into a new layer above the active one; the layer itself unchanged.
+  ; 5b. Restore faces (CodeFormer, then GFPGAN) into a new layer above the active one; the layer itself unchanged.
   (let* ((before (length (layers img)))
-         (restored (cadr (plug-in-diffusion-restore-faces RUN-NONINTERACTIVE img base 0.8))))
+         (restored (cadr (plug-in-diffusion-restore-faces RUN-NONINTERACTIVE img base "" 1.0 0.5))))
     (check (= (length (layers img)) (+ before 1)) "restored layer added")
-    (check (string=? (car (gimp-item-get-name restored)) "base GFPGAN") "restored layer name")
+    (check (string=? (car (gimp-item-get-name restored)) "base CodeFormer") "restored layer name")
+    (gimp-image-remove-layer img restored))
+  (gimp-image-set-active-layer img base)
+  (let ((restored (cadr (plug-in-diffusion-restore-faces RUN-NONINTERACTIVE img base "GFPGAN" 0.8 0.5))))
+    (check (string=? (car (gimp-item-get-name restored)) "base GFPGAN") "GFPGAN layer name")
     (gimp-image-remove-layer img restored))
   (file-png-save2 RUN-NONINTERACTIVE img base "$out/base-after-faces.png" "base-after-faces.png" 0 9 0 0 0 0 0 0 0)
 
@@ -415,7 +419,9 @@ bad=$(cat <<SCM
   (catch (gimp-message "BAD18: rejected")
     (plug-in-diffusion-outpaint-mk2 RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.8 64 64 0 1 0 0 1.0 0.05 512 512 1 1 "$model"))
   (catch (gimp-message "BAD20: rejected")
-    (plug-in-diffusion-restore-faces RUN-NONINTERACTIVE img l 0.0))
+    (plug-in-diffusion-restore-faces RUN-NONINTERACTIVE img l "GFPGAN" 0.0 0.5))
+  (catch (gimp-message "BAD21: rejected")
+    (plug-in-diffusion-restore-faces RUN-NONINTERACTIVE img l "RestoreFormer" 1.0 0.5))
   (catch (gimp-message "BAD19: rejected")
     (plug-in-diffusion-extras-upscale RUN-NONINTERACTIVE img l "Lanczos" "None" 0.0 "Scale up" 2.0 0 512 512 1 0))
   (check (= (length (layers img)) 1) "image unchanged after the bad calls")
@@ -516,7 +522,7 @@ grep -q 'CHECK FAILED' "$out/gimp.log" && fail "an assertion failed"
 grep -q 'WORKFLOW: PASS' "$out/gimp.log" || fail "the workflow did not finish"
 grep -q 'BADINPUT: PASS' "$out/gimp.log" || fail "the bad-input script did not finish"
 grep -q 'CKPTPLOT: PASS' "$out/gimp.log" || fail "the checkpoint plot did not finish"
-for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'Face restoration is not available here; remove --restore_faces true' 'A script runs from "txt2img" (new images) or "img2img" (the active layer), not "img3img".' 'The X/Y axis "Hires steps" belongs to Text to Image' 'The denoising curve must be "Aggressive", "Linear" or "Lazy", not "Steep".' 'Choose at least one outpainting direction' 'Unknown masked content "blank"' 'The mask blur (64) is too large for outpainting right' 'The resize mode is "Scale by" or "Scale to", not "Scale up".' 'Add difference needs a tertiary model (C).' 'GFPGAN visibility must be above 0 and at most 1.'; do
+for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'Face restoration is not available here; remove --restore_faces true' 'A script runs from "txt2img" (new images) or "img2img" (the active layer), not "img3img".' 'The X/Y axis "Hires steps" belongs to Text to Image' 'The denoising curve must be "Aggressive", "Linear" or "Lazy", not "Steep".' 'Choose at least one outpainting direction' 'Unknown masked content "blank"' 'The mask blur (64) is too large for outpainting right' 'The resize mode is "Scale by" or "Scale to", not "Scale up".' 'Add difference needs a tertiary model (C).' 'GFPGAN visibility must be above 0 and at most 1.' 'Unknown face restorer "RestoreFormer"; use CodeFormer or GFPGAN.'; do
   grep -q "$m" "$out/gimp.log" || fail "missing error message: $m"
 done
 # The model was read once for all the generate calls of the session (up to the checkpoint plot).

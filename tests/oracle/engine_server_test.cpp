@@ -127,6 +127,7 @@ TEST(EngineServer, ResidentCancelCrashRestart) {
     wire::Message faces = op("restore-faces");
     const std::string nowhere = "/tmp/gd-no-faces-" + std::to_string(getpid());
     faces.header["model_dirs"] = {nowhere};
+    faces.header["restorer"] = "GFPGAN";
     faces.header["visibility"] = 0.5;
     faces.header["image"] = wire::attach_image(&faces, warm);
     st = c.call(faces, {}, {}, &res);
@@ -135,6 +136,13 @@ TEST(EngineServer, ResidentCancelCrashRestart) {
     faces.header["visibility"] = 2.0;
     st = c.call(faces, {}, {}, &res);
     EXPECT_EQ(st.message, "GFPGAN visibility must be between 0 and 1.");
+    faces.header.erase("restorer");  // CodeFormer, A1111's default, and its weight
+    faces.header["visibility"] = 1.0;
+    st = c.call(faces, {}, {}, &res);
+    EXPECT_EQ(st.message, "CodeFormer was not found: put codeformer-v0.1.0.pth (sczhou's release) in " + nowhere + ".");
+    faces.header["codeformer_weight"] = -0.5;
+    st = c.call(faces, {}, {}, &res);
+    EXPECT_EQ(st.message, "CodeFormer weight must be between 0 and 1.");
 
     // A crash costs that call only; the next one starts a fresh engine.
     st = c.call(op("crash-for-test"), {}, {}, &res);
