@@ -549,6 +549,14 @@ void GenerateDialog::build_sampler_parameters(GtkWidget* box) {
     gtk_widget_set_tooltip_text(W["ldsr_steps"], "A1111's \"LDSR processing steps\": DDIM steps of the LDSR upscaler where this run "
                                                  "upscales (fewer is faster; A1111's default is 100)");
     label_row(g, vrow + 2, 0, "LDSR steps", W["ldsr_steps"]);
+    // A1111's "Restore faces" with its face restoration model (Settings > Face restoration).
+    W["face_restoration"] = combo({"None", "CodeFormer", "GFPGAN"});
+    gtk_widget_set_tooltip_text(W["face_restoration"], "Restore the faces of every result, as A1111's \"Restore faces\" does (needs the "
+                                                       "restorer's files in a GFPGAN or Codeformer folder; recorded as \"Face restoration\")");
+    label_row(g, vrow + 2, 2, "Face restoration", W["face_restoration"]);
+    W["codeformer_weight"] = spin(0, 1, 0.05, 3);
+    gtk_widget_set_tooltip_text(W["codeformer_weight"], "A1111's \"CodeFormer weight\": 0 paints CodeFormer's own face, 1 keeps most of the generated one");
+    label_row(g, vrow + 3, 2, "CodeFormer weight", W["codeformer_weight"]);
     gtk_container_add(GTK_CONTAINER(exp), sg);
     gtk_box_pack_start(GTK_BOX(box), exp, FALSE, FALSE, 0);
     W["sampler_parameters"] = exp;
@@ -766,6 +774,8 @@ GenerateRequest GenerateDialog::request() const {
     r.vae_decode_method = combo_id(widget("vae_decode_method"));
     r.vae_whole_image = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("vae_whole_image")));
     r.ldsr_steps = static_cast<int>(num(widget("ldsr_steps")));
+    r.face_restoration = combo_id(widget("face_restoration")) == "None" ? "" : combo_id(widget("face_restoration"));
+    r.codeformer_weight = num(widget("codeformer_weight"));
     r.live_preview_method = combo_id(widget("live_preview_method"));
     for (const auto& f : sampler_fields()) r.*f.member = num(widget(f.name));
     r.sgm_noise_multiplier = gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(widget("sgm_noise_multiplier")));
@@ -866,12 +876,14 @@ void GenerateDialog::set_request(const GenerateRequest& r) {
     set_combo(widget("live_preview_method"), r.live_preview_method);
     gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(widget("vae_whole_image")), r.vae_whole_image);
     set_num(widget("ldsr_steps"), r.ldsr_steps);
+    set_combo(widget("face_restoration"), r.face_restoration.empty() ? "None" : r.face_restoration);
+    set_num(widget("codeformer_weight"), r.codeformer_weight);
     bool changed = r.rng != "GPU" || r.eta_noise_seed_delta != 0 || r.emphasis != "Original" || r.noise_schedule != "Default" ||
                    r.vae_encode_method != "Full" || r.vae_decode_method != "Full" || r.live_preview_method != "Approx cheap" ||
                    r.sgm_noise_multiplier || r.always_discard_next_to_last_sigma || r.old_prompt_editing_timelines ||
                    r.pad_cond_uncond || r.pad_cond_uncond_v0 || r.s_min_uncond_all ||
                    r.downcast_alphas_cumprod || r.enable_quantization || r.fp8_weight != "Disable" || r.cache_fp16_weight ||
-                   r.vae_whole_image || r.ldsr_steps != 100;
+                   r.vae_whole_image || r.ldsr_steps != 100 || !r.face_restoration.empty() || r.codeformer_weight != 0.5;
     const GenerateRequest defaults;
     for (const auto& f : sampler_fields()) {
         set_num(widget(f.name), r.*f.member);

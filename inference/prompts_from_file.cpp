@@ -263,8 +263,8 @@ GenerateRequest prompt_line_request(const GenerateRequest& base, const PromptLin
             r.sampler = name.empty() ? sampler_names().front() : name;
             if (name.empty() && unused) unused->push_back(tag);
         } else if (tag == "restore_faces") {
-            if (v == "true")
-                throw Error(ErrorCode::kInvalidRequest, "Face restoration is not available here; remove --restore_faces true from the line \"" + line.text + "\".");
+            // A1111's process_boolean_tag; the restorer is the run's, else A1111's default CodeFormer.
+            r.face_restoration = v == "true" ? (base.face_restoration.empty() ? "CodeFormer" : base.face_restoration) : "";
         } else if (unused) {
             unused->push_back(tag);
         }

@@ -35,7 +35,7 @@ std::vector<PromptLine> prompt_lines(const std::string& text,
 // both have one. *checkpoint gets a --sd_model value; *unused the tags this run has no use for
 // (output paths, saving switches, sampler_index, styles, which A1111 sets as a string it then
 // reads letter by letter; a sampler_name that names no sampler, for which A1111 and this run take
-// DPM++ 2M). Throws sdgimp::Error for --restore_faces true (no face restoration here).
+// DPM++ 2M). --restore_faces true restores faces with the base's restorer (CodeFormer when it has none).
 GenerateRequest prompt_line_request(const GenerateRequest& base, const PromptLine& line, const std::string& position,
                                     std::string* checkpoint, std::vector<std::string>* unused);
 

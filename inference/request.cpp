@@ -179,6 +179,9 @@ void validate(const GenerateRequest& r) {
     if (r.steps < 1 || r.steps > 1000) bad("Steps must be between 1 and 1000, not " + std::to_string(r.steps) + ".");
     if (!(r.cfg_scale >= 0 && r.cfg_scale <= 100)) bad("CFG scale must be between 0 and 100.");
     if (r.ldsr_steps < 1 || r.ldsr_steps > 1000) bad("LDSR steps must be between 1 and 1000, not " + std::to_string(r.ldsr_steps) + ".");
+    if (!r.face_restoration.empty() && r.face_restoration != "CodeFormer" && r.face_restoration != "GFPGAN")
+        bad("Unknown face restoration \"" + r.face_restoration + "\"; use CodeFormer, GFPGAN or none.");
+    if (!(r.codeformer_weight >= 0 && r.codeformer_weight <= 1)) bad("CodeFormer weight must be between 0 and 1.");
     if (r.resize_mode < 0 || r.resize_mode > 3)
         bad("The resize mode is 0 (Just resize), 1 (Crop and resize), 2 (Resize and fill) or 3 (Just resize (latent upscale)), not " +
             std::to_string(r.resize_mode) + ".");
@@ -332,6 +335,8 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
     r->schedule_rho = num("Schedule rho", &d) ? d : 0;
     r->beta_dist_alpha = num("Beta schedule alpha", &d) ? d : 0.6;
     r->beta_dist_beta = num("Beta schedule beta", &d) ? d : 0.6;
+    // A1111 turns "Restore faces" on for a text that names a restorer, off for one that does not.
+    if (!str("Face restoration", &r->face_restoration)) r->face_restoration.clear();
     std::string discard;
     r->always_discard_next_to_last_sigma = str("Discard penultimate sigma", &discard) && discard == "True";
     if (!str("Noise Schedule", &r->noise_schedule)) r->noise_schedule = "Default";
@@ -431,7 +436,7 @@ std::vector<std::string> apply_parameters(const std::string& infotext, GenerateR
         "Pad conds v0", "NGMS all steps", "Token merging ratio", "Token merging ratio hr", "Image CFG scale",
         "Hypertile U-Net", "Hypertile U-Net second pass", "Hypertile U-Net max depth", "Hypertile U-Net max tile size",
         "Hypertile U-Net swap size", "Hypertile VAE", "Hypertile VAE max depth", "Hypertile VAE max tile size", "Hypertile VAE swap size",
-        "VAE Encoder", "VAE Decoder", "FP8 weight", "Cache FP16 weight for LoRA"};
+        "VAE Encoder", "VAE Decoder", "FP8 weight", "Cache FP16 weight for LoRA", "Face restoration"};
     // What the parser adds for an empty text is its defaults; only other values were really given.
     static const text::InfoParams defaults = text::parse_infotext("");
     for (const auto& [key, value] : p) {
@@ -598,6 +603,7 @@ text::GenerationInfo generation_info(const GenerateRequest& r, const ModelIdenti
     g.steps = r.steps;
     g.sampler_name = r.sampler;
     g.scheduler = recorded_schedule(r.sampler, r.schedule);
+    if (!r.face_restoration.empty()) g.face_restoration = r.face_restoration;
     g.cfg_scale = r.cfg_scale;
     if (img2img && model.edit) g.image_cfg_scale = r.image_cfg_scale;
     g.seed = seed;  // the image's own seed: batch_size 1 and index 0 below make create_infotext keep it

@@ -106,6 +106,12 @@ struct GenerateRequest {
     // A1111's "LDSR processing steps" for the LDSR upscaler where the run upscales (Hires. fix, the
     // img2img and SD upscale upscalers); not recorded.
     int ldsr_steps = 100;
+    // A1111's "Restore faces" with its "Face restoration model": "" (off), "CodeFormer" or "GFPGAN".
+    // Each image is restored after decoding, before colour correction and the inpaint overlay, and
+    // records "Face restoration: <name>". codeformer_weight: A1111's "CodeFormer weight" setting
+    // (not recorded).
+    std::string face_restoration;
+    double codeformer_weight = 0.5;
     // A1111's "Live preview display": "Full" (the VAE), "Approx NN" (its VAE-approx model.pt),
     // "Approx cheap" (a fixed linear map) or "TAESD"; not recorded.
     std::string live_preview_method = "Approx cheap";

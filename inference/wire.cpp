@@ -115,6 +115,7 @@ nlohmann::json request_to_json(const GenerateRequest& r) {
             {"hypertile_vae_swap_size", r.hypertile_vae_swap_size},
             {"vae_encode_method", r.vae_encode_method}, {"vae_decode_method", r.vae_decode_method},
             {"vae_whole_image", r.vae_whole_image}, {"ldsr_steps", r.ldsr_steps},
+            {"face_restoration", r.face_restoration}, {"codeformer_weight", r.codeformer_weight},
             {"live_preview_method", r.live_preview_method},
             {"old_prompt_editing_timelines", r.old_prompt_editing_timelines}, {"pad_cond_uncond", r.pad_cond_uncond},
             {"pad_cond_uncond_v0", r.pad_cond_uncond_v0},
@@ -211,6 +212,8 @@ GenerateRequest request_from_json(const nlohmann::json& j) {
     take("vae_decode_method", &r.vae_decode_method);
     take("vae_whole_image", &r.vae_whole_image);
     take("ldsr_steps", &r.ldsr_steps);
+    take("face_restoration", &r.face_restoration);
+    take("codeformer_weight", &r.codeformer_weight);
     take("live_preview_method", &r.live_preview_method);
     take("downcast_alphas_cumprod", &r.downcast_alphas_cumprod);
     take("fp8_weight", &r.fp8_weight);

@@ -31,6 +31,7 @@ nlohmann::json model_header(const Settings& s, const std::string& model_path, co
     for (const auto& dir : model_folders())
         for (const char* sub : {"/ESRGAN", "/RealESRGAN"}) upscalers.push_back(dir + sub);
     m["upscaler_dirs"] = upscalers;
+    m["face_restoration_dirs"] = face_model_dirs(s);
     nlohmann::json hypernetworks = nlohmann::json::array();
     for (const auto& dir : model_folders()) hypernetworks.push_back(dir + "/hypernetworks");
     m["hypernetwork_dirs"] = hypernetworks;

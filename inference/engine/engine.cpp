@@ -132,6 +132,7 @@ struct Engine::Impl {
     std::map<std::string, std::pair<std::string, std::shared_ptr<const models::Hypernetwork>>> hypernetworks;
     std::vector<std::string> embedding_dirs;      // the last load request's, searched first
     std::vector<std::string> upscaler_dirs;       // the last load request's, searched first
+    std::vector<std::string> face_restoration_dirs;  // likewise
     std::vector<std::string> hypernetwork_dirs;   // the last load request's, searched first
     std::vector<std::string> taesd_dirs;          // the last load request's, searched first
     KeptNet<torch::nn::Sequential> taesd[2];      // decoder, encoder
@@ -273,6 +274,7 @@ Status Engine::load_model(const ModelRequest& req, LoadedModel* out) {
         impl_->lora_dirs = req.lora_dirs;
         impl_->embedding_dirs = req.embedding_dirs;
         impl_->upscaler_dirs = req.upscaler_dirs;
+        impl_->face_restoration_dirs = req.face_restoration_dirs;
         impl_->hypernetwork_dirs = req.hypernetwork_dirs;
         impl_->taesd_dirs = req.taesd_dirs;
         impl_->vae_approx_dirs = req.vae_approx_dirs;
@@ -766,6 +768,7 @@ Status Engine::txt2img(const GenerateRequest& req, const RunCallbacks& cb, std::
         use_vae_methods(r, &hooks);
         hooks.hires_model = hires_model;
         use_refiner(r, hires_model, &hooks);
+        use_face_restoration(r, &hooks);
         if (r.enable_hr) {
             // Found (or refused) before the first pass rather than after it.
             const std::string upscaler = resolve_upscaler(r.hr_upscaler, impl_->upscaler_dirs, impl_->info.path, true);
@@ -830,6 +833,7 @@ Status Engine::img2img(const GenerateRequest& req, const Image& init, const RunC
         pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);
         use_vae_methods(r, &hooks);
         use_refiner(r, nullptr, &hooks);
+        use_face_restoration(r, &hooks);
         if (r.img2img_color_correction && color_reference) {
             if (!color_reference->valid() || color_reference->channels < 3)
                 throw Error(ErrorCode::kInvalidRequest, "The colour correction reference must be an RGB(A) image.");
@@ -851,6 +855,17 @@ Status Engine::upscale(const Image& image, const std::string& upscaler, double s
         opt.cancelled = cb.cancelled;
         *out = impl_->upscalers.upscale(image, resolve_upscaler(upscaler, impl_->upscaler_dirs, impl_->info.path), scale, opt);
     });
+}
+
+void Engine::use_face_restoration(const GenerateRequest& r, pipeline::RunHooks* hooks) {
+    if (r.face_restoration.empty()) return;
+    const auto files = pipeline::FaceRestorer::find_files(pipeline::face_restoration_dirs(impl_->face_restoration_dirs, impl_->info.path), r.face_restoration);
+    impl_->face_restorer.use(files, r.face_restoration);
+    hooks->restore_faces = [this, weight = r.codeformer_weight, cancelled = hooks->cancelled](const Image& rgb) {
+        pipeline::FaceRestoreRun run;
+        run.cancelled = cancelled;
+        return impl_->face_restorer.restore(rgb, 0, weight, run);
+    };
 }
 
 Status Engine::restore_faces(const Image& image, const FaceRestoreSettings& s, const RunCallbacks& cb, Image* out, std::string* info,
@@ -956,6 +971,7 @@ pipeline::RunHooks Engine::prepare_script_runs(const GenerateRequest& r, const R
     hooks.cancelled = cb.cancelled;
     use_vae_methods(r, &hooks);
     use_refiner(r, nullptr, &hooks);
+    use_face_restoration(r, &hooks);
     return hooks;
 }
 
@@ -1192,6 +1208,7 @@ Status Engine::inpaint(const GenerateRequest& req, const Image& image, const Ima
         pipeline::RunHooks hooks = hooks_for(cb, &impl_->cond_cache, &impl_->embeddings);
         use_vae_methods(r, &hooks);
         use_refiner(r, nullptr, &hooks);
+        use_face_restoration(r, &hooks);
         const Image flat = imaging::flatten(image, imaging::parse_background_color(r.img2img_background_color));
         const auto res = pipeline::generate_inpaint(*impl_->model, *impl_->tok, r, flat, mask, hooks, latent_mask);
         forget_unused_refiner();

@@ -60,6 +60,9 @@ struct ModelRequest {
     // files, before the checkpoint's ../ESRGAN and ../RealESRGAN, $GIMP_DIFFUSION_ESRGAN_DIR and
     // ~/.local/share/gimp-diffusion/models/ESRGAN and RealESRGAN.
     std::vector<std::string> upscaler_dirs;
+    // Where a run's "Restore faces" finds its restorer's files (pipeline::face_restoration_dirs adds
+    // the checkpoint's ../GFPGAN and ../Codeformer and the defaults).
+    std::vector<std::string> face_restoration_dirs;
     // Where <hypernet:name:m> tags find name.pt (subfolders too), before the checkpoint's folder's
     // hypernetworks/ and ../hypernetworks/ (A1111's models/hypernetworks),
     // $GIMP_DIFFUSION_HYPERNETWORK_DIR and ~/.local/share/gimp-diffusion/models/hypernetworks.
@@ -224,6 +227,9 @@ private:
     // A1111's "Refiner" of a request on the run's hooks (none for "" / "None" or the model itself),
     // with its networks; throws for one whose UNet takes other inputs than the one it follows.
     void use_refiner(const GenerateRequest& r, const pipeline::SDModel* hires_model, pipeline::RunHooks* hooks);
+    // The run's "Restore faces": the restorer's files found and loaded before any step (a missing
+    // one is refused first), then hooks->restore_faces set.
+    void use_face_restoration(const GenerateRequest& r, pipeline::RunHooks* hooks);
     // After a run: its refiner is recorded only when sampling switched to it.
     void forget_unused_refiner();
     struct Impl;

@@ -171,7 +171,9 @@ GeneratedBatch run_batches(const SDModel& m, const text::ClipTokenizer& tok, con
         var.resize_from_h = r.seed_resize_from_h;
         const SDModel* decoder = &m;
         torch::Tensor samples = sample([&cond](int call) { return cond.at(call); }, seeds, var, step_callback(st), &decoder);
-        images.push_back(decode_images(*decoder, samples));
+        torch::Tensor decoded = decode_images(*decoder, samples);
+        if (hooks.restore_faces) restore_faces_batch(&decoded, hooks);
+        images.push_back(decoded);
         latents.push_back(samples.to(torch::kFloat).cpu());
         for (int i = 0; i < r.batch_size; ++i) {
             out.seeds.push_back(static_cast<int64_t>(seeds[static_cast<size_t>(i)]));
@@ -336,6 +338,13 @@ GeneratedBatch generate_img2img(const SDModel& m, const text::ClipTokenizer& tok
                     });
     if (r.img2img_color_correction) color_correct_batch(&batch.images, init, hooks);
     return batch;
+}
+
+void restore_faces_batch(torch::Tensor* images, const RunHooks& hooks) {
+    for (int64_t i = 0; i < images->size(0); ++i) {
+        const Image fixed = hooks.restore_faces(rgb_image((*images)[i].contiguous()));
+        (*images)[i].copy_(torch::from_blob(const_cast<uint8_t*>(fixed.pixels.data()), {fixed.height, fixed.width, 3}, torch::kUInt8));
+    }
 }
 
 void color_correct_batch(torch::Tensor* images, const torch::Tensor& init, const RunHooks& hooks) {

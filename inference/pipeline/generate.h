@@ -32,6 +32,9 @@ struct RunHooks {
     // Hires. fix with an image upscaler: the first pass's image (RGB) to width x height, as A1111's
     // resize_image does with the request's hr_upscaler. Unset: only "None" and "Lanczos" work.
     std::function<Image(const Image& rgb, int width, int height)> hires_upscale;
+    // A1111's "Restore faces": each decoded image (RGB) through the face restorer, before colour
+    // correction and the inpaint overlay. Unset: off.
+    std::function<Image(const Image& rgb)> restore_faces;
     // Puts the networks (<lora:...>) of the first pass (false) or of the hires prompt (true) on the
     // model; called before each pass after the first one of a run.
     std::function<void(bool hires)> use_networks;
@@ -125,6 +128,9 @@ GeneratedBatch generate_txt2img(const SDModel& m, const text::ClipTokenizer& tok
 // A1111's img2img colour correction of one run's results: (N, H, W, 3) uint8 images matched in
 // place to `init`'s colours ((1, 3, H, W) in [-1, 1]) or to the hooks' target when set.
 void color_correct_batch(torch::Tensor* images, const torch::Tensor& init, const RunHooks& hooks);
+// A1111's "Restore faces" on one run's results: (N, H, W, 3) uint8 images replaced in place by the
+// hooks' restore_faces.
+void restore_faces_batch(torch::Tensor* images, const RunHooks& hooks);
 
 // init: (1, 3, H, W) in [-1, 1]; with r.img2img_color_correction the results are colour corrected
 // against it (color_correct_batch). vae_eps draws the posterior sample (A1111 uses the unseeded global

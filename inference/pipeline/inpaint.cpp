@@ -117,7 +117,8 @@ InpaintResult inpaint_prepared(const LatentModel& lm, const ImageCodec& codec, c
             const Image vae_out = rgb_image(to_uint8_images(decoder.decode_first_stage(samples.slice(0, i, i + 1)))[0]);
             // A1111 corrects the colours before the result goes back under the overlay, against the
             // prepared (filled) image.
-            const Image decoded = rr.img2img_color_correction ? imaging::apply_color_correction(correction_target, vae_out) : vae_out;
+            const Image restored = hooks.restore_faces ? hooks.restore_faces(vae_out) : vae_out;
+            const Image decoded = rr.img2img_color_correction ? imaging::apply_color_correction(correction_target, restored) : restored;
             if (rr.soft_inpainting) {
                 // The overlay remade from where this image's latents moved from the original's.
                 const Image m = soft_composite_mask(soft, nmask1[0][0], init[i], samples[i], rr.width, rr.height, out.prep.paste_to,

@@ -38,6 +38,7 @@ ModelRequest model_request(const Options& o) {
     m.vae = o.get("vae");
     if (o.has("lora-dir")) m.lora_dirs.push_back(o.get("lora-dir"));
     if (o.has("upscaler-dir")) m.upscaler_dirs.push_back(o.get("upscaler-dir"));
+    if (o.has("gfpgan-dir")) m.face_restoration_dirs.push_back(o.get("gfpgan-dir"));
     if (o.has("embeddings-dir")) m.embedding_dirs.push_back(o.get("embeddings-dir"));
     if (o.has("hypernetwork-dir")) m.hypernetwork_dirs.push_back(o.get("hypernetwork-dir"));
     if (o.has("taesd-dir")) m.taesd_dirs.push_back(o.get("taesd-dir"));

@@ -151,6 +151,8 @@ GenerateRequest request_from_options(const Options& o) {
     r.vae_decode_method = o.get("vae-decoder", r.vae_decode_method);
     if (o.has("vae-whole-image")) r.vae_whole_image = o.get_int("vae-whole-image", 0) != 0;
     r.ldsr_steps = o.get_int("ldsr-steps", r.ldsr_steps);
+    if (o.has("face-restoration")) r.face_restoration = o.get("face-restoration") == "None" ? "" : o.get("face-restoration");
+    r.codeformer_weight = o.get_double("codeformer-weight", r.codeformer_weight);
     r.live_preview_method = o.get("live-preview", r.live_preview_method);
     if (o.has("tiling")) r.tiling = o.get_int("tiling", 0) != 0;
     r.unipc_variant = o.get("unipc-variant", r.unipc_variant);

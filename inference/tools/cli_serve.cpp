@@ -58,6 +58,9 @@ ModelRequest model_from(const nlohmann::json& h) {
     if (j.contains("upscaler_dirs") && j["upscaler_dirs"].is_array())
         for (const auto& d : j["upscaler_dirs"])
             if (d.is_string()) m.upscaler_dirs.push_back(d.get<std::string>());
+    if (j.contains("face_restoration_dirs") && j["face_restoration_dirs"].is_array())
+        for (const auto& d : j["face_restoration_dirs"])
+            if (d.is_string()) m.face_restoration_dirs.push_back(d.get<std::string>());
     if (j.contains("hypernetwork_dirs") && j["hypernetwork_dirs"].is_array())
         for (const auto& d : j["hypernetwork_dirs"])
             if (d.is_string()) m.hypernetwork_dirs.push_back(d.get<std::string>());

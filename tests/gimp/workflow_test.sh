@@ -402,8 +402,6 @@ bad=$(cat <<SCM
     (plug-in-diffusion-inpaint RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.75 4 1 0 32 1 "$model"))
   (catch (gimp-message "BAD6: rejected")
     (plug-in-diffusion-remove-object RUN-NONINTERACTIVE img l "PatchMatch"))
-  (catch (gimp-message "BAD12: rejected")
-    (plug-in-diffusion-prompts-from-file RUN-NONINTERACTIVE img l "" "" 2 "Euler a" "Automatic" 7.0 1 64 64 1 1 "a\n--restore_faces true --prompt b" "" 0 0 "start" "$model" "txt2img" 0.75))
   (catch (gimp-message "BAD14: rejected")
     (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 64 64 "Hires steps" "1, 2" "Nothing" "" "$model" "img2img" 0.5))
   (catch (gimp-message "BAD13: rejected")
@@ -522,7 +520,7 @@ grep -q 'CHECK FAILED' "$out/gimp.log" && fail "an assertion failed"
 grep -q 'WORKFLOW: PASS' "$out/gimp.log" || fail "the workflow did not finish"
 grep -q 'BADINPUT: PASS' "$out/gimp.log" || fail "the bad-input script did not finish"
 grep -q 'CKPTPLOT: PASS' "$out/gimp.log" || fail "the checkpoint plot did not finish"
-for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'Face restoration is not available here; remove --restore_faces true' 'A script runs from "txt2img" (new images) or "img2img" (the active layer), not "img3img".' 'The X/Y axis "Hires steps" belongs to Text to Image' 'The denoising curve must be "Aggressive", "Linear" or "Lazy", not "Steep".' 'Choose at least one outpainting direction' 'Unknown masked content "blank"' 'The mask blur (64) is too large for outpainting right' 'The resize mode is "Scale by" or "Scale to", not "Scale up".' 'Add difference needs a tertiary model (C).' 'GFPGAN visibility must be above 0 and at most 1.' 'Unknown face restorer "RestoreFormer"; use CodeFormer or GFPGAN.'; do
+for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'A script runs from "txt2img" (new images) or "img2img" (the active layer), not "img3img".' 'The X/Y axis "Hires steps" belongs to Text to Image' 'The denoising curve must be "Aggressive", "Linear" or "Lazy", not "Steep".' 'Choose at least one outpainting direction' 'Unknown masked content "blank"' 'The mask blur (64) is too large for outpainting right' 'The resize mode is "Scale by" or "Scale to", not "Scale up".' 'Add difference needs a tertiary model (C).' 'GFPGAN visibility must be above 0 and at most 1.' 'Unknown face restorer "RestoreFormer"; use CodeFormer or GFPGAN.'; do
   grep -q "$m" "$out/gimp.log" || fail "missing error message: $m"
 done
 # The model was read once for all the generate calls of the session (up to the checkpoint plot).

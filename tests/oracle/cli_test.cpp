@@ -333,13 +333,16 @@ TEST(Cli, TextCommandsAnswerInJson) {
     EXPECT_EQ(j["subprompts"][0]["schedule"][1]["text"], "a cat");
     EXPECT_EQ(j["subprompts"][1]["weight"], 0.5);
 
-    const std::string text = "a cat\nNegative prompt: dog\nSteps: 20, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 5, Size: 512x768, Hires upscale: 2, Face restoration: CodeFormer";
+    const std::string text = "a cat\nNegative prompt: dog\nSteps: 20, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 5, Size: 512x768, Hires upscale: 2, ADetailer model: face_yolov8n.pt";
     ASSERT_EQ(run("printf '%s' " + quote(text) + " | " + cli() + " infotext", &out), 0) << out;
     j = nlohmann::json::parse(out);
     EXPECT_EQ(j["Prompt"], "a cat");
     EXPECT_EQ(j["Size-2"], "768");
-    EXPECT_EQ(j["_ignored"], (nlohmann::json{"Face restoration"}));  // hires keys are used (Hires. fix)
+    EXPECT_EQ(j["_ignored"], (nlohmann::json{"ADetailer model"}));  // hires keys are used (Hires. fix)
 
     ASSERT_EQ(run(cli() + " infotext --build --prompt 'a cat' --steps 20 --seed 5 --cfg-scale 7 --width 512 --height 768", &out), 0) << out;
     EXPECT_EQ(out, "a cat\nSteps: 20, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7.0, Seed: 5, Size: 512x768, Version: v1.10.1\n");
+    // A run that restores faces says so where A1111 does.
+    ASSERT_EQ(run(cli() + " infotext --build --prompt 'a cat' --steps 20 --seed 5 --cfg-scale 7 --width 512 --height 768 --face-restoration GFPGAN", &out), 0) << out;
+    EXPECT_EQ(out, "a cat\nSteps: 20, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7.0, Seed: 5, Face restoration: GFPGAN, Size: 512x768, Version: v1.10.1\n");
 }

@@ -26,8 +26,11 @@
 #include "models/parsenet.h"
 #include "models/retinaface.h"
 #include "pipeline/face_restore.h"
+#include "request.h"
 #include "status.h"
 #include "support/face_models.h"
+#include "support/oracle.h"
+#include "support/vocab.h"
 
 using namespace sdgimp;
 using namespace sdgimp::test;
@@ -598,5 +601,80 @@ TEST(FaceRestore, EngineBlendsAtA1111sVisibilityAndSaysWhatIsMissing) {
     EXPECT_EQ(out.pixels, img.pixels);
     EXPECT_EQ(info, "");
     EXPECT_EQ(faces, 0);
+    std::system(("rm -rf '" + root + "'").c_str());
+}
+
+// A1111's "Restore faces" in a run: each decoded image restored before anything else touches it,
+// the text saying "Face restoration: <name>", the files found before any step, a pasted text
+// turning it on and off.
+TEST(FaceRestore, GenerationRestoresEachImageAndRecordsIt) {
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    const std::string root = temp_dir();
+    ASSERT_FALSE(root.empty());
+    Engine engine;
+    ModelRequest mr(models.front().checkpoints.front(), "", test::vocab_path());
+    mr.face_restoration_dirs = {root};
+    ASSERT_TRUE(engine.load_model(mr, nullptr).ok);
+    GenerateRequest r;
+    r.prompt = "a portrait";
+    r.seed = 21;
+    r.steps = 2;
+    r.width = r.height = 64;
+    r.batch_size = 2;
+    r.rng = "CPU";
+    std::vector<GeneratedImage> plain, out;
+    ASSERT_TRUE(engine.txt2img(r, {}, &plain).ok);
+    EXPECT_EQ(plain[0].infotext.find("Face restoration"), std::string::npos);
+
+    // No files yet: refused before the first step.
+    r.face_restoration = "GFPGAN";
+    int steps = 0;
+    RunCallbacks cb;
+    cb.progress = [&](int, int) { ++steps; };
+    Status st = engine.txt2img(r, cb, &out);
+    EXPECT_EQ(st.message, "GFPGAN was not found: put GFPGANv1.4.pth (TencentARC's release) in " + root + ".");
+    EXPECT_EQ(steps, 0);
+
+    write_face_models(root);
+    ASSERT_TRUE((st = engine.txt2img(r, {}, &out)).ok) << st.message;
+    ASSERT_EQ(out.size(), 2u);
+    for (size_t i = 0; i < 2; ++i) {
+        // The run's image is the plain run's image restored (GFPGAN's noise from the same seed).
+        FaceRestoreSettings fs;
+        fs.model = "GFPGAN";
+        fs.model_dirs = {root};
+        Image expect;
+        ASSERT_TRUE(engine.restore_faces(plain[i].image, fs, {}, &expect).ok);
+        EXPECT_EQ(out[i].image.pixels, expect.pixels) << i;
+        EXPECT_NE(out[i].image.pixels, plain[i].image.pixels) << i;
+        EXPECT_NE(out[i].infotext.find(", Seed: " + std::to_string(21 + i) + ", Face restoration: GFPGAN, Size: 64x64"), std::string::npos) << out[i].infotext;
+    }
+
+    // A pasted text with the key turns it on (the same image again); one without turns it off.
+    GenerateRequest pasted;
+    apply_parameters(out[1].infotext, &pasted);
+    EXPECT_EQ(pasted.face_restoration, "GFPGAN");
+    apply_parameters(plain[0].infotext, &pasted);
+    EXPECT_EQ(pasted.face_restoration, "");
+
+    // CodeFormer in an inpainting run, its weight used (not recorded).
+    Image mask{64, 64, 1, std::vector<uint8_t>(64 * 64, 0)};
+    for (int y = 16; y < 48; ++y)
+        for (int x = 16; x < 48; ++x) mask.pixels[static_cast<size_t>(y) * 64 + x] = 255;
+    GenerateRequest ir = r;
+    ir.batch_size = 1;
+    ir.denoising_strength = 0.6;
+    ir.face_restoration = "CodeFormer";
+    ir.codeformer_weight = 0.9;
+    std::vector<GeneratedImage> a, b;
+    ASSERT_TRUE((st = engine.inpaint(ir, plain[0].image, mask, {}, &a)).ok) << st.message;
+    EXPECT_NE(a[0].infotext.find("Face restoration: CodeFormer"), std::string::npos) << a[0].infotext;
+    EXPECT_EQ(a[0].infotext.find("CodeFormer weight"), std::string::npos);
+    ir.codeformer_weight = 0.1;
+    ASSERT_TRUE(engine.inpaint(ir, plain[0].image, mask, {}, &b).ok);
+    EXPECT_NE(a[0].image.pixels, b[0].image.pixels);
+    ir.face_restoration = "RestoreFormer";
+    EXPECT_EQ(engine.inpaint(ir, plain[0].image, mask, {}, &b).message, "Unknown face restoration \"RestoreFormer\"; use CodeFormer, GFPGAN or none.");
     std::system(("rm -rf '" + root + "'").c_str());
 }

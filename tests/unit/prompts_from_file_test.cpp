@@ -96,8 +96,13 @@ TEST(PromptsFromFile, EachLineSetsItsRequest) {
     GenerateRequest empty_base = base;
     empty_base.prompt.clear();
     EXPECT_EQ(prompt_line_request(empty_base, lines[1], "start", nullptr, nullptr).prompt, "a lighthouse");
-    EXPECT_EQ(error_of([&] { prompt_line_request(base, lines[2], "start", nullptr, nullptr); }),
-              "Face restoration is not available here; remove --restore_faces true from the line \"--restore_faces true --prompt b\".");
+    // --restore_faces true: A1111's default restorer, or the one the run already has; false: none.
+    EXPECT_EQ(prompt_line_request(base, lines[2], "start", nullptr, nullptr).face_restoration, "CodeFormer");
+    GenerateRequest gfpgan_base = base;
+    gfpgan_base.face_restoration = "GFPGAN";
+    EXPECT_EQ(prompt_line_request(gfpgan_base, lines[2], "start", nullptr, nullptr).face_restoration, "GFPGAN");
+    const auto off = prompt_lines("--restore_faces false --prompt b\n", nullptr);
+    EXPECT_EQ(prompt_line_request(gfpgan_base, off[0], "start", nullptr, nullptr).face_restoration, "");
     EXPECT_EQ(error_of([&] { prompt_line_request(base, lines[1], "middle", nullptr, nullptr); }),
               "Prompts from a list go at the \"start\" or the \"end\" of the prompt, not \"middle\".");
     // samplers_map's old aliases.
