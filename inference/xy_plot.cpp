@@ -44,7 +44,7 @@ bool numeric(const std::string& field) {
     for (const char* f : {"Sampler", "Prompt S/R", "Schedule type", "Hires upscaler", "Checkpoint name", "Refiner checkpoint",
                           "Nothing", "Prompt order", "Hires sampler", "SGM noise multiplier", "RNG source", "FP8 mode", "Size", "Styles",
                           "Always discard next-to-last sigma", "VAE", "[Hypertile] Unet First pass Enabled",
-                          "[Hypertile] Unet Second pass Enabled", "[Hypertile] VAE Enabled"})
+                          "[Hypertile] Unet Second pass Enabled", "[Hypertile] VAE Enabled", "Face restore"})
         if (field == f) return false;
     return true;
 }
@@ -107,7 +107,7 @@ const std::vector<std::string>& xy_fields() {
         "Token merging ratio", "Token merging ratio high-res", "[Hypertile] Unet First pass Enabled",
         "[Hypertile] Unet Second pass Enabled", "[Hypertile] Unet Max Depth", "[Hypertile] Unet Max Tile Size",
         "[Hypertile] Unet Swap Size", "[Hypertile] VAE Enabled", "[Hypertile] VAE Max Depth", "[Hypertile] VAE Max Tile Size",
-        "[Hypertile] VAE Swap Size", "Image CFG Scale"};
+        "[Hypertile] VAE Swap Size", "Image CFG Scale", "Face restore"};
     return kFields;
 }
 
@@ -207,6 +207,11 @@ XYAxis parse_xy_axis(const std::string& field_as_written, const std::string& tex
                    field == "[Hypertile] VAE Enabled") {
             // A1111's boolean axes: "True" (any case) is on, anything else off.
             v = canonical_name({"True"}, v).empty() ? "False" : "True";
+        } else if (field == "Face restore") {
+            // A1111's apply_face_restore: a restorer's name (any case), else on for true/yes/y/1.
+            std::string lower = v;
+            for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            v = lower == "codeformer" ? "CodeFormer" : lower == "gfpgan" ? "GFPGAN" : (lower == "true" || lower == "yes" || lower == "y" || lower == "1") ? "True" : "False";
         } else if (field == "RNG source") {
             const std::string canonical = canonical_name({"GPU", "CPU", "NV"}, v);
             if (canonical.empty()) bad("Unknown RNG source \"" + v + "\" in the X/Y values; use GPU, CPU or NV.");
@@ -351,6 +356,8 @@ void apply_xy_value(GenerateRequest* r, const XYAxis& axis, size_t index) {
     else if (axis.field == "Beta schedule beta") r->beta_dist_beta = d;
     else if (axis.field == "Always discard next-to-last sigma") r->always_discard_next_to_last_sigma = v == "True";
     else if (axis.field == "Image CFG Scale") r->image_cfg_scale = d;
+    else if (axis.field == "Face restore")
+        r->face_restoration = v == "True" ? (r->face_restoration.empty() ? "CodeFormer" : r->face_restoration) : v == "False" ? "" : v;
     else if (axis.field == "Token merging ratio") r->token_merging_ratio = d;
     else if (axis.field == "Token merging ratio high-res") r->token_merging_ratio_hr = d;
     else if (axis.field == "[Hypertile] Unet First pass Enabled") r->hypertile_unet = v == "True";

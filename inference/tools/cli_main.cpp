@@ -61,6 +61,8 @@ const char* kUsage =
     "        also Full, Approx NN with A1111's model.pt in --vae-approx-dir DIR or MODEL's VAE-approx/, Approx cheap; serve's previews)\n"
     "      --vae-whole-image 1 (images above 1024x1024 through the VAE in one pass as A1111 does, not in tiles; more memory)\n"
     "      --ldsr-steps 100 (the LDSR upscaler's DDIM steps where the run upscales: Hires. fix, img2img, sd-upscale)\n"
+    "      --face-restoration None|CodeFormer|GFPGAN [--codeformer-weight 0.5] [--gfpgan-dir DIR]\n"
+    "        (A1111's Restore faces: every result restored, recorded as \"Face restoration\")\n"
     "  img2img --model FILE --init-image IN.png --denoising-strength 0.3 [--noise-multiplier 1 --extra-noise 0]\n"
     "      [--image-cfg-scale 1.5 (InstructPix2Pix checkpoints)]\n"
     "      [--color-correction 1 (A1111's colour correction: the results keep the init image's colours; also inpaint)]\n"

@@ -174,6 +174,21 @@ TEST(XYPlot, A1111sFurtherAxes) {
     EXPECT_EQ(r.subseed_strength, 0.1);
     EXPECT_EQ(parse_xy_axis("Var. seed", "7", base).field, "Variation seed");
 
+    // A1111's apply_face_restore: a restorer by name (any case), on for true/yes/y/1 (the run's
+    // restorer, else CodeFormer), off for anything else.
+    const XYAxis faces = parse_xy_axis("Face restore", "gfpgan, CodeFormer, yes, no", base);
+    EXPECT_EQ(faces.values, (std::vector<std::string>{"GFPGAN", "CodeFormer", "True", "False"}));
+    const std::vector<std::string> restorer = {"GFPGAN", "CodeFormer", "CodeFormer", ""};
+    for (size_t i = 0; i < 4; ++i) {
+        r = base;
+        apply_xy_value(&r, faces, i);
+        EXPECT_EQ(r.face_restoration, restorer[i]) << i;
+    }
+    r = base;
+    r.face_restoration = "GFPGAN";
+    apply_xy_value(&r, faces, 2);
+    EXPECT_EQ(r.face_restoration, "GFPGAN");
+
     const XYAxis nothing = parse_xy_axis("Nothing", "whatever", base);
     EXPECT_EQ(nothing.values, (std::vector<std::string>{""}));
 
