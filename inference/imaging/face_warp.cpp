@@ -59,14 +59,14 @@ Affine invert_affine(const Affine& m) {
 }
 
 torch::Tensor warp_affine(const torch::Tensor& src_in, const Affine& m, int out_w, int out_h, WarpFilter filter,
-                          const std::vector<double>& border, bool round_to_8bit) {
+                          const std::vector<double>& border, bool round_to_8bit, int origin_x, int origin_y) {
     const torch::Tensor src = src_in.dim() == 2 ? src_in.unsqueeze(2) : src_in;
     const int64_t h = src.size(0), w = src.size(1), c = src.size(2);
     if (static_cast<int64_t>(border.size()) != c) throw Error(ErrorCode::kInternal, "warp_affine: one border value per channel is needed.");
     const Affine inv = invert_affine(m);
     const auto dopt = torch::TensorOptions().dtype(torch::kDouble);
     // Positions as OpenCV's WarpAffineInvoker steps them (round_delta = half a table step).
-    const torch::Tensor xs = torch::arange(out_w, dopt), ys = torch::arange(out_h, dopt);
+    const torch::Tensor xs = torch::arange(origin_x, origin_x + out_w, dopt), ys = torch::arange(origin_y, origin_y + out_h, dopt);
     const torch::Tensor adelta = cv_round(xs * (inv[0] * kAbScale)), bdelta = cv_round(xs * (inv[3] * kAbScale));
     const torch::Tensor x0 = cv_round((ys * inv[1] + inv[2]) * kAbScale) + kAbScale / kTabSize / 2;
     const torch::Tensor y0 = cv_round((ys * inv[4] + inv[5]) * kAbScale) + kAbScale / kTabSize / 2;

@@ -29,9 +29,10 @@ enum class WarpFilter { kBilinear, kBicubic };
 // samples src at m's inverse of its position, rounded to 1/32 pixel as OpenCV does; neighbours
 // outside src take `border` (one value per channel). With `round_to_8bit` the result is rounded and
 // clamped to 0..255 as OpenCV writes 8-bit images; otherwise it stays float (OpenCV's float images,
-// bicubic weights in float32 as its tables hold them).
+// bicubic weights in float32 as its tables hold them). (origin_x, origin_y): where the out_w x out_h
+// result lies in the destination, for a part of a larger warp (the same pixels as the whole one's).
 torch::Tensor warp_affine(const torch::Tensor& src, const Affine& m, int out_w, int out_h, WarpFilter filter,
-                          const std::vector<double>& border, bool round_to_8bit);
+                          const std::vector<double>& border, bool round_to_8bit, int origin_x = 0, int origin_y = 0);
 
 // cv2.GaussianBlur(img, (ksize, ksize), sigma) on a float64 (H, W) image: the separable kernel
 // getGaussianKernel builds in double precision, OpenCV's default BORDER_REFLECT_101.

@@ -34,6 +34,26 @@ std::map<std::string, torch::Tensor> tensors_of(const std::string& path) {
     return keys;
 }
 
+// The destination pixels whose source position (through `back`'s inverse) lies within two pixels
+// of the 512-pixel face: the bicubic and bilinear taps reach no further.
+struct Box {
+    int x = 0, y = 0, w = 0, h = 0;
+};
+Box landing_box(const imaging::Affine& back, int w, int h) {
+    double x0 = 1e300, y0 = 1e300, x1 = -1e300, y1 = -1e300;
+    for (double u : {-3.0, kFaceSize + 3.0})
+        for (double v : {-3.0, kFaceSize + 3.0}) {
+            const double x = back[0] * u + back[1] * v + back[2], y = back[3] * u + back[4] * v + back[5];
+            x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
+        }
+    Box b;
+    b.x = static_cast<int>(std::max(0.0, std::floor(x0) - 2));
+    b.y = static_cast<int>(std::max(0.0, std::floor(y0) - 2));
+    b.w = static_cast<int>(std::min<double>(w, std::ceil(x1) + 3)) - b.x;
+    b.h = static_cast<int>(std::min<double>(h, std::ceil(y1) + 3)) - b.y;
+    return b;
+}
+
 void check_rgb(const Image& image) {
     if (!image.valid() || image.channels < 3)
         throw Error(ErrorCode::kInvalidRequest, "Face restoration needs an RGB image; convert the image to RGB first.");
@@ -91,7 +111,14 @@ Image paste_restored_faces(const Image& image, const std::vector<std::vector<ima
         const torch::Tensor face_bgr = torch::trunc(unit.permute({1, 2, 0}).flip({2}) * 255.0f).to(torch::kDouble);
 
         const imaging::Affine back = imaging::invert_affine(fit);
-        const torch::Tensor pasted = imaging::warp_affine(face_bgr, back, w, h, imaging::WarpFilter::kBilinear, {0, 0, 0}, true);
+        // Only the part of the picture the face's square lands on (with the taps around it) can
+        // change: outside it the mask warps to exactly 0.
+        const Box box = landing_box(back, w, h);
+        if (box.w <= 0 || box.h <= 0) {
+            ++restored;
+            continue;
+        }
+        const torch::Tensor pasted = imaging::warp_affine(face_bgr, back, box.w, box.h, imaging::WarpFilter::kBilinear, {0, 0, 0}, true, box.x, box.y);
         const torch::Tensor labels = parser.forward(face_tensor(face_bgr)).argmax(1).squeeze(0);
         torch::Tensor mask = face_paste_mask(labels);
         mask = imaging::gaussian_blur_reflect101(mask, 101, 11);
@@ -102,8 +129,10 @@ Image paste_restored_faces(const Image& image, const std::vector<std::vector<ima
         mask.index_put_({Slice(), Slice(0, edge)}, 0.0);
         mask.index_put_({Slice(), Slice(-edge, torch::indexing::None)}, 0.0);
         mask = mask / 255.0;
-        const torch::Tensor soft = imaging::warp_affine(mask, back, w, h, imaging::WarpFilter::kBicubic, {0.0}, false).unsqueeze(2);
-        canvas = soft * pasted + (1 - soft) * canvas;
+        const torch::Tensor soft =
+            imaging::warp_affine(mask, back, box.w, box.h, imaging::WarpFilter::kBicubic, {0.0}, false, box.x, box.y).unsqueeze(2);
+        torch::Tensor part = canvas.slice(0, box.y, box.y + box.h).slice(1, box.x, box.x + box.w);
+        part.copy_(soft * pasted + (1 - soft) * part);
         ++restored;
     }
     if (run.faces_found) *run.faces_found = restored;

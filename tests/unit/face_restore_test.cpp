@@ -126,6 +126,16 @@ TEST(FaceWarp, WarpAffineSamplesAtOpenCvsThirtySecondsOfAPixel) {
     // Bicubic on float pictures: identity exact; OpenCV's weights at 0 are (0, 1, 0, 0).
     const torch::Tensor mask = torch::rand({6, 6}, torch::kDouble);
     EXPECT_TRUE(torch::allclose(imaging::warp_affine(mask, {1, 0, 0, 0, 1, 0}, 6, 6, imaging::WarpFilter::kBicubic, {0}, false), mask, 0, 1e-7));
+    // A part of a warp is the same pixels as that part of the whole warp (positions from absolute coordinates).
+    const imaging::Affine turn = {0.83, -0.41, 3.7, 0.41, 0.83, -2.2};
+    const torch::Tensor big = torch::randint(0, 256, {40, 50, 3}, torch::kDouble);
+    const torch::Tensor whole = imaging::warp_affine(big, turn, 60, 45, imaging::WarpFilter::kBilinear, {9, 8, 7}, true);
+    EXPECT_TRUE(torch::equal(imaging::warp_affine(big, turn, 17, 11, imaging::WarpFilter::kBilinear, {9, 8, 7}, true, 23, 30),
+                             whole.slice(0, 30, 41).slice(1, 23, 40)));
+    const torch::Tensor soft = torch::rand({40, 50}, torch::kDouble);
+    const torch::Tensor whole_soft = imaging::warp_affine(soft, turn, 60, 45, imaging::WarpFilter::kBicubic, {0}, false);
+    EXPECT_TRUE(torch::equal(imaging::warp_affine(soft, turn, 17, 11, imaging::WarpFilter::kBicubic, {0}, false, 23, 30),
+                             whole_soft.slice(0, 30, 41).slice(1, 23, 40)));
     // Bicubic halfway between two columns of a ramp: cubic convolution keeps straight lines.
     torch::Tensor ramp = torch::arange(8, torch::kDouble).view({1, 8}).repeat({8, 1});
     const torch::Tensor mid = imaging::warp_affine(ramp, {1, 0, -0.5, 0, 1, 0}, 8, 8, imaging::WarpFilter::kBicubic, {0}, false);
