@@ -688,3 +688,62 @@ TEST(FaceRestore, GenerationRestoresEachImageAndRecordsIt) {
     EXPECT_EQ(engine.inpaint(ir, plain[0].image, mask, {}, &b).message, "Unknown face restoration \"RestoreFormer\"; use CodeFormer, GFPGAN or none.");
     std::system(("rm -rf '" + root + "'").c_str());
 }
+
+// Damaged files in every way a header can declare them: keys dropped, shapes replaced (any rank,
+// sizes 0-9), many times over for each network. Loading (and, when it loads, a run) ends in
+// sdgimp::Error or a result, never in a LibTorch error or a crash.
+TEST(FaceRestore, DamagedShapesAreRefusedWithASentence) {
+    torch::manual_seed(31);
+    uint64_t state = 12345;
+    auto next = [&](uint64_t n) {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        return (state >> 33) % n;
+    };
+    struct Case {
+        std::string name;
+        Map map;
+        std::function<void(const Map&)> load_and_run;
+    };
+    std::vector<Case> cases = {
+        {"RetinaFace", small_retinaface({kNoFace, kNoFace, kFirstAnchorFace}, {0, 0, 0, 0}, {}),
+         [](const Map& m) { models::RetinaFace::from_tensors(m, "d.pth").detect(torch::zeros({64, 64, 3}), 0.97, 0.4); }},
+        {"GFPGAN", small_gfpgan(2, 4, 4, true, true),
+         [](const Map& m) {
+             const auto g = models::GFPGAN::from_tensors(m, "g.pth");
+             g.forward(torch::zeros({1, 3, g.out_size(), g.out_size()}), at::detail::createCPUGenerator(1));
+         }},
+        {"ParseNet", small_parsenet(false), [](const Map& m) { models::ParseNet::from_tensors(m, "p.pth").forward(torch::zeros({1, 3, 16, 16})); }},
+        {"CodeFormer", small_codeformer(),
+         [](const Map& m) {
+             const auto c = models::CodeFormer::from_tensors(m, "c.pth");
+             c.forward(torch::zeros({1, 3, c.face_size(), c.face_size()}), 0.5);
+         }},
+    };
+    for (auto& c : cases) {
+        std::vector<std::string> keys;
+        for (const auto& kv : c.map) keys.push_back(kv.first);
+        int refused = 0;
+        for (int trial = 0; trial < 400; ++trial) {
+            Map m = c.map;
+            const int edits = 1 + static_cast<int>(next(3));
+            for (int e = 0; e < edits; ++e) {
+                const std::string& k = keys[next(keys.size())];
+                if (next(4) == 0) {
+                    m.erase(k);
+                } else {
+                    std::vector<int64_t> shape(next(6));
+                    for (auto& d : shape) d = static_cast<int64_t>(next(10));
+                    m[k] = torch::zeros(shape);
+                }
+            }
+            try {
+                c.load_and_run(m);
+            } catch (const Error&) {
+                ++refused;
+            } catch (const std::exception& e) {
+                ADD_FAILURE() << c.name << " trial " << trial << ": " << e.what();
+            }
+        }
+        EXPECT_GT(refused, 300) << c.name;
+    }
+}
