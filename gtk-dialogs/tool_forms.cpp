@@ -138,7 +138,8 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
     } else if (proc == "plug-in-diffusion-extras-upscale") {
         cfg.title = "Extras Upscale";
         cfg.intro = "Upscale the active layer as A1111's Extras tab does, into a new image: Upscaler 2 blended in at its "
-                    "visibility, sizes rounded down to multiples of 8 as A1111 makes them.";
+                    "visibility, sizes rounded down to multiples of 8 as A1111 makes them, then GFPGAN and CodeFormer face "
+                    "restoration at theirs (0 = off).";
         FormField up1 = combo_field("upscaler_1", "Upscaler 1", upscaler_choices(false, ctx.upscalers), true);
         up1.tooltip = "A name from the list, an A1111 upscaler name or the path of an ESRGAN .pth / .safetensors file";
         FormField up2 = combo_field("upscaler_2", "Upscaler 2", upscaler_choices(true, ctx.upscalers), true);
@@ -153,7 +154,10 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
                   {9, spin_field("width", "Scale to width", 64, 8192, 8, 0)},
                   {10, spin_field("height", "Scale to height", 64, 8192, 8, 0)},
                   {11, field("crop", "Crop to fit", Kind::kCheck)},
-                  {12, ldsr_steps_field()}};
+                  {12, ldsr_steps_field()},
+                  {13, spin_field("gfpgan_visibility", "GFPGAN visibility", 0, 1, 0.05, 3)},
+                  {14, spin_field("codeformer_visibility", "CodeFormer visibility", 0, 1, 0.05, 3)},
+                  {15, spin_field("codeformer_weight", "CodeFormer weight", 0, 1, 0.05, 3)}};
         cfg.ok_label = "_Upscale";
     } else if (proc == "plug-in-diffusion-remove-object") {
         cfg.title = "Remove Object";

@@ -38,7 +38,8 @@ std::vector<GimpParam> interactive_arguments(const std::string& proc, const Gimp
         a.resize(1);
         a.insert(a.end(), {str(""), str(""), str(""), str("Weighted sum"), f(0.3), i32(0), str(""), str("None"), str(""), str("A, B or C"), str("safetensors")});
     } else if (proc == "plug-in-diffusion-extras-upscale") {
-        a.insert(a.end(), {str("ESRGAN thick"), str("None"), f(0.0), str("Scale by"), f(2.0), i32(0), i32(1024), i32(1024), i32(1), i32(100)});
+        a.insert(a.end(), {str("ESRGAN thick"), str("None"), f(0.0), str("Scale by"), f(2.0), i32(0), i32(1024), i32(1024), i32(1), i32(100),
+                           f(0.0), f(0.0), f(0.5)});
     } else if (proc == "plug-in-diffusion-remove-object") {
         a.push_back(str("Auto"));
     } else if (proc == "plug-in-diffusion-restore-faces") {

@@ -213,7 +213,10 @@ void register_procedures() {
              arg(GIMP_PDB_INT32, "max-side-length", "Scale by: shrink to fit this longest side (0 = no limit)"),
              arg(GIMP_PDB_INT32, "width", "Scale to: width (64-8192)"), arg(GIMP_PDB_INT32, "height", "Scale to: height (64-8192)"),
              arg(GIMP_PDB_INT32, "crop", "Scale to: 1 crops to fit (centred), 0 keeps the whole image"),
-             arg(GIMP_PDB_INT32, "ldsr-steps", "LDSR's DDIM steps (A1111's \"LDSR processing steps\", 1-200; 0: its default 100)")},
+             arg(GIMP_PDB_INT32, "ldsr-steps", "LDSR's DDIM steps (A1111's \"LDSR processing steps\", 1-200; 0: its default 100)"),
+             arg(GIMP_PDB_FLOAT, "gfpgan-visibility", "GFPGAN face restoration after the upscale (0 = off, up to 1)"),
+             arg(GIMP_PDB_FLOAT, "codeformer-visibility", "CodeFormer face restoration after GFPGAN (0 = off, up to 1)"),
+             arg(GIMP_PDB_FLOAT, "codeformer-weight", "CodeFormer weight (0-1; A1111's default 0.5)")},
             {arg(GIMP_PDB_IMAGE, "result-image", "A new image with the result"), arg(GIMP_PDB_LAYER, "layer", "Its layer")});
 
     install("plug-in-diffusion-restore-faces", "Restore the faces of the active layer with CodeFormer or GFPGAN (A1111's face restoration), as a new layer",

@@ -1,11 +1,12 @@
 // Extras Upscale (A1111's Extras tab): the active layer through Upscaler 1, Upscaler 2 blended in at
-// its visibility, "Scale by" or "Scale to" (crop to fit), as a new image carrying A1111's
-// "Postprocess ..." text. A1111 drops transparency; here the layer's alpha goes the same way
+// its visibility, "Scale by" or "Scale to" (crop to fit), then GFPGAN and CodeFormer at their
+// visibilities, as a new image carrying A1111's "Postprocess ..." text. A1111 drops transparency; here the layer's alpha goes the same way
 // through Lanczos, so a transparent layer stays so.
 #include "engine_call.h"
 #include "gimp_pixels.h"
 #include "imaging/extras_upscale.h"
 #include "procedures.h"
+#include "settings.h"
 #include "status.h"
 
 namespace sdgimp::plugin {
@@ -16,7 +17,9 @@ wire::Message extras_message(const imaging::ExtrasUpscaleSettings& s, const Imag
     req.header = {{"op", "extras-upscale"}, {"upscaler_1", s.upscaler_1}, {"upscaler_2", s.upscaler_2},
                   {"upscaler_2_visibility", s.upscaler_2_visibility}, {"scale_to", s.scale_to}, {"upscale_by", s.upscale_by},
                   {"max_side_length", s.max_side_length}, {"to_width", s.to_width}, {"to_height", s.to_height}, {"crop", s.crop},
-                  {"ldsr_steps", s.ldsr_steps}};
+                  {"ldsr_steps", s.ldsr_steps}, {"gfpgan_visibility", s.gfpgan_visibility},
+                  {"codeformer_visibility", s.codeformer_visibility}, {"codeformer_weight", s.codeformer_weight},
+                  {"model_dirs", s.face_model_dirs}};
     req.header["image"] = wire::attach_image(&req, img);
     return req;
 }
@@ -25,7 +28,7 @@ wire::Message extras_message(const imaging::ExtrasUpscaleSettings& s, const Imag
 
 void run_extras_upscale(const GimpParam* params, int n, Reply* reply) {
     try {
-        if (n != 13) throw Error(ErrorCode::kInvalidRequest, "plug-in-diffusion-extras-upscale takes 13 arguments.");
+        if (n != 16) throw Error(ErrorCode::kInvalidRequest, "plug-in-diffusion-extras-upscale takes 16 arguments.");
         auto str = [&](int k) { return std::string(params[k].data.d_string ? params[k].data.d_string : ""); };
         const gint32 image = params[1].data.d_image, drawable = params[2].data.d_drawable;
         imaging::ExtrasUpscaleSettings s;
@@ -42,6 +45,10 @@ void run_extras_upscale(const GimpParam* params, int n, Reply* reply) {
         s.to_height = params[10].data.d_int32;
         s.crop = params[11].data.d_int32 != 0;
         s.ldsr_steps = params[12].data.d_int32 == 0 ? 100 : params[12].data.d_int32;
+        s.gfpgan_visibility = params[13].data.d_float;
+        s.codeformer_visibility = params[14].data.d_float;
+        s.codeformer_weight = params[15].data.d_float;
+        s.face_model_dirs = face_model_dirs(load_settings());
         imaging::validate_extras_upscale(s);
         if (gimp_item_is_group(drawable))
             throw Error(ErrorCode::kInvalidRequest, "A layer group has no pixels of its own; select a normal layer to upscale.");
@@ -68,6 +75,7 @@ void run_extras_upscale(const GimpParam* params, int n, Reply* reply) {
             // The alpha through the same sizes and crop, by Lanczos alone.
             imaging::ExtrasUpscaleSettings as = s;
             as.upscaler_1 = "Lanczos";
+            as.gfpgan_visibility = as.codeformer_visibility = 0;  // faces are not restored in the alpha
             as.upscaler_2 = "None";
             wire::Message ares;
             st = call_engine(extras_message(as, alpha), "Extras Upscale (alpha)", &ares);

@@ -868,43 +868,42 @@ void Engine::use_face_restoration(const GenerateRequest& r, pipeline::RunHooks* 
     };
 }
 
+Image Engine::restored_and_blended(const Image& image, const FaceRestoreSettings& s, const RunCallbacks& cb, std::string* info, int* faces) {
+    if (s.model != "GFPGAN" && s.model != "CodeFormer")
+        throw Error(ErrorCode::kInvalidRequest, "Unknown face restorer \"" + s.model + "\"; use GFPGAN or CodeFormer.");
+    if (!(s.visibility >= 0 && s.visibility <= 1)) throw Error(ErrorCode::kInvalidRequest, s.model + " visibility must be between 0 and 1.");
+    if (!(s.codeformer_weight >= 0 && s.codeformer_weight <= 1)) throw Error(ErrorCode::kInvalidRequest, "CodeFormer weight must be between 0 and 1.");
+    if (!image.valid() || image.channels < 3)
+        throw Error(ErrorCode::kInvalidRequest, "Face restoration needs an RGB image; convert the image to RGB first.");
+    if (info) info->clear();
+    if (faces) *faces = 0;
+    if (s.visibility == 0) return image;  // A1111 skips the restorer at visibility 0
+    impl_->face_restorer.use(pipeline::FaceRestorer::find_files(pipeline::face_restoration_dirs(s.model_dirs, impl_->info.path), s.model), s.model);
+    pipeline::FaceRestoreRun run;
+    run.cancelled = cb.cancelled;
+    run.faces_found = faces;
+    Image restored = impl_->face_restorer.restore(image, s.seed, s.codeformer_weight, run);
+    if (s.visibility < 1) {
+        // Image.blend(source, restored, visibility) on the RGB; alpha stays the source's.
+        Image a{image.width, image.height, 3, {}}, b = a;
+        for (size_t i = 0; i < static_cast<size_t>(image.width) * image.height; ++i)
+            for (int c = 0; c < 3; ++c) {
+                a.pixels.push_back(image.pixels[i * image.channels + c]);
+                b.pixels.push_back(restored.pixels[i * image.channels + c]);
+            }
+        const Image mixed = imaging::pil_blend(a, b, s.visibility);
+        for (size_t i = 0; i < mixed.pixels.size() / 3; ++i)
+            for (int c = 0; c < 3; ++c) restored.pixels[i * image.channels + c] = mixed.pixels[i * 3 + c];
+    }
+    // round(v, 3) as A1111 records its sliders.
+    auto r3 = [](double v) { return text::python_float_repr(std::round(v * 1000) / 1000); };
+    if (info) *info = s.model + " visibility: " + r3(s.visibility) + (s.model == "CodeFormer" ? ", CodeFormer weight: " + r3(s.codeformer_weight) : "");
+    return restored;
+}
+
 Status Engine::restore_faces(const Image& image, const FaceRestoreSettings& s, const RunCallbacks& cb, Image* out, std::string* info,
                              int* faces) {
-    return engine_call([&] {
-        if (s.model != "GFPGAN" && s.model != "CodeFormer")
-            throw Error(ErrorCode::kInvalidRequest, "Unknown face restorer \"" + s.model + "\"; use GFPGAN or CodeFormer.");
-        if (!(s.visibility >= 0 && s.visibility <= 1)) throw Error(ErrorCode::kInvalidRequest, s.model + " visibility must be between 0 and 1.");
-        if (!(s.codeformer_weight >= 0 && s.codeformer_weight <= 1)) throw Error(ErrorCode::kInvalidRequest, "CodeFormer weight must be between 0 and 1.");
-        if (!image.valid() || image.channels < 3)
-            throw Error(ErrorCode::kInvalidRequest, "Face restoration needs an RGB image; convert the image to RGB first.");
-        if (info) info->clear();
-        if (faces) *faces = 0;
-        if (s.visibility == 0) {  // A1111 skips the restorer at visibility 0
-            *out = image;
-            return;
-        }
-        impl_->face_restorer.use(pipeline::FaceRestorer::find_files(pipeline::face_restoration_dirs(s.model_dirs, impl_->info.path), s.model), s.model);
-        pipeline::FaceRestoreRun run;
-        run.cancelled = cb.cancelled;
-        run.faces_found = faces;
-        Image restored = impl_->face_restorer.restore(image, s.seed, s.codeformer_weight, run);
-        if (s.visibility < 1) {
-            // Image.blend(source, restored, visibility) on the RGB; alpha stays the source's.
-            Image a{image.width, image.height, 3, {}}, b = a;
-            for (size_t i = 0; i < static_cast<size_t>(image.width) * image.height; ++i)
-                for (int c = 0; c < 3; ++c) {
-                    a.pixels.push_back(image.pixels[i * image.channels + c]);
-                    b.pixels.push_back(restored.pixels[i * image.channels + c]);
-                }
-            const Image mixed = imaging::pil_blend(a, b, s.visibility);
-            for (size_t i = 0; i < mixed.pixels.size() / 3; ++i)
-                for (int c = 0; c < 3; ++c) restored.pixels[i * image.channels + c] = mixed.pixels[i * 3 + c];
-        }
-        *out = std::move(restored);
-        // round(v, 3) as A1111 records its sliders.
-        auto r3 = [](double v) { return text::python_float_repr(std::round(v * 1000) / 1000); };
-        if (info) *info = s.model + " visibility: " + r3(s.visibility) + (s.model == "CodeFormer" ? ", CodeFormer weight: " + r3(s.codeformer_weight) : "");
-    });
+    return engine_call([&] { *out = restored_and_blended(image, s, cb, info, faces); });
 }
 
 Status Engine::extras_upscale(const Image& image, const imaging::ExtrasUpscaleSettings& settings, const RunCallbacks& cb,
@@ -923,7 +922,27 @@ Status Engine::extras_upscale(const Image& image, const imaging::ExtrasUpscaleSe
         opt.ldsr_steps = settings.ldsr_steps;
         opt.progress = cb.progress;
         opt.cancelled = cb.cancelled;
-        *out = pipeline::extras_upscale(impl_->upscalers, image, settings, file_1, file_2, opt, info);
+        // The face restorers' files found (or refused) before the upscale runs.
+        std::vector<FaceRestoreSettings> restorers;  // A1111's order: GFPGAN (2000), then CodeFormer (3000)
+        for (const char* model : {"GFPGAN", "CodeFormer"}) {
+            FaceRestoreSettings fs;
+            fs.model = model;
+            fs.visibility = fs.model == "GFPGAN" ? settings.gfpgan_visibility : settings.codeformer_visibility;
+            fs.codeformer_weight = settings.codeformer_weight;
+            fs.model_dirs = settings.face_model_dirs;
+            if (fs.visibility <= 0) continue;
+            (void)pipeline::FaceRestorer::find_files(pipeline::face_restoration_dirs(fs.model_dirs, impl_->info.path), fs.model);
+            restorers.push_back(fs);
+        }
+        std::string text;
+        Image up = pipeline::extras_upscale(impl_->upscalers, image, settings, file_1, file_2, opt, &text);
+        for (const auto& fs : restorers) {
+            std::string more;
+            up = restored_and_blended(up, fs, cb, &more, nullptr);
+            text += (text.empty() || more.empty() ? "" : ", ") + more;
+        }
+        *out = std::move(up);
+        if (info) *info = text;
     });
 }
 

@@ -230,6 +230,8 @@ private:
     // The run's "Restore faces": the restorer's files found and loaded before any step (a missing
     // one is refused first), then hooks->restore_faces set.
     void use_face_restoration(const GenerateRequest& r, pipeline::RunHooks* hooks);
+    // restore_faces' work (throws): the picture restored by s.model and blended at s.visibility.
+    Image restored_and_blended(const Image& image, const FaceRestoreSettings& s, const RunCallbacks& cb, std::string* info, int* faces);
     // After a run: its refiner is recorded only when sampling switched to it.
     void forget_unused_refiner();
     struct Impl;

@@ -50,6 +50,9 @@ void validate_extras_upscale(const ExtrasUpscaleSettings& s) {
     if (s.scale_to && (s.to_width < 64 || s.to_width > 8192 || s.to_height < 64 || s.to_height > 8192))
         bad("Scale to needs a width and height between 64 and 8192.");
     if (s.ldsr_steps < 1 || s.ldsr_steps > 1000) bad("LDSR steps must be between 1 and 1000.");
+    if (!(s.gfpgan_visibility >= 0 && s.gfpgan_visibility <= 1)) bad("GFPGAN visibility must be between 0 and 1.");
+    if (!(s.codeformer_visibility >= 0 && s.codeformer_visibility <= 1)) bad("CodeFormer visibility must be between 0 and 1.");
+    if (!(s.codeformer_weight >= 0 && s.codeformer_weight <= 1)) bad("CodeFormer weight must be between 0 and 1.");
 }
 
 std::pair<int, int> limit_size_by_one_dimension(double w, double h, int limit) {

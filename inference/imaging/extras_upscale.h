@@ -21,6 +21,10 @@ struct ExtrasUpscaleSettings {
     int to_width = 512, to_height = 512;
     bool crop = true;                  // "Scale to": crop to fit
     int ldsr_steps = 100;              // A1111's "LDSR processing steps" (the LDSR upscaler), 1..1000
+    // A1111's GFPGAN and CodeFormer sections, run after the upscale in that order (0 = off), and
+    // where their files are looked for first.
+    double gfpgan_visibility = 0, codeformer_visibility = 0, codeformer_weight = 0.5;  // 0..1
+    std::vector<std::string> face_model_dirs;
 };
 
 // Throws sdgimp::Error with one sentence for a value outside A1111's sliders.

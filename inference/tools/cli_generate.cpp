@@ -187,7 +187,8 @@ int cmd_upscale(const std::vector<std::string>& args) {
 int cmd_extras(const std::vector<std::string>& args) {
     const Options o = parse_options(args, {"quiet"});
     static const std::vector<std::string> known = {"init-image", "upscaler-1", "upscaler-2", "upscaler-2-visibility", "scale-by",
-                                                   "max-side-length", "scale-to", "crop", "ldsr-steps", "output", "quiet"};
+                                                   "max-side-length", "scale-to", "crop", "ldsr-steps", "output", "quiet",
+                                                   "gfpgan-visibility", "codeformer-visibility", "codeformer-weight", "gfpgan-dir"};
     for (const auto& [k, v] : o.values)
         if (std::find(known.begin(), known.end(), k) == known.end())
             throw Error(ErrorCode::kInvalidRequest, "Unknown option --" + k + " for extras; see gimp-diffusion-cli --help.");
@@ -212,6 +213,10 @@ int cmd_extras(const std::vector<std::string>& args) {
     }
     s.crop = o.get_int("crop", 1) != 0;
     s.ldsr_steps = o.get_int("ldsr-steps", s.ldsr_steps);
+    s.gfpgan_visibility = o.get_double("gfpgan-visibility", s.gfpgan_visibility);
+    s.codeformer_visibility = o.get_double("codeformer-visibility", s.codeformer_visibility);
+    s.codeformer_weight = o.get_double("codeformer-weight", s.codeformer_weight);
+    if (o.has("gfpgan-dir")) s.face_model_dirs.push_back(o.get("gfpgan-dir"));
     const Image in = io::read_png(o.get("init-image")).image;
     Engine engine;
     Image out;

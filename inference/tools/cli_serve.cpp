@@ -214,6 +214,12 @@ bool serve_connection(int fd, Engine& engine) {
                     es.to_height = req.header.value("to_height", es.to_height);
                     es.crop = req.header.value("crop", es.crop);
                     es.ldsr_steps = req.header.value("ldsr_steps", es.ldsr_steps);
+                    es.gfpgan_visibility = req.header.value("gfpgan_visibility", es.gfpgan_visibility);
+                    es.codeformer_visibility = req.header.value("codeformer_visibility", es.codeformer_visibility);
+                    es.codeformer_weight = req.header.value("codeformer_weight", es.codeformer_weight);
+                    if (req.header.contains("model_dirs") && req.header["model_dirs"].is_array())
+                        for (const auto& d : req.header["model_dirs"])
+                            if (d.is_string()) es.face_model_dirs.push_back(d.get<std::string>());
                     Status s = engine.extras_upscale(wire::image_from(req.header["image"], req), es, cb, &out, &info);
                     if (!s.ok) throw Error(s.code, s.message);
                 });

@@ -633,7 +633,8 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
     const std::vector<std::pair<std::string, std::vector<std::string>>> expected = {
         {"plug-in-diffusion-upscale", {"upscaler", "scale", "new_image", "ldsr_steps"}},
         {"plug-in-diffusion-extras-upscale", {"upscaler_1", "upscaler_2", "upscaler_2_visibility", "resize_mode", "scale",
-                                              "max_side_length", "width", "height", "crop", "ldsr_steps"}},
+                                              "max_side_length", "width", "height", "crop", "ldsr_steps", "gfpgan_visibility",
+                                              "codeformer_visibility", "codeformer_weight"}},
         {"plug-in-diffusion-remove-object", {"method"}},
         {"plug-in-diffusion-restore-faces", {"restorer", "visibility", "codeformer_weight"}},
         {"plug-in-diffusion-sd-upscale", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed",
@@ -708,6 +709,7 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             if (f.key == "color_variation") f.value = "0.05";
             if (f.key == "visibility") f.value = "1.0";
             if (f.key == "codeformer_weight") f.value = "0.5";
+            if (f.key == "gfpgan_visibility" || f.key == "codeformer_visibility") f.value = "0";
             if (f.key == "restorer") f.value = "CodeFormer";
         }
         dialogs::FormDialog d(form->config);
@@ -742,7 +744,11 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             EXPECT_TRUE(gtk_combo_box_set_active_id(GTK_COMBO_BOX(d.widget("resize_mode")), "Scale to"));
             gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("width")), 1000);
             gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget("crop")), FALSE);
+            EXPECT_EQ(d.values()["gfpgan_visibility"], "0.000");  // A1111's faces sections start off
+            gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("codeformer_visibility")), 0.6);
             v = d.values();
+            EXPECT_EQ(v["codeformer_visibility"], "0.600");
+            EXPECT_EQ(v["codeformer_weight"], "0.500");
             EXPECT_EQ(v["upscaler_1"], "4x-UltraSharp");
             EXPECT_EQ(v["upscaler_2"], "Lanczos");
             EXPECT_EQ(v["upscaler_2_visibility"], "0.350");

@@ -344,14 +344,14 @@ scm=$(cat <<SCM
     (check (= (car (gimp-image-width (car r))) 512) "learned x2 into a new image")
     (check (contains (car (gimp-item-get-name (cadr r))) "ESRGAN thick") "learned upscaler named")
     (gimp-image-delete (car r)))
-  ; 8b. Extras Upscale as A1111's Extras tab: Lanczos with Nearest at 0.5 by 1.5 (256 -> 384), the
-  ; Postprocess text kept; "Scale to" 200x120 cropped to that size.
-  (let* ((r (plug-in-diffusion-extras-upscale RUN-NONINTERACTIVE img base "Lanczos" "Nearest" 0.5 "Scale by" 1.5 0 512 512 1 0))
+  ; 8b. Extras Upscale as A1111's Extras tab: Lanczos with Nearest at 0.5 by 1.5 (256 -> 384), then
+  ; GFPGAN at 0.5 and CodeFormer, the Postprocess text kept; "Scale to" 200x120 cropped to that size.
+  (let* ((r (plug-in-diffusion-extras-upscale RUN-NONINTERACTIVE img base "Lanczos" "Nearest" 0.5 "Scale by" 1.5 0 512 512 1 0 0.5 1.0 0.7))
          (info (caddr (car (gimp-item-get-parasite (cadr r) "gimp-diffusion-postprocessing")))))
     (check (= (car (gimp-image-width (car r))) 384) "extras x1.5 width")
-    (check (contains info "Postprocess upscale by: 1.5, Postprocess upscaler: Lanczos, Postprocess upscaler 2: Nearest") "extras text")
+    (check (contains info "Postprocess upscale by: 1.5, Postprocess upscaler: Lanczos, Postprocess upscaler 2: Nearest, GFPGAN visibility: 0.5, CodeFormer visibility: 1.0, CodeFormer weight: 0.7") "extras text")
     (gimp-image-delete (car r)))
-  (let* ((r (plug-in-diffusion-extras-upscale RUN-NONINTERACTIVE img base "Lanczos" "None" 0.0 "Scale to" 2.0 0 200 120 1 0)))
+  (let* ((r (plug-in-diffusion-extras-upscale RUN-NONINTERACTIVE img base "Lanczos" "None" 0.0 "Scale to" 2.0 0 200 120 1 0 0.0 0.0 0.5)))
     (check (= (car (gimp-image-width (car r))) 200) "extras scale-to width")
     (check (= (car (gimp-image-height (car r))) 120) "extras scale-to height")
     (gimp-image-delete (car r)))
@@ -421,7 +421,7 @@ bad=$(cat <<SCM
   (catch (gimp-message "BAD21: rejected")
     (plug-in-diffusion-restore-faces RUN-NONINTERACTIVE img l "RestoreFormer" 1.0 0.5))
   (catch (gimp-message "BAD19: rejected")
-    (plug-in-diffusion-extras-upscale RUN-NONINTERACTIVE img l "Lanczos" "None" 0.0 "Scale up" 2.0 0 512 512 1 0))
+    (plug-in-diffusion-extras-upscale RUN-NONINTERACTIVE img l "Lanczos" "None" 0.0 "Scale up" 2.0 0 512 512 1 0 0.0 0.0 0.5))
   (check (= (length (layers img)) 1) "image unchanged after the bad calls")
   ; A VAE file that is not there is refused; "None" (the checkpoint's own VAE) keeps the loaded model.
   (catch (gimp-message "BAD8: rejected")

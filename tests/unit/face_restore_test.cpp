@@ -747,3 +747,47 @@ TEST(FaceRestore, DamagedShapesAreRefusedWithASentence) {
         EXPECT_GT(refused, 300) << c.name;
     }
 }
+
+// A1111's Extras: the upscale, then GFPGAN, then CodeFormer (their scripts' order), each at its
+// visibility, their keys after the upscale's; a missing file refused before the upscale runs.
+TEST(FaceRestore, ExtrasRestoresAfterTheUpscaleInA1111sOrder) {
+    const std::string root = temp_dir();
+    ASSERT_FALSE(root.empty());
+    Engine engine;
+    const Image img = gradient(80, 60);
+    imaging::ExtrasUpscaleSettings s;
+    s.upscaler_1 = "Lanczos";
+    s.upscale_by = 1.5;
+    s.gfpgan_visibility = 0.5;
+    s.codeformer_visibility = 1.0;
+    s.codeformer_weight = 0.7;
+    s.face_model_dirs = {root};
+    Image out;
+    std::string info;
+    EXPECT_EQ(engine.extras_upscale(img, s, {}, &out, &info).message,
+              "GFPGAN was not found: put GFPGANv1.4.pth (TencentARC's release) in " + root + ".");
+    write_face_models(root);
+    Status st = engine.extras_upscale(img, s, {}, &out, &info);
+    ASSERT_TRUE(st.ok) << st.message;
+    EXPECT_EQ(info, "Postprocess upscale by: 1.5, Postprocess upscaler: Lanczos, GFPGAN visibility: 0.5, CodeFormer visibility: 1.0, CodeFormer weight: 0.7");
+
+    imaging::ExtrasUpscaleSettings plain = s;
+    plain.gfpgan_visibility = plain.codeformer_visibility = 0;
+    Image up, g, expect;
+    ASSERT_TRUE(engine.extras_upscale(img, plain, {}, &up, &info).ok);
+    EXPECT_EQ(info, "Postprocess upscale by: 1.5, Postprocess upscaler: Lanczos");
+    FaceRestoreSettings fs;
+    fs.model_dirs = {root};
+    fs.model = "GFPGAN";
+    fs.visibility = 0.5;
+    ASSERT_TRUE(engine.restore_faces(up, fs, {}, &g).ok);
+    fs.model = "CodeFormer";
+    fs.visibility = 1.0;
+    fs.codeformer_weight = 0.7;
+    ASSERT_TRUE(engine.restore_faces(g, fs, {}, &expect).ok);
+    EXPECT_EQ(out.pixels, expect.pixels);
+    EXPECT_NE(out.pixels, up.pixels);
+    s.codeformer_visibility = 1.5;
+    EXPECT_EQ(engine.extras_upscale(img, s, {}, &out, &info).message, "CodeFormer visibility must be between 0 and 1.");
+    std::system(("rm -rf '" + root + "'").c_str());
+}
