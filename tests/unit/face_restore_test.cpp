@@ -28,6 +28,7 @@
 #include "pipeline/face_restore.h"
 #include "request.h"
 #include "status.h"
+#include "support/error_text.h"
 #include "support/face_models.h"
 #include "support/oracle.h"
 #include "support/vocab.h"
@@ -36,15 +37,6 @@ using namespace sdgimp;
 using namespace sdgimp::test;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
 
 // An RGB picture: red follows x, green follows y, blue 100.
 Image gradient(int w, int h) {
