@@ -75,15 +75,15 @@ torch::Tensor warp_affine(const torch::Tensor& src_in, const Affine& m, int out_
     const torch::Tensor ix = torch::div(fx_fixed, kTabSize, "floor"), iy = torch::div(fy_fixed, kTabSize, "floor");
     const torch::Tensor fx = fx_fixed - ix * kTabSize, fy = fy_fixed - iy * kTabSize;  // 0..31
 
-    // The source inside a frame of border pixels two wide; any position further out lands on it.
-    const int pad = 2;
-    torch::Tensor framed = torch::empty({h + 2 * pad, w + 2 * pad, c}, dopt);
-    for (int64_t k = 0; k < c; ++k) framed.select(2, k).fill_(border[k]);
-    framed.index_put_({Slice(pad, pad + h), Slice(pad, pad + w)}, src.to(torch::kDouble));
-    const torch::Tensor flat = framed.reshape({-1, c});
+    // Neighbours outside the source take the border value (no framed copy of the source: the cost
+    // follows the output's size).
+    const torch::Tensor flat = src.to(torch::kDouble).contiguous().reshape({-1, c});
+    const torch::Tensor border_value = torch::tensor(border, dopt).view({1, 1, c});
     auto sample = [&](int64_t dx, int64_t dy) {
-        const torch::Tensor cx = (ix + dx + pad).clamp(0, w + 2 * pad - 1), cy = (iy + dy + pad).clamp(0, h + 2 * pad - 1);
-        return flat.index_select(0, (cy * (w + 2 * pad) + cx).reshape({-1})).reshape({out_h, out_w, c});
+        const torch::Tensor cx = ix + dx, cy = iy + dy;
+        const torch::Tensor inside = (cx >= 0).logical_and(cx < w).logical_and(cy >= 0).logical_and(cy < h).unsqueeze(2);
+        const torch::Tensor index = (cy.clamp(0, h - 1) * w + cx.clamp(0, w - 1)).reshape({-1});
+        return torch::where(inside, flat.index_select(0, index).reshape({out_h, out_w, c}), border_value);
     };
 
     torch::Tensor out = torch::zeros({out_h, out_w, c}, dopt);
