@@ -326,6 +326,17 @@ TEST_F(Dialogs, SamplerParametersFollowThePastedText) {
     d.paste_parameters("a lighthouse\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 512x512");
     EXPECT_EQ(d.request().ldsr_steps, 40);
     gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("ldsr_steps")), 100);
+    // A1111's Restore faces: the dialog's choice goes with the request; a pasted text turns it on by
+    // its "Face restoration" key and off without it; the CodeFormer weight (not in texts) stays.
+    EXPECT_EQ(d.request().face_restoration, "");
+    EXPECT_TRUE(gtk_combo_box_set_active_id(GTK_COMBO_BOX(d.widget("face_restoration")), "GFPGAN"));
+    gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("codeformer_weight")), 0.8);
+    EXPECT_EQ(d.request().face_restoration, "GFPGAN");
+    d.paste_parameters("a lighthouse\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 5, Face restoration: CodeFormer, Size: 512x512");
+    EXPECT_EQ(dialogs::combo_id(d.widget("face_restoration")), "CodeFormer");
+    EXPECT_EQ(d.request().face_restoration, "CodeFormer");
+    EXPECT_DOUBLE_EQ(d.request().codeformer_weight, 0.8);
+    gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("codeformer_weight")), 0.5);
     // A text without them puts the defaults back (A1111 records each that is not its default).
     d.paste_parameters("a lighthouse\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 512x512");
     r = d.request();
@@ -336,6 +347,8 @@ TEST_F(Dialogs, SamplerParametersFollowThePastedText) {
     EXPECT_FALSE(r.hypertile_unet);
     EXPECT_EQ(r.hypertile_unet_swap_size, 3);
     EXPECT_EQ(r.vae_decode_method, "Full");
+    EXPECT_EQ(r.face_restoration, "");
+    EXPECT_EQ(dialogs::combo_id(d.widget("face_restoration")), "None");
     // A text of a version before 1.6 with prompt editing: the old timelines, shown.
     d.paste_parameters("[a:b:1.5]\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 512x512, Version: v1.5.2");
     EXPECT_TRUE(gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(d.widget("old_prompt_editing"))));
