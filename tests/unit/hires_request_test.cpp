@@ -2,6 +2,8 @@
 // text both ways (against the oracle's A1111-written hires texts).
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include <clocale>
 
 #include "request.h"
@@ -235,6 +237,27 @@ TEST(HiresRequest, WireCarriesTheSettingsOutsideTheText) {
         ADD_FAILURE() << "0 LDSR steps accepted";
     } catch (const Error& e) {
         EXPECT_NE(std::string(e.what()).find("LDSR steps must be between 1 and 1000, not 0."), std::string::npos) << e.what();
+    }
+    r.ldsr_steps = 100;
+    // A1111's Restore faces: the restorer and CodeFormer's weight carried and checked.
+    EXPECT_EQ(wire::request_from_json(wire::request_to_json(r)).face_restoration, "");
+    r.face_restoration = "CodeFormer";
+    r.codeformer_weight = 0.25;
+    const GenerateRequest back = wire::request_from_json(wire::request_to_json(r));
+    EXPECT_EQ(back.face_restoration, "CodeFormer");
+    EXPECT_DOUBLE_EQ(back.codeformer_weight, 0.25);
+    EXPECT_NO_THROW(validate(r));
+    for (const auto& [name, weight, message] : std::vector<std::tuple<std::string, double, std::string>>{
+             {"codeformer", 0.5, "Unknown face restoration \"codeformer\"; use CodeFormer, GFPGAN or none."},
+             {"GFPGAN", 1.5, "CodeFormer weight must be between 0 and 1."}}) {
+        r.face_restoration = name;
+        r.codeformer_weight = weight;
+        try {
+            validate(r);
+            ADD_FAILURE() << name << " accepted";
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+        }
     }
 }
 
