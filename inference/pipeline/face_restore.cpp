@@ -82,7 +82,10 @@ std::vector<std::vector<imaging::Point2>> find_face_landmarks(const Image& image
     std::vector<std::vector<imaging::Point2>> faces;
     for (const auto& d : detector.detect(small, 0.97, 0.4)) {
         std::vector<imaging::Point2> marks;
-        for (int k = 0; k < 5; ++k) marks.push_back({d.landmarks[static_cast<size_t>(2 * k)] * scale, d.landmarks[static_cast<size_t>(2 * k + 1)] * scale});
+        // bboxes * scale: NumPy multiplies the float32 detections by the scale as a float32.
+        const float s32 = static_cast<float>(scale);
+        for (int k = 0; k < 5; ++k)
+            marks.push_back({d.landmarks[static_cast<size_t>(2 * k)] * s32, d.landmarks[static_cast<size_t>(2 * k + 1)] * s32});
         if (std::hypot(marks[0][0] - marks[1][0], marks[0][1] - marks[1][1]) < 5) continue;
         faces.push_back(std::move(marks));
     }
