@@ -194,31 +194,34 @@ void FaceRestorer::use(const Files& files, const std::string& model) {
         parser_ = std::make_unique<models::ParseNet>(models::ParseNet::from_tensors(tensors_of(files.parser), files.parser));
         loaded_.parser = files.parser;
     }
-    if (files.restorer != loaded_.restorer || model != model_) {
-        gfpgan_.reset();
-        codeformer_.reset();
-        loaded_.restorer.clear();
-        model_.clear();
+    // Both restorers stay loaded once used (Extras runs one after the other), each by its file.
+    const bool gfpgan = model == "GFPGAN";
+    std::string& path = gfpgan ? gfpgan_path_ : codeformer_path_;
+    model_.clear();
+    if (files.restorer != path) {
+        path.clear();
         const auto keys = tensors_of(files.restorer);
         int64_t size = 0;
-        if (model == "GFPGAN") {
+        if (gfpgan) {
+            gfpgan_.reset();
             gfpgan_ = std::make_unique<models::GFPGAN>(models::GFPGAN::from_tensors(keys, files.restorer));
             size = gfpgan_->out_size();
         } else {
+            codeformer_.reset();
             codeformer_ = std::make_unique<models::CodeFormer>(models::CodeFormer::from_tensors(keys, files.restorer));
             size = codeformer_->face_size();
         }
         if (size != kFaceSize)
             throw_bad_file(files.restorer, "restores " + std::to_string(size) + "-pixel faces; A1111's face restoration works on 512-pixel faces (" +
-                                               (model == "GFPGAN" ? "GFPGAN v1.2-1.4" : "CodeFormer v0.1.0") + ").");
-        loaded_.restorer = files.restorer;
-        model_ = model;
+                                               (gfpgan ? "GFPGAN v1.2-1.4" : "CodeFormer v0.1.0") + ").");
+        path = files.restorer;
     }
+    model_ = model;
 }
 
 Image FaceRestorer::restore(const Image& image, uint64_t seed, double codeformer_weight, const FaceRestoreRun& run) {
     if (model_.empty()) throw Error(ErrorCode::kInternal, "FaceRestorer::restore before use().");
-    if (codeformer_) {
+    if (model_ == "CodeFormer") {
         const models::CodeFormer& net = *codeformer_;
         return restore_faces(image, *detector_, *parser_, [&](const torch::Tensor& face) { return net.forward(face, codeformer_weight); }, run);
     }

@@ -68,8 +68,9 @@ public:
     Image restore(const Image& image, uint64_t seed, double codeformer_weight, const FaceRestoreRun& run = {});
 
 private:
-    std::string model_;
-    Files loaded_;
+    std::string model_;  // the one in use
+    Files loaded_;       // the detector's and parser's files
+    std::string gfpgan_path_, codeformer_path_;
     std::unique_ptr<models::RetinaFace> detector_;
     std::unique_ptr<models::ParseNet> parser_;
     std::unique_ptr<models::GFPGAN> gfpgan_;
