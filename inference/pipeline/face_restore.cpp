@@ -7,6 +7,7 @@
 #include "../imaging/face_warp.h"
 #include "../io/checkpoint_file.h"
 #include "../io/folder_files.h"
+#include "../io/mapped_file.h"
 #include "../models/state_loader.h"
 #include "../status.h"
 
@@ -184,21 +185,23 @@ FaceRestorer::Files FaceRestorer::find_files(const std::vector<std::string>& dir
 }
 
 void FaceRestorer::use(const Files& files, const std::string& model) {
-    if (files.detector != loaded_.detector || !detector_) {
+    // A file is known by its path and stamp, so one replaced on disk is read again.
+    auto key = [](const std::string& path) { return path + "\n" + io::file_stamp(path); };
+    if (key(files.detector) != detector_path_ || !detector_) {
         detector_.reset();
         detector_ = std::make_unique<models::RetinaFace>(models::RetinaFace::from_tensors(tensors_of(files.detector), files.detector));
-        loaded_.detector = files.detector;
+        detector_path_ = key(files.detector);
     }
-    if (files.parser != loaded_.parser || !parser_) {
+    if (key(files.parser) != parser_path_ || !parser_) {
         parser_.reset();
         parser_ = std::make_unique<models::ParseNet>(models::ParseNet::from_tensors(tensors_of(files.parser), files.parser));
-        loaded_.parser = files.parser;
+        parser_path_ = key(files.parser);
     }
     // Both restorers stay loaded once used (Extras runs one after the other), each by its file.
     const bool gfpgan = model == "GFPGAN";
     std::string& path = gfpgan ? gfpgan_path_ : codeformer_path_;
     model_.clear();
-    if (files.restorer != path) {
+    if (key(files.restorer) != path) {
         path.clear();
         const auto keys = tensors_of(files.restorer);
         int64_t size = 0;
@@ -214,7 +217,7 @@ void FaceRestorer::use(const Files& files, const std::string& model) {
         if (size != kFaceSize)
             throw_bad_file(files.restorer, "restores " + std::to_string(size) + "-pixel faces; A1111's face restoration works on 512-pixel faces (" +
                                                (gfpgan ? "GFPGAN v1.2-1.4" : "CodeFormer v0.1.0") + ").");
-        path = files.restorer;
+        path = key(files.restorer);
     }
     model_ = model;
 }

@@ -68,9 +68,8 @@ public:
     Image restore(const Image& image, uint64_t seed, double codeformer_weight, const FaceRestoreRun& run = {});
 
 private:
-    std::string model_;  // the one in use
-    Files loaded_;       // the detector's and parser's files
-    std::string gfpgan_path_, codeformer_path_;
+    std::string model_;  // the restorer in use
+    std::string detector_path_, parser_path_, gfpgan_path_, codeformer_path_;  // the files loaded (path and stamp)
     std::unique_ptr<models::RetinaFace> detector_;
     std::unique_ptr<models::ParseNet> parser_;
     std::unique_ptr<models::GFPGAN> gfpgan_;

@@ -535,6 +535,11 @@ TEST(FaceRestore, FindsA1111sFilesAndRunsGfpganFromThem) {
     small.restorer = root + "/GFPGAN-small.pth";
     EXPECT_EQ(error_of([&] { restorer.use(small, "GFPGAN"); }),
               small.restorer + ": restores 16-pixel faces; A1111's face restoration works on 512-pixel faces (GFPGAN v1.2-1.4).");
+    // A file replaced on disk is read again (here by a 16-pixel GFPGAN, refused).
+    restorer.use(files, "GFPGAN");
+    save(dir + "/GFPGANv1.4.pth", small_gfpgan(2, 4, 4, true, true));
+    EXPECT_EQ(error_of([&] { restorer.use(files, "GFPGAN"); }),
+              files.restorer + ": restores 16-pixel faces; A1111's face restoration works on 512-pixel faces (GFPGAN v1.2-1.4).");
     // CodeFormer's file by A1111's download name; a 64-pixel one refused like the small GFPGAN.
     EXPECT_EQ(error_of([&] { pipeline::FaceRestorer::find_files({dir}, "CodeFormer"); }),
               "CodeFormer was not found: put codeformer-v0.1.0.pth (sczhou's release) in " + dir + ".");
