@@ -109,8 +109,8 @@ torch::Tensor warp_affine(const torch::Tensor& src_in, const Affine& m, int out_
             }
     }
     if (round_to_8bit) {
-        // FixedPtCast over 15-bit weights: round half up, then saturate.
-        out = torch::floor(out * 32768.0 + 16384.0).div(32768.0).floor().clamp(0, 255);
+        // FixedPtCast over 15-bit weights, (v + 2^14) >> 15: round half up (out * 2^15 is whole), then saturate.
+        out = torch::floor(out + 0.5).clamp(0, 255);
     }
     return src_in.dim() == 2 ? out.squeeze(2) : out;
 }

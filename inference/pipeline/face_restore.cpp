@@ -73,13 +73,15 @@ torch::Tensor face_paste_mask(const torch::Tensor& labels) {
     return keep.to(torch::kDouble) * 255.0;
 }
 
-std::vector<std::vector<imaging::Point2>> find_face_landmarks(const Image& image, const models::RetinaFace& detector) {
-    check_rgb(image);
+namespace {
+
+// find_face_landmarks on the picture's BGR values (H, W, 3).
+std::vector<std::vector<imaging::Point2>> landmarks_in(const torch::Tensor& bgr, const models::RetinaFace& detector) {
     torch::NoGradGuard ng;
-    const int h = image.height, w = image.width;
+    const int h = static_cast<int>(bgr.size(0)), w = static_cast<int>(bgr.size(1));
     const double scale = std::min(h, w) / 640.0;
     const int dh = static_cast<int>(h / scale), dw = static_cast<int>(w / scale);
-    const torch::Tensor small = imaging::resize_lanczos4(bgr_of(image), dw, dh);
+    const torch::Tensor small = imaging::resize_lanczos4(bgr, dw, dh);
     std::vector<std::vector<imaging::Point2>> faces;
     for (const auto& d : detector.detect(small, 0.97, 0.4)) {
         std::vector<imaging::Point2> marks;
@@ -93,12 +95,11 @@ std::vector<std::vector<imaging::Point2>> find_face_landmarks(const Image& image
     return faces;
 }
 
-Image paste_restored_faces(const Image& image, const std::vector<std::vector<imaging::Point2>>& faces, const models::ParseNet& parser,
-                           const RestoreFace& restore, const FaceRestoreRun& run) {
-    check_rgb(image);
+// paste_restored_faces given the picture's BGR values as well.
+Image paste_onto(const Image& image, const torch::Tensor& bgr, const std::vector<std::vector<imaging::Point2>>& faces,
+                 const models::ParseNet& parser, const RestoreFace& restore, const FaceRestoreRun& run) {
     torch::NoGradGuard ng;
     const int h = image.height, w = image.width;
-    const torch::Tensor bgr = bgr_of(image);
     torch::Tensor canvas = bgr.clone();
     const auto tmpl = face_template_512();
     int restored = 0;
@@ -150,9 +151,24 @@ Image paste_restored_faces(const Image& image, const std::vector<std::vector<ima
     return out;
 }
 
+}  // namespace
+
+std::vector<std::vector<imaging::Point2>> find_face_landmarks(const Image& image, const models::RetinaFace& detector) {
+    check_rgb(image);
+    return landmarks_in(bgr_of(image), detector);
+}
+
+Image paste_restored_faces(const Image& image, const std::vector<std::vector<imaging::Point2>>& faces, const models::ParseNet& parser,
+                           const RestoreFace& restore, const FaceRestoreRun& run) {
+    check_rgb(image);
+    return paste_onto(image, bgr_of(image), faces, parser, restore, run);
+}
+
 Image restore_faces(const Image& image, const models::RetinaFace& detector, const models::ParseNet& parser, const RestoreFace& restore,
                     const FaceRestoreRun& run) {
-    return paste_restored_faces(image, find_face_landmarks(image, detector), parser, restore, run);
+    check_rgb(image);
+    const torch::Tensor bgr = bgr_of(image);  // read once for both steps
+    return paste_onto(image, bgr, landmarks_in(bgr, detector), parser, restore, run);
 }
 
 FaceRestorer::Files FaceRestorer::find_files(const std::vector<std::string>& dirs, const std::string& model) {
