@@ -275,4 +275,35 @@ Image image_from(const nlohmann::json& d, const Message& m) {
     return img;
 }
 
+void put_deepbooru_options(nlohmann::json* h, const text::DeepBooruOptions& o) {
+    (*h)["threshold"] = o.threshold;
+    (*h)["sort_alpha"] = o.sort_alpha;
+    (*h)["use_spaces"] = o.use_spaces;
+    (*h)["escape"] = o.escape;
+    (*h)["include_ranks"] = o.include_ranks;
+    (*h)["filter_tags"] = o.filter_tags;
+}
+
+text::DeepBooruOptions deepbooru_options_from(const nlohmann::json& h) {
+    text::DeepBooruOptions o;
+    auto flag = [&](const char* key, bool* v) {
+        if (!h.contains(key)) return;
+        if (!h[key].is_boolean()) throw Error(ErrorCode::kInvalidRequest, std::string("The field \"") + key + "\" must be true or false.");
+        *v = h[key].get<bool>();
+    };
+    if (h.contains("threshold")) {
+        if (!h["threshold"].is_number()) throw Error(ErrorCode::kInvalidRequest, "The field \"threshold\" must be a number.");
+        o.threshold = h["threshold"].get<double>();
+    }
+    flag("sort_alpha", &o.sort_alpha);
+    flag("use_spaces", &o.use_spaces);
+    flag("escape", &o.escape);
+    flag("include_ranks", &o.include_ranks);
+    if (h.contains("filter_tags")) {
+        if (!h["filter_tags"].is_string()) throw Error(ErrorCode::kInvalidRequest, "The field \"filter_tags\" must be text.");
+        o.filter_tags = h["filter_tags"].get<std::string>();
+    }
+    return o;
+}
+
 }  // namespace sdgimp::wire

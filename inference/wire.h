@@ -10,6 +10,7 @@
 
 #include "image.h"
 #include "request.h"
+#include "text/deepbooru_tags.h"
 
 namespace sdgimp::wire {
 
@@ -35,5 +36,11 @@ GenerateRequest request_from_json(const nlohmann::json& j);
 nlohmann::json attach_image(Message* m, const Image& img);
 // Rebuilds an image from its description and payload, checking sizes.
 Image image_from(const nlohmann::json& desc, const Message& m);
+
+// A1111's "deepbooru:" settings as the interrogate-deepbooru op carries them (threshold,
+// sort_alpha, use_spaces, escape, include_ranks, filter_tags); missing fields keep their defaults,
+// a field of the wrong type is an Error naming it.
+void put_deepbooru_options(nlohmann::json* header, const text::DeepBooruOptions& o);
+text::DeepBooruOptions deepbooru_options_from(const nlohmann::json& header);
 
 }  // namespace sdgimp::wire

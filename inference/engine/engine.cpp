@@ -27,6 +27,7 @@
 #include "../pipeline/inpaint.h"
 #include "../pipeline/upscale.h"
 #include "../pipeline/face_restore.h"
+#include "../pipeline/deepbooru.h"
 #include "../text/infotext.h"
 #include "../imaging/color_correction.h"
 #include "../imaging/flatten.h"
@@ -116,6 +117,7 @@ struct Engine::Impl {
     pipeline::Upscalers upscalers;
     std::unique_ptr<pipeline::LamaRemover> lama;  // kept between calls, like the checkpoint
     pipeline::FaceRestorer face_restorer;          // likewise
+    pipeline::DeepBooruTagger deepbooru;           // likewise
     pipeline::ConditioningCache cond_cache;
     std::shared_ptr<pipeline::SDModel> model;
     std::unique_ptr<text::ClipTokenizer> tok;
@@ -904,6 +906,17 @@ Image Engine::restored_and_blended(const Image& image, const FaceRestoreSettings
 Status Engine::restore_faces(const Image& image, const FaceRestoreSettings& s, const RunCallbacks& cb, Image* out, std::string* info,
                              int* faces) {
     return engine_call([&] { *out = restored_and_blended(image, s, cb, info, faces); });
+}
+
+Status Engine::interrogate_deepbooru(const Image& image, const DeepBooruSettings& s, const RunCallbacks& cb, std::string* tags) {
+    return engine_call([&] {
+        text::validate_deepbooru_options(s.options);
+        if (!image.valid()) throw Error(ErrorCode::kInvalidRequest, "Cannot interrogate an empty image.");
+        impl_->deepbooru.use(pipeline::DeepBooruTagger::find_file(pipeline::deepbooru_dirs(s.model_dirs, impl_->info.path)));
+        if (cb.progress) cb.progress(0, 1);
+        *tags = impl_->deepbooru.tag(image, s.options);
+        if (cb.progress) cb.progress(1, 1);
+    });
 }
 
 Status Engine::extras_upscale(const Image& image, const imaging::ExtrasUpscaleSettings& settings, const RunCallbacks& cb,

@@ -15,6 +15,7 @@
 #include "../imaging/outpaint.h"
 #include "../request.h"
 #include "../status.h"
+#include "../text/deepbooru_tags.h"
 #include "engine_status.h"
 
 namespace sdgimp {
@@ -92,6 +93,11 @@ struct FaceRestoreSettings {
     uint64_t seed = 0;                    // GFPGAN's injected noise (A1111 draws it from torch's global generator)
 };
 
+struct DeepBooruSettings {
+    text::DeepBooruOptions options;       // A1111's "deepbooru:" settings
+    std::vector<std::string> model_dirs;  // searched first for model-resnet_custom_v3.pt
+};
+
 struct RunCallbacks {
     std::function<void(int done, int total)> progress;
     std::function<bool()> cancelled;          // polled after every step; true stops the run
@@ -161,6 +167,12 @@ public:
     // CodeFormer weight: w" as A1111 records them; *faces: how many were restored. Needs no checkpoint.
     Status restore_faces(const Image& image, const FaceRestoreSettings& s, const RunCallbacks& cb, Image* out,
                          std::string* info = nullptr, int* faces = nullptr);
+
+    // A1111's "Interrogate DeepBooru": the picture's DeepDanbooru tags as prompt text (*tags), by
+    // s.options. The tagger (model-resnet_custom_v3.pt) is looked for in s.model_dirs, a DeepDanbooru
+    // folder beside the loaded checkpoint's folder, then the default places (pipeline::deepbooru_dirs),
+    // and stays loaded. Needs no checkpoint.
+    Status interrogate_deepbooru(const Image& image, const DeepBooruSettings& s, const RunCallbacks& cb, std::string* tags);
 
     // Object removal: "PatchMatch" (classical, always there), "LaMa" (the user's big-lama.pt at
     // lama_path, or the default place when empty) or "Auto" (LaMa when its file exists). mask: gray,

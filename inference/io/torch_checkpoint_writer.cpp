@@ -32,13 +32,22 @@ void put_le(std::string& s, uint64_t v, int n) {
 // The protocol-2 pickle of {name: tensor, ...} as torch.save writes a state dict's tensors.
 class Pickler {
 public:
-    std::string dict_of_tensors(const std::vector<RawBytesTensor>& tensors) {
+    std::string dict_of_tensors(const std::vector<RawBytesTensor>& tensors, const StringLists& lists) {
         out_ = "\x80\x02}";
-        if (!tensors.empty()) {
+        if (!tensors.empty() || !lists.empty()) {
             out_ += '(';
             for (size_t k = 0; k < tensors.size(); ++k) {
                 put_str(tensors[k].name);
                 put_tensor(tensors[k], std::to_string(k));
+            }
+            for (const auto& [name, items] : lists) {
+                put_str(name);
+                out_ += ']';  // EMPTY_LIST
+                if (!items.empty()) {
+                    out_ += '(';
+                    for (const auto& v : items) put_str(v);
+                    out_ += 'e';  // APPENDS
+                }
             }
             out_ += 'u';  // SETITEMS
         }
@@ -241,7 +250,8 @@ private:
 
 }  // namespace
 
-void write_torch_checkpoint(const std::string& path, const std::vector<RawBytesTensor>& tensors, bool force_zip64) {
+void write_torch_checkpoint(const std::string& path, const std::vector<RawBytesTensor>& tensors, bool force_zip64,
+                            const StringLists& string_lists) {
     for (const auto& t : tensors) {
         const auto it = dtypes().find(t.dtype);
         if (it == dtypes().end()) throw Error(ErrorCode::kInternal, "Tensor \"" + t.name + "\" has dtype " + t.dtype + ", which torch.save has no storage for.");
@@ -251,7 +261,7 @@ void write_torch_checkpoint(const std::string& path, const std::vector<RawBytesT
             throw Error(ErrorCode::kInternal, "Tensor \"" + t.name + "\" has " + std::to_string(t.bytes) + " bytes but its shape needs " +
                                                   std::to_string(n * it->second.size) + ".");
     }
-    const std::string pickle = Pickler().dict_of_tensors(tensors);
+    const std::string pickle = Pickler().dict_of_tensors(tensors, string_lists);
     static const char kByteorder[] = "little", kVersion[] = "3\n";
     const std::string partial = path + ".partial";
     try {

@@ -12,6 +12,7 @@ int cmd_inpaint(const std::vector<std::string>& args);
 int cmd_upscale(const std::vector<std::string>& args);
 int cmd_extras(const std::vector<std::string>& args);
 int cmd_restore_faces(const std::vector<std::string>& args);
+int cmd_interrogate(const std::vector<std::string>& args);
 int cmd_merge(const std::vector<std::string>& args);
 int cmd_remove(const std::vector<std::string>& args);
 int cmd_sd_upscale(const std::vector<std::string>& args);

@@ -257,6 +257,31 @@ int cmd_restore_faces(const std::vector<std::string>& args) {
     return 0;
 }
 
+int cmd_interrogate(const std::vector<std::string>& args) {
+    const Options o = parse_options(args, {"quiet"});
+    static const std::vector<std::string> known = {"init-image", "deepbooru-dir", "threshold", "sort-alpha", "use-spaces", "escape",
+                                                   "include-ranks", "filter-tags", "quiet"};
+    for (const auto& [k, v] : o.values)
+        if (std::find(known.begin(), known.end(), k) == known.end())
+            throw Error(ErrorCode::kInvalidRequest, "Unknown option --" + k + " for interrogate; see gimp-diffusion-cli --help.");
+    if (!o.has("init-image")) throw Error(ErrorCode::kInvalidRequest, "interrogate needs --init-image FILE.png.");
+    DeepBooruSettings s;
+    s.options.threshold = o.get_double("threshold", s.options.threshold);
+    s.options.sort_alpha = o.get_int("sort-alpha", 1) != 0;
+    s.options.use_spaces = o.get_int("use-spaces", 1) != 0;
+    s.options.escape = o.get_int("escape", 1) != 0;
+    s.options.include_ranks = o.get_int("include-ranks", 0) != 0;
+    s.options.filter_tags = o.get("filter-tags", "");
+    if (o.has("deepbooru-dir")) s.model_dirs.push_back(o.get("deepbooru-dir"));
+    const Image in = io::read_png(o.get("init-image")).image;
+    Engine engine;
+    std::string tags;
+    const Status st = engine.interrogate_deepbooru(in, s, RunCallbacks{}, &tags);
+    if (!st.ok) throw Error(st.code, st.message);
+    std::cout << tags << "\n";
+    return 0;
+}
+
 int cmd_merge(const std::vector<std::string>& args) {
     const Options o = parse_options(args, {"quiet"});
     static const std::vector<std::string> known = {"primary", "secondary", "tertiary", "method", "multiplier", "save-as-half",

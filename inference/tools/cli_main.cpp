@@ -85,6 +85,10 @@ const char* kUsage =
     "      [--gfpgan-dir DIR] [--seed 0] [-o OUT.png]   A1111's face restoration (codeformer-v0.1.0.pth or\n"
     "      GFPGANv1.4.pth with detection_Resnet50_Final.pth and parsing_parsenet.pth in DIR, A1111's\n"
     "      models/GFPGAN or models/Codeformer, $GIMP_DIFFUSION_GFPGAN_DIR or ~/.local/share/gimp-diffusion/models/GFPGAN)\n"
+    "  interrogate --init-image IN.png [--deepbooru-dir DIR] [--threshold 0.5] [--sort-alpha 1] [--use-spaces 1]\n"
+    "      [--escape 1] [--include-ranks 0] [--filter-tags \"a, b\"]   A1111's Interrogate DeepBooru: the picture's\n"
+    "      tags as prompt text (model-resnet_custom_v3.pt in DIR, A1111's models/DeepDanbooru,\n"
+    "      $GIMP_DIFFUSION_DEEPBOORU_DIR or ~/.local/share/gimp-diffusion/models/DeepDanbooru)\n"
     "  merge --primary A.safetensors --secondary B.ckpt [--tertiary C.ckpt] [--method \"Weighted sum\"|\"Add difference\"|\n"
     "      \"No interpolation\"] [--multiplier 0.3] [--save-as-half 1] [--custom-name NAME] [--bake-in-vae VAE.pt]\n"
     "      [--discard-weights REGEX] [--config-source \"A, B or C\"|B|C|\"Don't\"] [--checkpoint-format safetensors|ckpt]\n"
@@ -167,6 +171,7 @@ int main(int argc, char** argv) {
         if (cmd == "upscale") return sdgimp::cli::cmd_upscale(args);
         if (cmd == "extras") return sdgimp::cli::cmd_extras(args);
         if (cmd == "restore-faces") return sdgimp::cli::cmd_restore_faces(args);
+        if (cmd == "interrogate") return sdgimp::cli::cmd_interrogate(args);
         if (cmd == "merge") return sdgimp::cli::cmd_merge(args);
         if (cmd == "remove") return sdgimp::cli::cmd_remove(args);
         if (cmd == "sd-upscale") return sdgimp::cli::cmd_sd_upscale(args);

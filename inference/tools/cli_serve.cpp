@@ -77,6 +77,15 @@ ModelRequest model_from(const nlohmann::json& h) {
     return m;
 }
 
+DeepBooruSettings deepbooru_settings(const nlohmann::json& h) {
+    DeepBooruSettings s;
+    s.options = wire::deepbooru_options_from(h);
+    if (h.contains("model_dirs") && h["model_dirs"].is_array())
+        for (const auto& d : h["model_dirs"])
+            if (d.is_string()) s.model_dirs.push_back(d.get<std::string>());
+    return s;
+}
+
 wire::Message error_message(const Status& st) {
     wire::Message m;
     m.header = {{"event", "error"}, {"code", error_code_name(st.code)}, {"message", st.message}};
@@ -168,6 +177,22 @@ bool serve_connection(int fd, Engine& engine) {
                 wire::Message m;
                 m.header = {{"event", "result"}, {"model_loads", engine.model_loads()}, {"faces", faces}, {"info", info}};
                 m.header["image"] = wire::attach_image(&m, out);
+                wire::send_message(fd, m);
+            } else if (op == "interrogate-deepbooru") {
+                std::string tags;
+                RunCallbacks cb;
+                cb.progress = progress_events(fd);
+                Status st = guarded([&] {
+                    if (!req.header.contains("image")) throw Error(ErrorCode::kInvalidRequest, "interrogate-deepbooru needs an image.");
+                    Status s = engine.interrogate_deepbooru(wire::image_from(req.header["image"], req), deepbooru_settings(req.header), cb, &tags);
+                    if (!s.ok) throw Error(s.code, s.message);
+                });
+                if (!st.ok) {
+                    wire::send_message(fd, error_message(st));
+                    continue;
+                }
+                wire::Message m;
+                m.header = {{"event", "result"}, {"model_loads", engine.model_loads()}, {"tags", tags}};
                 wire::send_message(fd, m);
             } else if (op == "merge-checkpoints") {
                 MergeResult result;
