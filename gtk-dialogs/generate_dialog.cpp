@@ -127,6 +127,15 @@ void GenerateDialog::build() {
         gtk_box_pack_start(GTK_BOX(head), gtk_label_new(neg ? "Negative prompt" : "Prompt"), FALSE, FALSE, 0);
         GtkWidget* counter = gtk_label_new("0/75");
         gtk_box_pack_end(GTK_BOX(head), counter, FALSE, FALSE, 0);
+        if (!neg && cfg_.mode != Mode::kTxt2Img && hooks_.source_image) {
+            W["interrogate_deepbooru"] = gtk_button_new_with_label("Interrogate DeepBooru");
+            gtk_widget_set_tooltip_text(W["interrogate_deepbooru"],
+                                        "Replaces the prompt with the layer's DeepDanbooru tags (A1111's button; model-resnet_custom_v3.pt in a "
+                                        "DeepDanbooru folder of the model folders)");
+            g_signal_connect(W["interrogate_deepbooru"], "clicked",
+                             G_CALLBACK(+[](GtkButton*, gpointer self) { static_cast<GenerateDialog*>(self)->interrogate_deepbooru(); }), this);
+            gtk_box_pack_end(GTK_BOX(head), W["interrogate_deepbooru"], FALSE, FALSE, 0);
+        }
         (neg ? w_->negative_counter : w_->prompt_counter) = counter;
         gtk_box_pack_start(GTK_BOX(left), head, FALSE, FALSE, 0);
         W[which] = text_view(neg ? 2 : 4);
@@ -1014,6 +1023,7 @@ std::string GenerateDialog::status_text() const { return gtk_label_get_text(GTK_
 void GenerateDialog::set_busy(bool busy) {
     gtk_widget_set_sensitive(w_->generate, !busy);
     gtk_widget_set_sensitive(w_->cancel, busy);
+    if (GtkWidget* b = widget("interrogate_deepbooru")) gtk_widget_set_sensitive(b, !busy);
 }
 
 void GenerateDialog::generate() {
@@ -1044,6 +1054,38 @@ void GenerateDialog::generate() {
     job_ = std::make_unique<EngineJob>(
         hooks_.call, *req, [this](const wire::Message& ev) { on_event(ev); },
         [this, r, m](const Status& st, const wire::Message& res) { on_done(st, res, r, m); });
+}
+
+void GenerateDialog::interrogate_deepbooru() {
+    if (busy() || !hooks_.source_image) return;
+    std::string error;
+    const std::optional<Image> picture = hooks_.source_image(&error);
+    if (!picture) {
+        show_error(error);
+        return;
+    }
+    wire::Message req;
+    req.header = {{"op", "interrogate-deepbooru"}, {"model_dirs", cfg_.deepbooru_dirs}};
+    wire::put_deepbooru_options(&req.header, text::DeepBooruOptions{});
+    req.header["image"] = wire::attach_image(&req, *picture);
+    gtk_progress_bar_set_fraction(GTK_PROGRESS_BAR(w_->progress), 0.0);
+    gtk_progress_bar_set_text(GTK_PROGRESS_BAR(w_->progress), "Interrogating…");
+    gtk_label_set_text(GTK_LABEL(w_->status), "");
+    set_busy(true);
+    job_ = std::make_unique<EngineJob>(hooks_.call, std::move(req), [](const wire::Message&) {}, [this](const Status& st, const wire::Message& res) {
+        set_busy(false);
+        if (!st.ok) {
+            gtk_progress_bar_set_text(GTK_PROGRESS_BAR(w_->progress), st.code == ErrorCode::kCancelled ? "Cancelled" : "Failed");
+            if (st.code != ErrorCode::kCancelled) show_error(st.message);
+            return;
+        }
+        const std::string tags = res.header.value("tags", std::string());
+        gtk_progress_bar_set_fraction(GTK_PROGRESS_BAR(w_->progress), 1.0);
+        gtk_progress_bar_set_text(GTK_PROGRESS_BAR(w_->progress), "Done");
+        gtk_text_buffer_set_text(gtk_text_view_get_buffer(GTK_TEXT_VIEW(w_->by_name["prompt"])), tags.c_str(), -1);
+        gtk_label_set_text(GTK_LABEL(w_->status), tags.empty() ? "DeepBooru found no tag scoring 0.5 or more; the prompt is now empty."
+                                                              : "The prompt is now the layer's DeepBooru tags.");
+    });
 }
 
 void GenerateDialog::cancel() {

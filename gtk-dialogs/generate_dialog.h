@@ -38,6 +38,7 @@ struct DialogConfig {
     std::vector<std::string> upscalers;  // upscaler files of the model folders by A1111's names (Hires. fix menu)
     std::string vocab;                      // CLIP vocabulary for the token counter ("" = look next to the model)
     std::string layer_parameters;           // the active layer's stored A1111 text, for "From layer"
+    std::vector<std::string> deepbooru_dirs;  // folders searched first for DeepDanbooru's tagger
     unsigned long transient_for_xid = 0;    // GIMP's image window, when known
     int default_size = 512;
 };
@@ -53,6 +54,9 @@ struct DialogHooks {
     std::function<std::string(const std::string& model, int* default_size)> describe_model;
     // Values to remember (every Generate and on close).
     std::function<void(const GenerateRequest&, const std::string& model)> save;
+    // The picture Image to Image / Inpaint start from (the active layer or its selected part), for
+    // "Interrogate DeepBooru"; nullopt and *error for a one-sentence problem. Unset: no such button.
+    std::function<std::optional<Image>(std::string* error)> source_image;
 };
 
 class GenerateDialog {
@@ -77,6 +81,9 @@ public:
     void add_network(const std::string& tag);  // as "Add to prompt": the chosen network appended as <tag:name:1>
     void apply_style();  // A1111's "Apply selected styles to current prompt": the chosen style merged into the prompts
     void cancel();    // as the Cancel button
+    // As the "Interrogate DeepBooru" button (Image to Image, Inpaint): the source picture's
+    // DeepDanbooru tags replace the prompt, as A1111's button does.
+    void interrogate_deepbooru();
     bool busy() const { return job_ && job_->running(); }
 
     // For tests and the plug-in's log.

@@ -375,6 +375,10 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
         batches.tooltip = "Each batch starts from the layer again; with more than one, only each batch's last image is kept";
         fields.push_back({14, batches});
         fields.push_back({15, model_field(ctx)});
+        FormField interrogation = combo_field("append_interrogation", "Append interrogated prompt at each iteration", {"None", "DeepBooru"});
+        interrogation.tooltip = "DeepBooru: each loop's input image tagged (A1111's Interrogate DeepBooru, model-resnet_custom_v3.pt in a "
+                                "DeepDanbooru folder of the model folders) and the tags put after the prompt";
+        fields.push_back({16, interrogation});
         cfg.describe = [](const FormValues& v) {
             const int loops = std::atoi(v.at("loops").c_str()), batches = std::atoi(v.at("batch_count").c_str());
             return std::to_string(loops * batches) + " img2img run(s), " + std::to_string(batches > 1 ? batches : loops) + " image(s); " +

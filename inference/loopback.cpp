@@ -14,6 +14,14 @@ void validate_loopback(const LoopbackSettings& s) {
     if (!(s.final_denoising_strength >= 0 && s.final_denoising_strength <= 1))
         throw Error(ErrorCode::kInvalidRequest, "The final denoising strength must be between 0 and 1.");
     if (s.batch_count < 1 || s.batch_count > 100) throw Error(ErrorCode::kInvalidRequest, "Batch count must be between 1 and 100.");
+    if (s.append_interrogation == "CLIP")
+        throw Error(ErrorCode::kInvalidRequest, "Loopback cannot append a CLIP interrogation (GIMP Diffusion has no CLIP interrogator); choose DeepBooru or None.");
+    if (s.append_interrogation != "None" && s.append_interrogation != "DeepBooru")
+        throw Error(ErrorCode::kInvalidRequest, "Append interrogated prompt must be \"None\" or \"DeepBooru\", not \"" + s.append_interrogation + "\".");
+}
+
+std::string loopback_prompt(const std::string& original, const std::string& interrogated) {
+    return (original.empty() ? std::string() : original + ", ") + interrogated;
 }
 
 double loopback_strength(double initial, const LoopbackSettings& s, int loop) {

@@ -16,6 +16,9 @@ struct LoopbackSettings {
     double final_denoising_strength = 0.5;  // A1111's default
     std::string curve = "Linear";           // "Aggressive", "Linear" or "Lazy"
     int batch_count = 1;                    // each batch starts again from the original image
+    // "Append interrogated prompt at each iteration": "None" or "DeepBooru" (the loop's input image
+    // tagged and the tags put after the prompt). A1111's "CLIP" is refused: no CLIP interrogator here.
+    std::string append_interrogation = "None";
 };
 
 struct LoopbackStep {
@@ -28,6 +31,10 @@ struct LoopbackStep {
 
 // Throws sdgimp::Error with one sentence for a curve, loop count or strength out of range.
 void validate_loopback(const LoopbackSettings& s);
+
+// The prompt of a loop whose input image was interrogated: A1111's f"{original_prompt}, " (when
+// there is one) followed by the interrogation's text.
+std::string loopback_prompt(const std::string& original, const std::string& interrogated);
 
 // A1111's calculate_denoising_strength for `loop` (0-based) of `loops`.
 double loopback_strength(double initial, const LoopbackSettings& s, int loop);

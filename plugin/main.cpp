@@ -55,7 +55,7 @@ std::vector<GimpParam> interactive_arguments(const std::string& proc, const Gimp
     } else if (proc == "plug-in-diffusion-loopback") {
         a.insert(a.end(), {str(last.prompt), str(last.negative_prompt), i32(last.steps), str(last.sampler), str(last.schedule),
                            f(last.cfg_scale), f(static_cast<double>(last.seed)), f(last.denoising_strength), i32(4), f(0.5),
-                           str("Linear"), i32(1), str("")});
+                           str("Linear"), i32(1), str(""), str("None")});
     } else if (proc == "plug-in-diffusion-outpaint") {
         // The script's defaults: 128 pixels, blur 4, fill, every side; A1111's recommended strength.
         a.insert(a.end(), {str(last.prompt), str(last.negative_prompt), i32(last.steps), str(last.sampler), str(last.schedule),
@@ -134,6 +134,7 @@ void run(const gchar* name, gint nparams, const GimpParam* params, gint* nreturn
     else if (proc == "plug-in-diffusion-upscale") run_upscale(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-extras-upscale") run_extras_upscale(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-restore-faces") run_restore_faces(params, nparams, &reply);
+    else if (proc == "plug-in-diffusion-interrogate-deepbooru") run_interrogate_deepbooru(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-load-model") run_load_model(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-merge-checkpoints") run_merge_checkpoints(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-unload-model") run_unload_model(params, nparams, &reply);

@@ -155,7 +155,8 @@ void register_procedures() {
              arg(GIMP_PDB_INT32, "loops", "Loops (1-32; A1111's default 4)"),
              arg(GIMP_PDB_FLOAT, "final-denoising-strength", "Denoising strength of the last loop (A1111's default 0.5)"),
              arg(GIMP_PDB_STRING, "denoising-curve", "How the strength moves: \"Aggressive\", \"Linear\" or \"Lazy\""),
-             arg(GIMP_PDB_INT32, "batch-count", "Runs, each from the layer again (several: each run's last image only)"), model},
+             arg(GIMP_PDB_INT32, "batch-count", "Runs, each from the layer again (several: each run's last image only)"), model,
+             arg(GIMP_PDB_STRING, "append-interrogation", "\"None\" or \"DeepBooru\": each loop's image tagged by DeepBooru and the tags put after the prompt")},
             {arg(GIMP_PDB_LAYER, "group", "The layer group holding the images")});
 
     install("plug-in-diffusion-sd-upscale", "Upscale, then re-detail tile by tile with img2img (A1111's SD upscale)",
@@ -226,6 +227,11 @@ void register_procedures() {
              arg(GIMP_PDB_FLOAT, "visibility", "How much of the restoration shows over the layer (above 0, at most 1; A1111's Extras slider)"),
              arg(GIMP_PDB_FLOAT, "codeformer-weight", "CodeFormer weight (0-1; A1111's default 0.5): how much of the layer's own face CodeFormer keeps")},
             {arg(GIMP_PDB_IMAGE, "result-image", "The image"), arg(GIMP_PDB_LAYER, "layer", "The new layer with the restored faces")});
+
+    install("plug-in-diffusion-interrogate-deepbooru",
+            "The active layer's (or its selected part's) DeepDanbooru tags as prompt text (A1111's Interrogate DeepBooru); a menu run makes them the next run's prompt",
+            "Interrogate _DeepBooru", "RGB*, GRAY*", {kRunMode, kImage, kDrawable},
+            {arg(GIMP_PDB_STRING, "tags", "The tags, as A1111 writes them into its prompt box")});
 
     install("plug-in-diffusion-load-model", "Load a checkpoint into the resident engine", "_Load Model...", "",
             {kRunMode, model, arg(GIMP_PDB_STRING, "prediction", "\"\" (from the file), \"v\" or \"eps\""),

@@ -84,6 +84,7 @@ void run_dialog(GenMode mode, gint32 image, gint32 drawable, Settings s) {
     cfg.embeddings = embedding_counts(cfg.model);
     cfg.upscalers = upscaler_names(s);
     cfg.vocab = s.vocab;
+    cfg.deepbooru_dirs = deepbooru_model_dirs(s);
     if (drawable > 0) cfg.layer_parameters = read_parameters(drawable);
     cfg.transient_for_xid = static_cast<unsigned long>(gimp_progress_get_window_handle());
     const int gimp_pid = static_cast<int>(getppid());
@@ -104,6 +105,20 @@ void run_dialog(GenMode mode, gint32 image, gint32 drawable, Settings s) {
             *err = e.what();
             return std::nullopt;
         }
+    };
+    // Interrogate DeepBooru tags the picture the run starts from: Image to Image's selected part,
+    // Inpaint's whole layer.
+    hooks.source_image = [&](std::string* err) -> std::optional<Image> {
+        if (drawable <= 0 || gimp_item_is_group(drawable)) {
+            *err = "Select a normal layer to interrogate.";
+            return std::nullopt;
+        }
+        Rect r{0, 0, gimp_drawable_width(drawable), gimp_drawable_height(drawable)};
+        if (mode == GenMode::kImg2Img && (!gimp_drawable_mask_intersect(drawable, &r.x, &r.y, &r.w, &r.h) || r.w < 1 || r.h < 1)) {
+            *err = "The selection lies outside the active layer; select part of the layer or use Select > None.";
+            return std::nullopt;
+        }
+        return read_rgba(drawable, r);
     };
     hooks.call = [&client](const wire::Message& req, const std::function<void(const wire::Message&)>& ev,
                            const std::function<bool()>& cancelled, wire::Message* res) { return client.call(req, ev, cancelled, res); };

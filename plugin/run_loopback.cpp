@@ -12,7 +12,7 @@ namespace sdgimp::plugin {
 
 void run_loopback(const GimpParam* params, int n, Reply* reply) {
     try {
-        if (n != 16) throw Error(ErrorCode::kInvalidRequest, "plug-in-diffusion-loopback takes 16 arguments.");
+        if (n != 17) throw Error(ErrorCode::kInvalidRequest, "plug-in-diffusion-loopback takes 17 arguments.");
         auto str = [&](int k) { return std::string(params[k].data.d_string ? params[k].data.d_string : ""); };
         const gint32 image = params[1].data.d_image, drawable = params[2].data.d_drawable;
         Settings s = load_settings();
@@ -23,6 +23,7 @@ void run_loopback(const GimpParam* params, int n, Reply* reply) {
         loop.final_denoising_strength = params[12].data.d_float;
         loop.curve = str(13);
         loop.batch_count = params[14].data.d_int32;
+        loop.append_interrogation = str(16).empty() ? "None" : str(16);
         validate_loopback(loop);
         const std::string model = resolve_model(str(15), s);
         // A1111's fix_seed, then one image per call.
@@ -40,6 +41,11 @@ void run_loopback(const GimpParam* params, int n, Reply* reply) {
             r.denoising_strength = steps[i].denoising_strength;
             wire::Message req = prepare(GenMode::kImg2Img, image, drawable, &r, model, s, &region);
             if (i == 0) original = wire::image_from(req.header["image"], req);
+            if (loop.append_interrogation == "DeepBooru") {
+                // A1111 tags the loop's input: the layer's region, or the previous loop's image.
+                r.prompt = loopback_prompt(base.prompt, deepbooru_tags(steps[i].first_of_batch ? region.src : previous, s));
+                req.header["request"]["prompt"] = r.prompt;
+            }
             // A1111's script matches every loop's colours to the original image, not the loop's input.
             if (r.img2img_color_correction) req.header["color_reference"] = wire::attach_image(&req, original);
             if (!steps[i].first_of_batch) {

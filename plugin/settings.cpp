@@ -276,4 +276,11 @@ std::vector<std::string> face_model_dirs(const Settings& s) {
     return dirs;
 }
 
+std::vector<std::string> deepbooru_model_dirs(const Settings& s) {
+    std::vector<std::string> dirs;
+    for (const auto& dir : model_folders()) dirs.push_back(dir + "/DeepDanbooru");
+    if (s.model.find('/') != std::string::npos) dirs.push_back(s.model.substr(0, s.model.find_last_of('/')) + "/../DeepDanbooru");
+    return dirs;
+}
+
 }  // namespace sdgimp::plugin

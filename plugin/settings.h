@@ -59,6 +59,8 @@ std::vector<std::string> upscaler_names(const Settings& s);
 // Where Restore Faces looks for GFPGAN's files first: GFPGAN/ and Codeformer/ of the model folders
 // and beside the chosen checkpoint's folder (A1111's models/GFPGAN); the engine adds its defaults.
 std::vector<std::string> face_model_dirs(const Settings& s);
+// DeepDanbooru folders of the model folders and beside the checkpoint's folder (A1111's models/DeepDanbooru).
+std::vector<std::string> deepbooru_model_dirs(const Settings& s);
 
 // The checkpoint to use: the explicit one, else the last one, else $GIMP_DIFFUSION_MODEL, else the
 // first checkpoint in the model folders. Throws sdgimp::Error saying where to put one.

@@ -634,6 +634,73 @@ TEST_F(Dialogs, GenerateShowsProgressAndPreviewAndCancelStopsIt) {
     client.call(bye, {}, {}, &res);
 }
 
+// "Interrogate DeepBooru" (Image to Image, Inpaint): the source picture goes to the engine with
+// A1111's default settings and the model folders; the tags replace the prompt; problems are one
+// sentence in the status line and leave the prompt alone. Text to Image has no such button.
+TEST_F(Dialogs, InterrogateDeepBooruReplacesThePrompt) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+    const auto models = test::oracle_models();
+    ASSERT_FALSE(models.empty());
+    Fixture fx;
+    dialogs::DialogConfig cfg;
+    cfg.model = models.front().checkpoints.front();
+    cfg.models = {cfg.model};
+    cfg.vocab = test::vocab_path();
+    cfg.initial.prompt = "a lighthouse";
+    cfg.deepbooru_dirs = {"/models/DeepDanbooru"};
+    dialogs::DialogHooks hooks = fx.hooks();
+    bool picture_ok = true;
+    hooks.source_image = [&](std::string* err) -> std::optional<Image> {
+        if (!picture_ok) {
+            *err = "Select a normal layer to interrogate.";
+            return std::nullopt;
+        }
+        Image img{40, 30, 4, std::vector<uint8_t>(40 * 30 * 4, 90)};
+        return img;
+    };
+    wire::Message seen;
+    Status answer;
+    hooks.call = [&](const wire::Message& req, const std::function<void(const wire::Message&)>&, const std::function<bool()>&,
+                     wire::Message* res) {
+        seen = req;
+        res->header = {{"event", "result"}, {"tags", "grey stone, pebbles"}};
+        return answer;
+    };
+    {
+        GenerateDialog t2i(cfg, hooks);
+        EXPECT_EQ(t2i.widget("interrogate_deepbooru"), nullptr);
+    }
+    for (auto mode : {dialogs::Mode::kImg2Img, dialogs::Mode::kInpaint}) {
+        cfg.mode = mode;
+        GenerateDialog d(cfg, hooks);
+        ASSERT_NE(d.widget("interrogate_deepbooru"), nullptr);
+        gtk_button_clicked(GTK_BUTTON(d.widget("interrogate_deepbooru")));
+        pump_until([&] { return !d.busy(); }, 30);
+        EXPECT_EQ(d.request().prompt, "grey stone, pebbles");
+        EXPECT_EQ(seen.header.value("op", ""), "interrogate-deepbooru");
+        EXPECT_EQ(seen.header["model_dirs"], nlohmann::json({"/models/DeepDanbooru"}));
+        EXPECT_EQ(seen.header.value("threshold", 0.0), 0.5);
+        EXPECT_EQ(seen.header.value("sort_alpha", false), true);
+        const Image sent = wire::image_from(seen.header["image"], seen);
+        EXPECT_EQ(sent.width, 40);
+        EXPECT_EQ(sent.height, 30);
+        EXPECT_EQ(d.status_text(), "The prompt is now the layer's DeepBooru tags.");
+        // The engine's refusal is shown and the prompt kept.
+        d.set_request(cfg.initial);
+        answer = Status::failure(ErrorCode::kModelNotFound, "DeepBooru was not found: put model-resnet_custom_v3.pt in /models/DeepDanbooru.");
+        d.interrogate_deepbooru();
+        pump_until([&] { return !d.busy(); }, 30);
+        EXPECT_EQ(d.status_text(), answer.message);
+        EXPECT_EQ(d.request().prompt, "a lighthouse");
+        answer = Status::success();
+        picture_ok = false;
+        d.interrogate_deepbooru();
+        EXPECT_FALSE(d.busy());
+        EXPECT_EQ(d.status_text(), "Select a normal layer to interrogate.");
+        picture_ok = true;
+    }
+}
+
 // The tool dialogs (Upscale, SD Upscale, Remove Object, X/Y Plot, Loopback, Load Model, ...): every form builds from
 // its procedure, shows A1111's fields with the given values, hands edited values back, keeps the
 // dialog open with one sentence for bad values, and describes the chosen checkpoint.
@@ -667,7 +734,7 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
                                                  "same_seed", "position", "source", "denoising_strength", "model"}},
         {"plug-in-diffusion-loopback", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed",
                                         "denoising_strength", "loops", "final_denoising_strength", "denoising_curve", "batch_count",
-                                        "model"}},
+                                        "model", "append_interrogation"}},
         {"plug-in-diffusion-outpaint", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed",
                                         "denoising_strength", "pixels", "outpaint_mask_blur", "masked_content", "left", "right", "up",
                                         "down", "width", "height", "model"}},
@@ -712,6 +779,7 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             if (f.key == "loops") f.value = "4";
             if (f.key == "final_denoising_strength") f.value = "0.50";
             if (f.key == "denoising_curve") f.value = "Linear";
+            if (f.key == "append_interrogation") f.value = "None";
             if (f.key == "pixels") f.value = "128";
             if (f.key == "outpaint_mask_blur") f.value = "4";
             if (f.key == "masked_content") f.value = "fill";
@@ -846,6 +914,9 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             v = d.values();
             EXPECT_EQ(v["denoising_curve"], "Lazy");
             EXPECT_EQ(v["final_denoising_strength"], "0.20");
+            EXPECT_EQ(v["append_interrogation"], "None");
+            gtk_combo_box_set_active_id(GTK_COMBO_BOX(d.widget("append_interrogation")), "DeepBooru");
+            EXPECT_EQ(d.values()["append_interrogation"], "DeepBooru");
             d.set_value("seed", "twelve");
             EXPECT_FALSE(d.accept());
             EXPECT_NE(d.error_text().find("Seed must be -1"), std::string::npos) << d.error_text();

@@ -30,6 +30,7 @@ ln -s "$model" "$GIMP2_DIRECTORY/diffusion-models/cell-a.ckpt"
 ln -s "${model2:-$model}" "$GIMP2_DIRECTORY/diffusion-models/cell-b.ckpt"
 # Small GFPGAN, RetinaFace and ParseNet files where Restore Faces looks (the models folder's GFPGAN/).
 "$build/tests/make_face_models" "$GIMP2_DIRECTORY/diffusion-models/GFPGAN" || { echo "FAIL: cannot write the face models"; exit 1; }
+"$build/tests/make_deepbooru_model" "$GIMP2_DIRECTORY/diffusion-models/DeepDanbooru" || { echo "FAIL: cannot write the DeepBooru tagger"; exit 1; }
 # An A1111 styles file in the models folder, for an X/Y plot over "Styles".
 printf 'name,prompt,negative_prompt\nFilm,"{prompt}, film grain",digital\n' > "$GIMP2_DIRECTORY/diffusion-models/styles.csv"
 
@@ -130,6 +131,12 @@ scm=$(cat <<SCM
     (check (string=? (car (gimp-item-get-name restored)) "base GFPGAN") "GFPGAN layer name")
     (gimp-image-remove-layer img restored))
   (file-png-save2 RUN-NONINTERACTIVE img base "$out/base-after-faces.png" "base-after-faces.png" 0 9 0 0 0 0 0 0 0)
+
+  ; 5c. Interrogate DeepBooru: the layer's tags as A1111 writes them (a tagger in the profile's
+  ; DeepDanbooru folder that scores pebbles 0.9, grey_stone 0.7, sky 0.2); the image unchanged.
+  (let ((before (length (layers img))))
+    (check (string=? (car (plug-in-diffusion-interrogate-deepbooru RUN-NONINTERACTIVE img base)) "grey stone, pebbles") "DeepBooru tags")
+    (check (= (length (layers img)) before) "interrogation adds no layer"))
 
   ; 6. X/Y plot of CFG scale x steps: a new image, one layer per cell.
   (let* ((plot (car (plug-in-diffusion-xy-plot RUN-NONINTERACTIVE img base "a lighthouse" "" 2 "Euler a" "Automatic" 7.0 42
@@ -276,7 +283,7 @@ scm=$(cat <<SCM
   ; strength going linearly from 0.3 to 0.6 and the seed up by one; the third loop equals Image to
   ; Image run on the second loop's layer with the third's seed and strength.
   (let* ((grp (car (plug-in-diffusion-loopback RUN-NONINTERACTIVE img base "pebbles" "" 4 "Euler a" "Automatic" 7.0 21
-                      0.3 3 0.6 "Linear" 1 "")))
+                      0.3 3 0.6 "Linear" 1 "" "None")))
          (kids (children grp)))
     (check (string=? (car (gimp-item-get-name grp)) "Loopback ×3") "loopback group named")
     (check (= (length kids) 3) "every loop kept")
@@ -292,6 +299,15 @@ scm=$(cat <<SCM
                         7.0 23 0.6 1 ""))))
       (file-png-save2 RUN-NONINTERACTIVE img again "$out/loopback-again.png" "loopback-again.png" 0 9 0 0 0 0 0 0 0)
       (gimp-image-remove-layer img again))
+    (gimp-image-remove-layer img grp))
+  (gimp-image-set-active-layer img base)
+  ; Loopback appending DeepBooru's tags to the prompt at every loop (A1111's "Append interrogated prompt").
+  (let* ((grp (car (plug-in-diffusion-loopback RUN-NONINTERACTIVE img base "pebbles" "" 2 "Euler a" "Automatic" 7.0 21
+                      0.3 2 0.6 "Linear" 1 "" "DeepBooru")))
+         (kids (children grp)))
+    (check (= (length kids) 2) "interrogating loopback keeps every loop")
+    (check (contains (parasite (car kids)) "pebbles, grey stone, pebbles\n") "first loop's prompt with the tags")
+    (check (contains (parasite (cadr kids)) "pebbles, grey stone, pebbles\n") "second loop's prompt with the tags")
     (gimp-image-remove-layer img grp))
   (gimp-image-set-active-layer img base)
 
@@ -409,7 +425,9 @@ bad=$(cat <<SCM
   (catch (gimp-message "BAD11: rejected")
     (plug-in-diffusion-prompt-matrix RUN-NONINTERACTIVE img l "a|b" "" 2 "Euler a" "Automatic" 7.0 1 64 64 "positive" 0 0 "tab" 0 "$model" "txt2img" 0.75))
   (catch (gimp-message "BAD15: rejected")
-    (plug-in-diffusion-loopback RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.5 2 0.5 "Steep" 1 "$model"))
+    (plug-in-diffusion-loopback RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.5 2 0.5 "Steep" 1 "$model" "None"))
+  (catch (gimp-message "BAD22: rejected")
+    (plug-in-diffusion-loopback RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.5 2 0.5 "Linear" 1 "$model" "CLIP"))
   (catch (gimp-message "BAD16: rejected")
     (plug-in-diffusion-outpaint RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.8 32 4 "fill" 0 0 0 0 64 64 "$model"))
   (catch (gimp-message "BAD17: rejected")

@@ -9,6 +9,7 @@
 #include "imaging/color_correction.h"
 #include "imaging/inpaint_prep.h"
 #include "io/png_file.h"
+#include "support/deepbooru_models.h"
 #include "support/oracle.h"
 #include "support/tensor_file.h"
 #include "support/vocab.h"
@@ -287,6 +288,31 @@ TEST(Cli, BadInputGivesOneSentence) {
         EXPECT_NE(log.find(c.expect), std::string::npos) << log;
         EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 1) << log;
     }
+}
+
+// interrogate: A1111's Interrogate DeepBooru text on stdout, its settings as options; a missing
+// tagger or an unknown option is one sentence.
+TEST(Cli, InterrogatePrintsDeepBooruTags) {
+    const std::string dir = tmpdir();
+    test::write_danbooru(dir + "/model-resnet_custom_v3.pt", test::fixed_danbooru({0.9f, 0.99f, 0.7f, 0.2f}),
+                         {"pebbles", "rating:safe", "grey_stone", "sky"});
+    const std::string png = dir + "/in.png";
+    io::write_png(png, Image{16, 8, 3, std::vector<uint8_t>(16 * 8 * 3, 120)}, {});
+    std::string out;
+    ASSERT_EQ(run(cli() + " interrogate --init-image " + quote(png) + " --deepbooru-dir " + quote(dir), &out), 0) << out;
+    EXPECT_EQ(out, "grey stone, pebbles\n");
+    ASSERT_EQ(run(cli() + " interrogate --init-image " + quote(png) + " --deepbooru-dir " + quote(dir) +
+                      " --sort-alpha 0 --include-ranks 1 --use-spaces 0 --threshold 0.75",
+                  &out),
+              0)
+        << out;
+    EXPECT_EQ(out, "(pebbles:0.900)\n");
+    EXPECT_EQ(run(cli() + " interrogate --init-image " + quote(png) + " --deepbooru-dir " + quote(dir + "/none"), &out), 1);
+    EXPECT_EQ(out, "error: DeepBooru was not found: put model-resnet_custom_v3.pt (AUTOMATIC1111's TorchDeepDanbooru release) in " + dir +
+                       "/none.\n");
+    EXPECT_NE(run(cli() + " interrogate --init-image " + quote(png) + " --clip 1", &out), 0);
+    EXPECT_NE(out.find("Unknown option --clip for interrogate"), std::string::npos) << out;
+    std::system(("rm -rf " + quote(dir)).c_str());
 }
 
 // --styles merges A1111 styles into the prompts the image records; an unknown name is one sentence.

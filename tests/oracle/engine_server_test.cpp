@@ -144,6 +144,27 @@ TEST(EngineServer, ResidentCancelCrashRestart) {
     st = c.call(faces, {}, {}, &res);
     EXPECT_EQ(st.message, "CodeFormer weight must be between 0 and 1.");
 
+    // Interrogate DeepBooru: its folders and A1111's settings travel with the request (the tagging
+    // itself is in deepbooru and gimp-workflow).
+    wire::Message booru = op("interrogate-deepbooru");
+    st = c.call(booru, {}, {}, &res);
+    EXPECT_EQ(st.message, "interrogate-deepbooru needs an image.");
+    booru.header["model_dirs"] = {nowhere};
+    booru.header["image"] = wire::attach_image(&booru, warm);
+    st = c.call(booru, {}, {}, &res);
+    EXPECT_EQ(st.code, ErrorCode::kModelNotFound);
+    EXPECT_EQ(st.message, "DeepBooru was not found: put model-resnet_custom_v3.pt (AUTOMATIC1111's TorchDeepDanbooru release) in " + nowhere + ".");
+    booru.header["threshold"] = "high";
+    st = c.call(booru, {}, {}, &res);
+    EXPECT_EQ(st.message, "The field \"threshold\" must be a number.");
+    booru.header["threshold"] = 1.5;
+    st = c.call(booru, {}, {}, &res);
+    EXPECT_EQ(st.message, "The DeepBooru score threshold must be between 0 and 1.");
+    booru.header["threshold"] = 0.5;
+    booru.header["escape"] = 1;
+    st = c.call(booru, {}, {}, &res);
+    EXPECT_EQ(st.message, "The field \"escape\" must be true or false.");
+
     // A crash costs that call only; the next one starts a fresh engine.
     st = c.call(op("crash-for-test"), {}, {}, &res);
     EXPECT_FALSE(st.ok);

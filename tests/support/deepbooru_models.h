@@ -3,6 +3,7 @@
 // The block numbering here is read off A1111's deepbooru_model.py, independently of the engine's.
 #pragma once
 
+#include <cmath>
 #include <limits>
 #include <map>
 #include <string>
@@ -88,6 +89,22 @@ inline torch::Tensor danbooru_reference(const std::map<std::string, torch::Tenso
     if (head_size) *head_size = t.sizes().vec();
     t = torch::avg_pool2d(t, {t.size(2), t.size(3)});
     return torch::sigmoid(t.squeeze(3).squeeze(2))[0];
+}
+
+// A tagger whose every weight is zero but the last block's expand bias (1) and the head, set so
+// that tag t scores exactly `probabilities[t]` whatever the picture.
+inline std::map<std::string, torch::Tensor> fixed_danbooru(const std::vector<float>& probabilities) {
+    auto m = small_danbooru(static_cast<int64_t>(probabilities.size()));
+    for (auto& [k, t] : m) t.zero_();
+    const torch::Tensor last_bias = m.at(dconv(177) + ".bias");
+    last_bias.fill_(1);
+    const int64_t width = last_bias.size(0);
+    torch::Tensor head = m.at(dconv(178) + ".weight");
+    for (size_t t = 0; t < probabilities.size(); ++t) {
+        const double p = probabilities[t];
+        head[static_cast<int64_t>(t)].fill_(std::log(p / (1 - p)) / static_cast<double>(width));
+    }
+    return m;
 }
 
 // Writes `m` and `tags` as torch.save({...tensors, "tags": [...]}) at `path`.

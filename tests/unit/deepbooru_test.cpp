@@ -48,22 +48,6 @@ text::DeepBooruOptions options(double threshold, bool alpha, bool spaces, bool e
     return o;
 }
 
-// A tagger whose every weight is zero but the last block's expand bias (1) and the head, set so
-// that tag t scores exactly `probabilities[t]` whatever the picture.
-std::map<std::string, torch::Tensor> fixed_danbooru(const std::vector<float>& probabilities) {
-    auto m = small_danbooru(static_cast<int64_t>(probabilities.size()));
-    for (auto& [k, t] : m) t.zero_();
-    const torch::Tensor last_bias = m.at(dconv(177) + ".bias");
-    last_bias.fill_(1);
-    const int64_t width = last_bias.size(0);
-    torch::Tensor head = m.at(dconv(178) + ".weight");
-    for (size_t t = 0; t < probabilities.size(); ++t) {
-        const double p = probabilities[t];
-        head[static_cast<int64_t>(t)].fill_(std::log(p / (1 - p)) / static_cast<double>(width));
-    }
-    return m;
-}
-
 }  // namespace
 
 // Expected strings: A1111's tag_multi run in CPython on these float32 scores.

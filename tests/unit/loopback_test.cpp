@@ -107,4 +107,17 @@ TEST(Loopback, Checks) {
     EXPECT_EQ(error_of(s), "The final denoising strength must be between 0 and 1.");
     s.final_denoising_strength = 0.5;
     EXPECT_EQ(error_of(s), "");
+    s.append_interrogation = "DeepBooru";
+    EXPECT_EQ(error_of(s), "");
+    s.append_interrogation = "CLIP";
+    EXPECT_EQ(error_of(s), "Loopback cannot append a CLIP interrogation (GIMP Diffusion has no CLIP interrogator); choose DeepBooru or None.");
+    s.append_interrogation = "BLIP";
+    EXPECT_EQ(error_of(s), "Append interrogated prompt must be \"None\" or \"DeepBooru\", not \"BLIP\".");
+}
+
+// A1111's p.prompt = f"{original_prompt}, " if original_prompt else "", then the interrogation.
+TEST(Loopback, InterrogatedPrompt) {
+    EXPECT_EQ(loopback_prompt("oil painting", "1girl, smile"), "oil painting, 1girl, smile");
+    EXPECT_EQ(loopback_prompt("", "1girl, smile"), "1girl, smile");
+    EXPECT_EQ(loopback_prompt("oil painting", ""), "oil painting, ");
 }
