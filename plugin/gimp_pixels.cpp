@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "io/png_file.h"
+#include "status.h"
+
 namespace sdgimp::plugin {
 
 Image read_rgba(gint32 drawable, const Rect& r) {
@@ -81,6 +84,28 @@ std::string read_parameters(gint32 item) {
     std::string s(data, strnlen(data, gimp_parasite_data_size(p)));
     gimp_parasite_free(p);
     return s;
+}
+
+std::string image_parameters(gint32 image) {
+    if (gchar* file = gimp_image_get_filename(image)) {
+        const std::string path = file;
+        g_free(file);
+        try {
+            const auto text = io::read_png_text(path);
+            const auto it = text.find("parameters");
+            if (it != text.end() && !it->second.empty()) return it->second;
+        } catch (const Error&) {
+            // Not a PNG (an XCF, a JPEG) or unreadable: look at the comment.
+        }
+    }
+    GimpParasite* p = gimp_image_get_parasite(image, "gimp-comment");
+    if (!p) return "";
+    const char* data = static_cast<const char*>(gimp_parasite_data(p));
+    std::string s(data, strnlen(data, gimp_parasite_data_size(p)));
+    gimp_parasite_free(p);
+    s.erase(s.find_last_not_of(" \r\n") + 1);
+    const size_t last = s.rfind('\n');
+    return s.compare(last == std::string::npos ? 0 : last + 1, 7, "Steps: ") == 0 ? s : "";
 }
 
 void set_image_comment(gint32 image, const std::string& text) {

@@ -87,9 +87,10 @@ void run_unload_model(const GimpParam*, int, Reply* reply) {
 void run_paste_parameters(const GimpParam* params, int n, Reply* reply) {
     std::string text = n > 3 ? str(params[3]) : "";
     if (text.empty() && n > 2) text = read_parameters(params[2].data.d_drawable);
+    if (text.empty() && n > 1) text = image_parameters(params[1].data.d_image);
     if (text.empty()) {
         reply->status = GIMP_PDB_CALLING_ERROR;
-        reply->error = "No parameters to paste: give an A1111 parameters text or select a layer made by GIMP Diffusion.";
+        reply->error = "No parameters to paste: give an A1111 parameters text, select a layer made by GIMP Diffusion or open a PNG that A1111 saved.";
         return;
     }
     Settings s = load_settings();

@@ -63,6 +63,56 @@ void write_png(const std::string& path, const Image& img, const std::map<std::st
     png_destroy_write_struct(&png, &info);
 }
 
+namespace {
+
+std::string latin1_to_utf8(const char* s, size_t n) {
+    std::string out;
+    for (size_t i = 0; i < n; ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x80) {
+            out += static_cast<char>(c);
+        } else {
+            out += static_cast<char>(0xC0 | (c >> 6));
+            out += static_cast<char>(0x80 | (c & 0x3F));
+        }
+    }
+    return out;
+}
+
+void take_text(png_structp png, png_infop info, std::map<std::string, std::string>* out) {
+    png_textp texts = nullptr;
+    const int n = png_get_text(png, info, &texts, nullptr);
+    for (int i = 0; i < n; ++i) {
+        const png_text& t = texts[i];
+        const bool international = t.compression == PNG_ITXT_COMPRESSION_NONE || t.compression == PNG_ITXT_COMPRESSION_zTXt;
+        (*out)[t.key] = international ? std::string(t.text, t.itxt_length) : latin1_to_utf8(t.text, t.text_length);
+    }
+}
+
+}  // namespace
+
+std::map<std::string, std::string> read_png_text(const std::string& path) {
+    std::unique_ptr<FILE, FileCloser> f(std::fopen(path.c_str(), "rb"));
+    if (!f) throw Error(ErrorCode::kModelNotFound, "Cannot open " + path + "; check the path.");
+    png_byte sig[8];
+    if (std::fread(sig, 1, 8, f.get()) != 8 || png_sig_cmp(sig, 0, 8) != 0)
+        throw Error(ErrorCode::kBadFile, path + " is not a PNG file.");
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, nullptr, png_fail, png_warn);
+    png_infop info = png_create_info_struct(png);
+    std::map<std::string, std::string> out;
+    try {
+        png_init_io(png, f.get());
+        png_set_sig_bytes(png, 8);
+        png_read_info(png, info);
+        take_text(png, info, &out);
+    } catch (const Error& e) {
+        png_destroy_read_struct(&png, &info, nullptr);
+        throw Error(ErrorCode::kBadFile, path + ": " + e.what());
+    }
+    png_destroy_read_struct(&png, &info, nullptr);
+    return out;
+}
+
 PngFile read_png(const std::string& path) {
     std::unique_ptr<FILE, FileCloser> f(std::fopen(path.c_str(), "rb"));
     if (!f) throw Error(ErrorCode::kModelNotFound, "Cannot open " + path + "; check the path.");
@@ -90,9 +140,7 @@ PngFile read_png(const std::string& path) {
         for (size_t y = 0; y < rows.size(); ++y) rows[y] = out.image.pixels.data() + y * stride;
         png_read_image(png, rows.data());
         png_read_end(png, info);
-        png_textp texts = nullptr;
-        const int n = png_get_text(png, info, &texts, nullptr);
-        for (int i = 0; i < n; ++i) out.text[texts[i].key] = std::string(texts[i].text, texts[i].text_length ? texts[i].text_length : texts[i].itxt_length);
+        take_text(png, info, &out.text);
     } catch (const Error& e) {
         png_destroy_read_struct(&png, &info, nullptr);
         throw Error(ErrorCode::kBadFile, path + ": " + e.what());

@@ -579,11 +579,22 @@ resize='
     (check (= (car (gimp-drawable-offsets top)) 8) "at the part s corner")
     (check (= (car (gimp-layer-get-mask top)) -1) "unmasked")
     (check (= (car (gimp-drawable-width l)) 80) "the layer unchanged"))
+  ; A PNG the CLI saved (A1111'"'"'s "parameters" chunk), opened in GIMP: Paste Parameters with no
+  ; text reads the file, as A1111'"'"'s PNG Info does.
+  (let* ((png (car (gimp-file-load RUN-NONINTERACTIVE "'"$out"'/cli-0.png" "cli-0.png")))
+         (pl (car (gimp-image-get-active-layer png))))
+    (plug-in-diffusion-paste-parameters RUN-NONINTERACTIVE png pl "")
+    (gimp-image-delete png))
   (gimp-message "RESIZE: PASS"))'
 timeout 300 gimp-console-2.10 -i -d -f -b "$resize" -b '(gimp-quit 0)' >"$out/gimp-resize.log" 2>&1
 cat "$out/gimp-resize.log"
 grep -q 'CHECK FAILED' "$out/gimp-resize.log" && fail "a resize assertion failed"
 grep -q 'RESIZE: PASS' "$out/gimp-resize.log" || fail "the resized Image to Image did not finish"
+python3 - "$GIMP2_DIRECTORY/gimp-diffusion.json" <<'PY' || fail "the opened PNG's parameters were not pasted"
+import json, sys
+r = json.load(open(sys.argv[1]))["request"]
+assert (r["prompt"], r["negative_prompt"], r["seed"], r["steps"]) == ("a steam engine, fall, sunset", "blurry", 3331645590, 4), r
+PY
 for i in $(seq 1 30); do ls "$run_dir"/gimp-diffusion-*.sock >/dev/null 2>&1 || break; sleep 0.5; done
 ls "$run_dir"/gimp-diffusion-*.sock >/dev/null 2>&1 && fail "the engine did not exit with GIMP"
 echo "PASS"

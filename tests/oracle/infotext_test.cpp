@@ -1,9 +1,15 @@
 // A1111 parameters text: writing (infotext_create.json) and pasting (infotext_parse.json), exact.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+#include <zlib.h>
+
 #include <algorithm>
 #include <clocale>
+#include <cstdio>
+#include <fstream>
 
+#include "io/png_file.h"
 #include "support/oracle.h"
 #include "request.h"
 #include "status.h"
@@ -363,4 +369,66 @@ TEST(Infotext, HypertileRoundTrip) {
     EXPECT_EQ(text::create_infotext(generation_info(two, {}, 42, 42, true)).find("Hypertile"), std::string::npos);
     two.hypertile_unet_swap_size = 65;
     EXPECT_THROW(validate(two), Error);
+}
+
+namespace {
+
+// One PNG chunk: length, type, data, CRC over type and data.
+std::string png_chunk(const std::string& type, const std::string& data) {
+    std::string c;
+    const uint32_t n = static_cast<uint32_t>(data.size());
+    for (int s = 24; s >= 0; s -= 8) c += static_cast<char>((n >> s) & 0xff);
+    const std::string body = type + data;
+    c += body;
+    const uLong crc = crc32(0, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size()));
+    for (int s = 24; s >= 0; s -= 8) c += static_cast<char>((crc >> s) & 0xff);
+    return c;
+}
+
+std::string zlib_bytes(const std::string& s) {
+    uLongf n = compressBound(static_cast<uLong>(s.size()));
+    std::string out(n, '\0');
+    compress(reinterpret_cast<Bytef*>(&out[0]), &n, reinterpret_cast<const Bytef*>(s.data()), static_cast<uLong>(s.size()));
+    out.resize(n);
+    return out;
+}
+
+}  // namespace
+
+// A1111's text as PIL stores it: tEXt in Latin-1 whenever Latin-1 can hold it (so "café" is the
+// byte 0xE9), iTXt in UTF-8 otherwise, zTXt compressed Latin-1; all come back as UTF-8, before
+// and without decoding the pixels.
+TEST(Infotext, PngTextChunksAsPilWritesThem) {
+    const std::string path = "/tmp/gd-pngtext-" + std::to_string(::getpid()) + ".png";
+    std::string png = "\x89PNG\r\n\x1a\n";
+    png += png_chunk("IHDR", std::string("\0\0\0\1\0\0\0\1\x08\0\0\0\0", 13));
+    png += png_chunk("tEXt", std::string("parameters") + '\0' + "caf\xe9 au lait\nSteps: 20, Seed: 1");
+    png += png_chunk("iTXt", std::string("title\0\0\0\0\0", 10) + "\xe7\x8c\xab \xc3\xa9");
+    png += png_chunk("zTXt", std::string("note\0\0", 6) + zlib_bytes("na\xefve"));
+    png += png_chunk("IDAT", zlib_bytes(std::string("\0\x80", 2)));
+    png += png_chunk("IEND", "");
+    {
+        std::ofstream f(path, std::ios::binary);
+        f.write(png.data(), static_cast<std::streamsize>(png.size()));
+    }
+    for (const auto& text : {io::read_png_text(path), io::read_png(path).text}) {
+        EXPECT_EQ(text.at("parameters"), "caf\xc3\xa9 au lait\nSteps: 20, Seed: 1");
+        EXPECT_EQ(text.at("title"), "\xe7\x8c\xab \xc3\xa9");
+        EXPECT_EQ(text.at("note"), "na\xc3\xafve");
+    }
+    EXPECT_EQ(io::read_png(path).image.pixels, std::vector<uint8_t>{0x80});
+    // Our own files (UTF-8 beyond ASCII written as iTXt) read back as written.
+    io::write_png(path, Image{1, 1, 3, {1, 2, 3}}, {{"parameters", "猫, café\nSteps: 4"}});
+    EXPECT_EQ(io::read_png_text(path).at("parameters"), "猫, café\nSteps: 4");
+    {
+        std::ofstream f(path, std::ios::binary | std::ios::trunc);
+        f << "GIF89a not a png";
+    }
+    try {
+        io::read_png_text(path);
+        ADD_FAILURE() << "read a GIF as a PNG";
+    } catch (const Error& e) {
+        EXPECT_EQ(std::string(e.what()), path + " is not a PNG file.");
+    }
+    std::remove(path.c_str());
 }
