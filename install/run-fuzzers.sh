@@ -51,5 +51,6 @@ run fuzz_safetensors "${st_seeds[@]}"
 run fuzz_unpickler "${pk_seeds[@]}"
 run fuzz_prompt "$root/tests/fuzz/corpus/prompt"
 max_len=131072 run fuzz_model_config "${mc_seeds[@]}"
-[ $status = 0 ] && echo "fuzz: 4 passed, 0 failed" || echo "fuzz: FAILED"
+run fuzz_exif_comment "$root/tests/fuzz/corpus/exif"
+[ $status = 0 ] && echo "fuzz: 5 passed, 0 failed" || echo "fuzz: FAILED"
 exit $status

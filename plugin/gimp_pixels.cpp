@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "io/exif_comment.h"
+#include "io/mapped_file.h"
 #include "io/png_file.h"
 #include "status.h"
 
@@ -91,11 +93,18 @@ std::string image_parameters(gint32 image) {
         const std::string path = file;
         g_free(file);
         try {
-            const auto text = io::read_png_text(path);
-            const auto it = text.find("parameters");
-            if (it != text.end() && !it->second.empty()) return it->second;
+            const auto file = io::MappedFile::open(path);
+            const uint8_t* d = file->data();
+            if (file->size() >= 8 && std::memcmp(d, "\x89PNG", 4) == 0) {
+                const auto text = io::read_png_text(path);
+                const auto it = text.find("parameters");
+                if (it != text.end() && !it->second.empty()) return it->second;
+            } else {
+                const std::string text = io::exif_user_comment(d, file->size());
+                if (!text.empty()) return text;
+            }
         } catch (const Error&) {
-            // Not a PNG (an XCF, a JPEG) or unreadable: look at the comment.
+            // Unreadable: look at the comment.
         }
     }
     GimpParasite* p = gimp_image_get_parasite(image, "gimp-comment");

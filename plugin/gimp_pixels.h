@@ -29,7 +29,7 @@ void add_mask(gint32 layer, const Image& gray);
 void attach_parameters(gint32 item, const std::string& infotext);
 std::string read_parameters(gint32 item);
 // The text an image opened from a file carries (what A1111's PNG Info tab reads): a PNG's
-// "parameters" chunk, else an image comment that is an A1111 text (ends in a "Steps: ..." line, as
+// "parameters" chunk or a JPEG's / WebP's EXIF UserComment, else an image comment that is an A1111 text (ends in a "Steps: ..." line, as
 // GIMP Diffusion's exports do); "" when there is none.
 std::string image_parameters(gint32 image);
 // The image comment, so exported PNGs carry the text.

@@ -48,6 +48,7 @@ scm=$(cat <<SCM
   (gimp-image-insert-layer img base 0 0)
   (plug-in-plasma RUN-NONINTERACTIVE img base 42 2.0)
   (file-png-save2 RUN-NONINTERACTIVE img base "$out/base-before.png" "base-before.png" 0 9 0 0 0 0 0 0 0)
+  (file-jpeg-save RUN-NONINTERACTIVE img base "$out/plain.jpg" "plain.jpg" 0.9 0 0 0 "" 0 1 0 0)
 
   ; 1. Generate a batch of 4 (a layer group), then one image (a plain layer).
   (let* ((grp (car (plug-in-diffusion-txt2img RUN-NONINTERACTIVE img base "a steam engine, fall, sunset" "blurry"
@@ -586,6 +587,12 @@ resize='
     (plug-in-diffusion-paste-parameters RUN-NONINTERACTIVE png pl "")
     (gimp-image-delete png))
   (gimp-message "RESIZE: PASS"))'
+jpeg_paste='
+(let* ((jpg (car (gimp-file-load RUN-NONINTERACTIVE "'"$out"'/a1111.jpg" "a1111.jpg")))
+       (jl (car (gimp-image-get-active-layer jpg))))
+  (plug-in-diffusion-paste-parameters RUN-NONINTERACTIVE jpg jl "")
+  (gimp-image-delete jpg)
+  (gimp-message "JPEG: PASS"))'
 timeout 300 gimp-console-2.10 -i -d -f -b "$resize" -b '(gimp-quit 0)' >"$out/gimp-resize.log" 2>&1
 cat "$out/gimp-resize.log"
 grep -q 'CHECK FAILED' "$out/gimp-resize.log" && fail "a resize assertion failed"
@@ -594,6 +601,27 @@ python3 - "$GIMP2_DIRECTORY/gimp-diffusion.json" <<'PY' || fail "the opened PNG'
 import json, sys
 r = json.load(open(sys.argv[1]))["request"]
 assert (r["prompt"], r["negative_prompt"], r["seed"], r["steps"]) == ("a steam engine, fall, sunset", "blurry", 3331645590, 4), r
+PY
+# A JPEG as A1111 saves it (piexif's EXIF UserComment, "UNICODE" + UTF-16BE, in an APP1 right after
+# the start marker), opened in GIMP: Paste Parameters with no text reads it.
+python3 - "$out/plain.jpg" "$out/a1111.jpg" <<'PY' || fail "cannot write the A1111 JPEG"
+import struct, sys
+text = "a rainy street, caf\u00e9\nNegative prompt: sun\nSteps: 9, Sampler: Euler a, CFG scale: 6, Seed: 77, Size: 64x64"
+comment = b"UNICODE\0" + text.encode("utf_16_be")
+tiff = b"MM\0*" + struct.pack(">I", 8)
+tiff += struct.pack(">HHHII", 1, 0x8769, 4, 1, 26) + struct.pack(">I", 0)
+tiff += struct.pack(">HHHII", 1, 0x9286, 7, len(comment), 44) + struct.pack(">I", 0) + comment
+app1 = b"Exif\0\0" + tiff
+jpeg = open(sys.argv[1], "rb").read()
+assert jpeg[:2] == b"\xff\xd8"
+open(sys.argv[2], "wb").write(jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:])
+PY
+timeout 300 gimp-console-2.10 -i -d -f -b "$jpeg_paste" -b '(gimp-quit 0)' >"$out/gimp-jpeg.log" 2>&1
+grep -q 'JPEG: PASS' "$out/gimp-jpeg.log" || { cat "$out/gimp-jpeg.log"; fail "the A1111 JPEG's parameters were not pasted"; }
+python3 - "$GIMP2_DIRECTORY/gimp-diffusion.json" <<'PY' || fail "the opened JPEG's parameters were not pasted"
+import json, sys
+r = json.load(open(sys.argv[1]))["request"]
+assert (r["prompt"], r["negative_prompt"], r["seed"], r["steps"], r["cfg_scale"]) == ("a rainy street, caf\u00e9", "sun", 77, 9, 6), r
 PY
 for i in $(seq 1 30); do ls "$run_dir"/gimp-diffusion-*.sock >/dev/null 2>&1 || break; sleep 0.5; done
 ls "$run_dir"/gimp-diffusion-*.sock >/dev/null 2>&1 && fail "the engine did not exit with GIMP"

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "io/exif_comment.h"
 #include "io/png_file.h"
 #include "support/oracle.h"
 #include "request.h"
@@ -431,4 +432,104 @@ TEST(Infotext, PngTextChunksAsPilWritesThem) {
         EXPECT_EQ(std::string(e.what()), path + " is not a PNG file.");
     }
     std::remove(path.c_str());
+}
+
+namespace {
+
+// A TIFF block as piexif.dump lays it out for {"Exif": {UserComment: comment}}: IFD0 holding the
+// Exif IFD pointer, the Exif IFD holding the UserComment (UNDEFINED), the comment's bytes after.
+std::string exif_tiff(const std::string& comment, bool big_endian) {
+    std::string t;
+    auto u16 = [&](uint32_t v) {
+        if (big_endian) t += {static_cast<char>(v >> 8), static_cast<char>(v & 0xff)};
+        else t += {static_cast<char>(v & 0xff), static_cast<char>(v >> 8)};
+    };
+    auto u32 = [&](uint32_t v) {
+        if (big_endian) u16(v >> 16), u16(v & 0xffff);
+        else u16(v & 0xffff), u16(v >> 16);
+    };
+    t += big_endian ? std::string("MM\0*", 4) : std::string("II*\0", 4);
+    u32(8);
+    u16(1), u16(0x8769), u16(4), u32(1), u32(26), u32(0);                                      // IFD0 at 8
+    u16(1), u16(0x9286), u16(7), u32(static_cast<uint32_t>(comment.size())), u32(44), u32(0);  // Exif IFD at 26
+    return t + comment;                                                                          // at 44
+}
+
+std::string utf16(const std::u16string& s, bool big_endian) {
+    std::string out;
+    for (char16_t c : s) {
+        const char hi = static_cast<char>(c >> 8), lo = static_cast<char>(c & 0xff);
+        out += big_endian ? std::string{hi, lo} : std::string{lo, hi};
+    }
+    return out;
+}
+
+std::string jpeg_with(const std::string& app1_payload) {
+    std::string j = "\xFF\xD8";
+    auto segment = [&](char marker, const std::string& body) {
+        const size_t n = body.size() + 2;
+        j += std::string("\xFF") + marker + static_cast<char>(n >> 8) + static_cast<char>(n & 0xff) + body;
+    };
+    segment('\xE0', std::string("JFIF\0\1\1\0\0\1\0\1\0\0", 14));
+    segment('\xE1', app1_payload);
+    segment('\xDB', std::string(65, '\x10'));
+    j += "\xFF\xDA";
+    return j;
+}
+
+std::string webp_with(const std::string& exif) {
+    auto chunk = [](const std::string& id, const std::string& body) {
+        const uint32_t n = static_cast<uint32_t>(body.size());
+        std::string c = id + std::string{static_cast<char>(n & 0xff), static_cast<char>((n >> 8) & 0xff), static_cast<char>((n >> 16) & 0xff),
+                                         static_cast<char>(n >> 24)} + body;
+        return n % 2 ? c + '\0' : c;
+    };
+    const std::string body = "WEBP" + chunk("VP8X", std::string(10, '\0')) + chunk("VP8 ", "abcde") + chunk("EXIF", exif);
+    const uint32_t n = static_cast<uint32_t>(body.size());
+    return "RIFF" + std::string{static_cast<char>(n & 0xff), static_cast<char>((n >> 8) & 0xff), static_cast<char>((n >> 16) & 0xff),
+                                static_cast<char>(n >> 24)} + body;
+}
+
+std::string comment_of(const std::string& bytes) {
+    return io::exif_user_comment(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+}
+
+}  // namespace
+
+// A1111's JPEG and WebP parameters (piexif's UserComment, "UNICODE" + UTF-16 in the block's byte
+// order); damaged or foreign bytes give no text, never a crash.
+TEST(Infotext, ExifUserCommentOfJpegAndWebp) {
+    const std::u16string text = u"cat, caf\u00e9 \U0001F600\nSteps: 20, Seed: 1";
+    const std::string want = "cat, caf\xc3\xa9 \xf0\x9f\x98\x80\nSteps: 20, Seed: 1";
+    const std::string be = exif_tiff(std::string("UNICODE\0", 8) + utf16(text, true), true);
+    const std::string le = exif_tiff(std::string("UNICODE\0", 8) + utf16(text, false), false);
+    const std::string jpeg = jpeg_with(std::string("Exif\0\0", 6) + be);
+    EXPECT_EQ(comment_of(jpeg), want);
+    EXPECT_EQ(comment_of(jpeg_with(std::string("Exif\0\0", 6) + le)), want);
+    EXPECT_EQ(comment_of(jpeg_with(std::string("Exif\0\0", 6) + exif_tiff(std::string("ASCII\0\0\0", 8) + "plain\nSteps: 2\0\0", true))),
+              "plain\nSteps: 2");
+    const std::string webp = webp_with(be);
+    EXPECT_EQ(comment_of(webp), want);
+    EXPECT_EQ(comment_of(webp_with(std::string("Exif\0\0", 6) + le)), want);
+    // A lone surrogate becomes U+FFFD; a JIS comment, an XMP APP1 and other files give nothing.
+    EXPECT_EQ(comment_of(jpeg_with(std::string("Exif\0\0", 6) + exif_tiff(std::string("UNICODE\0", 8) + utf16(u"a\xD800" u"b", true), true))),
+              "a\xef\xbf\xbd" "b");
+    EXPECT_EQ(comment_of(jpeg_with(std::string("Exif\0\0", 6) + exif_tiff(std::string("JIS\0\0\0\0\0", 8) + "xy", true))), "");
+    EXPECT_EQ(comment_of(jpeg_with("http://ns.adobe.com/xap/1.0/\0<x/>")), "");
+    EXPECT_EQ(comment_of("GIF89a........"), "");
+    EXPECT_EQ(comment_of(""), "");
+    // Every cut-off file, and every single-byte change, ends without reading past the bytes.
+    for (const std::string* file : {&jpeg, &webp}) {
+        for (size_t n = 0; n < file->size(); ++n) {
+            const std::string cut = file->substr(0, n);
+            const std::string got = comment_of(cut);
+            EXPECT_TRUE(got.empty() || got == want) << n;
+        }
+        for (size_t i = 0; i < file->size(); ++i)
+            for (int v : {0x00, 0xFF, 0x7F}) {
+                std::string bad = *file;
+                bad[i] = static_cast<char>(v);
+                (void)comment_of(bad);
+            }
+    }
 }
