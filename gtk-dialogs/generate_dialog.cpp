@@ -1066,7 +1066,7 @@ void GenerateDialog::interrogate_deepbooru() {
     }
     wire::Message req;
     req.header = {{"op", "interrogate-deepbooru"}, {"model_dirs", cfg_.deepbooru_dirs}};
-    wire::put_deepbooru_options(&req.header, text::DeepBooruOptions{});
+    wire::put_deepbooru_options(&req.header, cfg_.deepbooru_options);
     req.header["image"] = wire::attach_image(&req, *picture);
     gtk_progress_bar_set_fraction(GTK_PROGRESS_BAR(w_->progress), 0.0);
     gtk_progress_bar_set_text(GTK_PROGRESS_BAR(w_->progress), "Interrogating…");
@@ -1083,7 +1083,7 @@ void GenerateDialog::interrogate_deepbooru() {
         gtk_progress_bar_set_fraction(GTK_PROGRESS_BAR(w_->progress), 1.0);
         gtk_progress_bar_set_text(GTK_PROGRESS_BAR(w_->progress), "Done");
         gtk_text_buffer_set_text(gtk_text_view_get_buffer(GTK_TEXT_VIEW(w_->by_name["prompt"])), tags.c_str(), -1);
-        gtk_label_set_text(GTK_LABEL(w_->status), tags.empty() ? "DeepBooru found no tag scoring 0.5 or more; the prompt is now empty."
+        gtk_label_set_text(GTK_LABEL(w_->status), tags.empty() ? "DeepBooru found no tag above its score threshold; the prompt is now empty."
                                                               : "The prompt is now the layer's DeepBooru tags.");
     });
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine_job.h"
+#include "text/deepbooru_tags.h"
 #include "text/prompt_chunks.h"
 #include "text/prompt_styles.h"
 #include "request.h"
@@ -39,6 +40,7 @@ struct DialogConfig {
     std::string vocab;                      // CLIP vocabulary for the token counter ("" = look next to the model)
     std::string layer_parameters;           // the active layer's stored A1111 text, for "From layer"
     std::vector<std::string> deepbooru_dirs;  // folders searched first for DeepDanbooru's tagger
+    text::DeepBooruOptions deepbooru_options;  // A1111's "deepbooru:" settings for the button
     unsigned long transient_for_xid = 0;    // GIMP's image window, when known
     int default_size = 512;
 };

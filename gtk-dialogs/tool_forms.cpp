@@ -192,6 +192,21 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
             return std::atof(v.at("visibility").c_str()) > 0 ? "" : "Set the visibility above 0; at 0 nothing would change.";
         };
         cfg.ok_label = "_Restore";
+    } else if (proc == "plug-in-diffusion-interrogate-deepbooru") {
+        cfg.title = "Interrogate DeepBooru";
+        cfg.intro = "Tag the active layer (or its selected part) with DeepDanbooru as A1111's Interrogate DeepBooru does; the tags become "
+                    "the prompt of the next run. Needs model-resnet_custom_v3.pt in a DeepDanbooru folder (A1111's models/, or "
+                    "~/.local/share/gimp-diffusion/models/DeepDanbooru). These settings (A1111's \"deepbooru:\" ones) also serve the "
+                    "dialogs' button and Loopback.";
+        FormField threshold = spin_field("threshold", "Score threshold", 0, 1, 0.01, 2);
+        threshold.tooltip = "Tags scoring below it are left out (A1111's default 0.5)";
+        FormField filter = field("filter_tags", "Filter out these tags", Kind::kEntry);
+        filter.tooltip = "Separated by commas; spaces or underscores alike";
+        fields = {{3, threshold}, {4, field("sort_alpha", "Sort tags alphabetically (else by score)", Kind::kCheck)},
+                  {5, field("use_spaces", "Use spaces in tags", Kind::kCheck)},
+                  {6, field("escape", "Escape (\\) brackets", Kind::kCheck)},
+                  {7, field("include_ranks", "Include ranks: (tag:score)", Kind::kCheck)}, {8, filter}};
+        cfg.ok_label = "_Interrogate";
     } else if (proc == "plug-in-diffusion-sd-upscale") {
         cfg.title = "SD Upscale";
         cfg.intro = "Upscale, then re-detail the image tile by tile with img2img (A1111's SD upscale script).";

@@ -44,6 +44,10 @@ std::vector<GimpParam> interactive_arguments(const std::string& proc, const Gimp
         a.push_back(str("Auto"));
     } else if (proc == "plug-in-diffusion-restore-faces") {
         a.insert(a.end(), {str("CodeFormer"), f(1.0), f(0.5)});
+    } else if (proc == "plug-in-diffusion-interrogate-deepbooru") {
+        // A1111's settings as the dialog last set them (a last-values run repeats them).
+        const sdgimp::text::DeepBooruOptions o = sdgimp::plugin::deepbooru_options(sdgimp::plugin::load_settings());
+        a.insert(a.end(), {f(o.threshold), i32(o.sort_alpha), i32(o.use_spaces), i32(o.escape), i32(o.include_ranks), str(o.filter_tags)});
     } else if (proc == "plug-in-diffusion-prompts-from-file") {
         a.insert(a.end(), {str(""), str(last.negative_prompt), i32(last.steps), str(last.sampler), str(last.schedule),
                            f(last.cfg_scale), f(-1), i32(last.width), i32(last.height), i32(1), i32(1), str(""), str(""),

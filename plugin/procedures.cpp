@@ -230,7 +230,13 @@ void register_procedures() {
 
     install("plug-in-diffusion-interrogate-deepbooru",
             "The active layer's (or its selected part's) DeepDanbooru tags as prompt text (A1111's Interrogate DeepBooru); a menu run makes them the next run's prompt",
-            "Interrogate _DeepBooru", "RGB*, GRAY*", {kRunMode, kImage, kDrawable},
+            "Interrogate _DeepBooru...", "RGB*, GRAY*",
+            {kRunMode, kImage, kDrawable, arg(GIMP_PDB_FLOAT, "threshold", "Score threshold (0-1; A1111's default 0.5)"),
+             arg(GIMP_PDB_INT32, "sort-alpha", "1: tags alphabetically (A1111's default); 0: by score"),
+             arg(GIMP_PDB_INT32, "use-spaces", "1: spaces for underscores (A1111's default)"),
+             arg(GIMP_PDB_INT32, "escape", "1: a backslash before brackets, so they stay literal in a prompt (A1111's default)"),
+             arg(GIMP_PDB_INT32, "include-ranks", "1: each tag as (tag:score)"),
+             arg(GIMP_PDB_STRING, "filter-tags", "Tags to leave out, separated by commas")},
             {arg(GIMP_PDB_STRING, "tags", "The tags, as A1111 writes them into its prompt box")});
 
     install("plug-in-diffusion-load-model", "Load a checkpoint into the resident engine", "_Load Model...", "",

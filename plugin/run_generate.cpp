@@ -85,6 +85,7 @@ void run_dialog(GenMode mode, gint32 image, gint32 drawable, Settings s) {
     cfg.upscalers = upscaler_names(s);
     cfg.vocab = s.vocab;
     cfg.deepbooru_dirs = deepbooru_model_dirs(s);
+    cfg.deepbooru_options = deepbooru_options(s);
     if (drawable > 0) cfg.layer_parameters = read_parameters(drawable);
     if (cfg.layer_parameters.empty() && image > 0) cfg.layer_parameters = image_parameters(image);
     cfg.transient_for_xid = static_cast<unsigned long>(gimp_progress_get_window_handle());

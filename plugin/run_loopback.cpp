@@ -43,7 +43,7 @@ void run_loopback(const GimpParam* params, int n, Reply* reply) {
             if (i == 0) original = wire::image_from(req.header["image"], req);
             if (loop.append_interrogation == "DeepBooru") {
                 // A1111 tags the loop's input: the layer's region, or the previous loop's image.
-                r.prompt = loopback_prompt(base.prompt, deepbooru_tags(steps[i].first_of_batch ? region.src : previous, s));
+                r.prompt = loopback_prompt(base.prompt, deepbooru_tags(steps[i].first_of_batch ? region.src : previous, s, deepbooru_options(s)));
                 req.header["request"]["prompt"] = r.prompt;
             }
             // A1111's script matches every loop's colours to the original image, not the loop's input.

@@ -2,6 +2,8 @@
 
 #include <libgimp/gimp.h>
 
+#include <cstdlib>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -274,6 +276,23 @@ std::vector<std::string> face_model_dirs(const Settings& s) {
     if (s.model.find('/') != std::string::npos)
         for (const char* sub : {"/../GFPGAN", "/../Codeformer"}) dirs.push_back(s.model.substr(0, s.model.find_last_of('/')) + sub);
     return dirs;
+}
+
+text::DeepBooruOptions deepbooru_options(const Settings& s) {
+    text::DeepBooruOptions o;
+    const auto saved = s.tools.find("plug-in-diffusion-interrogate-deepbooru");
+    if (saved == s.tools.end()) return o;
+    auto value = [&](const char* key) -> const std::string* {
+        const auto it = saved->second.find(key);
+        return it == saved->second.end() ? nullptr : &it->second;
+    };
+    if (const auto* v = value("threshold")) o.threshold = std::atof(v->c_str());
+    if (const auto* v = value("sort_alpha")) o.sort_alpha = *v == "1";
+    if (const auto* v = value("use_spaces")) o.use_spaces = *v == "1";
+    if (const auto* v = value("escape")) o.escape = *v == "1";
+    if (const auto* v = value("include_ranks")) o.include_ranks = *v == "1";
+    if (const auto* v = value("filter_tags")) o.filter_tags = *v;
+    return o;
 }
 
 std::vector<std::string> deepbooru_model_dirs(const Settings& s) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "request.h"
+#include "text/deepbooru_tags.h"
 #include "text/prompt_styles.h"
 
 namespace sdgimp::plugin {
@@ -59,6 +60,9 @@ std::vector<std::string> upscaler_names(const Settings& s);
 // Where Restore Faces looks for GFPGAN's files first: GFPGAN/ and Codeformer/ of the model folders
 // and beside the chosen checkpoint's folder (A1111's models/GFPGAN); the engine adds its defaults.
 std::vector<std::string> face_model_dirs(const Settings& s);
+// A1111's "deepbooru:" settings as the Interrogate DeepBooru dialog last set them (A1111's defaults
+// before that); the dialogs' button and Loopback use them too, as A1111's settings are global.
+text::DeepBooruOptions deepbooru_options(const Settings& s);
 // DeepDanbooru folders of the model folders and beside the checkpoint's folder (A1111's models/DeepDanbooru).
 std::vector<std::string> deepbooru_model_dirs(const Settings& s);
 

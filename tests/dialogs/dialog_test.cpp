@@ -648,6 +648,8 @@ TEST_F(Dialogs, InterrogateDeepBooruReplacesThePrompt) {
     cfg.vocab = test::vocab_path();
     cfg.initial.prompt = "a lighthouse";
     cfg.deepbooru_dirs = {"/models/DeepDanbooru"};
+    cfg.deepbooru_options.threshold = 0.35;
+    cfg.deepbooru_options.include_ranks = true;
     dialogs::DialogHooks hooks = fx.hooks();
     bool picture_ok = true;
     hooks.source_image = [&](std::string* err) -> std::optional<Image> {
@@ -679,7 +681,8 @@ TEST_F(Dialogs, InterrogateDeepBooruReplacesThePrompt) {
         EXPECT_EQ(d.request().prompt, "grey stone, pebbles");
         EXPECT_EQ(seen.header.value("op", ""), "interrogate-deepbooru");
         EXPECT_EQ(seen.header["model_dirs"], nlohmann::json({"/models/DeepDanbooru"}));
-        EXPECT_EQ(seen.header.value("threshold", 0.0), 0.5);
+        EXPECT_EQ(seen.header.value("threshold", 0.0), 0.35);
+        EXPECT_EQ(seen.header.value("include_ranks", false), true);
         EXPECT_EQ(seen.header.value("sort_alpha", false), true);
         const Image sent = wire::image_from(seen.header["image"], seen);
         EXPECT_EQ(sent.width, 40);
@@ -717,6 +720,7 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
                                               "codeformer_visibility", "codeformer_weight"}},
         {"plug-in-diffusion-remove-object", {"method"}},
         {"plug-in-diffusion-restore-faces", {"restorer", "visibility", "codeformer_weight"}},
+        {"plug-in-diffusion-interrogate-deepbooru", {"threshold", "sort_alpha", "use_spaces", "escape", "include_ranks", "filter_tags"}},
         {"plug-in-diffusion-sd-upscale", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed",
                                           "denoising_strength", "upscaler", "scale", "tile", "overlap", "model"}},
         {"plug-in-diffusion-xy-plot", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed", "width",
@@ -780,6 +784,9 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             if (f.key == "final_denoising_strength") f.value = "0.50";
             if (f.key == "denoising_curve") f.value = "Linear";
             if (f.key == "append_interrogation") f.value = "None";
+            if (f.key == "threshold") f.value = "0.50";
+            if (f.key == "sort_alpha" || f.key == "use_spaces" || f.key == "escape") f.value = "1";
+            if (f.key == "include_ranks") f.value = "0";
             if (f.key == "pixels") f.value = "128";
             if (f.key == "outpaint_mask_blur") f.value = "4";
             if (f.key == "masked_content") f.value = "fill";
@@ -837,6 +844,19 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             EXPECT_EQ(v["width"], "1000");
             EXPECT_EQ(v["crop"], "0");
             EXPECT_TRUE(d.accept());
+        } else if (proc == "plug-in-diffusion-interrogate-deepbooru") {
+            EXPECT_EQ(v["threshold"], "0.50");
+            EXPECT_EQ(v["sort_alpha"], "1");
+            EXPECT_EQ(v["include_ranks"], "0");
+            EXPECT_EQ(v["filter_tags"], "");
+            gtk_spin_button_set_value(GTK_SPIN_BUTTON(d.widget("threshold")), 0.35);
+            gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(d.widget("include_ranks")), TRUE);
+            d.set_value("filter_tags", "solo, long hair");
+            v = d.values();
+            EXPECT_EQ(v["threshold"], "0.35");
+            EXPECT_EQ(v["include_ranks"], "1");
+            EXPECT_EQ(v["filter_tags"], "solo, long hair");
+            EXPECT_TRUE(d.accept()) << d.error_text();
         } else if (proc == "plug-in-diffusion-restore-faces") {
             EXPECT_EQ(v["visibility"], "1.000");
             EXPECT_EQ(v["restorer"], "CodeFormer");

@@ -136,7 +136,9 @@ scm=$(cat <<SCM
   ; 5c. Interrogate DeepBooru: the layer's tags as A1111 writes them (a tagger in the profile's
   ; DeepDanbooru folder that scores pebbles 0.9, grey_stone 0.7, sky 0.2); the image unchanged.
   (let ((before (length (layers img))))
-    (check (string=? (car (plug-in-diffusion-interrogate-deepbooru RUN-NONINTERACTIVE img base)) "grey stone, pebbles") "DeepBooru tags")
+    (check (string=? (car (plug-in-diffusion-interrogate-deepbooru RUN-NONINTERACTIVE img base 0.5 1 1 1 0 "")) "grey stone, pebbles") "DeepBooru tags")
+    (check (string=? (car (plug-in-diffusion-interrogate-deepbooru RUN-NONINTERACTIVE img base 0.5 0 0 1 1 "pebbles")) "(grey_stone:0.700)")
+           "DeepBooru's settings: by score, underscores, ranks, a filter")
     (check (= (length (layers img)) before) "interrogation adds no layer"))
 
   ; 6. X/Y plot of CFG scale x steps: a new image, one layer per cell.
@@ -427,6 +429,8 @@ bad=$(cat <<SCM
     (plug-in-diffusion-prompt-matrix RUN-NONINTERACTIVE img l "a|b" "" 2 "Euler a" "Automatic" 7.0 1 64 64 "positive" 0 0 "tab" 0 "$model" "txt2img" 0.75))
   (catch (gimp-message "BAD15: rejected")
     (plug-in-diffusion-loopback RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.5 2 0.5 "Steep" 1 "$model" "None"))
+  (catch (gimp-message "BAD23: rejected")
+    (plug-in-diffusion-interrogate-deepbooru RUN-NONINTERACTIVE img l 1.5 1 1 1 0 ""))
   (catch (gimp-message "BAD22: rejected")
     (plug-in-diffusion-loopback RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.5 2 0.5 "Linear" 1 "$model" "CLIP"))
   (catch (gimp-message "BAD16: rejected")
@@ -539,7 +543,7 @@ grep -q 'CHECK FAILED' "$out/gimp.log" && fail "an assertion failed"
 grep -q 'WORKFLOW: PASS' "$out/gimp.log" || fail "the workflow did not finish"
 grep -q 'BADINPUT: PASS' "$out/gimp.log" || fail "the bad-input script did not finish"
 grep -q 'CKPTPLOT: PASS' "$out/gimp.log" || fail "the checkpoint plot did not finish"
-for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'A script runs from "txt2img" (new images) or "img2img" (the active layer), not "img3img".' 'The X/Y axis "Hires steps" belongs to Text to Image' 'The denoising curve must be "Aggressive", "Linear" or "Lazy", not "Steep".' 'Choose at least one outpainting direction' 'Unknown masked content "blank"' 'The mask blur (64) is too large for outpainting right' 'The resize mode is "Scale by" or "Scale to", not "Scale up".' 'Add difference needs a tertiary model (C).' 'GFPGAN visibility must be above 0 and at most 1.' 'Unknown face restorer "RestoreFormer"; use CodeFormer or GFPGAN.'; do
+for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'A script runs from "txt2img" (new images) or "img2img" (the active layer), not "img3img".' 'The X/Y axis "Hires steps" belongs to Text to Image' 'The denoising curve must be "Aggressive", "Linear" or "Lazy", not "Steep".' 'Choose at least one outpainting direction' 'Unknown masked content "blank"' 'The mask blur (64) is too large for outpainting right' 'The resize mode is "Scale by" or "Scale to", not "Scale up".' 'Add difference needs a tertiary model (C).' 'GFPGAN visibility must be above 0 and at most 1.' 'Unknown face restorer "RestoreFormer"; use CodeFormer or GFPGAN.' 'The DeepBooru score threshold must be between 0 and 1.' 'Loopback cannot append a CLIP interrogation'; do
   grep -q "$m" "$out/gimp.log" || fail "missing error message: $m"
 done
 # The model was read once for all the generate calls of the session (up to the checkpoint plot).
