@@ -21,6 +21,10 @@ const char kFileName[] = "model-resnet_custom_v3.pt";
 
 torch::Tensor deepbooru_input(const Image& image) {
     if (!image.valid()) throw Error(ErrorCode::kInvalidRequest, "DeepBooru needs a picture; the image is empty.");
+    // Letterboxed into 512 x 512, the short side must keep at least one pixel.
+    if (static_cast<int64_t>(image.width) * kInputSize / image.height == 0 || static_cast<int64_t>(image.height) * kInputSize / image.width == 0)
+        throw Error(ErrorCode::kInvalidRequest, "The picture (" + std::to_string(image.width) + "x" + std::to_string(image.height) +
+                                                    ") is too narrow for DeepBooru's 512x512 input; select a part closer to square.");
     const Image pic = imaging::resize_image(2, imaging::to_rgb(image), kInputSize, kInputSize);
     torch::Tensor x = torch::from_blob(const_cast<uint8_t*>(pic.pixels.data()), {1, kInputSize, kInputSize, 3}, torch::kUInt8);
     return x.to(torch::kFloat) / 255;

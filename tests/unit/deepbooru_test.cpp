@@ -170,6 +170,9 @@ TEST(DeepBooruInput, LetterboxesTheRgbPictureInto512) {
     EXPECT_EQ(w[0][300][100][1].item<float>(), 0.f);
     EXPECT_EQ(w[0][511][100][1].item<float>(), 0.f);
     EXPECT_EQ(error_of([] { pipeline::deepbooru_input(Image{}); }), "DeepBooru needs a picture; the image is empty.");
+    EXPECT_EQ(error_of([] { pipeline::deepbooru_input(solid(1, 1000, 3, {1, 2, 3})); }),
+              "The picture (1x1000) is too narrow for DeepBooru's 512x512 input; select a part closer to square.");
+    EXPECT_EQ(pipeline::deepbooru_input(solid(1, 512, 3, {1, 2, 3})).size(2), 512);  // one pixel wide still fits
 }
 
 TEST(DeepBooruTagger, ReadsTheReleaseFileAndTagsThroughTheEngine) {
