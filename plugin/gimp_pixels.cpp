@@ -4,8 +4,6 @@
 #include <cstring>
 
 #include "io/exif_comment.h"
-#include "io/mapped_file.h"
-#include "io/png_file.h"
 #include "status.h"
 
 namespace sdgimp::plugin {
@@ -93,16 +91,8 @@ std::string image_parameters(gint32 image) {
         const std::string path = file;
         g_free(file);
         try {
-            const auto file = io::MappedFile::open(path);
-            const uint8_t* d = file->data();
-            if (file->size() >= 8 && std::memcmp(d, "\x89PNG", 4) == 0) {
-                const auto text = io::read_png_text(path);
-                const auto it = text.find("parameters");
-                if (it != text.end() && !it->second.empty()) return it->second;
-            } else {
-                const std::string text = io::exif_user_comment(d, file->size());
-                if (!text.empty()) return text;
-            }
+            const std::string text = io::image_file_parameters(path);
+            if (!text.empty()) return text;
         } catch (const Error&) {
             // Unreadable: look at the comment.
         }

@@ -2,6 +2,9 @@
 
 #include <cstring>
 
+#include "mapped_file.h"
+#include "png_file.h"
+
 namespace sdgimp::io {
 namespace {
 
@@ -136,6 +139,16 @@ std::string exif_user_comment(const uint8_t* data, size_t size) {
         }
     }
     return "";
+}
+
+std::string image_file_parameters(const std::string& path) {
+    const auto file = MappedFile::open(path);
+    if (file->size() >= 8 && std::memcmp(file->data(), "\x89PNG\r\n\x1a\n", 8) == 0) {
+        const auto text = read_png_text(path);
+        const auto it = text.find("parameters");
+        return it == text.end() ? "" : it->second;
+    }
+    return exif_user_comment(file->data(), file->size());
 }
 
 }  // namespace sdgimp::io

@@ -14,4 +14,9 @@ namespace sdgimp::io {
 // order, trailing NULs dropped); "" for other files or when there is none.
 std::string exif_user_comment(const uint8_t* data, size_t size);
 
+// A1111's parameters text of an image file, as its PNG Info tab reads it: a PNG's "parameters"
+// chunk, a JPEG's or WebP's EXIF UserComment; "" when the file has none. Throws sdgimp::Error
+// naming a file that cannot be read.
+std::string image_file_parameters(const std::string& path);
+
 }  // namespace sdgimp::io

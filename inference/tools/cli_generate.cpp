@@ -340,7 +340,7 @@ int cmd_sd_upscale(const std::vector<std::string>& args) {
     if (!o.positional.empty()) throw Error(ErrorCode::kInvalidRequest, "Unexpected argument '" + o.positional[0] + "'; options start with --.");
     if (!o.has("init-image")) throw Error(ErrorCode::kInvalidRequest, "sd-upscale needs --init-image FILE.png.");
     GenerateRequest r = request_from_options(o);
-    if (!o.has("denoising-strength") && !o.has("parameters")) r.denoising_strength = 0.3;  // a gentle default for detail
+    if (!o.has("denoising-strength") && !o.has("parameters") && !o.has("parameters-from")) r.denoising_strength = 0.3;  // a gentle default for detail
     validate(r);
     const Image in = io::read_png(o.get("init-image")).image;
     Engine engine;
@@ -366,7 +366,7 @@ int cmd_outpaint(const std::vector<std::string>& args) {
     const bool mk2 = o.get_int("mk2", 0) != 0;
     GenerateRequest r = request_from_options(o);
     // Poor man's default: masked content "fill" (mk2 always starts from its own noise).
-    if (!o.has("masked-content") && !o.has("parameters")) r.masked_content = 0;
+    if (!o.has("masked-content") && !o.has("parameters") && !o.has("parameters-from")) r.masked_content = 0;
     imaging::OutpaintSettings os;
     os.pixels = o.get_int("pixels", 128);
     os.mask_blur = o.get_int("outpaint-mask-blur", mk2 ? 8 : 4);

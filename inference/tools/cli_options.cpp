@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "../io/exif_comment.h"
 #include "../status.h"
 
 namespace sdgimp::cli {
@@ -59,7 +60,7 @@ Options parse_options(const std::vector<std::string>& args, const std::vector<st
 
 const std::vector<std::string>& request_option_names() {
     static const std::vector<std::string> names = {
-        "parameters", "prompt", "negative-prompt", "steps", "sampler", "schedule", "cfg-scale", "seed", "width", "height",
+        "parameters", "parameters-from", "prompt", "negative-prompt", "steps", "sampler", "schedule", "cfg-scale", "seed", "width", "height",
         "batch-size", "batch-count", "variation-seed", "variation-strength", "resize-seed-from-w", "resize-seed-from-h",
         "rng", "ensd", "clip-skip", "emphasis", "denoising-strength", "mask-blur", "masked-content", "inpaint-full-res",
         "inpaint-padding", "img2img-fix-steps", "color-correction", "enable-quantization", "background-color", "eta", "eta-ddim", "s-churn", "s-tmin", "s-tmax", "s-noise", "s-min-uncond",
@@ -75,6 +76,13 @@ const std::vector<std::string>& request_option_names() {
 
 GenerateRequest request_from_options(const Options& o) {
     GenerateRequest r;
+    if (o.has("parameters-from")) {
+        const std::string path = o.get("parameters-from");
+        const std::string text = io::image_file_parameters(path);
+        if (text.empty())
+            throw Error(ErrorCode::kInvalidRequest, path + " carries no A1111 parameters text (no PNG \"parameters\" chunk or JPEG/WebP EXIF comment).");
+        apply_parameters(text, &r);
+    }
     if (o.has("parameters")) apply_parameters(o.get("parameters"), &r);
     r.prompt = o.get("prompt", r.prompt);
     r.negative_prompt = o.get("negative-prompt", r.negative_prompt);

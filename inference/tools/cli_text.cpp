@@ -3,6 +3,7 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "../io/exif_comment.h"
 #include "../status.h"
 #include "../text/clip_tokenizer.h"
 #include "../text/extra_networks.h"
@@ -95,7 +96,14 @@ int cmd_infotext(const std::vector<std::string>& args) {
                   << "\n";
         return 0;
     }
-    const std::string text(std::istreambuf_iterator<char>(std::cin), {});
+    std::string text;
+    if (o.has("image")) {
+        text = io::image_file_parameters(o.get("image"));
+        if (text.empty())
+            throw Error(ErrorCode::kInvalidRequest, o.get("image") + " carries no A1111 parameters text (no PNG \"parameters\" chunk or JPEG/WebP EXIF comment).");
+    } else {
+        text.assign(std::istreambuf_iterator<char>(std::cin), {});
+    }
     nlohmann::json j = nlohmann::json::object();
     for (const auto& [k, v] : text::parse_infotext(text)) j[k] = value_json(v);
     GenerateRequest r;

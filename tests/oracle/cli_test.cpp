@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <unistd.h>
 
 #include "imaging/color_correction.h"
@@ -109,8 +110,33 @@ TEST(Cli, ParametersTextReproducesTheImage) {
     const auto b = io::read_png(dir + "/b.png");
     EXPECT_EQ(a.image.pixels, b.image.pixels);
     EXPECT_EQ(b.text.at("parameters"), params);
-    std::remove((dir + "/a.png").c_str());
-    std::remove((dir + "/b.png").c_str());
+    // Straight from the image file, as A1111's PNG Info reads it.
+    ASSERT_EQ(run(base + " --parameters-from " + quote(dir + "/a.png") + " -o " + dir + "/c.png", &log), 0) << log;
+    EXPECT_EQ(io::read_png(dir + "/c.png").image.pixels, a.image.pixels);
+    // A JPEG's EXIF comment as piexif writes it ("UNICODE" and UTF-16BE in an APP1 after the start marker).
+    std::string comment = std::string("UNICODE", 8);
+    for (unsigned char ch : params) comment += {'\0', static_cast<char>(ch)};  // the text is ASCII
+    std::string tiff = std::string("MM\0*\0\0\0\x08", 8);
+    auto be = [&](uint32_t v, int bytes) {
+        for (int s = 8 * (bytes - 1); s >= 0; s -= 8) tiff += static_cast<char>((v >> s) & 0xff);
+    };
+    be(1, 2), be(0x8769, 2), be(4, 2), be(1, 4), be(26, 4), be(0, 4);
+    be(1, 2), be(0x9286, 2), be(7, 2), be(static_cast<uint32_t>(comment.size()), 4), be(44, 4), be(0, 4);
+    const std::string app1 = std::string("Exif\0\0", 6) + tiff + comment;
+    const size_t len = app1.size() + 2;
+    {
+        std::ofstream jpg(dir + "/a.jpg", std::ios::binary);
+        jpg << std::string("\xFF\xD8\xFF\xE1", 4) << static_cast<char>(len >> 8) << static_cast<char>(len & 0xff) << app1 << "\xFF\xD9";
+    }
+    ASSERT_EQ(run(cli() + " infotext --image " + quote(dir + "/a.jpg"), &log), 0) << log;
+    EXPECT_NE(log.find("\"Seed\":\"42\""), std::string::npos) << log;
+    ASSERT_EQ(run(base + " --parameters-from " + quote(dir + "/a.jpg") + " -o " + dir + "/d.png", &log), 0) << log;
+    EXPECT_EQ(io::read_png(dir + "/d.png").image.pixels, a.image.pixels);
+    // A file without one is one sentence.
+    io::write_png(dir + "/plain.png", Image{1, 1, 3, {0, 0, 0}}, {});
+    EXPECT_NE(run(base + " --parameters-from " + quote(dir + "/plain.png"), &log), 0);
+    EXPECT_EQ(log, "error: " + dir + "/plain.png carries no A1111 parameters text (no PNG \"parameters\" chunk or JPEG/WebP EXIF comment).\n");
+    for (const char* f : {"/a.png", "/b.png", "/c.png", "/d.png", "/a.jpg", "/plain.png"}) std::remove((dir + f).c_str());
     rmdir(dir.c_str());
 }
 
