@@ -80,10 +80,14 @@ FormDialog::FormDialog(FormConfig cfg) : cfg_(std::move(cfg)) {
                                            new std::vector<std::string>(f.file_patterns),
                                            +[](gpointer p) { delete static_cast<std::vector<std::string>*>(p); });
                     g_object_set_data(G_OBJECT(browse), "target", w);
+                    g_object_set_data(G_OBJECT(browse), "save", GINT_TO_POINTER(f.save ? 1 : 0));
                     g_signal_connect(browse, "clicked", G_CALLBACK(+[](GtkButton* b, gpointer self) {
                         auto* d = static_cast<FormDialog*>(self);
-                        GtkWidget* fc = gtk_file_chooser_dialog_new("Choose a file", GTK_WINDOW(d->window()), GTK_FILE_CHOOSER_ACTION_OPEN,
-                                                                    "_Cancel", GTK_RESPONSE_CANCEL, "_Open", GTK_RESPONSE_ACCEPT, nullptr);
+                        const bool save = GPOINTER_TO_INT(g_object_get_data(G_OBJECT(b), "save")) != 0;
+                        GtkWidget* fc = gtk_file_chooser_dialog_new(save ? "Save as" : "Choose a file", GTK_WINDOW(d->window()),
+                                                                    save ? GTK_FILE_CHOOSER_ACTION_SAVE : GTK_FILE_CHOOSER_ACTION_OPEN, "_Cancel",
+                                                                    GTK_RESPONSE_CANCEL, save ? "_Save" : "_Open", GTK_RESPONSE_ACCEPT, nullptr);
+                        if (save) gtk_file_chooser_set_do_overwrite_confirmation(GTK_FILE_CHOOSER(fc), TRUE);
                         const auto* pats = static_cast<std::vector<std::string>*>(g_object_get_data(G_OBJECT(b), "patterns"));
                         if (pats && !pats->empty()) {
                             GtkFileFilter* ff = gtk_file_filter_new();

@@ -26,6 +26,7 @@ struct FormField {
     std::string value;                           // initial value; "1"/"0" for kCheck
     std::string tooltip;
     std::vector<std::string> file_patterns;      // kFile: "*.safetensors", ...
+    bool save = false;                           // kFile: Browse… chooses a file to write
 };
 
 struct FormConfig {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <glib.h>
 #include <unistd.h>
 
 #include "model_summary.h"
@@ -192,6 +193,20 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
             return std::atof(v.at("visibility").c_str()) > 0 ? "" : "Set the visibility above 0; at 0 nothing would change.";
         };
         cfg.ok_label = "_Restore";
+    } else if (proc == "plug-in-diffusion-export-png") {
+        cfg.title = "Export Layer as A1111 PNG";
+        cfg.intro = "Write the active layer as A1111 saves its images: a PNG carrying the layer's parameters text in its \"parameters\" "
+                    "chunk, which A1111's PNG Info, image sites and Paste Parameters read.";
+        FormField file = field("filename", "File", Kind::kFile);
+        file.file_patterns = {"*.png"};
+        file.save = true;
+        fields = {{3, file}};
+        cfg.validate = [](const FormValues& v) -> std::string {
+            const std::string& f = v.at("filename");
+            if (f.size() < 5 || g_ascii_strcasecmp(f.c_str() + f.size() - 4, ".png") != 0) return "Give a file name ending in .png.";
+            return "";
+        };
+        cfg.ok_label = "_Export";
     } else if (proc == "plug-in-diffusion-interrogate-deepbooru") {
         cfg.title = "Interrogate DeepBooru";
         cfg.intro = "Tag the active layer (or its selected part) with DeepDanbooru as A1111's Interrogate DeepBooru does; the tags become "

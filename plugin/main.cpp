@@ -44,6 +44,21 @@ std::vector<GimpParam> interactive_arguments(const std::string& proc, const Gimp
         a.push_back(str("Auto"));
     } else if (proc == "plug-in-diffusion-restore-faces") {
         a.insert(a.end(), {str("CodeFormer"), f(1.0), f(0.5)});
+    } else if (proc == "plug-in-diffusion-export-png") {
+        // Beside the image's file (else in the home folder), named after the layer.
+        std::string dir = g_get_home_dir();
+        if (gchar* file = gimp_image_get_filename(params[1].data.d_image)) {
+            gchar* d = g_path_get_dirname(file);
+            dir = d;
+            g_free(d);
+            g_free(file);
+        }
+        std::string name;
+        if (gchar* layer = gimp_item_get_name(params[2].data.d_drawable)) {
+            for (const char* c = layer; *c; ++c) name += std::strchr("/\\:*?\"<>|", *c) ? '_' : *c;
+            g_free(layer);
+        }
+        a.push_back(str(dir + "/" + (name.empty() ? std::string("layer") : name) + ".png"));
     } else if (proc == "plug-in-diffusion-interrogate-deepbooru") {
         // A1111's settings as the dialog last set them (a last-values run repeats them).
         const sdgimp::text::DeepBooruOptions o = sdgimp::plugin::deepbooru_options(sdgimp::plugin::load_settings());
@@ -139,6 +154,7 @@ void run(const gchar* name, gint nparams, const GimpParam* params, gint* nreturn
     else if (proc == "plug-in-diffusion-extras-upscale") run_extras_upscale(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-restore-faces") run_restore_faces(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-interrogate-deepbooru") run_interrogate_deepbooru(params, nparams, &reply);
+    else if (proc == "plug-in-diffusion-export-png") run_export_png(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-load-model") run_load_model(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-merge-checkpoints") run_merge_checkpoints(params, nparams, &reply);
     else if (proc == "plug-in-diffusion-unload-model") run_unload_model(params, nparams, &reply);

@@ -239,6 +239,12 @@ void register_procedures() {
              arg(GIMP_PDB_STRING, "filter-tags", "Tags to leave out, separated by commas")},
             {arg(GIMP_PDB_STRING, "tags", "The tags, as A1111 writes them into its prompt box")});
 
+    install("plug-in-diffusion-export-png",
+            "Write the active layer as A1111 saves its images: a PNG whose \"parameters\" text A1111's PNG Info and Paste Parameters read",
+            "E_xport Layer as A1111 PNG...", "RGB*, GRAY*",
+            {kRunMode, kImage, kDrawable, arg(GIMP_PDB_STRING, "filename", "The .png file to write")},
+            {arg(GIMP_PDB_STRING, "path", "The file written")});
+
     install("plug-in-diffusion-load-model", "Load a checkpoint into the resident engine", "_Load Model...", "",
             {kRunMode, model, arg(GIMP_PDB_STRING, "prediction", "\"\" (from the file), \"v\" or \"eps\""),
              arg(GIMP_PDB_STRING, "vae", "\"\" or \"Automatic\" (MODEL.vae.safetensors beside it, if any), \"None\" or a VAE file")},

@@ -42,6 +42,7 @@ void run_upscale(const GimpParam* params, int n, Reply* reply);
 void run_extras_upscale(const GimpParam* params, int n, Reply* reply);
 void run_restore_faces(const GimpParam* params, int n, Reply* reply);
 void run_interrogate_deepbooru(const GimpParam* params, int n, Reply* reply);
+void run_export_png(const GimpParam* params, int n, Reply* reply);
 void run_merge_checkpoints(const GimpParam* params, int n, Reply* reply);
 void run_remove_object(const GimpParam* params, int n, Reply* reply);
 void run_xy_plot(const GimpParam* params, int n, Reply* reply);

@@ -720,6 +720,7 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
                                               "codeformer_visibility", "codeformer_weight"}},
         {"plug-in-diffusion-remove-object", {"method"}},
         {"plug-in-diffusion-restore-faces", {"restorer", "visibility", "codeformer_weight"}},
+        {"plug-in-diffusion-export-png", {"filename"}},
         {"plug-in-diffusion-interrogate-deepbooru", {"threshold", "sort_alpha", "use_spaces", "escape", "include_ranks", "filter_tags"}},
         {"plug-in-diffusion-sd-upscale", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed",
                                           "denoising_strength", "upscaler", "scale", "tile", "overlap", "model"}},
@@ -785,6 +786,7 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             if (f.key == "denoising_curve") f.value = "Linear";
             if (f.key == "append_interrogation") f.value = "None";
             if (f.key == "threshold") f.value = "0.50";
+            if (f.key == "filename") f.value = "/home/artist/a steam engine (3331645590).png";
             if (f.key == "sort_alpha" || f.key == "use_spaces" || f.key == "escape") f.value = "1";
             if (f.key == "include_ranks") f.value = "0";
             if (f.key == "pixels") f.value = "128";
@@ -844,6 +846,13 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             EXPECT_EQ(v["width"], "1000");
             EXPECT_EQ(v["crop"], "0");
             EXPECT_TRUE(d.accept());
+        } else if (proc == "plug-in-diffusion-export-png") {
+            EXPECT_EQ(v["filename"], "/home/artist/a steam engine (3331645590).png");
+            d.set_value("filename", "/home/artist/out.jpg");
+            EXPECT_FALSE(d.accept());
+            EXPECT_EQ(d.error_text(), "Give a file name ending in .png.");
+            d.set_value("filename", "/home/artist/out.PNG");
+            EXPECT_TRUE(d.accept()) << d.error_text();
         } else if (proc == "plug-in-diffusion-interrogate-deepbooru") {
             EXPECT_EQ(v["threshold"], "0.50");
             EXPECT_EQ(v["sort_alpha"], "1");

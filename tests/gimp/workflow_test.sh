@@ -61,6 +61,8 @@ scm=$(cat <<SCM
     (check (= (car (gimp-drawable-width (car kids))) 64) "layer width")
     (check (starts-with (parasite (car kids)) "a steam engine, fall, sunset\nNegative prompt: blurry\nSteps: 4, Sampler: Euler a") "parameters parasite")
     (check (contains (parasite (cadr kids)) "Seed: 3331645591,") "second seed in parasite")
+    (check (string=? (car (plug-in-diffusion-export-png RUN-NONINTERACTIVE img (car kids) "$out/exported-0.png")) "$out/exported-0.png")
+           "layer exported as an A1111 PNG")
     (file-png-save2 RUN-NONINTERACTIVE img (car kids) "$out/txt2img-0.png" "txt2img-0.png" 0 9 0 0 0 0 0 0 0))
 
   ; 2. A variation of the same seed at strength 0.05.
@@ -431,6 +433,10 @@ bad=$(cat <<SCM
     (plug-in-diffusion-loopback RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.5 2 0.5 "Steep" 1 "$model" "None"))
   (catch (gimp-message "BAD23: rejected")
     (plug-in-diffusion-interrogate-deepbooru RUN-NONINTERACTIVE img l 1.5 1 1 1 0 ""))
+  (catch (gimp-message "BAD24: rejected")
+    (plug-in-diffusion-export-png RUN-NONINTERACTIVE img l "$out/bad.jpg"))
+  (catch (gimp-message "BAD25: rejected")
+    (plug-in-diffusion-export-png RUN-NONINTERACTIVE img l "$out/bad.png"))
   (catch (gimp-message "BAD22: rejected")
     (plug-in-diffusion-loopback RUN-NONINTERACTIVE img l "x" "" 2 "Euler a" "Automatic" 7.0 1 0.5 2 0.5 "Linear" 1 "$model" "CLIP"))
   (catch (gimp-message "BAD16: rejected")
@@ -543,7 +549,7 @@ grep -q 'CHECK FAILED' "$out/gimp.log" && fail "an assertion failed"
 grep -q 'WORKFLOW: PASS' "$out/gimp.log" || fail "the workflow did not finish"
 grep -q 'BADINPUT: PASS' "$out/gimp.log" || fail "the bad-input script did not finish"
 grep -q 'CKPTPLOT: PASS' "$out/gimp.log" || fail "the checkpoint plot did not finish"
-for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'A script runs from "txt2img" (new images) or "img2img" (the active layer), not "img3img".' 'The X/Y axis "Hires steps" belongs to Text to Image' 'The denoising curve must be "Aggressive", "Linear" or "Lazy", not "Steep".' 'Choose at least one outpainting direction' 'Unknown masked content "blank"' 'The mask blur (64) is too large for outpainting right' 'The resize mode is "Scale by" or "Scale to", not "Scale up".' 'Add difference needs a tertiary model (C).' 'GFPGAN visibility must be above 0 and at most 1.' 'Unknown face restorer "RestoreFormer"; use CodeFormer or GFPGAN.' 'The DeepBooru score threshold must be between 0 and 1.' 'Loopback cannot append a CLIP interrogation'; do
+for m in "Indexed images cannot take generated layers" "multiples of 8" 'Unknown sampler "Nope"' "selection lies outside the active layer" "nothing is selected" "Select the object to remove first" "layer group has no pixels of its own" "The VAE file /nonexistent/vae.safetensors cannot be read" "The checkpoint \"nowhere\" is not among the model folders' files" "The VAE \"elsewhere\" is not among the model folders' VAE files" 'The prompt matrix joins its parts with "comma" or "space", not "tab".' 'A script runs from "txt2img" (new images) or "img2img" (the active layer), not "img3img".' 'The X/Y axis "Hires steps" belongs to Text to Image' 'The denoising curve must be "Aggressive", "Linear" or "Lazy", not "Steep".' 'Choose at least one outpainting direction' 'Unknown masked content "blank"' 'The mask blur (64) is too large for outpainting right' 'The resize mode is "Scale by" or "Scale to", not "Scale up".' 'Add difference needs a tertiary model (C).' 'GFPGAN visibility must be above 0 and at most 1.' 'Unknown face restorer "RestoreFormer"; use CodeFormer or GFPGAN.' 'The DeepBooru score threshold must be between 0 and 1.' 'Loopback cannot append a CLIP interrogation' 'Give a file name ending in .png for the export.' 'The layer carries no A1111 parameters text'; do
   grep -q "$m" "$out/gimp.log" || fail "missing error message: $m"
 done
 # The model was read once for all the generate calls of the session (up to the checkpoint plot).
@@ -557,6 +563,10 @@ grep -q '"vae": ".*/diffusion-models/VAE/own-vae.ckpt"' "$GIMP2_DIRECTORY/gimp-d
   --prompt "a steam engine, fall, sunset" --negative-prompt blurry --steps 4 --sampler "Euler a" --cfg-scale 7 \
   --seed 3331645590 --width 64 --height 64 --batch-size 4 -o "$out/cli.png" >/dev/null || fail "CLI run"
 "$build/tests/png_compare" "$out/cli-0.png" "$out/txt2img-0.png" || fail "layer pixels differ from the CLI's"
+# Export Layer as A1111 PNG: the layer's pixels, and its text in the "parameters" chunk A1111 reads.
+"$build/tests/png_compare" "$out/txt2img-0.png" "$out/exported-0.png" || fail "the exported PNG's pixels differ from the layer's"
+[ -e "$out/bad.png" ] && fail "a layer without parameters was exported"
+"$build/inference/engine/gimp-diffusion-cli" infotext --image "$out/exported-0.png" | grep -q '"Seed":"3331645590"' || fail "the exported PNG lacks the layer's parameters"
 "$build/tests/png_compare" "$out/loopback-3.png" "$out/loopback-again.png" || fail "a loop's image differs from Image to Image on the previous loop's"
 # No engine of this test outlives GIMP (it watches GIMP's pid).
 for i in $(seq 1 30); do ls "$run_dir"/gimp-diffusion-*.sock >/dev/null 2>&1 || break; sleep 0.5; done
