@@ -83,7 +83,8 @@ std::vector<float> DeepBooruTagger::probabilities(const Image& image) const {
 
 std::string DeepBooruTagger::tag(const Image& image, const text::DeepBooruOptions& o) const {
     text::validate_deepbooru_options(o);
-    return text::deepbooru_text(model_->tags(), probabilities(image), o);
+    const std::vector<float> scores = probabilities(image);  // throws before use()
+    return text::deepbooru_text(model_->tags(), scores, o);
 }
 
 }  // namespace sdgimp::pipeline
