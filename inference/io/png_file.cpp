@@ -89,9 +89,10 @@ void take_text(png_structp png, png_infop info, std::map<std::string, std::strin
     }
 }
 
-}  // namespace
-
-std::map<std::string, std::string> read_png_text(const std::string& path) {
+// Opens `path` as a PNG and runs fn(png, info) with libpng set up after the signature; libpng's
+// errors (thrown by png_fail) come back naming the file.
+template <typename Fn>
+void with_png_reader(const std::string& path, Fn fn) {
     std::unique_ptr<FILE, FileCloser> f(std::fopen(path.c_str(), "rb"));
     if (!f) throw Error(ErrorCode::kModelNotFound, "Cannot open " + path + "; check the path.");
     png_byte sig[8];
@@ -99,32 +100,31 @@ std::map<std::string, std::string> read_png_text(const std::string& path) {
         throw Error(ErrorCode::kBadFile, path + " is not a PNG file.");
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, nullptr, png_fail, png_warn);
     png_infop info = png_create_info_struct(png);
-    std::map<std::string, std::string> out;
     try {
         png_init_io(png, f.get());
         png_set_sig_bytes(png, 8);
-        png_read_info(png, info);
-        take_text(png, info, &out);
+        fn(png, info);
     } catch (const Error& e) {
         png_destroy_read_struct(&png, &info, nullptr);
         throw Error(ErrorCode::kBadFile, path + ": " + e.what());
     }
     png_destroy_read_struct(&png, &info, nullptr);
+}
+
+}  // namespace
+
+std::map<std::string, std::string> read_png_text(const std::string& path) {
+    std::map<std::string, std::string> out;
+    with_png_reader(path, [&](png_structp png, png_infop info) {
+        png_read_info(png, info);
+        take_text(png, info, &out);
+    });
     return out;
 }
 
 PngFile read_png(const std::string& path) {
-    std::unique_ptr<FILE, FileCloser> f(std::fopen(path.c_str(), "rb"));
-    if (!f) throw Error(ErrorCode::kModelNotFound, "Cannot open " + path + "; check the path.");
-    png_byte sig[8];
-    if (std::fread(sig, 1, 8, f.get()) != 8 || png_sig_cmp(sig, 0, 8) != 0)
-        throw Error(ErrorCode::kBadFile, path + " is not a PNG file.");
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, nullptr, png_fail, png_warn);
-    png_infop info = png_create_info_struct(png);
     PngFile out;
-    try {
-        png_init_io(png, f.get());
-        png_set_sig_bytes(png, 8);
+    with_png_reader(path, [&](png_structp png, png_infop info) {
         png_set_user_limits(png, 16384, 16384);
         png_read_info(png, info);
         png_set_expand(png);
@@ -141,11 +141,7 @@ PngFile read_png(const std::string& path) {
         png_read_image(png, rows.data());
         png_read_end(png, info);
         take_text(png, info, &out.text);
-    } catch (const Error& e) {
-        png_destroy_read_struct(&png, &info, nullptr);
-        throw Error(ErrorCode::kBadFile, path + ": " + e.what());
-    }
-    png_destroy_read_struct(&png, &info, nullptr);
+    });
     return out;
 }
 

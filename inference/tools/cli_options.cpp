@@ -74,15 +74,16 @@ const std::vector<std::string>& request_option_names() {
     return names;
 }
 
+std::string parameters_of_image(const std::string& path) {
+    const std::string text = io::image_file_parameters(path);
+    if (text.empty())
+        throw Error(ErrorCode::kInvalidRequest, path + " carries no A1111 parameters text (no PNG \"parameters\" chunk or JPEG/WebP EXIF comment).");
+    return text;
+}
+
 GenerateRequest request_from_options(const Options& o) {
     GenerateRequest r;
-    if (o.has("parameters-from")) {
-        const std::string path = o.get("parameters-from");
-        const std::string text = io::image_file_parameters(path);
-        if (text.empty())
-            throw Error(ErrorCode::kInvalidRequest, path + " carries no A1111 parameters text (no PNG \"parameters\" chunk or JPEG/WebP EXIF comment).");
-        apply_parameters(text, &r);
-    }
+    if (o.has("parameters-from")) apply_parameters(parameters_of_image(o.get("parameters-from")), &r);
     if (o.has("parameters")) apply_parameters(o.get("parameters"), &r);
     r.prompt = o.get("prompt", r.prompt);
     r.negative_prompt = o.get("negative-prompt", r.negative_prompt);

@@ -3,7 +3,6 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 
-#include "../io/exif_comment.h"
 #include "../status.h"
 #include "../text/clip_tokenizer.h"
 #include "../text/extra_networks.h"
@@ -96,14 +95,7 @@ int cmd_infotext(const std::vector<std::string>& args) {
                   << "\n";
         return 0;
     }
-    std::string text;
-    if (o.has("image")) {
-        text = io::image_file_parameters(o.get("image"));
-        if (text.empty())
-            throw Error(ErrorCode::kInvalidRequest, o.get("image") + " carries no A1111 parameters text (no PNG \"parameters\" chunk or JPEG/WebP EXIF comment).");
-    } else {
-        text.assign(std::istreambuf_iterator<char>(std::cin), {});
-    }
+    const std::string text = o.has("image") ? parameters_of_image(o.get("image")) : std::string(std::istreambuf_iterator<char>(std::cin), {});
     nlohmann::json j = nlohmann::json::object();
     for (const auto& [k, v] : text::parse_infotext(text)) j[k] = value_json(v);
     GenerateRequest r;
