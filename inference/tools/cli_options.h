@@ -21,12 +21,12 @@ struct Options {
 // flags: option names that take no value.
 Options parse_options(const std::vector<std::string>& args, const std::vector<std::string>& flags);
 
-// --parameters-from (an image's text) and --parameters (an A1111 text) first, then the A1111-named
-// options on top of them.
 // A1111's parameters text of an image file (PNG, JPEG, WebP); throws sdgimp::Error with one
 // sentence for a file that has none.
 std::string parameters_of_image(const std::string& path);
 
+// --parameters-from (an image's text) and --parameters (an A1111 text) first, then the A1111-named
+// options on top of them.
 GenerateRequest request_from_options(const Options& o);
 
 // Every option name request_from_options reads, for "unknown option" errors.
