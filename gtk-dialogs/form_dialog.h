@@ -27,6 +27,7 @@ struct FormField {
     std::string tooltip;
     std::vector<std::string> file_patterns;      // kFile: "*.safetensors", ...
     bool save = false;                           // kFile: Browse… chooses a file to write
+    bool remembered = true;                      // the value is kept for the dialog's next opening
 };
 
 struct FormConfig {

@@ -9,6 +9,7 @@
 #include "model_summary.h"
 #include "request.h"
 #include "status.h"
+#include "text/infotext.h"
 #include "prompts_from_file.h"
 #include "xy_plot.h"
 
@@ -193,6 +194,37 @@ std::optional<ToolForm> tool_form(const std::string& proc, const ToolContext& ct
             return std::atof(v.at("visibility").c_str()) > 0 ? "" : "Set the visibility above 0; at 0 nothing would change.";
         };
         cfg.ok_label = "_Restore";
+    } else if (proc == "plug-in-diffusion-paste-parameters") {
+        cfg.title = "Paste Parameters";
+        cfg.intro = "The next run takes every field an A1111 parameters text carries, as A1111's PNG Info and its paste button do. "
+                    "Shown: the active layer's text, or that of the PNG, JPEG or WebP the image was opened from; paste another here.";
+        FormField text = field("parameters", "Parameters", Kind::kText);
+        text.remembered = false;  // always the active layer's or file's, never the last one
+        fields = {{3, text}};
+        cfg.describe = [](const FormValues& v) -> std::string {
+            const std::string& t = v.at("parameters");
+            if (t.find_first_not_of(" \t\r\n") == std::string::npos) return "No text yet.";
+            // The text's settings line, as A1111 names it; a text without one pastes a prompt only.
+            if (t.find("Steps: ") == std::string::npos) return "No settings line (\"Steps: ...\"): only the prompts would be pasted.";
+            std::string steps, sampler, seed, width, height;
+            for (const auto& [key, value] : text::parse_infotext(t)) {
+                if (!value) continue;
+                if (key == "Steps") steps = value->to_string();
+                if (key == "Sampler") sampler = value->to_string();
+                if (key == "Seed") seed = value->to_string();
+                if (key == "Size-1") width = value->to_string();
+                if (key == "Size-2") height = value->to_string();
+            }
+            std::string out = "Steps " + steps + (sampler.empty() ? "" : ", " + sampler) + (seed.empty() ? "" : ", seed " + seed) +
+                              (width.empty() ? "" : ", " + width + "x" + height);
+            return out + ".";
+        };
+        cfg.validate = [](const FormValues& v) -> std::string {
+            return v.at("parameters").find_first_not_of(" \t\r\n") == std::string::npos
+                       ? "Paste an A1111 parameters text, or select a layer or open an image that carries one."
+                       : "";
+        };
+        cfg.ok_label = "_Paste";
     } else if (proc == "plug-in-diffusion-export-png") {
         cfg.title = "Export Layer as A1111 PNG";
         cfg.intro = "Write the active layer as A1111 saves its images: a PNG carrying the layer's parameters text in its \"parameters\" "

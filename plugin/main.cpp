@@ -6,6 +6,7 @@
 #include <vector>
 #include <string>
 
+#include "gimp_pixels.h"
 #include "procedures.h"
 #include "settings.h"
 #include "status.h"
@@ -44,6 +45,11 @@ std::vector<GimpParam> interactive_arguments(const std::string& proc, const Gimp
         a.push_back(str("Auto"));
     } else if (proc == "plug-in-diffusion-restore-faces") {
         a.insert(a.end(), {str("CodeFormer"), f(1.0), f(0.5)});
+    } else if (proc == "plug-in-diffusion-paste-parameters") {
+        // What A1111's PNG Info would show: the layer's text, else the opened file's.
+        std::string text = sdgimp::plugin::read_parameters(params[2].data.d_drawable);
+        if (text.empty()) text = sdgimp::plugin::image_parameters(params[1].data.d_image);
+        a.push_back(str(text));
     } else if (proc == "plug-in-diffusion-export-png") {
         // Beside the image's file (else in the home folder), named after the layer.
         std::string dir = g_get_home_dir();

@@ -131,6 +131,8 @@ void run_paste_parameters(const GimpParam* params, int n, Reply* reply) {
     std::string joined;
     for (const auto& k : ignored) joined += (joined.empty() ? "" : ", ") + k;
     save_settings(s);
+    if (params[0].data.d_int32 == GIMP_RUN_INTERACTIVE && !joined.empty())
+        gimp_message(("Pasted. Fields this plug-in does not use: " + joined + ".").c_str());
     slot(2) = joined;
     reply->values[1].type = GIMP_PDB_STRING;
     reply->values[1].data.d_string = const_cast<gchar*>(slot(2).c_str());

@@ -45,7 +45,7 @@ ToolAnswer ask_tool_arguments(const std::string& proc, std::vector<GimpParam>* a
         const GimpParam& p = a[static_cast<size_t>(idx)];
         fields[i].value = fields[i].kind == dialogs::FormField::Kind::kCheck ? (p.data.d_int32 ? "1" : "0") : text_of(p, fields[i].digits);
         const auto saved = s.tools.find(proc);
-        if (saved != s.tools.end() && !shared_with_generation(fields[i].key)) {
+        if (saved != s.tools.end() && fields[i].remembered && !shared_with_generation(fields[i].key)) {
             const auto it = saved->second.find(fields[i].key);
             if (it != saved->second.end()) fields[i].value = it->second;
         }
@@ -56,8 +56,8 @@ ToolAnswer ask_tool_arguments(const std::string& proc, std::vector<GimpParam>* a
     if (!dialog.run_modal()) return ToolAnswer::kCancelled;
     const dialogs::FormValues v = dialog.values();
     // Remembered for the next time (and GIMP restarts).
-    for (const auto& [k, val] : v)
-        if (!shared_with_generation(k)) s.tools[proc][k] = val;
+    for (const auto& f : fields)
+        if (f.remembered && !shared_with_generation(f.key)) s.tools[proc][f.key] = v.at(f.key);
     save_settings(s);
     if (strings->size() + fields.size() > strings->capacity())
         throw Error(ErrorCode::kInternal, "Too many dialog strings for the reserved argument storage.");

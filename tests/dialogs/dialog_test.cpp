@@ -721,6 +721,7 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
         {"plug-in-diffusion-remove-object", {"method"}},
         {"plug-in-diffusion-restore-faces", {"restorer", "visibility", "codeformer_weight"}},
         {"plug-in-diffusion-export-png", {"filename"}},
+        {"plug-in-diffusion-paste-parameters", {"parameters"}},
         {"plug-in-diffusion-interrogate-deepbooru", {"threshold", "sort_alpha", "use_spaces", "escape", "include_ranks", "filter_tags"}},
         {"plug-in-diffusion-sd-upscale", {"prompt", "negative_prompt", "steps", "sampler", "schedule", "cfg_scale", "seed",
                                           "denoising_strength", "upscaler", "scale", "tile", "overlap", "model"}},
@@ -846,6 +847,17 @@ TEST_F(Dialogs, ToolDialogsBuildEditAndCheckTheirValues) {
             EXPECT_EQ(v["width"], "1000");
             EXPECT_EQ(v["crop"], "0");
             EXPECT_TRUE(d.accept());
+        } else if (proc == "plug-in-diffusion-paste-parameters") {
+            EXPECT_EQ(d.info_text(), "No text yet.");
+            EXPECT_FALSE(d.accept());
+            EXPECT_EQ(d.error_text(), "Paste an A1111 parameters text, or select a layer or open an image that carries one.");
+            d.set_value("parameters", "a boat\nNegative prompt: fog\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 512x768");
+            pump_until([] { return false; }, 0.1);
+            EXPECT_EQ(d.info_text(), "Steps 20, Euler a, seed 42, 512x768.") << d.info_text();
+            d.set_value("parameters", "just a prompt");
+            pump_until([] { return false; }, 0.1);
+            EXPECT_EQ(d.info_text(), "No settings line (\"Steps: ...\"): only the prompts would be pasted.");
+            EXPECT_TRUE(d.accept()) << d.error_text();
         } else if (proc == "plug-in-diffusion-export-png") {
             EXPECT_EQ(v["filename"], "/home/artist/a steam engine (3331645590).png");
             d.set_value("filename", "/home/artist/out.jpg");
