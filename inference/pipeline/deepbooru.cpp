@@ -3,7 +3,6 @@
 #include <map>
 
 #include "imaging/inpaint_prep.h"
-#include "io/checkpoint_file.h"
 #include "io/folder_files.h"
 #include "io/mapped_file.h"
 #include "io/torch_pickle_checkpoint.h"
