@@ -63,17 +63,16 @@ wire::Message message(const char* op, const GenerateRequest& r, const std::strin
     return m;
 }
 
-// The part of the drawable an Image to Image run redraws: its selected part, or all of it.
+int padded8(int v) { return std::max(64, (v + 7) / 8 * 8); }
+
+}  // namespace
+
 Rect img2img_rect(gint32 drawable) {
     Rect rect;
     if (!gimp_drawable_mask_intersect(drawable, &rect.x, &rect.y, &rect.w, &rect.h) || rect.w < 1 || rect.h < 1)
         throw Error(ErrorCode::kInvalidRequest, "The selection lies outside the active layer; select part of the layer or use Select > None.");
     return rect;
 }
-
-int padded8(int v) { return std::max(64, (v + 7) / 8 * 8); }
-
-}  // namespace
 
 std::pair<int, int> img2img_size(gint32 image, gint32 drawable) {
     check_image(image);

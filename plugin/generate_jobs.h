@@ -26,6 +26,10 @@ struct Target {
     int w8 = 0, h8 = 0;   // the region padded to multiples of 8 (at least 64)
 };
 
+// The part of the drawable an Image to Image run redraws: its selected part, or all of it; throws
+// sdgimp::Error with one sentence when the selection misses the drawable.
+Rect img2img_rect(gint32 drawable);
+
 // The size an Image to Image run over the active layer (or its selected part) takes by default:
 // the region padded to multiples of 8, at least 64 (A1111's img2img tab size, here the layer's).
 std::pair<int, int> img2img_size(gint32 image, gint32 drawable);

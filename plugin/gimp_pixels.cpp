@@ -67,8 +67,19 @@ void add_mask(gint32 layer, const Image& gray) {
 }
 
 namespace {
+
 constexpr const char* kParasite = "gimp-diffusion-parameters";
+
+// A parasite's text up to its first NUL (freed here); "" for none.
+std::string parasite_text(GimpParasite* p) {
+    if (!p) return "";
+    const char* data = static_cast<const char*>(gimp_parasite_data(p));
+    std::string s(data, strnlen(data, gimp_parasite_data_size(p)));
+    gimp_parasite_free(p);
+    return s;
 }
+
+}  // namespace
 
 void attach_parameters(gint32 item, const std::string& infotext) {
     GimpParasite* p = gimp_parasite_new(kParasite, GIMP_PARASITE_PERSISTENT | GIMP_PARASITE_UNDOABLE,
@@ -77,14 +88,7 @@ void attach_parameters(gint32 item, const std::string& infotext) {
     gimp_parasite_free(p);
 }
 
-std::string read_parameters(gint32 item) {
-    GimpParasite* p = gimp_item_get_parasite(item, kParasite);
-    if (!p) return "";
-    const char* data = static_cast<const char*>(gimp_parasite_data(p));
-    std::string s(data, strnlen(data, gimp_parasite_data_size(p)));
-    gimp_parasite_free(p);
-    return s;
-}
+std::string read_parameters(gint32 item) { return parasite_text(gimp_item_get_parasite(item, kParasite)); }
 
 std::string image_parameters(gint32 image) {
     if (gchar* file = gimp_image_get_filename(image)) {
@@ -97,11 +101,7 @@ std::string image_parameters(gint32 image) {
             // Unreadable: look at the comment.
         }
     }
-    GimpParasite* p = gimp_image_get_parasite(image, "gimp-comment");
-    if (!p) return "";
-    const char* data = static_cast<const char*>(gimp_parasite_data(p));
-    std::string s(data, strnlen(data, gimp_parasite_data_size(p)));
-    gimp_parasite_free(p);
+    std::string s = parasite_text(gimp_image_get_parasite(image, "gimp-comment"));
     s.erase(s.find_last_not_of(" \r\n") + 1);
     const size_t last = s.rfind('\n');
     return s.compare(last == std::string::npos ? 0 : last + 1, 7, "Steps: ") == 0 ? s : "";

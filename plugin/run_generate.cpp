@@ -115,12 +115,13 @@ void run_dialog(GenMode mode, gint32 image, gint32 drawable, Settings s) {
             *err = "Select a normal layer to interrogate.";
             return std::nullopt;
         }
-        Rect r{0, 0, gimp_drawable_width(drawable), gimp_drawable_height(drawable)};
-        if (mode == GenMode::kImg2Img && (!gimp_drawable_mask_intersect(drawable, &r.x, &r.y, &r.w, &r.h) || r.w < 1 || r.h < 1)) {
-            *err = "The selection lies outside the active layer; select part of the layer or use Select > None.";
+        try {
+            return read_rgba(drawable, mode == GenMode::kImg2Img ? img2img_rect(drawable)
+                                                                 : Rect{0, 0, gimp_drawable_width(drawable), gimp_drawable_height(drawable)});
+        } catch (const Error& e) {
+            *err = e.what();
             return std::nullopt;
         }
-        return read_rgba(drawable, r);
     };
     hooks.call = [&client](const wire::Message& req, const std::function<void(const wire::Message&)>& ev,
                            const std::function<bool()>& cancelled, wire::Message* res) { return client.call(req, ev, cancelled, res); };

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "engine_call.h"
+#include "generate_jobs.h"
 #include "gimp_pixels.h"
 #include "procedures.h"
 #include "settings.h"
@@ -36,11 +37,8 @@ void run_interrogate_deepbooru(const GimpParam* params, int n, Reply* reply) {
         const gint32 drawable = params[2].data.d_drawable;
         if (gimp_item_is_group(drawable))
             throw Error(ErrorCode::kInvalidRequest, "A layer group has no pixels of its own; select a normal layer.");
-        Rect r;
-        if (!gimp_drawable_mask_intersect(drawable, &r.x, &r.y, &r.w, &r.h) || r.w < 1 || r.h < 1)
-            throw Error(ErrorCode::kInvalidRequest, "The selection lies outside the active layer; select part of the layer or use Select > None.");
         Settings s = load_settings();
-        tags = deepbooru_tags(read_rgba(drawable, r), s, options);
+        tags = deepbooru_tags(read_rgba(drawable, img2img_rect(drawable)), s, options);
         if (params[0].data.d_int32 != GIMP_RUN_NONINTERACTIVE) {
             if (tags.empty()) {
                 char threshold[32];

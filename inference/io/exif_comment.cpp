@@ -4,6 +4,7 @@
 
 #include "mapped_file.h"
 #include "png_file.h"
+#include "utf8.h"
 
 namespace sdgimp::io {
 namespace {
@@ -35,24 +36,6 @@ struct Tiff {
     }
 };
 
-void put_utf8(std::string* out, uint32_t c) {
-    if (c < 0x80) {
-        *out += static_cast<char>(c);
-    } else if (c < 0x800) {
-        *out += static_cast<char>(0xC0 | (c >> 6));
-        *out += static_cast<char>(0x80 | (c & 0x3F));
-    } else if (c < 0x10000) {
-        *out += static_cast<char>(0xE0 | (c >> 12));
-        *out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-        *out += static_cast<char>(0x80 | (c & 0x3F));
-    } else {
-        *out += static_cast<char>(0xF0 | (c >> 18));
-        *out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-        *out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-        *out += static_cast<char>(0x80 | (c & 0x3F));
-    }
-}
-
 std::string utf16_to_utf8(const uint8_t* p, size_t n, bool big_endian) {
     std::string out;
     auto unit = [&](size_t i) -> uint32_t { return big_endian ? (p[i] << 8) | p[i + 1] : p[i] | (p[i + 1] << 8); };
@@ -61,12 +44,12 @@ std::string utf16_to_utf8(const uint8_t* p, size_t n, bool big_endian) {
         if (u >= 0xD800 && u < 0xDC00 && i + 3 < n) {
             const uint32_t low = unit(i + 2);
             if (low >= 0xDC00 && low < 0xE000) {
-                put_utf8(&out, 0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00));
+                append_utf8(&out, 0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00));
                 i += 2;
                 continue;
             }
         }
-        put_utf8(&out, u >= 0xD800 && u < 0xE000 ? 0xFFFD : u);  // a lone surrogate
+        append_utf8(&out, u >= 0xD800 && u < 0xE000 ? 0xFFFD : u);  // a lone surrogate
     }
     return out;
 }

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "../status.h"
+#include "utf8.h"
 
 namespace sdgimp::io {
 namespace {
@@ -67,15 +68,7 @@ namespace {
 
 std::string latin1_to_utf8(const char* s, size_t n) {
     std::string out;
-    for (size_t i = 0; i < n; ++i) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        if (c < 0x80) {
-            out += static_cast<char>(c);
-        } else {
-            out += static_cast<char>(0xC0 | (c >> 6));
-            out += static_cast<char>(0x80 | (c & 0x3F));
-        }
-    }
+    for (size_t i = 0; i < n; ++i) append_utf8(&out, static_cast<unsigned char>(s[i]));  // Latin-1 is U+0000-U+00FF
     return out;
 }
 

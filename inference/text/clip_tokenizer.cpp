@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "../io/utf8.h"
 #include "../status.h"
 
 namespace sdgimp::text {
@@ -36,20 +37,7 @@ std::u32string utf8_to_u32(const std::string& s) {
 
 std::string u32_to_utf8(const std::u32string& s) {
     std::string out;
-    for (char32_t cp : s) {
-        if (cp < 0x80) out.push_back(static_cast<char>(cp));
-        else if (cp < 0x800) { out.push_back(static_cast<char>(0xC0 | (cp >> 6))); out.push_back(static_cast<char>(0x80 | (cp & 0x3f))); }
-        else if (cp < 0x10000) {
-            out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-            out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
-            out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-        } else {
-            out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-            out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3f)));
-            out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
-            out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-        }
-    }
+    for (char32_t cp : s) io::append_utf8(&out, cp);
     return out;
 }
 
